@@ -1,0 +1,177 @@
+// A deterministic in-memory cluster of Raft cores for unit tests: messages are
+// delivered instantly (or dropped by a filter), storage is an array that
+// persists exactly what ready() asks for. Not a simulation of time or faults:
+// that is test/sim. Tests drive it step by step and look at the cores.
+import { Prng } from '../../src/harness/prng.js';
+import { RaftCore } from '../../src/raft/core/raft.js';
+import {
+  DEFAULT_CONFIG,
+  type Entry,
+  type HardState,
+  type InitialState,
+  type Message,
+  type NodeId,
+  type RaftConfig,
+  type ReadState,
+  type Snapshot,
+} from '../../src/raft/types.js';
+
+export interface MemDisk {
+  hardState: HardState;
+  snapshot: Snapshot | null;
+  entries: Entry[];
+}
+
+export type Filter = (m: Message) => boolean;
+
+export class TestCluster {
+  readonly cores = new Map<NodeId, RaftCore>();
+  readonly disks = new Map<NodeId, MemDisk>();
+  /** Everything each node applied, in order (entries with data only). */
+  readonly applied = new Map<NodeId, Entry[]>();
+  readonly readStates = new Map<NodeId, ReadState[]>();
+  /** Messages held back (not delivered) because a filter returned false. */
+  readonly dropped: Message[] = [];
+  private filters: Filter[] = [];
+  private readonly rng: Prng;
+  sent: Message[] = [];
+
+  constructor(
+    readonly ids: NodeId[],
+    readonly config: Partial<Omit<RaftConfig, 'id' | 'rng'>> = {},
+    seed = 1,
+    voters: NodeId[] = ids,
+  ) {
+    this.rng = new Prng(seed);
+    for (const id of ids) {
+      this.disks.set(id, { hardState: { term: 0, vote: '', commit: 0 }, snapshot: null, entries: [] });
+      this.start(id, voters.includes(id) ? voters : []);
+    }
+  }
+
+  /** (Re)create a core from its disk, as a restart would. */
+  start(id: NodeId, bootstrapVoters: NodeId[] = []): RaftCore {
+    const disk = this.disks.get(id) ?? { hardState: { term: 0, vote: '', commit: 0 }, snapshot: null, entries: [] };
+    this.disks.set(id, disk);
+    const init: InitialState = {
+      hardState: { ...disk.hardState },
+      snapshot: disk.snapshot,
+      entries: disk.entries.slice(),
+      conf: { voters: bootstrapVoters, learners: [] },
+    };
+    const core = new RaftCore({ ...DEFAULT_CONFIG, ...this.config, id, rng: this.rng.fork() }, init);
+    this.cores.set(id, core);
+    this.applied.set(id, []);
+    this.readStates.set(id, []);
+    return core;
+  }
+
+  core(id: NodeId): RaftCore {
+    const c = this.cores.get(id);
+    if (!c) throw new Error(`no core ${id}`);
+    return c;
+  }
+
+  stop(id: NodeId): void {
+    this.cores.delete(id);
+  }
+
+  addFilter(f: Filter): void {
+    this.filters.push(f);
+  }
+
+  clearFilters(): void {
+    this.filters = [];
+  }
+
+  /** Cut `id` off from everyone (both directions). */
+  isolate(id: NodeId): void {
+    this.addFilter((m) => m.from !== id && m.to !== id);
+  }
+
+  /** Process readies and deliver messages until nothing moves. */
+  stabilize(maxRounds = 10_000): void {
+    for (let round = 0; round < maxRounds; round++) {
+      let moved = false;
+      for (const [id, core] of [...this.cores]) {
+        while (core.hasReady()) {
+          moved = true;
+          this.handleReady(id, core);
+        }
+      }
+      const batch = this.sent;
+      this.sent = [];
+      for (const m of batch) {
+        if (!this.filters.every((f) => f(m))) {
+          this.dropped.push(m);
+          continue;
+        }
+        const to = this.cores.get(m.to);
+        if (to) {
+          to.step(m);
+          moved = true;
+        }
+      }
+      if (!moved) return;
+    }
+    throw new Error('cluster did not stabilize');
+  }
+
+  private handleReady(id: NodeId, core: RaftCore): void {
+    const rd = core.ready();
+    const disk = this.disks.get(id)!;
+    if (rd.snapshot) {
+      disk.snapshot = rd.snapshot;
+      disk.entries = disk.entries.filter((e) => e.index > rd.snapshot!.meta.index);
+    }
+    if (rd.entries.length > 0) {
+      const first = rd.entries[0].index;
+      disk.entries = disk.entries.filter((e) => e.index < first).concat(rd.entries);
+    }
+    if (rd.hardState) disk.hardState = { ...rd.hardState };
+    this.sent.push(...rd.messages);
+    const applied = this.applied.get(id)!;
+    for (const e of rd.committedEntries) if (e.data.length > 0) applied.push(e);
+    this.readStates.get(id)!.push(...rd.readStates);
+    core.advance();
+  }
+
+  /** Tick `id` n times, stabilizing after each tick. */
+  tick(id: NodeId, n = 1): void {
+    for (let i = 0; i < n; i++) {
+      this.cores.get(id)?.tick();
+      this.stabilize();
+    }
+  }
+
+  /** Tick every node n times, stabilizing after each round. */
+  tickAll(n = 1): void {
+    for (let i = 0; i < n; i++) {
+      for (const c of this.cores.values()) c.tick();
+      this.stabilize();
+    }
+  }
+
+  /** Make `id` campaign by ticking it alone until it leads (or fail). */
+  elect(id: NodeId): void {
+    const core = this.core(id);
+    for (let i = 0; i < 100 && core.role !== 'leader'; i++) this.tick(id);
+    if (core.role !== 'leader') throw new Error(`${id} did not become leader`);
+  }
+
+  leader(): RaftCore | undefined {
+    return [...this.cores.values()].find((c) => c.role === 'leader');
+  }
+
+  /** Snapshot an application state that is just the list of applied data (for tests). */
+  compact(id: NodeId, index: number): Snapshot {
+    const snap = this.core(id).createSnapshot(index, new TextEncoder().encode(`snap@${index}`));
+    const disk = this.disks.get(id)!;
+    disk.snapshot = snap;
+    disk.entries = disk.entries.filter((e) => e.index > index);
+    return snap;
+  }
+}
+
+export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+export const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
