@@ -42,6 +42,12 @@ export enum ConfChangeType {
   Promote = 1,
   /** Remove a voter or a learner. */
   Remove = 2,
+  /**
+   * Add a voter directly. Only the bootstrap of a new cluster writes these
+   * (as its first log entries, so that nodes joining later learn the initial
+   * members from the log); a running cluster adds a learner and promotes it.
+   */
+  AddVoter = 3,
 }
 
 export interface ConfChange {
@@ -203,7 +209,13 @@ export interface InitialState {
   snapshot: Snapshot | null;
   /** Entries after the snapshot, in order. */
   entries: Entry[];
-  /** Membership to start with when there is no snapshot (a fresh cluster's bootstrap). */
+  /**
+   * Bootstrap membership of a brand-new cluster, used only when storage is
+   * empty (no snapshot, no entries, term 0): the core then writes one AddVoter
+   * entry per voter (term 1, committed) as the log's first entries. Every
+   * founding member must be given the same list. A node joining an existing
+   * cluster passes no voters and learns the membership from the leader.
+   */
   conf: ConfState;
 }
 

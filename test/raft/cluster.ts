@@ -6,6 +6,7 @@ import { Prng } from '../../src/harness/prng.js';
 import { RaftCore } from '../../src/raft/core/raft.js';
 import {
   DEFAULT_CONFIG,
+  EntryType,
   type Entry,
   type HardState,
   type InitialState,
@@ -131,7 +132,7 @@ export class TestCluster {
     if (rd.hardState) disk.hardState = { ...rd.hardState };
     this.sent.push(...rd.messages);
     const applied = this.applied.get(id)!;
-    for (const e of rd.committedEntries) if (e.data.length > 0) applied.push(e);
+    for (const e of rd.committedEntries) if (e.type === EntryType.Normal && e.data.length > 0) applied.push(e);
     this.readStates.get(id)!.push(...rd.readStates);
     core.advance();
   }

@@ -25,7 +25,7 @@ export function encodeConfChange(cc: ConfChange): Uint8Array {
 export function decodeConfChange(data: Uint8Array): ConfChange {
   if (data.length < 4 || data[0] !== VERSION) throw new CorruptStateError(`conf change entry: unknown encoding (version ${data[0]})`);
   const type = data[1];
-  if (type !== ConfChangeType.AddLearner && type !== ConfChangeType.Promote && type !== ConfChangeType.Remove) {
+  if (type !== ConfChangeType.AddLearner && type !== ConfChangeType.Promote && type !== ConfChangeType.Remove && type !== ConfChangeType.AddVoter) {
     throw new CorruptStateError(`conf change entry: unknown type ${type}`);
   }
   const n = (data[2] << 8) | data[3];
@@ -43,6 +43,7 @@ export function confChangeError(conf: ConfState, cc: ConfChange): string | null 
   const isLearner = conf.learners.includes(cc.nodeId);
   switch (cc.type) {
     case ConfChangeType.AddLearner:
+    case ConfChangeType.AddVoter:
       return isVoter || isLearner ? `${cc.nodeId} is already a member` : null;
     case ConfChangeType.Promote:
       return isLearner ? null : `${cc.nodeId} is not a learner`;
@@ -59,6 +60,6 @@ export function applyConfChange(conf: ConfState, cc: ConfChange): ConfState {
   const voters = conf.voters.filter((v) => v !== cc.nodeId);
   const learners = conf.learners.filter((v) => v !== cc.nodeId);
   if (cc.type === ConfChangeType.AddLearner) learners.push(cc.nodeId);
-  if (cc.type === ConfChangeType.Promote) voters.push(cc.nodeId);
+  if (cc.type === ConfChangeType.Promote || cc.type === ConfChangeType.AddVoter) voters.push(cc.nodeId);
   return { voters: voters.sort(), learners: learners.sort() };
 }

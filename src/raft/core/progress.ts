@@ -36,6 +36,13 @@ export class Inflights {
     }
   }
 
+  /** Forget the oldest message: it may have been lost, and a full window would stall forever. */
+  freeFirst(): void {
+    if (this.count === 0) return;
+    this.start = (this.start + 1) % this.size;
+    this.count--;
+  }
+
   reset(): void {
     this.start = 0;
     this.count = 0;

@@ -96,7 +96,8 @@ export class RaftCore {
     this.cfg = cfg;
     this.id = cfg.id;
     this.restoreFromStorage(init);
-    this.prevHardState = this.hardState();
+    // What storage holds: a Ready reports any difference from it.
+    this.prevHardState = { ...init.hardState };
     this.prevSoftState = this.softState();
     this.becomeFollower(this.term, NONE);
   }
@@ -105,7 +106,12 @@ export class RaftCore {
 
   private restoreFromStorage(init: InitialState): void {
     const { hardState: hs, snapshot, entries } = init;
-    let conf = init.conf;
+    const fresh = !snapshot && entries.length === 0 && hs.term === 0;
+    if (fresh && init.conf.voters.length > 0) {
+      this.bootstrap(init.conf.voters, init.conf.learners);
+      return;
+    }
+    let conf: ConfState = { voters: [], learners: [] };
     if (snapshot) {
       this.log.snapIndex = snapshot.meta.index;
       this.log.snapTerm = snapshot.meta.term;
@@ -130,6 +136,23 @@ export class RaftCore {
     // The application restores the snapshot itself; entries after it are handed out again.
     this.log.applied = this.log.snapIndex;
     this.setConf(conf, this.log.snapIndex);
+  }
+
+  /**
+   * A brand-new cluster: write the founding membership as the first entries
+   * (term 1, committed, not yet durable), so that it reaches every node that
+   * joins later through the log itself. Founders build identical entries.
+   */
+  private bootstrap(voters: NodeId[], learners: NodeId[]): void {
+    const changes: ConfChange[] = [
+      ...[...voters].sort().map((nodeId) => ({ type: ConfChangeType.AddVoter, nodeId, context: EMPTY })),
+      ...[...learners].sort().map((nodeId) => ({ type: ConfChangeType.AddLearner, nodeId, context: EMPTY })),
+    ];
+    const ents: Entry[] = changes.map((cc, i) => ({ term: 1, index: i + 1, type: EntryType.ConfChange, data: encodeConfChange(cc) }));
+    this.log.append(ents);
+    this.term = 1;
+    this.log.committed = ents.length;
+    this.setConf({ voters: [], learners: [] }, 0);
   }
 
   // ------------------------------------------------------------ client entry
@@ -157,6 +180,9 @@ export class RaftCore {
    */
   proposeConfChange(cc: ConfChange): ProposalPosition {
     this.requireLeader();
+    if (cc.type === ConfChangeType.AddVoter) {
+      throw new InvalidRequestError('conf change refused: add the node as a learner, then promote it once it has caught up');
+    }
     const err = confChangeError(this.conf, cc);
     if (err) throw new InvalidRequestError(`conf change refused: ${err}`);
     if (this.pendingConfIndex > this.log.applied) {
@@ -406,6 +432,8 @@ export class RaftCore {
         if (!pr) return;
         pr.recentActive = true;
         pr.probeSent = false;
+        // The follower is alive but the window may be full of lost messages: make room for one.
+        if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
         if (pr.match < this.log.lastIndex() || pr.sentCommit < this.log.committed) this.needsFlush = true;
         if (m.context) this.handleReadAck(m.from, m.context);
         return;
