@@ -5,6 +5,7 @@
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 
 const root = 'dist/test';
 if (!existsSync(root)) {
@@ -19,5 +20,5 @@ const files = [];
     else if (name.endsWith('.test.js')) files.push(p);
   }
 })(root);
-const result = spawnSync(process.execPath, ['--test', ...process.argv.slice(2), ...files], { stdio: 'inherit' });
+const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${Math.max(2, availableParallelism())}`, ...process.argv.slice(2), ...files], { stdio: 'inherit' });
 process.exit(result.status ?? 1);

@@ -15,8 +15,17 @@ import { SimNode, defaultCoreFactory, type CoreFactory, type PendingRead } from 
 import { Trace } from './trace.js';
 import { EventQueue, Partitions, deliveryDelays, type NetworkQuality } from './world.js';
 
-export type FaultKind = 'partition' | 'asymmetric' | 'oneway' | 'crash' | 'pause' | 'transfer' | 'membership';
-export const ALL_FAULTS: FaultKind[] = ['partition', 'asymmetric', 'oneway', 'crash', 'pause', 'transfer', 'membership'];
+export type FaultKind =
+  | 'partition'
+  | 'asymmetric'
+  | 'oneway'
+  | 'crash'
+  | 'crash-leader'
+  | 'isolate-leader'
+  | 'pause'
+  | 'transfer'
+  | 'membership';
+export const ALL_FAULTS: FaultKind[] = ['partition', 'asymmetric', 'oneway', 'crash', 'crash-leader', 'isolate-leader', 'pause', 'transfer', 'membership'];
 
 export interface SimConfig {
   seed: number;
@@ -30,6 +39,10 @@ export interface SimConfig {
   faultTime: number;
   /** Mean time between two faults. */
   faultEvery: number;
+  /** How long a crash, pause or partition lasts, drawn from this range. */
+  faultDuration: [number, number];
+  /** 'mixed': every fault kind at a moderate rate; 'storm': short, frequent crashes and partitions racing with elections. */
+  profile: 'mixed' | 'storm';
   faults: FaultKind[];
   /** After faults stop, a write must commit within this many ticks (of the slowest clock). */
   livenessTicks: number;
@@ -75,19 +88,29 @@ export interface SimOptions {
   keepTrace?: boolean;
 }
 
-/** The configuration a seed stands for: node count cycles 3/5/7, the rest is drawn from the seed. */
+/**
+ * The configuration a seed stands for: node count cycles 3/5/7, the rest is
+ * drawn from the seed. One seed in four uses the storm profile.
+ */
 export function configForSeed(seed: number, overrides: Partial<SimConfig> = {}): SimConfig {
   const r = new Prng(seed ^ 0x5eed5eed);
-  const nodes = [3, 5, 7][seed % 3];
+  const storm = (overrides.profile ?? (r.chance(0.25) ? 'storm' : 'mixed')) === 'storm';
+  const cfg = storm ? stormConfig(seed, r) : mixedConfig(seed, r);
+  return { ...cfg, ...overrides, raft: { ...cfg.raft, ...(overrides.raft ?? {}) } };
+}
+
+function mixedConfig(seed: number, r: Prng): SimConfig {
   const skewed = r.chance(0.5);
-  const cfg: SimConfig = {
+  return {
     seed,
-    nodes,
+    nodes: [3, 5, 7][seed % 3],
     spares: 2,
     clients: r.range(2, 5),
     keys: r.range(1, 4),
     faultTime: 2500,
     faultEvery: r.pick([120, 200, 350]),
+    faultDuration: [50, 1200],
+    profile: 'mixed',
     faults: ALL_FAULTS,
     livenessTicks: 200,
     tickInterval: skewed ? [6, 16] : [9, 11],
@@ -110,7 +133,42 @@ export function configForSeed(seed: number, overrides: Partial<SimConfig> = {}):
       maxInflight: r.pick([1, 2, 8, 64]),
     },
   };
-  return { ...cfg, ...overrides, raft: { ...cfg.raft, ...(overrides.raft ?? {}) } };
+}
+
+/**
+ * Elections racing with crashes: nodes go down and come back within an
+ * election timeout, the disk is slow (a crash often lands between a Ready and
+ * its sync), one entry per message, and no pre-vote or check-quorum to damp
+ * elections. The kind of schedule that exposes lost votes and figure-8 commits.
+ */
+function stormConfig(seed: number, r: Prng): SimConfig {
+  return {
+    seed,
+    nodes: [3, 5, 7][seed % 3],
+    spares: 0,
+    clients: r.range(2, 4),
+    keys: r.range(1, 3),
+    faultTime: 2500,
+    faultEvery: r.pick([15, 25, 40, 60]),
+    faultDuration: [r.pick([1, 5]), r.pick([30, 80, 150])],
+    profile: 'storm',
+    faults: ['crash', 'crash-leader', 'crash-leader', 'isolate-leader', 'partition', 'pause', 'oneway'],
+    livenessTicks: 200,
+    tickInterval: [8, 12],
+    diskLatency: [1, r.pick([10, 25])],
+    network: { drop: r.pick([0, 0.05]), duplicate: r.pick([0.02, 0.1]), delay: r.range(1, 4), jitter: r.pick([5, 20, 40]) },
+    snapshotEvery: r.pick([10, 80]),
+    raft: {
+      ...DEFAULT_CONFIG,
+      electionTicks: 10,
+      heartbeatTicks: 2,
+      preVote: r.chance(0.3),
+      checkQuorum: r.chance(0.3),
+      maxEntriesPerMsg: 1,
+      maxBytesPerMsg: 1 << 20,
+      maxInflight: r.pick([1, 4]),
+    },
+  };
 }
 
 interface ClientOp {
@@ -506,7 +564,8 @@ export class Simulation {
     const r = this.rng;
     const ids = this.liveIds();
     const live = ids.map((id) => this.nodes.get(id)!).filter((n) => n.up && !n.paused);
-    const heal = (fn: () => void): void => this.world.after(r.range(50, 1200), () => {
+    const [dlo, dhi] = this.cfg.faultDuration;
+    const heal = (fn: () => void): void => this.world.after(r.range(dlo, dhi), () => {
       if (!this.faultsOver) fn();
     });
     let did = true;
@@ -531,9 +590,18 @@ export class Simulation {
         heal(() => this.healPartitions());
         break;
       }
-      case 'crash': {
-        if (live.length === 0) return;
-        const n = r.pick(live);
+      case 'isolate-leader': {
+        const l = this.leader();
+        if (!l) return;
+        this.partitions.split([l.id], ids.filter((id) => id !== l.id));
+        this.log(`nemesis isolate leader ${l.id}`);
+        heal(() => this.healPartitions());
+        break;
+      }
+      case 'crash':
+      case 'crash-leader': {
+        const n = kind === 'crash-leader' ? this.leader() : live.length > 0 ? r.pick(live) : undefined;
+        if (!n) return;
         this.log(`nemesis crash ${n.id}`);
         n.crash();
         heal(() => this.restart(n));

@@ -55,12 +55,16 @@ export class Progress {
   state: ProgressState = 'probe';
   /** In snapshot state: the index of the snapshot being sent. */
   pendingSnapshot = 0;
+  /** In snapshot state: election timeouts passed without an answer. */
+  snapshotRounds = 0;
   /** Heard from since the last check-quorum round. */
   recentActive = false;
   /** In probe state: one App sent, waiting for its answer or a heartbeat answer. */
   probeSent = false;
   /** The commit index last sent in an App, so that a commit advance is sent once. */
   sentCommit = 0;
+  /** A heartbeat answer showed the follower lagging: send an App even with nothing new, to find out where it is. */
+  resend = false;
   readonly inflights: Inflights;
 
   constructor(next: number, maxInflight: number, public isLearner: boolean) {
@@ -71,6 +75,7 @@ export class Progress {
   private resetState(state: ProgressState): void {
     this.probeSent = false;
     this.pendingSnapshot = 0;
+    this.snapshotRounds = 0;
     this.state = state;
     this.inflights.reset();
   }

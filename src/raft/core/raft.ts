@@ -35,6 +35,9 @@ import { ReadOnlyQueue } from './readonly.js';
 
 const EMPTY = new Uint8Array(0);
 
+/** Election timeouts a follower may stay in snapshot state without answering before it is probed again. */
+const SNAPSHOT_TIMEOUT_ROUNDS = 3;
+
 /** Context of a Vote sent because of TimeoutNow: it overrides the check-quorum lease. */
 export const TRANSFER_CONTEXT = 'transfer';
 
@@ -369,7 +372,13 @@ export class RaftCore {
       } else if (m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap) {
         this.becomeFollower(m.term, m.from);
       } else {
+        // A newer term from a candidate (or an answer) does not reset our election
+        // timer (Raft figure 2: only a granted vote or the leader's word does);
+        // otherwise a stale candidate on a fast clock keeps everyone from ever
+        // timing out and electing an up-to-date leader.
+        const elapsed = this.electionElapsed;
         this.becomeFollower(m.term, NONE);
+        this.electionElapsed = elapsed;
       }
     } else if (m.term < this.term) {
       if ((this.cfg.checkQuorum || this.cfg.preVote) && (m.type === MessageType.Heartbeat || m.type === MessageType.App)) {
@@ -434,7 +443,11 @@ export class RaftCore {
         pr.probeSent = false;
         // The follower is alive but the window may be full of lost messages: make room for one.
         if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
-        if (pr.match < this.log.lastIndex() || pr.sentCommit < this.log.committed) this.needsFlush = true;
+        if (pr.match < this.log.lastIndex()) {
+          // An App may have been lost: an (empty) App makes the follower say where its log ends.
+          pr.resend = true;
+          this.needsFlush = true;
+        } else if (pr.sentCommit < this.log.committed) this.needsFlush = true;
         if (m.context) this.handleReadAck(m.from, m.context);
         return;
       case MessageType.ReadIndex:
@@ -666,7 +679,7 @@ export class RaftCore {
     for (const [id, pr] of this.prs) {
       if (id === this.id) continue;
       let sent = false;
-      while (this.maybeSendAppend(id, pr, !sent && pr.sentCommit < this.log.committed)) sent = true;
+      while (this.maybeSendAppend(id, pr, !sent && (pr.resend || pr.sentCommit < this.log.committed))) sent = true;
     }
   }
 
@@ -687,6 +700,7 @@ export class RaftCore {
       commit,
     });
     pr.sentCommit = commit;
+    pr.resend = false;
     if (ents.length > 0) {
       const last = ents[ents.length - 1].index;
       if (pr.state === 'replicate') {
@@ -803,6 +817,11 @@ export class RaftCore {
         for (const [id, pr] of this.prs) if (id !== this.id) pr.recentActive = false;
       }
       if (this.leadTransferee !== NONE) this.leadTransferee = NONE;
+      // A snapshot that got lost on the way (and that no transport reported)
+      // would pause the follower forever: probe it again after a while.
+      for (const [id, pr] of this.prs) {
+        if (id !== this.id && pr.state === 'snapshot' && ++pr.snapshotRounds >= SNAPSHOT_TIMEOUT_ROUNDS) pr.becomeProbe();
+      }
     }
     if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
       this.heartbeatElapsed = 0;
