@@ -585,7 +585,11 @@ export class Simulation {
       case 'oneway': {
         const x = r.pick(ids);
         const outgoing = r.chance(0.5);
-        for (const o of ids) if (o !== x) outgoing ? this.partitions.block(x, o) : this.partitions.block(o, x);
+        for (const o of ids) {
+          if (o === x) continue;
+          if (outgoing) this.partitions.block(x, o);
+          else this.partitions.block(o, x);
+        }
         this.log(`nemesis one-way ${outgoing ? 'from' : 'to'} ${x}`);
         heal(() => this.healPartitions());
         break;

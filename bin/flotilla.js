@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// Entry point of the `flotilla` command: runs the compiled CLI (npm run build).
+import { existsSync } from 'node:fs';
+
+const entry = new URL('../dist/src/cli/main.js', import.meta.url);
+if (!existsSync(entry)) {
+  process.stderr.write('flotilla: not built yet; run `npm run build` first\n');
+  process.exit(2);
+}
+const { main } = await import(entry.href);
+process.exit(main(process.argv.slice(2)));
