@@ -157,7 +157,7 @@ export function parseHistory(text: string): HistoryEvent[] {
     const line = lines[i].trim();
     if (line === '') continue;
     const event = parseHistoryLine(line, i + 1);
-    const previous = events[events.length - 1];
+    const previous = events.at(-1);
     if (previous !== undefined && event.time < previous.time) {
       throw fieldError(i + 1, 'time', `must be non-decreasing, got ${event.time} after ${previous.time}`);
     }
@@ -223,7 +223,8 @@ function describeEvent(e: HistoryEvent, index: number): string {
 
 /** Joins an invoke with its completion (or with none: `completion` undefined means never completed). */
 function makeOperation(invoke: HistoryEvent, invokeIndex: number, completion: HistoryEvent | undefined, returnIndex: number): Operation {
-  const result: CompletionType = completion === undefined || completion.type === 'invoke' ? 'info' : completion.type;
+  // pairOperations only passes completions here, never a second invoke.
+  const result = (completion?.type ?? 'info') as CompletionType;
   const base: OperationBase = {
     process: invoke.process,
     key: invoke.key,

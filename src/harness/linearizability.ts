@@ -242,7 +242,7 @@ class Memo {
 
   /** Records the pair; returns false if it had already been explored. */
   add(bits: Bitset, state: State): boolean {
-    const key = this.encode(bits.words) + '|' + this.stateId(state);
+    const key = `${this.encode(bits.words)}|${this.stateId(state)}`;
     if (this.seen.has(key)) return false;
     this.seen.add(key);
     return true;
@@ -326,7 +326,7 @@ function searchKey(problem: KeyProblem, maxStates: number): KeyVerdict {
       if (!frame.skipped) placed--;
       if (!frame.skipped && ops[frame.call.opId].result !== 'info') remainingKnown++;
       // Skipping is tried last, at the deadline, after every call before it: nothing is left to try there.
-      if (!frame.skipped) return frame.call.next as Entry;
+      if (!frame.skipped) return frame.call.next;
     }
     return undefined;
   };
@@ -396,19 +396,20 @@ export function checkLinearizable(events: HistoryEvent[], opts: LinearizabilityO
   for (const [key, ops] of byKey) {
     total += ops.length;
     const verdict = searchKey(prepareKey(ops), maxStates);
+    if (verdict.ok === true) continue;
     if (verdict.ok === 'unknown') {
       unknown ??= {
         ok: 'unknown',
         key,
         reason: `search budget exhausted on key ${JSON.stringify(key)} (${ops.length} ops) after ${verdict.explored} states (maxStates ${maxStates})`,
       };
-    } else if (verdict.ok === false) {
-      const reason =
-        `key ${JSON.stringify(key)} is not linearizable: ${describeOp(verdict.stuck)} cannot be linearized; ` +
-        `the longest consistent order found has ${verdict.longestPrefix.length} of ${ops.length} ops, ` +
-        `leaving the value ${JSON.stringify(verdict.stateAfterPrefix)}`;
-      return { ok: false, key, reason, ops, longestPrefix: verdict.longestPrefix };
+      continue;
     }
+    const reason =
+      `key ${JSON.stringify(key)} is not linearizable: ${describeOp(verdict.stuck)} cannot be linearized; ` +
+      `the longest consistent order found has ${verdict.longestPrefix.length} of ${ops.length} ops, ` +
+      `leaving the value ${JSON.stringify(verdict.stateAfterPrefix)}`;
+    return { ok: false, key, reason, ops, longestPrefix: verdict.longestPrefix };
   }
   return unknown ?? { ok: true, keys: byKey.size, ops: total };
 }

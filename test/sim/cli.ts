@@ -163,15 +163,15 @@ if (!isMainThread) {
     parentPort!.postMessage(reply);
   });
 } else {
-  let opts: Options;
+  let opts: Options | null = null;
   try {
     opts = parseArgs(process.argv.slice(2));
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     if (err.message) process.stderr.write(`sim: ${err.message}\n`);
     process.stderr.write('usage: npm run sim -- [--seeds N] [--start S] [--seed S [--trace] [--history FILE]] [--nodes 3|5|7] [--workers K] [--json]\n');
-    process.exit(2);
+    process.exitCode = 2;
   }
-  if (opts.seed !== null) process.exit(replay(opts));
-  process.exit(await runMany(opts));
+  // exitCode, not exit(): exit() would cut off output still queued for a pipe.
+  if (opts) process.exitCode = opts.seed !== null ? replay(opts) : await runMany(opts);
 }

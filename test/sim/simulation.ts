@@ -424,7 +424,7 @@ export class Simulation {
     const r = this.rng;
     const f = r.pick(['put', 'get', 'get', 'append', 'cas'] as const);
     const key = `k${r.int(this.cfg.keys)}`;
-    const value = `${c.process}.${c.written++}`;
+    const value = `[${c.process}.${c.written++}]`; // delimited: no value is a substring of another
     const expected = f === 'cas' ? (r.chance(0.2) ? null : this.recentValue(key)) : null;
     this.begin(c, { f, key, value: f === 'get' ? null : value, expected, session: '', seq: 0, deadline: 0, attempt: 0 });
   }
