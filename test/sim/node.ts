@@ -15,7 +15,7 @@ import {
 } from '../../src/raft/types.js';
 import { decodeConfChange } from '../../src/raft/core/confchange.js';
 import { ConfChangeType } from '../../src/raft/types.js';
-import { KvStore, decodeCommand, type KvResult } from './kv.js';
+import { KvStore, decodeCommand, type KvResult } from '../../src/harness/kv.js';
 
 export type CoreFactory = (cfg: RaftConfig, init: InitialState) => RaftCore;
 

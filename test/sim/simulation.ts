@@ -10,7 +10,7 @@ import { Prng } from '../../src/harness/prng.js';
 import { NotLeaderError, ProposalDroppedError } from '../../src/raft/errors.js';
 import { ConfChangeType, DEFAULT_CONFIG, MessageType, Role, type Message, type NodeId, type RaftConfig } from '../../src/raft/types.js';
 import { SafetyChecker, Violation } from './checker.js';
-import { encodeCommand, type KvResult, type WriteOp } from './kv.js';
+import { encodeCommand, type KvResult, type WriteOp } from '../../src/harness/kv.js';
 import { SimNode, defaultCoreFactory, type CoreFactory, type PendingRead } from './node.js';
 import { Trace } from './trace.js';
 import { EventQueue, Partitions, deliveryDelays, type NetworkQuality } from './world.js';

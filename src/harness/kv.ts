@@ -1,4 +1,5 @@
-// The simulator's application: a small key-value store applied from the Raft
+// A small replicated key-value store, the application of the simulator and
+// of the process-level test fixture (not the product): applied from the Raft
 // log, with client sessions so that a retried command applies exactly once
 // (Raft dissertation §6.3). Reads do not go through the log: they use ReadIndex.
 
