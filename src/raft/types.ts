@@ -143,7 +143,8 @@ export interface SoftState {
 
 /**
  * What the runtime must do, in this order:
- *  1. persist `snapshot` (if any), then `entries` (an entry at index i replaces
+ *  1. persist `snapshot` (if any; it replaces the whole stored log: every
+ *     stored entry is discarded), then `entries` (an entry at index i replaces
  *     any stored entry at i and everything after it), and `hardState` (if any),
  *     all in one synced write;
  *  2. only then send `messages` (every one of them may depend on step 1: votes,

@@ -3,16 +3,18 @@
 // persists exactly what ready() asks for. Not a simulation of time or faults:
 // that is test/sim. Tests drive it step by step and look at the cores.
 import { Prng } from '../../src/harness/prng.js';
-import { RaftCore } from '../../src/raft/core/raft.js';
+import { RaftCore, emptyMessage } from '../../src/raft/core/raft.js';
 import {
   DEFAULT_CONFIG,
   EntryType,
+  MessageType,
   type Entry,
   type HardState,
   type InitialState,
   type Message,
   type NodeId,
   type RaftConfig,
+  type Ready,
   type ReadState,
   type Snapshot,
 } from '../../src/raft/types.js';
@@ -119,23 +121,10 @@ export class TestCluster {
   }
 
   private handleReady(id: NodeId, core: RaftCore): void {
-    const rd = core.ready();
-    const disk = this.disks.get(id)!;
-    if (rd.snapshot) {
-      disk.snapshot = rd.snapshot;
-      disk.entries = disk.entries.filter((e) => e.index > rd.snapshot!.meta.index);
-    }
-    if (rd.entries.length > 0) {
-      const first = rd.entries[0].index;
-      disk.entries = disk.entries.filter((e) => e.index < first).concat(rd.entries);
-    }
-    if (rd.hardState) disk.hardState = { ...rd.hardState };
-    this.sent.push(...rd.messages);
-    const applied = this.applied.get(id)!;
-    for (const e of rd.committedEntries) if (e.type === EntryType.Normal && e.data.length > 0) applied.push(e);
-    this.readStates.get(id)!.push(...rd.readStates);
+    carryOut(this, id, core.ready());
     core.advance();
   }
+
 
   /** Tick `id` n times, stabilizing after each tick. */
   tick(id: NodeId, n = 1): void {
@@ -176,3 +165,75 @@ export class TestCluster {
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+// ------------------------------------------------------------------
+// Helpers for the area tests (test/raft/*.test.ts). Standalone functions over
+// the public fields of TestCluster, so the class itself is unchanged.
+
+/**
+ * Carry out a Ready (persist, queue its messages, record applied/readStates) as stabilize() does;
+ * advance() is left to the caller, so tests can step between ready() and advance().
+ */
+export function carryOut(c: TestCluster, id: NodeId, rd: Ready): void {
+  const disk = c.disks.get(id)!;
+  if (rd.snapshot) {
+    // A received snapshot replaces the whole stored log (the Ready contract).
+    disk.snapshot = rd.snapshot;
+    disk.entries = [];
+  }
+  if (rd.entries.length > 0) {
+    const first = rd.entries[0].index;
+    disk.entries = disk.entries.filter((e) => e.index < first).concat(rd.entries);
+  }
+  if (rd.hardState) disk.hardState = { ...rd.hardState };
+  c.sent.push(...rd.messages);
+  const applied = c.applied.get(id)!;
+  for (const e of rd.committedEntries) if (e.type === EntryType.Normal && e.data.length > 0) applied.push(e);
+  c.readStates.get(id)!.push(...rd.readStates);
+}
+
+/** ready() + carryOut() + advance() on one node; null if it had nothing to do. */
+export function processReady(c: TestCluster, id: NodeId): Ready | null {
+  const core = c.core(id);
+  if (!core.hasReady()) return null;
+  const rd = core.ready();
+  carryOut(c, id, rd);
+  core.advance();
+  return rd;
+}
+
+/** Tick only the given nodes, n rounds, stabilizing after each round. */
+export function tickNodes(c: TestCluster, ids: NodeId[], n = 1): void {
+  for (let i = 0; i < n; i++) {
+    for (const id of ids) c.cores.get(id)?.tick();
+    c.stabilize();
+  }
+}
+
+/** Make `id` campaign now (no pre-vote, overriding leases), as a TimeoutNow from its leader would, then stabilize. */
+export function forceCampaign(c: TestCluster, id: NodeId): void {
+  const core = c.core(id);
+  core.step({ ...emptyMessage(MessageType.TimeoutNow, core.lead || id, id, core.term) });
+  c.stabilize();
+}
+
+/** Drop every message between nodes of different groups (nodes in no group are unaffected). */
+export function partition(c: TestCluster, ...groups: NodeId[][]): void {
+  const groupOf = new Map<NodeId, number>();
+  groups.forEach((g, i) => g.forEach((id) => groupOf.set(id, i)));
+  c.addFilter((m) => {
+    const a = groupOf.get(m.from);
+    const b = groupOf.get(m.to);
+    return a === undefined || b === undefined || a === b;
+  });
+}
+
+/** A filter that lets everything through and records it. */
+export function recorder(c: TestCluster): Message[] {
+  const log: Message[] = [];
+  c.addFilter((m) => {
+    log.push(m);
+    return true;
+  });
+  return log;
+}

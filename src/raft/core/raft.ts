@@ -974,8 +974,9 @@ export class RaftCore {
     if (hi <= this.log.applied) return [];
     const out = this.log.entries.slice(this.log.applied - this.log.snapIndex, hi - this.log.snapIndex);
     for (const e of out) {
+      // Every proposed entry counted against the budget, conf changes included.
+      if (this.role === Role.Leader) this.uncommittedBytes = Math.max(0, this.uncommittedBytes - e.data.byteLength);
       if (e.type === EntryType.ConfChange) this.applyConfEntry(e);
-      else if (this.role === Role.Leader) this.uncommittedBytes = Math.max(0, this.uncommittedBytes - e.data.byteLength);
     }
     this.log.applied = hi;
     return out;

@@ -1,0 +1,753 @@
+// The durable storage of one Raft node: hard state, log entries and snapshot
+// metadata in LevelDB (dir/raft.ldb), snapshot data in files (dir/snapshots/).
+//
+// Key layout (utf8 keys, binary values; every value starts with a format
+// version byte, so a record written by an unknown format is a clear error):
+//   m/hardstate              version u8 | term u64 | commit u64 | voteLen u16 | vote utf8
+//   m/snapshot               version u8 | term u64 | index u64 | dataLen u64 | sha256[32] |
+//                            voters (count u16, then len u16 + utf8 each) | learners (same)
+//   e/<16-digit index>       version u8 | type u8 | term u64 | index u64 | dataLen u32 | data
+// Indexes are zero-padded decimal (16 digits hold every safe integer), so the
+// lexicographic order of the keys is the numeric order of the log.
+//
+// Snapshot files, snapshots/snapshot-<term>-<index>.snap: a 64-byte header
+//   magic "FLSN" | version u8 | 3 zero bytes | term u64 | index u64 | dataLen u64 | sha256[32]
+// then the data. A file is written under a temporary name, fsynced, renamed
+// and the directory fsynced before the LevelDB record that points to it is
+// written, so the metadata never refers to a file that is not complete on
+// disk. Only the snapshot the metadata names is kept: once the log is
+// compacted past a snapshot, an older one cannot be used for anything.
+//
+// Start-up is strict: whatever is missing, truncated or does not decode or
+// does not fit together stops the node with a StorageCorruptError naming the
+// key or file, never a silent reset to an empty log.
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { Level } from 'level';
+import type { Logger } from 'pino';
+import { EntryType, type ConfState, type Entry, type HardState, type Snapshot, type SnapshotMeta } from './types.js';
+
+/** What start-up found on disk; the caller adds the bootstrap `conf` to make an InitialState. */
+export interface InitialStateParts {
+  hardState: HardState;
+  snapshot: Snapshot | null;
+  /** Entries after the snapshot, contiguous, in order. */
+  entries: Entry[];
+}
+
+/** Step 1 of the Ready contract; a Ready itself fits. */
+export interface ReadyToPersist {
+  hardState: HardState | null;
+  entries: Entry[];
+  snapshot: Snapshot | null;
+}
+
+export interface RaftStorageOptions {
+  logger?: Logger;
+}
+
+/** Storage cannot be opened or written (e.g. the database is locked by another process, an I/O error). */
+export class StorageError extends Error {
+  override readonly name: string = 'StorageError';
+  constructor(
+    message: string,
+    /** The file, directory or LevelDB key concerned. */
+    readonly culprit: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** What is on disk is missing, truncated, undecodable or contradicts itself. Never "fixed" by resetting. */
+export class StorageCorruptError extends StorageError {
+  override readonly name: string = 'StorageCorruptError';
+}
+
+// ------------------------------------------------------------------ layout
+
+export const HARD_STATE_KEY = 'm/hardstate';
+export const SNAPSHOT_META_KEY = 'm/snapshot';
+const ENTRY_PREFIX = 'e/';
+/** Upper bound of the entry key range: '0' is the character after '/'. */
+const ENTRY_END = 'e0';
+const INDEX_DIGITS = 16;
+
+export const FORMAT_VERSION = 1;
+const ENTRY_HEADER = 22;
+const SNAP_FILE_HEADER = 64;
+const SNAP_MAGIC = [0x46, 0x4c, 0x53, 0x4e]; // "FLSN"
+const SHA_LEN = 32;
+
+export function entryKey(index: number): string {
+  return ENTRY_PREFIX + String(index).padStart(INDEX_DIGITS, '0');
+}
+
+export function snapshotFileName(term: number, index: number): string {
+  return `snapshot-${term}-${index}.snap`;
+}
+
+const SNAP_FILE_RE = /^snapshot-\d+-\d+\.snap$/;
+const ENTRY_KEY_RE = /^e\/\d{16}$/;
+
+const utf8 = new TextEncoder();
+const utf8d = new TextDecoder('utf-8', { fatal: true });
+
+/** A decoding failure; the caller names the key or file. */
+class DecodeError extends Error {}
+
+function checkU64(n: number, what: string): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${what} ${n} is not a non-negative safe integer`);
+}
+
+class Writer {
+  readonly buf: Uint8Array;
+  private readonly view: DataView;
+  private off = 0;
+  constructor(size: number) {
+    this.buf = new Uint8Array(size);
+    this.view = new DataView(this.buf.buffer);
+  }
+  u8(n: number): void {
+    this.view.setUint8(this.off, n);
+    this.off += 1;
+  }
+  u16(n: number): void {
+    this.view.setUint16(this.off, n);
+    this.off += 2;
+  }
+  u32(n: number): void {
+    this.view.setUint32(this.off, n);
+    this.off += 4;
+  }
+  u64(n: number): void {
+    this.view.setBigUint64(this.off, BigInt(n));
+    this.off += 8;
+  }
+  bytes(b: Uint8Array): void {
+    this.buf.set(b, this.off);
+    this.off += b.byteLength;
+  }
+  done(): Uint8Array {
+    if (this.off !== this.buf.byteLength) throw new Error(`encoder wrote ${this.off} of ${this.buf.byteLength} bytes`);
+    return this.buf;
+  }
+}
+
+class Reader {
+  private readonly view: DataView;
+  private off = 0;
+  constructor(private readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  private need(n: number, what: string): void {
+    if (this.off + n > this.buf.byteLength) {
+      throw new DecodeError(`too short: ${this.buf.byteLength} bytes, ${what} needs ${this.off + n}`);
+    }
+  }
+  version(): void {
+    this.need(1, 'the format version');
+    const v = this.view.getUint8(this.off++);
+    if (v !== FORMAT_VERSION) throw new DecodeError(`unknown format version ${v} (this build reads version ${FORMAT_VERSION})`);
+  }
+  u8(what: string): number {
+    this.need(1, what);
+    return this.view.getUint8(this.off++);
+  }
+  u16(what: string): number {
+    this.need(2, what);
+    const v = this.view.getUint16(this.off);
+    this.off += 2;
+    return v;
+  }
+  u32(what: string): number {
+    this.need(4, what);
+    const v = this.view.getUint32(this.off);
+    this.off += 4;
+    return v;
+  }
+  u64(what: string): number {
+    this.need(8, what);
+    const v = this.view.getBigUint64(this.off);
+    this.off += 8;
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new DecodeError(`${what} ${v} is beyond the safe integer range`);
+    return Number(v);
+  }
+  bytes(n: number, what: string): Uint8Array {
+    this.need(n, what);
+    // A copy in a plain Uint8Array (the source may be a Buffer, whose slice() is a view).
+    const b = new Uint8Array(n);
+    b.set(this.buf.subarray(this.off, this.off + n));
+    this.off += n;
+    return b;
+  }
+  str(what: string): string {
+    const n = this.u16(`the length of ${what}`);
+    try {
+      return utf8d.decode(this.bytes(n, what));
+    } catch (err) {
+      if (err instanceof DecodeError) throw err;
+      throw new DecodeError(`${what} is not valid UTF-8`);
+    }
+  }
+  end(): void {
+    if (this.off !== this.buf.byteLength) throw new DecodeError(`${this.buf.byteLength - this.off} unexpected trailing bytes`);
+  }
+}
+
+function strBytes(s: string): Uint8Array {
+  const b = utf8.encode(s);
+  if (b.byteLength > 0xffff) throw new RangeError(`string of ${b.byteLength} bytes is too long to store`);
+  return b;
+}
+
+// ----------------------------------------------------------------- records
+
+export function encodeHardState(hs: HardState): Uint8Array {
+  checkU64(hs.term, 'hard state term');
+  checkU64(hs.commit, 'hard state commit');
+  const vote = strBytes(hs.vote);
+  const w = new Writer(1 + 8 + 8 + 2 + vote.byteLength);
+  w.u8(FORMAT_VERSION);
+  w.u64(hs.term);
+  w.u64(hs.commit);
+  w.u16(vote.byteLength);
+  w.bytes(vote);
+  return w.done();
+}
+
+export function decodeHardState(b: Uint8Array): HardState {
+  const r = new Reader(b);
+  r.version();
+  const term = r.u64('term');
+  const commit = r.u64('commit');
+  const vote = r.str('vote');
+  r.end();
+  return { term, vote, commit };
+}
+
+export function encodeEntry(e: Entry): Uint8Array {
+  checkU64(e.term, 'entry term');
+  checkU64(e.index, 'entry index');
+  if (e.type !== EntryType.Normal && e.type !== EntryType.ConfChange) throw new RangeError(`unknown entry type ${String(e.type)}`);
+  if (e.data.byteLength > 0xffffffff) throw new RangeError(`entry ${e.index} data of ${e.data.byteLength} bytes is too large`);
+  const w = new Writer(ENTRY_HEADER + e.data.byteLength);
+  w.u8(FORMAT_VERSION);
+  w.u8(e.type);
+  w.u64(e.term);
+  w.u64(e.index);
+  w.u32(e.data.byteLength);
+  w.bytes(e.data);
+  return w.done();
+}
+
+export function decodeEntry(b: Uint8Array): Entry {
+  const r = new Reader(b);
+  r.version();
+  const type = r.u8('type');
+  if (type !== EntryType.Normal && type !== EntryType.ConfChange) throw new DecodeError(`unknown entry type ${type}`);
+  const term = r.u64('term');
+  const index = r.u64('index');
+  const len = r.u32('data length');
+  const data = r.bytes(len, `${len} bytes of data`);
+  r.end();
+  return { term, index, type, data };
+}
+
+interface SnapshotRecord {
+  meta: SnapshotMeta;
+  size: number;
+  sha256: Uint8Array;
+}
+
+function encodeSnapshotMeta(rec: SnapshotRecord): Uint8Array {
+  const { meta } = rec;
+  checkU64(meta.term, 'snapshot term');
+  checkU64(meta.index, 'snapshot index');
+  const voters = meta.conf.voters.map(strBytes);
+  const learners = meta.conf.learners.map(strBytes);
+  if (voters.length > 0xffff || learners.length > 0xffff) throw new RangeError('too many members to store');
+  let size = 1 + 8 + 8 + 8 + SHA_LEN + 2 + 2;
+  for (const b of [...voters, ...learners]) size += 2 + b.byteLength;
+  const w = new Writer(size);
+  w.u8(FORMAT_VERSION);
+  w.u64(meta.term);
+  w.u64(meta.index);
+  w.u64(rec.size);
+  w.bytes(rec.sha256);
+  for (const list of [voters, learners]) {
+    w.u16(list.length);
+    for (const b of list) {
+      w.u16(b.byteLength);
+      w.bytes(b);
+    }
+  }
+  return w.done();
+}
+
+function decodeSnapshotMeta(b: Uint8Array): SnapshotRecord {
+  const r = new Reader(b);
+  r.version();
+  const term = r.u64('term');
+  const index = r.u64('index');
+  const size = r.u64('data length');
+  const sha256 = r.bytes(SHA_LEN, 'the SHA-256');
+  const conf: ConfState = { voters: [], learners: [] };
+  for (const list of [conf.voters, conf.learners]) {
+    const n = r.u16('a member count');
+    for (let i = 0; i < n; i++) list.push(r.str('a member id'));
+  }
+  r.end();
+  return { meta: { term, index, conf }, size, sha256 };
+}
+
+function sha256(data: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(data).digest());
+}
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function snapshotFileHeader(rec: SnapshotRecord): Uint8Array {
+  const w = new Writer(SNAP_FILE_HEADER);
+  w.bytes(Uint8Array.from(SNAP_MAGIC));
+  w.u8(FORMAT_VERSION);
+  w.bytes(new Uint8Array(3));
+  w.u64(rec.meta.term);
+  w.u64(rec.meta.index);
+  w.u64(rec.size);
+  w.bytes(rec.sha256);
+  return w.done();
+}
+
+function errCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+}
+
+function errMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Make a directory entry (create, rename, unlink) durable. */
+async function syncDir(path: string): Promise<void> {
+  const h = await fsp.open(path, 'r');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}
+
+type Db = Level<string, Uint8Array>;
+
+// ----------------------------------------------------------------- storage
+
+export class RaftStorage {
+  private readonly snapDir: string;
+  private readonly log: Logger | null;
+  private readonly initial: InitialStateParts;
+  /** Index and term of the stored snapshot (0, 0 if none). */
+  private snapIndex: number;
+  private snapTerm: number;
+  /** Index of the last stored entry, or snapIndex when none is stored. Entries snapIndex+1..last are on disk. */
+  private last: number;
+  /** File name of the current snapshot, '' if none. */
+  private snapFile: string;
+  /** Operations run one at a time, in call order, so that the indexes above stay true. */
+  private tail: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  /** A write failed part way: what is on disk is no longer known, so nothing more is written. */
+  private failed: unknown = null;
+
+  private constructor(
+    readonly dir: string,
+    private readonly db: Db,
+    loaded: InitialStateParts,
+    log: Logger | null,
+  ) {
+    this.snapDir = join(dir, 'snapshots');
+    this.log = log;
+    this.initial = loaded;
+    this.snapIndex = loaded.snapshot ? loaded.snapshot.meta.index : 0;
+    this.snapTerm = loaded.snapshot ? loaded.snapshot.meta.term : 0;
+    this.last = loaded.entries.length > 0 ? loaded.entries[loaded.entries.length - 1].index : this.snapIndex;
+    this.snapFile = loaded.snapshot ? snapshotFileName(loaded.snapshot.meta.term, loaded.snapshot.meta.index) : '';
+  }
+
+  /**
+   * Open (creating if missing) the storage in `dir` and read everything in it.
+   * Throws StorageCorruptError if what is there is damaged, StorageError if it
+   * cannot be opened at all.
+   */
+  static async open(dir: string, opts: RaftStorageOptions = {}): Promise<RaftStorage> {
+    const log = opts.logger ? opts.logger.child({ component: 'raft-storage' }) : null;
+    const snapDir = join(dir, 'snapshots');
+    const ldbPath = join(dir, 'raft.ldb');
+    try {
+      await fsp.mkdir(snapDir, { recursive: true });
+    } catch (err) {
+      throw new StorageError(`cannot create the storage directory ${snapDir}: ${errMessage(err)}`, snapDir, { cause: err });
+    }
+
+    // A database that is missing while snapshots exist was lost, not never made.
+    let fresh = false;
+    try {
+      const st = await fsp.stat(ldbPath);
+      if (!st.isDirectory()) throw new StorageCorruptError(`LevelDB path ${ldbPath} is not a directory`, ldbPath);
+      fresh = (await fsp.readdir(ldbPath)).length === 0;
+    } catch (err) {
+      if (err instanceof StorageError) throw err;
+      if (errCode(err) !== 'ENOENT') throw new StorageError(`cannot inspect LevelDB path ${ldbPath}: ${errMessage(err)}`, ldbPath, { cause: err });
+      fresh = true;
+    }
+    if (fresh) {
+      const snaps = (await fsp.readdir(snapDir)).filter((n) => SNAP_FILE_RE.test(n));
+      if (snaps.length > 0) {
+        throw new StorageCorruptError(`LevelDB database ${ldbPath} is missing or empty but ${snapDir} holds snapshot files (${snaps.join(', ')})`, ldbPath);
+      }
+    }
+
+    // An existing database is never re-created: LevelDB would start an empty one in place of a damaged one.
+    const db: Db = new Level<string, Uint8Array>(ldbPath, { keyEncoding: 'utf8', valueEncoding: 'view', createIfMissing: fresh });
+    try {
+      await db.open();
+    } catch (err) {
+      const cause = (err as { cause?: unknown }).cause ?? err;
+      const detail = errMessage(cause);
+      if (errCode(cause) === 'LEVEL_CORRUPTION' || /corrupt/i.test(detail)) {
+        throw new StorageCorruptError(`LevelDB database ${ldbPath} is corrupt: ${detail}`, ldbPath, { cause: err });
+      }
+      throw new StorageError(`cannot open LevelDB database ${ldbPath}: ${detail}`, ldbPath, { cause: err });
+    }
+    if (fresh) await syncDir(dir);
+
+    let loaded: InitialStateParts;
+    try {
+      loaded = await RaftStorage.read(db, snapDir);
+    } catch (err) {
+      await db.close().catch(() => undefined);
+      throw err;
+    }
+    const s = new RaftStorage(dir, db, loaded, log);
+    await s.removeStaleSnapshotFiles(true);
+    log?.info(
+      {
+        dir,
+        term: loaded.hardState.term,
+        commit: loaded.hardState.commit,
+        snapshotIndex: s.snapIndex,
+        lastIndex: s.last,
+        entries: loaded.entries.length,
+      },
+      'raft storage opened',
+    );
+    return s;
+  }
+
+  /** Read and cross-check everything; throws StorageCorruptError naming the first thing wrong. */
+  private static async read(db: Db, snapDir: string): Promise<InitialStateParts> {
+    let hardState: HardState = { term: 0, vote: '', commit: 0 };
+    const hsRaw = await db.get(HARD_STATE_KEY);
+    if (hsRaw !== undefined) {
+      try {
+        hardState = decodeHardState(hsRaw);
+      } catch (err) {
+        throw new StorageCorruptError(`LevelDB key ${HARD_STATE_KEY}: hard state record does not decode: ${errMessage(err)}`, HARD_STATE_KEY, { cause: err });
+      }
+    }
+
+    let snapshot: Snapshot | null = null;
+    const metaRaw = await db.get(SNAPSHOT_META_KEY);
+    if (metaRaw !== undefined) {
+      let rec: SnapshotRecord;
+      try {
+        rec = decodeSnapshotMeta(metaRaw);
+      } catch (err) {
+        throw new StorageCorruptError(`LevelDB key ${SNAPSHOT_META_KEY}: snapshot metadata does not decode: ${errMessage(err)}`, SNAPSHOT_META_KEY, { cause: err });
+      }
+      snapshot = { meta: rec.meta, data: await readSnapshotFile(snapDir, rec) };
+    }
+
+    const snapIndex = snapshot ? snapshot.meta.index : 0;
+    const snapTerm = snapshot ? snapshot.meta.term : 0;
+    const entries: Entry[] = [];
+    let prevTerm = snapTerm;
+    for await (const [key, value] of db.iterator({ gte: ENTRY_PREFIX, lt: ENTRY_END })) {
+      if (!ENTRY_KEY_RE.test(key)) throw new StorageCorruptError(`LevelDB key ${JSON.stringify(key)} is not a valid entry key`, key);
+      const keyIndex = Number(key.slice(ENTRY_PREFIX.length));
+      let e: Entry;
+      try {
+        e = decodeEntry(value);
+      } catch (err) {
+        throw new StorageCorruptError(`LevelDB key ${key}: entry record does not decode: ${errMessage(err)}`, key, { cause: err });
+      }
+      if (e.index !== keyIndex) throw new StorageCorruptError(`LevelDB key ${key}: holds entry ${e.index}, not ${keyIndex}`, key);
+      const expect = entries.length > 0 ? entries[entries.length - 1].index + 1 : snapIndex + 1;
+      if (e.index !== expect) {
+        if (entries.length === 0) {
+          throw new StorageCorruptError(
+            `LevelDB key ${key}: the first entry is ${e.index} but it must be ${expect}, right after the ${snapshot ? `snapshot at ${snapIndex}` : 'start of the log'}`,
+            key,
+          );
+        }
+        throw new StorageCorruptError(`LevelDB key ${key}: gap in the log: entry ${e.index} follows entry ${expect - 1} (entries ${expect}..${e.index - 1} are missing)`, key);
+      }
+      if (e.term < prevTerm) {
+        throw new StorageCorruptError(`LevelDB key ${key}: entry ${e.index} has term ${e.term}, below the term ${prevTerm} before it`, key);
+      }
+      prevTerm = e.term;
+      entries.push(e);
+    }
+
+    const lastIndex = entries.length > 0 ? entries[entries.length - 1].index : snapIndex;
+    if (hardState.commit > lastIndex) {
+      throw new StorageCorruptError(`LevelDB key ${HARD_STATE_KEY}: hard state commit ${hardState.commit} is beyond the last index ${lastIndex}`, HARD_STATE_KEY);
+    }
+    if (hardState.term < prevTerm) {
+      throw new StorageCorruptError(
+        `LevelDB key ${HARD_STATE_KEY}: hard state term ${hardState.term} is below the term ${prevTerm} of the last ${entries.length > 0 ? 'entry' : 'snapshot'}${hsRaw === undefined ? ' (the hard state record is missing)' : ''}`,
+        HARD_STATE_KEY,
+      );
+    }
+    return { hardState, snapshot, entries };
+  }
+
+  /** What was on disk at open(). Later writes are not reflected. */
+  load(): InitialStateParts {
+    return this.initial;
+  }
+
+  /** Index of the stored snapshot, 0 if none. */
+  get snapshotIndex(): number {
+    return this.snapIndex;
+  }
+
+  /** Index of the last stored entry (the snapshot index when the log after it is empty). */
+  get lastIndex(): number {
+    return this.last;
+  }
+
+  /**
+   * Step 1 of the Ready contract as one synced LevelDB batch: a received
+   * snapshot (its file is written first) replaces the whole log; entries at
+   * i.. replace what is stored from i on; then the hard state.
+   */
+  save(rd: ReadyToPersist): Promise<void> {
+    return this.run(() => this.doSave(rd));
+  }
+
+  private async doSave(rd: ReadyToPersist): Promise<void> {
+    const { snapshot, entries, hardState } = rd;
+    if (!snapshot && entries.length === 0 && !hardState) return;
+
+    // Check the whole Ready against what is stored before touching the disk.
+    let base = this.snapIndex;
+    let last = this.last;
+    if (snapshot) {
+      if (snapshot.meta.index <= this.snapIndex) {
+        throw new Error(`raft storage: received snapshot at ${snapshot.meta.index} is not after the stored snapshot at ${this.snapIndex}`);
+      }
+      base = snapshot.meta.index;
+      last = base;
+    }
+    if (entries.length > 0) {
+      const first = entries[0].index;
+      if (first <= base) throw new Error(`raft storage: entry ${first} is at or below the snapshot index ${base}`);
+      if (first > last + 1) throw new Error(`raft storage: entry ${first} would leave a gap after the last stored entry ${last}`);
+      for (let i = 1; i < entries.length; i++) {
+        if (entries[i].index !== first + i) throw new Error(`raft storage: entries are not contiguous: ${entries[i].index} follows ${first + i - 1}`);
+      }
+    }
+    const newLast = entries.length > 0 ? entries[entries.length - 1].index : last;
+    if (hardState && hardState.commit > newLast) {
+      throw new Error(`raft storage: hard state commit ${hardState.commit} is beyond the last index ${newLast}`);
+    }
+
+    type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
+    const ops: Op[] = [];
+    let rec: SnapshotRecord | null = null;
+    if (snapshot) {
+      rec = { meta: snapshot.meta, size: snapshot.data.byteLength, sha256: sha256(snapshot.data) };
+      ops.push({ type: 'put', key: SNAPSHOT_META_KEY, value: encodeSnapshotMeta(rec) });
+      for (let i = this.snapIndex + 1; i <= this.last; i++) ops.push({ type: 'del', key: entryKey(i) });
+    }
+    for (const e of entries) ops.push({ type: 'put', key: entryKey(e.index), value: encodeEntry(e) });
+    // Whatever was stored after the last new entry belongs to a log that was overwritten.
+    if (entries.length > 0) {
+      for (let i = newLast + 1; i <= last; i++) ops.push({ type: 'del', key: entryKey(i) });
+    }
+    if (hardState) ops.push({ type: 'put', key: HARD_STATE_KEY, value: encodeHardState(hardState) });
+
+    await this.write(async () => {
+      if (snapshot && rec) await this.writeSnapshotFile(rec, snapshot.data);
+      await this.db.batch(ops, { sync: true });
+    });
+
+    if (snapshot) {
+      this.snapIndex = snapshot.meta.index;
+      this.snapTerm = snapshot.meta.term;
+      this.snapFile = snapshotFileName(snapshot.meta.term, snapshot.meta.index);
+      this.log?.info({ index: this.snapIndex, term: this.snapTerm, bytes: snapshot.data.byteLength }, 'stored a snapshot received from the leader');
+    }
+    this.last = newLast;
+    if (snapshot) await this.removeStaleSnapshotFiles(false);
+  }
+
+  /**
+   * Persist an application snapshot (from RaftCore.createSnapshot) and drop
+   * the entries it covers: the file first, then one synced batch with the new
+   * metadata and the deletions; then the previous snapshot file is removed.
+   */
+  saveSnapshot(s: Snapshot): Promise<void> {
+    return this.run(() => this.doSaveSnapshot(s));
+  }
+
+  private async doSaveSnapshot(s: Snapshot): Promise<void> {
+    const { index, term } = s.meta;
+    if (index <= this.snapIndex) throw new Error(`raft storage: snapshot at ${index} is not after the stored snapshot at ${this.snapIndex}`);
+    const rec: SnapshotRecord = { meta: s.meta, size: s.data.byteLength, sha256: sha256(s.data) };
+    type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
+    const ops: Op[] = [{ type: 'put', key: SNAPSHOT_META_KEY, value: encodeSnapshotMeta(rec) }];
+    const upTo = Math.min(index, this.last);
+    for (let i = this.snapIndex + 1; i <= upTo; i++) ops.push({ type: 'del', key: entryKey(i) });
+
+    await this.write(async () => {
+      await this.writeSnapshotFile(rec, s.data);
+      await this.db.batch(ops, { sync: true });
+    });
+
+    const dropped = upTo - this.snapIndex;
+    this.snapIndex = index;
+    this.snapTerm = term;
+    this.snapFile = snapshotFileName(term, index);
+    if (this.last < index) this.last = index;
+    this.log?.info({ index, term, bytes: s.data.byteLength, compacted: dropped }, 'stored an application snapshot and compacted the log');
+    await this.removeStaleSnapshotFiles(false);
+  }
+
+  /** Wait for pending writes, then close the database. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.tail;
+    await this.db.close();
+    this.log?.debug({ dir: this.dir }, 'raft storage closed');
+  }
+
+  // -------------------------------------------------------------- internals
+
+  private run<T>(op: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new StorageError(`raft storage in ${this.dir} is closed`, this.dir));
+    const p = this.tail.then(() => {
+      if (this.failed !== null) {
+        throw new StorageError(`raft storage in ${this.dir} failed earlier and accepts no more writes: ${errMessage(this.failed)}`, this.dir, { cause: this.failed });
+      }
+      return op();
+    });
+    this.tail = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Run disk writes; after a failure the storage refuses every later write. */
+  private async write(fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.failed = err;
+      this.log?.error({ err, dir: this.dir }, 'raft storage write failed');
+      if (err instanceof StorageError) throw err;
+      throw new StorageError(`raft storage write in ${this.dir} failed: ${errMessage(err)}`, this.dir, { cause: err });
+    }
+  }
+
+  /** Write the file under a temporary name, fsync it, rename it in place, fsync the directory. */
+  private async writeSnapshotFile(rec: SnapshotRecord, data: Uint8Array): Promise<void> {
+    const name = snapshotFileName(rec.meta.term, rec.meta.index);
+    const path = join(this.snapDir, name);
+    const tmp = `${path}.${process.pid}.tmp`;
+    const h = await fsp.open(tmp, 'w');
+    try {
+      await h.writeFile(snapshotFileHeader(rec));
+      await h.writeFile(data);
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+    await fsp.rename(tmp, path);
+    await syncDir(this.snapDir);
+  }
+
+  /**
+   * Remove snapshot files the metadata does not name and temporary files left
+   * by a crash. Only ever called once the metadata is durable; a failure to
+   * remove is logged (the next open tries again).
+   */
+  private async removeStaleSnapshotFiles(atOpen: boolean): Promise<void> {
+    let names: string[];
+    try {
+      names = await fsp.readdir(this.snapDir);
+    } catch (err) {
+      this.log?.warn({ err, dir: this.snapDir }, 'cannot list the snapshot directory');
+      return;
+    }
+    for (const name of names) {
+      const stale = (SNAP_FILE_RE.test(name) && name !== this.snapFile) || (name.startsWith('snapshot-') && name.endsWith('.tmp'));
+      if (!stale) continue;
+      try {
+        await fsp.unlink(join(this.snapDir, name));
+        if (atOpen) this.log?.warn({ file: name }, 'removed a snapshot file left over from an interrupted write');
+        else this.log?.debug({ file: name }, 'removed an old snapshot file');
+      } catch (err) {
+        this.log?.warn({ err, file: name }, 'cannot remove an old snapshot file');
+      }
+    }
+  }
+}
+
+/** Read and verify the file the snapshot metadata names. */
+async function readSnapshotFile(snapDir: string, rec: SnapshotRecord): Promise<Uint8Array> {
+  const { term, index } = rec.meta;
+  const path = join(snapDir, snapshotFileName(term, index));
+  let buf: Buffer;
+  try {
+    buf = await fsp.readFile(path);
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') {
+      throw new StorageCorruptError(`snapshot file ${path} is missing (LevelDB key ${SNAPSHOT_META_KEY} names the snapshot at index ${index}, term ${term})`, path, { cause: err });
+    }
+    throw new StorageError(`cannot read snapshot file ${path}: ${errMessage(err)}`, path, { cause: err });
+  }
+  const corrupt = (what: string): StorageCorruptError => new StorageCorruptError(`snapshot file ${path}: ${what}`, path);
+  if (buf.byteLength < SNAP_FILE_HEADER) throw corrupt(`truncated: ${buf.byteLength} bytes, shorter than the ${SNAP_FILE_HEADER}-byte header`);
+  for (let i = 0; i < SNAP_MAGIC.length; i++) if (buf[i] !== SNAP_MAGIC[i]) throw corrupt('bad magic bytes: not a snapshot file');
+  if (buf[4] !== FORMAT_VERSION) throw corrupt(`unknown format version ${buf[4]} (this build reads version ${FORMAT_VERSION})`);
+  const r = new Reader(new Uint8Array(buf.buffer, buf.byteOffset + 8, SNAP_FILE_HEADER - 8));
+  let hTerm: number, hIndex: number, hSize: number, hSha: Uint8Array;
+  try {
+    hTerm = r.u64('term');
+    hIndex = r.u64('index');
+    hSize = r.u64('data length');
+    hSha = r.bytes(SHA_LEN, 'the SHA-256');
+  } catch (err) {
+    throw corrupt(`header does not decode: ${errMessage(err)}`);
+  }
+  if (hTerm !== term || hIndex !== index) throw corrupt(`header is for index ${hIndex}, term ${hTerm}, not index ${index}, term ${term}`);
+  if (hSize !== rec.size) throw corrupt(`header says ${hSize} bytes of data, the metadata ${rec.size}`);
+  if (!sameBytes(hSha, rec.sha256)) throw corrupt(`header SHA-256 ${hex(hSha)} differs from the metadata's ${hex(rec.sha256)}`);
+  const have = buf.byteLength - SNAP_FILE_HEADER;
+  if (have < hSize) throw corrupt(`truncated: ${have} of ${hSize} bytes of data`);
+  if (have > hSize) throw corrupt(`${have - hSize} unexpected bytes after the ${hSize} bytes of data`);
+  const data = new Uint8Array(hSize);
+  data.set(buf.subarray(SNAP_FILE_HEADER));
+  const sum = sha256(data);
+  if (!sameBytes(sum, rec.sha256)) throw corrupt(`checksum mismatch: the data's SHA-256 is ${hex(sum)}, expected ${hex(rec.sha256)}`);
+  return data;
+}
