@@ -3,6 +3,7 @@
 // committed entries into resolved promises. One loop carries out each Ready
 // in the order the core's contract demands: persist (one synced batch), then
 // send, then apply, then advance.
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { RaftCore } from './core/raft.js';
@@ -144,6 +145,12 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private readonly reads = new Map<string, Waiter<void>>();
   private readonly readWaits: { index: number; ctx: string }[] = [];
   private readSeq = 0;
+  /**
+   * Read contexts must be unique cluster-wide and across restarts: a leader
+   * still holding an old request with the same context would answer a new
+   * read with a stale index.
+   */
+  private readonly readNonce = randomBytes(6).toString('hex');
   private leader: NodeId = NONE;
   private role: Role = Role.Follower;
   private fatal: Error | null = null;
@@ -212,7 +219,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   /** Resolves when a read of the state machine is linearizable (ReadIndex, then wait for apply). */
   read(opts: { timeoutMs?: number } = {}): Promise<void> {
-    const ctx = `${this.id}/${++this.readSeq}`;
+    const ctx = `${this.id}/${this.readNonce}/${++this.readSeq}`;
     this.call(() => this.core.readIndex(ctx));
     const timeoutMs = opts.timeoutMs ?? 10_000;
     return new Promise<void>((resolve, reject) => {
