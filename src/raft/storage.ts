@@ -498,7 +498,7 @@ export class RaftStorage {
             key,
           );
         }
-        throw new StorageCorruptError(`LevelDB key ${key}: gap in the log: entry ${e.index} follows entry ${expect - 1} (entries ${expect}..${e.index - 1} are missing)`, key);
+        throw new StorageCorruptError(`LevelDB key ${key}: gap in the log: entry ${e.index} follows entry ${expect - 1} (${e.index - 1 === expect ? `entry ${expect} is` : `entries ${expect}..${e.index - 1} are`} missing)`, key);
       }
       if (e.term < prevTerm) {
         throw new StorageCorruptError(`LevelDB key ${key}: entry ${e.index} has term ${e.term}, below the term ${prevTerm} before it`, key);
