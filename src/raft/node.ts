@@ -483,8 +483,13 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     const prev = this.addresses.get(id);
     this.addresses.set(id, address);
     if (id === this.id) return;
-    if (prev === undefined) this.transport.addPeer(id, address);
-    else if (prev !== address) this.transport.updatePeer(id, address);
+    try {
+      if (prev === undefined) this.transport.addPeer(id, address);
+      else if (prev !== address) this.transport.updatePeer(id, address);
+    } catch (err) {
+      // An address that came through the log must not stop the node from applying it.
+      this.log?.warn({ err, peer: id, address }, 'cannot reach this peer address');
+    }
   }
 
   /** Fatal error, if the node died of one. */
