@@ -42,7 +42,7 @@ export interface StateMachine<R> {
 export interface RaftStorageLike {
   load(): { hardState: HardState; snapshot: Snapshot | null; entries: Entry[] };
   /** Step 1 of the Ready contract: one synced write. */
-  save(rd: { hardState: HardState | null; entries: Entry[]; snapshot: Snapshot | null }): Promise<void>;
+  save(rd: { hardState: HardState | null; entries: Entry[]; snapshot: Snapshot | null; mustSync?: boolean }): Promise<void>;
   /** An application snapshot: write it, then drop the entries it covers. */
   saveSnapshot(s: Snapshot): Promise<void>;
 }
@@ -298,9 +298,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     try {
       while (this.running && this.core.hasReady()) {
         const rd = this.core.ready();
+        // A leader's appends need not wait for its own fsync (the core says when).
+        if (rd.messagesMayPrecedePersist) this.transport.send(rd.messages);
         await this.storage.save(rd);
         if (!this.running) return;
-        this.transport.send(rd.messages);
+        if (!rd.messagesMayPrecedePersist) this.transport.send(rd.messages);
         this.apply(rd);
         this.core.advance();
         this.noteSoftState();

@@ -41,6 +41,12 @@ export interface ReadyToPersist {
   hardState: HardState | null;
   entries: Entry[];
   snapshot: Snapshot | null;
+  /**
+   * False when the Ready only records a new commit index: written without an
+   * fsync (it can be rebuilt from the quorum; the next synced batch, in the
+   * same LevelDB log, makes it durable too). Absent means true.
+   */
+  mustSync?: boolean;
 }
 
 export interface RaftStorageOptions {
@@ -588,7 +594,7 @@ export class RaftStorage {
 
     await this.write(async () => {
       if (snapshot && rec) await this.writeSnapshotFile(rec, snapshot.data);
-      await this.db.batch(ops, { sync: true });
+      await this.db.batch(ops, { sync: rd.mustSync !== false || snapshot !== null || entries.length > 0 });
     });
 
     if (snapshot) {

@@ -154,6 +154,13 @@ export interface SoftState {
  *  4. answer `readStates` once the applied index reaches each one's index;
  *  5. call advance().
  * ready() must not be called again before advance(); tick/step/propose may be.
+ * Two relaxations, decided by the core so that runtimes need not reason:
+ *  - `mustSync` false: step 1 only records a new commit index, which can be
+ *    rebuilt from the quorum; it may be written without an fsync (etcd's MustSync).
+ *  - `messagesMayPrecedePersist` true: this is a leader whose Ready changes
+ *    neither term nor vote nor installs a snapshot. Its messages (appends,
+ *    heartbeats) may leave before step 1 is durable: the leader counts its own
+ *    copy toward commit only after advance() (Raft thesis §10.2.1).
  */
 export interface Ready {
   softState: SoftState | null;
@@ -163,6 +170,8 @@ export interface Ready {
   committedEntries: Entry[];
   messages: Message[];
   readStates: ReadState[];
+  mustSync: boolean;
+  messagesMayPrecedePersist: boolean;
 }
 
 /** A source of randomness handed to the core: the core has none of its own. */

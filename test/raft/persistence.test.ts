@@ -475,3 +475,57 @@ test('a three-node cluster where every node restarts from disk keeps its committ
   cl.tickAll(1);
   for (const id of ['a', 'b', 'c']) assert.ok(cl.applied.get(id)!.some((e) => new TextDecoder().decode(e.data) === 'after'), id);
 });
+
+test('Ready.mustSync is false only for a commit-only change; only a leader keeping term and vote may send before persisting', () => {
+  // Single node: campaigning changes term and vote (sync, nothing may leave first).
+  const c = new TestCluster(['a']);
+  const a = c.core('a');
+  // The bootstrap Ready (membership entries) comes first; only then can the node campaign.
+  carryOut(c, 'a', a.ready());
+  a.advance();
+  for (let i = 0; i < 100 && a.role !== 'leader'; i++) a.tick();
+  let rd = a.ready();
+  assert.equal(rd.hardState?.vote, 'a');
+  assert.equal(rd.mustSync, true);
+  assert.equal(rd.messagesMayPrecedePersist, false, 'the Ready that records the vote');
+  carryOut(c, 'a', rd);
+  a.advance();
+  while (a.hasReady()) {
+    carryOut(c, 'a', a.ready());
+    a.advance();
+  }
+  // A leader's Ready with a new entry: must sync; its messages may leave first.
+  a.propose(enc('x'));
+  rd = a.ready();
+  assert.equal(rd.entries.length, 1);
+  assert.equal(rd.mustSync, true);
+  assert.equal(rd.messagesMayPrecedePersist, true);
+  carryOut(c, 'a', rd);
+  a.advance();
+  // The next Ready only moves commit (the leader counted its own durable copy): no fsync needed.
+  rd = a.ready();
+  assert.equal(rd.entries.length, 0);
+  assert.ok(rd.hardState && rd.hardState.commit > 0);
+  assert.equal(rd.committedEntries.length, 1);
+  assert.equal(rd.mustSync, false);
+  a.advance();
+
+  // A follower learning a new commit from a heartbeat: no fsync, and it never sends first.
+  const t = new TestCluster(['p', 'q', 'r']);
+  t.elect('p');
+  t.stabilize();
+  // q gets the new entry, but no message that tells it the entry is committed.
+  t.addFilter((m) => !(m.from === 'p' && m.to === 'q' && m.entries.length === 0));
+  t.core('p').propose(enc('y'));
+  t.stabilize();
+  const q = t.core('q');
+  const p = t.core('p');
+  assert.ok(q.log.lastIndex() === p.log.committed && q.log.committed < p.log.committed, 'q holds the entry but not its commit');
+  t.clearFilters();
+  q.step({ ...emptyMessage(MessageType.Heartbeat, 'p', 'q', p.term), commit: p.log.committed });
+  const frd = q.ready();
+  assert.equal(frd.hardState?.commit, p.log.committed);
+  assert.equal(frd.entries.length, 0);
+  assert.equal(frd.mustSync, false);
+  assert.equal(frd.messagesMayPrecedePersist, false);
+});

@@ -98,14 +98,29 @@ export class SimNode {
     this.deferred = [];
     this.incarnation++;
     this.crashes++;
+    this.unsyncedHardState = null;
     this.proposals.clear();
     this.reads.clear();
     this.readWaits = [];
   }
 
-  /** Step 1 of the Ready contract: one synced write. */
+  /**
+   * A commit-only hard state written without an fsync (Ready.mustSync false):
+   * the next synced write makes it durable; a crash before that loses it.
+   */
+  unsyncedHardState: HardState | null = null;
+
+  /** Step 1 of the Ready contract: one write, synced unless the Ready says it need not be. */
   persist(rd: Ready): void {
+    if (!rd.mustSync) {
+      if (rd.hardState) this.unsyncedHardState = { ...rd.hardState };
+      return;
+    }
     const d = this.disk;
+    if (this.unsyncedHardState) {
+      d.hardState = this.unsyncedHardState;
+      this.unsyncedHardState = null;
+    }
     if (rd.snapshot) {
       d.snapshot = rd.snapshot;
       d.entries = [];

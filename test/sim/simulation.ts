@@ -341,10 +341,12 @@ export class Simulation {
     n.writing = true;
     const inc = n.incarnation;
     const [lo, hi] = this.cfg.diskLatency;
+    // A leader's appends may leave before its own write is durable (the core says when).
+    if (rd.messagesMayPrecedePersist) for (const m of rd.messages) this.send(m);
     const finish = (): void => {
       if (n.incarnation !== inc) return; // crashed before the sync finished: the write is lost
       n.persist(rd);
-      for (const m of rd.messages) this.send(m);
+      if (!rd.messagesMayPrecedePersist) for (const m of rd.messages) this.send(m);
       if (rd.snapshot) {
         this.stats.snapshotsInstalled++;
         this.log(`${n.id} install snapshot index=${rd.snapshot.meta.index}`);

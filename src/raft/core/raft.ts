@@ -282,6 +282,7 @@ export class RaftCore {
     const snapshot = this.log.unstableSnapshot;
     const entries = this.log.entries.slice(Math.max(0, this.log.stable - this.log.snapIndex));
     const committedEntries = this.takeCommitted(snapshot);
+    const termOrVoteChanged = hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote;
     const rd: Ready = {
       softState: sameSoftState(ss, this.prevSoftState) ? null : ss,
       hardState: sameHardState(hs, this.prevHardState) ? null : hs,
@@ -290,6 +291,8 @@ export class RaftCore {
       committedEntries,
       messages: this.msgs,
       readStates: this.readStates,
+      mustSync: entries.length > 0 || snapshot !== null || termOrVoteChanged,
+      messagesMayPrecedePersist: this.role === Role.Leader && snapshot === null && !termOrVoteChanged,
     };
     this.prevSoftState = ss;
     this.msgs = [];
