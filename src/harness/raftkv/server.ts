@@ -76,11 +76,14 @@ export function parseServerArgs(argv: string[]): ServerArgs {
   return a as ServerArgs;
 }
 
+/** What a write returns: the KV's answer and the log index it was applied at. */
+type Applied = KvResult & { index: number };
+
 /** The KV store as Raft's state machine. */
-class KvMachine implements StateMachine<KvResult> {
+class KvMachine implements StateMachine<Applied> {
   kv = new KvStore();
-  apply(data: Uint8Array, index: number): KvResult {
-    return this.kv.apply(index, decodeCommand(data));
+  apply(data: Uint8Array, index: number): Applied {
+    return { ...this.kv.apply(index, decodeCommand(data)), index };
   }
   snapshot(): Uint8Array {
     return this.kv.serialize();
@@ -109,10 +112,10 @@ function invalid(details: string): Partial<grpc.StatusObject> {
   return { code: grpc.status.INVALID_ARGUMENT, details };
 }
 
-export async function runServer(args: ServerArgs, log: Logger): Promise<{ stop: () => Promise<void>; node: RaftNode<KvResult> }> {
+export async function runServer(args: ServerArgs, log: Logger): Promise<{ stop: () => Promise<void>; node: RaftNode<Applied> }> {
   const storage = await RaftStorage.open(args.dataDir, { logger: log });
   const sm = new KvMachine();
-  let node: RaftNode<KvResult> | null = null;
+  let node: RaftNode<Applied> | null = null;
   const transport = new RaftTransport(
     { id: args.id, logger: log },
     {
@@ -121,7 +124,7 @@ export async function runServer(args: ServerArgs, log: Logger): Promise<{ stop: 
       onSnapshotStatus: (peer, ok) => node?.reportSnapshot(peer, ok),
     },
   );
-  node = RaftNode.start<KvResult>({
+  node = RaftNode.start<Applied>({
     id: args.id,
     address: args.listen,
     storage,
@@ -143,7 +146,7 @@ export async function runServer(args: ServerArgs, log: Logger): Promise<{ stop: 
       const cmd: KvCommand = { client: s.client, seq: s.seq, f: req.op as WriteOp, key: req.key, value: req.value, expected: req.op === 'cas' && req.hasExpected ? req.expected : null };
       try {
         const r = await n.propose(encodeCommand(cmd), { timeoutMs: 5000 });
-        return { ok: r.ok, index: n.status().applied };
+        return { ok: r.ok, index: r.index };
       } catch (err) {
         throw toStatus(err);
       }
