@@ -4,14 +4,14 @@
 // acknowledged writes that must survive kill -9 of every node.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProcessCluster, canPartition } from '../../src/harness/process-cluster.js';
 import { runWorkload } from '../../src/harness/raftkv/workload.js';
 import { KvTestClient } from '../../src/harness/raftkv/proto.js';
 import { checkLinearizable } from '../../src/harness/linearizability.js';
-import { formatHistory } from '../../src/harness/history.js';
+import { formatHistory, parseHistory, type HistoryEvent } from '../../src/harness/history.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -31,13 +31,15 @@ async function withCluster(name: string, firstHost: number, fn: (c: ProcessClust
   }
 }
 
-function assertLinearizable(history: Parameters<typeof checkLinearizable>[0]): void {
-  const res = checkLinearizable(history);
-  if (res.ok !== true) {
-    const file = join(tmpdir(), `flotilla-history-${Date.now()}.jsonl`);
-    import('node:fs').then((fs) => fs.writeFileSync(file, formatHistory(history)));
-    assert.fail(`history not linearizable (${res.ok === false ? res.reason : res.reason}); written to ${file}`);
-  }
+/** Write the history as JSON lines (the simulator's format), read it back, and check that. */
+function assertLinearizable(history: HistoryEvent[], name: string): void {
+  const file = join(tmpdir(), `flotilla-history-${name}-${process.pid}.jsonl`);
+  writeFileSync(file, formatHistory(history));
+  const back = parseHistory(readFileSync(file, 'utf8'));
+  assert.equal(back.length, history.length);
+  const res = checkLinearizable(back);
+  if (res.ok !== true) assert.fail(`history not linearizable (key ${res.key}: ${res.reason}); kept in ${file}`);
+  rmSync(file, { force: true });
 }
 
 const partitionNotice = 'iptables is not usable here (needs root and the iptables command; .ci/run installs it)';
@@ -71,7 +73,7 @@ test('clients stay linearizable through kill -9, SIGSTOP and a partition of the 
     c.heal();
     const res = await work;
     assert.ok(res.ok > 100, `only ${res.ok} operations succeeded`);
-    assertLinearizable(res.history);
+    assertLinearizable(res.history, 'jepsen');
   });
 });
 
@@ -106,7 +108,7 @@ test('every acknowledged write survives kill -9 of every node', async () => {
         const laterOverwrite = res.acknowledged.slice(idx + 1).some((b) => b.key === a.key && b.f !== 'append');
         if (!laterOverwrite) assert.ok(v.includes(a.value), `acknowledged append ${a.value} on ${a.key} is lost (final: ${v})`);
       }
-      assertLinearizable(res.history);
+      assertLinearizable(res.history, 'durable');
     } finally {
       client.close();
     }
@@ -141,6 +143,6 @@ test('failover: after kill -9 of the leader under load, a new leader commits a w
     }
     assert.ok(committedAfter >= 0, 'no write committed within 10 s of the leader kill');
     process.stdout.write(`# failover: a new leader committed a write ${committedAfter.toFixed(0)} ms after kill -9 of the leader\n`);
-    assertLinearizable((await work).history);
+    assertLinearizable((await work).history, 'failover');
   });
 });
