@@ -108,6 +108,15 @@ test('every acknowledged write survives kill -9 of every node', async () => {
         const laterOverwrite = res.acknowledged.slice(idx + 1).some((b) => b.key === a.key && b.f !== 'append');
         if (!laterOverwrite) assert.ok(v.includes(a.value), `acknowledged append ${a.value} on ${a.key} is lost (final: ${v})`);
       }
+      // The reads after the restart, as one more process after everything else: the
+      // whole history is linearizable only if no acknowledged put, append or cas was lost.
+      const last = res.history.length ? res.history[res.history.length - 1].time : 0;
+      const reader = 1 + Math.max(...res.history.map((e) => e.process));
+      let t = last;
+      for (const [key, value] of finals) {
+        res.history.push({ process: reader, key, f: 'get', type: 'invoke', value: null, time: ++t });
+        res.history.push({ process: reader, key, f: 'get', type: 'ok', value, time: ++t });
+      }
       assertLinearizable(res.history, 'durable');
     } finally {
       client.close();
