@@ -1,0 +1,338 @@
+// The objects of the replicated cluster store, SwarmKit-like. These types are
+// the contract between the store, the control API, the orchestrators, the
+// scheduler and the dispatcher (proto messages come later and map onto them).
+//
+// Conventions:
+// - Every object has `id`, `version`, `createdAt`, `updatedAt`. `version` is set
+//   by the store to the Raft index of the transaction that last changed the
+//   object; whatever a writer puts there is ignored. Times are milliseconds
+//   since the epoch supplied by the proposer (the store never reads a clock).
+// - Durations are integer milliseconds (`...Ms`), sizes integer bytes, CPU in
+//   nano-CPUs (1e9 = one CPU). 0 means "unset" for limits and reservations.
+// - Objects read from the store are deeply frozen: clone (`structuredClone`)
+//   before changing one to write it back.
+
+/** The kinds of object the store holds. */
+export type Kind = 'node' | 'service' | 'task' | 'secret' | 'config' | 'cluster';
+export const KINDS: readonly Kind[] = ['node', 'service', 'task', 'secret', 'config', 'cluster'];
+
+export type Labels = Record<string, string>;
+
+/** Fields every stored object has. */
+export interface Meta {
+  id: string;
+  /** Raft index of the transaction that last changed this object (set by the store). */
+  version: number;
+  /** Supplied by the proposer on create; the store keeps the first value on update. */
+  createdAt: number;
+  /** Supplied by the proposer. */
+  updatedAt: number;
+}
+
+// ---------------------------------------------------------------------------
+// Task states
+
+/**
+ * Task states, ordered exactly like SwarmKit's (same numeric values), so that
+ * "later in the life cycle" is a plain `>` comparison.
+ */
+export const TaskState = {
+  NEW: 0,
+  PENDING: 64,
+  ASSIGNED: 192,
+  ACCEPTED: 256,
+  PREPARING: 320,
+  READY: 384,
+  STARTING: 448,
+  RUNNING: 512,
+  COMPLETE: 576,
+  SHUTDOWN: 640,
+  FAILED: 704,
+  REJECTED: 768,
+  REMOVE: 800,
+  ORPHANED: 832,
+} as const;
+export type TaskState = (typeof TaskState)[keyof typeof TaskState];
+export type TaskStateName = keyof typeof TaskState;
+
+/** All task states in life-cycle order. */
+export const TASK_STATES: readonly TaskState[] = Object.values(TaskState).sort((a, b) => a - b);
+
+const STATE_NAMES = new Map<number, TaskStateName>(
+  (Object.entries(TaskState) as [TaskStateName, TaskState][]).map(([name, value]) => [value, name]),
+);
+
+export function isTaskState(value: unknown): value is TaskState {
+  return typeof value === 'number' && STATE_NAMES.has(value);
+}
+
+/** 'RUNNING' for TaskState.RUNNING; 'UNKNOWN(n)' for a value that is not a state. */
+export function taskStateName(state: number): string {
+  return STATE_NAMES.get(state) ?? `UNKNOWN(${state})`;
+}
+
+/** TaskState for a name ('running' or 'RUNNING'), undefined if there is none. */
+export function parseTaskState(name: string): TaskState | undefined {
+  const key = name.toUpperCase();
+  return Object.prototype.hasOwnProperty.call(TaskState, key) ? TaskState[key as TaskStateName] : undefined;
+}
+
+/**
+ * A task past RUNNING (COMPLETE, SHUTDOWN, FAILED, REJECTED, REMOVE, ORPHANED)
+ * will never run again, as in SwarmKit.
+ */
+export function isTerminal(state: TaskState): boolean {
+  return state > TaskState.RUNNING;
+}
+
+// ---------------------------------------------------------------------------
+// Node
+
+export type NodeRole = 'manager' | 'worker';
+export type NodeAvailability = 'active' | 'pause' | 'drain';
+export type NodeState = 'ready' | 'down' | 'unknown';
+export type Reachability = 'unknown' | 'unreachable' | 'reachable';
+
+export interface Platform {
+  os: string;
+  arch: string;
+}
+
+export interface NodeDescription {
+  hostname: string;
+  cpus: number;
+  memoryBytes: number;
+  engineVersion: string;
+  platform: Platform;
+  /** Labels of the engine (Docker daemon); matched by `engine.labels.<k>` constraints. */
+  engineLabels?: Labels;
+}
+
+export interface NodeStatus {
+  state: NodeState;
+  message: string;
+  /** The address the node was last seen at. */
+  address: string;
+}
+
+export interface ManagerStatus {
+  raftId: string;
+  addr: string;
+  leader: boolean;
+  reachability: Reachability;
+}
+
+export interface Node extends Meta {
+  role: NodeRole;
+  availability: NodeAvailability;
+  labels: Labels;
+  description: NodeDescription;
+  status: NodeStatus;
+  managerStatus?: ManagerStatus;
+}
+
+// ---------------------------------------------------------------------------
+// Service
+
+export type MountType = 'bind' | 'volume';
+
+export interface Mount {
+  type: MountType;
+  /** bind: an absolute host path; volume: a volume name ('' = anonymous). */
+  source: string;
+  /** An absolute path in the container. */
+  target: string;
+  readOnly: boolean;
+}
+
+export interface HealthCheck {
+  /** [] (inherit the image's), ['NONE'], ['CMD', arg...] or ['CMD-SHELL', command]. */
+  test: string[];
+  intervalMs: number;
+  timeoutMs: number;
+  retries: number;
+  startPeriodMs: number;
+}
+
+export interface ContainerSpec {
+  image: string;
+  command: string[];
+  args: string[];
+  /** 'KEY=VALUE' entries. */
+  env: string[];
+  dir: string;
+  user: string;
+  mounts: Mount[];
+  healthcheck?: HealthCheck;
+  stopGracePeriodMs: number;
+}
+
+export interface Resources {
+  nanoCpus: number;
+  memoryBytes: number;
+}
+
+export interface ResourceRequirements {
+  limits: Resources;
+  reservations: Resources;
+}
+
+export type RestartCondition = 'none' | 'on-failure' | 'any';
+
+export interface RestartPolicy {
+  condition: RestartCondition;
+  delayMs: number;
+  /** 0 = unlimited. */
+  maxAttempts: number;
+  /** The window attempts are counted in; 0 = unbounded. */
+  windowMs: number;
+}
+
+export interface PlacementPreference {
+  /** A descriptor such as 'node.labels.zone'. */
+  spread: string;
+}
+
+export interface Placement {
+  /** 'node.role==manager', 'node.labels.zone!=b', ... */
+  constraints: string[];
+  preferences: PlacementPreference[];
+}
+
+export interface TaskTemplate {
+  container: ContainerSpec;
+  resources: ResourceRequirements;
+  restartPolicy: RestartPolicy;
+  placement: Placement;
+}
+
+export type ServiceMode = { replicated: { replicas: number } } | { global: Record<string, never> };
+
+export type FailureAction = 'pause' | 'continue' | 'rollback';
+export type UpdateOrder = 'stop-first' | 'start-first';
+
+export interface UpdateConfig {
+  /** Tasks updated at once; 0 = all at once. */
+  parallelism: number;
+  delayMs: number;
+  failureAction: FailureAction;
+  monitorMs: number;
+  maxFailureRatio: number;
+  order: UpdateOrder;
+}
+
+export type PortProtocol = 'tcp' | 'udp';
+export type PublishMode = 'ingress' | 'host';
+
+export interface PortConfig {
+  name?: string;
+  protocol: PortProtocol;
+  targetPort: number;
+  publishedPort: number;
+  publishMode: PublishMode;
+}
+
+export interface EndpointSpec {
+  ports: PortConfig[];
+}
+
+export interface ServiceSpec {
+  name: string;
+  labels: Labels;
+  taskTemplate: TaskTemplate;
+  mode: ServiceMode;
+  updateConfig: UpdateConfig;
+  rollbackConfig: UpdateConfig;
+  endpoint: EndpointSpec;
+}
+
+export interface Service extends Meta {
+  spec: ServiceSpec;
+}
+
+// ---------------------------------------------------------------------------
+// Task
+
+export type TaskHealth = 'none' | 'starting' | 'healthy' | 'unhealthy';
+
+export interface TaskStatus {
+  /** Observed state, reported by the worker (or set by managers before assignment); only moves forward. */
+  state: TaskState;
+  message: string;
+  err: string;
+  /** When the state was observed (ms since the epoch, supplied by the reporter). */
+  timestamp: number;
+  containerId: string;
+  exitCode: number;
+  health: TaskHealth;
+}
+
+export interface Task extends Meta {
+  serviceId: string;
+  /** The replica slot (1-based) for a replicated service; 0 for a global service's task. */
+  slot: number;
+  /** The node the task is assigned to ('' until scheduled); set at creation for a global service's task. */
+  nodeId: string;
+  /** Set by managers. */
+  desiredState: TaskState;
+  status: TaskStatus;
+  /** The service version (its `version`) this task's spec comes from. */
+  specVersion: number;
+  /** A copy of the service's task template at `specVersion`: what the worker runs. */
+  spec: TaskTemplate;
+  serviceAnnotations: { name: string };
+}
+
+// ---------------------------------------------------------------------------
+// Secret, Config
+
+export interface SecretSpec {
+  name: string;
+  labels: Labels;
+  /** The bytes, base64-encoded. */
+  data: string;
+}
+
+export interface Secret extends Meta {
+  spec: SecretSpec;
+}
+
+export type ConfigSpec = SecretSpec;
+
+export interface Config extends Meta {
+  spec: ConfigSpec;
+}
+
+// ---------------------------------------------------------------------------
+// Cluster
+
+export interface ClusterSpec {
+  name: string;
+  orchestration: { taskHistoryRetention: number };
+  /** A node is down after heartbeatPeriodMs * heartbeatGrace without a heartbeat. */
+  dispatcher: { heartbeatPeriodMs: number; heartbeatGrace: number };
+  caConfig: { nodeCertExpiryHours: number };
+}
+
+export interface Cluster extends Meta {
+  spec: ClusterSpec;
+  rootCA: { certPem: string; digest: string };
+  /** Join tokens (or their digests). */
+  joinTokens: { worker: string; manager: string };
+}
+
+// ---------------------------------------------------------------------------
+
+export interface KindMap {
+  node: Node;
+  service: Service;
+  task: Task;
+  secret: Secret;
+  config: Config;
+  cluster: Cluster;
+}
+
+export type StoreObject = KindMap[Kind];
+
+/** The kinds whose `spec.name` is unique (case-insensitively), as in SwarmKit. */
+export const NAMED_KINDS: readonly Kind[] = ['service', 'secret', 'config', 'cluster'];

@@ -1,0 +1,827 @@
+// Validation of every object and spec the store accepts. Each validator takes
+// `unknown` (a transaction decoded from JSON, a control API request) and either
+// returns the canonical copy (known fields only, in a fixed key order, defaults
+// filled in) or throws a ValidationError naming the field and the rule.
+//
+// Everything here is pure and deterministic: the store runs it inside apply()
+// on every replica, so the same input must give the same verdict everywhere.
+import {
+  isTaskState,
+  taskStateName,
+  type Cluster,
+  type Config,
+  type ContainerSpec,
+  type EndpointSpec,
+  type HealthCheck,
+  type Kind,
+  type KindMap,
+  type Labels,
+  type ManagerStatus,
+  type Mount,
+  type Node,
+  type Placement,
+  type PlacementPreference,
+  type PortConfig,
+  type ResourceRequirements,
+  type Resources,
+  type RestartPolicy,
+  type Secret,
+  type SecretSpec,
+  type Service,
+  type ServiceMode,
+  type ServiceSpec,
+  type Task,
+  type TaskState,
+  type TaskStatus,
+  type TaskTemplate,
+  type UpdateConfig,
+} from './types.js';
+
+/** A spec or object that breaks a rule. `field` is a path such as 'spec.endpoint.ports[1].publishedPort'. */
+export class ValidationError extends Error {
+  override readonly name = 'ValidationError';
+  constructor(
+    readonly field: string,
+    readonly rule: string,
+    detail: string,
+  ) {
+    super(`${field || '(root)'}: ${detail} [${rule}]`);
+  }
+}
+
+// Limits, as in SwarmKit / Docker where they have one.
+export const MAX_NAME_LENGTH = 63;
+export const MAX_LABEL_KEY_LENGTH = 128;
+export const MAX_LABEL_VALUE_LENGTH = 4096;
+export const MAX_REPLICAS = 100_000;
+export const MAX_ID_LENGTH = 128;
+export const MAX_IMAGE_NAME_LENGTH = 255;
+export const MAX_SECRET_BYTES = 500 * 1024;
+export const MAX_CONFIG_BYTES = 1000 * 1024;
+/** Any other free-form string. */
+export const MAX_STRING_LENGTH = 64 * 1024;
+
+export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+// ---------------------------------------------------------------------------
+// Generic readers over JSON-like values
+
+type Obj = Record<string, unknown>;
+
+function at(path: string, key: string): string {
+  return path ? `${path}.${key}` : key;
+}
+
+function isObj(x: unknown): x is Obj {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** An own property; null counts as absent. */
+function prop(o: Obj, key: string): unknown {
+  if (!Object.hasOwn(o, key)) return undefined;
+  const v = o[key];
+  return v === null ? undefined : v;
+}
+
+function describe(x: unknown): string {
+  if (x === null) return 'null';
+  if (Array.isArray(x)) return 'an array';
+  return typeof x === 'string' ? 'a string' : typeof x === 'object' ? 'an object' : `${typeof x} ${String(x)}`;
+}
+
+function asObj(x: unknown, field: string): Obj {
+  if (x === undefined || x === null) throw new ValidationError(field, 'required', 'is required');
+  if (!isObj(x)) throw new ValidationError(field, 'type', `must be an object, not ${describe(x)}`);
+  return x;
+}
+
+/** The object at o[key], or {} when absent (so that every field inside takes its default). */
+function subObj(o: Obj, key: string, path: string): Obj {
+  const v = prop(o, key);
+  return v === undefined ? {} : asObj(v, at(path, key));
+}
+
+function str(o: Obj, key: string, path: string, def?: string, max = MAX_STRING_LENGTH): string {
+  const field = at(path, key);
+  const v = prop(o, key);
+  if (v === undefined) {
+    if (def === undefined) throw new ValidationError(field, 'required', 'is required');
+    return def;
+  }
+  if (typeof v !== 'string') throw new ValidationError(field, 'type', `must be a string, not ${describe(v)}`);
+  if (v.length > max) throw new ValidationError(field, 'length', `must be at most ${max} characters (got ${v.length})`);
+  return v;
+}
+
+interface IntOpts {
+  def?: number;
+  min?: number;
+  max?: number;
+  /** The rule named when the value is out of range. */
+  rule?: string;
+}
+
+function int(o: Obj, key: string, path: string, opts: IntOpts = {}): number {
+  const field = at(path, key);
+  const v = prop(o, key);
+  if (v === undefined) {
+    if (opts.def === undefined) throw new ValidationError(field, 'required', 'is required');
+    return opts.def;
+  }
+  return checkInt(v, field, opts);
+}
+
+function checkInt(v: unknown, field: string, opts: IntOpts): number {
+  const min = opts.min ?? 0;
+  const max = opts.max ?? Number.MAX_SAFE_INTEGER;
+  const rule = opts.rule ?? 'range';
+  if (typeof v !== 'number') throw new ValidationError(field, 'type', `must be a number, not ${describe(v)}`);
+  if (!Number.isSafeInteger(v)) throw new ValidationError(field, rule, `must be an integer (got ${v})`);
+  if (v < min || v > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in ${min}..${max}`;
+    throw new ValidationError(field, rule, `must be ${range} (got ${v})`);
+  }
+  return v;
+}
+
+/** A duration in milliseconds: a non-negative integer. */
+function duration(o: Obj, key: string, path: string, def: number): number {
+  return int(o, key, path, { def, min: 0, rule: 'duration' });
+}
+
+function bool(o: Obj, key: string, path: string, def: boolean): boolean {
+  const v = prop(o, key);
+  if (v === undefined) return def;
+  if (typeof v !== 'boolean') throw new ValidationError(at(path, key), 'type', `must be a boolean, not ${describe(v)}`);
+  return v;
+}
+
+function oneOf<T extends string>(o: Obj, key: string, path: string, values: readonly T[], def?: T, rule = 'enum'): T {
+  const field = at(path, key);
+  const v = prop(o, key);
+  if (v === undefined) {
+    if (def === undefined) throw new ValidationError(field, 'required', `is required (one of ${values.join(', ')})`);
+    return def;
+  }
+  if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) {
+    throw new ValidationError(field, rule, `must be one of ${values.join(', ')} (got ${JSON.stringify(v)})`);
+  }
+  return v as T;
+}
+
+function list<T>(o: Obj, key: string, path: string, item: (x: unknown, field: string) => T): T[] {
+  const field = at(path, key);
+  const v = prop(o, key);
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw new ValidationError(field, 'type', `must be an array, not ${describe(v)}`);
+  return v.map((x, i) => item(x, `${field}[${i}]`));
+}
+
+function itemStr(x: unknown, field: string): string {
+  if (typeof x !== 'string') throw new ValidationError(field, 'type', `must be a string, not ${describe(x)}`);
+  if (x.length > MAX_STRING_LENGTH) throw new ValidationError(field, 'length', `must be at most ${MAX_STRING_LENGTH} characters`);
+  return x;
+}
+
+function taskState(o: Obj, key: string, path: string, def?: TaskState): TaskState {
+  const field = at(path, key);
+  const v = prop(o, key);
+  if (v === undefined) {
+    if (def === undefined) throw new ValidationError(field, 'required', 'is required');
+    return def;
+  }
+  if (!isTaskState(v)) throw new ValidationError(field, 'task-state', `must be a task state value (got ${JSON.stringify(v)})`);
+  return v;
+}
+
+// ---------------------------------------------------------------------------
+// Leaf rules
+
+/** A service, secret, config or cluster name: 1..63 characters, `^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`. */
+export function validateName(name: unknown, field = 'name'): string {
+  if (typeof name !== 'string') throw new ValidationError(field, 'type', `must be a string, not ${describe(name)}`);
+  if (name.length === 0 || name.length > MAX_NAME_LENGTH) {
+    throw new ValidationError(field, 'name-length', `must be 1..${MAX_NAME_LENGTH} characters (got ${name.length})`);
+  }
+  if (!NAME_PATTERN.test(name)) {
+    throw new ValidationError(field, 'name-format', `${JSON.stringify(name)} must start with a letter or digit and contain only letters, digits, '_', '.', '-'`);
+  }
+  return name;
+}
+
+/** An object id: 1..128 characters, `^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`. */
+export function validateId(id: unknown, field = 'id'): string {
+  if (id === undefined || id === null || id === '') throw new ValidationError(field, 'required', 'is required');
+  if (typeof id !== 'string') throw new ValidationError(field, 'type', `must be a string, not ${describe(id)}`);
+  if (id.length > MAX_ID_LENGTH || !ID_PATTERN.test(id)) {
+    throw new ValidationError(field, 'id-format', `${JSON.stringify(id.slice(0, 40))} is not a valid id (1..${MAX_ID_LENGTH} of [a-zA-Z0-9_.-], starting with a letter or digit)`);
+  }
+  return id;
+}
+
+/** Labels: keys 1..128 characters, values strings of at most 4096. Absent = {}. */
+export function validateLabels(labels: unknown, field = 'labels'): Labels {
+  if (labels === undefined || labels === null) return {};
+  const o = asObj(labels, field);
+  const entries: [string, string][] = [];
+  for (const key of Object.keys(o)) {
+    const f = `${field}[${JSON.stringify(key)}]`;
+    if (key.length === 0 || key.length > MAX_LABEL_KEY_LENGTH) {
+      throw new ValidationError(f, 'label-key', `label keys must be 1..${MAX_LABEL_KEY_LENGTH} characters (got ${key.length})`);
+    }
+    const v = o[key];
+    if (typeof v !== 'string') throw new ValidationError(f, 'type', `label values must be strings, not ${describe(v)}`);
+    if (v.length > MAX_LABEL_VALUE_LENGTH) {
+      throw new ValidationError(f, 'label-value', `label values must be at most ${MAX_LABEL_VALUE_LENGTH} characters (got ${v.length})`);
+    }
+    entries.push([key, v]);
+  }
+  // fromEntries defines own properties, so even a '__proto__' key stays a plain label.
+  return Object.fromEntries(entries);
+}
+
+export interface ImageReference {
+  /** Registry host[:port], '' when none is given. */
+  domain: string;
+  /** Repository path, e.g. 'library/redis' or 'redis'. */
+  path: string;
+  tag: string;
+  digest: string;
+}
+
+const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const DOMAIN_RE = new RegExp(`^${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*(?::[0-9]{1,5})?$`);
+const PATH_COMPONENT_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const TAG_RE = /^[\w][\w.-]{0,127}$/;
+const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
+
+/**
+ * Parse a Docker image reference, `[registry[:port]/]name[:tag][@sha256:<64 hex>]`,
+ * with the Docker grammar: path components are lowercase alphanumerics
+ * separated by '.', '_', '__' or dashes; the first component is a registry when
+ * it contains '.' or ':' or is 'localhost'.
+ */
+export function parseImageReference(ref: unknown, field = 'image'): ImageReference {
+  if (typeof ref !== 'string') throw new ValidationError(field, 'type', `must be a string, not ${describe(ref)}`);
+  if (ref.length === 0) throw new ValidationError(field, 'required', 'is required');
+  if (ref.length > MAX_IMAGE_NAME_LENGTH + 1 + 128 + 1 + 71) {
+    throw new ValidationError(field, 'image-reference', 'image reference is too long');
+  }
+  const bad = (why: string): never => {
+    throw new ValidationError(field, 'image-reference', `${JSON.stringify(ref)} is not a valid image reference: ${why}`);
+  };
+  let rest = ref;
+  let digest = '';
+  const atSign = rest.indexOf('@');
+  if (atSign >= 0) {
+    digest = rest.slice(atSign + 1);
+    rest = rest.slice(0, atSign);
+    if (!DIGEST_RE.test(digest)) bad('the digest must be sha256: followed by 64 lowercase hex digits');
+  }
+  let tag = '';
+  const colon = rest.lastIndexOf(':');
+  if (colon > rest.lastIndexOf('/')) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+    if (!TAG_RE.test(tag)) bad(`invalid tag ${JSON.stringify(tag)} (1..128 of [A-Za-z0-9_.-], not starting with '.' or '-')`);
+  }
+  if (rest.length === 0) bad('the name is empty');
+  if (rest.length > MAX_IMAGE_NAME_LENGTH) bad(`the name must be at most ${MAX_IMAGE_NAME_LENGTH} characters`);
+  const parts = rest.split('/');
+  let domain = '';
+  if (parts.length > 1 && (parts[0].includes('.') || parts[0].includes(':') || parts[0] === 'localhost')) {
+    domain = parts.shift() as string;
+    if (!DOMAIN_RE.test(domain)) bad(`invalid registry ${JSON.stringify(domain)}`);
+  }
+  for (const c of parts) {
+    if (PATH_COMPONENT_RE.test(c)) continue;
+    if (PATH_COMPONENT_RE.test(c.toLowerCase())) {
+      throw new ValidationError(field, 'image-lowercase', `${JSON.stringify(ref)}: repository name must be lowercase`);
+    }
+    bad(`invalid path component ${JSON.stringify(c)}`);
+  }
+  return { domain, path: parts.join('/'), tag, digest };
+}
+
+export function validateImageReference(ref: unknown, field = 'image'): string {
+  parseImageReference(ref, field);
+  return ref as string;
+}
+
+/** One `KEY=VALUE` environment entry: a non-empty key, which therefore has no '='. */
+export function validateEnvEntry(entry: unknown, field = 'env'): string {
+  const s = itemStr(entry, field);
+  const eq = s.indexOf('=');
+  if (eq < 0) throw new ValidationError(field, 'env-format', `${JSON.stringify(s.slice(0, 40))} must be KEY=VALUE`);
+  if (eq === 0) throw new ValidationError(field, 'env-format', `${JSON.stringify(s.slice(0, 40))} has an empty key`);
+  if (s.includes('\0')) throw new ValidationError(field, 'env-format', 'must not contain NUL');
+  return s;
+}
+
+export type ConstraintOp = '==' | '!=';
+
+export interface Constraint {
+  /** Lowercased key: 'node.id', 'node.hostname', 'node.role', 'node.platform.os', 'node.platform.arch', 'node.labels.<k>' or 'engine.labels.<k>' (the label name keeps its case). */
+  key: string;
+  op: ConstraintOp;
+  value: string;
+}
+
+const CONSTRAINT_RE = /^\s*([^\s=!]+)\s*(==|!=)\s*(.*?)\s*$/;
+const CONSTRAINT_VALUE_RE = /^[a-zA-Z0-9:\-_\s.*()?+[\]\\^$|/]+$/;
+const FIXED_KEYS = ['node.id', 'node.hostname', 'node.role', 'node.platform.os', 'node.platform.arch'];
+
+/** Normalizes a descriptor ('node.labels.zone', 'node.role', ...), or returns undefined if it is not one. */
+function descriptor(key: string): string | undefined {
+  const lower = key.toLowerCase();
+  if (FIXED_KEYS.includes(lower)) return lower;
+  for (const prefix of ['node.labels.', 'engine.labels.']) {
+    if (lower.startsWith(prefix) && key.length > prefix.length) return prefix + key.slice(prefix.length);
+  }
+  return undefined;
+}
+
+/** Parse a placement constraint `<key> ==|!= <value>`. */
+export function parseConstraint(expr: unknown, field = 'constraint'): Constraint {
+  const s = itemStr(expr, field);
+  const m = CONSTRAINT_RE.exec(s);
+  if (!m) throw new ValidationError(field, 'constraint-format', `${JSON.stringify(s)} must be <key> == <value> or <key> != <value>`);
+  const key = descriptor(m[1]);
+  if (key === undefined) {
+    throw new ValidationError(field, 'constraint-key', `${JSON.stringify(m[1])} is not one of node.id, node.hostname, node.role, node.platform.os, node.platform.arch, node.labels.<key>, engine.labels.<key>`);
+  }
+  const value = m[3];
+  if (value.length === 0 || !CONSTRAINT_VALUE_RE.test(value)) {
+    throw new ValidationError(field, 'constraint-value', `${JSON.stringify(value)} is not a valid constraint value`);
+  }
+  if (key === 'node.role' && value !== 'manager' && value !== 'worker') {
+    throw new ValidationError(field, 'constraint-value', `node.role is manager or worker (got ${JSON.stringify(value)})`);
+  }
+  return { key, op: m[2] as ConstraintOp, value };
+}
+
+/** The name at o[key]: required, then the name rules. */
+function nameAt(o: Obj, key: string, path: string): string {
+  const v = prop(o, key);
+  if (v === undefined) throw new ValidationError(at(path, key), 'required', 'is required');
+  return validateName(v, at(path, key));
+}
+
+function absolutePath(s: string, field: string, rule: string): void {
+  if (!s.startsWith('/')) throw new ValidationError(field, rule, `${JSON.stringify(s)} must be an absolute path`);
+}
+
+// ---------------------------------------------------------------------------
+// Service spec
+
+function parseMount(x: unknown, field: string): Mount {
+  const o = asObj(x, field);
+  const type = oneOf(o, 'type', field, ['bind', 'volume'] as const, undefined, 'mount-type');
+  const source = str(o, 'source', field, '');
+  const target = str(o, 'target', field);
+  if (target.length === 0) throw new ValidationError(at(field, 'target'), 'required', 'is required');
+  absolutePath(target, at(field, 'target'), 'mount-target');
+  if (type === 'bind') {
+    if (source.length === 0) throw new ValidationError(at(field, 'source'), 'required', 'a bind mount needs a source');
+    absolutePath(source, at(field, 'source'), 'mount-source');
+  } else if (source.length > 0) {
+    validateName(source, at(field, 'source'));
+  }
+  return { type, source, target, readOnly: bool(o, 'readOnly', field, false) };
+}
+
+function parseHealthCheck(o: Obj, path: string): HealthCheck {
+  const testField = at(path, 'test');
+  const test = list(o, 'test', path, itemStr);
+  if (test.length > 0) {
+    const kind = test[0];
+    const ok = (kind === 'NONE' && test.length === 1) || (kind === 'CMD' && test.length >= 2) || (kind === 'CMD-SHELL' && test.length === 2);
+    if (!ok) throw new ValidationError(testField, 'healthcheck-test', `must be [], ["NONE"], ["CMD", arg...] or ["CMD-SHELL", command] (got ${JSON.stringify(test).slice(0, 80)})`);
+  }
+  return {
+    test,
+    intervalMs: duration(o, 'intervalMs', path, 0),
+    timeoutMs: duration(o, 'timeoutMs', path, 0),
+    retries: int(o, 'retries', path, { def: 0, min: 0, rule: 'healthcheck-retries' }),
+    startPeriodMs: duration(o, 'startPeriodMs', path, 0),
+  };
+}
+
+export function validateContainerSpec(x: unknown, path = 'container'): ContainerSpec {
+  const o = asObj(x, path);
+  const image = validateImageReference(str(o, 'image', path), at(path, 'image'));
+  const command = list(o, 'command', path, itemStr);
+  const args = list(o, 'args', path, itemStr);
+  const env = list(o, 'env', path, validateEnvEntry);
+  const dir = str(o, 'dir', path, '');
+  if (dir) absolutePath(dir, at(path, 'dir'), 'dir');
+  const user = str(o, 'user', path, '');
+  const mounts = list(o, 'mounts', path, parseMount);
+  const targets = new Set<string>();
+  mounts.forEach((m, i) => {
+    if (targets.has(m.target)) throw new ValidationError(`${at(path, 'mounts')}[${i}].target`, 'mount-duplicate', `${m.target} is mounted twice`);
+    targets.add(m.target);
+  });
+  const hcRaw = prop(o, 'healthcheck');
+  const healthcheck = hcRaw === undefined ? undefined : parseHealthCheck(asObj(hcRaw, at(path, 'healthcheck')), at(path, 'healthcheck'));
+  const stopGracePeriodMs = duration(o, 'stopGracePeriodMs', path, 10_000);
+  // The canonical key order is the same whether or not there is a health check.
+  return healthcheck === undefined
+    ? { image, command, args, env, dir, user, mounts, stopGracePeriodMs }
+    : { image, command, args, env, dir, user, mounts, healthcheck, stopGracePeriodMs };
+}
+
+function parseResources(o: Obj, path: string): Resources {
+  return {
+    nanoCpus: int(o, 'nanoCpus', path, { def: 0, min: 0, rule: 'resources' }),
+    memoryBytes: int(o, 'memoryBytes', path, { def: 0, min: 0, rule: 'resources' }),
+  };
+}
+
+export function validateResources(x: unknown, path = 'resources'): ResourceRequirements {
+  const o = x === undefined || x === null ? {} : asObj(x, path);
+  const limits = parseResources(subObj(o, 'limits', path), at(path, 'limits'));
+  const reservations = parseResources(subObj(o, 'reservations', path), at(path, 'reservations'));
+  for (const k of ['nanoCpus', 'memoryBytes'] as const) {
+    if (limits[k] > 0 && reservations[k] > 0 && reservations[k] > limits[k]) {
+      throw new ValidationError(`${path}.reservations.${k}`, 'reservation-exceeds-limit', `reservation ${reservations[k]} exceeds the limit ${limits[k]}`);
+    }
+  }
+  return { limits, reservations };
+}
+
+export const DEFAULT_RESTART_POLICY: RestartPolicy = { condition: 'any', delayMs: 5_000, maxAttempts: 0, windowMs: 0 };
+
+export function validateRestartPolicy(x: unknown, path = 'restartPolicy'): RestartPolicy {
+  const o = x === undefined || x === null ? {} : asObj(x, path);
+  const d = DEFAULT_RESTART_POLICY;
+  return {
+    condition: oneOf(o, 'condition', path, ['none', 'on-failure', 'any'] as const, d.condition, 'restart-condition'),
+    delayMs: duration(o, 'delayMs', path, d.delayMs),
+    maxAttempts: int(o, 'maxAttempts', path, { def: d.maxAttempts, min: 0, rule: 'restart-max-attempts' }),
+    windowMs: duration(o, 'windowMs', path, d.windowMs),
+  };
+}
+
+export function validatePlacement(x: unknown, path = 'placement'): Placement {
+  const o = x === undefined || x === null ? {} : asObj(x, path);
+  const constraints = list(o, 'constraints', path, (c, f) => {
+    parseConstraint(c, f);
+    return c as string;
+  });
+  const preferences = list(o, 'preferences', path, (p, f): PlacementPreference => {
+    const po = asObj(p, f);
+    const spread = str(po, 'spread', f);
+    if (descriptor(spread.trim()) === undefined) {
+      throw new ValidationError(at(f, 'spread'), 'spread-descriptor', `${JSON.stringify(spread)} is not a node descriptor such as node.labels.<key>`);
+    }
+    return { spread };
+  });
+  return { constraints, preferences };
+}
+
+export function validateTaskTemplate(x: unknown, path = 'taskTemplate'): TaskTemplate {
+  const o = asObj(x, path);
+  return {
+    container: validateContainerSpec(prop(o, 'container'), at(path, 'container')),
+    resources: validateResources(prop(o, 'resources'), at(path, 'resources')),
+    restartPolicy: validateRestartPolicy(prop(o, 'restartPolicy'), at(path, 'restartPolicy')),
+    placement: validatePlacement(prop(o, 'placement'), at(path, 'placement')),
+  };
+}
+
+function parseMode(x: unknown, path: string): ServiceMode {
+  if (x === undefined || x === null) return { replicated: { replicas: 1 } };
+  const o = asObj(x, path);
+  const rep = prop(o, 'replicated');
+  const glob = prop(o, 'global');
+  if ((rep === undefined) === (glob === undefined)) {
+    throw new ValidationError(path, 'mode', 'must have exactly one of replicated or global');
+  }
+  if (glob !== undefined) {
+    asObj(glob, at(path, 'global'));
+    return { global: {} };
+  }
+  const ro = asObj(rep, at(path, 'replicated'));
+  return { replicated: { replicas: int(ro, 'replicas', at(path, 'replicated'), { def: 1, min: 0, max: MAX_REPLICAS, rule: 'replicas' }) } };
+}
+
+export const DEFAULT_UPDATE_CONFIG: UpdateConfig = {
+  parallelism: 1,
+  delayMs: 0,
+  failureAction: 'pause',
+  monitorMs: 5_000,
+  maxFailureRatio: 0,
+  order: 'stop-first',
+};
+
+export function validateUpdateConfig(x: unknown, path = 'updateConfig', rollback = false): UpdateConfig {
+  const o = x === undefined || x === null ? {} : asObj(x, path);
+  const d = DEFAULT_UPDATE_CONFIG;
+  const actions = rollback ? (['pause', 'continue'] as const) : (['pause', 'continue', 'rollback'] as const);
+  const ratioField = at(path, 'maxFailureRatio');
+  const ratio = prop(o, 'maxFailureRatio') ?? d.maxFailureRatio;
+  if (typeof ratio !== 'number') throw new ValidationError(ratioField, 'type', `must be a number, not ${describe(ratio)}`);
+  if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) throw new ValidationError(ratioField, 'max-failure-ratio', `must be in 0..1 (got ${ratio})`);
+  return {
+    parallelism: int(o, 'parallelism', path, { def: d.parallelism, min: 0, rule: 'parallelism' }),
+    delayMs: duration(o, 'delayMs', path, d.delayMs),
+    failureAction: oneOf(o, 'failureAction', path, actions, d.failureAction, 'failure-action'),
+    monitorMs: duration(o, 'monitorMs', path, d.monitorMs),
+    maxFailureRatio: ratio,
+    order: oneOf(o, 'order', path, ['stop-first', 'start-first'] as const, d.order, 'update-order'),
+  };
+}
+
+function parsePort(x: unknown, field: string): PortConfig {
+  const o = asObj(x, field);
+  const port: PortConfig = {
+    protocol: oneOf(o, 'protocol', field, ['tcp', 'udp'] as const, 'tcp', 'port-protocol'),
+    targetPort: int(o, 'targetPort', field, { min: 1, max: 65535, rule: 'port-range' }),
+    publishedPort: int(o, 'publishedPort', field, { min: 1, max: 65535, rule: 'port-range' }),
+    publishMode: oneOf(o, 'publishMode', field, ['ingress', 'host'] as const, 'ingress', 'publish-mode'),
+  };
+  const name = prop(o, 'name');
+  return name === undefined ? port : { name: str(o, 'name', field, '', MAX_NAME_LENGTH), ...port };
+}
+
+export function validateEndpointSpec(x: unknown, path = 'endpoint'): EndpointSpec {
+  const o = x === undefined || x === null ? {} : asObj(x, path);
+  const ports = list(o, 'ports', path, parsePort);
+  const seen = new Set<string>();
+  ports.forEach((p, i) => {
+    const key = `${p.publishedPort}/${p.protocol}`;
+    if (seen.has(key)) throw new ValidationError(`${at(path, 'ports')}[${i}].publishedPort`, 'port-duplicate', `published port ${key} is used twice`);
+    seen.add(key);
+  });
+  return { ports };
+}
+
+/** Validate a service spec; returns its canonical copy (defaults filled in). */
+export function validateServiceSpec(x: unknown, path = 'spec'): ServiceSpec {
+  const o = asObj(x, path);
+  return {
+    name: nameAt(o, 'name', path),
+    labels: validateLabels(prop(o, 'labels'), at(path, 'labels')),
+    taskTemplate: validateTaskTemplate(prop(o, 'taskTemplate'), at(path, 'taskTemplate')),
+    mode: parseMode(prop(o, 'mode'), at(path, 'mode')),
+    updateConfig: validateUpdateConfig(prop(o, 'updateConfig'), at(path, 'updateConfig')),
+    rollbackConfig: validateUpdateConfig(prop(o, 'rollbackConfig'), at(path, 'rollbackConfig'), true),
+    endpoint: validateEndpointSpec(prop(o, 'endpoint'), at(path, 'endpoint')),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Whole objects
+
+interface MetaFields {
+  id: string;
+  version: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+function parseMeta(o: Obj): MetaFields {
+  return {
+    id: validateId(prop(o, 'id'), 'id'),
+    version: int(o, 'version', '', { def: 0, min: 0 }),
+    createdAt: int(o, 'createdAt', '', { def: 0, min: 0, rule: 'timestamp' }),
+    updatedAt: int(o, 'updatedAt', '', { def: 0, min: 0, rule: 'timestamp' }),
+  };
+}
+
+function optionalId(o: Obj, key: string, path: string): string {
+  const v = str(o, key, path, '');
+  return v === '' ? v : validateId(v, at(path, key));
+}
+
+function parseManagerStatus(o: Obj, path: string): ManagerStatus {
+  return {
+    raftId: str(o, 'raftId', path, ''),
+    addr: str(o, 'addr', path, ''),
+    leader: bool(o, 'leader', path, false),
+    reachability: oneOf(o, 'reachability', path, ['unknown', 'unreachable', 'reachable'] as const, 'unknown'),
+  };
+}
+
+export function validateNode(x: unknown): Node {
+  const o = asObj(x, '');
+  const meta = parseMeta(o);
+  const d = subObj(o, 'description', '');
+  const platform = subObj(d, 'platform', 'description');
+  const cpusField = 'description.cpus';
+  const cpus = prop(d, 'cpus') ?? 0;
+  if (typeof cpus !== 'number') throw new ValidationError(cpusField, 'type', `must be a number, not ${describe(cpus)}`);
+  if (!Number.isFinite(cpus) || cpus < 0) throw new ValidationError(cpusField, 'resources', `must be >= 0 (got ${cpus})`);
+  const description: Node['description'] = {
+    hostname: str(d, 'hostname', 'description', '', 253),
+    cpus,
+    memoryBytes: int(d, 'memoryBytes', 'description', { def: 0, min: 0, rule: 'resources' }),
+    engineVersion: str(d, 'engineVersion', 'description', ''),
+    platform: { os: str(platform, 'os', 'description.platform', ''), arch: str(platform, 'arch', 'description.platform', '') },
+  };
+  if (prop(d, 'engineLabels') !== undefined) description.engineLabels = validateLabels(prop(d, 'engineLabels'), 'description.engineLabels');
+  const s = subObj(o, 'status', '');
+  const node: Node = {
+    ...meta,
+    role: oneOf(o, 'role', '', ['manager', 'worker'] as const, 'worker', 'node-role'),
+    availability: oneOf(o, 'availability', '', ['active', 'pause', 'drain'] as const, 'active', 'node-availability'),
+    labels: validateLabels(prop(o, 'labels'), 'labels'),
+    description,
+    status: {
+      state: oneOf(s, 'state', 'status', ['ready', 'down', 'unknown'] as const, 'unknown', 'node-state'),
+      message: str(s, 'message', 'status', ''),
+      address: str(s, 'address', 'status', ''),
+    },
+  };
+  const ms = prop(o, 'managerStatus');
+  if (ms !== undefined) node.managerStatus = parseManagerStatus(asObj(ms, 'managerStatus'), 'managerStatus');
+  return node;
+}
+
+export function validateService(x: unknown): Service {
+  const o = asObj(x, '');
+  return { ...parseMeta(o), spec: validateServiceSpec(prop(o, 'spec'), 'spec') };
+}
+
+function parseTaskStatus(o: Obj, path: string): TaskStatus {
+  return {
+    state: taskState(o, 'state', path),
+    message: str(o, 'message', path, ''),
+    err: str(o, 'err', path, ''),
+    timestamp: int(o, 'timestamp', path, { def: 0, min: 0, rule: 'timestamp' }),
+    containerId: str(o, 'containerId', path, '', 256),
+    exitCode: int(o, 'exitCode', path, { def: 0, min: -(2 ** 31), max: 2 ** 31 - 1 }),
+    health: oneOf(o, 'health', path, ['none', 'starting', 'healthy', 'unhealthy'] as const, 'none', 'task-health'),
+  };
+}
+
+export function validateTask(x: unknown): Task {
+  const o = asObj(x, '');
+  const meta = parseMeta(o);
+  const ann = subObj(o, 'serviceAnnotations', '');
+  const annName = str(ann, 'name', 'serviceAnnotations', '');
+  if (annName) validateName(annName, 'serviceAnnotations.name');
+  return {
+    ...meta,
+    serviceId: validateId(prop(o, 'serviceId'), 'serviceId'),
+    slot: int(o, 'slot', '', { def: 0, min: 0, max: MAX_REPLICAS, rule: 'slot' }),
+    nodeId: optionalId(o, 'nodeId', ''),
+    desiredState: taskState(o, 'desiredState', ''),
+    status: parseTaskStatus(asObj(prop(o, 'status'), 'status'), 'status'),
+    specVersion: int(o, 'specVersion', '', { def: 0, min: 0 }),
+    spec: validateTaskTemplate(prop(o, 'spec'), 'spec'),
+    serviceAnnotations: { name: annName },
+  };
+}
+
+const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function parseSecretSpec(x: unknown, path: string, maxBytes: number): SecretSpec {
+  const o = asObj(x, path);
+  const name = nameAt(o, 'name', path);
+  const labels = validateLabels(prop(o, 'labels'), at(path, 'labels'));
+  const dataField = at(path, 'data');
+  const data = str(o, 'data', path, '', Math.ceil(maxBytes / 3) * 4 + 4);
+  if (!BASE64_RE.test(data)) throw new ValidationError(dataField, 'base64', 'must be base64 (standard alphabet, padded)');
+  const bytes = (data.length / 4) * 3 - (data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0);
+  if (bytes > maxBytes) throw new ValidationError(dataField, 'data-size', `must be at most ${maxBytes} bytes (got ${bytes})`);
+  return { name, labels, data };
+}
+
+export function validateSecretSpec(x: unknown, path = 'spec'): SecretSpec {
+  return parseSecretSpec(x, path, MAX_SECRET_BYTES);
+}
+
+export function validateConfigSpec(x: unknown, path = 'spec'): SecretSpec {
+  return parseSecretSpec(x, path, MAX_CONFIG_BYTES);
+}
+
+export function validateSecret(x: unknown): Secret {
+  const o = asObj(x, '');
+  return { ...parseMeta(o), spec: validateSecretSpec(prop(o, 'spec')) };
+}
+
+export function validateConfig(x: unknown): Config {
+  const o = asObj(x, '');
+  return { ...parseMeta(o), spec: validateConfigSpec(prop(o, 'spec')) };
+}
+
+export function validateClusterSpec(x: unknown, path = 'spec'): Cluster['spec'] {
+  const o = asObj(x, path);
+  const orch = subObj(o, 'orchestration', path);
+  const disp = subObj(o, 'dispatcher', path);
+  const ca = subObj(o, 'caConfig', path);
+  return {
+    name: nameAt(o, 'name', path),
+    orchestration: { taskHistoryRetention: int(orch, 'taskHistoryRetention', at(path, 'orchestration'), { def: 5, min: 0, rule: 'task-history-retention' }) },
+    dispatcher: {
+      heartbeatPeriodMs: int(disp, 'heartbeatPeriodMs', at(path, 'dispatcher'), { def: 5_000, min: 1, rule: 'duration' }),
+      heartbeatGrace: int(disp, 'heartbeatGrace', at(path, 'dispatcher'), { def: 3, min: 1, rule: 'heartbeat-grace' }),
+    },
+    caConfig: { nodeCertExpiryHours: int(ca, 'nodeCertExpiryHours', at(path, 'caConfig'), { def: 2160, min: 1, rule: 'cert-expiry' }) },
+  };
+}
+
+export function validateCluster(x: unknown): Cluster {
+  const o = asObj(x, '');
+  const meta = parseMeta(o);
+  const spec = validateClusterSpec(prop(o, 'spec'));
+  const ca = subObj(o, 'rootCA', '');
+  const jt = subObj(o, 'joinTokens', '');
+  return {
+    ...meta,
+    spec,
+    rootCA: { certPem: str(ca, 'certPem', 'rootCA', ''), digest: str(ca, 'digest', 'rootCA', '') },
+    joinTokens: { worker: str(jt, 'worker', 'joinTokens', ''), manager: str(jt, 'manager', 'joinTokens', '') },
+  };
+}
+
+const VALIDATORS: { [K in Kind]: (x: unknown) => KindMap[K] } = {
+  node: validateNode,
+  service: validateService,
+  task: validateTask,
+  secret: validateSecret,
+  config: validateConfig,
+  cluster: validateCluster,
+};
+
+/** Validate a whole object of a kind; returns its canonical copy. */
+export function validateObject<K extends Kind>(kind: K, x: unknown): KindMap[K] {
+  return VALIDATORS[kind](x);
+}
+
+// ---------------------------------------------------------------------------
+// Update rules (prev is the stored object, next the canonical new one)
+
+function immutable(prev: unknown, next: unknown, field: string): void {
+  if (JSON.stringify(prev) !== JSON.stringify(next)) throw new ValidationError(field, 'immutable', 'cannot be changed');
+}
+
+export function validateNodeUpdate(prev: Node, next: unknown): Node {
+  const node = validateNode(next);
+  immutable(prev.id, node.id, 'id');
+  return node;
+}
+
+export function validateServiceUpdate(prev: Service, next: unknown): Service {
+  const service = validateService(next);
+  immutable(prev.id, service.id, 'id');
+  // Like SwarmKit: a replicated service cannot become global or back.
+  immutable(Object.keys(prev.spec.mode)[0], Object.keys(service.spec.mode)[0], 'spec.mode');
+  return service;
+}
+
+/** Observed state only moves forward; a task stays with its service and slot. */
+export function validateTaskUpdate(prev: Task, next: unknown): Task {
+  const task = validateTask(next);
+  immutable(prev.id, task.id, 'id');
+  immutable(prev.serviceId, task.serviceId, 'serviceId');
+  immutable(prev.slot, task.slot, 'slot');
+  if (task.status.state < prev.status.state) {
+    throw new ValidationError(
+      'status.state',
+      'forward-only',
+      `observed state cannot move backwards from ${taskStateName(prev.status.state)} to ${taskStateName(task.status.state)}`,
+    );
+  }
+  return task;
+}
+
+/** Secrets and configs: only labels change (as in SwarmKit); the name and data stay. */
+export function validateSecretUpdate(prev: Secret, next: unknown): Secret {
+  const s = validateSecret(next);
+  immutable(prev.id, s.id, 'id');
+  immutable(prev.spec.name, s.spec.name, 'spec.name');
+  immutable(prev.spec.data, s.spec.data, 'spec.data');
+  return s;
+}
+
+export function validateConfigUpdate(prev: Config, next: unknown): Config {
+  const c = validateConfig(next);
+  immutable(prev.id, c.id, 'id');
+  immutable(prev.spec.name, c.spec.name, 'spec.name');
+  immutable(prev.spec.data, c.spec.data, 'spec.data');
+  return c;
+}
+
+export function validateClusterUpdate(prev: Cluster, next: unknown): Cluster {
+  const c = validateCluster(next);
+  immutable(prev.id, c.id, 'id');
+  return c;
+}
+
+const UPDATE_VALIDATORS: { [K in Kind]: (prev: KindMap[K], x: unknown) => KindMap[K] } = {
+  node: validateNodeUpdate,
+  service: validateServiceUpdate,
+  task: validateTaskUpdate,
+  secret: validateSecretUpdate,
+  config: validateConfigUpdate,
+  cluster: validateClusterUpdate,
+};
+
+/** Validate an update of a stored object; returns the canonical new object. */
+export function validateUpdate<K extends Kind>(kind: K, prev: KindMap[K], next: unknown): KindMap[K] {
+  return UPDATE_VALIDATORS[kind](prev, next);
+}
