@@ -89,7 +89,7 @@ test('every acknowledged write survives kill -9 of every node', async () => {
     await c.waitForLeader(15_000);
     const client = new KvTestClient(c.node('n1').address);
     try {
-      // Linearizable reads from any node; appends must all be there, the last put/cas must be reflected.
+      // Linearizable reads of every key written, from any node.
       const finals = new Map<string, string | null>();
       for (const key of new Set(res.acknowledged.map((a) => a.key))) {
         let r = null;
@@ -99,14 +99,6 @@ test('every acknowledged write survives kill -9 of every node', async () => {
         }
         assert.ok(r, `cannot read ${key} after the restart`);
         finals.set(key, r.found ? r.value : null);
-      }
-      for (const a of res.acknowledged) {
-        if (a.f !== 'append') continue;
-        const v = finals.get(a.key) ?? '';
-        // An append acknowledged after a later put may have been overwritten by it; check only appends after the last put/cas of their key.
-        const idx = res.acknowledged.indexOf(a);
-        const laterOverwrite = res.acknowledged.slice(idx + 1).some((b) => b.key === a.key && b.f !== 'append');
-        if (!laterOverwrite) assert.ok(v.includes(a.value), `acknowledged append ${a.value} on ${a.key} is lost (final: ${v})`);
       }
       // The reads after the restart, as one more process after everything else: the
       // whole history is linearizable only if no acknowledged put, append or cas was lost.
