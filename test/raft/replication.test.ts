@@ -135,8 +135,13 @@ test('fast backtracking: a follower that merely lags 100 entries is found in one
   assert.ok(rejections <= 2, `too many rejections (${rejections}) for a follower that only lags`);
 });
 
-test('figure 8: an old-term entry on a majority is not committed until an entry of the current term is', () => {
-  // maxEntriesPerMsg=1 lets the filters split the old entry from the new leader's no-op.
+/**
+ * Raft figure 8, steps (a)-(c), on 5 nodes: a (term t1) holds X on a and b;
+ * e (term t2) holds its own entry at X's index; a wins a later term t3 and
+ * replicates X to c (so X sits on a majority) while its no-op reaches b only.
+ * maxEntriesPerMsg=1 lets the filters split X from the no-op.
+ */
+function figure8(): { cl: TestCluster; X: { index: number }; t1: number; t2: number; t3: number } {
   const cl = new TestCluster(['a', 'b', 'c', 'd', 'e'], { preVote: false, checkQuorum: false, maxEntriesPerMsg: 1 }, 6);
   cl.elect('a');
   cl.stabilize();
@@ -168,10 +173,15 @@ test('figure 8: an old-term entry on a majority is not committed until an entry 
       !(m.to === 'c' && m.type === MessageType.App && m.entries.some((e) => e.term > t2) && (cl.cores.get('c')?.log.lastIndex() ?? 0) >= X.index),
   );
   cl.elect('a');
-  const a = cl.core('a');
-  const t3 = a.term;
+  const t3 = cl.core('a').term;
   assert.ok(t3 > t2);
   cl.tickAll(2);
+  return { cl, X, t1, t2, t3 };
+}
+
+test('figure 8: an old-term entry on a majority is not committed until an entry of the current term is', () => {
+  const { cl, X, t1, t3 } = figure8();
+  const a = cl.core('a');
   assert.equal(a.role, Role.Leader);
   for (const id of ['a', 'b', 'c']) assert.equal(cl.core(id).log.term(X.index), t1, `setup: ${id} must hold X from term ${t1}`);
   assert.equal(a.log.term(X.index + 1), t3);
@@ -192,28 +202,7 @@ test('figure 8: an old-term entry on a majority is not committed until an entry 
 });
 
 test('figure 8 (d): why it matters — the old-term entry on a majority can still be overwritten', () => {
-  const cl = new TestCluster(['a', 'b', 'c', 'd', 'e'], { preVote: false, checkQuorum: false, maxEntriesPerMsg: 1 }, 6);
-  cl.elect('a');
-  cl.stabilize();
-  cl.addFilter((m) => !(m.from === 'a' && ['c', 'd', 'e'].includes(m.to)) && !(m.to === 'a' && ['c', 'd', 'e'].includes(m.from)));
-  const X = cl.core('a').propose(enc('X'));
-  cl.stabilize();
-  cl.stop('a');
-  cl.clearFilters();
-  cl.addFilter((m) => !(m.from === 'e' && m.type === MessageType.App));
-  cl.elect('e');
-  const t2 = cl.core('e').term;
-  cl.stop('e');
-  cl.clearFilters();
-  cl.start('a');
-  cl.stabilize();
-  cl.addFilter((m) => !(m.to === 'd' && m.type === MessageType.App));
-  cl.addFilter(
-    (m) =>
-      !(m.to === 'c' && m.type === MessageType.App && m.entries.some((e) => e.term > t2) && (cl.cores.get('c')?.log.lastIndex() ?? 0) >= X.index),
-  );
-  cl.elect('a');
-  cl.tickAll(2);
+  const { cl, X, t2 } = figure8();
   // a crashes before its own entry reaches a majority; e comes back and wins with c and d.
   cl.stop('a');
   cl.clearFilters();
