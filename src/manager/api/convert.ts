@@ -1,0 +1,757 @@
+// Mapping between the store's objects (store/types.ts) and the objects that
+// @grpc/proto-loader produces for proto/control.proto (with the options in
+// api/proto.ts: camelCase fields, int64 as number, enums as numbers, defaults
+// filled in, unset messages as null, oneofs named by a virtual field).
+//
+// Everything that arrives from a client goes through a *FromProto function:
+// enums are checked and the result runs through the store's validators, so bad
+// input throws the store's ValidationError naming the field (in store terms,
+// e.g. 'spec.taskTemplate.restartPolicy.condition'). toGrpcStatus maps that and
+// the other typed errors to gRPC status codes at the API edge.
+import * as grpc from '@grpc/grpc-js';
+import { NotLeaderError } from '../../raft/errors.js';
+import { CaDigestMismatchError, InvalidTokenError } from '../ca/token.js';
+import { NameConflictError, NotFoundError, StoreError, VersionConflictError } from '../store/store.js';
+import type {
+  Cluster,
+  ClusterSpec,
+  ContainerSpec,
+  FailureAction,
+  Labels,
+  Meta,
+  MountType,
+  Node,
+  NodeAvailability,
+  NodeRole,
+  NodeState,
+  PortProtocol,
+  PublishMode,
+  Reachability,
+  RestartCondition,
+  Service,
+  ServiceSpec,
+  Task,
+  TaskHealth,
+  TaskTemplate,
+  UpdateConfig,
+  UpdateOrder,
+} from '../store/types.js';
+import { ValidationError, validateClusterSpec, validateNode, validateService, validateServiceSpec, validateTask } from '../store/validate.js';
+
+// ------------------------------------------------------------ wire shapes
+// What proto-loader hands out (and accepts). Received objects are typed with
+// these interfaces but still checked, as if they were `unknown`.
+
+export type ProtoLabels = Record<string, string>;
+
+export interface ProtoMeta {
+  id: string;
+  version: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ProtoLabelSet {
+  entries: ProtoLabels;
+}
+
+export interface ProtoPlatform {
+  os: string;
+  arch: string;
+}
+
+export interface ProtoNodeDescription {
+  hostname: string;
+  cpus: number;
+  memoryBytes: number;
+  engineVersion: string;
+  platform: ProtoPlatform | null;
+  /** null when the node reported no engine labels (distinct from an empty set). */
+  engineLabels: ProtoLabelSet | null;
+}
+
+export interface ProtoNodeStatus {
+  state: number;
+  message: string;
+  address: string;
+}
+
+export interface ProtoManagerStatus {
+  raftId: string;
+  addr: string;
+  leader: boolean;
+  reachability: number;
+}
+
+export interface ProtoNode {
+  meta: ProtoMeta | null;
+  role: number;
+  availability: number;
+  labels: ProtoLabels;
+  description: ProtoNodeDescription | null;
+  status: ProtoNodeStatus | null;
+  managerStatus: ProtoManagerStatus | null;
+}
+
+export interface ProtoMount {
+  type: number;
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+export interface ProtoHealthCheck {
+  test: string[];
+  intervalMs: number;
+  timeoutMs: number;
+  retries: number;
+  startPeriodMs: number;
+}
+
+export interface ProtoContainerSpec {
+  image: string;
+  command: string[];
+  args: string[];
+  env: string[];
+  dir: string;
+  user: string;
+  mounts: ProtoMount[];
+  healthcheck: ProtoHealthCheck | null;
+  stopGracePeriodMs: number;
+}
+
+export interface ProtoResources {
+  nanoCpus: number;
+  memoryBytes: number;
+}
+
+export interface ProtoResourceRequirements {
+  limits: ProtoResources | null;
+  reservations: ProtoResources | null;
+}
+
+export interface ProtoRestartPolicy {
+  condition: number;
+  delayMs: number;
+  maxAttempts: number;
+  windowMs: number;
+}
+
+export interface ProtoPlacement {
+  constraints: string[];
+  preferences: { spread: string }[];
+}
+
+export interface ProtoTaskTemplate {
+  container: ProtoContainerSpec | null;
+  resources: ProtoResourceRequirements | null;
+  restartPolicy: ProtoRestartPolicy | null;
+  placement: ProtoPlacement | null;
+}
+
+/** The ServiceMode oneof: `mode` names the member that is set. */
+export type ProtoServiceMode =
+  | { mode?: 'replicated'; replicated: { replicas: number } }
+  | { mode?: 'global'; global: Record<string, never> };
+
+export interface ProtoUpdateConfig {
+  parallelism: number;
+  delayMs: number;
+  failureAction: number;
+  monitorMs: number;
+  maxFailureRatio: number;
+  order: number;
+}
+
+export interface ProtoPortConfig {
+  /** proto3 `optional`: absent when the port has no name. */
+  name?: string;
+  protocol: number;
+  targetPort: number;
+  publishedPort: number;
+  publishMode: number;
+}
+
+export interface ProtoServiceSpec {
+  name: string;
+  labels: ProtoLabels;
+  taskTemplate: ProtoTaskTemplate | null;
+  mode: ProtoServiceMode | null;
+  updateConfig: ProtoUpdateConfig | null;
+  rollbackConfig: ProtoUpdateConfig | null;
+  endpoint: { ports: ProtoPortConfig[] } | null;
+}
+
+export interface ProtoService {
+  meta: ProtoMeta | null;
+  spec: ProtoServiceSpec | null;
+}
+
+export interface ProtoTaskStatus {
+  state: number;
+  message: string;
+  err: string;
+  timestamp: number;
+  containerId: string;
+  exitCode: number;
+  health: number;
+}
+
+export interface ProtoTask {
+  meta: ProtoMeta | null;
+  serviceId: string;
+  slot: number;
+  nodeId: string;
+  desiredState: number;
+  status: ProtoTaskStatus | null;
+  specVersion: number;
+  spec: ProtoTaskTemplate | null;
+  serviceAnnotations: { name: string } | null;
+}
+
+export interface ProtoClusterSpec {
+  name: string;
+  orchestration: { taskHistoryRetention: number } | null;
+  dispatcher: { heartbeatPeriodMs: number; heartbeatGrace: number } | null;
+  caConfig: { nodeCertExpiryHours: number } | null;
+}
+
+/** What clients see of the cluster: no join tokens, no CA key (see clusterToProto). */
+export interface ProtoCluster {
+  meta: ProtoMeta | null;
+  spec: ProtoClusterSpec | null;
+  rootCa: { certPem: string; digest: string } | null;
+}
+
+// ------------------------------------------------------------ enums
+// Each table lists the store value at the proto enum's number.
+
+type EnumTable<T extends string> = ReadonlyMap<number, T>;
+
+function table<T extends string>(entries: [number, T][]): EnumTable<T> {
+  return new Map(entries);
+}
+
+const NODE_ROLES = table<NodeRole>([
+  [0, 'worker'],
+  [1, 'manager'],
+]);
+const NODE_AVAILABILITIES = table<NodeAvailability>([
+  [0, 'active'],
+  [1, 'pause'],
+  [2, 'drain'],
+]);
+const NODE_STATES = table<NodeState>([
+  [0, 'unknown'],
+  [1, 'down'],
+  [2, 'ready'],
+]);
+const REACHABILITIES = table<Reachability>([
+  [0, 'unknown'],
+  [1, 'unreachable'],
+  [2, 'reachable'],
+]);
+const TASK_HEALTHS = table<TaskHealth>([
+  [0, 'none'],
+  [1, 'starting'],
+  [2, 'healthy'],
+  [3, 'unhealthy'],
+]);
+const MOUNT_TYPES = table<MountType>([
+  [0, 'bind'],
+  [1, 'volume'],
+]);
+const RESTART_CONDITIONS = table<RestartCondition>([
+  [0, 'none'],
+  [1, 'on-failure'],
+  [2, 'any'],
+]);
+const FAILURE_ACTIONS = table<FailureAction>([
+  [0, 'pause'],
+  [1, 'continue'],
+  [2, 'rollback'],
+]);
+const UPDATE_ORDERS = table<UpdateOrder>([
+  [0, 'stop-first'],
+  [1, 'start-first'],
+]);
+const PORT_PROTOCOLS = table<PortProtocol>([
+  [0, 'tcp'],
+  [1, 'udp'],
+]);
+const PUBLISH_MODES = table<PublishMode>([
+  [0, 'ingress'],
+  [1, 'host'],
+]);
+
+function enumToProto<T extends string>(t: EnumTable<T>, value: T): number {
+  for (const [n, v] of t) if (v === value) return n;
+  throw new Error(`no proto enum value for ${JSON.stringify(value)}`);
+}
+
+/** The store value for a received enum number; a ValidationError naming `field` if there is none. */
+function enumFromProto<T extends string>(t: EnumTable<T>, value: unknown, field: string): T {
+  const v = typeof value === 'number' ? t.get(value) : undefined;
+  if (v === undefined) {
+    const known = [...t].map(([n, s]) => `${n} (${s})`).join(', ');
+    throw new ValidationError(field, 'enum', `must be one of ${known} (got ${JSON.stringify(value)})`);
+  }
+  return v;
+}
+
+export function nodeRoleToProto(role: NodeRole): number {
+  return enumToProto(NODE_ROLES, role);
+}
+export function nodeRoleFromProto(value: unknown, field = 'role'): NodeRole {
+  return enumFromProto(NODE_ROLES, value, field);
+}
+export function nodeAvailabilityToProto(a: NodeAvailability): number {
+  return enumToProto(NODE_AVAILABILITIES, a);
+}
+export function nodeAvailabilityFromProto(value: unknown, field = 'availability'): NodeAvailability {
+  return enumFromProto(NODE_AVAILABILITIES, value, field);
+}
+export function reachabilityToProto(r: Reachability): number {
+  return enumToProto(REACHABILITIES, r);
+}
+
+// ------------------------------------------------------------ helpers
+
+type Obj = Record<string, unknown>;
+
+function isObj(x: unknown): x is Obj {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** A received sub-message: an object, or undefined when unset (null). */
+function sub(x: unknown, field: string): Obj | undefined {
+  if (x === undefined || x === null) return undefined;
+  if (!isObj(x)) throw new ValidationError(field, 'type', 'must be a message');
+  return x;
+}
+
+function at(path: string, key: string): string {
+  return path ? `${path}.${key}` : key;
+}
+
+function labelsToProto(l: Labels): ProtoLabels {
+  return { ...l };
+}
+
+function metaToProto(m: Meta): ProtoMeta {
+  return { id: m.id, version: m.version, createdAt: m.createdAt, updatedAt: m.updatedAt };
+}
+
+/** Meta fields as the store validators read them (null/absent → their defaults). */
+function metaFromProto(x: unknown): Obj {
+  const m = sub(x, 'meta') ?? {};
+  return { id: m.id, version: m.version, createdAt: m.createdAt, updatedAt: m.updatedAt };
+}
+
+// ------------------------------------------------------------ service
+
+function containerToProto(c: ContainerSpec): ProtoContainerSpec {
+  return {
+    image: c.image,
+    command: [...c.command],
+    args: [...c.args],
+    env: [...c.env],
+    dir: c.dir,
+    user: c.user,
+    mounts: c.mounts.map((m) => ({ type: enumToProto(MOUNT_TYPES, m.type), source: m.source, target: m.target, readOnly: m.readOnly })),
+    healthcheck: c.healthcheck
+      ? {
+          test: [...c.healthcheck.test],
+          intervalMs: c.healthcheck.intervalMs,
+          timeoutMs: c.healthcheck.timeoutMs,
+          retries: c.healthcheck.retries,
+          startPeriodMs: c.healthcheck.startPeriodMs,
+        }
+      : null,
+    stopGracePeriodMs: c.stopGracePeriodMs,
+  };
+}
+
+export function taskTemplateToProto(t: TaskTemplate): ProtoTaskTemplate {
+  return {
+    container: containerToProto(t.container),
+    resources: { limits: { ...t.resources.limits }, reservations: { ...t.resources.reservations } },
+    restartPolicy: {
+      condition: enumToProto(RESTART_CONDITIONS, t.restartPolicy.condition),
+      delayMs: t.restartPolicy.delayMs,
+      maxAttempts: t.restartPolicy.maxAttempts,
+      windowMs: t.restartPolicy.windowMs,
+    },
+    placement: { constraints: [...t.placement.constraints], preferences: t.placement.preferences.map((p) => ({ spread: p.spread })) },
+  };
+}
+
+function updateConfigToProto(u: UpdateConfig): ProtoUpdateConfig {
+  return {
+    parallelism: u.parallelism,
+    delayMs: u.delayMs,
+    failureAction: enumToProto(FAILURE_ACTIONS, u.failureAction),
+    monitorMs: u.monitorMs,
+    maxFailureRatio: u.maxFailureRatio,
+    order: enumToProto(UPDATE_ORDERS, u.order),
+  };
+}
+
+export function serviceSpecToProto(s: ServiceSpec): ProtoServiceSpec {
+  return {
+    name: s.name,
+    labels: labelsToProto(s.labels),
+    taskTemplate: taskTemplateToProto(s.taskTemplate),
+    mode: 'global' in s.mode ? { mode: 'global', global: {} } : { mode: 'replicated', replicated: { replicas: s.mode.replicated.replicas } },
+    updateConfig: updateConfigToProto(s.updateConfig),
+    rollbackConfig: updateConfigToProto(s.rollbackConfig),
+    endpoint: {
+      ports: s.endpoint.ports.map((p) => {
+        const port: ProtoPortConfig = {
+          protocol: enumToProto(PORT_PROTOCOLS, p.protocol),
+          targetPort: p.targetPort,
+          publishedPort: p.publishedPort,
+          publishMode: enumToProto(PUBLISH_MODES, p.publishMode),
+        };
+        if (p.name !== undefined) port.name = p.name;
+        return port;
+      }),
+    },
+  };
+}
+
+export function serviceToProto(s: Service): ProtoService {
+  return { meta: metaToProto(s), spec: serviceSpecToProto(s.spec) };
+}
+
+/** A list of received items; anything that is not an array is passed on for the validator to name. */
+function items(x: unknown, field: string, each: (item: Obj, field: string) => Obj): unknown {
+  if (!Array.isArray(x)) return x;
+  return x.map((item: unknown, i) => {
+    const f = `${field}[${i}]`;
+    const o = sub(item, f);
+    if (o === undefined) throw new ValidationError(f, 'required', 'is required');
+    return each(o, f);
+  });
+}
+
+/** A received TaskTemplate in the store's shape (enums mapped), not yet validated. */
+function taskTemplateFromWire(x: unknown, path: string): Obj | undefined {
+  const t = sub(x, path);
+  if (t === undefined) return undefined;
+  const out: Obj = {};
+  const cPath = at(path, 'container');
+  const c = sub(t.container, cPath);
+  if (c !== undefined) {
+    const container: Obj = {
+      image: c.image,
+      command: c.command,
+      args: c.args,
+      env: c.env,
+      dir: c.dir,
+      user: c.user,
+      mounts: items(c.mounts, at(cPath, 'mounts'), (m, f) => ({
+        type: enumFromProto(MOUNT_TYPES, m.type, at(f, 'type')),
+        source: m.source,
+        target: m.target,
+        readOnly: m.readOnly,
+      })),
+      stopGracePeriodMs: c.stopGracePeriodMs,
+    };
+    const hc = sub(c.healthcheck, at(cPath, 'healthcheck'));
+    if (hc !== undefined) {
+      container.healthcheck = { test: hc.test, intervalMs: hc.intervalMs, timeoutMs: hc.timeoutMs, retries: hc.retries, startPeriodMs: hc.startPeriodMs };
+    }
+    out.container = container;
+  }
+  const rPath = at(path, 'resources');
+  const r = sub(t.resources, rPath);
+  if (r !== undefined) out.resources = { limits: sub(r.limits, at(rPath, 'limits')), reservations: sub(r.reservations, at(rPath, 'reservations')) };
+  const rpPath = at(path, 'restartPolicy');
+  const rp = sub(t.restartPolicy, rpPath);
+  if (rp !== undefined) {
+    out.restartPolicy = {
+      condition: enumFromProto(RESTART_CONDITIONS, rp.condition, at(rpPath, 'condition')),
+      delayMs: rp.delayMs,
+      maxAttempts: rp.maxAttempts,
+      windowMs: rp.windowMs,
+    };
+  }
+  const pPath = at(path, 'placement');
+  const p = sub(t.placement, pPath);
+  if (p !== undefined) out.placement = { constraints: p.constraints, preferences: items(p.preferences, at(pPath, 'preferences'), (pr) => ({ spread: pr.spread })) };
+  return out;
+}
+
+function updateConfigFromWire(x: unknown, path: string): Obj | undefined {
+  const u = sub(x, path);
+  if (u === undefined) return undefined;
+  return {
+    parallelism: u.parallelism,
+    delayMs: u.delayMs,
+    failureAction: enumFromProto(FAILURE_ACTIONS, u.failureAction, at(path, 'failureAction')),
+    monitorMs: u.monitorMs,
+    maxFailureRatio: u.maxFailureRatio,
+    order: enumFromProto(UPDATE_ORDERS, u.order, at(path, 'order')),
+  };
+}
+
+function modeFromWire(x: unknown, path: string): Obj | undefined {
+  const m = sub(x, path);
+  if (m === undefined) return undefined;
+  const out: Obj = {};
+  const rep = sub(m.replicated, at(path, 'replicated'));
+  if (rep !== undefined) out.replicated = { replicas: rep.replicas };
+  const glob = sub(m.global, at(path, 'global'));
+  if (glob !== undefined) out.global = {};
+  // Neither or both set: validateServiceSpec names `path` with rule 'mode'.
+  if (rep === undefined && glob === undefined) throw new ValidationError(path, 'mode', 'must have exactly one of replicated or global');
+  return out;
+}
+
+function serviceSpecFromWire(x: unknown, path: string): Obj | undefined {
+  const s = sub(x, path);
+  if (s === undefined) return undefined;
+  const ePath = at(path, 'endpoint');
+  const e = sub(s.endpoint, ePath);
+  return {
+    name: s.name,
+    labels: s.labels,
+    taskTemplate: taskTemplateFromWire(s.taskTemplate, at(path, 'taskTemplate')),
+    mode: modeFromWire(s.mode, at(path, 'mode')),
+    updateConfig: updateConfigFromWire(s.updateConfig, at(path, 'updateConfig')),
+    rollbackConfig: updateConfigFromWire(s.rollbackConfig, at(path, 'rollbackConfig')),
+    endpoint:
+      e === undefined
+        ? undefined
+        : {
+            ports: items(e.ports, at(ePath, 'ports'), (p, f) => {
+              const port: Obj = {
+                protocol: enumFromProto(PORT_PROTOCOLS, p.protocol, at(f, 'protocol')),
+                targetPort: p.targetPort,
+                publishedPort: p.publishedPort,
+                publishMode: enumFromProto(PUBLISH_MODES, p.publishMode, at(f, 'publishMode')),
+              };
+              if (p.name !== undefined && p.name !== null) port.name = p.name;
+              return port;
+            }),
+          },
+  };
+}
+
+/**
+ * The store ServiceSpec for a request's spec (CreateService, UpdateService):
+ * enums mapped, then validateServiceSpec, so bad input throws ValidationError
+ * naming the field ('spec.taskTemplate.container.image', ...).
+ */
+export function serviceSpecFromProto(x: ProtoServiceSpec | null | undefined, path = 'spec'): ServiceSpec {
+  return validateServiceSpec(serviceSpecFromWire(x, path), path);
+}
+
+export function serviceFromProto(x: ProtoService): Service {
+  const o = sub(x, '') ?? {};
+  return validateService({ ...metaFromProto(o.meta), spec: serviceSpecFromWire(o.spec, 'spec') });
+}
+
+// ------------------------------------------------------------ node
+
+export function nodeToProto(n: Node): ProtoNode {
+  const d = n.description;
+  return {
+    meta: metaToProto(n),
+    role: enumToProto(NODE_ROLES, n.role),
+    availability: enumToProto(NODE_AVAILABILITIES, n.availability),
+    labels: labelsToProto(n.labels),
+    description: {
+      hostname: d.hostname,
+      cpus: d.cpus,
+      memoryBytes: d.memoryBytes,
+      engineVersion: d.engineVersion,
+      platform: { os: d.platform.os, arch: d.platform.arch },
+      engineLabels: d.engineLabels === undefined ? null : { entries: labelsToProto(d.engineLabels) },
+    },
+    status: { state: enumToProto(NODE_STATES, n.status.state), message: n.status.message, address: n.status.address },
+    managerStatus: n.managerStatus
+      ? {
+          raftId: n.managerStatus.raftId,
+          addr: n.managerStatus.addr,
+          leader: n.managerStatus.leader,
+          reachability: enumToProto(REACHABILITIES, n.managerStatus.reachability),
+        }
+      : null,
+  };
+}
+
+export function nodeFromProto(x: ProtoNode): Node {
+  const o = sub(x, '') ?? {};
+  const out: Obj = {
+    ...metaFromProto(o.meta),
+    role: enumFromProto(NODE_ROLES, o.role, 'role'),
+    availability: enumFromProto(NODE_AVAILABILITIES, o.availability, 'availability'),
+    labels: o.labels,
+  };
+  const d = sub(o.description, 'description');
+  if (d !== undefined) {
+    const desc: Obj = { hostname: d.hostname, cpus: d.cpus, memoryBytes: d.memoryBytes, engineVersion: d.engineVersion, platform: sub(d.platform, 'description.platform') };
+    const el = sub(d.engineLabels, 'description.engineLabels');
+    if (el !== undefined) desc.engineLabels = el.entries;
+    out.description = desc;
+  }
+  const s = sub(o.status, 'status');
+  if (s !== undefined) out.status = { state: enumFromProto(NODE_STATES, s.state, 'status.state'), message: s.message, address: s.address };
+  const ms = sub(o.managerStatus, 'managerStatus');
+  if (ms !== undefined) {
+    out.managerStatus = {
+      raftId: ms.raftId,
+      addr: ms.addr,
+      leader: ms.leader,
+      reachability: enumFromProto(REACHABILITIES, ms.reachability, 'managerStatus.reachability'),
+    };
+  }
+  return validateNode(out);
+}
+
+// ------------------------------------------------------------ task
+
+export function taskToProto(t: Task): ProtoTask {
+  const s = t.status;
+  return {
+    meta: metaToProto(t),
+    serviceId: t.serviceId,
+    slot: t.slot,
+    nodeId: t.nodeId,
+    desiredState: t.desiredState,
+    status: {
+      state: s.state,
+      message: s.message,
+      err: s.err,
+      timestamp: s.timestamp,
+      containerId: s.containerId,
+      exitCode: s.exitCode,
+      health: enumToProto(TASK_HEALTHS, s.health),
+    },
+    specVersion: t.specVersion,
+    spec: taskTemplateToProto(t.spec),
+    serviceAnnotations: { name: t.serviceAnnotations.name },
+  };
+}
+
+/** Task states travel with their SwarmKit numbers; validateTask rejects any other number. */
+export function taskFromProto(x: ProtoTask): Task {
+  const o = sub(x, '') ?? {};
+  const s = sub(o.status, 'status');
+  return validateTask({
+    ...metaFromProto(o.meta),
+    serviceId: o.serviceId,
+    slot: o.slot,
+    nodeId: o.nodeId,
+    desiredState: o.desiredState,
+    status:
+      s === undefined
+        ? undefined
+        : {
+            state: s.state,
+            message: s.message,
+            err: s.err,
+            timestamp: s.timestamp,
+            containerId: s.containerId,
+            exitCode: s.exitCode,
+            health: enumFromProto(TASK_HEALTHS, s.health, 'status.health'),
+          },
+    specVersion: o.specVersion,
+    spec: taskTemplateFromWire(o.spec, 'spec'),
+    serviceAnnotations: sub(o.serviceAnnotations, 'serviceAnnotations'),
+  });
+}
+
+// ------------------------------------------------------------ cluster
+
+export function clusterSpecToProto(s: ClusterSpec): ProtoClusterSpec {
+  return {
+    name: s.name,
+    orchestration: { taskHistoryRetention: s.orchestration.taskHistoryRetention },
+    dispatcher: { heartbeatPeriodMs: s.dispatcher.heartbeatPeriodMs, heartbeatGrace: s.dispatcher.heartbeatGrace },
+    caConfig: { nodeCertExpiryHours: s.caConfig.nodeCertExpiryHours },
+  };
+}
+
+/**
+ * The Cluster message sent to clients. SECURITY: it NEVER carries the CA's
+ * private key or the join tokens / join secrets (or their digests): only the
+ * spec and the root CA's public certificate and digest are copied, field by
+ * field, so a field later added to the store's Cluster cannot leak by
+ * accident. Join tokens are only handed out by GetJoinTokens / RotateJoinToken.
+ */
+export function clusterToProto(c: Cluster): ProtoCluster {
+  return {
+    meta: metaToProto(c),
+    spec: clusterSpecToProto(c.spec),
+    rootCa: { certPem: c.rootCA.certPem, digest: c.rootCA.digest },
+  };
+}
+
+/** The store ClusterSpec for an UpdateCluster request; ValidationError naming the field on bad input. */
+export function clusterSpecFromProto(x: ProtoClusterSpec | null | undefined, path = 'spec'): ClusterSpec {
+  const s = sub(x, path);
+  return validateClusterSpec(
+    s === undefined
+      ? undefined
+      : {
+          name: s.name,
+          orchestration: sub(s.orchestration, at(path, 'orchestration')),
+          dispatcher: sub(s.dispatcher, at(path, 'dispatcher')),
+          caConfig: sub(s.caConfig, at(path, 'caConfig')),
+        },
+    path,
+  );
+}
+
+// ------------------------------------------------------------ errors
+
+export interface GrpcStatus {
+  code: grpc.status;
+  details: string;
+  metadata: grpc.Metadata;
+}
+
+export const VERSION_CONFLICT_HINT = 'the object changed since you read it; read it again and retry';
+
+export interface ToGrpcStatusOptions {
+  /** The address of a node id, for the leader hint of NotLeaderError. */
+  leaderAddress?: (nodeId: string) => string | undefined;
+}
+
+/**
+ * The gRPC status for an error thrown while serving a call. Metadata carries
+ * details a client can act on: `field` and `rule` for INVALID_ARGUMENT;
+ * `leader-id`, `leader-term` and (when known) `leader-address` for UNAVAILABLE
+ * from a manager that is not the leader.
+ */
+export function toGrpcStatus(err: unknown, opts: ToGrpcStatusOptions = {}): GrpcStatus {
+  const metadata = new grpc.Metadata();
+  const status = (code: grpc.status, details: string): GrpcStatus => ({ code, details, metadata });
+  if (err instanceof ValidationError) {
+    metadata.set('field', err.field);
+    metadata.set('rule', err.rule);
+    return status(grpc.status.INVALID_ARGUMENT, err.message);
+  }
+  if (err instanceof NotFoundError) return status(grpc.status.NOT_FOUND, err.message);
+  if (err instanceof NameConflictError) return status(grpc.status.ALREADY_EXISTS, err.message);
+  if (err instanceof VersionConflictError) return status(grpc.status.ABORTED, `${err.message}: ${VERSION_CONFLICT_HINT}`);
+  if (err instanceof StoreError) {
+    // A bare StoreError (not one of the subclasses above): map by its code.
+    const byCode = { 'not-found': grpc.status.NOT_FOUND, 'name-conflict': grpc.status.ALREADY_EXISTS, 'version-conflict': grpc.status.ABORTED, invalid: grpc.status.INVALID_ARGUMENT };
+    return status(byCode[err.code], err.message);
+  }
+  if (err instanceof NotLeaderError) {
+    metadata.set('leader-id', err.leader);
+    metadata.set('leader-term', String(err.term));
+    const addr = err.leader ? opts.leaderAddress?.(err.leader) : undefined;
+    if (addr) metadata.set('leader-address', addr);
+    return status(grpc.status.UNAVAILABLE, err.message);
+  }
+  // A malformed token is bad input; a token for another CA is a refusal to trust.
+  if (err instanceof InvalidTokenError) return status(grpc.status.INVALID_ARGUMENT, err.message);
+  if (err instanceof CaDigestMismatchError) return status(grpc.status.PERMISSION_DENIED, err.message);
+  return status(grpc.status.INTERNAL, `internal error: ${err instanceof Error ? err.message : String(err)}`);
+}

@@ -1,0 +1,90 @@
+// Loading of proto/control.proto and proto/ca.proto: the service definitions
+// (with their serializers) for the manager's gRPC server and for clients.
+// The loader options match src/raft/codec.ts; src/manager/api/convert.ts
+// describes the shapes they produce.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+
+export const API_PROTO_LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: false,
+  longs: Number,
+  enums: Number,
+  defaults: true,
+  arrays: true,
+  oneofs: true,
+};
+
+export const CONTROL_SERVICE_NAME = 'flotilla.control.Control';
+export const CA_SERVICE_NAME = 'flotilla.ca.CA';
+
+export const CONTROL_METHODS = [
+  'GetNode',
+  'ListNodes',
+  'UpdateNode',
+  'RemoveNode',
+  'CreateService',
+  'GetService',
+  'ListServices',
+  'UpdateService',
+  'RemoveService',
+  'ListTasks',
+  'GetCluster',
+  'UpdateCluster',
+  'GetJoinTokens',
+  'RotateJoinToken',
+  'ClusterInfo',
+] as const;
+export type ControlMethod = (typeof CONTROL_METHODS)[number];
+
+export const CA_METHODS = ['GetRootCA', 'IssueNodeCertificate'] as const;
+export type CaMethod = (typeof CA_METHODS)[number];
+
+/** The package root (where package.json is), found from this module in src/ or dist/src/. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot find the package root (package.json) above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+  return dir;
+}
+
+export interface LoadedService<M extends string> {
+  packageDefinition: protoLoader.PackageDefinition;
+  /** The service definition for grpc.Server.addService, with every method in `M`. */
+  service: grpc.ServiceDefinition;
+  /** A client constructor for the service. */
+  Client: grpc.ServiceClientConstructor;
+  methods: readonly M[];
+}
+
+function load<M extends string>(file: string, serviceName: string, methods: readonly M[]): LoadedService<M> {
+  const packageDefinition = protoLoader.loadSync(join(packageRoot(), 'proto', file), API_PROTO_LOADER_OPTIONS);
+  const def = packageDefinition[serviceName];
+  if (!def || typeof def !== 'object' || 'format' in def) throw new Error(`service ${serviceName} is missing from proto/${file}`);
+  for (const m of methods) {
+    if (!(m in def)) throw new Error(`proto/${file}: ${serviceName} has no method ${m}`);
+  }
+  const service = def as grpc.ServiceDefinition;
+  const Client = grpc.makeGenericClientConstructor(service, serviceName);
+  return { packageDefinition, service, Client, methods };
+}
+
+let control: LoadedService<ControlMethod> | null = null;
+let ca: LoadedService<CaMethod> | null = null;
+
+/** proto/control.proto, loaded once per process. */
+export function loadControlProto(): LoadedService<ControlMethod> {
+  control ??= load('control.proto', CONTROL_SERVICE_NAME, CONTROL_METHODS);
+  return control;
+}
+
+/** proto/ca.proto, loaded once per process. */
+export function loadCaProto(): LoadedService<CaMethod> {
+  ca ??= load('ca.proto', CA_SERVICE_NAME, CA_METHODS);
+  return ca;
+}

@@ -1,0 +1,289 @@
+// Control API converters: store object -> proto -> real protobuf bytes (with the
+// types loaded from proto/control.proto) -> back, for every object kind; bad
+// input from the wire gives the store's ValidationError naming the field; the
+// cluster message leaks no secret; typed errors map to gRPC status codes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import {
+  clusterSpecFromProto,
+  clusterToProto,
+  nodeFromProto,
+  nodeToProto,
+  serviceFromProto,
+  serviceSpecFromProto,
+  serviceSpecToProto,
+  serviceToProto,
+  taskFromProto,
+  taskToProto,
+  toGrpcStatus,
+  VERSION_CONFLICT_HINT,
+  type ProtoCluster,
+  type ProtoNode,
+  type ProtoService,
+  type ProtoServiceSpec,
+  type ProtoTask,
+} from '../../src/manager/api/convert.js';
+import { CA_METHODS, CONTROL_METHODS, loadCaProto, loadControlProto } from '../../src/manager/api/proto.js';
+import { NotLeaderError } from '../../src/raft/errors.js';
+import { CaDigestMismatchError, InvalidTokenError } from '../../src/manager/ca/token.js';
+import { NameConflictError, NotFoundError, VersionConflictError } from '../../src/manager/store/store.js';
+import { TaskState, type Service } from '../../src/manager/store/types.js';
+import { ValidationError } from '../../src/manager/store/validate.js';
+import { cluster, node, service, serviceSpec, task, T0 } from './store-fixtures.js';
+
+// ------------------------------------------------------------ wire helpers
+
+function method(name: string): grpc.MethodDefinition<object, object> {
+  return loadControlProto().service[name] as grpc.MethodDefinition<object, object>;
+}
+
+/** Serialize as the response of `rpc` and decode again: a real protobuf round trip. */
+function viaResponse<T extends object>(rpc: string, msg: object): T {
+  const m = method(rpc);
+  return m.responseDeserialize(m.responseSerialize(msg)) as T;
+}
+
+function viaRequest<T extends object>(rpc: string, msg: object): T {
+  const m = method(rpc);
+  return m.requestDeserialize(m.requestSerialize(msg)) as T;
+}
+
+function wireService(s: Service): ProtoService {
+  return viaResponse<{ service: ProtoService }>('GetService', { service: serviceToProto(s) }).service;
+}
+
+function wireSpec(spec: ProtoServiceSpec): ProtoServiceSpec {
+  return viaRequest<{ spec: ProtoServiceSpec }>('CreateService', { spec }).spec;
+}
+
+function fullService(): Service {
+  return {
+    id: 'svc1',
+    version: 42,
+    createdAt: T0,
+    updatedAt: T0 + 1234,
+    spec: serviceSpec('web', {
+      labels: { tier: 'front', 'com.example.owner': 'ops' },
+      taskTemplate: {
+        container: {
+          image: 'registry.example.com:5000/team/web:1.2.3',
+          command: ['/bin/web'],
+          args: ['--port', '8080'],
+          env: ['A=1', 'B=two words'],
+          dir: '/srv',
+          user: 'nobody',
+          mounts: [
+            { type: 'bind', source: '/var/log', target: '/logs', readOnly: true },
+            { type: 'volume', source: 'data', target: '/data', readOnly: false },
+          ],
+          healthcheck: { test: ['CMD', 'curl', '-f', 'http://localhost/'], intervalMs: 30_000, timeoutMs: 5_000, retries: 3, startPeriodMs: 10_000 },
+          stopGracePeriodMs: 20_000,
+        },
+        resources: { limits: { nanoCpus: 2e9, memoryBytes: 2 ** 33 }, reservations: { nanoCpus: 5e8, memoryBytes: 2 ** 28 } },
+        restartPolicy: { condition: 'on-failure', delayMs: 1_500, maxAttempts: 7, windowMs: 60_000 },
+        placement: { constraints: ['node.role==worker', 'node.labels.zone!=b'], preferences: [{ spread: 'node.labels.zone' }] },
+      },
+      mode: { replicated: { replicas: 5 } },
+      updateConfig: { parallelism: 2, delayMs: 1_000, failureAction: 'rollback', monitorMs: 7_000, maxFailureRatio: 0.25, order: 'start-first' },
+      rollbackConfig: { parallelism: 0, delayMs: 500, failureAction: 'continue', monitorMs: 3_000, maxFailureRatio: 0.5, order: 'stop-first' },
+      endpoint: {
+        ports: [
+          { name: 'http', protocol: 'tcp', targetPort: 8080, publishedPort: 80, publishMode: 'ingress' },
+          { protocol: 'udp', targetPort: 53, publishedPort: 5353, publishMode: 'host' },
+          { name: '', protocol: 'tcp', targetPort: 9000, publishedPort: 9000, publishMode: 'host' },
+        ],
+      },
+    }),
+  };
+}
+
+// ------------------------------------------------------------ round trips
+
+test('a service with every field set survives store -> proto -> bytes -> proto -> store', () => {
+  const svc = fullService();
+  const back = serviceFromProto(wireService(svc));
+  assert.deepEqual(back, svc);
+  // The absent port name stays absent; the empty one stays empty.
+  assert.equal('name' in back.spec.endpoint.ports[1], false);
+  assert.equal(back.spec.endpoint.ports[2].name, '');
+});
+
+test('a request spec from the wire becomes the same store ServiceSpec', () => {
+  const svc = fullService();
+  assert.deepEqual(serviceSpecFromProto(wireSpec(serviceSpecToProto(svc.spec))), svc.spec);
+});
+
+test('a global service round-trips, and its mode oneof is named', () => {
+  const svc = service('g1', 'agent', { mode: { global: {} } });
+  svc.version = 3;
+  const wire = wireService(svc);
+  assert.equal(wire.spec?.mode?.mode, 'global');
+  assert.deepEqual(serviceFromProto(wire), svc);
+  // Without a health check, none appears.
+  assert.equal('healthcheck' in serviceFromProto(wire).spec.taskTemplate.container, false);
+});
+
+test('a node round-trips, with and without manager status and engine labels', () => {
+  const worker = node('n1', { labels: { zone: 'a' }, availability: 'drain', version: 9 });
+  const manager = node('m1', {
+    role: 'manager',
+    availability: 'pause',
+    description: { hostname: 'mgr', cpus: 2.5, memoryBytes: 2 ** 34, engineVersion: '25.0', platform: { os: 'linux', arch: 'aarch64' }, engineLabels: { ssd: 'true' } },
+    status: { state: 'down', message: 'heartbeat failure', address: '10.0.0.9' },
+    managerStatus: { raftId: 'r1', addr: '10.0.0.9:4242', leader: true, reachability: 'reachable' },
+  });
+  const emptyEngineLabels = node('n2', { description: { ...node('x').description, engineLabels: {} } });
+  for (const n of [worker, manager, emptyEngineLabels]) {
+    const wire = viaResponse<{ node: ProtoNode }>('GetNode', { node: nodeToProto(n) }).node;
+    assert.deepEqual(nodeFromProto(wire), n);
+  }
+  const wire = viaResponse<{ node: ProtoNode }>('GetNode', { node: nodeToProto(manager) }).node;
+  assert.equal(wire.role, 1); // SwarmKit NodeRole.MANAGER
+  assert.equal(wire.availability, 1); // SwarmKit PAUSE
+});
+
+test('a task with status round-trips, task states keep their SwarmKit numbers', () => {
+  const svc = fullService();
+  const t = task('t1', svc, {
+    version: 77,
+    slot: 3,
+    nodeId: 'n1',
+    desiredState: TaskState.SHUTDOWN,
+    status: { state: TaskState.FAILED, message: 'exited', err: 'exit code 137', timestamp: T0 + 5, containerId: 'abc123', exitCode: -1, health: 'unhealthy' },
+    specVersion: 42,
+  });
+  const wire = viaResponse<{ tasks: ProtoTask[] }>('ListTasks', { tasks: [taskToProto(t)] }).tasks[0];
+  assert.equal(wire.desiredState, 640);
+  assert.equal(wire.status?.state, 704);
+  assert.deepEqual(taskFromProto(wire), t);
+});
+
+test('a task with an unknown state number from the wire is refused, naming the field', () => {
+  const t = taskToProto(task('t1', fullService()));
+  t.desiredState = 513;
+  assert.throws(() => taskFromProto(t), (e: unknown) => e instanceof ValidationError && e.field === 'desiredState');
+});
+
+test('the cluster message carries spec and root CA cert but no join token, secret or key', () => {
+  const c = cluster('c1', 'prod');
+  c.joinTokens = { worker: 'FLT-1-workersecretvalue', manager: 'FLT-1-managersecretvalue' };
+  const proto = clusterToProto(c);
+  const wire = viaResponse<{ cluster: ProtoCluster }>('GetCluster', { cluster: proto }).cluster;
+  assert.deepEqual(wire, {
+    meta: { id: 'c1', version: 0, createdAt: T0, updatedAt: T0 },
+    spec: clusterToProto(c).spec,
+    rootCa: { certPem: c.rootCA.certPem, digest: c.rootCA.digest },
+  });
+  const text = JSON.stringify(proto) + JSON.stringify(wire);
+  for (const secret of ['workersecretvalue', 'managersecretvalue', 'joinTokens', 'PRIVATE KEY', 'keyPem']) {
+    assert.equal(text.includes(secret), false, `cluster message contains ${secret}`);
+  }
+  // Spec from the wire goes back to the store's spec.
+  assert.deepEqual(clusterSpecFromProto(wire.spec), c.spec);
+});
+
+// ------------------------------------------------------------ bad input
+
+function rejects(fn: () => unknown, field: string): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof ValidationError, `not a ValidationError: ${String(err)}`);
+    assert.equal(err.field, field, err.message);
+    assert.ok(err.message.includes(field), err.message);
+    return true;
+  });
+}
+
+test('a spec with a bad field from the wire gives ValidationError naming it', () => {
+  const good = () => serviceSpecToProto(fullService().spec);
+  const cases: [string, (s: ProtoServiceSpec) => void][] = [
+    ['spec.name', (s) => (s.name = 'bad name!')],
+    ['spec.taskTemplate.container.image', (s) => (s.taskTemplate!.container!.image = 'UPPER/Case::x')],
+    ['spec.taskTemplate.container.env[0]', (s) => (s.taskTemplate!.container!.env[0] = '=novar')],
+    ['spec.taskTemplate.restartPolicy.condition', (s) => (s.taskTemplate!.restartPolicy!.condition = 9)],
+    ['spec.taskTemplate.container.mounts[0].type', (s) => (s.taskTemplate!.container!.mounts[0].type = 7)],
+    ['spec.endpoint.ports[0].targetPort', (s) => (s.endpoint!.ports[0].targetPort = 70000)],
+    ['spec.updateConfig.maxFailureRatio', (s) => (s.updateConfig!.maxFailureRatio = 1.5)],
+    ['spec.rollbackConfig.failureAction', (s) => (s.rollbackConfig!.failureAction = 2)], // rollback cannot roll back
+    ['spec.taskTemplate.placement.constraints[0]', (s) => (s.taskTemplate!.placement!.constraints[0] = 'node.role=manager')],
+    ['spec.mode', (s) => (s.mode = {} as ProtoServiceSpec['mode'])],
+    ['spec.taskTemplate', (s) => (s.taskTemplate = null)],
+  ];
+  for (const [field, breakIt] of cases) {
+    const s = good();
+    breakIt(s);
+    rejects(() => serviceSpecFromProto(wireSpec(s)), field);
+  }
+  rejects(() => serviceSpecFromProto(null), 'spec');
+});
+
+test('a replica count out of range from the wire is refused, naming the field', () => {
+  const s = serviceSpecToProto(fullService().spec);
+  s.mode = { mode: 'replicated', replicated: { replicas: 2 ** 40 } };
+  rejects(() => serviceSpecFromProto(wireSpec(s)), 'spec.mode.replicated.replicas');
+});
+
+test('a node with an unknown role number is refused', () => {
+  const n = nodeToProto(node('n1'));
+  n.role = 5;
+  rejects(() => nodeFromProto(n), 'role');
+});
+
+// ------------------------------------------------------------ errors
+
+test('toGrpcStatus maps each typed error to its code', () => {
+  const v = toGrpcStatus(new ValidationError('spec.name', 'name', 'bad'));
+  assert.equal(v.code, grpc.status.INVALID_ARGUMENT);
+  assert.deepEqual(v.metadata.get('field'), ['spec.name']);
+  assert.equal(toGrpcStatus(new NotFoundError('not-found', 'service x not found')).code, grpc.status.NOT_FOUND);
+  assert.equal(toGrpcStatus(new NameConflictError('name-conflict', 'name in use')).code, grpc.status.ALREADY_EXISTS);
+  const vc = toGrpcStatus(new VersionConflictError('version-conflict', 'service s is at version 5, not 4'));
+  assert.equal(vc.code, grpc.status.ABORTED);
+  assert.ok(vc.details.includes(VERSION_CONFLICT_HINT), vc.details);
+
+  const nl = toGrpcStatus(new NotLeaderError('m2', 7), { leaderAddress: (id) => (id === 'm2' ? '10.0.0.2:4242' : undefined) });
+  assert.equal(nl.code, grpc.status.UNAVAILABLE);
+  assert.deepEqual(nl.metadata.get('leader-id'), ['m2']);
+  assert.deepEqual(nl.metadata.get('leader-term'), ['7']);
+  assert.deepEqual(nl.metadata.get('leader-address'), ['10.0.0.2:4242']);
+  const noLeader = toGrpcStatus(new NotLeaderError('', 3));
+  assert.equal(noLeader.code, grpc.status.UNAVAILABLE);
+  assert.deepEqual(noLeader.metadata.get('leader-address'), []);
+
+  assert.equal(toGrpcStatus(new InvalidTokenError('malformed')).code, grpc.status.INVALID_ARGUMENT);
+  assert.equal(toGrpcStatus(new CaDigestMismatchError('a', 'b')).code, grpc.status.PERMISSION_DENIED);
+  const other = toGrpcStatus(new Error('boom'));
+  assert.equal(other.code, grpc.status.INTERNAL);
+  assert.ok(other.details.includes('boom'));
+  assert.equal(toGrpcStatus('a string').code, grpc.status.INTERNAL);
+});
+
+// ------------------------------------------------------------ loading
+
+test('both protos load and expose the listed RPCs', () => {
+  const control = loadControlProto();
+  for (const m of CONTROL_METHODS) {
+    const def = control.service[m];
+    assert.ok(def, `Control.${m} missing`);
+    assert.equal(def.path, `/flotilla.control.Control/${m}`);
+    assert.equal(def.requestStream, false);
+    assert.equal(def.responseStream, false);
+  }
+  assert.equal(typeof control.Client, 'function');
+  const ca = loadCaProto();
+  for (const m of CA_METHODS) assert.equal(ca.service[m]?.path, `/flotilla.ca.CA/${m}`);
+  const issue = ca.service.IssueNodeCertificate as grpc.MethodDefinition<object, object>;
+  const res = {
+    nodeId: 'n1',
+    role: 'worker',
+    certPem: 'C',
+    rootCaPem: 'R',
+    managers: [{ id: 'm1', address: '10.0.0.1:4242' }],
+  };
+  assert.deepEqual(issue.responseDeserialize(issue.responseSerialize(res)), res);
+  const req = { csrPem: 'CSR', token: 'FLT-1-x', advertiseAddr: '10.0.0.5:4242', hostname: 'h5' };
+  assert.deepEqual(issue.requestDeserialize(issue.requestSerialize(req)), req);
+  // UpdateNode carries the spec changes.
+  const upd = viaRequest<Record<string, unknown>>('UpdateNode', { nodeId: 'n1', version: 4, hasAvailability: true, availability: 2, labelsAdd: { a: 'b' }, labelsRm: ['c'] });
+  assert.deepEqual(upd, { nodeId: 'n1', version: 4, hasAvailability: true, availability: 2, hasRole: false, role: 0, labelsAdd: { a: 'b' }, labelsRm: ['c'] });
+});
