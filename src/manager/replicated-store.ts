@@ -1,0 +1,118 @@
+// The cluster store, replicated: every write is a transaction proposed through
+// Raft and applied by every manager in log order; reads are served from the
+// local copy, made linearizable on demand with barrier() (ReadIndex).
+// One per manager. The daemon adds raftService() to its gRPC server.
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { RaftNode } from '../raft/node.js';
+import { RaftStorage } from '../raft/storage.js';
+import { RaftTransport } from '../raft/transport.js';
+import type { NodeId, Status } from '../raft/types.js';
+import { ClusterStore, encodeTx, unwrapTx, type Action, type TxResult } from './store/store.js';
+import type { StoreObject } from './store/types.js';
+
+export interface ReplicatedStoreOptions {
+  id: NodeId;
+  /** host:port where peers reach this manager's gRPC server. */
+  address: string;
+  dataDir: string;
+  /** Founding managers (id -> address) of a new cluster; ignored once the data dir holds state. */
+  bootstrap?: Map<NodeId, string>;
+  /** Known managers (id -> address), e.g. from a join response. */
+  peers?: Map<NodeId, string>;
+  tickMs?: number;
+  snapshotEvery?: number;
+  /** Credentials for connections to other managers (mTLS in the daemon; insecure by default). */
+  channelCredentials?: grpc.ChannelCredentials;
+  logger?: Logger;
+}
+
+export class ReplicatedStore {
+  readonly store: ClusterStore;
+  readonly raft: RaftNode<TxResult>;
+  private readonly storage: RaftStorage;
+  private readonly transport: RaftTransport;
+
+  private constructor(store: ClusterStore, raft: RaftNode<TxResult>, storage: RaftStorage, transport: RaftTransport) {
+    this.store = store;
+    this.raft = raft;
+    this.storage = storage;
+    this.transport = transport;
+  }
+
+  /** Open the manager's Raft state from its data dir (creating it for a founding manager) and start. */
+  static async open(o: ReplicatedStoreOptions): Promise<ReplicatedStore> {
+    const log = o.logger?.child({ component: 'replicated-store', nodeId: o.id });
+    const storage = await RaftStorage.open(o.dataDir, { logger: o.logger });
+    const store = new ClusterStore({ logger: log });
+    let raft: RaftNode<TxResult> | null = null;
+    const transport = new RaftTransport(
+      { id: o.id, logger: o.logger, credentials: o.channelCredentials },
+      {
+        onMessages: (ms) => raft?.receive(ms),
+        onUnreachable: (peer) => raft?.reportUnreachable(peer),
+        onSnapshotStatus: (peer, ok) => raft?.reportSnapshot(peer, ok),
+      },
+    );
+    try {
+      raft = RaftNode.start<TxResult>({
+        id: o.id,
+        address: o.address,
+        storage,
+        transport,
+        stateMachine: store,
+        bootstrap: o.bootstrap,
+        peers: o.peers,
+        tickMs: o.tickMs,
+        snapshotEvery: o.snapshotEvery,
+        logger: o.logger,
+      });
+    } catch (err) {
+      await transport.stop();
+      await storage.close();
+      throw err;
+    }
+    return new ReplicatedStore(store, raft, storage, transport);
+  }
+
+  /** The Raft service for the daemon's shared gRPC server. */
+  raftService(): { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation } {
+    return this.transport.service();
+  }
+
+  /**
+   * Commit a transaction (all actions or none) and return the objects as
+   * stored. Throws the store's typed errors (ValidationError,
+   * NameConflictError, VersionConflictError, NotFoundError) or Raft's
+   * (NotLeaderError with the leader's address, timeouts, stopped).
+   */
+  async write(actions: readonly Action[], opts: { timeoutMs?: number } = {}): Promise<StoreObject[]> {
+    const result = await this.raft.propose(encodeTx(actions), { timeoutMs: opts.timeoutMs ?? 10_000 });
+    return unwrapTx(result);
+  }
+
+  /** After this resolves, local reads reflect every write committed before it was called. */
+  barrier(opts: { timeoutMs?: number } = {}): Promise<void> {
+    return this.raft.read({ timeoutMs: opts.timeoutMs ?? 5_000 });
+  }
+
+  isLeader(): boolean {
+    return this.raft.status().role === 'leader';
+  }
+
+  /** The current leader's id and address ('' when unknown). */
+  leader(): { id: NodeId; address: string } {
+    const st = this.raft.status();
+    return { id: st.leader, address: st.leader ? this.raft.addressOf(st.leader) : '' };
+  }
+
+  status(): Status {
+    return this.raft.status();
+  }
+
+  async close(): Promise<void> {
+    await this.raft.stop();
+    await this.transport.stop();
+    await this.storage.close();
+  }
+}
