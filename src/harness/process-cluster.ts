@@ -14,7 +14,8 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeId } from '../raft/types.js';
-import { KvTestClient, packageRoot, type StatusResponse } from './raftkv/proto.js';
+import { packageRoot } from '../common/protos.js';
+import { KvTestClient, type StatusResponse } from './raftkv/proto.js';
 
 export interface ProcessClusterOptions {
   size: number;

@@ -4,11 +4,9 @@
 // Everything that arrives from the network goes through a *FromProto function,
 // which checks every field and throws MalformedMessageError on the first
 // problem: the core trusts what it is handed, so nothing unchecked may reach it.
-import { existsSync } from 'node:fs';
 import { constants as bufferConstants } from 'node:buffer';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as protoLoader from '@grpc/proto-loader';
+import { PROTO_LOADER_OPTIONS, protoPath } from '../common/protos.js';
 import type * as grpc from '@grpc/grpc-js';
 import { EntryType, MessageType } from './types.js';
 import type { ConfState, Entry, Message, NodeId, SnapshotMeta } from './types.js';
@@ -89,25 +87,9 @@ export const SHA256_BYTES = 32;
 
 // ------------------------------------------------------------ loading
 
-export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: false,
-  longs: Number,
-  enums: Number,
-  defaults: true,
-  arrays: true,
-  oneofs: true,
-};
-
-/** Absolute path of proto/raft.proto, found by walking up from this module (works from src/ and dist/src/). */
+/** Absolute path of proto/raft.proto. */
 export function raftProtoPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, 'proto', 'raft.proto');
-    if (existsSync(candidate) && existsSync(join(dir, 'package.json'))) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`proto/raft.proto not found above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
+  return protoPath('raft.proto');
 }
 
 export const RAFT_SERVICE_NAME = 'flotilla.raft.Raft';

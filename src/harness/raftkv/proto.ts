@@ -1,10 +1,8 @@
 // Typed loading of proto/kvtest.proto: the service definition with handlers
 // for the fixture server, and a small client that follows the leader.
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { PROTO_LOADER_OPTIONS, protoPath } from '../../common/protos.js';
 
 export interface Session {
   client: string;
@@ -54,22 +52,11 @@ export interface KvTestHandlers {
   member(req: MemberRequest): Promise<object>;
 }
 
-/** The package root (where package.json is), found from this module in src/ or dist/src/. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the package root (package.json) above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-  return dir;
-}
-
 let cached: grpc.ServiceClientConstructor | null = null;
 
 function serviceCtor(): grpc.ServiceClientConstructor {
   if (cached) return cached;
-  const def = protoLoader.loadSync(join(packageRoot(), 'proto', 'kvtest.proto'), { longs: Number, defaults: true, keepCase: false });
+  const def = protoLoader.loadSync(protoPath('kvtest.proto'), PROTO_LOADER_OPTIONS);
   const pkg = grpc.loadPackageDefinition(def) as unknown as { flotilla: { kvtest: { KvTest: grpc.ServiceClientConstructor } } };
   cached = pkg.flotilla.kvtest.KvTest;
   return cached;

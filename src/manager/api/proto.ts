@@ -1,21 +1,10 @@
 // Loading of proto/control.proto and proto/ca.proto: the service definitions
 // (with their serializers) for the manager's gRPC server and for clients.
-// The loader options match src/raft/codec.ts; src/manager/api/convert.ts
-// describes the shapes they produce.
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// The loader options are the project's (src/common/protos.ts);
+// src/manager/api/convert.ts describes the shapes they produce.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-
-export const API_PROTO_LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: false,
-  longs: Number,
-  enums: Number,
-  defaults: true,
-  arrays: true,
-  oneofs: true,
-};
+import { PROTO_LOADER_OPTIONS, protoPath } from '../../common/protos.js';
 
 export const CONTROL_SERVICE_NAME = 'flotilla.control.Control';
 export const CA_SERVICE_NAME = 'flotilla.ca.CA';
@@ -42,17 +31,6 @@ export type ControlMethod = (typeof CONTROL_METHODS)[number];
 export const CA_METHODS = ['GetRootCA', 'IssueNodeCertificate'] as const;
 export type CaMethod = (typeof CA_METHODS)[number];
 
-/** The package root (where package.json is), found from this module in src/ or dist/src/. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the package root (package.json) above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-  return dir;
-}
-
 export interface LoadedService<M extends string> {
   packageDefinition: protoLoader.PackageDefinition;
   /** The service definition for grpc.Server.addService, with every method in `M`. */
@@ -63,7 +41,7 @@ export interface LoadedService<M extends string> {
 }
 
 function load<M extends string>(file: string, serviceName: string, methods: readonly M[]): LoadedService<M> {
-  const packageDefinition = protoLoader.loadSync(join(packageRoot(), 'proto', file), API_PROTO_LOADER_OPTIONS);
+  const packageDefinition = protoLoader.loadSync(protoPath(file), PROTO_LOADER_OPTIONS);
   const def = packageDefinition[serviceName];
   if (!def || typeof def !== 'object' || 'format' in def) throw new Error(`service ${serviceName} is missing from proto/${file}`);
   for (const m of methods) {
