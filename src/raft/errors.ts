@@ -1,14 +1,22 @@
 // Typed errors of the Raft core. The runtime maps them to gRPC status codes.
 import type { NodeId } from './types.js';
 
-/** A proposal or request reached a node that is not the leader. `leader` is the hint ('' if unknown). */
+/**
+ * A proposal or request reached a node that is not the leader. `leader` is
+ * the hint ('' if unknown); the runtime adds the leader's address when it
+ * knows it (the core does not know addresses).
+ */
 export class NotLeaderError extends Error {
   override readonly name = 'NotLeaderError';
   constructor(
     readonly leader: NodeId,
     readonly term: number,
+    readonly leaderAddress = '',
   ) {
-    super(leader ? `not the leader; the leader is ${leader} (term ${term})` : `not the leader; no leader is known (term ${term})`);
+    super(
+      (leader ? `not the leader; the leader is ${leader} (term ${term})` : `not the leader; no leader is known (term ${term})`) +
+        (leader && leaderAddress ? ` at ${leaderAddress}` : ''),
+    );
   }
 }
 

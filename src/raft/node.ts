@@ -102,18 +102,6 @@ interface Waiter<T> {
   timer: NodeJS.Timeout | null;
 }
 
-/** NotLeaderError enriched with the leader's address, when known. */
-export class NotLeaderWithAddressError extends NotLeaderError {
-  constructor(
-    leader: NodeId,
-    term: number,
-    readonly leaderAddress: string,
-  ) {
-    super(leader, term);
-    if (leaderAddress) this.message += ` at ${leaderAddress}`;
-  }
-}
-
 const mathRng: Rng = { int: (n) => Math.floor(Math.random() * n) };
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
@@ -442,7 +430,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       this.schedule();
       return out;
     } catch (err) {
-      if (err instanceof NotLeaderError) throw new NotLeaderWithAddressError(err.leader, err.term, this.addressOf(err.leader));
+      if (err instanceof NotLeaderError) throw new NotLeaderError(err.leader, err.term, this.addressOf(err.leader));
       throw err;
     }
   }

@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 import { KvStore, decodeCommand, encodeCommand, type KvCommand, type KvResult, type WriteOp } from '../kv.js';
 import { NotLeaderError, ProposalDroppedError, InvalidRequestError } from '../../raft/errors.js';
-import { RaftNode, RaftStoppedError, RaftTimeoutError, ProposalLostError, NotLeaderWithAddressError, type StateMachine } from '../../raft/node.js';
+import { RaftNode, RaftStoppedError, RaftTimeoutError, ProposalLostError, type StateMachine } from '../../raft/node.js';
 import { RaftStorage } from '../../raft/storage.js';
 import { RaftTransport, raftServerOptions } from '../../raft/transport.js';
 import type { NodeId } from '../../raft/types.js';
@@ -98,7 +98,7 @@ function toStatus(err: unknown): Partial<grpc.StatusObject> {
   const md = new grpc.Metadata();
   if (err instanceof NotLeaderError) {
     md.set('leader-id', err.leader);
-    if (err instanceof NotLeaderWithAddressError) md.set('leader-address', err.leaderAddress);
+    if (err.leaderAddress) md.set('leader-address', err.leaderAddress);
     return { code: grpc.status.FAILED_PRECONDITION, details: err.message, metadata: md };
   }
   if (err instanceof RaftTimeoutError) return { code: grpc.status.DEADLINE_EXCEEDED, details: err.message };

@@ -717,7 +717,7 @@ export interface GrpcStatus {
 export const VERSION_CONFLICT_HINT = 'the object changed since you read it; read it again and retry';
 
 export interface ToGrpcStatusOptions {
-  /** The address of a node id, for the leader hint of NotLeaderError. */
+  /** The address of a node id, for the leader hint of a NotLeaderError that does not carry one. */
   leaderAddress?: (nodeId: string) => string | undefined;
 }
 
@@ -746,7 +746,7 @@ export function toGrpcStatus(err: unknown, opts: ToGrpcStatusOptions = {}): Grpc
   if (err instanceof NotLeaderError) {
     metadata.set('leader-id', err.leader);
     metadata.set('leader-term', String(err.term));
-    const addr = err.leader ? opts.leaderAddress?.(err.leader) : undefined;
+    const addr = err.leader ? err.leaderAddress || opts.leaderAddress?.(err.leader) : undefined;
     if (addr) metadata.set('leader-address', addr);
     return status(grpc.status.UNAVAILABLE, err.message);
   }
