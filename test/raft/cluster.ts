@@ -9,7 +9,6 @@ import {
   EntryType,
   MessageType,
   type Entry,
-  type HardState,
   type InitialState,
   type Message,
   type NodeId,
@@ -18,12 +17,9 @@ import {
   type ReadState,
   type Snapshot,
 } from '../../src/raft/types.js';
+import { emptyDisk, persistReady, persistSnapshot, type MemDisk } from './mem-disk.js';
 
-export interface MemDisk {
-  hardState: HardState;
-  snapshot: Snapshot | null;
-  entries: Entry[];
-}
+export type { MemDisk };
 
 export type Filter = (m: Message) => boolean;
 
@@ -47,14 +43,14 @@ export class TestCluster {
   ) {
     this.rng = new Prng(seed);
     for (const id of ids) {
-      this.disks.set(id, { hardState: { term: 0, vote: '', commit: 0 }, snapshot: null, entries: [] });
+      this.disks.set(id, emptyDisk());
       this.start(id, voters.includes(id) ? voters : []);
     }
   }
 
   /** (Re)create a core from its disk, as a restart would. */
   start(id: NodeId, bootstrapVoters: NodeId[] = []): RaftCore {
-    const disk = this.disks.get(id) ?? { hardState: { term: 0, vote: '', commit: 0 }, snapshot: null, entries: [] };
+    const disk = this.disks.get(id) ?? emptyDisk();
     this.disks.set(id, disk);
     const init: InitialState = {
       hardState: { ...disk.hardState },
@@ -156,9 +152,7 @@ export class TestCluster {
   /** Snapshot an application state that is just the list of applied data (for tests). */
   compact(id: NodeId, index: number): Snapshot {
     const snap = this.core(id).createSnapshot(index, new TextEncoder().encode(`snap@${index}`));
-    const disk = this.disks.get(id)!;
-    disk.snapshot = snap;
-    disk.entries = disk.entries.filter((e) => e.index > index);
+    persistSnapshot(this.disks.get(id)!, snap);
     return snap;
   }
 }
@@ -175,17 +169,7 @@ export const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
  * advance() is left to the caller, so tests can step between ready() and advance().
  */
 export function carryOut(c: TestCluster, id: NodeId, rd: Ready): void {
-  const disk = c.disks.get(id)!;
-  if (rd.snapshot) {
-    // A received snapshot replaces the whole stored log (the Ready contract).
-    disk.snapshot = rd.snapshot;
-    disk.entries = [];
-  }
-  if (rd.entries.length > 0) {
-    const first = rd.entries[0].index;
-    disk.entries = disk.entries.filter((e) => e.index < first).concat(rd.entries);
-  }
-  if (rd.hardState) disk.hardState = { ...rd.hardState };
+  persistReady(c.disks.get(id)!, rd);
   c.sent.push(...rd.messages);
   const applied = c.applied.get(id)!;
   for (const e of rd.committedEntries) if (e.type === EntryType.Normal && e.data.length > 0) applied.push(e);

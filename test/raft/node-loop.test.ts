@@ -6,25 +6,22 @@ import assert from 'node:assert/strict';
 import { RaftNode, type RaftStorageLike, type RaftTransportLike, type StateMachine } from '../../src/raft/node.js';
 import { NotLeaderError } from '../../src/raft/errors.js';
 import type { Entry, HardState, Message, NodeId, Snapshot } from '../../src/raft/types.js';
+import { emptyDisk, persistReady, persistSnapshot, type MemDisk } from './mem-disk.js';
 
+/** RaftStorageLike over the shared in-memory disk (the Ready contract in test/raft/mem-disk.ts). */
 class MemStorage implements RaftStorageLike {
-  hardState: HardState = { term: 0, vote: '', commit: 0 };
-  snapshot: Snapshot | null = null;
-  entries: Entry[] = [];
+  disk: MemDisk = emptyDisk();
+  get snapshot(): Snapshot | null {
+    return this.disk.snapshot;
+  }
   load() {
-    return { hardState: { ...this.hardState }, snapshot: this.snapshot, entries: this.entries.slice() };
+    return { hardState: { ...this.disk.hardState }, snapshot: this.disk.snapshot, entries: this.disk.entries.slice() };
   }
   async save(rd: { hardState: HardState | null; entries: Entry[]; snapshot: Snapshot | null }): Promise<void> {
-    if (rd.snapshot) {
-      this.snapshot = rd.snapshot;
-      this.entries = [];
-    }
-    if (rd.entries.length) this.entries = this.entries.filter((e) => e.index < rd.entries[0].index).concat(rd.entries);
-    if (rd.hardState) this.hardState = { ...rd.hardState };
+    persistReady(this.disk, rd);
   }
   async saveSnapshot(s: Snapshot): Promise<void> {
-    this.snapshot = s;
-    this.entries = this.entries.filter((e) => e.index > s.meta.index);
+    persistSnapshot(this.disk, s);
   }
 }
 

@@ -15,6 +15,7 @@ import {
 } from '../../src/raft/types.js';
 import { decodeConfChange } from '../../src/raft/core/confchange.js';
 import { ConfChangeType } from '../../src/raft/types.js';
+import { emptyDisk, persistReady, persistSnapshot, type MemDisk } from '../raft/mem-disk.js';
 import { KvStore, decodeCommand, type KvResult } from '../../src/harness/kv.js';
 
 export type CoreFactory = (cfg: RaftConfig, init: InitialState) => RaftCore;
@@ -22,12 +23,7 @@ export type CoreFactory = (cfg: RaftConfig, init: InitialState) => RaftCore;
 export const defaultCoreFactory: CoreFactory = (cfg, init) => new RaftCore(cfg, init);
 
 /** What survives a crash: exactly what the runtime synced. */
-export interface SimDisk {
-  hardState: HardState;
-  snapshot: Snapshot | null;
-  /** Entries after the snapshot, contiguous. */
-  entries: Entry[];
-}
+export type SimDisk = MemDisk;
 
 export interface PendingProposal {
   term: number;
@@ -51,7 +47,7 @@ export class SimNode {
   writing = false;
   /** Events that reached the node while it was paused, run when it resumes (like a socket buffer). */
   deferred: (() => void)[] = [];
-  disk: SimDisk = { hardState: { term: 0, vote: '', commit: 0 }, snapshot: null, entries: [] };
+  disk: SimDisk = emptyDisk();
   kv = new KvStore();
   /** Last log index applied to `kv` (no-ops and conf changes included). */
   appliedIndex = 0;
@@ -116,24 +112,11 @@ export class SimNode {
       if (rd.hardState) this.unsyncedHardState = { ...rd.hardState };
       return;
     }
-    const d = this.disk;
     if (this.unsyncedHardState) {
-      d.hardState = this.unsyncedHardState;
+      this.disk.hardState = this.unsyncedHardState;
       this.unsyncedHardState = null;
     }
-    if (rd.snapshot) {
-      d.snapshot = rd.snapshot;
-      d.entries = [];
-    }
-    if (rd.entries.length > 0) {
-      const base = (d.snapshot ? d.snapshot.meta.index : 0) + 1;
-      const keep = rd.entries[0].index - base;
-      if (keep < 0) throw new Error(`${this.id}: persisting entry ${rd.entries[0].index} below the snapshot`);
-      if (keep > d.entries.length) throw new Error(`${this.id}: persisting entry ${rd.entries[0].index} leaves a gap after ${base + d.entries.length - 1}`);
-      d.entries.length = keep;
-      for (const e of rd.entries) d.entries.push(e);
-    }
-    if (rd.hardState) d.hardState = { ...rd.hardState };
+    persistReady(this.disk, rd);
   }
 
   /**
@@ -199,9 +182,7 @@ export class SimNode {
     // The KV state is at appliedIndex; only snapshot when that is also durable and handed out.
     if (idx !== this.appliedIndex) return null;
     const snap = core.createSnapshot(idx, this.kv.serialize());
-    this.disk.snapshot = snap;
-    const base = this.disk.entries.length > 0 ? this.disk.entries[0].index : idx + 1;
-    this.disk.entries = this.disk.entries.slice(Math.max(0, idx + 1 - base));
+    persistSnapshot(this.disk, snap);
     return snap;
   }
 }
