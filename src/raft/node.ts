@@ -410,7 +410,6 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         reject(new RaftTimeoutError(`proposal at index ${index}`, timeoutMs));
       }, timeoutMs);
       this.proposals.set(index, w);
-      this.schedule();
     });
   }
 
