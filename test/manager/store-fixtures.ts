@@ -64,6 +64,7 @@ export function task(id: string, svc: Service, over: Partial<Task> = {}): Task {
     specVersion: svc.version,
     spec: svc.spec.taskTemplate,
     serviceAnnotations: { name: svc.spec.name },
+    endpoint: svc.spec.endpoint,
     ...over,
   };
 }

@@ -16,6 +16,7 @@ import type {
   Cluster,
   ClusterSpec,
   ContainerSpec,
+  EndpointSpec,
   FailureAction,
   Labels,
   Meta,
@@ -207,6 +208,7 @@ export interface ProtoTask {
   specVersion: number;
   spec: ProtoTaskTemplate | null;
   serviceAnnotations: { name: string } | null;
+  endpoint: { ports: ProtoPortConfig[] } | null;
 }
 
 export interface ProtoClusterSpec {
@@ -397,6 +399,21 @@ function updateConfigToProto(u: UpdateConfig): ProtoUpdateConfig {
   };
 }
 
+function endpointToProto(e: EndpointSpec): { ports: ProtoPortConfig[] } {
+  return {
+    ports: e.ports.map((p) => {
+      const port: ProtoPortConfig = {
+        protocol: enumToProto(PORT_PROTOCOLS, p.protocol),
+        targetPort: p.targetPort,
+        publishedPort: p.publishedPort,
+        publishMode: enumToProto(PUBLISH_MODES, p.publishMode),
+      };
+      if (p.name !== undefined) port.name = p.name;
+      return port;
+    }),
+  };
+}
+
 export function serviceSpecToProto(s: ServiceSpec): ProtoServiceSpec {
   return {
     name: s.name,
@@ -405,18 +422,7 @@ export function serviceSpecToProto(s: ServiceSpec): ProtoServiceSpec {
     mode: 'global' in s.mode ? { mode: 'global', global: {} } : { mode: 'replicated', replicated: { replicas: s.mode.replicated.replicas } },
     updateConfig: updateConfigToProto(s.updateConfig),
     rollbackConfig: updateConfigToProto(s.rollbackConfig),
-    endpoint: {
-      ports: s.endpoint.ports.map((p) => {
-        const port: ProtoPortConfig = {
-          protocol: enumToProto(PORT_PROTOCOLS, p.protocol),
-          targetPort: p.targetPort,
-          publishedPort: p.publishedPort,
-          publishMode: enumToProto(PUBLISH_MODES, p.publishMode),
-        };
-        if (p.name !== undefined) port.name = p.name;
-        return port;
-      }),
-    },
+    endpoint: endpointToProto(s.endpoint),
   };
 }
 
@@ -509,11 +515,26 @@ function modeFromWire(x: unknown, path: string): Obj | undefined {
   return out;
 }
 
+function endpointFromWire(x: unknown, path: string): Obj | undefined {
+  const e = sub(x, path);
+  if (e === undefined) return undefined;
+  return {
+    ports: items(e.ports, at(path, 'ports'), (p, f) => {
+      const port: Obj = {
+        protocol: enumFromProto(PORT_PROTOCOLS, p.protocol, at(f, 'protocol')),
+        targetPort: p.targetPort,
+        publishedPort: p.publishedPort,
+        publishMode: enumFromProto(PUBLISH_MODES, p.publishMode, at(f, 'publishMode')),
+      };
+      if (p.name !== undefined && p.name !== null) port.name = p.name;
+      return port;
+    }),
+  };
+}
+
 function serviceSpecFromWire(x: unknown, path: string): Obj | undefined {
   const s = sub(x, path);
   if (s === undefined) return undefined;
-  const ePath = at(path, 'endpoint');
-  const e = sub(s.endpoint, ePath);
   return {
     name: s.name,
     labels: s.labels,
@@ -521,21 +542,7 @@ function serviceSpecFromWire(x: unknown, path: string): Obj | undefined {
     mode: modeFromWire(s.mode, at(path, 'mode')),
     updateConfig: updateConfigFromWire(s.updateConfig, at(path, 'updateConfig')),
     rollbackConfig: updateConfigFromWire(s.rollbackConfig, at(path, 'rollbackConfig')),
-    endpoint:
-      e === undefined
-        ? undefined
-        : {
-            ports: items(e.ports, at(ePath, 'ports'), (p, f) => {
-              const port: Obj = {
-                protocol: enumFromProto(PORT_PROTOCOLS, p.protocol, at(f, 'protocol')),
-                targetPort: p.targetPort,
-                publishedPort: p.publishedPort,
-                publishMode: enumFromProto(PUBLISH_MODES, p.publishMode, at(f, 'publishMode')),
-              };
-              if (p.name !== undefined && p.name !== null) port.name = p.name;
-              return port;
-            }),
-          },
+    endpoint: endpointFromWire(s.endpoint, at(path, 'endpoint')),
   };
 }
 
@@ -633,6 +640,7 @@ export function taskToProto(t: Task): ProtoTask {
     specVersion: t.specVersion,
     spec: taskTemplateToProto(t.spec),
     serviceAnnotations: { name: t.serviceAnnotations.name },
+    endpoint: endpointToProto(t.endpoint),
   };
 }
 
@@ -661,6 +669,7 @@ export function taskFromProto(x: ProtoTask): Task {
     specVersion: o.specVersion,
     spec: taskTemplateFromWire(o.spec, 'spec'),
     serviceAnnotations: sub(o.serviceAnnotations, 'serviceAnnotations'),
+    endpoint: endpointFromWire(o.endpoint, 'endpoint'),
   });
 }
 

@@ -281,6 +281,8 @@ export interface Task extends Meta {
   /** A copy of the service's task template at `specVersion`: what the worker runs. */
   spec: TaskTemplate;
   serviceAnnotations: { name: string };
+  /** A copy of the service's published ports at `specVersion` (the worker publishes host-mode ports). */
+  endpoint: EndpointSpec;
 }
 
 // ---------------------------------------------------------------------------

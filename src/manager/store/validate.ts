@@ -673,6 +673,7 @@ export function validateTask(x: unknown): Task {
     specVersion: int(o, 'specVersion', '', { def: 0, min: 0 }),
     spec: validateTaskTemplate(prop(o, 'spec'), 'spec'),
     serviceAnnotations: { name: annName },
+    endpoint: validateEndpointSpec(prop(o, 'endpoint'), 'endpoint'),
   };
 }
 
