@@ -24,6 +24,8 @@ export interface ReplicatedStoreOptions {
   snapshotEvery?: number;
   /** Credentials for connections to other managers (mTLS in the daemon; insecure by default). */
   channelCredentials?: grpc.ChannelCredentials;
+  /** Extra options for the channels to other managers. */
+  channelOptions?: grpc.ChannelOptions;
   logger?: Logger;
 }
 
@@ -47,7 +49,7 @@ export class ReplicatedStore {
     const store = new ClusterStore({ logger: log });
     let raft: RaftNode<TxResult> | null = null;
     const transport = new RaftTransport(
-      { id: o.id, logger: o.logger, credentials: o.channelCredentials },
+      { id: o.id, logger: o.logger, credentials: o.channelCredentials, channelOptions: o.channelOptions },
       {
         onMessages: (ms) => raft?.receive(ms),
         onUnreachable: (peer) => raft?.reportUnreachable(peer),
@@ -106,7 +108,8 @@ export class ReplicatedStore {
     return { id: st.leader, address: st.leader ? this.raft.addressOf(st.leader) : '' };
   }
 
-  status(): Status {
+  /** Raft's status, with the members' addresses. */
+  status(): Status & { addresses: Record<NodeId, string> } {
     return this.raft.status();
   }
 

@@ -48,8 +48,10 @@ export interface RaftTransportOptions {
   maxMessageBytes?: number;
   /** Size of the data chunks of a snapshot. Default 1 MiB. */
   snapshotChunkBytes?: number;
-  /** Default: insecure (mTLS comes later). */
+  /** Default: insecure. The daemon passes mutual TLS with the cluster CA. */
   credentials?: grpc.ChannelCredentials;
+  /** Extra options for the channels to peers (e.g. the TLS target name). */
+  channelOptions?: grpc.ChannelOptions;
   /** Reconnect delays, doubled after each failure, with jitter. Default 50..2000 ms. */
   backoff?: { initialMs: number; maxMs: number };
   /** Deadline of one InstallSnapshot call. Default 60 s plus 1 s per MiB of snapshot. */
@@ -270,6 +272,7 @@ export class RaftTransport {
       'grpc.max_reconnect_backoff_ms': this.backoff.maxMs,
       // One connection per peer channel, closed with it.
       'grpc.use_local_subchannel_pool': 1,
+      ...opts.channelOptions,
     };
     const stream = this.proto.service.Stream;
     const snapshot = this.proto.service.InstallSnapshot;

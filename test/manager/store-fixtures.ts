@@ -84,7 +84,8 @@ export function cluster(id: string, name = 'default'): Cluster {
     createdAt: T0,
     updatedAt: T0,
     spec: { name, orchestration: { taskHistoryRetention: 5 }, dispatcher: { heartbeatPeriodMs: 5_000, heartbeatGrace: 3 }, caConfig: { nodeCertExpiryHours: 2160 } },
-    rootCA: { certPem: '-----BEGIN CERTIFICATE-----\n...', digest: 'sha256:abc' },
+    rootCA: { certPem: '-----BEGIN CERTIFICATE-----\n...', keyPem: '', digest: 'sha256:abc' },
+    removedNodes: [],
     joinTokens: { worker: 'SWMTKN-1-w', manager: 'SWMTKN-1-m' },
   };
 }

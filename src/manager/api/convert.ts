@@ -9,7 +9,8 @@
 // e.g. 'spec.taskTemplate.restartPolicy.condition'). toGrpcStatus maps that and
 // the other typed errors to gRPC status codes at the API edge.
 import * as grpc from '@grpc/grpc-js';
-import { NotLeaderError } from '../../raft/errors.js';
+import { NotLeaderError, ProposalDroppedError } from '../../raft/errors.js';
+import { ProposalLostError, RaftStoppedError, RaftTimeoutError } from '../../raft/node.js';
 import { CaDigestMismatchError, InvalidTokenError } from '../ca/token.js';
 import { NameConflictError, NotFoundError, StoreError, VersionConflictError } from '../store/store.js';
 import type {
@@ -731,6 +732,20 @@ export interface ToGrpcStatusOptions {
 }
 
 /**
+ * An error that already knows its gRPC status: a refusal decided by the API
+ * itself (a bad token, a change that would break quorum, ...).
+ */
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  constructor(
+    readonly code: grpc.status,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
  * The gRPC status for an error thrown while serving a call. Metadata carries
  * details a client can act on: `field` and `rule` for INVALID_ARGUMENT;
  * `leader-id`, `leader-term` and (when known) `leader-address` for UNAVAILABLE
@@ -759,6 +774,11 @@ export function toGrpcStatus(err: unknown, opts: ToGrpcStatusOptions = {}): Grpc
     if (addr) metadata.set('leader-address', addr);
     return status(grpc.status.UNAVAILABLE, err.message);
   }
+  if (err instanceof ApiError) return status(err.code, err.message);
+  if (err instanceof ProposalDroppedError || err instanceof RaftStoppedError || err instanceof ProposalLostError) {
+    return status(grpc.status.UNAVAILABLE, `${err.message}; retry`);
+  }
+  if (err instanceof RaftTimeoutError) return status(grpc.status.DEADLINE_EXCEEDED, `${err.message}: is a majority of managers up?`);
   // A malformed token is bad input; a token for another CA is a refusal to trust.
   if (err instanceof InvalidTokenError) return status(grpc.status.INVALID_ARGUMENT, err.message);
   if (err instanceof CaDigestMismatchError) return status(grpc.status.PERMISSION_DENIED, err.message);

@@ -28,8 +28,13 @@ export const CONTROL_METHODS = [
 ] as const;
 export type ControlMethod = (typeof CONTROL_METHODS)[number];
 
-export const CA_METHODS = ['GetRootCA', 'IssueNodeCertificate'] as const;
+export const MANAGER_SERVICE_NAME = 'flotilla.manager.Manager';
+
+export const CA_METHODS = ['GetRootCA', 'IssueNodeCertificate', 'NodeStatus'] as const;
 export type CaMethod = (typeof CA_METHODS)[number];
+
+export const MANAGER_METHODS = ['Propose', 'JoinRaft'] as const;
+export type ManagerMethod = (typeof MANAGER_METHODS)[number];
 
 export interface LoadedService<M extends string> {
   packageDefinition: protoLoader.PackageDefinition;
@@ -54,6 +59,7 @@ function load<M extends string>(file: string, serviceName: string, methods: read
 
 let control: LoadedService<ControlMethod> | null = null;
 let ca: LoadedService<CaMethod> | null = null;
+let manager: LoadedService<ManagerMethod> | null = null;
 
 /** proto/control.proto, loaded once per process. */
 export function loadControlProto(): LoadedService<ControlMethod> {
@@ -65,4 +71,10 @@ export function loadControlProto(): LoadedService<ControlMethod> {
 export function loadCaProto(): LoadedService<CaMethod> {
   ca ??= load('ca.proto', CA_SERVICE_NAME, CA_METHODS);
   return ca;
+}
+
+/** proto/manager.proto (manager-to-manager calls), loaded once per process. */
+export function loadManagerProto(): LoadedService<ManagerMethod> {
+  manager ??= load('manager.proto', MANAGER_SERVICE_NAME, MANAGER_METHODS);
+  return manager;
 }

@@ -318,9 +318,19 @@ export interface ClusterSpec {
 
 export interface Cluster extends Meta {
   spec: ClusterSpec;
-  rootCA: { certPem: string; digest: string };
-  /** Join tokens (or their digests). */
+  /**
+   * The root CA. Its key is here so that every manager can sign (as in
+   * SwarmKit): the store lives only on managers, and the control API never
+   * returns it.
+   */
+  rootCA: { certPem: string; keyPem: string; digest: string };
+  /**
+   * The join tokens themselves (as in SwarmKit), so `join-token` can show them
+   * again; only managers hold them and only GetJoinTokens returns them.
+   */
   joinTokens: { worker: string; manager: string };
+  /** Ids of removed nodes: their certificates are refused from then on (SwarmKit's RemovedNodes). */
+  removedNodes: string[];
 }
 
 // ---------------------------------------------------------------------------

@@ -734,8 +734,13 @@ export function validateCluster(x: unknown): Cluster {
   return {
     ...meta,
     spec,
-    rootCA: { certPem: str(ca, 'certPem', 'rootCA', ''), digest: str(ca, 'digest', 'rootCA', '') },
+    rootCA: {
+      certPem: str(ca, 'certPem', 'rootCA', ''),
+      keyPem: str(ca, 'keyPem', 'rootCA', ''),
+      digest: str(ca, 'digest', 'rootCA', ''),
+    },
     joinTokens: { worker: str(jt, 'worker', 'joinTokens', ''), manager: str(jt, 'manager', 'joinTokens', '') },
+    removedNodes: list(o, 'removedNodes', '', (v, field) => validateId(v, field)),
   };
 }
 

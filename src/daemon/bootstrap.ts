@@ -1,0 +1,226 @@
+// Creating a node's data dir: `init` (a new cluster) and `join` (an existing
+// one, with a token). Both write node.json last: until then the dir is not a
+// node, and a failure removes what was written so the command can be re-run.
+import { cpus, hostname, totalmem, networkInterfaces, platform, arch } from 'node:os';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { loadCaProto } from '../manager/api/proto.js';
+import { caDigest, createCSR, createRootCA, generateId, generateNodeKey, parseNodeCert, signNodeCSR, type NodeRole } from '../manager/ca/ca.js';
+import { anonymousChannelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider, unverifiedChannelCredentials } from '../manager/ca/tls.js';
+import { checkCaDigest, formatJoinToken, generateJoinSecret, parseJoinToken } from '../manager/ca/token.js';
+import { Manager } from '../manager/manager.js';
+import { unary } from '../manager/peer-clients.js';
+import { createAction } from '../manager/store/store.js';
+import type { Cluster, Node } from '../manager/store/types.js';
+import { validateClusterSpec } from '../manager/store/validate.js';
+import { checkFreshDataDir, dataDirPaths, removeNodeFiles, saveState, saveTls, type PeerAddress } from './state.js';
+
+export const DEFAULT_PORT = 4242;
+
+export class BootstrapError extends Error {
+  override readonly name = 'BootstrapError';
+}
+
+const ADDR_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?$/;
+
+/** HOST[:PORT] → host:port (default port 4242); a clear error for anything else. */
+export function normalizeAddr(addr: string, what: string, defaultPort = DEFAULT_PORT): string {
+  const v = addr.trim();
+  const m = ADDR_RE.exec(v);
+  if (!m) throw new BootstrapError(`invalid ${what} ${JSON.stringify(addr)}: expected HOST[:PORT]`);
+  if (m[1] === undefined) return `${v}:${defaultPort}`;
+  const port = Number(m[1]);
+  if (port < 1 || port > 65535) throw new BootstrapError(`invalid ${what} ${JSON.stringify(addr)}: the port must be 1-65535`);
+  return v;
+}
+
+function hostOf(addr: string): string {
+  return addr.slice(0, addr.lastIndexOf(':'));
+}
+function portOf(addr: string): number {
+  return Number(addr.slice(addr.lastIndexOf(':') + 1));
+}
+
+/**
+ * The advertise address when none is given: the listen address when it names
+ * a host, else the first non-internal IPv4 address of this machine (as docker
+ * swarm does), with the listen port.
+ */
+export function defaultAdvertiseAddr(listenAddr: string): string {
+  const host = hostOf(listenAddr);
+  if (host !== '0.0.0.0' && host !== '[::]' && host !== '::') return listenAddr;
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (a.family === 'IPv4' && !a.internal) return `${a.address}:${portOf(listenAddr)}`;
+    }
+  }
+  throw new BootstrapError('cannot pick an address to advertise: give --advertise-addr HOST[:PORT]');
+}
+
+export interface InitOptions {
+  dataDir: string;
+  listenAddr: string;
+  advertiseAddr: string;
+  clusterName?: string;
+  logger?: Logger;
+}
+
+export interface InitResult {
+  clusterId: string;
+  nodeId: string;
+  workerToken: string;
+  managerToken: string;
+}
+
+export function describeThisHost(): Node['description'] {
+  return { hostname: hostname(), cpus: cpus().length, memoryBytes: totalmem(), engineVersion: '', platform: { os: platform(), arch: arch() } };
+}
+
+/** Create a cluster in `dataDir`: root CA, the first manager, join tokens. The node is then started with Daemon.start. */
+export async function initCluster(o: InitOptions): Promise<InitResult> {
+  await checkFreshDataDir(o.dataDir);
+  const spec = validateClusterSpec({ name: o.clusterName ?? 'default' });
+  const clusterId = generateId();
+  const nodeId = generateId();
+  const ca = await createRootCA({ clusterId });
+  const keyPem = generateNodeKey();
+  const certPem = await signNodeCSR(ca, await createCSR(keyPem), { nodeId, role: 'manager', clusterId, validityHours: spec.caConfig.nodeCertExpiryHours });
+  const tls = new NodeCertificateProvider({ caCertPem: ca.certPem, certPem, keyPem });
+  const p = dataDirPaths(o.dataDir);
+  let manager: Manager | null = null;
+  try {
+    await saveTls(o.dataDir, tls.current);
+    manager = await Manager.start({
+      nodeId,
+      clusterId,
+      raftDir: p.raft,
+      listenAddr: o.listenAddr,
+      advertiseAddr: o.advertiseAddr,
+      controlSocket: p.controlSocket,
+      tls,
+      bootstrap: true,
+      logger: o.logger,
+    });
+    const now = Date.now();
+    const cluster: Cluster = {
+      id: clusterId,
+      version: 0,
+      createdAt: now,
+      updatedAt: now,
+      spec,
+      rootCA: { certPem: ca.certPem, keyPem: ca.keyPem, digest: caDigest(ca.certPem) },
+      joinTokens: { worker: generateJoinSecret(), manager: generateJoinSecret() },
+      removedNodes: [],
+    };
+    const node: Node = {
+      id: nodeId,
+      version: 0,
+      createdAt: now,
+      updatedAt: now,
+      role: 'manager',
+      availability: 'active',
+      labels: {},
+      description: describeThisHost(),
+      status: { state: 'ready', message: 'created the cluster', address: o.advertiseAddr },
+    };
+    await manager.write([createAction('cluster', cluster), createAction('node', node)], { timeoutMs: 30_000 });
+    await manager.stop();
+    manager = null;
+    await saveState(o.dataDir, {
+      version: 1,
+      nodeId,
+      clusterId,
+      role: 'manager',
+      listenAddr: o.listenAddr,
+      advertiseAddr: o.advertiseAddr,
+      managers: [{ id: nodeId, address: o.advertiseAddr }],
+    });
+    return {
+      clusterId,
+      nodeId,
+      workerToken: formatJoinToken(cluster.rootCA.digest, cluster.joinTokens.worker),
+      managerToken: formatJoinToken(cluster.rootCA.digest, cluster.joinTokens.manager),
+    };
+  } catch (err) {
+    await manager?.stop().catch(() => undefined);
+    await removeNodeFiles(o.dataDir);
+    throw err;
+  }
+}
+
+export interface JoinOptions {
+  dataDir: string;
+  token: string;
+  /** A manager's host:port. */
+  remoteAddr: string;
+  listenAddr: string;
+  advertiseAddr: string;
+  timeoutMs?: number;
+}
+
+export interface JoinResult {
+  nodeId: string;
+  clusterId: string;
+  role: NodeRole;
+  managers: PeerAddress[];
+}
+
+/**
+ * Join the cluster a manager at `remoteAddr` belongs to: fetch its root CA,
+ * check it against the token's digest before sending anything secret, then
+ * send a CSR with the token and keep the certificate the CA issues.
+ */
+export async function joinCluster(o: JoinOptions): Promise<JoinResult> {
+  await checkFreshDataDir(o.dataDir);
+  const token = parseJoinToken(o.token);
+  const deadlineMs = o.timeoutMs ?? 20_000;
+  const CaClient = loadCaProto().Client;
+
+  const probe = new CaClient(o.remoteAddr, unverifiedChannelCredentials(), NODE_CHANNEL_OPTIONS);
+  let caCertPem: string;
+  try {
+    caCertPem = (await unary<object, { certPem: string }>(probe, 'GetRootCA', {}, { deadlineMs })).certPem;
+  } catch (err) {
+    throw new BootstrapError(`cannot reach a manager at ${o.remoteAddr} (${grpcDetails(err)}): check the address and that its daemon is running`);
+  } finally {
+    probe.close();
+  }
+  checkCaDigest(token, caCertPem);
+
+  const keyPem = generateNodeKey();
+  const csrPem = await createCSR(keyPem);
+  const client = new CaClient(o.remoteAddr, anonymousChannelCredentials(caCertPem), NODE_CHANNEL_OPTIONS);
+  let res: { nodeId: string; role: string; certPem: string; rootCaPem: string; managers: PeerAddress[] };
+  try {
+    res = await unary(client, 'IssueNodeCertificate', { csrPem, token: o.token, advertiseAddr: o.advertiseAddr, hostname: hostname() }, { deadlineMs });
+  } catch (err) {
+    throw new BootstrapError(`the manager at ${o.remoteAddr} refused to join this node: ${grpcDetails(err)}`);
+  } finally {
+    client.close();
+  }
+  const id = parseNodeCert(res.certPem);
+  if (id.nodeId !== res.nodeId || caDigest(res.rootCaPem) !== token.caDigest) {
+    throw new BootstrapError(`the manager at ${o.remoteAddr} answered with a certificate that does not match the request: refusing it`);
+  }
+  try {
+    await saveTls(o.dataDir, { caCertPem: res.rootCaPem, certPem: res.certPem, keyPem });
+    await saveState(o.dataDir, {
+      version: 1,
+      nodeId: id.nodeId,
+      clusterId: id.clusterId,
+      role: id.role,
+      listenAddr: o.listenAddr,
+      advertiseAddr: o.advertiseAddr,
+      managers: res.managers.length ? res.managers : [{ id: '', address: o.remoteAddr }],
+    });
+  } catch (err) {
+    await removeNodeFiles(o.dataDir);
+    throw err;
+  }
+  return { nodeId: id.nodeId, clusterId: id.clusterId, role: id.role, managers: res.managers };
+}
+
+function grpcDetails(err: unknown): string {
+  if (err && typeof err === 'object' && 'details' in err && typeof (err as grpc.ServiceError).details === 'string') return (err as grpc.ServiceError).details;
+  return err instanceof Error ? err.message : String(err);
+}

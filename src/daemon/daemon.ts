@@ -1,0 +1,233 @@
+// The node daemon: runs a node from its data dir, in the role its certificate
+// gives it, and follows what the cluster says of it:
+// - a manager runs the Manager (store, Raft, APIs) and makes sure it is in the
+//   Raft group (JoinRaft, retried until the group lists it);
+// - every node polls NodeStatus at a manager: a role change (promote/demote)
+//   or an aging certificate gets a new certificate, and the node switches role
+//   in place; a removed node stops, saying so.
+// (The worker agent and its dispatcher session join this in the orchestration issue.)
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { rm } from 'node:fs/promises';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { loadCaProto, loadManagerProto } from '../manager/api/proto.js';
+import { createCSR, generateNodeKey, needsRenewal, parseNodeCert, type NodeRole } from '../manager/ca/ca.js';
+import { channelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider } from '../manager/ca/tls.js';
+import { Manager } from '../manager/manager.js';
+import { isServiceError, unary } from '../manager/peer-clients.js';
+import { dataDirPaths, loadState, loadTls, saveState, saveTls, type NodeState, type PeerAddress } from './state.js';
+
+export interface DaemonOptions {
+  dataDir: string;
+  logger?: Logger;
+  /** How often the node asks a manager what the cluster says of it (default 5 s). */
+  nodeStatusIntervalMs?: number;
+  /** Raft tick (default: RaftNode's). */
+  tickMs?: number;
+  /** Internal, for init: this manager founds a new cluster. */
+  bootstrap?: boolean;
+}
+
+export interface DaemonEvents {
+  /** The daemon stopped by itself (e.g. the node was removed); the process should exit with `code`. */
+  exit: [code: number, reason: string];
+  'role-change': [role: NodeRole];
+}
+
+const CALL_TIMEOUT_MS = 5_000;
+
+export class Daemon extends EventEmitter<DaemonEvents> {
+  manager: Manager | null = null;
+  private statusTimer: NodeJS.Timeout | null = null;
+  private joinTimer: NodeJS.Timeout | null = null;
+  private checking: Promise<void> | null = null;
+  private stopped = false;
+  private readonly log?: Logger;
+  private readonly clients = new Map<string, grpc.Client>();
+
+  private constructor(
+    private readonly o: DaemonOptions,
+    public state: NodeState,
+    readonly tls: NodeCertificateProvider,
+  ) {
+    super();
+    this.log = o.logger?.child({ component: 'daemon', nodeId: state.nodeId });
+  }
+
+  static async start(o: DaemonOptions): Promise<Daemon> {
+    const state = await loadState(o.dataDir);
+    const tls = new NodeCertificateProvider(await loadTls(o.dataDir));
+    const id = tls.identity();
+    if (id.nodeId !== state.nodeId || id.clusterId !== state.clusterId) {
+      throw new Error(`the certificate in ${o.dataDir} is for node ${id.nodeId} of cluster ${id.clusterId}, not node ${state.nodeId}: the data dir is damaged`);
+    }
+    const d = new Daemon(o, { ...state, role: id.role }, tls);
+    if (id.role === 'manager') await d.startManager(o.bootstrap ?? false);
+    d.statusTimer = setInterval(() => void d.checkNodeStatus(), o.nodeStatusIntervalMs ?? 5_000);
+    d.log?.info({ role: id.role, cluster: state.clusterId }, 'node started');
+    return d;
+  }
+
+  get nodeId(): string {
+    return this.state.nodeId;
+  }
+
+  private async startManager(bootstrap: boolean): Promise<void> {
+    const p = dataDirPaths(this.o.dataDir);
+    const peers = new Map(this.state.managers.filter((m) => m.id !== this.state.nodeId).map((m) => [m.id, m.address] as [string, string]));
+    this.manager = await Manager.start({
+      nodeId: this.state.nodeId,
+      clusterId: this.state.clusterId,
+      raftDir: p.raft,
+      listenAddr: this.state.listenAddr,
+      advertiseAddr: this.state.advertiseAddr,
+      controlSocket: p.controlSocket,
+      tls: this.tls,
+      bootstrap,
+      peers,
+      tickMs: this.o.tickMs,
+      logger: this.o.logger,
+    });
+    this.manager.onRemoved(() => {
+      this.log?.warn('this manager was taken out of the Raft group; asking the cluster what it is now');
+      void this.checkNodeStatus();
+    });
+    if (!bootstrap) this.ensureInRaft();
+  }
+
+  /** Until the Raft group lists this manager, ask the leader to add it (JoinRaft is idempotent). */
+  private ensureInRaft(): void {
+    const attempt = async (): Promise<void> => {
+      const m = this.manager;
+      if (!m || this.stopped) return;
+      const st = m.rs.status();
+      if (st.conf.voters.includes(this.nodeId) || st.conf.learners.includes(this.nodeId)) return;
+      const targets = [m.rs.leader().address, ...this.state.managers.map((x) => x.address)].filter((a) => a && a !== this.state.advertiseAddr);
+      for (const addr of new Set(targets)) {
+        try {
+          await unary(this.client('manager', addr), 'JoinRaft', { address: this.state.advertiseAddr }, { deadlineMs: 15_000 });
+          this.log?.info({ via: addr }, 'joined the Raft group as a learner');
+          return;
+        } catch (err) {
+          const hint = isServiceError(err) ? err.metadata.get('leader-address')[0] : undefined;
+          if (typeof hint === 'string' && hint) {
+            try {
+              await unary(this.client('manager', hint), 'JoinRaft', { address: this.state.advertiseAddr }, { deadlineMs: 15_000 });
+              return;
+            } catch {
+              /* try the next manager */
+            }
+          }
+          this.log?.debug({ via: addr, err: String(err) }, 'JoinRaft failed; trying another manager');
+        }
+      }
+      if (!this.stopped) this.joinTimer = setTimeout(() => void attempt(), 500);
+    };
+    void attempt();
+  }
+
+  /** Ask the cluster what it says of this node, and act on it. Runs one at a time. */
+  checkNodeStatus(): Promise<void> {
+    this.checking ??= this.doCheckNodeStatus().finally(() => {
+      this.checking = null;
+    });
+    return this.checking;
+  }
+
+  private async doCheckNodeStatus(): Promise<void> {
+    if (this.stopped) return;
+    let status: { role: NodeRole; removed: boolean; managers: PeerAddress[] } | null = null;
+    let via = '';
+    for (const addr of this.managerAddresses()) {
+      try {
+        status = await unary(this.client('ca', addr), 'NodeStatus', {}, { deadlineMs: CALL_TIMEOUT_MS });
+        via = addr;
+        break;
+      } catch (err) {
+        this.log?.debug({ via: addr, err: String(err) }, 'NodeStatus failed; trying another manager');
+      }
+    }
+    if (!status || this.stopped) return;
+    if (status.removed) {
+      this.log?.error('this node was removed from the cluster');
+      await this.stop();
+      this.emit('exit', 1, `this node (${this.nodeId}) was removed from the cluster: to join again, remove ${this.o.dataDir} and run \`flotilla join\``);
+      return;
+    }
+    const managers = status.managers.filter((m) => m.address);
+    if (managers.length > 0 && JSON.stringify(managers) !== JSON.stringify(this.state.managers)) {
+      this.state = { ...this.state, managers };
+      await saveState(this.o.dataDir, this.state);
+    }
+    const role = status.role === 'manager' ? 'manager' : 'worker';
+    const current = this.tls.identity().role;
+    if (role !== current || needsRenewal(this.tls.current.certPem)) await this.renew(via);
+  }
+
+  /** Get a new certificate (new key) with the role the cluster gives this node; switch role if it changed. */
+  private async renew(via: string): Promise<void> {
+    const keyPem = generateNodeKey();
+    const csrPem = await createCSR(keyPem);
+    const res = await unary<object, { nodeId: string; role: string; certPem: string; rootCaPem: string }>(
+      this.client('ca', via),
+      'IssueNodeCertificate',
+      { csrPem, token: '', advertiseAddr: this.state.advertiseAddr, hostname: hostname() },
+      { deadlineMs: CALL_TIMEOUT_MS },
+    );
+    const id = parseNodeCert(res.certPem);
+    if (id.nodeId !== this.nodeId) throw new Error(`the CA issued a certificate for ${id.nodeId}, not ${this.nodeId}`);
+    const material = { caCertPem: res.rootCaPem, certPem: res.certPem, keyPem };
+    await saveTls(this.o.dataDir, material);
+    const before = this.state.role;
+    this.tls.update(material);
+    this.state = { ...this.state, role: id.role };
+    await saveState(this.o.dataDir, this.state);
+    this.log?.info({ role: id.role, notAfter: id.notAfter.toISOString() }, 'certificate renewed');
+    if (id.role !== before) await this.switchRole(id.role);
+  }
+
+  private async switchRole(role: NodeRole): Promise<void> {
+    this.log?.info({ role }, 'switching role');
+    if (role === 'manager' && !this.manager) {
+      await this.startManager(false);
+    } else if (role === 'worker' && this.manager) {
+      const m = this.manager;
+      this.manager = null;
+      await m.stop();
+      // A demoted manager's log is of no use: promoted again, it joins as a fresh learner.
+      await rm(dataDirPaths(this.o.dataDir).raft, { recursive: true, force: true });
+    }
+    this.emit('role-change', role);
+  }
+
+  /** Where to ask the cluster about this node: other managers first (this one's store may be stale if it was just removed). */
+  private managerAddresses(): string[] {
+    const others = this.state.managers.map((m) => m.address).filter((a) => a && a !== this.state.advertiseAddr);
+    const self = this.manager ? [this.state.advertiseAddr] : [];
+    return [...new Set([...others, ...self])];
+  }
+
+  private client(kind: 'ca' | 'manager', address: string): grpc.Client {
+    const key = `${kind}|${address}`;
+    let c = this.clients.get(key);
+    if (!c) {
+      const Ctor = kind === 'ca' ? loadCaProto().Client : loadManagerProto().Client;
+      c = new Ctor(address, channelCredentials(this.tls), NODE_CHANNEL_OPTIONS);
+      this.clients.set(key, c);
+    }
+    return c;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    if (this.joinTimer) clearTimeout(this.joinTimer);
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+    const m = this.manager;
+    this.manager = null;
+    await m?.stop();
+  }
+}

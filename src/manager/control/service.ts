@@ -1,0 +1,283 @@
+// The Control API (proto/control.proto) as served by the leader: reads after a
+// barrier (linearizable), writes through Raft with the version the caller read.
+// A follower does not run these: it forwards the whole call to the leader
+// (./proxy.ts), as SwarmKit's raft proxy does, so every answer (manager
+// reachability included) is the leader's view.
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import {
+  ApiError,
+  clusterSpecFromProto,
+  clusterToProto,
+  nodeAvailabilityFromProto,
+  nodeRoleFromProto,
+  nodeToProto,
+  reachabilityToProto,
+  serviceSpecFromProto,
+  serviceToProto,
+  taskToProto,
+  type ProtoClusterSpec,
+  type ProtoServiceSpec,
+} from '../api/convert.js';
+import { generateId, type NodeRole } from '../ca/ca.js';
+import { formatJoinToken, generateJoinSecret } from '../ca/token.js';
+import type { LeaderWriter } from '../leader-writer.js';
+import { quorumRefusal } from '../membership.js';
+import type { ReplicatedStore } from '../replicated-store.js';
+import { createAction, deleteAction, updateAction, NotFoundError } from '../store/store.js';
+import { isTaskState, type Cluster, type Labels, type Node, type Service, type TaskState } from '../store/types.js';
+import { ValidationError, validateLabels } from '../store/validate.js';
+
+type Req = Record<string, unknown>;
+
+export class ControlService {
+  constructor(
+    private readonly rs: ReplicatedStore,
+    private readonly writer: LeaderWriter,
+    private readonly log?: Logger,
+  ) {}
+
+  // ------------------------------------------------------------------ nodes
+
+  async GetNode(req: { nodeId: string }): Promise<unknown> {
+    await this.rs.barrier();
+    return { node: nodeToProto(this.withManagerStatus(this.resolveNode(req.nodeId))) };
+  }
+
+  async ListNodes(req: { filters?: { ids?: string[]; roles?: number[]; availabilities?: number[]; labels?: string[] } | null }): Promise<unknown> {
+    await this.rs.barrier();
+    const f = req.filters ?? {};
+    const roles = (f.roles ?? []).map((r, i) => nodeRoleFromProto(r, `filters.roles[${i}]`));
+    const avail = (f.availabilities ?? []).map((a, i) => nodeAvailabilityFromProto(a, `filters.availabilities[${i}]`));
+    const nodes = this.rs.store
+      .list('node')
+      .filter((n) => (f.ids?.length ? f.ids.some((id) => n.id.startsWith(id)) : true))
+      .filter((n) => (roles.length ? roles.includes(n.role) : true))
+      .filter((n) => (avail.length ? avail.includes(n.availability) : true))
+      .filter((n) => labelsMatch(n.labels, f.labels ?? []));
+    return { nodes: nodes.map((n) => nodeToProto(this.withManagerStatus(n))) };
+  }
+
+  async UpdateNode(req: {
+    nodeId: string;
+    version: number;
+    hasAvailability: boolean;
+    availability: number;
+    hasRole: boolean;
+    role: number;
+    labelsAdd?: Record<string, string>;
+    labelsRm?: string[];
+    force: boolean;
+  }): Promise<unknown> {
+    await this.rs.barrier();
+    const node = this.resolveNode(req.nodeId);
+    const next: Node = { ...node, labels: { ...node.labels }, updatedAt: Date.now() };
+    if (req.hasAvailability) next.availability = nodeAvailabilityFromProto(req.availability);
+    for (const key of req.labelsRm ?? []) {
+      if (!(key in next.labels)) throw new ValidationError('labelsRm', 'label-missing', `node ${node.id} has no label ${JSON.stringify(key)}`);
+      delete next.labels[key];
+    }
+    Object.assign(next.labels, validateLabels(req.labelsAdd ?? {}, 'labelsAdd'));
+    if (req.hasRole) {
+      const role: NodeRole = nodeRoleFromProto(req.role);
+      if (role === 'worker' && node.role === 'manager') {
+        const refusal = quorumRefusal(this.rs.status(), node.id, { force: req.force });
+        if (refusal) throw new ApiError(grpc.status.FAILED_PRECONDITION, `cannot demote ${node.description.hostname} (${node.id}): ${refusal}`);
+      }
+      if (role === 'manager' && node.role === 'worker' && !node.status.address) {
+        throw new ApiError(grpc.status.FAILED_PRECONDITION, `cannot promote ${node.id}: it joined without an advertise address (rejoin it with --advertise-addr)`);
+      }
+      next.role = role;
+    }
+    const [stored] = await this.writer.write([updateAction('node', next, req.version > 0 ? req.version : node.version)]);
+    return { node: nodeToProto(this.withManagerStatus(stored as Node)) };
+  }
+
+  async RemoveNode(req: { nodeId: string; force: boolean }): Promise<unknown> {
+    await this.rs.barrier();
+    const node = this.resolveNode(req.nodeId);
+    const st = this.rs.status();
+    if (node.id === st.id) {
+      throw new ApiError(grpc.status.FAILED_PRECONDITION, `${node.id} is the manager answering this call (the leader): demote it first, then remove it from another manager`);
+    }
+    const member = st.conf.voters.includes(node.id) || st.conf.learners.includes(node.id);
+    if (node.role === 'manager' || member) {
+      const refusal = quorumRefusal(st, node.id, { force: req.force });
+      if (refusal) throw new ApiError(grpc.status.FAILED_PRECONDITION, `cannot remove manager ${node.description.hostname} (${node.id}): ${refusal}`);
+    } else if (node.status.state === 'ready' && !req.force) {
+      // Docker's rule: a node that still looks alive is probably still running tasks.
+      throw new ApiError(
+        grpc.status.FAILED_PRECONDITION,
+        `node ${node.description.hostname} (${node.id}) is not down: stop its daemon first, or remove it anyway with --force`,
+      );
+    }
+    const cluster = this.cluster();
+    const nextCluster: Cluster = { ...cluster, removedNodes: [...cluster.removedNodes, node.id], updatedAt: Date.now() };
+    await this.writer.write([deleteAction('node', node.id), updateAction('cluster', nextCluster)]);
+    this.log?.info({ node: node.id, force: req.force }, 'node removed');
+    return {};
+  }
+
+  // --------------------------------------------------------------- services
+
+  async CreateService(req: { spec?: ProtoServiceSpec | null }): Promise<unknown> {
+    const spec = serviceSpecFromProto(req.spec);
+    const now = Date.now();
+    const svc: Service = { id: generateId(), version: 0, createdAt: now, updatedAt: now, spec };
+    const [stored] = await this.writer.write([createAction('service', svc)]);
+    return { service: serviceToProto(stored as Service) };
+  }
+
+  async GetService(req: { serviceIdOrName: string }): Promise<unknown> {
+    await this.rs.barrier();
+    return { service: serviceToProto(this.resolveService(req.serviceIdOrName)) };
+  }
+
+  async ListServices(req: { filters?: { ids?: string[]; names?: string[]; labels?: string[] } | null }): Promise<unknown> {
+    await this.rs.barrier();
+    const f = req.filters ?? {};
+    const services = this.rs.store
+      .list('service')
+      .filter((s) => (f.ids?.length ? f.ids.some((id) => s.id.startsWith(id)) : true))
+      .filter((s) => (f.names?.length ? f.names.some((n) => s.spec.name.toLowerCase() === n.toLowerCase()) : true))
+      .filter((s) => labelsMatch(s.spec.labels, f.labels ?? []));
+    return { services: services.map(serviceToProto) };
+  }
+
+  async UpdateService(req: { serviceId: string; version: number; spec?: ProtoServiceSpec | null }): Promise<unknown> {
+    await this.rs.barrier();
+    const svc = this.resolveService(req.serviceId);
+    const spec = serviceSpecFromProto(req.spec);
+    const next: Service = { ...svc, spec, updatedAt: Date.now() };
+    const [stored] = await this.writer.write([updateAction('service', next, req.version > 0 ? req.version : svc.version)]);
+    return { service: serviceToProto(stored as Service) };
+  }
+
+  async RemoveService(req: { serviceId: string }): Promise<unknown> {
+    await this.rs.barrier();
+    const svc = this.resolveService(req.serviceId);
+    await this.writer.write([deleteAction('service', svc.id)]);
+    return {};
+  }
+
+  async ListTasks(req: { filters?: { serviceIds?: string[]; nodeIds?: string[]; desiredStates?: number[] } | null }): Promise<unknown> {
+    await this.rs.barrier();
+    const f = req.filters ?? {};
+    const states = (f.desiredStates ?? []).map((s, i) => {
+      if (!isTaskState(s)) throw new ValidationError(`filters.desiredStates[${i}]`, 'enum', `${s} is not a task state`);
+      return s as TaskState;
+    });
+    const tasks = this.rs.store
+      .list('task')
+      .filter((t) => (f.serviceIds?.length ? f.serviceIds.includes(t.serviceId) : true))
+      .filter((t) => (f.nodeIds?.length ? f.nodeIds.includes(t.nodeId) : true))
+      .filter((t) => (states.length ? states.includes(t.desiredState) : true));
+    return { tasks: tasks.map(taskToProto) };
+  }
+
+  // ---------------------------------------------------------------- cluster
+
+  async GetCluster(): Promise<unknown> {
+    await this.rs.barrier();
+    return { cluster: clusterToProto(this.cluster()) };
+  }
+
+  async UpdateCluster(req: { version: number; spec?: ProtoClusterSpec | null }): Promise<unknown> {
+    await this.rs.barrier();
+    const cluster = this.cluster();
+    const next: Cluster = { ...cluster, spec: clusterSpecFromProto(req.spec), updatedAt: Date.now() };
+    const [stored] = await this.writer.write([updateAction('cluster', next, req.version > 0 ? req.version : cluster.version)]);
+    return { cluster: clusterToProto(stored as Cluster) };
+  }
+
+  async GetJoinTokens(): Promise<unknown> {
+    await this.rs.barrier();
+    return { joinTokens: joinTokens(this.cluster()) };
+  }
+
+  async RotateJoinToken(req: { role: number }): Promise<unknown> {
+    const role = nodeRoleFromProto(req.role);
+    await this.rs.barrier();
+    const cluster = this.cluster();
+    const next: Cluster = { ...cluster, joinTokens: { ...cluster.joinTokens, [role]: generateJoinSecret() }, updatedAt: Date.now() };
+    const [stored] = await this.writer.write([updateAction('cluster', next)]);
+    this.log?.info({ role }, 'join token rotated');
+    return { joinTokens: joinTokens(stored as Cluster) };
+  }
+
+  async ClusterInfo(): Promise<unknown> {
+    await this.rs.barrier();
+    const st = this.rs.status();
+    const managers = [...st.conf.voters, ...st.conf.learners].map((id) => {
+      const ms = this.managerStatus(id);
+      return { nodeId: id, raftId: id, addr: ms.addr, leader: ms.leader, reachability: reachabilityToProto(ms.reachability) };
+    });
+    return { leaderId: st.leader, leaderAddr: st.leader ? (st.addresses[st.leader] ?? '') : '', term: st.term, managers };
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private cluster(): Cluster {
+    const c = this.rs.store.list('cluster')[0];
+    if (!c) throw new ApiError(grpc.status.UNAVAILABLE, 'the cluster object is missing: this manager has not caught up yet; retry');
+    return c;
+  }
+
+  /** A node by id, unique id prefix, or hostname (as docker accepts). */
+  private resolveNode(ref: string): Node {
+    const direct = this.rs.store.get('node', ref);
+    if (direct) return direct;
+    const nodes = this.rs.store.list('node');
+    const byPrefix = ref ? nodes.filter((n) => n.id.startsWith(ref)) : [];
+    if (byPrefix.length === 1) return byPrefix[0];
+    const byHost = nodes.filter((n) => n.description.hostname === ref);
+    if (byHost.length === 1) return byHost[0];
+    if (byPrefix.length > 1 || byHost.length > 1) {
+      throw new ApiError(grpc.status.FAILED_PRECONDITION, `node reference ${JSON.stringify(ref)} is ambiguous: use the full node id`);
+    }
+    throw new NotFoundError('not-found', `no node ${JSON.stringify(ref)}: see \`flotilla node ls\``);
+  }
+
+  /** A service by id, name, or unique id prefix. */
+  private resolveService(ref: string): Service {
+    const direct = this.rs.store.get('service', ref) ?? this.rs.store.findServiceByName(ref);
+    if (direct) return direct;
+    const byPrefix = ref ? this.rs.store.list('service').filter((s) => s.id.startsWith(ref)) : [];
+    if (byPrefix.length === 1) return byPrefix[0];
+    if (byPrefix.length > 1) throw new ApiError(grpc.status.FAILED_PRECONDITION, `service reference ${JSON.stringify(ref)} is ambiguous: use the full id or the name`);
+    throw new NotFoundError('not-found', `no service ${JSON.stringify(ref)}: see \`flotilla service ls\``);
+  }
+
+  /** What this (leader) manager knows of a Raft member's health. */
+  private managerStatus(id: string): { addr: string; leader: boolean; reachability: 'reachable' | 'unreachable' | 'unknown' } {
+    const st = this.rs.status();
+    const addr = st.addresses[id] ?? '';
+    const reachability = id === st.id ? 'reachable' : st.role === 'leader' ? (st.progress[id]?.recentActive ? 'reachable' : 'unreachable') : 'unknown';
+    return { addr, leader: st.leader === id, reachability };
+  }
+
+  private withManagerStatus(n: Node): Node {
+    const st = this.rs.status();
+    if (!st.conf.voters.includes(n.id) && !st.conf.learners.includes(n.id)) {
+      const { managerStatus: _drop, ...rest } = n;
+      return rest;
+    }
+    const ms = this.managerStatus(n.id);
+    return { ...n, managerStatus: { raftId: n.id, addr: ms.addr, leader: ms.leader, reachability: ms.reachability } };
+  }
+}
+
+function joinTokens(c: Cluster): { worker: string; manager: string } {
+  return { worker: formatJoinToken(c.rootCA.digest, c.joinTokens.worker), manager: formatJoinToken(c.rootCA.digest, c.joinTokens.manager) };
+}
+
+/** Every filter ('key' or 'key=value') matches. */
+function labelsMatch(labels: Labels, filters: readonly string[]): boolean {
+  return filters.every((f) => {
+    const eq = f.indexOf('=');
+    if (eq < 0) return f in labels;
+    return labels[f.slice(0, eq)] === f.slice(eq + 1);
+  });
+}
+
+export type ControlHandler = (req: Req) => Promise<unknown>;

@@ -1,0 +1,162 @@
+// A manager: the replicated store on Raft, and the gRPC services on top of it.
+// - TCP (mutual TLS, one port): Raft, Manager (forwarded writes, JoinRaft),
+//   CA (open: joins and renewals), Control (forwarded to the leader by
+//   followers). The authorizer checks the caller's role on every call.
+// - A unix socket in the data dir (mode 0600): Control, for the local CLI.
+// - On the leader: the membership reconciler.
+// The daemon (src/daemon) creates it from the node's data dir and stops it
+// when the node is demoted or removed.
+import { chmod, rm } from 'node:fs/promises';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { raftServerOptions } from '../raft/transport.js';
+import type { NodeId } from '../raft/types.js';
+import { loadCaProto, loadControlProto, loadManagerProto } from './api/proto.js';
+import { authorizer } from './authz.js';
+import { CaService, caServiceImplementation } from './ca/service.js';
+import { channelCredentials, NODE_CHANNEL_OPTIONS, serverCredentials, type NodeCertificateProvider } from './ca/tls.js';
+import { controlImplementation, statusOf } from './control/proxy.js';
+import { ControlService } from './control/service.js';
+import { LeaderWriter } from './leader-writer.js';
+import { ManagerService, managerServiceImplementation } from './manager-service.js';
+import { MembershipReconciler } from './membership.js';
+import { PeerClients } from './peer-clients.js';
+import { ReplicatedStore } from './replicated-store.js';
+import type { Action } from './store/store.js';
+
+export interface ManagerOptions {
+  nodeId: NodeId;
+  clusterId: string;
+  /** Where the Raft log and snapshots live. */
+  raftDir: string;
+  /** host:port the TCP server binds (e.g. 0.0.0.0:4242). */
+  listenAddr: string;
+  /** host:port other nodes reach this manager at. */
+  advertiseAddr: string;
+  /** The unix socket for the local control API. */
+  controlSocket: string;
+  tls: NodeCertificateProvider;
+  /** A new cluster: this manager is its only founding member. */
+  bootstrap?: boolean;
+  /** Known managers (e.g. from the join answer), so a fresh manager can reach the group. */
+  peers?: Map<NodeId, string>;
+  tickMs?: number;
+  snapshotEvery?: number;
+  logger?: Logger;
+}
+
+export class Manager {
+  private stopped = false;
+
+  private constructor(
+    readonly rs: ReplicatedStore,
+    readonly writer: LeaderWriter,
+    readonly ca: CaService,
+    private readonly peers: PeerClients,
+    private readonly server: grpc.Server,
+    private readonly localServer: grpc.Server,
+    private readonly reconciler: MembershipReconciler,
+    private readonly controlSocket: string,
+  ) {}
+
+  static async start(o: ManagerOptions): Promise<Manager> {
+    const log = o.logger?.child({ component: 'manager', nodeId: o.nodeId });
+    const creds = channelCredentials(o.tls);
+    const rs = await ReplicatedStore.open({
+      id: o.nodeId,
+      address: o.advertiseAddr,
+      dataDir: o.raftDir,
+      bootstrap: o.bootstrap ? new Map([[o.nodeId, o.advertiseAddr]]) : undefined,
+      peers: o.peers,
+      channelCredentials: creds,
+      channelOptions: NODE_CHANNEL_OPTIONS,
+      tickMs: o.tickMs,
+      snapshotEvery: o.snapshotEvery,
+      logger: o.logger,
+    });
+    const peers = new PeerClients(creds);
+    const writer = new LeaderWriter(rs, peers, log);
+    const ca = new CaService(rs, writer, () => o.tls.current.caCertPem, o.logger?.child({ component: 'ca', nodeId: o.nodeId }));
+    const control = new ControlService(rs, writer, o.logger?.child({ component: 'control', nodeId: o.nodeId }));
+    const toStatus = (err: unknown): Partial<grpc.StatusObject> => statusOf(err, rs);
+    const controlImpl = controlImplementation({ service: control, rs, peers, log });
+
+    const server = new grpc.Server({
+      ...raftServerOptions(),
+      interceptors: [
+        authorizer({
+          clusterId: o.clusterId,
+          isRemoved: (id) => rs.store.list('cluster')[0]?.removedNodes.includes(id) ?? false,
+          roleOf: (id) => rs.store.get('node', id)?.role,
+        }),
+      ],
+    });
+    const raft = rs.raftService();
+    server.addService(raft.definition, raft.implementation);
+    server.addService(loadCaProto().service, caServiceImplementation(ca, toStatus));
+    server.addService(loadManagerProto().service, managerServiceImplementation(new ManagerService(rs, log), toStatus));
+    server.addService(loadControlProto().service, controlImpl);
+
+    const localServer = new grpc.Server();
+    localServer.addService(loadControlProto().service, controlImpl);
+
+    const reconciler = new MembershipReconciler(rs, log);
+    const m = new Manager(rs, writer, ca, peers, server, localServer, reconciler, o.controlSocket);
+    try {
+      await bind(server, o.listenAddr, serverCredentials(o.tls));
+      // A socket left by a daemon that was killed would make the bind fail.
+      await rm(o.controlSocket, { force: true });
+      await bind(localServer, `unix:${o.controlSocket}`, grpc.ServerCredentials.createInsecure());
+      await chmod(o.controlSocket, 0o600);
+    } catch (err) {
+      await m.stop();
+      throw err;
+    }
+    reconciler.start();
+    log?.info({ listen: o.listenAddr, advertise: o.advertiseAddr, socket: o.controlSocket }, 'manager started');
+    return m;
+  }
+
+  /** Write a transaction through the leader (from any manager). */
+  write(actions: readonly Action[], opts: { timeoutMs?: number } = {}): ReturnType<LeaderWriter['write']> {
+    return this.writer.write(actions, opts);
+  }
+
+  /** Fires when this manager has been taken out of the Raft group (demoted or removed). */
+  onRemoved(listener: () => void): void {
+    this.rs.raft.on('removed', listener);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.reconciler.stop();
+    await Promise.all([shutdown(this.server), shutdown(this.localServer)]);
+    this.peers.close();
+    await this.rs.close();
+    await rm(this.controlSocket, { force: true });
+  }
+}
+
+function bind(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, creds, (err, port) => {
+      if (err) reject(new Error(`cannot listen on ${address}: ${err.message}`));
+      else resolve(port);
+    });
+  });
+}
+
+/** Graceful shutdown, forced after a short wait (long-lived Raft streams would hold it open). */
+function shutdown(server: grpc.Server): Promise<void> {
+  return new Promise((resolve) => {
+    const force = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, 1_000);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve();
+    });
+  });
+}
