@@ -7,5 +7,10 @@ if (!existsSync(entry)) {
   process.stderr.write('flotilla: not built yet; run `npm run build` first\n');
   process.exit(2);
 }
+// `flotilla node ls | head -1`: a closed pipe ends the command quietly.
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 const { main } = await import(entry.href);
-process.exit(main(process.argv.slice(2)));
+process.exit(await main(process.argv.slice(2)));

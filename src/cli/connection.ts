@@ -1,0 +1,242 @@
+// How the CLI reaches the Control API of a manager.
+//
+// Target, in this order:
+// 1. `--host` or FLOTILLA_HOST: `unix:///abs/path/control.sock` (or a plain path
+//    ending in .sock) → the unix socket, no TLS; `HOST[:PORT]` (or
+//    tcp://HOST[:PORT], default port 4242) → TCP with mutual TLS, using the node
+//    certificates in DATA_DIR/certificates (root-ca.crt, node.crt, node.key).
+// 2. Otherwise the unix socket DATA_DIR/control.sock of the local daemon.
+// DATA_DIR is `--data-dir`, else FLOTILLA_DATA_DIR, else /var/lib/flotilla.
+// Every call has a deadline (15 s unless --timeout says otherwise).
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type {
+  ProtoCluster,
+  ProtoClusterSpec,
+  ProtoNode,
+  ProtoService,
+  ProtoServiceSpec,
+  ProtoTask,
+} from '../manager/api/convert.js';
+import { loadControlProto, type ControlMethod } from '../manager/api/proto.js';
+import { NODE_CHANNEL_OPTIONS, NodeCertificateProvider, channelCredentials } from '../manager/ca/tls.js';
+import { UsageError } from './args.js';
+import { CliError, RpcError, type ErrorContext } from './errors.js';
+
+export const DEFAULT_DATA_DIR = '/var/lib/flotilla';
+export const DEFAULT_PORT = 4242;
+export const DEFAULT_TIMEOUT_MS = 15_000;
+export const CONTROL_SOCKET = 'control.sock';
+/** The node's TLS files under DATA_DIR. */
+export const CERT_FILES = {
+  caCert: join('certificates', 'root-ca.crt'),
+  cert: join('certificates', 'node.crt'),
+  key: join('certificates', 'node.key'),
+} as const;
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** What the operator said about where to connect (flags and environment). */
+export interface ConnectionOptions {
+  /** `--host` */
+  host?: string;
+  /** `--data-dir` */
+  dataDir?: string;
+  /** `--timeout`, in milliseconds. */
+  timeoutMs?: number;
+  env: Env;
+}
+
+export interface Target {
+  kind: 'unix' | 'tcp';
+  /** The gRPC target: 'unix:///abs/control.sock' or 'host:port'. */
+  address: string;
+  /** How messages name it. */
+  display: string;
+  dataDir: string;
+}
+
+function nonEmpty(s: string | undefined): string | undefined {
+  return s === undefined || s.trim() === '' ? undefined : s.trim();
+}
+
+/** `--data-dir`, else FLOTILLA_DATA_DIR, else /var/lib/flotilla (made absolute). */
+export function resolveDataDir(flag: string | undefined, env: Env): string {
+  return resolve(nonEmpty(flag) ?? nonEmpty(env.FLOTILLA_DATA_DIR) ?? DEFAULT_DATA_DIR);
+}
+
+function unixTarget(path: string, dataDir: string): Target {
+  const abs = isAbsolute(path) ? path : resolve(path);
+  const address = `unix://${abs}`;
+  return { kind: 'unix', address, display: address, dataDir };
+}
+
+/** Where to connect; a UsageError for a --host (or FLOTILLA_HOST) that is neither a socket nor HOST:PORT. */
+export function resolveTarget(opts: ConnectionOptions): Target {
+  const dataDir = resolveDataDir(opts.dataDir, opts.env);
+  const fromFlag = nonEmpty(opts.host);
+  const host = fromFlag ?? nonEmpty(opts.env.FLOTILLA_HOST);
+  if (host === undefined) return unixTarget(join(dataDir, CONTROL_SOCKET), dataDir);
+  const source = fromFlag !== undefined ? '--host' : 'FLOTILLA_HOST';
+  const bad = (why: string): never => {
+    throw new UsageError(`invalid ${source} ${JSON.stringify(host)}: ${why}; expected unix:///path/to/control.sock, a path ending in .sock, or HOST:PORT`);
+  };
+  if (host.startsWith('unix:')) {
+    const path = host.replace(/^unix:(\/\/)?/, '');
+    if (path === '') bad('the socket path is empty');
+    return unixTarget(path, dataDir);
+  }
+  if (host.endsWith('.sock') || host.startsWith('/') || host.startsWith('./')) return unixTarget(host, dataDir);
+  const hp = host.replace(/^tcp:\/\//, '');
+  const m = /^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9][a-zA-Z0-9.-]*)(?::(\d{1,5}))?$/.exec(hp);
+  if (!m) return bad('not a host name or address');
+  const port = m[2] === undefined ? DEFAULT_PORT : Number(m[2]);
+  if (port < 1 || port > 65535) bad(`port ${port} is out of range 1..65535`);
+  const address = `${m[1]}:${port}`;
+  return { kind: 'tcp', address, display: address, dataDir };
+}
+
+function readCertFile(dataDir: string, rel: string, target: Target): string {
+  const path = join(dataDir, rel);
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new CliError(
+        `cannot connect to ${target.display} over mutual TLS: ${path} does not exist; a TCP --host needs the data dir of a node of the cluster (--data-dir DIR or FLOTILLA_DATA_DIR)`,
+      );
+    }
+    if (code === 'EACCES') throw new CliError(`cannot read ${path} (permission denied): run the command as a user that can read the data dir ${dataDir}`);
+    throw new CliError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** The channel credentials for a target: insecure over the unix socket, mutual TLS over TCP. */
+export function credentialsFor(target: Target): grpc.ChannelCredentials {
+  if (target.kind === 'unix') return grpc.credentials.createInsecure();
+  const caCertPem = readCertFile(target.dataDir, CERT_FILES.caCert, target);
+  const certPem = readCertFile(target.dataDir, CERT_FILES.cert, target);
+  const keyPem = readCertFile(target.dataDir, CERT_FILES.key, target);
+  try {
+    return channelCredentials(new NodeCertificateProvider({ caCertPem, certPem, keyPem }));
+  } catch (err) {
+    throw new CliError(`cannot use the node certificate in ${join(target.dataDir, 'certificates')}: ${(err as Error).message}`);
+  }
+}
+
+// ------------------------------------------------------------ typed calls
+
+export interface ProtoJoinTokens {
+  worker: string;
+  manager: string;
+}
+
+export interface ProtoManagerInfo {
+  nodeId: string;
+  raftId: string;
+  addr: string;
+  leader: boolean;
+  reachability: number;
+}
+
+export interface ProtoClusterInfo {
+  leaderId: string;
+  leaderAddr: string;
+  term: number;
+  managers: ProtoManagerInfo[];
+}
+
+export interface ProtoUpdateNodeRequest {
+  nodeId: string;
+  version: number;
+  hasAvailability: boolean;
+  availability: number;
+  hasRole: boolean;
+  role: number;
+  labelsAdd: Record<string, string>;
+  labelsRm: string[];
+  /** Demote even if the managers left could not form a quorum. */
+  force: boolean;
+}
+
+type Empty = Record<string, never>;
+
+/** Request and response of every Control method, as proto-loader shapes them (see convert.ts). */
+export interface ControlCalls {
+  GetNode: [{ nodeId: string }, { node: ProtoNode | null }];
+  ListNodes: [{ filters?: { ids?: string[]; roles?: number[]; availabilities?: number[]; labels?: string[] } | null }, { nodes: ProtoNode[] }];
+  UpdateNode: [ProtoUpdateNodeRequest, { node: ProtoNode | null }];
+  RemoveNode: [{ nodeId: string; force: boolean }, Empty];
+  CreateService: [{ spec: ProtoServiceSpec }, { service: ProtoService | null }];
+  GetService: [{ serviceIdOrName: string }, { service: ProtoService | null }];
+  ListServices: [{ filters?: { ids?: string[]; names?: string[]; labels?: string[] } | null }, { services: ProtoService[] }];
+  UpdateService: [{ serviceId: string; version: number; spec: ProtoServiceSpec }, { service: ProtoService | null }];
+  RemoveService: [{ serviceId: string }, Empty];
+  ListTasks: [{ filters?: { serviceIds?: string[]; nodeIds?: string[]; desiredStates?: number[] } | null }, { tasks: ProtoTask[] }];
+  GetCluster: [Empty, { cluster: ProtoCluster | null }];
+  UpdateCluster: [{ version: number; spec: ProtoClusterSpec }, { cluster: ProtoCluster | null }];
+  GetJoinTokens: [Empty, { joinTokens: ProtoJoinTokens | null }];
+  RotateJoinToken: [{ role: number }, { joinTokens: ProtoJoinTokens | null }];
+  ClusterInfo: [Empty, ProtoClusterInfo];
+}
+
+// Every method of the service has its types above, and nothing else.
+type Exact<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const _allMethodsTyped: Exact<keyof ControlCalls, ControlMethod> = true;
+void _allMethodsTyped;
+
+export type Request<M extends ControlMethod> = ControlCalls[M][0];
+export type Response<M extends ControlMethod> = ControlCalls[M][1];
+
+/** A connection to the Control API of one manager. */
+export interface Control {
+  readonly target: Target;
+  readonly timeoutMs: number;
+  /** One unary call with the deadline; rejects with an RpcError. */
+  call<M extends ControlMethod>(method: M, request: Request<M>): Promise<Response<M>>;
+  /** What error messages need to know about this connection. */
+  errorContext(): ErrorContext;
+  close(): void;
+}
+
+class GrpcControl implements Control {
+  private readonly client: grpc.Client;
+
+  constructor(
+    readonly target: Target,
+    readonly timeoutMs: number,
+    credentials: grpc.ChannelCredentials,
+  ) {
+    const options: grpc.ChannelOptions = target.kind === 'tcp' ? NODE_CHANNEL_OPTIONS : {};
+    this.client = new grpc.Client(target.address, credentials, options);
+  }
+
+  call<M extends ControlMethod>(method: M, request: Request<M>): Promise<Response<M>> {
+    const def = loadControlProto().service[method] as grpc.MethodDefinition<Request<M>, Response<M>>;
+    const deadline = new Date(Date.now() + this.timeoutMs);
+    return new Promise((resolvePromise, reject) => {
+      this.client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, request, new grpc.Metadata(), { deadline }, (err, res) => {
+        if (err) reject(new RpcError(method, err.code, err.details, err.metadata ?? new grpc.Metadata()));
+        else if (res === undefined) reject(new RpcError(method, grpc.status.INTERNAL, 'empty response', new grpc.Metadata()));
+        else resolvePromise(res);
+      });
+    });
+  }
+
+  errorContext(): ErrorContext {
+    return { target: this.target.display, kind: this.target.kind, dataDir: this.target.dataDir, timeoutMs: this.timeoutMs };
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** Resolve the target and open a channel to it (the connection itself is made by the first call). */
+export function connect(opts: ConnectionOptions): Control {
+  const target = resolveTarget(opts);
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  return new GrpcControl(target, timeoutMs, credentialsFor(target));
+}

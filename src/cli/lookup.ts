@@ -1,0 +1,91 @@
+// Reading objects through the Control API, and finding the one an operator
+// means: a full id, a unique id prefix, or a name (hostname for nodes), as
+// docker does. Also the retry of read-modify-write on a version conflict.
+import * as grpc from '@grpc/grpc-js';
+import { nodeFromProto, serviceFromProto, taskFromProto } from '../manager/api/convert.js';
+import type { Node, Service, Task } from '../manager/store/types.js';
+import type { Control } from './connection.js';
+import { CliError, RpcError } from './errors.js';
+
+export async function listNodes(control: Control): Promise<Node[]> {
+  const res = await control.call('ListNodes', {});
+  return res.nodes.map(nodeFromProto);
+}
+
+export async function getNode(control: Control, id: string): Promise<Node> {
+  const res = await control.call('GetNode', { nodeId: id });
+  if (!res.node) throw new CliError(`the manager answered GetNode(${id}) without a node`);
+  return nodeFromProto(res.node);
+}
+
+export async function listServices(control: Control): Promise<Service[]> {
+  const res = await control.call('ListServices', {});
+  return res.services.map(serviceFromProto);
+}
+
+export async function listTasks(control: Control, filters: { serviceIds?: string[]; nodeIds?: string[]; desiredStates?: number[] } = {}): Promise<Task[]> {
+  const res = await control.call('ListTasks', { filters });
+  return res.tasks.map(taskFromProto);
+}
+
+/**
+ * The node `ref` names among `nodes`: the exact id, else the exact hostname,
+ * else the only node whose id starts with `ref`. A CliError when there is none
+ * or more than one.
+ */
+export function matchNode(nodes: readonly Node[], ref: string): Node {
+  const byId = nodes.find((n) => n.id === ref);
+  if (byId) return byId;
+  const byName = nodes.filter((n) => n.description.hostname === ref);
+  if (byName.length === 1) return byName[0];
+  if (byName.length > 1) {
+    throw new CliError(`hostname "${ref}" is ambiguous: ${byName.length} nodes have it (${byName.map((n) => n.id).join(', ')}): use the node id`);
+  }
+  const byPrefix = ref.length > 0 ? nodes.filter((n) => n.id.startsWith(ref)) : [];
+  if (byPrefix.length === 1) return byPrefix[0];
+  if (byPrefix.length > 1) throw new CliError(`node id prefix "${ref}" is ambiguous: it matches ${byPrefix.length} nodes: give more characters of the id`);
+  throw new CliError(`no node "${ref}" in the cluster: see the ids and hostnames with \`flotilla node ls\``);
+}
+
+/** The service named by `ref`: GetService (id or name), then a unique id prefix among all services. */
+export async function findService(control: Control, ref: string): Promise<Service> {
+  try {
+    const res = await control.call('GetService', { serviceIdOrName: ref });
+    if (res.service) return serviceFromProto(res.service);
+  } catch (err) {
+    if (!(err instanceof RpcError) || (err.code !== grpc.status.NOT_FOUND && err.code !== grpc.status.INVALID_ARGUMENT)) throw err;
+  }
+  const all = await listServices(control);
+  const exact = all.find((s) => s.id === ref || s.spec.name === ref);
+  if (exact) return exact;
+  const byPrefix = ref.length > 0 ? all.filter((s) => s.id.startsWith(ref)) : [];
+  if (byPrefix.length === 1) return byPrefix[0];
+  if (byPrefix.length > 1) throw new CliError(`service id prefix "${ref}" is ambiguous: it matches ${byPrefix.length} services: give more characters of the id, or the name`);
+  throw new CliError(`no service "${ref}": see the names and ids with \`flotilla service ls\``);
+}
+
+export const VERSION_RETRIES = 5;
+
+/**
+ * Read-modify-write with optimistic concurrency: `write(obj)` sends a change
+ * with obj.version; on ABORTED (someone changed the object in between) the
+ * object is read again with `reread` and the change redone, a few times.
+ */
+export async function retryOnConflict<T extends { version: number }, R>(
+  first: T,
+  reread: () => Promise<T>,
+  write: (obj: T) => Promise<R>,
+  what: string,
+  attempts = VERSION_RETRIES,
+): Promise<R> {
+  let obj = first;
+  for (let i = 1; ; i++) {
+    try {
+      return await write(obj);
+    } catch (err) {
+      if (!(err instanceof RpcError) || err.code !== grpc.status.ABORTED) throw err;
+      if (i >= attempts) throw new CliError(`${what} kept changing while it was being updated (${attempts} attempts): try again`);
+      obj = await reread();
+    }
+  }
+}

@@ -1,0 +1,267 @@
+// `flotilla node ls | inspect | update | promote | demote | rm`, like `docker node`.
+import * as grpc from '@grpc/grpc-js';
+import { nodeAvailabilityToProto, nodeFromProto, nodeRoleToProto } from '../manager/api/convert.js';
+import type { Node, NodeAvailability, NodeRole } from '../manager/store/types.js';
+import { parseChoice, parseKeyValue, UsageError, type FlagSpec } from './args.js';
+import type { CommandDef, CommandGroup } from './command.js';
+import type { Control, ProtoUpdateNodeRequest } from './connection.js';
+import { CliError, RpcError } from './errors.js';
+import { bytesSize, FORMAT_FLAG, jsonArray, jsonLines, keyValues, labelList, outputFormat, QUIET_FLAG, renderTable, titleCase } from './format.js';
+import { getNode, listNodes, matchNode, retryOnConflict } from './lookup.js';
+
+// ------------------------------------------------------------ ls
+
+const FILTER_FLAG: FlagSpec = { name: 'filter', short: 'f', kind: 'list', metavar: 'KEY=VALUE', help: 'filter: id=, name=, role=manager|worker, availability=active|pause|drain, label=KEY[=VALUE]' };
+
+export type NodeFilter = (n: Node) => boolean;
+
+/** docker's filter semantics: values of one key are OR'ed, different keys AND'ed. */
+export function nodeFilter(specs: readonly string[]): NodeFilter {
+  const byKey = new Map<string, string[]>();
+  for (const s of specs) {
+    const [k, v] = parseKeyValue(s, '--filter');
+    const key = k.toLowerCase() === 'hostname' ? 'name' : k.toLowerCase();
+    if (!['id', 'name', 'role', 'availability', 'label'].includes(key)) {
+      throw new UsageError(`invalid --filter ${JSON.stringify(s)}: unknown key "${k}" (use id, name, role, availability, label)`);
+    }
+    if (key === 'role') parseChoice(v, '--filter role', ['manager', 'worker'] as const);
+    if (key === 'availability') parseChoice(v, '--filter availability', ['active', 'pause', 'drain'] as const);
+    byKey.set(key, [...(byKey.get(key) ?? []), v]);
+  }
+  const test = (key: string, v: string, n: Node): boolean => {
+    switch (key) {
+      case 'id':
+        return n.id.startsWith(v);
+      case 'name':
+        return n.description.hostname.startsWith(v);
+      case 'role':
+        return n.role === v.toLowerCase();
+      case 'availability':
+        return n.availability === v.toLowerCase();
+      default: {
+        const eq = v.indexOf('=');
+        return eq < 0 ? Object.hasOwn(n.labels, v) : n.labels[v.slice(0, eq)] === v.slice(eq + 1);
+      }
+    }
+  };
+  return (n) => [...byKey].every(([key, values]) => values.some((v) => test(key, v, n)));
+}
+
+function managerStatus(n: Node): string {
+  if (n.role !== 'manager') return '';
+  const ms = n.managerStatus;
+  if (!ms) return 'Unknown';
+  if (ms.leader) return 'Leader';
+  return titleCase(ms.reachability);
+}
+
+export function nodeTable(nodes: readonly Node[]): string {
+  return renderTable(
+    ['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'MANAGER STATUS', 'ENGINE VERSION'],
+    nodes.map((n) => [n.id, n.description.hostname, titleCase(n.status.state), titleCase(n.availability), managerStatus(n), n.description.engineVersion]),
+  );
+}
+
+function byHostname(a: Node, b: Node): number {
+  return a.description.hostname.localeCompare(b.description.hostname) || a.id.localeCompare(b.id);
+}
+
+const ls: CommandDef = {
+  name: 'ls',
+  aliases: ['list'],
+  usage: 'flotilla node ls [OPTIONS]',
+  summary: 'List the nodes of the cluster.',
+  flags: [FILTER_FLAG, FORMAT_FLAG, QUIET_FLAG],
+  args: { min: 0, max: 0 },
+  async run(ctx) {
+    const filter = nodeFilter(ctx.flags.list('filter'));
+    const format = outputFormat(ctx.flags);
+    const nodes = (await listNodes(ctx.control())).filter(filter).sort(byHostname);
+    if (ctx.flags.bool('quiet')) ctx.io.out(nodes.map((n) => `${n.id}\n`).join(''));
+    else if (format === 'json') ctx.io.out(jsonLines(nodes));
+    else ctx.io.out(nodeTable(nodes));
+    return 0;
+  },
+};
+
+// ------------------------------------------------------------ inspect
+
+export function prettyNode(n: Node): string {
+  const rows: [string, string | null][] = [
+    ['ID', n.id],
+    ['Hostname', n.description.hostname],
+    ['Joined at', n.createdAt ? new Date(n.createdAt).toISOString() : ''],
+    ['Role', titleCase(n.role)],
+  ];
+  if (Object.keys(n.labels).length > 0) rows.push(['Labels', labelList(n.labels)]);
+  rows.push(['Status', null], [' State', titleCase(n.status.state)]);
+  if (n.status.message) rows.push([' Message', n.status.message]);
+  rows.push([' Availability', titleCase(n.availability)], [' Address', n.status.address]);
+  if (n.managerStatus) {
+    rows.push(['Manager Status', null], [' Address', n.managerStatus.addr], [' Raft Status', titleCase(n.managerStatus.reachability)], [' Leader', n.managerStatus.leader ? 'Yes' : 'No']);
+  }
+  rows.push(
+    ['Platform', null],
+    [' Operating System', n.description.platform.os],
+    [' Architecture', n.description.platform.arch],
+    ['Resources', null],
+    [' CPUs', String(n.description.cpus)],
+    [' Memory', bytesSize(n.description.memoryBytes)],
+    ['Engine Version', n.description.engineVersion],
+  );
+  if (n.description.engineLabels && Object.keys(n.description.engineLabels).length > 0) rows.push(['Engine Labels', labelList(n.description.engineLabels)]);
+  return keyValues(rows);
+}
+
+const inspect: CommandDef = {
+  name: 'inspect',
+  usage: 'flotilla node inspect [OPTIONS] NODE [NODE...]',
+  summary: 'Show the details of nodes (by id, id prefix or hostname), as a JSON array.',
+  flags: [{ name: 'pretty', kind: 'bool', help: 'print in a human friendly format' }],
+  args: { min: 1 },
+  async run(ctx) {
+    const all = await listNodes(ctx.control());
+    const found: Node[] = [];
+    let code = 0;
+    for (const ref of ctx.args) {
+      try {
+        found.push(matchNode(all, ref));
+      } catch (err) {
+        code = ctx.report(err);
+      }
+    }
+    if (ctx.flags.bool('pretty')) ctx.io.out(found.map(prettyNode).join('\n'));
+    else ctx.io.out(jsonArray(found));
+    return code;
+  },
+};
+
+// ------------------------------------------------------------ update, promote, demote
+
+function emptyUpdate(node: Node): ProtoUpdateNodeRequest {
+  return { nodeId: node.id, version: node.version, hasAvailability: false, availability: 0, hasRole: false, role: 0, labelsAdd: {}, labelsRm: [], force: false };
+}
+
+async function updateNode(control: Control, node: Node, change: (req: ProtoUpdateNodeRequest) => void): Promise<Node> {
+  return retryOnConflict(
+    node,
+    () => getNode(control, node.id),
+    async (n) => {
+      const req = emptyUpdate(n);
+      change(req);
+      const res = await control.call('UpdateNode', req);
+      return res.node ? nodeFromProto(res.node) : n;
+    },
+    `node ${node.description.hostname || node.id}`,
+  );
+}
+
+const update: CommandDef = {
+  name: 'update',
+  usage: 'flotilla node update [OPTIONS] NODE',
+  summary: 'Update a node: its availability, role or labels.',
+  flags: [
+    { name: 'availability', kind: 'string', metavar: 'AVAIL', help: 'availability of the node: active, pause or drain' },
+    { name: 'role', kind: 'string', metavar: 'ROLE', help: 'role of the node: worker or manager' },
+    { name: 'label-add', kind: 'list', metavar: 'KEY=VALUE', help: 'add or update a node label' },
+    { name: 'label-rm', kind: 'list', metavar: 'KEY', help: 'remove a node label' },
+  ],
+  args: { min: 1, max: 1 },
+  async run(ctx) {
+    const f = ctx.flags;
+    const avail = f.str('availability');
+    const availability = avail === undefined ? undefined : parseChoice<NodeAvailability>(avail, '--availability', ['active', 'pause', 'drain']);
+    const r = f.str('role');
+    const role = r === undefined ? undefined : parseChoice<NodeRole>(r, '--role', ['worker', 'manager']);
+    const labelsAdd: Record<string, string> = {};
+    for (const l of f.list('label-add')) {
+      const [k, v] = parseKeyValue(l, '--label-add', '');
+      labelsAdd[k] = v;
+    }
+    const labelsRm = f.list('label-rm');
+    if (availability === undefined && role === undefined && Object.keys(labelsAdd).length === 0 && labelsRm.length === 0) {
+      throw new UsageError('nothing to update: give --availability, --role, --label-add or --label-rm (see: flotilla node update --help)');
+    }
+    const control = ctx.control();
+    const node = matchNode(await listNodes(control), ctx.args[0]);
+    await updateNode(control, node, (req) => {
+      if (availability !== undefined) Object.assign(req, { hasAvailability: true, availability: nodeAvailabilityToProto(availability) });
+      if (role !== undefined) Object.assign(req, { hasRole: true, role: nodeRoleToProto(role) });
+      req.labelsAdd = labelsAdd;
+      req.labelsRm = labelsRm;
+    });
+    ctx.io.out(`${ctx.args[0]}\n`);
+    return 0;
+  },
+};
+
+function roleChange(name: 'promote' | 'demote'): CommandDef {
+  const to: NodeRole = name === 'promote' ? 'manager' : 'worker';
+  return {
+    name,
+    usage: `flotilla node ${name} ${name === 'demote' ? '[--force] ' : ''}NODE [NODE...]`,
+    summary: name === 'promote' ? 'Promote nodes to managers.' : 'Demote managers to workers.',
+    flags: name === 'demote' ? [{ name: 'force', short: 'f', kind: 'bool', help: 'demote even if the managers left could not form a quorum' }] : [],
+    args: { min: 1 },
+    async run(ctx) {
+      const control = ctx.control();
+      const all = await listNodes(control);
+      let code = 0;
+      for (const ref of ctx.args) {
+        try {
+          const node = matchNode(all, ref);
+          if (node.role === to) {
+            ctx.io.out(to === 'manager' ? `Node ${ref} is already a manager.\n` : `Node ${ref} is already a worker.\n`);
+            continue;
+          }
+          const force = name === 'demote' && ctx.flags.bool('force');
+          await updateNode(control, node, (req) => Object.assign(req, { hasRole: true, role: nodeRoleToProto(to), force }));
+          ctx.io.out(to === 'manager' ? `Node ${ref} promoted to a manager in the cluster.\n` : `Manager ${ref} demoted in the cluster.\n`);
+        } catch (err) {
+          code = ctx.report(err);
+        }
+      }
+      return code;
+    },
+  };
+}
+
+// ------------------------------------------------------------ rm
+
+const rm: CommandDef = {
+  name: 'rm',
+  aliases: ['remove'],
+  usage: 'flotilla node rm [OPTIONS] NODE [NODE...]',
+  summary: 'Remove nodes from the cluster.',
+  flags: [{ name: 'force', short: 'f', kind: 'bool', help: 'remove a node even if it is not down (and a manager even if that costs quorum)' }],
+  args: { min: 1 },
+  async run(ctx) {
+    const control = ctx.control();
+    const all = await listNodes(control);
+    const force = ctx.flags.bool('force');
+    let code = 0;
+    for (const ref of ctx.args) {
+      try {
+        const node = matchNode(all, ref);
+        try {
+          await control.call('RemoveNode', { nodeId: node.id, force });
+        } catch (err) {
+          if (err instanceof RpcError && err.code === grpc.status.FAILED_PRECONDITION && !force && !err.details.includes('--force')) {
+            throw new CliError(`cannot remove node ${ref}: ${err.details}: use --force to remove it anyway`);
+          }
+          throw err;
+        }
+        ctx.io.out(`${ref}\n`);
+      } catch (err) {
+        code = ctx.report(err);
+      }
+    }
+    return code;
+  },
+};
+
+export const NODE_GROUP: CommandGroup = {
+  name: 'node',
+  summary: 'Manage the nodes of the cluster.',
+  commands: [ls, inspect, update, roleChange('promote'), roleChange('demote'), rm],
+};

@@ -1,0 +1,411 @@
+// `flotilla service create | ls | inspect | update | scale | rm | ps`, like `docker service`.
+import * as grpc from '@grpc/grpc-js';
+import { serviceFromProto, serviceSpecToProto } from '../manager/api/convert.js';
+import { TaskState, taskStateName, type Node, type PortConfig, type Service, type Task } from '../manager/store/types.js';
+import { MAX_REPLICAS } from '../manager/store/validate.js';
+import { parseKeyValue, UsageError, type FlagSpec } from './args.js';
+import type { CommandDef, CommandGroup } from './command.js';
+import type { Control } from './connection.js';
+import { CliError, RpcError } from './errors.js';
+import {
+  ago,
+  bytesSize,
+  cpus,
+  FORMAT_FLAG,
+  jsonArray,
+  jsonLines,
+  keyValues,
+  labelList,
+  NO_TRUNC_FLAG,
+  outputFormat,
+  QUIET_FLAG,
+  renderTable,
+  shortId,
+  titleCase,
+} from './format.js';
+import { findService, listNodes, listServices, listTasks, retryOnConflict } from './lookup.js';
+import { applyServiceUpdate, buildCreateSpec, CREATE_FLAGS, hasUpdateChanges, UPDATE_FLAGS } from './service-spec.js';
+
+function serviceMode(s: Service): 'replicated' | 'global' {
+  return 'global' in s.spec.mode ? 'global' : 'replicated';
+}
+
+function alreadyExists(name: string): CliError {
+  return new CliError(`a service named "${name}" already exists: pick another --name or update it with \`flotilla service update\``);
+}
+
+// ------------------------------------------------------------ create
+
+const create: CommandDef = {
+  name: 'create',
+  usage: 'flotilla service create [OPTIONS] IMAGE [COMMAND] [ARG...]',
+  summary: 'Create a service; prints its id.',
+  flags: CREATE_FLAGS,
+  args: { min: 1 },
+  stopAtPositional: true,
+  details: 'COMMAND and ARG replace the image\'s CMD; --entrypoint replaces its ENTRYPOINT.\nDurations: 500ms, 10s, 1m30s, 2h. Sizes: 512k, 64m, 1g.',
+  async run(ctx) {
+    const spec = buildCreateSpec(ctx.args[0], ctx.args.slice(1), ctx.flags, ctx.io.env);
+    let service: Service;
+    try {
+      const res = await ctx.control().call('CreateService', { spec: serviceSpecToProto(spec) });
+      if (!res.service) throw new CliError('the manager created the service but did not return it: see `flotilla service ls`');
+      service = serviceFromProto(res.service);
+    } catch (err) {
+      if (err instanceof RpcError && err.code === grpc.status.ALREADY_EXISTS) throw alreadyExists(spec.name);
+      throw err;
+    }
+    ctx.io.out(`${service.id}\n`);
+    return 0;
+  },
+};
+
+// ------------------------------------------------------------ ls
+
+const SERVICE_FILTER: FlagSpec = { name: 'filter', short: 'f', kind: 'list', metavar: 'KEY=VALUE', help: 'filter: id=, name=, label=KEY[=VALUE], mode=replicated|global' };
+
+export function serviceFilter(specs: readonly string[]): (s: Service) => boolean {
+  const byKey = new Map<string, string[]>();
+  for (const s of specs) {
+    const [k, v] = parseKeyValue(s, '--filter');
+    const key = k.toLowerCase();
+    if (!['id', 'name', 'label', 'mode'].includes(key)) throw new UsageError(`invalid --filter ${JSON.stringify(s)}: unknown key "${k}" (use id, name, label, mode)`);
+    if (key === 'mode' && v !== 'replicated' && v !== 'global') throw new UsageError(`invalid --filter ${JSON.stringify(s)}: mode is replicated or global`);
+    byKey.set(key, [...(byKey.get(key) ?? []), v]);
+  }
+  const test = (key: string, v: string, s: Service): boolean => {
+    switch (key) {
+      case 'id':
+        return s.id.startsWith(v);
+      case 'name':
+        return s.spec.name.startsWith(v);
+      case 'mode':
+        return serviceMode(s) === v;
+      default: {
+        const eq = v.indexOf('=');
+        return eq < 0 ? Object.hasOwn(s.spec.labels, v) : s.spec.labels[v.slice(0, eq)] === v.slice(eq + 1);
+      }
+    }
+  };
+  return (s) => [...byKey].every(([key, values]) => values.some((v) => test(key, v, s)));
+}
+
+/** 'running/desired': tasks that should run and do, over the replicas (global: over the tasks that should run). */
+export function replicasColumn(s: Service, tasks: readonly Task[]): string {
+  const mine = tasks.filter((t) => t.serviceId === s.id && t.desiredState === TaskState.RUNNING);
+  const running = mine.filter((t) => t.status.state === TaskState.RUNNING).length;
+  const desired = 'replicated' in s.spec.mode ? s.spec.mode.replicated.replicas : mine.length;
+  return `${running}/${desired}`;
+}
+
+export function portsColumn(ports: readonly PortConfig[]): string {
+  return ports.map((p) => (p.publishMode === 'ingress' ? `*:${p.publishedPort}->${p.targetPort}/${p.protocol}` : `${p.publishedPort}->${p.targetPort}/${p.protocol} (host)`)).join(', ');
+}
+
+export function serviceTable(services: readonly Service[], tasks: readonly Task[], noTrunc = false): string {
+  return renderTable(
+    ['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'],
+    services.map((s) => [shortId(s.id, noTrunc), s.spec.name, serviceMode(s), replicasColumn(s, tasks), s.spec.taskTemplate.container.image, portsColumn(s.spec.endpoint.ports)]),
+  );
+}
+
+const ls: CommandDef = {
+  name: 'ls',
+  aliases: ['list'],
+  usage: 'flotilla service ls [OPTIONS]',
+  summary: 'List services.',
+  flags: [SERVICE_FILTER, FORMAT_FLAG, QUIET_FLAG, NO_TRUNC_FLAG],
+  args: { min: 0, max: 0 },
+  async run(ctx) {
+    const filter = serviceFilter(ctx.flags.list('filter'));
+    const format = outputFormat(ctx.flags);
+    const control = ctx.control();
+    const services = (await listServices(control)).filter(filter).sort((a, b) => a.spec.name.localeCompare(b.spec.name));
+    if (ctx.flags.bool('quiet')) ctx.io.out(services.map((s) => `${s.id}\n`).join(''));
+    else if (format === 'json') ctx.io.out(jsonLines(services));
+    else {
+      const tasks = services.length === 0 ? [] : await listTasks(control, { desiredStates: [TaskState.RUNNING] });
+      ctx.io.out(serviceTable(services, tasks, ctx.flags.bool('no-trunc')));
+    }
+    return 0;
+  },
+};
+
+// ------------------------------------------------------------ inspect
+
+function duration(ms: number): string {
+  if (ms === 0) return '0s';
+  const parts: string[] = [];
+  let rest = ms;
+  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000], ['ms', 1]] as const) {
+    if (rest >= size) {
+      parts.push(`${Math.floor(rest / size)}${unit}`);
+      rest %= size;
+    }
+  }
+  return parts.join('');
+}
+
+export function prettyService(s: Service, tasks: readonly Task[]): string {
+  const t = s.spec.taskTemplate;
+  const c = t.container;
+  const rows: [string, string | null][] = [
+    ['ID', s.id],
+    ['Name', s.spec.name],
+  ];
+  if (Object.keys(s.spec.labels).length > 0) rows.push(['Labels', labelList(s.spec.labels)]);
+  rows.push(['Mode', 'replicated' in s.spec.mode ? `Replicated (${s.spec.mode.replicated.replicas} replicas)` : 'Global'], ['Running', replicasColumn(s, tasks)]);
+  if (t.placement.constraints.length > 0 || t.placement.preferences.length > 0) {
+    rows.push(['Placement', null]);
+    if (t.placement.constraints.length > 0) rows.push([' Constraints', t.placement.constraints.join(', ')]);
+    if (t.placement.preferences.length > 0) rows.push([' Preferences', t.placement.preferences.map((p) => `spread=${p.spread}`).join(', ')]);
+  }
+  const u = s.spec.updateConfig;
+  rows.push(
+    ['UpdateConfig', null],
+    [' Parallelism', String(u.parallelism)],
+    [' Delay', duration(u.delayMs)],
+    [' On failure', u.failureAction],
+    [' Monitoring Period', duration(u.monitorMs)],
+    [' Max failure ratio', String(u.maxFailureRatio)],
+    [' Update order', u.order],
+    ['ContainerSpec', null],
+    [' Image', c.image],
+  );
+  if (c.command.length > 0) rows.push([' Command', c.command.join(' ')]);
+  if (c.args.length > 0) rows.push([' Args', c.args.join(' ')]);
+  if (c.env.length > 0) rows.push([' Env', c.env.join(', ')]);
+  if (c.dir) rows.push([' Dir', c.dir]);
+  if (c.user) rows.push([' User', c.user]);
+  if (c.healthcheck) rows.push([' Healthcheck', c.healthcheck.test.length === 0 ? "(the image's)" : c.healthcheck.test.join(' ')]);
+  rows.push([' Stop grace period', duration(c.stopGracePeriodMs)]);
+  for (const m of c.mounts) rows.push([' Mount', `${m.type} ${m.source || '(anonymous)'} -> ${m.target}${m.readOnly ? ' (read-only)' : ''}`]);
+  const r = t.resources;
+  if (r.limits.nanoCpus || r.limits.memoryBytes || r.reservations.nanoCpus || r.reservations.memoryBytes) {
+    rows.push(['Resources', null]);
+    if (r.limits.nanoCpus) rows.push([' CPU limit', cpus(r.limits.nanoCpus)]);
+    if (r.limits.memoryBytes) rows.push([' Memory limit', bytesSize(r.limits.memoryBytes)]);
+    if (r.reservations.nanoCpus) rows.push([' CPU reservation', cpus(r.reservations.nanoCpus)]);
+    if (r.reservations.memoryBytes) rows.push([' Memory reservation', bytesSize(r.reservations.memoryBytes)]);
+  }
+  const rp = t.restartPolicy;
+  rows.push(['Restart Policy', null], [' Condition', rp.condition], [' Delay', duration(rp.delayMs)], [' Max attempts', String(rp.maxAttempts)], [' Window', duration(rp.windowMs)]);
+  if (s.spec.endpoint.ports.length > 0) rows.push(['Ports', portsColumn(s.spec.endpoint.ports)]);
+  return keyValues(rows);
+}
+
+const inspect: CommandDef = {
+  name: 'inspect',
+  usage: 'flotilla service inspect [OPTIONS] SERVICE [SERVICE...]',
+  summary: 'Show the details of services (by name, id or id prefix), as a JSON array.',
+  flags: [{ name: 'pretty', kind: 'bool', help: 'print in a human friendly format' }],
+  args: { min: 1 },
+  async run(ctx) {
+    const control = ctx.control();
+    const found: Service[] = [];
+    let code = 0;
+    for (const ref of ctx.args) {
+      try {
+        found.push(await findService(control, ref));
+      } catch (err) {
+        if (!(err instanceof CliError)) throw err;
+        code = ctx.report(err);
+      }
+    }
+    if (ctx.flags.bool('pretty')) {
+      const tasks = found.length === 0 ? [] : await listTasks(control, { desiredStates: [TaskState.RUNNING] });
+      ctx.io.out(found.map((s) => prettyService(s, tasks)).join('\n'));
+    } else ctx.io.out(jsonArray(found));
+    return code;
+  },
+};
+
+// ------------------------------------------------------------ update, scale
+
+async function updateService(control: Control, service: Service, change: (s: Service) => Service['spec']): Promise<Service> {
+  return retryOnConflict(
+    service,
+    () => findService(control, service.id),
+    async (s) => {
+      const spec = change(s);
+      const res = await control.call('UpdateService', { serviceId: s.id, version: s.version, spec: serviceSpecToProto(spec) });
+      return res.service ? serviceFromProto(res.service) : s;
+    },
+    `service ${service.spec.name}`,
+  );
+}
+
+const update: CommandDef = {
+  name: 'update',
+  usage: 'flotilla service update [OPTIONS] SERVICE',
+  summary: 'Update a service: change its spec with the flags and send it with the version read (retried if the service changed meanwhile).',
+  flags: UPDATE_FLAGS,
+  args: { min: 1, max: 1 },
+  async run(ctx) {
+    if (!hasUpdateChanges(ctx.flags)) throw new UsageError('nothing to update: give at least one change (see: flotilla service update --help)');
+    const control = ctx.control();
+    const service = await findService(control, ctx.args[0]);
+    await updateService(control, service, (s) => applyServiceUpdate(s.spec, ctx.flags, ctx.io.env));
+    ctx.io.out(`${ctx.args[0]}\n`);
+    return 0;
+  },
+};
+
+const scale: CommandDef = {
+  name: 'scale',
+  usage: 'flotilla service scale SERVICE=REPLICAS [SERVICE=REPLICAS...]',
+  summary: 'Set the number of replicas of replicated services.',
+  flags: [{ name: 'detach', short: 'd', kind: 'bool', help: 'return at once (waiting for convergence is not built yet)' }],
+  args: { min: 1 },
+  async run(ctx) {
+    // Check every argument before changing anything.
+    const wanted = ctx.args.map((a): [string, number] => {
+      const eq = a.lastIndexOf('=');
+      if (eq <= 0) throw new UsageError(`invalid argument ${JSON.stringify(a)}: expected SERVICE=REPLICAS`);
+      const n = a.slice(eq + 1);
+      if (!/^\d+$/.test(n) || Number(n) > MAX_REPLICAS) throw new UsageError(`invalid argument ${JSON.stringify(a)}: REPLICAS must be an integer in 0..${MAX_REPLICAS}`);
+      return [a.slice(0, eq), Number(n)];
+    });
+    const control = ctx.control();
+    let code = 0;
+    for (const [ref, replicas] of wanted) {
+      try {
+        const service = await findService(control, ref);
+        if (!('replicated' in service.spec.mode)) throw new CliError(`service ${ref} is global: scale applies to replicated services only`);
+        await updateService(control, service, (s) => {
+          if (!('replicated' in s.spec.mode)) throw new CliError(`service ${ref} is global: scale applies to replicated services only`);
+          return { ...s.spec, mode: { replicated: { replicas } } };
+        });
+        ctx.io.out(`${ref} scaled to ${replicas}\n`);
+      } catch (err) {
+        code = ctx.report(err);
+      }
+    }
+    return code;
+  },
+};
+
+// ------------------------------------------------------------ rm
+
+const rm: CommandDef = {
+  name: 'rm',
+  aliases: ['remove'],
+  usage: 'flotilla service rm SERVICE [SERVICE...]',
+  summary: 'Remove services.',
+  flags: [],
+  args: { min: 1 },
+  async run(ctx) {
+    const control = ctx.control();
+    let code = 0;
+    for (const ref of ctx.args) {
+      try {
+        const service = await findService(control, ref);
+        await control.call('RemoveService', { serviceId: service.id });
+        ctx.io.out(`${ref}\n`);
+      } catch (err) {
+        code = ctx.report(err);
+      }
+    }
+    return code;
+  },
+};
+
+// ------------------------------------------------------------ ps
+
+const DESIRED_FILTERS: Record<string, number[]> = {
+  running: [TaskState.RUNNING],
+  shutdown: [TaskState.SHUTDOWN],
+  accepted: [TaskState.ACCEPTED],
+  ready: [TaskState.READY],
+  remove: [TaskState.REMOVE],
+};
+
+export function taskFilter(specs: readonly string[], nodes: readonly Node[]): (t: Task) => boolean {
+  const byKey = new Map<string, string[]>();
+  for (const s of specs) {
+    const [k, v] = parseKeyValue(s, '--filter');
+    const key = k.toLowerCase();
+    if (!['id', 'node', 'desired-state'].includes(key)) throw new UsageError(`invalid --filter ${JSON.stringify(s)}: unknown key "${k}" (use id, node, desired-state)`);
+    if (key === 'desired-state' && !DESIRED_FILTERS[v.toLowerCase()]) {
+      throw new UsageError(`invalid --filter ${JSON.stringify(s)}: desired-state is one of ${Object.keys(DESIRED_FILTERS).join(', ')}`);
+    }
+    byKey.set(key, [...(byKey.get(key) ?? []), v]);
+  }
+  const hostname = new Map(nodes.map((n) => [n.id, n.description.hostname]));
+  const test = (key: string, v: string, t: Task): boolean => {
+    switch (key) {
+      case 'id':
+        return t.id.startsWith(v);
+      case 'node':
+        return t.nodeId !== '' && (t.nodeId.startsWith(v) || hostname.get(t.nodeId) === v);
+      default:
+        return DESIRED_FILTERS[v.toLowerCase()].includes(t.desiredState);
+    }
+  };
+  return (t) => [...byKey].every(([key, values]) => values.some((v) => test(key, v, t)));
+}
+
+const MAX_ERROR_LENGTH = 30;
+
+/** `service ps` rows: grouped by slot (or node for global tasks), newest first, older ones marked '\_'. */
+export function taskTable(tasks: readonly Task[], services: ReadonlyMap<string, Service>, nodes: readonly Node[], now: number, noTrunc = false): string {
+  const hostname = new Map(nodes.map((n) => [n.id, n.description.hostname]));
+  const name = (t: Task): string => services.get(t.serviceId)?.spec.name || t.serviceAnnotations.name || t.serviceId;
+  const group = (t: Task): string => `${name(t)}.${t.slot > 0 ? String(t.slot).padStart(6, '0') : t.nodeId}`;
+  const sorted = [...tasks].sort((a, b) => group(a).localeCompare(group(b)) || b.status.timestamp - a.status.timestamp || b.createdAt - a.createdAt);
+  let last = '';
+  const rows = sorted.map((t) => {
+    const g = group(t);
+    const label = `${name(t)}.${t.slot > 0 ? t.slot : t.nodeId}`;
+    const shown = g === last ? ` \\_ ${label}` : label;
+    last = g;
+    let err = t.status.err;
+    if (err && !noTrunc && err.length > MAX_ERROR_LENGTH) err = `${err.slice(0, MAX_ERROR_LENGTH - 1)}…`;
+    const since = ago(t.status.timestamp, now);
+    return [
+      shortId(t.id, noTrunc),
+      shown,
+      t.spec.container.image,
+      t.nodeId ? (hostname.get(t.nodeId) ?? t.nodeId) : '',
+      titleCase(taskStateName(t.desiredState)),
+      since ? `${titleCase(taskStateName(t.status.state))} ${since}` : titleCase(taskStateName(t.status.state)),
+      err ? JSON.stringify(err) : '',
+    ];
+  });
+  return renderTable(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR'], rows);
+}
+
+const ps: CommandDef = {
+  name: 'ps',
+  usage: 'flotilla service ps [OPTIONS] SERVICE [SERVICE...]',
+  summary: 'List the tasks of services.',
+  flags: [
+    { name: 'filter', short: 'f', kind: 'list', metavar: 'KEY=VALUE', help: 'filter: id=, node=ID|HOSTNAME, desired-state=running|shutdown|accepted|ready|remove' },
+    FORMAT_FLAG,
+    QUIET_FLAG,
+    NO_TRUNC_FLAG,
+  ],
+  args: { min: 1 },
+  async run(ctx) {
+    const format = outputFormat(ctx.flags);
+    const control = ctx.control();
+    const services = new Map<string, Service>();
+    for (const ref of ctx.args) {
+      const s = await findService(control, ref);
+      services.set(s.id, s);
+    }
+    const nodes = await listNodes(control);
+    const filter = taskFilter(ctx.flags.list('filter'), nodes);
+    const tasks = (await listTasks(control, { serviceIds: [...services.keys()] })).filter((t) => services.has(t.serviceId)).filter(filter);
+    if (ctx.flags.bool('quiet')) ctx.io.out(tasks.map((t) => `${t.id}\n`).join(''));
+    else if (format === 'json') ctx.io.out(jsonLines(tasks));
+    else ctx.io.out(taskTable(tasks, services, nodes, ctx.io.now(), ctx.flags.bool('no-trunc')));
+    return 0;
+  },
+};
+
+export const SERVICE_GROUP: CommandGroup = {
+  name: 'service',
+  summary: 'Manage services.',
+  commands: [create, inspect, ls, ps, rm, scale, update],
+};

@@ -1,0 +1,238 @@
+// A small in-memory Control service for the CLI's own tests: a real gRPC
+// server (proto/control.proto, the project's converters and error mapping)
+// on a unix socket or a TCP port, with optimistic concurrency, name
+// uniqueness, and error injection. Not the manager: just enough to drive the
+// CLI end to end.
+import * as grpc from '@grpc/grpc-js';
+import {
+  clusterToProto,
+  nodeAvailabilityFromProto,
+  nodeRoleFromProto,
+  nodeToProto,
+  serviceSpecFromProto,
+  serviceToProto,
+  taskToProto,
+  toGrpcStatus,
+  type ProtoServiceSpec,
+} from '../../src/manager/api/convert.js';
+import { loadControlProto, type ControlMethod } from '../../src/manager/api/proto.js';
+import { NameConflictError, NotFoundError, VersionConflictError } from '../../src/manager/store/store.js';
+import type { Cluster, Node, Service, Task } from '../../src/manager/store/types.js';
+
+export interface InjectedError {
+  code: grpc.status;
+  details: string;
+  metadata?: Record<string, string>;
+}
+
+export interface ManagerEntry {
+  nodeId: string;
+  raftId: string;
+  addr: string;
+  leader: boolean;
+  /** 0 unknown, 1 unreachable, 2 reachable */
+  reachability: number;
+}
+
+type Req = Record<string, unknown>;
+type Handler = (req: Req) => object;
+
+export class FakeControl {
+  readonly nodes = new Map<string, Node>();
+  readonly services = new Map<string, Service>();
+  readonly tasks = new Map<string, Task>();
+  cluster: Cluster | null = null;
+  joinTokens = { worker: 'SWMTKN-1-worker-token', manager: 'SWMTKN-1-manager-token' };
+  info = { leaderId: '', leaderAddr: '', term: 0, managers: [] as ManagerEntry[] };
+  /** Every call received, in order. */
+  readonly calls: { method: ControlMethod; request: Req }[] = [];
+  /** Errors to answer the next calls of a method with, in order. */
+  readonly inject = new Map<ControlMethod, InjectedError[]>();
+  /** Delay (ms) before answering the next call of a method (to exercise deadlines). */
+  readonly delays = new Map<ControlMethod, number>();
+  /** Run before a write is checked (e.g. to change the object under the caller's feet). */
+  beforeWrite: ((method: ControlMethod) => void) | null = null;
+
+  private index = 100;
+  private nextId = 1;
+  private server: grpc.Server | null = null;
+
+  /** The next Raft-index-like version. */
+  bump(): number {
+    this.index += 1;
+    return this.index;
+  }
+
+  newId(prefix: string): string {
+    const n = this.nextId++;
+    return `${prefix}${String(n).padStart(4, '0')}abcdefghijklmnopqrst`.slice(0, 25);
+  }
+
+  addNode(n: Node): Node {
+    const node = { ...n, version: this.bump() };
+    this.nodes.set(node.id, node);
+    return node;
+  }
+
+  addService(s: Service): Service {
+    const svc = { ...s, version: this.bump() };
+    this.services.set(svc.id, svc);
+    return svc;
+  }
+
+  addTask(t: Task): Task {
+    const task = { ...t, version: this.bump() };
+    this.tasks.set(task.id, task);
+    return task;
+  }
+
+  failNext(method: ControlMethod, ...errors: InjectedError[]): void {
+    this.inject.set(method, [...(this.inject.get(method) ?? []), ...errors]);
+  }
+
+  callsOf(method: ControlMethod): Req[] {
+    return this.calls.filter((c) => c.method === method).map((c) => c.request);
+  }
+
+  private findService(idOrName: string): Service {
+    const s = this.services.get(idOrName) ?? [...this.services.values()].find((x) => x.spec.name === idOrName);
+    if (!s) throw new NotFoundError('not-found', `service ${idOrName} not found`);
+    return s;
+  }
+
+  private node(id: string): Node {
+    const n = this.nodes.get(id);
+    if (!n) throw new NotFoundError('not-found', `node ${id} not found`);
+    return n;
+  }
+
+  private checkVersion(kind: string, id: string, have: number, want: unknown): void {
+    if (have !== want) throw new VersionConflictError('version-conflict', `${kind} ${id} is at version ${have}, not ${String(want)}`);
+  }
+
+  private readonly handlers: Record<ControlMethod, Handler> = {
+    GetNode: (r) => ({ node: nodeToProto(this.node(String(r.nodeId))) }),
+    ListNodes: () => ({ nodes: [...this.nodes.values()].map(nodeToProto) }),
+    UpdateNode: (r) => {
+      this.beforeWrite?.('UpdateNode');
+      const n = this.node(String(r.nodeId));
+      this.checkVersion('node', n.id, n.version, r.version);
+      const next: Node = structuredClone(n);
+      if (r.hasAvailability) next.availability = nodeAvailabilityFromProto(r.availability);
+      if (r.hasRole) next.role = nodeRoleFromProto(r.role);
+      for (const k of (r.labelsRm as string[]) ?? []) delete next.labels[k];
+      Object.assign(next.labels, (r.labelsAdd as Record<string, string>) ?? {});
+      next.version = this.bump();
+      this.nodes.set(n.id, next);
+      return { node: nodeToProto(next) };
+    },
+    RemoveNode: (r) => {
+      const n = this.node(String(r.nodeId));
+      if (!r.force && n.status.state !== 'down') {
+        throw Object.assign(new Error(`node ${n.id} is not down and can't be removed`), { grpcCode: grpc.status.FAILED_PRECONDITION });
+      }
+      this.nodes.delete(n.id);
+      return {};
+    },
+    CreateService: (r) => {
+      this.beforeWrite?.('CreateService');
+      const spec = serviceSpecFromProto(r.spec as ProtoServiceSpec);
+      if ([...this.services.values()].some((s) => s.spec.name.toLowerCase() === spec.name.toLowerCase())) {
+        throw new NameConflictError('name-conflict', `service name ${spec.name} is already taken`);
+      }
+      const now = Date.now();
+      const svc: Service = { id: this.newId('s'), version: this.bump(), createdAt: now, updatedAt: now, spec };
+      this.services.set(svc.id, svc);
+      return { service: serviceToProto(svc) };
+    },
+    GetService: (r) => ({ service: serviceToProto(this.findService(String(r.serviceIdOrName))) }),
+    ListServices: () => ({ services: [...this.services.values()].map(serviceToProto) }),
+    UpdateService: (r) => {
+      this.beforeWrite?.('UpdateService');
+      const s = this.services.get(String(r.serviceId));
+      if (!s) throw new NotFoundError('not-found', `service ${String(r.serviceId)} not found`);
+      this.checkVersion('service', s.id, s.version, r.version);
+      const spec = serviceSpecFromProto(r.spec as ProtoServiceSpec);
+      const next: Service = { ...s, spec, version: this.bump(), updatedAt: Date.now() };
+      this.services.set(s.id, next);
+      return { service: serviceToProto(next) };
+    },
+    RemoveService: (r) => {
+      const s = this.services.get(String(r.serviceId));
+      if (!s) throw new NotFoundError('not-found', `service ${String(r.serviceId)} not found`);
+      this.services.delete(s.id);
+      return {};
+    },
+    ListTasks: (r) => {
+      const f = (r.filters ?? {}) as { serviceIds?: string[]; nodeIds?: string[]; desiredStates?: number[] };
+      const tasks = [...this.tasks.values()].filter(
+        (t) =>
+          (!f.serviceIds?.length || f.serviceIds.includes(t.serviceId)) &&
+          (!f.nodeIds?.length || f.nodeIds.includes(t.nodeId)) &&
+          (!f.desiredStates?.length || f.desiredStates.includes(t.desiredState)),
+      );
+      return { tasks: tasks.map(taskToProto) };
+    },
+    GetCluster: () => {
+      if (!this.cluster) throw new NotFoundError('not-found', 'no cluster object');
+      return { cluster: clusterToProto(this.cluster) };
+    },
+    UpdateCluster: () => {
+      throw Object.assign(new Error('UpdateCluster is not in the fake'), { grpcCode: grpc.status.UNIMPLEMENTED });
+    },
+    GetJoinTokens: () => ({ joinTokens: { ...this.joinTokens } }),
+    RotateJoinToken: (r) => {
+      const role = nodeRoleFromProto(r.role);
+      this.joinTokens = { ...this.joinTokens, [role]: `SWMTKN-1-${role}-rotated-${this.bump()}` };
+      return { joinTokens: { ...this.joinTokens } };
+    },
+    ClusterInfo: () => ({ ...this.info, managers: this.info.managers.map((m) => ({ ...m })) }),
+  };
+
+  private implementation(): grpc.UntypedServiceImplementation {
+    const impl: grpc.UntypedServiceImplementation = {};
+    for (const method of Object.keys(this.handlers) as ControlMethod[]) {
+      const handle = (call: grpc.ServerUnaryCall<Req, object>, callback: grpc.sendUnaryData<object>): void => {
+        const delay = this.delays.get(method);
+        if (delay !== undefined) {
+          this.delays.delete(method);
+          setTimeout(() => handle(call, callback), delay);
+          return;
+        }
+        this.calls.push({ method, request: call.request });
+        const queued = this.inject.get(method);
+        const injected = queued?.shift();
+        if (injected) {
+          const metadata = new grpc.Metadata();
+          for (const [k, v] of Object.entries(injected.metadata ?? {})) metadata.set(k, v);
+          callback({ code: injected.code, details: injected.details, metadata });
+          return;
+        }
+        try {
+          callback(null, this.handlers[method](call.request));
+        } catch (err) {
+          const code = (err as { grpcCode?: grpc.status }).grpcCode;
+          if (code !== undefined) callback({ code, details: (err as Error).message, metadata: new grpc.Metadata() });
+          else callback(toGrpcStatus(err));
+        }
+      };
+      impl[method] = handle;
+    }
+    return impl;
+  }
+
+  /** Serve on `address` ('unix:///tmp/x/control.sock', '127.0.0.1:0'); resolves to the bound port (0 for unix). */
+  async start(address: string, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
+    const server = new grpc.Server();
+    server.addService(loadControlProto().service, this.implementation());
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))));
+    this.server = server;
+    return port;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (server) await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+  }
+}

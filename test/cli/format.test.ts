@@ -1,0 +1,172 @@
+// Output formatting (tables like docker's, human durations and sizes), the
+// tables of node ls / service ls / service ps, and target resolution.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolve } from 'node:path';
+import { UsageError } from '../../src/cli/args.js';
+import { joinAddress, joinInstructions } from '../../src/cli/cluster-commands.js';
+import { resolveDataDir, resolveTarget } from '../../src/cli/connection.js';
+import { describeRpcError, flagForField, RpcError } from '../../src/cli/errors.js';
+import { ago, bytesSize, humanDuration, keyValues, renderTable } from '../../src/cli/format.js';
+import { nodeFilter, nodeTable } from '../../src/cli/node-commands.js';
+import { portsColumn, replicasColumn, serviceTable, taskTable } from '../../src/cli/service-commands.js';
+import { TaskState } from '../../src/manager/store/types.js';
+import * as grpc from '@grpc/grpc-js';
+import { node, service, task, T0 } from '../manager/store-fixtures.js';
+
+test('tables: columns three spaces apart, no trailing blanks', () => {
+  assert.equal(renderTable(['ID', 'NAME', 'X'], [['1', 'web', ''], ['22222', 'a', 'z']]), 'ID      NAME   X\n1       web\n22222   a      z\n');
+  assert.equal(renderTable(['ID'], []), 'ID\n');
+});
+
+test('human durations like docker', () => {
+  const s = 1000;
+  const cases: [number, string][] = [
+    [0, 'Less than a second'],
+    [1 * s, '1 second'],
+    [45 * s, '45 seconds'],
+    [60 * s, 'About a minute'],
+    [5 * 60 * s, '5 minutes'],
+    [60 * 60 * s, 'About an hour'],
+    [3 * 3600 * s, '3 hours'],
+    [3 * 86400 * s, '3 days'],
+    [21 * 86400 * s, '3 weeks'],
+    [90 * 86400 * s, '3 months'],
+    [800 * 86400 * s, '2 years'],
+  ];
+  for (const [ms, want] of cases) assert.equal(humanDuration(ms), want);
+  assert.equal(ago(T0, T0 + 300_000), '5 minutes ago');
+  assert.equal(ago(0, T0), '');
+  assert.equal(bytesSize(8 * 2 ** 30), '8GiB');
+  assert.equal(bytesSize(1536), '1.5KiB');
+  assert.equal(bytesSize(100), '100B');
+  assert.equal(keyValues([['ID', 'x'], ['Status', null], [' State', 'Ready']]), 'ID:      x\nStatus:\n State:  Ready\n');
+});
+
+test('node ls table and filters', () => {
+  const nodes = [
+    node('n1aaaaaaaaaaaaaaaaaaaaaaa', { role: 'manager', managerStatus: { raftId: 'r1', addr: '10.0.0.1:4242', leader: true, reachability: 'reachable' }, labels: { zone: 'a' } }),
+    node('n2bbbbbbbbbbbbbbbbbbbbbbb', { role: 'manager', managerStatus: { raftId: 'r2', addr: '10.0.0.2:4242', leader: false, reachability: 'unreachable' }, status: { state: 'down', message: '', address: '' } }),
+    node('n3ccccccccccccccccccccccc', { availability: 'drain', labels: { zone: 'b' } }),
+  ];
+  assert.equal(
+    nodeTable(nodes),
+    [
+      'ID                          HOSTNAME                         STATUS   AVAILABILITY   MANAGER STATUS   ENGINE VERSION',
+      'n1aaaaaaaaaaaaaaaaaaaaaaa   host-n1aaaaaaaaaaaaaaaaaaaaaaa   Ready    Active         Leader           24.0.7',
+      'n2bbbbbbbbbbbbbbbbbbbbbbb   host-n2bbbbbbbbbbbbbbbbbbbbbbb   Down     Active         Unreachable      24.0.7',
+      'n3ccccccccccccccccccccccc   host-n3ccccccccccccccccccccccc   Ready    Drain                           24.0.7',
+      '',
+    ].join('\n'),
+  );
+  const ids = (f: string[]) => nodes.filter(nodeFilter(f)).map((n) => n.id.slice(0, 2));
+  assert.deepEqual(ids(['role=manager']), ['n1', 'n2']);
+  assert.deepEqual(ids(['role=worker']), ['n3']);
+  assert.deepEqual(ids(['label=zone']), ['n1', 'n3']);
+  assert.deepEqual(ids(['label=zone=b']), ['n3']);
+  assert.deepEqual(ids(['availability=drain']), ['n3']);
+  assert.deepEqual(ids(['id=n2', 'id=n3']), ['n2', 'n3']);
+  assert.deepEqual(ids(['role=manager', 'label=zone']), ['n1']);
+  assert.deepEqual(ids(['name=host-n1']), ['n1']);
+  assert.throws(() => nodeFilter(['colour=red']), UsageError);
+  assert.throws(() => nodeFilter(['role=boss']), /invalid --filter role "boss"/);
+});
+
+test('service ls: replicas counted from running tasks, ports like docker', () => {
+  const web = service('s1aaaaaaaaaaaaaaaaaaaaaaa', 'web', {
+    endpoint: { ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' }, { protocol: 'udp', targetPort: 53, publishedPort: 53, publishMode: 'host' }] },
+  });
+  const agent = service('s2bbbbbbbbbbbbbbbbbbbbbbb', 'agent', { mode: { global: {} } });
+  const running = { state: TaskState.RUNNING, message: '', err: '', timestamp: T0, containerId: 'c', exitCode: 0, health: 'none' as const };
+  const tasks = [
+    task('t1', web, { status: running }),
+    task('t2', web, { slot: 2 }),
+    task('t3', web, { slot: 3, desiredState: TaskState.SHUTDOWN, status: running }),
+    task('t4', agent, { slot: 0, nodeId: 'n1', status: running }),
+    task('t5', agent, { slot: 0, nodeId: 'n2', status: running }),
+  ];
+  assert.equal(replicasColumn(web, tasks), '1/2');
+  assert.equal(replicasColumn(agent, tasks), '2/2');
+  assert.equal(portsColumn(web.spec.endpoint.ports), '*:8080->80/tcp, 53->53/udp (host)');
+  assert.equal(
+    serviceTable([agent, web], tasks),
+    [
+      'ID             NAME    MODE         REPLICAS   IMAGE            PORTS',
+      's2bbbbbbbbbb   agent   global       2/2        busybox:latest',
+      's1aaaaaaaaaa   web     replicated   1/2        busybox:latest   *:8080->80/tcp, 53->53/udp (host)',
+      '',
+    ].join('\n'),
+  );
+});
+
+test('service ps: history under its slot, node hostnames, relative times, errors', () => {
+  const web = service('s1', 'web');
+  const n1 = node('n1');
+  const tasks = [
+    task('t1aaaaaaaaaaaaaaa', web, { slot: 1, nodeId: 'n1', status: { state: TaskState.RUNNING, message: '', err: '', timestamp: T0 + 60_000, containerId: '', exitCode: 0, health: 'none' } }),
+    task('t0aaaaaaaaaaaaaaa', web, {
+      slot: 1,
+      nodeId: 'n1',
+      desiredState: TaskState.SHUTDOWN,
+      status: { state: TaskState.FAILED, message: '', err: 'task: non-zero exit (1) and a long tail', timestamp: T0, containerId: '', exitCode: 1, health: 'none' },
+    }),
+    task('t2aaaaaaaaaaaaaaa', web, { slot: 2 }),
+  ];
+  const out = taskTable(tasks, new Map([[web.id, web]]), [n1], T0 + 5 * 60_000);
+  assert.equal(
+    out,
+    [
+      'ID             NAME        IMAGE            NODE      DESIRED STATE   CURRENT STATE           ERROR',
+      't1aaaaaaaaaa   web.1       busybox:latest   host-n1   Running         Running 4 minutes ago',
+      't0aaaaaaaaaa    \\_ web.1   busybox:latest   host-n1   Shutdown        Failed 5 minutes ago    "task: non-zero exit (1) and a…"',
+      't2aaaaaaaaaa   web.2       busybox:latest             Running         New 5 minutes ago',
+      '',
+    ].join('\n'),
+  );
+});
+
+test('target resolution: --host, FLOTILLA_HOST, data dir', () => {
+  const env = {};
+  assert.equal(resolveDataDir(undefined, {}), '/var/lib/flotilla');
+  assert.equal(resolveDataDir(undefined, { FLOTILLA_DATA_DIR: '/d' }), '/d');
+  assert.equal(resolveDataDir('/flag', { FLOTILLA_DATA_DIR: '/d' }), '/flag');
+  assert.deepEqual(resolveTarget({ env }), { kind: 'unix', address: 'unix:///var/lib/flotilla/control.sock', display: 'unix:///var/lib/flotilla/control.sock', dataDir: '/var/lib/flotilla' });
+  assert.equal(resolveTarget({ env, dataDir: '/x' }).address, 'unix:///x/control.sock');
+  assert.equal(resolveTarget({ env, host: 'unix:///run/f.sock' }).address, 'unix:///run/f.sock');
+  assert.equal(resolveTarget({ env, host: 'rel/f.sock' }).address, `unix://${resolve('rel/f.sock')}`);
+  assert.deepEqual(resolveTarget({ env: { FLOTILLA_HOST: '10.0.0.1:5000' }, dataDir: '/x' }), { kind: 'tcp', address: '10.0.0.1:5000', display: '10.0.0.1:5000', dataDir: '/x' });
+  assert.equal(resolveTarget({ env: { FLOTILLA_HOST: '10.0.0.1:5000' }, host: 'm1' }).address, 'm1:4242');
+  assert.equal(resolveTarget({ env, host: 'tcp://[::1]:4243' }).address, '[::1]:4243');
+  assert.throws(() => resolveTarget({ env, host: 'm1:99999' }), /invalid --host "m1:99999": port 99999 is out of range/);
+  assert.throws(() => resolveTarget({ env: { FLOTILLA_HOST: 'a b' } }), /invalid FLOTILLA_HOST "a b"/);
+});
+
+test('join instructions and address', () => {
+  assert.equal(joinInstructions('worker', 'T', '10.0.0.1:4242'), 'To add a worker to this cluster, run the following command:\n\n    flotilla join --token T 10.0.0.1:4242\n');
+  const m = (addr: string, reachability: number) => ({ nodeId: 'n', raftId: 'r', addr, leader: false, reachability });
+  assert.equal(joinAddress({ leaderId: 'l', leaderAddr: '10.0.0.9:4242', term: 2, managers: [m('10.0.0.1:4242', 2)] }), '10.0.0.9:4242');
+  assert.equal(joinAddress({ leaderId: '', leaderAddr: '', term: 2, managers: [m('10.0.0.1:4242', 1), m('10.0.0.2:4242', 2)] }), '10.0.0.2:4242');
+  assert.equal(joinAddress({ leaderId: '', leaderAddr: '', term: 2, managers: [] }), undefined);
+});
+
+test('gRPC failures become one line that says what to do', () => {
+  const ctx = { target: 'unix:///d/control.sock', kind: 'unix' as const, dataDir: '/d', timeoutMs: 15_000 };
+  const err = (code: grpc.status, details: string, meta: Record<string, string> = {}) => {
+    const md = new grpc.Metadata();
+    for (const [k, v] of Object.entries(meta)) md.set(k, v);
+    return new RpcError('ListNodes', code, details, md);
+  };
+  assert.equal(describeRpcError(err(grpc.status.UNAVAILABLE, 'No connection established'), ctx), 'cannot reach a manager at unix:///d/control.sock: is `flotilla daemon --data-dir /d` running on a manager?');
+  assert.match(describeRpcError(err(grpc.status.UNAVAILABLE, 'not the leader; no leader is known (term 3)', { 'leader-id': '', 'leader-term': '3' }), ctx), /^the cluster has no leader right now/);
+  assert.match(describeRpcError(err(grpc.status.UNAVAILABLE, 'not the leader', { 'leader-id': 'm2', 'leader-term': '3', 'leader-address': '10.0.0.2:4242' }), ctx), /retry with --host 10.0.0.2:4242$/);
+  assert.match(describeRpcError(err(grpc.status.DEADLINE_EXCEEDED, 'Deadline exceeded'), ctx), /no answer from the manager at unix:\/\/\/d\/control.sock within 15s: .*--timeout/);
+  assert.equal(
+    describeRpcError(err(grpc.status.INVALID_ARGUMENT, 'spec.taskTemplate.resources.limits.memoryBytes: must be >= 0 (got -1) [resources]', { field: 'spec.taskTemplate.resources.limits.memoryBytes', rule: 'resources' }), ctx),
+    'invalid --limit-memory (rejected by the manager): must be >= 0 (got -1)',
+  );
+  assert.match(describeRpcError(err(grpc.status.PERMISSION_DENIED, 'workers may not call the Control API'), ctx), /refused the request/);
+  assert.equal(flagForField('spec.endpoint.ports[1].publishedPort'), '--publish');
+  assert.equal(flagForField('spec.mode.replicated.replicas'), '--replicas');
+  assert.equal(flagForField('spec.updateConfig.delayMs'), '--update-delay');
+  assert.equal(flagForField('meta.id'), undefined);
+});
