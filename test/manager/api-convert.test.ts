@@ -285,5 +285,5 @@ test('both protos load and expose the listed RPCs', () => {
   assert.deepEqual(issue.requestDeserialize(issue.requestSerialize(req)), req);
   // UpdateNode carries the spec changes.
   const upd = viaRequest<Record<string, unknown>>('UpdateNode', { nodeId: 'n1', version: 4, hasAvailability: true, availability: 2, labelsAdd: { a: 'b' }, labelsRm: ['c'] });
-  assert.deepEqual(upd, { nodeId: 'n1', version: 4, hasAvailability: true, availability: 2, hasRole: false, role: 0, labelsAdd: { a: 'b' }, labelsRm: ['c'] });
+  assert.deepEqual(upd, { nodeId: 'n1', version: 4, hasAvailability: true, availability: 2, hasRole: false, role: 0, labelsAdd: { a: 'b' }, labelsRm: ['c'], force: false });
 });
