@@ -221,6 +221,9 @@ export async function joinCluster(o: JoinOptions): Promise<JoinResult> {
 }
 
 function grpcDetails(err: unknown): string {
-  if (err && typeof err === 'object' && 'details' in err && typeof (err as grpc.ServiceError).details === 'string') return (err as grpc.ServiceError).details;
+  if (err && typeof err === 'object' && 'details' in err && typeof (err as grpc.ServiceError).details === 'string') {
+    // grpc-js appends an empty "Resolution note" to connection errors.
+    return (err as grpc.ServiceError).details.replace(/\.?\s*Resolution note:\s*$/, '');
+  }
   return err instanceof Error ? err.message : String(err);
 }
