@@ -1,0 +1,230 @@
+// The worker agent: takes the set of tasks assigned to this node, runs each one
+// with a TaskRunner, and reports their status in batches. Observed state only
+// moves forward: the agent never reports a state lower than one it (or, before
+// a restart, the store) already has for that task. On start it adopts the
+// containers it owns (by label) instead of starting duplicates; the first
+// assignment decides which of them stay.
+//
+// The session with the managers (heartbeats, assignment stream) is the
+// dispatcher's business; it drives this class through assign() and receives
+// the updates through `reporter`.
+import { pino, type Logger } from 'pino';
+import { TaskState, isTerminal, taskStateName, type NodeDescription, type Task, type TaskStatus } from '../manager/store/types.js';
+import type { ContainerObservation, Executor, Owner } from './executor.js';
+import { StatusBatcher, type StatusReporter } from './status-batcher.js';
+import { TaskRunner, type StatusFields } from './task-runner.js';
+
+export interface AgentOptions {
+  executor: Executor;
+  nodeId: string;
+  clusterId: string;
+  /** Receives batches of status updates (a rejection is retried). */
+  reporter: StatusReporter;
+  logger?: Logger;
+  /** Longest wait before a batch of updates leaves (default 100 ms). */
+  batchMs?: number;
+  /** Largest batch (default 64). */
+  maxBatch?: number;
+  /** The time stamped on each status (default Date.now). */
+  clock?: () => number;
+  /** How often a health-checked container's health is read (default 500 ms). */
+  healthPollMs?: number;
+}
+
+export class Agent {
+  private readonly executor: Executor;
+  private readonly owner: Owner;
+  private readonly log: Logger;
+  private readonly clock: () => number;
+  private readonly healthPollMs: number;
+  private readonly batcher: StatusBatcher;
+  private readonly runners = new Map<string, TaskRunner>();
+  /** Owned containers found at start, by task id, until the first assignment claims them. */
+  private adoptable = new Map<string, ContainerObservation>();
+  /** Owned containers with no task, or duplicates: removed at the first assignment. */
+  private strays: ContainerObservation[] = [];
+  private firstAssignment = true;
+  /** The last status reported per task (also seeded from the store's). */
+  private readonly reported = new Map<string, TaskStatus>();
+  private readonly background = new Set<Promise<void>>();
+  private queue: Promise<void> = Promise.resolve();
+  private state: 'new' | 'started' | 'stopped' = 'new';
+
+  constructor(options: AgentOptions) {
+    this.executor = options.executor;
+    this.owner = { clusterId: options.clusterId, nodeId: options.nodeId };
+    this.log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'agent', nodeId: options.nodeId });
+    this.clock = options.clock ?? Date.now;
+    this.healthPollMs = options.healthPollMs ?? 500;
+    this.batcher = new StatusBatcher({
+      report: options.reporter,
+      batchMs: options.batchMs,
+      maxBatch: options.maxBatch,
+      logger: this.log,
+    });
+  }
+
+  get nodeId(): string {
+    return this.owner.nodeId;
+  }
+
+  /** Finds the containers this node owns from an earlier run, to adopt them. */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error(`agent already ${this.state}`);
+    this.state = 'started';
+    const owned = await this.executor.list(this.owner);
+    for (const c of owned) {
+      if (!c.taskId) {
+        this.strays.push(c);
+        continue;
+      }
+      const other = this.adoptable.get(c.taskId);
+      if (!other) {
+        this.adoptable.set(c.taskId, c);
+        continue;
+      }
+      // Two containers for one task must never both live: keep the running one
+      // (else the newer), drop the other.
+      const keepNew = (c.running && !other.running) || (c.running === other.running && c.startedAt > other.startedAt);
+      this.strays.push(keepNew ? other : c);
+      if (keepNew) this.adoptable.set(c.taskId, c);
+    }
+    this.log.info({ adoptable: this.adoptable.size, strays: this.strays.length }, 'agent started');
+  }
+
+  /**
+   * The full set of tasks assigned to this node. Desired RUNNING: run it;
+   * desired past RUNNING: stop it gracefully (REMOVE also removes it); absent:
+   * stop it gracefully and remove its container. Resolves once the changes are
+   * under way (stopping and removing continue in the background).
+   */
+  assign(tasks: readonly Task[]): Promise<void> {
+    const next = this.queue.then(() => this.reconcile(tasks));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private reconcile(tasks: readonly Task[]): void {
+    if (this.state !== 'started') throw new Error(this.state === 'new' ? 'agent not started: call start() first' : 'agent stopped');
+    const wanted = new Map<string, Task>();
+    for (const t of tasks) {
+      if (t.nodeId && t.nodeId !== this.owner.nodeId) {
+        this.log.warn({ taskId: t.id, taskNodeId: t.nodeId }, 'ignoring a task assigned to another node');
+        continue;
+      }
+      if (t.desiredState >= TaskState.REMOVE) continue; // treated as absent: stop and remove
+      wanted.set(t.id, t);
+    }
+
+    for (const t of wanted.values()) {
+      const runner = this.runners.get(t.id);
+      if (runner) {
+        runner.update(t);
+        continue;
+      }
+      this.seedFloor(t);
+      const adopted = this.adoptable.get(t.id);
+      this.adoptable.delete(t.id);
+      this.runners.set(
+        t.id,
+        new TaskRunner(
+          t,
+          {
+            executor: this.executor,
+            owner: this.owner,
+            logger: this.log,
+            healthPollMs: this.healthPollMs,
+            report: (task, status) => this.report(task, status),
+          },
+          adopted,
+        ),
+      );
+    }
+
+    for (const [id, runner] of this.runners) {
+      if (wanted.has(id)) continue;
+      this.runners.delete(id);
+      this.track(runner.retire().finally(() => this.reported.delete(id)));
+    }
+
+    if (this.firstAssignment) {
+      // What was found at start and is not assigned any more goes away.
+      this.firstAssignment = false;
+      for (const c of [...this.adoptable.values(), ...this.strays]) this.track(this.discard(c));
+      this.adoptable.clear();
+      this.strays = [];
+    }
+  }
+
+  /** Stops (with the grace period it was created with) and removes a container no task claims. */
+  private async discard(c: ContainerObservation): Promise<void> {
+    this.log.info({ containerId: c.id, taskId: c.taskId }, 'removing a container that is no longer assigned');
+    try {
+      if (c.running) await this.executor.shutdown(c.id, c.stopGracePeriodMs);
+      await this.executor.remove(c.id);
+    } catch (err) {
+      this.log.warn({ containerId: c.id, err: err instanceof Error ? err.message : String(err) }, 'removing an unassigned container failed');
+    }
+  }
+
+  private track(p: Promise<void>): void {
+    const q = p.catch((err: unknown) => this.log.error({ err: String(err) }, 'background work failed')).finally(() => this.background.delete(q));
+    this.background.add(q);
+  }
+
+  /** What the store already knows is the lowest state the agent may report. */
+  private seedFloor(t: Task): void {
+    const prev = this.reported.get(t.id);
+    if (!prev || t.status.state > prev.state) this.reported.set(t.id, { ...t.status });
+  }
+
+  private report(task: Task, f: StatusFields): void {
+    const prev = this.reported.get(task.id);
+    if (prev) {
+      // Never backwards, and nothing after an end.
+      if (isTerminal(prev.state) || f.state < prev.state) {
+        this.log.debug({ taskId: task.id, state: taskStateName(f.state), after: taskStateName(prev.state) }, 'not reporting a state behind the last one');
+        return;
+      }
+      // The health poll repeats itself: only changes are news.
+      if (f.state === prev.state && f.message === prev.message && f.health === prev.health && f.containerId === prev.containerId && f.exitCode === prev.exitCode && f.err === prev.err) return;
+    }
+    const status: TaskStatus = { ...f, timestamp: this.clock() };
+    this.reported.set(task.id, status);
+    this.log.info({ taskId: task.id, state: taskStateName(f.state), message: f.message, containerId: f.containerId.slice(0, 12) }, 'task status');
+    this.batcher.push({ taskId: task.id, status });
+  }
+
+  /** The last status reported (or known from the store) for a task this agent runs. */
+  taskStatus(taskId: string): TaskStatus | undefined {
+    const s = this.reported.get(taskId);
+    return s ? { ...s } : undefined;
+  }
+
+  /** Sends the queued status updates now. */
+  flush(): Promise<void> {
+    return this.batcher.flush();
+  }
+
+  /**
+   * Stops the agent: runners stop watching (containers keep running, for the
+   * next start to adopt), background stops and removals finish, and the last
+   * updates are sent.
+   */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    await this.queue;
+    for (const r of this.runners.values()) r.detach();
+    await Promise.all([...this.runners.values()].map((r) => r.done));
+    this.runners.clear();
+    while (this.background.size > 0) await Promise.all([...this.background]);
+    await this.batcher.close();
+    this.log.info('agent stopped');
+  }
+
+  /** The node's description as its engine sees it. */
+  describe(): Promise<NodeDescription> {
+    return this.executor.describe();
+  }
+}

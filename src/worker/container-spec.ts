@@ -1,0 +1,91 @@
+// Turns a task (its TaskTemplate and published ports) into the Docker engine's
+// container-create body. Pure: no engine, so every field mapping is unit-tested.
+import type Dockerode from 'dockerode';
+import type { HealthCheck, Mount, PortConfig, Task } from '../manager/store/types.js';
+import { InvalidSpecError, type Owner } from './executor.js';
+import { containerName, taskLabels } from './labels.js';
+
+const NS_PER_MS = 1_000_000;
+
+/** Docker's HealthConfig, durations in nanoseconds; 0 / [] mean "the image's". */
+export function toHealthConfig(hc: HealthCheck): Dockerode.HealthConfig {
+  return {
+    Test: [...hc.test],
+    Interval: hc.intervalMs * NS_PER_MS,
+    Timeout: hc.timeoutMs * NS_PER_MS,
+    Retries: hc.retries,
+    StartPeriod: hc.startPeriodMs * NS_PER_MS,
+  };
+}
+
+function toMount(m: Mount): Dockerode.MountSettings {
+  if (!m.target.startsWith('/')) throw new InvalidSpecError(`mount target ${JSON.stringify(m.target)} must be an absolute path`);
+  if (m.type === 'bind') {
+    if (!m.source.startsWith('/')) throw new InvalidSpecError(`bind mount source ${JSON.stringify(m.source)} must be an absolute host path`);
+    return { Type: 'bind', Source: m.source, Target: m.target, ReadOnly: m.readOnly };
+  }
+  // A volume with an empty source is anonymous: the engine names it, and
+  // `remove` deletes it with the container (v=true).
+  return { Type: 'volume', Source: m.source, Target: m.target, ReadOnly: m.readOnly };
+}
+
+/**
+ * Published ports as host port bindings. 'host' mode is exactly that. 'ingress'
+ * is treated the same way: flotilla has no routing mesh, so an ingress port is
+ * published on the node that runs the task, like a host-mode port. Published
+ * port 0 lets the engine pick a free host port.
+ */
+function toPorts(ports: PortConfig[]): { exposed: Record<string, object>; bindings: Dockerode.PortMap } {
+  const exposed: Record<string, object> = {};
+  const bindings: Dockerode.PortMap = {};
+  for (const p of ports) {
+    const key = `${p.targetPort}/${p.protocol}`;
+    exposed[key] = {};
+    (bindings[key] ??= []).push({ HostIp: '', HostPort: p.publishedPort > 0 ? String(p.publishedPort) : '' });
+  }
+  return { exposed, bindings };
+}
+
+/** SwarmKit's mapping of a CPU reservation to relative CPU shares (1 CPU = 1024). */
+export function cpuShares(nanoCpus: number): number {
+  if (nanoCpus <= 0) return 0;
+  return Math.max(2, Math.round((nanoCpus * 1024) / 1e9));
+}
+
+/** The body of POST /containers/create for `task`, owned by `owner`. */
+export function toCreateOptions(task: Task, owner: Owner): Dockerode.ContainerCreateOptions {
+  const c = task.spec.container;
+  if (!c.image) throw new InvalidSpecError('no image');
+  const { limits, reservations } = task.spec.resources;
+  const { exposed, bindings } = toPorts(task.endpoint?.ports ?? []);
+
+  const opts: Dockerode.ContainerCreateOptions = {
+    name: containerName(task),
+    Image: c.image,
+    Labels: taskLabels(task, owner),
+    Env: [...c.env],
+    // As in SwarmKit: `command` replaces the image's ENTRYPOINT, `args` its CMD;
+    // empty keeps the image's.
+    ...(c.command.length > 0 ? { Entrypoint: [...c.command] } : {}),
+    ...(c.args.length > 0 ? { Cmd: [...c.args] } : {}),
+    ...(c.dir ? { WorkingDir: c.dir } : {}),
+    ...(c.user ? { User: c.user } : {}),
+    ...(c.healthcheck ? { Healthcheck: toHealthConfig(c.healthcheck) } : {}),
+    ExposedPorts: exposed,
+    // Whole seconds for `docker stop` run by hand; flotilla's own shutdown uses
+    // the exact milliseconds (DockerExecutor.shutdown).
+    StopTimeout: Math.ceil(c.stopGracePeriodMs / 1000),
+    HostConfig: {
+      Mounts: c.mounts.map(toMount),
+      PortBindings: bindings,
+      Memory: limits.memoryBytes,
+      NanoCpus: limits.nanoCpus,
+      MemoryReservation: reservations.memoryBytes,
+      CpuShares: cpuShares(reservations.nanoCpus),
+      // Restarts are the orchestrator's decision (restart policy, rescheduling):
+      // the engine must never restart a task's container by itself.
+      RestartPolicy: { Name: 'no' },
+    },
+  };
+  return opts;
+}

@@ -1,0 +1,381 @@
+// The Docker executor: runs tasks as containers on a Docker engine through
+// dockerode. Stateless on purpose: everything it knows about a container it
+// asks the engine, so a restarted agent sees exactly what is there.
+import { hostname as osHostname } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
+import type Docker from 'dockerode';
+import { pino, type Logger } from 'pino';
+import type { NodeDescription, Task, TaskHealth } from '../manager/store/types.js';
+import { toCreateOptions } from './container-spec.js';
+import { engineMessage, isAbortError, statusCodeOf, toExecutorError } from './docker-errors.js';
+import { LogDemuxer } from './docker-logs.js';
+import { connectEngine, engineEndpoint } from './engine.js';
+import {
+  ContainerNotFoundError,
+  EngineError,
+  EngineUnavailableError,
+  ImageNotFoundError,
+  type ContainerObservation,
+  type ContainerStatus,
+  type Executor,
+  type HealthObservation,
+  type LogEntry,
+  type LogOptions,
+  type Owner,
+  type ShutdownResult,
+} from './executor.js';
+import { LABEL_CLUSTER_ID, LABEL_NODE_ID, LABEL_TASK_ID, ownerLabelFilters } from './labels.js';
+import { describeNode, type EngineInfo } from './node-description.js';
+
+export interface DockerExecutorOptions {
+  /** Default: connectEngine() (DOCKER_HOST, else /var/run/docker.sock). */
+  docker?: Docker;
+  logger?: Logger;
+  /** For the logger's bindings. */
+  nodeId?: string;
+  /** The node's hostname in describe(); default os.hostname(). */
+  hostname?: string;
+  /** Pull an image that is not present (default true). */
+  pull?: boolean;
+  /** Give up on a pull after this long (default 5 minutes). */
+  pullTimeoutMs?: number;
+  /** After SIGKILL, how long to wait for the engine to reap the process (default 10 s). */
+  killTimeoutMs?: number;
+  /** When a `wait` connection breaks, retry after this long (default 1 s). */
+  retryMs?: number;
+}
+
+const HEALTH_OUTPUT_MAX = 400;
+
+function toHealth(status: string | undefined): TaskHealth {
+  return status === 'starting' || status === 'healthy' || status === 'unhealthy' ? status : 'none';
+}
+
+/** Docker's zero time is 0001-01-01: report it as 0. */
+function toMs(t: string | undefined): number {
+  const ms = t ? Date.parse(t) : NaN;
+  return Number.isFinite(ms) && ms > 0 ? ms : 0;
+}
+
+/** Docker's default stop timeout when a container has none of its own. */
+const DEFAULT_STOP_GRACE_MS = 10_000;
+
+function stopGraceOf(info: Docker.ContainerInspectInfo): number {
+  const t = (info.Config as { StopTimeout?: unknown } | undefined)?.StopTimeout;
+  return typeof t === 'number' && t >= 0 ? t * 1000 : DEFAULT_STOP_GRACE_MS;
+}
+
+export function observe(info: Docker.ContainerInspectInfo): ContainerObservation {
+  const state = info.State;
+  const log = state.Health?.Log ?? [];
+  const last = log.length > 0 ? log[log.length - 1] : undefined;
+  const labels = info.Config?.Labels ?? {};
+  return {
+    id: info.Id,
+    name: info.Name.replace(/^\//, ''),
+    labels,
+    taskId: labels[LABEL_TASK_ID] ?? '',
+    status: state.Status as ContainerStatus,
+    running: state.Running,
+    exitCode: state.ExitCode,
+    oomKilled: state.OOMKilled,
+    oomSuspected: false,
+    error: state.Error ?? '',
+    health: toHealth(state.Health?.Status),
+    healthOutput: (last?.Output ?? '').trim().slice(0, HEALTH_OUTPUT_MAX),
+    failingStreak: state.Health?.FailingStreak ?? 0,
+    memoryLimitBytes: info.HostConfig?.Memory ?? 0,
+    stopGracePeriodMs: stopGraceOf(info),
+    startedAt: toMs(state.StartedAt),
+    finishedAt: toMs(state.FinishedAt),
+  };
+}
+
+export class DockerExecutor implements Executor {
+  readonly docker: Docker;
+  private readonly log: Logger;
+  private readonly endpoint: string;
+  private readonly hostname: string;
+  private readonly pull: boolean;
+  private readonly pullTimeoutMs: number;
+  private readonly killTimeoutMs: number;
+  private readonly retryMs: number;
+
+  constructor(options: DockerExecutorOptions = {}) {
+    this.docker = options.docker ?? connectEngine();
+    this.log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'docker-executor', nodeId: options.nodeId ?? '' });
+    this.endpoint = engineEndpoint(this.docker);
+    this.hostname = options.hostname ?? osHostname();
+    this.pull = options.pull ?? true;
+    this.pullTimeoutMs = options.pullTimeoutMs ?? 5 * 60_000;
+    this.killTimeoutMs = options.killTimeoutMs ?? 10_000;
+    this.retryMs = options.retryMs ?? 1000;
+  }
+
+  private fail(err: unknown, operation: string, containerId?: string): Error {
+    return toExecutorError(err, operation, this.endpoint, containerId);
+  }
+
+  // --- image ----------------------------------------------------------------
+
+  /** Local image → done; absent → pull (bounded), or ImageNotFoundError. */
+  private async ensureImage(image: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.docker.getImage(image).inspect();
+      return;
+    } catch (err) {
+      if (statusCodeOf(err) !== 404) throw this.fail(err, `look up image ${image}`);
+    }
+    if (!this.pull) throw new ImageNotFoundError(image, 'pulling is disabled on this node');
+    this.log.info({ image }, 'image not present, pulling');
+    const timeout = AbortSignal.timeout(this.pullTimeoutMs);
+    const abort = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    try {
+      const stream = await this.docker.pull(image, { abortSignal: abort });
+      await new Promise<void>((resolve, reject) => {
+        this.docker.modem.followProgress(stream, (err: Error | null, output: unknown[]) => {
+          if (err) return reject(err);
+          // A failed pull can still answer 200: the error is in the progress stream.
+          const failed = output.find((o): o is { error: unknown } => typeof o === 'object' && o !== null && 'error' in o);
+          if (failed) reject(new Error(String(failed.error)));
+          else resolve();
+        });
+      });
+      this.log.info({ image }, 'image pulled');
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      const reason = timeout.aborted ? `no registry answered within ${Math.round(this.pullTimeoutMs / 1000)} s` : `pull failed: ${engineMessage(err)}`;
+      throw new ImageNotFoundError(image, reason, { cause: err });
+    }
+  }
+
+  // --- life cycle -----------------------------------------------------------
+
+  async prepare(task: Task, owner: Owner, signal?: AbortSignal): Promise<string> {
+    const opts = toCreateOptions(task, owner);
+    const image = opts.Image ?? '';
+    const name = opts.name ?? '';
+    await this.ensureImage(image, signal);
+    try {
+      const container = await this.docker.createContainer({ ...opts, abortSignal: signal });
+      this.log.info({ taskId: task.id, containerId: container.id, name }, 'container created');
+      return container.id;
+    } catch (err) {
+      const status = statusCodeOf(err);
+      if (status === 409) {
+        // The name is taken: by this very task's container if an earlier attempt
+        // created it and then lost track (agent crash); then it is ours to use.
+        const existing = await this.inspect(name);
+        if (existing && existing.taskId === task.id && existing.labels[LABEL_CLUSTER_ID] === owner.clusterId && existing.labels[LABEL_NODE_ID] === owner.nodeId) {
+          this.log.info({ taskId: task.id, containerId: existing.id }, 'container already exists for this task, using it');
+          return existing.id;
+        }
+        throw new EngineError('create the container', 409, `the name ${name} is already used by container ${existing?.id.slice(0, 12) ?? '?'}, which is not this task's`, { cause: err });
+      }
+      // The image disappeared between the check and the create.
+      if (status === 404) throw new ImageNotFoundError(image, engineMessage(err), { cause: err });
+      throw this.fail(err, `create the container for task ${task.id}`);
+    }
+  }
+
+  async start(containerId: string): Promise<void> {
+    try {
+      await this.docker.getContainer(containerId).start();
+    } catch (err) {
+      // 304: already started (e.g. a retry after a lost answer): fine.
+      if (statusCodeOf(err) === 304) return;
+      throw this.fail(err, `start container ${containerId.slice(0, 12)}`, containerId);
+    }
+  }
+
+  async wait(containerId: string, signal?: AbortSignal): Promise<ContainerObservation> {
+    const container = this.docker.getContainer(containerId);
+    for (;;) {
+      try {
+        await container.wait({ abortSignal: signal });
+      } catch (err) {
+        if (signal?.aborted || isAbortError(err)) throw err;
+        if (statusCodeOf(err) === 404) throw new ContainerNotFoundError(containerId, { cause: err });
+        // The long-poll broke (engine restart, socket reset): look, then retry.
+        this.log.warn({ containerId, err: engineMessage(err) }, 'waiting on container failed, retrying');
+      }
+      let obs: ContainerObservation | undefined;
+      try {
+        obs = await this.inspect(containerId);
+      } catch (err) {
+        // The engine is away (restarting?): the container may well still run,
+        // so keep waiting rather than declare the task dead.
+        if (!(err instanceof EngineUnavailableError)) throw err;
+        this.log.warn({ containerId, err: err.message }, 'engine unreachable while waiting on a container, retrying');
+        await delay(this.retryMs, undefined, { signal });
+        continue;
+      }
+      if (!obs) throw new ContainerNotFoundError(containerId);
+      if (!obs.running && obs.status !== 'created') {
+        if (obs.exitCode === 137 && !obs.oomKilled && obs.memoryLimitBytes > 0) return { ...obs, ...(await this.explainKill(obs)) };
+        return obs;
+      }
+      await delay(this.retryMs, undefined, { signal });
+    }
+  }
+
+  /**
+   * Why a container with a memory limit died of SIGKILL. State.OOMKilled is
+   * not enough: when the engine handles the exit before the kernel's OOM
+   * notification (or loses it), the flag stays false for good; measured here
+   * on cgroup v1, ~1 in 5 of 20 concurrent OOM kills. So also read the engine's
+   * events for the container: an 'oom' event settles it; no 'kill' event means
+   * the SIGKILL did not come through the engine (docker kill/stop, or us), which
+   * with a memory limit is almost surely the OOM killer.
+   */
+  private async explainKill(c: ContainerObservation): Promise<Pick<ContainerObservation, 'oomKilled' | 'oomSuspected'>> {
+    const since = Math.floor((c.startedAt || Date.now() - 3_600_000) / 1000) - 1;
+    try {
+      // A fractional `until` in the past makes the stream end at once.
+      const stream = await this.docker.getEvents({ since, until: Date.now() / 1000, filters: JSON.stringify({ container: [c.id], event: ['oom', 'kill'] }) });
+      let text = '';
+      for await (const chunk of stream as AsyncIterable<Buffer | string>) text += chunk.toString();
+      const actions = text.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { Action?: string }).Action);
+      if (actions.includes('oom')) return { oomKilled: true, oomSuspected: false };
+      return { oomKilled: false, oomSuspected: !actions.includes('kill') };
+    } catch (err) {
+      this.log.warn({ containerId: c.id, err: engineMessage(err) }, 'reading the engine events failed');
+      return { oomKilled: false, oomSuspected: false };
+    }
+  }
+
+  async health(containerId: string): Promise<HealthObservation> {
+    const obs = await this.inspect(containerId);
+    if (!obs) throw new ContainerNotFoundError(containerId);
+    return { status: obs.health, failingStreak: obs.failingStreak, output: obs.healthOutput };
+  }
+
+  async shutdown(containerId: string, gracePeriodMs: number): Promise<ShutdownResult> {
+    const container = this.docker.getContainer(containerId);
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await container.inspect();
+    } catch (err) {
+      throw this.fail(err, `inspect container ${containerId.slice(0, 12)}`, containerId);
+    }
+    if (!info.State.Running) return { container: observe(info), forced: false };
+    // The image's STOPSIGNAL, as `docker stop` would send.
+    const stopSignal = (info.Config as { StopSignal?: string }).StopSignal || 'SIGTERM';
+    const started = Date.now();
+    let forced = false;
+    if (gracePeriodMs > 0) {
+      await this.kill(containerId, stopSignal);
+      try {
+        // Our own timer, not the engine's `stop?t=`, which only takes whole seconds.
+        await container.wait({ abortSignal: AbortSignal.timeout(gracePeriodMs) });
+      } catch (err) {
+        if (!isAbortError(err) && statusCodeOf(err) === 404) throw new ContainerNotFoundError(containerId, { cause: err });
+        forced = true;
+      }
+    } else {
+      forced = true;
+    }
+    if (forced) {
+      await this.kill(containerId, 'SIGKILL');
+      try {
+        await container.wait({ abortSignal: AbortSignal.timeout(this.killTimeoutMs) });
+      } catch (err) {
+        if (statusCodeOf(err) === 404) throw new ContainerNotFoundError(containerId, { cause: err });
+        throw new EngineError(`stop container ${containerId.slice(0, 12)}`, 0, `the process survived SIGKILL for ${this.killTimeoutMs} ms`, { cause: err });
+      }
+    }
+    const obs = await this.inspect(containerId);
+    if (!obs) throw new ContainerNotFoundError(containerId);
+    this.log.info({ containerId, forced, tookMs: Date.now() - started, exitCode: obs.exitCode }, 'container stopped');
+    return { container: obs, forced };
+  }
+
+  private async kill(containerId: string, signal: string): Promise<void> {
+    try {
+      await this.docker.getContainer(containerId).kill({ signal });
+    } catch (err) {
+      // 409: not running any more; the wait that follows returns at once.
+      if (statusCodeOf(err) === 409) return;
+      throw this.fail(err, `send ${signal} to container ${containerId.slice(0, 12)}`, containerId);
+    }
+  }
+
+  async remove(containerId: string): Promise<void> {
+    try {
+      await this.docker.getContainer(containerId).remove({ force: true, v: true });
+      this.log.info({ containerId }, 'container removed');
+    } catch (err) {
+      const status = statusCodeOf(err);
+      // 404: already gone; 409: a removal is already in progress.
+      if (status === 404 || status === 409) return;
+      throw this.fail(err, `remove container ${containerId.slice(0, 12)}`, containerId);
+    }
+  }
+
+  // --- observation ----------------------------------------------------------
+
+  async inspect(containerId: string): Promise<ContainerObservation | undefined> {
+    try {
+      return observe(await this.docker.getContainer(containerId).inspect());
+    } catch (err) {
+      if (statusCodeOf(err) === 404) return undefined;
+      throw this.fail(err, `inspect container ${containerId.slice(0, 12)}`, containerId);
+    }
+  }
+
+  async list(owner: Owner): Promise<ContainerObservation[]> {
+    let found: Docker.ContainerInfo[];
+    try {
+      found = await this.docker.listContainers({ all: true, filters: { label: ownerLabelFilters(owner) } });
+    } catch (err) {
+      throw this.fail(err, 'list containers');
+    }
+    const out: ContainerObservation[] = [];
+    for (const c of found) {
+      const obs = await this.inspect(c.Id);
+      if (obs) out.push(obs);
+    }
+    return out;
+  }
+
+  async *logs(containerId: string, options: LogOptions = {}): AsyncIterable<LogEntry> {
+    const container = this.docker.getContainer(containerId);
+    const timestamps = options.timestamps ?? false;
+    const query = {
+      stdout: options.stdout ?? true,
+      stderr: options.stderr ?? true,
+      timestamps,
+      ...(options.tail !== undefined ? { tail: options.tail } : {}),
+      ...(options.since !== undefined ? { since: options.since } : {}),
+      abortSignal: options.signal,
+    };
+    const demux = new LogDemuxer(timestamps);
+    try {
+      if (options.follow) {
+        const stream = await container.logs({ ...query, follow: true });
+        for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+          yield* demux.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+        }
+      } else {
+        const body: unknown = await container.logs({ ...query, follow: false });
+        // docker-modem hands back a Buffer, or a string/object if the bytes happened to parse as JSON.
+        const buf = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+        yield* demux.push(buf);
+      }
+    } catch (err) {
+      if (options.signal?.aborted || isAbortError(err)) return;
+      throw this.fail(err, `read the logs of container ${containerId.slice(0, 12)}`, containerId);
+    }
+    yield* demux.end();
+  }
+
+  async describe(): Promise<NodeDescription> {
+    let info: EngineInfo;
+    try {
+      info = (await this.docker.info()) as EngineInfo;
+    } catch (err) {
+      throw this.fail(err, 'read the engine information');
+    }
+    return describeNode(info, this.hostname);
+  }
+}

@@ -1,0 +1,112 @@
+// Batches task status updates to the managers: a batch leaves when it is full
+// (maxBatch) or when its oldest update has waited batchMs, so a burst of tasks
+// changing state costs one round trip, and a lone change still goes out fast.
+// One batch is in flight at a time and order is kept; a failed send is retried
+// with backoff (the dispatcher may be failing over), never dropped, until close.
+import { setTimeout as delay } from 'node:timers/promises';
+import { pino, type Logger } from 'pino';
+import type { TaskStatus } from '../manager/store/types.js';
+
+export interface StatusUpdate {
+  taskId: string;
+  status: TaskStatus;
+}
+
+/** Delivers one batch; a rejection means "not delivered, send it again". */
+export type StatusReporter = (updates: StatusUpdate[]) => Promise<void>;
+
+export interface StatusBatcherOptions {
+  report: StatusReporter;
+  /** Longest wait before a batch leaves (default 100 ms). */
+  batchMs?: number;
+  /** Largest batch (default 64). */
+  maxBatch?: number;
+  /** First retry delay after a failed send, doubled up to maxRetryMs (defaults 200 ms, 5 s). */
+  retryMs?: number;
+  maxRetryMs?: number;
+  logger?: Logger;
+}
+
+export class StatusBatcher {
+  private readonly report: StatusReporter;
+  private readonly batchMs: number;
+  private readonly maxBatch: number;
+  private readonly retryMs: number;
+  private readonly maxRetryMs: number;
+  private readonly log: Logger;
+  private queue: StatusUpdate[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private sending: Promise<void> | undefined;
+  private readonly closing = new AbortController();
+
+  constructor(options: StatusBatcherOptions) {
+    this.report = options.report;
+    this.batchMs = options.batchMs ?? 100;
+    this.maxBatch = Math.max(1, options.maxBatch ?? 64);
+    this.retryMs = options.retryMs ?? 200;
+    this.maxRetryMs = options.maxRetryMs ?? 5000;
+    this.log = options.logger ?? pino({ level: 'silent' });
+  }
+
+  /** Updates queued or in flight. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  push(update: StatusUpdate): void {
+    this.queue.push(update);
+    if (this.sending) return; // the running drain picks it up
+    if (this.queue.length >= this.maxBatch) this.kick();
+    else this.timer ??= setTimeout(() => this.kick(), this.batchMs);
+  }
+
+  /** Sends everything queued now; resolves when the queue is empty (or closed). */
+  async flush(): Promise<void> {
+    this.kick();
+    while (this.sending) await this.sending;
+  }
+
+  /** Flushes, with no more waiting between retries: one last try, then drops what is left. */
+  async close(): Promise<void> {
+    this.closing.abort();
+    await this.flush();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private kick(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.sending || this.queue.length === 0) return;
+    this.sending = this.drain().finally(() => {
+      this.sending = undefined;
+      // Updates that arrived during the last send wait for the next window.
+      if (this.queue.length > 0 && !this.closing.signal.aborted) this.timer ??= setTimeout(() => this.kick(), this.batchMs);
+    });
+  }
+
+  private async drain(): Promise<void> {
+    let backoff = this.retryMs;
+    while (this.queue.length > 0) {
+      const batch = this.queue.slice(0, this.maxBatch);
+      try {
+        await this.report(batch);
+        this.queue.splice(0, batch.length);
+        backoff = this.retryMs;
+      } catch (err) {
+        if (this.closing.signal.aborted) {
+          this.log.warn({ dropped: this.queue.length, err: String(err) }, 'status report failed while closing; dropping the remaining updates');
+          this.queue = [];
+          return;
+        }
+        this.log.warn({ updates: batch.length, retryInMs: backoff, err: String(err) }, 'status report failed, will retry');
+        try {
+          await delay(backoff, undefined, { signal: this.closing.signal });
+        } catch {
+          // closing: fall through to one last attempt
+        }
+        backoff = Math.min(backoff * 2, this.maxRetryMs);
+      }
+    }
+  }
+}

@@ -1,0 +1,307 @@
+// Drives one task through its states with the executor:
+//   ACCEPTED -> PREPARING -> STARTING -> RUNNING -> COMPLETE | FAILED | SHUTDOWN
+// (REJECTED when it cannot be prepared). One runner per task, one linear async
+// story per runner; the agent talks to it through update() (new desired state),
+// retire() (no longer assigned) and detach() (the agent stops, containers stay).
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { TaskState, isTerminal, taskStateName, type Task, type TaskHealth } from '../manager/store/types.js';
+import { isAbortError } from './docker-errors.js';
+import { ContainerNotFoundError, EngineUnavailableError, type ContainerObservation, type Executor, type HealthObservation, type Owner } from './executor.js';
+import { exitOutcome, shutdownOutcome, unhealthyOutcome, type Outcome } from './outcomes.js';
+
+/** What a runner reports; the agent adds the timestamp and filters regressions. */
+export interface StatusFields {
+  state: TaskState;
+  message: string;
+  err: string;
+  containerId: string;
+  exitCode: number;
+  health: TaskHealth;
+}
+
+export interface TaskRunnerDeps {
+  executor: Executor;
+  owner: Owner;
+  logger: Logger;
+  /** How often to look at a health-checked container's health. */
+  healthPollMs: number;
+  report(task: Task, status: StatusFields): void;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Resolves (never rejects) when `signal` aborts. */
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
+
+type MonitorEvent = { kind: 'exit'; container: ContainerObservation } | { kind: 'gone'; err: unknown } | { kind: 'stop' } | { kind: 'poll' };
+
+export class TaskRunner {
+  private task: Task;
+  private readonly deps: TaskRunnerDeps;
+  private readonly log: Logger;
+  private adopted: ContainerObservation | undefined;
+  /** The task's container, once there is one. */
+  containerId = '';
+  private exitCode = 0;
+  private health: TaskHealth = 'none';
+  /** Aborted when the desired state moves past RUNNING (or the task is retired). */
+  private readonly shutdownCtl = new AbortController();
+  /** Aborted when the agent stops: stop watching, touch nothing. */
+  private readonly detachCtl = new AbortController();
+  private readonly stopSignal = AbortSignal.any([this.shutdownCtl.signal, this.detachCtl.signal]);
+  private updateWaiters: (() => void)[] = [];
+  /** Settles (never rejects) when the runner has nothing more to do. */
+  readonly done: Promise<void>;
+
+  constructor(task: Task, deps: TaskRunnerDeps, adopted?: ContainerObservation) {
+    this.task = task;
+    this.deps = deps;
+    this.adopted = adopted;
+    this.log = deps.logger.child({ taskId: task.id });
+    if (adopted) this.containerId = adopted.id;
+    this.requestShutdownIfWanted();
+    this.done = this.run();
+  }
+
+  get taskId(): string {
+    return this.task.id;
+  }
+
+  /** The latest assignment of this task (its desired state may have changed). */
+  update(task: Task): void {
+    this.task = task;
+    this.requestShutdownIfWanted();
+    const waiters = this.updateWaiters;
+    this.updateWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Stop watching; the container is left as it is (a restarted agent adopts it). */
+  detach(): void {
+    this.detachCtl.abort();
+  }
+
+  /** The task is no longer assigned here: stop it gracefully, then remove its container. */
+  async retire(): Promise<void> {
+    this.shutdownCtl.abort();
+    await this.done;
+    if (!this.containerId || this.detachCtl.signal.aborted) return;
+    const { executor } = this.deps;
+    try {
+      // Usually already stopped by the runner; this also covers a container that
+      // was running although its task was terminal in the store.
+      await executor.shutdown(this.containerId, this.task.spec.container.stopGracePeriodMs);
+    } catch (err) {
+      if (!(err instanceof ContainerNotFoundError)) this.log.warn({ err: messageOf(err) }, 'stopping the container of a retired task failed');
+    }
+    try {
+      await executor.remove(this.containerId);
+    } catch (err) {
+      this.log.warn({ err: messageOf(err) }, 'removing the container of a retired task failed');
+    }
+  }
+
+  private requestShutdownIfWanted(): void {
+    if (this.task.desiredState > TaskState.RUNNING) this.shutdownCtl.abort();
+  }
+
+  private get detached(): boolean {
+    return this.detachCtl.signal.aborted;
+  }
+
+  private get shutdownRequested(): boolean {
+    return this.shutdownCtl.signal.aborted;
+  }
+
+  // Reports even after detach(): a stop that was under way when the agent
+  // stopped did happen. Paths that were cut short by detach() return without
+  // reporting instead.
+  private emit(state: TaskState, message: string, extra: Partial<StatusFields> = {}): void {
+    if (extra.exitCode !== undefined) this.exitCode = extra.exitCode;
+    if (extra.health !== undefined) this.health = extra.health;
+    if (extra.containerId !== undefined) this.containerId = extra.containerId;
+    this.log.debug({ state: taskStateName(state), message }, 'task state');
+    this.deps.report(this.task, {
+      state,
+      message,
+      err: extra.err ?? '',
+      containerId: this.containerId,
+      exitCode: this.exitCode,
+      health: this.health,
+    });
+  }
+
+  private emitOutcome(o: Outcome, health?: TaskHealth): void {
+    this.emit(o.state, o.message, { err: o.err, exitCode: o.exitCode, ...(health ? { health } : {}) });
+  }
+
+  private async run(): Promise<void> {
+    try {
+      await this.drive();
+    } catch (err) {
+      if (this.detached || isAbortError(err)) return;
+      // Anything unexpected (the engine went away mid-way, ...) ends the task:
+      // the orchestrator decides whether to start a replacement.
+      const msg = messageOf(err);
+      this.log.error({ err: msg }, 'task failed with an executor error');
+      // A FAILED task must not leave its container running: the orchestrator
+      // will start a replacement. Best effort; the engine may be the problem.
+      if (this.containerId) {
+        await this.deps.executor.shutdown(this.containerId, this.task.spec.container.stopGracePeriodMs).catch(() => undefined);
+      }
+      this.emit(TaskState.FAILED, msg, { err: msg });
+    }
+  }
+
+  private async drive(): Promise<void> {
+    const { executor, owner } = this.deps;
+    const floor = this.task.status.state;
+    // The store already knows how this task ended: it never runs again.
+    if (isTerminal(floor)) return;
+
+    const adopted = this.adopted;
+    this.adopted = undefined;
+    if (!adopted && floor >= TaskState.STARTING) {
+      const msg = `the task's container${this.task.status.containerId ? ` ${this.task.status.containerId.slice(0, 12)}` : ''} is gone from this node (removed while the agent was not running?)`;
+      this.emit(TaskState.FAILED, msg, { err: msg });
+      return;
+    }
+
+    if (!adopted) {
+      this.emit(TaskState.ACCEPTED, 'accepted');
+      if (this.shutdownRequested) return this.emit(TaskState.SHUTDOWN, 'shut down before it started');
+      this.emit(TaskState.PREPARING, `preparing: image ${this.task.spec.container.image}, creating the container`);
+      let id: string;
+      try {
+        id = await executor.prepare(this.task, owner, this.stopSignal);
+      } catch (err) {
+        if (this.detached) return;
+        if (this.shutdownRequested && isAbortError(err)) return this.emit(TaskState.SHUTDOWN, 'shut down before it started');
+        const msg = messageOf(err);
+        return this.emit(TaskState.REJECTED, msg, { err: msg });
+      }
+      this.containerId = id;
+      if (!(await this.waitUntilStartable())) return;
+      if (!(await this.startContainer())) return;
+    } else if (adopted.status === 'created') {
+      this.log.info({ containerId: adopted.id }, 'adopted a container that was never started');
+      if (!(await this.waitUntilStartable())) return;
+      if (!(await this.startContainer())) return;
+    } else if (!adopted.running) {
+      // It ended while no agent was watching: report how.
+      this.log.info({ containerId: adopted.id, exitCode: adopted.exitCode }, 'adopted a container that has ended');
+      return this.emitOutcome(exitOutcome(adopted));
+    } else {
+      this.log.info({ containerId: adopted.id }, 'adopted a running container');
+    }
+    if (!this.detached) await this.monitor();
+  }
+
+  /** Desired state below RUNNING (e.g. READY): created, not started, until it is RUNNING. */
+  private async waitUntilStartable(): Promise<boolean> {
+    if (this.task.desiredState < TaskState.RUNNING && !this.stopSignal.aborted) {
+      this.emit(TaskState.READY, 'ready: created, waiting for desired state RUNNING');
+      const stop = aborted(this.stopSignal);
+      while (this.task.desiredState < TaskState.RUNNING && !this.stopSignal.aborted) {
+        await Promise.race([new Promise<void>((r) => this.updateWaiters.push(r)), stop]);
+      }
+    }
+    if (this.detached) return false;
+    if (this.shutdownRequested) {
+      this.emit(TaskState.SHUTDOWN, 'shut down before it started');
+      return false;
+    }
+    return true;
+  }
+
+  /** False when the start failed (and FAILED has been reported). */
+  private async startContainer(): Promise<boolean> {
+    this.emit(TaskState.STARTING, 'starting the container');
+    try {
+      await this.deps.executor.start(this.containerId);
+      return true;
+    } catch (err) {
+      if (this.detached) return false;
+      const msg = `could not start the container: ${messageOf(err)}`;
+      this.emit(TaskState.FAILED, msg, { err: msg });
+      return false;
+    }
+  }
+
+  /** Watches a started container until it ends, turns unhealthy, or is told to stop. */
+  private async monitor(): Promise<void> {
+    const { executor } = this.deps;
+    const id = this.containerId;
+    const waitCtl = new AbortController();
+    const exited: Promise<MonitorEvent> = executor.wait(id, AbortSignal.any([waitCtl.signal, this.detachCtl.signal])).then(
+      (container) => ({ kind: 'exit', container }),
+      (err: unknown) => ({ kind: 'gone', err }),
+    );
+    const stop: Promise<MonitorEvent> = aborted(this.stopSignal).then(() => ({ kind: 'stop' }));
+    try {
+      let checked = true;
+      for (;;) {
+        if (checked) {
+          const h = await executor.health(id).catch((err: unknown) => {
+            if (err instanceof ContainerNotFoundError) return undefined;
+            // The engine is away for a moment: look again at the next poll.
+            if (err instanceof EngineUnavailableError) return 'retry' as const;
+            throw err;
+          });
+          if (h === 'retry') {
+            this.log.warn('engine unreachable while checking health, will look again');
+          } else if (h === undefined) {
+            const msg = new ContainerNotFoundError(id).message;
+            return this.emit(TaskState.FAILED, msg, { err: msg });
+          } else {
+            if (h.status === 'unhealthy') return await this.stopUnhealthy(h);
+            if (h.status === 'starting') this.emit(TaskState.STARTING, 'started, waiting for the health check to pass', { health: 'starting' });
+            else this.emit(TaskState.RUNNING, h.status === 'healthy' ? 'running, healthy' : 'running', { health: h.status });
+            // Without a health check there is nothing to poll: only exit or stop.
+            checked = h.status !== 'none';
+          }
+        }
+        const pollCtl = new AbortController();
+        const poll: Promise<MonitorEvent> = checked
+          ? delay(this.deps.healthPollMs, undefined, { signal: pollCtl.signal }).then(
+              () => ({ kind: 'poll' }),
+              () => ({ kind: 'poll' }),
+            )
+          : new Promise<MonitorEvent>(() => undefined);
+        const ev = await Promise.race([exited, stop, poll]);
+        pollCtl.abort();
+        if (ev.kind === 'poll') continue;
+        if (ev.kind === 'exit') return this.emitOutcome(exitOutcome(ev.container));
+        if (ev.kind === 'gone') {
+          if (this.detached || isAbortError(ev.err)) return;
+          const msg = messageOf(ev.err);
+          return this.emit(TaskState.FAILED, msg, { err: msg });
+        }
+        // ev.kind === 'stop'
+        if (this.detached) return;
+        const grace = this.task.spec.container.stopGracePeriodMs;
+        const r = await executor.shutdown(id, grace);
+        return this.emitOutcome(shutdownOutcome(r, grace));
+      }
+    } finally {
+      // Close the engine's long-poll if it is still open.
+      waitCtl.abort();
+      await exited;
+    }
+  }
+
+  private async stopUnhealthy(h: HealthObservation): Promise<void> {
+    this.log.info({ output: h.output, failingStreak: h.failingStreak }, 'container unhealthy, stopping it');
+    this.health = 'unhealthy';
+    const r = await this.deps.executor.shutdown(this.containerId, this.task.spec.container.stopGracePeriodMs);
+    this.emitOutcome(unhealthyOutcome(h, r), 'unhealthy');
+  }
+}

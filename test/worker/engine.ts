@@ -1,0 +1,180 @@
+// Shared by the worker tests that need a real Docker engine: decides whether
+// they run (engine reachable and the offline test image present), skip with a
+// loud notice, or, under CI=true, fail. Also builds tasks and cleans up
+// containers by cluster label, so each test file (and test) stays in its lane.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type Docker from 'dockerode';
+import { TaskState, type HealthCheck, type Mount, type PortConfig, type Task, type TaskStatus } from '../../src/manager/store/types.js';
+import { connectEngine, pingEngine } from '../../src/worker/engine.js';
+import { LABEL_CLUSTER_ID } from '../../src/worker/labels.js';
+import type { StatusUpdate } from '../../src/worker/status-batcher.js';
+
+export const TEST_IMAGE = process.env.FLOTILLA_TEST_IMAGE ?? 'flotilla/busybox:test';
+
+export interface Engine {
+  docker: Docker;
+  /** A reason to skip, or false to run. */
+  skip: string | false;
+}
+
+/**
+ * Call once per test file, at top level. When the engine or the image is
+ * missing: prints a loud notice and returns skip; under CI=true also registers
+ * a failing test, so the suite cannot pass without the engine.
+ */
+export async function requireEngine(file: string): Promise<Engine> {
+  const docker = connectEngine();
+  const ping = await pingEngine(docker, 3000);
+  let reason: string | undefined;
+  if (!ping.ok) {
+    reason = `no Docker engine reachable (${ping.reason}); run scripts/setup-machine.sh (as root) to install and start one`;
+  } else {
+    try {
+      await docker.getImage(TEST_IMAGE).inspect();
+    } catch {
+      reason = `the Docker engine answers but the test image ${TEST_IMAGE} is missing; run scripts/setup-machine.sh to build it offline`;
+    }
+  }
+  if (reason === undefined) return { docker, skip: false };
+  if (process.env.CI === 'true') {
+    test(`${file}: a Docker engine is required under CI=true`, () => assert.fail(reason));
+  } else {
+    process.stderr.write(`\n!!! SKIPPED: ${file}: ${reason}\n\n`);
+  }
+  return { docker, skip: reason };
+}
+
+/** A cluster id unique to this file and process: the label all its containers carry. */
+export function uniqueClusterId(name: string): string {
+  return `t-${name}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Removes every container labelled with `clusterId` (and their anonymous volumes). */
+export async function removeClusterContainers(docker: Docker, clusterId: string): Promise<number> {
+  const found = await docker.listContainers({ all: true, filters: { label: [`${LABEL_CLUSTER_ID}=${clusterId}`] } });
+  await Promise.all(
+    found.map((c) =>
+      docker
+        .getContainer(c.Id)
+        .remove({ force: true, v: true })
+        .catch(() => undefined),
+    ),
+  );
+  return found.length;
+}
+
+export async function clusterContainers(docker: Docker, clusterId: string): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({ all: true, filters: { label: [`${LABEL_CLUSTER_ID}=${clusterId}`] } });
+}
+
+export interface TaskOptions {
+  nodeId?: string;
+  serviceName?: string;
+  slot?: number;
+  image?: string;
+  command?: string[];
+  args?: string[];
+  env?: string[];
+  dir?: string;
+  user?: string;
+  mounts?: Mount[];
+  healthcheck?: HealthCheck;
+  stopGracePeriodMs?: number;
+  memoryBytes?: number;
+  nanoCpus?: number;
+  reservedMemoryBytes?: number;
+  reservedNanoCpus?: number;
+  ports?: PortConfig[];
+  desiredState?: TaskState;
+  status?: Partial<TaskStatus>;
+}
+
+let seq = 0;
+
+/** A task as the dispatcher would hand it to this node (ASSIGNED, desired RUNNING). */
+export function makeTask(o: TaskOptions = {}): Task {
+  seq++;
+  const id = `task${process.pid}x${seq}${randomBytes(2).toString('hex')}`;
+  return {
+    id,
+    version: 1,
+    createdAt: 0,
+    updatedAt: 0,
+    serviceId: `svc-${o.serviceName ?? 'web'}`,
+    slot: o.slot ?? seq,
+    nodeId: o.nodeId ?? 'node-1',
+    desiredState: o.desiredState ?? TaskState.RUNNING,
+    status: { state: TaskState.ASSIGNED, message: 'assigned', err: '', timestamp: 0, containerId: '', exitCode: 0, health: 'none', ...o.status },
+    specVersion: 1,
+    spec: {
+      container: {
+        image: o.image ?? TEST_IMAGE,
+        command: o.command ?? [],
+        args: o.args ?? [],
+        env: o.env ?? [],
+        dir: o.dir ?? '',
+        user: o.user ?? '',
+        mounts: o.mounts ?? [],
+        ...(o.healthcheck ? { healthcheck: o.healthcheck } : {}),
+        stopGracePeriodMs: o.stopGracePeriodMs ?? 500,
+      },
+      resources: {
+        limits: { nanoCpus: o.nanoCpus ?? 0, memoryBytes: o.memoryBytes ?? 0 },
+        reservations: { nanoCpus: o.reservedNanoCpus ?? 0, memoryBytes: o.reservedMemoryBytes ?? 0 },
+      },
+      restartPolicy: { condition: 'none', delayMs: 0, maxAttempts: 0, windowMs: 0 },
+      placement: { constraints: [], preferences: [] },
+    },
+    serviceAnnotations: { name: o.serviceName ?? 'web' },
+    endpoint: { ports: o.ports ?? [] },
+  };
+}
+
+/** `sh -c script` as a task's command. */
+export function shell(script: string, o: TaskOptions = {}): Task {
+  return makeTask({ ...o, command: ['sh', '-c', script] });
+}
+
+/** Polls `probe` until it returns something other than undefined/false, or fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** A reporter that keeps every update, for assertions. */
+export class Collector {
+  readonly batches: StatusUpdate[][] = [];
+  readonly reporter = async (updates: StatusUpdate[]): Promise<void> => {
+    this.batches.push(updates.map((u) => ({ taskId: u.taskId, status: { ...u.status } })));
+  };
+
+  updates(taskId: string): TaskStatus[] {
+    return this.batches.flat().filter((u) => u.taskId === taskId).map((u) => u.status);
+  }
+
+  states(taskId: string): TaskState[] {
+    return this.updates(taskId).map((s) => s.state);
+  }
+
+  last(taskId: string): TaskStatus | undefined {
+    const u = this.updates(taskId);
+    return u[u.length - 1];
+  }
+
+  /** Waits until the task has reported a state >= `state`; returns that status. */
+  reached(taskId: string, state: TaskState, timeoutMs = 10_000): Promise<TaskStatus> {
+    return waitFor(`task ${taskId} to reach state ${state}`, () => this.updates(taskId).find((s) => s.state >= state), timeoutMs);
+  }
+}
+
+/** States only move forward. */
+export function assertMonotonic(states: TaskState[]): void {
+  for (let i = 1; i < states.length; i++) assert.ok(states[i] >= states[i - 1], `state went backwards: ${states.join(' -> ')}`);
+}
