@@ -5,7 +5,9 @@
 // - every node polls NodeStatus at a manager: a role change (promote/demote)
 //   or an aging certificate gets a new certificate, and the node switches role
 //   in place; a removed node stops, saying so.
-// (The worker agent and its dispatcher session join this in the orchestration issue.)
+// - every node (managers too) runs the worker agent with the Docker executor,
+//   and keeps a session with the leader's dispatcher (src/worker/session.ts);
+//   while no Docker engine answers, the agent waits and the node takes no tasks.
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { rm } from 'node:fs/promises';
@@ -16,6 +18,11 @@ import { createCSR, generateNodeKey, needsRenewal, parseNodeCert, type NodeRole 
 import { channelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider } from '../manager/ca/tls.js';
 import { Manager } from '../manager/manager.js';
 import { isServiceError, unary } from '../manager/peer-clients.js';
+import type { NodeDescription } from '../manager/store/types.js';
+import { Agent } from '../worker/agent.js';
+import { DockerExecutor } from '../worker/docker-executor.js';
+import { connectEngine } from '../worker/engine.js';
+import { ManagerSession } from '../worker/session.js';
 import { dataDirPaths, loadState, loadTls, saveState, saveTls, type NodeState, type PeerAddress } from './state.js';
 
 export interface DaemonOptions {
@@ -27,6 +34,8 @@ export interface DaemonOptions {
   tickMs?: number;
   /** Internal, for init: this manager founds a new cluster. */
   bootstrap?: boolean;
+  /** Run the worker agent (default true). */
+  agent?: boolean;
 }
 
 export interface DaemonEvents {
@@ -36,6 +45,7 @@ export interface DaemonEvents {
 }
 
 const CALL_TIMEOUT_MS = 5_000;
+const ENGINE_RETRY_MS = 2_000;
 
 export class Daemon extends EventEmitter<DaemonEvents> {
   manager: Manager | null = null;
@@ -45,6 +55,9 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   private stopped = false;
   private readonly log?: Logger;
   private readonly clients = new Map<string, grpc.Client>();
+  agent: Agent | null = null;
+  session: ManagerSession | null = null;
+  private agentTimer: NodeJS.Timeout | null = null;
 
   private constructor(
     private readonly o: DaemonOptions,
@@ -65,6 +78,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     const d = new Daemon(o, { ...state, role: id.role }, tls);
     if (id.role === 'manager') await d.startManager(o.bootstrap ?? false);
     d.statusTimer = setInterval(() => void d.checkNodeStatus(), o.nodeStatusIntervalMs ?? 5_000);
+    if (o.agent !== false) void d.startAgent();
     d.log?.info({ role: id.role, cluster: state.clusterId }, 'node started');
     return d;
   }
@@ -94,6 +108,40 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       void this.checkNodeStatus();
     });
     if (!bootstrap) this.ensureInRaft();
+  }
+
+  /** The agent and its session with the leader; retried while the Docker engine does not answer. */
+  private async startAgent(): Promise<void> {
+    if (this.stopped || this.agent) return;
+    const logger = this.o.logger;
+    const executor = new DockerExecutor({ docker: connectEngine(), logger, nodeId: this.nodeId });
+    const session: ManagerSession = new ManagerSession({
+      credentials: channelCredentials(this.tls),
+      channelOptions: NODE_CHANNEL_OPTIONS,
+      managers: this.state.managers,
+      assign: (tasks): Promise<void> => agent.assign(tasks),
+      describe: (): Promise<NodeDescription> => agent.describe(),
+      onManagers: (managers) => {
+        this.state = { ...this.state, managers };
+        void saveState(this.o.dataDir, this.state).catch(() => undefined);
+      },
+      logger: logger?.child({ nodeId: this.nodeId }),
+    });
+    const agent: Agent = new Agent({ executor, nodeId: this.nodeId, clusterId: this.state.clusterId, reporter: session.report, logger });
+    try {
+      await agent.start();
+    } catch (err) {
+      this.log?.error({ err: String(err) }, 'the Docker engine does not answer: this node takes no tasks until it does');
+      if (!this.stopped) this.agentTimer = setTimeout(() => void this.startAgent(), ENGINE_RETRY_MS);
+      return;
+    }
+    if (this.stopped) {
+      await agent.stop();
+      return;
+    }
+    this.agent = agent;
+    this.session = session;
+    session.start();
   }
 
   /** Until the Raft group lists this manager, ask the leader to add it (JoinRaft is idempotent). */
@@ -224,6 +272,9 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.stopped = true;
     if (this.statusTimer) clearInterval(this.statusTimer);
     if (this.joinTimer) clearTimeout(this.joinTimer);
+    if (this.agentTimer) clearTimeout(this.agentTimer);
+    this.session?.stop();
+    await this.agent?.stop();
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
     const m = this.manager;

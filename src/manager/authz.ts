@@ -3,6 +3,8 @@
 // the cluster CA:
 // - the CA service is open (a joining node has no certificate yet; its join
 //   token authorizes it, see ca/service.ts);
+// - the dispatcher takes any node of this cluster that is not removed (every
+//   node runs an agent, managers included);
 // - everything else (Raft, manager-to-manager calls, the control API) needs a
 //   manager's certificate, of this cluster, of a node that is not removed and
 //   that the store does not know as a worker (a demoted manager's old
@@ -14,6 +16,7 @@ import type { NodeIdentity } from './ca/ca.js';
 import { peerIdentity } from './ca/tls.js';
 
 export const OPEN_SERVICE_PREFIXES: readonly string[] = ['/flotilla.ca.CA/'];
+export const NODE_SERVICE_PREFIXES: readonly string[] = ['/flotilla.dispatcher.Dispatcher/'];
 
 export interface AuthorizerOptions {
   clusterId: string;
@@ -23,11 +26,18 @@ export interface AuthorizerOptions {
   roleOf: (nodeId: string) => 'manager' | 'worker' | undefined;
 }
 
-/** Why `peer` may not call a manager-only method, or null when it may. */
-export function managerCallRefusal(peer: NodeIdentity | null, o: AuthorizerOptions): string | null {
+/** Why `peer` may not call a method open to every node of the cluster, or null when it may. */
+export function nodeCallRefusal(peer: NodeIdentity | null, o: AuthorizerOptions): string | null {
   if (!peer) return 'a client certificate of this cluster is required (join the cluster first)';
   if (peer.clusterId !== o.clusterId) return `the certificate belongs to cluster ${peer.clusterId}, not ${o.clusterId}`;
   if (o.isRemoved(peer.nodeId)) return `node ${peer.nodeId} was removed from the cluster; its certificate is no longer accepted`;
+  return null;
+}
+
+/** Why `peer` may not call a manager-only method, or null when it may. */
+export function managerCallRefusal(peer: NodeIdentity | null, o: AuthorizerOptions): string | null {
+  const notNode = nodeCallRefusal(peer, o);
+  if (notNode || !peer) return notNode;
   if (peer.role !== 'manager') return `node ${peer.nodeId} is a worker: only managers may call this`;
   if (o.roleOf(peer.nodeId) === 'worker') return `node ${peer.nodeId} was demoted to worker: only managers may call this`;
   return null;
@@ -39,7 +49,8 @@ export function authorizer(o: AuthorizerOptions): grpc.ServerInterceptor {
     if (OPEN_SERVICE_PREFIXES.some((p) => method.path.startsWith(p))) return new grpc.ServerInterceptingCall(call);
     return new grpc.ServerInterceptingCall(call, {
       start: (next) => {
-        const refusal = managerCallRefusal(peerIdentity(call), o);
+        const peer = peerIdentity(call);
+        const refusal = NODE_SERVICE_PREFIXES.some((p) => method.path.startsWith(p)) ? nodeCallRefusal(peer, o) : managerCallRefusal(peer, o);
         if (refusal === null) {
           next();
           return;

@@ -11,12 +11,16 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { raftServerOptions } from '../raft/transport.js';
 import type { NodeId } from '../raft/types.js';
-import { loadCaProto, loadControlProto, loadManagerProto } from './api/proto.js';
+import { Dispatcher } from '../dispatcher/dispatcher.js';
+import { dispatcherImplementation } from '../dispatcher/service.js';
+import { loadCaProto, loadControlProto, loadDispatcherProto, loadManagerProto } from './api/proto.js';
 import { authorizer } from './authz.js';
 import { CaService, caServiceImplementation } from './ca/service.js';
 import { channelCredentials, NODE_CHANNEL_OPTIONS, serverCredentials, type NodeCertificateProvider } from './ca/tls.js';
 import { controlImplementation, statusOf } from './control/proxy.js';
 import { ControlService } from './control/service.js';
+import type { ControllerContext, LeaderController } from './controller.js';
+import { LeaderControllers } from './leadership.js';
 import { LeaderWriter } from './leader-writer.js';
 import { ManagerService, managerServiceImplementation } from './manager-service.js';
 import { MembershipReconciler } from './membership.js';
@@ -56,6 +60,7 @@ export class Manager {
     private readonly server: grpc.Server,
     private readonly localServer: grpc.Server,
     private readonly reconciler: MembershipReconciler,
+    readonly leaders: LeaderControllers,
     private readonly controlSocket: string,
   ) {}
 
@@ -101,7 +106,13 @@ export class Manager {
     localServer.addService(loadControlProto().service, controlImpl);
 
     const reconciler = new MembershipReconciler(rs, log);
-    const m = new Manager(rs, writer, ca, peers, server, localServer, reconciler, o.controlSocket);
+    const managers = (): { id: string; address: string }[] => ca.managers();
+    const leaders = new LeaderControllers(rs, (ctx) => leaderControllers(ctx, managers), o.logger?.child({ nodeId: o.nodeId }));
+    server.addService(
+      loadDispatcherProto().service,
+      dispatcherImplementation({ current: () => leaders.get<Dispatcher>('dispatcher'), leader: () => rs.leader(), toStatus, log }),
+    );
+    const m = new Manager(rs, writer, ca, peers, server, localServer, reconciler, leaders, o.controlSocket);
     try {
       await bind(server, o.listenAddr, serverCredentials(o.tls));
       // A socket left by a daemon that was killed would make the bind fail.
@@ -113,6 +124,7 @@ export class Manager {
       throw err;
     }
     reconciler.start();
+    leaders.start();
     log?.info({ listen: o.listenAddr, advertise: o.advertiseAddr, socket: o.controlSocket }, 'manager started');
     return m;
   }
@@ -131,6 +143,7 @@ export class Manager {
     if (this.stopped) return;
     this.stopped = true;
     this.reconciler.stop();
+    await this.leaders.stop();
     await Promise.all([shutdown(this.server), shutdown(this.localServer)]);
     this.peers.close();
     await this.rs.close();
@@ -159,4 +172,9 @@ function shutdown(server: grpc.Server): Promise<void> {
       resolve();
     });
   });
+}
+
+/** The controllers the leader runs. */
+function leaderControllers(ctx: ControllerContext, managers: () => { id: string; address: string }[]): LeaderController[] {
+  return [new Dispatcher({ ctx, managers })];
 }

@@ -24,6 +24,7 @@ import type {
   MountType,
   Node,
   NodeAvailability,
+  NodeDescription,
   NodeRole,
   NodeState,
   PortProtocol,
@@ -34,11 +35,21 @@ import type {
   ServiceSpec,
   Task,
   TaskHealth,
+  TaskStatus,
   TaskTemplate,
   UpdateConfig,
   UpdateOrder,
 } from '../store/types.js';
-import { ValidationError, validateClusterSpec, validateNode, validateService, validateServiceSpec, validateTask } from '../store/validate.js';
+import {
+  ValidationError,
+  validateClusterSpec,
+  validateNode,
+  validateNodeDescription,
+  validateService,
+  validateServiceSpec,
+  validateTask,
+  validateTaskStatus,
+} from '../store/validate.js';
 
 // ------------------------------------------------------------ wire shapes
 // What proto-loader hands out (and accepts). Received objects are typed with
@@ -563,6 +574,31 @@ export function serviceFromProto(x: ProtoService): Service {
 
 // ------------------------------------------------------------ node
 
+export function nodeDescriptionToProto(d: NodeDescription): ProtoNodeDescription {
+  return {
+    hostname: d.hostname,
+    cpus: d.cpus,
+    memoryBytes: d.memoryBytes,
+    engineVersion: d.engineVersion,
+    platform: { os: d.platform.os, arch: d.platform.arch },
+    engineLabels: d.engineLabels === undefined ? null : { entries: labelsToProto(d.engineLabels) },
+  };
+}
+
+function nodeDescriptionFromWire(x: unknown, path: string): Obj | undefined {
+  const d = sub(x, path);
+  if (d === undefined) return undefined;
+  const desc: Obj = { hostname: d.hostname, cpus: d.cpus, memoryBytes: d.memoryBytes, engineVersion: d.engineVersion, platform: sub(d.platform, at(path, 'platform')) };
+  const el = sub(d.engineLabels, at(path, 'engineLabels'));
+  if (el !== undefined) desc.engineLabels = el.entries;
+  return desc;
+}
+
+/** A node description from the wire (a worker's report), validated like a stored node's. */
+export function nodeDescriptionFromProto(x: ProtoNodeDescription | null | undefined): NodeDescription {
+  return validateNodeDescription(nodeDescriptionFromWire(x, 'description'));
+}
+
 export function nodeToProto(n: Node): ProtoNode {
   const d = n.description;
   return {
@@ -570,14 +606,7 @@ export function nodeToProto(n: Node): ProtoNode {
     role: enumToProto(NODE_ROLES, n.role),
     availability: enumToProto(NODE_AVAILABILITIES, n.availability),
     labels: labelsToProto(n.labels),
-    description: {
-      hostname: d.hostname,
-      cpus: d.cpus,
-      memoryBytes: d.memoryBytes,
-      engineVersion: d.engineVersion,
-      platform: { os: d.platform.os, arch: d.platform.arch },
-      engineLabels: d.engineLabels === undefined ? null : { entries: labelsToProto(d.engineLabels) },
-    },
+    description: nodeDescriptionToProto(d),
     status: { state: enumToProto(NODE_STATES, n.status.state), message: n.status.message, address: n.status.address },
     managerStatus: n.managerStatus
       ? {
@@ -598,13 +627,8 @@ export function nodeFromProto(x: ProtoNode): Node {
     availability: enumFromProto(NODE_AVAILABILITIES, o.availability, 'availability'),
     labels: o.labels,
   };
-  const d = sub(o.description, 'description');
-  if (d !== undefined) {
-    const desc: Obj = { hostname: d.hostname, cpus: d.cpus, memoryBytes: d.memoryBytes, engineVersion: d.engineVersion, platform: sub(d.platform, 'description.platform') };
-    const el = sub(d.engineLabels, 'description.engineLabels');
-    if (el !== undefined) desc.engineLabels = el.entries;
-    out.description = desc;
-  }
+  const desc = nodeDescriptionFromWire(o.description, 'description');
+  if (desc !== undefined) out.description = desc;
   const s = sub(o.status, 'status');
   if (s !== undefined) out.status = { state: enumFromProto(NODE_STATES, s.state, 'status.state'), message: s.message, address: s.address };
   const ms = sub(o.managerStatus, 'managerStatus');
@@ -629,20 +653,42 @@ export function taskToProto(t: Task): ProtoTask {
     slot: t.slot,
     nodeId: t.nodeId,
     desiredState: t.desiredState,
-    status: {
-      state: s.state,
-      message: s.message,
-      err: s.err,
-      timestamp: s.timestamp,
-      containerId: s.containerId,
-      exitCode: s.exitCode,
-      health: enumToProto(TASK_HEALTHS, s.health),
-    },
+    status: taskStatusToProto(s),
     specVersion: t.specVersion,
     spec: taskTemplateToProto(t.spec),
     serviceAnnotations: { name: t.serviceAnnotations.name },
     endpoint: endpointToProto(t.endpoint),
   };
+}
+
+export function taskStatusToProto(s: TaskStatus): ProtoTaskStatus {
+  return {
+    state: s.state,
+    message: s.message,
+    err: s.err,
+    timestamp: s.timestamp,
+    containerId: s.containerId,
+    exitCode: s.exitCode,
+    health: enumToProto(TASK_HEALTHS, s.health),
+  };
+}
+
+function taskStatusFromWire(s: Obj | undefined, path: string): Obj | undefined {
+  if (s === undefined) return undefined;
+  return {
+    state: s.state,
+    message: s.message,
+    err: s.err,
+    timestamp: s.timestamp,
+    containerId: s.containerId,
+    exitCode: s.exitCode,
+    health: enumFromProto(TASK_HEALTHS, s.health, at(path, 'health')),
+  };
+}
+
+/** A task status from the wire (a worker's report), validated; ValidationError names the field under `path`. */
+export function taskStatusFromProto(x: ProtoTaskStatus | null | undefined, path = 'status'): TaskStatus {
+  return validateTaskStatus(taskStatusFromWire(sub(x, path), path), path);
 }
 
 /** Task states travel with their SwarmKit numbers; validateTask rejects any other number. */
@@ -655,18 +701,7 @@ export function taskFromProto(x: ProtoTask): Task {
     slot: o.slot,
     nodeId: o.nodeId,
     desiredState: o.desiredState,
-    status:
-      s === undefined
-        ? undefined
-        : {
-            state: s.state,
-            message: s.message,
-            err: s.err,
-            timestamp: s.timestamp,
-            containerId: s.containerId,
-            exitCode: s.exitCode,
-            health: enumFromProto(TASK_HEALTHS, s.health, 'status.health'),
-          },
+    status: taskStatusFromWire(s, 'status'),
     specVersion: o.specVersion,
     spec: taskTemplateFromWire(o.spec, 'spec'),
     serviceAnnotations: sub(o.serviceAnnotations, 'serviceAnnotations'),

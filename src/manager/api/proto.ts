@@ -3,6 +3,7 @@
 // The loader options are the project's (src/common/protos.ts);
 // src/manager/api/convert.ts describes the shapes they produce.
 import * as grpc from '@grpc/grpc-js';
+import { dirname } from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
 import { PROTO_LOADER_OPTIONS, protoPath } from '../../common/protos.js';
 
@@ -34,6 +35,10 @@ export const CA_METHODS = ['GetRootCA', 'IssueNodeCertificate', 'NodeStatus'] as
 export type CaMethod = (typeof CA_METHODS)[number];
 
 export const MANAGER_METHODS = ['Propose', 'JoinRaft'] as const;
+
+export const DISPATCHER_SERVICE_NAME = 'flotilla.dispatcher.Dispatcher';
+export const DISPATCHER_METHODS = ['Session', 'Heartbeat', 'UpdateTaskStatus'] as const;
+export type DispatcherMethod = (typeof DISPATCHER_METHODS)[number];
 export type ManagerMethod = (typeof MANAGER_METHODS)[number];
 
 export interface LoadedService<M extends string> {
@@ -46,7 +51,8 @@ export interface LoadedService<M extends string> {
 }
 
 function load<M extends string>(file: string, serviceName: string, methods: readonly M[]): LoadedService<M> {
-  const packageDefinition = protoLoader.loadSync(protoPath(file), PROTO_LOADER_OPTIONS);
+  // includeDirs: dispatcher.proto imports control.proto's messages.
+  const packageDefinition = protoLoader.loadSync(protoPath(file), { ...PROTO_LOADER_OPTIONS, includeDirs: [dirname(protoPath(file))] });
   const def = packageDefinition[serviceName];
   if (!def || typeof def !== 'object' || 'format' in def) throw new Error(`service ${serviceName} is missing from proto/${file}`);
   for (const m of methods) {
@@ -60,6 +66,7 @@ function load<M extends string>(file: string, serviceName: string, methods: read
 let control: LoadedService<ControlMethod> | null = null;
 let ca: LoadedService<CaMethod> | null = null;
 let manager: LoadedService<ManagerMethod> | null = null;
+let dispatcher: LoadedService<DispatcherMethod> | null = null;
 
 /** proto/control.proto, loaded once per process. */
 export function loadControlProto(): LoadedService<ControlMethod> {
@@ -77,4 +84,10 @@ export function loadCaProto(): LoadedService<CaMethod> {
 export function loadManagerProto(): LoadedService<ManagerMethod> {
   manager ??= load('manager.proto', MANAGER_SERVICE_NAME, MANAGER_METHODS);
   return manager;
+}
+
+/** proto/dispatcher.proto (agents to the leader), loaded once per process. */
+export function loadDispatcherProto(): LoadedService<DispatcherMethod> {
+  dispatcher ??= load('dispatcher.proto', DISPATCHER_SERVICE_NAME, DISPATCHER_METHODS);
+  return dispatcher;
 }

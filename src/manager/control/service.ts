@@ -156,7 +156,9 @@ export class ControlService {
   async RemoveService(req: { serviceId: string }): Promise<unknown> {
     await this.rs.barrier();
     const svc = this.resolveService(req.serviceId);
-    await this.writer.write([deleteAction('service', svc.id)]);
+    // Its tasks go with it (the store keeps no task without its service); agents then stop and remove their containers.
+    const tasks = this.rs.store.tasksByService(svc.id).map((t) => deleteAction('task', t.id));
+    await this.writer.write([...tasks, deleteAction('service', svc.id)]);
     return {};
   }
 

@@ -605,23 +605,32 @@ function parseManagerStatus(o: Obj, path: string): ManagerStatus {
   };
 }
 
-export function validateNode(x: unknown): Node {
-  const o = asObj(x, '');
-  const meta = parseMeta(o);
-  const d = subObj(o, 'description', '');
-  const platform = subObj(d, 'platform', 'description');
-  const cpusField = 'description.cpus';
+function parseNodeDescription(d: Obj, path: string): Node['description'] {
+  const platform = subObj(d, 'platform', path);
+  const cpusField = at(path, 'cpus');
   const cpus = prop(d, 'cpus') ?? 0;
   if (typeof cpus !== 'number') throw new ValidationError(cpusField, 'type', `must be a number, not ${describe(cpus)}`);
   if (!Number.isFinite(cpus) || cpus < 0) throw new ValidationError(cpusField, 'resources', `must be >= 0 (got ${cpus})`);
   const description: Node['description'] = {
-    hostname: str(d, 'hostname', 'description', '', 253),
+    hostname: str(d, 'hostname', path, '', 253),
     cpus,
-    memoryBytes: int(d, 'memoryBytes', 'description', { def: 0, min: 0, rule: 'resources' }),
-    engineVersion: str(d, 'engineVersion', 'description', ''),
-    platform: { os: str(platform, 'os', 'description.platform', ''), arch: str(platform, 'arch', 'description.platform', '') },
+    memoryBytes: int(d, 'memoryBytes', path, { def: 0, min: 0, rule: 'resources' }),
+    engineVersion: str(d, 'engineVersion', path, ''),
+    platform: { os: str(platform, 'os', at(path, 'platform'), ''), arch: str(platform, 'arch', at(path, 'platform'), '') },
   };
-  if (prop(d, 'engineLabels') !== undefined) description.engineLabels = validateLabels(prop(d, 'engineLabels'), 'description.engineLabels');
+  if (prop(d, 'engineLabels') !== undefined) description.engineLabels = validateLabels(prop(d, 'engineLabels'), at(path, 'engineLabels'));
+  return description;
+}
+
+/** A node description (e.g. a worker's report); ValidationError names the field. */
+export function validateNodeDescription(x: unknown, path = 'description'): Node['description'] {
+  return parseNodeDescription(x === undefined || x === null ? {} : asObj(x, path), path);
+}
+
+export function validateNode(x: unknown): Node {
+  const o = asObj(x, '');
+  const meta = parseMeta(o);
+  const description = parseNodeDescription(subObj(o, 'description', ''), 'description');
   const s = subObj(o, 'status', '');
   const node: Node = {
     ...meta,
@@ -643,6 +652,11 @@ export function validateNode(x: unknown): Node {
 export function validateService(x: unknown): Service {
   const o = asObj(x, '');
   return { ...parseMeta(o), spec: validateServiceSpec(prop(o, 'spec'), 'spec') };
+}
+
+/** A task status (e.g. a worker's report); ValidationError names the field. */
+export function validateTaskStatus(x: unknown, path = 'status'): TaskStatus {
+  return parseTaskStatus(asObj(x, path), path);
 }
 
 function parseTaskStatus(o: Obj, path: string): TaskStatus {
@@ -718,7 +732,7 @@ export function validateClusterSpec(x: unknown, path = 'spec'): Cluster['spec'] 
     name: nameAt(o, 'name', path),
     orchestration: { taskHistoryRetention: int(orch, 'taskHistoryRetention', at(path, 'orchestration'), { def: 5, min: 0, rule: 'task-history-retention' }) },
     dispatcher: {
-      heartbeatPeriodMs: int(disp, 'heartbeatPeriodMs', at(path, 'dispatcher'), { def: 5_000, min: 1, rule: 'duration' }),
+      heartbeatPeriodMs: int(disp, 'heartbeatPeriodMs', at(path, 'dispatcher'), { def: 1_000, min: 1, rule: 'duration' }),
       heartbeatGrace: int(disp, 'heartbeatGrace', at(path, 'dispatcher'), { def: 3, min: 1, rule: 'heartbeat-grace' }),
     },
     caConfig: { nodeCertExpiryHours: int(ca, 'nodeCertExpiryHours', at(path, 'caConfig'), { def: 2160, min: 1, rule: 'cert-expiry' }) },

@@ -1,0 +1,395 @@
+// The leader side of agent sessions (proto/dispatcher.proto), SwarmKit's
+// dispatcher:
+// - a node opens a session with its description; it is marked ready and gets
+//   its complete assignment set (every task on it that is ASSIGNED or later),
+//   then a new complete set whenever one of its tasks changes (debounced);
+// - it heartbeats within the period the cluster sets (jittered); a node that
+//   misses period x grace is marked down and its session closed. A new leader
+//   first gives every node it knows a full grace period to reconnect;
+// - task status reports are batched into transactions (by count and by time),
+//   keeping only changes that move a task's observed state forward.
+// Only the leader runs it; the manager's service answers UNAVAILABLE (with the
+// leader's address) on a follower.
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { ApiError, nodeDescriptionFromProto, taskStatusFromProto, taskToProto, type ProtoNodeDescription, type ProtoTask, type ProtoTaskStatus } from '../manager/api/convert.js';
+import { generateId, type NodeIdentity } from '../manager/ca/ca.js';
+import type { ControllerContext, LeaderController } from '../manager/controller.js';
+import { updateAction, VersionConflictError, NotFoundError, type Action } from '../manager/store/store.js';
+import { TaskState, type Node, type NodeDescription, type TaskStatus } from '../manager/store/types.js';
+import { ValidationError } from '../manager/store/validate.js';
+
+export interface DispatcherOptions {
+  ctx: ControllerContext;
+  /** The managers an agent may talk to (Raft voters and their addresses). */
+  managers: () => { id: string; address: string }[];
+  /** Longest wait before queued status changes are written (default 50 ms). */
+  flushMs?: number;
+  /** Largest transaction of status changes (default 1,000). */
+  maxBatch?: number;
+  /** Push a node's new assignment set this long after the first change (default 20 ms). */
+  pushDelayMs?: number;
+  /** Jitter source in [0, 1) (default Math.random). */
+  random?: () => number;
+}
+
+export interface SessionMessage {
+  sessionId: string;
+  managers: { id: string; address: string }[];
+  heartbeatPeriodMs: number;
+  hasAssignments: boolean;
+  tasks: ProtoTask[];
+}
+
+/** Where a session's messages go: the gRPC stream, or a test's collector. */
+export interface SessionSink {
+  send(msg: SessionMessage): void;
+  /** End the session with a status (the agent reconnects). */
+  close(code: grpc.status, details: string): void;
+}
+
+interface Session {
+  id: string;
+  nodeId: string;
+  sink: SessionSink;
+  deadline: NodeJS.Timeout | null;
+}
+
+const DEFAULT_PERIOD_MS = 1_000;
+const DEFAULT_GRACE = 3;
+
+export class Dispatcher implements LeaderController {
+  readonly name = 'dispatcher';
+  private readonly ctx: ControllerContext;
+  private readonly log?: Logger;
+  private running = false;
+  private readonly sessions = new Map<string, Session>(); // by node id
+  private readonly bySessionId = new Map<string, Session>();
+  /** Nodes known at start (or seen since) without a session yet: their deadline. */
+  private readonly graceTimers = new Map<string, NodeJS.Timeout>();
+  private unwatch: (() => void) | null = null;
+  private readonly dirtyNodes = new Set<string>();
+  private pushTimer: NodeJS.Timeout | null = null;
+  private pendingStatus = new Map<string, TaskStatus>();
+  private pendingNodes = new Map<string, (n: Node) => Node | null>();
+  private flushTimer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> = Promise.resolve();
+  private nextFlush: Deferred | null = null;
+  private readonly random: () => number;
+
+  constructor(private readonly o: DispatcherOptions) {
+    this.ctx = o.ctx;
+    this.log = o.ctx.logger?.child({ component: 'dispatcher' });
+    this.random = o.random ?? Math.random;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** The cluster's heartbeat settings. */
+  private settings(): { periodMs: number; grace: number } {
+    const c = this.ctx.store.list('cluster')[0];
+    return { periodMs: c?.spec.dispatcher.heartbeatPeriodMs ?? DEFAULT_PERIOD_MS, grace: c?.spec.dispatcher.heartbeatGrace ?? DEFAULT_GRACE };
+  }
+
+  private deadlineMs(): number {
+    const s = this.settings();
+    return s.periodMs * s.grace;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    // A new leader does not know when nodes last heartbeat: give each one a full grace period to reconnect.
+    for (const n of this.ctx.store.list('node')) {
+      if (n.status.state !== 'down') this.armGrace(n.id);
+    }
+    this.unwatch = this.ctx.store.watch({ kind: 'task' }, (ev) => {
+      if (ev.kind === 'store') {
+        for (const id of this.sessions.keys()) this.dirtyNodes.add(id);
+      } else if (ev.kind === 'task') {
+        if (ev.old?.nodeId) this.dirtyNodes.add(ev.old.nodeId);
+        if (ev.object.nodeId) this.dirtyNodes.add(ev.object.nodeId);
+      }
+      this.schedulePush();
+    });
+    this.log?.info({ nodes: this.graceTimers.size }, 'dispatcher started');
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.unwatch?.();
+    this.unwatch = null;
+    if (this.pushTimer) clearTimeout(this.pushTimer);
+    this.pushTimer = null;
+    for (const t of this.graceTimers.values()) clearTimeout(t);
+    this.graceTimers.clear();
+    for (const s of this.sessions.values()) {
+      if (s.deadline) clearTimeout(s.deadline);
+      s.sink.close(grpc.status.UNAVAILABLE, 'this manager is no longer the leader: reconnect to the new one');
+    }
+    this.sessions.clear();
+    this.bySessionId.clear();
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    // Status reports already accepted are written if we still can (they are re-sent by agents otherwise).
+    await this.flush().catch(() => undefined);
+  }
+
+  // ------------------------------------------------------------ sessions
+
+  /** A node opens a session. Throws ApiError when it may not. */
+  openSession(peer: NodeIdentity, description: ProtoNodeDescription | null | undefined, sink: SessionSink): string {
+    if (!this.running) throw notLeader();
+    const node = this.ctx.store.get('node', peer.nodeId);
+    if (!node) throw new ApiError(grpc.status.PERMISSION_DENIED, `node ${peer.nodeId} is not part of the cluster (removed?): join it again`);
+    const desc: NodeDescription = nodeDescriptionFromProto(description);
+    const old = this.sessions.get(peer.nodeId);
+    if (old) this.endSession(old, grpc.status.ABORTED, 'superseded by a new session of the same node');
+    const s: Session = { id: generateId(), nodeId: peer.nodeId, sink, deadline: null };
+    this.sessions.set(s.nodeId, s);
+    this.bySessionId.set(s.id, s);
+    const grace = this.graceTimers.get(s.nodeId);
+    if (grace) clearTimeout(grace);
+    this.graceTimers.delete(s.nodeId);
+    this.armDeadline(s);
+    this.updateNode(s.nodeId, (n) => ({ ...n, description: desc, status: { ...n.status, state: 'ready', message: 'session started' } }));
+    sink.send({ sessionId: s.id, managers: this.o.managers(), heartbeatPeriodMs: this.jitteredPeriod(), hasAssignments: true, tasks: this.assignments(s.nodeId) });
+    this.log?.info({ node: s.nodeId, session: s.id }, 'session opened');
+    return s.id;
+  }
+
+  /** The agent's stream went away: forget the session (its deadline still marks the node down if it does not come back). */
+  sessionClosed(sessionId: string): void {
+    const s = this.bySessionId.get(sessionId);
+    if (!s) return;
+    this.bySessionId.delete(sessionId);
+    if (this.sessions.get(s.nodeId) === s) {
+      this.sessions.delete(s.nodeId);
+      if (s.deadline) clearTimeout(s.deadline);
+      if (this.running) this.armGrace(s.nodeId);
+    }
+  }
+
+  heartbeat(peer: NodeIdentity, sessionId: string): { periodMs: number } {
+    if (!this.running) throw notLeader();
+    const s = this.session(peer, sessionId);
+    this.armDeadline(s);
+    return { periodMs: this.jitteredPeriod() };
+  }
+
+  /**
+   * Queue status reports of a session's node; they are written in batches.
+   * Resolves once the batch holding them is committed, so an agent's report
+   * is acknowledged only when it is durable (the agent retries otherwise).
+   */
+  updateTaskStatus(peer: NodeIdentity, sessionId: string, updates: { taskId: string; status: ProtoTaskStatus | null }[]): Promise<void> {
+    if (!this.running) throw notLeader();
+    const s = this.session(peer, sessionId);
+    updates.forEach((u, i) => {
+      const task = this.ctx.store.get('task', u.taskId);
+      if (!task) return; // deleted meanwhile (service removed, history trimmed): nothing to update
+      if (task.nodeId !== s.nodeId) throw new ApiError(grpc.status.PERMISSION_DENIED, `task ${u.taskId} is not assigned to node ${s.nodeId}`);
+      const status = taskStatusFromProto(u.status, `updates[${i}].status`);
+      const queued = this.pendingStatus.get(u.taskId);
+      if (!queued || status.state >= queued.state) this.pendingStatus.set(u.taskId, status);
+    });
+    return this.scheduleFlush();
+  }
+
+  private session(peer: NodeIdentity, sessionId: string): Session {
+    const s = this.bySessionId.get(sessionId);
+    if (!s || this.sessions.get(s.nodeId) !== s) throw new ApiError(grpc.status.NOT_FOUND, 'unknown or expired session: open a new one');
+    if (s.nodeId !== peer.nodeId) throw new ApiError(grpc.status.PERMISSION_DENIED, 'this session belongs to another node');
+    return s;
+  }
+
+  private jitteredPeriod(): number {
+    // Early rather than late: up to 25% shorter than the period.
+    const p = this.settings().periodMs;
+    return Math.max(1, Math.round(p * (1 - 0.25 * this.random())));
+  }
+
+  private armDeadline(s: Session): void {
+    if (s.deadline) clearTimeout(s.deadline);
+    s.deadline = setTimeout(() => {
+      this.log?.warn({ node: s.nodeId }, 'heartbeat deadline missed: node down');
+      this.endSession(s, grpc.status.DEADLINE_EXCEEDED, 'heartbeat deadline missed');
+      this.markDown(s.nodeId, 'heartbeat failure');
+    }, this.deadlineMs());
+  }
+
+  private armGrace(nodeId: string): void {
+    const old = this.graceTimers.get(nodeId);
+    if (old) clearTimeout(old);
+    this.graceTimers.set(
+      nodeId,
+      setTimeout(() => {
+        this.graceTimers.delete(nodeId);
+        if (!this.sessions.has(nodeId)) this.markDown(nodeId, 'heartbeat failure (no session)');
+      }, this.deadlineMs()),
+    );
+  }
+
+  private endSession(s: Session, code: grpc.status, details: string): void {
+    if (s.deadline) clearTimeout(s.deadline);
+    s.deadline = null;
+    this.bySessionId.delete(s.id);
+    if (this.sessions.get(s.nodeId) === s) this.sessions.delete(s.nodeId);
+    s.sink.close(code, details);
+  }
+
+  private markDown(nodeId: string, why: string): void {
+    this.updateNode(nodeId, (n) => (n.status.state === 'down' ? null : { ...n, status: { ...n.status, state: 'down', message: why } }));
+  }
+
+  // ------------------------------------------------------------ assignments
+
+  /** Every task on the node that the scheduler has placed (ASSIGNED or later). */
+  private assignments(nodeId: string): ProtoTask[] {
+    return this.ctx.store
+      .tasksByNode(nodeId)
+      .filter((t) => t.status.state >= TaskState.ASSIGNED)
+      .map(taskToProto);
+  }
+
+  private schedulePush(): void {
+    if (this.pushTimer || !this.running) return;
+    this.pushTimer = setTimeout(() => {
+      this.pushTimer = null;
+      const nodes = [...this.dirtyNodes];
+      this.dirtyNodes.clear();
+      for (const id of nodes) {
+        const s = this.sessions.get(id);
+        if (s) s.sink.send({ sessionId: s.id, managers: this.o.managers(), heartbeatPeriodMs: 0, hasAssignments: true, tasks: this.assignments(id) });
+      }
+    }, this.o.pushDelayMs ?? 20);
+  }
+
+  // ------------------------------------------------------------ batched writes
+
+  private updateNode(nodeId: string, change: (n: Node) => Node | null): void {
+    const prev = this.pendingNodes.get(nodeId);
+    const combined = prev
+      ? (n: Node): Node | null => {
+          const a = prev(n);
+          return change(a ?? n) ?? a;
+        }
+      : change;
+    this.pendingNodes.set(nodeId, combined);
+    void this.scheduleFlush();
+  }
+
+  /** Resolves when what is queued now has been written (rejects if that write failed). */
+  private scheduleFlush(): Promise<void> {
+    this.nextFlush ??= deferred();
+    const done = this.nextFlush.promise;
+    const queued = this.pendingStatus.size + this.pendingNodes.size;
+    if (queued >= (this.o.maxBatch ?? 1_000)) {
+      if (this.flushTimer) clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+      void this.flush();
+    } else if (!this.flushTimer) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = null;
+        void this.flush();
+      }, this.o.flushMs ?? 50);
+    }
+    return done;
+  }
+
+  /** Write what is queued (one transaction per batch); resolves when written. */
+  flush(): Promise<void> {
+    const waiting = this.nextFlush;
+    this.nextFlush = null;
+    const run = this.flushing.then(() => this.writeQueued());
+    this.flushing = run.then(
+      () => waiting?.resolve(),
+      (err: unknown) => {
+        this.log?.warn({ err: String(err) }, 'writing status updates failed');
+        waiting?.reject(err);
+      },
+    );
+    return this.flushing;
+  }
+
+  private async writeQueued(): Promise<void> {
+    const statuses = this.pendingStatus;
+    const nodes = this.pendingNodes;
+    this.pendingStatus = new Map();
+    this.pendingNodes = new Map();
+    for (let attempt = 0; attempt < 5 && (statuses.size > 0 || nodes.size > 0); attempt++) {
+      const actions: Action[] = [];
+      const now = this.ctx.now();
+      for (const [id, status] of statuses) {
+        const t = this.ctx.store.get('task', id);
+        // Observed state only moves forward; equal states may carry new details (health, message).
+        if (!t || status.state < t.status.state || sameStatus(t.status, status)) {
+          statuses.delete(id);
+          continue;
+        }
+        actions.push(updateAction('task', { ...t, status, updatedAt: now }));
+      }
+      for (const [id, change] of nodes) {
+        const n = this.ctx.store.get('node', id);
+        const next = n ? change(n) : null;
+        if (!n || !next) {
+          nodes.delete(id);
+          continue;
+        }
+        actions.push(updateAction('node', { ...next, updatedAt: now }));
+      }
+      if (actions.length === 0) return;
+      try {
+        await this.ctx.write(actions);
+        return;
+      } catch (err) {
+        if (err instanceof ValidationError) {
+          // One report the store refuses must not sink the others: write them one by one.
+          await this.writeOneByOne(actions);
+          return;
+        }
+        // Something changed under us (e.g. the orchestrator updated a task): re-read and retry.
+        if (!(err instanceof VersionConflictError) && !(err instanceof NotFoundError)) throw err;
+      }
+    }
+  }
+
+  private async writeOneByOne(actions: readonly Action[]): Promise<void> {
+    for (const a of actions) {
+      try {
+        await this.ctx.write([a]);
+      } catch (err) {
+        this.log?.warn({ err: String(err), kind: a.kind }, 'a status report was refused by the store');
+      }
+    }
+  }
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Nobody may be waiting (node status changes): never an unhandled rejection.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+function sameStatus(a: TaskStatus, b: TaskStatus): boolean {
+  return a.state === b.state && a.message === b.message && a.err === b.err && a.containerId === b.containerId && a.exitCode === b.exitCode && a.health === b.health;
+}
+
+function notLeader(): ApiError {
+  return new ApiError(grpc.status.UNAVAILABLE, 'this manager is not the leader');
+}

@@ -1,0 +1,89 @@
+// The Dispatcher gRPC service on every manager: the leader's Dispatcher
+// answers; a follower (or a leader whose dispatcher is not started yet)
+// answers UNAVAILABLE with the leader's address, where the agent goes next.
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { ApiError, type ProtoNodeDescription, type ProtoTaskStatus } from '../manager/api/convert.js';
+import { peerIdentity } from '../manager/ca/tls.js';
+import type { Dispatcher, SessionMessage } from './dispatcher.js';
+
+export interface DispatcherServiceOptions {
+  /** The running dispatcher (on the leader), or null. */
+  current: () => Dispatcher | null;
+  /** The leader as this manager knows it. */
+  leader: () => { id: string; address: string };
+  toStatus: (err: unknown) => Partial<grpc.StatusObject>;
+  log?: Logger;
+}
+
+export function dispatcherImplementation(o: DispatcherServiceOptions): grpc.UntypedServiceImplementation {
+  const notLeader = (): Partial<grpc.StatusObject> => {
+    const md = new grpc.Metadata();
+    const l = o.leader();
+    if (l.id) md.set('leader-id', l.id);
+    if (l.address) md.set('leader-address', l.address);
+    return { code: grpc.status.UNAVAILABLE, details: l.address ? `not the leader: the leader is at ${l.address}` : 'no leader right now: retry', metadata: md };
+  };
+  const running = (): Dispatcher | null => {
+    const d = o.current();
+    return d && d.isRunning ? d : null;
+  };
+  const unaryCall =
+    <Req, Res>(fn: (d: Dispatcher, req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>) =>
+    (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>): void => {
+      const d = running();
+      if (!d) {
+        cb(notLeader());
+        return;
+      }
+      Promise.resolve()
+        .then(() => fn(d, call.request, call))
+        .then(
+          (res) => cb(null, res),
+          (err: unknown) => cb(o.toStatus(err)),
+        );
+    };
+  return {
+    Session: (call: grpc.ServerWritableStream<{ description: ProtoNodeDescription | null }, SessionMessage>) => {
+      const fail = (status: Partial<grpc.StatusObject>): void => {
+        call.emit('error', { code: status.code, details: status.details, metadata: status.metadata ?? new grpc.Metadata() });
+      };
+      const d = running();
+      if (!d) return fail(notLeader());
+      const peer = peerIdentity(call);
+      if (!peer) return fail(o.toStatus(new ApiError(grpc.status.UNAUTHENTICATED, 'a node certificate is required')));
+      let closed = false;
+      let sessionId = '';
+      const sink = {
+        send: (msg: SessionMessage): void => {
+          if (!closed) call.write(msg);
+        },
+        close: (code: grpc.status, details: string): void => {
+          if (closed) return;
+          closed = true;
+          fail({ code, details });
+        },
+      };
+      call.on('cancelled', () => {
+        closed = true;
+        if (sessionId) d.sessionClosed(sessionId);
+      });
+      try {
+        sessionId = d.openSession(peer, call.request.description, sink);
+      } catch (err) {
+        closed = true;
+        fail(o.toStatus(err));
+      }
+    },
+    Heartbeat: unaryCall((d, req: { sessionId: string }, call) => {
+      const peer = peerIdentity(call);
+      if (!peer) throw new ApiError(grpc.status.UNAUTHENTICATED, 'a node certificate is required');
+      return d.heartbeat(peer, req.sessionId);
+    }),
+    UpdateTaskStatus: unaryCall((d, req: { sessionId: string; updates: { taskId: string; status: ProtoTaskStatus | null }[] }, call) => {
+      const peer = peerIdentity(call);
+      if (!peer) throw new ApiError(grpc.status.UNAUTHENTICATED, 'a node certificate is required');
+      return d.updateTaskStatus(peer, req.sessionId, req.updates).then(() => ({}));
+    }),
+  };
+}

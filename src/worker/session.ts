@@ -1,0 +1,252 @@
+// The agent's session with the leader (proto/dispatcher.proto), the worker
+// side of SwarmKit's dispatcher protocol:
+// - open a Session at a manager: the leader answers, a follower says where
+//   the leader is (leader-address metadata) and the session goes there;
+// - learn the managers and the heartbeat period from the first message, then
+//   heartbeat within the period;
+// - hand every assignment set to the agent (agent.assign: the full set);
+// - report the agent's status batches (UpdateTaskStatus, acknowledged once
+//   committed); a failure makes the agent's batcher retry;
+// - on any failure (the leader died, a partition, a heartbeat refused), close
+//   the session and open a new one, at the next manager, with a backoff.
+import * as grpc from '@grpc/grpc-js';
+import { pino, type Logger } from 'pino';
+import { nodeDescriptionToProto, taskFromProto, taskStatusToProto, type ProtoTask } from '../manager/api/convert.js';
+import { loadDispatcherProto } from '../manager/api/proto.js';
+import type { NodeDescription, Task } from '../manager/store/types.js';
+import type { StatusUpdate } from './status-batcher.js';
+
+export interface SessionTarget {
+  id: string;
+  address: string;
+}
+
+export interface ManagerSessionOptions {
+  /** Credentials for the managers (the node's mTLS certificate). */
+  credentials: grpc.ChannelCredentials;
+  channelOptions?: grpc.ChannelOptions;
+  /** Managers to try, as last known (kept up to date from the sessions). */
+  managers: SessionTarget[];
+  /** Hands a complete assignment set to the agent. */
+  assign: (tasks: Task[]) => Promise<void>;
+  /** The node's description, sent when a session opens. */
+  describe: () => Promise<NodeDescription>;
+  /** Called when the leader sends a different manager list (to persist it). */
+  onManagers?: (managers: SessionTarget[]) => void;
+  logger?: Logger;
+  /** Reconnect delays (default 100 ms, doubling to 2 s). */
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+interface SessionMessage {
+  sessionId: string;
+  managers: SessionTarget[];
+  heartbeatPeriodMs: number;
+  hasAssignments: boolean;
+  tasks: ProtoTask[];
+}
+
+export class ManagerSession {
+  private readonly log: Logger;
+  private managers: SessionTarget[];
+  private next = 0;
+  private leaderHint = '';
+  private readonly clients = new Map<string, grpc.Client>();
+  private sessionId = '';
+  private sessionAddr = '';
+  private call: grpc.ClientReadableStream<SessionMessage> | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private backoffMs: number;
+  private stopped = false;
+  private connectedOnce = false;
+
+  constructor(private readonly o: ManagerSessionOptions) {
+    this.log = (o.logger ?? pino({ level: 'silent' })).child({ component: 'session' });
+    this.managers = [...o.managers];
+    this.backoffMs = o.backoff?.initialMs ?? 100;
+  }
+
+  /** True while a session is open. */
+  get connected(): boolean {
+    return this.sessionId !== '';
+  }
+
+  start(): void {
+    void this.open();
+  }
+
+  /** Report status changes through the open session (the agent's reporter). Rejects when there is none. */
+  report = async (updates: StatusUpdate[]): Promise<void> => {
+    if (!this.sessionId) throw new Error('no session with the leader yet');
+    const client = this.client(this.sessionAddr);
+    await new Promise<void>((resolve, reject) => {
+      client.makeUnaryRequest(
+        '/flotilla.dispatcher.Dispatcher/UpdateTaskStatus',
+        serializer('UpdateTaskStatus', 'request'),
+        deserializer('UpdateTaskStatus'),
+        { sessionId: this.sessionId, updates: updates.map((u) => ({ taskId: u.taskId, status: taskStatusToProto(u.status) })) },
+        new grpc.Metadata(),
+        { deadline: Date.now() + 10_000 },
+        (err) => (err ? reject(err) : resolve()),
+      );
+    });
+  };
+
+  private target(): string {
+    if (this.leaderHint) {
+      const hint = this.leaderHint;
+      this.leaderHint = '';
+      return hint;
+    }
+    if (this.managers.length === 0) return '';
+    const m = this.managers[this.next % this.managers.length];
+    this.next++;
+    return m.address;
+  }
+
+  private async open(): Promise<void> {
+    if (this.stopped) return;
+    const addr = this.target();
+    if (!addr) {
+      this.retry('no manager address known');
+      return;
+    }
+    let description: NodeDescription;
+    try {
+      description = await this.o.describe();
+    } catch (err) {
+      this.retry(`cannot describe this node: ${String(err)}`);
+      return;
+    }
+    if (this.stopped) return;
+    const client = this.client(addr);
+    const call = client.makeServerStreamRequest<object, SessionMessage>(
+      '/flotilla.dispatcher.Dispatcher/Session',
+      serializer('Session', 'request'),
+      deserializer('Session'),
+      { description: nodeDescriptionToProto(description) },
+      new grpc.Metadata(),
+      {},
+    );
+    this.call = call;
+    let first = true;
+    call.on('data', (msg: SessionMessage) => {
+      if (first) {
+        first = false;
+        this.sessionId = msg.sessionId;
+        this.sessionAddr = addr;
+        this.backoffMs = this.o.backoff?.initialMs ?? 100;
+        this.log.info({ manager: addr, session: msg.sessionId, reconnect: this.connectedOnce }, 'session open');
+        this.connectedOnce = true;
+        this.scheduleHeartbeat(msg.heartbeatPeriodMs);
+      }
+      if (msg.managers.length > 0 && JSON.stringify(msg.managers) !== JSON.stringify(this.managers)) {
+        this.managers = msg.managers.map((m) => ({ id: m.id, address: m.address }));
+        this.o.onManagers?.(this.managers);
+      }
+      if (msg.hasAssignments) {
+        let tasks: Task[];
+        try {
+          tasks = msg.tasks.map(taskFromProto);
+        } catch (err) {
+          this.log.error({ err: String(err) }, 'the leader sent an assignment this agent cannot read');
+          return;
+        }
+        this.o.assign(tasks).catch((err: unknown) => this.log.warn({ err: String(err) }, 'assignment failed'));
+      }
+    });
+    call.on('error', (err: grpc.ServiceError) => {
+      if (this.call !== call) return;
+      const hint = err.metadata?.get('leader-address')[0];
+      if (typeof hint === 'string' && hint && hint !== addr) {
+        this.leaderHint = hint;
+        this.backoffMs = this.o.backoff?.initialMs ?? 100;
+      }
+      this.closeSession(`${grpc.status[err.code] ?? err.code}: ${err.details}`);
+    });
+    call.on('end', () => {
+      if (this.call === call) this.closeSession('the manager ended the session');
+    });
+  }
+
+  private scheduleHeartbeat(periodMs: number): void {
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    this.heartbeatTimer = setTimeout(() => void this.heartbeat(), Math.max(10, periodMs));
+  }
+
+  private heartbeat(): void {
+    const sessionId = this.sessionId;
+    if (!sessionId || this.stopped) return;
+    this.client(this.sessionAddr).makeUnaryRequest<object, { periodMs: number }>(
+      '/flotilla.dispatcher.Dispatcher/Heartbeat',
+      serializer('Heartbeat', 'request'),
+      deserializer('Heartbeat'),
+      { sessionId },
+      new grpc.Metadata(),
+      { deadline: Date.now() + 5_000 },
+      (err, res) => {
+        if (this.sessionId !== sessionId) return;
+        if (err || !res) {
+          this.closeSession(`heartbeat failed: ${err?.details ?? 'no answer'}`);
+          return;
+        }
+        this.scheduleHeartbeat(res.periodMs);
+      },
+    );
+  }
+
+  private closeSession(why: string): void {
+    const call = this.call;
+    this.call = null;
+    call?.cancel();
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+    if (this.sessionId) this.log.warn({ why }, 'session closed');
+    this.sessionId = '';
+    this.retry(why);
+  }
+
+  private retry(why: string): void {
+    if (this.stopped || this.retryTimer) return;
+    const delay = this.leaderHint ? 0 : this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, this.o.backoff?.maxMs ?? 2_000);
+    this.log.debug({ why, delay }, 'opening a new session');
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.open();
+    }, delay);
+  }
+
+  private client(address: string): grpc.Client {
+    let c = this.clients.get(address);
+    if (!c) {
+      c = new grpc.Client(address, this.o.credentials, this.o.channelOptions);
+      this.clients.set(address, c);
+    }
+    return c;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    this.call?.cancel();
+    this.call = null;
+    this.sessionId = '';
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+}
+
+type DispatcherMethodName = 'Session' | 'Heartbeat' | 'UpdateTaskStatus';
+
+function serializer(method: DispatcherMethodName, _kind: 'request'): (value: object) => Buffer {
+  const def = loadDispatcherProto().service[method];
+  return (v) => def.requestSerialize(v);
+}
+
+function deserializer<T>(method: DispatcherMethodName): (b: Buffer) => T {
+  const def = loadDispatcherProto().service[method];
+  return (b) => def.responseDeserialize(b) as T;
+}
