@@ -185,7 +185,7 @@ export class Dispatcher implements LeaderController {
    * Resolves once the batch holding them is committed, so an agent's report
    * is acknowledged only when it is durable (the agent retries otherwise).
    */
-  updateTaskStatus(peer: NodeIdentity, sessionId: string, updates: { taskId: string; status: ProtoTaskStatus | null }[]): Promise<void> {
+  async updateTaskStatus(peer: NodeIdentity, sessionId: string, updates: { taskId: string; status: ProtoTaskStatus | null }[]): Promise<void> {
     if (!this.running) throw notLeader();
     const s = this.session(peer, sessionId);
     updates.forEach((u, i) => {

@@ -1,0 +1,155 @@
+// The dispatcher on an in-memory store (no Raft, no gRPC: the session sink is
+// a collector). Heartbeat periods are tens of milliseconds, so the timing
+// rules run for real in well under a second each.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { Dispatcher, type SessionMessage, type SessionSink } from '../../src/dispatcher/dispatcher.js';
+import { ApiError, nodeDescriptionToProto, taskStatusToProto } from '../../src/manager/api/convert.js';
+import type { NodeIdentity } from '../../src/manager/ca/ca.js';
+import { createAction } from '../../src/manager/store/store.js';
+import { TaskState, type Node, type Task } from '../../src/manager/store/types.js';
+import { LocalStore } from '../manager/local-store.js';
+import { cluster, node, service, task } from '../manager/store-fixtures.js';
+
+const PERIOD = 40;
+const GRACE = 3;
+
+function setup(): { ls: LocalStore; d: Dispatcher } {
+  const ls = new LocalStore();
+  const c = cluster('cl');
+  c.spec.dispatcher = { heartbeatPeriodMs: PERIOD, heartbeatGrace: GRACE };
+  const svc = service('s1', 'web');
+  ls.applyNow([createAction('cluster', c), createAction('node', node('n1', { status: { state: 'unknown', message: '', address: '' } })), createAction('node', node('n2')), createAction('service', svc)]);
+  const d = new Dispatcher({ ctx: { ...ls.context(), now: Date.now }, managers: () => [{ id: 'm1', address: '127.0.0.1:4242' }], flushMs: 5, pushDelayMs: 5, random: () => 0 });
+  return { ls, d };
+}
+
+function peer(nodeId: string): NodeIdentity {
+  return { nodeId, role: 'worker', clusterId: 'cl', notBefore: new Date(0), notAfter: new Date(1e13), serial: '1', fingerprint: 'sha256:0' };
+}
+
+class Sink implements SessionSink {
+  msgs: SessionMessage[] = [];
+  closed: { code: grpc.status; details: string } | null = null;
+  send(m: SessionMessage): void {
+    this.msgs.push(m);
+  }
+  close(code: grpc.status, details: string): void {
+    this.closed = { code, details };
+  }
+}
+
+const desc = nodeDescriptionToProto({ hostname: 'h1', cpus: 2, memoryBytes: 2 ** 30, engineVersion: '20.10', platform: { os: 'linux', arch: 'x86_64' } });
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function assigned(id: string, nodeId: string, state: TaskState = TaskState.ASSIGNED): Task {
+  const t = task(id, service('s1', 'web'), { nodeId, status: { state, message: '', err: '', timestamp: 1, containerId: '', exitCode: 0, health: 'none' } });
+  return t;
+}
+
+test('a session marks the node ready with its description and sends its complete assignment set, then each new one', async () => {
+  const { ls, d } = setup();
+  ls.applyNow([createAction('task', assigned('t1', 'n1')), createAction('task', assigned('t2', 'n2')), createAction('task', { ...assigned('t3', 'n1'), status: { ...assigned('t3', 'n1').status, state: TaskState.PENDING } })]);
+  d.start();
+  try {
+    const sink = new Sink();
+    const sid = d.openSession(peer('n1'), desc, sink);
+    assert.equal(sink.msgs[0].sessionId, sid);
+    assert.deepEqual(sink.msgs[0].managers, [{ id: 'm1', address: '127.0.0.1:4242' }]);
+    assert.ok(sink.msgs[0].heartbeatPeriodMs > 0 && sink.msgs[0].heartbeatPeriodMs <= PERIOD);
+    assert.deepEqual(sink.msgs[0].tasks.map((t) => t.meta?.id), ['t1'], 'only this node\'s tasks, and only once scheduled');
+    await d.flush();
+    const n1 = ls.store.get('node', 'n1') as Node;
+    assert.equal(n1.status.state, 'ready');
+    assert.equal(n1.description.hostname, 'h1');
+    assert.equal(n1.description.engineVersion, '20.10');
+    ls.applyNow([createAction('task', assigned('t4', 'n1'))]);
+    await sleep(30);
+    const last = sink.msgs[sink.msgs.length - 1];
+    assert.deepEqual(last.tasks.map((t) => t.meta?.id).sort(), ['t1', 't4']);
+    assert.equal(last.hasAssignments, true);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('heartbeats keep a node ready; a node that misses period x grace is marked down and its session closed', async () => {
+  const { ls, d } = setup();
+  d.start();
+  try {
+    const sink = new Sink();
+    const sid = d.openSession(peer('n1'), desc, sink);
+    for (let i = 0; i < 8; i++) {
+      await sleep(PERIOD / 2);
+      d.heartbeat(peer('n1'), sid);
+    }
+    await d.flush();
+    assert.equal(ls.store.get('node', 'n1')?.status.state, 'ready');
+    assert.equal(sink.closed, null);
+    await sleep(PERIOD * GRACE + 40);
+    await d.flush();
+    assert.equal(ls.store.get('node', 'n1')?.status.state, 'down');
+    assert.equal((sink.closed as { code: grpc.status } | null)?.code, grpc.status.DEADLINE_EXCEEDED);
+    assert.throws(() => d.heartbeat(peer('n1'), sid), (e: Error) => e instanceof ApiError && e.code === grpc.status.NOT_FOUND);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('a new leader gives known nodes a grace period: one that reconnects stays ready, one that does not is marked down', async () => {
+  const { ls, d } = setup();
+  ls.applyNow([createAction('node', node('n3'))]);
+  d.start();
+  try {
+    await sleep(PERIOD);
+    const sid = d.openSession(peer('n2'), desc, new Sink());
+    for (let i = 0; i < 2 * GRACE; i++) {
+      await sleep(PERIOD / 2);
+      d.heartbeat(peer('n2'), sid);
+    }
+    await d.flush();
+    assert.equal(ls.store.get('node', 'n2')?.status.state, 'ready');
+    assert.equal(ls.store.get('node', 'n3')?.status.state, 'down');
+  } finally {
+    await d.stop();
+  }
+});
+
+test('status reports are batched into one transaction, only move forward, and are acknowledged once committed', async () => {
+  const { ls, d } = setup();
+  ls.applyNow([createAction('task', assigned('t1', 'n1')), createAction('task', assigned('t2', 'n1', TaskState.RUNNING)), createAction('task', assigned('t3', 'n2'))]);
+  d.start();
+  try {
+    const sid = d.openSession(peer('n1'), desc, new Sink());
+    await d.flush();
+    const writes = ls.writes;
+    const st = (state: TaskState): ReturnType<typeof taskStatusToProto> => taskStatusToProto({ state, message: 'x', err: '', timestamp: 2, containerId: 'c', exitCode: 0, health: 'none' });
+    await Promise.all([
+      d.updateTaskStatus(peer('n1'), sid, [{ taskId: 't1', status: st(TaskState.STARTING) }]),
+      d.updateTaskStatus(peer('n1'), sid, [{ taskId: 't1', status: st(TaskState.RUNNING) }, { taskId: 't2', status: st(TaskState.PREPARING) }]),
+    ]);
+    assert.equal(ls.writes, writes + 1, 'one transaction for the batch');
+    assert.equal(ls.store.get('task', 't1')?.status.state, TaskState.RUNNING);
+    assert.equal(ls.store.get('task', 't2')?.status.state, TaskState.RUNNING, 'a report never moves a task back');
+    await assert.rejects(
+      d.updateTaskStatus(peer('n1'), sid, [{ taskId: 't3', status: st(TaskState.RUNNING) }]),
+      (e: Error) => e instanceof ApiError && e.code === grpc.status.PERMISSION_DENIED,
+    );
+    await assert.rejects(d.updateTaskStatus(peer('n2'), sid, []), (e: Error) => e instanceof ApiError && e.code === grpc.status.PERMISSION_DENIED);
+    await assert.rejects(d.updateTaskStatus(peer('n1'), 'nope', []), (e: Error) => e instanceof ApiError && e.code === grpc.status.NOT_FOUND);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('a removed node cannot open a session; a stopped dispatcher closes sessions and refuses new ones', async () => {
+  const { d } = setup();
+  d.start();
+  assert.throws(() => d.openSession(peer('ghost'), desc, new Sink()), (e: Error) => e instanceof ApiError && e.code === grpc.status.PERMISSION_DENIED);
+  const sink = new Sink();
+  d.openSession(peer('n1'), desc, sink);
+  await d.stop();
+  assert.equal(sink.closed?.code, grpc.status.UNAVAILABLE);
+  assert.throws(() => d.openSession(peer('n1'), desc, new Sink()), (e: Error) => e instanceof ApiError && e.code === grpc.status.UNAVAILABLE);
+});
