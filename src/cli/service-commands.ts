@@ -23,6 +23,7 @@ import {
   shortId,
   titleCase,
 } from './format.js';
+import { waitConverged } from './converge.js';
 import { findService, listNodes, listServices, listTasks, retryOnConflict } from './lookup.js';
 import { applyServiceUpdate, buildCreateSpec, CREATE_FLAGS, hasUpdateChanges, UPDATE_FLAGS } from './service-spec.js';
 
@@ -56,6 +57,7 @@ const create: CommandDef = {
       throw err;
     }
     ctx.io.out(`${service.id}\n`);
+    if (!ctx.flags.bool('detach')) await waitConverged(ctx.control(), ctx.io, service.id, { quiet: ctx.flags.bool('quiet') });
     return 0;
   },
 };
@@ -247,6 +249,7 @@ const update: CommandDef = {
     const service = await findService(control, ctx.args[0]);
     await updateService(control, service, (s) => applyServiceUpdate(s.spec, ctx.flags, ctx.io.env));
     ctx.io.out(`${ctx.args[0]}\n`);
+    if (!ctx.flags.bool('detach')) await waitConverged(control, ctx.io, service.id, { quiet: ctx.flags.bool('quiet') });
     return 0;
   },
 };
@@ -255,7 +258,7 @@ const scale: CommandDef = {
   name: 'scale',
   usage: 'flotilla service scale SERVICE=REPLICAS [SERVICE=REPLICAS...]',
   summary: 'Set the number of replicas of replicated services.',
-  flags: [{ name: 'detach', short: 'd', kind: 'bool', help: 'return at once (waiting for convergence is not built yet)' }],
+  flags: [{ name: 'detach', short: 'd', kind: 'bool', help: 'return at once instead of waiting for the services to converge' }],
   args: { min: 1 },
   async run(ctx) {
     // Check every argument before changing anything.
@@ -277,6 +280,7 @@ const scale: CommandDef = {
           return { ...s.spec, mode: { replicated: { replicas } } };
         });
         ctx.io.out(`${ref} scaled to ${replicas}\n`);
+        if (!ctx.flags.bool('detach')) await waitConverged(control, ctx.io, service.id);
       } catch (err) {
         code = ctx.report(err);
       }

@@ -58,7 +58,7 @@ const SHARED_FLAGS: FlagSpec[] = [
     { name: `${k}-max-failure-ratio`, kind: 'string', metavar: 'RATIO', help: `failure rate to tolerate during ${k === 'update' ? 'an update' : 'a rollback'} (0..1)` },
     { name: `${k}-order`, kind: 'string', metavar: 'ORDER', help: `${k} order: stop-first or start-first (default stop-first)` },
   ]),
-  { name: 'detach', short: 'd', kind: 'bool', help: 'return at once (waiting for the service to converge is not built yet)' },
+  { name: 'detach', short: 'd', kind: 'bool', help: 'return at once instead of waiting for the service to converge' },
   QUIET_FLAG,
 ];
 

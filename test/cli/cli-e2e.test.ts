@@ -265,7 +265,7 @@ describe('service', () => {
   }
 
   test('create: prints the id; the manager gets the complete spec', async () => {
-    const out = ok(await cli(['service', 'create', '--name', 'web', '--replicas', '3', '-p', '8080:80', '--limit-memory', '64m', '-e', 'A=1', 'nginx:1.25', 'nginx', '-g', 'daemon off;']));
+    const out = ok(await cli(['service', 'create', '-d', '--name', 'web', '--replicas', '3', '-p', '8080:80', '--limit-memory', '64m', '-e', 'A=1', 'nginx:1.25', 'nginx', '-g', 'daemon off;']));
     const [svc] = [...fake.services.values()];
     assert.equal(out, `${svc.id}\n`);
     assert.equal(svc.spec.name, 'web');
@@ -280,7 +280,7 @@ describe('service', () => {
 
   test('create: a taken name', async () => {
     addWeb();
-    const r = await cli(['service', 'create', '--name', 'web', 'busybox']);
+    const r = await cli(['service', 'create', '-d', '--name', 'web', 'busybox']);
     assert.equal(r.code, 1);
     assert.equal(r.err, 'flotilla: a service named "web" already exists: pick another --name or update it with `flotilla service update`\n');
   });
@@ -291,7 +291,7 @@ describe('service', () => {
       details: 'spec.taskTemplate.placement.constraints[0]: no such label [constraint-key]',
       metadata: { field: 'spec.taskTemplate.placement.constraints[0]', rule: 'constraint-key' },
     });
-    fails(await cli(['service', 'create', '--name', 'x', 'busybox']), 1, /^flotilla: invalid --constraint \(rejected by the manager\): no such label\n$/);
+    fails(await cli(['service', 'create', '-d', '--name', 'x', 'busybox']), 1, /^flotilla: invalid --constraint \(rejected by the manager\): no such label\n$/);
   });
 
   test('ls: replicas from the running tasks, -q, json', async () => {
@@ -336,7 +336,7 @@ describe('service', () => {
       const s = fake.services.get(web.id) as Service;
       fake.services.set(web.id, { ...s, spec: { ...s.spec, labels: { by: 'someone-else' } }, version: fake.bump() });
     };
-    assert.equal(ok(await cli(['service', 'update', '--replicas', '5', '--env-add', 'B=2', '--image', 'busybox:1.36', 'web'])), 'web\n');
+    assert.equal(ok(await cli(['service', 'update', '-d', '--replicas', '5', '--env-add', 'B=2', '--image', 'busybox:1.36', 'web'])), 'web\n');
     const reqs = fake.callsOf('UpdateService');
     assert.equal(reqs.length, 2);
     assert.equal(reqs[0].version, web.version);
@@ -356,7 +356,7 @@ describe('service', () => {
     fails(await cli(['service', 'scale', 'web=3', 'agent']), 2, /invalid argument "agent": expected SERVICE=REPLICAS/);
     fails(await cli(['service', 'scale', 'web=3', 'agent=x']), 2, /invalid argument "agent=x": REPLICAS must be an integer in 0\.\.100000/);
     assert.equal(fake.callsOf('UpdateService').length, 0);
-    const r = await cli(['service', 'scale', 'web=3', 'agent=2']);
+    const r = await cli(['service', 'scale', '-d', 'web=3', 'agent=2']);
     assert.equal(r.code, 1);
     assert.equal(r.out, 'web scaled to 3\n');
     assert.equal(r.err, 'flotilla: service agent is global: scale applies to replicated services only\n');

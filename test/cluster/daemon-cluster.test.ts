@@ -208,7 +208,7 @@ test('demote refuses to break quorum unless --force; promote and demote switch a
 });
 
 test('killing the leader elects another; the CLI keeps working through every manager', async () => {
-  await c.cliOk(0, ['service', 'create', '--name', 'before-kill', '--replicas', '3', 'flotilla/busybox:test', 'sleep', '3600']);
+  await c.cliOk(0, ['service', 'create', '--detach', '--name', 'before-kill', '--replicas', '3', 'flotilla/busybox:test', 'sleep', '3600']);
   const list = await nodes(1);
   const leader = list.find((n) => n.managerStatus?.leader);
   assert.ok(leader);
@@ -227,7 +227,7 @@ test('killing the leader elects another; the CLI keeps working through every man
     'a new leader',
   );
   for (const i of others) {
-    await c.cliOk(i, ['service', 'create', '--name', `after-kill-${i}`, 'flotilla/busybox:test']);
+    await c.cliOk(i, ['service', 'create', '--detach', '--name', `after-kill-${i}`, 'flotilla/busybox:test']);
     const names = jsonLines<Service>(await c.cli(i, ['service', 'ls', '--format', 'json'])).map((s) => s.spec.name);
     assert.ok(names.includes('before-kill') && names.includes(`after-kill-${i}`), names.join(','));
   }
