@@ -102,9 +102,14 @@ export function newCounts(): number[] {
   return new Array<number>(FILTER_COUNT).fill(0);
 }
 
-/** "no suitable node (scheduling constraints not satisfied on 2 nodes; insufficient resources on 1 node)": most frequent reason first, ties in filter order. */
+/**
+ * "no suitable node (scheduling constraints not satisfied on 2 nodes;
+ * insufficient resources on 1 node; 1 node not available for new tasks)":
+ * most frequent reason first; ties put the later filter first (as in that
+ * example, the orchestration issue's).
+ */
 export function formatNoSuitableNode(counts: readonly number[]): string {
-  const order = [...counts.keys()].filter((f) => counts[f] > 0).sort((a, b) => counts[b] - counts[a] || a - b);
+  const order = [...counts.keys()].filter((f) => counts[f] > 0).sort((a, b) => counts[b] - counts[a] || b - a);
   if (order.length === 0) return NO_SUITABLE_NODE;
   return `${NO_SUITABLE_NODE} (${order.map((f) => EXPLAIN[f](counts[f])).join('; ')})`;
 }
