@@ -26,6 +26,7 @@ import { ManagerService, managerServiceImplementation } from './manager-service.
 import { MembershipReconciler } from './membership.js';
 import { PeerClients } from './peer-clients.js';
 import { ReplicatedStore } from './replicated-store.js';
+import { createOrchestrators } from './orchestrator/index.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import type { Action } from './store/store.js';
 
@@ -177,5 +178,5 @@ function shutdown(server: grpc.Server): Promise<void> {
 
 /** The controllers the leader runs. */
 function leaderControllers(ctx: ControllerContext, managers: () => { id: string; address: string }[]): LeaderController[] {
-  return [new Dispatcher({ ctx, managers }), new Scheduler(ctx)];
+  return [new Dispatcher({ ctx, managers }), ...createOrchestrators(ctx), new Scheduler(ctx)];
 }

@@ -1,0 +1,116 @@
+// Which nodes may run a service's tasks: placement constraints with Swarm's
+// semantics, and node availability. Shared by the global orchestrator, the
+// replicated orchestrator (which moves tasks off nodes that stop qualifying)
+// and, if it likes, the scheduler.
+//
+// Constraint semantics (SwarmKit's constraint.NodeMatches):
+// - keys: node.id, node.hostname, node.role, node.platform.os,
+//   node.platform.arch, node.labels.<k>, engine.labels.<k> (the label name is
+//   case-sensitive, the prefix is not);
+// - values compare case-insensitively, whole string;
+// - a missing attribute or label reads as '': `node.labels.zone==a` fails on a
+//   node without the label, `node.labels.zone!=a` matches it;
+// - every constraint must match.
+import { parseConstraint, type Constraint } from '../store/validate.js';
+import type { Node, Service, Task } from '../store/types.js';
+
+export type { Constraint } from '../store/validate.js';
+
+/** Parse placement constraints (throws ValidationError on a malformed one; the store only holds valid ones). */
+export function parseConstraints(exprs: readonly string[]): Constraint[] {
+  return exprs.map((e, i) => parseConstraint(e, `constraints[${i}]`));
+}
+
+const foldEq = (a: string, b: string): boolean => a === b || a.toLowerCase() === b.toLowerCase();
+
+function label(labels: Record<string, string> | undefined, key: string): string {
+  return labels !== undefined && Object.hasOwn(labels, key) ? labels[key] : '';
+}
+
+/** The node's value for a constraint key ('' when it has none). */
+export function nodeAttribute(node: Node, key: string): string {
+  switch (key.toLowerCase()) {
+    case 'node.id':
+      return node.id;
+    case 'node.hostname':
+      return node.description.hostname;
+    case 'node.role':
+      return node.role;
+    case 'node.platform.os':
+      return node.description.platform.os;
+    case 'node.platform.arch':
+      return node.description.platform.arch;
+  }
+  const lower = key.toLowerCase();
+  if (lower.startsWith('node.labels.')) return label(node.labels, key.slice('node.labels.'.length));
+  if (lower.startsWith('engine.labels.')) return label(node.description.engineLabels, key.slice('engine.labels.'.length));
+  return '';
+}
+
+export function constraintMatches(c: Constraint, node: Node): boolean {
+  const lower = c.key.toLowerCase();
+  const known = ['node.id', 'node.hostname', 'node.role', 'node.platform.os', 'node.platform.arch'].includes(lower) || lower.startsWith('node.labels.') || lower.startsWith('engine.labels.');
+  if (!known) return false; // as SwarmKit: an unknown key matches no node
+  const equal = foldEq(c.value, nodeAttribute(node, c.key));
+  return c.op === '==' ? equal : !equal;
+}
+
+export function nodeMatchesConstraints(constraints: readonly Constraint[], node: Node): boolean {
+  for (const c of constraints) if (!constraintMatches(c, node)) return false;
+  return true;
+}
+
+const parsedCache = new WeakMap<readonly string[], Constraint[]>();
+
+/**
+ * Why a task may not stay on its node ('' when it may): the node is gone, down
+ * or drained, or no longer matches the task's own placement constraints (as
+ * SwarmKit's constraint enforcer: a change of the service's constraints is a
+ * spec change, which the rolling update handles).
+ */
+export function taskMustLeaveReason(t: Task, node: Node | undefined): string {
+  const r = nodeUnusableReason(node);
+  if (r) return r;
+  const exprs = t.spec.placement.constraints;
+  if (exprs.length === 0) return '';
+  let cs = parsedCache.get(exprs);
+  if (cs === undefined) {
+    cs = parseConstraints(exprs);
+    if (Object.isFrozen(exprs)) parsedCache.set(exprs, cs);
+  }
+  return nodeMatchesConstraints(cs, node as Node) ? '' : 'node no longer matches the placement constraints';
+}
+
+/** Why a node may not keep tasks ('' when it may): gone, down or drained. Paused nodes keep their tasks. */
+export function nodeUnusableReason(node: Node | undefined): string {
+  if (node === undefined) return 'node removed';
+  if (node.status.state === 'down') return 'node down';
+  if (node.availability === 'drain') return 'node drained';
+  return '';
+}
+
+/** A service's placement, parsed once: answers "may this node keep / get this service's tasks?". */
+export class Placement {
+  readonly constraints: Constraint[];
+
+  constructor(service: Service) {
+    this.constraints = parseConstraints(service.spec.taskTemplate.placement.constraints);
+  }
+
+  /** Why the node may not keep the service's tasks ('' when it may). */
+  keepReason(node: Node | undefined): string {
+    const r = nodeUnusableReason(node);
+    if (r) return r;
+    return nodeMatchesConstraints(this.constraints, node as Node) ? '' : 'node no longer matches the placement constraints';
+  }
+
+  /** May the node keep the service's existing tasks? (up, not drained, constraints match) */
+  keeps(node: Node | undefined): boolean {
+    return this.keepReason(node) === '';
+  }
+
+  /** May the node get new tasks of the service? (keeps, and availability active: a paused node gets none) */
+  accepts(node: Node | undefined): boolean {
+    return this.keeps(node) && (node as Node).availability === 'active';
+  }
+}

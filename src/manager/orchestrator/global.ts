@@ -1,0 +1,115 @@
+// The global orchestrator: exactly one live task of every global service on
+// every eligible node. A node keeps its task while it is up, not drained and
+// matches the service's placement constraints; it gets a new one only when it
+// is also active (a paused node keeps its task and gets none). A node that
+// joins gets a task; a node that is removed, goes down, is drained or stops
+// matching gets its task shut down (desiredState SHUTDOWN). Restarts, updates
+// and the rest of the per-node work are slots.ts's, with the node as the slot.
+import type { Logger } from 'pino';
+import type { ControllerContext } from '../controller.js';
+import type { StoreEvent } from '../store/store.js';
+import type { Node, Service, Task } from '../store/types.js';
+import { Placement } from './eligibility.js';
+import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from './loop.js';
+import { logPlan, nodeChangeMatters, taskChangeMatters } from './replicated.js';
+import type { RestartSupervisor } from './restart.js';
+import { planService, type ServicePlan, type SlotInput } from './slots.js';
+import { SpecMatcher, isLive } from './tasks.js';
+import type { Updater } from './updater.js';
+
+export const isGlobal = (s: Service): boolean => 'global' in s.spec.mode;
+
+export class GlobalOrchestrator extends ReconcileLoop {
+  readonly name = 'global-orchestrator';
+
+  constructor(
+    ctx: ControllerContext,
+    serial: Serial,
+    options: ResolvedOptions,
+    log: Logger,
+    private readonly restart: RestartSupervisor,
+    private readonly updater: Updater,
+  ) {
+    super(ctx, serial, options, log);
+  }
+
+  protected plan(job: Job): Planned {
+    const { store } = this.ctx;
+    const now = this.ctx.now();
+    const services = job.all
+      ? store.list('service', { where: isGlobal })
+      : [...job.ids].map((id) => store.get('service', id)).filter((s): s is Service => s !== undefined && isGlobal(s));
+    const planned: Planned = { units: [], wake: new Map() };
+    if (services.length === 0) return planned;
+    const nodes = store.list('node');
+    for (const service of services) {
+      const p = this.planOne(service, nodes, now);
+      planned.units.push(...p.units);
+      if (p.wakeAt !== undefined) planned.wake.set(service.id, p.wakeAt);
+    }
+    return planned;
+  }
+
+  /** Plan one global service over the given nodes (exposed for tests). */
+  planOne(service: Service, nodes: readonly Node[], now: number): ServicePlan {
+    const { store } = this.ctx;
+    const byNode = new Map<string, Task[]>();
+    for (const n of nodes) byNode.set(n.id, []);
+    for (const t of store.tasksByService(service.id)) {
+      const list = byNode.get(t.nodeId);
+      if (list) list.push(t);
+      else byNode.set(t.nodeId, [t]);
+    }
+    const placement = new Placement(service);
+    const inputs: SlotInput[] = [];
+    for (const [nodeId, tasks] of byNode) {
+      const node = store.get('node', nodeId);
+      const why = placement.keepReason(node);
+      inputs.push({ key: `${service.id}@${nodeId}`, slot: 0, nodeId, wanted: why === '', unwantedReason: why, canCreate: placement.accepts(node), tasks });
+    }
+    const plan = planService(
+      {
+        service,
+        now,
+        node: (id) => store.get('node', id),
+        matcher: new SpecMatcher(service),
+        restart: this.restart,
+        stopMarginMs: this.options.stopMarginMs,
+        mustLeave: () => '',
+      },
+      inputs,
+      this.updater,
+    );
+    logPlan(this.log, this.restart.log, service, plan);
+    return plan;
+  }
+
+  protected onEvent(ev: StoreEvent): void {
+    const { store } = this.ctx;
+    if (ev.op === 'restored') return this.markAll();
+    switch (ev.kind) {
+      case 'service':
+        if (!isGlobal(ev.object)) return;
+        if (ev.op === 'delete') this.updater.forget(ev.object.id);
+        else this.markDirty(ev.object.id);
+        return;
+      case 'task': {
+        const t = ev.object;
+        if (ev.op === 'delete') {
+          this.restart.forget(t.id);
+          if (!isLive(t)) return;
+        } else if (ev.op === 'create' || !ev.old || !taskChangeMatters(ev.old, t, this.updater.isUpdating(t.serviceId))) {
+          return;
+        }
+        const s = store.get('service', t.serviceId);
+        if (s && isGlobal(s)) this.markDirty(s.id);
+        return;
+      }
+      case 'node':
+        if (nodeChangeMatters(ev)) this.markAll();
+        return;
+      default:
+        return;
+    }
+  }
+}

@@ -1,0 +1,159 @@
+// The replicated orchestrator: keeps slots 1..replicas of every replicated
+// service filled with one live task each (slots.ts does the per-slot work):
+// new tasks for missing slots, desiredState SHUTDOWN for the slots above
+// `replicas` (Swarm removes the highest slots), replacements in the same slot
+// for tasks on nodes that are gone, down, drained or no longer match the
+// placement constraints (the task's own: see eligibility.ts), restarts by the
+// restart policy, rolling updates.
+import type { Logger } from 'pino';
+import type { ControllerContext } from '../controller.js';
+import type { StoreEvent } from '../store/store.js';
+import { TaskState, isTerminal, type Service, type Task } from '../store/types.js';
+import { taskMustLeaveReason } from './eligibility.js';
+import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from './loop.js';
+import type { RestartSupervisor } from './restart.js';
+import { planService, type ServicePlan, type SlotInput } from './slots.js';
+import { SpecMatcher, isLive } from './tasks.js';
+import type { Updater } from './updater.js';
+
+export const isReplicated = (s: Service): boolean => 'replicated' in s.spec.mode;
+
+export function replicasOf(s: Service): number {
+  return 'replicated' in s.spec.mode ? s.spec.mode.replicated.replicas : 0;
+}
+
+/** Did this task change in a way an orchestrator acts on? (creation is ours; intermediate states are not) */
+export function taskChangeMatters(old: Task, next: Task, updating: boolean): boolean {
+  if (old.desiredState !== next.desiredState) return true;
+  if (isTerminal(old.status.state) !== isTerminal(next.status.state)) return true;
+  return updating && next.status.state === TaskState.RUNNING && old.status.state !== TaskState.RUNNING;
+}
+
+/** Did this node change in a way that moves tasks? */
+export function nodeChangeMatters(ev: StoreEvent): boolean {
+  if (ev.kind !== 'node') return false;
+  if (ev.op !== 'update' || ev.old === undefined) return true;
+  const a = ev.old;
+  const b = ev.object;
+  return (
+    a.status.state !== b.status.state ||
+    a.availability !== b.availability ||
+    a.role !== b.role ||
+    JSON.stringify(a.labels) !== JSON.stringify(b.labels) ||
+    JSON.stringify(a.description) !== JSON.stringify(b.description)
+  );
+}
+
+export class ReplicatedOrchestrator extends ReconcileLoop {
+  readonly name = 'replicated-orchestrator';
+
+  constructor(
+    ctx: ControllerContext,
+    serial: Serial,
+    options: ResolvedOptions,
+    log: Logger,
+    private readonly restart: RestartSupervisor,
+    private readonly updater: Updater,
+  ) {
+    super(ctx, serial, options, log);
+  }
+
+  protected plan(job: Job): Planned {
+    const { store } = this.ctx;
+    const now = this.ctx.now();
+    const services = job.all
+      ? store.list('service', { where: isReplicated })
+      : [...job.ids].map((id) => store.get('service', id)).filter((s): s is Service => s !== undefined && isReplicated(s));
+    const planned: Planned = { units: [], wake: new Map() };
+    for (const service of services) {
+      const p = this.planOne(service, now);
+      planned.units.push(...p.units);
+      if (p.wakeAt !== undefined) planned.wake.set(service.id, p.wakeAt);
+    }
+    return planned;
+  }
+
+  /** Plan one replicated service (exposed for tests and benchmarks). */
+  planOne(service: Service, now: number): ServicePlan {
+    const { store } = this.ctx;
+    const replicas = replicasOf(service);
+    const bySlot = new Map<number, Task[]>();
+    for (const t of store.tasksByService(service.id)) {
+      const list = bySlot.get(t.slot);
+      if (list) list.push(t);
+      else bySlot.set(t.slot, [t]);
+    }
+    const inputs: SlotInput[] = [];
+    const slotInput = (slot: number): SlotInput => ({
+      key: `${service.id}/${slot}`,
+      slot,
+      nodeId: '',
+      wanted: slot >= 1 && slot <= replicas,
+      unwantedReason: `scaled down to ${replicas} replica(s)`,
+      canCreate: true,
+      tasks: bySlot.get(slot) ?? [],
+    });
+    for (let slot = 1; slot <= replicas; slot++) inputs.push(slotInput(slot));
+    for (const slot of [...bySlot.keys()].sort((a, b) => a - b)) if (slot < 1 || slot > replicas) inputs.push(slotInput(slot));
+
+    const plan = planService(
+      {
+        service,
+        now,
+        node: (id) => store.get('node', id),
+        matcher: new SpecMatcher(service),
+        restart: this.restart,
+        stopMarginMs: this.options.stopMarginMs,
+        mustLeave: (t) => (t.nodeId === '' ? '' : taskMustLeaveReason(t, store.get('node', t.nodeId))),
+      },
+      inputs,
+      this.updater,
+    );
+    logPlan(this.log, this.restart.log, service, plan);
+    return plan;
+  }
+
+  protected onEvent(ev: StoreEvent): void {
+    const { store } = this.ctx;
+    if (ev.op === 'restored') return this.markAll();
+    switch (ev.kind) {
+      case 'service':
+        if (!isReplicated(ev.object)) return;
+        if (ev.op === 'delete') this.updater.forget(ev.object.id);
+        else this.markDirty(ev.object.id);
+        return;
+      case 'task': {
+        const t = ev.object;
+        if (ev.op === 'delete') {
+          this.restart.forget(t.id);
+          if (!isLive(t)) return;
+        } else if (ev.op === 'create' || !ev.old || !taskChangeMatters(ev.old, t, this.updater.isUpdating(t.serviceId))) {
+          return;
+        }
+        const s = store.get('service', t.serviceId);
+        if (s && isReplicated(s)) this.markDirty(s.id);
+        return;
+      }
+      case 'node': {
+        if (!nodeChangeMatters(ev)) return;
+        const ids = new Set<string>();
+        for (const t of store.tasksByNode(ev.object.id)) if (isLive(t)) ids.add(t.serviceId);
+        for (const id of ids) {
+          const s = store.get('service', id);
+          if (s && isReplicated(s)) this.markDirty(id);
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+}
+
+export function logPlan(log: Logger, restartLog: Logger, service: Service, plan: ServicePlan): void {
+  const { stats } = plan;
+  const who = { service: service.spec.name, serviceId: service.id };
+  if (stats.created || stats.stopped) log.info({ ...who, created: stats.created, shutDown: stats.stopped }, 'reconciled service');
+  if (stats.exits || stats.restarts) restartLog.info({ ...who, ended: stats.exits, restarted: stats.restarts, waiting: stats.waiting }, 'restart policy applied');
+  if (stats.emptyOnPurpose) restartLog.debug({ ...who, slots: stats.emptyOnPurpose }, 'slots left empty by the restart policy');
+}
