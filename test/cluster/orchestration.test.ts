@@ -182,6 +182,15 @@ test('draining a worker moves its tasks; pause keeps them', { skip }, async () =
     return now.length === 10 && now.every((t) => t.nodeId !== target);
   }, 30_000, 'the drained node to hold no running task');
   await c.cliOk(0, ['node', 'update', '--availability', 'active', target]);
+  // Pause: the node takes no new tasks, but keeps the ones it runs.
+  const now = running(await tasks(0, 'web'));
+  const paused = now[0].nodeId;
+  const kept = now.filter((t) => t.nodeId === paused).map((t) => t.id).sort();
+  await c.cliOk(0, ['node', 'update', '--availability', 'pause', paused]);
+  await c.cliOk(0, ['service', 'scale', 'web=12']);
+  const twelve = await waitRunning(0, 'web', 12);
+  assert.deepEqual(twelve.filter((t) => t.nodeId === paused).map((t) => t.id).sort(), kept, 'a paused node keeps its tasks and gets no new one');
+  await c.cliOk(0, ['node', 'update', '--availability', 'active', paused]);
   await c.cliOk(0, ['service', 'rm', 'web']);
   await c.waitFor(async () => (await containersOf('web')).length === 0, 30_000, 'the removed service\'s containers gone');
 });
