@@ -61,9 +61,18 @@ export class HollowExecutor implements Executor {
     this.counters.started++;
   }
 
-  async wait(id: string): Promise<ContainerObservation> {
+  async wait(id: string, signal?: AbortSignal): Promise<ContainerObservation> {
     const h = this.get(id);
-    await h.stopped;
+    await new Promise<void>((resolve, reject) => {
+      const abort = (): void => {
+        const e = new Error('aborted');
+        e.name = 'AbortError';
+        reject(e);
+      };
+      if (signal?.aborted) return abort();
+      signal?.addEventListener('abort', abort, { once: true });
+      void h.stopped.then(resolve);
+    });
     return h.obs;
   }
 

@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { DaemonCluster } from '../src/harness/daemon-cluster.js';
-import { serviceSpecToProto } from '../src/manager/api/convert.js';
+import { serviceSpecToProto, type ProtoClusterSpec } from '../src/manager/api/convert.js';
 import { loadCaProto, loadControlProto } from '../src/manager/api/proto.js';
 import { createCSR, generateNodeKey } from '../src/manager/ca/ca.js';
 import { anonymousChannelCredentials, channelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider } from '../src/manager/ca/tls.js';
@@ -26,7 +26,7 @@ import { Agent } from '../src/worker/agent.js';
 import { ManagerSession } from '../src/worker/session.js';
 import { HollowExecutor, type HollowCounters } from './hollow-executor.js';
 
-const { values } = parseArgs({ options: { nodes: { type: 'string' }, tasks: { type: 'string' }, keep: { type: 'boolean' } } });
+const { values } = parseArgs({ options: { nodes: { type: 'string' }, tasks: { type: 'string' }, keep: { type: 'boolean' }, trace: { type: 'boolean' }, profile: { type: 'string' } } });
 const NODES = Number(values.nodes ?? 1000);
 const TASKS = Number(values.tasks ?? 50_000);
 const say = (s: string): void => void process.stderr.write(`# ${s}\n`);
@@ -56,7 +56,8 @@ async function waitFor(what: string, cond: () => boolean | Promise<boolean>, tim
 }
 
 const base = mkdtempSync(join(tmpdir(), 'flotilla-bench-sched-'));
-const c = new DaemonCluster({ baseDir: base, firstHost: 120, port: 7520, logLevel: 'warn' });
+// --profile DIR: CPU profiles of the manager daemons (written when they exit).
+const c = new DaemonCluster({ baseDir: base, firstHost: 120, port: 7520, logLevel: 'warn', nodeArgs: values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [] });
 const sessions: ManagerSession[] = [];
 const agents: Agent[] = [];
 try {
@@ -126,6 +127,13 @@ try {
     },
     120_000,
   );
+  // One process hosts every hollow agent on a 2-core machine shared with the
+  // managers: its event loop can stall for seconds, which real hosts would
+  // not. A longer heartbeat grace keeps such stalls from being taken for node
+  // failures (and tasks from being rescheduled in a loop); the scheduling path
+  // measured is the same.
+  const got = await unary<object, { cluster: { meta: { version: number }; spec: ProtoClusterSpec } }>(control, 'GetCluster', {}, { deadlineMs: 10_000 });
+  await unary(control, 'UpdateCluster', { version: got.cluster.meta.version, spec: { ...got.cluster.spec, dispatcher: { heartbeatPeriodMs: 5_000, heartbeatGrace: 12 } } }, { deadlineMs: 10_000 });
   say(`${NODES} hollow nodes ready; creating a service of ${TASKS} replicas`);
   const spec = validateServiceSpec({
     name: 'bench',
@@ -134,6 +142,10 @@ try {
   });
   const t0 = Date.now();
   await unary(control, 'CreateService', { spec: serviceSpecToProto(spec) }, { deadlineMs: 30_000 });
+  // --trace: how fast tasks reach the agents and their RUNNING reports commit (in-process counters, 100 ms steps).
+  const trace = values.trace
+    ? setInterval(() => say(`t+${Date.now() - t0} ms: started ${counters.started}, running acked ${runningAcked}`), 100)
+    : null;
   let tAssigned = 0;
   await waitFor(
     'every task on its node',
@@ -145,6 +157,7 @@ try {
   );
   await waitFor('every task reported RUNNING and committed', () => runningAcked >= TASKS, 600_000);
   const tRunning = Date.now();
+  if (trace) clearInterval(trace);
   const leaderInfo = JSON.parse((await c.cliOk(0, ['cluster', 'info', '--format', 'json'])).stdout) as { leaderAddr?: string };
   const leaderIdx = Math.max(0, c.nodes.findIndex((n) => n.address === leaderInfo.leaderAddr));
   const mem = c.nodes.slice(0, 3).map((n) => rssMB(n.proc?.pid));
@@ -167,9 +180,12 @@ try {
   process.stdout.write(JSON.stringify(result) + '\n');
   control.close();
 } finally {
+  say('stopping');
   for (const s of sessions) s.stop();
   await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
+  say('agents stopped');
   await c.stop();
+  say('managers stopped');
   if (!values.keep) rmSync(base, { recursive: true, force: true });
 }
 process.exit(0);

@@ -16,7 +16,7 @@ import { ApiError, nodeDescriptionFromProto, taskStatusFromProto, taskToProto, t
 import { generateId, type NodeIdentity } from '../manager/ca/ca.js';
 import type { ControllerContext, LeaderController } from '../manager/controller.js';
 import { updateAction, VersionConflictError, NotFoundError, type Action } from '../manager/store/store.js';
-import { TaskState, type Node, type NodeDescription, type TaskStatus } from '../manager/store/types.js';
+import { TaskState, type Node, type NodeDescription, type Task, type TaskStatus } from '../manager/store/types.js';
 import { ValidationError } from '../manager/store/validate.js';
 
 export interface DispatcherOptions {
@@ -109,6 +109,9 @@ export class Dispatcher implements LeaderController {
       if (ev.kind === 'store') {
         for (const id of this.sessions.keys()) this.dirtyNodes.add(id);
       } else if (ev.kind === 'task') {
+        // A status report changes nothing the agent does not know already (it
+        // made it): like SwarmKit, push only changes of what the agent must do.
+        if (ev.op === 'update' && ev.old && sameAssignment(ev.old, ev.object)) return;
         if (ev.old?.nodeId) this.dirtyNodes.add(ev.old.nodeId);
         if (ev.object.nodeId) this.dirtyNodes.add(ev.object.nodeId);
       }
@@ -384,6 +387,13 @@ function deferred(): Deferred {
   // Nobody may be waiting (node status changes): never an unhandled rejection.
   promise.catch(() => undefined);
   return { promise, resolve, reject };
+}
+
+/** The same work for the agent: only the observed status (or bookkeeping) differs, and it was already assigned. */
+function sameAssignment(a: Task, b: Task): boolean {
+  if (a.nodeId !== b.nodeId || a.desiredState !== b.desiredState || a.specVersion !== b.specVersion) return false;
+  if ((a.status.state >= TaskState.ASSIGNED) !== (b.status.state >= TaskState.ASSIGNED)) return false;
+  return JSON.stringify(a.spec) === JSON.stringify(b.spec) && JSON.stringify(a.endpoint) === JSON.stringify(b.endpoint);
 }
 
 function sameStatus(a: TaskStatus, b: TaskStatus): boolean {

@@ -19,6 +19,8 @@ export interface DaemonClusterOptions {
   nodeStatusMs?: number;
   /** Extra environment for every daemon. */
   env?: Record<string, string>;
+  /** Extra node flags for every daemon (e.g. --cpu-prof). */
+  nodeArgs?: string[];
 }
 
 export interface DaemonNode {
@@ -83,7 +85,7 @@ export class DaemonCluster {
     const n = this.node(i);
     if (n.proc) throw new Error(`${n.name} is already running`);
     const logFd = openSync(`${n.dataDir}.log`, 'a');
-    const proc = spawn(process.execPath, [this.bin, ...args], { stdio: ['ignore', 'pipe', logFd], env: this.env() });
+    const proc = spawn(process.execPath, [...(this.o.nodeArgs ?? []), this.bin, ...args], { stdio: ['ignore', 'pipe', logFd], env: this.env() });
     closeSync(logFd);
     n.proc = proc;
     n.exitCode = null;

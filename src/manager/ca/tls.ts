@@ -146,9 +146,27 @@ export function unverifiedChannelCredentials(): grpc.ChannelCredentials {
 export function peerIdentity(call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate } }): NodeIdentity | null {
   const raw = call.getAuthContext().sslPeerCertificate?.raw;
   if (!raw) return null;
-  try {
-    return parseNodeCert(raw);
-  } catch {
-    return null;
+  // Parsing a certificate costs far more than a call: every heartbeat and
+  // status report would pay it. The TLS handshake already verified it, so the
+  // parsed identity can be kept (keyed by the whole DER) for the next calls.
+  const key = raw.toString('base64');
+  const hit = identityCache.get(key);
+  if (hit !== undefined) {
+    identityCache.delete(key);
+    identityCache.set(key, hit);
+    return hit;
   }
+  let id: NodeIdentity | null;
+  try {
+    id = parseNodeCert(raw);
+  } catch {
+    id = null;
+  }
+  identityCache.set(key, id);
+  if (identityCache.size > IDENTITY_CACHE_SIZE) identityCache.delete(identityCache.keys().next().value as string);
+  return id;
 }
+
+const IDENTITY_CACHE_SIZE = 16_384;
+/** Least recently used first (Map keeps insertion order). */
+const identityCache = new Map<string, NodeIdentity | null>();
