@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { ApiError, nodeDescriptionFromProto, taskStatusFromProto, taskToProto, type ProtoNodeDescription, type ProtoTask, type ProtoTaskStatus } from '../manager/api/convert.js';
 import { generateId, type NodeIdentity } from '../manager/ca/ca.js';
 import type { ControllerContext, LeaderController } from '../manager/controller.js';
-import { updateAction, VersionConflictError, NotFoundError, type Action } from '../manager/store/store.js';
+import { statusAction, updateAction, VersionConflictError, NotFoundError, type Action } from '../manager/store/store.js';
 import { TaskState, type Node, type NodeDescription, type Task, type TaskStatus } from '../manager/store/types.js';
 import { ValidationError } from '../manager/store/validate.js';
 
@@ -333,7 +333,9 @@ export class Dispatcher implements LeaderController {
           statuses.delete(id);
           continue;
         }
-        actions.push(updateAction('task', { ...t, status, updatedAt: now }));
+        // Just the status, unconditionally: the store keeps it forward-only, and a
+        // concurrent change of the task by a manager (desired state) is no conflict.
+        actions.push(statusAction(id, status, now));
       }
       for (const [id, change] of nodes) {
         const n = this.ctx.store.get('node', id);

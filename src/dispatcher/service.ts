@@ -4,6 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { ApiError, type ProtoNodeDescription, type ProtoTaskStatus } from '../manager/api/convert.js';
+import type { NodeIdentity } from '../manager/ca/ca.js';
 import { peerIdentity } from '../manager/ca/tls.js';
 import type { Dispatcher, SessionMessage } from './dispatcher.js';
 
@@ -13,6 +14,8 @@ export interface DispatcherServiceOptions {
   /** The leader as this manager knows it. */
   leader: () => { id: string; address: string };
   toStatus: (err: unknown) => Partial<grpc.StatusObject>;
+  /** Why this node may not talk to the dispatcher (removed, another cluster), or null. */
+  refuse: (peer: NodeIdentity | null) => string | null;
   log?: Logger;
 }
 
@@ -23,6 +26,13 @@ export function dispatcherImplementation(o: DispatcherServiceOptions): grpc.Unty
     if (l.id) md.set('leader-id', l.id);
     if (l.address) md.set('leader-address', l.address);
     return { code: grpc.status.UNAVAILABLE, details: l.address ? `not the leader: the leader is at ${l.address}` : 'no leader right now: retry', metadata: md };
+  };
+  /** The caller, checked: every handler needs it, so the check happens here rather than in the authorizer. */
+  const caller = (call: Parameters<typeof peerIdentity>[0]): NodeIdentity => {
+    const peer = peerIdentity(call);
+    const refusal = o.refuse(peer);
+    if (refusal || !peer) throw new ApiError(grpc.status.PERMISSION_DENIED, `permission denied: ${refusal ?? 'no certificate'}`);
+    return peer;
   };
   const running = (): Dispatcher | null => {
     const d = o.current();
@@ -50,8 +60,12 @@ export function dispatcherImplementation(o: DispatcherServiceOptions): grpc.Unty
       };
       const d = running();
       if (!d) return fail(notLeader());
-      const peer = peerIdentity(call);
-      if (!peer) return fail(o.toStatus(new ApiError(grpc.status.UNAUTHENTICATED, 'a node certificate is required')));
+      let peer: NodeIdentity;
+      try {
+        peer = caller(call);
+      } catch (err) {
+        return fail(o.toStatus(err));
+      }
       let closed = false;
       let sessionId = '';
       const sink = {
@@ -75,15 +89,9 @@ export function dispatcherImplementation(o: DispatcherServiceOptions): grpc.Unty
         fail(o.toStatus(err));
       }
     },
-    Heartbeat: unaryCall((d, req: { sessionId: string }, call) => {
-      const peer = peerIdentity(call);
-      if (!peer) throw new ApiError(grpc.status.UNAUTHENTICATED, 'a node certificate is required');
-      return d.heartbeat(peer, req.sessionId);
-    }),
+    Heartbeat: unaryCall((d, req: { sessionId: string }, call) => d.heartbeat(caller(call), req.sessionId)),
     UpdateTaskStatus: unaryCall((d, req: { sessionId: string; updates: { taskId: string; status: ProtoTaskStatus | null }[] }, call) => {
-      const peer = peerIdentity(call);
-      if (!peer) throw new ApiError(grpc.status.UNAUTHENTICATED, 'a node certificate is required');
-      return d.updateTaskStatus(peer, req.sessionId, req.updates).then(() => ({}));
+      return d.updateTaskStatus(caller(call), req.sessionId, req.updates).then(() => ({}));
     }),
   };
 }

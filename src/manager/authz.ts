@@ -4,7 +4,9 @@
 // - the CA service is open (a joining node has no certificate yet; its join
 //   token authorizes it, see ca/service.ts);
 // - the dispatcher takes any node of this cluster that is not removed (every
-//   node runs an agent, managers included);
+//   node runs an agent, managers included); it applies nodeCallRefusal itself,
+//   in its handlers, because they need the caller's identity anyway and
+//   reading a peer certificate twice per heartbeat is a cost at scale;
 // - everything else (Raft, manager-to-manager calls, the control API) needs a
 //   manager's certificate, of this cluster, of a node that is not removed and
 //   that the store does not know as a worker (a demoted manager's old
@@ -16,7 +18,8 @@ import type { NodeIdentity } from './ca/ca.js';
 import { peerIdentity } from './ca/tls.js';
 
 export const OPEN_SERVICE_PREFIXES: readonly string[] = ['/flotilla.ca.CA/'];
-export const NODE_SERVICE_PREFIXES: readonly string[] = ['/flotilla.dispatcher.Dispatcher/'];
+/** Services that check the caller themselves (with nodeCallRefusal). */
+export const SELF_CHECKED_SERVICE_PREFIXES: readonly string[] = ['/flotilla.dispatcher.Dispatcher/'];
 
 export interface AuthorizerOptions {
   clusterId: string;
@@ -46,11 +49,12 @@ export function managerCallRefusal(peer: NodeIdentity | null, o: AuthorizerOptio
 /** The server interceptor that enforces the rules above. */
 export function authorizer(o: AuthorizerOptions): grpc.ServerInterceptor {
   return (method, call) => {
-    if (OPEN_SERVICE_PREFIXES.some((p) => method.path.startsWith(p))) return new grpc.ServerInterceptingCall(call);
+    if (OPEN_SERVICE_PREFIXES.some((p) => method.path.startsWith(p)) || SELF_CHECKED_SERVICE_PREFIXES.some((p) => method.path.startsWith(p))) {
+      return new grpc.ServerInterceptingCall(call);
+    }
     return new grpc.ServerInterceptingCall(call, {
       start: (next) => {
-        const peer = peerIdentity(call);
-        const refusal = NODE_SERVICE_PREFIXES.some((p) => method.path.startsWith(p)) ? nodeCallRefusal(peer, o) : managerCallRefusal(peer, o);
+        const refusal = managerCallRefusal(peerIdentity(call), o);
         if (refusal === null) {
           next();
           return;

@@ -14,7 +14,7 @@ import type { NodeId } from '../raft/types.js';
 import { Dispatcher } from '../dispatcher/dispatcher.js';
 import { dispatcherImplementation } from '../dispatcher/service.js';
 import { loadCaProto, loadControlProto, loadDispatcherProto, loadManagerProto } from './api/proto.js';
-import { authorizer } from './authz.js';
+import { authorizer, nodeCallRefusal, type AuthorizerOptions } from './authz.js';
 import { CaService, caServiceImplementation } from './ca/service.js';
 import { channelCredentials, NODE_CHANNEL_OPTIONS, serverCredentials, type NodeCertificateProvider } from './ca/tls.js';
 import { controlImplementation, statusOf } from './control/proxy.js';
@@ -88,16 +88,12 @@ export class Manager {
     const toStatus = (err: unknown): Partial<grpc.StatusObject> => statusOf(err, rs);
     const controlImpl = controlImplementation({ service: control, rs, peers, log });
 
-    const server = new grpc.Server({
-      ...raftServerOptions(),
-      interceptors: [
-        authorizer({
-          clusterId: o.clusterId,
-          isRemoved: (id) => rs.store.list('cluster')[0]?.removedNodes.includes(id) ?? false,
-          roleOf: (id) => rs.store.get('node', id)?.role,
-        }),
-      ],
-    });
+    const authz: AuthorizerOptions = {
+      clusterId: o.clusterId,
+      isRemoved: (id) => rs.store.list('cluster')[0]?.removedNodes.includes(id) ?? false,
+      roleOf: (id) => rs.store.get('node', id)?.role,
+    };
+    const server = new grpc.Server({ ...raftServerOptions(), interceptors: [authorizer(authz)] });
     const raft = rs.raftService();
     server.addService(raft.definition, raft.implementation);
     server.addService(loadCaProto().service, caServiceImplementation(ca, toStatus));
@@ -112,7 +108,13 @@ export class Manager {
     const leaders = new LeaderControllers(rs, (ctx) => leaderControllers(ctx, managers), o.logger?.child({ nodeId: o.nodeId }));
     server.addService(
       loadDispatcherProto().service,
-      dispatcherImplementation({ current: () => leaders.get<Dispatcher>('dispatcher'), leader: () => rs.leader(), toStatus, log }),
+      dispatcherImplementation({
+        current: () => leaders.get<Dispatcher>('dispatcher'),
+        leader: () => rs.leader(),
+        toStatus,
+        refuse: (peer) => nodeCallRefusal(peer, authz),
+        log,
+      }),
     );
     const m = new Manager(rs, writer, ca, peers, server, localServer, reconciler, leaders, o.controlSocket);
     try {

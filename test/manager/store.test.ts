@@ -615,3 +615,31 @@ test('randomized: two replicas applying the same random log agree on every resul
     for (const code of ['ok', 'invalid', 'not-found', 'name-conflict', 'version-conflict']) assert.ok((outcomes.get(code) ?? 0) > 5, `seed ${seed}: ${code} ${JSON.stringify([...outcomes])}`);
   }
 });
+
+test('a status action updates only the observed status, forward-only, and is watched as an update', async () => {
+  const { Log, service, task, node: mkNode } = await import('./store-fixtures.js');
+  const { statusAction, createAction: create } = await import('../../src/manager/store/store.js');
+  const { TaskState: S } = await import('../../src/manager/store/types.js');
+  const log = new Log();
+  const svc = service('s1', 'web');
+  log.apply(create('service', svc), create('node', mkNode('n1')));
+  const t = task('t1', svc, { nodeId: 'n1', status: { state: S.ASSIGNED, message: '', err: '', timestamp: 1, containerId: '', exitCode: 0, health: 'none' } });
+  log.apply(create('task', t));
+  const events: string[] = [];
+  log.store.watch({ kind: 'task' }, (ev) => events.push(ev.op));
+  const running = { state: S.RUNNING, message: 'started', err: '', timestamp: 5, containerId: 'c1', exitCode: 0, health: 'none' as const };
+  const ok = log.apply(statusAction('t1', running, 99));
+  assert.equal(ok.ok, true);
+  const stored = log.store.get('task', 't1');
+  assert.deepEqual(stored?.status, running);
+  assert.equal(stored?.updatedAt, 99);
+  assert.deepEqual(stored?.spec, t.spec, 'nothing else changes');
+  assert.deepEqual(events, ['update']);
+  const back = log.apply(statusAction('t1', { ...running, state: S.STARTING }, 100));
+  assert.equal(back.ok, false);
+  assert.equal(!back.ok && back.error.rule, 'forward-only');
+  const notTask = log.applyBytes(new TextEncoder().encode(JSON.stringify({ v: 1, actions: [{ kind: 'service', op: 'status', object: { id: 's1' } }] })));
+  assert.equal(notTask.ok, false);
+  const stale = log.apply(statusAction('t1', { ...running, state: S.COMPLETE }, 101, 1));
+  assert.equal(!stale.ok && stale.error.code, 'version-conflict');
+});

@@ -24,14 +24,21 @@ import {
   type StoreObject,
   type Task,
   type TaskState,
+  type TaskStatus,
 } from './types.js';
-import { ValidationError, validateId, validateObject, validateUpdate } from './validate.js';
+import { ValidationError, validateId, validateObject, validateTaskStatusUpdate, validateUpdate } from './validate.js';
 
 // ---------------------------------------------------------------------------
 // Transactions
 
 export type Op = 'create' | 'update' | 'delete';
-const OPS: readonly Op[] = ['create', 'update', 'delete'];
+/**
+ * What an action may do: an Op, or 'status' (tasks only): a status report,
+ * the bulk of all writes, sent as the status alone (not the whole task) and
+ * applied as an update of the task. Its watch event is an 'update'.
+ */
+export type ActionOp = Op | 'status';
+const OPS: readonly ActionOp[] = ['create', 'update', 'delete', 'status'];
 
 /** One step of a transaction. */
 export type Action = {
@@ -40,12 +47,12 @@ export type Action = {
     /** Replaces the whole object. Without expectedVersion the write is unconditional. */
     | { kind: K; op: 'update'; object: KindMap[K]; expectedVersion?: number }
     | { kind: K; op: 'delete'; object: { id: string }; expectedVersion?: number };
-}[Kind];
+}[Kind] | { kind: 'task'; op: 'status'; object: { id: string; status: TaskStatus; updatedAt: number }; expectedVersion?: number };
 
 /** An action whose envelope is valid; the object itself is validated when applied. */
 export interface DecodedAction {
   kind: Kind;
-  op: Op;
+  op: ActionOp;
   object: Record<string, unknown>;
   expectedVersion?: number;
 }
@@ -89,6 +96,12 @@ export function updateAction<K extends Kind>(kind: K, object: KindMap[K], expect
   return (expectedVersion === null ? { kind, op: 'update', object } : { kind, op: 'update', object, expectedVersion }) as Action;
 }
 
+/** A task's status report: forward-only, checked by the store; unconditional unless expectedVersion is given. */
+export function statusAction(id: string, status: TaskStatus, updatedAt: number, expectedVersion?: number): Action {
+  const object = { id, status, updatedAt };
+  return expectedVersion === undefined ? { kind: 'task', op: 'status', object } : { kind: 'task', op: 'status', object, expectedVersion };
+}
+
 export function deleteAction(kind: Kind, id: string, expectedVersion?: number): Action {
   return (expectedVersion === undefined ? { kind, op: 'delete', object: { id } } : { kind, op: 'delete', object: { id }, expectedVersion }) as Action;
 }
@@ -125,7 +138,8 @@ export function decodeTx(data: Uint8Array): DecodedTx {
     if (typeof op !== 'string' || !(OPS as readonly string[]).includes(op)) return bad(`action ${i}: unknown op ${JSON.stringify(op)}`, i);
     if (!isPlainObject(a.object)) return bad(`action ${i}: object must be a JSON object`, i);
     const ev = a.expectedVersion;
-    const action: DecodedAction = { kind: kind as Kind, op: op as Op, object: a.object };
+    if (op === 'status' && kind !== 'task') return bad(`action ${i}: op status applies to tasks only`, i);
+    const action: DecodedAction = { kind: kind as Kind, op: op as ActionOp, object: a.object };
     if (ev !== undefined && ev !== null) {
       if (op === 'create') return bad(`action ${i}: expectedVersion is meaningless on create`, i);
       if (typeof ev !== 'number' || !Number.isSafeInteger(ev) || ev < 0) return bad(`action ${i}: expectedVersion must be a non-negative integer`, i);
@@ -619,7 +633,7 @@ export class ClusterStore implements StateMachine<TxResult> {
         if (!prev) return { error: { code: 'not-found', field: 'id', message: `${kind} ${id} not found` } };
         const vc = versionCheck(kind, prev, a.expectedVersion);
         if (vc) return vc;
-        next = validateUpdate(kind, prev, a.object);
+        next = a.op === 'status' ? validateTaskStatusUpdate(prev as Task, a.object) : validateUpdate(kind, prev, a.object);
       }
     } catch (err) {
       return invalid(err);

@@ -799,14 +799,26 @@ export function validateTaskUpdate(prev: Task, next: unknown): Task {
   immutable(prev.id, task.id, 'id');
   immutable(prev.serviceId, task.serviceId, 'serviceId');
   immutable(prev.slot, task.slot, 'slot');
-  if (task.status.state < prev.status.state) {
-    throw new ValidationError(
-      'status.state',
-      'forward-only',
-      `observed state cannot move backwards from ${taskStateName(prev.status.state)} to ${taskStateName(task.status.state)}`,
-    );
-  }
+  checkForward(prev.status, task.status);
   return task;
+}
+
+function checkForward(prev: TaskStatus, next: TaskStatus): void {
+  if (next.state < prev.state) {
+    throw new ValidationError('status.state', 'forward-only', `observed state cannot move backwards from ${taskStateName(prev.state)} to ${taskStateName(next.state)}`);
+  }
+}
+
+/**
+ * A status report applied to a stored task (the 'status' action): only the
+ * observed status and updatedAt change, and the state only moves forward.
+ */
+export function validateTaskStatusUpdate(prev: Task, x: unknown): Task {
+  const o = asObj(x, '');
+  const status = validateTaskStatus(prop(o, 'status'), 'status');
+  checkForward(prev.status, status);
+  const updatedAt = int(o, 'updatedAt', '', { def: prev.updatedAt, min: 0, rule: 'timestamp' });
+  return { ...prev, status, updatedAt };
 }
 
 /** Secrets and configs: only labels change (as in SwarmKit); the name and data stay. */
