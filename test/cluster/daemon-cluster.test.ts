@@ -11,12 +11,15 @@ import { DaemonCluster, runCli, type CliResult } from '../../src/harness/daemon-
 import { loadControlProto } from '../../src/manager/api/proto.js';
 import { channelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider } from '../../src/manager/ca/tls.js';
 import { parseJoinToken, formatJoinToken } from '../../src/manager/ca/token.js';
+import { connectEngine } from '../../src/worker/engine.js';
+import { LABEL_CLUSTER_ID } from '../../src/worker/labels.js';
 import type { Node, Service } from '../../src/manager/store/types.js';
 
 const base = mkdtempSync(join(tmpdir(), 'flotilla-cluster-'));
 const c = new DaemonCluster({ baseDir: base, firstHost: 70, port: 7470, nodeStatusMs: 300 });
 const M = [0, 1, 2];
 const W = [3, 4];
+let clusterId = '';
 
 before(async () => {
   await c.init(0);
@@ -24,10 +27,17 @@ before(async () => {
   await c.join(2, 'manager', 1); // through a follower
   await c.join(3, 'worker');
   await c.join(4, 'worker', 2);
+  clusterId = (JSON.parse((await c.cliOk(0, ['cluster', 'info', '--format', 'json'])).stdout) as { cluster: { id: string } }).cluster.id;
 });
 
 after(async () => {
   await c.stop();
+  // Every service here has 0 replicas; remove any container of this cluster anyway.
+  if (clusterId) {
+    const docker = connectEngine();
+    const left = await docker.listContainers({ all: true, filters: { label: [`${LABEL_CLUSTER_ID}=${clusterId}`] } }).catch(() => []);
+    for (const info of left) await docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined);
+  }
   if (process.env.KEEP_CLUSTER_DIRS !== '1') rmSync(base, { recursive: true, force: true });
 });
 
@@ -208,7 +218,7 @@ test('demote refuses to break quorum unless --force; promote and demote switch a
 });
 
 test('killing the leader elects another; the CLI keeps working through every manager', async () => {
-  await c.cliOk(0, ['service', 'create', '--detach', '--name', 'before-kill', '--replicas', '3', 'flotilla/busybox:test', 'sleep', '3600']);
+  await c.cliOk(0, ['service', 'create', '--detach', '--name', 'before-kill', '--replicas', '0', 'flotilla/busybox:test', 'sleep', '3600']);
   const list = await nodes(1);
   const leader = list.find((n) => n.managerStatus?.leader);
   assert.ok(leader);
@@ -227,7 +237,7 @@ test('killing the leader elects another; the CLI keeps working through every man
     'a new leader',
   );
   for (const i of others) {
-    await c.cliOk(i, ['service', 'create', '--detach', '--name', `after-kill-${i}`, 'flotilla/busybox:test']);
+    await c.cliOk(i, ['service', 'create', '--detach', '--replicas', '0', '--name', `after-kill-${i}`, 'flotilla/busybox:test']);
     const names = jsonLines<Service>(await c.cli(i, ['service', 'ls', '--format', 'json'])).map((s) => s.spec.name);
     assert.ok(names.includes('before-kill') && names.includes(`after-kill-${i}`), names.join(','));
   }
