@@ -2,7 +2,7 @@
 # Prepares a fresh Debian machine for flotilla's tests (run as root). Idempotent:
 # every step checks first and does nothing when its work is already done.
 #
-#  1. installs Debian's docker.io, busybox-static and iptables when missing;
+#  1. installs Debian's docker.io, busybox-static, iptables and docker-compose when missing;
 #  2. starts dockerd in the background (log: /var/log/dockerd.log) when no engine
 #     answers, and waits, bounded, until one does;
 #  3. builds the offline test image flotilla/busybox:test with `docker import`
@@ -26,12 +26,14 @@ command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 # busybox-static ships /bin/busybox as a static binary: the image needs no libc.
 if ! dpkg -s busybox-static >/dev/null 2>&1; then missing+=(busybox-static); fi
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+# The multi-host cluster of flotilla containers (docker-compose.test.yml).
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 if ((${#missing[@]} > 0)); then
   log "installing ${missing[*]} (Debian)"
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
-  log "docker.io, busybox-static and iptables are installed"
+  log "docker.io, busybox-static, iptables and docker-compose are installed"
 fi
 
 # --- 2. engine ----------------------------------------------------------------

@@ -31,6 +31,8 @@ export interface DispatcherOptions {
   pushDelayMs?: number;
   /** Jitter source in [0, 1) (default Math.random). */
   random?: () => number;
+  /** The least a new leader waits for known nodes to reconnect (default 10 s). */
+  newLeaderGraceMs?: number;
 }
 
 export interface SessionMessage {
@@ -57,6 +59,12 @@ interface Session {
 
 const DEFAULT_PERIOD_MS = 1_000;
 const DEFAULT_GRACE = 3;
+/**
+ * A new leader waits at least this long before marking a known node down: its
+ * agents must first notice the old leader is gone and find the new one, which
+ * takes longer than one heartbeat grace when the old leader's host vanished.
+ */
+const NEW_LEADER_GRACE_MS = 10_000;
 
 export class Dispatcher implements LeaderController {
   readonly name = 'dispatcher';
@@ -103,7 +111,7 @@ export class Dispatcher implements LeaderController {
     this.running = true;
     // A new leader does not know when nodes last heartbeat: give each one a full grace period to reconnect.
     for (const n of this.ctx.store.list('node')) {
-      if (n.status.state !== 'down') this.armGrace(n.id);
+      if (n.status.state !== 'down') this.armGrace(n.id, Math.max(this.deadlineMs(), this.o.newLeaderGraceMs ?? NEW_LEADER_GRACE_MS));
     }
     this.unwatch = this.ctx.store.watch({ kind: 'task' }, (ev) => {
       if (ev.kind === 'store') {
@@ -224,7 +232,7 @@ export class Dispatcher implements LeaderController {
     }, this.deadlineMs());
   }
 
-  private armGrace(nodeId: string): void {
+  private armGrace(nodeId: string, ms = this.deadlineMs()): void {
     const old = this.graceTimers.get(nodeId);
     if (old) clearTimeout(old);
     this.graceTimers.set(
@@ -232,7 +240,7 @@ export class Dispatcher implements LeaderController {
       setTimeout(() => {
         this.graceTimers.delete(nodeId);
         if (!this.sessions.has(nodeId)) this.markDown(nodeId, 'heartbeat failure (no session)');
-      }, this.deadlineMs()),
+      }, ms),
     );
   }
 

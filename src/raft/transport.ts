@@ -450,6 +450,13 @@ export class RaftTransport {
       if (p.stream !== s || s.ready) return;
       this.log.debug({ peer: p.id, address: p.address, ms: STREAM_ACCEPT_TIMEOUT_MS }, 'peer did not accept the raft stream in time: retrying');
       call.cancel(); // ends in onStreamEnd: unreachable, backoff, retry
+      // The channel may be stuck in a TCP connect to a host that vanished (no
+      // RST, SYN retries for minutes; grpc-js has no connect timeout): start
+      // over with a new channel, so a peer that comes back is found at once.
+      if (!p.closed && !this.stopped) {
+        p.client.close();
+        p.client = this.newClient(p.address);
+      }
     }, STREAM_ACCEPT_TIMEOUT_MS);
     acceptTimer.unref();
     call.on('status', () => clearTimeout(acceptTimer));

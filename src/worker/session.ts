@@ -36,7 +36,12 @@ export interface ManagerSessionOptions {
   logger?: Logger;
   /** Reconnect delays (default 100 ms, doubling to 2 s). */
   backoff?: { initialMs: number; maxMs: number };
+  /** A session whose first message does not come within this is abandoned (default 5 s). */
+  openTimeoutMs?: number;
 }
+
+/** A leader hint naming an address that failed this recently is not followed (it is stale). */
+const FAILED_MEMORY_MS = 15_000;
 
 interface SessionMessage {
   sessionId: string;
@@ -60,6 +65,9 @@ export class ManagerSession {
   private backoffMs: number;
   private stopped = false;
   private connectedOnce = false;
+  /** Addresses whose session failed, and when: a stale leader hint must not send us back there. */
+  private readonly failedAt = new Map<string, number>();
+  private openTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: ManagerSessionOptions) {
     this.log = (o.logger ?? pino({ level: 'silent' })).child({ component: 'session' });
@@ -131,9 +139,22 @@ export class ManagerSession {
     );
     this.call = call;
     let first = true;
+    // A manager that vanished (its host gone) leaves the connect hanging: give up
+    // on it, with its channel, and try the next one.
+    if (this.openTimer) clearTimeout(this.openTimer);
+    this.openTimer = setTimeout(() => {
+      this.openTimer = null;
+      if (this.call !== call || !first) return;
+      this.dropClient(addr);
+      this.failedAt.set(addr, Date.now());
+      this.closeSession(`no answer from ${addr} within ${this.o.openTimeoutMs ?? 5_000} ms`);
+    }, this.o.openTimeoutMs ?? 5_000);
     call.on('data', (msg: SessionMessage) => {
       if (first) {
         first = false;
+        if (this.openTimer) clearTimeout(this.openTimer);
+        this.openTimer = null;
+        this.failedAt.delete(addr);
         this.sessionId = msg.sessionId;
         this.sessionAddr = addr;
         this.backoffMs = this.o.backoff?.initialMs ?? 100;
@@ -159,7 +180,10 @@ export class ManagerSession {
     call.on('error', (err: grpc.ServiceError) => {
       if (this.call !== call) return;
       const hint = err.metadata?.get('leader-address')[0];
-      if (typeof hint === 'string' && hint && hint !== addr) {
+      if (err.code !== grpc.status.UNAVAILABLE || !hint) this.failedAt.set(addr, Date.now());
+      const failed = typeof hint === 'string' ? this.failedAt.get(hint) : undefined;
+      const stale = failed !== undefined && Date.now() - failed < FAILED_MEMORY_MS;
+      if (typeof hint === 'string' && hint && hint !== addr && !stale) {
         this.leaderHint = hint;
         this.backoffMs = this.o.backoff?.initialMs ?? 100;
       }
@@ -188,6 +212,10 @@ export class ManagerSession {
       (err, res) => {
         if (this.sessionId !== sessionId) return;
         if (err || !res) {
+          if (err?.code === grpc.status.DEADLINE_EXCEEDED) {
+            this.dropClient(this.sessionAddr);
+            this.failedAt.set(this.sessionAddr, Date.now());
+          }
           this.closeSession(`heartbeat failed: ${err?.details ?? 'no answer'}`);
           return;
         }
@@ -218,6 +246,11 @@ export class ManagerSession {
     }, delay);
   }
 
+  private dropClient(address: string): void {
+    this.clients.get(address)?.close();
+    this.clients.delete(address);
+  }
+
   private client(address: string): grpc.Client {
     let c = this.clients.get(address);
     if (!c) {
@@ -229,6 +262,7 @@ export class ManagerSession {
 
   stop(): void {
     this.stopped = true;
+    if (this.openTimer) clearTimeout(this.openTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
     this.call?.cancel();

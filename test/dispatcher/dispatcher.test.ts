@@ -21,7 +21,7 @@ function setup(): { ls: LocalStore; d: Dispatcher } {
   c.spec.dispatcher = { heartbeatPeriodMs: PERIOD, heartbeatGrace: GRACE };
   const svc = service('s1', 'web');
   ls.applyNow([createAction('cluster', c), createAction('node', node('n1', { status: { state: 'unknown', message: '', address: '' } })), createAction('node', node('n2')), createAction('service', svc)]);
-  const d = new Dispatcher({ ctx: { ...ls.context(), now: Date.now }, managers: () => [{ id: 'm1', address: '127.0.0.1:4242' }], flushMs: 5, pushDelayMs: 5, random: () => 0 });
+  const d = new Dispatcher({ ctx: { ...ls.context(), now: Date.now }, managers: () => [{ id: 'm1', address: '127.0.0.1:4242' }], flushMs: 5, pushDelayMs: 5, random: () => 0, newLeaderGraceMs: 0 });
   return { ls, d };
 }
 
