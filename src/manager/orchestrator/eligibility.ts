@@ -11,6 +11,7 @@
 // - a missing attribute or label reads as '': `node.labels.zone==a` fails on a
 //   node without the label, `node.labels.zone!=a` matches it;
 // - every constraint must match.
+import { matchConstraint, nodeAttribute as schedulerNodeAttribute } from '../scheduler/constraints.js';
 import { parseConstraint, type Constraint } from '../store/validate.js';
 import type { Node, Service, Task } from '../store/types.js';
 
@@ -21,38 +22,13 @@ export function parseConstraints(exprs: readonly string[]): Constraint[] {
   return exprs.map((e, i) => parseConstraint(e, `constraints[${i}]`));
 }
 
-const foldEq = (a: string, b: string): boolean => a === b || a.toLowerCase() === b.toLowerCase();
-
-function label(labels: Record<string, string> | undefined, key: string): string {
-  return labels !== undefined && Object.hasOwn(labels, key) ? labels[key] : '';
-}
-
-/** The node's value for a constraint key ('' when it has none). */
+/** The node's value for a (normalized) constraint key ('' when it has none). Matching itself lives with the scheduler's. */
 export function nodeAttribute(node: Node, key: string): string {
-  switch (key.toLowerCase()) {
-    case 'node.id':
-      return node.id;
-    case 'node.hostname':
-      return node.description.hostname;
-    case 'node.role':
-      return node.role;
-    case 'node.platform.os':
-      return node.description.platform.os;
-    case 'node.platform.arch':
-      return node.description.platform.arch;
-  }
-  const lower = key.toLowerCase();
-  if (lower.startsWith('node.labels.')) return label(node.labels, key.slice('node.labels.'.length));
-  if (lower.startsWith('engine.labels.')) return label(node.description.engineLabels, key.slice('engine.labels.'.length));
-  return '';
+  return schedulerNodeAttribute(node, key) ?? '';
 }
 
 export function constraintMatches(c: Constraint, node: Node): boolean {
-  const lower = c.key.toLowerCase();
-  const known = ['node.id', 'node.hostname', 'node.role', 'node.platform.os', 'node.platform.arch'].includes(lower) || lower.startsWith('node.labels.') || lower.startsWith('engine.labels.');
-  if (!known) return false; // as SwarmKit: an unknown key matches no node
-  const equal = foldEq(c.value, nodeAttribute(node, c.key));
-  return c.op === '==' ? equal : !equal;
+  return matchConstraint({ ...c, lower: c.value.toLowerCase() }, node);
 }
 
 export function nodeMatchesConstraints(constraints: readonly Constraint[], node: Node): boolean {
