@@ -78,6 +78,10 @@ export class Manager {
       channelCredentials: creds,
       channelOptions: NODE_CHANNEL_OPTIONS,
       tickMs: o.tickMs,
+      // 2-4 s without a leader before an election (etcd: 1 s, SwarmKit: 10 s): a
+      // manager whose event loop is busy applying a large transaction must not
+      // lose its leadership for it, and a dead leader is still replaced quickly.
+      raft: { electionTicks: 20 },
       snapshotEvery: o.snapshotEvery,
       logger: o.logger,
     });

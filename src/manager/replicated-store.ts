@@ -4,7 +4,7 @@
 // One per manager. The daemon adds raftService() to its gRPC server.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { RaftNode } from '../raft/node.js';
+import { RaftNode, type RaftNodeOptions } from '../raft/node.js';
 import { RaftStorage } from '../raft/storage.js';
 import { RaftTransport } from '../raft/transport.js';
 import type { NodeId, Status } from '../raft/types.js';
@@ -21,6 +21,8 @@ export interface ReplicatedStoreOptions {
   /** Known managers (id -> address), e.g. from a join response. */
   peers?: Map<NodeId, string>;
   tickMs?: number;
+  /** Raft settings for this manager (default: the daemon's MANAGER_RAFT). */
+  raft?: RaftNodeOptions<TxResult>['raft'];
   snapshotEvery?: number;
   /** Credentials for connections to other managers (mTLS in the daemon; insecure by default). */
   channelCredentials?: grpc.ChannelCredentials;
@@ -66,6 +68,7 @@ export class ReplicatedStore {
         bootstrap: o.bootstrap,
         peers: o.peers,
         tickMs: o.tickMs,
+        raft: o.raft,
         snapshotEvery: o.snapshotEvery,
         logger: o.logger,
       });
