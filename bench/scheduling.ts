@@ -1,34 +1,33 @@
 // Scheduling throughput at scale: 3 real manager daemons (Raft over gRPC and
-// LevelDB, on 127.0.0.120-122:7520), 1,000 HOLLOW worker nodes in this process
-// (real certificates, real dispatcher sessions, real agents; only their
-// executor starts no container), and one service of 50,000 replicas. Every
+// LevelDB, on 127.0.0.120-122:7520), 1,000 HOLLOW worker nodes spread over
+// child processes (bench/hollow-agents.ts: real certificates, real dispatcher
+// sessions, real agents; only their executor starts no container), and one
+// service of 50,000 replicas. Every
 // task is created by the orchestrator, placed by the scheduler and reported
 // RUNNING by its agent, all committed through Raft. Prints JSON lines:
 //   {"bench":"scheduling", ..., "tasksPerSecAssigned": ..., "tasksPerSecRunning": ..., "leaderPeakRssMB": ...}
 // Nomad's C1M placed about 3,750 tasks/s (published figure; no Nomad here).
 //
-//   npm run bench:scheduling -- [--nodes 1000] [--tasks 50000]
+//   npm run bench:scheduling -- [--nodes 1000] [--tasks 50000] [--procs 4] [--trace] [--profile DIR]
+import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { pino } from 'pino';
 import { DaemonCluster } from '../src/harness/daemon-cluster.js';
 import { serviceSpecToProto, type ProtoClusterSpec } from '../src/manager/api/convert.js';
-import { loadCaProto, loadControlProto } from '../src/manager/api/proto.js';
-import { createCSR, generateNodeKey } from '../src/manager/ca/ca.js';
-import { anonymousChannelCredentials, channelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider } from '../src/manager/ca/tls.js';
+import { loadControlProto } from '../src/manager/api/proto.js';
+import type { HollowAgentsJob, HollowAgentsReport } from './hollow-agents.js';
 import { unary } from '../src/manager/peer-clients.js';
-import { TaskState } from '../src/manager/store/types.js';
 import { validateServiceSpec } from '../src/manager/store/validate.js';
-import { Agent } from '../src/worker/agent.js';
-import { ManagerSession } from '../src/worker/session.js';
-import { HollowExecutor, type HollowCounters } from './hollow-executor.js';
 
-const { values } = parseArgs({ options: { nodes: { type: 'string' }, tasks: { type: 'string' }, keep: { type: 'boolean' }, trace: { type: 'boolean' }, profile: { type: 'string' } } });
+const { values } = parseArgs({ options: { procs: { type: 'string' }, nodes: { type: 'string' }, tasks: { type: 'string' }, keep: { type: 'boolean' }, trace: { type: 'boolean' }, profile: { type: 'string' } } });
 const NODES = Number(values.nodes ?? 1000);
 const TASKS = Number(values.tasks ?? 50_000);
+/** Processes hosting the hollow agents (bench/hollow-agents.ts). */
+const PROCS = Number(values.procs ?? 4);
 const say = (s: string): void => void process.stderr.write(`# ${s}\n`);
 
 function rssMB(pid: number | undefined): { rss: number; peak: number } {
@@ -36,15 +35,6 @@ function rssMB(pid: number | undefined): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
   return { rss: Math.round(kb('VmRSS') / 1024), peak: Math.round(kb('VmHWM') / 1024) };
-}
-
-async function pool<T>(items: T[], width: number, fn: (x: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < items.length) await fn(items[next++]);
-    }),
-  );
 }
 
 async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -58,8 +48,7 @@ async function waitFor(what: string, cond: () => boolean | Promise<boolean>, tim
 const base = mkdtempSync(join(tmpdir(), 'flotilla-bench-sched-'));
 // --profile DIR: CPU profiles of the manager daemons (written when they exit).
 const c = new DaemonCluster({ baseDir: base, firstHost: 120, port: 7520, logLevel: 'warn', nodeArgs: values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [] });
-const sessions: ManagerSession[] = [];
-const agents: Agent[] = [];
+const children: ChildProcess[] = [];
 try {
   say(`starting 3 managers`);
   await c.init(0);
@@ -72,52 +61,26 @@ try {
   const managers = [0, 1, 2].map((i) => ({ id: '', address: c.node(i).address }));
   const clusterId = (JSON.parse((await c.cliOk(0, ['cluster', 'info', '--format', 'json'])).stdout) as { cluster: { id: string } }).cluster.id;
 
-  say(`joining ${NODES} hollow nodes`);
-  const caClients = managers.map((m) => new (loadCaProto().Client)(m.address, anonymousChannelCredentials(caCertPem), NODE_CHANNEL_OPTIONS));
-  const counters: HollowCounters = { prepared: 0, started: 0 };
+  say(`joining ${NODES} hollow nodes in ${PROCS} processes`);
+  const reports: HollowAgentsReport[] = [];
+  const per = Math.ceil(NODES / PROCS);
+  for (let k = 0; k < PROCS; k++) {
+    const first = k * per;
+    const count = Math.min(per, NODES - first);
+    if (count <= 0) break;
+    const child = fork(fileURLToPath(new URL('./hollow-agents.js', import.meta.url)), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    reports.push({ joined: 0, started: 0, runningAcked: 0 });
+    child.on('message', (r: HollowAgentsReport) => (reports[k] = r));
+    child.send({ first, count, token, caCertPem, clusterId, managers } satisfies HollowAgentsJob);
+    children.push(child);
+  }
+  const total = (key: keyof HollowAgentsReport): number => reports.reduce((n, r) => n + r[key], 0);
+  const counters = { get started(): number {
+    return total('started');
+  } };
   let runningAcked = 0;
-  const silent = pino({ level: 'silent' });
-  await pool(
-    Array.from({ length: NODES }, (_, i) => i),
-    32,
-    async (i) => {
-      const keyPem = generateNodeKey();
-      const res = await unary<object, { nodeId: string; certPem: string; rootCaPem: string }>(
-        caClients[i % caClients.length],
-        'IssueNodeCertificate',
-        { csrPem: await createCSR(keyPem), token, advertiseAddr: '', hostname: `hollow-${i}` },
-        { deadlineMs: 60_000 },
-      );
-      const tls = new NodeCertificateProvider({ caCertPem: res.rootCaPem, certPem: res.certPem, keyPem });
-      const executor = new HollowExecutor(`hollow-${i}`, counters);
-      const session: ManagerSession = new ManagerSession({
-        credentials: channelCredentials(tls),
-        channelOptions: NODE_CHANNEL_OPTIONS,
-        managers,
-        assign: (tasks) => agent.assign(tasks),
-        describe: () => agent.describe(),
-        logger: silent,
-      });
-      const agent: Agent = new Agent({
-        executor,
-        nodeId: res.nodeId,
-        clusterId,
-        logger: silent,
-        batchMs: 200,
-        maxBatch: 500,
-        reporter: async (updates) => {
-          await session.report(updates);
-          for (const u of updates) if (u.status.state === TaskState.RUNNING) runningAcked++;
-        },
-      });
-      await agent.start();
-      session.start();
-      sessions.push(session);
-      agents.push(agent);
-    },
-  );
-  for (const cc of caClients) cc.close();
-
+  const refresh = setInterval(() => (runningAcked = total('runningAcked')), 50);
+  await waitFor(`${NODES} hollow nodes joined`, () => total('joined') >= NODES, 300_000);
   const control = new (loadControlProto().Client)(`unix:${join(c.node(0).dataDir, 'control.sock')}`, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': 512 << 20 });
   await waitFor(
     `${NODES} hollow nodes ready`,
@@ -158,6 +121,7 @@ try {
   await waitFor('every task reported RUNNING and committed', () => runningAcked >= TASKS, 600_000);
   const tRunning = Date.now();
   if (trace) clearInterval(trace);
+  clearInterval(refresh);
   const leaderInfo = JSON.parse((await c.cliOk(0, ['cluster', 'info', '--format', 'json'])).stdout) as { leaderAddr?: string };
   const leaderIdx = Math.max(0, c.nodes.findIndex((n) => n.address === leaderInfo.leaderAddr));
   const mem = c.nodes.slice(0, 3).map((n) => rssMB(n.proc?.pid));
@@ -175,14 +139,26 @@ try {
     leaderRssMB: mem[leaderIdx].rss,
     leaderPeakRssMB: mem[leaderIdx].peak,
     managersPeakRssMB: mem.map((m) => m.peak),
-    benchProcessRssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
+    agentProcesses: PROCS,
   };
   process.stdout.write(JSON.stringify(result) + '\n');
   control.close();
 } finally {
   say('stopping');
-  for (const s of sessions) s.stop();
-  await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
+  await Promise.all(
+    children.map(
+      (ch) =>
+        new Promise<void>((resolve) => {
+          const t = setTimeout(() => ch.kill('SIGKILL'), 10_000);
+          ch.once('exit', () => {
+            clearTimeout(t);
+            resolve();
+          });
+          if (ch.connected) ch.send('stop');
+          else ch.kill('SIGKILL');
+        }),
+    ),
+  );
   say('agents stopped');
   await c.stop();
   say('managers stopped');
