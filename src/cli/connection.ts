@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { splitHostPort, validPort } from '../common/address.js';
 import type {
   ProtoCluster,
   ProtoClusterSpec,
@@ -89,11 +90,11 @@ export function resolveTarget(opts: ConnectionOptions): Target {
   }
   if (host.endsWith('.sock') || host.startsWith('/') || host.startsWith('./')) return unixTarget(host, dataDir);
   const hp = host.replace(/^tcp:\/\//, '');
-  const m = /^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9][a-zA-Z0-9.-]*)(?::(\d{1,5}))?$/.exec(hp);
-  if (!m) return bad('not a host name or address');
-  const port = m[2] === undefined ? DEFAULT_PORT : Number(m[2]);
-  if (port < 1 || port > 65535) bad(`port ${port} is out of range 1..65535`);
-  const address = `${m[1]}:${port}`;
+  const split = splitHostPort(hp);
+  if (!split) return bad('not a host name or address');
+  const port = split.port ?? DEFAULT_PORT;
+  if (!validPort(port)) bad(`port ${port} is out of range 1..65535`);
+  const address = `${split.host}:${port}`;
   return { kind: 'tcp', address, display: address, dataDir };
 }
 

@@ -3,6 +3,7 @@
 // node, and a failure removes what was written so the command can be re-run.
 import { cpus, hostname, totalmem, networkInterfaces, platform, arch } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
+import { splitHostPort, validPort } from '../common/address.js';
 import type { Logger } from 'pino';
 import { loadCaProto } from '../manager/api/proto.js';
 import { caDigest, createCSR, createRootCA, generateId, generateNodeKey, parseNodeCert, signNodeCSR, type NodeRole } from '../manager/ca/ca.js';
@@ -21,16 +22,13 @@ export class BootstrapError extends Error {
   override readonly name = 'BootstrapError';
 }
 
-const ADDR_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?$/;
-
 /** HOST[:PORT] → host:port (default port 4242); a clear error for anything else. */
 export function normalizeAddr(addr: string, what: string, defaultPort = DEFAULT_PORT): string {
   const v = addr.trim();
-  const m = ADDR_RE.exec(v);
-  if (!m) throw new BootstrapError(`invalid ${what} ${JSON.stringify(addr)}: expected HOST[:PORT]`);
-  if (m[1] === undefined) return `${v}:${defaultPort}`;
-  const port = Number(m[1]);
-  if (port < 1 || port > 65535) throw new BootstrapError(`invalid ${what} ${JSON.stringify(addr)}: the port must be 1-65535`);
+  const hp = splitHostPort(v);
+  if (!hp) throw new BootstrapError(`invalid ${what} ${JSON.stringify(addr)}: expected HOST[:PORT]`);
+  if (hp.port === undefined) return `${v}:${defaultPort}`;
+  if (!validPort(hp.port)) throw new BootstrapError(`invalid ${what} ${JSON.stringify(addr)}: the port must be 1-65535`);
   return v;
 }
 

@@ -4,13 +4,13 @@
 //   learner; the membership reconciler promotes it once it has caught up.
 // The authorizer has already checked that the caller is a manager.
 import * as grpc from '@grpc/grpc-js';
+import { isHostPort } from '../common/address.js';
 import type { Logger } from 'pino';
 import { ApiError } from './api/convert.js';
 import type { NodeIdentity } from './ca/ca.js';
 import { peerIdentity } from './ca/tls.js';
 import type { ReplicatedStore } from './replicated-store.js';
 
-const ADDR_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
 
 export class ManagerService {
   constructor(
@@ -26,7 +26,7 @@ export class ManagerService {
 
   async joinRaft(address: string, peer: NodeIdentity | null): Promise<{ members: { id: string; address: string }[] }> {
     if (!peer) throw new ApiError(grpc.status.UNAUTHENTICATED, 'JoinRaft needs the manager certificate');
-    if (!ADDR_RE.test(address)) throw new ApiError(grpc.status.INVALID_ARGUMENT, `invalid address ${JSON.stringify(address)}: expected HOST:PORT`);
+    if (!isHostPort(address)) throw new ApiError(grpc.status.INVALID_ARGUMENT, `invalid address ${JSON.stringify(address)}: expected HOST:PORT`);
     await this.rs.barrier();
     const node = this.rs.store.get('node', peer.nodeId);
     if (!node || node.role !== 'manager') {

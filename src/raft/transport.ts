@@ -27,6 +27,7 @@ import {
   toProto,
 } from './codec.js';
 import type { ProtoAck, ProtoMessage, ProtoMessageBatch, ProtoSnapshotChunk, ProtoSnapshotHeader, SnapshotHeader } from './codec.js';
+import { isHostPort } from '../common/address.js';
 
 export interface RaftTransportHandler {
   /** Valid messages addressed to this node, in the order each peer sent them. */
@@ -102,13 +103,8 @@ export function raftServerOptions(maxMessageBytes: number = DEFAULT_MAX_MESSAGE_
   };
 }
 
-// An address a peer is reached at: host:port, [ipv6]:port.
-const ADDRESS_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
-
 function checkAddress(address: string): void {
-  const m = typeof address === 'string' ? ADDRESS_RE.exec(address) : null;
-  const port = m ? Number(m[1]) : 0;
-  if (!m || port < 1 || port > 65535) throw new InvalidRequestError(`raft transport: peer address must be host:port, got ${JSON.stringify(address)}`);
+  if (!isHostPort(address)) throw new InvalidRequestError(`raft transport: peer address must be host:port, got ${JSON.stringify(address)}`);
 }
 
 function checkPeerId(id: NodeId): void {

@@ -10,6 +10,7 @@
 // Every read that decides (tokens, removed nodes, roles) follows a barrier, so
 // a rotated token is refused by every manager as soon as the rotation commits.
 import * as grpc from '@grpc/grpc-js';
+import { isHostPort } from '../../common/address.js';
 import type { Logger } from 'pino';
 import { ApiError } from '../api/convert.js';
 import type { LeaderWriter } from '../leader-writer.js';
@@ -48,7 +49,6 @@ export interface NodeStatusResponse {
 }
 
 const GET_TOKEN_HINT = 'get the current one with `flotilla join-token worker` (or `manager`) on a manager';
-const ADDR_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
 
 export class CaService {
   constructor(
@@ -73,7 +73,7 @@ export class CaService {
     }
     const hostname = checkHostname(req.hostname);
     const advertiseAddr = req.advertiseAddr.trim();
-    if (advertiseAddr && !ADDR_RE.test(advertiseAddr)) {
+    if (advertiseAddr && !isHostPort(advertiseAddr)) {
       throw new ApiError(grpc.status.INVALID_ARGUMENT, `invalid advertise address ${JSON.stringify(advertiseAddr)}: expected HOST:PORT`);
     }
     const cluster = await this.cluster();
