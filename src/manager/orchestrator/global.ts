@@ -11,10 +11,10 @@ import type { StoreEvent } from '../store/store.js';
 import type { Node, Service, Task } from '../store/types.js';
 import { Placement } from './eligibility.js';
 import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from './loop.js';
-import { logPlan, nodeChangeMatters, taskChangeMatters } from './replicated.js';
+import { logPlan, nodeChangeMatters, serviceOrTaskEvent } from './replicated.js';
 import type { RestartSupervisor } from './restart.js';
 import { planService, type ServicePlan, type SlotInput } from './slots.js';
-import { SpecMatcher, isLive } from './tasks.js';
+import { SpecMatcher } from './tasks.js';
 import type { Updater } from './updater.js';
 
 export const isGlobal = (s: Service): boolean => 'global' in s.spec.mode;
@@ -87,24 +87,8 @@ export class GlobalOrchestrator extends ReconcileLoop {
   protected onEvent(ev: StoreEvent): void {
     const { store } = this.ctx;
     if (ev.op === 'restored') return this.markAll();
+    if (serviceOrTaskEvent(ev, store, isGlobal, this.restart, this.updater, (id) => this.markDirty(id))) return;
     switch (ev.kind) {
-      case 'service':
-        if (!isGlobal(ev.object)) return;
-        if (ev.op === 'delete') this.updater.forget(ev.object.id);
-        else this.markDirty(ev.object.id);
-        return;
-      case 'task': {
-        const t = ev.object;
-        if (ev.op === 'delete') {
-          this.restart.forget(t.id);
-          if (!isLive(t)) return;
-        } else if (ev.op === 'create' || !ev.old || !taskChangeMatters(ev.old, t, this.updater.isUpdating(t.serviceId))) {
-          return;
-        }
-        const s = store.get('service', t.serviceId);
-        if (s && isGlobal(s)) this.markDirty(s.id);
-        return;
-      }
       case 'node':
         if (nodeChangeMatters(ev)) this.markAll();
         return;

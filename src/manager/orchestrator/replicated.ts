@@ -7,7 +7,7 @@
 // restart policy, rolling updates.
 import type { Logger } from 'pino';
 import type { ControllerContext } from '../controller.js';
-import type { StoreEvent } from '../store/store.js';
+import type { ClusterStore, StoreEvent } from '../store/store.js';
 import { TaskState, isTerminal, type Service, type Task } from '../store/types.js';
 import { taskMustLeaveReason } from './eligibility.js';
 import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from './loop.js';
@@ -27,6 +27,38 @@ export function taskChangeMatters(old: Task, next: Task, updating: boolean): boo
   if (old.desiredState !== next.desiredState) return true;
   if (isTerminal(old.status.state) !== isTerminal(next.status.state)) return true;
   return updating && next.status.state === TaskState.RUNNING && old.status.state !== TaskState.RUNNING;
+}
+
+/**
+ * The service and task events both orchestrators react to the same way, for
+ * the services `owns` picks: a service created, changed or deleted; a task
+ * whose change matters, or a live task deleted. Returns false for other events.
+ */
+export function serviceOrTaskEvent(
+  ev: StoreEvent,
+  store: ClusterStore,
+  owns: (s: Service) => boolean,
+  restart: RestartSupervisor,
+  updater: Updater,
+  markDirty: (serviceId: string) => void,
+): boolean {
+  if (ev.kind === 'service') {
+    if (!owns(ev.object)) return true;
+    if (ev.op === 'delete') updater.forget(ev.object.id);
+    else markDirty(ev.object.id);
+    return true;
+  }
+  if (ev.kind !== 'task') return false;
+  const t = ev.object;
+  if (ev.op === 'delete') {
+    restart.forget(t.id);
+    if (!isLive(t)) return true;
+  } else if (ev.op === 'create' || !ev.old || !taskChangeMatters(ev.old, t, updater.isUpdating(t.serviceId))) {
+    return true;
+  }
+  const s = store.get('service', t.serviceId);
+  if (s && owns(s)) markDirty(s.id);
+  return true;
 }
 
 /** Did this node change in a way that moves tasks? */
@@ -116,24 +148,8 @@ export class ReplicatedOrchestrator extends ReconcileLoop {
   protected onEvent(ev: StoreEvent): void {
     const { store } = this.ctx;
     if (ev.op === 'restored') return this.markAll();
+    if (serviceOrTaskEvent(ev, store, isReplicated, this.restart, this.updater, (id) => this.markDirty(id))) return;
     switch (ev.kind) {
-      case 'service':
-        if (!isReplicated(ev.object)) return;
-        if (ev.op === 'delete') this.updater.forget(ev.object.id);
-        else this.markDirty(ev.object.id);
-        return;
-      case 'task': {
-        const t = ev.object;
-        if (ev.op === 'delete') {
-          this.restart.forget(t.id);
-          if (!isLive(t)) return;
-        } else if (ev.op === 'create' || !ev.old || !taskChangeMatters(ev.old, t, this.updater.isUpdating(t.serviceId))) {
-          return;
-        }
-        const s = store.get('service', t.serviceId);
-        if (s && isReplicated(s)) this.markDirty(s.id);
-        return;
-      }
       case 'node': {
         if (!nodeChangeMatters(ev)) return;
         const ids = new Set<string>();
