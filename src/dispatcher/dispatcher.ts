@@ -403,7 +403,8 @@ function deferred(): Deferred {
 function sameAssignment(a: Task, b: Task): boolean {
   if (a.nodeId !== b.nodeId || a.desiredState !== b.desiredState || a.specVersion !== b.specVersion) return false;
   if ((a.status.state >= TaskState.ASSIGNED) !== (b.status.state >= TaskState.ASSIGNED)) return false;
-  return JSON.stringify(a.spec) === JSON.stringify(b.spec) && JSON.stringify(a.endpoint) === JSON.stringify(b.endpoint);
+  // A status action keeps the stored spec objects as they are: compare references first, text only if they differ.
+  return (a.spec === b.spec || JSON.stringify(a.spec) === JSON.stringify(b.spec)) && (a.endpoint === b.endpoint || JSON.stringify(a.endpoint) === JSON.stringify(b.endpoint));
 }
 
 function sameStatus(a: TaskStatus, b: TaskStatus): boolean {
