@@ -1,12 +1,12 @@
 // `flotilla join-token worker|manager` and `flotilla cluster info`.
-import { clusterSpecFromProto, nodeRoleToProto, reachabilityToProto } from '../manager/api/convert.js';
+import { clusterSpecFromProto, clusterSpecToProto, nodeRoleToProto, reachabilityToProto } from '../manager/api/convert.js';
 import type { ClusterSpec, NodeRole, Reachability } from '../manager/store/types.js';
-import { parseChoice } from './args.js';
+import { parseChoice, parseDuration, parseInteger, UsageError } from './args.js';
 import type { CommandDef, CommandGroup } from './command.js';
 import type { Control, ProtoClusterInfo, ProtoJoinTokens } from './connection.js';
 import { CliError, RpcError } from './errors.js';
 import { FORMAT_FLAG, keyValues, outputFormat, QUIET_FLAG, renderTable, titleCase } from './format.js';
-import { listNodes } from './lookup.js';
+import { listNodes, retryOnConflict } from './lookup.js';
 
 const REACHABILITIES: readonly Reachability[] = ['unknown', 'unreachable', 'reachable'];
 
@@ -82,6 +82,12 @@ export const JOIN_TOKEN: CommandDef = {
   },
 };
 
+/** '1s, grace 3 (a node is down after 3s without one)'. */
+function heartbeatText(d: ClusterSpec['dispatcher']): string {
+  const ms = (n: number): string => (n % 1000 === 0 ? `${n / 1000}s` : `${n}ms`);
+  return `${ms(d.heartbeatPeriodMs)}, grace ${d.heartbeatGrace} (a node is down after ${ms(d.heartbeatPeriodMs * d.heartbeatGrace)} without one)`;
+}
+
 export function clusterInfoText(view: ClusterInfoView): string {
   const leader = view.leaderId ? `${view.leaderId}${view.leaderAddr ? ` (${view.leaderAddr})` : ''}` : 'none (no leader elected)';
   const reachable = view.managers.filter((m) => m.reachability === 'reachable').length;
@@ -91,6 +97,7 @@ export function clusterInfoText(view: ClusterInfoView): string {
     ['Leader', leader],
     ['Raft term', String(view.term)],
     ['Managers', `${view.managers.length} (${reachable} reachable)`],
+    ['Heartbeat', heartbeatText(view.cluster.spec.dispatcher)],
     ['CA digest', view.cluster.rootCA.digest],
   ]);
   const table = renderTable(
@@ -133,8 +140,64 @@ const info: CommandDef = {
   },
 };
 
+// ------------------------------------------------------------ update
+
+/** docker swarm update's settings that flotilla has, and their bounds. */
+const update: CommandDef = {
+  name: 'update',
+  usage: 'flotilla cluster update [OPTIONS]',
+  summary: "Update the cluster's settings (like docker swarm update).",
+  flags: [
+    { name: 'dispatcher-heartbeat', kind: 'string', metavar: 'DURATION', help: 'how often agents heartbeat (default 1s; 100ms..1h)' },
+    { name: 'heartbeat-grace', kind: 'string', metavar: 'N', help: 'heartbeats a node may miss before it is marked down (default 3; 1..100)' },
+    { name: 'task-history-limit', kind: 'string', metavar: 'N', help: 'ended tasks kept per slot (default 5; 0..1000)' },
+    { name: 'cert-expiry', kind: 'string', metavar: 'DURATION', help: 'validity of node certificates issued from now on (default 2160h; 1h..87600h)' },
+  ],
+  args: { min: 0, max: 0 },
+  async run(ctx) {
+    const f = ctx.flags;
+    const hb = f.str('dispatcher-heartbeat');
+    const heartbeatPeriodMs = hb === undefined ? undefined : parseDuration(hb, '--dispatcher-heartbeat');
+    if (heartbeatPeriodMs !== undefined && (heartbeatPeriodMs < 100 || heartbeatPeriodMs > 3_600_000)) throw new UsageError(`invalid --dispatcher-heartbeat ${hb}: must be between 100ms and 1h`);
+    const grace = f.str('heartbeat-grace');
+    const heartbeatGrace = grace === undefined ? undefined : parseInteger(grace, '--heartbeat-grace', 1, 100);
+    const limit = f.str('task-history-limit');
+    const taskHistoryRetention = limit === undefined ? undefined : parseInteger(limit, '--task-history-limit', 0, 1000);
+    const expiry = f.str('cert-expiry');
+    const expiryMs = expiry === undefined ? undefined : parseDuration(expiry, '--cert-expiry');
+    if (expiryMs !== undefined && (expiryMs < 3_600_000 || expiryMs > 87_600 * 3_600_000 || expiryMs % 3_600_000 !== 0)) {
+      throw new UsageError(`invalid --cert-expiry ${expiry}: must be a whole number of hours between 1h and 87600h`);
+    }
+    if ([heartbeatPeriodMs, heartbeatGrace, taskHistoryRetention, expiryMs].every((v) => v === undefined)) {
+      throw new UsageError('nothing to update: give --dispatcher-heartbeat, --heartbeat-grace, --task-history-limit or --cert-expiry (see: flotilla cluster update --help)');
+    }
+    const control = ctx.control();
+    const read = async (): Promise<{ version: number; spec: ClusterSpec }> => {
+      const c = (await control.call('GetCluster', {})).cluster;
+      if (!c) throw new CliError('the manager returned no cluster object: is the cluster initialized (flotilla init)?');
+      return { version: c.meta?.version ?? 0, spec: clusterSpecFromProto(c.spec) };
+    };
+    await retryOnConflict(
+      await read(),
+      read,
+      ({ version, spec }) => {
+        const next: ClusterSpec = {
+          ...spec,
+          dispatcher: { heartbeatPeriodMs: heartbeatPeriodMs ?? spec.dispatcher.heartbeatPeriodMs, heartbeatGrace: heartbeatGrace ?? spec.dispatcher.heartbeatGrace },
+          orchestration: { taskHistoryRetention: taskHistoryRetention ?? spec.orchestration.taskHistoryRetention },
+          caConfig: { nodeCertExpiryHours: expiryMs === undefined ? spec.caConfig.nodeCertExpiryHours : expiryMs / 3_600_000 },
+        };
+        return control.call('UpdateCluster', { version, spec: clusterSpecToProto(next) });
+      },
+      'the cluster object',
+    );
+    ctx.io.out('cluster updated\n');
+    return 0;
+  },
+};
+
 export const CLUSTER_GROUP: CommandGroup = {
   name: 'cluster',
-  summary: 'Inspect the cluster.',
-  commands: [info],
+  summary: 'Inspect and update the cluster.',
+  commands: [info, update],
 };

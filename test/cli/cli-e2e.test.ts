@@ -423,6 +423,7 @@ describe('join-token and cluster', () => {
         `Leader:      ${M1} (10.0.0.1:4242)`,
         'Raft term:   7',
         'Managers:    2 (2 reachable)',
+        'Heartbeat:   5s, grace 3 (a node is down after 15s without one)',
         'CA digest:   sha256:abc',
         '',
         'NODE ID                     ADDRESS         LEADER   REACHABILITY',
@@ -437,6 +438,36 @@ describe('join-token and cluster', () => {
     assert.equal(json.term, 7);
     assert.equal(json.managers[0].reachability, 'reachable');
     assert.ok(!JSON.stringify(json).includes('SWMTKN'), 'no join token in cluster info');
+  });
+});
+
+describe('cluster update', () => {
+  test('sets the heartbeat, its grace, the task history and the certificate validity; keeps what is not given', async () => {
+    assert.equal(ok(await cli(['cluster', 'update', '--dispatcher-heartbeat', '500ms', '--heartbeat-grace', '4'])), 'cluster updated\n');
+    const spec = fake.cluster?.spec;
+    assert.deepEqual(spec?.dispatcher, { heartbeatPeriodMs: 500, heartbeatGrace: 4 });
+    assert.equal(spec?.orchestration.taskHistoryRetention, 5, 'not given: unchanged');
+    ok(await cli(['cluster', 'update', '--task-history-limit', '0', '--cert-expiry', '48h']));
+    assert.equal(fake.cluster?.spec.orchestration.taskHistoryRetention, 0);
+    assert.equal(fake.cluster?.spec.caConfig.nodeCertExpiryHours, 48);
+    assert.deepEqual(fake.cluster?.spec.dispatcher, { heartbeatPeriodMs: 500, heartbeatGrace: 4 }, 'kept from the first update');
+  });
+
+  test('retries on a version conflict, from a fresh read', async () => {
+    fake.failNext('UpdateCluster', { code: grpc.status.ABORTED, details: 'version conflict' });
+    ok(await cli(['cluster', 'update', '--heartbeat-grace', '6']));
+    assert.equal(fake.cluster?.spec.dispatcher.heartbeatGrace, 6);
+    assert.equal(fake.callsOf('UpdateCluster').length, 2);
+  });
+
+  test('bad values and nothing to update are usage errors, and change nothing', async () => {
+    const before = JSON.stringify(fake.cluster);
+    fails(await cli(['cluster', 'update']), 2, /nothing to update: give --dispatcher-heartbeat/);
+    fails(await cli(['cluster', 'update', '--dispatcher-heartbeat', '10ms']), 2, /invalid --dispatcher-heartbeat 10ms: must be between 100ms and 1h/);
+    fails(await cli(['cluster', 'update', '--heartbeat-grace', '0']), 2, /--heartbeat-grace/);
+    fails(await cli(['cluster', 'update', '--cert-expiry', '90m']), 2, /invalid --cert-expiry 90m: must be a whole number of hours/);
+    assert.equal(JSON.stringify(fake.cluster), before);
+    assert.equal(fake.callsOf('UpdateCluster').length, 0);
   });
 });
 

@@ -5,6 +5,7 @@
 // CLI end to end.
 import * as grpc from '@grpc/grpc-js';
 import {
+  clusterSpecFromProto,
   clusterToProto,
   nodeAvailabilityFromProto,
   nodeRoleFromProto,
@@ -13,6 +14,7 @@ import {
   serviceToProto,
   taskToProto,
   toGrpcStatus,
+  type ProtoClusterSpec,
   type ProtoServiceSpec,
 } from '../../src/manager/api/convert.js';
 import { loadControlProto, type ControlMethod } from '../../src/manager/api/proto.js';
@@ -177,8 +179,13 @@ export class FakeControl {
       if (!this.cluster) throw new NotFoundError('not-found', 'no cluster object');
       return { cluster: clusterToProto(this.cluster) };
     },
-    UpdateCluster: () => {
-      throw Object.assign(new Error('UpdateCluster is not in the fake'), { grpcCode: grpc.status.UNIMPLEMENTED });
+    UpdateCluster: (r) => {
+      this.beforeWrite?.('UpdateCluster');
+      const c = this.cluster;
+      if (!c) throw new NotFoundError('not-found', 'no cluster object');
+      this.checkVersion('cluster', c.id, c.version, r.version);
+      this.cluster = { ...c, spec: clusterSpecFromProto(r.spec as ProtoClusterSpec), version: this.bump(), updatedAt: Date.now() };
+      return { cluster: clusterToProto(this.cluster) };
     },
     GetJoinTokens: () => ({ joinTokens: { ...this.joinTokens } }),
     RotateJoinToken: (r) => {
