@@ -55,8 +55,11 @@ export class LeaderControllers {
       for (const c of this.current) c.start();
       this.log?.info({ controllers: this.current.map((c) => c.name) }, 'leader: controllers started');
     } else if (!leader && this.current) {
+      // Said at once: stopping may wait for a controller's write in flight (it fails: a follower proposes nothing).
+      this.log?.info('not the leader any more: stopping the leader controllers');
+      const t0 = Date.now();
       await this.stopAll();
-      this.log?.info('not the leader any more: controllers stopped');
+      this.log?.info({ ms: Date.now() - t0 }, 'leader controllers stopped');
     }
   }
 

@@ -42,6 +42,8 @@ export interface ManagerSessionOptions {
 
 /** A leader hint naming an address that failed this recently is not followed (it is stale). */
 const FAILED_MEMORY_MS = 15_000;
+/** The retry after a manager answered with a stale leader hint. */
+const STALE_HINT_RETRY_MS = 200;
 
 interface SessionMessage {
   sessionId: string;
@@ -68,6 +70,8 @@ export class ManagerSession {
   /** Addresses whose session failed, and when: a stale leader hint must not send us back there. */
   private readonly failedAt = new Map<string, number>();
   private openTimer: NodeJS.Timeout | null = null;
+  /** The delay of the next retry when it is not the backoff's (see STALE_HINT_RETRY_MS). */
+  private nextDelayMs: number | undefined;
 
   constructor(private readonly o: ManagerSessionOptions) {
     this.log = (o.logger ?? pino({ level: 'silent' })).child({ component: 'session' });
@@ -108,7 +112,18 @@ export class ManagerSession {
       return hint;
     }
     if (this.managers.length === 0) return '';
-    const m = this.managers[this.next % this.managers.length];
+    // Round robin, passing over managers that failed lately while another has not:
+    // a vanished leader costs the open timeout each time it is tried.
+    const n = this.managers.length;
+    for (let i = 0; i < n; i++) {
+      const m = this.managers[(this.next + i) % n];
+      const failed = this.failedAt.get(m.address);
+      if (failed === undefined || Date.now() - failed >= FAILED_MEMORY_MS) {
+        this.next += i + 1;
+        return m.address;
+      }
+    }
+    const m = this.managers[this.next % n];
     this.next++;
     return m.address;
   }
@@ -186,6 +201,11 @@ export class ManagerSession {
       if (typeof hint === 'string' && hint && hint !== addr && !stale) {
         this.leaderHint = hint;
         this.backoffMs = this.o.backoff?.initialMs ?? 100;
+      } else if (stale) {
+        // A live manager answered, naming a leader that failed us lately (perhaps
+        // only because our own network was cut): ask the next manager soon, without
+        // growing the backoff; the round reaches the hinted one too.
+        this.nextDelayMs = STALE_HINT_RETRY_MS;
       }
       this.closeSession(`${grpc.status[err.code] ?? err.code}: ${err.details}`);
     });
@@ -237,8 +257,9 @@ export class ManagerSession {
 
   private retry(why: string): void {
     if (this.stopped || this.retryTimer) return;
-    const delay = this.leaderHint ? 0 : this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, this.o.backoff?.maxMs ?? 2_000);
+    const delay = this.leaderHint ? 0 : (this.nextDelayMs ?? this.backoffMs);
+    if (this.nextDelayMs === undefined) this.backoffMs = Math.min(this.backoffMs * 2, this.o.backoff?.maxMs ?? 2_000);
+    this.nextDelayMs = undefined;
     this.log.debug({ why, delay }, 'opening a new session');
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;

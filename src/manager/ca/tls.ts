@@ -86,7 +86,14 @@ export class NodeCertificateProvider implements CertificateProvider {
  * never an IP address (RFC 6066), and the name check is serverIdentityCheck's
  * anyway; so every channel names the role it expects instead.
  */
-export const NODE_CHANNEL_OPTIONS: grpc.ChannelOptions = { 'grpc.ssl_target_name_override': 'flotilla-manager' };
+export const NODE_CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.ssl_target_name_override': 'flotilla-manager',
+  // gRPC's reconnect backoff grows to 120 s: a channel to a manager that was
+  // cut off for 20 s would refuse calls for seconds after it came back (an
+  // agent's session, a forwarded write). Managers are few; retry them often.
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 2_000,
+};
 
 /** Server side: present this node's certificate; request (not require) the peer's. */
 export function serverCredentials(provider: NodeCertificateProvider): grpc.ServerCredentials {
