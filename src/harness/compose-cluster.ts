@@ -12,11 +12,12 @@
 // Used by test/compose/ and by the chaos scenarios. Needs Debian's
 // docker-compose (1.29) and the image from scripts/build-image.sh.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { ClusterInfoView } from '../cli/cluster-commands.js';
+import { connect, type Control } from '../cli/connection.js';
 import { packageRoot } from '../common/protos.js';
 import type { Node, Task } from '../manager/store/types.js';
 import { connectEngine } from '../worker/engine.js';
@@ -172,6 +173,8 @@ export class ComposeCluster {
   private readonly nodeIds = new Map<NodeName, string>();
   private tokens: { worker: string; manager: string } | null = null;
   private docker: Docker | null = null;
+  /** A copy of m1's certificates (DIR/certificates/...), for Control API clients on this host. */
+  private credentialsDir: string | null = null;
   /** pid@host of this harness: the label com.flotilla.test.owner of the containers it makes. */
   readonly owner = `${process.pid}@${hostname()}`;
 
@@ -274,6 +277,7 @@ export class ComposeCluster {
     if (this.o.drainManagers ?? true) {
       for (const m of MANAGERS) await this.cliOk('m1', ['node', 'update', '--availability', 'drain', this.nodeIdOf(m)]);
     }
+    await this.copyCredentials();
     this.note(`up: cluster ${this.clusterId} ready`);
   }
 
@@ -306,6 +310,7 @@ export class ComposeCluster {
       if (n) this.note(`down: removed ${n} task containers of cluster ${id}`);
     }
     this.ids.clear();
+    this.dropCredentials();
     if (problems.length) throw new ComposeClusterError(`down: ${problems.join('; ')}`);
   }
 
@@ -318,6 +323,7 @@ export class ComposeCluster {
       const ids = (ps.stdout ?? '').split('\n').filter(Boolean);
       if (ids.length) spawnSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore', timeout: 60_000 });
     }
+    this.dropCredentials();
     live.delete(this);
   }
 
@@ -406,6 +412,18 @@ export class ComposeCluster {
   /** `service ps --format json SERVICE` through manager `via`. */
   async tasks(via: ManagerName, service: string): Promise<Task[]> {
     return jsonLines<Task>((await this.cliOk(via, ['--timeout', '5s', 'service', 'ps', '--format', 'json', service], 15_000)).stdout);
+  }
+
+  /**
+   * A client of manager `m`'s Control API from this host, over mutual TLS on
+   * the private network (the host reaches it through the bridge), with m1's
+   * manager certificate: what an operator's CLI with `--host` does. A new
+   * channel each call, so a manager that comes back is found at once (a
+   * channel that failed backs off); close() it when done.
+   */
+  api(m: ManagerName, timeoutMs = 3_000): Control {
+    if (!this.credentialsDir) throw new ComposeClusterError('no certificates to reach the managers from this host: call up() first');
+    return connect({ host: `${NODE_IPS[m]}:${NODE_PORT}`, dataDir: this.credentialsDir, timeoutMs, env: {} });
   }
 
   /** The join tokens m1 handed out in up(). */
@@ -570,6 +588,19 @@ export class ComposeCluster {
     if (ids.length !== 1) throw new ComposeClusterError(`${ids.length === 0 ? 'no container' : `${ids.length} containers`} for ${name} in project ${this.project}${ids.length === 0 ? ': call up() first' : ''}`);
     this.ids.set(name, ids[0]);
     return ids[0];
+  }
+
+  /** Copies m1's certificates to a private temp dir (docker cp), for api(). */
+  private async copyCredentials(): Promise<void> {
+    this.dropCredentials();
+    const dir = mkdtempSync(join(tmpdir(), `flotilla-${this.project}-certs-`));
+    this.credentialsDir = dir;
+    await this.dockerOk(['cp', `${await this.containerOf('m1')}:${DATA_DIR}/certificates`, join(dir, 'certificates')]);
+  }
+
+  private dropCredentials(): void {
+    if (this.credentialsDir) rmSync(this.credentialsDir, { recursive: true, force: true });
+    this.credentialsDir = null;
   }
 
   /** Waits until `name`'s control API answers; fails at once, with its logs, if its container exits. */
