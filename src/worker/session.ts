@@ -40,8 +40,13 @@ export interface ManagerSessionOptions {
   openTimeoutMs?: number;
 }
 
-/** A leader hint naming an address that failed this recently is not followed (it is stale). */
-const FAILED_MEMORY_MS = 15_000;
+/**
+ * A leader hint naming an address that failed this recently is not followed
+ * (it is stale). Followers name a dead leader only until they elect another
+ * (2-4 s of election timeout); one they name for longer is alive, and only
+ * our connection to it broke: follow it then.
+ */
+const FAILED_MEMORY_MS = 6_000;
 /** The retry after a manager answered with a stale leader hint. */
 const STALE_HINT_RETRY_MS = 200;
 
@@ -69,6 +74,8 @@ export class ManagerSession {
   private connectedOnce = false;
   /** Addresses whose session failed, and when: a stale leader hint must not send us back there. */
   private readonly failedAt = new Map<string, number>();
+  /** Managers that failed in a row without any manager answering in between. */
+  private silentInARow = 0;
   private openTimer: NodeJS.Timeout | null = null;
   /** The delay of the next retry when it is not the backoff's (see STALE_HINT_RETRY_MS). */
   private nextDelayMs: number | undefined;
@@ -161,7 +168,7 @@ export class ManagerSession {
       this.openTimer = null;
       if (this.call !== call || !first) return;
       this.dropClient(addr);
-      this.failedAt.set(addr, Date.now());
+      this.markFailed(addr);
       this.closeSession(`no answer from ${addr} within ${this.o.openTimeoutMs ?? 5_000} ms`);
     }, this.o.openTimeoutMs ?? 5_000);
     call.on('data', (msg: SessionMessage) => {
@@ -170,6 +177,7 @@ export class ManagerSession {
         if (this.openTimer) clearTimeout(this.openTimer);
         this.openTimer = null;
         this.failedAt.delete(addr);
+        this.silentInARow = 0;
         this.sessionId = msg.sessionId;
         this.sessionAddr = addr;
         this.backoffMs = this.o.backoff?.initialMs ?? 100;
@@ -195,16 +203,17 @@ export class ManagerSession {
     call.on('error', (err: grpc.ServiceError) => {
       if (this.call !== call) return;
       const hint = err.metadata?.get('leader-address')[0];
-      if (err.code !== grpc.status.UNAVAILABLE || !hint) this.failedAt.set(addr, Date.now());
+      if (err.code !== grpc.status.UNAVAILABLE || !hint) this.markFailed(addr);
+      else this.silentInARow = 0;
       const failed = typeof hint === 'string' ? this.failedAt.get(hint) : undefined;
       const stale = failed !== undefined && Date.now() - failed < FAILED_MEMORY_MS;
       if (typeof hint === 'string' && hint && hint !== addr && !stale) {
         this.leaderHint = hint;
         this.backoffMs = this.o.backoff?.initialMs ?? 100;
       } else if (stale) {
-        // A live manager answered, naming a leader that failed us lately (perhaps
-        // only because our own network was cut): ask the next manager soon, without
-        // growing the backoff; the round reaches the hinted one too.
+        // A live manager answered, naming a leader that failed us lately: ask the
+        // next manager soon, without growing the backoff (a new leader is likely
+        // being elected).
         this.nextDelayMs = STALE_HINT_RETRY_MS;
       }
       this.closeSession(`${grpc.status[err.code] ?? err.code}: ${err.details}`);
@@ -234,7 +243,7 @@ export class ManagerSession {
         if (err || !res) {
           if (err?.code === grpc.status.DEADLINE_EXCEEDED) {
             this.dropClient(this.sessionAddr);
-            this.failedAt.set(this.sessionAddr, Date.now());
+            this.markFailed(this.sessionAddr);
           }
           this.closeSession(`heartbeat failed: ${err?.details ?? 'no answer'}`);
           return;
@@ -242,6 +251,23 @@ export class ManagerSession {
         this.scheduleHeartbeat(res.periodMs);
       },
     );
+  }
+
+  /**
+   * Remembers that `addr` failed us, so a stale leader hint does not send us
+   * back there at once (a vanished leader costs the open timeout). But when a
+   * second manager in a row fails without any answering in between, the fault
+   * is more likely ours (our network was cut): such failures say nothing about
+   * any one manager, and what was remembered is forgotten, so that once we are
+   * back the leader the others name is tried at once.
+   */
+  private markFailed(addr: string): void {
+    if (++this.silentInARow >= 2) {
+      if (this.failedAt.size) this.log.debug({ managers: [...this.failedAt.keys()] }, 'managers fail one after another: our own network? forgetting which ones failed');
+      this.failedAt.clear();
+      return;
+    }
+    this.failedAt.set(addr, Date.now());
   }
 
   private closeSession(why: string): void {
