@@ -19,9 +19,14 @@ export interface DispatcherServiceOptions {
   log?: Logger;
 }
 
+/** Metadata on every "not the leader" answer of a manager's dispatcher service. */
+export const NOT_LEADER_HEADER = 'flotilla-not-leader';
+
 export function dispatcherImplementation(o: DispatcherServiceOptions): grpc.UntypedServiceImplementation {
   const notLeader = (): Partial<grpc.StatusObject> => {
     const md = new grpc.Metadata();
+    // Says that a manager answered (an agent tells it from a connection that failed), even with no leader to name.
+    md.set(NOT_LEADER_HEADER, '1');
     const l = o.leader();
     if (l.id) md.set('leader-id', l.id);
     if (l.address) md.set('leader-address', l.address);

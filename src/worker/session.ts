@@ -12,6 +12,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 import { nodeDescriptionToProto, taskFromProto, taskStatusToProto, type ProtoTask } from '../manager/api/convert.js';
+import { NOT_LEADER_HEADER } from '../dispatcher/service.js';
 import { loadDispatcherProto } from '../manager/api/proto.js';
 import type { NodeDescription, Task } from '../manager/store/types.js';
 import type { StatusUpdate } from './status-batcher.js';
@@ -47,8 +48,8 @@ export interface ManagerSessionOptions {
  * our connection to it broke: follow it then.
  */
 const FAILED_MEMORY_MS = 6_000;
-/** The retry after a manager answered with a stale leader hint. */
-const STALE_HINT_RETRY_MS = 200;
+/** The retry after a manager answered but named no leader to go to (none yet, or a stale one): an election is likely under way. */
+const ANSWERED_RETRY_MS = 200;
 
 interface SessionMessage {
   sessionId: string;
@@ -77,7 +78,7 @@ export class ManagerSession {
   /** Managers that failed in a row without any manager answering in between. */
   private silentInARow = 0;
   private openTimer: NodeJS.Timeout | null = null;
-  /** The delay of the next retry when it is not the backoff's (see STALE_HINT_RETRY_MS). */
+  /** The delay of the next retry when it is not the backoff's (see ANSWERED_RETRY_MS). */
   private nextDelayMs: number | undefined;
 
   constructor(private readonly o: ManagerSessionOptions) {
@@ -203,8 +204,11 @@ export class ManagerSession {
     call.on('error', (err: grpc.ServiceError) => {
       if (this.call !== call) return;
       const hint = err.metadata?.get('leader-address')[0];
-      if (err.code !== grpc.status.UNAVAILABLE || !hint) this.markFailed(addr);
-      else this.silentInARow = 0;
+      // A manager that answered "not the leader" is alive, even when it knows no leader yet (an election).
+      const answered = err.code === grpc.status.UNAVAILABLE && (!!hint || err.metadata?.get(NOT_LEADER_HEADER).length > 0);
+      if (answered) this.silentInARow = 0;
+      else this.markFailed(addr);
+      if (answered && !hint) this.nextDelayMs = ANSWERED_RETRY_MS;
       const failed = typeof hint === 'string' ? this.failedAt.get(hint) : undefined;
       const stale = failed !== undefined && Date.now() - failed < FAILED_MEMORY_MS;
       if (typeof hint === 'string' && hint && hint !== addr && !stale) {
@@ -214,7 +218,7 @@ export class ManagerSession {
         // A live manager answered, naming a leader that failed us lately: ask the
         // next manager soon, without growing the backoff (a new leader is likely
         // being elected).
-        this.nextDelayMs = STALE_HINT_RETRY_MS;
+        this.nextDelayMs = ANSWERED_RETRY_MS;
       }
       this.closeSession(`${grpc.status[err.code] ?? err.code}: ${err.details}`);
     });
