@@ -252,8 +252,22 @@ export class Dispatcher implements LeaderController {
     s.sink.close(code, details);
   }
 
+  /**
+   * Marks a node down, once a majority has confirmed this leader: a leader cut
+   * off from the cluster misses every heartbeat, and its "down", stranded in
+   * its log, would commit if it were elected again after the partition (seen
+   * in the chaos run of a majority partition). A node that came back meanwhile
+   * is left alone.
+   */
   private markDown(nodeId: string, why: string): void {
-    this.updateNode(nodeId, (n) => (n.status.state === 'down' ? null : { ...n, status: { ...n.status, state: 'down', message: why } }));
+    const confirm = this.ctx.confirmLeader?.() ?? Promise.resolve();
+    confirm.then(
+      () => {
+        if (!this.running || this.sessions.has(nodeId)) return;
+        this.updateNode(nodeId, (n) => (n.status.state === 'down' ? null : { ...n, status: { ...n.status, state: 'down', message: why } }));
+      },
+      (err: unknown) => this.log?.warn({ node: nodeId, err: String(err) }, 'node not marked down: no majority confirms this leader'),
+    );
   }
 
   // ------------------------------------------------------------ assignments

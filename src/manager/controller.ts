@@ -18,6 +18,14 @@ export interface ControllerContext {
   write: StoreWrite;
   /** Wall-clock milliseconds (injectable for tests). */
   now: () => number;
+  /**
+   * Resolves once a majority of managers has confirmed this leader (a Raft
+   * read barrier); rejects otherwise. For decisions made from an absence (no
+   * heartbeat came): a leader cut off from everyone sees every node fall
+   * silent, and its write, stranded in its log, could still commit if it leads
+   * again after the partition heals. Absent in tests: always confirmed.
+   */
+  confirmLeader?: () => Promise<void>;
   logger?: Logger;
 }
 

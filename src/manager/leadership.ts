@@ -8,6 +8,9 @@ import type { Logger } from 'pino';
 import type { ControllerContext, LeaderController } from './controller.js';
 import type { ReplicatedStore } from './replicated-store.js';
 
+/** How long a controller waits for a majority to confirm this leader before it gives up on a decision. */
+const CONFIRM_LEADER_TIMEOUT_MS = 2_000;
+
 export class LeaderControllers {
   private current: LeaderController[] | null = null;
   private chain: Promise<void> = Promise.resolve();
@@ -49,6 +52,7 @@ export class LeaderControllers {
         store: this.rs.store,
         write: (actions) => this.rs.write(actions),
         now: Date.now,
+        confirmLeader: () => this.rs.barrier({ timeoutMs: CONFIRM_LEADER_TIMEOUT_MS }),
         logger: this.log,
       };
       this.current = this.make(ctx);

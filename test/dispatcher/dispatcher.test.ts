@@ -15,13 +15,13 @@ import { cluster, node, service, task } from '../manager/store-fixtures.js';
 const PERIOD = 40;
 const GRACE = 3;
 
-function setup(): { ls: LocalStore; d: Dispatcher } {
+function setup(confirmLeader?: () => Promise<void>): { ls: LocalStore; d: Dispatcher } {
   const ls = new LocalStore();
   const c = cluster('cl');
   c.spec.dispatcher = { heartbeatPeriodMs: PERIOD, heartbeatGrace: GRACE };
   const svc = service('s1', 'web');
   ls.applyNow([createAction('cluster', c), createAction('node', node('n1', { status: { state: 'unknown', message: '', address: '' } })), createAction('node', node('n2')), createAction('service', svc)]);
-  const d = new Dispatcher({ ctx: { ...ls.context(), now: Date.now }, managers: () => [{ id: 'm1', address: '127.0.0.1:4242' }], flushMs: 5, pushDelayMs: 5, random: () => 0, newLeaderGraceMs: 0 });
+  const d = new Dispatcher({ ctx: { ...ls.context(), now: Date.now, ...(confirmLeader ? { confirmLeader } : {}) }, managers: () => [{ id: 'm1', address: '127.0.0.1:4242' }], flushMs: 5, pushDelayMs: 5, random: () => 0, newLeaderGraceMs: 0 });
   return { ls, d };
 }
 
@@ -111,6 +111,26 @@ test('a new leader gives known nodes a grace period: one that reconnects stays r
     await d.flush();
     assert.equal(ls.store.get('node', 'n2')?.status.state, 'ready');
     assert.equal(ls.store.get('node', 'n3')?.status.state, 'down');
+  } finally {
+    await d.stop();
+  }
+});
+
+test('a leader that no majority confirms (cut off from everyone: every heartbeat stops) marks no node down', async () => {
+  let confirmed = false;
+  const { ls, d } = setup(() => (confirmed ? Promise.resolve() : Promise.reject(new Error('read barrier timed out'))));
+  d.start();
+  try {
+    d.openSession(peer('n1'), desc, new Sink());
+    await sleep(PERIOD * GRACE + 40);
+    await d.flush();
+    assert.equal(ls.store.get('node', 'n1')?.status.state, 'ready', 'the missed deadline was not acted on');
+    // Once a majority confirms it again, a node that is really silent is marked down.
+    confirmed = true;
+    d.openSession(peer('n1'), desc, new Sink());
+    await sleep(PERIOD * GRACE + 40);
+    await d.flush();
+    assert.equal(ls.store.get('node', 'n1')?.status.state, 'down');
   } finally {
     await d.stop();
   }
