@@ -20,6 +20,7 @@ import { channelCredentials, NODE_CHANNEL_OPTIONS, serverCredentials, type NodeC
 import { controlImplementation, statusOf } from './control/proxy.js';
 import { ControlService } from './control/service.js';
 import type { ControllerContext, LeaderController } from './controller.js';
+import { handOffLeadership } from './handoff.js';
 import { LeaderControllers } from './leadership.js';
 import { LeaderWriter } from './leader-writer.js';
 import { ManagerService, managerServiceImplementation } from './manager-service.js';
@@ -64,6 +65,7 @@ export class Manager {
     private readonly reconciler: MembershipReconciler,
     readonly leaders: LeaderControllers,
     private readonly controlSocket: string,
+    private readonly log?: Logger,
   ) {}
 
   static async start(o: ManagerOptions): Promise<Manager> {
@@ -120,7 +122,7 @@ export class Manager {
         log,
       }),
     );
-    const m = new Manager(rs, writer, ca, peers, server, localServer, reconciler, leaders, o.controlSocket);
+    const m = new Manager(rs, writer, ca, peers, server, localServer, reconciler, leaders, o.controlSocket, log);
     try {
       await bind(server, o.listenAddr, serverCredentials(o.tls));
       // A socket left by a daemon that was killed would make the bind fail.
@@ -150,6 +152,8 @@ export class Manager {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    // Before anything stops: the new leader must be able to reach this one's log.
+    await handOffLeadership(this.rs.raft, this.log).catch(() => '');
     this.reconciler.stop();
     await this.leaders.stop();
     await Promise.all([shutdown(this.server), shutdown(this.localServer)]);

@@ -249,6 +249,28 @@ test('killing the leader elects another; the CLI keeps working through every man
   await waitHealthy(others[0], 5);
 });
 
+test('a leader stopped with SIGTERM hands its leadership to another manager before it exits', async () => {
+  const leader = (await nodes(0)).find((n) => n.managerStatus?.leader);
+  assert.ok(leader);
+  const li = c.nodes.findIndex((d) => d.address === leader.status.address);
+  const others = M.filter((i) => i !== li);
+  const termBefore = (JSON.parse((await c.cliOk(others[0], ['cluster', 'info', '--format', 'json'])).stdout) as { term: number }).term;
+  await c.kill(li, 'SIGTERM');
+  const log = readFileSync(`${c.node(li).dataDir}.log`, 'utf8');
+  const handed = log
+    .split('\n')
+    .filter((l) => l.includes('leadership handed over before stopping'))
+    .map((l) => JSON.parse(l) as { to: string; term: number })
+    .pop();
+  assert.ok(handed, 'the stopping leader says whom it handed leadership to');
+  assert.equal(handed.term, termBefore + 1, 'a transfer is one election, won at once');
+  const info = JSON.parse((await c.cliOk(others[0], ['cluster', 'info', '--format', 'json'])).stdout) as { leaderId: string; term: number };
+  assert.equal(info.leaderId, handed.to, 'the managers follow the one it named');
+  assert.equal(info.term, handed.term);
+  await c.restart(li);
+  await waitHealthy(others[0], 5);
+});
+
 test('restarting every daemon from its data dir brings back the same cluster with nothing lost', async () => {
   const nodesBefore = (await nodes(0)).map((n) => ({ id: n.id, role: n.role, address: n.status.address })).sort((a, b) => a.id.localeCompare(b.id));
   const servicesBefore = jsonLines<Service>(await c.cli(0, ['service', 'ls', '--format', 'json'])).map((s) => [s.id, s.spec.name, s.version]);
