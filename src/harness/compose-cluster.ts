@@ -426,6 +426,18 @@ export class ComposeCluster {
     return connect({ host: `${NODE_IPS[m]}:${NODE_PORT}`, dataDir: this.credentialsDir, timeoutMs, env: {} });
   }
 
+  /** One call to manager `m`'s Control API from this host, closed afterwards; undefined when it fails. */
+  async ask<T>(m: ManagerName, f: (api: Control) => Promise<T>, timeoutMs = 2_000): Promise<T | undefined> {
+    const api = this.api(m, timeoutMs);
+    try {
+      return await f(api);
+    } catch {
+      return undefined;
+    } finally {
+      api.close();
+    }
+  }
+
   /** The join tokens m1 handed out in up(). */
   joinTokens(): { worker: string; manager: string } {
     if (!this.tokens) throw new ComposeClusterError('no join tokens yet: call up() first');

@@ -89,15 +89,8 @@ export class ClusterMonitor {
     }
   }
 
-  private async call<T>(m: ManagerName, f: (api: Control) => Promise<T>): Promise<T | undefined> {
-    const api = this.c.api(m, this.o.callTimeoutMs ?? 1_500);
-    try {
-      return await f(api);
-    } catch {
-      return undefined;
-    } finally {
-      api.close();
-    }
+  private call<T>(m: ManagerName, f: (api: Control) => Promise<T>): Promise<T | undefined> {
+    return this.c.ask(m, f, this.o.callTimeoutMs ?? 1_500);
   }
 
   private async pollManager(m: ManagerName): Promise<void> {

@@ -12,7 +12,6 @@
 //      pass or fail, the timeline (seconds from the fault) and the recovery
 //      times;
 //   6. the services are removed, so the next scenario starts clean.
-import type { Control } from '../../cli/connection.js';
 import { nodeFromProto, reachabilityToProto, serviceSpecToProto } from '../../manager/api/convert.js';
 import { validateServiceSpec } from '../../manager/store/validate.js';
 import type { ComposeCluster, ManagerName, NodeName } from '../compose-cluster.js';
@@ -98,28 +97,16 @@ export interface ScenarioReport {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** One call to manager m, closed afterwards; undefined when it fails. */
-export async function ask<T>(c: ComposeCluster, m: ManagerName, f: (api: Control) => Promise<T>, timeoutMs = 2_000): Promise<T | undefined> {
-  const api = c.api(m, timeoutMs);
-  try {
-    return await f(api);
-  } catch {
-    return undefined;
-  } finally {
-    api.close();
-  }
-}
-
 /** Resolves with a description of what is not healthy, or '' when all is well. */
 export async function unhealthy(c: ComposeCluster, monitor: ClusterMonitor | null): Promise<string> {
-  const infos = await Promise.all(MANAGERS.map((m) => ask(c, m, (api) => api.call('ClusterInfo', {}))));
+  const infos = await Promise.all(MANAGERS.map((m) => c.ask(m, (api) => api.call('ClusterInfo', {}))));
   const silent = MANAGERS.filter((_, i) => !infos[i]);
   if (silent.length) return `${silent.join(', ')} do not answer`;
   const leaders = new Set(infos.map((i) => i?.leaderId));
   if (leaders.size !== 1 || leaders.has('')) return `the managers name leaders ${[...leaders].map((l) => c.nameOf(l ?? '') ?? (l || 'none')).join(', ')}`;
   const reachable = infos[0]?.managers.filter((m) => m.reachability === reachabilityToProto('reachable')).length ?? 0;
   if (reachable !== 3) return `${reachable} reachable managers`;
-  const nodes = await ask(c, MANAGERS[0], async (api) => (await api.call('ListNodes', {})).nodes.map(nodeFromProto));
+  const nodes = await c.ask(MANAGERS[0], async (api) => (await api.call('ListNodes', {})).nodes.map(nodeFromProto));
   const ready = nodes?.filter((n) => n.status.state === 'ready').length ?? 0;
   if (ready !== NODE_NAMES.length) return `${ready} of ${NODE_NAMES.length} nodes ready`;
   if (monitor && !monitor.isConverged) return `the service is not converged (${monitor.view?.running.length ?? 0} running tasks)`;
@@ -191,7 +178,7 @@ export async function runScenario(c: ComposeCluster, s: Scenario, seed = 1): Pro
   try {
     const before = await unhealthy(c, null);
     if (before) throw new Error(`the cluster is not healthy before the scenario: ${before}`);
-    const info = (await ask(c, MANAGERS[0], (api) => api.call('ClusterInfo', {})))!;
+    const info = (await c.ask(MANAGERS[0], (api) => api.call('ClusterInfo', {})))!;
     await createService(c, service, REPLICAS, ['sleep', '3600']);
     for (const r of registers) await createService(c, r, 0, ['true']);
     monitor.start();

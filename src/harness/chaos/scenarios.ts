@@ -5,7 +5,7 @@ import { nodeFromProto, reachabilityToProto } from '../../manager/api/convert.js
 import type { ComposeCluster, ManagerName, NodeName, WorkerName } from '../compose-cluster.js';
 import { MANAGERS, NODE_NAMES, WORKERS } from '../compose-cluster.js';
 import { fail, pass } from './checks.js';
-import { ask, type Scenario, type ScenarioContext } from './runner.js';
+import type { Scenario, ScenarioContext } from './runner.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -85,17 +85,23 @@ async function checkStepsDown(x: ScenarioContext, m: ManagerName, since: number,
   }
 }
 
+/** Takes the leader out with `inject`, waits for another manager to be elected, and keeps it out until `holdMs` after the fault. */
+async function leaderOut(x: ScenarioContext, inject: (m: ManagerName) => Promise<void>, holdMs: number, meanwhile?: () => Promise<void>): Promise<void> {
+  x.picked = [x.leader];
+  await inject(x.leader);
+  await waitNewLeader(x, x.leader, MANAGERS.filter((m) => m !== x.leader));
+  await meanwhile?.();
+  await sleep(Math.max(0, x.faultAt + holdMs - Date.now()));
+}
+
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'leader-killed',
     title: '1. the leader container is killed',
     fast: true,
     async fault(x) {
-      x.picked = [x.leader];
-      await x.c.kill(x.leader);
-      await waitNewLeader(x, x.leader, MANAGERS.filter((m) => m !== x.leader));
-      // The cluster works on with two managers for a while.
-      await sleep(Math.max(0, x.faultAt + 10_000 - Date.now()));
+      // The cluster works on with two managers for 10 s.
+      await leaderOut(x, (m) => x.c.kill(m), 10_000);
     },
     async heal(x) {
       await x.c.start(x.leader);
@@ -106,10 +112,7 @@ export const SCENARIOS: readonly Scenario[] = [
     title: '2. the leader is paused 30 s, then resumed',
     fast: false,
     async fault(x) {
-      x.picked = [x.leader];
-      await x.c.pause(x.leader);
-      await waitNewLeader(x, x.leader, MANAGERS.filter((m) => m !== x.leader));
-      await sleep(Math.max(0, x.faultAt + 30_000 - Date.now()));
+      await leaderOut(x, (m) => x.c.pause(m), 30_000);
     },
     async heal(x) {
       await x.c.unpause(x.leader);
@@ -124,7 +127,7 @@ export const SCENARIOS: readonly Scenario[] = [
           ? fail('no node is marked down after the old leader wakes', downs.join('; '))
           : pass('no node is marked down after the old leader wakes', 'every node stayed ready'),
       );
-      const after = await ask(x.c, x.leader, (api) => api.call('ClusterInfo', {}));
+      const after = await x.c.ask(x.leader, (api) => api.call('ClusterInfo', {}));
       x.checks.push(
         after && after.term > x.term && after.leaderId !== x.c.nodeIdOf(x.leader)
           ? pass('the woken leader follows the new leader', `through ${x.leader}: leader ${x.c.nameOf(after.leaderId) ?? after.leaderId}, term ${after.term} (it led term ${x.term})`)
@@ -188,11 +191,7 @@ export const SCENARIOS: readonly Scenario[] = [
     title: '5a. a minority partition: the leader alone is cut off',
     fast: true,
     async fault(x) {
-      x.picked = [x.leader];
-      await x.c.disconnect(x.leader);
-      await waitNewLeader(x, x.leader, MANAGERS.filter((m) => m !== x.leader));
-      await checkStepsDown(x, x.leader, x.faultAt, 20_000, 'once it is cut off from the majority');
-      await sleep(Math.max(0, x.faultAt + 20_000 - Date.now()));
+      await leaderOut(x, (m) => x.c.disconnect(m), 20_000, () => checkStepsDown(x, x.leader, x.faultAt, 20_000, 'once it is cut off from the majority'));
     },
     async heal(x) {
       await x.c.connect(x.leader);
@@ -242,7 +241,7 @@ export const SCENARIOS: readonly Scenario[] = [
         await x.c.waitFor(
           `${m} back as one of 3 reachable managers with a leader`,
           async () => {
-            const info = await ask(x.c, m, (api) => api.call('ClusterInfo', {}));
+            const info = await x.c.ask(m, (api) => api.call('ClusterInfo', {}));
             return !!info?.leaderId && info.managers.filter((k) => k.reachability === reachabilityToProto('reachable')).length === 3;
           },
           60_000,
@@ -269,7 +268,7 @@ export const SCENARIOS: readonly Scenario[] = [
       await x.c.waitLeader({ timeoutMs: 60_000 });
       // Every node is known again (the monitor polls through a manager that answers).
       await x.c.waitFor('6 ready nodes', async () => {
-        const nodes = await ask(x.c, MANAGERS[0], async (api) => (await api.call('ListNodes', {})).nodes.map(nodeFromProto));
+        const nodes = await x.c.ask(MANAGERS[0], async (api) => (await api.call('ListNodes', {})).nodes.map(nodeFromProto));
         return nodes?.filter((n) => n.status.state === 'ready').length === NODE_NAMES.length;
       }, 60_000, 500);
     },
