@@ -33,6 +33,8 @@ export interface DispatcherOptions {
   random?: () => number;
   /** The least a new leader waits for known nodes to reconnect (default 10 s). */
   newLeaderGraceMs?: number;
+  /** How often a change of the manager list is looked for (default 1 s). */
+  managersCheckMs?: number;
 }
 
 export interface SessionMessage {
@@ -65,12 +67,17 @@ const DEFAULT_GRACE = 3;
  * takes longer than one heartbeat grace when the old leader's host vanished.
  */
 const NEW_LEADER_GRACE_MS = 10_000;
+/** How often the manager list is compared with the one the sessions have. */
+const MANAGERS_CHECK_MS = 1_000;
 
 export class Dispatcher implements LeaderController {
   readonly name = 'dispatcher';
   private readonly ctx: ControllerContext;
   private readonly log?: Logger;
   private running = false;
+  /** The manager list as last sent to the sessions (JSON), and the timer that looks for a change. */
+  private sentManagers = '';
+  private managersTimer: NodeJS.Timeout | null = null;
   private readonly sessions = new Map<string, Session>(); // by node id
   private readonly bySessionId = new Map<string, Session>();
   /** Nodes known at start (or seen since) without a session yet: their deadline. */
@@ -125,7 +132,20 @@ export class Dispatcher implements LeaderController {
       }
       this.schedulePush();
     });
+    // Agents learn the managers from their session; a manager that joins or leaves must reach them too, or an
+    // agent that connected while there was one manager knows only that one when it dies.
+    this.sentManagers = JSON.stringify(this.o.managers());
+    this.managersTimer = setInterval(() => this.sendManagersIfChanged(), this.o.managersCheckMs ?? MANAGERS_CHECK_MS);
     this.log?.info({ nodes: this.graceTimers.size }, 'dispatcher started');
+  }
+
+  private sendManagersIfChanged(): void {
+    const managers = this.o.managers();
+    const json = JSON.stringify(managers);
+    if (json === this.sentManagers || managers.length === 0) return;
+    this.sentManagers = json;
+    for (const s of this.sessions.values()) s.sink.send({ sessionId: s.id, managers, heartbeatPeriodMs: 0, hasAssignments: false, tasks: [] });
+    this.log?.info({ managers: managers.map((m) => m.address), sessions: this.sessions.size }, 'managers changed: sent to every session');
   }
 
   async stop(): Promise<void> {
@@ -135,6 +155,8 @@ export class Dispatcher implements LeaderController {
     this.unwatch = null;
     if (this.pushTimer) clearTimeout(this.pushTimer);
     this.pushTimer = null;
+    if (this.managersTimer) clearInterval(this.managersTimer);
+    this.managersTimer = null;
     for (const t of this.graceTimers.values()) clearTimeout(t);
     this.graceTimers.clear();
     for (const s of this.sessions.values()) {

@@ -136,6 +136,28 @@ test('a leader that no majority confirms (cut off from everyone: every heartbeat
   }
 });
 
+test('a change of the manager list reaches every open session, without an assignment', async () => {
+  const ls = new LocalStore();
+  ls.applyNow([createAction('cluster', cluster('cl')), createAction('node', node('n1'))]);
+  let managers = [{ id: 'm1', address: '10.0.0.1:4242' }];
+  const d = new Dispatcher({ ctx: { ...ls.context(), now: Date.now }, managers: () => managers, flushMs: 5, pushDelayMs: 5, random: () => 0, newLeaderGraceMs: 0, managersCheckMs: 10 });
+  d.start();
+  try {
+    const sink = new Sink();
+    d.openSession(peer('n1'), desc, sink);
+    assert.deepEqual(sink.msgs[0].managers, managers);
+    await sleep(40);
+    assert.equal(sink.msgs.length, 1, 'nothing sent while the list is the same');
+    managers = [...managers, { id: 'm2', address: '10.0.0.2:4242' }];
+    await sleep(40);
+    assert.equal(sink.msgs.length, 2);
+    assert.deepEqual(sink.msgs[1].managers, managers);
+    assert.equal(sink.msgs[1].hasAssignments, false);
+  } finally {
+    await d.stop();
+  }
+});
+
 test('status reports are batched into one transaction, only move forward, and are acknowledged once committed', async () => {
   const { ls, d } = setup();
   ls.applyNow([createAction('task', assigned('t1', 'n1')), createAction('task', assigned('t2', 'n1', TaskState.RUNNING)), createAction('task', assigned('t3', 'n2'))]);
