@@ -26,7 +26,8 @@ import {
   type TaskState,
   type TaskStatus,
 } from './types.js';
-import { ValidationError, validateId, validateObject, validateTaskStatusUpdate, validateUpdate } from './validate.js';
+import type { SharedTaskParts } from './shared-specs.js';
+import { ValidationError, validateId, validateObject, validateTask, validateTaskStatusUpdate, validateTaskUpdate, validateUpdate } from './validate.js';
 
 // ---------------------------------------------------------------------------
 // Transactions
@@ -280,6 +281,15 @@ function removeFrom<K>(m: Map<K, Set<string>>, key: K, id: string): void {
   if (s.size === 0) m.delete(key);
 }
 
+const partsOfService = new WeakMap<Service, SharedTaskParts>();
+
+/** A stored (frozen) service's template and endpoint, as one SharedTaskParts object per service version. */
+function serviceParts(service: Service): SharedTaskParts {
+  let p = partsOfService.get(service);
+  if (p === undefined) partsOfService.set(service, (p = { spec: service.spec.taskTemplate, endpoint: service.spec.endpoint }));
+  return p;
+}
+
 class Tables {
   readonly objects = new Map<Kind, Map<string, StoreObject>>(KINDS.map((k) => [k, new Map()]));
   /** Lowercased spec.name -> id, per named kind. */
@@ -291,6 +301,18 @@ class Tables {
 
   table(kind: Kind): Map<string, StoreObject> {
     return this.objects.get(kind) as Map<string, StoreObject>;
+  }
+
+  /**
+   * The canonical spec parts a task written now may share (see
+   * shared-specs.ts): its previous ones, then its service's current ones.
+   */
+  sharedTaskParts(raw: Record<string, unknown>, prev: Task | undefined): SharedTaskParts[] {
+    const out: SharedTaskParts[] = prev ? [prev] : [];
+    const serviceId = raw.serviceId;
+    const service = typeof serviceId === 'string' ? (this.table('service').get(serviceId) as Service | undefined) : undefined;
+    if (service) out.push(serviceParts(service));
+    return out;
   }
 
   idForName(kind: Kind, name: string): string | undefined {
@@ -450,7 +472,7 @@ export class ClusterStore implements StateMachine<TxResult> {
       for (const raw of list) {
         let o: StoreObject;
         try {
-          o = validateObject(kind, raw);
+          o = kind === 'task' && isPlainObject(raw) ? validateTask(raw, t.sharedTaskParts(raw, undefined)) : validateObject(kind, raw);
         } catch (err) {
           throw new StoreSnapshotError(`store snapshot: invalid ${kind}: ${err instanceof Error ? err.message : String(err)}`);
         }
@@ -626,14 +648,16 @@ export class ClusterStore implements StateMachine<TxResult> {
     let prev: StoreObject | undefined;
     try {
       if (a.op === 'create') {
-        next = validateObject(kind, a.object);
+        next = kind === 'task' ? validateTask(a.object, this.t.sharedTaskParts(a.object, undefined)) : validateObject(kind, a.object);
       } else {
         const id = validateId(a.object.id, 'id');
         prev = table.get(id);
         if (!prev) return { error: { code: 'not-found', field: 'id', message: `${kind} ${id} not found` } };
         const vc = versionCheck(kind, prev, a.expectedVersion);
         if (vc) return vc;
-        next = a.op === 'status' ? validateTaskStatusUpdate(prev as Task, a.object) : validateUpdate(kind, prev, a.object);
+        if (a.op === 'status') next = validateTaskStatusUpdate(prev as Task, a.object);
+        else if (kind === 'task') next = validateTaskUpdate(prev as Task, a.object, this.t.sharedTaskParts(a.object, prev as Task));
+        else next = validateUpdate(kind as Exclude<Kind, 'task'>, prev as Exclude<StoreObject, Task>, a.object);
       }
     } catch (err) {
       return invalid(err);
