@@ -2,7 +2,9 @@
 // dispatcher:
 // - a node opens a session with its description; it is marked ready and gets
 //   its complete assignment set (every task on it that is ASSIGNED or later),
-//   then a new complete set whenever one of its tasks changes (debounced);
+//   then, whenever one of its tasks changes (debounced), what changed for it
+//   (or a new complete set, for an agent that does not read changes; see
+//   assignments.ts);
 // - it heartbeats within the period the cluster sets (jittered); a node that
 //   misses period x grace is marked down and its session closed. A new leader
 //   first gives every node it knows a full grace period to reconnect;
@@ -16,6 +18,7 @@ import { ApiError, nodeDescriptionFromProto, taskStatusFromProto, taskToProto, t
 import { generateId, type NodeIdentity } from '../manager/ca/ca.js';
 import type { ControllerContext, LeaderController } from '../manager/controller.js';
 import { statusAction, updateAction, VersionConflictError, NotFoundError, type Action } from '../manager/store/store.js';
+import { sameAssignment, SessionAssignments, type AssignmentMessage } from './assignments.js';
 import { TaskState, type Node, type NodeDescription, type Task, type TaskStatus } from '../manager/store/types.js';
 import { ValidationError } from '../manager/store/validate.js';
 
@@ -41,6 +44,15 @@ export interface SessionMessage {
   heartbeatPeriodMs: number;
   hasAssignments: boolean;
   tasks: ProtoTask[];
+  /** `tasks` holds only the changes since the last message (see proto/dispatcher.proto). */
+  incremental: boolean;
+  removedTaskIds: string[];
+}
+
+/** What an agent says about itself when it opens a session. */
+export interface SessionOptions {
+  /** It reads incremental assignment messages. */
+  incrementalAssignments?: boolean;
 }
 
 /** Where a session's messages go: the gRPC stream, or a test's collector. */
@@ -55,6 +67,7 @@ interface Session {
   nodeId: string;
   sink: SessionSink;
   deadline: NodeJS.Timeout | null;
+  assignments: SessionAssignments;
 }
 
 const DEFAULT_PERIOD_MS = 1_000;
@@ -152,14 +165,14 @@ export class Dispatcher implements LeaderController {
   // ------------------------------------------------------------ sessions
 
   /** A node opens a session. Throws ApiError when it may not. */
-  openSession(peer: NodeIdentity, description: ProtoNodeDescription | null | undefined, sink: SessionSink): string {
+  openSession(peer: NodeIdentity, description: ProtoNodeDescription | null | undefined, sink: SessionSink, options: SessionOptions = {}): string {
     if (!this.running) throw notLeader();
     const node = this.ctx.store.get('node', peer.nodeId);
     if (!node) throw new ApiError(grpc.status.PERMISSION_DENIED, `node ${peer.nodeId} is not part of the cluster (removed?): join it again`);
     const desc: NodeDescription = nodeDescriptionFromProto(description);
     const old = this.sessions.get(peer.nodeId);
     if (old) this.endSession(old, grpc.status.ABORTED, 'superseded by a new session of the same node');
-    const s: Session = { id: generateId(), nodeId: peer.nodeId, sink, deadline: null };
+    const s: Session = { id: generateId(), nodeId: peer.nodeId, sink, deadline: null, assignments: new SessionAssignments(options.incrementalAssignments === true) };
     this.sessions.set(s.nodeId, s);
     this.bySessionId.set(s.id, s);
     const grace = this.graceTimers.get(s.nodeId);
@@ -167,7 +180,7 @@ export class Dispatcher implements LeaderController {
     this.graceTimers.delete(s.nodeId);
     this.armDeadline(s);
     this.updateNode(s.nodeId, (n) => ({ ...n, description: desc, status: { ...n.status, state: 'ready', message: 'session started' } }));
-    sink.send({ sessionId: s.id, managers: this.o.managers(), heartbeatPeriodMs: this.jitteredPeriod(), hasAssignments: true, tasks: this.assignments(s.nodeId) });
+    sink.send(this.message(s, this.jitteredPeriod(), s.assignments.full(this.assigned(s.nodeId))));
     this.log?.info({ node: s.nodeId, session: s.id }, 'session opened');
     return s.id;
   }
@@ -259,11 +272,20 @@ export class Dispatcher implements LeaderController {
   // ------------------------------------------------------------ assignments
 
   /** Every task on the node that the scheduler has placed (ASSIGNED or later). */
-  private assignments(nodeId: string): ProtoTask[] {
-    return this.ctx.store
-      .tasksByNode(nodeId)
-      .filter((t) => t.status.state >= TaskState.ASSIGNED)
-      .map(taskToProto);
+  private assigned(nodeId: string): Task[] {
+    return this.ctx.store.tasksByNode(nodeId).filter((t) => t.status.state >= TaskState.ASSIGNED);
+  }
+
+  private message(s: Session, heartbeatPeriodMs: number, m: AssignmentMessage): SessionMessage {
+    return {
+      sessionId: s.id,
+      managers: this.o.managers(),
+      heartbeatPeriodMs,
+      hasAssignments: true,
+      tasks: m.tasks.map(protoOf),
+      incremental: m.incremental,
+      removedTaskIds: m.removedTaskIds,
+    };
   }
 
   private schedulePush(): void {
@@ -274,7 +296,8 @@ export class Dispatcher implements LeaderController {
       this.dirtyNodes.clear();
       for (const id of nodes) {
         const s = this.sessions.get(id);
-        if (s) s.sink.send({ sessionId: s.id, managers: this.o.managers(), heartbeatPeriodMs: 0, hasAssignments: true, tasks: this.assignments(id) });
+        const m = s?.assignments.next(this.assigned(id));
+        if (s && m) s.sink.send(this.message(s, 0, m));
       }
     }, this.o.pushDelayMs ?? 20);
   }
@@ -399,12 +422,13 @@ function deferred(): Deferred {
   return { promise, resolve, reject };
 }
 
-/** The same work for the agent: only the observed status (or bookkeeping) differs, and it was already assigned. */
-function sameAssignment(a: Task, b: Task): boolean {
-  if (a.nodeId !== b.nodeId || a.desiredState !== b.desiredState || a.specVersion !== b.specVersion) return false;
-  if ((a.status.state >= TaskState.ASSIGNED) !== (b.status.state >= TaskState.ASSIGNED)) return false;
-  // A status action keeps the stored spec objects as they are: compare references first, text only if they differ.
-  return (a.spec === b.spec || JSON.stringify(a.spec) === JSON.stringify(b.spec)) && (a.endpoint === b.endpoint || JSON.stringify(a.endpoint) === JSON.stringify(b.endpoint));
+const protos = new WeakMap<Task, ProtoTask>();
+
+/** A stored task's proto form; stored tasks are frozen, so one conversion serves every message that carries it. */
+function protoOf(t: Task): ProtoTask {
+  let p = protos.get(t);
+  if (p === undefined) protos.set(t, (p = taskToProto(t)));
+  return p;
 }
 
 function sameStatus(a: TaskStatus, b: TaskStatus): boolean {
