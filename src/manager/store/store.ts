@@ -499,6 +499,11 @@ export class ClusterStore implements StateMachine<TxResult> {
     return this.t.table(kind).size;
   }
 
+  /** Every object of a kind in no particular order, without copying or sorting (passes over a large store). */
+  values<K extends Kind>(kind: K): IterableIterator<KindMap[K]> {
+    return this.t.table(kind).values() as IterableIterator<KindMap[K]>;
+  }
+
   list<K extends Kind>(kind: K, filter: ListFilter<K> = {}): KindMap[K][] {
     let ids: Iterable<string> | undefined;
     const narrow = (s: Set<string> | undefined): void => {
@@ -542,8 +547,9 @@ export class ClusterStore implements StateMachine<TxResult> {
     return this.findByName('service', name);
   }
 
-  tasksByService(serviceId: string): Task[] {
-    return this.tasksIn(this.t.tasksByService.get(serviceId));
+  /** `sorted: false` skips the sort by id, which costs more than the rest for a service of many tasks. */
+  tasksByService(serviceId: string, opts: { sorted?: boolean } = {}): Task[] {
+    return this.tasksIn(this.t.tasksByService.get(serviceId), opts.sorted ?? true);
   }
 
   /** Tasks assigned to a node; tasksByNode('') gives the unassigned ones. */
@@ -560,10 +566,12 @@ export class ClusterStore implements StateMachine<TxResult> {
     return [...(this.t.nodesByRole.get(role) ?? [])].map((id) => table.get(id) as Node).sort(byId);
   }
 
-  private tasksIn(ids: Set<string> | undefined): Task[] {
+  private tasksIn(ids: Set<string> | undefined, sorted = true): Task[] {
     if (!ids) return [];
     const table = this.t.table('task');
-    return [...ids].map((id) => table.get(id) as Task).sort(byId);
+    const out: Task[] = [];
+    for (const id of ids) out.push(table.get(id) as Task);
+    return sorted ? out.sort(byId) : out;
   }
 
   /** Recompute every index from the objects and report any difference (for tests and debugging); [] when all is right. */
