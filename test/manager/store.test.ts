@@ -643,3 +643,39 @@ test('a status action updates only the observed status, forward-only, and is wat
   const stale = log.apply(statusAction('t1', { ...running, state: S.COMPLETE }, 101, 1));
   assert.equal(!stale.ok && stale.error.code, 'version-conflict');
 });
+
+test('an assign action sets only the node and the observed status, forward-only, if the task is at the version read', async () => {
+  const { Log, service, task, node: mkNode } = await import('./store-fixtures.js');
+  const { assignAction, createAction: create } = await import('../../src/manager/store/store.js');
+  const { TaskState: S } = await import('../../src/manager/store/types.js');
+  const log = new Log();
+  const svc = service('s1', 'web');
+  log.apply(create('service', svc), create('node', mkNode('n1')));
+  const pending = { state: S.PENDING, message: 'pending', err: '', timestamp: 1, containerId: '', exitCode: 0, health: 'none' as const };
+  const t = log.ok(create('task', task('t1', svc, { status: pending }))).objects[0] as Task;
+  const events: string[] = [];
+  log.store.watch({ kind: 'task' }, (ev) => events.push(ev.op));
+  const assigned = { ...pending, state: S.ASSIGNED, message: 'assigned', timestamp: 7 };
+  // A stale read is refused.
+  const stale = log.apply(assignAction({ id: 't1', nodeId: 'n1', status: assigned, updatedAt: 7 }, t.version - 1));
+  assert.equal(!stale.ok && stale.error.code, 'version-conflict');
+  const ok = log.ok(assignAction({ id: 't1', nodeId: 'n1', status: assigned, updatedAt: 7 }, t.version));
+  const stored = log.store.get('task', 't1') as Task;
+  assert.equal(stored.nodeId, 'n1');
+  assert.deepEqual(stored.status, assigned);
+  assert.equal(stored.updatedAt, 7);
+  assert.equal(stored.version, ok.index);
+  assert.equal(stored.spec, t.spec, 'the spec object is kept as it is');
+  assert.deepEqual(log.store.tasksByNode('n1').map((x) => x.id), ['t1'], 'indexes follow the node');
+  assert.deepEqual(events, ['update']);
+  // Forward-only, like any write of the status; a bad node id is refused.
+  const back = log.apply(assignAction({ id: 't1', nodeId: 'n1', status: pending, updatedAt: 8 }, stored.version));
+  assert.equal(!back.ok && back.error.rule, 'forward-only');
+  const badNode = log.apply(assignAction({ id: 't1', nodeId: 'not an id!', status: assigned, updatedAt: 8 }, stored.version));
+  assert.equal(!badNode.ok && badNode.error.field, 'nodeId');
+  // Tasks only, and never without the version read.
+  const enc = (x: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(x));
+  assert.equal(log.applyBytes(enc({ v: 1, actions: [{ kind: 'node', op: 'assign', object: { id: 'n1' }, expectedVersion: 1 }] })).ok, false);
+  const unconditional = log.applyBytes(enc({ v: 1, actions: [{ kind: 'task', op: 'assign', object: { id: 't1', nodeId: 'n1', status: assigned } }] }));
+  assert.equal(!unconditional.ok && unconditional.error.rule, 'encoding');
+});

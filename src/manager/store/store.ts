@@ -27,19 +27,32 @@ import {
   type TaskStatus,
 } from './types.js';
 import type { SharedTaskParts } from './shared-specs.js';
-import { ValidationError, validateId, validateObject, validateTask, validateTaskStatusUpdate, validateTaskUpdate, validateUpdate } from './validate.js';
+import {
+  ValidationError,
+  validateId,
+  validateObject,
+  validateTask,
+  validateTaskAssignment,
+  validateTaskStatusUpdate,
+  validateTaskUpdate,
+  validateUpdate,
+} from './validate.js';
 
 // ---------------------------------------------------------------------------
 // Transactions
 
 export type Op = 'create' | 'update' | 'delete';
 /**
- * What an action may do: an Op, or 'status' (tasks only): a status report,
- * the bulk of all writes, sent as the status alone (not the whole task) and
- * applied as an update of the task. Its watch event is an 'update'.
+ * What an action may do: an Op, or, for tasks only, one of the two writes
+ * that make up the bulk of all writes, sent as the fields they change rather
+ * than the whole task (with its spec) and applied as an update of the task
+ * (their watch event is an 'update'):
+ * - 'status': a status report (the observed status alone, forward-only);
+ * - 'assign': a scheduling decision (the node and the observed status,
+ *   forward-only), conditional on the version the scheduler read.
  */
-export type ActionOp = Op | 'status';
-const OPS: readonly ActionOp[] = ['create', 'update', 'delete', 'status'];
+export type ActionOp = Op | 'status' | 'assign';
+const OPS: readonly ActionOp[] = ['create', 'update', 'delete', 'status', 'assign'];
 
 /** One step of a transaction. */
 export type Action = {
@@ -48,7 +61,9 @@ export type Action = {
     /** Replaces the whole object. Without expectedVersion the write is unconditional. */
     | { kind: K; op: 'update'; object: KindMap[K]; expectedVersion?: number }
     | { kind: K; op: 'delete'; object: { id: string }; expectedVersion?: number };
-}[Kind] | { kind: 'task'; op: 'status'; object: { id: string; status: TaskStatus; updatedAt: number }; expectedVersion?: number };
+}[Kind]
+  | { kind: 'task'; op: 'status'; object: { id: string; status: TaskStatus; updatedAt: number }; expectedVersion?: number }
+  | { kind: 'task'; op: 'assign'; object: { id: string; nodeId: string; status: TaskStatus; updatedAt: number }; expectedVersion: number };
 
 /** An action whose envelope is valid; the object itself is validated when applied. */
 export interface DecodedAction {
@@ -103,6 +118,11 @@ export function statusAction(id: string, status: TaskStatus, updatedAt: number, 
   return expectedVersion === undefined ? { kind: 'task', op: 'status', object } : { kind: 'task', op: 'status', object, expectedVersion };
 }
 
+/** A scheduling decision: the task's node and observed status (forward-only), if the task is still at `expectedVersion`. */
+export function assignAction(task: Pick<Task, 'id' | 'nodeId' | 'status' | 'updatedAt'>, expectedVersion: number): Action {
+  return { kind: 'task', op: 'assign', object: { id: task.id, nodeId: task.nodeId, status: task.status, updatedAt: task.updatedAt }, expectedVersion };
+}
+
 export function deleteAction(kind: Kind, id: string, expectedVersion?: number): Action {
   return (expectedVersion === undefined ? { kind, op: 'delete', object: { id } } : { kind, op: 'delete', object: { id }, expectedVersion }) as Action;
 }
@@ -139,7 +159,8 @@ export function decodeTx(data: Uint8Array): DecodedTx {
     if (typeof op !== 'string' || !(OPS as readonly string[]).includes(op)) return bad(`action ${i}: unknown op ${JSON.stringify(op)}`, i);
     if (!isPlainObject(a.object)) return bad(`action ${i}: object must be a JSON object`, i);
     const ev = a.expectedVersion;
-    if (op === 'status' && kind !== 'task') return bad(`action ${i}: op status applies to tasks only`, i);
+    if ((op === 'status' || op === 'assign') && kind !== 'task') return bad(`action ${i}: op ${op} applies to tasks only`, i);
+    if (op === 'assign' && (ev === undefined || ev === null)) return bad(`action ${i}: op assign needs the expectedVersion the scheduler read`, i);
     const action: DecodedAction = { kind: kind as Kind, op: op as ActionOp, object: a.object };
     if (ev !== undefined && ev !== null) {
       if (op === 'create') return bad(`action ${i}: expectedVersion is meaningless on create`, i);
@@ -664,6 +685,7 @@ export class ClusterStore implements StateMachine<TxResult> {
         const vc = versionCheck(kind, prev, a.expectedVersion);
         if (vc) return vc;
         if (a.op === 'status') next = validateTaskStatusUpdate(prev as Task, a.object);
+        else if (a.op === 'assign') next = validateTaskAssignment(prev as Task, a.object);
         else if (kind === 'task') next = validateTaskUpdate(prev as Task, a.object, this.t.sharedTaskParts(a.object, prev as Task));
         else next = validateUpdate(kind as Exclude<Kind, 'task'>, prev as Exclude<StoreObject, Task>, a.object);
       }

@@ -827,6 +827,20 @@ export function validateTaskStatusUpdate(prev: Task, x: unknown): Task {
   return { ...prev, status, updatedAt };
 }
 
+/**
+ * A scheduling decision applied to a stored task (the 'assign' action): only
+ * the node, the observed status and updatedAt change, and the state only
+ * moves forward (the rules a whole-task update would apply to those fields).
+ */
+export function validateTaskAssignment(prev: Task, x: unknown): Task {
+  const o = asObj(x, '');
+  const nodeId = optionalId(o, 'nodeId', '');
+  const status = validateTaskStatus(prop(o, 'status'), 'status');
+  checkForward(prev.status, status);
+  const updatedAt = int(o, 'updatedAt', '', { def: prev.updatedAt, min: 0, rule: 'timestamp' });
+  return { ...prev, nodeId, status, updatedAt };
+}
+
 /** Secrets and configs: only labels change (as in SwarmKit); the name and data stay. */
 export function validateSecretUpdate(prev: Secret, next: unknown): Secret {
   const s = validateSecret(next);
