@@ -679,3 +679,33 @@ test('an assign action sets only the node and the observed status, forward-only,
   const unconditional = log.applyBytes(enc({ v: 1, actions: [{ kind: 'task', op: 'assign', object: { id: 't1', nodeId: 'n1', status: assigned } }] }));
   assert.equal(!unconditional.ok && unconditional.error.rule, 'encoding');
 });
+
+test('a spawn action creates a task with its service\'s current spec, and is refused once the service moved on', async () => {
+  const { Log, service, task } = await import('./store-fixtures.js');
+  const { spawnAction, createAction: create, updateAction: update } = await import('../../src/manager/store/store.js');
+  const log = new Log();
+  const svc = log.ok(create('service', service('s1', 'web'))).objects[0] as Service;
+  const events: string[] = [];
+  log.store.watch({ kind: 'task' }, (ev) => events.push(ev.op));
+  const t = task('t1', svc, { specVersion: svc.version });
+  const action = spawnAction(t);
+  assert.equal(JSON.stringify(action).includes('"spec"'), false, 'no spec in the log');
+  const stored = log.ok(action).objects[0] as Task;
+  assert.equal(stored.spec, svc.spec.taskTemplate, 'the service\'s own (frozen) template');
+  assert.equal(stored.endpoint, svc.spec.endpoint);
+  assert.deepEqual(stored.serviceAnnotations, { name: 'web' });
+  assert.deepEqual(events, ['create']);
+  assert.deepEqual({ ...stored, version: 0 }, { ...t, version: 0 }, 'the same task a create of the whole object gives');
+  // The service changed since: refused, nothing created.
+  const svc2 = log.ok(update('service', { ...clone(svc), spec: { ...clone(svc.spec), labels: { a: 'b' } } })).objects[0] as Service;
+  const stale = log.apply(spawnAction(task('t2', svc, { slot: 2, specVersion: svc.version })));
+  assert.equal(!stale.ok && stale.error.code, 'version-conflict');
+  assert.equal(log.store.get('task', 't2'), undefined);
+  log.ok(spawnAction(task('t2', svc2, { slot: 2, specVersion: svc2.version })));
+  // No service, no task; ids stay unique; tasks only.
+  assert.equal(!log.apply(spawnAction(task('t3', service('nope', 'x')))).ok && 'refused', 'refused');
+  const dup = log.apply(spawnAction(task('t1', svc2, { slot: 3, specVersion: svc2.version })));
+  assert.equal(!dup.ok && dup.error.code, 'name-conflict');
+  const enc = (x: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(x));
+  assert.equal(log.applyBytes(enc({ v: 1, actions: [{ kind: 'node', op: 'spawn', object: { id: 'n9' } }] })).ok, false);
+});

@@ -43,16 +43,22 @@ import {
 
 export type Op = 'create' | 'update' | 'delete';
 /**
- * What an action may do: an Op, or, for tasks only, one of the two writes
- * that make up the bulk of all writes, sent as the fields they change rather
- * than the whole task (with its spec) and applied as an update of the task
- * (their watch event is an 'update'):
- * - 'status': a status report (the observed status alone, forward-only);
+ * What an action may do: an Op, or, for tasks only, one of the writes that
+ * make up the bulk of all writes, sent without the task's spec (the same for
+ * every task of a service, and most of a task's bytes):
+ * - 'spawn': a new task of its service's current spec: the store copies the
+ *   service's task template, endpoint and name into it, and refuses it
+ *   (version-conflict) unless the service is still at the task's
+ *   specVersion. Watched as a 'create';
+ * - 'status': a status report (the observed status alone, forward-only).
+ *   Watched as an 'update';
  * - 'assign': a scheduling decision (the node and the observed status,
- *   forward-only), conditional on the version the scheduler read.
+ *   forward-only), conditional on the version the scheduler read. Watched as
+ *   an 'update'.
  */
-export type ActionOp = Op | 'status' | 'assign';
-const OPS: readonly ActionOp[] = ['create', 'update', 'delete', 'status', 'assign'];
+export type ActionOp = Op | 'spawn' | 'status' | 'assign';
+const OPS: readonly ActionOp[] = ['create', 'update', 'delete', 'spawn', 'status', 'assign'];
+const TASK_ONLY_OPS: readonly ActionOp[] = ['spawn', 'status', 'assign'];
 
 /** One step of a transaction. */
 export type Action = {
@@ -62,6 +68,7 @@ export type Action = {
     | { kind: K; op: 'update'; object: KindMap[K]; expectedVersion?: number }
     | { kind: K; op: 'delete'; object: { id: string }; expectedVersion?: number };
 }[Kind]
+  | { kind: 'task'; op: 'spawn'; object: Omit<Task, 'spec' | 'endpoint' | 'serviceAnnotations'> }
   | { kind: 'task'; op: 'status'; object: { id: string; status: TaskStatus; updatedAt: number }; expectedVersion?: number }
   | { kind: 'task'; op: 'assign'; object: { id: string; nodeId: string; status: TaskStatus; updatedAt: number }; expectedVersion: number };
 
@@ -118,6 +125,12 @@ export function statusAction(id: string, status: TaskStatus, updatedAt: number, 
   return expectedVersion === undefined ? { kind: 'task', op: 'status', object } : { kind: 'task', op: 'status', object, expectedVersion };
 }
 
+/** A new task of its service's current spec, written without the spec (see ActionOp); `task.specVersion` must be the service's version. */
+export function spawnAction(task: Task): Action {
+  const { spec: _spec, endpoint: _endpoint, serviceAnnotations: _annotations, ...object } = task;
+  return { kind: 'task', op: 'spawn', object };
+}
+
 /** A scheduling decision: the task's node and observed status (forward-only), if the task is still at `expectedVersion`. */
 export function assignAction(task: Pick<Task, 'id' | 'nodeId' | 'status' | 'updatedAt'>, expectedVersion: number): Action {
   return { kind: 'task', op: 'assign', object: { id: task.id, nodeId: task.nodeId, status: task.status, updatedAt: task.updatedAt }, expectedVersion };
@@ -159,11 +172,11 @@ export function decodeTx(data: Uint8Array): DecodedTx {
     if (typeof op !== 'string' || !(OPS as readonly string[]).includes(op)) return bad(`action ${i}: unknown op ${JSON.stringify(op)}`, i);
     if (!isPlainObject(a.object)) return bad(`action ${i}: object must be a JSON object`, i);
     const ev = a.expectedVersion;
-    if ((op === 'status' || op === 'assign') && kind !== 'task') return bad(`action ${i}: op ${op} applies to tasks only`, i);
+    if (TASK_ONLY_OPS.includes(op as ActionOp) && kind !== 'task') return bad(`action ${i}: op ${op} applies to tasks only`, i);
     if (op === 'assign' && (ev === undefined || ev === null)) return bad(`action ${i}: op assign needs the expectedVersion the scheduler read`, i);
     const action: DecodedAction = { kind: kind as Kind, op: op as ActionOp, object: a.object };
     if (ev !== undefined && ev !== null) {
-      if (op === 'create') return bad(`action ${i}: expectedVersion is meaningless on create`, i);
+      if (op === 'create' || op === 'spawn') return bad(`action ${i}: expectedVersion is meaningless on create`, i);
       if (typeof ev !== 'number' || !Number.isSafeInteger(ev) || ev < 0) return bad(`action ${i}: expectedVersion must be a non-negative integer`, i);
       action.expectedVersion = ev;
     }
@@ -675,8 +688,13 @@ export class ClusterStore implements StateMachine<TxResult> {
 
     let next: StoreObject;
     let prev: StoreObject | undefined;
+    const creates = a.op === 'create' || a.op === 'spawn';
     try {
-      if (a.op === 'create') {
+      if (a.op === 'spawn') {
+        const spawned = this.spawned(a.object);
+        if ('error' in spawned) return spawned;
+        next = spawned.task;
+      } else if (a.op === 'create') {
         next = kind === 'task' ? validateTask(a.object, this.t.sharedTaskParts(a.object, undefined)) : validateObject(kind, a.object);
       } else {
         const id = validateId(a.object.id, 'id');
@@ -693,7 +711,7 @@ export class ClusterStore implements StateMachine<TxResult> {
       return invalid(err);
     }
 
-    if (a.op === 'create' && table.has(next.id)) {
+    if (creates && table.has(next.id)) {
       return { error: { code: 'name-conflict', field: 'id', message: `${kind} id ${next.id} already exists` } };
     }
     const name = nameOf(kind, next);
@@ -703,7 +721,7 @@ export class ClusterStore implements StateMachine<TxResult> {
         return { error: { code: 'name-conflict', field: 'spec.name', message: `${kind} name ${JSON.stringify(name)} is already in use by ${holder}` } };
       }
     }
-    if (kind === 'task' && a.op === 'create') {
+    if (kind === 'task' && creates) {
       const err = this.checkNewTask(next as Task);
       if (err) return { error: err };
     }
@@ -712,6 +730,19 @@ export class ClusterStore implements StateMachine<TxResult> {
     deepFreeze(next);
     const event = (prev ? { kind, op: 'update', object: next, old: prev, index } : { kind, op: 'create', object: next, index }) as ObjectEvent;
     return { kind, id: next.id, prev, next, event };
+  }
+
+  /** A spawned task: its object with the spec parts of its service, which must be at the task's specVersion. Throws ValidationError. */
+  private spawned(raw: Record<string, unknown>): { task: Task } | { error: TxError } {
+    const serviceId = validateId(raw.serviceId, 'serviceId');
+    const service = this.get('service', serviceId);
+    if (!service) return { error: { code: 'not-found', field: 'serviceId', message: `service ${serviceId} of the new task not found` } };
+    if (raw.specVersion !== service.version) {
+      return { error: { code: 'version-conflict', field: 'specVersion', message: `service ${serviceId} is at version ${service.version}, not ${JSON.stringify(raw.specVersion)}` } };
+    }
+    const parts = serviceParts(service);
+    const task = validateTask({ ...raw, spec: parts.spec, endpoint: parts.endpoint, serviceAnnotations: { name: service.spec.name } }, [parts]);
+    return { task };
   }
 
   /** A new task belongs to an existing service and fits its mode. */
