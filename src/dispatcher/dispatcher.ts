@@ -14,12 +14,23 @@
 // leader's address) on a follower.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { ApiError, nodeDescriptionFromProto, taskStatusFromProto, taskToProto, type ProtoNodeDescription, type ProtoTask, type ProtoTaskStatus } from '../manager/api/convert.js';
+import {
+  ApiError,
+  endpointToProto,
+  nodeDescriptionFromProto,
+  taskStatusFromProto,
+  taskTemplateToProto,
+  taskToProtoWith,
+  type ProtoNodeDescription,
+  type ProtoTask,
+  type ProtoTaskStatus,
+  type ProtoTaskTemplate,
+} from '../manager/api/convert.js';
 import { generateId, type NodeIdentity } from '../manager/ca/ca.js';
 import type { ControllerContext, LeaderController } from '../manager/controller.js';
 import { statusAction, updateAction, VersionConflictError, NotFoundError, type Action } from '../manager/store/store.js';
 import { sameAssignment, SessionAssignments, type AssignmentMessage } from './assignments.js';
-import { TaskState, type Node, type NodeDescription, type Task, type TaskStatus } from '../manager/store/types.js';
+import { TaskState, type EndpointSpec, type Node, type NodeDescription, type Task, type TaskStatus, type TaskTemplate } from '../manager/store/types.js';
 import { ValidationError } from '../manager/store/validate.js';
 
 export interface DispatcherOptions {
@@ -30,7 +41,7 @@ export interface DispatcherOptions {
   flushMs?: number;
   /** Largest transaction of status changes (default 1,000). */
   maxBatch?: number;
-  /** Push a node's new assignment set this long after the first change (default 20 ms). */
+  /** Push a node's assignment changes this long after the first change (default 100 ms, SwarmKit's batching wait). */
   pushDelayMs?: number;
   /** Jitter source in [0, 1) (default Math.random). */
   random?: () => number;
@@ -71,6 +82,9 @@ interface Session {
 }
 
 const DEFAULT_PERIOD_MS = 1_000;
+const DEFAULT_PUSH_DELAY_MS = 100;
+/** Sessions sent their changes per event-loop turn: a round over a thousand nodes must not hold the loop (Raft's heartbeats) for long. */
+const PUSH_SLICE = 100;
 const DEFAULT_GRACE = 3;
 /**
  * A new leader waits at least this long before marking a known node down: its
@@ -294,12 +308,20 @@ export class Dispatcher implements LeaderController {
       this.pushTimer = null;
       const nodes = [...this.dirtyNodes];
       this.dirtyNodes.clear();
-      for (const id of nodes) {
-        const s = this.sessions.get(id);
-        const m = s?.assignments.next(this.assigned(id));
-        if (s && m) s.sink.send(this.message(s, 0, m));
-      }
-    }, this.o.pushDelayMs ?? 20);
+      this.pushTo(nodes, 0);
+    }, this.o.pushDelayMs ?? DEFAULT_PUSH_DELAY_MS);
+  }
+
+  /** Send nodes[from..] their changes, PUSH_SLICE sessions per turn of the event loop. */
+  private pushTo(nodes: readonly string[], from: number): void {
+    if (!this.running) return;
+    const end = Math.min(nodes.length, from + PUSH_SLICE);
+    for (let i = from; i < end; i++) {
+      const s = this.sessions.get(nodes[i]);
+      const m = s?.assignments.next(this.assigned(nodes[i]));
+      if (s && m) s.sink.send(this.message(s, 0, m));
+    }
+    if (end < nodes.length) setImmediate(() => this.pushTo(nodes, end));
   }
 
   // ------------------------------------------------------------ batched writes
@@ -422,13 +444,18 @@ function deferred(): Deferred {
   return { promise, resolve, reject };
 }
 
-const protos = new WeakMap<Task, ProtoTask>();
+const specProtos = new WeakMap<TaskTemplate, ProtoTaskTemplate>();
+const endpointProtos = new WeakMap<EndpointSpec, ProtoTask['endpoint']>();
 
-/** A stored task's proto form; stored tasks are frozen, so one conversion serves every message that carries it. */
+function memo<K extends object, V>(cache: WeakMap<K, V>, key: K, make: (k: K) => V): V {
+  let v = cache.get(key);
+  if (v === undefined) cache.set(key, (v = make(key)));
+  return v;
+}
+
+/** A stored task's proto form. Stored specs are frozen and shared by a service's tasks: each is converted once. */
 function protoOf(t: Task): ProtoTask {
-  let p = protos.get(t);
-  if (p === undefined) protos.set(t, (p = taskToProto(t)));
-  return p;
+  return taskToProtoWith(t, { spec: memo(specProtos, t.spec, taskTemplateToProto), endpoint: memo(endpointProtos, t.endpoint, endpointToProto) });
 }
 
 function sameStatus(a: TaskStatus, b: TaskStatus): boolean {

@@ -216,3 +216,27 @@ test('an agent that does not read changes gets the complete set each time it cha
     await d.stop();
   }
 });
+
+test('a round of changes over many nodes reaches every one of them (sent a slice of sessions per turn)', async () => {
+  const { ls, d } = setup();
+  const ids = Array.from({ length: 250 }, (_, i) => `m${i}`);
+  ls.applyNow(ids.map((id) => createAction('node', node(id))));
+  d.start();
+  try {
+    const sinks = ids.map((id) => {
+      const sink = new Sink();
+      d.openSession(peer(id), desc, sink, { incrementalAssignments: true });
+      return sink;
+    });
+    ls.applyNow(ids.map((id) => createAction('task', assigned(`t-${id}`, id))));
+    await until(() => sinks.every((s) => s.msgs.length === 2));
+    for (const [i, s] of sinks.entries()) assert.deepEqual(s.msgs[1].tasks.map((t) => t.meta?.id), [`t-${ids[i]}`]);
+  } finally {
+    await d.stop();
+  }
+});
+
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await sleep(10);
+  assert.ok(cond(), 'condition not reached');
+}
