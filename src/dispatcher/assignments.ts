@@ -29,6 +29,30 @@ export class SessionAssignments {
     return { incremental: false, tasks: current, removedTaskIds: [] };
   }
 
+  /**
+   * For an incremental agent: the message for the tasks `ids` (those that
+   * changed on this node or left it), as stored now, or null when nothing
+   * changed for the agent. Costs what changed, not the node's whole set.
+   */
+  nextFor(ids: Iterable<string>, stored: (id: string) => Task | undefined, nodeId: string): AssignmentMessage | null {
+    const changed: Task[] = [];
+    const removedTaskIds: string[] = [];
+    for (const id of ids) {
+      const t = stored(id);
+      const had = this.held.get(id);
+      if (t !== undefined && t.nodeId === nodeId && t.status.state >= TaskState.ASSIGNED) {
+        if (had === t) continue;
+        this.held.set(id, t);
+        if (had === undefined || !sameAssignment(had, t)) changed.push(t);
+      } else if (had !== undefined) {
+        this.held.delete(id);
+        removedTaskIds.push(id);
+      }
+    }
+    if (changed.length === 0 && removedTaskIds.length === 0) return null;
+    return { incremental: true, tasks: changed, removedTaskIds };
+  }
+
   /** The message that brings the agent from what it holds to `current`, or null when nothing changed for it. */
   next(current: readonly Task[]): AssignmentMessage | null {
     const changed: Task[] = [];

@@ -103,7 +103,8 @@ export class Dispatcher implements LeaderController {
   /** Nodes known at start (or seen since) without a session yet: their deadline. */
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
   private unwatch: (() => void) | null = null;
-  private readonly dirtyNodes = new Set<string>();
+  /** Nodes whose assignments may have changed: the ids of the tasks that did, or 'all' (after a snapshot restore). */
+  private readonly dirtyNodes = new Map<string, Set<string> | 'all'>();
   private pushTimer: NodeJS.Timeout | null = null;
   private pendingStatus = new Map<string, TaskStatus>();
   private pendingNodes = new Map<string, (n: Node) => Node | null>();
@@ -142,13 +143,13 @@ export class Dispatcher implements LeaderController {
     }
     this.unwatch = this.ctx.store.watch({ kind: 'task' }, (ev) => {
       if (ev.kind === 'store') {
-        for (const id of this.sessions.keys()) this.dirtyNodes.add(id);
+        for (const id of this.sessions.keys()) this.dirtyNodes.set(id, 'all');
       } else if (ev.kind === 'task') {
         // A status report changes nothing the agent does not know already (it
         // made it): like SwarmKit, push only changes of what the agent must do.
         if (ev.op === 'update' && ev.old && sameAssignment(ev.old, ev.object)) return;
-        if (ev.old?.nodeId) this.dirtyNodes.add(ev.old.nodeId);
-        if (ev.object.nodeId) this.dirtyNodes.add(ev.object.nodeId);
+        if (ev.old?.nodeId) this.markDirty(ev.old.nodeId, ev.object.id);
+        if (ev.object.nodeId) this.markDirty(ev.object.nodeId, ev.object.id);
       }
       this.schedulePush();
     });
@@ -285,15 +286,22 @@ export class Dispatcher implements LeaderController {
 
   // ------------------------------------------------------------ assignments
 
+  private markDirty(nodeId: string, taskId: string): void {
+    const d = this.dirtyNodes.get(nodeId);
+    if (d === 'all') return;
+    if (d) d.add(taskId);
+    else this.dirtyNodes.set(nodeId, new Set([taskId]));
+  }
+
   /** Every task on the node that the scheduler has placed (ASSIGNED or later). */
   private assigned(nodeId: string): Task[] {
     return this.ctx.store.tasksByNode(nodeId).filter((t) => t.status.state >= TaskState.ASSIGNED);
   }
 
-  private message(s: Session, heartbeatPeriodMs: number, m: AssignmentMessage): SessionMessage {
+  private message(s: Session, heartbeatPeriodMs: number, m: AssignmentMessage, managers = this.o.managers()): SessionMessage {
     return {
       sessionId: s.id,
-      managers: this.o.managers(),
+      managers,
       heartbeatPeriodMs,
       hasAssignments: true,
       tasks: m.tasks.map(protoOf),
@@ -313,13 +321,19 @@ export class Dispatcher implements LeaderController {
   }
 
   /** Send nodes[from..] their changes, PUSH_SLICE sessions per turn of the event loop. */
-  private pushTo(nodes: readonly string[], from: number): void {
+  private pushTo(nodes: ReadonlyArray<[string, Set<string> | 'all']>, from: number): void {
     if (!this.running) return;
     const end = Math.min(nodes.length, from + PUSH_SLICE);
+    const managers = this.o.managers();
     for (let i = from; i < end; i++) {
-      const s = this.sessions.get(nodes[i]);
-      const m = s?.assignments.next(this.assigned(nodes[i]));
-      if (s && m) s.sink.send(this.message(s, 0, m));
+      const [nodeId, changed] = nodes[i];
+      const s = this.sessions.get(nodeId);
+      if (!s) continue;
+      const m =
+        changed === 'all' || !s.assignments.incremental
+          ? s.assignments.next(this.assigned(nodeId))
+          : s.assignments.nextFor(changed, (id) => this.ctx.store.get('task', id), nodeId);
+      if (m) s.sink.send(this.message(s, 0, m, managers));
     }
     if (end < nodes.length) setImmediate(() => this.pushTo(nodes, end));
   }

@@ -9,9 +9,10 @@
 // for the windows, so the Raft service widens them on the HTTP/2 session of
 // each incoming Raft call, once per session.
 //
-// This reaches under grpc-js's public API (the call's HTTP/2 stream); when the
-// shape is not the expected one, it does nothing and the defaults stay.
+// This reaches under grpc-js's public API (see common/grpc-internals.ts); when
+// the shape is not the expected one, it does nothing and the defaults stay.
 import type * as http2 from 'node:http2';
+import { http2StreamOf } from '../common/grpc-internals.js';
 
 /** Per-stream window advertised to the peer (bytes). */
 export const RAFT_STREAM_WINDOW_BYTES = 16 << 20;
@@ -32,13 +33,8 @@ function isSession(x: unknown): x is SessionLike {
 
 /** The HTTP/2 session under a grpc-js server call (through its interceptor chain), if it can be found. */
 export function http2SessionOf(call: unknown): SessionLike | undefined {
-  let c: unknown = (call as { call?: unknown } | null)?.call;
-  for (let depth = 0; depth < 16 && typeof c === 'object' && c !== null; depth++) {
-    const session = (c as { stream?: { session?: unknown } }).stream?.session;
-    if (isSession(session)) return session;
-    c = (c as { nextCall?: unknown }).nextCall;
-  }
-  return undefined;
+  const session = http2StreamOf(call)?.session;
+  return isSession(session) ? session : undefined;
 }
 
 /** Widen the receive windows of the session a Raft call arrived on, once per session. */
