@@ -8,7 +8,7 @@
 //   {"bench":"scheduling", ..., "tasksPerSecAssigned": ..., "tasksPerSecRunning": ..., "leaderPeakRssMB": ...}
 // Nomad's C1M placed about 3,750 tasks/s (published figure; no Nomad here).
 //
-//   npm run bench:scheduling -- [--nodes 1000] [--tasks 50000] [--procs 4] [--trace] [--profile DIR]
+//   npm run bench:scheduling -- [--nodes 1000] [--tasks 50000] [--procs 4] [--trace] [--profile DIR] [--keep] [--log-level info]
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,12 +23,21 @@ import type { HollowAgentsJob, HollowAgentsReport } from './hollow-agents.js';
 import { unary } from '../src/manager/peer-clients.js';
 import { validateServiceSpec } from '../src/manager/store/validate.js';
 
-const { values } = parseArgs({ options: { procs: { type: 'string' }, nodes: { type: 'string' }, tasks: { type: 'string' }, keep: { type: 'boolean' }, trace: { type: 'boolean' }, profile: { type: 'string' } } });
+const { values } = parseArgs({ options: { procs: { type: 'string' }, nodes: { type: 'string' }, tasks: { type: 'string' }, keep: { type: 'boolean' }, trace: { type: 'boolean' }, profile: { type: 'string' }, 'log-level': { type: 'string' } } });
 const NODES = Number(values.nodes ?? 1000);
 const TASKS = Number(values.tasks ?? 50_000);
 /** Processes hosting the hollow agents (bench/hollow-agents.ts). */
 const PROCS = Number(values.procs ?? 4);
 const say = (s: string): void => void process.stderr.write(`# ${s}\n`);
+
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return 0;
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 
 function rssMB(pid: number | undefined): { rss: number; peak: number } {
   if (!pid) return { rss: 0, peak: 0 };
@@ -47,7 +56,7 @@ async function waitFor(what: string, cond: () => boolean | Promise<boolean>, tim
 
 const base = mkdtempSync(join(tmpdir(), 'flotilla-bench-sched-'));
 // --profile DIR: CPU profiles of the manager daemons (written when they exit).
-const c = new DaemonCluster({ baseDir: base, firstHost: 120, port: 7520, logLevel: 'warn', nodeArgs: values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [] });
+const c = new DaemonCluster({ baseDir: base, firstHost: 120, port: 7520, logLevel: values['log-level'] ?? 'warn', nodeArgs: values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [] });
 const children: ChildProcess[] = [];
 try {
   say(`starting 3 managers`);
@@ -103,6 +112,7 @@ try {
     taskTemplate: { container: { image: 'hollow/bench:1' } },
     mode: { replicated: { replicas: TASKS } },
   });
+  const cpu0 = c.nodes.slice(0, 3).map((n) => cpuSeconds(n.proc?.pid));
   const t0 = Date.now();
   await unary(control, 'CreateService', { spec: serviceSpecToProto(spec) }, { deadlineMs: 30_000 });
   // --trace: how fast tasks reach the agents and their RUNNING reports commit (in-process counters, 100 ms steps).
@@ -125,6 +135,7 @@ try {
   const leaderInfo = JSON.parse((await c.cliOk(0, ['cluster', 'info', '--format', 'json'])).stdout) as { leaderAddr?: string };
   const leaderIdx = Math.max(0, c.nodes.findIndex((n) => n.address === leaderInfo.leaderAddr));
   const mem = c.nodes.slice(0, 3).map((n) => rssMB(n.proc?.pid));
+  const cpu = c.nodes.slice(0, 3).map((n, i) => Math.round((cpuSeconds(n.proc?.pid) - cpu0[i]) * 10) / 10);
   const result = {
     bench: 'scheduling',
     managers: 3,
@@ -139,6 +150,9 @@ try {
     leaderRssMB: mem[leaderIdx].rss,
     leaderPeakRssMB: mem[leaderIdx].peak,
     managersPeakRssMB: mem.map((m) => m.peak),
+    // CPU seconds each manager spent from CreateService to the end (the machine is shared: a steadier figure than wall time).
+    managersCpuSeconds: cpu,
+    leaderIndex: leaderIdx,
     agentProcesses: PROCS,
   };
   process.stdout.write(JSON.stringify(result) + '\n');

@@ -2,7 +2,9 @@
 // dispatcher:
 // - a node opens a session with its description; it is marked ready and gets
 //   its complete assignment set (every task on it that is ASSIGNED or later),
-//   then a new complete set whenever one of its tasks changes (debounced);
+//   then, whenever one of its tasks changes (debounced), what changed for it
+//   (or a new complete set, for an agent that does not read changes; see
+//   assignments.ts);
 // - it heartbeats within the period the cluster sets (jittered); a node that
 //   misses period x grace is marked down and its session closed. A new leader
 //   first gives every node it knows a full grace period to reconnect;
@@ -12,11 +14,23 @@
 // leader's address) on a follower.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { ApiError, nodeDescriptionFromProto, taskStatusFromProto, taskToProto, type ProtoNodeDescription, type ProtoTask, type ProtoTaskStatus } from '../manager/api/convert.js';
+import {
+  ApiError,
+  endpointToProto,
+  nodeDescriptionFromProto,
+  taskStatusFromProto,
+  taskTemplateToProto,
+  taskToProtoWith,
+  type ProtoNodeDescription,
+  type ProtoTask,
+  type ProtoTaskStatus,
+  type ProtoTaskTemplate,
+} from '../manager/api/convert.js';
 import { generateId, type NodeIdentity } from '../manager/ca/ca.js';
 import type { ControllerContext, LeaderController } from '../manager/controller.js';
 import { statusAction, updateAction, VersionConflictError, NotFoundError, type Action } from '../manager/store/store.js';
-import { TaskState, type Node, type NodeDescription, type Task, type TaskStatus } from '../manager/store/types.js';
+import { sameAssignment, SessionAssignments, type AssignmentMessage } from './assignments.js';
+import { TaskState, type EndpointSpec, type Node, type NodeDescription, type Task, type TaskStatus, type TaskTemplate } from '../manager/store/types.js';
 import { ValidationError } from '../manager/store/validate.js';
 
 export interface DispatcherOptions {
@@ -27,7 +41,7 @@ export interface DispatcherOptions {
   flushMs?: number;
   /** Largest transaction of status changes (default 1,000). */
   maxBatch?: number;
-  /** Push a node's new assignment set this long after the first change (default 20 ms). */
+  /** Push a node's assignment changes this long after the first change (default 100 ms, SwarmKit's batching wait). */
   pushDelayMs?: number;
   /** Jitter source in [0, 1) (default Math.random). */
   random?: () => number;
@@ -43,6 +57,15 @@ export interface SessionMessage {
   heartbeatPeriodMs: number;
   hasAssignments: boolean;
   tasks: ProtoTask[];
+  /** `tasks` holds only the changes since the last message (see proto/dispatcher.proto). */
+  incremental: boolean;
+  removedTaskIds: string[];
+}
+
+/** What an agent says about itself when it opens a session. */
+export interface SessionOptions {
+  /** It reads incremental assignment messages. */
+  incrementalAssignments?: boolean;
 }
 
 /** Where a session's messages go: the gRPC stream, or a test's collector. */
@@ -57,9 +80,13 @@ interface Session {
   nodeId: string;
   sink: SessionSink;
   deadline: NodeJS.Timeout | null;
+  assignments: SessionAssignments;
 }
 
 const DEFAULT_PERIOD_MS = 1_000;
+const DEFAULT_PUSH_DELAY_MS = 100;
+/** Sessions sent their changes per event-loop turn: a round over a thousand nodes must not hold the loop (Raft's heartbeats) for long. */
+const PUSH_SLICE = 100;
 const DEFAULT_GRACE = 3;
 /**
  * A new leader waits at least this long before marking a known node down: its
@@ -83,7 +110,8 @@ export class Dispatcher implements LeaderController {
   /** Nodes known at start (or seen since) without a session yet: their deadline. */
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
   private unwatch: (() => void) | null = null;
-  private readonly dirtyNodes = new Set<string>();
+  /** Nodes whose assignments may have changed: the ids of the tasks that did, or 'all' (after a snapshot restore). */
+  private readonly dirtyNodes = new Map<string, Set<string> | 'all'>();
   private pushTimer: NodeJS.Timeout | null = null;
   private pendingStatus = new Map<string, TaskStatus>();
   private pendingNodes = new Map<string, (n: Node) => Node | null>();
@@ -122,13 +150,13 @@ export class Dispatcher implements LeaderController {
     }
     this.unwatch = this.ctx.store.watch({ kind: 'task' }, (ev) => {
       if (ev.kind === 'store') {
-        for (const id of this.sessions.keys()) this.dirtyNodes.add(id);
+        for (const id of this.sessions.keys()) this.dirtyNodes.set(id, 'all');
       } else if (ev.kind === 'task') {
         // A status report changes nothing the agent does not know already (it
         // made it): like SwarmKit, push only changes of what the agent must do.
         if (ev.op === 'update' && ev.old && sameAssignment(ev.old, ev.object)) return;
-        if (ev.old?.nodeId) this.dirtyNodes.add(ev.old.nodeId);
-        if (ev.object.nodeId) this.dirtyNodes.add(ev.object.nodeId);
+        if (ev.old?.nodeId) this.markDirty(ev.old.nodeId, ev.object.id);
+        if (ev.object.nodeId) this.markDirty(ev.object.nodeId, ev.object.id);
       }
       this.schedulePush();
     });
@@ -144,7 +172,7 @@ export class Dispatcher implements LeaderController {
     const json = JSON.stringify(managers);
     if (json === this.sentManagers || managers.length === 0) return;
     this.sentManagers = json;
-    for (const s of this.sessions.values()) s.sink.send({ sessionId: s.id, managers, heartbeatPeriodMs: 0, hasAssignments: false, tasks: [] });
+    for (const s of this.sessions.values()) s.sink.send({ sessionId: s.id, managers, heartbeatPeriodMs: 0, hasAssignments: false, tasks: [], incremental: false, removedTaskIds: [] });
     this.log?.info({ managers: managers.map((m) => m.address), sessions: this.sessions.size }, 'managers changed: sent to every session');
   }
 
@@ -174,14 +202,14 @@ export class Dispatcher implements LeaderController {
   // ------------------------------------------------------------ sessions
 
   /** A node opens a session. Throws ApiError when it may not. */
-  openSession(peer: NodeIdentity, description: ProtoNodeDescription | null | undefined, sink: SessionSink): string {
+  openSession(peer: NodeIdentity, description: ProtoNodeDescription | null | undefined, sink: SessionSink, options: SessionOptions = {}): string {
     if (!this.running) throw notLeader();
     const node = this.ctx.store.get('node', peer.nodeId);
     if (!node) throw new ApiError(grpc.status.PERMISSION_DENIED, `node ${peer.nodeId} is not part of the cluster (removed?): join it again`);
     const desc: NodeDescription = nodeDescriptionFromProto(description);
     const old = this.sessions.get(peer.nodeId);
     if (old) this.endSession(old, grpc.status.ABORTED, 'superseded by a new session of the same node');
-    const s: Session = { id: generateId(), nodeId: peer.nodeId, sink, deadline: null };
+    const s: Session = { id: generateId(), nodeId: peer.nodeId, sink, deadline: null, assignments: new SessionAssignments(options.incrementalAssignments === true) };
     this.sessions.set(s.nodeId, s);
     this.bySessionId.set(s.id, s);
     const grace = this.graceTimers.get(s.nodeId);
@@ -189,7 +217,7 @@ export class Dispatcher implements LeaderController {
     this.graceTimers.delete(s.nodeId);
     this.armDeadline(s);
     this.updateNode(s.nodeId, (n) => ({ ...n, description: desc, status: { ...n.status, state: 'ready', message: 'session started' } }));
-    sink.send({ sessionId: s.id, managers: this.o.managers(), heartbeatPeriodMs: this.jitteredPeriod(), hasAssignments: true, tasks: this.assignments(s.nodeId) });
+    sink.send(this.message(s, this.jitteredPeriod(), s.assignments.full(this.assigned(s.nodeId))));
     this.log?.info({ node: s.nodeId, session: s.id }, 'session opened');
     return s.id;
   }
@@ -294,12 +322,28 @@ export class Dispatcher implements LeaderController {
 
   // ------------------------------------------------------------ assignments
 
+  private markDirty(nodeId: string, taskId: string): void {
+    const d = this.dirtyNodes.get(nodeId);
+    if (d === 'all') return;
+    if (d) d.add(taskId);
+    else this.dirtyNodes.set(nodeId, new Set([taskId]));
+  }
+
   /** Every task on the node that the scheduler has placed (ASSIGNED or later). */
-  private assignments(nodeId: string): ProtoTask[] {
-    return this.ctx.store
-      .tasksByNode(nodeId)
-      .filter((t) => t.status.state >= TaskState.ASSIGNED)
-      .map(taskToProto);
+  private assigned(nodeId: string): Task[] {
+    return this.ctx.store.tasksByNode(nodeId).filter((t) => t.status.state >= TaskState.ASSIGNED);
+  }
+
+  private message(s: Session, heartbeatPeriodMs: number, m: AssignmentMessage, managers = this.o.managers()): SessionMessage {
+    return {
+      sessionId: s.id,
+      managers,
+      heartbeatPeriodMs,
+      hasAssignments: true,
+      tasks: m.tasks.map(protoOf),
+      incremental: m.incremental,
+      removedTaskIds: m.removedTaskIds,
+    };
   }
 
   private schedulePush(): void {
@@ -308,11 +352,26 @@ export class Dispatcher implements LeaderController {
       this.pushTimer = null;
       const nodes = [...this.dirtyNodes];
       this.dirtyNodes.clear();
-      for (const id of nodes) {
-        const s = this.sessions.get(id);
-        if (s) s.sink.send({ sessionId: s.id, managers: this.o.managers(), heartbeatPeriodMs: 0, hasAssignments: true, tasks: this.assignments(id) });
-      }
-    }, this.o.pushDelayMs ?? 20);
+      this.pushTo(nodes, 0);
+    }, this.o.pushDelayMs ?? DEFAULT_PUSH_DELAY_MS);
+  }
+
+  /** Send nodes[from..] their changes, PUSH_SLICE sessions per turn of the event loop. */
+  private pushTo(nodes: ReadonlyArray<[string, Set<string> | 'all']>, from: number): void {
+    if (!this.running) return;
+    const end = Math.min(nodes.length, from + PUSH_SLICE);
+    const managers = this.o.managers();
+    for (let i = from; i < end; i++) {
+      const [nodeId, changed] = nodes[i];
+      const s = this.sessions.get(nodeId);
+      if (!s) continue;
+      const m =
+        changed === 'all' || !s.assignments.incremental
+          ? s.assignments.next(this.assigned(nodeId))
+          : s.assignments.nextFor(changed, (id) => this.ctx.store.get('task', id), nodeId);
+      if (m) s.sink.send(this.message(s, 0, m, managers));
+    }
+    if (end < nodes.length) setImmediate(() => this.pushTo(nodes, end));
   }
 
   // ------------------------------------------------------------ batched writes
@@ -435,12 +494,18 @@ function deferred(): Deferred {
   return { promise, resolve, reject };
 }
 
-/** The same work for the agent: only the observed status (or bookkeeping) differs, and it was already assigned. */
-function sameAssignment(a: Task, b: Task): boolean {
-  if (a.nodeId !== b.nodeId || a.desiredState !== b.desiredState || a.specVersion !== b.specVersion) return false;
-  if ((a.status.state >= TaskState.ASSIGNED) !== (b.status.state >= TaskState.ASSIGNED)) return false;
-  // A status action keeps the stored spec objects as they are: compare references first, text only if they differ.
-  return (a.spec === b.spec || JSON.stringify(a.spec) === JSON.stringify(b.spec)) && (a.endpoint === b.endpoint || JSON.stringify(a.endpoint) === JSON.stringify(b.endpoint));
+const specProtos = new WeakMap<TaskTemplate, ProtoTaskTemplate>();
+const endpointProtos = new WeakMap<EndpointSpec, ProtoTask['endpoint']>();
+
+function memo<K extends object, V>(cache: WeakMap<K, V>, key: K, make: (k: K) => V): V {
+  let v = cache.get(key);
+  if (v === undefined) cache.set(key, (v = make(key)));
+  return v;
+}
+
+/** A stored task's proto form. Stored specs are frozen and shared by a service's tasks: each is converted once. */
+function protoOf(t: Task): ProtoTask {
+  return taskToProtoWith(t, { spec: memo(specProtos, t.spec, taskTemplateToProto), endpoint: memo(endpointProtos, t.endpoint, endpointToProto) });
 }
 
 function sameStatus(a: TaskStatus, b: TaskStatus): boolean {

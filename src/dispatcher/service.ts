@@ -59,7 +59,7 @@ export function dispatcherImplementation(o: DispatcherServiceOptions): grpc.Unty
         );
     };
   return {
-    Session: (call: grpc.ServerWritableStream<{ description: ProtoNodeDescription | null }, SessionMessage>) => {
+    Session: (call: grpc.ServerWritableStream<{ description: ProtoNodeDescription | null; incrementalAssignments?: boolean }, SessionMessage>) => {
       const fail = (status: Partial<grpc.StatusObject>): void => {
         call.emit('error', { code: status.code, details: status.details, metadata: status.metadata ?? new grpc.Metadata() });
       };
@@ -88,7 +88,7 @@ export function dispatcherImplementation(o: DispatcherServiceOptions): grpc.Unty
         if (sessionId) d.sessionClosed(sessionId);
       });
       try {
-        sessionId = d.openSession(peer, call.request.description, sink);
+        sessionId = d.openSession(peer, call.request.description, sink, { incrementalAssignments: call.request.incrementalAssignments === true });
       } catch (err) {
         closed = true;
         fail(o.toStatus(err));

@@ -83,7 +83,9 @@ export class Manager {
       // 2-4 s without a leader before an election (etcd: 1 s, SwarmKit: 10 s): a
       // manager whose event loop is busy applying a large transaction must not
       // lose its leadership for it, and a dead leader is still replaced quickly.
-      raft: { electionTicks: 20 },
+      // A backlog of committed transactions is applied about 1 MiB at a time,
+      // with heartbeats and acknowledgements going out in between.
+      raft: { electionTicks: 20, maxCommittedBytesPerReady: 1 << 20 },
       snapshotEvery: o.snapshotEvery,
       logger: o.logger,
     });

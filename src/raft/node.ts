@@ -295,6 +295,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         this.core.advance();
         this.noteSoftState();
         await this.maybeSnapshot();
+        // More committed entries to apply (see maxCommittedBytesPerReady): let
+        // timers and peers' messages in first, so that heartbeats and
+        // acknowledgements leave between the slices.
+        if (rd.committedEntries.length > 0 && this.core.hasReady()) await new Promise<void>((resolve) => setImmediate(resolve));
       }
     } catch (err) {
       this.die(err instanceof Error ? err : new Error(String(err)));

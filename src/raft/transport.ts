@@ -28,6 +28,7 @@ import {
 } from './codec.js';
 import type { ProtoAck, ProtoMessage, ProtoMessageBatch, ProtoSnapshotChunk, ProtoSnapshotHeader, SnapshotHeader } from './codec.js';
 import { isHostPort } from '../common/address.js';
+import { widenReceiveWindows } from './receive-window.js';
 
 export interface RaftTransportHandler {
   /** Valid messages addressed to this node, in the order each peer sent them. */
@@ -234,6 +235,7 @@ export class RaftTransport {
   /** Incoming server calls still open, to end them on stop(). */
   private readonly incoming = new Set<ServerFinish>();
   private stopped = false;
+  private windowWarned = false;
 
   constructor(opts: RaftTransportOptions, handler: RaftTransportHandler) {
     checkPeerId(opts.id);
@@ -658,9 +660,19 @@ export class RaftTransport {
     return { finish, done: () => done };
   }
 
+  /** Incoming Raft calls must not be throttled by HTTP/2's default 64 KiB windows (see receive-window.ts). */
+  private widenWindows(call: object): void {
+    const r = widenReceiveWindows(call);
+    if (r === 'unavailable' && !this.windowWarned) {
+      this.windowWarned = true;
+      this.log.warn('cannot widen the HTTP/2 receive windows of incoming raft streams (grpc-js internals changed?): large appends will be slow on a busy follower');
+    }
+  }
+
   private serveStream(call: grpc.ServerReadableStream<ProtoMessageBatch, ProtoAck>, callback: grpc.sendUnaryData<ProtoAck>): void {
     const sc = this.serverCall(call, callback);
     if (!sc) return;
+    this.widenWindows(call);
     const remote = call.getPeer();
     call.sendMetadata(new grpc.Metadata());
     call.on('data', (batch: ProtoMessageBatch) => {
@@ -705,6 +717,7 @@ export class RaftTransport {
   private serveSnapshot(call: grpc.ServerReadableStream<ProtoSnapshotChunk, ProtoAck>, callback: grpc.sendUnaryData<ProtoAck>): void {
     const sc = this.serverCall(call, callback);
     if (!sc) return;
+    this.widenWindows(call);
     const remote = call.getPeer();
     let header: SnapshotHeader | null = null;
     const hash = createHash('sha256');

@@ -198,6 +198,14 @@ export interface RaftConfig {
   maxInflight: number;
   /** Reject proposals when this many bytes of proposed entries are not yet committed (0 = unbounded). */
   maxUncommittedBytes: number;
+  /**
+   * At most this many bytes of committed entries per Ready (always at least
+   * one entry; 0 = unbounded), as etcd's MaxCommittedSizePerReady: the
+   * runtime applies a Ready's entries before it carries out the next one, so
+   * a large backlog is applied in slices with messages (heartbeats,
+   * acknowledgements) going out between them.
+   */
+  maxCommittedBytesPerReady: number;
   rng: Rng;
 }
 
@@ -210,6 +218,7 @@ export const DEFAULT_CONFIG: Omit<RaftConfig, 'id' | 'rng'> = {
   maxBytesPerMsg: 1 << 20,
   maxInflight: 256,
   maxUncommittedBytes: 64 << 20,
+  maxCommittedBytesPerReady: 0,
 };
 
 /** What the runtime found in durable storage at start-up. */

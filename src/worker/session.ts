@@ -4,7 +4,9 @@
 //   the leader is (leader-address metadata) and the session goes there;
 // - learn the managers and the heartbeat period from the first message, then
 //   heartbeat within the period;
-// - hand every assignment set to the agent (agent.assign: the full set);
+// - keep the node's assignment set from the complete set a session starts with
+//   and the changes that follow (incremental assignments), and hand every new
+//   set to the agent (agent.assign: the full set);
 // - report the agent's status batches (UpdateTaskStatus, acknowledged once
 //   committed); a failure makes the agent's batcher retry;
 // - on any failure (the leader died, a partition, a heartbeat refused), close
@@ -57,6 +59,8 @@ interface SessionMessage {
   heartbeatPeriodMs: number;
   hasAssignments: boolean;
   tasks: ProtoTask[];
+  incremental: boolean;
+  removedTaskIds: string[];
 }
 
 export class ManagerSession {
@@ -80,6 +84,8 @@ export class ManagerSession {
   private openTimer: NodeJS.Timeout | null = null;
   /** The delay of the next retry when it is not the backoff's (see ANSWERED_RETRY_MS). */
   private nextDelayMs: number | undefined;
+  /** The node's assignment set as the leader last described it (by task id). */
+  private assigned = new Map<string, Task>();
 
   constructor(private readonly o: ManagerSessionOptions) {
     this.log = (o.logger ?? pino({ level: 'silent' })).child({ component: 'session' });
@@ -156,7 +162,7 @@ export class ManagerSession {
       '/flotilla.dispatcher.Dispatcher/Session',
       serializer('Session', 'request'),
       deserializer('Session'),
-      { description: nodeDescriptionToProto(description) },
+      { description: nodeDescriptionToProto(description), incrementalAssignments: true },
       new grpc.Metadata(),
       {},
     );
@@ -196,9 +202,14 @@ export class ManagerSession {
           tasks = msg.tasks.map(taskFromProto);
         } catch (err) {
           this.log.error({ err: String(err) }, 'the leader sent an assignment this agent cannot read');
+          // Changes build on each other: after a lost one, only a complete set (a new session) is right again.
+          if (msg.incremental) this.closeSession('unreadable assignment changes');
           return;
         }
-        this.o.assign(tasks).catch((err: unknown) => this.log.warn({ err: String(err) }, 'assignment failed'));
+        if (!msg.incremental) this.assigned = new Map();
+        for (const id of msg.removedTaskIds) this.assigned.delete(id);
+        for (const t of tasks) this.assigned.set(t.id, t);
+        this.o.assign([...this.assigned.values()]).catch((err: unknown) => this.log.warn({ err: String(err) }, 'assignment failed'));
       }
     });
     call.on('error', (err: grpc.ServiceError) => {

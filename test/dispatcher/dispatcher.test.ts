@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Dispatcher, type SessionMessage, type SessionSink } from '../../src/dispatcher/dispatcher.js';
 import { ApiError, nodeDescriptionToProto, taskStatusToProto } from '../../src/manager/api/convert.js';
 import type { NodeIdentity } from '../../src/manager/ca/ca.js';
-import { createAction } from '../../src/manager/store/store.js';
+import { createAction, updateAction } from '../../src/manager/store/store.js';
 import { TaskState, type Node, type Task } from '../../src/manager/store/types.js';
 import { LocalStore } from '../manager/local-store.js';
 import { cluster, node, service, task } from '../manager/store-fixtures.js';
@@ -195,3 +195,90 @@ test('a removed node cannot open a session; a stopped dispatcher closes sessions
   assert.equal(sink.closed?.code, grpc.status.UNAVAILABLE);
   assert.throws(() => d.openSession(peer('n1'), desc, new Sink()), (e: Error) => e instanceof ApiError && e.code === grpc.status.UNAVAILABLE);
 });
+
+test('an agent that reads changes gets the complete set first, then only what changed for it; other nodes get nothing', async () => {
+  const { ls, d } = setup();
+  ls.applyNow([createAction('task', assigned('t1', 'n1')), createAction('task', assigned('t2', 'n1'))]);
+  d.start();
+  try {
+    const s1 = new Sink();
+    const s2 = new Sink();
+    const sid = d.openSession(peer('n1'), desc, s1, { incrementalAssignments: true });
+    d.openSession(peer('n2'), desc, s2, { incrementalAssignments: true });
+    assert.equal(s1.msgs[0].incremental, false);
+    assert.deepEqual(s1.msgs[0].tasks.map((t) => t.meta?.id).sort(), ['t1', 't2']);
+    const n2Messages = s2.msgs.length;
+
+    // A new task on n1: only it travels.
+    ls.applyNow([createAction('task', assigned('t3', 'n1'))]);
+    await sleep(30);
+    let last = s1.msgs[s1.msgs.length - 1];
+    assert.equal(last.incremental, true);
+    assert.deepEqual(last.tasks.map((t) => t.meta?.id), ['t3']);
+    assert.deepEqual(last.removedTaskIds, []);
+    assert.equal(s2.msgs.length, n2Messages, 'n2\'s set did not change: no message, nothing computed for it');
+
+    // Status reports (the agent's own news) send nothing.
+    const count = s1.msgs.length;
+    await d.updateTaskStatus(peer('n1'), sid, [{ taskId: 't1', status: taskStatusToProto({ state: TaskState.RUNNING, message: 'r', err: '', timestamp: 2, containerId: 'c', exitCode: 0, health: 'none' }) }]);
+    await sleep(30);
+    assert.equal(ls.store.get('task', 't1')?.status.state, TaskState.RUNNING);
+    assert.equal(s1.msgs.length, count, 'a status change alone is not sent back');
+
+    // A desired-state change travels; a task moved away is removed.
+    const t1 = ls.store.get('task', 't1') as Task;
+    const t2 = ls.store.get('task', 't2') as Task;
+    ls.applyNow([updateAction('task', { ...t1, desiredState: TaskState.SHUTDOWN }), updateAction('task', { ...t2, nodeId: 'n2' })]);
+    await sleep(30);
+    last = s1.msgs[s1.msgs.length - 1];
+    assert.equal(last.incremental, true);
+    assert.deepEqual(last.tasks.map((t) => [t.meta?.id, t.desiredState]), [['t1', TaskState.SHUTDOWN]]);
+    assert.deepEqual(last.removedTaskIds, ['t2']);
+    const n2Last = s2.msgs[s2.msgs.length - 1];
+    assert.deepEqual(n2Last.tasks.map((t) => t.meta?.id), ['t2'], 'n2 gets the task that moved there');
+  } finally {
+    await d.stop();
+  }
+});
+
+test('an agent that does not read changes gets the complete set each time it changes', async () => {
+  const { ls, d } = setup();
+  ls.applyNow([createAction('task', assigned('t1', 'n1'))]);
+  d.start();
+  try {
+    const sink = new Sink();
+    d.openSession(peer('n1'), desc, sink);
+    ls.applyNow([createAction('task', assigned('t2', 'n1'))]);
+    await sleep(30);
+    const last = sink.msgs[sink.msgs.length - 1];
+    assert.equal(last.incremental, false);
+    assert.deepEqual(last.tasks.map((t) => t.meta?.id).sort(), ['t1', 't2']);
+    assert.deepEqual(last.removedTaskIds, []);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('a round of changes over many nodes reaches every one of them (sent a slice of sessions per turn)', async () => {
+  const { ls, d } = setup();
+  const ids = Array.from({ length: 250 }, (_, i) => `m${i}`);
+  ls.applyNow(ids.map((id) => createAction('node', node(id))));
+  d.start();
+  try {
+    const sinks = ids.map((id) => {
+      const sink = new Sink();
+      d.openSession(peer(id), desc, sink, { incrementalAssignments: true });
+      return sink;
+    });
+    ls.applyNow(ids.map((id) => createAction('task', assigned(`t-${id}`, id))));
+    await until(() => sinks.every((s) => s.msgs.length === 2));
+    for (const [i, s] of sinks.entries()) assert.deepEqual(s.msgs[1].tasks.map((t) => t.meta?.id), [`t-${ids[i]}`]);
+  } finally {
+    await d.stop();
+  }
+});
+
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await sleep(10);
+  assert.ok(cond(), 'condition not reached');
+}

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createPrivateKey, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import * as tls from 'node:tls';
 import {
@@ -13,6 +13,7 @@ import {
   createCSR,
   createRootCA,
   generateId,
+  toBase36,
   generateNodeKey,
   loadRootCA,
   needsRenewal,
@@ -270,4 +271,17 @@ test('mutual TLS: the role SAN lets a client insist on talking to a manager', as
   } finally {
     srv.close();
   }
+});
+
+test('toBase36 writes the same digits as a BigInt would, padded to the width; ids are 25 of them and distinct', () => {
+  const bigint = (b: Uint8Array, width: number): string => {
+    const hex = Buffer.from(b).toString('hex');
+    return (hex === '' ? '0' : BigInt('0x' + hex).toString(36)).padStart(width, '0');
+  };
+  const samples: Uint8Array[] = [new Uint8Array(0), new Uint8Array([0]), new Uint8Array([255]), new Uint8Array(16).fill(255), new Uint8Array(32).fill(255), new Uint8Array([0, 0, 1])];
+  for (let i = 0; i < 500; i++) samples.push(randomBytes(1 + (i % 33)));
+  for (const b of samples) for (const width of [0, 25, 50]) assert.equal(toBase36(b, width), bigint(b, width), Buffer.from(b).toString('hex'));
+  const ids = new Set(Array.from({ length: 1000 }, () => generateId()));
+  assert.equal(ids.size, 1000);
+  for (const id of ids) assert.match(id, /^[0-9a-z]{25}$/);
 });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { TaskState } from '../../src/manager/store/types.js';
 import { createAction } from '../../src/manager/store/store.js';
 import { buildOrchestrators } from '../../src/manager/orchestrator/index.js';
+import { MAX_TX_IN_FLIGHT } from '../../src/manager/orchestrator/loop.js';
 import { Harness, slots, until } from './orchestrator-fixtures.js';
 import { serviceSpec, task } from './store-fixtures.js';
 
@@ -192,8 +193,9 @@ test('leader change: a new orchestrator neither duplicates nor loses slots', asy
 
 test('two leaders in turn on a half-written plan: still one live task per slot', async () => {
   const h = new Harness({ maxActionsPerTx: 10 });
-  h.replicated('s1', 35);
-  // The first leader loses leadership right after its first transaction lands.
+  h.replicated('s1', 95);
+  // The first leader loses leadership right after its first transaction lands;
+  // the transactions it had in flight then (pipelined) land too, no more.
   const ctx = h.ls.context();
   const first = buildOrchestrators(
     {
@@ -207,9 +209,10 @@ test('two leaders in turn on a half-written plan: still one live task per slot',
     { maxActionsPerTx: 10 },
   );
   await first.replicated.reconcile();
-  assert.equal(h.live('s1').length, 10, 'one transaction of 10 landed');
+  assert.equal(h.live('s1').length, 10 * MAX_TX_IN_FLIGHT, 'the transactions in flight (of 10 each) landed');
   await h.reconcile();
-  assert.equal(h.liveBySlot('s1').size, 35);
+  assert.equal(h.liveBySlot('s1').size, 95);
+  assert.equal(h.live('s1').length, 95);
 });
 
 test('tasks whose service is gone are deleted', async () => {

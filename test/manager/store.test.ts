@@ -643,3 +643,69 @@ test('a status action updates only the observed status, forward-only, and is wat
   const stale = log.apply(statusAction('t1', { ...running, state: S.COMPLETE }, 101, 1));
   assert.equal(!stale.ok && stale.error.code, 'version-conflict');
 });
+
+test('an assign action sets only the node and the observed status, forward-only, if the task is at the version read', async () => {
+  const { Log, service, task, node: mkNode } = await import('./store-fixtures.js');
+  const { assignAction, createAction: create } = await import('../../src/manager/store/store.js');
+  const { TaskState: S } = await import('../../src/manager/store/types.js');
+  const log = new Log();
+  const svc = service('s1', 'web');
+  log.apply(create('service', svc), create('node', mkNode('n1')));
+  const pending = { state: S.PENDING, message: 'pending', err: '', timestamp: 1, containerId: '', exitCode: 0, health: 'none' as const };
+  const t = log.ok(create('task', task('t1', svc, { status: pending }))).objects[0] as Task;
+  const events: string[] = [];
+  log.store.watch({ kind: 'task' }, (ev) => events.push(ev.op));
+  const assigned = { ...pending, state: S.ASSIGNED, message: 'assigned', timestamp: 7 };
+  // A stale read is refused.
+  const stale = log.apply(assignAction({ id: 't1', nodeId: 'n1', status: assigned, updatedAt: 7 }, t.version - 1));
+  assert.equal(!stale.ok && stale.error.code, 'version-conflict');
+  const ok = log.ok(assignAction({ id: 't1', nodeId: 'n1', status: assigned, updatedAt: 7 }, t.version));
+  const stored = log.store.get('task', 't1') as Task;
+  assert.equal(stored.nodeId, 'n1');
+  assert.deepEqual(stored.status, assigned);
+  assert.equal(stored.updatedAt, 7);
+  assert.equal(stored.version, ok.index);
+  assert.equal(stored.spec, t.spec, 'the spec object is kept as it is');
+  assert.deepEqual(log.store.tasksByNode('n1').map((x) => x.id), ['t1'], 'indexes follow the node');
+  assert.deepEqual(events, ['update']);
+  // Forward-only, like any write of the status; a bad node id is refused.
+  const back = log.apply(assignAction({ id: 't1', nodeId: 'n1', status: pending, updatedAt: 8 }, stored.version));
+  assert.equal(!back.ok && back.error.rule, 'forward-only');
+  const badNode = log.apply(assignAction({ id: 't1', nodeId: 'not an id!', status: assigned, updatedAt: 8 }, stored.version));
+  assert.equal(!badNode.ok && badNode.error.field, 'nodeId');
+  // Tasks only, and never without the version read.
+  const enc = (x: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(x));
+  assert.equal(log.applyBytes(enc({ v: 1, actions: [{ kind: 'node', op: 'assign', object: { id: 'n1' }, expectedVersion: 1 }] })).ok, false);
+  const unconditional = log.applyBytes(enc({ v: 1, actions: [{ kind: 'task', op: 'assign', object: { id: 't1', nodeId: 'n1', status: assigned } }] }));
+  assert.equal(!unconditional.ok && unconditional.error.rule, 'encoding');
+});
+
+test('a spawn action creates a task with its service\'s current spec, and is refused once the service moved on', async () => {
+  const { Log, service, task } = await import('./store-fixtures.js');
+  const { spawnAction, createAction: create, updateAction: update } = await import('../../src/manager/store/store.js');
+  const log = new Log();
+  const svc = log.ok(create('service', service('s1', 'web'))).objects[0] as Service;
+  const events: string[] = [];
+  log.store.watch({ kind: 'task' }, (ev) => events.push(ev.op));
+  const t = task('t1', svc, { specVersion: svc.version });
+  const action = spawnAction(t);
+  assert.equal(JSON.stringify(action).includes('"spec"'), false, 'no spec in the log');
+  const stored = log.ok(action).objects[0] as Task;
+  assert.equal(stored.spec, svc.spec.taskTemplate, 'the service\'s own (frozen) template');
+  assert.equal(stored.endpoint, svc.spec.endpoint);
+  assert.deepEqual(stored.serviceAnnotations, { name: 'web' });
+  assert.deepEqual(events, ['create']);
+  assert.deepEqual({ ...stored, version: 0 }, { ...t, version: 0 }, 'the same task a create of the whole object gives');
+  // The service changed since: refused, nothing created.
+  const svc2 = log.ok(update('service', { ...clone(svc), spec: { ...clone(svc.spec), labels: { a: 'b' } } })).objects[0] as Service;
+  const stale = log.apply(spawnAction(task('t2', svc, { slot: 2, specVersion: svc.version })));
+  assert.equal(!stale.ok && stale.error.code, 'version-conflict');
+  assert.equal(log.store.get('task', 't2'), undefined);
+  log.ok(spawnAction(task('t2', svc2, { slot: 2, specVersion: svc2.version })));
+  // No service, no task; ids stay unique; tasks only.
+  assert.equal(!log.apply(spawnAction(task('t3', service('nope', 'x')))).ok && 'refused', 'refused');
+  const dup = log.apply(spawnAction(task('t1', svc2, { slot: 3, specVersion: svc2.version })));
+  assert.equal(!dup.ok && dup.error.code, 'name-conflict');
+  const enc = (x: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(x));
+  assert.equal(log.applyBytes(enc({ v: 1, actions: [{ kind: 'node', op: 'spawn', object: { id: 'n9' } }] })).ok, false);
+});

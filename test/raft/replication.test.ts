@@ -534,3 +534,32 @@ test('back-pressure: proposals are refused while maxUncommittedBytes are uncommi
   a.propose(new Uint8Array(500));
   assert.throws(() => a.propose(new Uint8Array(1)), { name: 'ProposalDroppedError' });
 });
+
+test('maxCommittedBytesPerReady hands a committed backlog out in slices, in order, at least one entry each', () => {
+  const cl = new TestCluster(['a', 'b', 'c'], { maxCommittedBytesPerReady: 25 }, 7);
+  cl.elect('a');
+  const a = cl.core('a');
+  const c = cl.core('c');
+  // c hears nothing while ten entries of 10 bytes and one of 40 commit on a and b.
+  cl.isolate('c');
+  for (let i = 0; i < 10; i++) a.propose(enc(`entry-${String(i).padStart(4, '0')}`));
+  a.propose(enc('x'.repeat(40)));
+  cl.stabilize();
+  cl.clearFilters();
+  // Record the committed entries of each of c's Readies while everything reaches it.
+  const slices: number[][] = [];
+  const ready = c.ready.bind(c);
+  c.ready = () => {
+    const rd = ready();
+    const data = rd.committedEntries.filter((e) => e.type === EntryType.Normal && e.data.length > 0);
+    if (data.length > 0) slices.push(data.map((e) => e.data.length));
+    return rd;
+  };
+  cl.tickAll(2);
+  cl.stabilize();
+  assert.equal(cl.core('c').log.applied, a.log.committed);
+  assert.deepEqual(appliedOf(cl, 'c'), appliedOf(cl, 'a'), 'the same entries, in the same order');
+  assert.ok(slices.length >= 5, `handed out in slices (got ${JSON.stringify(slices)})`);
+  for (const s of slices) assert.ok(s.length === 1 || s.reduce((n, b) => n + b, 0) <= 25, `a slice over the limit holds one entry: ${JSON.stringify(s)}`);
+  assert.ok(slices.some((s) => s.length === 1 && s[0] === 40), 'an entry larger than the limit still goes, alone');
+});

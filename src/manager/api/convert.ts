@@ -411,7 +411,7 @@ function updateConfigToProto(u: UpdateConfig): ProtoUpdateConfig {
   };
 }
 
-function endpointToProto(e: EndpointSpec): { ports: ProtoPortConfig[] } {
+export function endpointToProto(e: EndpointSpec): { ports: ProtoPortConfig[] } {
   return {
     ports: e.ports.map((p) => {
       const port: ProtoPortConfig = {
@@ -646,6 +646,15 @@ export function nodeFromProto(x: ProtoNode): Node {
 // ------------------------------------------------------------ task
 
 export function taskToProto(t: Task): ProtoTask {
+  return taskToProtoWith(t, {});
+}
+
+/**
+ * taskToProto with the proto forms of the task's spec and endpoint when the
+ * caller already has them (the same template is shared by every task of a
+ * service version; the result then shares them too, so do not change it).
+ */
+export function taskToProtoWith(t: Task, converted: { spec?: ProtoTaskTemplate; endpoint?: ProtoTask['endpoint'] }): ProtoTask {
   const s = t.status;
   return {
     meta: metaToProto(t),
@@ -655,9 +664,9 @@ export function taskToProto(t: Task): ProtoTask {
     desiredState: t.desiredState,
     status: taskStatusToProto(s),
     specVersion: t.specVersion,
-    spec: taskTemplateToProto(t.spec),
+    spec: converted.spec ?? taskTemplateToProto(t.spec),
     serviceAnnotations: { name: t.serviceAnnotations.name },
-    endpoint: endpointToProto(t.endpoint),
+    endpoint: converted.endpoint ?? endpointToProto(t.endpoint),
   };
 }
 

@@ -117,9 +117,42 @@ const EC_ALG = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 
 /** Big-endian bytes as a base36 number (0-9a-z), left-padded with '0' to `width`. */
 export function toBase36(bytes: Uint8Array, width: number): string {
-  const hex = Buffer.from(bytes).toString('hex');
-  const text = hex === '' ? '0' : BigInt('0x' + hex).toString(36);
-  return text.padStart(width, '0');
+  // Long division by 36 over 16-bit limbs (big-endian): the same digits as
+  // BigInt(...).toString(36), without building a BigInt from a hex string
+  // (ids are made 50,000 at a time for a large service).
+  const limbs: number[] = [];
+  if (bytes.length % 2 === 1) limbs.push(bytes[0]);
+  for (let i = bytes.length % 2; i < bytes.length; i += 2) limbs.push((bytes[i] << 8) | bytes[i + 1]);
+  let digits = '';
+  let first = 0;
+  while (first < limbs.length) {
+    let rem = 0;
+    for (let i = first; i < limbs.length; i++) {
+      const cur = rem * 65536 + limbs[i];
+      limbs[i] = Math.floor(cur / 36);
+      rem = cur % 36;
+    }
+    digits = BASE36[rem] + digits;
+    while (first < limbs.length && limbs[first] === 0) first++;
+  }
+  return (digits === '' ? '0' : digits).padStart(width, '0');
+}
+
+const BASE36 = '0123456789abcdefghijklmnopqrstuvwxyz';
+
+/** Random bytes for ids, drawn from a pool: one call into the CSPRNG per 256 ids rather than one per id. */
+const ID_POOL_BYTES = 4096;
+let idPool = Buffer.alloc(0);
+let idPoolOffset = 0;
+
+function randomIdBytes(): Uint8Array {
+  if (idPoolOffset + 16 > idPool.length) {
+    idPool = randomBytes(ID_POOL_BYTES);
+    idPoolOffset = 0;
+  }
+  const out = idPool.subarray(idPoolOffset, idPoolOffset + 16);
+  idPoolOffset += 16;
+  return out;
 }
 
 /**
@@ -136,7 +169,7 @@ export function caDigest(caCertPem: string): string {
 
 /** A random id: 128 bits as 25 base36 characters (like swarmkit's identity.NewID). Valid as node or cluster id. */
 export function generateId(): string {
-  return toBase36(randomBytes(16), 25);
+  return toBase36(randomIdBytes(), 25);
 }
 
 // ---------------------------------------------------------------------------

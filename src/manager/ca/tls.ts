@@ -8,6 +8,7 @@
 // new certificate without a restart.
 import type { PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
+import { socketOf } from '../../common/grpc-internals.js';
 import { CertificateError, parseNodeCert, type NodeIdentity, type NodeRole } from './ca.js';
 
 type CertificateProvider = grpc.experimental.CertificateProvider;
@@ -151,6 +152,24 @@ export function unverifiedChannelCredentials(): grpc.ChannelCredentials {
  * grpc-js reports only authorized peers).
  */
 export function peerIdentity(call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate } }): NodeIdentity | null {
+  // The certificate of a connection does not change (TLS 1.3 has no
+  // renegotiation), and getAuthContext() builds a new certificate object on
+  // every call: heartbeats and status reports of a thousand nodes pay it. So
+  // the identity is kept per connection while it lives.
+  const socket = socketOf(call);
+  if (socket !== undefined) {
+    const known = identityBySocket.get(socket);
+    if (known !== undefined) return known;
+    const id = identityOfCall(call);
+    identityBySocket.set(socket, id);
+    return id;
+  }
+  return identityOfCall(call);
+}
+
+const identityBySocket = new WeakMap<object, NodeIdentity | null>();
+
+function identityOfCall(call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate } }): NodeIdentity | null {
   const raw = call.getAuthContext().sslPeerCertificate?.raw;
   if (!raw) return null;
   // Parsing a certificate costs far more than a call: every heartbeat and

@@ -55,7 +55,7 @@ export class GlobalOrchestrator extends ReconcileLoop {
     const { store } = this.ctx;
     const byNode = new Map<string, Task[]>();
     for (const n of nodes) byNode.set(n.id, []);
-    for (const t of store.tasksByService(service.id)) {
+    for (const t of store.tasksByService(service.id, { sorted: false })) {
       const list = byNode.get(t.nodeId);
       if (list) list.push(t);
       else byNode.set(t.nodeId, [t]);

@@ -70,17 +70,34 @@ export interface OrchestratorController extends LeaderController {
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** Write units in transactions of at most `max` actions (a unit is never split); stops at the first failure. */
+/** Transactions of one pass in flight at once (pipelined through Raft, like the scheduler's). */
+export const MAX_TX_IN_FLIGHT = 4;
+
+/**
+ * Write units in transactions of at most `max` actions (a unit is never
+ * split), up to `inFlight` transactions at a time: each waits for its Raft
+ * commit, and waiting for one before proposing the next would make a pass of
+ * many transactions as slow as that many round trips. Stops proposing at the
+ * first failure and reports the first failed transaction's error once those
+ * already proposed have settled; `transactions` counts the ones that
+ * committed. Units are independent of each other (each slot's actions are one
+ * unit), so a transaction proposed after one that failed is as valid as it
+ * would be alone; the caller re-plans from the store after a failure anyway.
+ */
 export async function writeUnits(
   write: ControllerContext['write'],
   units: readonly Unit[],
   max: number,
   halted: () => boolean,
+  inFlight = MAX_TX_IN_FLIGHT,
 ): Promise<{ transactions: number; error?: unknown }> {
   let transactions = 0;
   let i = 0;
-  while (i < units.length) {
-    if (halted()) return { transactions };
+  let failed = false;
+  let firstError: { at: number; error: unknown } | undefined;
+  let seq = 0;
+  const nextChunk = (): Unit[] | undefined => {
+    if (i >= units.length || failed || halted()) return undefined;
     const chunk: Unit[] = [];
     let size = 0;
     while (i < units.length && (chunk.length === 0 || size + units[i].actions.length <= max)) {
@@ -88,15 +105,24 @@ export async function writeUnits(
       size += units[i].actions.length;
       i++;
     }
-    try {
-      await write(chunk.flatMap((u) => u.actions));
-    } catch (error) {
-      return { transactions, error };
+    return chunk;
+  };
+  const lane = async (): Promise<void> => {
+    for (let chunk = nextChunk(); chunk !== undefined; chunk = nextChunk()) {
+      const at = seq++;
+      try {
+        await write(chunk.flatMap((u) => u.actions));
+      } catch (error) {
+        failed = true;
+        if (firstError === undefined || at < firstError.at) firstError = { at, error };
+        return;
+      }
+      transactions++;
+      for (const u of chunk) u.onCommit?.();
     }
-    transactions++;
-    for (const u of chunk) u.onCommit?.();
-  }
-  return { transactions };
+  };
+  await Promise.all(Array.from({ length: Math.max(1, inFlight) }, lane));
+  return firstError === undefined ? { transactions } : { transactions, error: firstError.error };
 }
 
 const retryable = (err: unknown): boolean => err instanceof VersionConflictError || err instanceof NotFoundError;

@@ -49,7 +49,8 @@ export class TaskReaper extends ReconcileLoop {
     let orphans = 0;
     let reaped = 0;
     if (job.all) {
-      for (const t of store.list('task', { where: (t) => store.get('service', t.serviceId) === undefined })) {
+      for (const t of store.values('task')) {
+        if (store.get('service', t.serviceId) !== undefined) continue;
         del(t);
         orphans++;
       }
@@ -75,7 +76,7 @@ export class TaskReaper extends ReconcileLoop {
   private reapService(service: Service, retention: number, del: (t: Task) => void): number {
     const { store } = this.ctx;
     const slots = new Map<string, Task[]>();
-    for (const t of store.tasksByService(service.id)) {
+    for (const t of store.tasksByService(service.id, { sorted: false })) {
       const k = slotKey(t);
       const list = slots.get(k);
       if (list) list.push(t);

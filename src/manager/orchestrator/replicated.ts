@@ -110,7 +110,7 @@ export class ReplicatedOrchestrator extends ReconcileLoop {
     const { store } = this.ctx;
     const replicas = replicasOf(service);
     const bySlot = new Map<number, Task[]>();
-    for (const t of store.tasksByService(service.id)) {
+    for (const t of store.tasksByService(service.id, { sorted: false })) {
       const list = bySlot.get(t.slot);
       if (list) list.push(t);
       else bySlot.set(t.slot, [t]);

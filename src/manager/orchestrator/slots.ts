@@ -18,7 +18,7 @@
 //
 // A slot's actions form one unit, written in one transaction: a shut-down and
 // its replacement commit together or not at all.
-import { createAction, updateAction, type Action } from '../store/store.js';
+import { spawnAction, updateAction, type Action } from '../store/store.js';
 import { TaskState, type Node, type Service, type Task } from '../store/types.js';
 import type { FillVerdict, RestartSupervisor } from './restart.js';
 import { newTask, shutdownTask } from './task-factory.js';
@@ -144,7 +144,8 @@ export class SlotState {
     if (this.changed.size === 0 && this.created.length === 0) return undefined;
     const actions: Action[] = [];
     for (const t of this.changed.values()) actions.push(updateAction('task', t));
-    for (const t of this.created) actions.push(createAction('task', t));
+    // A new task is of the service's current spec (newTask): sent without it, the store copies it.
+    for (const t of this.created) actions.push(spawnAction(t));
     const commits = this.commits;
     return { actions, onCommit: commits.length ? () => commits.forEach((f) => f()) : undefined };
   }

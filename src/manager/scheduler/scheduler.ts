@@ -13,7 +13,7 @@
 // moved past RUNNING): such a conflict re-runs the pass against the new state.
 import { pino, type Logger } from 'pino';
 import type { ControllerContext, LeaderController } from '../controller.js';
-import { NotFoundError, VersionConflictError, updateAction, type Action, type StoreEvent } from '../store/store.js';
+import { NotFoundError, VersionConflictError, assignAction, type Action, type StoreEvent } from '../store/store.js';
 import { TaskState } from '../store/types.js';
 import { planPass, type PlannedWrite } from './planner.js';
 import { ClusterView } from './view.js';
@@ -191,7 +191,7 @@ export class Scheduler implements LeaderController {
             outcome = outcome === 'done' ? 'rerun' : outcome; // changed since the pass read it: decide again
             continue;
           }
-          actions.push(updateAction('task', w.next, w.read.version));
+          actions.push(assignAction(w.next, w.read.version));
           if (w.next.status.state === TaskState.ASSIGNED) n++;
         }
         if (actions.length === 0) continue;

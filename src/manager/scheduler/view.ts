@@ -100,8 +100,8 @@ export class ClusterView {
     this.holds.clear();
     this.pending.clear();
     this.sorted = undefined;
-    for (const n of store.list('node')) this.setNode(n.id, n);
-    for (const t of store.list('task')) this.setTask(t.id, t);
+    for (const n of store.values('node')) this.setNode(n.id, n);
+    for (const t of store.values('task')) this.setTask(t.id, t);
   }
 
   /** The nodes the store has, sorted by id. */

@@ -26,19 +26,39 @@ import {
   type TaskState,
   type TaskStatus,
 } from './types.js';
-import { ValidationError, validateId, validateObject, validateTaskStatusUpdate, validateUpdate } from './validate.js';
+import type { SharedTaskParts } from './shared-specs.js';
+import {
+  ValidationError,
+  validateId,
+  validateObject,
+  validateTask,
+  validateTaskAssignment,
+  validateTaskStatusUpdate,
+  validateTaskUpdate,
+  validateUpdate,
+} from './validate.js';
 
 // ---------------------------------------------------------------------------
 // Transactions
 
 export type Op = 'create' | 'update' | 'delete';
 /**
- * What an action may do: an Op, or 'status' (tasks only): a status report,
- * the bulk of all writes, sent as the status alone (not the whole task) and
- * applied as an update of the task. Its watch event is an 'update'.
+ * What an action may do: an Op, or, for tasks only, one of the writes that
+ * make up the bulk of all writes, sent without the task's spec (the same for
+ * every task of a service, and most of a task's bytes):
+ * - 'spawn': a new task of its service's current spec: the store copies the
+ *   service's task template, endpoint and name into it, and refuses it
+ *   (version-conflict) unless the service is still at the task's
+ *   specVersion. Watched as a 'create';
+ * - 'status': a status report (the observed status alone, forward-only).
+ *   Watched as an 'update';
+ * - 'assign': a scheduling decision (the node and the observed status,
+ *   forward-only), conditional on the version the scheduler read. Watched as
+ *   an 'update'.
  */
-export type ActionOp = Op | 'status';
-const OPS: readonly ActionOp[] = ['create', 'update', 'delete', 'status'];
+export type ActionOp = Op | 'spawn' | 'status' | 'assign';
+const OPS: readonly ActionOp[] = ['create', 'update', 'delete', 'spawn', 'status', 'assign'];
+const TASK_ONLY_OPS: readonly ActionOp[] = ['spawn', 'status', 'assign'];
 
 /** One step of a transaction. */
 export type Action = {
@@ -47,7 +67,10 @@ export type Action = {
     /** Replaces the whole object. Without expectedVersion the write is unconditional. */
     | { kind: K; op: 'update'; object: KindMap[K]; expectedVersion?: number }
     | { kind: K; op: 'delete'; object: { id: string }; expectedVersion?: number };
-}[Kind] | { kind: 'task'; op: 'status'; object: { id: string; status: TaskStatus; updatedAt: number }; expectedVersion?: number };
+}[Kind]
+  | { kind: 'task'; op: 'spawn'; object: Omit<Task, 'spec' | 'endpoint' | 'serviceAnnotations'> }
+  | { kind: 'task'; op: 'status'; object: { id: string; status: TaskStatus; updatedAt: number }; expectedVersion?: number }
+  | { kind: 'task'; op: 'assign'; object: { id: string; nodeId: string; status: TaskStatus; updatedAt: number }; expectedVersion: number };
 
 /** An action whose envelope is valid; the object itself is validated when applied. */
 export interface DecodedAction {
@@ -102,6 +125,17 @@ export function statusAction(id: string, status: TaskStatus, updatedAt: number, 
   return expectedVersion === undefined ? { kind: 'task', op: 'status', object } : { kind: 'task', op: 'status', object, expectedVersion };
 }
 
+/** A new task of its service's current spec, written without the spec (see ActionOp); `task.specVersion` must be the service's version. */
+export function spawnAction(task: Task): Action {
+  const { spec: _spec, endpoint: _endpoint, serviceAnnotations: _annotations, ...object } = task;
+  return { kind: 'task', op: 'spawn', object };
+}
+
+/** A scheduling decision: the task's node and observed status (forward-only), if the task is still at `expectedVersion`. */
+export function assignAction(task: Pick<Task, 'id' | 'nodeId' | 'status' | 'updatedAt'>, expectedVersion: number): Action {
+  return { kind: 'task', op: 'assign', object: { id: task.id, nodeId: task.nodeId, status: task.status, updatedAt: task.updatedAt }, expectedVersion };
+}
+
 export function deleteAction(kind: Kind, id: string, expectedVersion?: number): Action {
   return (expectedVersion === undefined ? { kind, op: 'delete', object: { id } } : { kind, op: 'delete', object: { id }, expectedVersion }) as Action;
 }
@@ -138,10 +172,11 @@ export function decodeTx(data: Uint8Array): DecodedTx {
     if (typeof op !== 'string' || !(OPS as readonly string[]).includes(op)) return bad(`action ${i}: unknown op ${JSON.stringify(op)}`, i);
     if (!isPlainObject(a.object)) return bad(`action ${i}: object must be a JSON object`, i);
     const ev = a.expectedVersion;
-    if (op === 'status' && kind !== 'task') return bad(`action ${i}: op status applies to tasks only`, i);
+    if (TASK_ONLY_OPS.includes(op as ActionOp) && kind !== 'task') return bad(`action ${i}: op ${op} applies to tasks only`, i);
+    if (op === 'assign' && (ev === undefined || ev === null)) return bad(`action ${i}: op assign needs the expectedVersion the scheduler read`, i);
     const action: DecodedAction = { kind: kind as Kind, op: op as ActionOp, object: a.object };
     if (ev !== undefined && ev !== null) {
-      if (op === 'create') return bad(`action ${i}: expectedVersion is meaningless on create`, i);
+      if (op === 'create' || op === 'spawn') return bad(`action ${i}: expectedVersion is meaningless on create`, i);
       if (typeof ev !== 'number' || !Number.isSafeInteger(ev) || ev < 0) return bad(`action ${i}: expectedVersion must be a non-negative integer`, i);
       action.expectedVersion = ev;
     }
@@ -280,6 +315,15 @@ function removeFrom<K>(m: Map<K, Set<string>>, key: K, id: string): void {
   if (s.size === 0) m.delete(key);
 }
 
+const partsOfService = new WeakMap<Service, SharedTaskParts>();
+
+/** A stored (frozen) service's template and endpoint, as one SharedTaskParts object per service version. */
+function serviceParts(service: Service): SharedTaskParts {
+  let p = partsOfService.get(service);
+  if (p === undefined) partsOfService.set(service, (p = { spec: service.spec.taskTemplate, endpoint: service.spec.endpoint }));
+  return p;
+}
+
 class Tables {
   readonly objects = new Map<Kind, Map<string, StoreObject>>(KINDS.map((k) => [k, new Map()]));
   /** Lowercased spec.name -> id, per named kind. */
@@ -291,6 +335,18 @@ class Tables {
 
   table(kind: Kind): Map<string, StoreObject> {
     return this.objects.get(kind) as Map<string, StoreObject>;
+  }
+
+  /**
+   * The canonical spec parts a task written now may share (see
+   * shared-specs.ts): its previous ones, then its service's current ones.
+   */
+  sharedTaskParts(raw: Record<string, unknown>, prev: Task | undefined): SharedTaskParts[] {
+    const out: SharedTaskParts[] = prev ? [prev] : [];
+    const serviceId = raw.serviceId;
+    const service = typeof serviceId === 'string' ? (this.table('service').get(serviceId) as Service | undefined) : undefined;
+    if (service) out.push(serviceParts(service));
+    return out;
   }
 
   idForName(kind: Kind, name: string): string | undefined {
@@ -450,7 +506,7 @@ export class ClusterStore implements StateMachine<TxResult> {
       for (const raw of list) {
         let o: StoreObject;
         try {
-          o = validateObject(kind, raw);
+          o = kind === 'task' && isPlainObject(raw) ? validateTask(raw, t.sharedTaskParts(raw, undefined)) : validateObject(kind, raw);
         } catch (err) {
           throw new StoreSnapshotError(`store snapshot: invalid ${kind}: ${err instanceof Error ? err.message : String(err)}`);
         }
@@ -475,6 +531,11 @@ export class ClusterStore implements StateMachine<TxResult> {
 
   count(kind: Kind): number {
     return this.t.table(kind).size;
+  }
+
+  /** Every object of a kind in no particular order, without copying or sorting (passes over a large store). */
+  values<K extends Kind>(kind: K): IterableIterator<KindMap[K]> {
+    return this.t.table(kind).values() as IterableIterator<KindMap[K]>;
   }
 
   list<K extends Kind>(kind: K, filter: ListFilter<K> = {}): KindMap[K][] {
@@ -520,8 +581,9 @@ export class ClusterStore implements StateMachine<TxResult> {
     return this.findByName('service', name);
   }
 
-  tasksByService(serviceId: string): Task[] {
-    return this.tasksIn(this.t.tasksByService.get(serviceId));
+  /** `sorted: false` skips the sort by id, which costs more than the rest for a service of many tasks. */
+  tasksByService(serviceId: string, opts: { sorted?: boolean } = {}): Task[] {
+    return this.tasksIn(this.t.tasksByService.get(serviceId), opts.sorted ?? true);
   }
 
   /** Tasks assigned to a node; tasksByNode('') gives the unassigned ones. */
@@ -538,10 +600,12 @@ export class ClusterStore implements StateMachine<TxResult> {
     return [...(this.t.nodesByRole.get(role) ?? [])].map((id) => table.get(id) as Node).sort(byId);
   }
 
-  private tasksIn(ids: Set<string> | undefined): Task[] {
+  private tasksIn(ids: Set<string> | undefined, sorted = true): Task[] {
     if (!ids) return [];
     const table = this.t.table('task');
-    return [...ids].map((id) => table.get(id) as Task).sort(byId);
+    const out: Task[] = [];
+    for (const id of ids) out.push(table.get(id) as Task);
+    return sorted ? out.sort(byId) : out;
   }
 
   /** Recompute every index from the objects and report any difference (for tests and debugging); [] when all is right. */
@@ -624,22 +688,30 @@ export class ClusterStore implements StateMachine<TxResult> {
 
     let next: StoreObject;
     let prev: StoreObject | undefined;
+    const creates = a.op === 'create' || a.op === 'spawn';
     try {
-      if (a.op === 'create') {
-        next = validateObject(kind, a.object);
+      if (a.op === 'spawn') {
+        const spawned = this.spawned(a.object);
+        if ('error' in spawned) return spawned;
+        next = spawned.task;
+      } else if (a.op === 'create') {
+        next = kind === 'task' ? validateTask(a.object, this.t.sharedTaskParts(a.object, undefined)) : validateObject(kind, a.object);
       } else {
         const id = validateId(a.object.id, 'id');
         prev = table.get(id);
         if (!prev) return { error: { code: 'not-found', field: 'id', message: `${kind} ${id} not found` } };
         const vc = versionCheck(kind, prev, a.expectedVersion);
         if (vc) return vc;
-        next = a.op === 'status' ? validateTaskStatusUpdate(prev as Task, a.object) : validateUpdate(kind, prev, a.object);
+        if (a.op === 'status') next = validateTaskStatusUpdate(prev as Task, a.object);
+        else if (a.op === 'assign') next = validateTaskAssignment(prev as Task, a.object);
+        else if (kind === 'task') next = validateTaskUpdate(prev as Task, a.object, this.t.sharedTaskParts(a.object, prev as Task));
+        else next = validateUpdate(kind as Exclude<Kind, 'task'>, prev as Exclude<StoreObject, Task>, a.object);
       }
     } catch (err) {
       return invalid(err);
     }
 
-    if (a.op === 'create' && table.has(next.id)) {
+    if (creates && table.has(next.id)) {
       return { error: { code: 'name-conflict', field: 'id', message: `${kind} id ${next.id} already exists` } };
     }
     const name = nameOf(kind, next);
@@ -649,7 +721,7 @@ export class ClusterStore implements StateMachine<TxResult> {
         return { error: { code: 'name-conflict', field: 'spec.name', message: `${kind} name ${JSON.stringify(name)} is already in use by ${holder}` } };
       }
     }
-    if (kind === 'task' && a.op === 'create') {
+    if (kind === 'task' && creates) {
       const err = this.checkNewTask(next as Task);
       if (err) return { error: err };
     }
@@ -658,6 +730,19 @@ export class ClusterStore implements StateMachine<TxResult> {
     deepFreeze(next);
     const event = (prev ? { kind, op: 'update', object: next, old: prev, index } : { kind, op: 'create', object: next, index }) as ObjectEvent;
     return { kind, id: next.id, prev, next, event };
+  }
+
+  /** A spawned task: its object with the spec parts of its service, which must be at the task's specVersion. Throws ValidationError. */
+  private spawned(raw: Record<string, unknown>): { task: Task } | { error: TxError } {
+    const serviceId = validateId(raw.serviceId, 'serviceId');
+    const service = this.get('service', serviceId);
+    if (!service) return { error: { code: 'not-found', field: 'serviceId', message: `service ${serviceId} of the new task not found` } };
+    if (raw.specVersion !== service.version) {
+      return { error: { code: 'version-conflict', field: 'specVersion', message: `service ${serviceId} is at version ${service.version}, not ${JSON.stringify(raw.specVersion)}` } };
+    }
+    const parts = serviceParts(service);
+    const task = validateTask({ ...raw, spec: parts.spec, endpoint: parts.endpoint, serviceAnnotations: { name: service.spec.name } }, [parts]);
+    return { task };
   }
 
   /** A new task belongs to an existing service and fits its mode. */

@@ -36,6 +36,7 @@ import {
   type TaskTemplate,
   type UpdateConfig,
 } from './types.js';
+import { findEqual, type SharedTaskParts } from './shared-specs.js';
 
 /** A spec or object that breaks a rule. `field` is a path such as 'spec.endpoint.ports[1].publishedPort'. */
 export class ValidationError extends Error {
@@ -671,7 +672,12 @@ function parseTaskStatus(o: Obj, path: string): TaskStatus {
   };
 }
 
-export function validateTask(x: unknown): Task {
+/**
+ * `shared`: canonical, frozen spec parts the store already holds (the task's
+ * previous ones, its service's); a spec or endpoint equal to one of them is
+ * that object, unvalidated again (see shared-specs.ts).
+ */
+export function validateTask(x: unknown, shared: readonly SharedTaskParts[] = []): Task {
   const o = asObj(x, '');
   const meta = parseMeta(o);
   const ann = subObj(o, 'serviceAnnotations', '');
@@ -685,9 +691,9 @@ export function validateTask(x: unknown): Task {
     desiredState: taskState(o, 'desiredState', ''),
     status: parseTaskStatus(asObj(prop(o, 'status'), 'status'), 'status'),
     specVersion: int(o, 'specVersion', '', { def: 0, min: 0 }),
-    spec: validateTaskTemplate(prop(o, 'spec'), 'spec'),
+    spec: findEqual(prop(o, 'spec'), shared, (p) => p.spec) ?? validateTaskTemplate(prop(o, 'spec'), 'spec'),
     serviceAnnotations: { name: annName },
-    endpoint: validateEndpointSpec(prop(o, 'endpoint'), 'endpoint'),
+    endpoint: findEqual(prop(o, 'endpoint'), shared, (p) => p.endpoint) ?? validateEndpointSpec(prop(o, 'endpoint'), 'endpoint'),
   };
 }
 
@@ -794,8 +800,8 @@ export function validateServiceUpdate(prev: Service, next: unknown): Service {
 }
 
 /** Observed state only moves forward; a task stays with its service and slot. */
-export function validateTaskUpdate(prev: Task, next: unknown): Task {
-  const task = validateTask(next);
+export function validateTaskUpdate(prev: Task, next: unknown, shared: readonly SharedTaskParts[] = []): Task {
+  const task = validateTask(next, shared);
   immutable(prev.id, task.id, 'id');
   immutable(prev.serviceId, task.serviceId, 'serviceId');
   immutable(prev.slot, task.slot, 'slot');
@@ -819,6 +825,20 @@ export function validateTaskStatusUpdate(prev: Task, x: unknown): Task {
   checkForward(prev.status, status);
   const updatedAt = int(o, 'updatedAt', '', { def: prev.updatedAt, min: 0, rule: 'timestamp' });
   return { ...prev, status, updatedAt };
+}
+
+/**
+ * A scheduling decision applied to a stored task (the 'assign' action): only
+ * the node, the observed status and updatedAt change, and the state only
+ * moves forward (the rules a whole-task update would apply to those fields).
+ */
+export function validateTaskAssignment(prev: Task, x: unknown): Task {
+  const o = asObj(x, '');
+  const nodeId = optionalId(o, 'nodeId', '');
+  const status = validateTaskStatus(prop(o, 'status'), 'status');
+  checkForward(prev.status, status);
+  const updatedAt = int(o, 'updatedAt', '', { def: prev.updatedAt, min: 0, rule: 'timestamp' });
+  return { ...prev, nodeId, status, updatedAt };
 }
 
 /** Secrets and configs: only labels change (as in SwarmKit); the name and data stay. */

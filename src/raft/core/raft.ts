@@ -973,8 +973,19 @@ export class RaftCore {
   /** Committed entries not yet handed out; conf changes among them take effect now. */
   private takeCommitted(snapshot: Snapshot | null): Entry[] {
     if (snapshot) this.log.applied = Math.max(this.log.applied, snapshot.meta.index);
-    const hi = this.nextApplyIndex();
+    let hi = this.nextApplyIndex();
     if (hi <= this.log.applied) return [];
+    const limit = this.cfg.maxCommittedBytesPerReady;
+    if (limit > 0) {
+      let bytes = 0;
+      for (let i = this.log.applied + 1; i <= hi; i++) {
+        bytes += this.log.entries[i - this.log.snapIndex - 1].data.byteLength;
+        if (bytes > limit && i > this.log.applied + 1) {
+          hi = i - 1;
+          break;
+        }
+      }
+    }
     const out = this.log.entries.slice(this.log.applied - this.log.snapIndex, hi - this.log.snapIndex);
     for (const e of out) {
       // Every proposed entry counted against the budget, conf changes included.
@@ -1055,5 +1066,8 @@ function validateConfig(cfg: RaftConfig): void {
   positive('maxEntriesPerMsg', cfg.maxEntriesPerMsg);
   positive('maxBytesPerMsg', cfg.maxBytesPerMsg);
   positive('maxInflight', cfg.maxInflight);
+  if (!Number.isInteger(cfg.maxCommittedBytesPerReady) || cfg.maxCommittedBytesPerReady < 0) {
+    throw new InvalidRequestError(`raft config: maxCommittedBytesPerReady must be a non-negative integer, got ${cfg.maxCommittedBytesPerReady}`);
+  }
   if (cfg.heartbeatTicks >= cfg.electionTicks) throw new InvalidRequestError('raft config: heartbeatTicks must be below electionTicks');
 }

@@ -1,0 +1,67 @@
+// The agent's session against a scripted dispatcher (a real gRPC server on
+// loopback, without TLS): it asks for incremental assignments, builds the
+// node's set from the complete set and the changes that follow, and hands the
+// agent each whole set.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { taskToProto, type ProtoTask } from '../../src/manager/api/convert.js';
+import { loadDispatcherProto } from '../../src/manager/api/proto.js';
+import { TaskState, type Task } from '../../src/manager/store/types.js';
+import { ManagerSession } from '../../src/worker/session.js';
+import { service, task } from '../manager/store-fixtures.js';
+
+const svc = service('s1', 'web');
+const onNode = (id: string, over: Partial<Task> = {}): ProtoTask =>
+  taskToProto(task(id, svc, { nodeId: 'n1', status: { state: TaskState.ASSIGNED, message: '', err: '', timestamp: 1, containerId: '', exitCode: 0, health: 'none' }, ...over }));
+
+interface Scripted {
+  incremental: boolean;
+  tasks: ProtoTask[];
+  removedTaskIds: string[];
+}
+
+async function dispatcher(script: Scripted[]): Promise<{ address: string; asked: boolean[]; server: grpc.Server }> {
+  const asked: boolean[] = [];
+  const server = new grpc.Server();
+  server.addService(loadDispatcherProto().service, {
+    Session: (call: grpc.ServerWritableStream<{ incrementalAssignments: boolean }, object>) => {
+      asked.push(call.request.incrementalAssignments);
+      for (const m of script) call.write({ sessionId: 'sess1', managers: [], heartbeatPeriodMs: 60_000, hasAssignments: true, ...m });
+    },
+    Heartbeat: (_call: unknown, cb: grpc.sendUnaryData<object>) => cb(null, { periodMs: 60_000 }),
+    UpdateTaskStatus: (_call: unknown, cb: grpc.sendUnaryData<object>) => cb(null, {}),
+  });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  return { address: `127.0.0.1:${port}`, asked, server };
+}
+
+test('the session asks for changes and hands the agent the complete set built from them', async () => {
+  const d = await dispatcher([
+    { incremental: false, tasks: [onNode('t1'), onNode('t2')], removedTaskIds: [] },
+    { incremental: true, tasks: [onNode('t3')], removedTaskIds: [] },
+    { incremental: true, tasks: [onNode('t1', { desiredState: TaskState.SHUTDOWN })], removedTaskIds: ['t2'] },
+    { incremental: false, tasks: [onNode('t9')], removedTaskIds: [] },
+  ]);
+  const sets: string[][] = [];
+  let desiredT1 = 0;
+  const session = new ManagerSession({
+    credentials: grpc.credentials.createInsecure(),
+    managers: [{ id: 'm1', address: d.address }],
+    assign: async (tasks) => {
+      sets.push(tasks.map((t) => t.id).sort());
+      desiredT1 = tasks.find((t) => t.id === 't1')?.desiredState ?? desiredT1;
+    },
+    describe: async () => ({ hostname: 'h', cpus: 1, memoryBytes: 1, engineVersion: 'x', platform: { os: 'linux', arch: 'x86_64' } }),
+  });
+  try {
+    session.start();
+    for (let i = 0; i < 200 && sets.length < 4; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(d.asked, [true]);
+    assert.deepEqual(sets, [['t1', 't2'], ['t1', 't2', 't3'], ['t1', 't3'], ['t9']]);
+    assert.equal(desiredT1, TaskState.SHUTDOWN);
+  } finally {
+    session.stop();
+    d.server.forceShutdown();
+  }
+});
