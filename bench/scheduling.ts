@@ -113,6 +113,8 @@ try {
     mode: { replicated: { replicas: TASKS } },
   });
   const cpu0 = c.nodes.slice(0, 3).map((n) => cpuSeconds(n.proc?.pid));
+  // The hollow agents share the machine with the managers (on real hosts they would not): their CPU says how much.
+  const agentsCpu0 = children.reduce((sum, ch) => sum + cpuSeconds(ch.pid), 0);
   const t0 = Date.now();
   await unary(control, 'CreateService', { spec: serviceSpecToProto(spec) }, { deadlineMs: 30_000 });
   // --trace: how fast tasks reach the agents and their RUNNING reports commit (in-process counters, 100 ms steps).
@@ -136,6 +138,7 @@ try {
   const leaderIdx = Math.max(0, c.nodes.findIndex((n) => n.address === leaderInfo.leaderAddr));
   const mem = c.nodes.slice(0, 3).map((n) => rssMB(n.proc?.pid));
   const cpu = c.nodes.slice(0, 3).map((n, i) => Math.round((cpuSeconds(n.proc?.pid) - cpu0[i]) * 10) / 10);
+  const agentsCpu = Math.round((children.reduce((sum, ch) => sum + cpuSeconds(ch.pid), 0) - agentsCpu0) * 10) / 10;
   const result = {
     bench: 'scheduling',
     managers: 3,
@@ -152,6 +155,7 @@ try {
     managersPeakRssMB: mem.map((m) => m.peak),
     // CPU seconds each manager spent from CreateService to the end (the machine is shared: a steadier figure than wall time).
     managersCpuSeconds: cpu,
+    agentProcessesCpuSeconds: agentsCpu,
     leaderIndex: leaderIdx,
     agentProcesses: PROCS,
   };
