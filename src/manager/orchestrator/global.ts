@@ -34,20 +34,11 @@ export class GlobalOrchestrator extends ReconcileLoop {
   }
 
   protected plan(job: Job): Planned {
-    const { store } = this.ctx;
     const now = this.ctx.now();
-    const services = job.all
-      ? store.list('service', { where: isGlobal })
-      : [...job.ids].map((id) => store.get('service', id)).filter((s): s is Service => s !== undefined && isGlobal(s));
-    const planned: Planned = { units: [], wake: new Map() };
-    if (services.length === 0) return planned;
-    const nodes = store.list('node');
-    for (const service of services) {
-      const p = this.planOne(service, nodes, now);
-      planned.units.push(...p.units);
-      if (p.wakeAt !== undefined) planned.wake.set(service.id, p.wakeAt);
-    }
-    return planned;
+    const services = this.jobServices(job, isGlobal);
+    if (services.length === 0) return { units: [], wake: new Map() };
+    const nodes = this.ctx.store.list('node');
+    return this.planEach(services, (service) => this.planOne(service, nodes, now));
   }
 
   /** Plan one global service over the given nodes (exposed for tests). */

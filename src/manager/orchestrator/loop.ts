@@ -6,7 +6,8 @@
 import type { Logger } from 'pino';
 import type { ControllerContext, LeaderController } from '../controller.js';
 import { NotFoundError, VersionConflictError, type StoreEvent } from '../store/store.js';
-import type { Unit } from './slots.js';
+import type { Service } from '../store/types.js';
+import type { ServicePlan, Unit } from './slots.js';
 
 export interface OrchestratorOptions {
   /** Watch events are coalesced for this long before a pass (ms). Default 20. */
@@ -151,6 +152,23 @@ export abstract class ReconcileLoop implements OrchestratorController {
 
   /** Plan a pass from the store (synchronous: no write can land in between). */
   protected abstract plan(job: Job): Planned;
+
+  /** The services a job is about, among those `mine` selects (this orchestrator's mode). */
+  protected jobServices(job: Job, mine: (s: Service) => boolean): Service[] {
+    const { store } = this.ctx;
+    return job.all ? store.list('service', { where: mine }) : [...job.ids].map((id) => store.get('service', id)).filter((s): s is Service => s !== undefined && mine(s));
+  }
+
+  /** Plans each service, gathering the units and when to look at each again. */
+  protected planEach(services: readonly Service[], planOne: (s: Service) => ServicePlan): Planned {
+    const planned: Planned = { units: [], wake: new Map() };
+    for (const service of services) {
+      const p = planOne(service);
+      planned.units.push(...p.units);
+      if (p.wakeAt !== undefined) planned.wake.set(service.id, p.wakeAt);
+    }
+    return planned;
+  }
 
   /** React to a store event by marking services dirty (markDirty / markAll). Must be cheap and never throw. */
   protected abstract onEvent(event: StoreEvent): void;

@@ -91,18 +91,8 @@ export class ReplicatedOrchestrator extends ReconcileLoop {
   }
 
   protected plan(job: Job): Planned {
-    const { store } = this.ctx;
     const now = this.ctx.now();
-    const services = job.all
-      ? store.list('service', { where: isReplicated })
-      : [...job.ids].map((id) => store.get('service', id)).filter((s): s is Service => s !== undefined && isReplicated(s));
-    const planned: Planned = { units: [], wake: new Map() };
-    for (const service of services) {
-      const p = this.planOne(service, now);
-      planned.units.push(...p.units);
-      if (p.wakeAt !== undefined) planned.wake.set(service.id, p.wakeAt);
-    }
-    return planned;
+    return this.planEach(this.jobServices(job, isReplicated), (service) => this.planOne(service, now));
   }
 
   /** Plan one replicated service (exposed for tests and benchmarks). */
