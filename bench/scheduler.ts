@@ -12,6 +12,7 @@
 // store and planPass over it, no writes), measured separately on the same state.
 //
 //   npx tsc -p tsconfig.json && node dist/bench/scheduler.js [--nodes N] [--tasks M] [--services S] [--scenario spread|mixed]
+import { newTask } from '../src/manager/orchestrator/task-factory.js';
 import type { ControllerContext } from '../src/manager/controller.js';
 import { planPass } from '../src/manager/scheduler/planner.js';
 import { Scheduler } from '../src/manager/scheduler/scheduler.js';
@@ -102,22 +103,9 @@ function service(scenario: Scenario, s: number): Service {
   };
 }
 
+/** The orchestrator's new task, with an id that sorts by slot (the benchmark's runs stay comparable). */
 function pendingTask(svc: Service, slot: number): Task {
-  return {
-    id: `${svc.id}-${pad(slot)}`,
-    version: 0,
-    createdAt: T0,
-    updatedAt: T0,
-    serviceId: svc.id,
-    slot,
-    nodeId: '',
-    desiredState: TaskState.RUNNING,
-    status: { state: TaskState.PENDING, message: 'pending task scheduling', err: '', timestamp: T0, containerId: '', exitCode: 0, health: 'none' },
-    specVersion: svc.version,
-    spec: svc.spec.taskTemplate,
-    serviceAnnotations: { name: svc.spec.name },
-    endpoint: svc.spec.endpoint,
-  };
+  return { ...newTask(svc, slot, '', T0), id: `${svc.id}-${pad(slot)}` };
 }
 
 async function run(scenario: Scenario, a: Args): Promise<Record<string, unknown>> {
