@@ -72,6 +72,7 @@ async function run(job: HollowAgentsJob): Promise<void> {
         channelOptions: NODE_CHANNEL_OPTIONS,
         managers: job.managers,
         assign: (tasks) => agent.assign(tasks),
+        assignChanges: (changed, removed) => agent.assignChanges(changed, removed),
         describe: () => agent.describe(),
         logger: silent,
       });

@@ -77,7 +77,7 @@ try {
     const first = k * per;
     const count = Math.min(per, NODES - first);
     if (count <= 0) break;
-    const child = fork(fileURLToPath(new URL('./hollow-agents.js', import.meta.url)), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const child = fork(fileURLToPath(new URL('./hollow-agents.js', import.meta.url)), [], { execArgv: values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     reports.push({ joined: 0, started: 0, runningAcked: 0 });
     child.on('message', (r: HollowAgentsReport) => (reports[k] = r));
     child.send({ first, count, token, caCertPem, clusterId, managers } satisfies HollowAgentsJob);

@@ -25,7 +25,7 @@ export async function listServices(control: Control): Promise<Service[]> {
 
 export async function listTasks(control: Control, filters: { serviceIds?: string[]; nodeIds?: string[]; desiredStates?: number[] } = {}): Promise<Task[]> {
   const res = await control.call('ListTasks', { filters });
-  return res.tasks.map(taskFromProto);
+  return res.tasks.map((t) => taskFromProto(t));
 }
 
 /**

@@ -120,6 +120,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       channelOptions: NODE_CHANNEL_OPTIONS,
       managers: this.state.managers,
       assign: (tasks): Promise<void> => agent.assign(tasks),
+      assignChanges: (changed, removed): Promise<void> => agent.assignChanges(changed, removed),
       describe: (): Promise<NodeDescription> => agent.describe(),
       onManagers: (managers) => {
         this.state = { ...this.state, managers };

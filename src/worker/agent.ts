@@ -99,20 +99,38 @@ export class Agent {
    * under way (stopping and removing continue in the background).
    */
   assign(tasks: readonly Task[]): Promise<void> {
-    const next = this.queue.then(() => this.reconcile(tasks));
+    return this.enqueue(() => this.reconcile(tasks, true, []));
+  }
+
+  /**
+   * Changes to the assignment set (the dispatcher's incremental messages):
+   * tasks new or changed, and ids of tasks no longer assigned. What is not
+   * named stays as it is; costs what changed, not the node's whole set.
+   */
+  assignChanges(changed: readonly Task[], removedTaskIds: readonly string[]): Promise<void> {
+    return this.enqueue(() => this.reconcile(changed, false, removedTaskIds));
+  }
+
+  private enqueue(work: () => void): Promise<void> {
+    const next = this.queue.then(work);
     this.queue = next.catch(() => undefined);
     return next;
   }
 
-  private reconcile(tasks: readonly Task[]): void {
+  /** `complete`: `tasks` is the whole set (what it lacks goes); else only `tasks` and `removed` change. */
+  private reconcile(tasks: readonly Task[], complete: boolean, removed: readonly string[]): void {
     if (this.state !== 'started') throw new Error(this.state === 'new' ? 'agent not started: call start() first' : 'agent stopped');
     const wanted = new Map<string, Task>();
+    const gone = new Set<string>(removed);
     for (const t of tasks) {
       if (t.nodeId && t.nodeId !== this.owner.nodeId) {
         this.log.warn({ taskId: t.id, taskNodeId: t.nodeId }, 'ignoring a task assigned to another node');
         continue;
       }
-      if (t.desiredState >= TaskState.REMOVE) continue; // treated as absent: stop and remove
+      if (t.desiredState >= TaskState.REMOVE) {
+        gone.add(t.id); // treated as absent: stop and remove
+        continue;
+      }
       wanted.set(t.id, t);
     }
 
@@ -141,13 +159,20 @@ export class Agent {
       );
     }
 
-    for (const [id, runner] of this.runners) {
-      if (wanted.has(id)) continue;
+    const retire = (id: string, runner: TaskRunner): void => {
       this.runners.delete(id);
       this.track(runner.retire().finally(() => this.reported.delete(id)));
+    };
+    if (complete) {
+      for (const [id, runner] of this.runners) if (!wanted.has(id)) retire(id, runner);
+    } else {
+      for (const id of gone) {
+        const runner = this.runners.get(id);
+        if (runner && !wanted.has(id)) retire(id, runner);
+      }
     }
 
-    if (this.firstAssignment) {
+    if (this.firstAssignment && complete) {
       // What was found at start and is not assigned any more goes away.
       this.firstAssignment = false;
       for (const c of [...this.adoptable.values(), ...this.strays]) this.track(this.discard(c));

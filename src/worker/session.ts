@@ -4,9 +4,9 @@
 //   the leader is (leader-address metadata) and the session goes there;
 // - learn the managers and the heartbeat period from the first message, then
 //   heartbeat within the period;
-// - keep the node's assignment set from the complete set a session starts with
-//   and the changes that follow (incremental assignments), and hand every new
-//   set to the agent (agent.assign: the full set);
+// - hand the agent the complete set a session starts with (agent.assign) and
+//   the changes that follow (incremental assignments: agent.assignChanges; or,
+//   for an agent that takes only complete sets, the set rebuilt from them);
 // - report the agent's status batches (UpdateTaskStatus, acknowledged once
 //   committed); a failure makes the agent's batcher retry;
 // - on any failure (the leader died, a partition, a heartbeat refused), close
@@ -16,6 +16,7 @@ import { pino, type Logger } from 'pino';
 import { nodeDescriptionToProto, taskFromProto, taskStatusToProto, type ProtoTask } from '../manager/api/convert.js';
 import { NOT_LEADER_HEADER } from '../dispatcher/service.js';
 import { loadDispatcherProto } from '../manager/api/proto.js';
+import type { SharedTaskParts } from '../manager/store/shared-specs.js';
 import type { NodeDescription, Task } from '../manager/store/types.js';
 import type { StatusUpdate } from './status-batcher.js';
 
@@ -32,6 +33,12 @@ export interface ManagerSessionOptions {
   managers: SessionTarget[];
   /** Hands a complete assignment set to the agent. */
   assign: (tasks: Task[]) => Promise<void>;
+  /**
+   * Hands the changes of an incremental message to the agent (tasks new or
+   * changed, ids gone). Without it, every message is turned into the complete
+   * set for `assign`, which costs the node's whole set each time.
+   */
+  assignChanges?: (changed: Task[], removedTaskIds: string[]) => Promise<void>;
   /** The node's description, sent when a session opens. */
   describe: () => Promise<NodeDescription>;
   /** Called when the leader sends a different manager list (to persist it). */
@@ -50,6 +57,8 @@ export interface ManagerSessionOptions {
  * our connection to it broke: follow it then.
  */
 const FAILED_MEMORY_MS = 6_000;
+/** How many distinct spec parts readTask remembers (services whose tasks arrive interleaved). */
+const RECENT_PARTS = 4;
 /** The retry after a manager answered but named no leader to go to (none yet, or a stale one): an election is likely under way. */
 const ANSWERED_RETRY_MS = 200;
 
@@ -84,6 +93,8 @@ export class ManagerSession {
   private openTimer: NodeJS.Timeout | null = null;
   /** The delay of the next retry when it is not the backoff's (see ANSWERED_RETRY_MS). */
   private nextDelayMs: number | undefined;
+  /** Spec parts of tasks read lately, newest first (see readTask). */
+  private readonly recentParts: SharedTaskParts[] = [];
   /** The node's assignment set as the leader last described it (by task id). */
   private assigned = new Map<string, Task>();
 
@@ -91,6 +102,21 @@ export class ManagerSession {
     this.log = (o.logger ?? pino({ level: 'silent' })).child({ component: 'session' });
     this.managers = [...o.managers];
     this.backoffMs = o.backoff?.initialMs ?? 100;
+  }
+
+  /**
+   * A task from the wire, sharing the spec parts of one read lately when they
+   * are equal: the tasks of one service carry the same spec, and checking
+   * equality costs a fraction of validating it again (and the agent then holds
+   * one copy).
+   */
+  private readTask(x: ProtoTask): Task {
+    const t = taskFromProto(x, this.recentParts);
+    if (!this.recentParts.some((p) => p.spec === t.spec && p.endpoint === t.endpoint)) {
+      this.recentParts.unshift({ spec: t.spec, endpoint: t.endpoint });
+      if (this.recentParts.length > RECENT_PARTS) this.recentParts.pop();
+    }
+    return t;
   }
 
   /** True while a session is open. */
@@ -199,17 +225,23 @@ export class ManagerSession {
       if (msg.hasAssignments) {
         let tasks: Task[];
         try {
-          tasks = msg.tasks.map(taskFromProto);
+          tasks = msg.tasks.map((x) => this.readTask(x));
         } catch (err) {
           this.log.error({ err: String(err) }, 'the leader sent an assignment this agent cannot read');
           // Changes build on each other: after a lost one, only a complete set (a new session) is right again.
           if (msg.incremental) this.closeSession('unreadable assignment changes');
           return;
         }
+        const failed = (err: unknown): void => this.log.warn({ err: String(err) }, 'assignment failed');
+        if (this.o.assignChanges) {
+          if (msg.incremental) this.o.assignChanges(tasks, msg.removedTaskIds).catch(failed);
+          else this.o.assign(tasks).catch(failed);
+          return;
+        }
         if (!msg.incremental) this.assigned = new Map();
         for (const id of msg.removedTaskIds) this.assigned.delete(id);
         for (const t of tasks) this.assigned.set(t.id, t);
-        this.o.assign([...this.assigned.values()]).catch((err: unknown) => this.log.warn({ err: String(err) }, 'assignment failed'));
+        this.o.assign([...this.assigned.values()]).catch(failed);
       }
     });
     call.on('error', (err: grpc.ServiceError) => {

@@ -46,17 +46,27 @@ type MonitorEvent = { kind: 'exit'; container: ContainerObservation } | { kind: 
 export class TaskRunner {
   private task: Task;
   private readonly deps: TaskRunnerDeps;
-  private readonly log: Logger;
+  /** The runner's own child logger, made on first use: most runners never log above debug, and a child per task costs. */
+  private logger: Logger | undefined;
   private adopted: ContainerObservation | undefined;
   /** The task's container, once there is one. */
   containerId = '';
   private exitCode = 0;
   private health: TaskHealth = 'none';
-  /** Aborted when the desired state moves past RUNNING (or the task is retired). */
-  private readonly shutdownCtl = new AbortController();
-  /** Aborted when the agent stops: stop watching, touch nothing. */
-  private readonly detachCtl = new AbortController();
-  private readonly stopSignal = AbortSignal.any([this.shutdownCtl.signal, this.detachCtl.signal]);
+  /** Set when the desired state moves past RUNNING (or the task is retired). */
+  private shutdownRequested = false;
+  /** Set when the agent stops: stop watching, touch nothing. */
+  private detached = false;
+  /**
+   * Aborted by either of the two above: what the executor's calls are given.
+   * One controller set by hand rather than AbortSignal.any() of two: a
+   * thousand-node agent holds tens of thousands of runners, and any() costs a
+   * weak reference and finalization for each.
+   */
+  private readonly stopCtl = new AbortController();
+  private readonly stopSignal = this.stopCtl.signal;
+  /** The monitor's wait on the container, aborted on detach. */
+  private waitCtl: AbortController | undefined;
   private updateWaiters: (() => void)[] = [];
   /** Settles (never rejects) when the runner has nothing more to do. */
   readonly done: Promise<void>;
@@ -65,7 +75,6 @@ export class TaskRunner {
     this.task = task;
     this.deps = deps;
     this.adopted = adopted;
-    this.log = deps.logger.child({ taskId: task.id });
     if (adopted) this.containerId = adopted.id;
     this.requestShutdownIfWanted();
     this.done = this.run();
@@ -73,6 +82,10 @@ export class TaskRunner {
 
   get taskId(): string {
     return this.task.id;
+  }
+
+  private get log(): Logger {
+    return (this.logger ??= this.deps.logger.child({ taskId: this.task.id }));
   }
 
   /** The latest assignment of this task (its desired state may have changed). */
@@ -86,14 +99,16 @@ export class TaskRunner {
 
   /** Stop watching; the container is left as it is (a restarted agent adopts it). */
   detach(): void {
-    this.detachCtl.abort();
+    this.detached = true;
+    this.stopCtl.abort();
+    this.waitCtl?.abort();
   }
 
   /** The task is no longer assigned here: stop it gracefully, then remove its container. */
   async retire(): Promise<void> {
-    this.shutdownCtl.abort();
+    this.requestShutdown();
     await this.done;
-    if (!this.containerId || this.detachCtl.signal.aborted) return;
+    if (!this.containerId || this.detached) return;
     const { executor } = this.deps;
     try {
       // Usually already stopped by the runner; this also covers a container that
@@ -110,15 +125,12 @@ export class TaskRunner {
   }
 
   private requestShutdownIfWanted(): void {
-    if (this.task.desiredState > TaskState.RUNNING) this.shutdownCtl.abort();
+    if (this.task.desiredState > TaskState.RUNNING) this.requestShutdown();
   }
 
-  private get detached(): boolean {
-    return this.detachCtl.signal.aborted;
-  }
-
-  private get shutdownRequested(): boolean {
-    return this.shutdownCtl.signal.aborted;
+  private requestShutdown(): void {
+    this.shutdownRequested = true;
+    this.stopCtl.abort();
   }
 
   // Reports even after detach(): a stop that was under way when the agent
@@ -128,7 +140,8 @@ export class TaskRunner {
     if (extra.exitCode !== undefined) this.exitCode = extra.exitCode;
     if (extra.health !== undefined) this.health = extra.health;
     if (extra.containerId !== undefined) this.containerId = extra.containerId;
-    this.log.debug({ state: taskStateName(state), message }, 'task state');
+    // On the agent's logger, not the runner's child: a child made for a debug line that is off costs every task.
+    this.deps.logger.debug({ taskId: this.task.id, state: taskStateName(state), message }, 'task state');
     this.deps.report(this.task, {
       state,
       message,
@@ -241,7 +254,9 @@ export class TaskRunner {
     const { executor } = this.deps;
     const id = this.containerId;
     const waitCtl = new AbortController();
-    const exited: Promise<MonitorEvent> = executor.wait(id, AbortSignal.any([waitCtl.signal, this.detachCtl.signal])).then(
+    this.waitCtl = waitCtl;
+    if (this.detached) waitCtl.abort();
+    const exited: Promise<MonitorEvent> = executor.wait(id, waitCtl.signal).then(
       (container) => ({ kind: 'exit', container }),
       (err: unknown) => ({ kind: 'gone', err }),
     );

@@ -189,3 +189,28 @@ test('describe and assign before start', async () => {
   await assert.rejects(agent.assign([]), /agent not started/);
   assert.equal((await agent.describe()).hostname, 'hollow');
 });
+
+test('changes to the assignment set: new tasks run, changed ones follow their desired state, removed ones go, the rest is left alone', async () => {
+  const ex = new HollowExecutor();
+  const c = new Collector();
+  const agent = newAgent(ex, c);
+  await agent.start();
+  const [a, b, d, e] = [makeTask(), makeTask(), makeTask(), makeTask()];
+  await agent.assign([a, b]);
+  await c.reached(a.id, TaskState.RUNNING, 2000);
+  await c.reached(b.id, TaskState.RUNNING, 2000);
+  // A change names only what changed: a and b are not in it and keep running.
+  await agent.assignChanges([d], []);
+  await c.reached(d.id, TaskState.RUNNING, 2000);
+  const idb = c.last(b.id)?.containerId;
+  await agent.assignChanges([{ ...d, desiredState: TaskState.SHUTDOWN }, { ...e, desiredState: TaskState.REMOVE }], [b.id]);
+  await c.reached(d.id, TaskState.SHUTDOWN, 2000);
+  await waitFor('b removed', () => ex.calls.includes(`remove:${idb}`), 2000);
+  await agent.flush();
+  assert.equal(c.last(a.id)?.state, TaskState.RUNNING);
+  assert.equal(c.last(b.id)?.state, TaskState.SHUTDOWN);
+  // A task first seen with desired REMOVE is not started.
+  assert.deepEqual(c.states(e.id), []);
+  assert.equal(ex.ids().length, 2, 'a running, d stopped but kept (for its logs)');
+  await agent.stop();
+});

@@ -65,3 +65,44 @@ test('the session asks for changes and hands the agent the complete set built fr
     d.server.forceShutdown();
   }
 });
+
+test('with assignChanges, the agent gets the complete sets and each change as it came, and tasks of one service share one spec object', async () => {
+  const d = await dispatcher([
+    { incremental: false, tasks: [onNode('t1'), onNode('t2')], removedTaskIds: [] },
+    { incremental: true, tasks: [onNode('t3')], removedTaskIds: [] },
+    { incremental: true, tasks: [onNode('t1', { desiredState: TaskState.SHUTDOWN })], removedTaskIds: ['t2'] },
+    { incremental: false, tasks: [onNode('t9')], removedTaskIds: [] },
+  ]);
+  const calls: string[] = [];
+  const received: Task[] = [];
+  const session = new ManagerSession({
+    credentials: grpc.credentials.createInsecure(),
+    managers: [{ id: 'm1', address: d.address }],
+    assign: async (tasks) => {
+      calls.push(`set ${tasks.map((t) => t.id).join(',')}`);
+      received.push(...tasks);
+    },
+    assignChanges: async (changed, removed) => {
+      calls.push(`changes ${changed.map((t) => `${t.id}:${t.desiredState}`).join(',')} removed ${removed.join(',')}`);
+      received.push(...changed);
+    },
+    describe: async () => ({ hostname: 'h', cpus: 1, memoryBytes: 1, engineVersion: 'x', platform: { os: 'linux', arch: 'x86_64' } }),
+  });
+  try {
+    session.start();
+    for (let i = 0; i < 200 && calls.length < 4; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(calls, [
+      'set t1,t2',
+      `changes t3:${TaskState.RUNNING} removed `,
+      `changes t1:${TaskState.SHUTDOWN} removed t2`,
+      'set t9',
+    ]);
+    // Equal specs read from the wire are one object (validated once), yet equal to the service's.
+    assert.equal(received.length, 5);
+    assert.ok(received.every((t) => t.spec === received[0].spec && t.endpoint === received[0].endpoint));
+    assert.deepEqual(received[0].spec, svc.spec.taskTemplate);
+  } finally {
+    session.stop();
+    d.server.forceShutdown();
+  }
+});

@@ -122,7 +122,7 @@ export class ClusterMonitor {
       if (!serviceId) throw new Error(`no service ${this.o.service}`);
       return {
         nodes: (await api.call('ListNodes', {})).nodes.map(nodeFromProto),
-        tasks: (await api.call('ListTasks', { filters: { serviceIds: [serviceId] } })).tasks.map(taskFromProto),
+        tasks: (await api.call('ListTasks', { filters: { serviceIds: [serviceId] } })).tasks.map((t) => taskFromProto(t)),
       };
     });
     if (!got) return;

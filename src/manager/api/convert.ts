@@ -13,6 +13,7 @@ import { NotLeaderError, ProposalDroppedError } from '../../raft/errors.js';
 import { ProposalLostError, RaftStoppedError, RaftTimeoutError } from '../../raft/node.js';
 import { CaDigestMismatchError, InvalidTokenError } from '../ca/token.js';
 import { NameConflictError, NotFoundError, StoreError, VersionConflictError } from '../store/store.js';
+import type { SharedTaskParts } from '../store/shared-specs.js';
 import type {
   Cluster,
   ClusterSpec,
@@ -701,7 +702,12 @@ export function taskStatusFromProto(x: ProtoTaskStatus | null | undefined, path 
 }
 
 /** Task states travel with their SwarmKit numbers; validateTask rejects any other number. */
-export function taskFromProto(x: ProtoTask): Task {
+/**
+ * `shared`: canonical spec parts the task may equal (see shared-specs.ts); an
+ * equal spec is kept as that object instead of being validated again, which
+ * is most of the cost for the many tasks of one service.
+ */
+export function taskFromProto(x: ProtoTask, shared: readonly SharedTaskParts[] = []): Task {
   const o = sub(x, '') ?? {};
   const s = sub(o.status, 'status');
   return validateTask({
@@ -715,7 +721,7 @@ export function taskFromProto(x: ProtoTask): Task {
     spec: taskTemplateFromWire(o.spec, 'spec'),
     serviceAnnotations: sub(o.serviceAnnotations, 'serviceAnnotations'),
     endpoint: endpointFromWire(o.endpoint, 'endpoint'),
-  });
+  }, shared);
 }
 
 // ------------------------------------------------------------ cluster
