@@ -9,7 +9,10 @@ import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { DaemonCluster, runCli, type CliResult } from '../../src/harness/daemon-cluster.js';
 import { loadControlProto } from '../../src/manager/api/proto.js';
-import { channelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider } from '../../src/manager/ca/tls.js';
+import { anonymousChannelCredentials, channelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider } from '../../src/manager/ca/tls.js';
+import { createCSR, generateNodeKey } from '../../src/manager/ca/ca.js';
+import { loadCaProto } from '../../src/manager/api/proto.js';
+import { unary } from '../../src/manager/peer-clients.js';
 import { parseJoinToken, formatJoinToken } from '../../src/manager/ca/token.js';
 import { connectEngine } from '../../src/worker/engine.js';
 import { LABEL_CLUSTER_ID } from '../../src/worker/labels.js';
@@ -282,4 +285,34 @@ test('restarting every daemon from its data dir brings back the same cluster wit
   const servicesAfter = jsonLines<Service>(await c.cli(2, ['service', 'ls', '--format', 'json'])).map((s) => [s.id, s.spec.name, s.version]);
   assert.deepEqual(servicesAfter.sort(), servicesBefore.sort());
   assert.equal((await c.cliOk(0, ['join-token', 'manager', '-q'])).stdout, tokensBefore);
+});
+
+test('a node that joined is Unknown until its agent opens a session, and marked down when none comes', async () => {
+  // A certificate issued with the worker token, and no agent behind it.
+  const token = (await c.cliOk(0, ['join-token', 'worker', '-q'])).stdout.trim();
+  const caPem = readFileSync(join(c.node(0).dataDir, 'certificates', 'root-ca.crt'), 'utf8');
+  const ca = new (loadCaProto().Client)(c.node(1).address, anonymousChannelCredentials(caPem), NODE_CHANNEL_OPTIONS);
+  let nodeId = '';
+  try {
+    const keyPem = generateNodeKey();
+    nodeId = (await unary<object, { nodeId: string }>(ca, 'IssueNodeCertificate', { csrPem: await createCSR(keyPem), token, advertiseAddr: '', hostname: 'no-agent' }, { deadlineMs: 20_000 })).nodeId;
+  } finally {
+    ca.close();
+  }
+  const joined = (await nodes(0)).find((n) => n.id === nodeId);
+  assert.equal(joined?.status.state, 'unknown', 'not ready before its agent connects: nothing may be scheduled there yet');
+  assert.equal(joined?.status.message, 'joined: waiting for its agent to connect');
+  assert.match((await c.cliOk(0, ['node', 'ls'])).stdout, /no-agent\s+Unknown\s+Active/);
+  // Marked down once the heartbeat grace (at least 10 s for a new node) passes without a session.
+  let state = '';
+  await c.waitFor(
+    async () => {
+      state = (await nodes(2)).find((n) => n.id === nodeId)?.status.state ?? '';
+      return state === 'down';
+    },
+    30_000,
+    `node ${nodeId} marked down (last seen ${state})`,
+  );
+  await c.cliOk(0, ['node', 'rm', nodeId]);
+  assert.equal((await nodes(0)).length, 5);
 });

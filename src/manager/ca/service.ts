@@ -97,7 +97,9 @@ export class CaService {
       availability: 'active',
       labels: {},
       description: { hostname, cpus: 0, memoryBytes: 0, engineVersion: '', platform: { os: '', arch: '' } },
-      status: { state: 'ready', message: 'joined', address: advertiseAddr },
+      // Ready once its agent opens a session with the dispatcher (as in SwarmKit):
+      // until then nothing is scheduled on it.
+      status: { state: 'unknown', message: 'joined: waiting for its agent to connect', address: advertiseAddr },
     };
     await this.writer.write([createAction('node', node)]);
     this.log?.info({ node: nodeId, role, hostname, advertiseAddr }, 'a node joined');
