@@ -38,7 +38,8 @@ async function pool<T>(items: T[], width: number, fn: (x: T) => Promise<void>): 
 }
 
 async function run(job: HollowAgentsJob): Promise<void> {
-  const silent = pino({ level: 'silent' });
+  // HOLLOW_LOG=FILE: the agents' warnings and errors (sessions lost, reports failed) go there.
+  const silent = process.env.HOLLOW_LOG ? pino({ level: 'warn' }, pino.destination({ dest: `${process.env.HOLLOW_LOG}.${job.first}`, sync: true })) : pino({ level: 'silent' });
   const counters: HollowCounters = { prepared: 0, started: 0 };
   let runningAcked = 0;
   let joined = 0;

@@ -55,7 +55,7 @@ async function waitFor(what: string, cond: () => boolean | Promise<boolean>, tim
 }
 
 const base = mkdtempSync(join(tmpdir(), 'flotilla-bench-sched-'));
-// --profile DIR: CPU profiles of the manager daemons (written when they exit).
+// --profile DIR: CPU profiles of the manager daemons and of the first process of hollow agents (written when they exit).
 const c = new DaemonCluster({ baseDir: base, firstHost: 120, port: 7520, logLevel: values['log-level'] ?? 'warn', nodeArgs: values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [] });
 const children: ChildProcess[] = [];
 try {
@@ -77,7 +77,7 @@ try {
     const first = k * per;
     const count = Math.min(per, NODES - first);
     if (count <= 0) break;
-    const child = fork(fileURLToPath(new URL('./hollow-agents.js', import.meta.url)), [], { execArgv: values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const child = fork(fileURLToPath(new URL('./hollow-agents.js', import.meta.url)), [], { execArgv: values.profile && k === 0 ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     reports.push({ joined: 0, started: 0, runningAcked: 0 });
     child.on('message', (r: HollowAgentsReport) => (reports[k] = r));
     child.send({ first, count, token, caCertPem, clusterId, managers } satisfies HollowAgentsJob);
@@ -114,12 +114,12 @@ try {
   });
   const cpu0 = c.nodes.slice(0, 3).map((n) => cpuSeconds(n.proc?.pid));
   // The hollow agents share the machine with the managers (on real hosts they would not): their CPU says how much.
-  const agentsCpu0 = children.reduce((sum, ch) => sum + cpuSeconds(ch.pid), 0);
+  const agentsCpu0 = children.map((ch) => cpuSeconds(ch.pid));
   const t0 = Date.now();
   await unary(control, 'CreateService', { spec: serviceSpecToProto(spec) }, { deadlineMs: 30_000 });
   // --trace: how fast tasks reach the agents and their RUNNING reports commit (in-process counters, 100 ms steps).
   const trace = values.trace
-    ? setInterval(() => say(`t+${Date.now() - t0} ms: started ${counters.started}, running acked ${runningAcked}`), 100)
+    ? setInterval(() => say(`t+${Date.now() - t0} ms: started ${counters.started} (${reports.map((r) => r.started).join(' ')}), running acked ${runningAcked}`), 100)
     : null;
   let tAssigned = 0;
   await waitFor(
@@ -138,7 +138,8 @@ try {
   const leaderIdx = Math.max(0, c.nodes.findIndex((n) => n.address === leaderInfo.leaderAddr));
   const mem = c.nodes.slice(0, 3).map((n) => rssMB(n.proc?.pid));
   const cpu = c.nodes.slice(0, 3).map((n, i) => Math.round((cpuSeconds(n.proc?.pid) - cpu0[i]) * 10) / 10);
-  const agentsCpu = Math.round((children.reduce((sum, ch) => sum + cpuSeconds(ch.pid), 0) - agentsCpu0) * 10) / 10;
+  const agentsCpuEach = children.map((ch, k) => Math.round((cpuSeconds(ch.pid) - agentsCpu0[k]) * 10) / 10);
+  const agentsCpu = Math.round(agentsCpuEach.reduce((a, b) => a + b, 0) * 10) / 10;
   const result = {
     bench: 'scheduling',
     managers: 3,
@@ -156,6 +157,7 @@ try {
     // CPU seconds each manager spent from CreateService to the end (the machine is shared: a steadier figure than wall time).
     managersCpuSeconds: cpu,
     agentProcessesCpuSeconds: agentsCpu,
+    agentProcessCpuSeconds: agentsCpuEach,
     leaderIndex: leaderIdx,
     agentProcesses: PROCS,
   };

@@ -83,6 +83,10 @@ interface Session {
   assignments: SessionAssignments;
 }
 
+function newStats(): { pushRounds: number; messages: number; tasksSent: number; reports: number; updates: number; statusTxs: number; statusActions: number } {
+  return { pushRounds: 0, messages: 0, tasksSent: 0, reports: 0, updates: 0, statusTxs: 0, statusActions: 0 };
+}
+
 const DEFAULT_PERIOD_MS = 1_000;
 const DEFAULT_PUSH_DELAY_MS = 100;
 /** Sessions sent their changes per event-loop turn: a round over a thousand nodes must not hold the loop (Raft's heartbeats) for long. */
@@ -119,6 +123,8 @@ export class Dispatcher implements LeaderController {
   private flushing: Promise<void> = Promise.resolve();
   private nextFlush: Deferred | null = null;
   private readonly random: () => number;
+  /** What the dispatcher did since the last stats line (logged at debug, each second when not idle). */
+  private stats = newStats();
 
   constructor(private readonly o: DispatcherOptions) {
     this.ctx = o.ctx;
@@ -148,7 +154,13 @@ export class Dispatcher implements LeaderController {
     for (const n of this.ctx.store.list('node')) {
       if (n.status.state !== 'down') this.armGrace(n.id, Math.max(this.deadlineMs(), this.o.newLeaderGraceMs ?? NEW_LEADER_GRACE_MS));
     }
-    this.unwatch = this.ctx.store.watch({ kind: 'task' }, (ev) => {
+    this.unwatch = this.ctx.store.watch({ kind: ['task', 'node'] }, (ev) => {
+      if (ev.kind === 'node') {
+        // A node that joined is 'unknown' until its agent opens a session; one
+        // whose agent never comes is marked down, as a known node would be.
+        if (ev.op === 'create' && !this.sessions.has(ev.object.id)) this.armGrace(ev.object.id, Math.max(this.deadlineMs(), this.o.newLeaderGraceMs ?? NEW_LEADER_GRACE_MS));
+        return;
+      }
       if (ev.kind === 'store') {
         for (const id of this.sessions.keys()) this.dirtyNodes.set(id, 'all');
       } else if (ev.kind === 'task') {
@@ -163,8 +175,18 @@ export class Dispatcher implements LeaderController {
     // Agents learn the managers from their session; a manager that joins or leaves must reach them too, or an
     // agent that connected while there was one manager knows only that one when it dies.
     this.sentManagers = JSON.stringify(this.o.managers());
-    this.managersTimer = setInterval(() => this.sendManagersIfChanged(), this.o.managersCheckMs ?? MANAGERS_CHECK_MS);
+    this.managersTimer = setInterval(() => {
+      this.sendManagersIfChanged();
+      this.logStats();
+    }, this.o.managersCheckMs ?? MANAGERS_CHECK_MS);
     this.log?.info({ nodes: this.graceTimers.size }, 'dispatcher started');
+  }
+
+  private logStats(): void {
+    const st = this.stats;
+    if (st.messages === 0 && st.reports === 0 && st.statusTxs === 0) return;
+    this.stats = newStats();
+    this.log?.debug({ ...st, sessions: this.sessions.size }, 'dispatcher stats');
   }
 
   private sendManagersIfChanged(): void {
@@ -249,6 +271,8 @@ export class Dispatcher implements LeaderController {
   async updateTaskStatus(peer: NodeIdentity, sessionId: string, updates: { taskId: string; status: ProtoTaskStatus | null }[]): Promise<void> {
     if (!this.running) throw notLeader();
     const s = this.session(peer, sessionId);
+    this.stats.reports++;
+    this.stats.updates += updates.length;
     updates.forEach((u, i) => {
       const task = this.ctx.store.get('task', u.taskId);
       if (!task) return; // deleted meanwhile (service removed, history trimmed): nothing to update
@@ -360,7 +384,9 @@ export class Dispatcher implements LeaderController {
   private pushTo(nodes: ReadonlyArray<[string, Set<string> | 'all']>, from: number): void {
     if (!this.running) return;
     const end = Math.min(nodes.length, from + PUSH_SLICE);
-    const managers = this.o.managers();
+    // The manager list went out with the session's first message, and goes out again when it changes
+    // (sendManagersIfChanged): a push leaves it empty, which the agent reads as "unchanged".
+    const managers: { id: string; address: string }[] = [];
     for (let i = from; i < end; i++) {
       const [nodeId, changed] = nodes[i];
       const s = this.sessions.get(nodeId);
@@ -369,8 +395,13 @@ export class Dispatcher implements LeaderController {
         changed === 'all' || !s.assignments.incremental
           ? s.assignments.next(this.assigned(nodeId))
           : s.assignments.nextFor(changed, (id) => this.ctx.store.get('task', id), nodeId);
-      if (m) s.sink.send(this.message(s, 0, m, managers));
+      if (m) {
+        s.sink.send(this.message(s, 0, m, managers));
+        this.stats.messages++;
+        this.stats.tasksSent += m.tasks.length;
+      }
     }
+    if (from === 0) this.stats.pushRounds++;
     if (end < nodes.length) setImmediate(() => this.pushTo(nodes, end));
   }
 
@@ -450,6 +481,8 @@ export class Dispatcher implements LeaderController {
         actions.push(updateAction('node', { ...next, updatedAt: now }));
       }
       if (actions.length === 0) return;
+      this.stats.statusTxs++;
+      this.stats.statusActions += actions.length;
       try {
         await this.ctx.write(actions);
         return;

@@ -69,6 +69,7 @@ test('a session marks the node ready with its description and sends its complete
     const last = sink.msgs[sink.msgs.length - 1];
     assert.deepEqual(last.tasks.map((t) => t.meta?.id).sort(), ['t1', 't4']);
     assert.equal(last.hasAssignments, true);
+    assert.deepEqual(last.managers, [], 'a push leaves the manager list out (unchanged since the first message)');
   } finally {
     await d.stop();
   }
@@ -111,6 +112,26 @@ test('a new leader gives known nodes a grace period: one that reconnects stays r
     await d.flush();
     assert.equal(ls.store.get('node', 'n2')?.status.state, 'ready');
     assert.equal(ls.store.get('node', 'n3')?.status.state, 'down');
+  } finally {
+    await d.stop();
+  }
+});
+
+test('a node that joins while the dispatcher runs is marked down if its agent never opens a session; one whose agent comes is ready', async () => {
+  const { ls, d } = setup();
+  d.start();
+  try {
+    const joined = (id: string): Node => node(id, { status: { state: 'unknown', message: 'joined: waiting for its agent to connect', address: '' } });
+    ls.applyNow([createAction('node', joined('n4')), createAction('node', joined('n5'))]);
+    const sid = d.openSession(peer('n5'), desc, new Sink());
+    for (let i = 0; i < 2 * GRACE; i++) {
+      await sleep(PERIOD / 2);
+      d.heartbeat(peer('n5'), sid);
+    }
+    await until(() => ls.store.get('node', 'n4')?.status.state === 'down');
+    await d.flush();
+    assert.equal(ls.store.get('node', 'n4')?.status.message, 'heartbeat failure (no session)');
+    assert.equal(ls.store.get('node', 'n5')?.status.state, 'ready');
   } finally {
     await d.stop();
   }

@@ -72,7 +72,7 @@ export interface OrchestratorController extends LeaderController {
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Transactions of one pass in flight at once (pipelined through Raft, like the scheduler's). */
-export const MAX_TX_IN_FLIGHT = 4;
+export const MAX_TX_IN_FLIGHT = 8;
 
 /**
  * Write units in transactions of at most `max` actions (a unit is never

@@ -31,7 +31,7 @@ export const DEFAULT_DEBOUNCE_MS = 25;
 export const DEFAULT_MAX_TASKS_PER_TX = 2_000;
 export const DEFAULT_INTERVAL_MS = 5_000;
 /** Transactions of one pass in flight at once (pipelined through Raft). */
-const MAX_IN_FLIGHT = 4;
+const MAX_IN_FLIGHT = 8;
 /** Immediate re-runs of a pass after conflicts before leaving it to the next trigger. */
 const MAX_ATTEMPTS = 5;
 

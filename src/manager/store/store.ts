@@ -355,12 +355,34 @@ class Tables {
 
   /** Replace prev by next (either may be absent), keeping every index right. */
   replace(kind: Kind, id: string, prev: StoreObject | undefined, next: StoreObject | undefined): void {
+    if (prev && next && kind === 'task') {
+      // Most writes are task updates that keep the service and desired state
+      // (status reports, assignments): touch only the index entries that move.
+      this.table(kind).set(id, next);
+      this.reindexTask(prev as Task, next as Task);
+      return;
+    }
     if (prev) this.unindex(kind, prev);
     if (next) {
       this.table(kind).set(id, next);
       this.index(kind, next);
     } else {
       this.table(kind).delete(id);
+    }
+  }
+
+  private reindexTask(prev: Task, next: Task): void {
+    if (prev.serviceId !== next.serviceId) {
+      removeFrom(this.tasksByService, prev.serviceId, prev.id);
+      addTo(this.tasksByService, next.serviceId, next.id);
+    }
+    if (prev.nodeId !== next.nodeId) {
+      removeFrom(this.tasksByNode, prev.nodeId, prev.id);
+      addTo(this.tasksByNode, next.nodeId, next.id);
+    }
+    if (prev.desiredState !== next.desiredState) {
+      removeFrom(this.tasksByDesired, prev.desiredState, prev.id);
+      addTo(this.tasksByDesired, next.desiredState, next.id);
     }
   }
 
