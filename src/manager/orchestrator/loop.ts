@@ -286,8 +286,10 @@ export abstract class ReconcileLoop implements OrchestratorController {
         this.lastPassMs = performance.now() - t0;
         for (const [id, at] of planned.wake) this.wakeAt(id, at);
         if (planned.units.length === 0) return;
+        const planMs = this.lastPassMs;
         const r = await writeUnits(this.ctx.write, planned.units, this.options.maxActionsPerTx, () => this.halted);
         this.lastPassMs = performance.now() - t0;
+        this.log.debug({ units: planned.units.length, transactions: r.transactions, planMs: Math.round(planMs), totalMs: Math.round(this.lastPassMs) }, 'pass written');
         if (r.error === undefined) return;
         if (this.halted) return;
         if (retryable(r.error) && (attempt < this.options.maxRetries || r.transactions > 0)) {
