@@ -98,6 +98,9 @@ const DEFAULT_GRACE = 3;
  * takes longer than one heartbeat grace when the old leader's host vanished.
  */
 const NEW_LEADER_GRACE_MS = 10_000;
+/** Status reports per transaction at most, and such transactions in flight at once (see writeQueued). */
+const MAX_STATUS_PER_TX = 2_000;
+const STATUS_TX_IN_FLIGHT = 4;
 /** How often the manager list is compared with the one the sessions have. */
 const MANAGERS_CHECK_MS = 1_000;
 
@@ -452,11 +455,47 @@ export class Dispatcher implements LeaderController {
     return this.flushing;
   }
 
+  /**
+   * Write what is queued: node changes in one transaction, status reports in
+   * transactions of at most MAX_STATUS_PER_TX, up to STATUS_TX_IN_FLIGHT of
+   * them at once (a backlog of tens of thousands of reports would otherwise be
+   * one Raft entry of megabytes, and one round trip at a time). Each task
+   * appears once per flush, and flushes follow each other, so the store's
+   * forward-only check always sees the state the reports build on.
+   */
   private async writeQueued(): Promise<void> {
     const statuses = this.pendingStatus;
     const nodes = this.pendingNodes;
     this.pendingStatus = new Map();
     this.pendingNodes = new Map();
+    const batches: Array<() => Promise<void>> = [];
+    if (nodes.size > 0) batches.push(() => this.writeBatch(new Map(), nodes));
+    let part = new Map<string, TaskStatus>();
+    for (const [id, status] of statuses) {
+      part.set(id, status);
+      if (part.size >= MAX_STATUS_PER_TX) {
+        const full = part;
+        batches.push(() => this.writeBatch(full, new Map()));
+        part = new Map();
+      }
+    }
+    if (part.size > 0) batches.push(() => this.writeBatch(part, new Map()));
+    let next = 0;
+    let failure: { error: unknown } | undefined;
+    const lane = async (): Promise<void> => {
+      while (next < batches.length && failure === undefined) {
+        try {
+          await batches[next++]();
+        } catch (error) {
+          failure ??= { error };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(STATUS_TX_IN_FLIGHT, batches.length) }, lane));
+    if (failure) throw failure.error;
+  }
+
+  private async writeBatch(statuses: Map<string, TaskStatus>, nodes: Map<string, (n: Node) => Node | null>): Promise<void> {
     for (let attempt = 0; attempt < 5 && (statuses.size > 0 || nodes.size > 0); attempt++) {
       const actions: Action[] = [];
       const now = this.ctx.now();

@@ -206,6 +206,34 @@ test('status reports are batched into one transaction, only move forward, and ar
   }
 });
 
+test('a large backlog of status reports is written as several transactions of at most 2,000 reports, all acknowledged once committed', async () => {
+  const { ls } = setup();
+  const ids = Array.from({ length: 4_500 }, (_, i) => `t${String(i).padStart(5, '0')}`);
+  ls.applyNow(ids.map((id) => createAction('task', assigned(id, 'n1'))));
+  const sizes: number[] = [];
+  const ctx = ls.context();
+  const d = new Dispatcher({
+    ctx: { ...ctx, now: Date.now, write: (actions) => (sizes.push(actions.length), ctx.write(actions)) },
+    managers: () => [{ id: 'm1', address: '127.0.0.1:4242' }],
+    flushMs: 5,
+    pushDelayMs: 5,
+    random: () => 0,
+    newLeaderGraceMs: 0,
+  });
+  d.start();
+  try {
+    const sid = d.openSession(peer('n1'), desc, new Sink());
+    await d.flush();
+    sizes.length = 0;
+    const running = taskStatusToProto({ state: TaskState.RUNNING, message: 'running', err: '', timestamp: 2, containerId: 'c', exitCode: 0, health: 'none' });
+    await d.updateTaskStatus(peer('n1'), sid, ids.map((taskId) => ({ taskId, status: running })));
+    assert.deepEqual(sizes, [2_000, 2_000, 500]);
+    assert.ok(ids.every((id) => ls.store.get('task', id)?.status.state === TaskState.RUNNING), 'every report committed before the acknowledgement');
+  } finally {
+    await d.stop();
+  }
+});
+
 test('a removed node cannot open a session; a stopped dispatcher closes sessions and refuses new ones', async () => {
   const { d } = setup();
   d.start();
