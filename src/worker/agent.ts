@@ -214,7 +214,7 @@ export class Agent {
       // The health poll repeats itself: only changes are news.
       if (f.state === prev.state && f.message === prev.message && f.health === prev.health && f.containerId === prev.containerId && f.exitCode === prev.exitCode && f.err === prev.err) return;
     }
-    const status: TaskStatus = { ...f, timestamp: this.clock() };
+    const status: TaskStatus = { state: f.state, message: f.message, err: f.err, timestamp: this.clock(), containerId: f.containerId, exitCode: f.exitCode, health: f.health };
     this.reported.set(task.id, status);
     this.log.info({ taskId: task.id, state: taskStateName(f.state), message: f.message, containerId: f.containerId.slice(0, 12) }, 'task status');
     this.batcher.push({ taskId: task.id, status });

@@ -763,7 +763,11 @@ export class ClusterStore implements StateMachine<TxResult> {
       return { error: { code: 'version-conflict', field: 'specVersion', message: `service ${serviceId} is at version ${service.version}, not ${JSON.stringify(raw.specVersion)}` } };
     }
     const parts = serviceParts(service);
-    const task = validateTask({ ...raw, spec: parts.spec, endpoint: parts.endpoint, serviceAnnotations: { name: service.spec.name } }, [parts]);
+    // The decoded action is ours alone (fresh from JSON.parse): complete it in place rather than spread it into a copy.
+    raw.spec = parts.spec;
+    raw.endpoint = parts.endpoint;
+    raw.serviceAnnotations = { name: service.spec.name };
+    const task = validateTask(raw, [parts]);
     return { task };
   }
 
