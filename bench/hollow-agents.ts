@@ -82,7 +82,7 @@ async function run(job: HollowAgentsJob): Promise<void> {
         nodeId: res.nodeId,
         clusterId: job.clusterId,
         logger: silent,
-        batchMs: 200,
+        batchMs: 100,
         maxBatch: 500,
         reporter: async (updates) => {
           await session.report(updates);

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { raftServerOptions } from '../raft/transport.js';
 import type { NodeId } from '../raft/types.js';
 import { Dispatcher } from '../dispatcher/dispatcher.js';
+import { dispatcherServerDefinition } from '../dispatcher/session-encoding.js';
 import { dispatcherImplementation } from '../dispatcher/service.js';
 import { loadCaProto, loadControlProto, loadDispatcherProto, loadManagerProto } from './api/proto.js';
 import { authorizer, nodeCallRefusal, type AuthorizerOptions } from './authz.js';
@@ -115,7 +116,7 @@ export class Manager {
     const managers = (): { id: string; address: string }[] => ca.managers();
     const leaders = new LeaderControllers(rs, (ctx) => leaderControllers(ctx, managers), o.logger?.child({ nodeId: o.nodeId }));
     server.addService(
-      loadDispatcherProto().service,
+      dispatcherServerDefinition(loadDispatcherProto().service),
       dispatcherImplementation({
         current: () => leaders.get<Dispatcher>('dispatcher'),
         leader: () => rs.leader(),

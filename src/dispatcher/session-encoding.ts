@@ -1,0 +1,85 @@
+// The leader's encoder of SessionMessage (the Session stream's messages), in
+// place of the generic one @grpc/proto-loader builds. Every task pushed to an
+// agent carries its whole TaskTemplate, and the tasks of a service share one:
+// the generic encoder converts and encodes that template again for every task,
+// which was the largest part of a push. This one encodes each template once
+// (cached per proto object, which the dispatcher itself shares per stored
+// spec) and splices its bytes into each task.
+//
+// The bytes are a valid encoding of the same message: an embedded message is
+// written as its field number with wire type 2 and the length-prefixed bytes
+// of the message, which is exactly what is spliced; fields may come in any
+// order (the template, field 8, comes after Task's other fields).
+// test/dispatcher/session-encoding.test.ts decodes both encodings and compares.
+import type * as grpc from '@grpc/grpc-js';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import type * as Protobuf from 'protobufjs';
+import { protoPath } from '../common/protos.js';
+import type { ProtoTask } from '../manager/api/convert.js';
+import type { SessionMessage } from './dispatcher.js';
+
+// protobufjs is what @grpc/proto-loader encodes with; loaded through it so that both use one copy.
+const require = createRequire(import.meta.url);
+const protobuf = require(require.resolve('protobufjs', { paths: [dirname(require.resolve('@grpc/proto-loader'))] })) as typeof Protobuf;
+
+interface Types {
+  session: Protobuf.Type;
+  task: Protobuf.Type;
+  template: Protobuf.Type;
+  /** Field numbers, as the proto files give them. */
+  tasksField: number;
+  specField: number;
+}
+
+let types: Types | null = null;
+
+function load(): Types {
+  if (types) return types;
+  const root = new protobuf.Root();
+  const dir = dirname(protoPath('dispatcher.proto'));
+  root.resolvePath = (_origin, target) => (target.startsWith('/') ? target : `${dir}/${target}`);
+  root.loadSync('dispatcher.proto', { keepCase: false });
+  root.resolveAll();
+  const session = root.lookupType('flotilla.dispatcher.SessionMessage');
+  const task = root.lookupType('flotilla.control.Task');
+  types = {
+    session,
+    task,
+    template: root.lookupType('flotilla.control.TaskTemplate'),
+    tasksField: session.fields.tasks.id,
+    specField: task.fields.spec.id,
+  };
+  return types;
+}
+
+/** Encoded TaskTemplates, by the proto object they were encoded from. */
+const templates = new WeakMap<object, Uint8Array>();
+
+function templateBytes(t: Types, spec: NonNullable<ProtoTask['spec']>): Uint8Array {
+  let b = templates.get(spec);
+  if (b === undefined) templates.set(spec, (b = t.template.encode(t.template.fromObject(spec)).finish()));
+  return b;
+}
+
+function taskBytes(t: Types, task: ProtoTask): Uint8Array {
+  const { spec, ...rest } = task;
+  const w = t.task.encode(t.task.fromObject(rest));
+  if (spec) w.uint32(((t.specField << 3) | 2) >>> 0).bytes(templateBytes(t, spec));
+  return w.finish();
+}
+
+/** The wire bytes of a SessionMessage. */
+export function encodeSessionMessage(msg: SessionMessage): Buffer {
+  const t = load();
+  const w = t.session.encode(t.session.fromObject({ ...msg, tasks: [] }));
+  for (const task of msg.tasks) w.uint32(((t.tasksField << 3) | 2) >>> 0).bytes(taskBytes(t, task));
+  const out = w.finish();
+  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/** The Dispatcher service definition for the server, with this encoder on the Session stream. */
+export function dispatcherServerDefinition(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const session = service.Session as grpc.MethodDefinition<unknown, SessionMessage>;
+  return { ...service, Session: { ...session, responseSerialize: encodeSessionMessage } };
+}

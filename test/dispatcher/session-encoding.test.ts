@@ -1,0 +1,55 @@
+// The leader's own SessionMessage encoder (src/dispatcher/session-encoding.ts)
+// against the generic one: the agent's decoder reads the same message from both.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { taskToProto, type ProtoTask } from '../../src/manager/api/convert.js';
+import { loadDispatcherProto } from '../../src/manager/api/proto.js';
+import { TaskState } from '../../src/manager/store/types.js';
+import { encodeSessionMessage } from '../../src/dispatcher/session-encoding.js';
+import type { SessionMessage } from '../../src/dispatcher/dispatcher.js';
+import { service, task } from '../manager/store-fixtures.js';
+
+const def = loadDispatcherProto().service.Session;
+const generic = (m: SessionMessage): Buffer => def.responseSerialize(m);
+const decode = (b: Buffer): unknown => def.responseDeserialize(b);
+
+const web = service('s1', 'web');
+web.spec.taskTemplate.container.env = ['A=1', 'B=2'];
+web.spec.taskTemplate.container.healthcheck = { test: ['CMD', 'true'], intervalMs: 1000, timeoutMs: 500, retries: 3, startPeriodMs: 0 };
+web.spec.taskTemplate.placement.constraints = ['node.role==worker'];
+const db = service('s2', 'db');
+const status = { state: TaskState.ASSIGNED, message: 'assigned', err: '', timestamp: 7, containerId: '', exitCode: 0, health: 'none' as const };
+
+test('a message with tasks of two services (their templates shared or not), managers and removed ids decodes the same from both encoders', () => {
+  const webSpec = taskToProto(task('t0', web, { nodeId: 'n1', status })).spec;
+  const tasks = [
+    task('t1', web, { nodeId: 'n1', status, slot: 1 }),
+    task('t2', db, { nodeId: 'n1', status, slot: 2, desiredState: TaskState.SHUTDOWN }),
+    task('t3', web, { nodeId: 'n1', status: { ...status, state: TaskState.RUNNING, containerId: 'c0ffee', health: 'healthy' }, slot: 3 }),
+  ].map((t) => taskToProto(t));
+  // The dispatcher shares one proto template per stored spec: so do these two.
+  tasks[0].spec = webSpec;
+  tasks[2].spec = webSpec;
+  const msg: SessionMessage = {
+    sessionId: 'sess-1',
+    managers: [{ id: 'm1', address: '10.0.0.1:4242' }, { id: 'm2', address: '10.0.0.2:4242' }],
+    heartbeatPeriodMs: 1000,
+    hasAssignments: true,
+    tasks,
+    incremental: true,
+    removedTaskIds: ['gone-1', 'gone-2'],
+  };
+  const ours = encodeSessionMessage(msg);
+  assert.deepEqual(decode(ours), decode(generic(msg)));
+  // Again, now from the cache of encoded templates.
+  assert.deepEqual(decode(encodeSessionMessage(msg)), decode(generic(msg)));
+  assert.equal((decode(ours) as { tasks: { spec: { container: { env: string[] } } }[] }).tasks[2].spec.container.env.join(','), 'A=1,B=2');
+});
+
+test('messages without tasks, and a task without a template, decode the same from both encoders', () => {
+  const bare: SessionMessage = { sessionId: 's', managers: [], heartbeatPeriodMs: 0, hasAssignments: false, tasks: [], incremental: false, removedTaskIds: [] };
+  assert.deepEqual(decode(encodeSessionMessage(bare)), decode(generic(bare)));
+  const { spec: _spec, ...t } = taskToProto(task('t9', db, { nodeId: 'n1', status }));
+  const noSpec: SessionMessage = { ...bare, hasAssignments: true, tasks: [t as ProtoTask] };
+  assert.deepEqual(decode(encodeSessionMessage(noSpec)), decode(generic(noSpec)));
+});
