@@ -27,7 +27,17 @@ before(async () => {
   await c.join(1, 'manager');
   await c.join(2, 'manager');
   for (const i of W) await c.join(i, 'worker');
-  await c.waitFor(async () => (await nodes(0)).filter((n) => n.status.state === 'ready' && n.description.engineVersion).length === 6, 30_000, 'six ready nodes with their engine');
+  let seen: Node[] = [];
+  await c.waitFor(
+    async () => {
+      seen = await nodes(0).catch(() => seen);
+      return seen.filter((n) => n.status.state === 'ready' && n.description.engineVersion).length === 6;
+    },
+    30_000,
+    'six ready nodes with their engine',
+  ).catch((err: unknown) => {
+    throw new Error(`${String(err)}; last seen: ${JSON.stringify(seen.map((n) => [n.role, n.status.state, n.status.message, n.description.engineVersion]))}`);
+  });
   for (const n of (await nodes(0)).filter((x) => x.role === 'manager')) await c.cliOk(0, ['node', 'update', '--availability', 'drain', n.id]);
   clusterId = (JSON.parse((await c.cliOk(0, ['cluster', 'info', '--format', 'json'])).stdout) as { cluster: { id: string } }).cluster.id;
 });
