@@ -36,13 +36,16 @@ async function dispatcher(script: Scripted[]): Promise<{ address: string; asked:
   return { address: `127.0.0.1:${port}`, asked, server };
 }
 
+/** A complete set, two changes (one adds t3, one stops t1 and removes t2), then a new complete set. */
+const SCRIPT: Scripted[] = [
+  { incremental: false, tasks: [onNode('t1'), onNode('t2')], removedTaskIds: [] },
+  { incremental: true, tasks: [onNode('t3')], removedTaskIds: [] },
+  { incremental: true, tasks: [onNode('t1', { desiredState: TaskState.SHUTDOWN })], removedTaskIds: ['t2'] },
+  { incremental: false, tasks: [onNode('t9')], removedTaskIds: [] },
+];
+
 test('the session asks for changes and hands the agent the complete set built from them', async () => {
-  const d = await dispatcher([
-    { incremental: false, tasks: [onNode('t1'), onNode('t2')], removedTaskIds: [] },
-    { incremental: true, tasks: [onNode('t3')], removedTaskIds: [] },
-    { incremental: true, tasks: [onNode('t1', { desiredState: TaskState.SHUTDOWN })], removedTaskIds: ['t2'] },
-    { incremental: false, tasks: [onNode('t9')], removedTaskIds: [] },
-  ]);
+  const d = await dispatcher(SCRIPT);
   const sets: string[][] = [];
   let desiredT1 = 0;
   const session = new ManagerSession({
@@ -67,12 +70,7 @@ test('the session asks for changes and hands the agent the complete set built fr
 });
 
 test('with assignChanges, the agent gets the complete sets and each change as it came, and tasks of one service share one spec object', async () => {
-  const d = await dispatcher([
-    { incremental: false, tasks: [onNode('t1'), onNode('t2')], removedTaskIds: [] },
-    { incremental: true, tasks: [onNode('t3')], removedTaskIds: [] },
-    { incremental: true, tasks: [onNode('t1', { desiredState: TaskState.SHUTDOWN })], removedTaskIds: ['t2'] },
-    { incremental: false, tasks: [onNode('t9')], removedTaskIds: [] },
-  ]);
+  const d = await dispatcher(SCRIPT);
   const calls: string[] = [];
   const received: Task[] = [];
   const session = new ManagerSession({
