@@ -330,7 +330,7 @@ class Tables {
   readonly byName = new Map<Kind, Map<string, string>>(NAMED_KINDS.map((k) => [k, new Map()]));
   readonly tasksByService = new Map<string, Set<string>>();
   readonly tasksByNode = new Map<string, Set<string>>();
-  readonly tasksByDesired = new Map<number, Set<string>>();
+  readonly tasksByDesired = new Map<TaskState, Set<string>>();
   readonly nodesByRole = new Map<NodeRole, Set<string>>();
 
   table(kind: Kind): Map<string, StoreObject> {
@@ -353,66 +353,46 @@ class Tables {
     return this.byName.get(kind)?.get(name.toLowerCase());
   }
 
+  /**
+   * The set indexes of a kind, each with the key it files an object under.
+   * replace() moves an object only in the indexes whose key changed: most
+   * writes are task updates that keep the service and the desired state
+   * (status reports, assignments), and re-filing a task in sets of tens of
+   * thousands costs more than the rest of the write.
+   */
+  private readonly setIndexes: ReadonlyMap<Kind, ReadonlyArray<[Map<unknown, Set<string>>, (o: StoreObject) => unknown]>> = new Map<
+    Kind,
+    Array<[Map<unknown, Set<string>>, (o: StoreObject) => unknown]>
+  >([
+    [
+      'task',
+      [
+        [this.tasksByService, (o) => (o as Task).serviceId],
+        [this.tasksByNode, (o) => (o as Task).nodeId],
+        [this.tasksByDesired, (o) => (o as Task).desiredState],
+      ],
+    ],
+    ['node', [[this.nodesByRole, (o) => (o as Node).role]]],
+  ]);
+
   /** Replace prev by next (either may be absent), keeping every index right. */
   replace(kind: Kind, id: string, prev: StoreObject | undefined, next: StoreObject | undefined): void {
-    if (prev && next && kind === 'task') {
-      // Most writes are task updates that keep the service and desired state
-      // (status reports, assignments): touch only the index entries that move.
-      this.table(kind).set(id, next);
-      this.reindexTask(prev as Task, next as Task);
-      return;
+    if (next) this.table(kind).set(id, next);
+    else this.table(kind).delete(id);
+    for (const [index, key] of this.setIndexes.get(kind) ?? []) {
+      const from = prev === undefined ? undefined : key(prev);
+      const to = next === undefined ? undefined : key(next);
+      if (prev !== undefined && next !== undefined && from === to) continue;
+      if (prev !== undefined) removeFrom(index, from, id);
+      if (next !== undefined) addTo(index, to, id);
     }
-    if (prev) this.unindex(kind, prev);
-    if (next) {
-      this.table(kind).set(id, next);
-      this.index(kind, next);
-    } else {
-      this.table(kind).delete(id);
-    }
-  }
-
-  private reindexTask(prev: Task, next: Task): void {
-    if (prev.serviceId !== next.serviceId) {
-      removeFrom(this.tasksByService, prev.serviceId, prev.id);
-      addTo(this.tasksByService, next.serviceId, next.id);
-    }
-    if (prev.nodeId !== next.nodeId) {
-      removeFrom(this.tasksByNode, prev.nodeId, prev.id);
-      addTo(this.tasksByNode, next.nodeId, next.id);
-    }
-    if (prev.desiredState !== next.desiredState) {
-      removeFrom(this.tasksByDesired, prev.desiredState, prev.id);
-      addTo(this.tasksByDesired, next.desiredState, next.id);
-    }
-  }
-
-  private index(kind: Kind, o: StoreObject): void {
-    const name = nameOf(kind, o);
-    if (name !== undefined) this.byName.get(kind)?.set(name.toLowerCase(), o.id);
-    if (kind === 'task') {
-      const t = o as Task;
-      addTo(this.tasksByService, t.serviceId, t.id);
-      addTo(this.tasksByNode, t.nodeId, t.id);
-      addTo(this.tasksByDesired, t.desiredState, t.id);
-    } else if (kind === 'node') {
-      addTo(this.nodesByRole, (o as Node).role, o.id);
-    }
-  }
-
-  private unindex(kind: Kind, o: StoreObject): void {
-    const name = nameOf(kind, o);
-    if (name !== undefined) {
-      const names = this.byName.get(kind) as Map<string, string>;
-      if (names.get(name.toLowerCase()) === o.id) names.delete(name.toLowerCase());
-    }
-    if (kind === 'task') {
-      const t = o as Task;
-      removeFrom(this.tasksByService, t.serviceId, t.id);
-      removeFrom(this.tasksByNode, t.nodeId, t.id);
-      removeFrom(this.tasksByDesired, t.desiredState, t.id);
-    } else if (kind === 'node') {
-      removeFrom(this.nodesByRole, (o as Node).role, o.id);
-    }
+    const names = this.byName.get(kind);
+    if (names === undefined) return;
+    const oldName = prev === undefined ? undefined : nameOf(kind, prev)?.toLowerCase();
+    const newName = next === undefined ? undefined : nameOf(kind, next)?.toLowerCase();
+    if (oldName === newName && next !== undefined) return;
+    if (oldName !== undefined && names.get(oldName) === id) names.delete(oldName);
+    if (newName !== undefined) names.set(newName, id);
   }
 }
 
