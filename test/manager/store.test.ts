@@ -17,6 +17,9 @@ import {
   errorFromTx,
   unwrapTx,
   updateAction,
+  assignAction,
+  spawnAction,
+  statusAction,
   type Action,
   type StoreEvent,
   type TxResult,
@@ -617,17 +620,14 @@ test('randomized: two replicas applying the same random log agree on every resul
 });
 
 test('a status action updates only the observed status, forward-only, and is watched as an update', async () => {
-  const { Log, service, task, node: mkNode } = await import('./store-fixtures.js');
-  const { statusAction, createAction: create } = await import('../../src/manager/store/store.js');
-  const { TaskState: S } = await import('../../src/manager/store/types.js');
   const log = new Log();
   const svc = service('s1', 'web');
-  log.apply(create('service', svc), create('node', mkNode('n1')));
-  const t = task('t1', svc, { nodeId: 'n1', status: { state: S.ASSIGNED, message: '', err: '', timestamp: 1, containerId: '', exitCode: 0, health: 'none' } });
-  log.apply(create('task', t));
+  log.apply(createAction('service', svc), createAction('node', node('n1')));
+  const t = task('t1', svc, { nodeId: 'n1', status: { state: TaskState.ASSIGNED, message: '', err: '', timestamp: 1, containerId: '', exitCode: 0, health: 'none' } });
+  log.apply(createAction('task', t));
   const events: string[] = [];
   log.store.watch({ kind: 'task' }, (ev) => events.push(ev.op));
-  const running = { state: S.RUNNING, message: 'started', err: '', timestamp: 5, containerId: 'c1', exitCode: 0, health: 'none' as const };
+  const running = { state: TaskState.RUNNING, message: 'started', err: '', timestamp: 5, containerId: 'c1', exitCode: 0, health: 'none' as const };
   const ok = log.apply(statusAction('t1', running, 99));
   assert.equal(ok.ok, true);
   const stored = log.store.get('task', 't1');
@@ -635,27 +635,24 @@ test('a status action updates only the observed status, forward-only, and is wat
   assert.equal(stored?.updatedAt, 99);
   assert.deepEqual(stored?.spec, t.spec, 'nothing else changes');
   assert.deepEqual(events, ['update']);
-  const back = log.apply(statusAction('t1', { ...running, state: S.STARTING }, 100));
+  const back = log.apply(statusAction('t1', { ...running, state: TaskState.STARTING }, 100));
   assert.equal(back.ok, false);
   assert.equal(!back.ok && back.error.rule, 'forward-only');
   const notTask = log.applyBytes(new TextEncoder().encode(JSON.stringify({ v: 1, actions: [{ kind: 'service', op: 'status', object: { id: 's1' } }] })));
   assert.equal(notTask.ok, false);
-  const stale = log.apply(statusAction('t1', { ...running, state: S.COMPLETE }, 101, 1));
+  const stale = log.apply(statusAction('t1', { ...running, state: TaskState.COMPLETE }, 101, 1));
   assert.equal(!stale.ok && stale.error.code, 'version-conflict');
 });
 
 test('an assign action sets only the node and the observed status, forward-only, if the task is at the version read', async () => {
-  const { Log, service, task, node: mkNode } = await import('./store-fixtures.js');
-  const { assignAction, createAction: create } = await import('../../src/manager/store/store.js');
-  const { TaskState: S } = await import('../../src/manager/store/types.js');
   const log = new Log();
   const svc = service('s1', 'web');
-  log.apply(create('service', svc), create('node', mkNode('n1')));
-  const pending = { state: S.PENDING, message: 'pending', err: '', timestamp: 1, containerId: '', exitCode: 0, health: 'none' as const };
-  const t = log.ok(create('task', task('t1', svc, { status: pending }))).objects[0] as Task;
+  log.apply(createAction('service', svc), createAction('node', node('n1')));
+  const pending = { state: TaskState.PENDING, message: 'pending', err: '', timestamp: 1, containerId: '', exitCode: 0, health: 'none' as const };
+  const t = log.ok(createAction('task', task('t1', svc, { status: pending }))).objects[0] as Task;
   const events: string[] = [];
   log.store.watch({ kind: 'task' }, (ev) => events.push(ev.op));
-  const assigned = { ...pending, state: S.ASSIGNED, message: 'assigned', timestamp: 7 };
+  const assigned = { ...pending, state: TaskState.ASSIGNED, message: 'assigned', timestamp: 7 };
   // A stale read is refused.
   const stale = log.apply(assignAction({ id: 't1', nodeId: 'n1', status: assigned, updatedAt: 7 }, t.version - 1));
   assert.equal(!stale.ok && stale.error.code, 'version-conflict');
@@ -681,10 +678,8 @@ test('an assign action sets only the node and the observed status, forward-only,
 });
 
 test('a spawn action creates a task with its service\'s current spec, and is refused once the service moved on', async () => {
-  const { Log, service, task } = await import('./store-fixtures.js');
-  const { spawnAction, createAction: create, updateAction: update } = await import('../../src/manager/store/store.js');
   const log = new Log();
-  const svc = log.ok(create('service', service('s1', 'web'))).objects[0] as Service;
+  const svc = log.ok(createAction('service', service('s1', 'web'))).objects[0] as Service;
   const events: string[] = [];
   log.store.watch({ kind: 'task' }, (ev) => events.push(ev.op));
   const t = task('t1', svc, { specVersion: svc.version });
@@ -697,7 +692,7 @@ test('a spawn action creates a task with its service\'s current spec, and is ref
   assert.deepEqual(events, ['create']);
   assert.deepEqual({ ...stored, version: 0 }, { ...t, version: 0 }, 'the same task a create of the whole object gives');
   // The service changed since: refused, nothing created.
-  const svc2 = log.ok(update('service', { ...clone(svc), spec: { ...clone(svc.spec), labels: { a: 'b' } } })).objects[0] as Service;
+  const svc2 = log.ok(updateAction('service', { ...clone(svc), spec: { ...clone(svc.spec), labels: { a: 'b' } } })).objects[0] as Service;
   const stale = log.apply(spawnAction(task('t2', svc, { slot: 2, specVersion: svc.version })));
   assert.equal(!stale.ok && stale.error.code, 'version-conflict');
   assert.equal(log.store.get('task', 't2'), undefined);
