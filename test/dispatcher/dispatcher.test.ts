@@ -43,6 +43,14 @@ class Sink implements SessionSink {
 const desc = nodeDescriptionToProto({ hostname: 'h1', cpus: 2, memoryBytes: 2 ** 30, engineVersion: '20.10', platform: { os: 'linux', arch: 'x86_64' } });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Heartbeats of a session, twice a period, for two heartbeat graces: past any deadline it would have missed. */
+async function heartbeatThroughGrace(d: Dispatcher, nodeId: string, sid: string): Promise<void> {
+  for (let i = 0; i < 2 * GRACE; i++) {
+    await sleep(PERIOD / 2);
+    d.heartbeat(peer(nodeId), sid);
+  }
+}
+
 function assigned(id: string, nodeId: string, state: TaskState = TaskState.ASSIGNED): Task {
   const t = task(id, service('s1', 'web'), { nodeId, status: { state, message: '', err: '', timestamp: 1, containerId: '', exitCode: 0, health: 'none' } });
   return t;
@@ -105,10 +113,7 @@ test('a new leader gives known nodes a grace period: one that reconnects stays r
   try {
     await sleep(PERIOD);
     const sid = d.openSession(peer('n2'), desc, new Sink());
-    for (let i = 0; i < 2 * GRACE; i++) {
-      await sleep(PERIOD / 2);
-      d.heartbeat(peer('n2'), sid);
-    }
+    await heartbeatThroughGrace(d, 'n2', sid);
     await d.flush();
     assert.equal(ls.store.get('node', 'n2')?.status.state, 'ready');
     assert.equal(ls.store.get('node', 'n3')?.status.state, 'down');
@@ -124,10 +129,7 @@ test('a node that joins while the dispatcher runs is marked down if its agent ne
     const joined = (id: string): Node => node(id, { status: { state: 'unknown', message: 'joined: waiting for its agent to connect', address: '' } });
     ls.applyNow([createAction('node', joined('n4')), createAction('node', joined('n5'))]);
     const sid = d.openSession(peer('n5'), desc, new Sink());
-    for (let i = 0; i < 2 * GRACE; i++) {
-      await sleep(PERIOD / 2);
-      d.heartbeat(peer('n5'), sid);
-    }
+    await heartbeatThroughGrace(d, 'n5', sid);
     await until(() => ls.store.get('node', 'n4')?.status.state === 'down');
     await d.flush();
     assert.equal(ls.store.get('node', 'n4')?.status.message, 'heartbeat failure (no session)');
