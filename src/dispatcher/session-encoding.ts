@@ -12,21 +12,15 @@
 // order (the template, field 8, comes after Task's other fields).
 // test/dispatcher/session-encoding.test.ts decodes both encodings and compares.
 import type * as grpc from '@grpc/grpc-js';
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
-import type * as Protobuf from 'protobufjs';
+import protobuf from 'protobufjs';
 import { protoPath } from '../common/protos.js';
 import type { ProtoTask } from '../manager/api/convert.js';
 import type { SessionMessage } from './dispatcher.js';
 
-// protobufjs is what @grpc/proto-loader encodes with; loaded through it so that both use one copy.
-const require = createRequire(import.meta.url);
-const protobuf = require(require.resolve('protobufjs', { paths: [dirname(require.resolve('@grpc/proto-loader'))] })) as typeof Protobuf;
-
 interface Types {
-  session: Protobuf.Type;
-  task: Protobuf.Type;
-  template: Protobuf.Type;
+  session: protobuf.Type;
+  task: protobuf.Type;
+  template: protobuf.Type;
   /** Field numbers, as the proto files give them. */
   tasksField: number;
   specField: number;
@@ -36,11 +30,8 @@ let types: Types | null = null;
 
 function load(): Types {
   if (types) return types;
-  const root = new protobuf.Root();
-  const dir = dirname(protoPath('dispatcher.proto'));
-  root.resolvePath = (_origin, target) => (target.startsWith('/') ? target : `${dir}/${target}`);
-  root.loadSync('dispatcher.proto', { keepCase: false });
-  root.resolveAll();
+  // control.proto, which dispatcher.proto imports, is found beside it.
+  const root = protobuf.loadSync(protoPath('dispatcher.proto'));
   const session = root.lookupType('flotilla.dispatcher.SessionMessage');
   const task = root.lookupType('flotilla.control.Task');
   types = {
