@@ -13,6 +13,7 @@
 // Only the leader runs it; the manager's service answers UNAVAILABLE (with the
 // leader's address) on a follower.
 import * as grpc from '@grpc/grpc-js';
+import { listInLanes } from '../common/lanes.js';
 import type { Logger } from 'pino';
 import {
   ApiError,
@@ -83,7 +84,18 @@ interface Session {
   assignments: SessionAssignments;
 }
 
-function newStats(): { pushRounds: number; messages: number; tasksSent: number; reports: number; updates: number; statusTxs: number; statusActions: number } {
+/** What the dispatcher did in a while: push rounds, messages and tasks pushed, status reports and updates received, status transactions and their actions. */
+interface DispatcherStats {
+  pushRounds: number;
+  messages: number;
+  tasksSent: number;
+  reports: number;
+  updates: number;
+  statusTxs: number;
+  statusActions: number;
+}
+
+function newStats(): DispatcherStats {
   return { pushRounds: 0, messages: 0, tasksSent: 0, reports: 0, updates: 0, statusTxs: 0, statusActions: 0 };
 }
 
@@ -150,18 +162,23 @@ export class Dispatcher implements LeaderController {
     return s.periodMs * s.grace;
   }
 
+  /** How long a node with no session yet (known to a new leader, or just joined) has to open one. */
+  private unseenNodeGraceMs(): number {
+    return Math.max(this.deadlineMs(), this.o.newLeaderGraceMs ?? NEW_LEADER_GRACE_MS);
+  }
+
   start(): void {
     if (this.running) return;
     this.running = true;
     // A new leader does not know when nodes last heartbeat: give each one a full grace period to reconnect.
     for (const n of this.ctx.store.list('node')) {
-      if (n.status.state !== 'down') this.armGrace(n.id, Math.max(this.deadlineMs(), this.o.newLeaderGraceMs ?? NEW_LEADER_GRACE_MS));
+      if (n.status.state !== 'down') this.armGrace(n.id, this.unseenNodeGraceMs());
     }
     this.unwatch = this.ctx.store.watch({ kind: ['task', 'node'] }, (ev) => {
       if (ev.kind === 'node') {
         // A node that joined is 'unknown' until its agent opens a session; one
         // whose agent never comes is marked down, as a known node would be.
-        if (ev.op === 'create' && !this.sessions.has(ev.object.id)) this.armGrace(ev.object.id, Math.max(this.deadlineMs(), this.o.newLeaderGraceMs ?? NEW_LEADER_GRACE_MS));
+        if (ev.op === 'create' && !this.sessions.has(ev.object.id)) this.armGrace(ev.object.id, this.unseenNodeGraceMs());
         return;
       }
       if (ev.kind === 'store') {
@@ -480,19 +497,8 @@ export class Dispatcher implements LeaderController {
       }
     }
     if (part.size > 0) batches.push(() => this.writeBatch(part, new Map()));
-    let next = 0;
-    let failure: { error: unknown } | undefined;
-    const lane = async (): Promise<void> => {
-      while (next < batches.length && failure === undefined) {
-        try {
-          await batches[next++]();
-        } catch (error) {
-          failure ??= { error };
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(STATUS_TX_IN_FLIGHT, batches.length) }, lane));
-    if (failure) throw failure.error;
+    const failed = await listInLanes(batches, STATUS_TX_IN_FLIGHT);
+    if (failed) throw failed.error;
   }
 
   private async writeBatch(statuses: Map<string, TaskStatus>, nodes: Map<string, (n: Node) => Node | null>): Promise<void> {

@@ -4,6 +4,7 @@
 // retries on conflicts, watch-driven debounced passes, a slow safety pass and
 // per-service wake-up timers.
 import type { Logger } from 'pino';
+import { inLanes } from '../../common/lanes.js';
 import type { ControllerContext, LeaderController } from '../controller.js';
 import { NotFoundError, VersionConflictError, type StoreEvent } from '../store/store.js';
 import type { Service } from '../store/types.js';
@@ -94,11 +95,8 @@ export async function writeUnits(
 ): Promise<{ transactions: number; error?: unknown }> {
   let transactions = 0;
   let i = 0;
-  let failed = false;
-  let firstError: { at: number; error: unknown } | undefined;
-  let seq = 0;
   const nextChunk = (): Unit[] | undefined => {
-    if (i >= units.length || failed || halted()) return undefined;
+    if (i >= units.length || halted()) return undefined;
     const chunk: Unit[] = [];
     let size = 0;
     while (i < units.length && (chunk.length === 0 || size + units[i].actions.length <= max)) {
@@ -108,22 +106,18 @@ export async function writeUnits(
     }
     return chunk;
   };
-  const lane = async (): Promise<void> => {
-    for (let chunk = nextChunk(); chunk !== undefined; chunk = nextChunk()) {
-      const at = seq++;
-      try {
+  const failed = await inLanes(() => {
+    const chunk = nextChunk();
+    return (
+      chunk &&
+      (async (): Promise<void> => {
         await write(chunk.flatMap((u) => u.actions));
-      } catch (error) {
-        failed = true;
-        if (firstError === undefined || at < firstError.at) firstError = { at, error };
-        return;
-      }
-      transactions++;
-      for (const u of chunk) u.onCommit?.();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, inFlight) }, lane));
-  return firstError === undefined ? { transactions } : { transactions, error: firstError.error };
+        transactions++;
+        for (const u of chunk) u.onCommit?.();
+      })
+    );
+  }, inFlight);
+  return failed === undefined ? { transactions } : { transactions, error: failed.error };
 }
 
 const retryable = (err: unknown): boolean => err instanceof VersionConflictError || err instanceof NotFoundError;
