@@ -46,7 +46,7 @@ export interface DispatcherOptions {
   pushDelayMs?: number;
   /** Jitter source in [0, 1) (default Math.random). */
   random?: () => number;
-  /** The least a new leader waits for known nodes to reconnect (default 10 s). */
+  /** The least a node with no session yet waits to be marked down: a known node after a new leader starts, or one that just joined (default 10 s). */
   newLeaderGraceMs?: number;
   /** How often a change of the manager list is looked for (default 1 s). */
   managersCheckMs?: number;
