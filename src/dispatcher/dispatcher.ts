@@ -61,6 +61,8 @@ export interface SessionMessage {
   /** `tasks` holds only the changes since the last message (see proto/dispatcher.proto). */
   incremental: boolean;
   removedTaskIds: string[];
+  /** More parts of this set (or batch of changes) follow: the agent waits for the last one (see proto/dispatcher.proto). */
+  more: boolean;
 }
 
 /** What an agent says about itself when it opens a session. */
@@ -101,6 +103,8 @@ function newStats(): DispatcherStats {
 
 const DEFAULT_PERIOD_MS = 1_000;
 const DEFAULT_PUSH_DELAY_MS = 100;
+/** Tasks per Session message at most (a larger set goes in parts: see sendAssignments). */
+export const TASKS_PER_MESSAGE = 1_000;
 /** Sessions sent their changes per event-loop turn: a round over a thousand nodes must not hold the loop (Raft's heartbeats) for long. */
 const PUSH_SLICE = 100;
 const DEFAULT_GRACE = 3;
@@ -214,7 +218,7 @@ export class Dispatcher implements LeaderController {
     const json = JSON.stringify(managers);
     if (json === this.sentManagers || managers.length === 0) return;
     this.sentManagers = json;
-    for (const s of this.sessions.values()) s.sink.send({ sessionId: s.id, managers, heartbeatPeriodMs: 0, hasAssignments: false, tasks: [], incremental: false, removedTaskIds: [] });
+    for (const s of this.sessions.values()) s.sink.send({ sessionId: s.id, managers, heartbeatPeriodMs: 0, hasAssignments: false, tasks: [], incremental: false, removedTaskIds: [], more: false });
     this.log?.info({ managers: managers.map((m) => m.address), sessions: this.sessions.size }, 'managers changed: sent to every session');
   }
 
@@ -259,7 +263,7 @@ export class Dispatcher implements LeaderController {
     this.graceTimers.delete(s.nodeId);
     this.armDeadline(s);
     this.updateNode(s.nodeId, (n) => ({ ...n, description: desc, status: { ...n.status, state: 'ready', message: 'session started' } }));
-    sink.send(this.message(s, this.jitteredPeriod(), s.assignments.full(this.assigned(s.nodeId))));
+    this.sendAssignments(s, this.jitteredPeriod(), s.assignments.full(this.assigned(s.nodeId)));
     this.log?.info({ node: s.nodeId, session: s.id }, 'session opened');
     return s.id;
   }
@@ -378,16 +382,31 @@ export class Dispatcher implements LeaderController {
     return this.ctx.store.tasksByNode(nodeId).filter((t) => t.status.state >= TaskState.ASSIGNED);
   }
 
-  private message(s: Session, heartbeatPeriodMs: number, m: AssignmentMessage, managers = this.o.managers()): SessionMessage {
-    return {
-      sessionId: s.id,
-      managers,
-      heartbeatPeriodMs,
-      hasAssignments: true,
-      tasks: m.tasks.map(protoOf),
-      incremental: m.incremental,
-      removedTaskIds: m.removedTaskIds,
-    };
+  /**
+   * Sends an assignment message, in parts of at most TASKS_PER_MESSAGE tasks:
+   * a node's whole set can be tens of thousands of tasks, megabytes more than
+   * an agent takes in one message (gRPC's 4 MB), and one encode of it holds
+   * the event loop. Returns the number of messages sent.
+   */
+  private sendAssignments(s: Session, heartbeatPeriodMs: number, m: AssignmentMessage, managers = this.o.managers()): number {
+    const parts = Math.max(1, Math.ceil(m.tasks.length / TASKS_PER_MESSAGE));
+    for (let i = 0; i < parts; i++) {
+      const last = i === parts - 1;
+      const tasks: ProtoTask[] = [];
+      for (let j = i * TASKS_PER_MESSAGE; j < Math.min(m.tasks.length, (i + 1) * TASKS_PER_MESSAGE); j++) tasks.push(protoOf(m.tasks[j]));
+      s.sink.send({
+        sessionId: s.id,
+        // The first part carries the session's settings; the others leave them "unchanged".
+        managers: i === 0 ? managers : [],
+        heartbeatPeriodMs: i === 0 ? heartbeatPeriodMs : 0,
+        hasAssignments: true,
+        tasks,
+        incremental: m.incremental,
+        removedTaskIds: last ? m.removedTaskIds : [],
+        more: !last,
+      });
+    }
+    return parts;
   }
 
   private schedulePush(): void {
@@ -416,8 +435,7 @@ export class Dispatcher implements LeaderController {
           ? s.assignments.next(this.assigned(nodeId))
           : s.assignments.nextFor(changed, (id) => this.ctx.store.get('task', id), nodeId);
       if (m) {
-        s.sink.send(this.message(s, 0, m, managers));
-        this.stats.messages++;
+        this.stats.messages += this.sendAssignments(s, 0, m, managers);
         this.stats.tasksSent += m.tasks.length;
       }
     }
