@@ -354,3 +354,29 @@ test('a complete set larger than one message goes in parts of TASKS_PER_MESSAGE,
     await d.stop();
   }
 });
+
+test('a deadline that passes while the leader itself is stalled (its event loop held) does not mark the node down', async () => {
+  const { ls, d } = setup();
+  d.start();
+  try {
+    const sink = new Sink();
+    const sid = d.openSession(peer('n1'), desc, sink);
+    // Hold the event loop well past the deadline (period x grace) and the stall tolerance, as a burst of work would.
+    const until = Date.now() + PERIOD * GRACE + 800;
+    while (Date.now() < until) {
+      /* busy */
+    }
+    await sleep(5);
+    assert.equal(sink.closed, null, 'the session survives the stall');
+    d.heartbeat(peer('n1'), sid);
+    await heartbeatThroughGrace(d, 'n1', sid);
+    await d.flush();
+    assert.equal(ls.store.get('node', 'n1')?.status.state, 'ready');
+    // A node that then goes silent is still marked down.
+    await sleep(PERIOD * GRACE + 60);
+    await d.flush();
+    assert.equal(ls.store.get('node', 'n1')?.status.state, 'down');
+  } finally {
+    await d.stop();
+  }
+});
