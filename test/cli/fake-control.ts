@@ -19,7 +19,7 @@ import {
 } from '../../src/manager/api/convert.js';
 import { loadControlProto, type ControlMethod } from '../../src/manager/api/proto.js';
 import { NameConflictError, NotFoundError, VersionConflictError } from '../../src/manager/store/store.js';
-import type { Cluster, Node, Service, Task } from '../../src/manager/store/types.js';
+import { TaskState, type Cluster, type Node, type Service, type Task } from '../../src/manager/store/types.js';
 
 export interface InjectedError {
   code: grpc.status;
@@ -148,7 +148,14 @@ export class FakeControl {
       return { service: serviceToProto(svc) };
     },
     GetService: (r) => ({ service: serviceToProto(this.findService(String(r.serviceIdOrName))) }),
-    ListServices: () => ({ services: [...this.services.values()].map(serviceToProto) }),
+    ListServices: () => ({
+      // With docker's ServiceStatus, counted as the manager counts it.
+      services: [...this.services.values()].map((svc) => {
+        const mine = [...this.tasks.values()].filter((t) => t.serviceId === svc.id && t.desiredState === TaskState.RUNNING);
+        const desiredTasks = 'replicated' in svc.spec.mode ? svc.spec.mode.replicated.replicas : mine.length;
+        return { ...serviceToProto(svc), serviceStatus: { runningTasks: mine.filter((t) => t.status.state === TaskState.RUNNING).length, desiredTasks } };
+      }),
+    }),
     UpdateService: (r) => {
       this.beforeWrite?.('UpdateService');
       const s = this.services.get(String(r.serviceId));

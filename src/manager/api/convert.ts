@@ -196,9 +196,17 @@ export interface ProtoServiceSpec {
   endpoint: { ports: ProtoPortConfig[] } | null;
 }
 
+/** Docker's ServiceStatus: tasks running and desired (ListServices, GetService). */
+export interface ProtoServiceStatus {
+  runningTasks: number;
+  desiredTasks: number;
+}
+
 export interface ProtoService {
   meta: ProtoMeta | null;
   spec: ProtoServiceSpec | null;
+  /** Set by ListServices and GetService; null elsewhere. */
+  serviceStatus?: ProtoServiceStatus | null;
 }
 
 export interface ProtoTaskStatus {

@@ -17,6 +17,7 @@ import {
   serviceToProto,
   taskToProto,
   type ProtoClusterSpec,
+  type ProtoService,
   type ProtoServiceSpec,
 } from '../api/convert.js';
 import { generateId, type NodeRole } from '../ca/ca.js';
@@ -25,10 +26,13 @@ import type { LeaderWriter } from '../leader-writer.js';
 import { quorumRefusal } from '../membership.js';
 import type { ReplicatedStore } from '../replicated-store.js';
 import { createAction, deleteAction, updateAction, NotFoundError } from '../store/store.js';
-import { isTaskState, type Cluster, type Labels, type Node, type Service, type TaskState } from '../store/types.js';
+import { isTaskState, TaskState, type Cluster, type Labels, type Node, type Service, type Task } from '../store/types.js';
 import { ValidationError, validateLabels } from '../store/validate.js';
 
 type Req = Record<string, unknown>;
+
+/** ListTasks answers at most this many tasks (RESOURCE_EXHAUSTED beyond: see proto/control.proto). */
+export const MAX_LISTED_TASKS = 50_000;
 
 export class ControlService {
   constructor(
@@ -130,7 +134,7 @@ export class ControlService {
 
   async GetService(req: { serviceIdOrName: string }): Promise<unknown> {
     await this.rs.barrier();
-    return { service: serviceToProto(this.resolveService(req.serviceIdOrName)) };
+    return { service: this.withStatus(this.resolveService(req.serviceIdOrName)) };
   }
 
   async ListServices(req: { filters?: { ids?: string[]; names?: string[]; labels?: string[] } | null }): Promise<unknown> {
@@ -141,7 +145,7 @@ export class ControlService {
       .filter((s) => (f.ids?.length ? f.ids.some((id) => s.id.startsWith(id)) : true))
       .filter((s) => (f.names?.length ? f.names.some((n) => s.spec.name.toLowerCase() === n.toLowerCase()) : true))
       .filter((s) => labelsMatch(s.spec.labels, f.labels ?? []));
-    return { services: services.map(serviceToProto) };
+    return { services: services.map((s) => this.withStatus(s)) };
   }
 
   async UpdateService(req: { serviceId: string; version: number; spec?: ProtoServiceSpec | null }): Promise<unknown> {
@@ -156,9 +160,10 @@ export class ControlService {
   async RemoveService(req: { serviceId: string }): Promise<unknown> {
     await this.rs.barrier();
     const svc = this.resolveService(req.serviceId);
-    // Its tasks go with it (the store keeps no task without its service); agents then stop and remove their containers.
-    const tasks = this.rs.store.tasksByService(svc.id).map((t) => deleteAction('task', t.id));
-    await this.writer.write([...tasks, deleteAction('service', svc.id)]);
+    // The service alone, in one small transaction: its tasks (there may be 100,000, and their history) are deleted
+    // after it by the task reaper, in bounded transactions, and agents stop and remove their containers as the
+    // deletions reach them. A single transaction of every task was megabytes applied in one go on every manager.
+    await this.writer.write([deleteAction('service', svc.id)]);
     return {};
   }
 
@@ -169,11 +174,26 @@ export class ControlService {
       if (!isTaskState(s)) throw new ValidationError(`filters.desiredStates[${i}]`, 'enum', `${s} is not a task state`);
       return s as TaskState;
     });
-    const tasks = this.rs.store
-      .list('task')
-      .filter((t) => (f.serviceIds?.length ? f.serviceIds.includes(t.serviceId) : true))
-      .filter((t) => (f.nodeIds?.length ? f.nodeIds.includes(t.nodeId) : true))
-      .filter((t) => (states.length ? states.includes(t.desiredState) : true));
+    // From the narrowest index the filters allow, not a copy of every task sorted first.
+    const candidates: Iterable<Task> = f.serviceIds?.length
+      ? f.serviceIds.flatMap((id) => this.rs.store.tasksByService(id, { sorted: false }))
+      : f.nodeIds?.length
+        ? f.nodeIds.flatMap((id) => this.rs.store.tasksByNode(id))
+        : this.rs.store.values('task');
+    const tasks: Task[] = [];
+    for (const t of candidates) {
+      if (f.serviceIds?.length && !f.serviceIds.includes(t.serviceId)) continue;
+      if (f.nodeIds?.length && !f.nodeIds.includes(t.nodeId)) continue;
+      if (states.length && !states.includes(t.desiredState)) continue;
+      tasks.push(t);
+      if (tasks.length > MAX_LISTED_TASKS) {
+        throw new ApiError(
+          grpc.status.RESOURCE_EXHAUSTED,
+          `more than ${MAX_LISTED_TASKS} tasks match: too many for one answer; narrow the list (a service, a node, desired state running)`,
+        );
+      }
+    }
+    tasks.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return { tasks: tasks.map(taskToProto) };
   }
 
@@ -218,6 +238,19 @@ export class ControlService {
   }
 
   // ---------------------------------------------------------------- helpers
+
+  /** A service with Docker's ServiceStatus: its tasks desired RUNNING that run, over those it wants. */
+  private withStatus(s: Service): ProtoService {
+    let running = 0;
+    let desiredRunning = 0;
+    for (const t of this.rs.store.tasksByService(s.id, { sorted: false })) {
+      if (t.desiredState !== TaskState.RUNNING) continue;
+      desiredRunning++;
+      if (t.status.state === TaskState.RUNNING) running++;
+    }
+    const desired = 'replicated' in s.spec.mode ? s.spec.mode.replicated.replicas : desiredRunning;
+    return { ...serviceToProto(s), serviceStatus: { runningTasks: running, desiredTasks: desired } };
+  }
 
   private cluster(): Cluster {
     const c = this.rs.store.list('cluster')[0];
