@@ -127,6 +127,10 @@ export async function runBigService(c: DaemonCluster, o: BigServiceOptions): Pro
   const timeout = o.phaseTimeoutMs ?? 300_000;
   const control = connect({ dataDir: c.node(0).dataDir, env: {}, timeoutMs: 60_000 });
   try {
+    await waitUntil('every node ready', 60_000, async () => {
+      const nodes = (await control.call('ListNodes', {})).nodes;
+      return nodes.length === c.nodes.length && nodes.every((n) => n.status?.state === 2 && n.description?.engineVersion);
+    }, 200);
     const nodeIds = (await control.call('ListNodes', {})).nodes.map((n) => n.meta?.id ?? '');
     const since = Date.now();
     let leaderPeak = peakRss(c.node(0).proc?.pid);
