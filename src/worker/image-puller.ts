@@ -43,6 +43,8 @@ interface Backoff {
   pulled: boolean;
   /** Tasks refused from this back-off, told in the next attempt's log line. */
   refused: number;
+  /** The refusal last made, shared by the asks of the same second (an Error per task costs its stack). */
+  last?: { inS: number; err: ImageNotFoundError };
 }
 
 export interface ImagePullerStats {
@@ -119,7 +121,9 @@ export class ImagePuller {
     if (b && this.clock() < b.retryAt) {
       b.refused++;
       this.counters.refusedFromBackoff++;
-      return Promise.reject(this.notFound(image, b));
+      const inS = this.secondsLeft(b);
+      if (b.last?.inS !== inS) b.last = { inS, err: this.notFound(image, b) };
+      return Promise.reject(b.last.err);
     }
     let flight = this.inFlight.get(image);
     if (!flight) {
@@ -170,8 +174,12 @@ export class ImagePuller {
     return this.notFound(image, b, cause);
   }
 
+  private secondsLeft(b: Backoff): number {
+    return Math.max(1, Math.ceil((b.retryAt - this.clock()) / 1000));
+  }
+
   private notFound(image: string, b: Backoff, cause?: unknown): ImageNotFoundError {
-    const inS = Math.max(1, Math.ceil((b.retryAt - this.clock()) / 1000));
+    const inS = this.secondsLeft(b);
     const note = b.pulled ? `not retried for ${inS} s after ${plural(b.failures, 'failed pull')}` : `not looked for again for ${inS} s`;
     return new ImageNotFoundError(image, `${b.reason}; ${note}`, cause === undefined ? undefined : { cause });
   }
