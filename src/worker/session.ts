@@ -216,6 +216,13 @@ export class ManagerSession {
       this.closeSession(`no answer from ${addr} within ${this.o.openTimeoutMs ?? 5_000} ms`);
     }, this.o.openTimeoutMs ?? 5_000);
     call.on('data', (msg: SessionMessage) => {
+      // One message (up to a thousand tasks) per turn of the event loop: gRPC hands over every message it has
+      // read at once, and the parts of a 20,000-task set read and validated back to back held the loop for a
+      // second, in the leader's own process too (every manager runs an agent).
+      if (msg.hasAssignments && msg.tasks.length > 0) {
+        call.pause();
+        setImmediate(() => call.resume());
+      }
       if (first) {
         first = false;
         if (this.openTimer) clearTimeout(this.openTimer);
