@@ -37,6 +37,9 @@ export interface StatusBatcherOptions {
   logger?: Logger;
 }
 
+/** The size of a batch while a backlog waits (see drain). */
+export const BACKLOG_BATCH = 1_000;
+
 export class StatusBatcher {
   private readonly report: StatusReporter;
   private readonly batchMs: number;
@@ -118,7 +121,9 @@ export class StatusBatcher {
   private async drain(): Promise<void> {
     let backoff = this.retryMs;
     while (this.queue.length > 0) {
-      const batch = this.queue.slice(0, this.maxBatch);
+      // A backlog (thousands of tasks rejected at once) goes in large batches: one report in flight at a time
+      // of maxBatch would take tens of seconds for 20,000 tasks, and the leader writes up to 2,000 per transaction.
+      const batch = this.queue.slice(0, this.queue.length > this.backlog ? Math.max(this.maxBatch, BACKLOG_BATCH) : this.maxBatch);
       // In flight now: no longer replaced in place.
       for (const u of batch) if (this.waiting.get(u.taskId) === u) this.waiting.delete(u.taskId);
       this.inFlight = batch.length;

@@ -200,6 +200,8 @@ export interface ProtoServiceSpec {
 export interface ProtoServiceStatus {
   runningTasks: number;
   desiredTasks: number;
+  /** Every task of the service by observed state ('rejected': 3). */
+  tasksByState?: Record<string, number>;
 }
 
 export interface ProtoService {

@@ -26,7 +26,7 @@ import type { LeaderWriter } from '../leader-writer.js';
 import { quorumRefusal } from '../membership.js';
 import type { ReplicatedStore } from '../replicated-store.js';
 import { createAction, deleteAction, updateAction, NotFoundError } from '../store/store.js';
-import { isTaskState, TaskState, type Cluster, type Labels, type Node, type Service, type Task } from '../store/types.js';
+import { isTaskState, taskStateName, TaskState, type Cluster, type Labels, type Node, type Service, type Task } from '../store/types.js';
 import { ValidationError, validateLabels } from '../store/validate.js';
 
 type Req = Record<string, unknown>;
@@ -243,13 +243,17 @@ export class ControlService {
   private withStatus(s: Service): ProtoService {
     let running = 0;
     let desiredRunning = 0;
+    const byState = new Map<number, number>();
     for (const t of this.rs.store.tasksByService(s.id, { sorted: false })) {
+      byState.set(t.status.state, (byState.get(t.status.state) ?? 0) + 1);
       if (t.desiredState !== TaskState.RUNNING) continue;
       desiredRunning++;
       if (t.status.state === TaskState.RUNNING) running++;
     }
     const desired = 'replicated' in s.spec.mode ? s.spec.mode.replicated.replicas : desiredRunning;
-    return { ...serviceToProto(s), serviceStatus: { runningTasks: running, desiredTasks: desired } };
+    const tasksByState: Record<string, number> = {};
+    for (const [state, n] of byState) tasksByState[taskStateName(state).toLowerCase()] = n;
+    return { ...serviceToProto(s), serviceStatus: { runningTasks: running, desiredTasks: desired, tasksByState } };
   }
 
   private cluster(): Cluster {
