@@ -42,6 +42,7 @@ import type {
   UpdateOrder,
 } from '../store/types.js';
 import {
+  quoteValue,
   ValidationError,
   validateClusterSpec,
   validateNode,
@@ -309,7 +310,7 @@ function enumFromProto<T extends string>(t: EnumTable<T>, value: unknown, field:
   const v = typeof value === 'number' ? t.get(value) : undefined;
   if (v === undefined) {
     const known = [...t].map(([n, s]) => `${n} (${s})`).join(', ');
-    throw new ValidationError(field, 'enum', `must be one of ${known} (got ${JSON.stringify(value)})`);
+    throw new ValidationError(field, 'enum', `must be one of ${known} (got ${quoteValue(value)})`);
   }
   return v;
 }

@@ -26,7 +26,7 @@ import { quorumRefusal } from '../membership.js';
 import type { ReplicatedStore } from '../replicated-store.js';
 import { createAction, deleteAction, updateAction, NotFoundError } from '../store/store.js';
 import { isTaskState, type Cluster, type Labels, type Node, type Service, type TaskState } from '../store/types.js';
-import { ValidationError, validateLabels } from '../store/validate.js';
+import { quoteInput, ValidationError, validateLabels } from '../store/validate.js';
 
 type Req = Record<string, unknown>;
 
@@ -74,7 +74,7 @@ export class ControlService {
     const next: Node = { ...node, labels: { ...node.labels }, updatedAt: Date.now() };
     if (req.hasAvailability) next.availability = nodeAvailabilityFromProto(req.availability);
     for (const key of req.labelsRm ?? []) {
-      if (!(key in next.labels)) throw new ValidationError('labelsRm', 'label-missing', `node ${node.id} has no label ${JSON.stringify(key)}`);
+      if (!(key in next.labels)) throw new ValidationError('labelsRm', 'label-missing', `node ${node.id} has no label ${quoteInput(key)}`);
       delete next.labels[key];
     }
     Object.assign(next.labels, validateLabels(req.labelsAdd ?? {}, 'labelsAdd'));
@@ -235,9 +235,9 @@ export class ControlService {
     const byHost = nodes.filter((n) => n.description.hostname === ref);
     if (byHost.length === 1) return byHost[0];
     if (byPrefix.length > 1 || byHost.length > 1) {
-      throw new ApiError(grpc.status.FAILED_PRECONDITION, `node reference ${JSON.stringify(ref)} is ambiguous: use the full node id`);
+      throw new ApiError(grpc.status.FAILED_PRECONDITION, `node reference ${quoteInput(ref)} is ambiguous: use the full node id`);
     }
-    throw new NotFoundError('not-found', `no node ${JSON.stringify(ref)}: see \`flotilla node ls\``);
+    throw new NotFoundError('not-found', `no node ${quoteInput(ref)}: see \`flotilla node ls\``);
   }
 
   /** A service by id, name, or unique id prefix. */
@@ -246,8 +246,8 @@ export class ControlService {
     if (direct) return direct;
     const byPrefix = ref ? this.rs.store.list('service').filter((s) => s.id.startsWith(ref)) : [];
     if (byPrefix.length === 1) return byPrefix[0];
-    if (byPrefix.length > 1) throw new ApiError(grpc.status.FAILED_PRECONDITION, `service reference ${JSON.stringify(ref)} is ambiguous: use the full id or the name`);
-    throw new NotFoundError('not-found', `no service ${JSON.stringify(ref)}: see \`flotilla service ls\``);
+    if (byPrefix.length > 1) throw new ApiError(grpc.status.FAILED_PRECONDITION, `service reference ${quoteInput(ref)} is ambiguous: use the full id or the name`);
+    throw new NotFoundError('not-found', `no service ${quoteInput(ref)}: see \`flotilla service ls\``);
   }
 
   /** What this (leader) manager knows of a Raft member's health. */

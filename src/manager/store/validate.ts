@@ -50,6 +50,46 @@ export class ValidationError extends Error {
   }
 }
 
+// ---------------------------------------------------------------------------
+// Quoting what a user sent
+
+/** At most this many characters of a value a user sent are quoted back in an error message. */
+export const QUOTE_LIMIT = 100;
+/** A label key inside a field path ('labels["key"]') is cut shorter: the path is repeated in the message and the gRPC metadata. */
+const FIELD_KEY_LIMIT = 40;
+
+/** The first `limit` characters of `s` (never half of a surrogate pair), and how many were left out. */
+function cut(s: string, limit: number): [string, number] {
+  if (s.length <= limit) return [s, 0];
+  let n = Math.max(0, limit);
+  const c = s.charCodeAt(n - 1);
+  if (c >= 0xd800 && c <= 0xdbff) n--;
+  return [s.slice(0, n), s.length - n];
+}
+
+/**
+ * A value a user sent, JSON-quoted for an error message: its first
+ * QUOTE_LIMIT characters, then `… (N more characters)`, so that a 10 KB
+ * argument never comes back whole. Every message that echoes input uses it.
+ */
+export function quoteInput(s: string, limit = QUOTE_LIMIT): string {
+  const [head, rest] = cut(s, limit);
+  return rest === 0 ? JSON.stringify(head) : `${JSON.stringify(head)}… (${rest} more characters)`;
+}
+
+/** Like quoteInput, without the quotes (for text that is already a rendering, e.g. a JSON array). */
+export function clipInput(s: string, limit = QUOTE_LIMIT): string {
+  const [head, rest] = cut(s, limit);
+  return rest === 0 ? head : `${head}… (${rest} more characters)`;
+}
+
+/** Any received value, for an error message: a string quoted by quoteInput, a number or boolean as is, anything else described. */
+export function quoteValue(v: unknown): string {
+  if (typeof v === 'string') return quoteInput(v);
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  return describe(v);
+}
+
 // Limits, as in SwarmKit / Docker where they have one.
 export const MAX_NAME_LENGTH = 63;
 export const MAX_LABEL_KEY_LENGTH = 128;
@@ -168,7 +208,7 @@ function oneOf<T extends string>(o: Obj, key: string, path: string, values: read
     return def;
   }
   if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) {
-    throw new ValidationError(at(path, key), rule, `must be one of ${values.join(', ')} (got ${JSON.stringify(v)})`);
+    throw new ValidationError(at(path, key), rule, `must be one of ${values.join(', ')} (got ${quoteValue(v)})`);
   }
   return v as T;
 }
@@ -193,7 +233,7 @@ function taskState(o: Obj, key: string, path: string, def?: TaskState): TaskStat
     if (def === undefined) throw new ValidationError(at(path, key), 'required', 'is required');
     return def;
   }
-  if (!isTaskState(v)) throw new ValidationError(at(path, key), 'task-state', `must be a task state value (got ${JSON.stringify(v)})`);
+  if (!isTaskState(v)) throw new ValidationError(at(path, key), 'task-state', `must be a task state value (got ${quoteValue(v)})`);
   return v;
 }
 
@@ -207,7 +247,7 @@ export function validateName(name: unknown, field = 'name'): string {
     throw new ValidationError(field, 'name-length', `must be 1..${MAX_NAME_LENGTH} characters (got ${name.length})`);
   }
   if (!NAME_PATTERN.test(name)) {
-    throw new ValidationError(field, 'name-format', `${JSON.stringify(name)} must start with a letter or digit and contain only letters, digits, '_', '.', '-'`);
+    throw new ValidationError(field, 'name-format', `${quoteInput(name)} must start with a letter or digit and contain only letters, digits, '_', '.', '-'`);
   }
   return name;
 }
@@ -217,7 +257,7 @@ export function validateId(id: unknown, field = 'id'): string {
   if (id === undefined || id === null || id === '') throw new ValidationError(field, 'required', 'is required');
   if (typeof id !== 'string') throw new ValidationError(field, 'type', `must be a string, not ${describe(id)}`);
   if (id.length > MAX_ID_LENGTH || !ID_PATTERN.test(id)) {
-    throw new ValidationError(field, 'id-format', `${JSON.stringify(id.slice(0, 40))} is not a valid id (1..${MAX_ID_LENGTH} of [a-zA-Z0-9_.-], starting with a letter or digit)`);
+    throw new ValidationError(field, 'id-format', `${quoteInput(id)} is not a valid id (1..${MAX_ID_LENGTH} of [a-zA-Z0-9_.-], starting with a letter or digit)`);
   }
   return id;
 }
@@ -228,7 +268,7 @@ export function validateLabels(labels: unknown, field = 'labels'): Labels {
   const o = asObj(labels, field);
   const entries: [string, string][] = [];
   for (const key of Object.keys(o)) {
-    const f = `${field}[${JSON.stringify(key)}]`;
+    const f = `${field}[${quoteInput(key, FIELD_KEY_LIMIT)}]`;
     if (key.length === 0 || key.length > MAX_LABEL_KEY_LENGTH) {
       throw new ValidationError(f, 'label-key', `label keys must be 1..${MAX_LABEL_KEY_LENGTH} characters (got ${key.length})`);
     }
@@ -271,7 +311,7 @@ export function parseImageReference(ref: unknown, field = 'image'): ImageReferen
     throw new ValidationError(field, 'image-reference', 'image reference is too long');
   }
   const bad = (why: string): never => {
-    throw new ValidationError(field, 'image-reference', `${JSON.stringify(ref)} is not a valid image reference: ${why}`);
+    throw new ValidationError(field, 'image-reference', `${quoteInput(ref)} is not a valid image reference: ${why}`);
   };
   let rest = ref;
   let digest = '';
@@ -286,7 +326,7 @@ export function parseImageReference(ref: unknown, field = 'image'): ImageReferen
   if (colon > rest.lastIndexOf('/')) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG_RE.test(tag)) bad(`invalid tag ${JSON.stringify(tag)} (1..128 of [A-Za-z0-9_.-], not starting with '.' or '-')`);
+    if (!TAG_RE.test(tag)) bad(`invalid tag ${quoteInput(tag)} (1..128 of [A-Za-z0-9_.-], not starting with '.' or '-')`);
   }
   if (rest.length === 0) bad('the name is empty');
   if (rest.length > MAX_IMAGE_NAME_LENGTH) bad(`the name must be at most ${MAX_IMAGE_NAME_LENGTH} characters`);
@@ -294,14 +334,14 @@ export function parseImageReference(ref: unknown, field = 'image'): ImageReferen
   let domain = '';
   if (parts.length > 1 && (parts[0].includes('.') || parts[0].includes(':') || parts[0] === 'localhost')) {
     domain = parts.shift() as string;
-    if (!DOMAIN_RE.test(domain)) bad(`invalid registry ${JSON.stringify(domain)}`);
+    if (!DOMAIN_RE.test(domain)) bad(`invalid registry ${quoteInput(domain)}`);
   }
   for (const c of parts) {
     if (PATH_COMPONENT_RE.test(c)) continue;
     if (PATH_COMPONENT_RE.test(c.toLowerCase())) {
-      throw new ValidationError(field, 'image-lowercase', `${JSON.stringify(ref)}: repository name must be lowercase`);
+      throw new ValidationError(field, 'image-lowercase', `${quoteInput(ref)}: repository name must be lowercase`);
     }
-    bad(`invalid path component ${JSON.stringify(c)}`);
+    bad(`invalid path component ${quoteInput(c)}`);
   }
   return { domain, path: parts.join('/'), tag, digest };
 }
@@ -315,8 +355,8 @@ export function validateImageReference(ref: unknown, field = 'image'): string {
 export function validateEnvEntry(entry: unknown, field = 'env'): string {
   const s = itemStr(entry, field);
   const eq = s.indexOf('=');
-  if (eq < 0) throw new ValidationError(field, 'env-format', `${JSON.stringify(s.slice(0, 40))} must be KEY=VALUE`);
-  if (eq === 0) throw new ValidationError(field, 'env-format', `${JSON.stringify(s.slice(0, 40))} has an empty key`);
+  if (eq < 0) throw new ValidationError(field, 'env-format', `${quoteInput(s)} must be KEY=VALUE`);
+  if (eq === 0) throw new ValidationError(field, 'env-format', `${quoteInput(s)} has an empty key`);
   if (s.includes('\0')) throw new ValidationError(field, 'env-format', 'must not contain NUL');
   return s;
 }
@@ -348,17 +388,17 @@ function descriptor(key: string): string | undefined {
 export function parseConstraint(expr: unknown, field = 'constraint'): Constraint {
   const s = itemStr(expr, field);
   const m = CONSTRAINT_RE.exec(s);
-  if (!m) throw new ValidationError(field, 'constraint-format', `${JSON.stringify(s)} must be <key> == <value> or <key> != <value>`);
+  if (!m) throw new ValidationError(field, 'constraint-format', `${quoteInput(s)} must be <key> == <value> or <key> != <value>`);
   const key = descriptor(m[1]);
   if (key === undefined) {
-    throw new ValidationError(field, 'constraint-key', `${JSON.stringify(m[1])} is not one of node.id, node.hostname, node.role, node.platform.os, node.platform.arch, node.labels.<key>, engine.labels.<key>`);
+    throw new ValidationError(field, 'constraint-key', `${quoteInput(m[1])} is not one of node.id, node.hostname, node.role, node.platform.os, node.platform.arch, node.labels.<key>, engine.labels.<key>`);
   }
   const value = m[3];
   if (value.length === 0 || !CONSTRAINT_VALUE_RE.test(value)) {
-    throw new ValidationError(field, 'constraint-value', `${JSON.stringify(value)} is not a valid constraint value`);
+    throw new ValidationError(field, 'constraint-value', `${quoteInput(value)} is not a valid constraint value`);
   }
   if (key === 'node.role' && value !== 'manager' && value !== 'worker') {
-    throw new ValidationError(field, 'constraint-value', `node.role is manager or worker (got ${JSON.stringify(value)})`);
+    throw new ValidationError(field, 'constraint-value', `node.role is manager or worker (got ${quoteInput(value)})`);
   }
   return { key, op: m[2] as ConstraintOp, value };
 }
@@ -371,7 +411,7 @@ function nameAt(o: Obj, key: string, path: string): string {
 }
 
 function absolutePath(s: string, field: string, rule: string): void {
-  if (!s.startsWith('/')) throw new ValidationError(field, rule, `${JSON.stringify(s)} must be an absolute path`);
+  if (!s.startsWith('/')) throw new ValidationError(field, rule, `${quoteInput(s)} must be an absolute path`);
 }
 
 // ---------------------------------------------------------------------------
@@ -399,7 +439,7 @@ function parseHealthCheck(o: Obj, path: string): HealthCheck {
   if (test.length > 0) {
     const kind = test[0];
     const ok = (kind === 'NONE' && test.length === 1) || (kind === 'CMD' && test.length >= 2) || (kind === 'CMD-SHELL' && test.length === 2);
-    if (!ok) throw new ValidationError(testField, 'healthcheck-test', `must be [], ["NONE"], ["CMD", arg...] or ["CMD-SHELL", command] (got ${JSON.stringify(test).slice(0, 80)})`);
+    if (!ok) throw new ValidationError(testField, 'healthcheck-test', `must be [], ["NONE"], ["CMD", arg...] or ["CMD-SHELL", command] (got ${clipInput(JSON.stringify(test))})`);
   }
   return {
     test,
@@ -422,7 +462,7 @@ export function validateContainerSpec(x: unknown, path = 'container'): Container
   const mounts = list(o, 'mounts', path, parseMount);
   const targets = new Set<string>();
   mounts.forEach((m, i) => {
-    if (targets.has(m.target)) throw new ValidationError(`${at(path, 'mounts')}[${i}].target`, 'mount-duplicate', `${m.target} is mounted twice`);
+    if (targets.has(m.target)) throw new ValidationError(`${at(path, 'mounts')}[${i}].target`, 'mount-duplicate', `${quoteInput(m.target)} is mounted twice`);
     targets.add(m.target);
   });
   const hcRaw = prop(o, 'healthcheck');
@@ -476,7 +516,7 @@ export function validatePlacement(x: unknown, path = 'placement'): Placement {
     const po = asObj(p, f);
     const spread = str(po, 'spread', f);
     if (descriptor(spread.trim()) === undefined) {
-      throw new ValidationError(at(f, 'spread'), 'spread-descriptor', `${JSON.stringify(spread)} is not a node descriptor such as node.labels.<key>`);
+      throw new ValidationError(at(f, 'spread'), 'spread-descriptor', `${quoteInput(spread)} is not a node descriptor such as node.labels.<key>`);
     }
     return { spread };
   });
