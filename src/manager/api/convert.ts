@@ -51,6 +51,7 @@ import {
   validateServiceSpec,
   validateTask,
   validateTaskStatus,
+  type SpecRules,
 } from '../store/validate.js';
 
 // ------------------------------------------------------------ wire shapes
@@ -565,8 +566,8 @@ function serviceSpecFromWire(x: unknown, path: string): Obj | undefined {
  * enums mapped, then validateServiceSpec, so bad input throws ValidationError
  * naming the field ('spec.taskTemplate.container.image', ...).
  */
-export function serviceSpecFromProto(x: ProtoServiceSpec | null | undefined, path = 'spec'): ServiceSpec {
-  return validateServiceSpec(serviceSpecFromWire(x, path), path);
+export function serviceSpecFromProto(x: ProtoServiceSpec | null | undefined, path = 'spec', rules: SpecRules = 'request'): ServiceSpec {
+  return validateServiceSpec(serviceSpecFromWire(x, path), path, rules);
 }
 
 export function serviceFromProto(x: ProtoService): Service {
@@ -756,8 +757,12 @@ export function clusterToProto(c: Cluster): ProtoCluster {
   };
 }
 
-/** The store ClusterSpec for an UpdateCluster request; ValidationError naming the field on bad input. */
-export function clusterSpecFromProto(x: ProtoClusterSpec | null | undefined, path = 'spec'): ClusterSpec {
+/**
+ * The store ClusterSpec for an UpdateCluster request (the settings in their
+ * documented ranges); ValidationError naming the field on bad input. A
+ * cluster read from a manager is read with rules 'stored'.
+ */
+export function clusterSpecFromProto(x: ProtoClusterSpec | null | undefined, path = 'spec', rules: SpecRules = 'request'): ClusterSpec {
   const s = sub(x, path);
   return validateClusterSpec(
     s === undefined
@@ -769,6 +774,24 @@ export function clusterSpecFromProto(x: ProtoClusterSpec | null | undefined, pat
           caConfig: sub(s.caConfig, at(path, 'caConfig')),
         },
     path,
+    rules,
+  );
+}
+
+// ------------------------------------------------------------ versions
+
+/**
+ * The version an update request carries: the version of the object the
+ * caller read (its meta.version), so that a change made meanwhile is refused
+ * (ABORTED) instead of overwritten. A missing (0) or negative one is
+ * INVALID_ARGUMENT: there is no "whatever is stored now".
+ */
+export function requireVersion(version: unknown, kind: string, read: string): number {
+  if (typeof version === 'number' && Number.isSafeInteger(version) && version > 0) return version;
+  throw new ValidationError(
+    'version',
+    'version-required',
+    `version is required (got ${quoteValue(version)}): read the ${kind} (${read}) and send its version, so that a change made since is not overwritten`,
   );
 }
 

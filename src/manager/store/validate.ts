@@ -600,10 +600,20 @@ export function validateEndpointSpec(x: unknown, path = 'endpoint'): EndpointSpe
   return { ports };
 }
 
-/** Validate a service spec; returns its canonical copy (defaults filled in). */
-export function validateServiceSpec(x: unknown, path = 'spec'): ServiceSpec {
+/**
+ * Which rules a validator applies. 'stored': what the store can hold (run in
+ * apply() on every replica, for every object in the log and in snapshots, and
+ * on objects read back from a manager). 'request': those and the request rules
+ * below (what a user could mean), for a spec that a client sends: the control
+ * API refuses it, and the CLI checks the same before it sends. Tightening a
+ * request rule therefore never makes an object already in the log unreadable.
+ */
+export type SpecRules = 'request' | 'stored';
+
+/** Validate a service spec; returns its canonical copy (defaults filled in). By default a request's spec (see SpecRules). */
+export function validateServiceSpec(x: unknown, path = 'spec', rules: SpecRules = 'request'): ServiceSpec {
   const o = asObj(x, path);
-  return {
+  const spec: ServiceSpec = {
     name: nameAt(o, 'name', path),
     labels: validateLabels(prop(o, 'labels'), at(path, 'labels')),
     taskTemplate: validateTaskTemplate(prop(o, 'taskTemplate'), at(path, 'taskTemplate')),
@@ -612,6 +622,200 @@ export function validateServiceSpec(x: unknown, path = 'spec'): ServiceSpec {
     rollbackConfig: validateUpdateConfig(prop(o, 'rollbackConfig'), at(path, 'rollbackConfig'), true),
     endpoint: validateEndpointSpec(prop(o, 'endpoint'), at(path, 'endpoint')),
   };
+  if (rules === 'request') checkServiceRequest(spec, path);
+  return spec;
+}
+
+// ---------------------------------------------------------------------------
+// Request rules: specs a user would not mean (see SpecRules)
+
+/** Docker's floor for a memory limit or reservation ("Minimum memory limit allowed is 6MB"). */
+export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
+/** 4 PiB: the most physical memory x86-64 can address (52 bits); no machine has more. */
+export const MAX_MEMORY_BYTES = 2 ** 52;
+/** Docker refuses a CPU limit below 0.01 CPU. */
+export const MIN_CPU_LIMIT_NANOS = 10_000_000;
+/** SwarmKit refuses a CPU value below 0.001 CPU ("invalid cpu value ...: Must be at least 0.001"). */
+export const MIN_CPU_RESERVATION_NANOS = 1_000_000;
+/** Linux's largest NR_CPUS (x86-64 with MAXSMP): no machine has more CPUs. */
+export const MAX_CPUS = 8192;
+/** The longest duration a spec may give: a week (timers cannot wait beyond 2^31-1 ms, about 24.8 days). */
+export const MAX_DURATION_MS = 7 * 24 * 3_600_000;
+/** Health check retries and restart attempts: docker's (int32) bound. */
+export const MAX_COUNT = 2 ** 31 - 1;
+/** The engine's own directories: a writable bind mount of them (or below) corrupts the engine. /var/run/docker.sock is not among them. */
+export const ENGINE_PATHS: readonly string[] = ['/var/lib/docker', '/var/lib/containerd'];
+
+/** '1h', '1h30m', '1.5s', '100ms'. */
+export function durationText(ms: number): string {
+  if (!Number.isFinite(ms)) return String(ms);
+  const sign = ms < 0 ? '-' : '';
+  const a = Math.abs(ms);
+  if (a < 1000) return `${sign}${a}ms`;
+  const h = Math.floor(a / 3_600_000);
+  const m = Math.floor((a % 3_600_000) / 60_000);
+  const sec = (a % 60_000) / 1000;
+  return `${sign}${h ? `${h}h` : ''}${m ? `${m}m` : ''}${sec ? `${sec}s` : ''}`;
+}
+
+/** Nano-CPUs as CPUs: 5e8 → '0.5'. */
+export function cpusText(nanos: number): string {
+  return (nanos / 1e9).toFixed(9).replace(/\.?0+$/, '');
+}
+
+function bytesText(n: number): string {
+  return n === 1 ? '1 byte' : `${n} bytes`;
+}
+
+/** '/a//b/../c/' → '/a/c' (no file system access: only the text). */
+function normalizePath(p: string): string {
+  const out: string[] = [];
+  for (const part of p.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') out.pop();
+    else out.push(part);
+  }
+  return `/${out.join('/')}`;
+}
+
+function within(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(`${dir}/`);
+}
+
+/** Whitespace, control characters and '=' have no place in a label key or an environment variable name. */
+const BAD_KEY_CHAR = /[\s\p{Cc}=]/u;
+
+/** A label key a client sends: besides the store's rules, no whitespace, control character or '=' (it could not be written KEY=VALUE, or filtered on). */
+export function checkLabelKey(key: string, field: string): void {
+  if (BAD_KEY_CHAR.test(key)) {
+    throw new ValidationError(field, 'label-key', `label key ${quoteInput(key)} contains whitespace, '=' or a control character: use a key such as com.example.team`);
+  }
+}
+
+/** The label keys of a request (see checkLabelKey); returns the labels. */
+export function checkLabelKeys(labels: Labels, field = 'labels'): Labels {
+  for (const key of Object.keys(labels)) checkLabelKey(key, `${field}[${quoteInput(key, FIELD_KEY_LIMIT)}]`);
+  return labels;
+}
+
+function checkEnvName(entry: string, field: string): void {
+  const name = entry.slice(0, entry.indexOf('='));
+  if (BAD_KEY_CHAR.test(name)) {
+    throw new ValidationError(field, 'env-name', `environment variable name ${quoteInput(name)} contains whitespace or a control character: use a name such as MY_VAR (letters, digits, '_')`);
+  }
+}
+
+function checkMount(m: Mount, field: string): void {
+  if (normalizePath(m.target) === '/') {
+    throw new ValidationError(at(field, 'target'), 'mount-target-root', "invalid mount config: destination can't be '/': mount on a directory inside the container, e.g. /data");
+  }
+  if (m.type !== 'bind' || m.readOnly) return;
+  const source = normalizePath(m.source);
+  if (source === '/') {
+    throw new ValidationError(
+      at(field, 'source'),
+      'mount-source-root',
+      "a writable bind mount of the host's root directory '/' is refused: bind only the directory the service needs, or make it readonly if the service only reads the host (as node-exporter does)",
+    );
+  }
+  const engine = ENGINE_PATHS.find((d) => within(source, d));
+  if (engine !== undefined) {
+    throw new ValidationError(
+      at(field, 'source'),
+      'mount-source-engine',
+      `${quoteInput(m.source)} is inside the container engine's own directory ${engine}, and writing there corrupts the engine: use a volume (type=volume) or another host directory, or make it readonly if the service only reads it`,
+    );
+  }
+}
+
+function checkDuration(ms: number, field: string): void {
+  if (ms > MAX_DURATION_MS) {
+    throw new ValidationError(field, 'duration', `must be at most ${durationText(MAX_DURATION_MS)} (a week) (got ${durationText(ms)}): give a shorter duration`);
+  }
+}
+
+function checkCount(n: number, max: number, field: string, rule: string, what = ''): void {
+  if (n > max) throw new ValidationError(field, rule, `must be an integer in 0..${max}${what} (got ${n})`);
+}
+
+function checkMemory(bytes: number, field: string, kind: 'limit' | 'reservation'): void {
+  if (bytes === 0) return;
+  const none = kind === 'limit' ? 'no limit' : 'no reservation';
+  if (bytes < MIN_MEMORY_BYTES) {
+    throw new ValidationError(field, 'memory-minimum', `Minimum memory ${kind} allowed is 6MB (got ${bytesText(bytes)}): give at least 6MiB, e.g. 64m, or 0 for ${none}`);
+  }
+  if (bytes > MAX_MEMORY_BYTES) {
+    throw new ValidationError(field, 'memory-maximum', `must be at most 4PiB, more than any machine has (got ${bytesText(bytes)}): give the memory the task needs, e.g. 512m, or 0 for ${none}`);
+  }
+}
+
+function checkCpus(nanos: number, field: string, kind: 'limit' | 'reservation'): void {
+  if (nanos === 0) return;
+  const min = kind === 'limit' ? MIN_CPU_LIMIT_NANOS : MIN_CPU_RESERVATION_NANOS;
+  if (nanos < min || nanos > MAX_CPUS * 1e9) {
+    const none = kind === 'limit' ? 'no limit' : 'no reservation';
+    throw new ValidationError(field, 'cpus', `must be between ${cpusText(min)} and ${MAX_CPUS} CPUs, or 0 for ${none} (got ${cpusText(nanos)} CPUs): ${MAX_CPUS} is the most CPUs Linux supports`);
+  }
+}
+
+function checkUpdateConfig(u: UpdateConfig, path: string): void {
+  checkCount(u.parallelism, MAX_REPLICAS, at(path, 'parallelism'), 'parallelism', ' (0 = all at once)');
+  checkDuration(u.delayMs, at(path, 'delayMs'));
+  checkDuration(u.monitorMs, at(path, 'monitorMs'));
+}
+
+/** The request rules of a (canonical) service spec. */
+function checkServiceRequest(spec: ServiceSpec, path: string): void {
+  checkLabelKeys(spec.labels, at(path, 'labels'));
+  const tPath = at(path, 'taskTemplate');
+  const cPath = at(tPath, 'container');
+  const c = spec.taskTemplate.container;
+  c.env.forEach((e, i) => checkEnvName(e, `${at(cPath, 'env')}[${i}]`));
+  c.mounts.forEach((m, i) => checkMount(m, `${at(cPath, 'mounts')}[${i}]`));
+  if (c.healthcheck) {
+    const hPath = at(cPath, 'healthcheck');
+    checkDuration(c.healthcheck.intervalMs, at(hPath, 'intervalMs'));
+    checkDuration(c.healthcheck.timeoutMs, at(hPath, 'timeoutMs'));
+    checkCount(c.healthcheck.retries, MAX_COUNT, at(hPath, 'retries'), 'healthcheck-retries');
+    checkDuration(c.healthcheck.startPeriodMs, at(hPath, 'startPeriodMs'));
+  }
+  checkDuration(c.stopGracePeriodMs, at(cPath, 'stopGracePeriodMs'));
+  const rPath = at(tPath, 'resources');
+  const r = spec.taskTemplate.resources;
+  checkCpus(r.limits.nanoCpus, `${rPath}.limits.nanoCpus`, 'limit');
+  checkMemory(r.limits.memoryBytes, `${rPath}.limits.memoryBytes`, 'limit');
+  checkCpus(r.reservations.nanoCpus, `${rPath}.reservations.nanoCpus`, 'reservation');
+  checkMemory(r.reservations.memoryBytes, `${rPath}.reservations.memoryBytes`, 'reservation');
+  const rpPath = at(tPath, 'restartPolicy');
+  const rp = spec.taskTemplate.restartPolicy;
+  checkDuration(rp.delayMs, at(rpPath, 'delayMs'));
+  checkCount(rp.maxAttempts, MAX_COUNT, at(rpPath, 'maxAttempts'), 'restart-max-attempts', ' (0 = unlimited)');
+  checkDuration(rp.windowMs, at(rpPath, 'windowMs'));
+  checkUpdateConfig(spec.updateConfig, at(path, 'updateConfig'));
+  checkUpdateConfig(spec.rollbackConfig, at(path, 'rollbackConfig'));
+}
+
+/**
+ * What an UpdateService may not change, as SwarmKit refuses it: the name
+ * ("renaming services is not supported") and the mode ("service mode change
+ * is not allowed"). `prev` is the stored spec, `next` the canonical new one.
+ */
+export function checkServiceSpecChange(prev: ServiceSpec, next: ServiceSpec, path = 'spec'): void {
+  if (next.name !== prev.name) {
+    throw new ValidationError(
+      at(path, 'name'),
+      'rename',
+      `renaming services is not supported (${quoteInput(prev.name)} to ${quoteInput(next.name)}): create a service with the new name, then remove this one`,
+    );
+  }
+  const mode = (m: ServiceMode): string => ('global' in m ? 'global' : 'replicated');
+  if (mode(next.mode) !== mode(prev.mode)) {
+    throw new ValidationError(
+      at(path, 'mode'),
+      'mode-change',
+      `service mode change is not allowed (${mode(prev.mode)} to ${mode(next.mode)}): create a ${mode(next.mode)} service, then remove this one`,
+    );
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -693,7 +897,7 @@ export function validateNode(x: unknown): Node {
 
 export function validateService(x: unknown): Service {
   const o = asObj(x, '');
-  return { ...parseMeta(o), spec: validateServiceSpec(prop(o, 'spec'), 'spec') };
+  return { ...parseMeta(o), spec: validateServiceSpec(prop(o, 'spec'), 'spec', 'stored') };
 }
 
 /** A task status (e.g. a worker's report); ValidationError names the field. */
@@ -775,26 +979,83 @@ export function validateConfig(x: unknown): Config {
   return { ...parseMeta(o), spec: validateConfigSpec(prop(o, 'spec')) };
 }
 
-export function validateClusterSpec(x: unknown, path = 'spec'): Cluster['spec'] {
+// The cluster settings a client may set, with the ranges the CLI documents
+// (cluster update --help); Swarm's minimum certificate expiry is 1 hour.
+export const CLUSTER_SETTING_LIMITS = {
+  heartbeatPeriodMs: { min: 100, max: 3_600_000 },
+  heartbeatGrace: { min: 1, max: 100 },
+  taskHistoryRetention: { min: 0, max: 1000 },
+  nodeCertExpiryHours: { min: 1, max: 87_600 },
+} as const;
+
+export type ClusterSetting = keyof typeof CLUSTER_SETTING_LIMITS;
+
+const CLUSTER_SETTING_PLACES: { [K in ClusterSetting]: { section: 'dispatcher' | 'orchestration' | 'caConfig'; rule: string } } = {
+  heartbeatPeriodMs: { section: 'dispatcher', rule: 'heartbeat-period' },
+  heartbeatGrace: { section: 'dispatcher', rule: 'heartbeat-grace' },
+  taskHistoryRetention: { section: 'orchestration', rule: 'task-history-limit' },
+  nodeCertExpiryHours: { section: 'caConfig', rule: 'cert-expiry' },
+};
+
+/** The store field of a cluster setting: 'spec.dispatcher.heartbeatPeriodMs'. */
+export function clusterSettingField(key: ClusterSetting, path = 'spec'): string {
+  return `${at(path, CLUSTER_SETTING_PLACES[key].section)}.${key}`;
+}
+
+/** The message for a cluster setting out of its range (the manager's and the CLI's). */
+export function clusterSettingRange(key: ClusterSetting, got: string): string {
+  const { min, max } = CLUSTER_SETTING_LIMITS[key];
+  if (key === 'heartbeatPeriodMs') return `must be between ${durationText(min)} and ${durationText(max)} (got ${got})`;
+  if (key === 'nodeCertExpiryHours') return `must be a whole number of hours between ${min}h and ${max}h (got ${got})`;
+  return `must be an integer in ${min}..${max} (got ${got})`;
+}
+
+/** A cluster setting a client sends, in its range; ValidationError naming the field otherwise. */
+export function checkClusterSetting(key: ClusterSetting, value: number, path = 'spec'): number {
+  const { min, max } = CLUSTER_SETTING_LIMITS[key];
+  if (Number.isSafeInteger(value) && value >= min && value <= max) return value;
+  const got = key === 'heartbeatPeriodMs' ? durationText(value) : key === 'nodeCertExpiryHours' ? `${value}h` : String(value);
+  throw new ValidationError(clusterSettingField(key, path), CLUSTER_SETTING_PLACES[key].rule, clusterSettingRange(key, got));
+}
+
+/** Validate a cluster spec; returns its canonical copy. By default a request's spec (see SpecRules): the settings in their documented ranges. */
+export function validateClusterSpec(x: unknown, path = 'spec', rules: SpecRules = 'request'): Cluster['spec'] {
   const o = asObj(x, path);
   const orch = subObj(o, 'orchestration', path);
   const disp = subObj(o, 'dispatcher', path);
   const ca = subObj(o, 'caConfig', path);
+  const request = rules === 'request';
+  // A request's value is only read as an integer here, so that one out of range gets the setting's own message.
+  const setting = (section: Obj, key: ClusterSetting, def: number, storedRule: string): number => {
+    const v = int(section, key, at(path, CLUSTER_SETTING_PLACES[key].section), { def, min: request ? Number.MIN_SAFE_INTEGER : key === 'taskHistoryRetention' ? 0 : 1, rule: storedRule });
+    return request ? checkClusterSetting(key, v, path) : v;
+  };
   return {
     name: nameAt(o, 'name', path),
-    orchestration: { taskHistoryRetention: int(orch, 'taskHistoryRetention', at(path, 'orchestration'), { def: 5, min: 0, rule: 'task-history-retention' }) },
+    orchestration: { taskHistoryRetention: setting(orch, 'taskHistoryRetention', 5, 'task-history-retention') },
     dispatcher: {
-      heartbeatPeriodMs: int(disp, 'heartbeatPeriodMs', at(path, 'dispatcher'), { def: 1_000, min: 1, rule: 'duration' }),
-      heartbeatGrace: int(disp, 'heartbeatGrace', at(path, 'dispatcher'), { def: 3, min: 1, rule: 'heartbeat-grace' }),
+      heartbeatPeriodMs: setting(disp, 'heartbeatPeriodMs', 1_000, 'duration'),
+      heartbeatGrace: setting(disp, 'heartbeatGrace', 3, 'heartbeat-grace'),
     },
-    caConfig: { nodeCertExpiryHours: int(ca, 'nodeCertExpiryHours', at(path, 'caConfig'), { def: 2160, min: 1, rule: 'cert-expiry' }) },
+    caConfig: { nodeCertExpiryHours: setting(ca, 'nodeCertExpiryHours', 2160, 'cert-expiry') },
   };
+}
+
+/** The cluster's name is fixed (as in Swarm): an update must send the name it read. */
+export function checkClusterSpecChange(prev: Cluster['spec'], next: Cluster['spec'], path = 'spec'): void {
+  if (next.name !== prev.name) {
+    throw new ValidationError(
+      at(path, 'name'),
+      'cluster-name',
+      `the cluster's name cannot be changed (it is ${quoteInput(prev.name)}, the request has ${quoteInput(next.name)}): send the spec you read with only the settings you mean to change`,
+    );
+  }
 }
 
 export function validateCluster(x: unknown): Cluster {
   const o = asObj(x, '');
   const meta = parseMeta(o);
-  const spec = validateClusterSpec(prop(o, 'spec'));
+  const spec = validateClusterSpec(prop(o, 'spec'), 'spec', 'stored');
   const ca = subObj(o, 'rootCA', '');
   const jt = subObj(o, 'joinTokens', '');
   return {
