@@ -311,7 +311,8 @@ export function parseImageReference(ref: unknown, field = 'image'): ImageReferen
     throw new ValidationError(field, 'image-reference', 'image reference is too long');
   }
   const bad = (why: string): never => {
-    throw new ValidationError(field, 'image-reference', `${quoteInput(ref)} is not a valid image reference: ${why}`);
+    // The reference and the part at fault together quote about 100 characters of it.
+    throw new ValidationError(field, 'image-reference', `${quoteInput(ref, 60)} is not a valid image reference: ${why}`);
   };
   let rest = ref;
   let digest = '';
@@ -326,7 +327,7 @@ export function parseImageReference(ref: unknown, field = 'image'): ImageReferen
   if (colon > rest.lastIndexOf('/')) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG_RE.test(tag)) bad(`invalid tag ${quoteInput(tag)} (1..128 of [A-Za-z0-9_.-], not starting with '.' or '-')`);
+    if (!TAG_RE.test(tag)) bad(`invalid tag ${quoteInput(tag, 40)} (1..128 of [A-Za-z0-9_.-], not starting with '.' or '-')`);
   }
   if (rest.length === 0) bad('the name is empty');
   if (rest.length > MAX_IMAGE_NAME_LENGTH) bad(`the name must be at most ${MAX_IMAGE_NAME_LENGTH} characters`);
@@ -334,14 +335,14 @@ export function parseImageReference(ref: unknown, field = 'image'): ImageReferen
   let domain = '';
   if (parts.length > 1 && (parts[0].includes('.') || parts[0].includes(':') || parts[0] === 'localhost')) {
     domain = parts.shift() as string;
-    if (!DOMAIN_RE.test(domain)) bad(`invalid registry ${quoteInput(domain)}`);
+    if (!DOMAIN_RE.test(domain)) bad(`invalid registry ${quoteInput(domain, 40)}`);
   }
   for (const c of parts) {
     if (PATH_COMPONENT_RE.test(c)) continue;
     if (PATH_COMPONENT_RE.test(c.toLowerCase())) {
       throw new ValidationError(field, 'image-lowercase', `${quoteInput(ref)}: repository name must be lowercase`);
     }
-    bad(`invalid path component ${quoteInput(c)}`);
+    bad(`invalid path component ${quoteInput(c, 40)}`);
   }
   return { domain, path: parts.join('/'), tag, digest };
 }
