@@ -82,7 +82,9 @@ test('rule label-key and label-value: keys 1..128, values up to 4096', () => {
   rejects(spec((s) => (s.labels = { '': 'x' })), 'spec.labels[""]', 'label-key');
   const long = 'k'.repeat(129);
   // A long key is cut in the field path (it is repeated in the message and in the gRPC metadata).
-  rejects(spec((s) => (s.labels = { [long]: 'x' })), `spec.labels["${'k'.repeat(40)}"… (89 more characters)]`, 'label-key');
+  rejects(spec((s) => (s.labels = { [long]: 'x' })), `spec.labels["${'k'.repeat(40)}"...+89]`, 'label-key');
+  // ... and printable ASCII (it is gRPC metadata too).
+  rejects(spec((s) => (s.labels = { 'é': 'v'.repeat(4097) })), 'spec.labels["\\u00e9"]', 'label-value');
   rejects(spec((s) => (s.labels = { tier: 'v'.repeat(4097) })), 'spec.labels["tier"]', 'label-value');
   rejects(() => validateLabels({ a: 1 }, 'labels'), 'labels["a"]', 'type');
   assert.deepEqual(validateLabels({ a: '', ['k'.repeat(128)]: 'v'.repeat(4096) }).a, '');

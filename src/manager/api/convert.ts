@@ -824,6 +824,12 @@ export class ApiError extends Error {
   }
 }
 
+/** A string as a legal gRPC metadata value: other characters as \uXXXX, at most 1000 characters. */
+function printableAscii(s: string): string {
+  const ascii = s.replace(/[^ -~]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return ascii.length > 1000 ? `${ascii.slice(0, 1000)}...` : ascii;
+}
+
 /**
  * The gRPC status for an error thrown while serving a call. Metadata carries
  * details a client can act on: `field` and `rule` for INVALID_ARGUMENT;
@@ -834,8 +840,9 @@ export function toGrpcStatus(err: unknown, opts: ToGrpcStatusOptions = {}): Grpc
   const metadata = new grpc.Metadata();
   const status = (code: grpc.status, details: string): GrpcStatus => ({ code, details, metadata });
   if (err instanceof ValidationError) {
-    metadata.set('field', err.field);
-    metadata.set('rule', err.rule);
+    // Metadata values must be printable ASCII (grpc-js throws otherwise); the validators keep field paths so (fieldKey).
+    metadata.set('field', printableAscii(err.field));
+    metadata.set('rule', printableAscii(err.rule));
     return status(grpc.status.INVALID_ARGUMENT, err.message);
   }
   if (err instanceof NotFoundError) return status(grpc.status.NOT_FOUND, err.message);

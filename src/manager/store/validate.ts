@@ -83,6 +83,18 @@ export function clipInput(s: string, limit = QUOTE_LIMIT): string {
   return rest === 0 ? head : `${head}… (${rest} more characters)`;
 }
 
+/**
+ * A field path with a key a user chose: 'labels["tier"]'. The key is cut
+ * shorter than quoteInput's, and kept printable ASCII (\uXXXX escapes, '...'
+ * for the cut), because the path also travels as gRPC metadata, where any
+ * other character is illegal.
+ */
+export function fieldKey(path: string, key: string): string {
+  const [head, rest] = cut(key, FIELD_KEY_LIMIT);
+  const quoted = JSON.stringify(head).replace(/[^ -~]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return `${path}[${quoted}${rest === 0 ? '' : `...+${rest}`}]`;
+}
+
 /** Any received value, for an error message: a string quoted by quoteInput, a number or boolean as is, anything else described. */
 export function quoteValue(v: unknown): string {
   if (typeof v === 'string') return quoteInput(v);
@@ -127,6 +139,7 @@ function prop(o: Obj, key: string): unknown {
 
 function describe(x: unknown): string {
   if (x === null) return 'null';
+  if (x === undefined) return 'nothing';
   if (Array.isArray(x)) return 'an array';
   return typeof x === 'string' ? 'a string' : typeof x === 'object' ? 'an object' : `${typeof x} ${String(x)}`;
 }
@@ -268,7 +281,7 @@ export function validateLabels(labels: unknown, field = 'labels'): Labels {
   const o = asObj(labels, field);
   const entries: [string, string][] = [];
   for (const key of Object.keys(o)) {
-    const f = `${field}[${quoteInput(key, FIELD_KEY_LIMIT)}]`;
+    const f = fieldKey(field, key);
     if (key.length === 0 || key.length > MAX_LABEL_KEY_LENGTH) {
       throw new ValidationError(f, 'label-key', `label keys must be 1..${MAX_LABEL_KEY_LENGTH} characters (got ${key.length})`);
     }
@@ -695,7 +708,7 @@ export function checkLabelKey(key: string, field: string): void {
 
 /** The label keys of a request (see checkLabelKey); returns the labels. */
 export function checkLabelKeys(labels: Labels, field = 'labels'): Labels {
-  for (const key of Object.keys(labels)) checkLabelKey(key, `${field}[${quoteInput(key, FIELD_KEY_LIMIT)}]`);
+  for (const key of Object.keys(labels)) checkLabelKey(key, fieldKey(field, key));
   return labels;
 }
 
