@@ -5,52 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { clusterSpecToProto, serviceSpecToProto, toGrpcStatus, type ProtoClusterSpec, type ProtoService, type ProtoServiceSpec } from '../../src/manager/api/convert.js';
-import { ControlService } from '../../src/manager/control/service.js';
-import type { LeaderWriter } from '../../src/manager/leader-writer.js';
-import type { ReplicatedStore } from '../../src/manager/replicated-store.js';
-import { createAction, type Action } from '../../src/manager/store/store.js';
+import { clusterSpecToProto, serviceSpecToProto, type ProtoClusterSpec, type ProtoService, type ProtoServiceSpec } from '../../src/manager/api/convert.js';
 import type { Cluster, Node, Service, ServiceSpec } from '../../src/manager/store/types.js';
-import { cluster, node, serviceSpec } from './store-fixtures.js';
-import { LocalStore } from './local-store.js';
+import { controlHarness as harness, refusal, type ControlHarness as Harness } from './control-fixtures.js';
+import { serviceSpec } from './store-fixtures.js';
 
-interface Harness {
-  control: ControlService;
-  local: LocalStore;
-  /** Transactions proposed through the writer. */
-  writes: () => number;
-}
-
-function harness(): Harness {
-  const local = new LocalStore();
-  local.applyNow([createAction('cluster', cluster('c1', 'default')), createAction('node', node('w1')), createAction('node', node('w2'))]);
-  let writes = 0;
-  const rs = {
-    store: local.store,
-    barrier: async () => {},
-    status: () => ({ id: 'm1', leader: 'm1', role: 'leader', term: 1, conf: { voters: ['m1'], learners: [] }, addresses: {}, progress: {} }),
-  } as unknown as ReplicatedStore;
-  const writer = {
-    write: (actions: readonly Action[]) => {
-      writes++;
-      return local.write(actions);
-    },
-  } as unknown as LeaderWriter;
-  return { control: new ControlService(rs, writer), local, writes: () => writes };
-}
-
-/** The gRPC status a call fails with (it must fail). */
-async function refusal(p: Promise<unknown>): Promise<{ code: grpc.status; details: string; field: string; rule: string }> {
-  try {
-    await p;
-  } catch (err) {
-    const st = toGrpcStatus(err);
-    const meta = (k: string): string => String(st.metadata.get(k)[0] ?? '');
-    return { code: st.code, details: st.details, field: meta('field'), rule: meta('rule') };
-  }
-  assert.fail('the call succeeded');
-}
-
+/** The call fails with INVALID_ARGUMENT naming `field` and `rule`; returns the details. */
 async function invalid(p: Promise<unknown>, field: string, rule: string, details?: RegExp): Promise<string> {
   const r = await refusal(p);
   assert.equal(grpc.status[r.code], 'INVALID_ARGUMENT', r.details);
