@@ -81,6 +81,9 @@ const FIELD_FLAGS: [string, string][] = [
   ['spec.dispatcher.heartbeatGrace', '--heartbeat-grace'],
   ['spec.orchestration.taskHistoryRetention', '--task-history-limit'],
   ['spec.caConfig.nodeCertExpiryHours', '--cert-expiry'],
+  // node update (UpdateNodeRequest fields)
+  ['labelsAdd', '--label-add'],
+  ['labelsRm', '--label-rm'],
   ...(['update', 'rollback'] as const).flatMap((k): [string, string][] => [
     [`spec.${k}Config.parallelism`, `--${k}-parallelism`],
     [`spec.${k}Config.delayMs`, `--${k}-delay`],

@@ -172,5 +172,10 @@ test('gRPC failures become one line that says what to do', () => {
   assert.equal(flagForField('spec.dispatcher.heartbeatGrace'), '--heartbeat-grace');
   assert.equal(flagForField('spec.orchestration.taskHistoryRetention'), '--task-history-limit');
   assert.equal(flagForField('spec.caConfig.nodeCertExpiryHours'), '--cert-expiry');
+  assert.equal(flagForField('labelsAdd["a b"]'), '--label-add');
+  assert.equal(
+    describeRpcError(err(grpc.status.INVALID_ARGUMENT, 'labelsAdd["a b"]: label key "a b" contains whitespace [label-key]', { field: 'labelsAdd["a b"]', rule: 'label-key' }), ctx),
+    'invalid --label-add: label key "a b" contains whitespace',
+  );
   assert.equal(flagForField('meta.id'), undefined);
 });
