@@ -281,14 +281,15 @@ export function validateLabels(labels: unknown, field = 'labels'): Labels {
   const o = asObj(labels, field);
   const entries: [string, string][] = [];
   for (const key of Object.keys(o)) {
-    const f = fieldKey(field, key);
+    // The path is built only for an error (this runs for every label of every node applied).
+    const f = (): string => fieldKey(field, key);
     if (key.length === 0 || key.length > MAX_LABEL_KEY_LENGTH) {
-      throw new ValidationError(f, 'label-key', `label keys must be 1..${MAX_LABEL_KEY_LENGTH} characters (got ${key.length})`);
+      throw new ValidationError(f(), 'label-key', `label keys must be 1..${MAX_LABEL_KEY_LENGTH} characters (got ${key.length})`);
     }
     const v = o[key];
-    if (typeof v !== 'string') throw new ValidationError(f, 'type', `label values must be strings, not ${describe(v)}`);
+    if (typeof v !== 'string') throw new ValidationError(f(), 'type', `label values must be strings, not ${describe(v)}`);
     if (v.length > MAX_LABEL_VALUE_LENGTH) {
-      throw new ValidationError(f, 'label-value', `label values must be at most ${MAX_LABEL_VALUE_LENGTH} characters (got ${v.length})`);
+      throw new ValidationError(f(), 'label-value', `label values must be at most ${MAX_LABEL_VALUE_LENGTH} characters (got ${v.length})`);
     }
     entries.push([key, v]);
   }
