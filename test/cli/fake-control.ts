@@ -10,6 +10,7 @@ import {
   nodeAvailabilityFromProto,
   nodeRoleFromProto,
   nodeToProto,
+  requireVersion,
   serviceSpecFromProto,
   serviceToProto,
   taskToProto,
@@ -20,6 +21,7 @@ import {
 import { loadControlProto, type ControlMethod } from '../../src/manager/api/proto.js';
 import { NameConflictError, NotFoundError, VersionConflictError } from '../../src/manager/store/store.js';
 import { TaskState, type Cluster, type Node, type Service, type Task } from '../../src/manager/store/types.js';
+import { checkClusterSpecChange, checkServiceSpecChange } from '../../src/manager/store/validate.js';
 
 export interface InjectedError {
   code: grpc.status;
@@ -108,7 +110,9 @@ export class FakeControl {
     return n;
   }
 
+  /** As the manager: a version is required (INVALID_ARGUMENT), a stale one is ABORTED. */
   private checkVersion(kind: string, id: string, have: number, want: unknown): void {
+    requireVersion(want, kind, `Get${kind[0].toUpperCase()}${kind.slice(1)}`);
     if (have !== want) throw new VersionConflictError('version-conflict', `${kind} ${id} is at version ${have}, not ${String(want)}`);
   }
 
@@ -162,6 +166,7 @@ export class FakeControl {
       if (!s) throw new NotFoundError('not-found', `service ${String(r.serviceId)} not found`);
       this.checkVersion('service', s.id, s.version, r.version);
       const spec = serviceSpecFromProto(r.spec as ProtoServiceSpec);
+      checkServiceSpecChange(s.spec, spec);
       const next: Service = { ...s, spec, version: this.bump(), updatedAt: Date.now() };
       this.services.set(s.id, next);
       return { service: serviceToProto(next) };
@@ -191,7 +196,9 @@ export class FakeControl {
       const c = this.cluster;
       if (!c) throw new NotFoundError('not-found', 'no cluster object');
       this.checkVersion('cluster', c.id, c.version, r.version);
-      this.cluster = { ...c, spec: clusterSpecFromProto(r.spec as ProtoClusterSpec), version: this.bump(), updatedAt: Date.now() };
+      const spec = clusterSpecFromProto(r.spec as ProtoClusterSpec);
+      checkClusterSpecChange(c.spec, spec);
+      this.cluster = { ...c, spec, version: this.bump(), updatedAt: Date.now() };
       return { cluster: clusterToProto(this.cluster) };
     },
     GetJoinTokens: () => ({ joinTokens: { ...this.joinTokens } }),
