@@ -89,8 +89,24 @@ export async function checkFreshDataDir(dir: string): Promise<void> {
   }
 }
 
-export async function writeFileAtomic(path: string, data: string, mode = 0o644): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
+/** The last write queued per path: writes of one file happen one after another, in the order asked. */
+const writesByPath = new Map<string, Promise<void>>();
+let tmpCounter = 0;
+
+export function writeFileAtomic(path: string, data: string, mode = 0o644): Promise<void> {
+  // Two writes of one file at once (the manager list saved by the session while the node status check saves its
+  // role) shared one temporary name: the second rename found it gone (ENOENT) and the daemon died.
+  const prev = writesByPath.get(path) ?? Promise.resolve();
+  const next = prev.catch(() => undefined).then(() => writeOnce(path, data, mode));
+  writesByPath.set(path, next);
+  void next.finally(() => {
+    if (writesByPath.get(path) === next) writesByPath.delete(path);
+  }).catch(() => undefined);
+  return next;
+}
+
+async function writeOnce(path: string, data: string, mode: number): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${++tmpCounter}`;
   const fh = await open(tmp, 'w', mode);
   try {
     await fh.writeFile(data);
