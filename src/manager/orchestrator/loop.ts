@@ -56,6 +56,14 @@ export class Serial {
 export interface Job {
   all: boolean;
   ids: Set<string>;
+  /**
+   * Services of `ids` of which only these replicated slots changed (a task of
+   * the slot ended, say): a service of 100,000 replicas whose tasks end one
+   * by one is planned slot by slot, not whole again for each (a pass over
+   * every slot cost the leader a second, back to back). Absent: the whole
+   * service (it changed itself, or a node did, or a timer woke it).
+   */
+  slots?: ReadonlyMap<string, ReadonlySet<number>>;
 }
 
 export interface Planned {
@@ -129,7 +137,8 @@ export abstract class ReconcileLoop implements OrchestratorController {
   private unwatch?: () => void;
   private safety?: NodeJS.Timeout;
   private debounce?: NodeJS.Timeout;
-  private readonly dirty = new Set<string>();
+  /** Dirty services: the whole service ('all') or only some of its slots. */
+  private readonly dirty = new Map<string, Set<number> | 'all'>();
   private dirtyAll = false;
   private readonly wakeups = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private readonly inflight = new Set<Promise<void>>();
@@ -211,8 +220,17 @@ export abstract class ReconcileLoop implements OrchestratorController {
   }
 
   protected markDirty(serviceId: string, delay = this.nextDelay()): void {
-    this.dirty.add(serviceId);
+    this.dirty.set(serviceId, 'all');
     this.kick(delay);
+  }
+
+  /** Only this slot of a replicated service needs a look (see Job.slots). */
+  protected markSlotDirty(serviceId: string, slot: number): void {
+    const d = this.dirty.get(serviceId);
+    if (d === 'all') return this.kick(this.nextDelay());
+    if (d) d.add(slot);
+    else this.dirty.set(serviceId, new Set([slot]));
+    this.kick(this.nextDelay());
   }
 
   protected markAll(delay = this.nextDelay()): void {
@@ -234,7 +252,9 @@ export abstract class ReconcileLoop implements OrchestratorController {
         this.rekick = true;
         return;
       }
-      const job: Job = { all: this.dirtyAll, ids: new Set(this.dirty) };
+      const slots = new Map<string, ReadonlySet<number>>();
+      for (const [id, d] of this.dirty) if (d !== 'all') slots.set(id, d);
+      const job: Job = { all: this.dirtyAll, ids: new Set(this.dirty.keys()), slots };
       this.dirty.clear();
       this.dirtyAll = false;
       if (!job.all && job.ids.size === 0) return;
@@ -302,7 +322,7 @@ export abstract class ReconcileLoop implements OrchestratorController {
   private retryLater(job: Job): void {
     if (!this.started) return;
     if (job.all) this.dirtyAll = true;
-    for (const id of job.ids) this.dirty.add(id);
+    for (const id of job.ids) this.dirty.set(id, 'all');
     this.kick(this.options.retryBackoffMs);
   }
 

@@ -59,7 +59,7 @@ export class TaskReaper extends ReconcileLoop {
       for (const id of job.ids) {
         const s = store.get('service', id);
         if (s) {
-          reaped += this.reapService(s, retention, del);
+          reaped += this.reapService(s, retention, del, job.slots?.get(id));
         } else {
           for (const t of store.tasksByService(id)) {
             del(t);
@@ -73,10 +73,12 @@ export class TaskReaper extends ReconcileLoop {
     return { units, wake: new Map() };
   }
 
-  private reapService(service: Service, retention: number, del: (t: Task) => void): number {
+  /** `only`: just these replicated slots (see Job.slots). */
+  private reapService(service: Service, retention: number, del: (t: Task) => void, only?: ReadonlySet<number>): number {
     const { store } = this.ctx;
     const slots = new Map<string, Task[]>();
     for (const t of store.tasksByService(service.id, { sorted: false })) {
+      if (only !== undefined && !only.has(t.slot)) continue;
       const k = slotKey(t);
       const list = slots.get(k);
       if (list) list.push(t);
@@ -114,7 +116,10 @@ export class TaskReaper extends ReconcileLoop {
         if (ev.op !== 'update' || !ev.old) return;
         const a = ev.old;
         const b = ev.object;
-        if (a.desiredState !== b.desiredState || isTerminal(a.status.state) !== isTerminal(b.status.state)) this.markDirty(b.serviceId);
+        if (a.desiredState !== b.desiredState || isTerminal(a.status.state) !== isTerminal(b.status.state)) {
+          if (b.slot > 0) this.markSlotDirty(b.serviceId, b.slot);
+          else this.markDirty(b.serviceId);
+        }
         return;
       }
       case 'node':

@@ -40,7 +40,7 @@ export function serviceOrTaskEvent(
   owns: (s: Service) => boolean,
   restart: RestartSupervisor,
   updater: Updater,
-  markDirty: (serviceId: string) => void,
+  markDirty: (serviceId: string, slot?: number) => void,
 ): boolean {
   if (ev.kind === 'service') {
     if (!owns(ev.object)) return true;
@@ -57,7 +57,8 @@ export function serviceOrTaskEvent(
     return true;
   }
   const s = store.get('service', t.serviceId);
-  if (s && owns(s)) markDirty(s.id);
+  // A replicated task's change concerns its slot only.
+  if (s && owns(s)) markDirty(s.id, t.slot > 0 ? t.slot : undefined);
   return true;
 }
 
@@ -92,15 +93,21 @@ export class ReplicatedOrchestrator extends ReconcileLoop {
 
   protected plan(job: Job): Planned {
     const now = this.ctx.now();
-    return this.planEach(this.jobServices(job, isReplicated), (service) => this.planOne(service, now));
+    return this.planEach(this.jobServices(job, isReplicated), (service) => this.planOne(service, now, job.slots?.get(service.id)));
   }
 
-  /** Plan one replicated service (exposed for tests and benchmarks). */
-  planOne(service: Service, now: number): ServicePlan {
+  /**
+   * Plan one replicated service (exposed for tests and benchmarks); `only`:
+   * just these slots (see Job.slots), unless an update is under way, which
+   * paces itself over every slot.
+   */
+  planOne(service: Service, now: number, only?: ReadonlySet<number>): ServicePlan {
     const { store } = this.ctx;
     const replicas = replicasOf(service);
+    const partial = only !== undefined && !this.updater.isUpdating(service.id);
     const bySlot = new Map<number, Task[]>();
     for (const t of store.tasksByService(service.id, { sorted: false })) {
+      if (partial && !only.has(t.slot)) continue;
       const list = bySlot.get(t.slot);
       if (list) list.push(t);
       else bySlot.set(t.slot, [t]);
@@ -115,8 +122,12 @@ export class ReplicatedOrchestrator extends ReconcileLoop {
       canCreate: true,
       tasks: bySlot.get(slot) ?? [],
     });
-    for (let slot = 1; slot <= replicas; slot++) inputs.push(slotInput(slot));
-    for (const slot of [...bySlot.keys()].sort((a, b) => a - b)) if (slot < 1 || slot > replicas) inputs.push(slotInput(slot));
+    if (partial) {
+      for (const slot of [...only].sort((a, b) => a - b)) inputs.push(slotInput(slot));
+    } else {
+      for (let slot = 1; slot <= replicas; slot++) inputs.push(slotInput(slot));
+      for (const slot of [...bySlot.keys()].sort((a, b) => a - b)) if (slot < 1 || slot > replicas) inputs.push(slotInput(slot));
+    }
 
     const plan = planService(
       {
@@ -138,7 +149,7 @@ export class ReplicatedOrchestrator extends ReconcileLoop {
   protected onEvent(ev: StoreEvent): void {
     const { store } = this.ctx;
     if (ev.op === 'restored') return this.markAll();
-    if (serviceOrTaskEvent(ev, store, isReplicated, this.restart, this.updater, (id) => this.markDirty(id))) return;
+    if (serviceOrTaskEvent(ev, store, isReplicated, this.restart, this.updater, (id, slot) => (slot === undefined ? this.markDirty(id) : this.markSlotDirty(id, slot)))) return;
     switch (ev.kind) {
       case 'node': {
         if (!nodeChangeMatters(ev)) return;
