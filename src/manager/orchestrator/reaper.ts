@@ -77,8 +77,8 @@ export class TaskReaper extends ReconcileLoop {
   private reapService(service: Service, retention: number, del: (t: Task) => void, only?: ReadonlySet<number>): number {
     const { store } = this.ctx;
     const slots = new Map<string, Task[]>();
-    for (const t of store.tasksByService(service.id, { sorted: false })) {
-      if (only !== undefined && !only.has(t.slot)) continue;
+    const tasks = only === undefined ? store.tasksByService(service.id, { sorted: false }) : [...only].flatMap((slot) => store.tasksBySlot(service.id, slot));
+    for (const t of tasks) {
       const k = slotKey(t);
       const list = slots.get(k);
       if (list) list.push(t);

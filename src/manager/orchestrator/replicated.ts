@@ -106,11 +106,14 @@ export class ReplicatedOrchestrator extends ReconcileLoop {
     const replicas = replicasOf(service);
     const partial = only !== undefined && !this.updater.isUpdating(service.id);
     const bySlot = new Map<number, Task[]>();
-    for (const t of store.tasksByService(service.id, { sorted: false })) {
-      if (partial && !only.has(t.slot)) continue;
-      const list = bySlot.get(t.slot);
-      if (list) list.push(t);
-      else bySlot.set(t.slot, [t]);
+    if (partial) {
+      for (const slot of only) bySlot.set(slot, store.tasksBySlot(service.id, slot));
+    } else {
+      for (const t of store.tasksByService(service.id, { sorted: false })) {
+        const list = bySlot.get(t.slot);
+        if (list) list.push(t);
+        else bySlot.set(t.slot, [t]);
+      }
     }
     const inputs: SlotInput[] = [];
     const slotInput = (slot: number): SlotInput => ({

@@ -329,6 +329,8 @@ class Tables {
   /** Lowercased spec.name -> id, per named kind. */
   readonly byName = new Map<Kind, Map<string, string>>(NAMED_KINDS.map((k) => [k, new Map()]));
   readonly tasksByService = new Map<string, Set<string>>();
+  /** By `serviceId/slot` (replicated slots; global tasks are under slot 0): a slot's tasks without its service's. */
+  readonly tasksBySlot = new Map<string, Set<string>>();
   readonly tasksByNode = new Map<string, Set<string>>();
   readonly tasksByDesired = new Map<TaskState, Set<string>>();
   readonly nodesByRole = new Map<NodeRole, Set<string>>();
@@ -368,6 +370,7 @@ class Tables {
       'task',
       [
         [this.tasksByService, (o) => (o as Task).serviceId],
+        [this.tasksBySlot, (o) => slotIndexKey((o as Task).serviceId, (o as Task).slot)],
         [this.tasksByNode, (o) => (o as Task).nodeId],
         [this.tasksByDesired, (o) => (o as Task).desiredState],
       ],
@@ -417,6 +420,10 @@ export interface ClusterStoreOptions {
 interface Watcher {
   filter: WatchFilter;
   listener: WatchListener;
+}
+
+function slotIndexKey(serviceId: string, slot: number): string {
+  return `${serviceId}/${slot}`;
 }
 
 type Staged = { error: TxError } | { kind: Kind; id: string; prev?: StoreObject; next?: StoreObject; event: ObjectEvent };
@@ -588,6 +595,11 @@ export class ClusterStore implements StateMachine<TxResult> {
     return this.tasksIn(this.t.tasksByService.get(serviceId), opts.sorted ?? true);
   }
 
+  /** The tasks of one slot of a replicated service (history included), unsorted. */
+  tasksBySlot(serviceId: string, slot: number): Task[] {
+    return this.tasksIn(this.t.tasksBySlot.get(slotIndexKey(serviceId, slot)), false);
+  }
+
   /** Tasks assigned to a node; tasksByNode('') gives the unassigned ones. */
   tasksByNode(nodeId: string): Task[] {
     return this.tasksIn(this.t.tasksByNode.get(nodeId));
@@ -619,6 +631,7 @@ export class ClusterStore implements StateMachine<TxResult> {
       JSON.stringify([...m.entries()].map(([k, v]) => [k, typeof v === 'string' ? v : [...v].sort()]).sort((a, b) => (String(a[0]) < String(b[0]) ? -1 : 1)));
     const pairs: Array<[string, Map<unknown, Set<string> | string>, Map<unknown, Set<string> | string>]> = [
       ['tasksByService', this.t.tasksByService, fresh.tasksByService],
+      ['tasksBySlot', this.t.tasksBySlot, fresh.tasksBySlot],
       ['tasksByNode', this.t.tasksByNode, fresh.tasksByNode],
       ['tasksByDesiredState', this.t.tasksByDesired, fresh.tasksByDesired],
       ['nodesByRole', this.t.nodesByRole, fresh.nodesByRole],
