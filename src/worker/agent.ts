@@ -66,6 +66,8 @@ export class Agent {
   private readonly starts: Limiter;
   private readonly stops: Limiter;
   private readonly throttle = new LogThrottle();
+  /** Tasks that took their turn, for giving the event loop one every RECONCILE_SLICE. */
+  private turns = 0;
   /** What every runner is given (one object, not one per task). */
   private readonly runnerDeps: TaskRunnerDeps;
   private readonly runners = new Map<string, TaskRunner>();
@@ -103,6 +105,7 @@ export class Agent {
       starts: this.starts,
       stops: this.stops,
       throttle: this.throttle,
+      breathe: () => (++this.turns % RECONCILE_SLICE === 0 ? setImmediate() : undefined),
     };
   }
 

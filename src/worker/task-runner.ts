@@ -42,6 +42,12 @@ export interface TaskRunnerDeps {
   stops: Limiter;
   /** One warning per shared cause (the engine away), not one per task. */
   throttle: LogThrottle;
+  /**
+   * Called as a task takes its turn: now and then a promise of a turn of the
+   * event loop, so that thousands of tasks rejected without any I/O (an image
+   * in back-off) are not one unbroken chain of microtasks.
+   */
+  breathe(): Promise<void> | undefined;
 }
 
 function messageOf(err: unknown): string {
@@ -197,6 +203,8 @@ export class TaskRunner {
       this.startTicket = ticket;
       try {
         const release = await ticket.granted;
+        const turn = this.deps.breathe();
+        if (turn) await turn;
         if (!this.stopSignal.aborted) return release;
         release();
       } catch {
