@@ -28,6 +28,17 @@ export interface AcquireOptions {
 /** Gives the slot back; calling it again does nothing. */
 export type Release = () => void;
 
+/** A place in the queue, for callers that cancel by hand rather than with a signal. */
+export interface Ticket {
+  /** Resolves with the slot; rejects (AbortError) if cancelled first. */
+  readonly granted: Promise<Release>;
+  /**
+   * Leaves the queue: `granted` rejects with `reason` (default: a new
+   * AbortError). Does nothing once the slot is granted (release it instead).
+   */
+  cancel(reason?: Error): void;
+}
+
 interface Waiter {
   grant: (release: Release) => void;
   /** Set when the waiter left (aborted): skipped when its turn comes. */
@@ -63,6 +74,16 @@ export function abortError(message = 'aborted'): Error {
   return new DOMException(message, 'AbortError');
 }
 
+/**
+ * What to reject with when `signal` aborted: its own reason when that is an
+ * AbortError (so one shared reason serves thousands of waiters: a new
+ * DOMException per waiter costs a stack trace each), else a new AbortError.
+ */
+export function abortedBy(signal: AbortSignal, message: string): Error {
+  const r: unknown = signal.reason;
+  return r instanceof Error && r.name === 'AbortError' ? r : abortError(message);
+}
+
 export class Limiter {
   readonly name: string;
   readonly limit: number;
@@ -87,27 +108,41 @@ export class Limiter {
   /** Waits for a slot. Rejects with an AbortError if `signal` aborts first (or already has). */
   acquire(options: AcquireOptions = {}): Promise<Release> {
     const { signal } = options;
-    if (signal?.aborted) return Promise.reject(abortError(`gave up waiting for a ${this.name} slot`));
-    if (this.inFlight < this.limit) return Promise.resolve(this.take());
-    return new Promise<Release>((resolve, reject) => {
-      const onAbort = (): void => {
+    if (signal?.aborted) return Promise.reject(abortedBy(signal, `gave up waiting for a ${this.name} slot`));
+    if (!signal || this.inFlight < this.limit) return this.ticket(options).granted;
+    const t = this.ticket(options);
+    const onAbort = (): void => t.cancel(abortedBy(signal, `gave up waiting for a ${this.name} slot`));
+    signal.addEventListener('abort', onAbort, { once: true });
+    const off = (): void => signal.removeEventListener('abort', onAbort);
+    t.granted.then(off, off);
+    return t.granted;
+  }
+
+  /**
+   * A place in the queue (a slot at once when one is free). Cheaper than
+   * acquire() with a signal when thousands wait: an abort listener costs
+   * tens of microseconds each in Node 20.
+   */
+  ticket(options: { priority?: boolean } = {}): Ticket {
+    if (this.inFlight < this.limit) return { granted: Promise.resolve(this.take()), cancel: () => undefined };
+    let w!: Waiter;
+    let fail!: (err: Error) => void;
+    const granted = new Promise<Release>((resolve, reject) => {
+      w = { gone: false, grant: resolve };
+      fail = reject;
+    });
+    (options.priority ? this.front : this.back).push(w);
+    this.queued++;
+    if (this.queued > this.peakQueued) this.peakQueued = this.queued;
+    return {
+      granted,
+      cancel: (reason?: Error) => {
         if (w.gone) return;
         w.gone = true;
         this.queued--;
-        reject(abortError(`gave up waiting for a ${this.name} slot`));
-      };
-      const w: Waiter = {
-        gone: false,
-        grant: (release) => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(release);
-        },
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      (options.priority ? this.front : this.back).push(w);
-      this.queued++;
-      if (this.queued > this.peakQueued) this.peakQueued = this.queued;
-    });
+        fail(reason ?? abortError(`gave up waiting for a ${this.name} slot`));
+      },
+    };
   }
 
   /** Runs `job` holding a slot; the slot is given back when its promise settles. */

@@ -66,6 +66,8 @@ export class Agent {
   private readonly starts: Limiter;
   private readonly stops: Limiter;
   private readonly throttle = new LogThrottle();
+  /** Tasks that took their turn, for giving the event loop one every RECONCILE_SLICE. */
+  private turns = 0;
   /** What every runner is given (one object, not one per task). */
   private readonly runnerDeps: TaskRunnerDeps;
   private readonly runners = new Map<string, TaskRunner>();
@@ -103,6 +105,7 @@ export class Agent {
       starts: this.starts,
       stops: this.stops,
       throttle: this.throttle,
+      breathe: () => (++this.turns % RECONCILE_SLICE === 0 ? setImmediate() : undefined),
     };
   }
 
@@ -166,7 +169,7 @@ export class Agent {
   /**
    * `complete`: `tasks` is the whole set (what it lacks goes); else only
    * `tasks` and `removed` change. Gives the event loop a turn every few
-   * hundred tasks: 20,000 new tasks must not hold up the session's heartbeats.
+   * hundred new tasks: 20,000 must not hold up the session's heartbeats.
    */
   private async reconcile(tasks: readonly Task[], complete: boolean, removed: readonly string[]): Promise<void> {
     if (this.state !== 'started') throw new Error(this.state === 'new' ? 'agent not started: call start() first' : 'agent stopped');
@@ -190,37 +193,36 @@ export class Agent {
       wanted.set(t.id, t);
     }
 
+    // Changes to the tasks already here and retirements first, in one go: cheap
+    // (no engine call: a waiting task just leaves the queue), and no task waiting
+    // for its turn is handed a slot it is about to be told to give up.
+    const fresh: Task[] = [];
     for (const t of wanted.values()) {
-      const turn = breathe();
-      if (turn && !(await turn)) return;
       const runner = this.runners.get(t.id);
-      if (runner) {
-        runner.update(t);
-        continue;
-      }
-      this.seedFloor(t);
-      const adopted = this.adoptable.get(t.id);
-      this.adoptable.delete(t.id);
-      this.runners.set(t.id, new TaskRunner(t, this.runnerDeps, adopted));
+      if (runner) runner.update(t);
+      else fresh.push(t);
     }
-
     const retire = (id: string, runner: TaskRunner): void => {
       this.runners.delete(id);
       this.track(runner.retire().finally(() => this.reported.delete(id)));
     };
     if (complete) {
-      for (const [id, runner] of this.runners) {
-        const turn = breathe();
-      if (turn && !(await turn)) return;
-        if (!wanted.has(id)) retire(id, runner);
-      }
+      for (const [id, runner] of this.runners) if (!wanted.has(id)) retire(id, runner);
     } else {
       for (const id of gone) {
-        const turn = breathe();
-      if (turn && !(await turn)) return;
         const runner = this.runners.get(id);
         if (runner && !wanted.has(id)) retire(id, runner);
       }
+    }
+
+    // New runners cost more: a turn of the event loop every few hundred.
+    for (const t of fresh) {
+      const turn = breathe();
+      if (turn && !(await turn)) return;
+      this.seedFloor(t);
+      const adopted = this.adoptable.get(t.id);
+      this.adoptable.delete(t.id);
+      this.runners.set(t.id, new TaskRunner(t, this.runnerDeps, adopted));
     }
 
     if (this.firstAssignment && complete) {

@@ -238,6 +238,8 @@ export class DockerExecutor implements Executor {
           this.docker.modem.followProgress(stream, (err: Error | null, output: unknown[]) => {
             if (err) return reject(err);
             // A failed pull can still answer 200: the error is in the progress stream.
+            // It is the engine's answer (statusCode set), even when it reads "TLS
+            // handshake timeout": a registry problem, to be remembered.
             const failed = output.find((o): o is { error: unknown } => typeof o === 'object' && o !== null && 'error' in o);
             if (failed) reject(Object.assign(new Error(String(failed.error)), { statusCode: 500 }));
             else resolve();

@@ -11,7 +11,7 @@
 // So 20,000 tasks of a missing image cost one inspect and one pull per back-off
 // period, and the log says so once per pull, not once per task.
 import type { Logger } from 'pino';
-import { abortError } from '../common/limiter.js';
+import { abortedBy } from '../common/limiter.js';
 import { ImageNotFoundError } from './executor.js';
 
 export interface ImagePullerOptions {
@@ -61,9 +61,9 @@ export interface ImagePullerStats {
 /** Waits for `p`, or rejects with an AbortError when `signal` aborts first (p goes on). */
 function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
   if (!signal) return p;
-  if (signal.aborted) return Promise.reject(abortError(`gave up waiting for ${what}`));
+  if (signal.aborted) return Promise.reject(abortedBy(signal, `gave up waiting for ${what}`));
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortError(`gave up waiting for ${what}`));
+    const onAbort = (): void => reject(abortedBy(signal, `gave up waiting for ${what}`));
     signal.addEventListener('abort', onAbort, { once: true });
     p.then(
       (v) => {

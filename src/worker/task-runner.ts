@@ -12,7 +12,7 @@
 // down. Stopping and removing containers take one of the `stops` slots.
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { Limiter, Release } from '../common/limiter.js';
+import { abortError, type Limiter, type Release, type Ticket } from '../common/limiter.js';
 import { TaskState, isTerminal, taskStateName, type Task, type TaskHealth } from '../manager/store/types.js';
 import { isAbortError } from './docker-errors.js';
 import { ContainerNotFoundError, EngineUnavailableError, type ContainerObservation, type Executor, type HealthObservation, type Owner, type ShutdownResult } from './executor.js';
@@ -42,6 +42,12 @@ export interface TaskRunnerDeps {
   stops: Limiter;
   /** One warning per shared cause (the engine away), not one per task. */
   throttle: LogThrottle;
+  /**
+   * Called as a task takes its turn: now and then a promise of a turn of the
+   * event loop, so that thousands of tasks rejected without any I/O (an image
+   * in back-off) are not one unbroken chain of microtasks.
+   */
+  breathe(): Promise<void> | undefined;
 }
 
 function messageOf(err: unknown): string {
@@ -55,6 +61,13 @@ function aborted(signal: AbortSignal): Promise<void> {
     else signal.addEventListener('abort', () => resolve(), { once: true });
   });
 }
+
+/**
+ * The one reason every runner aborts with: AbortController.abort() without one
+ * makes a DOMException (and its stack trace) per call, thousands of them when a
+ * big service goes away.
+ */
+const STOPPED = abortError('stopped by the agent');
 
 type MonitorEvent = { kind: 'exit'; container: ContainerObservation } | { kind: 'gone'; err: unknown } | { kind: 'stop' } | { kind: 'poll' };
 
@@ -82,6 +95,8 @@ export class TaskRunner {
   private readonly stopSignal = this.stopCtl.signal;
   /** The monitor's wait on the container, aborted on detach. */
   private waitCtl: AbortController | undefined;
+  /** Its place in the `starts` queue while it waits for its turn (cancelled by hand: cheaper than a signal listener each). */
+  private startTicket: Ticket | undefined;
   /** Aborted on detach: a stop waiting for its slot gives up (made only when a stop waits). */
   private detachCtl: AbortController | undefined;
   private updateWaiters: (() => void)[] = [];
@@ -117,9 +132,10 @@ export class TaskRunner {
   /** Stop watching; the container is left as it is (a restarted agent adopts it). */
   detach(): void {
     this.detached = true;
-    this.stopCtl.abort();
-    this.waitCtl?.abort();
-    this.detachCtl?.abort();
+    this.stopCtl.abort(STOPPED);
+    this.startTicket?.cancel(STOPPED);
+    this.waitCtl?.abort(STOPPED);
+    this.detachCtl?.abort(STOPPED);
   }
 
   /** The task is no longer assigned here: stop it gracefully, then remove its container. */
@@ -182,12 +198,20 @@ export class TaskRunner {
    * (undefined and nothing reported when the agent stops).
    */
   private async startSlot(priority: boolean): Promise<Release | undefined> {
-    try {
-      const release = await this.deps.starts.acquire({ priority, signal: this.stopSignal });
-      if (!this.stopSignal.aborted) return release;
-      release();
-    } catch {
-      // aborted while waiting: below
+    if (!this.stopSignal.aborted) {
+      const ticket = this.deps.starts.ticket({ priority });
+      this.startTicket = ticket;
+      try {
+        const release = await ticket.granted;
+        const turn = this.deps.breathe();
+        if (turn) await turn;
+        if (!this.stopSignal.aborted) return release;
+        release();
+      } catch {
+        // cancelled while waiting: below
+      } finally {
+        this.startTicket = undefined;
+      }
     }
     if (!this.detached) this.emit(TaskState.SHUTDOWN, 'shut down before it started');
     return undefined;
@@ -199,7 +223,8 @@ export class TaskRunner {
 
   private requestShutdown(): void {
     this.shutdownRequested = true;
-    this.stopCtl.abort();
+    this.stopCtl.abort(STOPPED);
+    this.startTicket?.cancel(STOPPED);
   }
 
   // Reports even after detach(): a stop that was under way when the agent
@@ -343,7 +368,7 @@ export class TaskRunner {
     const id = this.containerId;
     const waitCtl = new AbortController();
     this.waitCtl = waitCtl;
-    if (this.detached) waitCtl.abort();
+    if (this.detached) waitCtl.abort(STOPPED);
     const exited: Promise<MonitorEvent> = executor.wait(id, waitCtl.signal).then(
       (container) => ({ kind: 'exit', container }),
       (err: unknown) => ({ kind: 'gone', err }),
@@ -380,7 +405,7 @@ export class TaskRunner {
             )
           : new Promise<MonitorEvent>(() => undefined);
         const ev = await Promise.race([exited, stop, poll]);
-        pollCtl.abort();
+        pollCtl.abort(STOPPED);
         if (ev.kind === 'poll') continue;
         if (ev.kind === 'exit') return this.emitOutcome(exitOutcome(ev.container));
         if (ev.kind === 'gone') {
@@ -397,7 +422,7 @@ export class TaskRunner {
       }
     } finally {
       // Close the engine's long-poll if it is still open.
-      waitCtl.abort();
+      waitCtl.abort(STOPPED);
       await exited;
     }
   }

@@ -24,6 +24,8 @@ export interface Script {
   prepareError?: Error;
   /** Delay of prepare (an image pull). */
   prepareMs?: number;
+  /** Delay of shutdown (a grace period). */
+  shutdownMs?: number;
 }
 
 interface Hollow {
@@ -42,6 +44,9 @@ function abortError(): Error {
 
 export class HollowExecutor implements Executor {
   readonly calls: string[] = [];
+  /** prepare/shutdown calls under way now, and the most at once. */
+  readonly open = { prepare: 0, shutdown: 0 };
+  readonly peak = { prepare: 0, shutdown: 0 };
   private readonly scripts = new Map<string, Script>();
   private readonly containers = new Map<string, Hollow>();
   private next = 0;
@@ -96,7 +101,22 @@ export class HollowExecutor implements Executor {
     for (const w of c.waiters.splice(0)) w();
   }
 
+  private enter(kind: 'prepare' | 'shutdown'): () => void {
+    this.open[kind]++;
+    this.peak[kind] = Math.max(this.peak[kind], this.open[kind]);
+    return () => void this.open[kind]--;
+  }
+
   async prepare(task: Task, owner: Owner, signal?: AbortSignal): Promise<string> {
+    const leave = this.enter('prepare');
+    try {
+      return await this.prepareNow(task, owner, signal);
+    } finally {
+      leave();
+    }
+  }
+
+  private async prepareNow(task: Task, owner: Owner, signal?: AbortSignal): Promise<string> {
     this.calls.push(`prepare:${task.id}`);
     const s = this.scripts.get(task.id) ?? {};
     if (s.prepareMs) {
@@ -139,9 +159,15 @@ export class HollowExecutor implements Executor {
 
   async shutdown(id: string, _gracePeriodMs: number): Promise<ShutdownResult> {
     this.calls.push(`shutdown:${id}`);
-    const c = this.get(id);
-    this.exit(c, 0);
-    return { container: { ...c.obs }, forced: false };
+    const leave = this.enter('shutdown');
+    try {
+      const c = this.get(id);
+      if (c.obs.running && c.script.shutdownMs) await new Promise((r) => setTimeout(r, c.script.shutdownMs));
+      this.exit(c, 0);
+      return { container: { ...c.obs }, forced: false };
+    } finally {
+      leave();
+    }
   }
 
   async remove(id: string): Promise<void> {
