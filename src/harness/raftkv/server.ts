@@ -14,6 +14,7 @@ import { NotLeaderError, ProposalDroppedError, InvalidRequestError } from '../..
 import { RaftNode, RaftStoppedError, RaftTimeoutError, ProposalLostError, type StateMachine } from '../../raft/node.js';
 import { RaftStorage } from '../../raft/storage.js';
 import { RaftTransport, raftServerOptions } from '../../raft/transport.js';
+import { withStrictWire } from '../../common/strict-wire.js';
 import type { NodeId } from '../../raft/types.js';
 import { loadKvTestService, type KvTestHandlers } from './proto.js';
 
@@ -201,7 +202,7 @@ export async function runServer(args: ServerArgs, log: Logger): Promise<{ stop: 
       }
     },
   };
-  const server = new grpc.Server(raftServerOptions());
+  const server = new grpc.Server(withStrictWire(raftServerOptions()));
   const raft = transport.service();
   server.addService(raft.definition, raft.implementation);
   const kv = loadKvTestService(handlers);
