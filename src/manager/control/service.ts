@@ -62,13 +62,20 @@ export class ControlService {
     nodeId: string;
     version: number;
     hasAvailability: boolean;
-    availability: number;
+    availability?: number | null;
     hasRole: boolean;
-    role: number;
+    role?: number | null;
     labelsAdd?: Record<string, string>;
     labelsRm?: string[];
     force: boolean;
   }): Promise<unknown> {
+    // `optional` in the proto: a change that is asked for says its value (absent is not ACTIVE / WORKER).
+    if (req.hasAvailability && (req.availability === undefined || req.availability === null)) {
+      throw new ApiError(grpc.status.INVALID_ARGUMENT, 'availability is required when has_availability is set: active, pause or drain');
+    }
+    if (req.hasRole && (req.role === undefined || req.role === null)) {
+      throw new ApiError(grpc.status.INVALID_ARGUMENT, 'role is required when has_role is set: worker or manager');
+    }
     await this.rs.barrier();
     const node = this.resolveNode(req.nodeId);
     const next: Node = { ...node, labels: { ...node.labels }, updatedAt: Date.now() };
@@ -197,7 +204,9 @@ export class ControlService {
     return { joinTokens: joinTokens(this.cluster()) };
   }
 
-  async RotateJoinToken(req: { role: number }): Promise<unknown> {
+  async RotateJoinToken(req: { role?: number | null }): Promise<unknown> {
+    // `optional` in the proto: absent must not mean NODE_ROLE_WORKER (0).
+    if (req.role === undefined || req.role === null) throw new ApiError(grpc.status.INVALID_ARGUMENT, 'role is required: worker or manager');
     const role = nodeRoleFromProto(req.role);
     await this.rs.barrier();
     const cluster = this.cluster();
