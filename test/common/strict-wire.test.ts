@@ -62,7 +62,7 @@ test('the three payloads that rotated the worker token are refused', () => {
   refused(ROTATE, Buffer.alloc(3000, 0x0b), 'malformed flotilla.control.RotateJoinTokenRequest: field 1 (role) has wire type 3, expected varint');
   refused(ROTATE, nested(1, 3000), 'malformed flotilla.control.RotateJoinTokenRequest: field 1 (role) has wire type 2, expected varint');
   // The same depth under a field number the request does not have is well formed: skipped whole (and the
-  // role is then absent, which the service refuses, see test/manager/strict-wire-daemon.test.ts).
+  // role is then absent, which the service refuses, see test/cluster/malformed-requests.test.ts).
   accepted(ROTATE, nested(2, 3000));
   accepted(ROTATE, hex('08 01'));
   accepted(ROTATE, hex('08 00'));
