@@ -514,11 +514,13 @@ export function strictServiceDefinition(service: grpc.ServiceDefinition, protoFi
 /** At most one log line per this many ms about refused requests (a flood of garbage must not flood the log). */
 const LOG_EVERY_MS = 1_000;
 
+const strictInterceptors = new WeakSet<grpc.ServerInterceptor>();
+
 /** The server interceptor that answers a MalformedRequest with INVALID_ARGUMENT, so that no handler ever sees one. */
 export function strictWireInterceptor(log?: Logger): grpc.ServerInterceptor {
   let lastLog = 0;
   let unlogged = 0;
-  return (method, call) =>
+  const interceptor: grpc.ServerInterceptor = (method, call) =>
     new grpc.ServerInterceptingCall(call, {
       start: (next) => {
         next({
@@ -545,9 +547,15 @@ export function strictWireInterceptor(log?: Logger): grpc.ServerInterceptor {
         });
       },
     });
+  strictInterceptors.add(interceptor);
+  return interceptor;
 }
 
-/** Server options with the strict wire interceptor first (before `options.interceptors`). */
+/**
+ * Server options with the strict wire interceptor first (before the other
+ * `options.interceptors`; one already there is replaced by this one).
+ */
 export function withStrictWire(options: grpc.ServerOptions = {}, log?: Logger): grpc.ServerOptions {
-  return { ...options, interceptors: [strictWireInterceptor(log), ...(options.interceptors ?? [])] };
+  const others = (options.interceptors ?? []).filter((i) => !strictInterceptors.has(i));
+  return { ...options, interceptors: [strictWireInterceptor(log), ...others] };
 }

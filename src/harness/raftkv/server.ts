@@ -14,7 +14,6 @@ import { NotLeaderError, ProposalDroppedError, InvalidRequestError } from '../..
 import { RaftNode, RaftStoppedError, RaftTimeoutError, ProposalLostError, type StateMachine } from '../../raft/node.js';
 import { RaftStorage } from '../../raft/storage.js';
 import { RaftTransport, raftServerOptions } from '../../raft/transport.js';
-import { withStrictWire } from '../../common/strict-wire.js';
 import type { NodeId } from '../../raft/types.js';
 import { loadKvTestService, type KvTestHandlers } from './proto.js';
 
@@ -202,7 +201,8 @@ export async function runServer(args: ServerArgs, log: Logger): Promise<{ stop: 
       }
     },
   };
-  const server = new grpc.Server(withStrictWire(raftServerOptions()));
+  // raftServerOptions() carries the strict wire interceptor the services' request deserializers need.
+  const server = new grpc.Server(raftServerOptions());
   const raft = transport.service();
   server.addService(raft.definition, raft.implementation);
   const kv = loadKvTestService(handlers);
