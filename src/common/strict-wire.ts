@@ -220,6 +220,12 @@ const V_OVERLONG = -2;
 
 /** Reads a varint at `pos` into vlo/vhi; the position after it, or V_TRUNCATED / V_OVERLONG. */
 function readVarint(b: Uint8Array, pos: number, end: number): number {
+  // Most varints (small numbers, short lengths) are one byte.
+  if (pos < end && b[pos] < 0x80) {
+    vlo = b[pos];
+    vhi = 0;
+    return pos + 1;
+  }
   let lo = 0;
   let byte = 0;
   for (let shift = 0; shift < 28; shift += 7) {
