@@ -145,6 +145,9 @@ test('Control: other methods refuse malformed bytes and absent values that would
   assert.ok(nodeId);
   const req = loadControlProto().service.UpdateNode.requestSerialize({ nodeId, version: 1, hasRole: true, labelsAdd: {}, labelsRm: [] });
   invalid(await unary(local, '/flotilla.control.Control/UpdateNode', req), 'role is required when has_role is set: worker or manager', 'UpdateNode has_role without role');
+  // An empty request names no node and no service (never a node with an empty hostname).
+  invalid(await unary(local, '/flotilla.control.Control/RemoveNode', hex('10 01')), 'node_id is required: a node id, id prefix or hostname', 'RemoveNode without a node');
+  invalid(await unary(local, '/flotilla.control.Control/RemoveService', Buffer.alloc(0)), 'a service id or name is required', 'RemoveService without a service');
 });
 
 test('CA, Manager, Dispatcher and Raft refuse malformed bytes with INVALID_ARGUMENT', async () => {

@@ -236,6 +236,8 @@ export class ControlService {
 
   /** A node by id, unique id prefix, or hostname (as docker accepts). */
   private resolveNode(ref: string): Node {
+    // An absent (empty) reference names no node: it must not match a node whose hostname is empty.
+    if (!ref) throw new ApiError(grpc.status.INVALID_ARGUMENT, 'node_id is required: a node id, id prefix or hostname');
     const direct = this.rs.store.get('node', ref);
     if (direct) return direct;
     const nodes = this.rs.store.list('node');
@@ -251,6 +253,7 @@ export class ControlService {
 
   /** A service by id, name, or unique id prefix. */
   private resolveService(ref: string): Service {
+    if (!ref) throw new ApiError(grpc.status.INVALID_ARGUMENT, 'a service id or name is required');
     const direct = this.rs.store.get('service', ref) ?? this.rs.store.findServiceByName(ref);
     if (direct) return direct;
     const byPrefix = ref ? this.rs.store.list('service').filter((s) => s.id.startsWith(ref)) : [];
