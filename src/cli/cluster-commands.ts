@@ -1,10 +1,11 @@
 // `flotilla join-token worker|manager` and `flotilla cluster info`.
 import { clusterSpecFromProto, clusterSpecToProto, nodeRoleToProto, reachabilityToProto } from '../manager/api/convert.js';
 import type { ClusterSpec, NodeRole, Reachability } from '../manager/store/types.js';
+import { checkClusterSetting, CLUSTER_SETTING_LIMITS, clusterSettingRange, durationText, ValidationError, type ClusterSetting } from '../manager/store/validate.js';
 import { parseChoice, parseDuration, parseInteger, UsageError } from './args.js';
 import type { CommandDef, CommandGroup } from './command.js';
 import type { Control, ProtoClusterInfo, ProtoJoinTokens } from './connection.js';
-import { CliError, RpcError } from './errors.js';
+import { CliError, RpcError, validationToUsage } from './errors.js';
 import { FORMAT_FLAG, keyValues, outputFormat, QUIET_FLAG, renderTable, titleCase } from './format.js';
 import { listNodes, retryOnConflict } from './lookup.js';
 
@@ -125,7 +126,7 @@ const info: CommandDef = {
         version: c.meta?.version ?? 0,
         createdAt: c.meta?.createdAt ?? 0,
         updatedAt: c.meta?.updatedAt ?? 0,
-        spec: clusterSpecFromProto(c.spec),
+        spec: clusterSpecFromProto(c.spec, 'spec', 'stored'),
         rootCA: { certPem: c.rootCa?.certPem ?? '', digest: c.rootCa?.digest ?? '' },
       },
       leaderId: infoRes.leaderId,
@@ -142,40 +143,58 @@ const info: CommandDef = {
 
 // ------------------------------------------------------------ update
 
-/** docker swarm update's settings that flotilla has, and their bounds. */
+/** '100ms..1h': a setting's range for the help. */
+function range(key: ClusterSetting, show: (n: number) => string = String): string {
+  const { min, max } = CLUSTER_SETTING_LIMITS[key];
+  return `${show(min)}..${show(max)}`;
+}
+
+/** A cluster setting from a flag, in its range; a UsageError naming the flag in the manager's words otherwise. */
+function setting(key: ClusterSetting, value: number): number {
+  try {
+    return checkClusterSetting(key, value);
+  } catch (err) {
+    if (err instanceof ValidationError) throw validationToUsage(err);
+    throw err;
+  }
+}
+
+/** docker swarm update's settings that flotilla has, and their bounds (CLUSTER_SETTING_LIMITS, enforced by the manager). */
 const update: CommandDef = {
   name: 'update',
   usage: 'flotilla cluster update [OPTIONS]',
   summary: "Update the cluster's settings (like docker swarm update).",
   flags: [
-    { name: 'dispatcher-heartbeat', kind: 'string', metavar: 'DURATION', help: 'how often agents heartbeat (default 1s; 100ms..1h)' },
-    { name: 'heartbeat-grace', kind: 'string', metavar: 'N', help: 'heartbeats a node may miss before it is marked down (default 3; 1..100)' },
-    { name: 'task-history-limit', kind: 'string', metavar: 'N', help: 'ended tasks kept per slot (default 5; 0..1000)' },
-    { name: 'cert-expiry', kind: 'string', metavar: 'DURATION', help: 'validity of node certificates issued from now on (default 2160h; 1h..87600h)' },
+    { name: 'dispatcher-heartbeat', kind: 'string', metavar: 'DURATION', help: `how often agents heartbeat (default 1s; ${range('heartbeatPeriodMs', durationText)})` },
+    { name: 'heartbeat-grace', kind: 'string', metavar: 'N', help: `heartbeats a node may miss before it is marked down (default 3; ${range('heartbeatGrace')})` },
+    { name: 'task-history-limit', kind: 'string', metavar: 'N', help: `ended tasks kept per slot (default 5; ${range('taskHistoryRetention')})` },
+    { name: 'cert-expiry', kind: 'string', metavar: 'DURATION', help: `validity of node certificates issued from now on (default 2160h; ${range('nodeCertExpiryHours', (h) => `${h}h`)})` },
   ],
   args: { min: 0, max: 0 },
   async run(ctx) {
     const f = ctx.flags;
+    // The flags are parsed here; their ranges are the manager's own check (checkClusterSetting), so that
+    // a value refused here and one refused by the manager read the same.
     const hb = f.str('dispatcher-heartbeat');
-    const heartbeatPeriodMs = hb === undefined ? undefined : parseDuration(hb, '--dispatcher-heartbeat');
-    if (heartbeatPeriodMs !== undefined && (heartbeatPeriodMs < 100 || heartbeatPeriodMs > 3_600_000)) throw new UsageError(`invalid --dispatcher-heartbeat ${hb}: must be between 100ms and 1h`);
+    const heartbeatPeriodMs = hb === undefined ? undefined : setting('heartbeatPeriodMs', parseDuration(hb, '--dispatcher-heartbeat'));
     const grace = f.str('heartbeat-grace');
-    const heartbeatGrace = grace === undefined ? undefined : parseInteger(grace, '--heartbeat-grace', 1, 100);
+    const heartbeatGrace = grace === undefined ? undefined : setting('heartbeatGrace', parseInteger(grace, '--heartbeat-grace', Number.MIN_SAFE_INTEGER));
     const limit = f.str('task-history-limit');
-    const taskHistoryRetention = limit === undefined ? undefined : parseInteger(limit, '--task-history-limit', 0, 1000);
+    const taskHistoryRetention = limit === undefined ? undefined : setting('taskHistoryRetention', parseInteger(limit, '--task-history-limit', Number.MIN_SAFE_INTEGER));
     const expiry = f.str('cert-expiry');
     const expiryMs = expiry === undefined ? undefined : parseDuration(expiry, '--cert-expiry');
-    if (expiryMs !== undefined && (expiryMs < 3_600_000 || expiryMs > 87_600 * 3_600_000 || expiryMs % 3_600_000 !== 0)) {
-      throw new UsageError(`invalid --cert-expiry ${expiry}: must be a whole number of hours between 1h and 87600h`);
+    if (expiryMs !== undefined && expiryMs % 3_600_000 !== 0) {
+      throw new UsageError(`invalid --cert-expiry: ${clusterSettingRange('nodeCertExpiryHours', durationText(expiryMs))}`);
     }
-    if ([heartbeatPeriodMs, heartbeatGrace, taskHistoryRetention, expiryMs].every((v) => v === undefined)) {
+    const expiryHours = expiryMs === undefined ? undefined : setting('nodeCertExpiryHours', expiryMs / 3_600_000);
+    if ([heartbeatPeriodMs, heartbeatGrace, taskHistoryRetention, expiryHours].every((v) => v === undefined)) {
       throw new UsageError('nothing to update: give --dispatcher-heartbeat, --heartbeat-grace, --task-history-limit or --cert-expiry (see: flotilla cluster update --help)');
     }
     const control = ctx.control();
     const read = async (): Promise<{ version: number; spec: ClusterSpec }> => {
       const c = (await control.call('GetCluster', {})).cluster;
       if (!c) throw new CliError('the manager returned no cluster object: is the cluster initialized (flotilla init)?');
-      return { version: c.meta?.version ?? 0, spec: clusterSpecFromProto(c.spec) };
+      return { version: c.meta?.version ?? 0, spec: clusterSpecFromProto(c.spec, 'spec', 'stored') };
     };
     await retryOnConflict(
       await read(),
@@ -185,7 +204,7 @@ const update: CommandDef = {
           ...spec,
           dispatcher: { heartbeatPeriodMs: heartbeatPeriodMs ?? spec.dispatcher.heartbeatPeriodMs, heartbeatGrace: heartbeatGrace ?? spec.dispatcher.heartbeatGrace },
           orchestration: { taskHistoryRetention: taskHistoryRetention ?? spec.orchestration.taskHistoryRetention },
-          caConfig: { nodeCertExpiryHours: expiryMs === undefined ? spec.caConfig.nodeCertExpiryHours : expiryMs / 3_600_000 },
+          caConfig: { nodeCertExpiryHours: expiryHours ?? spec.caConfig.nodeCertExpiryHours },
         };
         return control.call('UpdateCluster', { version, spec: clusterSpecToProto(next) });
       },

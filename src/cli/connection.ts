@@ -213,7 +213,8 @@ class GrpcControl implements Control {
     readonly timeoutMs: number,
     credentials: grpc.ChannelCredentials,
   ) {
-    const options: grpc.ChannelOptions = target.kind === 'tcp' ? NODE_CHANNEL_OPTIONS : {};
+    // Answers may be large (ListTasks answers up to 50,000 tasks): SwarmKit's 128 MB, not gRPC's 4 MB default.
+    const options: grpc.ChannelOptions = { ...(target.kind === 'tcp' ? NODE_CHANNEL_OPTIONS : {}), 'grpc.max_receive_message_length': 128 * 1024 * 1024 };
     this.client = new grpc.Client(target.address, credentials, options);
   }
 

@@ -76,6 +76,14 @@ const FIELD_FLAGS: [string, string][] = [
   ['spec.mode', '--mode'],
   ['spec.mode.replicated.replicas', '--replicas'],
   ['spec.endpoint', '--publish'],
+  // cluster update
+  ['spec.dispatcher.heartbeatPeriodMs', '--dispatcher-heartbeat'],
+  ['spec.dispatcher.heartbeatGrace', '--heartbeat-grace'],
+  ['spec.orchestration.taskHistoryRetention', '--task-history-limit'],
+  ['spec.caConfig.nodeCertExpiryHours', '--cert-expiry'],
+  // node update (UpdateNodeRequest fields)
+  ['labelsAdd', '--label-add'],
+  ['labelsRm', '--label-rm'],
   ...(['update', 'rollback'] as const).flatMap((k): [string, string][] => [
     [`spec.${k}Config.parallelism`, `--${k}-parallelism`],
     [`spec.${k}Config.delayMs`, `--${k}-delay`],
@@ -135,9 +143,11 @@ export function describeRpcError(err: RpcError, ctx: ErrorContext): string {
     case grpc.status.DEADLINE_EXCEEDED:
       return `no answer from the manager at ${ctx.target} within ${seconds(ctx.timeoutMs)}: it may be overloaded or cut off from the other managers; retry, or allow more time with --timeout`;
     case grpc.status.INVALID_ARGUMENT: {
+      // The manager's refusal of a flag's value in the words of the CLI's own check of it
+      // (both run the same validators): `invalid --heartbeat-grace: must be an integer in 1..100 (got 1000)`.
       const field = err.meta('field');
       const flag = field ? flagForField(field) : undefined;
-      if (flag) return `invalid ${flag} (rejected by the manager): ${validationDetail(d, field, err.meta('rule'))}`;
+      if (flag) return `invalid ${flag}: ${validationDetail(d, field, err.meta('rule'))}`;
       return `the manager rejected the request: ${d}`;
     }
     case grpc.status.NOT_FOUND:

@@ -2,7 +2,7 @@
 // means: a full id, a unique id prefix, or a name (hostname for nodes), as
 // docker does. Also the retry of read-modify-write on a version conflict.
 import * as grpc from '@grpc/grpc-js';
-import { nodeFromProto, serviceFromProto, taskFromProto } from '../manager/api/convert.js';
+import { nodeFromProto, serviceFromProto, taskFromProto, type ProtoServiceStatus } from '../manager/api/convert.js';
 import type { Node, Service, Task } from '../manager/store/types.js';
 import type { Control } from './connection.js';
 import { CliError, RpcError } from './errors.js';
@@ -21,6 +21,12 @@ export async function getNode(control: Control, id: string): Promise<Node> {
 export async function listServices(control: Control): Promise<Service[]> {
   const res = await control.call('ListServices', {});
   return res.services.map(serviceFromProto);
+}
+
+/** Every service with the manager's count of its tasks (docker's ServiceStatus), null when the manager sent none. */
+export async function listServicesWithStatus(control: Control): Promise<{ service: Service; status: ProtoServiceStatus | null }[]> {
+  const res = await control.call('ListServices', {});
+  return res.services.map((s) => ({ service: serviceFromProto(s), status: s.serviceStatus ?? null }));
 }
 
 export async function listTasks(control: Control, filters: { serviceIds?: string[]; nodeIds?: string[]; desiredStates?: number[] } = {}): Promise<Task[]> {

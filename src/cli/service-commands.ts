@@ -24,7 +24,7 @@ import {
   titleCase,
 } from './format.js';
 import { waitConverged } from './converge.js';
-import { findService, listNodes, listServices, listTasks, retryOnConflict } from './lookup.js';
+import { findService, listNodes, listServicesWithStatus, listTasks, retryOnConflict } from './lookup.js';
 import { applyServiceUpdate, buildCreateSpec, CREATE_FLAGS, hasUpdateChanges, UPDATE_FLAGS } from './service-spec.js';
 
 function serviceMode(s: Service): 'replicated' | 'global' {
@@ -104,10 +104,12 @@ export function portsColumn(ports: readonly PortConfig[]): string {
   return ports.map((p) => (p.publishMode === 'ingress' ? `*:${p.publishedPort}->${p.targetPort}/${p.protocol}` : `${p.publishedPort}->${p.targetPort}/${p.protocol} (host)`)).join(', ');
 }
 
-export function serviceTable(services: readonly Service[], tasks: readonly Task[], noTrunc = false): string {
+/** `replicas`: the tasks to count, or each service's REPLICAS text (from the manager's ServiceStatus). */
+export function serviceTable(services: readonly Service[], replicas: readonly Task[] | ((s: Service) => string), noTrunc = false): string {
+  const column = typeof replicas === 'function' ? replicas : (s: Service): string => replicasColumn(s, replicas);
   return renderTable(
     ['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'],
-    services.map((s) => [shortId(s.id, noTrunc), s.spec.name, serviceMode(s), replicasColumn(s, tasks), s.spec.taskTemplate.container.image, portsColumn(s.spec.endpoint.ports)]),
+    services.map((s) => [shortId(s.id, noTrunc), s.spec.name, serviceMode(s), column(s), s.spec.taskTemplate.container.image, portsColumn(s.spec.endpoint.ports)]),
   );
 }
 
@@ -122,12 +124,19 @@ const ls: CommandDef = {
     const filter = serviceFilter(ctx.flags.list('filter'));
     const format = outputFormat(ctx.flags);
     const control = ctx.control();
-    const services = (await listServices(control)).filter(filter).sort((a, b) => a.spec.name.localeCompare(b.spec.name));
+    const listed = await listServicesWithStatus(control);
+    const services = listed.map((l) => l.service).filter(filter).sort((a, b) => a.spec.name.localeCompare(b.spec.name));
     if (ctx.flags.bool('quiet')) ctx.io.out(services.map((s) => `${s.id}\n`).join(''));
     else if (format === 'json') ctx.io.out(jsonLines(services));
     else {
-      const tasks = services.length === 0 ? [] : await listTasks(control, { desiredStates: [TaskState.RUNNING] });
-      ctx.io.out(serviceTable(services, tasks, ctx.flags.bool('no-trunc')));
+      // The manager counts the replicas (docker's ServiceStatus): no list of every task, which for a service of
+      // 100,000 replicas is tens of megabytes.
+      const status = new Map(listed.map((l) => [l.service.id, l.status]));
+      const replicas = (s: Service): string => {
+        const st = status.get(s.id);
+        return st ? `${st.runningTasks}/${st.desiredTasks}` : '?';
+      };
+      ctx.io.out(serviceTable(services, replicas, ctx.flags.bool('no-trunc')));
     }
     return 0;
   },

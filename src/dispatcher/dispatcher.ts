@@ -61,6 +61,8 @@ export interface SessionMessage {
   /** `tasks` holds only the changes since the last message (see proto/dispatcher.proto). */
   incremental: boolean;
   removedTaskIds: string[];
+  /** More parts of this set (or batch of changes) follow: the agent waits for the last one (see proto/dispatcher.proto). */
+  more: boolean;
 }
 
 /** What an agent says about itself when it opens a session. */
@@ -81,6 +83,9 @@ interface Session {
   nodeId: string;
   sink: SessionSink;
   deadline: NodeJS.Timeout | null;
+  /** When the deadline timer should fire (Date.now() time), and how many times in a row it was extended for a stalled event loop. */
+  deadlineAt: number;
+  extensions: number;
   assignments: SessionAssignments;
 }
 
@@ -101,6 +106,8 @@ function newStats(): DispatcherStats {
 
 const DEFAULT_PERIOD_MS = 1_000;
 const DEFAULT_PUSH_DELAY_MS = 100;
+/** Tasks per Session message at most (a larger set goes in parts: see sendAssignments). */
+export const TASKS_PER_MESSAGE = 1_000;
 /** Sessions sent their changes per event-loop turn: a round over a thousand nodes must not hold the loop (Raft's heartbeats) for long. */
 const PUSH_SLICE = 100;
 const DEFAULT_GRACE = 3;
@@ -110,6 +117,13 @@ const DEFAULT_GRACE = 3;
  * takes longer than one heartbeat grace when the old leader's host vanished.
  */
 const NEW_LEADER_GRACE_MS = 10_000;
+/**
+ * A deadline timer that fires this late (ms) means this process's event loop was held: the node gets another period,
+ * up to MAX_STALL_EXTENSIONS times in a row (a heartbeat resets the count), so a node is never marked down for the
+ * leader's own stall, and a node that is really gone still is, a few periods later.
+ */
+const LOOP_STALL_MS = 500;
+const MAX_STALL_EXTENSIONS = 3;
 /** Status reports per transaction at most, and such transactions in flight at once (see writeQueued). */
 const MAX_STATUS_PER_TX = 2_000;
 const STATUS_TX_IN_FLIGHT = 4;
@@ -214,7 +228,7 @@ export class Dispatcher implements LeaderController {
     const json = JSON.stringify(managers);
     if (json === this.sentManagers || managers.length === 0) return;
     this.sentManagers = json;
-    for (const s of this.sessions.values()) s.sink.send({ sessionId: s.id, managers, heartbeatPeriodMs: 0, hasAssignments: false, tasks: [], incremental: false, removedTaskIds: [] });
+    for (const s of this.sessions.values()) s.sink.send({ sessionId: s.id, managers, heartbeatPeriodMs: 0, hasAssignments: false, tasks: [], incremental: false, removedTaskIds: [], more: false });
     this.log?.info({ managers: managers.map((m) => m.address), sessions: this.sessions.size }, 'managers changed: sent to every session');
   }
 
@@ -251,7 +265,7 @@ export class Dispatcher implements LeaderController {
     const desc: NodeDescription = nodeDescriptionFromProto(description);
     const old = this.sessions.get(peer.nodeId);
     if (old) this.endSession(old, grpc.status.ABORTED, 'superseded by a new session of the same node');
-    const s: Session = { id: generateId(), nodeId: peer.nodeId, sink, deadline: null, assignments: new SessionAssignments(options.incrementalAssignments === true) };
+    const s: Session = { id: generateId(), nodeId: peer.nodeId, sink, deadline: null, deadlineAt: 0, extensions: 0, assignments: new SessionAssignments(options.incrementalAssignments === true) };
     this.sessions.set(s.nodeId, s);
     this.bySessionId.set(s.id, s);
     const grace = this.graceTimers.get(s.nodeId);
@@ -259,7 +273,7 @@ export class Dispatcher implements LeaderController {
     this.graceTimers.delete(s.nodeId);
     this.armDeadline(s);
     this.updateNode(s.nodeId, (n) => ({ ...n, description: desc, status: { ...n.status, state: 'ready', message: 'session started' } }));
-    sink.send(this.message(s, this.jitteredPeriod(), s.assignments.full(this.assigned(s.nodeId))));
+    this.sendAssignments(s, this.jitteredPeriod(), s.assignments.full(this.assigned(s.nodeId)));
     this.log?.info({ node: s.nodeId, session: s.id }, 'session opened');
     return s.id;
   }
@@ -317,23 +331,40 @@ export class Dispatcher implements LeaderController {
     return Math.max(1, Math.round(p * (1 - 0.25 * this.random())));
   }
 
-  private armDeadline(s: Session): void {
+  private armDeadline(s: Session, extended = false): void {
     if (s.deadline) clearTimeout(s.deadline);
+    if (!extended) s.extensions = 0;
+    const ms = this.deadlineMs();
+    s.deadlineAt = Date.now() + ms;
     s.deadline = setTimeout(() => {
-      this.log?.warn({ node: s.nodeId }, 'heartbeat deadline missed: node down');
-      this.endSession(s, grpc.status.DEADLINE_EXCEEDED, 'heartbeat deadline missed');
-      this.markDown(s.nodeId, 'heartbeat failure');
-    }, this.deadlineMs());
+      const armedAt = s.deadlineAt;
+      const late = Date.now() - armedAt;
+      // Judge after the event loop's I/O phase (setImmediate), not in the timer phase: after a stall, timers run
+      // before the sockets are read, and a heartbeat that came in time may still sit unread in one.
+      setImmediate(() => {
+        if (s.deadlineAt !== armedAt || this.sessions.get(s.nodeId) !== s) return; // a heartbeat re-armed it meanwhile
+        if (late > LOOP_STALL_MS && s.extensions < MAX_STALL_EXTENSIONS) {
+          // This process could not listen (its event loop was held): the node's silence proves nothing yet.
+          s.extensions++;
+          this.log?.warn({ node: s.nodeId, lateMs: late }, 'heartbeat deadline passed while this manager was stalled: giving the node another period');
+          this.armDeadline(s, true);
+          return;
+        }
+        this.log?.warn({ node: s.nodeId }, 'heartbeat deadline missed: node down');
+        this.endSession(s, grpc.status.DEADLINE_EXCEEDED, 'heartbeat deadline missed');
+        this.markDown(s.nodeId, 'heartbeat failure');
+      });
+    }, ms);
   }
 
-  private armGrace(nodeId: string, ms = this.deadlineMs()): void {
+  private armGrace(nodeId: string, ms = this.deadlineMs(), why = 'heartbeat failure (no session)'): void {
     const old = this.graceTimers.get(nodeId);
     if (old) clearTimeout(old);
     this.graceTimers.set(
       nodeId,
       setTimeout(() => {
         this.graceTimers.delete(nodeId);
-        if (!this.sessions.has(nodeId)) this.markDown(nodeId, 'heartbeat failure (no session)');
+        if (!this.sessions.has(nodeId)) this.markDown(nodeId, why);
       }, ms),
     );
   }
@@ -360,7 +391,12 @@ export class Dispatcher implements LeaderController {
         if (!this.running || this.sessions.has(nodeId)) return;
         this.updateNode(nodeId, (n) => (n.status.state === 'down' ? null : { ...n, status: { ...n.status, state: 'down', message: why } }));
       },
-      (err: unknown) => this.log?.warn({ node: nodeId, err: String(err) }, 'node not marked down: no majority confirms this leader'),
+      (err: unknown) => {
+        // Not given up: a node with no session must not stay Ready because one confirmation failed (an overloaded
+        // or partitioned moment). Look again after another deadline, for as long as this dispatcher runs.
+        this.log?.warn({ node: nodeId, err: String(err) }, 'node not marked down yet: no majority confirms this leader; retrying');
+        if (this.running && !this.sessions.has(nodeId) && !this.graceTimers.has(nodeId)) this.armGrace(nodeId, this.deadlineMs(), why);
+      },
     );
   }
 
@@ -378,16 +414,31 @@ export class Dispatcher implements LeaderController {
     return this.ctx.store.tasksByNode(nodeId).filter((t) => t.status.state >= TaskState.ASSIGNED);
   }
 
-  private message(s: Session, heartbeatPeriodMs: number, m: AssignmentMessage, managers = this.o.managers()): SessionMessage {
-    return {
-      sessionId: s.id,
-      managers,
-      heartbeatPeriodMs,
-      hasAssignments: true,
-      tasks: m.tasks.map(protoOf),
-      incremental: m.incremental,
-      removedTaskIds: m.removedTaskIds,
-    };
+  /**
+   * Sends an assignment message, in parts of at most TASKS_PER_MESSAGE tasks:
+   * a node's whole set can be tens of thousands of tasks, megabytes more than
+   * an agent takes in one message (gRPC's 4 MB), and one encode of it holds
+   * the event loop. Returns the number of messages sent.
+   */
+  private sendAssignments(s: Session, heartbeatPeriodMs: number, m: AssignmentMessage, managers = this.o.managers()): number {
+    const parts = Math.max(1, Math.ceil(m.tasks.length / TASKS_PER_MESSAGE));
+    for (let i = 0; i < parts; i++) {
+      const last = i === parts - 1;
+      const tasks: ProtoTask[] = [];
+      for (let j = i * TASKS_PER_MESSAGE; j < Math.min(m.tasks.length, (i + 1) * TASKS_PER_MESSAGE); j++) tasks.push(protoOf(m.tasks[j]));
+      s.sink.send({
+        sessionId: s.id,
+        // The first part carries the session's settings; the others leave them "unchanged".
+        managers: i === 0 ? managers : [],
+        heartbeatPeriodMs: i === 0 ? heartbeatPeriodMs : 0,
+        hasAssignments: true,
+        tasks,
+        incremental: m.incremental,
+        removedTaskIds: last ? m.removedTaskIds : [],
+        more: !last,
+      });
+    }
+    return parts;
   }
 
   private schedulePush(): void {
@@ -416,8 +467,7 @@ export class Dispatcher implements LeaderController {
           ? s.assignments.next(this.assigned(nodeId))
           : s.assignments.nextFor(changed, (id) => this.ctx.store.get('task', id), nodeId);
       if (m) {
-        s.sink.send(this.message(s, 0, m, managers));
-        this.stats.messages++;
+        this.stats.messages += this.sendAssignments(s, 0, m, managers);
         this.stats.tasksSent += m.tasks.length;
       }
     }

@@ -8,11 +8,23 @@
 // The session with the managers (heartbeats, assignment stream) is the
 // dispatcher's business; it drives this class through assign() and receives
 // the updates through `reporter`.
+//
+// Bounded work: however many tasks are assigned, at most `maxConcurrentStarts`
+// are being taken from ASSIGNED to STARTING at once and `maxConcurrentStops`
+// containers being stopped and removed (see task-runner.ts); the rest wait in
+// FIFO order, and describe() (the session's) never waits behind them. Logs
+// follow events, not tasks: a task's status changes are logged at debug.
+import { setImmediate } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
+import { Limiter, type LimiterStats } from '../common/limiter.js';
 import { TaskState, isTerminal, taskStateName, type NodeDescription, type Task, type TaskStatus } from '../manager/store/types.js';
 import type { ContainerObservation, Executor, Owner } from './executor.js';
+import { LogThrottle } from './log-throttle.js';
 import { StatusBatcher, type StatusReporter } from './status-batcher.js';
-import { TaskRunner, type StatusFields } from './task-runner.js';
+import { TaskRunner, type StatusFields, type TaskRunnerDeps } from './task-runner.js';
+
+/** Tasks reconciled between two turns of the event loop. */
+const RECONCILE_SLICE = 256;
 
 export interface AgentOptions {
   executor: Executor;
@@ -29,6 +41,19 @@ export interface AgentOptions {
   clock?: () => number;
   /** How often a health-checked container's health is read (default 500 ms). */
   healthPollMs?: number;
+  /** Tasks taken from ASSIGNED through STARTING at once (default 32); the others wait their turn. */
+  maxConcurrentStarts?: number;
+  /** Containers being stopped and removed at once (default 32). */
+  maxConcurrentStops?: number;
+}
+
+export interface AgentStats {
+  /** Tasks this agent runs (a runner each), whatever their state. */
+  tasks: number;
+  starts: LimiterStats;
+  stops: LimiterStats;
+  /** Status updates not yet delivered to the managers. */
+  unreported: number;
 }
 
 export class Agent {
@@ -38,6 +63,11 @@ export class Agent {
   private readonly clock: () => number;
   private readonly healthPollMs: number;
   private readonly batcher: StatusBatcher;
+  private readonly starts: Limiter;
+  private readonly stops: Limiter;
+  private readonly throttle = new LogThrottle();
+  /** What every runner is given (one object, not one per task). */
+  private readonly runnerDeps: TaskRunnerDeps;
   private readonly runners = new Map<string, TaskRunner>();
   /** Owned containers found at start, by task id, until the first assignment claims them. */
   private adoptable = new Map<string, ContainerObservation>();
@@ -62,6 +92,22 @@ export class Agent {
       maxBatch: options.maxBatch,
       logger: this.log,
     });
+    this.starts = new Limiter('task start', options.maxConcurrentStarts ?? 32);
+    this.stops = new Limiter('container stop', options.maxConcurrentStops ?? 32);
+    this.runnerDeps = {
+      executor: this.executor,
+      owner: this.owner,
+      logger: this.log,
+      healthPollMs: this.healthPollMs,
+      report: (task, status) => this.report(task, status),
+      starts: this.starts,
+      stops: this.stops,
+      throttle: this.throttle,
+    };
+  }
+
+  stats(): AgentStats {
+    return { tasks: this.runners.size, starts: this.starts.stats(), stops: this.stops.stats(), unreported: this.batcher.pending };
   }
 
   get nodeId(): string {
@@ -111,15 +157,25 @@ export class Agent {
     return this.enqueue(() => this.reconcile(changed, false, removedTaskIds));
   }
 
-  private enqueue(work: () => void): Promise<void> {
+  private enqueue(work: () => Promise<void>): Promise<void> {
     const next = this.queue.then(work);
     this.queue = next.catch(() => undefined);
     return next;
   }
 
-  /** `complete`: `tasks` is the whole set (what it lacks goes); else only `tasks` and `removed` change. */
-  private reconcile(tasks: readonly Task[], complete: boolean, removed: readonly string[]): void {
+  /**
+   * `complete`: `tasks` is the whole set (what it lacks goes); else only
+   * `tasks` and `removed` change. Gives the event loop a turn every few
+   * hundred tasks: 20,000 new tasks must not hold up the session's heartbeats.
+   */
+  private async reconcile(tasks: readonly Task[], complete: boolean, removed: readonly string[]): Promise<void> {
     if (this.state !== 'started') throw new Error(this.state === 'new' ? 'agent not started: call start() first' : 'agent stopped');
+    let done = 0;
+    /** Every RECONCILE_SLICE tasks, a turn of the event loop (false: the agent stopped meanwhile, leave the rest). */
+    const breathe = (): Promise<boolean> | undefined => {
+      if (++done % RECONCILE_SLICE !== 0) return undefined;
+      return setImmediate().then(() => this.state === 'started');
+    };
     const wanted = new Map<string, Task>();
     const gone = new Set<string>(removed);
     for (const t of tasks) {
@@ -135,6 +191,8 @@ export class Agent {
     }
 
     for (const t of wanted.values()) {
+      const turn = breathe();
+      if (turn && !(await turn)) return;
       const runner = this.runners.get(t.id);
       if (runner) {
         runner.update(t);
@@ -143,20 +201,7 @@ export class Agent {
       this.seedFloor(t);
       const adopted = this.adoptable.get(t.id);
       this.adoptable.delete(t.id);
-      this.runners.set(
-        t.id,
-        new TaskRunner(
-          t,
-          {
-            executor: this.executor,
-            owner: this.owner,
-            logger: this.log,
-            healthPollMs: this.healthPollMs,
-            report: (task, status) => this.report(task, status),
-          },
-          adopted,
-        ),
-      );
+      this.runners.set(t.id, new TaskRunner(t, this.runnerDeps, adopted));
     }
 
     const retire = (id: string, runner: TaskRunner): void => {
@@ -164,9 +209,15 @@ export class Agent {
       this.track(runner.retire().finally(() => this.reported.delete(id)));
     };
     if (complete) {
-      for (const [id, runner] of this.runners) if (!wanted.has(id)) retire(id, runner);
+      for (const [id, runner] of this.runners) {
+        const turn = breathe();
+      if (turn && !(await turn)) return;
+        if (!wanted.has(id)) retire(id, runner);
+      }
     } else {
       for (const id of gone) {
+        const turn = breathe();
+      if (turn && !(await turn)) return;
         const runner = this.runners.get(id);
         if (runner && !wanted.has(id)) retire(id, runner);
       }
@@ -183,12 +234,15 @@ export class Agent {
 
   /** Stops (with the grace period it was created with) and removes a container no task claims. */
   private async discard(c: ContainerObservation): Promise<void> {
-    this.log.info({ containerId: c.id, taskId: c.taskId }, 'removing a container that is no longer assigned');
+    const release = await this.stops.acquire();
     try {
+      this.log.info({ containerId: c.id, taskId: c.taskId }, 'removing a container that is no longer assigned');
       if (c.running) await this.executor.shutdown(c.id, c.stopGracePeriodMs);
       await this.executor.remove(c.id);
     } catch (err) {
-      this.log.warn({ containerId: c.id, err: err instanceof Error ? err.message : String(err) }, 'removing an unassigned container failed');
+      this.throttle.log(this.log, 'warn', 'discard-failed', { containerId: c.id, err: err instanceof Error ? err.message : String(err) }, 'removing an unassigned container failed');
+    } finally {
+      release();
     }
   }
 
@@ -216,7 +270,8 @@ export class Agent {
     }
     const status: TaskStatus = { state: f.state, message: f.message, err: f.err, timestamp: this.clock(), containerId: f.containerId, exitCode: f.exitCode, health: f.health };
     this.reported.set(task.id, status);
-    this.log.info({ taskId: task.id, state: taskStateName(f.state), message: f.message, containerId: f.containerId.slice(0, 12) }, 'task status');
+    // Debug, as SwarmKit: at info, 20,000 tasks would be 60,000 lines for one event.
+    this.log.debug({ taskId: task.id, state: taskStateName(f.state), message: f.message, containerId: f.containerId.slice(0, 12) }, 'task status');
     this.batcher.push({ taskId: task.id, status });
   }
 

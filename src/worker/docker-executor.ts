@@ -1,10 +1,27 @@
 // The Docker executor: runs tasks as containers on a Docker engine through
-// dockerode. Stateless on purpose: everything it knows about a container it
-// asks the engine, so a restarted agent sees exactly what is there.
+// dockerode. Stateless about containers on purpose: everything it knows about a
+// container it asks the engine, so a restarted agent sees exactly what is there.
+//
+// Bounded: an engine serves every agent, container and person on the host, and
+// thousands of requests at once wedge it (20,000 concurrent pulls of a missing
+// image left dockerd 20.10 unable to answer `docker info` until restarted). So
+//   - short calls (inspect, create, start, kill, remove, list, image inspect,
+//     non-followed logs, event reads) hold one of `maxConcurrentCalls` slots
+//     (default 12), FIFO;
+//   - pulls hold one of `maxConcurrentPulls` (default 3, dockerd's own
+//     max-concurrent-downloads), and an image is looked for once per node at a
+//     time and remembered for a while when it cannot be had (image-puller.ts);
+//   - long polls (container wait, followed logs) hold no slot: there is one per
+//     watched container, and holding a slot would starve everything else;
+//     they are counted (stats().longPolls);
+//   - describe() (engine info: the agent needs it to open its session) never
+//     waits behind task work: its own lane, one request at a time shared by
+//     concurrent callers, and a timeout so a wedged engine is a clear error.
 import { hostname as osHostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { pino, type Logger } from 'pino';
+import { Limiter, type LimiterStats } from '../common/limiter.js';
 import type { NodeDescription, Task, TaskHealth } from '../manager/store/types.js';
 import { toCreateOptions } from './container-spec.js';
 import { engineMessage, isAbortError, statusCodeOf, toExecutorError } from './docker-errors.js';
@@ -25,6 +42,8 @@ import {
   type ShutdownResult,
 } from './executor.js';
 import { LABEL_CLUSTER_ID, LABEL_NODE_ID, LABEL_TASK_ID, ownerLabelFilters } from './labels.js';
+import { ImagePuller, type ImagePullerStats } from './image-puller.js';
+import { LogThrottle } from './log-throttle.js';
 import { describeNode, type EngineInfo } from './node-description.js';
 
 export interface DockerExecutorOptions {
@@ -43,6 +62,42 @@ export interface DockerExecutorOptions {
   killTimeoutMs?: number;
   /** When a `wait` connection breaks, retry after this long (default 1 s). */
   retryMs?: number;
+  /** Short engine calls in flight at once (default 12). */
+  maxConcurrentCalls?: number;
+  /** Image pulls in flight at once (default 3, as dockerd's max-concurrent-downloads). */
+  maxConcurrentPulls?: number;
+  /** describe() gives up (EngineUnavailableError) after this long (default 10 s). */
+  describeTimeoutMs?: number;
+  /** After a failed pull the image is not pulled again for this long, doubled per failure (default 10 s) ... */
+  imageBackoffMs?: number;
+  /** ... up to this (default 5 min). */
+  imageMaxBackoffMs?: number;
+  /** For the image back-off (default Date.now). */
+  clock?: () => number;
+}
+
+/** How hard the executor is pressing on the engine, now and at its peak. */
+export interface DockerExecutorStats {
+  /** Short calls: inspect, create, start, kill, remove, list, image inspect, ... */
+  calls: LimiterStats;
+  pulls: LimiterStats;
+  /** Long polls open (container wait, followed logs): one per watched container, no slot. */
+  longPolls: { open: number; peak: number };
+  /** Engine-info requests (describe) open; never more than one. */
+  describe: { open: number; peak: number; timeouts: number };
+  images: ImagePullerStats;
+}
+
+class Gauge {
+  open = 0;
+  peak = 0;
+  inc(): void {
+    this.open++;
+    if (this.open > this.peak) this.peak = this.open;
+  }
+  dec(): void {
+    this.open--;
+  }
 }
 
 const HEALTH_OUTPUT_MAX = 400;
@@ -100,6 +155,15 @@ export class DockerExecutor implements Executor {
   private readonly pullTimeoutMs: number;
   private readonly killTimeoutMs: number;
   private readonly retryMs: number;
+  private readonly describeTimeoutMs: number;
+  private readonly calls: Limiter;
+  private readonly pulls: Limiter;
+  private readonly images: ImagePuller;
+  private readonly longPolls = new Gauge();
+  private readonly infoRequests = new Gauge();
+  private describeTimeouts = 0;
+  private describing: Promise<NodeDescription> | undefined;
+  private readonly throttle = new LogThrottle();
 
   constructor(options: DockerExecutorOptions = {}) {
     this.docker = options.docker ?? connectEngine();
@@ -110,6 +174,42 @@ export class DockerExecutor implements Executor {
     this.pullTimeoutMs = options.pullTimeoutMs ?? 5 * 60_000;
     this.killTimeoutMs = options.killTimeoutMs ?? 10_000;
     this.retryMs = options.retryMs ?? 1000;
+    this.describeTimeoutMs = options.describeTimeoutMs ?? 10_000;
+    this.calls = new Limiter('engine call', options.maxConcurrentCalls ?? 12);
+    this.pulls = new Limiter('image pull', options.maxConcurrentPulls ?? 3);
+    this.images = new ImagePuller({
+      present: (image) => this.imagePresent(image),
+      pull: this.pull ? (image) => this.pullImage(image) : undefined,
+      logger: this.log,
+      initialBackoffMs: options.imageBackoffMs,
+      maxBackoffMs: options.imageMaxBackoffMs,
+      clock: options.clock,
+    });
+  }
+
+  stats(): DockerExecutorStats {
+    return {
+      calls: this.calls.stats(),
+      pulls: this.pulls.stats(),
+      longPolls: { open: this.longPolls.open, peak: this.longPolls.peak },
+      describe: { open: this.infoRequests.open, peak: this.infoRequests.peak, timeouts: this.describeTimeouts },
+      images: this.images.stats(),
+    };
+  }
+
+  /** A short engine call, holding one of the bounded slots while it runs. */
+  private call<T>(job: () => Promise<T>): Promise<T> {
+    return this.calls.run(job);
+  }
+
+  /** A long poll: no slot (one per watched container), but counted. */
+  private async longPoll<T>(job: () => Promise<T>): Promise<T> {
+    this.longPolls.inc();
+    try {
+      return await job();
+    } finally {
+      this.longPolls.dec();
+    }
   }
 
   private fail(err: unknown, operation: string, containerId?: string): Error {
@@ -118,35 +218,40 @@ export class DockerExecutor implements Executor {
 
   // --- image ----------------------------------------------------------------
 
-  /** Local image → done; absent → pull (bounded), or ImageNotFoundError. */
-  private async ensureImage(image: string, signal?: AbortSignal): Promise<void> {
+  private async imagePresent(image: string): Promise<boolean> {
     try {
-      await this.docker.getImage(image).inspect();
-      return;
+      await this.call(() => this.docker.getImage(image).inspect());
+      return true;
     } catch (err) {
-      if (statusCodeOf(err) !== 404) throw this.fail(err, `look up image ${image}`);
+      if (statusCodeOf(err) === 404) return false;
+      throw this.fail(err, `look up image ${image}`);
     }
-    if (!this.pull) throw new ImageNotFoundError(image, 'pulling is disabled on this node');
-    this.log.info({ image }, 'image not present, pulling');
-    const timeout = AbortSignal.timeout(this.pullTimeoutMs);
-    const abort = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    try {
-      const stream = await this.docker.pull(image, { abortSignal: abort });
-      await new Promise<void>((resolve, reject) => {
-        this.docker.modem.followProgress(stream, (err: Error | null, output: unknown[]) => {
-          if (err) return reject(err);
-          // A failed pull can still answer 200: the error is in the progress stream.
-          const failed = output.find((o): o is { error: unknown } => typeof o === 'object' && o !== null && 'error' in o);
-          if (failed) reject(new Error(String(failed.error)));
-          else resolve();
+  }
+
+  /** One pull (in a pull slot), bounded in time; ImageNotFoundError when the image cannot be had. */
+  private pullImage(image: string): Promise<void> {
+    return this.pulls.run(async () => {
+      const timeout = AbortSignal.timeout(this.pullTimeoutMs);
+      try {
+        const stream = await this.docker.pull(image, { abortSignal: timeout });
+        await new Promise<void>((resolve, reject) => {
+          this.docker.modem.followProgress(stream, (err: Error | null, output: unknown[]) => {
+            if (err) return reject(err);
+            // A failed pull can still answer 200: the error is in the progress stream.
+            const failed = output.find((o): o is { error: unknown } => typeof o === 'object' && o !== null && 'error' in o);
+            if (failed) reject(Object.assign(new Error(String(failed.error)), { statusCode: 500 }));
+            else resolve();
+          });
         });
-      });
-      this.log.info({ image }, 'image pulled');
-    } catch (err) {
-      if (signal?.aborted) throw err;
-      const reason = timeout.aborted ? `no registry answered within ${Math.round(this.pullTimeoutMs / 1000)} s` : `pull failed: ${engineMessage(err)}`;
-      throw new ImageNotFoundError(image, reason, { cause: err });
-    }
+      } catch (err) {
+        if (timeout.aborted) throw new ImageNotFoundError(image, `no registry answered within ${Math.round(this.pullTimeoutMs / 1000)} s`, { cause: err });
+        // The engine itself did not answer: not the image's fault, not remembered.
+        const e = this.fail(err, `pull image ${image}`);
+        if (e instanceof EngineUnavailableError) throw e;
+        // The engine answered (with the registry's refusal): the image cannot be had for now.
+        throw new ImageNotFoundError(image, `pull failed: ${engineMessage(err)}`, { cause: err });
+      }
+    });
   }
 
   // --- life cycle -----------------------------------------------------------
@@ -155,9 +260,9 @@ export class DockerExecutor implements Executor {
     const opts = toCreateOptions(task, owner);
     const image = opts.Image ?? '';
     const name = opts.name ?? '';
-    await this.ensureImage(image, signal);
+    await this.images.ensure(image, signal);
     try {
-      const container = await this.docker.createContainer({ ...opts, abortSignal: signal });
+      const container = await this.call(() => this.docker.createContainer({ ...opts, abortSignal: signal }));
       this.log.info({ taskId: task.id, containerId: container.id, name }, 'container created');
       return container.id;
     } catch (err) {
@@ -180,7 +285,7 @@ export class DockerExecutor implements Executor {
 
   async start(containerId: string): Promise<void> {
     try {
-      await this.docker.getContainer(containerId).start();
+      await this.call(() => this.docker.getContainer(containerId).start());
     } catch (err) {
       // 304: already started (e.g. a retry after a lost answer): fine.
       if (statusCodeOf(err) === 304) return;
@@ -192,12 +297,12 @@ export class DockerExecutor implements Executor {
     const container = this.docker.getContainer(containerId);
     for (;;) {
       try {
-        await container.wait({ abortSignal: signal });
+        await this.longPoll(() => container.wait({ abortSignal: signal }));
       } catch (err) {
         if (signal?.aborted || isAbortError(err)) throw err;
         if (statusCodeOf(err) === 404) throw new ContainerNotFoundError(containerId, { cause: err });
         // The long-poll broke (engine restart, socket reset): look, then retry.
-        this.log.warn({ containerId, err: engineMessage(err) }, 'waiting on container failed, retrying');
+        this.throttle.log(this.log, 'warn', 'wait-broke', { containerId, err: engineMessage(err) }, 'waiting on container failed, retrying');
       }
       let obs: ContainerObservation | undefined;
       try {
@@ -206,7 +311,7 @@ export class DockerExecutor implements Executor {
         // The engine is away (restarting?): the container may well still run,
         // so keep waiting rather than declare the task dead.
         if (!(err instanceof EngineUnavailableError)) throw err;
-        this.log.warn({ containerId, err: err.message }, 'engine unreachable while waiting on a container, retrying');
+        this.throttle.log(this.log, 'warn', 'wait-unreachable', { containerId, err: err.message }, 'engine unreachable while waiting on a container, retrying');
         await delay(this.retryMs, undefined, { signal });
         continue;
       }
@@ -232,9 +337,12 @@ export class DockerExecutor implements Executor {
     const since = Math.floor((c.startedAt || Date.now() - 3_600_000) / 1000) - 1;
     try {
       // A fractional `until` in the past makes the stream end at once.
-      const stream = await this.docker.getEvents({ since, until: Date.now() / 1000, filters: JSON.stringify({ container: [c.id], event: ['oom', 'kill'] }) });
-      let text = '';
-      for await (const chunk of stream as AsyncIterable<Buffer | string>) text += chunk.toString();
+      const text = await this.call(async () => {
+        const stream = await this.docker.getEvents({ since, until: Date.now() / 1000, filters: JSON.stringify({ container: [c.id], event: ['oom', 'kill'] }) });
+        let out = '';
+        for await (const chunk of stream as AsyncIterable<Buffer | string>) out += chunk.toString();
+        return out;
+      });
       const actions = text.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { Action?: string }).Action);
       if (actions.includes('oom')) return { oomKilled: true, oomSuspected: false };
       return { oomKilled: false, oomSuspected: !actions.includes('kill') };
@@ -254,7 +362,7 @@ export class DockerExecutor implements Executor {
     const container = this.docker.getContainer(containerId);
     let info: Docker.ContainerInspectInfo;
     try {
-      info = await container.inspect();
+      info = await this.call(() => container.inspect());
     } catch (err) {
       throw this.fail(err, `inspect container ${containerId.slice(0, 12)}`, containerId);
     }
@@ -267,7 +375,7 @@ export class DockerExecutor implements Executor {
       await this.kill(containerId, stopSignal);
       try {
         // Our own timer, not the engine's `stop?t=`, which only takes whole seconds.
-        await container.wait({ abortSignal: AbortSignal.timeout(gracePeriodMs) });
+        await this.longPoll(() => container.wait({ abortSignal: AbortSignal.timeout(gracePeriodMs) }));
       } catch (err) {
         if (!isAbortError(err) && statusCodeOf(err) === 404) throw new ContainerNotFoundError(containerId, { cause: err });
         forced = true;
@@ -278,7 +386,7 @@ export class DockerExecutor implements Executor {
     if (forced) {
       await this.kill(containerId, 'SIGKILL');
       try {
-        await container.wait({ abortSignal: AbortSignal.timeout(this.killTimeoutMs) });
+        await this.longPoll(() => container.wait({ abortSignal: AbortSignal.timeout(this.killTimeoutMs) }));
       } catch (err) {
         if (statusCodeOf(err) === 404) throw new ContainerNotFoundError(containerId, { cause: err });
         throw new EngineError(`stop container ${containerId.slice(0, 12)}`, 0, `the process survived SIGKILL for ${this.killTimeoutMs} ms`, { cause: err });
@@ -292,7 +400,7 @@ export class DockerExecutor implements Executor {
 
   private async kill(containerId: string, signal: string): Promise<void> {
     try {
-      await this.docker.getContainer(containerId).kill({ signal });
+      await this.call(() => this.docker.getContainer(containerId).kill({ signal }));
     } catch (err) {
       // 409: not running any more; the wait that follows returns at once.
       if (statusCodeOf(err) === 409) return;
@@ -302,7 +410,7 @@ export class DockerExecutor implements Executor {
 
   async remove(containerId: string): Promise<void> {
     try {
-      await this.docker.getContainer(containerId).remove({ force: true, v: true });
+      await this.call(() => this.docker.getContainer(containerId).remove({ force: true, v: true }));
       this.log.info({ containerId }, 'container removed');
     } catch (err) {
       const status = statusCodeOf(err);
@@ -316,7 +424,7 @@ export class DockerExecutor implements Executor {
 
   async inspect(containerId: string): Promise<ContainerObservation | undefined> {
     try {
-      return observe(await this.docker.getContainer(containerId).inspect());
+      return observe(await this.call(() => this.docker.getContainer(containerId).inspect()));
     } catch (err) {
       if (statusCodeOf(err) === 404) return undefined;
       throw this.fail(err, `inspect container ${containerId.slice(0, 12)}`, containerId);
@@ -326,7 +434,7 @@ export class DockerExecutor implements Executor {
   async list(owner: Owner): Promise<ContainerObservation[]> {
     let found: Docker.ContainerInfo[];
     try {
-      found = await this.docker.listContainers({ all: true, filters: { label: ownerLabelFilters(owner) } });
+      found = await this.call(() => this.docker.listContainers({ all: true, filters: { label: ownerLabelFilters(owner) } }));
     } catch (err) {
       throw this.fail(err, 'list containers');
     }
@@ -352,12 +460,17 @@ export class DockerExecutor implements Executor {
     const demux = new LogDemuxer(timestamps);
     try {
       if (options.follow) {
-        const stream = await container.logs({ ...query, follow: true });
-        for await (const chunk of stream as AsyncIterable<Buffer | string>) {
-          yield* demux.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+        this.longPolls.inc();
+        try {
+          const stream = await container.logs({ ...query, follow: true });
+          for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+            yield* demux.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+          }
+        } finally {
+          this.longPolls.dec();
         }
       } else {
-        const body: unknown = await container.logs({ ...query, follow: false });
+        const body: unknown = await this.call(() => container.logs({ ...query, follow: false }));
         // docker-modem hands back a Buffer, or a string/object if the bytes happened to parse as JSON.
         const buf = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
         yield* demux.push(buf);
@@ -369,13 +482,38 @@ export class DockerExecutor implements Executor {
     yield* demux.end();
   }
 
-  async describe(): Promise<NodeDescription> {
-    let info: EngineInfo;
-    try {
-      info = (await this.docker.info()) as EngineInfo;
-    } catch (err) {
-      throw this.fail(err, 'read the engine information');
+  /**
+   * Its own lane: not behind the task work queued for the engine; concurrent
+   * callers share one request; a wedged engine is an EngineUnavailableError
+   * after describeTimeoutMs, never a hang.
+   */
+  describe(): Promise<NodeDescription> {
+    if (!this.describing) {
+      const p = this.readInfo();
+      this.describing = p;
+      const done = (): void => {
+        if (this.describing === p) this.describing = undefined;
+      };
+      void p.then(done, done);
     }
-    return describeNode(info, this.hostname);
+    return this.describing;
+  }
+
+  private async readInfo(): Promise<NodeDescription> {
+    const timeout = AbortSignal.timeout(this.describeTimeoutMs);
+    // dockerode takes an abortSignal here though its types do not say so.
+    const info = this.docker.info.bind(this.docker) as unknown as (opts: { abortSignal: AbortSignal }) => Promise<unknown>;
+    this.infoRequests.inc();
+    try {
+      return describeNode((await info({ abortSignal: timeout })) as EngineInfo, this.hostname);
+    } catch (err) {
+      if (timeout.aborted) {
+        this.describeTimeouts++;
+        throw new EngineUnavailableError(this.endpoint, `no answer to an engine-info request within ${this.describeTimeoutMs} ms (the engine is overloaded or wedged)`, { cause: err });
+      }
+      throw this.fail(err, 'read the engine information');
+    } finally {
+      this.infoRequests.dec();
+    }
   }
 }

@@ -134,9 +134,12 @@ export class ExecutorError extends Error {
 /** The image is not on this node and could not be pulled. The task is REJECTED. */
 export class ImageNotFoundError extends ExecutorError {
   readonly image: string;
+  /** Why, in the engine's words where it gave some ("pull failed: ..."). */
+  readonly reason: string;
   constructor(image: string, reason: string, options?: { cause?: unknown }) {
     super('image-not-found', `image not found: ${image} is not present on this node and could not be pulled (${reason})`, options);
     this.image = image;
+    this.reason = reason;
   }
 }
 

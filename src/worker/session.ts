@@ -70,6 +70,14 @@ interface SessionMessage {
   tasks: ProtoTask[];
   incremental: boolean;
   removedTaskIds: string[];
+  /** More parts of this set follow (see proto/dispatcher.proto). */
+  more: boolean;
+}
+
+/** The parts of an assignment message received so far, while the leader sends it in parts. */
+interface PartialAssignment {
+  incremental: boolean;
+  tasks: Task[];
 }
 
 export class ManagerSession {
@@ -97,6 +105,8 @@ export class ManagerSession {
   private readonly recentParts: SharedTaskParts[] = [];
   /** The node's assignment set as the leader last described it (by task id). */
   private assigned = new Map<string, Task>();
+  /** An assignment message whose last part has not come yet. */
+  private partial: PartialAssignment | null = null;
 
   constructor(private readonly o: ManagerSessionOptions) {
     this.log = (o.logger ?? pino({ level: 'silent' })).child({ component: 'session' });
@@ -193,6 +203,7 @@ export class ManagerSession {
       {},
     );
     this.call = call;
+    this.partial = null;
     let first = true;
     // A manager that vanished (its host gone) leaves the connect hanging: give up
     // on it, with its channel, and try the next one.
@@ -205,6 +216,13 @@ export class ManagerSession {
       this.closeSession(`no answer from ${addr} within ${this.o.openTimeoutMs ?? 5_000} ms`);
     }, this.o.openTimeoutMs ?? 5_000);
     call.on('data', (msg: SessionMessage) => {
+      // One message (up to a thousand tasks) per turn of the event loop: gRPC hands over every message it has
+      // read at once, and the parts of a 20,000-task set read and validated back to back held the loop for a
+      // second, in the leader's own process too (every manager runs an agent).
+      if (msg.hasAssignments && msg.tasks.length > 0) {
+        call.pause();
+        setImmediate(() => call.resume());
+      }
       if (first) {
         first = false;
         if (this.openTimer) clearTimeout(this.openTimer);
@@ -229,9 +247,23 @@ export class ManagerSession {
         } catch (err) {
           this.log.error({ err: String(err) }, 'the leader sent an assignment this agent cannot read');
           // Changes build on each other: after a lost one, only a complete set (a new session) is right again.
-          if (msg.incremental) this.closeSession('unreadable assignment changes');
+          if (msg.incremental || this.partial) this.closeSession('unreadable assignment changes');
           return;
         }
+        // A large set comes in parts: act on it once it is whole (a complete set cut short means "stop the rest").
+        if (this.partial) {
+          if (this.partial.incremental !== msg.incremental) {
+            this.closeSession('the leader mixed the parts of two assignment messages');
+            return;
+          }
+          for (const t of tasks) this.partial.tasks.push(t);
+          tasks = this.partial.tasks;
+        }
+        if (msg.more) {
+          this.partial ??= { incremental: msg.incremental, tasks };
+          return;
+        }
+        this.partial = null;
         const failed = (err: unknown): void => this.log.warn({ err: String(err) }, 'assignment failed');
         if (this.o.assignChanges) {
           if (msg.incremental) this.o.assignChanges(tasks, msg.removedTaskIds).catch(failed);

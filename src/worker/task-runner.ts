@@ -3,11 +3,20 @@
 // (REJECTED when it cannot be prepared). One runner per task, one linear async
 // story per runner; the agent talks to it through update() (new desired state),
 // retire() (no longer assigned) and detach() (the agent stops, containers stay).
+//
+// Bounded: a runner takes one of the agent's `starts` slots before it accepts
+// its task and keeps it through PREPARING and STARTING, so 20,000 tasks assigned
+// at once are 32 (say) being prepared and the rest waiting their turn, not
+// 20,000 concurrent engine requests. A waiting task reports nothing (it stays
+// ASSIGNED: the node has it, has not taken it up yet) and costs nothing to shut
+// down. Stopping and removing containers take one of the `stops` slots.
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import type { Limiter, Release } from '../common/limiter.js';
 import { TaskState, isTerminal, taskStateName, type Task, type TaskHealth } from '../manager/store/types.js';
 import { isAbortError } from './docker-errors.js';
-import { ContainerNotFoundError, EngineUnavailableError, type ContainerObservation, type Executor, type HealthObservation, type Owner } from './executor.js';
+import { ContainerNotFoundError, EngineUnavailableError, type ContainerObservation, type Executor, type HealthObservation, type Owner, type ShutdownResult } from './executor.js';
+import type { LogThrottle } from './log-throttle.js';
 import { exitOutcome, shutdownOutcome, unhealthyOutcome, type Outcome } from './outcomes.js';
 
 /** What a runner reports; the agent adds the timestamp and filters regressions. */
@@ -27,6 +36,12 @@ export interface TaskRunnerDeps {
   /** How often to look at a health-checked container's health. */
   healthPollMs: number;
   report(task: Task, status: StatusFields): void;
+  /** Slots for taking a task from ASSIGNED through STARTING (FIFO; a prepared task waiting to start goes first). */
+  starts: Limiter;
+  /** Slots for stopping and removing containers. */
+  stops: Limiter;
+  /** One warning per shared cause (the engine away), not one per task. */
+  throttle: LogThrottle;
 }
 
 function messageOf(err: unknown): string {
@@ -67,6 +82,8 @@ export class TaskRunner {
   private readonly stopSignal = this.stopCtl.signal;
   /** The monitor's wait on the container, aborted on detach. */
   private waitCtl: AbortController | undefined;
+  /** Aborted on detach: a stop waiting for its slot gives up (made only when a stop waits). */
+  private detachCtl: AbortController | undefined;
   private updateWaiters: (() => void)[] = [];
   /** Settles (never rejects) when the runner has nothing more to do. */
   readonly done: Promise<void>;
@@ -102,6 +119,7 @@ export class TaskRunner {
     this.detached = true;
     this.stopCtl.abort();
     this.waitCtl?.abort();
+    this.detachCtl?.abort();
   }
 
   /** The task is no longer assigned here: stop it gracefully, then remove its container. */
@@ -110,18 +128,69 @@ export class TaskRunner {
     await this.done;
     if (!this.containerId || this.detached) return;
     const { executor } = this.deps;
+    const release = await this.stopSlot();
+    if (!release) return;
     try {
-      // Usually already stopped by the runner; this also covers a container that
-      // was running although its task was terminal in the store.
-      await executor.shutdown(this.containerId, this.task.spec.container.stopGracePeriodMs);
-    } catch (err) {
-      if (!(err instanceof ContainerNotFoundError)) this.log.warn({ err: messageOf(err) }, 'stopping the container of a retired task failed');
+      try {
+        // Usually already stopped by the runner; this also covers a container that
+        // was running although its task was terminal in the store.
+        await executor.shutdown(this.containerId, this.task.spec.container.stopGracePeriodMs);
+      } catch (err) {
+        if (!(err instanceof ContainerNotFoundError)) this.warn(err, 'stopping the container of a retired task failed');
+      }
+      try {
+        await executor.remove(this.containerId);
+      } catch (err) {
+        this.warn(err, 'removing the container of a retired task failed');
+      }
+    } finally {
+      release();
     }
+  }
+
+  /** A warning whose cause may be shared by many tasks (the engine away): throttled per kind of error. */
+  private warn(err: unknown, msg: string): void {
+    const code = (err as { code?: unknown }).code;
+    this.deps.throttle.log(this.deps.logger, 'warn', `${msg}:${typeof code === 'string' ? code : messageOf(err)}`, { taskId: this.task.id, err: messageOf(err) }, msg);
+  }
+
+  /** A `stops` slot; undefined when the agent stopped (detached) while waiting for it. */
+  private async stopSlot(): Promise<Release | undefined> {
+    if (this.detached) return undefined;
+    this.detachCtl ??= new AbortController();
     try {
-      await executor.remove(this.containerId);
-    } catch (err) {
-      this.log.warn({ err: messageOf(err) }, 'removing the container of a retired task failed');
+      return await this.deps.stops.acquire({ signal: this.detachCtl.signal });
+    } catch {
+      return undefined;
     }
+  }
+
+  /** Stops the container (in a `stops` slot); undefined when detached while waiting for the slot. */
+  private async stopContainer(): Promise<ShutdownResult | undefined> {
+    const release = await this.stopSlot();
+    if (!release) return undefined;
+    try {
+      return await this.deps.executor.shutdown(this.containerId, this.task.spec.container.stopGracePeriodMs);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * A `starts` slot, in turn (or ahead of the queue: `priority`). Undefined,
+   * with SHUTDOWN reported, when the task is told to stop while it waits
+   * (undefined and nothing reported when the agent stops).
+   */
+  private async startSlot(priority: boolean): Promise<Release | undefined> {
+    try {
+      const release = await this.deps.starts.acquire({ priority, signal: this.stopSignal });
+      if (!this.stopSignal.aborted) return release;
+      release();
+    } catch {
+      // aborted while waiting: below
+    }
+    if (!this.detached) this.emit(TaskState.SHUTDOWN, 'shut down before it started');
+    return undefined;
   }
 
   private requestShutdownIfWanted(): void {
@@ -164,12 +233,11 @@ export class TaskRunner {
       // Anything unexpected (the engine went away mid-way, ...) ends the task:
       // the orchestrator decides whether to start a replacement.
       const msg = messageOf(err);
-      this.log.error({ err: msg }, 'task failed with an executor error');
+      const code = (err as { code?: unknown }).code;
+      this.deps.throttle.log(this.deps.logger, 'error', `executor-error:${typeof code === 'string' ? code : msg}`, { taskId: this.task.id, err: msg }, 'task failed with an executor error');
       // A FAILED task must not leave its container running: the orchestrator
       // will start a replacement. Best effort; the engine may be the problem.
-      if (this.containerId) {
-        await this.deps.executor.shutdown(this.containerId, this.task.spec.container.stopGracePeriodMs).catch(() => undefined);
-      }
+      if (this.containerId) await this.stopContainer().catch(() => undefined);
       this.emit(TaskState.FAILED, msg, { err: msg });
     }
   }
@@ -189,25 +257,45 @@ export class TaskRunner {
     }
 
     if (!adopted) {
-      this.emit(TaskState.ACCEPTED, 'accepted');
-      if (this.shutdownRequested) return this.emit(TaskState.SHUTDOWN, 'shut down before it started');
-      this.emit(TaskState.PREPARING, `preparing: image ${this.task.spec.container.image}, creating the container`);
-      let id: string;
+      // Its turn first: until then nothing is reported and the engine is not asked.
+      let release = await this.startSlot(false);
+      if (!release) return;
       try {
-        id = await executor.prepare(this.task, owner, this.stopSignal);
-      } catch (err) {
-        if (this.detached) return;
-        if (this.shutdownRequested && isAbortError(err)) return this.emit(TaskState.SHUTDOWN, 'shut down before it started');
-        const msg = messageOf(err);
-        return this.emit(TaskState.REJECTED, msg, { err: msg });
+        this.emit(TaskState.ACCEPTED, 'accepted');
+        this.emit(TaskState.PREPARING, `preparing: image ${this.task.spec.container.image}, creating the container`);
+        let id: string;
+        try {
+          id = await executor.prepare(this.task, owner, this.stopSignal);
+        } catch (err) {
+          if (this.detached) return;
+          if (this.shutdownRequested && isAbortError(err)) return this.emit(TaskState.SHUTDOWN, 'shut down before it started');
+          const msg = messageOf(err);
+          return this.emit(TaskState.REJECTED, msg, { err: msg });
+        }
+        this.containerId = id;
+        if (this.task.desiredState < TaskState.RUNNING) {
+          // Waiting for desired RUNNING (READY) may take long: not in a slot.
+          release();
+          if (!(await this.waitUntilStartable())) return;
+          release = await this.startSlot(true);
+          if (!release) return;
+        } else if (!(await this.waitUntilStartable())) {
+          return;
+        }
+        if (!(await this.startContainer())) return;
+      } finally {
+        release?.();
       }
-      this.containerId = id;
-      if (!(await this.waitUntilStartable())) return;
-      if (!(await this.startContainer())) return;
     } else if (adopted.status === 'created') {
       this.log.info({ containerId: adopted.id }, 'adopted a container that was never started');
       if (!(await this.waitUntilStartable())) return;
-      if (!(await this.startContainer())) return;
+      const release = await this.startSlot(true);
+      if (!release) return;
+      try {
+        if (!(await this.startContainer())) return;
+      } finally {
+        release();
+      }
     } else if (!adopted.running) {
       // It ended while no agent was watching: report how.
       this.log.info({ containerId: adopted.id, exitCode: adopted.exitCode }, 'adopted a container that has ended');
@@ -272,7 +360,7 @@ export class TaskRunner {
             throw err;
           });
           if (h === 'retry') {
-            this.log.warn('engine unreachable while checking health, will look again');
+            this.deps.throttle.log(this.deps.logger, 'warn', 'health-unreachable', { taskId: this.task.id }, 'engine unreachable while checking health, will look again');
           } else if (h === undefined) {
             const msg = new ContainerNotFoundError(id).message;
             return this.emit(TaskState.FAILED, msg, { err: msg });
@@ -303,7 +391,8 @@ export class TaskRunner {
         // ev.kind === 'stop'
         if (this.detached) return;
         const grace = this.task.spec.container.stopGracePeriodMs;
-        const r = await executor.shutdown(id, grace);
+        const r = await this.stopContainer();
+        if (!r) return;
         return this.emitOutcome(shutdownOutcome(r, grace));
       }
     } finally {
@@ -316,7 +405,8 @@ export class TaskRunner {
   private async stopUnhealthy(h: HealthObservation): Promise<void> {
     this.log.info({ output: h.output, failingStreak: h.failingStreak }, 'container unhealthy, stopping it');
     this.health = 'unhealthy';
-    const r = await this.deps.executor.shutdown(this.containerId, this.task.spec.container.stopGracePeriodMs);
+    const r = await this.stopContainer();
+    if (!r) return;
     this.emitOutcome(unhealthyOutcome(h, r), 'unhealthy');
   }
 }

@@ -8,11 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { main } from '../../src/cli/main.js';
-import { toGrpcStatus } from '../../src/manager/api/convert.js';
+import { clusterSpecToProto, toGrpcStatus } from '../../src/manager/api/convert.js';
 import { createCSR, createRootCA, generateNodeKey, signNodeCSR, type NodeRole } from '../../src/manager/ca/ca.js';
 import { NodeCertificateProvider, serverCredentials } from '../../src/manager/ca/tls.js';
-import { TaskState, type Service } from '../../src/manager/store/types.js';
+import { TaskState, type ClusterSpec, type Service } from '../../src/manager/store/types.js';
 import { NotLeaderError } from '../../src/raft/errors.js';
+import { controlHarness, refusal } from '../manager/control-fixtures.js';
 import { cluster, node, service, task, T0 } from '../manager/store-fixtures.js';
 import { FakeControl } from './fake-control.js';
 
@@ -57,7 +58,7 @@ function seed(f: FakeControl): void {
   f.addNode(node(M2, { role: 'manager', description: { ...node(M2).description, hostname: 'mgr-2' }, managerStatus: { raftId: 'r2', addr: '10.0.0.2:4242', leader: false, reachability: 'reachable' } }));
   f.addNode(node(W1, { description: { ...node(W1).description, hostname: 'worker-1' }, labels: { zone: 'a' } }));
   f.addNode(node(W2, { description: { ...node(W2).description, hostname: 'worker-2' }, status: { state: 'down', message: 'heartbeat failure', address: '10.0.0.4' } }));
-  f.cluster = cluster('c1', 'default');
+  f.cluster = { ...cluster('c1', 'default'), version: f.bump() };
   f.info = {
     leaderId: M1,
     leaderAddr: '10.0.0.1:4242',
@@ -291,7 +292,7 @@ describe('service', () => {
       details: 'spec.taskTemplate.placement.constraints[0]: no such label [constraint-key]',
       metadata: { field: 'spec.taskTemplate.placement.constraints[0]', rule: 'constraint-key' },
     });
-    fails(await cli(['service', 'create', '-d', '--name', 'x', 'busybox']), 1, /^flotilla: invalid --constraint \(rejected by the manager\): no such label\n$/);
+    fails(await cli(['service', 'create', '-d', '--name', 'x', 'busybox']), 1, /^flotilla: invalid --constraint: no such label\n$/);
   });
 
   test('ls: replicas from the running tasks, -q, json', async () => {
@@ -464,11 +465,45 @@ describe('cluster update', () => {
   test('bad values and nothing to update are usage errors, and change nothing', async () => {
     const before = JSON.stringify(fake.cluster);
     fails(await cli(['cluster', 'update']), 2, /nothing to update: give --dispatcher-heartbeat/);
-    fails(await cli(['cluster', 'update', '--dispatcher-heartbeat', '10ms']), 2, /invalid --dispatcher-heartbeat 10ms: must be between 100ms and 1h/);
-    fails(await cli(['cluster', 'update', '--heartbeat-grace', '0']), 2, /--heartbeat-grace/);
-    fails(await cli(['cluster', 'update', '--cert-expiry', '90m']), 2, /invalid --cert-expiry 90m: must be a whole number of hours/);
+    fails(await cli(['cluster', 'update', '--dispatcher-heartbeat', '10ms']), 2, /^flotilla: invalid --dispatcher-heartbeat: must be between 100ms and 1h \(got 10ms\)\n$/);
+    fails(await cli(['cluster', 'update', '--dispatcher-heartbeat', '2h']), 2, /invalid --dispatcher-heartbeat: must be between 100ms and 1h \(got 2h\)/);
+    fails(await cli(['cluster', 'update', '--heartbeat-grace', '0']), 2, /^flotilla: invalid --heartbeat-grace: must be an integer in 1\.\.100 \(got 0\)\n$/);
+    fails(await cli(['cluster', 'update', '--task-history-limit', '-1']), 2, /invalid --task-history-limit: must be an integer in 0\.\.1000 \(got -1\)/);
+    fails(await cli(['cluster', 'update', '--heartbeat-grace', 'x']), 2, /invalid --heartbeat-grace "x": expected an integer/);
+    fails(await cli(['cluster', 'update', '--cert-expiry', '90m']), 2, /^flotilla: invalid --cert-expiry: must be a whole number of hours between 1h and 87600h \(got 1h30m\)\n$/);
+    fails(await cli(['cluster', 'update', '--cert-expiry', '87601h']), 2, /invalid --cert-expiry: must be a whole number of hours between 1h and 87600h \(got 87601h\)/);
     assert.equal(JSON.stringify(fake.cluster), before);
     assert.equal(fake.callsOf('UpdateCluster').length, 0);
+  });
+
+  test("the manager's refusal of a range reads exactly as the CLI's own refusal of the flag", async () => {
+    // The manager's answer to a value out of range, sent without the CLI's check (a script, an older CLI) ...
+    const manager = controlHarness();
+    const c = manager.local.store.list('cluster')[0];
+    const cases: [string, string, (s: ClusterSpec) => void][] = [
+      ['--dispatcher-heartbeat', '1ms', (s) => (s.dispatcher.heartbeatPeriodMs = 1)],
+      ['--dispatcher-heartbeat', '90m', (s) => (s.dispatcher.heartbeatPeriodMs = 90 * 60_000)],
+      ['--heartbeat-grace', '1000', (s) => (s.dispatcher.heartbeatGrace = 1000)],
+      ['--task-history-limit', '1000000000', (s) => (s.orchestration.taskHistoryRetention = 1e9)],
+      ['--cert-expiry', '0h', (s) => (s.caConfig.nodeCertExpiryHours = 0)],
+      ['--cert-expiry', '100000h', (s) => (s.caConfig.nodeCertExpiryHours = 100_000)],
+    ];
+    for (const [flag, value, edit] of cases) {
+      const spec = structuredClone(c.spec) as ClusterSpec;
+      edit(spec);
+      const refused = await refusal(manager.control.UpdateCluster({ version: c.version, spec: clusterSpecToProto(spec) }));
+      assert.equal(refused.code, grpc.status.INVALID_ARGUMENT);
+      // ... as the CLI renders it (the fake answers the next UpdateCluster with it) ...
+      fake.failNext('UpdateCluster', { code: refused.code, details: refused.details, metadata: refused.metadata });
+      const viaManager = await cli(['cluster', 'update', '--heartbeat-grace', '5']);
+      assert.equal(viaManager.code, 1);
+      // ... is the line the CLI prints when it refuses the value itself (exit code 2: a usage error).
+      const own = await cli(['cluster', 'update', flag, value]);
+      assert.equal(own.code, 2);
+      assert.match(own.err, new RegExp(`^flotilla: invalid ${flag}: must be `));
+      assert.equal(viaManager.err, own.err, `${flag} ${value}`);
+    }
+    assert.equal(manager.writes(), 0);
   });
 });
 

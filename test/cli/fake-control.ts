@@ -11,6 +11,7 @@ import {
   nodeAvailabilityFromProto,
   nodeRoleFromProto,
   nodeToProto,
+  requireVersion,
   serviceSpecFromProto,
   serviceToProto,
   taskToProto,
@@ -21,7 +22,8 @@ import {
 import { withStrictWire } from '../../src/common/strict-wire.js';
 import { loadControlProto, type ControlMethod } from '../../src/manager/api/proto.js';
 import { NameConflictError, NotFoundError, VersionConflictError } from '../../src/manager/store/store.js';
-import type { Cluster, Node, Service, Task } from '../../src/manager/store/types.js';
+import { TaskState, type Cluster, type Node, type Service, type Task } from '../../src/manager/store/types.js';
+import { checkClusterSpecChange, checkServiceSpecChange } from '../../src/manager/store/validate.js';
 
 export interface InjectedError {
   code: grpc.status;
@@ -110,7 +112,9 @@ export class FakeControl {
     return n;
   }
 
+  /** As the manager: a version is required (INVALID_ARGUMENT), a stale one is ABORTED. */
   private checkVersion(kind: string, id: string, have: number, want: unknown): void {
+    requireVersion(want, kind, `Get${kind[0].toUpperCase()}${kind.slice(1)}`);
     if (have !== want) throw new VersionConflictError('version-conflict', `${kind} ${id} is at version ${have}, not ${String(want)}`);
   }
 
@@ -150,13 +154,21 @@ export class FakeControl {
       return { service: serviceToProto(svc) };
     },
     GetService: (r) => ({ service: serviceToProto(this.findService(String(r.serviceIdOrName))) }),
-    ListServices: () => ({ services: [...this.services.values()].map(serviceToProto) }),
+    ListServices: () => ({
+      // With docker's ServiceStatus, counted as the manager counts it.
+      services: [...this.services.values()].map((svc) => {
+        const mine = [...this.tasks.values()].filter((t) => t.serviceId === svc.id && t.desiredState === TaskState.RUNNING);
+        const desiredTasks = 'replicated' in svc.spec.mode ? svc.spec.mode.replicated.replicas : mine.length;
+        return { ...serviceToProto(svc), serviceStatus: { runningTasks: mine.filter((t) => t.status.state === TaskState.RUNNING).length, desiredTasks } };
+      }),
+    }),
     UpdateService: (r) => {
       this.beforeWrite?.('UpdateService');
       const s = this.services.get(String(r.serviceId));
       if (!s) throw new NotFoundError('not-found', `service ${String(r.serviceId)} not found`);
       this.checkVersion('service', s.id, s.version, r.version);
       const spec = serviceSpecFromProto(r.spec as ProtoServiceSpec);
+      checkServiceSpecChange(s.spec, spec);
       const next: Service = { ...s, spec, version: this.bump(), updatedAt: Date.now() };
       this.services.set(s.id, next);
       return { service: serviceToProto(next) };
@@ -186,7 +198,9 @@ export class FakeControl {
       const c = this.cluster;
       if (!c) throw new NotFoundError('not-found', 'no cluster object');
       this.checkVersion('cluster', c.id, c.version, r.version);
-      this.cluster = { ...c, spec: clusterSpecFromProto(r.spec as ProtoClusterSpec), version: this.bump(), updatedAt: Date.now() };
+      const spec = clusterSpecFromProto(r.spec as ProtoClusterSpec);
+      checkClusterSpecChange(c.spec, spec);
+      this.cluster = { ...c, spec, version: this.bump(), updatedAt: Date.now() };
       return { cluster: clusterToProto(this.cluster) };
     },
     GetJoinTokens: () => ({ joinTokens: { ...this.joinTokens } }),

@@ -162,11 +162,20 @@ test('gRPC failures become one line that says what to do', () => {
   assert.match(describeRpcError(err(grpc.status.DEADLINE_EXCEEDED, 'Deadline exceeded'), ctx), /no answer from the manager at unix:\/\/\/d\/control.sock within 15s: .*--timeout/);
   assert.equal(
     describeRpcError(err(grpc.status.INVALID_ARGUMENT, 'spec.taskTemplate.resources.limits.memoryBytes: must be >= 0 (got -1) [resources]', { field: 'spec.taskTemplate.resources.limits.memoryBytes', rule: 'resources' }), ctx),
-    'invalid --limit-memory (rejected by the manager): must be >= 0 (got -1)',
+    'invalid --limit-memory: must be >= 0 (got -1)',
   );
   assert.match(describeRpcError(err(grpc.status.PERMISSION_DENIED, 'workers may not call the Control API'), ctx), /refused the request/);
   assert.equal(flagForField('spec.endpoint.ports[1].publishedPort'), '--publish');
   assert.equal(flagForField('spec.mode.replicated.replicas'), '--replicas');
   assert.equal(flagForField('spec.updateConfig.delayMs'), '--update-delay');
+  assert.equal(flagForField('spec.dispatcher.heartbeatPeriodMs'), '--dispatcher-heartbeat');
+  assert.equal(flagForField('spec.dispatcher.heartbeatGrace'), '--heartbeat-grace');
+  assert.equal(flagForField('spec.orchestration.taskHistoryRetention'), '--task-history-limit');
+  assert.equal(flagForField('spec.caConfig.nodeCertExpiryHours'), '--cert-expiry');
+  assert.equal(flagForField('labelsAdd["a b"]'), '--label-add');
+  assert.equal(
+    describeRpcError(err(grpc.status.INVALID_ARGUMENT, 'labelsAdd["a b"]: label key "a b" contains whitespace [label-key]', { field: 'labelsAdd["a b"]', rule: 'label-key' }), ctx),
+    'invalid --label-add: label key "a b" contains whitespace',
+  );
   assert.equal(flagForField('meta.id'), undefined);
 });

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { Dispatcher, type SessionMessage, type SessionSink } from '../../src/dispatcher/dispatcher.js';
+import { Dispatcher, TASKS_PER_MESSAGE, type SessionMessage, type SessionSink } from '../../src/dispatcher/dispatcher.js';
 import { ApiError, nodeDescriptionToProto, taskStatusToProto } from '../../src/manager/api/convert.js';
 import type { NodeIdentity } from '../../src/manager/ca/ca.js';
 import { createAction, updateAction } from '../../src/manager/store/store.js';
@@ -333,3 +333,50 @@ async function until(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !cond(); i++) await sleep(10);
   assert.ok(cond(), 'condition not reached');
 }
+
+test('a complete set larger than one message goes in parts of TASKS_PER_MESSAGE, each but the last marked `more`', async () => {
+  const { ls, d } = setup();
+  const n = 2 * TASKS_PER_MESSAGE + 5;
+  ls.applyNow(Array.from({ length: n }, (_, i) => createAction('task', assigned(`t${String(i).padStart(5, '0')}`, 'n1'))));
+  d.start();
+  try {
+    const sink = new Sink();
+    d.openSession(peer('n1'), desc, sink);
+    assert.deepEqual(sink.msgs.map((m) => [m.tasks.length, m.more, m.incremental]), [
+      [TASKS_PER_MESSAGE, true, false],
+      [TASKS_PER_MESSAGE, true, false],
+      [5, false, false],
+    ]);
+    assert.ok(sink.msgs[0].heartbeatPeriodMs > 0 && sink.msgs[0].managers.length === 1, 'the first part carries the session settings');
+    assert.deepEqual([sink.msgs[1].heartbeatPeriodMs, sink.msgs[1].managers], [0, []], 'the other parts leave them unchanged');
+    assert.equal(new Set(sink.msgs.flatMap((m) => m.tasks.map((t) => t.meta?.id))).size, n, 'every task once');
+  } finally {
+    await d.stop();
+  }
+});
+
+test('a deadline that passes while the leader itself is stalled (its event loop held) does not mark the node down', async () => {
+  const { ls, d } = setup();
+  d.start();
+  try {
+    const sink = new Sink();
+    const sid = d.openSession(peer('n1'), desc, sink);
+    // Hold the event loop well past the deadline (period x grace) and the stall tolerance, as a burst of work would.
+    const until = Date.now() + PERIOD * GRACE + 800;
+    while (Date.now() < until) {
+      /* busy */
+    }
+    await sleep(5);
+    assert.equal(sink.closed, null, 'the session survives the stall');
+    d.heartbeat(peer('n1'), sid);
+    await heartbeatThroughGrace(d, 'n1', sid);
+    await d.flush();
+    assert.equal(ls.store.get('node', 'n1')?.status.state, 'ready');
+    // A node that then goes silent is still marked down.
+    await sleep(PERIOD * GRACE + 60);
+    await d.flush();
+    assert.equal(ls.store.get('node', 'n1')?.status.state, 'down');
+  } finally {
+    await d.stop();
+  }
+});

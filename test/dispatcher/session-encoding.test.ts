@@ -38,6 +38,7 @@ test('a message with tasks of two services (their templates shared or not), mana
     tasks,
     incremental: true,
     removedTaskIds: ['gone-1', 'gone-2'],
+    more: true,
   };
   const ours = encodeSessionMessage(msg);
   assert.deepEqual(decode(ours), decode(generic(msg)));
@@ -47,7 +48,7 @@ test('a message with tasks of two services (their templates shared or not), mana
 });
 
 test('messages without tasks, and a task without a template, decode the same from both encoders', () => {
-  const bare: SessionMessage = { sessionId: 's', managers: [], heartbeatPeriodMs: 0, hasAssignments: false, tasks: [], incremental: false, removedTaskIds: [] };
+  const bare: SessionMessage = { sessionId: 's', managers: [], heartbeatPeriodMs: 0, hasAssignments: false, tasks: [], incremental: false, removedTaskIds: [], more: false };
   assert.deepEqual(decode(encodeSessionMessage(bare)), decode(generic(bare)));
   const { spec: _spec, ...t } = taskToProto(task('t9', db, { nodeId: 'n1', status }));
   const noSpec: SessionMessage = { ...bare, hasAssignments: true, tasks: [t as ProtoTask] };

@@ -16,6 +16,7 @@ import {
   serviceToProto,
   taskFromProto,
   taskToProto,
+  requireVersion,
   toGrpcStatus,
   VERSION_CONFLICT_HINT,
   type ProtoCluster,
@@ -256,6 +257,32 @@ test('toGrpcStatus maps each typed error to its code', () => {
   assert.equal(other.code, grpc.status.INTERNAL);
   assert.ok(other.details.includes('boom'));
   assert.equal(toGrpcStatus('a string').code, grpc.status.INTERNAL);
+  // Metadata takes printable ASCII only: a field path with anything else is escaped, never a throw.
+  const odd = toGrpcStatus(new ValidationError('labels["é\n"]', 'label-key', 'bad'));
+  assert.equal(odd.code, grpc.status.INVALID_ARGUMENT);
+  assert.deepEqual(odd.metadata.get('field'), ['labels["\\u00e9\\u000a"]']);
+});
+
+test('a cluster spec from a request is held to its ranges; one read from a manager is read as it is', () => {
+  const wire = viaRequest<{ version: number; spec: ProtoCluster['spec'] }>('UpdateCluster', {
+    version: 3,
+    spec: { name: 'c', orchestration: { taskHistoryRetention: 5 }, dispatcher: { heartbeatPeriodMs: 40, heartbeatGrace: 3 }, caConfig: { nodeCertExpiryHours: 24 } },
+  });
+  rejects(() => clusterSpecFromProto(wire.spec), 'spec.dispatcher.heartbeatPeriodMs');
+  assert.equal(clusterSpecFromProto(wire.spec, 'spec', 'stored').dispatcher.heartbeatPeriodMs, 40);
+});
+
+test('requireVersion: an update needs the version it read, a positive safe integer', () => {
+  assert.equal(requireVersion(7, 'service', 'GetService'), 7);
+  for (const v of [0, -1, 1.5, undefined, null, '7', 2 ** 53]) {
+    assert.throws(
+      () => requireVersion(v, 'service', 'GetService'),
+      (err: unknown) => err instanceof ValidationError && err.field === 'version' && err.rule === 'version-required' && /read the service \(GetService\) and send its version/.test(err.message),
+    );
+  }
+  // Over the wire a missing version is 0, and a negative one stays negative.
+  assert.equal(viaRequest<{ version: number }>('UpdateService', { serviceId: 's' }).version, 0);
+  assert.equal(viaRequest<{ version: number }>('UpdateService', { serviceId: 's', version: -1 }).version, -1);
 });
 
 // ------------------------------------------------------------ loading

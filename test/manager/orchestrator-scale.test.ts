@@ -2,12 +2,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TaskState } from '../../src/manager/store/types.js';
+import { MAX_CHANGES_PER_PASS } from '../../src/manager/orchestrator/slots.js';
 import { Harness } from './orchestrator-fixtures.js';
 
-test('10,000 replicas are created in few transactions, and scaled down likewise', async (t) => {
+test('10,000 replicas are created in few transactions, at most MAX_CHANGES_PER_PASS per pass, and scaled down likewise', async (t) => {
   const h = new Harness();
   h.replicated('big', 10_000);
   let t0 = performance.now();
+  await h.reconcile();
+  assert.equal(h.live('big').length, MAX_CHANGES_PER_PASS, 'one pass creates at most MAX_CHANGES_PER_PASS tasks');
   await h.reconcile();
   const createMs = performance.now() - t0;
   assert.equal(h.live('big').length, 10_000);
@@ -23,6 +26,8 @@ test('10,000 replicas are created in few transactions, and scaled down likewise'
 
   h.scale('big', 10);
   const before = h.ls.writes;
+  await h.reconcile();
+  assert.equal(h.live('big').length, 10_000 - MAX_CHANGES_PER_PASS, 'one pass stops at most MAX_CHANGES_PER_PASS tasks');
   await h.reconcile();
   assert.ok(h.ls.writes - before <= 6, `${h.ls.writes - before} transactions`);
   assert.equal(h.live('big').length, 10);

@@ -2,8 +2,19 @@
 // field and the rule; plus the canonical form (defaults, key order).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskState } from '../../src/manager/store/types.js';
+import { TaskState, type Mount, type ResourceRequirements } from '../../src/manager/store/types.js';
 import {
+  checkClusterSetting,
+  checkClusterSpecChange,
+  checkLabelKeys,
+  checkServiceSpecChange,
+  MAX_CPUS,
+  MAX_DURATION_MS,
+  MAX_MEMORY_BYTES,
+  MIN_MEMORY_BYTES,
+  quoteInput,
+  validateCluster,
+  validateService,
   ValidationError,
   parseConstraint,
   parseImageReference,
@@ -17,7 +28,7 @@ import {
   validateTask,
   validateTaskUpdate,
 } from '../../src/manager/store/validate.js';
-import { clone, node, service, serviceSpec, task } from './store-fixtures.js';
+import { clone, cluster, node, service, serviceSpec, task } from './store-fixtures.js';
 
 type Spec = ReturnType<typeof serviceSpec>;
 
@@ -70,7 +81,10 @@ test('rule name-format: names start with a letter or digit, then [a-zA-Z0-9_.-]'
 test('rule label-key and label-value: keys 1..128, values up to 4096', () => {
   rejects(spec((s) => (s.labels = { '': 'x' })), 'spec.labels[""]', 'label-key');
   const long = 'k'.repeat(129);
-  rejects(spec((s) => (s.labels = { [long]: 'x' })), `spec.labels["${long}"]`, 'label-key');
+  // A long key is cut in the field path (it is repeated in the message and in the gRPC metadata).
+  rejects(spec((s) => (s.labels = { [long]: 'x' })), `spec.labels["${'k'.repeat(40)}"...+89]`, 'label-key');
+  // ... and printable ASCII (it is gRPC metadata too).
+  rejects(spec((s) => (s.labels = { 'é': 'v'.repeat(4097) })), 'spec.labels["\\u00e9"]', 'label-value');
   rejects(spec((s) => (s.labels = { tier: 'v'.repeat(4097) })), 'spec.labels["tier"]', 'label-value');
   rejects(() => validateLabels({ a: 1 }, 'labels'), 'labels["a"]', 'type');
   assert.deepEqual(validateLabels({ a: '', ['k'.repeat(128)]: 'v'.repeat(4096) }).a, '');
@@ -190,7 +204,9 @@ test('rule duration: durations are non-negative integer milliseconds', () => {
     'spec.taskTemplate.container.healthcheck.intervalMs',
     'duration',
   );
-  rejects(() => validateClusterSpec({ name: 'c', dispatcher: { heartbeatPeriodMs: 0 } }), 'spec.dispatcher.heartbeatPeriodMs', 'duration');
+  rejects(() => validateClusterSpec({ name: 'c', dispatcher: { heartbeatPeriodMs: 0 } }, 'spec', 'stored'), 'spec.dispatcher.heartbeatPeriodMs', 'duration');
+  // A request's heartbeat period has its own range (see the cluster settings test).
+  rejects(() => validateClusterSpec({ name: 'c', dispatcher: { heartbeatPeriodMs: 0 } }), 'spec.dispatcher.heartbeatPeriodMs', 'heartbeat-period');
 });
 
 test('rule healthcheck-test and healthcheck-retries', () => {
@@ -296,4 +312,186 @@ test('rules for tasks: state values, forward-only observed state, slot', () => {
   rejects(() => validateTaskUpdate(running, { ...t, status: { ...t.status, state: TaskState.PENDING } }), 'status.state', 'forward-only');
   rejects(() => validateTaskUpdate(running, { ...running, slot: 2 }), 'slot', 'immutable');
   assert.equal(validateTaskUpdate(running, { ...running, status: { ...running.status, state: TaskState.COMPLETE } }).status.state, TaskState.COMPLETE);
+});
+
+// ------------------------------------------------------------ request rules (issue 13)
+// What a client may ask for (validateServiceSpec / validateClusterSpec with
+// rules 'request', their default): stricter than what the store holds.
+
+/** The message of the ValidationError fn throws, after checking its field and rule. */
+function message(fn: () => unknown, field: string, rule: string): string {
+  let msg = '';
+  rejects(() => {
+    try {
+      return fn();
+    } catch (err) {
+      msg = (err as Error).message;
+      throw err;
+    }
+  }, field, rule);
+  return msg;
+}
+
+const C = 'spec.taskTemplate.container';
+const R = 'spec.taskTemplate.resources';
+
+test('cluster settings: the ranges the CLI documents, each with its own words; the name is fixed', () => {
+  const base = { name: 'c', dispatcher: { heartbeatPeriodMs: 1000, heartbeatGrace: 3 }, orchestration: { taskHistoryRetention: 5 }, caConfig: { nodeCertExpiryHours: 2160 } };
+  const edit = (f: (s: typeof base) => void) => () => {
+    const s = clone(base);
+    f(s);
+    return validateClusterSpec(s);
+  };
+  // The probe of issue 13: 1 ms, a grace of 1000, a task history of 1e9.
+  assert.match(message(edit((s) => (s.dispatcher.heartbeatPeriodMs = 1)), 'spec.dispatcher.heartbeatPeriodMs', 'heartbeat-period'), /must be between 100ms and 1h \(got 1ms\)/);
+  assert.match(message(edit((s) => (s.dispatcher.heartbeatPeriodMs = 3_600_001)), 'spec.dispatcher.heartbeatPeriodMs', 'heartbeat-period'), /must be between 100ms and 1h \(got 1h0\.001s\)/);
+  assert.match(message(edit((s) => (s.dispatcher.heartbeatGrace = 1000)), 'spec.dispatcher.heartbeatGrace', 'heartbeat-grace'), /must be an integer in 1\.\.100 \(got 1000\)/);
+  rejects(edit((s) => (s.dispatcher.heartbeatGrace = 0)), 'spec.dispatcher.heartbeatGrace', 'heartbeat-grace');
+  assert.match(message(edit((s) => (s.orchestration.taskHistoryRetention = 1e9)), 'spec.orchestration.taskHistoryRetention', 'task-history-limit'), /must be an integer in 0\.\.1000 \(got 1000000000\)/);
+  rejects(edit((s) => (s.orchestration.taskHistoryRetention = -1)), 'spec.orchestration.taskHistoryRetention', 'task-history-limit');
+  assert.match(message(edit((s) => (s.caConfig.nodeCertExpiryHours = 0)), 'spec.caConfig.nodeCertExpiryHours', 'cert-expiry'), /whole number of hours between 1h and 87600h \(got 0h\)/);
+  rejects(edit((s) => (s.caConfig.nodeCertExpiryHours = 87_601)), 'spec.caConfig.nodeCertExpiryHours', 'cert-expiry');
+  // The edges are in.
+  for (const [period, grace, history, expiry] of [
+    [100, 1, 0, 1],
+    [3_600_000, 100, 1000, 87_600],
+  ]) {
+    assert.doesNotThrow(edit((s) => {
+      s.dispatcher = { heartbeatPeriodMs: period, heartbeatGrace: grace };
+      s.orchestration.taskHistoryRetention = history;
+      s.caConfig.nodeCertExpiryHours = expiry;
+    }));
+  }
+  // What the store holds is read as it is (a test cluster may beat every 40ms).
+  assert.equal(validateClusterSpec({ ...base, dispatcher: { heartbeatPeriodMs: 40, heartbeatGrace: 3 } }, 'spec', 'stored').dispatcher.heartbeatPeriodMs, 40);
+  assert.equal(validateCluster({ ...cluster('c1'), spec: { ...base, dispatcher: { heartbeatPeriodMs: 40, heartbeatGrace: 1000 } } }).spec.dispatcher.heartbeatGrace, 1000);
+  assert.equal(checkClusterSetting('heartbeatGrace', 100), 100);
+  assert.throws(() => checkClusterSetting('heartbeatGrace', 101), /spec\.dispatcher\.heartbeatGrace: must be an integer in 1\.\.100 \(got 101\)/);
+  rejects(() => checkClusterSpecChange(validateClusterSpec(base), validateClusterSpec({ ...base, name: 'other' })), 'spec.name', 'cluster-name');
+});
+
+test('mounts: not over the container root; no writable bind of the host root or of the engine; docker.sock is fine', () => {
+  const mount = (m: Mount) => spec((s) => (s.taskTemplate.container.mounts = [m]));
+  const bind = (source: string, target: string, readOnly = false): Mount => ({ type: 'bind', source, target, readOnly });
+  for (const target of ['/', '//', '/.', '/data/..']) {
+    assert.match(message(mount(bind('/srv', target)), `${C}.mounts[0].target`, 'mount-target-root'), /destination can't be '\/': mount on a directory inside the container/);
+    rejects(mount({ type: 'volume', source: 'data', target, readOnly: false }), `${C}.mounts[0].target`, 'mount-target-root');
+  }
+  // Issue 13's probe: a bind mount of / (writable).
+  for (const source of ['/', '//', '/etc/..']) {
+    assert.match(message(mount(bind(source, '/host')), `${C}.mounts[0].source`, 'mount-source-root'), /root directory '\/' is refused: bind only the directory the service needs, or make it readonly/);
+  }
+  for (const source of ['/var/lib/docker', '/var/lib/docker/', '/var/lib/docker/volumes/x/_data', '/var/lib/containerd']) {
+    assert.match(message(mount(bind(source, '/x')), `${C}.mounts[0].source`, 'mount-source-engine'), /inside the container engine's own directory \/var\/lib\/(docker|containerd).*use a volume/);
+  }
+  // Read-only views of the host (node-exporter, cAdvisor) and the engine's socket (Portainer, Traefik) are what they mean.
+  assert.doesNotThrow(mount(bind('/', '/rootfs', true)));
+  assert.doesNotThrow(mount(bind('/var/lib/docker', '/var/lib/docker', true)));
+  assert.doesNotThrow(mount(bind('/var/run/docker.sock', '/var/run/docker.sock')));
+  assert.doesNotThrow(mount(bind('/var/lib/dockerish', '/x')));
+  assert.doesNotThrow(mount(bind('/srv/data', '/data')));
+});
+
+test("resources: docker's 6MiB memory floor, CPUs between docker's 0.01 (limit) or swarmkit's 0.001 (reservation) and 8192", () => {
+  const res = (f: (r: ResourceRequirements) => void) =>
+    spec((s) => {
+      f(s.taskTemplate.resources);
+    });
+  // Issue 13's probe: a 1-byte memory limit, 1e15 nano-CPUs.
+  assert.match(message(res((r) => (r.limits.memoryBytes = 1)), `${R}.limits.memoryBytes`, 'memory-minimum'), /Minimum memory limit allowed is 6MB \(got 1 byte\): give at least 6MiB, e\.g\. 64m, or 0 for no limit/);
+  assert.match(message(res((r) => (r.reservations.memoryBytes = MIN_MEMORY_BYTES - 1)), `${R}.reservations.memoryBytes`, 'memory-minimum'), /Minimum memory reservation allowed is 6MB/);
+  rejects(res((r) => (r.limits.memoryBytes = MAX_MEMORY_BYTES + 1)), `${R}.limits.memoryBytes`, 'memory-maximum');
+  assert.match(message(res((r) => (r.limits.nanoCpus = 1e15)), `${R}.limits.nanoCpus`, 'cpus'), /must be between 0\.01 and 8192 CPUs, or 0 for no limit \(got 1000000 CPUs\)/);
+  assert.match(message(res((r) => (r.limits.nanoCpus = 5e6)), `${R}.limits.nanoCpus`, 'cpus'), /\(got 0\.005 CPUs\)/);
+  rejects(res((r) => (r.reservations.nanoCpus = 5e5)), `${R}.reservations.nanoCpus`, 'cpus');
+  rejects(res((r) => (r.reservations.nanoCpus = 8193e9)), `${R}.reservations.nanoCpus`, 'cpus');
+  assert.doesNotThrow(res((r) => (r.reservations.nanoCpus = 5e6)), '0.005 CPU may be reserved');
+  assert.doesNotThrow(
+    res((r) => {
+      r.limits = { nanoCpus: MAX_CPUS * 1e9, memoryBytes: MAX_MEMORY_BYTES };
+      r.reservations = { nanoCpus: 1e7, memoryBytes: MIN_MEMORY_BYTES };
+    }),
+  );
+  assert.doesNotThrow(res((r) => (r.limits = { nanoCpus: 0, memoryBytes: 0 })), '0 = no limit');
+});
+
+test('environment names and label keys: no whitespace, control character or =; values may hold anything but NUL', () => {
+  // Issue 13's probe: "A B=c".
+  assert.match(message(spec((s) => (s.taskTemplate.container.env = ['OK=1', 'A B=c'])), `${C}.env[1]`, 'env-name'), /environment variable name "A B" contains whitespace or a control character: use a name such as MY_VAR/);
+  for (const bad of ['A\tB=c', 'A\u0001=c', ' A=c', 'A\u00a0=c']) rejects(spec((s) => (s.taskTemplate.container.env = [bad])), `${C}.env[0]`, 'env-name');
+  rejects(spec((s) => (s.taskTemplate.container.env = ['=c'])), `${C}.env[0]`, 'env-format');
+  rejects(spec((s) => (s.taskTemplate.container.env = ['A=c\0'])), `${C}.env[0]`, 'env-format');
+  assert.doesNotThrow(spec((s) => (s.taskTemplate.container.env = ['A=b c', 'B=', 'C=x=y', 'D=\t\u0001é', 'lower_1=1'])));
+  for (const key of ['a b', 'a=b', 'a\nb', ' a']) rejects(spec((s) => (s.labels = { [key]: 'x' })), `spec.labels[${JSON.stringify(key)}]`, 'label-key');
+  assert.doesNotThrow(spec((s) => (s.labels = { 'com.example.team': 'a b', 'x-y_z': '' })));
+  rejects(() => checkLabelKeys({ 'a b': '' }, 'labelsAdd'), 'labelsAdd["a b"]', 'label-key');
+});
+
+test('durations at most a week, counts within their bounds', () => {
+  const week = MAX_DURATION_MS;
+  assert.match(message(spec((s) => (s.taskTemplate.container.stopGracePeriodMs = 1e15)), `${C}.stopGracePeriodMs`, 'duration'), /must be at most 168h \(a week\)/);
+  rejects(spec((s) => (s.taskTemplate.restartPolicy.delayMs = week + 1)), 'spec.taskTemplate.restartPolicy.delayMs', 'duration');
+  rejects(spec((s) => (s.taskTemplate.restartPolicy.windowMs = week + 1)), 'spec.taskTemplate.restartPolicy.windowMs', 'duration');
+  rejects(spec((s) => (s.updateConfig.delayMs = week + 1)), 'spec.updateConfig.delayMs', 'duration');
+  rejects(spec((s) => (s.rollbackConfig.monitorMs = week + 1)), 'spec.rollbackConfig.monitorMs', 'duration');
+  const hc = { test: ['CMD', 'true'], intervalMs: week + 1, timeoutMs: 0, retries: 0, startPeriodMs: 0 };
+  rejects(spec((s) => (s.taskTemplate.container.healthcheck = hc)), `${C}.healthcheck.intervalMs`, 'duration');
+  rejects(spec((s) => (s.taskTemplate.container.healthcheck = { ...hc, intervalMs: 0, retries: 2 ** 31 })), `${C}.healthcheck.retries`, 'healthcheck-retries');
+  rejects(spec((s) => (s.taskTemplate.restartPolicy.maxAttempts = 2 ** 31)), 'spec.taskTemplate.restartPolicy.maxAttempts', 'restart-max-attempts');
+  rejects(spec((s) => (s.updateConfig.parallelism = 100_001)), 'spec.updateConfig.parallelism', 'parallelism');
+  assert.doesNotThrow(
+    spec((s) => {
+      s.taskTemplate.container.stopGracePeriodMs = week;
+      s.taskTemplate.container.healthcheck = { ...hc, intervalMs: week, retries: 2 ** 31 - 1 };
+      s.updateConfig.parallelism = 100_000;
+      s.taskTemplate.restartPolicy.maxAttempts = 2 ** 31 - 1;
+    }),
+  );
+  rejects(spec((s) => (s.mode = { replicated: { replicas: 100_001 } })), 'spec.mode.replicated.replicas', 'replicas');
+});
+
+test('a stored service is read as it is: the request rules are not applied to what the log holds', () => {
+  const odd = service('s1', 'web');
+  odd.spec.taskTemplate.resources.limits.memoryBytes = 1;
+  odd.spec.taskTemplate.container.env = ['A B=c'];
+  odd.spec.taskTemplate.container.mounts = [{ type: 'bind', source: '/', target: '/', readOnly: false }];
+  assert.deepEqual(validateService(odd), odd);
+  assert.throws(() => validateServiceSpec(odd.spec), ValidationError);
+  assert.deepEqual(validateServiceSpec(odd.spec, 'spec', 'stored'), odd.spec);
+});
+
+test('renaming a service or changing its mode is refused in Swarm words', () => {
+  const prev = serviceSpec('web');
+  assert.match(message(() => checkServiceSpecChange(prev, serviceSpec('web2')), 'spec.name', 'rename'), /renaming services is not supported \("web" to "web2"\): create a service with the new name, then remove this one/);
+  assert.match(message(() => checkServiceSpecChange(prev, serviceSpec('web', { mode: { global: {} } })), 'spec.mode', 'mode-change'), /service mode change is not allowed \(replicated to global\)/);
+  assert.doesNotThrow(() => checkServiceSpecChange(prev, serviceSpec('web', { mode: { replicated: { replicas: 9 } } })));
+});
+
+test('errors quote at most about 100 characters of what the user sent', () => {
+  const huge = 'x'.repeat(10_000);
+  assert.equal(quoteInput('abc'), '"abc"');
+  assert.equal(quoteInput('a'.repeat(100)), `"${'a'.repeat(100)}"`);
+  assert.equal(quoteInput('a'.repeat(101)), `"${'a'.repeat(100)}"… (1 more characters)`);
+  assert.equal(quoteInput(`${'a'.repeat(99)}😀z`), `"${'a'.repeat(99)}"… (3 more characters)`, 'a surrogate pair is not cut in half');
+  const bounded = (fn: () => unknown): void => {
+    assert.throws(fn, (err: unknown) => {
+      assert.ok(err instanceof ValidationError, String(err));
+      assert.ok(err.message.length < 500, `message of ${err.message.length} characters: ${err.message.slice(0, 200)}`);
+      assert.ok(err.field.length < 120, `field of ${err.field.length} characters`);
+      assert.ok(!err.message.includes('x'.repeat(101)), 'no more than 100 characters of the input');
+      return true;
+    });
+  };
+  bounded(spec((s) => (s.taskTemplate.container.image = `Bad${huge}`)));
+  const long = 'x'.repeat(300);
+  assert.match(message(spec((s) => (s.taskTemplate.container.image = `Bad${long}`)), `${C}.image`, 'image-reference'), /"Badx{57}"… \(243 more characters\) is not a valid image reference/);
+  bounded(spec((s) => (s.taskTemplate.container.image = `busybox:${long}`)));
+  bounded(spec((s) => (s.taskTemplate.container.image = `${long}!`)));
+  bounded(spec((s) => (s.taskTemplate.container.env = [huge])));
+  bounded(spec((s) => (s.taskTemplate.container.env = [`${huge} x=1`])));
+  bounded(spec((s) => (s.taskTemplate.placement.constraints = [huge])));
+  bounded(spec((s) => (s.taskTemplate.placement.constraints = [`node.labels.a==${huge}!`])));
+  bounded(spec((s) => (s.taskTemplate.container.mounts = [{ type: 'bind', source: huge, target: '/x', readOnly: false }])));
+  bounded(spec((s) => (s.taskTemplate.container.mounts = [{ type: 'bind', source: `/var/lib/docker/${huge}`, target: '/x', readOnly: false }])));
+  bounded(spec((s) => (s.taskTemplate.placement.preferences = [{ spread: huge }])));
 });

@@ -19,6 +19,7 @@ interface Scripted {
   incremental: boolean;
   tasks: ProtoTask[];
   removedTaskIds: string[];
+  more?: boolean;
 }
 
 async function dispatcher(script: Scripted[]): Promise<{ address: string; asked: boolean[]; server: grpc.Server }> {
@@ -99,6 +100,33 @@ test('with assignChanges, the agent gets the complete sets and each change as it
     assert.equal(received.length, 5);
     assert.ok(received.every((t) => t.spec === received[0].spec && t.endpoint === received[0].endpoint));
     assert.deepEqual(received[0].spec, svc.spec.taskTemplate);
+  } finally {
+    session.stop();
+    d.server.forceShutdown();
+  }
+});
+
+test('a set sent in parts reaches the agent once, whole, when its last part comes', async () => {
+  const d = await dispatcher([
+    { incremental: false, tasks: [onNode('t1'), onNode('t2')], removedTaskIds: [], more: true },
+    { incremental: false, tasks: [onNode('t3')], removedTaskIds: [], more: true },
+    { incremental: false, tasks: [onNode('t4')], removedTaskIds: [], more: false },
+    { incremental: true, tasks: [onNode('t5')], removedTaskIds: [], more: true },
+    { incremental: true, tasks: [onNode('t6')], removedTaskIds: ['t1'], more: false },
+  ]);
+  const calls: string[] = [];
+  const session = new ManagerSession({
+    credentials: grpc.credentials.createInsecure(),
+    managers: [{ id: 'm1', address: d.address }],
+    assign: async (tasks) => void calls.push(`set ${tasks.map((t) => t.id).join(',')}`),
+    assignChanges: async (changed, removed) => void calls.push(`changes ${changed.map((t) => t.id).join(',')} removed ${removed.join(',')}`),
+    describe: async () => ({ hostname: 'h', cpus: 1, memoryBytes: 1, engineVersion: 'x', platform: { os: 'linux', arch: 'x86_64' } }),
+  });
+  try {
+    session.start();
+    for (let i = 0; i < 200 && calls.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(calls, ['set t1,t2,t3,t4', 'changes t5,t6 removed t1']);
   } finally {
     session.stop();
     d.server.forceShutdown();

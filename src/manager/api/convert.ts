@@ -42,6 +42,7 @@ import type {
   UpdateOrder,
 } from '../store/types.js';
 import {
+  quoteValue,
   ValidationError,
   validateClusterSpec,
   validateNode,
@@ -50,6 +51,7 @@ import {
   validateServiceSpec,
   validateTask,
   validateTaskStatus,
+  type SpecRules,
 } from '../store/validate.js';
 
 // ------------------------------------------------------------ wire shapes
@@ -196,9 +198,19 @@ export interface ProtoServiceSpec {
   endpoint: { ports: ProtoPortConfig[] } | null;
 }
 
+/** Docker's ServiceStatus: tasks running and desired (ListServices, GetService). */
+export interface ProtoServiceStatus {
+  runningTasks: number;
+  desiredTasks: number;
+  /** Every task of the service by observed state ('rejected': 3). */
+  tasksByState?: Record<string, number>;
+}
+
 export interface ProtoService {
   meta: ProtoMeta | null;
   spec: ProtoServiceSpec | null;
+  /** Set by ListServices and GetService; null elsewhere. */
+  serviceStatus?: ProtoServiceStatus | null;
 }
 
 export interface ProtoTaskStatus {
@@ -309,7 +321,7 @@ function enumFromProto<T extends string>(t: EnumTable<T>, value: unknown, field:
   const v = typeof value === 'number' ? t.get(value) : undefined;
   if (v === undefined) {
     const known = [...t].map(([n, s]) => `${n} (${s})`).join(', ');
-    throw new ValidationError(field, 'enum', `must be one of ${known} (got ${JSON.stringify(value)})`);
+    throw new ValidationError(field, 'enum', `must be one of ${known} (got ${quoteValue(value)})`);
   }
   return v;
 }
@@ -564,8 +576,8 @@ function serviceSpecFromWire(x: unknown, path: string): Obj | undefined {
  * enums mapped, then validateServiceSpec, so bad input throws ValidationError
  * naming the field ('spec.taskTemplate.container.image', ...).
  */
-export function serviceSpecFromProto(x: ProtoServiceSpec | null | undefined, path = 'spec'): ServiceSpec {
-  return validateServiceSpec(serviceSpecFromWire(x, path), path);
+export function serviceSpecFromProto(x: ProtoServiceSpec | null | undefined, path = 'spec', rules: SpecRules = 'request'): ServiceSpec {
+  return validateServiceSpec(serviceSpecFromWire(x, path), path, rules);
 }
 
 export function serviceFromProto(x: ProtoService): Service {
@@ -755,8 +767,12 @@ export function clusterToProto(c: Cluster): ProtoCluster {
   };
 }
 
-/** The store ClusterSpec for an UpdateCluster request; ValidationError naming the field on bad input. */
-export function clusterSpecFromProto(x: ProtoClusterSpec | null | undefined, path = 'spec'): ClusterSpec {
+/**
+ * The store ClusterSpec for an UpdateCluster request (the settings in their
+ * documented ranges); ValidationError naming the field on bad input. A
+ * cluster read from a manager is read with rules 'stored'.
+ */
+export function clusterSpecFromProto(x: ProtoClusterSpec | null | undefined, path = 'spec', rules: SpecRules = 'request'): ClusterSpec {
   const s = sub(x, path);
   return validateClusterSpec(
     s === undefined
@@ -768,6 +784,24 @@ export function clusterSpecFromProto(x: ProtoClusterSpec | null | undefined, pat
           caConfig: sub(s.caConfig, at(path, 'caConfig')),
         },
     path,
+    rules,
+  );
+}
+
+// ------------------------------------------------------------ versions
+
+/**
+ * The version an update request carries: the version of the object the
+ * caller read (its meta.version), so that a change made meanwhile is refused
+ * (ABORTED) instead of overwritten. A missing (0) or negative one is
+ * INVALID_ARGUMENT: there is no "whatever is stored now".
+ */
+export function requireVersion(version: unknown, kind: string, read: string): number {
+  if (typeof version === 'number' && Number.isSafeInteger(version) && version > 0) return version;
+  throw new ValidationError(
+    'version',
+    'version-required',
+    `version is required (got ${quoteValue(version)}): read the ${kind} (${read}) and send its version, so that a change made since is not overwritten`,
   );
 }
 
@@ -800,6 +834,12 @@ export class ApiError extends Error {
   }
 }
 
+/** A string as a legal gRPC metadata value: other characters as \uXXXX, at most 1000 characters. */
+function printableAscii(s: string): string {
+  const ascii = s.replace(/[^ -~]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return ascii.length > 1000 ? `${ascii.slice(0, 1000)}...` : ascii;
+}
+
 /**
  * The gRPC status for an error thrown while serving a call. Metadata carries
  * details a client can act on: `field` and `rule` for INVALID_ARGUMENT;
@@ -810,8 +850,9 @@ export function toGrpcStatus(err: unknown, opts: ToGrpcStatusOptions = {}): Grpc
   const metadata = new grpc.Metadata();
   const status = (code: grpc.status, details: string): GrpcStatus => ({ code, details, metadata });
   if (err instanceof ValidationError) {
-    metadata.set('field', err.field);
-    metadata.set('rule', err.rule);
+    // Metadata values must be printable ASCII (grpc-js throws otherwise); the validators keep field paths so (fieldKey).
+    metadata.set('field', printableAscii(err.field));
+    metadata.set('rule', printableAscii(err.rule));
     return status(grpc.status.INVALID_ARGUMENT, err.message);
   }
   if (err instanceof NotFoundError) return status(grpc.status.NOT_FOUND, err.message);

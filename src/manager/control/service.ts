@@ -13,10 +13,12 @@ import {
   nodeRoleFromProto,
   nodeToProto,
   reachabilityToProto,
+  requireVersion,
   serviceSpecFromProto,
   serviceToProto,
   taskToProto,
   type ProtoClusterSpec,
+  type ProtoService,
   type ProtoServiceSpec,
 } from '../api/convert.js';
 import { generateId, type NodeRole } from '../ca/ca.js';
@@ -24,11 +26,15 @@ import { formatJoinToken, generateJoinSecret } from '../ca/token.js';
 import type { LeaderWriter } from '../leader-writer.js';
 import { quorumRefusal } from '../membership.js';
 import type { ReplicatedStore } from '../replicated-store.js';
-import { createAction, deleteAction, updateAction, NotFoundError } from '../store/store.js';
-import { isTaskState, type Cluster, type Labels, type Node, type Service, type TaskState } from '../store/types.js';
-import { ValidationError, validateLabels } from '../store/validate.js';
+import { createAction, deleteAction, updateAction, NotFoundError, VersionConflictError } from '../store/store.js';
+import { jsonEqual } from '../store/shared-specs.js';
+import { isTaskState, taskStateName, TaskState, type Cluster, type Labels, type Node, type Service, type ServiceSpec, type Task } from '../store/types.js';
+import { checkClusterSpecChange, checkLabelKeys, checkServiceSpecChange, quoteInput, ValidationError, validateLabels } from '../store/validate.js';
 
 type Req = Record<string, unknown>;
+
+/** ListTasks answers at most this many tasks (RESOURCE_EXHAUSTED beyond: see proto/control.proto). */
+export const MAX_LISTED_TASKS = 50_000;
 
 export class ControlService {
   constructor(
@@ -76,27 +82,34 @@ export class ControlService {
     if (req.hasRole && (req.role === undefined || req.role === null)) {
       throw new ApiError(grpc.status.INVALID_ARGUMENT, 'role is required when has_role is set: worker or manager');
     }
+    const version = requireVersion(req.version, 'node', 'GetNode');
+    const availability = req.hasAvailability ? nodeAvailabilityFromProto(req.availability) : undefined;
+    const role: NodeRole | undefined = req.hasRole ? nodeRoleFromProto(req.role) : undefined;
+    const labelsAdd = checkLabelKeys(validateLabels(req.labelsAdd ?? {}, 'labelsAdd'), 'labelsAdd');
     await this.rs.barrier();
     const node = this.resolveNode(req.nodeId);
-    const next: Node = { ...node, labels: { ...node.labels }, updatedAt: Date.now() };
-    if (req.hasAvailability) next.availability = nodeAvailabilityFromProto(req.availability);
+    checkVersion('node', node, version);
+    // A Map, not an object: a label named '__proto__' or 'toString' is a label like any other.
+    const labels = new Map(Object.entries(node.labels));
     for (const key of req.labelsRm ?? []) {
-      if (!(key in next.labels)) throw new ValidationError('labelsRm', 'label-missing', `node ${node.id} has no label ${JSON.stringify(key)}`);
-      delete next.labels[key];
+      if (!labels.delete(key)) throw new ValidationError('labelsRm', 'label-missing', `node ${node.id} has no label ${quoteInput(key)}`);
     }
-    Object.assign(next.labels, validateLabels(req.labelsAdd ?? {}, 'labelsAdd'));
-    if (req.hasRole) {
-      const role: NodeRole = nodeRoleFromProto(req.role);
-      if (role === 'worker' && node.role === 'manager') {
+    for (const [k, v] of Object.entries(labelsAdd)) labels.set(k, v);
+    const next: Node = { ...node, labels: Object.fromEntries(labels) };
+    if (availability !== undefined) next.availability = availability;
+    if (role !== undefined && role !== node.role) {
+      if (role === 'worker') {
         const refusal = quorumRefusal(this.rs.status(), node.id, { force: req.force });
         if (refusal) throw new ApiError(grpc.status.FAILED_PRECONDITION, `cannot demote ${node.description.hostname} (${node.id}): ${refusal}`);
       }
-      if (role === 'manager' && node.role === 'worker' && !node.status.address) {
+      if (role === 'manager' && !node.status.address) {
         throw new ApiError(grpc.status.FAILED_PRECONDITION, `cannot promote ${node.id}: it joined without an advertise address (rejoin it with --advertise-addr)`);
       }
       next.role = role;
     }
-    const [stored] = await this.writer.write([updateAction('node', next, req.version > 0 ? req.version : node.version)]);
+    // Nothing changes: nothing to write (the version stays).
+    if (jsonEqual(next, node)) return { node: nodeToProto(this.withManagerStatus(node)) };
+    const [stored] = await this.writer.write([updateAction('node', { ...next, updatedAt: Date.now() }, version)]);
     return { node: nodeToProto(this.withManagerStatus(stored as Node)) };
   }
 
@@ -129,6 +142,8 @@ export class ControlService {
 
   async CreateService(req: { spec?: ProtoServiceSpec | null }): Promise<unknown> {
     const spec = serviceSpecFromProto(req.spec);
+    await this.rs.barrier();
+    this.checkPortConflicts(spec);
     const now = Date.now();
     const svc: Service = { id: generateId(), version: 0, createdAt: now, updatedAt: now, spec };
     const [stored] = await this.writer.write([createAction('service', svc)]);
@@ -137,7 +152,7 @@ export class ControlService {
 
   async GetService(req: { serviceIdOrName: string }): Promise<unknown> {
     await this.rs.barrier();
-    return { service: serviceToProto(this.resolveService(req.serviceIdOrName)) };
+    return { service: this.withStatus(this.resolveService(req.serviceIdOrName)) };
   }
 
   async ListServices(req: { filters?: { ids?: string[]; names?: string[]; labels?: string[] } | null }): Promise<unknown> {
@@ -148,24 +163,31 @@ export class ControlService {
       .filter((s) => (f.ids?.length ? f.ids.some((id) => s.id.startsWith(id)) : true))
       .filter((s) => (f.names?.length ? f.names.some((n) => s.spec.name.toLowerCase() === n.toLowerCase()) : true))
       .filter((s) => labelsMatch(s.spec.labels, f.labels ?? []));
-    return { services: services.map(serviceToProto) };
+    return { services: services.map((s) => this.withStatus(s)) };
   }
 
   async UpdateService(req: { serviceId: string; version: number; spec?: ProtoServiceSpec | null }): Promise<unknown> {
+    const version = requireVersion(req.version, 'service', 'GetService');
+    const spec = serviceSpecFromProto(req.spec);
     await this.rs.barrier();
     const svc = this.resolveService(req.serviceId);
-    const spec = serviceSpecFromProto(req.spec);
+    checkVersion('service', svc, version);
+    checkServiceSpecChange(svc.spec, spec);
+    // Nothing changes (e.g. `service update --env-rm ''`): nothing to write, no new version.
+    if (jsonEqual(spec, svc.spec)) return { service: serviceToProto(svc) };
+    if (!jsonEqual(spec.endpoint, svc.spec.endpoint)) this.checkPortConflicts(spec, svc.id);
     const next: Service = { ...svc, spec, updatedAt: Date.now() };
-    const [stored] = await this.writer.write([updateAction('service', next, req.version > 0 ? req.version : svc.version)]);
+    const [stored] = await this.writer.write([updateAction('service', next, version)]);
     return { service: serviceToProto(stored as Service) };
   }
 
   async RemoveService(req: { serviceId: string }): Promise<unknown> {
     await this.rs.barrier();
     const svc = this.resolveService(req.serviceId);
-    // Its tasks go with it (the store keeps no task without its service); agents then stop and remove their containers.
-    const tasks = this.rs.store.tasksByService(svc.id).map((t) => deleteAction('task', t.id));
-    await this.writer.write([...tasks, deleteAction('service', svc.id)]);
+    // The service alone, in one small transaction: its tasks (there may be 100,000, and their history) are deleted
+    // after it by the task reaper, in bounded transactions, and agents stop and remove their containers as the
+    // deletions reach them. A single transaction of every task was megabytes applied in one go on every manager.
+    await this.writer.write([deleteAction('service', svc.id)]);
     return {};
   }
 
@@ -176,11 +198,26 @@ export class ControlService {
       if (!isTaskState(s)) throw new ValidationError(`filters.desiredStates[${i}]`, 'enum', `${s} is not a task state`);
       return s as TaskState;
     });
-    const tasks = this.rs.store
-      .list('task')
-      .filter((t) => (f.serviceIds?.length ? f.serviceIds.includes(t.serviceId) : true))
-      .filter((t) => (f.nodeIds?.length ? f.nodeIds.includes(t.nodeId) : true))
-      .filter((t) => (states.length ? states.includes(t.desiredState) : true));
+    // From the narrowest index the filters allow, not a copy of every task sorted first.
+    const candidates: Iterable<Task> = f.serviceIds?.length
+      ? f.serviceIds.flatMap((id) => this.rs.store.tasksByService(id, { sorted: false }))
+      : f.nodeIds?.length
+        ? f.nodeIds.flatMap((id) => this.rs.store.tasksByNode(id))
+        : this.rs.store.values('task');
+    const tasks: Task[] = [];
+    for (const t of candidates) {
+      if (f.serviceIds?.length && !f.serviceIds.includes(t.serviceId)) continue;
+      if (f.nodeIds?.length && !f.nodeIds.includes(t.nodeId)) continue;
+      if (states.length && !states.includes(t.desiredState)) continue;
+      tasks.push(t);
+      if (tasks.length > MAX_LISTED_TASKS) {
+        throw new ApiError(
+          grpc.status.RESOURCE_EXHAUSTED,
+          `more than ${MAX_LISTED_TASKS} tasks match: too many for one answer; narrow the list (a service, a node, desired state running)`,
+        );
+      }
+    }
+    tasks.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return { tasks: tasks.map(taskToProto) };
   }
 
@@ -192,10 +229,15 @@ export class ControlService {
   }
 
   async UpdateCluster(req: { version: number; spec?: ProtoClusterSpec | null }): Promise<unknown> {
+    const version = requireVersion(req.version, 'cluster', 'GetCluster');
+    const spec = clusterSpecFromProto(req.spec);
     await this.rs.barrier();
     const cluster = this.cluster();
-    const next: Cluster = { ...cluster, spec: clusterSpecFromProto(req.spec), updatedAt: Date.now() };
-    const [stored] = await this.writer.write([updateAction('cluster', next, req.version > 0 ? req.version : cluster.version)]);
+    checkVersion('cluster', cluster, version);
+    checkClusterSpecChange(cluster.spec, spec);
+    if (jsonEqual(spec, cluster.spec)) return { cluster: clusterToProto(cluster) };
+    const next: Cluster = { ...cluster, spec, updatedAt: Date.now() };
+    const [stored] = await this.writer.write([updateAction('cluster', next, version)]);
     return { cluster: clusterToProto(stored as Cluster) };
   }
 
@@ -228,6 +270,23 @@ export class ControlService {
 
   // ---------------------------------------------------------------- helpers
 
+  /** A service with Docker's ServiceStatus: its tasks desired RUNNING that run, over those it wants. */
+  private withStatus(s: Service): ProtoService {
+    let running = 0;
+    let desiredRunning = 0;
+    const byState = new Map<number, number>();
+    for (const t of this.rs.store.tasksByService(s.id, { sorted: false })) {
+      byState.set(t.status.state, (byState.get(t.status.state) ?? 0) + 1);
+      if (t.desiredState !== TaskState.RUNNING) continue;
+      desiredRunning++;
+      if (t.status.state === TaskState.RUNNING) running++;
+    }
+    const desired = 'replicated' in s.spec.mode ? s.spec.mode.replicated.replicas : desiredRunning;
+    const tasksByState: Record<string, number> = {};
+    for (const [state, n] of byState) tasksByState[taskStateName(state).toLowerCase()] = n;
+    return { ...serviceToProto(s), serviceStatus: { runningTasks: running, desiredTasks: desired, tasksByState } };
+  }
+
   private cluster(): Cluster {
     const c = this.rs.store.list('cluster')[0];
     if (!c) throw new ApiError(grpc.status.UNAVAILABLE, 'the cluster object is missing: this manager has not caught up yet; retry');
@@ -246,9 +305,9 @@ export class ControlService {
     const byHost = nodes.filter((n) => n.description.hostname === ref);
     if (byHost.length === 1) return byHost[0];
     if (byPrefix.length > 1 || byHost.length > 1) {
-      throw new ApiError(grpc.status.FAILED_PRECONDITION, `node reference ${JSON.stringify(ref)} is ambiguous: use the full node id`);
+      throw new ApiError(grpc.status.FAILED_PRECONDITION, `node reference ${quoteInput(ref)} is ambiguous: use the full node id`);
     }
-    throw new NotFoundError('not-found', `no node ${JSON.stringify(ref)}: see \`flotilla node ls\``);
+    throw new NotFoundError('not-found', `no node ${quoteInput(ref)}: see \`flotilla node ls\``);
   }
 
   /** A service by id, name, or unique id prefix. */
@@ -258,8 +317,32 @@ export class ControlService {
     if (direct) return direct;
     const byPrefix = ref ? this.rs.store.list('service').filter((s) => s.id.startsWith(ref)) : [];
     if (byPrefix.length === 1) return byPrefix[0];
-    if (byPrefix.length > 1) throw new ApiError(grpc.status.FAILED_PRECONDITION, `service reference ${JSON.stringify(ref)} is ambiguous: use the full id or the name`);
-    throw new NotFoundError('not-found', `no service ${JSON.stringify(ref)}: see \`flotilla service ls\``);
+    if (byPrefix.length > 1) throw new ApiError(grpc.status.FAILED_PRECONDITION, `service reference ${quoteInput(ref)} is ambiguous: use the full id or the name`);
+    throw new NotFoundError('not-found', `no service ${quoteInput(ref)}: see \`flotilla service ls\``);
+  }
+
+  /**
+   * As SwarmKit (best effort, at the API): a published port of the routing
+   * mesh (ingress) belongs to one service in the whole cluster, so it may not
+   * be published by another service in any mode; two host-mode ports may
+   * share a number (the scheduler keeps them on different nodes).
+   */
+  private checkPortConflicts(spec: ServiceSpec, self?: string): void {
+    spec.endpoint.ports.forEach((p, i) => {
+      for (const other of this.rs.store.list('service')) {
+        if (other.id === self) continue;
+        const clash = other.spec.endpoint.ports.find(
+          (q) => q.publishedPort === p.publishedPort && q.protocol === p.protocol && (q.publishMode === 'ingress' || p.publishMode === 'ingress'),
+        );
+        if (clash) {
+          throw new ValidationError(
+            `spec.endpoint.ports[${i}].publishedPort`,
+            'port-in-use',
+            `port ${p.publishedPort}/${p.protocol} is already in use by service ${quoteInput(other.spec.name)} (${other.id}): publish another port, or remove it from that service first`,
+          );
+        }
+      }
+    });
   }
 
   /** What this (leader) manager knows of a Raft member's health. */
@@ -279,6 +362,15 @@ export class ControlService {
     const ms = this.managerStatus(n.id);
     return { ...n, managerStatus: { raftId: n.id, addr: ms.addr, leader: ms.leader, reachability: ms.reachability } };
   }
+}
+
+/**
+ * The version the caller read against the stored object's, before anything
+ * else is decided (a no-op answer included): a stale one is ABORTED, as the
+ * store would refuse the write.
+ */
+function checkVersion(kind: 'node' | 'service' | 'cluster', stored: { id: string; version: number }, version: number): void {
+  if (stored.version !== version) throw new VersionConflictError('version-conflict', `${kind} ${stored.id} is at version ${stored.version}, not ${version}`);
 }
 
 function joinTokens(c: Cluster): { worker: string; manager: string } {

@@ -158,7 +158,8 @@ export abstract class ReconcileLoop implements OrchestratorController {
     const planned: Planned = { units: [], wake: new Map() };
     for (const service of services) {
       const p = planOne(service);
-      planned.units.push(...p.units);
+      // One by one, not push(...units): a spread of 100,000 arguments overflows the call stack.
+      for (const u of p.units) planned.units.push(u);
       if (p.wakeAt !== undefined) planned.wake.set(service.id, p.wakeAt);
     }
     return planned;

@@ -55,7 +55,18 @@ export interface PlanContext {
   stopMarginMs: number;
   /** Why a live task must leave its node ('' = it may stay). */
   mustLeave: (t: Task) => string;
+  /** At most this many tasks created or stopped in one pass (default MAX_CHANGES_PER_PASS). */
+  maxChanges?: number;
 }
+
+/**
+ * Tasks one pass creates or stops at most, per service: a service of 100,000
+ * replicas is created in passes of this many, each written before the next is
+ * planned, instead of one pass that held the leader's event loop for seconds
+ * (allocation and garbage collection of 100,000 tasks at once) and starved its
+ * heartbeats. The plan asks to be woken at once for the rest.
+ */
+export const MAX_CHANGES_PER_PASS = 5_000;
 
 export interface UpdatePlanner {
   /** Start the next batch of the rolling update, if any; returns when to look again (ms), if a timer is needed. */
@@ -167,6 +178,13 @@ export function planService(ctx: PlanContext, inputs: readonly SlotInput[], upda
     wakeAt = wakeAt === undefined ? at : Math.min(wakeAt, at);
   };
   const slots = inputs.map((i) => new SlotState(i, ctx));
+  const maxChanges = ctx.maxChanges ?? MAX_CHANGES_PER_PASS;
+  /** The budget of this pass is spent: what is left waits for the next one, right after. */
+  const spent = (): boolean => {
+    if (stats.created + stats.stopped < maxChanges) return false;
+    wake(ctx.now);
+    return true;
+  };
 
   for (const s of slots) {
     for (const t of s.tasks) {
@@ -177,13 +195,14 @@ export function planService(ctx: PlanContext, inputs: readonly SlotInput[], upda
     }
     for (const t of [...s.live]) {
       const why = ctx.mustLeave(t);
-      if (why) {
+      if (why && !spent()) {
         s.stop(t, why);
         stats.stopped++;
       }
     }
     if (!s.wanted) {
       for (const t of [...s.live]) {
+        if (spent()) break;
         s.stop(t, s.input.unwantedReason);
         stats.stopped++;
       }
@@ -197,6 +216,7 @@ export function planService(ctx: PlanContext, inputs: readonly SlotInput[], upda
 
   for (const s of slots) {
     if (!s.canCreate || s.live.length > 0) continue;
+    if (spent()) break;
     const v = s.verdict();
     if (v.kind === 'wait') {
       stats.waiting++;

@@ -647,7 +647,9 @@ export class ClusterStore implements StateMachine<TxResult> {
 
   private emit(events: StoreEvent[]): void {
     if (events.length === 0) return;
-    this.queue.push(...events);
+    // One by one, not push(...events): a transaction of 100,000 actions would overflow the call stack
+    // after its changes were applied, and the watchers (orchestrators, dispatcher) would never hear of them.
+    for (const ev of events) this.queue.push(ev);
     if (this.emitting) return; // a listener applied a transaction: its events follow these
     this.emitting = true;
     try {

@@ -50,6 +50,58 @@ export class ValidationError extends Error {
   }
 }
 
+// ---------------------------------------------------------------------------
+// Quoting what a user sent
+
+/** At most this many characters of a value a user sent are quoted back in an error message. */
+export const QUOTE_LIMIT = 100;
+/** A label key inside a field path ('labels["key"]') is cut shorter: the path is repeated in the message and the gRPC metadata. */
+const FIELD_KEY_LIMIT = 40;
+
+/** The first `limit` characters of `s` (never half of a surrogate pair), and how many were left out. */
+function cut(s: string, limit: number): [string, number] {
+  if (s.length <= limit) return [s, 0];
+  let n = Math.max(0, limit);
+  const c = s.charCodeAt(n - 1);
+  if (c >= 0xd800 && c <= 0xdbff) n--;
+  return [s.slice(0, n), s.length - n];
+}
+
+/**
+ * A value a user sent, JSON-quoted for an error message: its first
+ * QUOTE_LIMIT characters, then `… (N more characters)`, so that a 10 KB
+ * argument never comes back whole. Every message that echoes input uses it.
+ */
+export function quoteInput(s: string, limit = QUOTE_LIMIT): string {
+  const [head, rest] = cut(s, limit);
+  return rest === 0 ? JSON.stringify(head) : `${JSON.stringify(head)}… (${rest} more characters)`;
+}
+
+/** Like quoteInput, without the quotes (for text that is already a rendering, e.g. a JSON array). */
+export function clipInput(s: string, limit = QUOTE_LIMIT): string {
+  const [head, rest] = cut(s, limit);
+  return rest === 0 ? head : `${head}… (${rest} more characters)`;
+}
+
+/**
+ * A field path with a key a user chose: 'labels["tier"]'. The key is cut
+ * shorter than quoteInput's, and kept printable ASCII (\uXXXX escapes, '...'
+ * for the cut), because the path also travels as gRPC metadata, where any
+ * other character is illegal.
+ */
+export function fieldKey(path: string, key: string): string {
+  const [head, rest] = cut(key, FIELD_KEY_LIMIT);
+  const quoted = JSON.stringify(head).replace(/[^ -~]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return `${path}[${quoted}${rest === 0 ? '' : `...+${rest}`}]`;
+}
+
+/** Any received value, for an error message: a string quoted by quoteInput, a number or boolean as is, anything else described. */
+export function quoteValue(v: unknown): string {
+  if (typeof v === 'string') return quoteInput(v);
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  return describe(v);
+}
+
 // Limits, as in SwarmKit / Docker where they have one.
 export const MAX_NAME_LENGTH = 63;
 export const MAX_LABEL_KEY_LENGTH = 128;
@@ -87,6 +139,7 @@ function prop(o: Obj, key: string): unknown {
 
 function describe(x: unknown): string {
   if (x === null) return 'null';
+  if (x === undefined) return 'nothing';
   if (Array.isArray(x)) return 'an array';
   return typeof x === 'string' ? 'a string' : typeof x === 'object' ? 'an object' : `${typeof x} ${String(x)}`;
 }
@@ -168,7 +221,7 @@ function oneOf<T extends string>(o: Obj, key: string, path: string, values: read
     return def;
   }
   if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) {
-    throw new ValidationError(at(path, key), rule, `must be one of ${values.join(', ')} (got ${JSON.stringify(v)})`);
+    throw new ValidationError(at(path, key), rule, `must be one of ${values.join(', ')} (got ${quoteValue(v)})`);
   }
   return v as T;
 }
@@ -193,7 +246,7 @@ function taskState(o: Obj, key: string, path: string, def?: TaskState): TaskStat
     if (def === undefined) throw new ValidationError(at(path, key), 'required', 'is required');
     return def;
   }
-  if (!isTaskState(v)) throw new ValidationError(at(path, key), 'task-state', `must be a task state value (got ${JSON.stringify(v)})`);
+  if (!isTaskState(v)) throw new ValidationError(at(path, key), 'task-state', `must be a task state value (got ${quoteValue(v)})`);
   return v;
 }
 
@@ -207,7 +260,7 @@ export function validateName(name: unknown, field = 'name'): string {
     throw new ValidationError(field, 'name-length', `must be 1..${MAX_NAME_LENGTH} characters (got ${name.length})`);
   }
   if (!NAME_PATTERN.test(name)) {
-    throw new ValidationError(field, 'name-format', `${JSON.stringify(name)} must start with a letter or digit and contain only letters, digits, '_', '.', '-'`);
+    throw new ValidationError(field, 'name-format', `${quoteInput(name)} must start with a letter or digit and contain only letters, digits, '_', '.', '-'`);
   }
   return name;
 }
@@ -217,7 +270,7 @@ export function validateId(id: unknown, field = 'id'): string {
   if (id === undefined || id === null || id === '') throw new ValidationError(field, 'required', 'is required');
   if (typeof id !== 'string') throw new ValidationError(field, 'type', `must be a string, not ${describe(id)}`);
   if (id.length > MAX_ID_LENGTH || !ID_PATTERN.test(id)) {
-    throw new ValidationError(field, 'id-format', `${JSON.stringify(id.slice(0, 40))} is not a valid id (1..${MAX_ID_LENGTH} of [a-zA-Z0-9_.-], starting with a letter or digit)`);
+    throw new ValidationError(field, 'id-format', `${quoteInput(id)} is not a valid id (1..${MAX_ID_LENGTH} of [a-zA-Z0-9_.-], starting with a letter or digit)`);
   }
   return id;
 }
@@ -228,14 +281,15 @@ export function validateLabels(labels: unknown, field = 'labels'): Labels {
   const o = asObj(labels, field);
   const entries: [string, string][] = [];
   for (const key of Object.keys(o)) {
-    const f = `${field}[${JSON.stringify(key)}]`;
+    // The path is built only for an error (this runs for every label of every node applied).
+    const f = (): string => fieldKey(field, key);
     if (key.length === 0 || key.length > MAX_LABEL_KEY_LENGTH) {
-      throw new ValidationError(f, 'label-key', `label keys must be 1..${MAX_LABEL_KEY_LENGTH} characters (got ${key.length})`);
+      throw new ValidationError(f(), 'label-key', `label keys must be 1..${MAX_LABEL_KEY_LENGTH} characters (got ${key.length})`);
     }
     const v = o[key];
-    if (typeof v !== 'string') throw new ValidationError(f, 'type', `label values must be strings, not ${describe(v)}`);
+    if (typeof v !== 'string') throw new ValidationError(f(), 'type', `label values must be strings, not ${describe(v)}`);
     if (v.length > MAX_LABEL_VALUE_LENGTH) {
-      throw new ValidationError(f, 'label-value', `label values must be at most ${MAX_LABEL_VALUE_LENGTH} characters (got ${v.length})`);
+      throw new ValidationError(f(), 'label-value', `label values must be at most ${MAX_LABEL_VALUE_LENGTH} characters (got ${v.length})`);
     }
     entries.push([key, v]);
   }
@@ -271,7 +325,8 @@ export function parseImageReference(ref: unknown, field = 'image'): ImageReferen
     throw new ValidationError(field, 'image-reference', 'image reference is too long');
   }
   const bad = (why: string): never => {
-    throw new ValidationError(field, 'image-reference', `${JSON.stringify(ref)} is not a valid image reference: ${why}`);
+    // The reference and the part at fault together quote about 100 characters of it.
+    throw new ValidationError(field, 'image-reference', `${quoteInput(ref, 60)} is not a valid image reference: ${why}`);
   };
   let rest = ref;
   let digest = '';
@@ -286,7 +341,7 @@ export function parseImageReference(ref: unknown, field = 'image'): ImageReferen
   if (colon > rest.lastIndexOf('/')) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG_RE.test(tag)) bad(`invalid tag ${JSON.stringify(tag)} (1..128 of [A-Za-z0-9_.-], not starting with '.' or '-')`);
+    if (!TAG_RE.test(tag)) bad(`invalid tag ${quoteInput(tag, 40)} (1..128 of [A-Za-z0-9_.-], not starting with '.' or '-')`);
   }
   if (rest.length === 0) bad('the name is empty');
   if (rest.length > MAX_IMAGE_NAME_LENGTH) bad(`the name must be at most ${MAX_IMAGE_NAME_LENGTH} characters`);
@@ -294,14 +349,14 @@ export function parseImageReference(ref: unknown, field = 'image'): ImageReferen
   let domain = '';
   if (parts.length > 1 && (parts[0].includes('.') || parts[0].includes(':') || parts[0] === 'localhost')) {
     domain = parts.shift() as string;
-    if (!DOMAIN_RE.test(domain)) bad(`invalid registry ${JSON.stringify(domain)}`);
+    if (!DOMAIN_RE.test(domain)) bad(`invalid registry ${quoteInput(domain, 40)}`);
   }
   for (const c of parts) {
     if (PATH_COMPONENT_RE.test(c)) continue;
     if (PATH_COMPONENT_RE.test(c.toLowerCase())) {
-      throw new ValidationError(field, 'image-lowercase', `${JSON.stringify(ref)}: repository name must be lowercase`);
+      throw new ValidationError(field, 'image-lowercase', `${quoteInput(ref)}: repository name must be lowercase`);
     }
-    bad(`invalid path component ${JSON.stringify(c)}`);
+    bad(`invalid path component ${quoteInput(c, 40)}`);
   }
   return { domain, path: parts.join('/'), tag, digest };
 }
@@ -315,8 +370,8 @@ export function validateImageReference(ref: unknown, field = 'image'): string {
 export function validateEnvEntry(entry: unknown, field = 'env'): string {
   const s = itemStr(entry, field);
   const eq = s.indexOf('=');
-  if (eq < 0) throw new ValidationError(field, 'env-format', `${JSON.stringify(s.slice(0, 40))} must be KEY=VALUE`);
-  if (eq === 0) throw new ValidationError(field, 'env-format', `${JSON.stringify(s.slice(0, 40))} has an empty key`);
+  if (eq < 0) throw new ValidationError(field, 'env-format', `${quoteInput(s)} must be KEY=VALUE`);
+  if (eq === 0) throw new ValidationError(field, 'env-format', `${quoteInput(s)} has an empty key`);
   if (s.includes('\0')) throw new ValidationError(field, 'env-format', 'must not contain NUL');
   return s;
 }
@@ -348,17 +403,17 @@ function descriptor(key: string): string | undefined {
 export function parseConstraint(expr: unknown, field = 'constraint'): Constraint {
   const s = itemStr(expr, field);
   const m = CONSTRAINT_RE.exec(s);
-  if (!m) throw new ValidationError(field, 'constraint-format', `${JSON.stringify(s)} must be <key> == <value> or <key> != <value>`);
+  if (!m) throw new ValidationError(field, 'constraint-format', `${quoteInput(s)} must be <key> == <value> or <key> != <value>`);
   const key = descriptor(m[1]);
   if (key === undefined) {
-    throw new ValidationError(field, 'constraint-key', `${JSON.stringify(m[1])} is not one of node.id, node.hostname, node.role, node.platform.os, node.platform.arch, node.labels.<key>, engine.labels.<key>`);
+    throw new ValidationError(field, 'constraint-key', `${quoteInput(m[1])} is not one of node.id, node.hostname, node.role, node.platform.os, node.platform.arch, node.labels.<key>, engine.labels.<key>`);
   }
   const value = m[3];
   if (value.length === 0 || !CONSTRAINT_VALUE_RE.test(value)) {
-    throw new ValidationError(field, 'constraint-value', `${JSON.stringify(value)} is not a valid constraint value`);
+    throw new ValidationError(field, 'constraint-value', `${quoteInput(value)} is not a valid constraint value`);
   }
   if (key === 'node.role' && value !== 'manager' && value !== 'worker') {
-    throw new ValidationError(field, 'constraint-value', `node.role is manager or worker (got ${JSON.stringify(value)})`);
+    throw new ValidationError(field, 'constraint-value', `node.role is manager or worker (got ${quoteInput(value)})`);
   }
   return { key, op: m[2] as ConstraintOp, value };
 }
@@ -371,7 +426,7 @@ function nameAt(o: Obj, key: string, path: string): string {
 }
 
 function absolutePath(s: string, field: string, rule: string): void {
-  if (!s.startsWith('/')) throw new ValidationError(field, rule, `${JSON.stringify(s)} must be an absolute path`);
+  if (!s.startsWith('/')) throw new ValidationError(field, rule, `${quoteInput(s)} must be an absolute path`);
 }
 
 // ---------------------------------------------------------------------------
@@ -399,7 +454,7 @@ function parseHealthCheck(o: Obj, path: string): HealthCheck {
   if (test.length > 0) {
     const kind = test[0];
     const ok = (kind === 'NONE' && test.length === 1) || (kind === 'CMD' && test.length >= 2) || (kind === 'CMD-SHELL' && test.length === 2);
-    if (!ok) throw new ValidationError(testField, 'healthcheck-test', `must be [], ["NONE"], ["CMD", arg...] or ["CMD-SHELL", command] (got ${JSON.stringify(test).slice(0, 80)})`);
+    if (!ok) throw new ValidationError(testField, 'healthcheck-test', `must be [], ["NONE"], ["CMD", arg...] or ["CMD-SHELL", command] (got ${clipInput(JSON.stringify(test))})`);
   }
   return {
     test,
@@ -422,7 +477,7 @@ export function validateContainerSpec(x: unknown, path = 'container'): Container
   const mounts = list(o, 'mounts', path, parseMount);
   const targets = new Set<string>();
   mounts.forEach((m, i) => {
-    if (targets.has(m.target)) throw new ValidationError(`${at(path, 'mounts')}[${i}].target`, 'mount-duplicate', `${m.target} is mounted twice`);
+    if (targets.has(m.target)) throw new ValidationError(`${at(path, 'mounts')}[${i}].target`, 'mount-duplicate', `${quoteInput(m.target)} is mounted twice`);
     targets.add(m.target);
   });
   const hcRaw = prop(o, 'healthcheck');
@@ -476,7 +531,7 @@ export function validatePlacement(x: unknown, path = 'placement'): Placement {
     const po = asObj(p, f);
     const spread = str(po, 'spread', f);
     if (descriptor(spread.trim()) === undefined) {
-      throw new ValidationError(at(f, 'spread'), 'spread-descriptor', `${JSON.stringify(spread)} is not a node descriptor such as node.labels.<key>`);
+      throw new ValidationError(at(f, 'spread'), 'spread-descriptor', `${quoteInput(spread)} is not a node descriptor such as node.labels.<key>`);
     }
     return { spread };
   });
@@ -560,10 +615,20 @@ export function validateEndpointSpec(x: unknown, path = 'endpoint'): EndpointSpe
   return { ports };
 }
 
-/** Validate a service spec; returns its canonical copy (defaults filled in). */
-export function validateServiceSpec(x: unknown, path = 'spec'): ServiceSpec {
+/**
+ * Which rules a validator applies. 'stored': what the store can hold (run in
+ * apply() on every replica, for every object in the log and in snapshots, and
+ * on objects read back from a manager). 'request': those and the request rules
+ * below (what a user could mean), for a spec that a client sends: the control
+ * API refuses it, and the CLI checks the same before it sends. Tightening a
+ * request rule therefore never makes an object already in the log unreadable.
+ */
+export type SpecRules = 'request' | 'stored';
+
+/** Validate a service spec; returns its canonical copy (defaults filled in). By default a request's spec (see SpecRules). */
+export function validateServiceSpec(x: unknown, path = 'spec', rules: SpecRules = 'request'): ServiceSpec {
   const o = asObj(x, path);
-  return {
+  const spec: ServiceSpec = {
     name: nameAt(o, 'name', path),
     labels: validateLabels(prop(o, 'labels'), at(path, 'labels')),
     taskTemplate: validateTaskTemplate(prop(o, 'taskTemplate'), at(path, 'taskTemplate')),
@@ -572,6 +637,200 @@ export function validateServiceSpec(x: unknown, path = 'spec'): ServiceSpec {
     rollbackConfig: validateUpdateConfig(prop(o, 'rollbackConfig'), at(path, 'rollbackConfig'), true),
     endpoint: validateEndpointSpec(prop(o, 'endpoint'), at(path, 'endpoint')),
   };
+  if (rules === 'request') checkServiceRequest(spec, path);
+  return spec;
+}
+
+// ---------------------------------------------------------------------------
+// Request rules: specs a user would not mean (see SpecRules)
+
+/** Docker's floor for a memory limit or reservation ("Minimum memory limit allowed is 6MB"). */
+export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
+/** 4 PiB: the most physical memory x86-64 can address (52 bits); no machine has more. */
+export const MAX_MEMORY_BYTES = 2 ** 52;
+/** Docker refuses a CPU limit below 0.01 CPU. */
+export const MIN_CPU_LIMIT_NANOS = 10_000_000;
+/** SwarmKit refuses a CPU value below 0.001 CPU ("invalid cpu value ...: Must be at least 0.001"). */
+export const MIN_CPU_RESERVATION_NANOS = 1_000_000;
+/** Linux's largest NR_CPUS (x86-64 with MAXSMP): no machine has more CPUs. */
+export const MAX_CPUS = 8192;
+/** The longest duration a spec may give: a week (timers cannot wait beyond 2^31-1 ms, about 24.8 days). */
+export const MAX_DURATION_MS = 7 * 24 * 3_600_000;
+/** Health check retries and restart attempts: docker's (int32) bound. */
+export const MAX_COUNT = 2 ** 31 - 1;
+/** The engine's own directories: a writable bind mount of them (or below) corrupts the engine. /var/run/docker.sock is not among them. */
+export const ENGINE_PATHS: readonly string[] = ['/var/lib/docker', '/var/lib/containerd'];
+
+/** '1h', '1h30m', '1.5s', '100ms'. */
+export function durationText(ms: number): string {
+  if (!Number.isFinite(ms)) return String(ms);
+  const sign = ms < 0 ? '-' : '';
+  const a = Math.abs(ms);
+  if (a < 1000) return `${sign}${a}ms`;
+  const h = Math.floor(a / 3_600_000);
+  const m = Math.floor((a % 3_600_000) / 60_000);
+  const sec = (a % 60_000) / 1000;
+  return `${sign}${h ? `${h}h` : ''}${m ? `${m}m` : ''}${sec ? `${sec}s` : ''}`;
+}
+
+/** Nano-CPUs as CPUs: 5e8 → '0.5'. */
+export function cpusText(nanos: number): string {
+  return (nanos / 1e9).toFixed(9).replace(/\.?0+$/, '');
+}
+
+function bytesText(n: number): string {
+  return n === 1 ? '1 byte' : `${n} bytes`;
+}
+
+/** '/a//b/../c/' → '/a/c' (no file system access: only the text). */
+function normalizePath(p: string): string {
+  const out: string[] = [];
+  for (const part of p.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') out.pop();
+    else out.push(part);
+  }
+  return `/${out.join('/')}`;
+}
+
+function within(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(`${dir}/`);
+}
+
+/** Whitespace, control characters and '=' have no place in a label key or an environment variable name. */
+const BAD_KEY_CHAR = /[\s\p{Cc}=]/u;
+
+/** A label key a client sends: besides the store's rules, no whitespace, control character or '=' (it could not be written KEY=VALUE, or filtered on). */
+export function checkLabelKey(key: string, field: string): void {
+  if (BAD_KEY_CHAR.test(key)) {
+    throw new ValidationError(field, 'label-key', `label key ${quoteInput(key)} contains whitespace, '=' or a control character: use a key such as com.example.team`);
+  }
+}
+
+/** The label keys of a request (see checkLabelKey); returns the labels. */
+export function checkLabelKeys(labels: Labels, field = 'labels'): Labels {
+  for (const key of Object.keys(labels)) checkLabelKey(key, fieldKey(field, key));
+  return labels;
+}
+
+function checkEnvName(entry: string, field: string): void {
+  const name = entry.slice(0, entry.indexOf('='));
+  if (BAD_KEY_CHAR.test(name)) {
+    throw new ValidationError(field, 'env-name', `environment variable name ${quoteInput(name)} contains whitespace or a control character: use a name such as MY_VAR (letters, digits, '_')`);
+  }
+}
+
+function checkMount(m: Mount, field: string): void {
+  if (normalizePath(m.target) === '/') {
+    throw new ValidationError(at(field, 'target'), 'mount-target-root', "invalid mount config: destination can't be '/': mount on a directory inside the container, e.g. /data");
+  }
+  if (m.type !== 'bind' || m.readOnly) return;
+  const source = normalizePath(m.source);
+  if (source === '/') {
+    throw new ValidationError(
+      at(field, 'source'),
+      'mount-source-root',
+      "a writable bind mount of the host's root directory '/' is refused: bind only the directory the service needs, or make it readonly if the service only reads the host (as node-exporter does)",
+    );
+  }
+  const engine = ENGINE_PATHS.find((d) => within(source, d));
+  if (engine !== undefined) {
+    throw new ValidationError(
+      at(field, 'source'),
+      'mount-source-engine',
+      `${quoteInput(m.source)} is inside the container engine's own directory ${engine}, and writing there corrupts the engine: use a volume (type=volume) or another host directory, or make it readonly if the service only reads it`,
+    );
+  }
+}
+
+function checkDuration(ms: number, field: string): void {
+  if (ms > MAX_DURATION_MS) {
+    throw new ValidationError(field, 'duration', `must be at most ${durationText(MAX_DURATION_MS)} (a week) (got ${durationText(ms)}): give a shorter duration`);
+  }
+}
+
+function checkCount(n: number, max: number, field: string, rule: string, what = ''): void {
+  if (n > max) throw new ValidationError(field, rule, `must be an integer in 0..${max}${what} (got ${n})`);
+}
+
+function checkMemory(bytes: number, field: string, kind: 'limit' | 'reservation'): void {
+  if (bytes === 0) return;
+  const none = kind === 'limit' ? 'no limit' : 'no reservation';
+  if (bytes < MIN_MEMORY_BYTES) {
+    throw new ValidationError(field, 'memory-minimum', `Minimum memory ${kind} allowed is 6MB (got ${bytesText(bytes)}): give at least 6MiB, e.g. 64m, or 0 for ${none}`);
+  }
+  if (bytes > MAX_MEMORY_BYTES) {
+    throw new ValidationError(field, 'memory-maximum', `must be at most 4PiB, more than any machine has (got ${bytesText(bytes)}): give the memory the task needs, e.g. 512m, or 0 for ${none}`);
+  }
+}
+
+function checkCpus(nanos: number, field: string, kind: 'limit' | 'reservation'): void {
+  if (nanos === 0) return;
+  const min = kind === 'limit' ? MIN_CPU_LIMIT_NANOS : MIN_CPU_RESERVATION_NANOS;
+  if (nanos < min || nanos > MAX_CPUS * 1e9) {
+    const none = kind === 'limit' ? 'no limit' : 'no reservation';
+    throw new ValidationError(field, 'cpus', `must be between ${cpusText(min)} and ${MAX_CPUS} CPUs, or 0 for ${none} (got ${cpusText(nanos)} CPUs): ${MAX_CPUS} is the most CPUs Linux supports`);
+  }
+}
+
+function checkUpdateConfig(u: UpdateConfig, path: string): void {
+  checkCount(u.parallelism, MAX_REPLICAS, at(path, 'parallelism'), 'parallelism', ' (0 = all at once)');
+  checkDuration(u.delayMs, at(path, 'delayMs'));
+  checkDuration(u.monitorMs, at(path, 'monitorMs'));
+}
+
+/** The request rules of a (canonical) service spec. */
+function checkServiceRequest(spec: ServiceSpec, path: string): void {
+  checkLabelKeys(spec.labels, at(path, 'labels'));
+  const tPath = at(path, 'taskTemplate');
+  const cPath = at(tPath, 'container');
+  const c = spec.taskTemplate.container;
+  c.env.forEach((e, i) => checkEnvName(e, `${at(cPath, 'env')}[${i}]`));
+  c.mounts.forEach((m, i) => checkMount(m, `${at(cPath, 'mounts')}[${i}]`));
+  if (c.healthcheck) {
+    const hPath = at(cPath, 'healthcheck');
+    checkDuration(c.healthcheck.intervalMs, at(hPath, 'intervalMs'));
+    checkDuration(c.healthcheck.timeoutMs, at(hPath, 'timeoutMs'));
+    checkCount(c.healthcheck.retries, MAX_COUNT, at(hPath, 'retries'), 'healthcheck-retries');
+    checkDuration(c.healthcheck.startPeriodMs, at(hPath, 'startPeriodMs'));
+  }
+  checkDuration(c.stopGracePeriodMs, at(cPath, 'stopGracePeriodMs'));
+  const rPath = at(tPath, 'resources');
+  const r = spec.taskTemplate.resources;
+  checkCpus(r.limits.nanoCpus, `${rPath}.limits.nanoCpus`, 'limit');
+  checkMemory(r.limits.memoryBytes, `${rPath}.limits.memoryBytes`, 'limit');
+  checkCpus(r.reservations.nanoCpus, `${rPath}.reservations.nanoCpus`, 'reservation');
+  checkMemory(r.reservations.memoryBytes, `${rPath}.reservations.memoryBytes`, 'reservation');
+  const rpPath = at(tPath, 'restartPolicy');
+  const rp = spec.taskTemplate.restartPolicy;
+  checkDuration(rp.delayMs, at(rpPath, 'delayMs'));
+  checkCount(rp.maxAttempts, MAX_COUNT, at(rpPath, 'maxAttempts'), 'restart-max-attempts', ' (0 = unlimited)');
+  checkDuration(rp.windowMs, at(rpPath, 'windowMs'));
+  checkUpdateConfig(spec.updateConfig, at(path, 'updateConfig'));
+  checkUpdateConfig(spec.rollbackConfig, at(path, 'rollbackConfig'));
+}
+
+/**
+ * What an UpdateService may not change, as SwarmKit refuses it: the name
+ * ("renaming services is not supported") and the mode ("service mode change
+ * is not allowed"). `prev` is the stored spec, `next` the canonical new one.
+ */
+export function checkServiceSpecChange(prev: ServiceSpec, next: ServiceSpec, path = 'spec'): void {
+  if (next.name !== prev.name) {
+    throw new ValidationError(
+      at(path, 'name'),
+      'rename',
+      `renaming services is not supported (${quoteInput(prev.name)} to ${quoteInput(next.name)}): create a service with the new name, then remove this one`,
+    );
+  }
+  const mode = (m: ServiceMode): string => ('global' in m ? 'global' : 'replicated');
+  if (mode(next.mode) !== mode(prev.mode)) {
+    throw new ValidationError(
+      at(path, 'mode'),
+      'mode-change',
+      `service mode change is not allowed (${mode(prev.mode)} to ${mode(next.mode)}): create a ${mode(next.mode)} service, then remove this one`,
+    );
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -653,7 +912,7 @@ export function validateNode(x: unknown): Node {
 
 export function validateService(x: unknown): Service {
   const o = asObj(x, '');
-  return { ...parseMeta(o), spec: validateServiceSpec(prop(o, 'spec'), 'spec') };
+  return { ...parseMeta(o), spec: validateServiceSpec(prop(o, 'spec'), 'spec', 'stored') };
 }
 
 /** A task status (e.g. a worker's report); ValidationError names the field. */
@@ -735,26 +994,83 @@ export function validateConfig(x: unknown): Config {
   return { ...parseMeta(o), spec: validateConfigSpec(prop(o, 'spec')) };
 }
 
-export function validateClusterSpec(x: unknown, path = 'spec'): Cluster['spec'] {
+// The cluster settings a client may set, with the ranges the CLI documents
+// (cluster update --help); Swarm's minimum certificate expiry is 1 hour.
+export const CLUSTER_SETTING_LIMITS = {
+  heartbeatPeriodMs: { min: 100, max: 3_600_000 },
+  heartbeatGrace: { min: 1, max: 100 },
+  taskHistoryRetention: { min: 0, max: 1000 },
+  nodeCertExpiryHours: { min: 1, max: 87_600 },
+} as const;
+
+export type ClusterSetting = keyof typeof CLUSTER_SETTING_LIMITS;
+
+const CLUSTER_SETTING_PLACES: { [K in ClusterSetting]: { section: 'dispatcher' | 'orchestration' | 'caConfig'; rule: string } } = {
+  heartbeatPeriodMs: { section: 'dispatcher', rule: 'heartbeat-period' },
+  heartbeatGrace: { section: 'dispatcher', rule: 'heartbeat-grace' },
+  taskHistoryRetention: { section: 'orchestration', rule: 'task-history-limit' },
+  nodeCertExpiryHours: { section: 'caConfig', rule: 'cert-expiry' },
+};
+
+/** The store field of a cluster setting: 'spec.dispatcher.heartbeatPeriodMs'. */
+export function clusterSettingField(key: ClusterSetting, path = 'spec'): string {
+  return `${at(path, CLUSTER_SETTING_PLACES[key].section)}.${key}`;
+}
+
+/** The message for a cluster setting out of its range (the manager's and the CLI's). */
+export function clusterSettingRange(key: ClusterSetting, got: string): string {
+  const { min, max } = CLUSTER_SETTING_LIMITS[key];
+  if (key === 'heartbeatPeriodMs') return `must be between ${durationText(min)} and ${durationText(max)} (got ${got})`;
+  if (key === 'nodeCertExpiryHours') return `must be a whole number of hours between ${min}h and ${max}h (got ${got})`;
+  return `must be an integer in ${min}..${max} (got ${got})`;
+}
+
+/** A cluster setting a client sends, in its range; ValidationError naming the field otherwise. */
+export function checkClusterSetting(key: ClusterSetting, value: number, path = 'spec'): number {
+  const { min, max } = CLUSTER_SETTING_LIMITS[key];
+  if (Number.isSafeInteger(value) && value >= min && value <= max) return value;
+  const got = key === 'heartbeatPeriodMs' ? durationText(value) : key === 'nodeCertExpiryHours' ? `${value}h` : String(value);
+  throw new ValidationError(clusterSettingField(key, path), CLUSTER_SETTING_PLACES[key].rule, clusterSettingRange(key, got));
+}
+
+/** Validate a cluster spec; returns its canonical copy. By default a request's spec (see SpecRules): the settings in their documented ranges. */
+export function validateClusterSpec(x: unknown, path = 'spec', rules: SpecRules = 'request'): Cluster['spec'] {
   const o = asObj(x, path);
   const orch = subObj(o, 'orchestration', path);
   const disp = subObj(o, 'dispatcher', path);
   const ca = subObj(o, 'caConfig', path);
+  const request = rules === 'request';
+  // A request's value is only read as an integer here, so that one out of range gets the setting's own message.
+  const setting = (section: Obj, key: ClusterSetting, def: number, storedRule: string): number => {
+    const v = int(section, key, at(path, CLUSTER_SETTING_PLACES[key].section), { def, min: request ? Number.MIN_SAFE_INTEGER : key === 'taskHistoryRetention' ? 0 : 1, rule: storedRule });
+    return request ? checkClusterSetting(key, v, path) : v;
+  };
   return {
     name: nameAt(o, 'name', path),
-    orchestration: { taskHistoryRetention: int(orch, 'taskHistoryRetention', at(path, 'orchestration'), { def: 5, min: 0, rule: 'task-history-retention' }) },
+    orchestration: { taskHistoryRetention: setting(orch, 'taskHistoryRetention', 5, 'task-history-retention') },
     dispatcher: {
-      heartbeatPeriodMs: int(disp, 'heartbeatPeriodMs', at(path, 'dispatcher'), { def: 1_000, min: 1, rule: 'duration' }),
-      heartbeatGrace: int(disp, 'heartbeatGrace', at(path, 'dispatcher'), { def: 3, min: 1, rule: 'heartbeat-grace' }),
+      heartbeatPeriodMs: setting(disp, 'heartbeatPeriodMs', 1_000, 'duration'),
+      heartbeatGrace: setting(disp, 'heartbeatGrace', 3, 'heartbeat-grace'),
     },
-    caConfig: { nodeCertExpiryHours: int(ca, 'nodeCertExpiryHours', at(path, 'caConfig'), { def: 2160, min: 1, rule: 'cert-expiry' }) },
+    caConfig: { nodeCertExpiryHours: setting(ca, 'nodeCertExpiryHours', 2160, 'cert-expiry') },
   };
+}
+
+/** The cluster's name is fixed (as in Swarm): an update must send the name it read. */
+export function checkClusterSpecChange(prev: Cluster['spec'], next: Cluster['spec'], path = 'spec'): void {
+  if (next.name !== prev.name) {
+    throw new ValidationError(
+      at(path, 'name'),
+      'cluster-name',
+      `the cluster's name cannot be changed (it is ${quoteInput(prev.name)}, the request has ${quoteInput(next.name)}): send the spec you read with only the settings you mean to change`,
+    );
+  }
 }
 
 export function validateCluster(x: unknown): Cluster {
   const o = asObj(x, '');
   const meta = parseMeta(o);
-  const spec = validateClusterSpec(prop(o, 'spec'));
+  const spec = validateClusterSpec(prop(o, 'spec'), 'spec', 'stored');
   const ca = subObj(o, 'rootCA', '');
   const jt = subObj(o, 'joinTokens', '');
   return {
