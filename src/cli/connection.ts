@@ -153,8 +153,10 @@ export interface ProtoUpdateNodeRequest {
   nodeId: string;
   version: number;
   hasAvailability: boolean;
+  /** Always sent (`optional` on the wire, so 0 = ACTIVE is sent too); required by the manager when hasAvailability is set. */
   availability: number;
   hasRole: boolean;
+  /** Always sent, as availability; required when hasRole is set. */
   role: number;
   labelsAdd: Record<string, string>;
   labelsRm: string[];
@@ -179,6 +181,7 @@ export interface ControlCalls {
   GetCluster: [Empty, { cluster: ProtoCluster | null }];
   UpdateCluster: [{ version: number; spec: ProtoClusterSpec }, { cluster: ProtoCluster | null }];
   GetJoinTokens: [Empty, { joinTokens: ProtoJoinTokens | null }];
+  /** `role` is required (`optional` on the wire: 0 = worker is sent explicitly); the manager refuses a request without it. */
   RotateJoinToken: [{ role: number }, { joinTokens: ProtoJoinTokens | null }];
   ClusterInfo: [Empty, ProtoClusterInfo];
 }

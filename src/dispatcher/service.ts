@@ -71,6 +71,10 @@ export function dispatcherImplementation(o: DispatcherServiceOptions): grpc.Unty
       } catch (err) {
         return fail(o.toStatus(err));
       }
+      if (call.request.description === null || call.request.description === undefined) {
+        // Opening a session records the description: an absent one would erase the node's.
+        return fail({ code: grpc.status.INVALID_ARGUMENT, details: "description is required: the agent sends its node's hostname, resources and platform" });
+      }
       let closed = false;
       let sessionId = '';
       const sink = {

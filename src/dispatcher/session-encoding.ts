@@ -13,7 +13,7 @@
 // test/dispatcher/session-encoding.test.ts decodes both encodings and compares.
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
-import { protoPath } from '../common/protos.js';
+import { protoRoot } from '../common/protos.js';
 import type { ProtoTask } from '../manager/api/convert.js';
 import type { SessionMessage } from './dispatcher.js';
 
@@ -30,8 +30,8 @@ let types: Types | null = null;
 
 function load(): Types {
   if (types) return types;
-  // control.proto, which dispatcher.proto imports, is found beside it.
-  const root = protobuf.loadSync(protoPath('dispatcher.proto'));
+  // The reflection the strict request check uses too (src/common/strict-wire.ts).
+  const root = protoRoot('dispatcher.proto');
   const session = root.lookupType('flotilla.dispatcher.SessionMessage');
   const task = root.lookupType('flotilla.control.Task');
   types = {
@@ -69,7 +69,10 @@ export function encodeSessionMessage(msg: SessionMessage): Buffer {
   return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
 }
 
-/** The Dispatcher service definition for the server, with this encoder on the Session stream. */
+/**
+ * The Dispatcher service definition for the server, with this encoder on the
+ * Session stream (the strict request deserializers of `service` are kept).
+ */
 export function dispatcherServerDefinition(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
   const session = service.Session as grpc.MethodDefinition<unknown, SessionMessage>;
   return { ...service, Session: { ...session, responseSerialize: encodeSessionMessage } };

@@ -19,6 +19,7 @@ export class ManagerService {
   ) {}
 
   async propose(tx: Uint8Array): Promise<{ result: Buffer }> {
+    if (!(tx instanceof Uint8Array) || tx.length === 0) throw new ApiError(grpc.status.INVALID_ARGUMENT, 'tx is required: a store transaction to propose');
     // RaftNode.propose throws NotLeaderError on a follower: the forwarder retries at the leader.
     const result = await this.rs.raft.propose(tx, { timeoutMs: 10_000 });
     return { result: Buffer.from(JSON.stringify(result)) };

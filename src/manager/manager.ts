@@ -9,6 +9,7 @@
 import { chmod, rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { withStrictWire } from '../common/strict-wire.js';
 import { raftServerOptions } from '../raft/transport.js';
 import type { NodeId } from '../raft/types.js';
 import { Dispatcher } from '../dispatcher/dispatcher.js';
@@ -102,14 +103,15 @@ export class Manager {
       isRemoved: (id) => rs.store.list('cluster')[0]?.removedNodes.includes(id) ?? false,
       roleOf: (id) => rs.store.get('node', id)?.role,
     };
-    const server = new grpc.Server({ ...raftServerOptions(), interceptors: [authorizer(authz)] });
+    // withStrictWire: malformed request bytes get INVALID_ARGUMENT, on every service (src/common/strict-wire.ts).
+    const server = new grpc.Server(withStrictWire({ ...raftServerOptions(), interceptors: [authorizer(authz)] }, log));
     const raft = rs.raftService();
     server.addService(raft.definition, raft.implementation);
     server.addService(loadCaProto().service, caServiceImplementation(ca, toStatus));
     server.addService(loadManagerProto().service, managerServiceImplementation(new ManagerService(rs, log), toStatus));
     server.addService(loadControlProto().service, controlImpl);
 
-    const localServer = new grpc.Server();
+    const localServer = new grpc.Server(withStrictWire({}, log));
     localServer.addService(loadControlProto().service, controlImpl);
 
     const reconciler = new MembershipReconciler(rs, log);

@@ -7,6 +7,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import * as protoLoader from '@grpc/proto-loader';
 import { PROTO_LOADER_OPTIONS, protoPath } from '../common/protos.js';
+import { strictServiceDefinition } from '../common/strict-wire.js';
 import type * as grpc from '@grpc/grpc-js';
 import { EntryType, MessageType } from './types.js';
 import type { ConfState, Entry, Message, NodeId, SnapshotMeta } from './types.js';
@@ -96,7 +97,11 @@ export const RAFT_SERVICE_NAME = 'flotilla.raft.Raft';
 
 export interface RaftProto {
   packageDefinition: protoLoader.PackageDefinition;
-  /** The `Raft` service: methods `Stream` and `InstallSnapshot`, with their (de)serializers. */
+  /**
+   * The `Raft` service: methods `Stream` and `InstallSnapshot`, with their
+   * (de)serializers; strict ones for requests (src/common/strict-wire.ts):
+   * serve it from a server made with withStrictWire().
+   */
   service: grpc.ServiceDefinition;
 }
 
@@ -110,7 +115,7 @@ export function loadRaftProto(): RaftProto {
   if (!def || typeof def !== 'object' || !('Stream' in def) || !('InstallSnapshot' in def)) {
     throw new Error(`${RAFT_SERVICE_NAME} with Stream and InstallSnapshot is missing from raft.proto`);
   }
-  loaded = { packageDefinition, service: def as grpc.ServiceDefinition };
+  loaded = { packageDefinition, service: strictServiceDefinition(def as grpc.ServiceDefinition, 'raft.proto', RAFT_SERVICE_NAME) };
   return loaded;
 }
 

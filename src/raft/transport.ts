@@ -28,6 +28,7 @@ import {
 } from './codec.js';
 import type { ProtoAck, ProtoMessage, ProtoMessageBatch, ProtoSnapshotChunk, ProtoSnapshotHeader, SnapshotHeader } from './codec.js';
 import { isHostPort } from '../common/address.js';
+import { withStrictWire } from '../common/strict-wire.js';
 import { widenReceiveWindows } from './receive-window.js';
 
 export interface RaftTransportHandler {
@@ -94,14 +95,19 @@ const MAX_INFLIGHT_BATCHES = 2;
 /** A stream the peer's server has not accepted (sent headers for) by then is abandoned and retried. */
 const STREAM_ACCEPT_TIMEOUT_MS = 5_000;
 
-/** Options the daemon should give its shared grpc.Server so that Raft batches and snapshot chunks fit. */
+/**
+ * Options the daemon should give its shared grpc.Server so that Raft batches
+ * and snapshot chunks fit, with the strict wire interceptor that the service's
+ * strict request deserializers need (src/common/strict-wire.ts; a server that
+ * sets its own interceptors passes them through withStrictWire()).
+ */
 export function raftServerOptions(maxMessageBytes: number = DEFAULT_MAX_MESSAGE_BYTES): grpc.ServerOptions {
-  return {
+  return withStrictWire({
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
     'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
     'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
-  };
+  });
 }
 
 function checkAddress(address: string): void {

@@ -5,6 +5,7 @@
 // CLI end to end.
 import * as grpc from '@grpc/grpc-js';
 import {
+  ApiError,
   clusterSpecFromProto,
   clusterToProto,
   nodeAvailabilityFromProto,
@@ -18,6 +19,7 @@ import {
   type ProtoClusterSpec,
   type ProtoServiceSpec,
 } from '../../src/manager/api/convert.js';
+import { withStrictWire } from '../../src/common/strict-wire.js';
 import { loadControlProto, type ControlMethod } from '../../src/manager/api/proto.js';
 import { NameConflictError, NotFoundError, VersionConflictError } from '../../src/manager/store/store.js';
 import { TaskState, type Cluster, type Node, type Service, type Task } from '../../src/manager/store/types.js';
@@ -203,6 +205,7 @@ export class FakeControl {
     },
     GetJoinTokens: () => ({ joinTokens: { ...this.joinTokens } }),
     RotateJoinToken: (r) => {
+      if (r.role === undefined || r.role === null) throw new ApiError(grpc.status.INVALID_ARGUMENT, 'role is required: worker or manager');
       const role = nodeRoleFromProto(r.role);
       this.joinTokens = { ...this.joinTokens, [role]: `SWMTKN-1-${role}-rotated-${this.bump()}` };
       return { joinTokens: { ...this.joinTokens } };
@@ -244,7 +247,7 @@ export class FakeControl {
 
   /** Serve on `address` ('unix:///tmp/x/control.sock', '127.0.0.1:0'); resolves to the bound port (0 for unix). */
   async start(address: string, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
-    const server = new grpc.Server();
+    const server = new grpc.Server(withStrictWire());
     server.addService(loadControlProto().service, this.implementation());
     const port = await new Promise<number>((resolve, reject) => server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))));
     this.server = server;

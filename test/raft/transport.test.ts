@@ -501,14 +501,22 @@ test('malformed messages from a raw client are dropped or rejected, and the serv
     garbage.call.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]));
     garbage.call.end();
     const gErr = await garbage.result;
-    assert.ok(gErr && gErr.code !== grpc.status.OK, 'garbage accepted');
+    assert.equal(gErr?.code, grpc.status.INVALID_ARGUMENT, 'garbage is INVALID_ARGUMENT (src/common/strict-wire.ts), not INTERNAL');
+    assert.match(gErr!.details, /^malformed flotilla\.raft\.MessageBatch: /);
+
+    // A message type raft.proto does not declare: refused on the wire, never decoded.
+    const unknownType = rawCall<unknown>(res, b.address, 'Stream');
+    unknownType.call.write({ messages: [{ ...protoOf(app('b', 1)), type: 99 }] });
+    const uErr = await unknownType.result;
+    assert.equal(uErr?.code, grpc.status.INVALID_ARGUMENT);
+    assert.equal(uErr!.details, 'malformed flotilla.raft.MessageBatch: field 1 (messages.type) holds 99, which is not a value of flotilla.raft.MessageType');
 
     // Well-formed protobuf, invalid Raft messages only: the stream is cancelled.
     const bad = rawCall<unknown>(res, b.address, 'Stream');
-    bad.call.write({ messages: [{ ...protoOf(app('b', 1)), type: 99 }, { ...protoOf(app('b', 1)), from: '' }, { ...protoOf(app('b', 1)), term: '18446744073709551615' }] });
+    bad.call.write({ messages: [{ ...protoOf(app('b', 1)), from: '' }, { ...protoOf(app('b', 1)), term: '18446744073709551615' }] });
     const bErr = await bad.result;
     assert.equal(bErr?.code, grpc.status.INVALID_ARGUMENT);
-    assert.match(bErr!.details, /unknown message type 99/);
+    assert.match(bErr!.details, /^malformed raft messages: App\.from: empty node id/);
 
     // A mixed batch: the valid message is delivered, the rest dropped, the stream stays open.
     const mixed = rawCall<unknown>(res, b.address, 'Stream');

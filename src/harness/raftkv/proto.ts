@@ -3,6 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { PROTO_LOADER_OPTIONS, protoPath } from '../../common/protos.js';
+import { strictServiceDefinition } from '../../common/strict-wire.js';
 
 export interface Session {
   client: string;
@@ -76,7 +77,7 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<R
 
 export function loadKvTestService(h: KvTestHandlers): { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation } {
   return {
-    definition: serviceCtor().service,
+    definition: strictServiceDefinition(serviceCtor().service, 'kvtest.proto', 'flotilla.kvtest.KvTest'),
     implementation: {
       Write: unary(h.write),
       Get: unary(h.get),

@@ -201,6 +201,7 @@ export async function runServer(args: ServerArgs, log: Logger): Promise<{ stop: 
       }
     },
   };
+  // raftServerOptions() carries the strict wire interceptor the services' request deserializers need.
   const server = new grpc.Server(raftServerOptions());
   const raft = transport.service();
   server.addService(raft.definition, raft.implementation);

@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { dirname } from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
 import { PROTO_LOADER_OPTIONS, protoPath } from '../../common/protos.js';
+import { strictServiceDefinition } from '../../common/strict-wire.js';
 
 export const CONTROL_SERVICE_NAME = 'flotilla.control.Control';
 export const CA_SERVICE_NAME = 'flotilla.ca.CA';
@@ -43,7 +44,11 @@ export type ManagerMethod = (typeof MANAGER_METHODS)[number];
 
 export interface LoadedService<M extends string> {
   packageDefinition: protoLoader.PackageDefinition;
-  /** The service definition for grpc.Server.addService, with every method in `M`. */
+  /**
+   * The service definition for grpc.Server.addService, with every method in
+   * `M`. Its request deserializers are strict (src/common/strict-wire.ts):
+   * serve it from a server made with withStrictWire().
+   */
   service: grpc.ServiceDefinition;
   /** A client constructor for the service. */
   Client: grpc.ServiceClientConstructor;
@@ -58,7 +63,7 @@ function load<M extends string>(file: string, serviceName: string, methods: read
   for (const m of methods) {
     if (!(m in def)) throw new Error(`proto/${file}: ${serviceName} has no method ${m}`);
   }
-  const service = def as grpc.ServiceDefinition;
+  const service = strictServiceDefinition(def as grpc.ServiceDefinition, file, serviceName);
   const Client = grpc.makeGenericClientConstructor(service, serviceName);
   return { packageDefinition, service, Client, methods };
 }

@@ -68,13 +68,20 @@ export class ControlService {
     nodeId: string;
     version: number;
     hasAvailability: boolean;
-    availability: number;
+    availability?: number | null;
     hasRole: boolean;
-    role: number;
+    role?: number | null;
     labelsAdd?: Record<string, string>;
     labelsRm?: string[];
     force: boolean;
   }): Promise<unknown> {
+    // `optional` in the proto: a change that is asked for says its value (absent is not ACTIVE / WORKER).
+    if (req.hasAvailability && (req.availability === undefined || req.availability === null)) {
+      throw new ApiError(grpc.status.INVALID_ARGUMENT, 'availability is required when has_availability is set: active, pause or drain');
+    }
+    if (req.hasRole && (req.role === undefined || req.role === null)) {
+      throw new ApiError(grpc.status.INVALID_ARGUMENT, 'role is required when has_role is set: worker or manager');
+    }
     const version = requireVersion(req.version, 'node', 'GetNode');
     const availability = req.hasAvailability ? nodeAvailabilityFromProto(req.availability) : undefined;
     const role: NodeRole | undefined = req.hasRole ? nodeRoleFromProto(req.role) : undefined;
@@ -239,7 +246,9 @@ export class ControlService {
     return { joinTokens: joinTokens(this.cluster()) };
   }
 
-  async RotateJoinToken(req: { role: number }): Promise<unknown> {
+  async RotateJoinToken(req: { role?: number | null }): Promise<unknown> {
+    // `optional` in the proto: absent must not mean NODE_ROLE_WORKER (0).
+    if (req.role === undefined || req.role === null) throw new ApiError(grpc.status.INVALID_ARGUMENT, 'role is required: worker or manager');
     const role = nodeRoleFromProto(req.role);
     await this.rs.barrier();
     const cluster = this.cluster();
@@ -286,6 +295,8 @@ export class ControlService {
 
   /** A node by id, unique id prefix, or hostname (as docker accepts). */
   private resolveNode(ref: string): Node {
+    // An absent (empty) reference names no node: it must not match a node whose hostname is empty.
+    if (!ref) throw new ApiError(grpc.status.INVALID_ARGUMENT, 'node_id is required: a node id, id prefix or hostname');
     const direct = this.rs.store.get('node', ref);
     if (direct) return direct;
     const nodes = this.rs.store.list('node');
@@ -301,6 +312,7 @@ export class ControlService {
 
   /** A service by id, name, or unique id prefix. */
   private resolveService(ref: string): Service {
+    if (!ref) throw new ApiError(grpc.status.INVALID_ARGUMENT, 'a service id or name is required');
     const direct = this.rs.store.get('service', ref) ?? this.rs.store.findServiceByName(ref);
     if (direct) return direct;
     const byPrefix = ref ? this.rs.store.list('service').filter((s) => s.id.startsWith(ref)) : [];
