@@ -114,12 +114,12 @@ test('CPUs as nano-CPUs', () => {
 
 test('integers, numbers, choices, key=value, shell words', () => {
   assert.equal(parseInteger('3', '--replicas'), 3);
-  assert.throws(() => parseInteger('-1', '--replicas'), usage(/invalid --replicas "-1": must be an integer >= 0/));
-  assert.throws(() => parseInteger('1.5', '--replicas'), usage(/expected an integer/));
+  assert.throws(() => parseInteger('-1', '--replicas'), usage(/invalid --replicas "-1": must be an integer >= 0 \(no sign\)$/));
+  assert.throws(() => parseInteger('1.5', '--replicas'), usage(/must be an integer >= 0 \(a whole number\)$/));
   assert.throws(() => parseInteger('11', '--n', 0, 10), usage(/in 0\.\.10/));
   assert.equal(parseNumber('0.25', '--r', 0, 1), 0.25);
   assert.throws(() => parseNumber('2', '--update-max-failure-ratio', 0, 1), usage(/--update-max-failure-ratio "2": expected a number in 0..1/));
-  assert.equal(parseChoice('DRAIN', '--availability', ['active', 'pause', 'drain'] as const), 'drain');
+  assert.equal(parseChoice('DRAIN', '--availability', ['active', 'pause', 'drain'] as const, { ignoreCase: true }), 'drain');
   assert.throws(() => parseChoice('off', '--availability', ['active', 'pause', 'drain'] as const), usage(/must be one of active, pause, drain/));
   assert.deepEqual(parseKeyValue('a=b=c', '--label'), ['a', 'b=c']);
   assert.deepEqual(parseKeyValue('a', '--label', ''), ['a', '']);

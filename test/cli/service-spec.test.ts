@@ -147,7 +147,7 @@ test('ports: short syntax with protocol and ranges, long syntax', () => {
 test('mounts: docker aliases', () => {
   assert.deepEqual(parseMountFlag('type=bind,src=/a,dst=/b,ro=true', '--mount'), { type: 'bind', source: '/a', target: '/b', readOnly: true });
   assert.deepEqual(parseMountFlag('destination=/b,readonly=0', '--mount'), { type: 'volume', source: '', target: '/b', readOnly: false });
-  assert.throws(() => parseMountFlag('target=/b,readonly=maybe', '--mount'), usage(/readonly must be true or false/));
+  assert.throws(() => parseMountFlag('target=/b,readonly=maybe', '--mount'), usage(/invalid --mount readonly "maybe": must be true or false/));
   assert.throws(() => parseMountFlag('target=/b,volume-driver=x', '--mount'), usage(/unknown option "volume-driver"/));
 });
 
