@@ -463,6 +463,7 @@ function publishRmMatcher(value: string): (p: PortConfig) => boolean {
 
 /** A constraint in one canonical spelling ('node.role==worker'), for matching removals; refused if malformed. */
 function constraintKey(expr: string, flag: string): string {
+  if (expr.trim() === '') throw invalidValue(flag, expr, 'expected a constraint such as node.role==worker, got nothing');
   try {
     const c = parseConstraint(expr, flag);
     return `${c.key}${c.op}${c.value}`;
