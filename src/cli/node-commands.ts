@@ -315,6 +315,7 @@ const rm: CommandDef = {
  */
 export function parseNodeUpdate(argv: readonly string[], env: Env = {}): { ref: string; change: NodeChange } {
   const { flags, positionals } = parseCommandLine(update, 'flotilla node update', argv);
+  if (flags.bool('help')) throw new UsageError('--help: `flotilla node update` prints its help and does nothing else');
   connectionOptions(env, flags);
   return { ref: positionals[0], change: nodeChangeFromFlags(flags) };
 }

@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { serviceFromProto, serviceSpecToProto } from '../manager/api/convert.js';
 import { TaskState, taskStateName, type Node, type PortConfig, type Service, type Task } from '../manager/store/types.js';
 import { MAX_REPLICAS } from '../manager/store/validate.js';
-import { integerProblem, parseKeyValue, quoteArg, UsageError, type FlagSpec } from './args.js';
+import { integerProblem, parseKeyValue, quoteArg, UsageError, type Flags, type FlagSpec } from './args.js';
 import { connectionOptions, parseCommandLine, type CommandDef, type CommandGroup } from './command.js';
 import type { Control, Env } from './connection.js';
 import { CliError, RpcError } from './errors.js';
@@ -442,13 +442,17 @@ const ps: CommandDef = {
 // What the commands do with their argv before any call, without a
 // connection: for tests and the fuzz suite. Every failure is a UsageError.
 
-/**
- * `flotilla service create ARGV...` up to the spec it would send. `--help`
- * is not special here (the command prints its help instead).
- */
+/** The flags and positionals of `def` for a pure entry point; with --help the command only prints its help, so nothing to build. */
+function commandLine(def: CommandDef, command: string, argv: readonly string[], env: Env): { flags: Flags; positionals: string[] } {
+  const parsed = parseCommandLine(def, command, argv);
+  if (parsed.flags.bool('help')) throw new UsageError(`--help: \`${command}\` prints its help and does nothing else`);
+  connectionOptions(env, parsed.flags);
+  return parsed;
+}
+
+/** `flotilla service create ARGV...` up to the spec it would send. */
 export function parseServiceCreate(argv: readonly string[], env: Env = {}, defaultName: (image: string) => string = defaultServiceName): ServiceSpec {
-  const { flags, positionals } = parseCommandLine(create, 'flotilla service create', argv);
-  connectionOptions(env, flags);
+  const { flags, positionals } = commandLine(create, 'flotilla service create', argv, env);
   return createSpec(positionals, flags, env, defaultName);
 }
 
@@ -458,16 +462,14 @@ export function parseServiceCreate(argv: readonly string[], env: Env = {}, defau
  * (when not, the command sends nothing).
  */
 export function parseServiceUpdate(argv: readonly string[], current: ServiceSpec, env: Env = {}): { ref: string; spec: ServiceSpec; changed: boolean } {
-  const { flags, positionals } = parseCommandLine(update, 'flotilla service update', argv);
-  connectionOptions(env, flags);
+  const { flags, positionals } = commandLine(update, 'flotilla service update', argv, env);
   requireUpdateChanges(flags);
   return { ref: positionals[0], ...planServiceUpdate(current, flags, env) };
 }
 
 /** `flotilla service scale ARGV...`: the SERVICE=REPLICAS pairs it would apply. */
 export function parseServiceScale(argv: readonly string[], env: Env = {}): [string, number][] {
-  const { flags, positionals } = parseCommandLine(scale, 'flotilla service scale', argv);
-  connectionOptions(env, flags);
+  const { positionals } = commandLine(scale, 'flotilla service scale', argv, env);
   return scaleTargets(positionals);
 }
 

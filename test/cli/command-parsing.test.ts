@@ -5,6 +5,7 @@
 // as read decides, like docker's label-rm of a missing key).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { UsageError } from '../../src/cli/args.js';
 import { CliError } from '../../src/cli/errors.js';
 import { nodeFilter, parseNodeUpdate, planNodeUpdate } from '../../src/cli/node-commands.js';
@@ -110,4 +111,41 @@ test('node ls filters: role and availability in any case, as docker; unknown key
   assert.equal(nodeFilter(['availability=Active'])(m), true);
   assert.throws(() => nodeFilter(['role= manager']), usage(/^invalid --filter role " manager"/));
   assert.throws(() => nodeFilter([`${'k'.repeat(10_000)}=1`]), (err: unknown) => err instanceof UsageError && err.message.length < 300);
+});
+
+test('property: any argv either builds or is refused with a one-line UsageError (fixed seed, bounded)', () => {
+  const names = ['name', 'mode', 'replicas', 'env', 'label', 'constraint', 'placement-pref', 'publish', 'mount', 'limit-cpu', 'limit-memory', 'restart-delay', 'health-retries',
+    'update-max-failure-ratio', 'update-order', 'detach', 'image', 'env-add', 'env-rm', 'label-rm', 'mount-rm', 'publish-rm', 'constraint-rm', 'availability', 'role', 'label-add', 'timeout', 'help'];
+  const value = fc.oneof(
+    fc.string(),
+    fc.string({ unit: 'binary' }),
+    fc.constantFrom('', ' 3', '-0', '+3', '010', '0x10', '３', '9'.repeat(30), '__proto__', 'constructor', '=', ',', '"', 'a=b', 'type=bind,source=/a,target=/b', '8080:80/udp',
+      'published=1,target=2', 'node.role==worker', 'spread=node.labels.z', '1.5', '10s', '64m', 'TRUE', 'GLOBAL', 'DRAIN', '\n', '\u2028', '\ud800'),
+  );
+  const arg = fc.oneof(
+    fc.tuple(fc.constantFrom(...names), value).map(([n, v]) => [`--${n}`, v]),
+    fc.tuple(fc.constantFrom(...names), value).map(([n, v]) => [`--${n}=${v}`]),
+    value.map((v) => [v]),
+  );
+  const current = validateServiceSpec(serviceSpec('web'));
+  const w = node('w1ccccccccccccccccccccccc', { labels: { zone: 'a' } });
+  const only = (fn: () => unknown, allowCli = false): void => {
+    try {
+      fn();
+    } catch (err) {
+      if (allowCli && err instanceof CliError) return;
+      assert.ok(err instanceof UsageError, `not a UsageError: ${String(err)}`);
+      assert.doesNotMatch(err.message, /\n/);
+      assert.ok(err.message.length < 1000, `${err.message.length} characters`);
+    }
+  };
+  fc.assert(
+    fc.property(fc.array(arg, { maxLength: 6 }).map((a) => a.flat()), (argv) => {
+      only(() => parseServiceCreate([...argv, 'busybox']));
+      only(() => parseServiceUpdate([...argv, 'web'], current));
+      only(() => parseServiceScale(argv));
+      only(() => planNodeUpdate(w, parseNodeUpdate([...argv, 'w1']).change), true);
+    }),
+    { seed: 13, numRuns: 400 },
+  );
 });
