@@ -375,6 +375,17 @@ export function parseKeyValue(value: string, flag: string, bareValue?: string): 
 }
 
 /**
+ * A `--filter KEY=VALUE` of the listing commands: parseKeyValue, and no
+ * blanks around the value (docker trims them; flotilla would match the
+ * blanks, so they are refused rather than silently matching nothing).
+ */
+export function parseFilter(value: string): [string, string] {
+  const [k, v] = parseKeyValue(value, '--filter');
+  if (v !== v.trim()) throw invalidValue('--filter', value, 'no blanks around the value');
+  return [k, v];
+}
+
+/**
  * A key to remove (`--label-rm KEY`, `--env-rm NAME`): what the matching add
  * flag could have set, so never empty, never KEY=VALUE, no blanks. A removal
  * that can match nothing is a mistake, not a no-op.

@@ -2,7 +2,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { nodeAvailabilityToProto, nodeFromProto, nodeRoleToProto } from '../manager/api/convert.js';
 import type { Node, NodeAvailability, NodeRole } from '../manager/store/types.js';
-import { parseChoice, parseKeyValue, parseRemovalKey, quoteArg, UsageError, type FlagSpec, type Flags } from './args.js';
+import { parseChoice, parseFilter, parseKeyValue, parseRemovalKey, quoteArg, UsageError, type FlagSpec, type Flags } from './args.js';
 import { connectionOptions, parseCommandLine, type CommandDef, type CommandGroup } from './command.js';
 import type { Control, Env, ProtoUpdateNodeRequest } from './connection.js';
 import { CliError, RpcError } from './errors.js';
@@ -19,7 +19,7 @@ export type NodeFilter = (n: Node) => boolean;
 export function nodeFilter(specs: readonly string[]): NodeFilter {
   const byKey = new Map<string, string[]>();
   for (const s of specs) {
-    const [k, v] = parseKeyValue(s, '--filter');
+    const [k, v] = parseFilter(s);
     const key = k.toLowerCase() === 'hostname' ? 'name' : k.toLowerCase();
     if (!['id', 'name', 'role', 'availability', 'label'].includes(key)) {
       throw new UsageError(`invalid --filter ${quoteArg(s)}: unknown key ${quoteArg(k, 40)} (use id, name, role, availability, label)`);

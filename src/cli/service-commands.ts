@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { serviceFromProto, serviceSpecToProto } from '../manager/api/convert.js';
 import { TaskState, taskStateName, type Node, type PortConfig, type Service, type Task } from '../manager/store/types.js';
 import { MAX_REPLICAS } from '../manager/store/validate.js';
-import { integerProblem, parseKeyValue, quoteArg, UsageError, type Flags, type FlagSpec } from './args.js';
+import { integerProblem, parseFilter, quoteArg, UsageError, type Flags, type FlagSpec } from './args.js';
 import { connectionOptions, parseCommandLine, type CommandDef, type CommandGroup } from './command.js';
 import type { Control, Env } from './connection.js';
 import { CliError, RpcError } from './errors.js';
@@ -74,7 +74,7 @@ const SERVICE_FILTER: FlagSpec = { name: 'filter', short: 'f', kind: 'list', met
 export function serviceFilter(specs: readonly string[]): (s: Service) => boolean {
   const byKey = new Map<string, string[]>();
   for (const s of specs) {
-    const [k, v] = parseKeyValue(s, '--filter');
+    const [k, v] = parseFilter(s);
     const key = k.toLowerCase();
     if (!['id', 'name', 'label', 'mode'].includes(key)) throw new UsageError(`invalid --filter ${quoteArg(s)}: unknown key ${quoteArg(k, 40)} (use id, name, label, mode)`);
     if (key === 'mode' && v !== 'replicated' && v !== 'global') throw new UsageError(`invalid --filter ${quoteArg(s)}: mode is replicated or global`);
@@ -357,7 +357,7 @@ const DESIRED_FILTERS: Record<string, number[]> = {
 export function taskFilter(specs: readonly string[], nodes: readonly Node[]): (t: Task) => boolean {
   const byKey = new Map<string, string[]>();
   for (const s of specs) {
-    const [k, v] = parseKeyValue(s, '--filter');
+    const [k, v] = parseFilter(s);
     const key = k.toLowerCase();
     if (!['id', 'node', 'desired-state'].includes(key)) throw new UsageError(`invalid --filter ${quoteArg(s)}: unknown key ${quoteArg(k, 40)} (use id, node, desired-state)`);
     if (key === 'desired-state' && !Object.hasOwn(DESIRED_FILTERS, v.toLowerCase())) {

@@ -109,7 +109,8 @@ test('node ls filters: role and availability in any case, as docker; unknown key
   const m = { ...node('m1'), role: 'manager' as const };
   assert.equal(nodeFilter(['role=MANAGER'])(m), true);
   assert.equal(nodeFilter(['availability=Active'])(m), true);
-  assert.throws(() => nodeFilter(['role= manager']), usage(/^invalid --filter role " manager"/));
+  assert.throws(() => nodeFilter(['role=manager\t']), usage(/^invalid --filter "role=manager\\t": no blanks/));
+  assert.throws(() => nodeFilter(['role=boss']), usage(/^invalid --filter role "boss": must be one of manager, worker$/));
   assert.throws(() => nodeFilter([`${'k'.repeat(10_000)}=1`]), (err: unknown) => err instanceof UsageError && err.message.length < 300);
 });
 
@@ -148,4 +149,10 @@ test('property: any argv either builds or is refused with a one-line UsageError 
     }),
     { seed: 13, numRuns: 400 },
   );
+});
+
+test('--filter values: no blanks around them (docker trims; flotilla refuses rather than match nothing)', () => {
+  assert.throws(() => nodeFilter(['name= worker-1']), usage(/^invalid --filter "name= worker-1": no blanks around the value$/));
+  assert.throws(() => nodeFilter(['name =w']), usage(/the key contains blanks/));
+  assert.equal(nodeFilter(['name=worker'])({ ...node('w1'), description: { ...node('w1').description, hostname: 'worker-1' } }), true);
 });
