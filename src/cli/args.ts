@@ -46,6 +46,11 @@ function shownFlag(dashes: string, name: string): string {
   return /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/.test(name) ? `${dashes}${name}` : quoteArg(`${dashes}${name}`);
 }
 
+/** A name or id the user typed, for a message: as is when it is a plain name, quoted (and clipped) by quoteArg otherwise. */
+export function shownName(name: string): string {
+  return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/.test(name) ? name : quoteArg(name);
+}
+
 export type FlagKind = 'bool' | 'string' | 'list';
 
 export interface FlagSpec {

@@ -2,7 +2,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { nodeAvailabilityToProto, nodeFromProto, nodeRoleToProto } from '../manager/api/convert.js';
 import type { Node, NodeAvailability, NodeRole } from '../manager/store/types.js';
-import { parseChoice, parseFilter, parseKeyValue, parseRemovalKey, quoteArg, UsageError, type FlagSpec, type Flags } from './args.js';
+import { parseChoice, parseFilter, shownName, parseKeyValue, parseRemovalKey, quoteArg, UsageError, type FlagSpec, type Flags } from './args.js';
 import { connectionOptions, parseCommandLine, type CommandDef, type CommandGroup } from './command.js';
 import type { Control, Env, ProtoUpdateNodeRequest } from './connection.js';
 import { CliError, RpcError } from './errors.js';
@@ -202,7 +202,8 @@ export function nodeChangeFromFlags(f: Flags): NodeChange {
  * would change nothing (then nothing is sent). Removing a label the node
  * does not have fails, as docker's `node update --label-rm` does.
  */
-export function planNodeUpdate(node: Node, change: NodeChange, shown = node.description.hostname || node.id): ProtoUpdateNodeRequest | null {
+export function planNodeUpdate(node: Node, change: NodeChange, ref = node.description.hostname || node.id): ProtoUpdateNodeRequest | null {
+  const shown = shownName(ref);
   const missing = change.labelsRm.find((k) => !Object.hasOwn(node.labels, k));
   if (missing !== undefined) throw new CliError(`node ${shown} has no label ${quoteArg(missing)} to remove (see: flotilla node inspect ${shown})`);
   const changes =
@@ -293,7 +294,7 @@ const rm: CommandDef = {
           await control.call('RemoveNode', { nodeId: node.id, force });
         } catch (err) {
           if (err instanceof RpcError && err.code === grpc.status.FAILED_PRECONDITION && !force && !err.details.includes('--force')) {
-            throw new CliError(`cannot remove node ${ref}: ${err.details}: use --force to remove it anyway`);
+            throw new CliError(`cannot remove node ${shownName(ref)}: ${err.details}: use --force to remove it anyway`);
           }
           throw err;
         }

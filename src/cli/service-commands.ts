@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { serviceFromProto, serviceSpecToProto } from '../manager/api/convert.js';
 import { TaskState, taskStateName, type Node, type PortConfig, type Service, type Task } from '../manager/store/types.js';
 import { MAX_REPLICAS } from '../manager/store/validate.js';
-import { integerProblem, parseFilter, quoteArg, UsageError, type Flags, type FlagSpec } from './args.js';
+import { integerProblem, parseFilter, quoteArg, shownName, UsageError, type Flags, type FlagSpec } from './args.js';
 import { connectionOptions, parseCommandLine, type CommandDef, type CommandGroup } from './command.js';
 import type { Control, Env } from './connection.js';
 import { CliError, RpcError } from './errors.js';
@@ -302,9 +302,9 @@ const scale: CommandDef = {
     for (const [ref, replicas] of wanted) {
       try {
         const service = await findService(control, ref);
-        if (!('replicated' in service.spec.mode)) throw new CliError(`service ${ref} is global: scale applies to replicated services only`);
+        if (!('replicated' in service.spec.mode)) throw new CliError(`service ${shownName(ref)} is global: scale applies to replicated services only`);
         await updateService(control, service, (s) => {
-          if (!('replicated' in s.spec.mode)) throw new CliError(`service ${ref} is global: scale applies to replicated services only`);
+          if (!('replicated' in s.spec.mode)) throw new CliError(`service ${shownName(ref)} is global: scale applies to replicated services only`);
           // Already at that scale: nothing to send (docker says "scaled to" all the same).
           if (s.spec.mode.replicated.replicas === replicas) return null;
           return { ...s.spec, mode: { replicated: { replicas } } };

@@ -379,6 +379,13 @@ describe('service', () => {
     assert.equal(r.code, 2);
     assert.ok(r.err.length < 300, `${r.err.length} characters`);
     assert.match(r.err, /^flotilla: invalid --replicas "x{100}"… \(9900 more characters\): must be an integer in 0\.\.100000 \(decimal digits 0-9 only\)\n$/);
+    // An unknown service or node of 10 KB: the lookup errors clip it too.
+    const missing = await cli(['service', 'update', '--replicas', '1', big]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /^flotilla: no service "x{100}"… \(9900 more characters\): see/);
+    const noNode = await cli(['node', 'update', '--availability', 'drain', `${big}\n`]);
+    assert.equal(noNode.code, 1);
+    assert.ok(noNode.err.length < 300 && noNode.err.split('\n').length === 2, noNode.err.slice(0, 200));
   });
 
   test('scale: already at that scale sends nothing', async () => {
