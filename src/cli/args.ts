@@ -309,32 +309,38 @@ export function parseCpus(value: string, flag: string): number {
 }
 
 /**
- * A count: a non-negative decimal integer in [min, max], as docker's uint
- * flags (strconv.ParseUint) read it but stricter where Go would read the
- * same text differently: decimal digits only, no sign ('-0', '+3'), no blanks,
- * no leading zero ('010' is octal 8 for docker's --replicas), no 0x/0o/0b or
- * '_'. Whatever this accepts, docker reads as the same number.
+ * An integer in [min, max] as docker's integer flags (strconv.ParseUint /
+ * ParseInt) read it, but stricter where Go would read the same text
+ * differently: decimal digits only, no blanks, no '+', no leading zero
+ * ('010' is octal 8 for docker's --replicas), no 0x/0o/0b or '_'; a '-' only
+ * when min is negative (and never '-0'). Whatever this accepts, docker reads
+ * as the same number. Bad text: `expected an integer in 0..10 (no sign)`; a
+ * number out of range: `must be an integer in 0..10`.
  */
 export function parseInteger(value: string, flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
-  const why = integerProblem(value, min, max);
-  if (why !== undefined) throw invalidValue(flag, value, why);
+  const problem = integerProblem(value, min, max);
+  if (problem !== undefined) throw invalidValue(flag, value, `${problem.syntax ? 'expected' : 'must be'} an integer${problem.range}${problem.hint}`);
   return Number(value);
 }
 
-/** Why parseInteger refuses `value` ('must be an integer in 0..10 (no sign)'), or undefined when it takes it. */
-export function integerProblem(value: string, min = 0, max = Number.MAX_SAFE_INTEGER): string | undefined {
-  const expected = `must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in ${min}..${max}`}`;
-  if (!/^(?:0|[1-9][0-9]*)$/.test(value)) {
-    if (value === '') return expected;
-    if (/^\s|\s$/.test(value)) return `${expected} (no blanks around it)`;
-    if (/^[+-]/.test(value)) return `${expected} (no sign)`;
-    if (/^0[0-9_]/.test(value)) return `${expected} (no leading zeros)`;
-    if (/^[0-9]+\.[0-9]*$/.test(value)) return `${expected} (a whole number)`;
-    return `${expected} (decimal digits 0-9 only)`;
+/** What parseInteger finds wrong with `value`: bad text (with a hint) or a number out of range; undefined when it takes it. */
+export function integerProblem(value: string, min = 0, max = Number.MAX_SAFE_INTEGER): { syntax: boolean; range: string; hint: string } | undefined {
+  const unboundedBelow = min <= Number.MIN_SAFE_INTEGER;
+  const unboundedAbove = max >= Number.MAX_SAFE_INTEGER;
+  const range = unboundedBelow && unboundedAbove ? '' : unboundedAbove ? ` >= ${min}` : unboundedBelow ? ` <= ${max}` : ` in ${min}..${max}`;
+  const syntax = (hint: string): { syntax: boolean; range: string; hint: string } => ({ syntax: true, range, hint });
+  const signed = min < 0;
+  if (!(signed ? /^-?(?:0|[1-9][0-9]*)$/ : /^(?:0|[1-9][0-9]*)$/).test(value) || value === '-0') {
+    if (value === '') return syntax('');
+    if (/^\s|\s$/.test(value)) return syntax(' (no blanks around it)');
+    if (/^[+-]/.test(value)) return syntax(' (no sign)');
+    if (/^0[0-9_]/.test(value)) return syntax(' (no leading zeros)');
+    if (/^[0-9]+\.[0-9]*$/.test(value)) return syntax(' (a whole number)');
+    return syntax(' (decimal digits 0-9 only)');
   }
   // Digits only: compare as a BigInt so that 20 digits are not rounded into range.
   const big = BigInt(value);
-  return big < BigInt(min) || big > BigInt(max) ? expected : undefined;
+  return big < BigInt(Math.max(min, Number.MIN_SAFE_INTEGER)) || big > BigInt(Math.min(max, Number.MAX_SAFE_INTEGER)) ? { syntax: false, range, hint: '' } : undefined;
 }
 
 /** A decimal number in [min, max] ('0.25', '.5', '1', '1.'): no sign, exponent, blanks, inf or NaN. */

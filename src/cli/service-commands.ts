@@ -282,8 +282,8 @@ export function scaleTargets(args: readonly string[]): [string, number][] {
   return args.map((a): [string, number] => {
     const eq = a.indexOf('=');
     if (eq <= 0) throw new UsageError(`invalid argument ${quoteArg(a)}: expected SERVICE=REPLICAS`);
-    const why = integerProblem(a.slice(eq + 1), 0, MAX_REPLICAS);
-    if (why !== undefined) throw new UsageError(`invalid argument ${quoteArg(a)}: REPLICAS ${why}`);
+    const problem = integerProblem(a.slice(eq + 1), 0, MAX_REPLICAS);
+    if (problem !== undefined) throw new UsageError(`invalid argument ${quoteArg(a)}: REPLICAS must be an integer${problem.range}${problem.hint}`);
     return [a.slice(0, eq), Number(a.slice(eq + 1))];
   });
 }

@@ -120,8 +120,8 @@ test('CPUs as nano-CPUs', () => {
 
 test('integers, numbers, choices, key=value, shell words', () => {
   assert.equal(parseInteger('3', '--replicas'), 3);
-  assert.throws(() => parseInteger('-1', '--replicas'), usage(/invalid --replicas "-1": must be an integer >= 0 \(no sign\)$/));
-  assert.throws(() => parseInteger('1.5', '--replicas'), usage(/must be an integer >= 0 \(a whole number\)$/));
+  assert.throws(() => parseInteger('-1', '--replicas'), usage(/invalid --replicas "-1": expected an integer >= 0 \(no sign\)$/));
+  assert.throws(() => parseInteger('1.5', '--replicas'), usage(/expected an integer >= 0 \(a whole number\)$/));
   assert.throws(() => parseInteger('11', '--n', 0, 10), usage(/in 0\.\.10/));
   assert.equal(parseNumber('0.25', '--r', 0, 1), 0.25);
   assert.throws(() => parseNumber('2', '--update-max-failure-ratio', 0, 1), usage(/--update-max-failure-ratio "2": expected a number in 0..1/));
@@ -168,17 +168,24 @@ test('counts (--replicas, --restart-max-attempts...): decimal digits, no sign, b
   takes(replicas, [['0', 0], ['3', 3], ['100000', 100_000]]);
   // docker's Uint64Opt is strconv.ParseUint(s, 0, 64): it refuses a sign and blanks too, reads 010 as 8 and 0x10 as 16;
   // flotilla refuses what docker would read differently from the plain decimal.
-  refuses(replicas, '--replicas', [' 3', '3 ', '\t3', '3\n'], /must be an integer in 0\.\.100000 \(no blanks around it\)$/);
-  refuses(replicas, '--replicas', ['-0', '+3', '-1', '+0'], /must be an integer in 0\.\.100000 \(no sign\)$/);
+  refuses(replicas, '--replicas', [' 3', '3 ', '\t3', '3\n'], /expected an integer in 0\.\.100000 \(no blanks around it\)$/);
+  refuses(replicas, '--replicas', ['-0', '+3', '-1', '+0'], /expected an integer in 0\.\.100000 \(no sign\)$/);
   refuses(replicas, '--replicas', ['010', '00', '0_1'], /\(no leading zeros\)$/);
   refuses(replicas, '--replicas', ['0x10', '0b1', '0o7', '1_000', '1e3', '３', '٣', 'three', '3x', 'Infinity', 'NaN'], /\(decimal digits 0-9 only\)$/);
   refuses(replicas, '--replicas', ['1.5', '3.', '3.0'], /\(a whole number\)$/);
-  refuses(replicas, '--replicas', ['', '100001', HUGE, String(2 ** 53 + 1)], /must be an integer in 0\.\.100000$/);
+  refuses(replicas, '--replicas', [''], /expected an integer in 0\.\.100000$/);
+  refuses(replicas, '--replicas', ['100001', HUGE, String(2 ** 53 + 1)], /must be an integer in 0\.\.100000$/);
   // Without an upper bound: the largest safe integer, and not one more (no rounding into range).
   assert.equal(parseInteger(String(Number.MAX_SAFE_INTEGER), '--n'), Number.MAX_SAFE_INTEGER);
   refuses(parseInteger, '--n', [String(Number.MAX_SAFE_INTEGER + 1), HUGE], /must be an integer >= 0$/);
   assert.equal(integerProblem('7', 1, 10), undefined);
-  assert.equal(integerProblem('0', 1, 10), 'must be an integer in 1..10');
+  assert.deepEqual(integerProblem('0', 1, 10), { syntax: false, range: ' in 1..10', hint: '' });
+  // Signed (a negative min): '-' allowed, never '-0' or '+'; no range shown when unbounded.
+  assert.equal(parseInteger('-5', '--n', Number.MIN_SAFE_INTEGER), -5);
+  assert.equal(parseInteger('0', '--n', -10, 10), 0);
+  refuses((v, f) => parseInteger(v, f, Number.MIN_SAFE_INTEGER), '--heartbeat-grace', ['x', '-0', '+5', '- 5', '--5', '-05'], /expected an integer( \(.*\))?$/);
+  refuses((v, f) => parseInteger(v, f, Number.MIN_SAFE_INTEGER), '--heartbeat-grace', [`-${HUGE}`, HUGE], /must be an integer$/);
+  refuses((v, f) => parseInteger(v, f, -10, 10), '--n', ['-11', '11'], /must be an integer in -10\.\.10$/);
 });
 
 test('booleans: exactly the words of Go strconv.ParseBool', () => {

@@ -378,7 +378,7 @@ describe('service', () => {
     const r = await cli(['service', 'update', '--replicas', big, 'web']);
     assert.equal(r.code, 2);
     assert.ok(r.err.length < 300, `${r.err.length} characters`);
-    assert.match(r.err, /^flotilla: invalid --replicas "x{100}"… \(9900 more characters\): must be an integer in 0\.\.100000 \(decimal digits 0-9 only\)\n$/);
+    assert.match(r.err, /^flotilla: invalid --replicas "x{100}"… \(9900 more characters\): expected an integer in 0\.\.100000 \(decimal digits 0-9 only\)\n$/);
     // An unknown service or node of 10 KB: the lookup errors clip it too.
     const missing = await cli(['service', 'update', '--replicas', '1', big]);
     assert.equal(missing.code, 1);

@@ -247,8 +247,8 @@ test('placement preferences: exactly spread=DESCRIPTOR, as docker', () => {
 
 test('create findings: --replicas " 3" and -0, --mode GLOBAL, case-sensitive enums, strict durations and sizes', () => {
   const cases: [string[], RegExp][] = [
-    [['--replicas', ' 3', 'busybox'], /^invalid --replicas " 3": must be an integer in 0\.\.100000 \(no blanks around it\)$/],
-    [['--replicas', '-0', 'busybox'], /^invalid --replicas "-0": must be an integer in 0\.\.100000 \(no sign\)$/],
+    [['--replicas', ' 3', 'busybox'], /^invalid --replicas " 3": expected an integer in 0\.\.100000 \(no blanks around it\)$/],
+    [['--replicas', '-0', 'busybox'], /^invalid --replicas "-0": expected an integer in 0\.\.100000 \(no sign\)$/],
     [['--replicas', '+3', 'busybox'], /\(no sign\)$/],
     [['--replicas', '010', 'busybox'], /\(no leading zeros\)$/],
     [['--replicas', '100001', 'busybox'], /^invalid --replicas "100001": must be an integer in 0\.\.100000$/],
