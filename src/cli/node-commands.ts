@@ -173,17 +173,18 @@ export interface NodeChange {
 }
 
 /**
- * The change `node update` flags ask for. --availability and --role in any
- * case (docker's daemon upper-cases them: `--availability DRAIN` works there
- * too), never with blanks; labels with docker's rules; a label both added
- * and removed is refused; nothing at all is a usage error.
+ * The change `node update` flags ask for. --availability and --role as
+ * written, like every enum flag of the CLI (`--availability DRAIN` is refused
+ * with a "did you mean" hint: issue 13 counts it as lenient, although
+ * docker's daemon would upper-case it); labels with docker's rules; a label
+ * both added and removed is refused; nothing at all is a usage error.
  */
 export function nodeChangeFromFlags(f: Flags): NodeChange {
   const avail = f.str('availability');
   const r = f.str('role');
   const change: NodeChange = { labelsAdd: {}, labelsRm: [] };
-  if (avail !== undefined) change.availability = parseChoice<NodeAvailability>(avail, '--availability', AVAILABILITIES, { ignoreCase: true });
-  if (r !== undefined) change.role = parseChoice<NodeRole>(r, '--role', ROLES, { ignoreCase: true });
+  if (avail !== undefined) change.availability = parseChoice<NodeAvailability>(avail, '--availability', AVAILABILITIES);
+  if (r !== undefined) change.role = parseChoice<NodeRole>(r, '--role', ROLES);
   for (const l of f.list('label-add')) {
     const [k, v] = parseKeyValue(l, '--label-add', '');
     Object.defineProperty(change.labelsAdd, k, { value: v, enumerable: true, writable: true, configurable: true });

@@ -240,7 +240,9 @@ test('enum words: as written (docker: --mode, --restart-condition, --update-orde
   refuses((v, f) => parseChoice(v, f, modes), '--mode', ['GLOBAL', 'Global', ' global'], /must be one of replicated, global \(did you mean "global"\?\)$/);
   refuses((v, f) => parseChoice(v, f, modes), '--mode', ['', 'both', 'constructor', '__proto__', 'global\u0000'], /must be one of replicated, global$/);
   const avail = ['active', 'pause', 'drain'] as const;
-  // Docker's daemon upper-cases node availability and role: any case works there, so here.
+  // The finding: --availability DRAIN was taken.
+  refuses((v, f) => parseChoice(v, f, avail), '--availability', ['DRAIN', 'Drain'], /^invalid --availability "(DRAIN|Drain)": must be one of active, pause, drain \(did you mean "drain"\?\)$/);
+  // ignoreCase is for the words docker's CLI itself lower-cases (a port's protocol, a mount's type, filters).
   assert.equal(parseChoice('DRAIN', '--availability', avail, { ignoreCase: true }), 'drain');
   assert.equal(parseChoice('Pause', '--availability', avail, { ignoreCase: true }), 'pause');
   refuses((v, f) => parseChoice(v, f, avail, { ignoreCase: true }), '--availability', [' drain', 'drain ', 'DRAIN\n'], /\(did you mean "drain"\?\)$/);

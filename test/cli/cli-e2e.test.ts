@@ -220,14 +220,15 @@ describe('node', () => {
     fails(await cli(['node', 'update', '--availability', 'off', 'worker-1']), 2, /invalid --availability "off": must be one of active, pause, drain/);
   });
 
-  test('update: a change the node already has sends nothing; a missing label to remove fails; DRAIN is drain (as docker)', async () => {
+  test('update: a change the node already has sends nothing; a missing label to remove fails; DRAIN is refused', async () => {
     assert.equal(ok(await cli(['node', 'update', '--availability', 'active', '--label-add', 'zone=a', 'worker-1'])), 'worker-1\n');
     assert.equal(fake.callsOf('UpdateNode').length, 0, 'nothing sent');
     fails(await cli(['node', 'update', '--label-rm', 'rack', 'worker-1']), 1, /^flotilla: node worker-1 has no label "rack" to remove \(see: flotilla node inspect worker-1\)\n$/);
     fails(await cli(['node', 'update', '--label-rm', '', 'worker-1']), 2, /^flotilla: invalid --label-rm "": expected a KEY to remove, got nothing\n$/);
     fails(await cli(['node', 'update', '--availability', ' drain', 'worker-1']), 2, /invalid --availability " drain"/);
+    fails(await cli(['node', 'update', '--availability', 'DRAIN', 'worker-1']), 2, /^flotilla: invalid --availability "DRAIN": must be one of active, pause, drain \(did you mean "drain"\?\)\n$/);
     assert.equal(fake.callsOf('UpdateNode').length, 0, 'nothing sent');
-    assert.equal(ok(await cli(['node', 'update', '--availability', 'DRAIN', 'worker-1'])), 'worker-1\n');
+    assert.equal(ok(await cli(['node', 'update', '--availability', 'drain', 'worker-1'])), 'worker-1\n');
     assert.equal(fake.nodes.get(W1)?.availability, 'drain');
   });
 

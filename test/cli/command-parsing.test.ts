@@ -76,9 +76,11 @@ test('parseServiceScale: SERVICE=REPLICAS split at the first "=", REPLICAS stric
   assert.ok(r instanceof UsageError && r.message.length < 300, 'a 10 KB argument is clipped');
 });
 
-test('parseNodeUpdate: --availability and --role in any case (as docker), never with blanks', () => {
-  assert.deepEqual(parseNodeUpdate(['--availability', 'DRAIN', 'w1']), { ref: 'w1', change: { availability: 'drain', labelsAdd: {}, labelsRm: [] } });
-  assert.equal(parseNodeUpdate(['--role', 'Manager', 'w1']).change.role, 'manager');
+test('parseNodeUpdate: --availability and --role as written (the finding: DRAIN was taken), never with blanks', () => {
+  assert.deepEqual(parseNodeUpdate(['--availability', 'drain', 'w1']), { ref: 'w1', change: { availability: 'drain', labelsAdd: {}, labelsRm: [] } });
+  assert.equal(parseNodeUpdate(['--role', 'manager', 'w1']).change.role, 'manager');
+  assert.throws(() => parseNodeUpdate(['--availability', 'DRAIN', 'w1']), usage(/^invalid --availability "DRAIN": must be one of active, pause, drain \(did you mean "drain"\?\)$/));
+  assert.throws(() => parseNodeUpdate(['--role', 'Manager', 'w1']), usage(/^invalid --role "Manager": must be one of worker, manager \(did you mean "manager"\?\)$/));
   assert.throws(() => parseNodeUpdate(['--availability', ' drain', 'w1']), usage(/^invalid --availability " drain": must be one of active, pause, drain \(did you mean "drain"\?\)$/));
   assert.throws(() => parseNodeUpdate(['--availability', 'off', 'w1']), usage(/^invalid --availability "off": must be one of active, pause, drain$/));
   assert.throws(() => parseNodeUpdate(['--role', '', 'w1']), usage(/^invalid --role ""/));
