@@ -3,6 +3,7 @@
 // the foreground (logs as JSON lines on stderr) until SIGINT/SIGTERM.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { quoteArg } from './args.js';
 import { pino, type Logger } from 'pino';
 import { BootstrapError, defaultAdvertiseAddr, DEFAULT_PORT, initCluster, joinCluster, normalizeAddr } from '../daemon/bootstrap.js';
 import { Daemon } from '../daemon/daemon.js';
@@ -51,7 +52,9 @@ function parse(cmd: keyof typeof USAGE, argv: string[], withAddrs: boolean, extr
   try {
     return parseArgs({ args: argv, options: { ...COMMON, ...(withAddrs ? ADDRS : {}), ...extra }, allowPositionals: true, strict: true }) as Parsed;
   } catch (err) {
-    throw new UsageError(`${(err as Error).message.split('\n')[0]} (see: flotilla ${cmd} --help)`);
+    // node's message quotes the option (twice): keep it short, whatever was typed.
+    const line = (err as Error).message.split('\n')[0];
+    throw new UsageError(`${line.length > 240 ? `${line.slice(0, 240)}…` : line} (see: flotilla ${cmd} --help)`);
   }
 }
 
@@ -64,7 +67,7 @@ function dataDir(v: Parsed['values']): string {
 
 function logger(v: Parsed['values']): Logger {
   const level = (v['log-level'] as string | undefined) ?? process.env.FLOTILLA_LOG_LEVEL ?? 'info';
-  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(level)) throw new UsageError(`invalid --log-level ${JSON.stringify(level)}`);
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(level)) throw new UsageError(`invalid --log-level ${quoteArg(level)}`);
   return pino({ level }, pino.destination(2));
 }
 
@@ -81,7 +84,7 @@ function statusIntervalMs(): number | undefined {
   const v = process.env.FLOTILLA_NODE_STATUS_MS;
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 50) throw new UsageError(`FLOTILLA_NODE_STATUS_MS must be an integer >= 50 (got ${JSON.stringify(v)})`);
+  if (!Number.isInteger(n) || n < 50) throw new UsageError(`FLOTILLA_NODE_STATUS_MS must be an integer >= 50 (got ${quoteArg(v)})`);
   return n;
 }
 
@@ -123,7 +126,7 @@ export function runInit(argv: string[]): Promise<number> {
       process.stdout.write(USAGE.init);
       return 0;
     }
-    if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+    if (positionals.length) throw new UsageError(`unexpected argument ${quoteArg(positionals[0])}`);
     const dir = dataDir(values);
     const log = logger(values);
     const addrs = addresses(values);
@@ -165,7 +168,7 @@ export function runDaemon(argv: string[]): Promise<number> {
       process.stdout.write(USAGE.daemon);
       return 0;
     }
-    if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+    if (positionals.length) throw new UsageError(`unexpected argument ${quoteArg(positionals[0])}`);
     const dir = dataDir(values);
     return runForeground(dir, logger(values));
   });

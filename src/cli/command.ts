@@ -2,7 +2,7 @@
 // connection flags), its usage text, the argument count check, a Control
 // connection opened on first use and closed at the end, and the translation of
 // any error into one line on stderr and an exit code.
-import { flagHelp, parseArgs, parseDuration, UsageError, type FlagSpec, type Flags } from './args.js';
+import { flagHelp, invalidValue, parseArgs, parseDuration, quoteArg, UsageError, type FlagSpec, type Flags } from './args.js';
 import { connect, type Control, type ConnectionOptions, type Env } from './connection.js';
 import { describeError, oneLine, type ErrorContext } from './errors.js';
 
@@ -45,7 +45,7 @@ export function connectionOptions(env: Env, ...sources: (Flags | undefined)[]): 
     const timeout = f.str('timeout');
     if (timeout !== undefined) {
       const ms = parseDuration(timeout, '--timeout');
-      if (ms <= 0) throw new UsageError(`invalid --timeout ${JSON.stringify(timeout)}: must be more than 0`);
+      if (ms <= 0) throw invalidValue('--timeout', timeout, 'must be more than 0');
       opts.timeoutMs = ms;
     }
   }
@@ -118,6 +118,26 @@ export function printError(io: CliIo, err: unknown, ctx?: ErrorContext): number 
 }
 
 /**
+ * A subcommand's command line: its flags (with the connection flags and
+ * --help) and its positional arguments, counted against `def.args` unless
+ * --help was given. No I/O: the pure front half of runCommand.
+ */
+export function parseCommandLine(def: CommandDef, command: string, argv: readonly string[]): { flags: Flags; positionals: string[] } {
+  const parsed = parseArgs(argv, allFlags(def), { command, stopAtPositional: def.stopAtPositional });
+  if (parsed.flags.bool('help')) return parsed;
+  const { positionals } = parsed;
+  const { min, max } = def.args;
+  const hint = `(see: ${command} --help)`;
+  if (positionals.length < min) {
+    throw new UsageError(`"${command}" requires ${max === min ? 'exactly' : 'at least'} ${plural(min, 'argument')} ${hint}`);
+  }
+  if (max !== undefined && positionals.length > max) {
+    throw new UsageError(max === 0 ? `"${command}" takes no arguments (got ${quoteArg(positionals[0])}) ${hint}` : `"${command}" takes at most ${plural(max, 'argument')} ${hint}`);
+  }
+  return parsed;
+}
+
+/**
  * Run one subcommand: parse, check, connect lazily, run, report, close.
  * `command` names it in messages ('flotilla node ls'); `global` are the flags
  * given before the command.
@@ -126,20 +146,10 @@ export async function runCommand(def: CommandDef, command: string, argv: readonl
   let control: Control | undefined;
   const errorContext = (): ErrorContext | undefined => control?.errorContext();
   try {
-    const { flags, positionals } = parseArgs(argv, allFlags(def), { command, stopAtPositional: def.stopAtPositional });
+    const { flags, positionals } = parseCommandLine(def, command, argv);
     if (flags.bool('help')) {
       io.out(commandHelp(def));
       return 0;
-    }
-    const { min, max } = def.args;
-    const hint = `(see: ${command} --help)`;
-    if (positionals.length < min) {
-      throw new UsageError(`"${command}" requires ${max === min ? 'exactly' : 'at least'} ${plural(min, 'argument')} ${hint}`);
-    }
-    if (max !== undefined && positionals.length > max) {
-      throw new UsageError(
-        max === 0 ? `"${command}" takes no arguments (got ${JSON.stringify(positionals[0])}) ${hint}` : `"${command}" takes at most ${plural(max, 'argument')} ${hint}`,
-      );
     }
     const opts = connectionOptions(io.env, global, flags);
     const ctx: CommandContext = {

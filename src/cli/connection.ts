@@ -22,7 +22,7 @@ import type {
 } from '../manager/api/convert.js';
 import { loadControlProto, type ControlMethod } from '../manager/api/proto.js';
 import { NODE_CHANNEL_OPTIONS, NodeCertificateProvider, channelCredentials } from '../manager/ca/tls.js';
-import { UsageError } from './args.js';
+import { quoteArg, UsageError } from './args.js';
 import { CliError, RpcError, type ErrorContext } from './errors.js';
 
 export const DEFAULT_DATA_DIR = '/var/lib/flotilla';
@@ -81,7 +81,7 @@ export function resolveTarget(opts: ConnectionOptions): Target {
   if (host === undefined) return unixTarget(join(dataDir, CONTROL_SOCKET), dataDir);
   const source = fromFlag !== undefined ? '--host' : 'FLOTILLA_HOST';
   const bad = (why: string): never => {
-    throw new UsageError(`invalid ${source} ${JSON.stringify(host)}: ${why}; expected unix:///path/to/control.sock, a path ending in .sock, or HOST:PORT`);
+    throw new UsageError(`invalid ${source} ${quoteArg(host)}: ${why}; expected unix:///path/to/control.sock, a path ending in .sock, or HOST:PORT`);
   };
   if (host.startsWith('unix:')) {
     const path = host.replace(/^unix:(\/\/)?/, '');

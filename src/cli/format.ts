@@ -1,7 +1,7 @@
 // Output formatting with docker's conventions: aligned tables (columns three
 // spaces apart, like docker's tabwriter), `--format json`, `-q` for ids only,
 // human durations ("5 minutes ago") and sizes ("7.5GiB").
-import { UsageError, type FlagSpec, type Flags } from './args.js';
+import { quoteArg, UsageError, type FlagSpec, type Flags } from './args.js';
 
 /** An aligned table: a header row, then one line per row; no trailing blanks. */
 export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -87,7 +87,7 @@ export function outputFormat(flags: Flags): OutputFormat {
   const f = flags.str('format');
   if (f === undefined || f === '' || f === 'table') return 'table';
   if (f === 'json' || f === '{{json .}}') return 'json';
-  throw new UsageError(`unsupported --format ${JSON.stringify(f)}: use table or json`);
+  throw new UsageError(`unsupported --format ${quoteArg(f)}: use table or json`);
 }
 
 /** "key=value, key2" for a label set. */

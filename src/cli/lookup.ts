@@ -4,6 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { nodeFromProto, serviceFromProto, taskFromProto, type ProtoServiceStatus } from '../manager/api/convert.js';
 import type { Node, Service, Task } from '../manager/store/types.js';
+import { quoteArg } from './args.js';
 import type { Control } from './connection.js';
 import { CliError, RpcError } from './errors.js';
 
@@ -45,12 +46,12 @@ export function matchNode(nodes: readonly Node[], ref: string): Node {
   const byName = nodes.filter((n) => n.description.hostname === ref);
   if (byName.length === 1) return byName[0];
   if (byName.length > 1) {
-    throw new CliError(`hostname "${ref}" is ambiguous: ${byName.length} nodes have it (${byName.map((n) => n.id).join(', ')}): use the node id`);
+    throw new CliError(`hostname ${quoteArg(ref)} is ambiguous: ${byName.length} nodes have it (${byName.map((n) => n.id).join(', ')}): use the node id`);
   }
   const byPrefix = ref.length > 0 ? nodes.filter((n) => n.id.startsWith(ref)) : [];
   if (byPrefix.length === 1) return byPrefix[0];
-  if (byPrefix.length > 1) throw new CliError(`node id prefix "${ref}" is ambiguous: it matches ${byPrefix.length} nodes: give more characters of the id`);
-  throw new CliError(`no node "${ref}" in the cluster: see the ids and hostnames with \`flotilla node ls\``);
+  if (byPrefix.length > 1) throw new CliError(`node id prefix ${quoteArg(ref)} is ambiguous: it matches ${byPrefix.length} nodes: give more characters of the id`);
+  throw new CliError(`no node ${quoteArg(ref)} in the cluster: see the ids and hostnames with \`flotilla node ls\``);
 }
 
 /** The service named by `ref`: GetService (id or name), then a unique id prefix among all services. */
@@ -66,8 +67,8 @@ export async function findService(control: Control, ref: string): Promise<Servic
   if (exact) return exact;
   const byPrefix = ref.length > 0 ? all.filter((s) => s.id.startsWith(ref)) : [];
   if (byPrefix.length === 1) return byPrefix[0];
-  if (byPrefix.length > 1) throw new CliError(`service id prefix "${ref}" is ambiguous: it matches ${byPrefix.length} services: give more characters of the id, or the name`);
-  throw new CliError(`no service "${ref}": see the names and ids with \`flotilla service ls\``);
+  if (byPrefix.length > 1) throw new CliError(`service id prefix ${quoteArg(ref)} is ambiguous: it matches ${byPrefix.length} services: give more characters of the id, or the name`);
+  throw new CliError(`no service ${quoteArg(ref)}: see the names and ids with \`flotilla service ls\``);
 }
 
 export const VERSION_RETRIES = 5;

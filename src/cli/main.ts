@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../common/protos.js';
-import { parseArgs, UsageError } from './args.js';
+import { parseArgs, quoteArg, UsageError } from './args.js';
 import { runDaemon, runInit, runJoin } from './bootstrap.js';
 import { CLUSTER_GROUP, JOIN_TOKEN } from './cluster-commands.js';
 import {
@@ -80,7 +80,7 @@ function help(topic: readonly string[], io: CliIo): number {
       io.out(commandHelp(def));
       return 0;
     }
-    throw new UsageError(`unknown command "flotilla ${topic[0]} ${topic[1]}" (see: flotilla ${topic[0]} --help)`);
+    throw new UsageError(`unknown command ${quoteArg(`flotilla ${topic[0]} ${topic[1]}`)} (see: flotilla ${quoteArg(topic[0], 40)} --help)`);
   }
   if (topic[0] === 'join-token') {
     io.out(commandHelp(JOIN_TOKEN));
@@ -90,7 +90,7 @@ function help(topic: readonly string[], io: CliIo): number {
     io.out(`Run 'flotilla ${topic[0]} --help' for the options of ${topic[0]}.\n`);
     return 0;
   }
-  throw new UsageError(`unknown command "${topic[0]}" (see: flotilla help)`);
+  throw new UsageError(`unknown command ${quoteArg(topic[0])} (see: flotilla help)`);
 }
 
 /**
@@ -125,14 +125,14 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
         return await runCommand(JOIN_TOKEN, 'flotilla join-token', rest, io, global);
     }
     const group = GROUPS.find((g) => g.name === cmd);
-    if (!group) throw new UsageError(`unknown command "${cmd}" (see: flotilla help)`);
+    if (!group) throw new UsageError(`unknown command ${quoteArg(cmd)} (see: flotilla help)`);
     const [sub, ...subArgs] = rest;
     if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
       io.out(groupHelp(group));
       return 0;
     }
     const def = findCommand(group, sub);
-    if (!def) throw new UsageError(`unknown command "flotilla ${cmd} ${sub}" (see: flotilla ${cmd} --help)`);
+    if (!def) throw new UsageError(`unknown command ${quoteArg(`flotilla ${cmd} ${sub}`)} (see: flotilla ${cmd} --help)`);
     return await runCommand(def, `flotilla ${cmd} ${def.name}`, subArgs, io, global);
   } catch (err) {
     return printError(io, err);

@@ -3,9 +3,9 @@ import * as grpc from '@grpc/grpc-js';
 import { serviceFromProto, serviceSpecToProto } from '../manager/api/convert.js';
 import { TaskState, taskStateName, type Node, type PortConfig, type Service, type Task } from '../manager/store/types.js';
 import { MAX_REPLICAS } from '../manager/store/validate.js';
-import { parseKeyValue, UsageError, type FlagSpec } from './args.js';
-import type { CommandDef, CommandGroup } from './command.js';
-import type { Control } from './connection.js';
+import { integerProblem, parseFilter, quoteArg, shownName, UsageError, type Flags, type FlagSpec } from './args.js';
+import { connectionOptions, parseCommandLine, type CommandDef, type CommandGroup } from './command.js';
+import type { Control, Env } from './connection.js';
 import { CliError, RpcError } from './errors.js';
 import {
   ago,
@@ -25,7 +25,8 @@ import {
 } from './format.js';
 import { waitConverged } from './converge.js';
 import { findService, listNodes, listServicesWithStatus, listTasks, retryOnConflict } from './lookup.js';
-import { applyServiceUpdate, buildCreateSpec, CREATE_FLAGS, hasUpdateChanges, UPDATE_FLAGS } from './service-spec.js';
+import type { ServiceSpec } from '../manager/store/types.js';
+import { buildCreateSpec, CREATE_FLAGS, defaultServiceName, hasUpdateChanges, planServiceUpdate, UPDATE_FLAGS } from './service-spec.js';
 
 function serviceMode(s: Service): 'replicated' | 'global' {
   return 'global' in s.spec.mode ? 'global' : 'replicated';
@@ -37,6 +38,10 @@ function alreadyExists(name: string): CliError {
 
 // ------------------------------------------------------------ create
 
+function createSpec(args: readonly string[], flags: Parameters<typeof buildCreateSpec>[2], env: Env, defaultName = defaultServiceName): ServiceSpec {
+  return buildCreateSpec(args[0], args.slice(1), flags, env, defaultName);
+}
+
 const create: CommandDef = {
   name: 'create',
   usage: 'flotilla service create [OPTIONS] IMAGE [COMMAND] [ARG...]',
@@ -46,7 +51,7 @@ const create: CommandDef = {
   stopAtPositional: true,
   details: 'COMMAND and ARG replace the image\'s CMD; --entrypoint replaces its ENTRYPOINT.\nDurations: 500ms, 10s, 1m30s, 2h. Sizes: 512k, 64m, 1g.',
   async run(ctx) {
-    const spec = buildCreateSpec(ctx.args[0], ctx.args.slice(1), ctx.flags, ctx.io.env);
+    const spec = createSpec(ctx.args, ctx.flags, ctx.io.env);
     let service: Service;
     try {
       const res = await ctx.control().call('CreateService', { spec: serviceSpecToProto(spec) });
@@ -69,10 +74,10 @@ const SERVICE_FILTER: FlagSpec = { name: 'filter', short: 'f', kind: 'list', met
 export function serviceFilter(specs: readonly string[]): (s: Service) => boolean {
   const byKey = new Map<string, string[]>();
   for (const s of specs) {
-    const [k, v] = parseKeyValue(s, '--filter');
+    const [k, v] = parseFilter(s);
     const key = k.toLowerCase();
-    if (!['id', 'name', 'label', 'mode'].includes(key)) throw new UsageError(`invalid --filter ${JSON.stringify(s)}: unknown key "${k}" (use id, name, label, mode)`);
-    if (key === 'mode' && v !== 'replicated' && v !== 'global') throw new UsageError(`invalid --filter ${JSON.stringify(s)}: mode is replicated or global`);
+    if (!['id', 'name', 'label', 'mode'].includes(key)) throw new UsageError(`invalid --filter ${quoteArg(s)}: unknown key ${quoteArg(k, 40)} (use id, name, label, mode)`);
+    if (key === 'mode' && v !== 'replicated' && v !== 'global') throw new UsageError(`invalid --filter ${quoteArg(s)}: mode is replicated or global`);
     byKey.set(key, [...(byKey.get(key) ?? []), v]);
   }
   const test = (key: string, v: string, s: Service): boolean => {
@@ -233,17 +238,27 @@ const inspect: CommandDef = {
 
 // ------------------------------------------------------------ update, scale
 
-async function updateService(control: Control, service: Service, change: (s: Service) => Service['spec']): Promise<Service> {
+/**
+ * Send `change(service)` with the version read, re-reading and retrying on a
+ * conflict. A change that returns null leaves the service as it is: nothing
+ * is sent (the manager would write nothing either).
+ */
+async function updateService(control: Control, service: Service, change: (s: Service) => Service['spec'] | null): Promise<Service> {
   return retryOnConflict(
     service,
     () => findService(control, service.id),
     async (s) => {
       const spec = change(s);
+      if (spec === null) return s;
       const res = await control.call('UpdateService', { serviceId: s.id, version: s.version, spec: serviceSpecToProto(spec) });
       return res.service ? serviceFromProto(res.service) : s;
     },
     `service ${service.spec.name}`,
   );
+}
+
+function requireUpdateChanges(flags: Parameters<typeof hasUpdateChanges>[0]): void {
+  if (!hasUpdateChanges(flags)) throw new UsageError('nothing to update: give at least one change (see: flotilla service update --help)');
 }
 
 const update: CommandDef = {
@@ -253,15 +268,34 @@ const update: CommandDef = {
   flags: UPDATE_FLAGS,
   args: { min: 1, max: 1 },
   async run(ctx) {
-    if (!hasUpdateChanges(ctx.flags)) throw new UsageError('nothing to update: give at least one change (see: flotilla service update --help)');
+    requireUpdateChanges(ctx.flags);
     const control = ctx.control();
     const service = await findService(control, ctx.args[0]);
-    await updateService(control, service, (s) => applyServiceUpdate(s.spec, ctx.flags, ctx.io.env));
+    // Flags that leave the spec as it is (e.g. --image of the image it runs)
+    // send nothing and succeed, printing the service as docker does.
+    await updateService(control, service, (s) => {
+      const plan = planServiceUpdate(s.spec, ctx.flags, ctx.io.env);
+      return plan.changed ? plan.spec : null;
+    });
     ctx.io.out(`${ctx.args[0]}\n`);
     if (!ctx.flags.bool('detach')) await waitConverged(control, ctx.io, service.id, { quiet: ctx.flags.bool('quiet') });
     return 0;
   },
 };
+
+/**
+ * `SERVICE=REPLICAS` arguments of `service scale`, split at the first '='
+ * (as docker); REPLICAS a strict count in 0..MAX_REPLICAS.
+ */
+export function scaleTargets(args: readonly string[]): [string, number][] {
+  return args.map((a): [string, number] => {
+    const eq = a.indexOf('=');
+    if (eq <= 0) throw new UsageError(`invalid argument ${quoteArg(a)}: expected SERVICE=REPLICAS`);
+    const problem = integerProblem(a.slice(eq + 1), 0, MAX_REPLICAS);
+    if (problem !== undefined) throw new UsageError(`invalid argument ${quoteArg(a)}: REPLICAS must be an integer${problem.range}${problem.hint}`);
+    return [a.slice(0, eq), Number(a.slice(eq + 1))];
+  });
+}
 
 const scale: CommandDef = {
   name: 'scale',
@@ -271,21 +305,17 @@ const scale: CommandDef = {
   args: { min: 1 },
   async run(ctx) {
     // Check every argument before changing anything.
-    const wanted = ctx.args.map((a): [string, number] => {
-      const eq = a.lastIndexOf('=');
-      if (eq <= 0) throw new UsageError(`invalid argument ${JSON.stringify(a)}: expected SERVICE=REPLICAS`);
-      const n = a.slice(eq + 1);
-      if (!/^\d+$/.test(n) || Number(n) > MAX_REPLICAS) throw new UsageError(`invalid argument ${JSON.stringify(a)}: REPLICAS must be an integer in 0..${MAX_REPLICAS}`);
-      return [a.slice(0, eq), Number(n)];
-    });
+    const wanted = scaleTargets(ctx.args);
     const control = ctx.control();
     let code = 0;
     for (const [ref, replicas] of wanted) {
       try {
         const service = await findService(control, ref);
-        if (!('replicated' in service.spec.mode)) throw new CliError(`service ${ref} is global: scale applies to replicated services only`);
+        if (!('replicated' in service.spec.mode)) throw new CliError(`service ${shownName(ref)} is global: scale applies to replicated services only`);
         await updateService(control, service, (s) => {
-          if (!('replicated' in s.spec.mode)) throw new CliError(`service ${ref} is global: scale applies to replicated services only`);
+          if (!('replicated' in s.spec.mode)) throw new CliError(`service ${shownName(ref)} is global: scale applies to replicated services only`);
+          // Already at that scale: nothing to send (docker says "scaled to" all the same).
+          if (s.spec.mode.replicated.replicas === replicas) return null;
           return { ...s.spec, mode: { replicated: { replicas } } };
         });
         ctx.io.out(`${ref} scaled to ${replicas}\n`);
@@ -336,11 +366,11 @@ const DESIRED_FILTERS: Record<string, number[]> = {
 export function taskFilter(specs: readonly string[], nodes: readonly Node[]): (t: Task) => boolean {
   const byKey = new Map<string, string[]>();
   for (const s of specs) {
-    const [k, v] = parseKeyValue(s, '--filter');
+    const [k, v] = parseFilter(s);
     const key = k.toLowerCase();
-    if (!['id', 'node', 'desired-state'].includes(key)) throw new UsageError(`invalid --filter ${JSON.stringify(s)}: unknown key "${k}" (use id, node, desired-state)`);
-    if (key === 'desired-state' && !DESIRED_FILTERS[v.toLowerCase()]) {
-      throw new UsageError(`invalid --filter ${JSON.stringify(s)}: desired-state is one of ${Object.keys(DESIRED_FILTERS).join(', ')}`);
+    if (!['id', 'node', 'desired-state'].includes(key)) throw new UsageError(`invalid --filter ${quoteArg(s)}: unknown key ${quoteArg(k, 40)} (use id, node, desired-state)`);
+    if (key === 'desired-state' && !Object.hasOwn(DESIRED_FILTERS, v.toLowerCase())) {
+      throw new UsageError(`invalid --filter ${quoteArg(s)}: desired-state is one of ${Object.keys(DESIRED_FILTERS).join(', ')}`);
     }
     byKey.set(key, [...(byKey.get(key) ?? []), v]);
   }
@@ -416,6 +446,41 @@ const ps: CommandDef = {
     return 0;
   },
 };
+
+// ------------------------------------------------------------ pure entry points
+// What the commands do with their argv before any call, without a
+// connection: for tests and the fuzz suite. Every failure is a UsageError.
+
+/** The flags and positionals of `def` for a pure entry point; with --help the command only prints its help, so nothing to build. */
+function commandLine(def: CommandDef, command: string, argv: readonly string[], env: Env): { flags: Flags; positionals: string[] } {
+  const parsed = parseCommandLine(def, command, argv);
+  if (parsed.flags.bool('help')) throw new UsageError(`--help: \`${command}\` prints its help and does nothing else`);
+  connectionOptions(env, parsed.flags);
+  return parsed;
+}
+
+/** `flotilla service create ARGV...` up to the spec it would send. */
+export function parseServiceCreate(argv: readonly string[], env: Env = {}, defaultName: (image: string) => string = defaultServiceName): ServiceSpec {
+  const { flags, positionals } = commandLine(create, 'flotilla service create', argv, env);
+  return createSpec(positionals, flags, env, defaultName);
+}
+
+/**
+ * `flotilla service update ARGV...` applied to `current` (the spec read from
+ * the manager): the service reference, the new spec, and whether it differs
+ * (when not, the command sends nothing).
+ */
+export function parseServiceUpdate(argv: readonly string[], current: ServiceSpec, env: Env = {}): { ref: string; spec: ServiceSpec; changed: boolean } {
+  const { flags, positionals } = commandLine(update, 'flotilla service update', argv, env);
+  requireUpdateChanges(flags);
+  return { ref: positionals[0], ...planServiceUpdate(current, flags, env) };
+}
+
+/** `flotilla service scale ARGV...`: the SERVICE=REPLICAS pairs it would apply. */
+export function parseServiceScale(argv: readonly string[], env: Env = {}): [string, number][] {
+  const { positionals } = commandLine(scale, 'flotilla service scale', argv, env);
+  return scaleTargets(positionals);
+}
 
 export const SERVICE_GROUP: CommandGroup = {
   name: 'service',

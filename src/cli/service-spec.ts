@@ -3,23 +3,29 @@
 // it, and any ValidationError becomes a UsageError naming the flag. Pure: no
 // I/O, so the tests cover it directly.
 import { randomBytes } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import type { Flags, FlagSpec } from './args.js';
 import {
+  invalidValue,
+  parseBool,
   parseChoice,
   parseCpus,
   parseDuration,
   parseInteger,
   parseKeyValue,
   parseNumber,
+  parseRemovalKey,
   parseSize,
+  quoteArg,
+  splitFields,
   splitShellWords,
   UsageError,
 } from './args.js';
 import type { Env } from './connection.js';
-import { validationToUsage } from './errors.js';
+import { validationDetail, validationToUsage } from './errors.js';
 import { QUIET_FLAG } from './format.js';
 import type { HealthCheck, Mount, PortConfig, PortProtocol, PublishMode, ServiceSpec, UpdateConfig } from '../manager/store/types.js';
-import { MAX_REPLICAS, ValidationError, validateServiceSpec } from '../manager/store/validate.js';
+import { MAX_REPLICAS, parseConstraint, ValidationError, validateServiceSpec } from '../manager/store/validate.js';
 
 // ------------------------------------------------------------ flags
 
@@ -99,43 +105,74 @@ const NOT_CHANGES = new Set(['detach', 'quiet', 'host', 'data-dir', 'timeout', '
 
 // ------------------------------------------------------------ value parsers
 
-/** `-p 8080:80`, `-p 8080:80/udp`, `-p 8000-8001:80-81`, `-p published=8080,target=80,protocol=tcp,mode=host`. */
+/** A port number as docker reads it (strconv.ParseUint base 10) within 1..65535. */
+function portNumber(s: string, what: string, bad: (why: string) => never): number {
+  if (!/^[0-9]+$/.test(s)) bad(`${what} port ${quoteArg(s, 20)} is not a number`);
+  const n = s.length > 6 ? Infinity : Number(s);
+  if (n < 1 || n > 65535) bad(`${what} port ${s.length > 20 ? quoteArg(s, 20) : s} is out of range 1..65535`);
+  return n;
+}
+
+/** `8080`, or a range `8000-8001`. */
+function portRange(s: string, what: string, bad: (why: string) => never): [number, number] {
+  const r = /^([0-9]+)-([0-9]+)$/.exec(s);
+  if (!r) {
+    const n = portNumber(s, what, bad);
+    return [n, n];
+  }
+  const lo = portNumber(r[1], what, bad);
+  const hi = portNumber(r[2], what, bad);
+  if (hi < lo) bad(`the ${what} range ${s} is backwards`);
+  return [lo, hi];
+}
+
+const PROTOCOLS = ['tcp', 'udp'] as const;
+
+/**
+ * `-p 8080:80`, `-p 8080:80/udp`, `-p 8000-8001:80-81`, or docker's long
+ * syntax `-p published=8080,target=80,protocol=udp,mode=host` (fields read
+ * like docker's csv; keys and words in any case, as docker lower-cases them;
+ * `name=` is flotilla's). Strict: no blanks, no empty field or protocol, no
+ * key twice, ports 1..65535 in decimal, and a published port always (flotilla
+ * does not pick one).
+ */
 export function parsePublish(value: string, flag: string): PortConfig[] {
   const bad = (why: string): never => {
-    throw new UsageError(`invalid ${flag} ${JSON.stringify(value)}: ${why}`);
+    throw invalidValue(flag, value, why);
   };
-  const port = (s: string, what: string): number => {
-    if (!/^\d{1,5}$/.test(s)) bad(`${what} port ${JSON.stringify(s)} is not a number`);
-    const n = Number(s);
-    if (n < 1 || n > 65535) bad(`${what} port ${n} is out of range 1..65535`);
-    return n;
-  };
+  if (value === '') bad('expected PUBLISHED:TARGET[/PROTO] or published=P,target=T[,protocol=udp][,mode=host]');
   if (value.includes('=')) {
     let published: number | undefined;
     let target: number | undefined;
     let protocol: PortProtocol = 'tcp';
     let publishMode: PublishMode = 'ingress';
     let name: string | undefined;
-    for (const part of value.split(',')) {
-      const [k, v] = parseKeyValue(part.trim(), flag);
-      switch (k.toLowerCase()) {
+    const seen = new Set<string>();
+    for (const field of splitFields(value, flag)) {
+      const eq = field.indexOf('=');
+      if (eq <= 0) bad(`invalid field ${quoteArg(field, 40)}: expected KEY=VALUE (published, target, protocol, mode, name)`);
+      const key = field.slice(0, eq).toLowerCase();
+      const v = field.slice(eq + 1);
+      if (seen.has(key)) bad(`${key}= is given twice`);
+      seen.add(key);
+      switch (key) {
         case 'published':
-          published = port(v, 'published');
+          published = portNumber(v, 'published', bad);
           break;
         case 'target':
-          target = port(v, 'target');
+          target = portNumber(v, 'target', bad);
           break;
         case 'protocol':
-          protocol = parseChoice(v, `${flag} protocol`, ['tcp', 'udp'] as const);
+          protocol = parseChoice(v, `${flag} protocol`, PROTOCOLS, { ignoreCase: true });
           break;
         case 'mode':
-          publishMode = parseChoice(v, `${flag} mode`, ['ingress', 'host'] as const);
+          publishMode = parseChoice(v, `${flag} mode`, ['ingress', 'host'] as const, { ignoreCase: true });
           break;
         case 'name':
           name = v;
           break;
         default:
-          bad(`unknown option ${JSON.stringify(k)} (use published, target, protocol, mode)`);
+          bad(`unknown option ${quoteArg(key, 40)} (use published, target, protocol, mode, name)`);
       }
     }
     if (target === undefined) return bad('target= is required');
@@ -143,88 +180,114 @@ export function parsePublish(value: string, flag: string): PortConfig[] {
     const p: PortConfig = { protocol, targetPort: target, publishedPort: published, publishMode };
     return [name === undefined ? p : { name, ...p }];
   }
-  const m = /^(?:(.+):)?([^:/]+)(?:\/(.+))?$/.exec(value.trim());
-  if (!m) return bad('expected PUBLISHED:TARGET[/PROTO]');
-  const protocol = m[3] === undefined ? 'tcp' : parseChoice(m[3], `${flag} protocol`, ['tcp', 'udp'] as const);
-  if (m[1] === undefined) return bad('the published port is missing: use PUBLISHED:TARGET (flotilla does not pick a published port)');
-  if (m[1].includes(':')) return bad('binding a published port to one IP address is not supported: use PUBLISHED:TARGET');
-  const range = (s: string, what: string): [number, number] => {
-    const r = /^(\d+)-(\d+)$/.exec(s);
-    if (!r) {
-      const n = port(s, what);
-      return [n, n];
-    }
-    const lo = port(r[1], what);
-    const hi = port(r[2], what);
-    if (hi < lo) bad(`the ${what} range ${s} is backwards`);
-    return [lo, hi];
-  };
-  const [pLo, pHi] = range(m[1], 'published');
-  const [tLo, tHi] = range(m[2], 'target');
+  const slash = value.indexOf('/');
+  const ports = slash < 0 ? value : value.slice(0, slash);
+  let protocol: PortProtocol = 'tcp';
+  if (slash >= 0) {
+    const proto = value.slice(slash + 1);
+    if (proto === '') bad('the protocol after "/" is empty: use tcp or udp');
+    protocol = parseChoice(proto, `${flag} protocol`, PROTOCOLS, { ignoreCase: true });
+  }
+  const parts = ports.split(':');
+  if (parts.length > 2) bad('binding a published port to one IP address is not supported: use PUBLISHED:TARGET');
+  if (parts.length === 1 || parts[0] === '') bad('the published port is missing: use PUBLISHED:TARGET (flotilla does not pick a published port)');
+  const [pLo, pHi] = portRange(parts[0], 'published', bad);
+  const [tLo, tHi] = portRange(parts[1], 'target', bad);
   if (pHi - pLo !== tHi - tLo) bad('the published and target ranges must have the same length');
   const out: PortConfig[] = [];
   for (let i = 0; i <= pHi - pLo; i++) out.push({ protocol, targetPort: tLo + i, publishedPort: pLo + i, publishMode: 'ingress' });
   return out;
 }
 
-/** `--mount type=bind,source=/a,target=/b,readonly` (docker's keys: src, dst, destination, ro too). */
+/**
+ * `--mount type=bind,source=/a,target=/b,readonly` as docker reads it:
+ * csv fields; keys type, source|src, target|dst|destination, readonly|ro
+ * (case-sensitive, as docker's); the type in any case (docker lower-cases
+ * it); readonly alone, or with a Go boolean. Refused: an empty field, a field
+ * that is not KEY=VALUE, a key given twice, an unknown key.
+ */
 export function parseMountFlag(value: string, flag: string): Mount {
   const bad = (why: string): never => {
-    throw new UsageError(`invalid ${flag} ${JSON.stringify(value)}: ${why}`);
+    throw invalidValue(flag, value, why);
   };
   const mount: Mount = { type: 'volume', source: '', target: '', readOnly: false };
-  for (const raw of value.split(',')) {
-    const part = raw.trim();
-    if (part === '') continue;
-    const eq = part.indexOf('=');
-    const key = (eq < 0 ? part : part.slice(0, eq)).toLowerCase();
-    const v = eq < 0 ? undefined : part.slice(eq + 1);
-    const need = (): string => (v === undefined ? bad(`${key} needs a value (${key}=...)`) : v);
+  const seen = new Set<string>();
+  const once = (what: string, key: string): void => {
+    if (seen.has(what)) bad(`${key}= is given twice (or under another name)`);
+    seen.add(what);
+  };
+  for (const field of splitFields(value, flag)) {
+    const eq = field.indexOf('=');
+    const key = eq < 0 ? field : field.slice(0, eq);
+    if (eq < 0) {
+      if (key === 'readonly' || key === 'ro') {
+        once('readonly', key);
+        mount.readOnly = true;
+        continue;
+      }
+      bad(`invalid field ${quoteArg(field, 40)}: expected KEY=VALUE (type, source, target, readonly)`);
+    }
+    const v = field.slice(eq + 1);
     switch (key) {
       case 'type':
-        mount.type = parseChoice(need(), `${flag} type`, ['bind', 'volume'] as const);
+        once('type', key);
+        mount.type = parseChoice(v, `${flag} type`, ['bind', 'volume'] as const, { ignoreCase: true });
         break;
       case 'source':
       case 'src':
-        mount.source = need();
+        once('source', key);
+        mount.source = v;
         break;
       case 'target':
       case 'dst':
       case 'destination':
-        mount.target = need();
+        once('target', key);
+        mount.target = v;
         break;
       case 'readonly':
-      case 'ro': {
-        const b = (v ?? 'true').toLowerCase();
-        if (!['true', '1', 'false', '0'].includes(b)) bad(`${key} must be true or false`);
-        mount.readOnly = b === 'true' || b === '1';
+      case 'ro':
+        once('readonly', key);
+        mount.readOnly = parseBool(v, `${flag} ${key}`);
         break;
-      }
       default:
-        bad(`unknown option ${JSON.stringify(key)} (use type, source, target, readonly)`);
+        bad(`unknown option ${quoteArg(key, 40)} (use type, source, target, readonly)`);
     }
   }
   if (mount.target === '') bad('target= is required');
   return mount;
 }
 
-/** `spread=node.labels.zone` */
+/** `spread=node.labels.zone`, as docker: exactly one '=', the strategy spelled `spread`. */
 export function parsePlacementPref(value: string, flag: string): { spread: string } {
-  const [k, v] = parseKeyValue(value, flag);
-  if (k.trim().toLowerCase() !== 'spread') throw new UsageError(`invalid ${flag} ${JSON.stringify(value)}: the only strategy is spread (spread=node.labels.KEY)`);
-  return { spread: v.trim() };
+  const parts = value.split('=');
+  if (parts.length !== 2) throw invalidValue(flag, value, 'expected spread=DESCRIPTOR, e.g. spread=node.labels.zone');
+  if (parts[0] !== 'spread') throw invalidValue(flag, value, 'the only strategy is spread (spread=node.labels.KEY)');
+  if (parts[1] === '') throw invalidValue(flag, value, 'the descriptor is empty: expected spread=node.labels.KEY');
+  return { spread: parts[1] };
 }
 
 /** `-e KEY=VALUE`, or `-e KEY` to take KEY from the CLI's own environment (as docker does). */
 export function envEntry(value: string, env: Env): string {
   if (value.includes('=')) return value;
-  const v = env[value];
-  return v === undefined ? value : `${value}=${v}`;
+  const v = Object.hasOwn(env, value) ? env[value] : undefined;
+  return typeof v === 'string' ? `${value}=${v}` : value;
 }
 
 function envKey(entry: string): string {
   const eq = entry.indexOf('=');
   return eq < 0 ? entry : entry.slice(0, eq);
+}
+
+/** Set a label as an own property, even '__proto__'. */
+function setLabel(labels: Record<string, string>, key: string, value: string): void {
+  Object.defineProperty(labels, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** A removal that names what an add of the same command sets: contradictory, refused (docker's order differs per flag). */
+function refuseBoth(added: readonly string[], removed: readonly string[], addFlag: string, rmFlag: string, what: string): void {
+  const rm = new Set(removed);
+  const both = added.find((k) => rm.has(k));
+  if (both !== undefined) throw new UsageError(`${addFlag} and ${rmFlag} both name the ${what} ${quoteArg(both)}: give only one of them`);
 }
 
 // ------------------------------------------------------------ building
@@ -351,7 +414,7 @@ export function buildCreateSpec(image: string, args: readonly string[], flags: F
   const labels: Record<string, string> = {};
   for (const l of flags.list('label')) {
     const [k, v] = parseKeyValue(l, '--label', '');
-    labels[k] = v;
+    setLabel(labels, k, v);
   }
   const draft = {
     name: flags.str('name') ?? defaultName(image),
@@ -377,24 +440,73 @@ function samePort(a: PortConfig, b: PortConfig): boolean {
   return a.publishedPort === b.publishedPort && a.protocol === b.protocol;
 }
 
-/** Which ports `--publish-rm VALUE` removes: by target port (and protocol), or by published:target. */
+/**
+ * Which ports `--publish-rm VALUE` removes: by target port (and protocol),
+ * `TARGET[/PROTO]` as docker's publish-rm, or exactly PUBLISHED:TARGET[/PROTO]
+ * (or the long syntax). Validated like a port to publish: a removal that
+ * can match no port is refused.
+ */
 function publishRmMatcher(value: string): (p: PortConfig) => boolean {
-  const m = /^(\d{1,5})(?:\/(tcp|udp))?$/i.exec(value.trim());
+  const m = /^([0-9]+)(?:\/([^/]*))?$/.exec(value);
   if (m) {
-    const target = Number(m[1]);
-    const proto = m[2]?.toLowerCase();
+    const bad = (why: string): never => {
+      throw invalidValue('--publish-rm', value, why);
+    };
+    const target = portNumber(m[1], 'target', bad);
+    if (m[2] === '') bad('the protocol after "/" is empty: use tcp or udp');
+    const proto = m[2] === undefined ? undefined : parseChoice(m[2], '--publish-rm protocol', PROTOCOLS, { ignoreCase: true });
     return (p) => p.targetPort === target && (proto === undefined || p.protocol === proto);
   }
   const ports = parsePublish(value, '--publish-rm');
   return (p) => ports.some((q) => q.publishedPort === p.publishedPort && q.targetPort === p.targetPort && q.protocol === p.protocol);
 }
 
+/** A constraint in one canonical spelling ('node.role==worker'), for matching removals; refused if malformed. */
+function constraintKey(expr: string, flag: string): string {
+  if (expr.trim() === '') throw invalidValue(flag, expr, 'expected a constraint such as node.role==worker, got nothing');
+  try {
+    const c = parseConstraint(expr, flag);
+    return `${c.key}${c.op}${c.value}`;
+  } catch (err) {
+    if (err instanceof ValidationError) throw new UsageError(`invalid ${flag}: ${validationDetail(err.message, err.field, err.rule)}`);
+    throw err;
+  }
+}
+
+/** The canonical spelling of a constraint already in a spec (they were validated; whitespace-free text otherwise). */
+function existingConstraintKey(expr: string): string {
+  try {
+    const c = parseConstraint(expr);
+    return `${c.key}${c.op}${c.value}`;
+  } catch {
+    return expr.replace(/\s+/g, '');
+  }
+}
+
+/** Replace the item `same` finds in place (keeping the order, so re-adding what is there changes nothing), or append. */
+function upsert<T>(items: T[], item: T, same: (x: T) => boolean): void {
+  const i = items.findIndex(same);
+  if (i >= 0) items[i] = item;
+  else items.push(item);
+}
+
+export interface ServiceUpdatePlan {
+  /** The complete new spec. */
+  spec: ServiceSpec;
+  /** false when the flags leave the spec as it is (then nothing needs to be sent). */
+  changed: boolean;
+}
+
 /**
  * The new spec for `service update`: the flags applied to a copy of the
- * current one. `serviceName` names the service in errors.
+ * current one, and whether that changes anything. Removals must name
+ * something the add flag could set (never empty); removing what is not there
+ * is not an error (as docker); adding and removing the same thing in one
+ * command is refused.
  */
-export function applyServiceUpdate(current: ServiceSpec, flags: Flags, env: Env): ServiceSpec {
-  const spec = structuredClone(current) as ServiceSpec;
+export function planServiceUpdate(current: ServiceSpec, flags: Flags, env: Env): ServiceUpdatePlan {
+  const before = validated(structuredClone(current), UPDATE_FIELD_FLAGS);
+  const spec = structuredClone(before);
   const c = spec.taskTemplate.container;
   const image = flags.str('image');
   if (image !== undefined) c.image = image;
@@ -406,42 +518,56 @@ export function applyServiceUpdate(current: ServiceSpec, flags: Flags, env: Env)
     spec.mode = { replicated: { replicas } };
   }
 
-  // env: remove, then add (replacing the same key).
-  const envRm = new Set(flags.list('env-rm'));
-  let envs = c.env.filter((e) => !envRm.has(envKey(e)));
-  for (const raw of flags.list('env-add')) {
-    const e = envEntry(raw, env);
-    envs = [...envs.filter((x) => envKey(x) !== envKey(e)), e];
-  }
-  c.env = envs;
+  // env: remove, then add (replacing the same key where it is).
+  const envRm = flags.list('env-rm').map((k) => parseRemovalKey(k, '--env-rm', 'NAME'));
+  const envAdd = flags.list('env-add').map((raw) => envEntry(raw, env));
+  refuseBoth(envAdd.map(envKey), envRm, '--env-add', '--env-rm', 'variable');
+  c.env = c.env.filter((e) => !envRm.includes(envKey(e)));
+  for (const e of envAdd) upsert(c.env, e, (x) => envKey(x) === envKey(e));
 
-  for (const k of flags.list('label-rm')) delete spec.labels[k];
-  for (const l of flags.list('label-add')) {
-    const [k, v] = parseKeyValue(l, '--label-add', '');
-    spec.labels[k] = v;
-  }
+  const labelRm = flags.list('label-rm').map((k) => parseRemovalKey(k, '--label-rm'));
+  const labelAdd = flags.list('label-add').map((l) => parseKeyValue(l, '--label-add', ''));
+  refuseBoth(labelAdd.map(([k]) => k), labelRm, '--label-add', '--label-rm', 'label');
+  for (const k of labelRm) if (Object.hasOwn(spec.labels, k)) Reflect.deleteProperty(spec.labels, k);
+  for (const [k, v] of labelAdd) setLabel(spec.labels, k, v);
 
   const p = spec.taskTemplate.placement;
-  const norm = (s: string): string => s.replace(/\s+/g, '');
-  const cRm = new Set(flags.list('constraint-rm').map(norm));
-  p.constraints = p.constraints.filter((x) => !cRm.has(norm(x)));
-  for (const x of flags.list('constraint-add')) if (!p.constraints.some((y) => norm(y) === norm(x))) p.constraints.push(x);
+  const cRm = flags.list('constraint-rm').map((x) => constraintKey(x, '--constraint-rm'));
+  const cAdd = flags.list('constraint-add');
+  refuseBoth(cAdd.map((x) => constraintKey(x, '--constraint-add')), cRm, '--constraint-add', '--constraint-rm', 'constraint');
+  p.constraints = p.constraints.filter((x) => !cRm.includes(existingConstraintKey(x)));
+  for (const x of cAdd) if (!p.constraints.some((y) => existingConstraintKey(y) === constraintKey(x, '--constraint-add'))) p.constraints.push(x);
   const prefRm = flags.list('placement-pref-rm').map((x) => parsePlacementPref(x, '--placement-pref-rm').spread);
-  p.preferences = p.preferences.filter((x) => !prefRm.includes(x.spread.trim()));
-  for (const x of flags.list('placement-pref-add')) p.preferences.push(parsePlacementPref(x, '--placement-pref-add'));
+  p.preferences = p.preferences.filter((x) => !prefRm.includes(x.spread));
+  for (const x of flags.list('placement-pref-add')) {
+    const pref = parsePlacementPref(x, '--placement-pref-add');
+    if (!p.preferences.some((y) => y.spread === pref.spread)) p.preferences.push(pref);
+  }
 
   const portRm = flags.list('publish-rm').map(publishRmMatcher);
-  let ports = spec.endpoint.ports.filter((x) => !portRm.some((m) => m(x)));
-  for (const add of flags.list('publish-add').flatMap((x) => parsePublish(x, '--publish-add'))) {
-    ports = [...ports.filter((x) => !samePort(x, add)), add];
-  }
+  const ports = spec.endpoint.ports.filter((x) => !portRm.some((m) => m(x)));
+  for (const add of flags.list('publish-add').flatMap((x) => parsePublish(x, '--publish-add'))) upsert(ports, add, (x) => samePort(x, add));
   spec.endpoint.ports = ports;
 
-  const mountRm = new Set(flags.list('mount-rm'));
-  let mounts = c.mounts.filter((m) => !mountRm.has(m.target));
-  for (const add of flags.list('mount-add').map((x) => parseMountFlag(x, '--mount-add'))) mounts = [...mounts.filter((m) => m.target !== add.target), add];
-  c.mounts = mounts;
+  const mountRm = flags.list('mount-rm').map((t) => {
+    if (t === '') throw invalidValue('--mount-rm', t, 'expected the target path of a mount, got nothing');
+    if (!t.startsWith('/')) throw invalidValue('--mount-rm', t, 'a mount target is an absolute path');
+    return t;
+  });
+  const mountAdd = flags.list('mount-add').map((x) => parseMountFlag(x, '--mount-add'));
+  const addTargets = mountAdd.map((m) => m.target);
+  const twice = addTargets.find((t, i) => addTargets.indexOf(t) !== i);
+  if (twice !== undefined) throw new UsageError(`--mount-add names the target ${quoteArg(twice)} twice`);
+  refuseBoth(addTargets, mountRm, '--mount-add', '--mount-rm', 'target');
+  c.mounts = c.mounts.filter((m) => !mountRm.includes(m.target));
+  for (const add of mountAdd) upsert(c.mounts, add, (m) => m.target === add.target);
 
   applyShared(spec, flags);
-  return validated(spec, UPDATE_FIELD_FLAGS);
+  const next = validated(spec, UPDATE_FIELD_FLAGS);
+  return { spec: next, changed: !isDeepStrictEqual(next, before) };
+}
+
+/** The new spec for `service update` (planServiceUpdate's spec). */
+export function applyServiceUpdate(current: ServiceSpec, flags: Flags, env: Env): ServiceSpec {
+  return planServiceUpdate(current, flags, env).spec;
 }

@@ -221,6 +221,18 @@ describe('node', () => {
     fails(await cli(['node', 'update', '--availability', 'off', 'worker-1']), 2, /invalid --availability "off": must be one of active, pause, drain/);
   });
 
+  test('update: a change the node already has sends nothing; a missing label to remove fails; DRAIN is refused', async () => {
+    assert.equal(ok(await cli(['node', 'update', '--availability', 'active', '--label-add', 'zone=a', 'worker-1'])), 'worker-1\n');
+    assert.equal(fake.callsOf('UpdateNode').length, 0, 'nothing sent');
+    fails(await cli(['node', 'update', '--label-rm', 'rack', 'worker-1']), 1, /^flotilla: node worker-1 has no label "rack" to remove \(see: flotilla node inspect worker-1\)\n$/);
+    fails(await cli(['node', 'update', '--label-rm', '', 'worker-1']), 2, /^flotilla: invalid --label-rm "": expected a KEY to remove, got nothing\n$/);
+    fails(await cli(['node', 'update', '--availability', ' drain', 'worker-1']), 2, /invalid --availability " drain"/);
+    fails(await cli(['node', 'update', '--availability', 'DRAIN', 'worker-1']), 2, /^flotilla: invalid --availability "DRAIN": must be one of active, pause, drain \(did you mean "drain"\?\)\n$/);
+    assert.equal(fake.callsOf('UpdateNode').length, 0, 'nothing sent');
+    assert.equal(ok(await cli(['node', 'update', '--availability', 'drain', 'worker-1'])), 'worker-1\n');
+    assert.equal(fake.nodes.get(W1)?.availability, 'drain');
+  });
+
   test('update: a version conflict is retried with a fresh read; a persistent one gives up', async () => {
     let changed = false;
     fake.beforeWrite = (m) => {
@@ -349,6 +361,40 @@ describe('service', () => {
     fails(await cli(['service', 'update', 'web']), 2, /nothing to update/);
     fails(await cli(['service', 'update', '--image', 'Bad', 'web']), 2, /^flotilla: invalid --image: "Bad": repository name must be lowercase\n$/);
     fails(await cli(['service', 'update', '--replicas', '2', 'nope']), 1, /no service "nope"/);
+  });
+
+  test('update: refused removals and no-op flags send nothing; a 10 KB argument is not echoed whole', async () => {
+    const web = addWeb();
+    for (const argv of [['--env-rm', ''], ['--label-rm', ''], ['--mount-rm', ''], ['--constraint-rm', ''], ['--publish-rm', ''], ['--replicas', ' 3'], ['--replicas', '-0']]) {
+      const r = await cli(['service', 'update', '-d', ...argv, 'web']);
+      assert.equal(r.code, 2, argv.join(' '));
+      assert.match(r.err, /^flotilla: invalid --[a-z-]+ /, argv.join(' '));
+    }
+    // Flags that change nothing: the service is printed (as docker does) and no UpdateService is sent.
+    for (const argv of [['--env-rm', 'ABSENT'], ['--env-add', 'A=1'], ['--publish-add', '8080:80'], ['--image', web.spec.taskTemplate.container.image], ['--replicas', '2']]) {
+      assert.equal(ok(await cli(['service', 'update', '-d', ...argv, 'web'])), 'web\n', argv.join(' '));
+    }
+    assert.equal(fake.callsOf('UpdateService').length, 0, 'nothing sent');
+    assert.equal(fake.services.get(web.id)?.version, web.version, 'no new version');
+    const big = 'x'.repeat(10_000);
+    const r = await cli(['service', 'update', '--replicas', big, 'web']);
+    assert.equal(r.code, 2);
+    assert.ok(r.err.length < 300, `${r.err.length} characters`);
+    assert.match(r.err, /^flotilla: invalid --replicas "x{100}"… \(9900 more characters\): expected an integer in 0\.\.100000 \(decimal digits 0-9 only\)\n$/);
+    // An unknown service or node of 10 KB: the lookup errors clip it too.
+    const missing = await cli(['service', 'update', '--replicas', '1', big]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /^flotilla: no service "x{100}"… \(9900 more characters\): see/);
+    const noNode = await cli(['node', 'update', '--availability', 'drain', `${big}\n`]);
+    assert.equal(noNode.code, 1);
+    assert.ok(noNode.err.length < 300 && noNode.err.split('\n').length === 2, noNode.err.slice(0, 200));
+  });
+
+  test('scale: already at that scale sends nothing', async () => {
+    addWeb();
+    assert.equal(ok(await cli(['service', 'scale', '-d', 'web=2'])), 'web scaled to 2\n');
+    assert.equal(fake.callsOf('UpdateService').length, 0);
+    fails(await cli(['service', 'scale', 'web=-0']), 2, /invalid argument "web=-0": REPLICAS must be an integer in 0\.\.100000 \(no sign\)/);
   });
 
   test('scale: replicated services only; every argument checked first', async () => {

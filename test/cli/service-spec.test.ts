@@ -12,6 +12,7 @@ import {
   hasUpdateChanges,
   parseMountFlag,
   parsePublish,
+  planServiceUpdate,
   UPDATE_FLAGS,
 } from '../../src/cli/service-spec.js';
 import { validateServiceSpec } from '../../src/manager/store/validate.js';
@@ -147,7 +148,7 @@ test('ports: short syntax with protocol and ranges, long syntax', () => {
 test('mounts: docker aliases', () => {
   assert.deepEqual(parseMountFlag('type=bind,src=/a,dst=/b,ro=true', '--mount'), { type: 'bind', source: '/a', target: '/b', readOnly: true });
   assert.deepEqual(parseMountFlag('destination=/b,readonly=0', '--mount'), { type: 'volume', source: '', target: '/b', readOnly: false });
-  assert.throws(() => parseMountFlag('target=/b,readonly=maybe', '--mount'), usage(/readonly must be true or false/));
+  assert.throws(() => parseMountFlag('target=/b,readonly=maybe', '--mount'), usage(/invalid --mount readonly "maybe": must be true or false/));
   assert.throws(() => parseMountFlag('target=/b,volume-driver=x', '--mount'), usage(/unknown option "volume-driver"/));
 });
 
@@ -196,4 +197,165 @@ test('update: nothing to change is detected', () => {
   const flags = (argv: string[]) => parseArgs(argv, UPDATE_FLAGS, { command: 'x' }).flags;
   assert.equal(hasUpdateChanges(flags(['-d', '-q'])), false);
   assert.equal(hasUpdateChanges(flags(['--replicas', '1'])), true);
+});
+
+// ------------------------------------------------------------ strict parsing (issue 13)
+
+function refusesAll(fn: (v: string) => unknown, inputs: readonly string[], pattern: RegExp): void {
+  for (const input of inputs) assert.throws(() => fn(input), usage(pattern), JSON.stringify(input));
+}
+
+test('ports: strict short and long syntax (docker lower-cases the long fields and the protocol)', () => {
+  const tcp80 = [{ protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' }];
+  for (const ok of ['8080:80', '8080:80/tcp', '8080:80/TCP', '08080:0080', 'published=8080,target=80', 'PUBLISHED=8080,Target=80,protocol=TCP,mode=INGRESS', '"published=8080",target=80']) {
+    assert.deepEqual(parsePublish(ok, '-p'), tcp80, ok);
+  }
+  assert.deepEqual(parsePublish('published=53,target=53,protocol=UDP,mode=Host', '-p')[0], { protocol: 'udp', targetPort: 53, publishedPort: 53, publishMode: 'host' });
+  const p = (v: string): unknown => parsePublish(v, '--publish');
+  refusesAll(p, ['', '80', ':80', '80/tcp'], /^invalid --publish "[^"]*": (expected PUBLISHED|the published port is missing)/);
+  refusesAll(p, [' 8080:80', '8080:80 ', '8080 :80', '+8080:80', '-1:80', '8080:８0', '0x50:80'], /port .* is not a number$/);
+  refusesAll(p, ['0:80', '8080:0', '65536:80', `${'9'.repeat(30)}:80`], /out of range 1\.\.65535$/);
+  refusesAll(p, ['8080:80/', '8080:80/tcp/x', '8080:80/sctp', '8080:80/ tcp'], /protocol/);
+  refusesAll(p, ['1.2.3.4:8080:80', '[::1]:8080:80'], /one IP address is not supported/);
+  refusesAll(p, ['published=8080,,target=80', '=8080,target=80', 'target=80,published'], /invalid field/);
+  refusesAll(p, ['published=8080, target=80', 'published =8080,target=80'], /unknown option "( target|published )"/);
+  refusesAll(p, ['published=8080,target=80,published=8081'], /published= is given twice$/);
+  refusesAll(p, ['published= 8080,target=80', 'published=+8080,target=80'], /not a number/);
+  refusesAll(p, ['published=8080,target=80,mode=both', 'published=8080,target=80,protocol='], /must be one of/);
+});
+
+test('mounts: docker csv fields, keys as docker spells them, no empty or repeated field', () => {
+  assert.deepEqual(parseMountFlag('type=BIND,source=/a,target=/b,ro', '--mount'), { type: 'bind', source: '/a', target: '/b', readOnly: true });
+  assert.deepEqual(parseMountFlag('"src=/a,b",dst=/c,type=bind,readonly=False', '--mount'), { type: 'bind', source: '/a,b', target: '/c', readOnly: false });
+  assert.deepEqual(parseMountFlag('target=/d,readonly=T', '--mount'), { type: 'volume', source: '', target: '/d', readOnly: true });
+  const m = (v: string): unknown => parseMountFlag(v, '--mount');
+  refusesAll(m, ['', 'target=/b,', ',target=/b', 'target=/b,,ro', 'bogus', 'target=/b, ro'], /invalid field/);
+  refusesAll(m, ['Target=/b', ' target=/b', 'target =/b', 'target=/b,volume-driver=x'], /unknown option/);
+  refusesAll(m, ['target=/b,dst=/c', 'target=/b,ro,readonly=false', 'type=bind,type=volume,target=/b'], /is given twice/);
+  refusesAll(m, ['target=/b,readonly=yes', 'target=/b,ro=1 '], /must be true or false$/);
+  refusesAll(m, ['type=tmpfs,target=/x', 'type= bind,target=/x'], /must be one of bind, volume/);
+  refusesAll(m, ['source=/a', 'target='], /target= is required$/);
+  refusesAll(m, ['target="/b"', 'target=/b\n,ro'], /quote|newline/);
+});
+
+test('placement preferences: exactly spread=DESCRIPTOR, as docker', () => {
+  assert.throws(() => create(['--placement-pref', 'SPREAD=node.labels.zone', 'busybox']), usage(/the only strategy is spread/));
+  assert.throws(() => create(['--placement-pref', ' spread=node.labels.zone', 'busybox']), usage(/the only strategy is spread/));
+  assert.throws(() => create(['--placement-pref', 'spread=a=b', 'busybox']), usage(/expected spread=DESCRIPTOR/));
+  assert.throws(() => create(['--placement-pref', 'spread=', 'busybox']), usage(/the descriptor is empty/));
+});
+
+test('create findings: --replicas " 3" and -0, --mode GLOBAL, case-sensitive enums, strict durations and sizes', () => {
+  const cases: [string[], RegExp][] = [
+    [['--replicas', ' 3', 'busybox'], /^invalid --replicas " 3": expected an integer in 0\.\.100000 \(no blanks around it\)$/],
+    [['--replicas', '-0', 'busybox'], /^invalid --replicas "-0": expected an integer in 0\.\.100000 \(no sign\)$/],
+    [['--replicas', '+3', 'busybox'], /\(no sign\)$/],
+    [['--replicas', '010', 'busybox'], /\(no leading zeros\)$/],
+    [['--replicas', '100001', 'busybox'], /^invalid --replicas "100001": must be an integer in 0\.\.100000$/],
+    [['--mode', 'GLOBAL', 'busybox'], /^invalid --mode "GLOBAL": must be one of replicated, global \(did you mean "global"\?\)$/],
+    [['--mode', 'global ', 'busybox'], /^invalid --mode "global ": must be one of replicated, global/],
+    [['--restart-condition', 'On-Failure', 'busybox'], /^invalid --restart-condition "On-Failure": must be one of none, on-failure, any/],
+    [['--update-order', 'START-FIRST', 'busybox'], /^invalid --update-order "START-FIRST"/],
+    [['--update-failure-action', 'Rollback', 'busybox'], /^invalid --update-failure-action "Rollback"/],
+    [['--update-delay', ' 5s', 'busybox'], /^invalid --update-delay " 5s"/],
+    [['--update-delay', '5S', 'busybox'], /unknown unit "S"/],
+    [['--stop-grace-period', '-1s', 'busybox'], /cannot be negative/],
+    [['--limit-memory', '64 m ', 'busybox'], /^invalid --limit-memory "64 m "/],
+    [['--limit-cpu', '-0.5', 'busybox'], /^invalid --limit-cpu "-0.5"/],
+    [['--update-max-failure-ratio', '+0.5', 'busybox'], /^invalid --update-max-failure-ratio "\+0.5"/],
+    [['--health-retries', '3 ', 'busybox'], /^invalid --health-retries "3 "/],
+    [['--detach=yes', 'busybox'], /^invalid --detach "yes": must be true or false$/],
+    [['--label', 'a b=c', 'busybox'], /^invalid --label "a b=c": the key contains blanks$/],
+    [['--label', '', 'busybox'], /^invalid --label "": the key is empty/],
+  ];
+  for (const [argv, pattern] of cases) assert.throws(() => create(argv), usage(pattern), argv.join(' '));
+  // What docker takes, flotilla takes alike.
+  const spec = create(['--name', 'ok', '--replicas', '3', '--mode', 'replicated', '--update-delay', '+1m30s', '--stop-grace-period', '1500000us', '--limit-memory', '64 MiB', '--detach=TRUE', 'busybox']);
+  assert.deepEqual(spec.mode, { replicated: { replicas: 3 } });
+  assert.equal(spec.updateConfig.delayMs, 90_000);
+  assert.equal(spec.taskTemplate.container.stopGracePeriodMs, 1_500);
+  assert.equal(spec.taskTemplate.resources.limits.memoryBytes, 64 * 2 ** 20);
+  // A '__proto__' label stays a label.
+  assert.equal(Object.hasOwn(create(['--label', '__proto__=x', 'busybox']).labels, '__proto__'), true);
+});
+
+test('update findings: empty or meaningless removals are refused; absent keys are ignored; no-ops are detected', () => {
+  const base = create(['--name', 'web', '-e', 'A=1', '-e', 'B=2', '-l', 'a=1', '--constraint', 'node.role==worker', '--placement-pref', 'spread=node.labels.zone', '-p', '8080:80', '--mount', 'target=/data', 'nginx:1']);
+  const refused: [string[], RegExp][] = [
+    [['--env-rm', ''], /^invalid --env-rm "": expected a NAME to remove, got nothing$/],
+    [['--env-rm', 'A=1'], /^invalid --env-rm "A=1": expected a NAME alone, not NAME=VALUE$/],
+    [['--label-rm', ''], /^invalid --label-rm "": expected a KEY to remove, got nothing$/],
+    [['--label-rm', 'a b'], /^invalid --label-rm "a b": a KEY has no blanks$/],
+    [['--mount-rm', ''], /^invalid --mount-rm "": expected the target path of a mount, got nothing$/],
+    [['--mount-rm', 'data'], /^invalid --mount-rm "data": a mount target is an absolute path$/],
+    [['--constraint-rm', ''], /^invalid --constraint-rm "": expected a constraint such as node.role==worker, got nothing$/],
+    [['--constraint-add', ' '], /^invalid --constraint-add " ": expected a constraint/],
+    [['--constraint-rm', 'node.role'], /^invalid --constraint-rm: /],
+    [['--placement-pref-rm', ''], /^invalid --placement-pref-rm ""/],
+    [['--placement-pref-rm', 'spread='], /the descriptor is empty/],
+    [['--publish-rm', ''], /^invalid --publish-rm ""/],
+    [['--publish-rm', '0'], /^invalid --publish-rm "0": target port 0 is out of range/],
+    [['--publish-rm', '80/'], /^invalid --publish-rm "80\/": the protocol after "\/" is empty/],
+    [['--publish-rm', '80/sctp'], /^invalid --publish-rm protocol "sctp"/],
+    [['--publish-rm', ' 80'], /^invalid --publish-rm " 80"/],
+    // Adding and removing the same thing in one command: docker's order differs per flag, so neither is guessed.
+    [['--env-add', 'A=3', '--env-rm', 'A'], /^--env-add and --env-rm both name the variable "A": give only one of them$/],
+    [['--label-add', 'a=2', '--label-rm', 'a'], /^--label-add and --label-rm both name the label "a"/],
+    [['--mount-add', 'target=/data', '--mount-rm', '/data'], /^--mount-add and --mount-rm both name the target "\/data"/],
+    [['--constraint-add', 'node.role == worker', '--constraint-rm', 'node.role==worker'], /both name the constraint/],
+    [['--mount-add', 'target=/x', '--mount-add', 'dst=/x,ro'], /^--mount-add names the target "\/x" twice$/],
+  ];
+  for (const [argv, pattern] of refused) assert.throws(() => update(base, argv), usage(pattern), argv.join(' '));
+
+  const plan = (argv: string[]) => planServiceUpdate(base, parseArgs(argv, UPDATE_FLAGS, { command: 'x' }).flags, {});
+  // Removing what is not there is not an error (docker ignores it), and changes nothing.
+  for (const argv of [
+    ['--env-rm', 'ABSENT'], ['--label-rm', 'absent'], ['--mount-rm', '/absent'], ['--constraint-rm', 'node.labels.x==y'],
+    ['--placement-pref-rm', 'spread=node.labels.rack'], ['--publish-rm', '9999'], ['--publish-rm', '80/udp'],
+    // Setting what is already set changes nothing either, and keeps the order.
+    ['--image', 'nginx:1'], ['--env-add', 'A=1'], ['--label-add', 'a=1'], ['--replicas', '1'], ['--publish-add', '8080:80'],
+    ['--constraint-add', 'node.role == worker'], ['--placement-pref-add', 'spread=node.labels.zone'], ['--mount-add', 'target=/data'],
+    ['--restart-condition', 'any'], ['--update-order', 'stop-first'], ['--stop-grace-period', '10s'],
+  ]) {
+    const p = plan(argv);
+    assert.equal(p.changed, false, argv.join(' '));
+    assert.deepEqual(p.spec, validateServiceSpec(base), argv.join(' '));
+  }
+  for (const argv of [['--env-rm', 'A'], ['--env-add', 'B=3'], ['--label-rm', 'a'], ['--mount-rm', '/data'], ['--publish-rm', '80'], ['--replicas', '2'], ['--constraint-rm', 'node.role == worker']]) {
+    assert.equal(plan(argv).changed, true, argv.join(' '));
+  }
+  // A value replaced keeps its place.
+  assert.deepEqual(update(base, ['--env-add', 'A=9']).taskTemplate.container.env, ['A=9', 'B=2']);
+  assert.deepEqual(update(base, ['--env-rm', 'A', '--env-rm', 'A']).taskTemplate.container.env, ['B=2']);
+  assert.deepEqual(update(base, ['--constraint-rm', 'node.role == worker']).taskTemplate.placement.constraints, []);
+});
+
+test('a 10 KB argument is never echoed whole by create or update', () => {
+  const big = 'x'.repeat(10_000);
+  const base = create(['--name', 'web', 'nginx:1']);
+  const attempts: (() => unknown)[] = [
+    () => create(['--replicas', big, 'busybox']),
+    () => create(['--mode', big, 'busybox']),
+    () => create(['--limit-memory', big, 'busybox']),
+    () => create(['--publish', `${big}:80`, 'busybox']),
+    () => create(['--publish', `published=80,target=80,${big}=1`, 'busybox']),
+    () => create(['--mount', `target=/x,${big}=1`, 'busybox']),
+    () => create(['--mount', `type=${big},target=/x`, 'busybox']),
+    () => create(['--placement-pref', big, 'busybox']),
+    () => create(['--label', ` ${big}`, 'busybox']),
+    () => create(['--entrypoint', `"${big}`, 'busybox']),
+    () => create([`--${big}`, 'busybox']),
+    () => update(base, ['--env-rm', `${big}=1`]),
+    () => update(base, ['--mount-rm', big]),
+    () => update(base, ['--publish-rm', `${big}/tcp`]),
+    () => update(base, ['--env-add', `A=1`, '--env-rm', 'A'.padEnd(10_000, 'A'), '--env-add', `${'A'.padEnd(10_000, 'A')}=1`]),
+  ];
+  for (const [i, attempt] of attempts.entries()) {
+    assert.throws(attempt, (err: unknown) => {
+      assert.ok(err instanceof UsageError, `#${i}: ${String(err)}`);
+      assert.ok(err.message.length < 500, `#${i}: ${err.message.length} characters: ${err.message.slice(0, 200)}`);
+      assert.doesNotMatch(err.message, /\n/);
+      return true;
+    });
+  }
 });
