@@ -147,7 +147,9 @@ interface Input {
 }
 
 function inputArb(t: Target): fc.Arbitrary<Input> {
-  return fc.record({ tokens: fc.array(flagTokenArb(t.fuzzed), { maxLength: 6 }), positionals: t.positionals });
+  // One flag alone (each flag's parsing in isolation, so that an accepted value is seen), or several.
+  const tok = flagTokenArb(t.fuzzed);
+  return fc.record({ tokens: fc.oneof(fc.array(tok, { minLength: 1, maxLength: 1 }), fc.array(tok, { maxLength: 6 })), positionals: t.positionals });
 }
 
 function commandArgv(t: Target, input: Input): string[] {

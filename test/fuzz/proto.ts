@@ -667,7 +667,9 @@ export function applyByteMutations(base: Uint8Array, muts: readonly ByteMutation
         b = Uint8Array.from([...b, ...nestBytes(m.style === 'firstField' ? 'length' : m.style, m.depth, m.style === 'firstField' ? (fields[0]?.no ?? 1) : m.field)]);
         break;
       case 'appendUnknown': {
-        const payload = m.wt === 0 ? (m.payload.length ? m.payload.map((x, i, a) => (i < a.length - 1 ? x | 0x80 : x & 0x7f)) : [0]) : m.wt === 1 ? [...m.payload, 0, 0, 0, 0, 0, 0, 0, 0].slice(0, 8) : m.wt === 5 ? [...m.payload, 0, 0, 0, 0].slice(0, 4) : [...varintBytes(m.payload.length), ...m.payload];
+        // A valid value for the wire type (a varint of at most 9 bytes, 8 or 4 bytes, or a length-prefixed run).
+        const varint = m.payload.slice(0, 9);
+        const payload = m.wt === 0 ? (varint.length ? varint.map((x, i, a) => (i < a.length - 1 ? x | 0x80 : x & 0x7f)) : [0]) : m.wt === 1 ? [...m.payload, 0, 0, 0, 0, 0, 0, 0, 0].slice(0, 8) : m.wt === 5 ? [...m.payload, 0, 0, 0, 0].slice(0, 4) : [...varintBytes(m.payload.length), ...m.payload];
         b = Uint8Array.from([...b, ...tagBytes(m.field, m.wt), ...payload]);
         break;
       }

@@ -76,9 +76,15 @@ export interface PropertyOptions<T> {
   print?: (v: T) => string;
 }
 
-/** Long runs of one character written as ‹c×n›, then the text cut to `n` characters. */
+/** Invisible or line-breaking characters (controls, separators, bidi and zero-width marks, lone surrogates) as \uXXXX. */
+export function visible(s: string): string {
+  // eslint-disable-next-line no-control-regex -- making control characters visible is the point
+  return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u00a0\u00ad\u061c\u180e\u2000-\u200f\u2028-\u202f\u205f-\u206f\ufeff\ufff9-\ufffb]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Long runs of one character written as ‹c×n›, invisible characters escaped, then the text cut to `n` characters. */
 function cut(s: string, n = 2_000): string {
-  const t = s.replace(/(.)\1{63,}/gsu, (run: string, c: string) => `‹${JSON.stringify(c).slice(1, -1)}×${[...run].length}›`);
+  const t = visible(s.replace(/(.)\1{63,}/gsu, (run: string, c: string) => `‹${JSON.stringify(c).slice(1, -1)}×${[...run].length}›`));
   return t.length > n ? `${t.slice(0, n)}… (${t.length} chars)` : t;
 }
 
