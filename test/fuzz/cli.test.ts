@@ -59,7 +59,7 @@ const fake = new FakeControl();
 const outcomes: PropertyOutcome[] = [];
 const t0 = Date.now();
 const ENV = { HOME: '/root', A: 'from-env' };
-const RUNS = 150;
+const RUNS = 400;
 
 const M1 = 'm1aaaaaaaaaaaaaaaaaaaaaaa';
 const W1 = 'w1ccccccccccccccccccccccc';

@@ -11,7 +11,13 @@ import { join } from 'node:path';
 import type protobuf from 'protobufjs';
 import { DaemonCluster } from '../../src/harness/daemon-cluster.js';
 import { channelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider } from '../../src/manager/ca/tls.js';
-import { encode, loadRoot, serviceMethods, type Model } from './proto.js';
+import { encode, enumValue, loadRoot, serviceMethods, type Model } from './proto.js';
+
+/** Enum numbers used by the suite, from the proto. */
+export const WORKER = enumValue('NodeRole', 'NODE_ROLE_WORKER');
+export const MANAGER = enumValue('NodeRole', 'NODE_ROLE_MANAGER');
+export const ACTIVE = enumValue('NodeAvailability', 'NODE_AVAILABILITY_ACTIVE');
+export const READY = enumValue('NodeState', 'NODE_STATE_READY');
 
 export type Obj = Record<string, unknown>;
 
@@ -235,14 +241,14 @@ export class ControlTarget {
     await c.waitFor(
       async () => {
         const s = await this.snapshot().catch(() => null);
-        return !!s && s.nodes.length === 2 && s.nodes.every((n) => ((n.status ?? {}) as Obj).state === 2);
+        return !!s && s.nodes.length === 2 && s.nodes.every((n) => ((n.status ?? {}) as Obj).state === READY);
       },
       30_000,
       'both nodes ready',
     );
     const s0 = await this.snapshot();
-    this.managerId = metaOf(s0.nodes.find((n) => n.role === 1) as Obj).id;
-    this.workerId = metaOf(s0.nodes.find((n) => n.role === 0) as Obj).id;
+    this.managerId = metaOf(s0.nodes.find((n) => n.role === MANAGER) as Obj).id;
+    this.workerId = metaOf(s0.nodes.find((n) => n.role === WORKER) as Obj).id;
     const worker = s0.nodes.find((n) => metaOf(n).id === this.workerId) as Obj;
     await this.call('UpdateNode', { nodeId: this.workerId, version: BigInt(metaOf(worker).version), labelsAdd: [['zone', 'a']] });
     const ghost = await this.call('CreateService', { spec: serviceSpec('fz-ghost') });
@@ -282,8 +288,9 @@ export class ControlTarget {
     this.restores++;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.restoreOnce();
-        const s = await this.settle();
+        // Calls undone (or services created): wait for what follows them; else (e.g. a rotated token) one snapshot will do.
+        const calls = await this.restoreOnce();
+        const s = calls > 0 ? await this.settle() : await this.snapshot();
         if (this.atBaseline(s)) {
           this.last = s;
           return s;
@@ -308,29 +315,38 @@ export class ControlTarget {
       !!svc &&
       !!mgr &&
       !!wrk &&
-      mgr.role === 1 &&
-      mgr.availability === 0 &&
+      mgr.role === MANAGER &&
+      mgr.availability === ACTIVE &&
       stable(mgr.labels) === '{}' &&
-      wrk.role === 0 &&
-      wrk.availability === 0 &&
+      wrk.role === WORKER &&
+      wrk.availability === ACTIVE &&
       stable(wrk.labels) === stable(this.baseline.workerLabels) &&
       stable((s.cluster.spec ?? {}) as Obj) === stable(this.baseline.clusterSpec) &&
       s.tasks.length === 0
     );
   }
 
-  private async restoreOnce(): Promise<void> {
+  /** The calls that put the baseline back; how many it made. */
+  private async restoreOnce(): Promise<number> {
     let s = await this.snapshot();
-    if (!s.nodes.some((n) => metaOf(n).id === this.workerId)) await this.rejoinWorker();
+    let calls = 0;
+    const call = async (method: string, req: Model): Promise<Obj> => {
+      calls++;
+      return this.call(method, req);
+    };
+    if (!s.nodes.some((n) => metaOf(n).id === this.workerId)) {
+      calls++;
+      await this.rejoinWorker();
+    }
     s = await this.snapshot();
     for (const svc of s.services) {
       const id = metaOf(svc).id;
-      if (id !== this.serviceId) await this.call('RemoveService', { serviceId: id });
+      if (id !== this.serviceId) await call('RemoveService', { serviceId: id });
     }
     const base = s.services.find((x) => metaOf(x).id === this.serviceId);
     if (!base || stable(stripService(base)) !== stable(this.baselineServiceProto())) {
-      if (base) await this.call('RemoveService', { serviceId: this.serviceId });
-      const created = await this.call('CreateService', { spec: this.baseline.serviceSpec });
+      if (base) await call('RemoveService', { serviceId: this.serviceId });
+      const created = await call('CreateService', { spec: this.baseline.serviceSpec });
       this.serviceId = metaOf(created.service as Obj).id;
     }
     for (const n of s.nodes) {
@@ -339,13 +355,13 @@ export class ControlTarget {
       const have = (n.labels ?? {}) as Record<string, string>;
       const rm = Object.keys(have).filter((k) => !(k in want) || have[k] !== want[k]);
       const add = Object.entries(want).filter(([k, v]) => have[k] !== v);
-      const wantRole = id === this.managerId ? 1 : 0;
-      if (n.availability !== 0 || rm.length > 0 || add.length > 0 || n.role !== wantRole) {
-        await this.call('UpdateNode', {
+      const wantRole = id === this.managerId ? MANAGER : WORKER;
+      if (n.availability !== ACTIVE || rm.length > 0 || add.length > 0 || n.role !== wantRole) {
+        await call('UpdateNode', {
           nodeId: id,
           version: BigInt(metaOf(n).version),
           hasAvailability: true,
-          availability: 0,
+          availability: ACTIVE,
           labelsRm: rm,
           labelsAdd: add,
           ...(n.role !== wantRole ? { hasRole: true, role: wantRole } : {}),
@@ -353,8 +369,9 @@ export class ControlTarget {
       }
     }
     if (stable(s.cluster.spec) !== stable(this.baseline.clusterSpec)) {
-      await this.call('UpdateCluster', { version: BigInt(metaOf(s.cluster).version), spec: clusterSpecModel(this.baseline.clusterSpec) });
+      await call('UpdateCluster', { version: BigInt(metaOf(s.cluster).version), spec: clusterSpecModel(this.baseline.clusterSpec) });
     }
+    return calls;
   }
 
   private baselineServiceProto(): Obj {
@@ -375,7 +392,7 @@ export class ControlTarget {
     await c.waitFor(
       async () => {
         const s = await this.snapshot().catch(() => null);
-        const w = s?.nodes.find((n) => n.role === 0 && ((n.status ?? {}) as Obj).state === 2);
+        const w = s?.nodes.find((n) => n.role === WORKER && ((n.status ?? {}) as Obj).state === READY);
         if (w) this.workerId = metaOf(w).id;
         return !!w;
       },

@@ -45,7 +45,7 @@ import { parseArgs } from '../../src/cli/args.js';
 import { buildCreateSpec, CREATE_FLAGS } from '../../src/cli/service-spec.js';
 import { clusterSpecFromProto, serviceSpecFromProto, serviceSpecToProto, type ProtoClusterSpec, type ProtoServiceSpec } from '../../src/manager/api/convert.js';
 import type { ClusterSpec, ServiceSpec } from '../../src/manager/store/types.js';
-import { ControlTarget, diff, metaOf, stable, type CallResult, type Obj, type Snapshot } from './control-target.js';
+import { ACTIVE, ControlTarget, diff, MANAGER, metaOf, READY, stable, WORKER, type CallResult, type Obj, type Snapshot } from './control-target.js';
 import { flagTokenArb, renderToken, type FlagToken } from './argv.js';
 import { nastyInt64, nastyString } from './nasty.js';
 import {
@@ -56,6 +56,7 @@ import {
   decodeExact,
   decodeLikeServer,
   encode,
+  enumValue,
   hex,
   loadRoot,
   mapPlaceholders,
@@ -164,7 +165,16 @@ const hint: Hint = (f, parent) => {
   }
 };
 
-const updateConfig = (): Model => ({ parallelism: 1n, delayMs: 0n, failureAction: 0, monitorMs: 5000n, maxFailureRatio: 0, order: 0 });
+const BIND = enumValue('MountType', 'MOUNT_TYPE_BIND');
+const RESTART_ANY = enumValue('RestartCondition', 'RESTART_CONDITION_ANY');
+const updateConfig = (): Model => ({
+  parallelism: 1n,
+  delayMs: 0n,
+  failureAction: enumValue('FailureAction', 'FAILURE_ACTION_PAUSE'),
+  monitorMs: 5000n,
+  maxFailureRatio: 0,
+  order: enumValue('UpdateOrder', 'UPDATE_ORDER_STOP_FIRST'),
+});
 
 /** A valid service spec (replicas 0) in model form. */
 function serviceSpec(name: ModelValue): Model {
@@ -174,7 +184,7 @@ function serviceSpec(name: ModelValue): Model {
     taskTemplate: {
       container: { image: 'busybox:latest', command: [], args: ['sleep', '1000'], env: ['A=b'], dir: '', user: '', mounts: [], stopGracePeriodMs: 10_000n },
       resources: { limits: { nanoCpus: 0n, memoryBytes: 0n }, reservations: { nanoCpus: 0n, memoryBytes: 0n } },
-      restartPolicy: { condition: 2, delayMs: 5000n, maxAttempts: 0n, windowMs: 0n },
+      restartPolicy: { condition: RESTART_ANY, delayMs: 5000n, maxAttempts: 0n, windowMs: 0n },
       placement: { constraints: [], preferences: [] },
     },
     mode: { replicated: { replicas: 0n } },
@@ -193,9 +203,9 @@ function baseline(method: string): Model {
     case 'GetNode':
       return { nodeId: worker };
     case 'ListNodes':
-      return { filters: { ids: [], roles: [0], availabilities: [0], labels: ['zone=a'] } };
+      return { filters: { ids: [], roles: [WORKER], availabilities: [ACTIVE], labels: ['zone=a'] } };
     case 'UpdateNode':
-      return { nodeId: worker, version: ver, hasAvailability: true, availability: 0, hasRole: false, role: 0, labelsAdd: [], labelsRm: [], force: false };
+      return { nodeId: worker, version: ver, hasAvailability: true, availability: ACTIVE, hasRole: false, role: WORKER, labelsAdd: [], labelsRm: [], force: false };
     case 'RemoveNode':
       return { nodeId: worker, force: false };
     case 'CreateService':
@@ -209,7 +219,7 @@ function baseline(method: string): Model {
     case 'RemoveService':
       return { serviceId: service };
     case 'ListTasks':
-      return { filters: { serviceIds: [service], nodeIds: [worker], desiredStates: [512] } };
+      return { filters: { serviceIds: [service], nodeIds: [worker], desiredStates: [enumValue('TaskState', 'TASK_STATE_RUNNING')] } };
     case 'UpdateCluster': {
       const s = target.baseline.clusterSpec;
       const o = s.orchestration as Obj;
@@ -226,7 +236,7 @@ function baseline(method: string): Model {
       };
     }
     case 'RotateJoinToken':
-      return { role: 0 };
+      return { role: WORKER };
     default:
       return {};
   }
@@ -275,9 +285,9 @@ const SPEC = ['spec', 'taskTemplate'];
  */
 const TARGETED: Record<string, Mutation[]> = {
   CreateService: [
-    { path: [...SPEC, 'container', 'mounts'], value: [MOUNT(0, '/', '/')] },
-    { path: [...SPEC, 'container', 'mounts'], value: [MOUNT(0, '/tmp', '/')] },
-    { path: [...SPEC, 'container', 'mounts'], value: [MOUNT(0, '/var/lib/docker', '/data')] },
+    { path: [...SPEC, 'container', 'mounts'], value: [MOUNT(BIND, '/', '/')] },
+    { path: [...SPEC, 'container', 'mounts'], value: [MOUNT(BIND, '/tmp', '/')] },
+    { path: [...SPEC, 'container', 'mounts'], value: [MOUNT(BIND, '/var/lib/docker', '/data')] },
     { path: [...SPEC, 'resources', 'limits', 'memoryBytes'], value: 1n },
     { path: [...SPEC, 'resources', 'limits', 'memoryBytes'], value: 4n * BigInt(MiB) },
     { path: [...SPEC, 'resources', 'limits', 'nanoCpus'], value: 1_000_000_000_000_000n },
@@ -453,7 +463,7 @@ function tryClusterSpec(x: unknown): ClusterSpec | Error {
  */
 function sanitize(method: string, model: Model, view: Obj, s: Snapshot): { model: Model; note: string } | { skip: string } | null {
   const isWorker = (ref: unknown): boolean => typeof ref === 'string' && metaOf(resolveNode(s, ref) ?? {}).id === target.workerId;
-  if (method === 'UpdateNode' && view.hasRole === true && view.role === 1 && isWorker(view.nodeId)) {
+  if (method === 'UpdateNode' && view.hasRole === true && view.role === MANAGER && isWorker(view.nodeId)) {
     return { model: { ...model, hasRole: false }, note: 'hasRole cleared (no promotion of the worker)' };
   }
   if (method === 'RemoveNode' && view.force === true && isWorker(view.nodeId)) {
@@ -598,7 +608,7 @@ function check(r: Ran, before: Snapshot, after: Snapshot): Violation[] {
       const want = { availability: req.hasAvailability ? req.availability : t.availability, role: req.hasRole ? req.role : t.role, labels };
       const got = now ? { availability: now.availability, role: now.role, labels: now.labels } : null;
       if (stable(want) !== stable(got)) v('update-node-not-as-asked', `wanted ${stable(want)}, got ${stable(got)}`);
-      if (id === target.managerId && now && now.role !== 1) v('demoted-the-only-manager', 'the only manager was demoted');
+      if (id === target.managerId && now && now.role !== MANAGER) v('demoted-the-only-manager', 'the only manager was demoted');
       const same = stable({ availability: t.availability, role: t.role, labels: t.labels ?? {} }) === stable(want);
       if (same && now && metaOf(now).version !== metaOf(t).version) v('noop-update-wrote', `nothing changed, yet node version ${metaOf(t).version} → ${metaOf(now).version}`);
       others((kind, oid) => kind === 'nodes' && oid === id);
@@ -672,7 +682,7 @@ function check(r: Ran, before: Snapshot, after: Snapshot): Violation[] {
       break;
     }
     case 'RotateJoinToken': {
-      const role = req.role === 0 ? 'worker' : req.role === 1 ? 'manager' : null;
+      const role = req.role === WORKER ? 'worker' : req.role === MANAGER ? 'manager' : null;
       const changed = (['worker', 'manager'] as const).filter((k) => before.tokens[k] !== after.tokens[k]);
       if (role !== null && stable(changed) !== stable([role])) v('rotate-not-as-asked', `asked for ${role}, rotated: ${changed.join(', ') || 'none'}`);
       const cl = fieldsOf(before.cluster, after.cluster).filter((k) => k !== 'meta');
@@ -791,5 +801,5 @@ test('every daemon is alive and the cluster answers at the end', async () => {
   assert.deepEqual(target.dead(), []);
   const s = await target.snapshot();
   assert.equal(s.nodes.length, 2);
-  assert.ok(s.nodes.every((n) => ((n.status ?? {}) as Obj).state === 2), `nodes not ready: ${stable(s.nodes.map((n) => n.status))}`);
+  assert.ok(s.nodes.every((n) => ((n.status ?? {}) as Obj).state === READY), `nodes not ready: ${stable(s.nodes.map((n) => n.status))}`);
 });

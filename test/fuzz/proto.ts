@@ -40,6 +40,13 @@ export function loadRoot(file = 'control.proto'): protobuf.Root {
   return root;
 }
 
+/** The number of an enum value by its name in the proto ('NodeRole', 'NODE_ROLE_MANAGER'): the suites follow the proto's numbering. */
+export function enumValue(enumName: string, valueName: string, pkg = 'flotilla.control'): number {
+  const v = loadRoot().lookupEnum(`${pkg}.${enumName}`).values[valueName];
+  if (v === undefined) throw new Error(`${enumName} has no value ${valueName}`);
+  return v;
+}
+
 /** Request and response types of every method of a service. */
 export function serviceMethods(r: protobuf.Root, service: string): { name: string; path: string; req: protobuf.Type; res: protobuf.Type }[] {
   const svc = r.lookupService(service);
