@@ -84,7 +84,7 @@ export function visible(s: string): string {
 
 /** Long runs of one character written as ‹c×n›, invisible characters escaped, then the text cut to `n` characters. */
 function cut(s: string, n = 2_000): string {
-  const t = visible(s.replace(/(.)\1{63,}/gsu, (run: string, c: string) => `‹${JSON.stringify(c).slice(1, -1)}×${[...run].length}›`));
+  const t = visible(s.replace(/__proto__:null,?/g, '').replace(/(.)\1{63,}/gsu, (run: string, c: string) => `‹${JSON.stringify(c).slice(1, -1)}×${[...run].length}›`));
   return t.length > n ? `${t.slice(0, n)}… (${t.length} chars)` : t;
 }
 
