@@ -38,9 +38,9 @@ import { CLUSTER_GROUP } from '../../src/cli/cluster-commands.js';
 import { CONNECTION_FLAGS, findCommand, HELP_FLAG, type CommandDef, type CommandGroup } from '../../src/cli/command.js';
 import { CliError, RpcError } from '../../src/cli/errors.js';
 import { main } from '../../src/cli/main.js';
-import { NODE_GROUP } from '../../src/cli/node-commands.js';
+import { NODE_GROUP, nodeChangeFromFlags, planNodeUpdate } from '../../src/cli/node-commands.js';
 import { SERVICE_GROUP } from '../../src/cli/service-commands.js';
-import { applyServiceUpdate, buildCreateSpec } from '../../src/cli/service-spec.js';
+import { applyServiceUpdate, buildCreateSpec, planServiceUpdate } from '../../src/cli/service-spec.js';
 import { serviceSpecFromProto, serviceSpecToProto, type ProtoServiceSpec } from '../../src/manager/api/convert.js';
 import type { ServiceSpec } from '../../src/manager/store/types.js';
 import { ValidationError } from '../../src/manager/store/validate.js';
@@ -198,13 +198,34 @@ function loose(value: string): string {
   return value.trim().toLowerCase();
 }
 
+/**
+ * Whether the flags change nothing on the object the command names (then the CLI sends nothing: the manager would
+ * write nothing either), by the CLI's own pure planners.
+ */
+function changesNothing(name: string, flags: Flags, positionals: readonly string[]): boolean {
+  const ref = positionals[positionals.length - 1] ?? '';
+  try {
+    if (name === 'service update') {
+      const svc = [...fake.services.values()].find((x) => x.id === ref || x.spec.name === ref) ?? [...fake.services.values()].find((x) => ref !== '' && x.id.startsWith(ref));
+      return svc !== undefined && !planServiceUpdate(svc.spec, flags, {}).changed;
+    }
+    if (name === 'node update') {
+      const n = [...fake.nodes.values()].find((x) => x.id === ref || x.description.hostname === ref) ?? [...fake.nodes.values()].find((x) => ref !== '' && x.id.startsWith(ref));
+      return n !== undefined && planNodeUpdate(n, nodeChangeFromFlags(flags)) === null;
+    }
+  } catch {
+    return false;
+  }
+  return false;
+}
+
 /** What the command sent matches its flags. */
-function checkApplied(t: Target, flags: Flags, v: (k: string, m: string) => void): void {
+function checkApplied(t: Target, flags: Flags, positionals: readonly string[], v: (k: string, m: string) => void): void {
   const calls = fake.calls.filter((c) => ['CreateService', 'UpdateService', 'UpdateNode', 'UpdateCluster'].includes(c.method));
   const req = calls[calls.length - 1]?.request as Record<string, unknown> | undefined;
   const name = `${t.group.name} ${t.sub}`;
   if (!req) {
-    if (name !== 'service scale') v('flag-not-applied', `${name} succeeded without sending a change`);
+    if (name !== 'service scale' && !changesNothing(name, flags, positionals)) v('flag-not-applied', `${name} succeeded without sending a change`);
     return;
   }
   const replicas = flags.str('replicas');
@@ -281,14 +302,15 @@ async function runCase(t: Target, input: Input): Promise<Violation[]> {
   }
   if (stderr !== '') checkMessage(stderr, argv, v);
   let parsed: Flags;
+  let positionals: string[];
   try {
-    parsed = parseArgs(cmdArgv, t.all, { command: 'x', stopAtPositional: t.def.stopAtPositional }).flags;
+    ({ flags: parsed, positionals } = parseArgs(cmdArgv, t.all, { command: 'x', stopAtPositional: t.def.stopAtPositional }));
   } catch {
     return out;
   }
   if (parsed.bool('help')) return out;
   checkStrict(t, parsed, v);
-  checkApplied(t, parsed, v);
+  checkApplied(t, parsed, positionals, v);
   return out;
 }
 
