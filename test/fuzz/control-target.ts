@@ -154,9 +154,9 @@ export class ControlTarget {
 
   constructor(private readonly o: TargetOptions) {
     this.base = mkdtempSync(join(tmpdir(), 'flotilla-fuzz-'));
-    // No Docker engine for these daemons: an accepted spec (a global service of a made-up image) must not turn
-    // into pulls on the host's engine; the fuzz is about the Control API, and the agents wait for an engine.
-    this.cluster = new DaemonCluster({ baseDir: this.base, firstHost: o.firstHost, port: o.port, logLevel: 'warn', nodeStatusMs: 500, env: { DOCKER_HOST: 'unix:///nonexistent/flotilla-fuzz-no-engine.sock' } });
+    // The agents use the host's engine (a node is Ready only with one); an accepted global service of a made-up
+    // image costs each agent one pull per image at most (the executor's single flight and back-off).
+    this.cluster = new DaemonCluster({ baseDir: this.base, firstHost: o.firstHost, port: o.port, logLevel: 'warn', nodeStatusMs: 500 });
     for (const m of serviceMethods(loadRoot(), CONTROL)) this.types.set(m.name, m);
   }
 

@@ -613,9 +613,11 @@ function check(r: Ran, before: Snapshot, after: Snapshot): Violation[] {
       const id = metaOf(t).id;
       versionChecked(t);
       const now = after.nodes.find((n) => metaOf(n).id === id);
-      const labels = { ...((t.labels ?? {}) as Record<string, string>) };
-      for (const k of (req.labelsRm as string[]) ?? []) delete labels[k];
-      Object.assign(labels, req.labelsAdd ?? {});
+      // Through a Map: a label key such as "__proto__" is a label like any other (Object.assign would set the prototype).
+      const labelMap = new Map(Object.entries((t.labels ?? {}) as Record<string, string>));
+      for (const k of (req.labelsRm as string[]) ?? []) labelMap.delete(k);
+      for (const [k, val] of Object.entries((req.labelsAdd ?? {}) as Record<string, string>)) labelMap.set(k, val);
+      const labels = Object.fromEntries(labelMap);
       const want = { availability: req.hasAvailability ? req.availability : t.availability, role: req.hasRole ? req.role : t.role, labels };
       const got = now ? { availability: now.availability, role: now.role, labels: now.labels } : null;
       if (stable(want) !== stable(got)) v('update-node-not-as-asked', `wanted ${stable(want)}, got ${stable(got)}`);
