@@ -24,7 +24,9 @@ const files = [];
 // The container cluster (dist/test/compose: six flotilla containers, then the
 // chaos scenarios, whose checks bound recovery times) runs last, alone: beside
 // the other process-cluster tests, two cores would be shared three ways.
-const alone = files.filter((f) => f.startsWith(join(root, 'compose')));
+// The 100,000-replica service (dist/test/cluster/big-service.test.js) too: it asserts that no heartbeat is missed
+// while two cores carry five daemons through 100,000 tasks, which must not be shared with other clusters' tests.
+const alone = files.filter((f) => f.startsWith(join(root, 'compose')) || f === join(root, 'cluster', 'big-service.test.js'));
 const together = files.filter((f) => !alone.includes(f));
 const args = process.argv.slice(2);
 let status = 0;
