@@ -27,6 +27,7 @@ import {
 import { KINDS, TASK_STATES, TaskState, isTerminal, taskStateName, type Service, type Task } from '../../src/manager/store/types.js';
 import { ValidationError } from '../../src/manager/store/validate.js';
 import { Log, T0, clone, cluster, config, node, secret, service, task } from './store-fixtures.js';
+import { LocalStore } from './local-store.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -703,4 +704,24 @@ test('a spawn action creates a task with its service\'s current spec, and is ref
   assert.equal(!dup.ok && dup.error.code, 'name-conflict');
   const enc = (x: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(x));
   assert.equal(log.applyBytes(enc({ v: 1, actions: [{ kind: 'node', op: 'spawn', object: { id: 'n9' } }] })).ok, false);
+});
+
+test('a transaction of 130,000 actions reaches every watcher (no call stack overflow after the apply)', () => {
+  // Seen: `service rm` of a 100,000-replica service deleted every task in one transaction; the store applied it,
+  // then pushed the events with push(...events), which overflows the stack beyond ~120,000 arguments: the apply
+  // threw after the change, and the watchers (orchestrators, dispatcher) never heard of it.
+  const ls = new LocalStore();
+  const svc = service('s1', 'big');
+  ls.applyNow([createAction('cluster', cluster('c1')), createAction('service', svc)]);
+  const n = 130_000;
+  const version = (ls.store.get('service', 's1') as Service).version;
+  const tasks = Array.from({ length: n }, (_, i) => task(`t${i}`, svc, { slot: (i % 100_000) + 1, specVersion: version }));
+  let seen = 0;
+  ls.store.watch({ kind: ['task'] }, () => void seen++);
+  ls.applyNow(tasks.map((t) => spawnAction(t)));
+  assert.equal(seen, n);
+  seen = 0;
+  ls.applyNow(tasks.map((t) => deleteAction('task', t.id)));
+  assert.equal(seen, n);
+  assert.equal(ls.store.tasksByService('s1').length, 0);
 });
