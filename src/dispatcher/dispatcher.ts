@@ -305,6 +305,9 @@ export class Dispatcher implements LeaderController {
   async updateTaskStatus(peer: NodeIdentity, sessionId: string, updates: { taskId: string; status: ProtoTaskStatus | null }[]): Promise<void> {
     if (!this.running) throw notLeader();
     const s = this.session(peer, sessionId);
+    // A report is as good a sign of life as a heartbeat: under a backlog (thousands of tasks ending at once) a
+    // heartbeat can queue behind the reports that prove the agent is there.
+    this.armDeadline(s);
     this.stats.reports++;
     this.stats.updates += updates.length;
     updates.forEach((u, i) => {

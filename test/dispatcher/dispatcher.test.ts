@@ -380,3 +380,24 @@ test('a deadline that passes while the leader itself is stalled (its event loop 
     await d.stop();
   }
 });
+
+test('status reports count as signs of life: a node that reports but whose heartbeats are late is not marked down', async () => {
+  const { ls, d } = setup();
+  ls.applyNow([createAction('task', assigned('t1', 'n1'))]);
+  d.start();
+  try {
+    const sink = new Sink();
+    const sid = d.openSession(peer('n1'), desc, sink);
+    const status = (state: TaskState) => taskStatusToProto({ state, message: '', err: '', timestamp: Date.now(), containerId: '', exitCode: 0, health: 'none' });
+    // No heartbeat for three deadlines, but a report twice per period.
+    for (let i = 0; i < 6 * GRACE; i++) {
+      await sleep(PERIOD / 2);
+      await d.updateTaskStatus(peer('n1'), sid, [{ taskId: 't1', status: status(TaskState.ACCEPTED) }]);
+    }
+    assert.equal(sink.closed, null);
+    await d.flush();
+    assert.equal(ls.store.get('node', 'n1')?.status.state, 'ready');
+  } finally {
+    await d.stop();
+  }
+});
