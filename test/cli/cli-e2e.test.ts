@@ -81,13 +81,7 @@ after(async () => {
 });
 
 beforeEach(() => {
-  fake.nodes.clear();
-  fake.services.clear();
-  fake.tasks.clear();
-  fake.calls.length = 0;
-  fake.inject.clear();
-  fake.delays.clear();
-  fake.beforeWrite = null;
+  fake.reset();
   seed(fake);
 });
 

@@ -59,6 +59,17 @@ export class FakeControl {
   /** Run before a write is checked (e.g. to change the object under the caller's feet). */
   beforeWrite: ((method: ControlMethod) => void) | null = null;
 
+  /** Forget every object, call, injected error and delay (a test's fresh start). */
+  reset(): void {
+    this.nodes.clear();
+    this.services.clear();
+    this.tasks.clear();
+    this.calls.length = 0;
+    this.inject.clear();
+    this.delays.clear();
+    this.beforeWrite = null;
+  }
+
   private index = 100;
   private nextId = 1;
   private server: grpc.Server | null = null;

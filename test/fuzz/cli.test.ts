@@ -78,13 +78,7 @@ function webSpec(): ServiceSpec {
 
 /** The fake's state at the start of every case. */
 function reset(): void {
-  fake.nodes.clear();
-  fake.services.clear();
-  fake.tasks.clear();
-  fake.calls.length = 0;
-  fake.inject.clear();
-  fake.delays.clear();
-  fake.beforeWrite = null;
+  fake.reset();
   fake.addNode(node(M1, { role: 'manager', description: { ...node(M1).description, hostname: 'node-1' }, managerStatus: { raftId: M1, addr: '10.0.0.1:4242', leader: true, reachability: 'reachable' } }));
   fake.addNode(node(W1, { description: { ...node(W1).description, hostname: 'node-2' }, labels: { zone: 'a' } }));
   fake.addService({ id: WEB, version: 0, createdAt: 0, updatedAt: 0, spec: webSpec() });
