@@ -50,6 +50,12 @@ export interface DispatcherOptions {
   newLeaderGraceMs?: number;
   /** How often a change of the manager list is looked for (default 1 s). */
   managersCheckMs?: number;
+  /**
+   * This manager's own node: its agent runs in this very process, so while its session is open a late heartbeat
+   * proves only that this process is busy, never that the node is gone (it is running this code). Its session
+   * ending still counts as for any node.
+   */
+  localNodeId?: string;
 }
 
 export interface SessionMessage {
@@ -346,6 +352,12 @@ export class Dispatcher implements LeaderController {
       // before the sockets are read, and a heartbeat that came in time may still sit unread in one.
       setImmediate(() => {
         if (s.deadlineAt !== armedAt || this.sessions.get(s.nodeId) !== s) return; // a heartbeat re-armed it meanwhile
+        if (s.nodeId === this.o.localNodeId) {
+          // Our own agent: a heartbeat sent to ourselves through a busy event loop, not a lost node (see localNodeId).
+          this.log?.debug({ node: s.nodeId, lateMs: late }, 'own agent late with its heartbeat: this manager is busy');
+          this.armDeadline(s);
+          return;
+        }
         if (late > LOOP_STALL_MS && s.extensions < MAX_STALL_EXTENSIONS) {
           // This process could not listen (its event loop was held): the node's silence proves nothing yet.
           s.extensions++;

@@ -116,7 +116,7 @@ export class Manager {
 
     const reconciler = new MembershipReconciler(rs, log);
     const managers = (): { id: string; address: string }[] => ca.managers();
-    const leaders = new LeaderControllers(rs, (ctx) => leaderControllers(ctx, managers), o.logger?.child({ nodeId: o.nodeId }));
+    const leaders = new LeaderControllers(rs, (ctx) => leaderControllers(ctx, managers, o.nodeId), o.logger?.child({ nodeId: o.nodeId }));
     server.addService(
       dispatcherServerDefinition(loadDispatcherProto().service),
       dispatcherImplementation({
@@ -192,6 +192,6 @@ function shutdown(server: grpc.Server): Promise<void> {
 }
 
 /** The controllers the leader runs. */
-function leaderControllers(ctx: ControllerContext, managers: () => { id: string; address: string }[]): LeaderController[] {
-  return [new Dispatcher({ ctx, managers }), ...createOrchestrators(ctx), new Scheduler(ctx)];
+function leaderControllers(ctx: ControllerContext, managers: () => { id: string; address: string }[], localNodeId: string): LeaderController[] {
+  return [new Dispatcher({ ctx, managers, localNodeId }), ...createOrchestrators(ctx), new Scheduler(ctx)];
 }

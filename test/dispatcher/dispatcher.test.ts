@@ -401,3 +401,26 @@ test('status reports count as signs of life: a node that reports but whose heart
     await d.stop();
   }
 });
+
+test('the leader\'s own node is not marked down for late heartbeats while its session is open (its agent runs in this process)', async () => {
+  const ls = new LocalStore();
+  const c = cluster('cl');
+  c.spec.dispatcher = { heartbeatPeriodMs: PERIOD, heartbeatGrace: GRACE };
+  ls.applyNow([createAction('cluster', c), createAction('node', node('n1')), createAction('node', node('n2'))]);
+  const d = new Dispatcher({ ctx: { ...ls.context(), now: Date.now }, managers: () => [], flushMs: 5, pushDelayMs: 5, random: () => 0, newLeaderGraceMs: 0, localNodeId: 'n1' });
+  d.start();
+  try {
+    const own = new Sink();
+    const other = new Sink();
+    d.openSession(peer('n1'), desc, own);
+    d.openSession(peer('n2'), desc, other);
+    await sleep(PERIOD * GRACE * 3);
+    await d.flush();
+    assert.equal(own.closed, null, 'the own session stays open');
+    assert.equal(ls.store.get('node', 'n1')?.status.state, 'ready');
+    assert.equal(other.closed?.code, grpc.status.DEADLINE_EXCEEDED, 'another node that misses its deadline is cut');
+    assert.equal(ls.store.get('node', 'n2')?.status.state, 'down');
+  } finally {
+    await d.stop();
+  }
+});
