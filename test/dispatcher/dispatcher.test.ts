@@ -424,3 +424,17 @@ test('the leader\'s own node is not marked down for late heartbeats while its se
     await d.stop();
   }
 });
+
+test('a "down" that no majority confirmed is tried again: a silent node does not stay Ready because one confirmation failed', async () => {
+  let attempts = 0;
+  const { ls, d } = setup(() => (++attempts === 1 ? Promise.reject(new Error('read barrier timed out')) : Promise.resolve()));
+  d.start();
+  try {
+    d.openSession(peer('n1'), desc, new Sink());
+    // No heartbeat: the first confirmation fails, the retry one deadline later succeeds.
+    await until(() => ls.store.get('node', 'n1')?.status.state === 'down');
+    assert.ok(attempts >= 2, `confirmed on a retry (${attempts} attempts)`);
+  } finally {
+    await d.stop();
+  }
+});
