@@ -22,6 +22,8 @@ export interface BigServiceOptions {
   holdMs?: number;
   /** Bound of each phase, in ms. */
   phaseTimeoutMs?: number;
+  /** Drain the managers first, so that the tasks land on the workers only (as an operator of a small cluster runs it). */
+  drainManagers?: boolean;
   /** The image and command of the small service created after the removal. */
   smallImage: string;
   log?: (line: string) => void;
@@ -140,6 +142,9 @@ export async function runBigService(c: DaemonCluster, o: BigServiceOptions): Pro
       const nodes = (await control.call('ListNodes', {})).nodes;
       return nodes.length === c.nodes.length && nodes.every((n) => n.status?.state === 2 && n.description?.engineVersion);
     }, 200);
+    if (o.drainManagers) {
+      for (const n of (await control.call('ListNodes', {})).nodes.filter((x) => x.role === 1)) await c.cliOk(0, ['node', 'update', '--availability', 'drain', n.meta?.id ?? '']);
+    }
     const since = Date.now();
     let leaderPeak = peakRss(c.node(0).proc?.pid);
     const sample = (): void => void (leaderPeak = Math.max(leaderPeak, peakRss(c.node(0).proc?.pid)));

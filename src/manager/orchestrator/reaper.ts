@@ -21,7 +21,7 @@ import { deleteAction, type StoreEvent } from '../store/store.js';
 import { isTerminal, type Service, type Task } from '../store/types.js';
 import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from './loop.js';
 import { slotKey } from './restart.js';
-import type { Unit } from './slots.js';
+import { MAX_CHANGES_PER_PASS, type Unit } from './slots.js';
 import { byCreation, isLive, isStopped, isStopping } from './tasks.js';
 
 export const DEFAULT_TASK_HISTORY_RETENTION = 5;
@@ -43,7 +43,14 @@ export class TaskReaper extends ReconcileLoop {
     const { store } = this.ctx;
     const retention = this.retention();
     const units: Unit[] = [];
+    const wake = new Map<string, number>();
+    // At most MAX_CHANGES_PER_PASS deletions a pass, the rest right after (as the orchestrators create): the
+    // 100,000 tasks of a removed service deleted back to back held the leader long enough to lose its leadership.
     const del = (t: Task): void => {
+      if (units.length >= MAX_CHANGES_PER_PASS) {
+        wake.set(t.serviceId, this.ctx.now());
+        return;
+      }
       units.push({ actions: [deleteAction('task', t.id, t.version)] });
     };
     let orphans = 0;
@@ -68,9 +75,9 @@ export class TaskReaper extends ReconcileLoop {
         }
       }
     }
-    if (orphans) this.log.info({ tasks: orphans }, 'deleting tasks whose service is gone');
+    if (orphans) this.log.info({ tasks: Math.min(orphans, units.length), left: wake.size > 0 }, 'deleting tasks whose service is gone');
     if (reaped) this.log.debug({ tasks: reaped, retention }, 'deleting old task history');
-    return { units, wake: new Map() };
+    return { units, wake };
   }
 
   /** `only`: just these replicated slots (see Job.slots). */
