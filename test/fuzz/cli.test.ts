@@ -167,6 +167,14 @@ const CONTROL_CHARS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
 const LINE_BREAKS = /[\n\r\u2028\u2029\u0085\u000b\u000c]/;
 
 function checkMessage(line: string, argv: readonly string[], v: (k: string, m: string) => void): void {
+  // `service scale a=1 b=2` reports each target that failed on its own line, as docker's does: one line per item.
+  const at = argv.indexOf('scale');
+  const items = at > 0 && argv[at - 1] === 'service' ? argv.slice(at + 1).filter((a) => !a.startsWith('-') && a.includes('=')).length : 1;
+  const lines = line.replace(/\n$/, '').split('\n');
+  if (items > 1 && lines.length > 1 && lines.length <= items && lines.every((l) => /^flotilla: /.test(l))) {
+    for (const l of lines) checkMessage(l, argv, v);
+    return;
+  }
   const body = line.replace(/\n$/, '');
   if (!/^flotilla: /.test(body) || LINE_BREAKS.test(body)) v('error-not-one-line', `stderr is not one "flotilla: ..." line: ${JSON.stringify(body.slice(0, 300))}`);
   else if (CONTROL_CHARS.test(body)) v('error-control-chars', `the message carries control characters: ${JSON.stringify(body.slice(0, 300))}`);
