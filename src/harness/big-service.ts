@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { connect, type Control } from '../cli/connection.js';
+import { nodeRoleToProto } from '../manager/api/convert.js';
 import * as grpc from '@grpc/grpc-js';
 import { RpcError } from '../cli/errors.js';
 import { parseTaskState, TaskState } from '../manager/store/types.js';
@@ -143,7 +144,7 @@ export async function runBigService(c: DaemonCluster, o: BigServiceOptions): Pro
       return nodes.length === c.nodes.length && nodes.every((n) => n.status?.state === 2 && n.description?.engineVersion);
     }, 200);
     if (o.drainManagers) {
-      for (const n of (await control.call('ListNodes', {})).nodes.filter((x) => x.role === 1)) await c.cliOk(0, ['node', 'update', '--availability', 'drain', n.meta?.id ?? '']);
+      for (const n of (await control.call('ListNodes', {})).nodes.filter((x) => x.role === nodeRoleToProto('manager'))) await c.cliOk(0, ['node', 'update', '--availability', 'drain', n.meta?.id ?? '']);
     }
     const since = Date.now();
     let leaderPeak = peakRss(c.node(0).proc?.pid);

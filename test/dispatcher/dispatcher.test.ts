@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { Dispatcher, TASKS_PER_MESSAGE, type SessionMessage, type SessionSink } from '../../src/dispatcher/dispatcher.js';
+import { Dispatcher, TASKS_PER_MESSAGE, type DispatcherOptions, type SessionMessage, type SessionSink } from '../../src/dispatcher/dispatcher.js';
 import { ApiError, nodeDescriptionToProto, taskStatusToProto } from '../../src/manager/api/convert.js';
 import type { NodeIdentity } from '../../src/manager/ca/ca.js';
 import { createAction, updateAction } from '../../src/manager/store/store.js';
@@ -15,13 +15,13 @@ import { cluster, node, service, task } from '../manager/store-fixtures.js';
 const PERIOD = 40;
 const GRACE = 3;
 
-function setup(confirmLeader?: () => Promise<void>): { ls: LocalStore; d: Dispatcher } {
+function setup(confirmLeader?: () => Promise<void>, options: Partial<DispatcherOptions> = {}): { ls: LocalStore; d: Dispatcher } {
   const ls = new LocalStore();
   const c = cluster('cl');
   c.spec.dispatcher = { heartbeatPeriodMs: PERIOD, heartbeatGrace: GRACE };
   const svc = service('s1', 'web');
   ls.applyNow([createAction('cluster', c), createAction('node', node('n1', { status: { state: 'unknown', message: '', address: '' } })), createAction('node', node('n2')), createAction('service', svc)]);
-  const d = new Dispatcher({ ctx: { ...ls.context(), now: Date.now, ...(confirmLeader ? { confirmLeader } : {}) }, managers: () => [{ id: 'm1', address: '127.0.0.1:4242' }], flushMs: 5, pushDelayMs: 5, random: () => 0, newLeaderGraceMs: 0 });
+  const d = new Dispatcher({ ctx: { ...ls.context(), now: Date.now, ...(confirmLeader ? { confirmLeader } : {}) }, managers: () => [{ id: 'm1', address: '127.0.0.1:4242' }], flushMs: 5, pushDelayMs: 5, random: () => 0, newLeaderGraceMs: 0, ...options });
   return { ls, d };
 }
 
@@ -403,11 +403,7 @@ test('status reports count as signs of life: a node that reports but whose heart
 });
 
 test('the leader\'s own node is not marked down for late heartbeats while its session is open (its agent runs in this process)', async () => {
-  const ls = new LocalStore();
-  const c = cluster('cl');
-  c.spec.dispatcher = { heartbeatPeriodMs: PERIOD, heartbeatGrace: GRACE };
-  ls.applyNow([createAction('cluster', c), createAction('node', node('n1')), createAction('node', node('n2'))]);
-  const d = new Dispatcher({ ctx: { ...ls.context(), now: Date.now }, managers: () => [], flushMs: 5, pushDelayMs: 5, random: () => 0, newLeaderGraceMs: 0, localNodeId: 'n1' });
+  const { ls, d } = setup(undefined, { localNodeId: 'n1' });
   d.start();
   try {
     const own = new Sink();
