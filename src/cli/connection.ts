@@ -177,7 +177,10 @@ export interface ControlCalls {
   ListServices: [{ filters?: { ids?: string[]; names?: string[]; labels?: string[] } | null }, { services: ProtoService[] }];
   UpdateService: [{ serviceId: string; version: number; spec: ProtoServiceSpec }, { service: ProtoService | null }];
   RemoveService: [{ serviceId: string }, Empty];
-  ListTasks: [{ filters?: { serviceIds?: string[]; nodeIds?: string[]; desiredStates?: number[] } | null }, { tasks: ProtoTask[] }];
+  ListTasks: [
+    { filters?: { serviceIds?: string[]; nodeIds?: string[]; desiredStates?: number[] } | null; pageSize?: number; pageToken?: string },
+    { tasks: ProtoTask[]; nextPageToken?: string },
+  ];
   GetCluster: [Empty, { cluster: ProtoCluster | null }];
   UpdateCluster: [{ version: number; spec: ProtoClusterSpec }, { cluster: ProtoCluster | null }];
   GetJoinTokens: [Empty, { joinTokens: ProtoJoinTokens | null }];
@@ -213,7 +216,7 @@ class GrpcControl implements Control {
     readonly timeoutMs: number,
     credentials: grpc.ChannelCredentials,
   ) {
-    // Answers may be large (ListTasks answers up to 50,000 tasks): SwarmKit's 128 MB, not gRPC's 4 MB default.
+    // Answers may be large (a page of 5,000 tasks with long specs): SwarmKit's 128 MB, not gRPC's 4 MB default.
     const options: grpc.ChannelOptions = { ...(target.kind === 'tcp' ? NODE_CHANNEL_OPTIONS : {}), 'grpc.max_receive_message_length': 128 * 1024 * 1024 };
     this.client = new grpc.Client(target.address, credentials, options);
   }

@@ -30,9 +30,19 @@ export async function listServicesWithStatus(control: Control): Promise<{ servic
   return res.services.map((s) => ({ service: serviceFromProto(s), status: s.serviceStatus ?? null }));
 }
 
+/** Tasks per ListTasks call: the manager's most (larger pages are cut to it). */
+const TASK_PAGE = 5_000;
+
+/** Every matching task, page by page: one answer holds at most 5,000 (proto/control.proto). */
 export async function listTasks(control: Control, filters: { serviceIds?: string[]; nodeIds?: string[]; desiredStates?: number[] } = {}): Promise<Task[]> {
-  const res = await control.call('ListTasks', { filters });
-  return res.tasks.map((t) => taskFromProto(t));
+  const out: Task[] = [];
+  let pageToken = '';
+  do {
+    const res = await control.call('ListTasks', { filters, pageSize: TASK_PAGE, pageToken });
+    for (const t of res.tasks) out.push(taskFromProto(t));
+    pageToken = res.nextPageToken ?? '';
+  } while (pageToken);
+  return out;
 }
 
 /**

@@ -8,8 +8,6 @@ import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { connect, type Control } from '../cli/connection.js';
 import { nodeRoleToProto } from '../manager/api/convert.js';
-import * as grpc from '@grpc/grpc-js';
-import { RpcError } from '../cli/errors.js';
 import { parseTaskState, TaskState } from '../manager/store/types.js';
 import type { DaemonCluster } from './daemon-cluster.js';
 
@@ -66,14 +64,9 @@ async function count(control: Control, serviceId: string): Promise<Counts> {
   return c;
 }
 
-/** Whether any task of a removed service is left (ListTasks refuses more than 50,000: many are). */
+/** Whether any task of a removed service is left: a page of one task, not a list of up to 100,000. */
 async function anyLeft(control: Control, serviceId: string): Promise<boolean> {
-  try {
-    return (await control.call('ListTasks', { filters: { serviceIds: [serviceId] } })).tasks.length > 0;
-  } catch (err) {
-    if (err instanceof RpcError && err.code === grpc.status.RESOURCE_EXHAUSTED) return true;
-    throw err;
-  }
+  return (await control.call('ListTasks', { filters: { serviceIds: [serviceId] }, pageSize: 1 })).tasks.length > 0;
 }
 
 function peakRss(pid: number | undefined): number {

@@ -430,11 +430,22 @@ describe('service', () => {
         '',
       ].join('\n'),
     );
-    assert.deepEqual(fake.callsOf('ListTasks')[0], { filters: { serviceIds: [web.id], nodeIds: [], desiredStates: [] } });
+    assert.deepEqual(fake.callsOf('ListTasks')[0], { filters: { serviceIds: [web.id], nodeIds: [], desiredStates: [] }, pageSize: 5000, pageToken: '' });
     assert.equal(ok(await cli(['service', 'ps', '-q', '--filter', 'node=worker-1', 'web'])), 't1aaaaaaaaaaaaaaaaaaaaaaa\n');
     // No tasks yet (before orchestration): just the header.
     fake.tasks.clear();
     assert.equal(ok(await cli(['service', 'ps', 'web'])), 'ID   NAME   IMAGE   NODE   DESIRED STATE   CURRENT STATE   ERROR\n');
+  });
+
+  test('ps: the tasks of a manager that answers in pages, each page asked after the last id of the one before', async () => {
+    const web = addWeb();
+    for (const n of [1, 2, 3]) fake.addTask(task(`t${n}aaaaaaaaaaaaaaaaaaaaaaa`, web, { slot: n }));
+    fake.maxTasksPerAnswer = 2;
+    assert.equal(ok(await cli(['service', 'ps', '-q', 'web'])), 't1aaaaaaaaaaaaaaaaaaaaaaa\nt2aaaaaaaaaaaaaaaaaaaaaaa\nt3aaaaaaaaaaaaaaaaaaaaaaa\n');
+    assert.deepEqual(
+      fake.callsOf('ListTasks').map((c) => (c as { pageToken: string }).pageToken),
+      ['', 't2aaaaaaaaaaaaaaaaaaaaaaa'],
+    );
   });
 });
 

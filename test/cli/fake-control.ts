@@ -47,6 +47,8 @@ export class FakeControl {
   readonly nodes = new Map<string, Node>();
   readonly services = new Map<string, Service>();
   readonly tasks = new Map<string, Task>();
+  /** ListTasks answers at most this many tasks at once (the manager's 5,000; tests lower it to see the CLI page). */
+  maxTasksPerAnswer = 5_000;
   cluster: Cluster | null = null;
   joinTokens = { worker: 'SWMTKN-1-worker-token', manager: 'SWMTKN-1-manager-token' };
   info = { leaderId: '', leaderAddr: '', term: 0, managers: [] as ManagerEntry[] };
@@ -68,6 +70,7 @@ export class FakeControl {
     this.inject.clear();
     this.delays.clear();
     this.beforeWrite = null;
+    this.maxTasksPerAnswer = 5_000;
   }
 
   private index = 100;
@@ -196,9 +199,15 @@ export class FakeControl {
         (t) =>
           (!f.serviceIds?.length || f.serviceIds.includes(t.serviceId)) &&
           (!f.nodeIds?.length || f.nodeIds.includes(t.nodeId)) &&
-          (!f.desiredStates?.length || f.desiredStates.includes(t.desiredState)),
+          (!f.desiredStates?.length || f.desiredStates.includes(t.desiredState)) &&
+          t.id > String(r.pageToken ?? ''),
       );
-      return { tasks: tasks.map(taskToProto) };
+      tasks.sort((a, b) => (a.id < b.id ? -1 : 1));
+      const size = Number(r.pageSize ?? 0);
+      const limit = size === 0 ? this.maxTasksPerAnswer : Math.min(size, this.maxTasksPerAnswer);
+      if (size === 0 && tasks.length > limit) throw new ApiError(grpc.status.RESOURCE_EXHAUSTED, 'too many tasks for one answer');
+      const page = tasks.slice(0, limit);
+      return { tasks: page.map(taskToProto), nextPageToken: tasks.length > limit ? page[page.length - 1].id : '' };
     },
     GetCluster: () => {
       if (!this.cluster) throw new NotFoundError('not-found', 'no cluster object');

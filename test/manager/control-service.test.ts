@@ -8,7 +8,8 @@ import * as grpc from '@grpc/grpc-js';
 import { clusterSpecToProto, serviceSpecToProto, type ProtoClusterSpec, type ProtoService, type ProtoServiceSpec } from '../../src/manager/api/convert.js';
 import type { Cluster, Node, Service, ServiceSpec } from '../../src/manager/store/types.js';
 import { controlHarness as harness, refusal, type ControlHarness as Harness } from './control-fixtures.js';
-import { serviceSpec } from './store-fixtures.js';
+import { createAction, deleteAction } from '../../src/manager/store/store.js';
+import { serviceSpec, task } from './store-fixtures.js';
 
 /** The call fails with INVALID_ARGUMENT naming `field` and `rule`; returns the details. */
 async function invalid(p: Promise<unknown>, field: string, rule: string, details?: RegExp): Promise<string> {
@@ -203,4 +204,44 @@ test('errors quote at most about 100 characters of what the user sent', async ()
   await short(h.control.UpdateNode({ nodeId: 'w1', version: w1.version, hasAvailability: false, availability: 0, hasRole: false, role: 0, labelsAdd: { [`a b${huge}`]: '1' }, force: false }), 'INVALID_ARGUMENT');
   // A key with characters gRPC metadata cannot carry still gets its INVALID_ARGUMENT with `field`.
   await invalid(h.control.CreateService({ spec: protoSpec(serviceSpec('web'), (p) => (p.labels = { 'zone é\n': '' })) }), 'spec.labels["zone \\u00e9\\n"]', 'label-key', /label key "zone é\\n" contains whitespace/);
+});
+
+test('ListTasks answers at most 5,000 tasks at once: pages in id order that miss none, and a call without a page size that matches more is refused', async () => {
+  const h = harness();
+  const web = await createService(h, serviceSpec('web'));
+  const other = await createService(h, serviceSpec('other'));
+  const ids = Array.from({ length: 5_001 }, (_, i) => `t${String(i).padStart(5, '0')}x`);
+  // Created out of id order: the pages follow the ids, not the store's order.
+  h.local.applyNow([...ids].reverse().map((id, i) => createAction('task', task(id, web, { slot: i + 1 }))));
+  h.local.applyNow([createAction('task', task('a0other', other))]);
+  type Page = { tasks: { meta?: { id?: string } }[]; nextPageToken: string };
+  const list = (pageSize?: number, pageToken?: string): Promise<Page> =>
+    h.control.ListTasks({ filters: { serviceIds: [web.id] }, pageSize, pageToken }) as Promise<Page>;
+
+  const r = await refusal(list());
+  assert.equal(grpc.status[r.code], 'RESOURCE_EXHAUSTED');
+  assert.equal(r.details, '5001 tasks match, more than the 5000 of one answer: ask for them in pages (page_size, page_token) or narrow the filters');
+
+  const seen: string[] = [];
+  const tokens: string[] = [];
+  let token = '';
+  do {
+    const p = await list(2_000, token);
+    assert.ok(p.tasks.length <= 2_000);
+    seen.push(...p.tasks.map((t) => t.meta?.id ?? ''));
+    token = p.nextPageToken;
+    tokens.push(token);
+  } while (token);
+  assert.deepEqual(seen, ids, 'every task once, in id order');
+  assert.deepEqual(tokens, [ids[1_999], ids[3_999], '']);
+  // A page larger than the most is cut to it; a task deleted between pages does not move the next page.
+  const first = await list(1_000_000);
+  assert.equal(first.tasks.length, 5_000);
+  assert.equal(first.nextPageToken, ids[4_999]);
+  h.local.applyNow([deleteAction('task', ids[4_999])]);
+  assert.deepEqual((await list(10, first.nextPageToken)).tasks.map((t) => t.meta?.id), [ids[5_000]]);
+  // Few enough: one answer without a page size, as before.
+  assert.equal(((await h.control.ListTasks({ filters: { serviceIds: [other.id] } })) as Page).tasks.length, 1);
+  await invalid(list(-1), 'pageSize', 'range', /must be 0 \(every task\) or a positive number of tasks \(got -1\)/);
+  await invalid(list(10, 'not an id'), 'pageToken', 'id-format');
 });
