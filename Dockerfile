@@ -10,8 +10,10 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY proto ./proto
+COPY scripts/gen-api.js ./scripts/
 COPY src ./src
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev --no-audit --no-fund
+RUN node scripts/gen-api.js && npx tsc -p tsconfig.json && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-slim
 ENV NODE_ENV=production FLOTILLA_DATA_DIR=/data

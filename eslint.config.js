@@ -14,7 +14,7 @@ const impure = [
 ];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'src/api/gen/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
