@@ -4,11 +4,11 @@
 // joins its nodes, then reports its counters to the parent every 200 ms and
 // stops when told to. Input: one JSON message from the parent.
 import { pino } from 'pino';
-import { loadCaProto } from '../src/manager/api/proto.js';
+import { loadCaProto } from '../src/api/proto.js';
 import { createCSR, generateNodeKey } from '../src/manager/ca/ca.js';
 import { anonymousChannelCredentials, channelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider } from '../src/manager/ca/tls.js';
 import { unary } from '../src/manager/peer-clients.js';
-import { TaskState } from '../src/manager/store/types.js';
+import { TaskState } from '../src/api/objects.js';
 import { Agent } from '../src/worker/agent.js';
 import { ManagerSession } from '../src/worker/session.js';
 import { HollowExecutor, type HollowCounters } from './hollow-executor.js';

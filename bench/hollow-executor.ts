@@ -3,7 +3,7 @@
 // thousand agents so that the managers' side (dispatcher, orchestrators,
 // scheduler, Raft) can be measured at scale. Real containers are proven with
 // the DockerExecutor against the engine in the tests.
-import type { NodeDescription, Task } from '../src/manager/store/types.js';
+import type { NodeDescription, Task } from '../src/api/objects.js';
 import type { ContainerObservation, Executor, HealthObservation, LogEntry, Owner, ShutdownResult } from '../src/worker/executor.js';
 import { taskLabels } from '../src/worker/labels.js';
 

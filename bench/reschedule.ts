@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DaemonCluster } from '../src/harness/daemon-cluster.js';
-import { TaskState, type Node, type Task } from '../src/manager/store/types.js';
+import { TaskState, type Node, type Task } from '../src/api/objects.js';
 import { connectEngine } from '../src/worker/engine.js';
 import { LABEL_CLUSTER_ID } from '../src/worker/labels.js';
 

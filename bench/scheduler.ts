@@ -18,7 +18,7 @@ import { planPass } from '../src/manager/scheduler/planner.js';
 import { Scheduler } from '../src/manager/scheduler/scheduler.js';
 import { ClusterView } from '../src/manager/scheduler/view.js';
 import { ClusterStore, createAction, encodeTx, unwrapTx, type Action } from '../src/manager/store/store.js';
-import { TaskState, type Node, type Service, type Task, type TaskTemplate } from '../src/manager/store/types.js';
+import { TaskState, type Node, type Service, type Task, type TaskTemplate } from '../src/api/objects.js';
 
 type Scenario = 'spread' | 'mixed';
 

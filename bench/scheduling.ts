@@ -17,11 +17,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { DaemonCluster } from '../src/harness/daemon-cluster.js';
-import { serviceSpecToProto, type ProtoClusterSpec } from '../src/manager/api/convert.js';
-import { loadControlProto } from '../src/manager/api/proto.js';
+import { serviceSpecToProto, type ProtoClusterSpec } from '../src/api/convert.js';
+import { loadControlProto } from '../src/api/proto.js';
 import type { HollowAgentsJob, HollowAgentsReport } from './hollow-agents.js';
 import { unary } from '../src/manager/peer-clients.js';
-import { validateServiceSpec } from '../src/manager/store/validate.js';
+import { validateServiceSpec } from '../src/api/validate.js';
 
 const { values } = parseArgs({ options: { procs: { type: 'string' }, nodes: { type: 'string' }, tasks: { type: 'string' }, keep: { type: 'boolean' }, trace: { type: 'boolean' }, profile: { type: 'string' }, 'log-level': { type: 'string' } } });
 const NODES = Number(values.nodes ?? 1000);

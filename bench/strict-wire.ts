@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { protoRoot } from '../src/common/protos.js';
 import { checkWire, isMalformedRequest } from '../src/common/strict-wire.js';
-import { loadDispatcherProto } from '../src/manager/api/proto.js';
+import { loadDispatcherProto } from '../src/api/proto.js';
 import { loadRaftProto } from '../src/raft/codec.js';
 import { MessageType } from '../src/raft/types.js';
 

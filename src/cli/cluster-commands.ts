@@ -1,7 +1,7 @@
 // `flotilla join-token worker|manager` and `flotilla cluster info`.
-import { clusterSpecFromProto, clusterSpecToProto, nodeRoleToProto, reachabilityToProto } from '../manager/api/convert.js';
-import type { ClusterSpec, NodeRole, Reachability } from '../manager/store/types.js';
-import { checkClusterSetting, CLUSTER_SETTING_LIMITS, clusterSettingRange, durationText, ValidationError, type ClusterSetting } from '../manager/store/validate.js';
+import { clusterSpecFromProto, clusterSpecToProto, nodeRoleToProto, reachabilityToProto } from '../api/convert.js';
+import type { ClusterSpec, NodeRole, Reachability } from '../api/objects.js';
+import { checkClusterSetting, CLUSTER_SETTING_LIMITS, clusterSettingRange, durationText, ValidationError, type ClusterSetting } from '../api/validate.js';
 import { parseChoice, parseDuration, parseInteger, UsageError } from './args.js';
 import type { CommandDef, CommandGroup } from './command.js';
 import type { Control, ProtoClusterInfo, ProtoJoinTokens } from './connection.js';

@@ -19,8 +19,8 @@ import type {
   ProtoService,
   ProtoServiceSpec,
   ProtoTask,
-} from '../manager/api/convert.js';
-import { loadControlProto, type ControlMethod } from '../manager/api/proto.js';
+} from '../api/convert.js';
+import { loadControlProto, type ControlMethod } from '../api/proto.js';
 import { NODE_CHANNEL_OPTIONS, NodeCertificateProvider, channelCredentials } from '../manager/ca/tls.js';
 import { quoteArg, UsageError } from './args.js';
 import { CliError, RpcError, type ErrorContext } from './errors.js';

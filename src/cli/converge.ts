@@ -9,7 +9,7 @@
 // global: one per node it has tasks for) has a RUNNING task with the current
 // spec, and no other task of it still runs. Progress lines are printed when
 // they change (plain lines: they read well in a terminal and in a log).
-import { TaskState, taskStateName, type Service, type Task } from '../manager/store/types.js';
+import { TaskState, taskStateName, type Service, type Task } from '../api/objects.js';
 import type { CliIo } from './command.js';
 import type { Control } from './connection.js';
 import { CliError } from './errors.js';

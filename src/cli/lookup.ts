@@ -2,8 +2,8 @@
 // means: a full id, a unique id prefix, or a name (hostname for nodes), as
 // docker does. Also the retry of read-modify-write on a version conflict.
 import * as grpc from '@grpc/grpc-js';
-import { nodeFromProto, serviceFromProto, taskFromProto, type ProtoServiceStatus } from '../manager/api/convert.js';
-import type { Node, Service, Task } from '../manager/store/types.js';
+import { nodeFromProto, serviceFromProto, taskFromProto, type ProtoServiceStatus } from '../api/convert.js';
+import type { Node, Service, Task } from '../api/objects.js';
 import { quoteArg } from './args.js';
 import type { Control } from './connection.js';
 import { CliError, RpcError } from './errors.js';

@@ -1,7 +1,7 @@
 // `flotilla node ls | inspect | update | promote | demote | rm`, like `docker node`.
 import * as grpc from '@grpc/grpc-js';
-import { nodeAvailabilityToProto, nodeFromProto, nodeRoleToProto } from '../manager/api/convert.js';
-import type { Node, NodeAvailability, NodeRole } from '../manager/store/types.js';
+import { nodeAvailabilityToProto, nodeFromProto, nodeRoleToProto } from '../api/convert.js';
+import type { Node, NodeAvailability, NodeRole } from '../api/objects.js';
 import { parseChoice, parseFilter, shownName, parseKeyValue, parseRemovalKey, quoteArg, UsageError, type FlagSpec, type Flags } from './args.js';
 import { connectionOptions, parseCommandLine, type CommandDef, type CommandGroup } from './command.js';
 import type { Control, Env, ProtoUpdateNodeRequest } from './connection.js';

@@ -1,8 +1,8 @@
 // `flotilla service create | ls | inspect | update | scale | rm | ps`, like `docker service`.
 import * as grpc from '@grpc/grpc-js';
-import { serviceFromProto, serviceSpecToProto } from '../manager/api/convert.js';
-import { TaskState, taskStateName, type Node, type PortConfig, type Service, type Task } from '../manager/store/types.js';
-import { MAX_REPLICAS } from '../manager/store/validate.js';
+import { serviceFromProto, serviceSpecToProto } from '../api/convert.js';
+import { TaskState, taskStateName, type Node, type PortConfig, type Service, type Task } from '../api/objects.js';
+import { MAX_REPLICAS } from '../api/validate.js';
 import { integerProblem, parseFilter, quoteArg, shownName, UsageError, type Flags, type FlagSpec } from './args.js';
 import { connectionOptions, parseCommandLine, type CommandDef, type CommandGroup } from './command.js';
 import type { Control, Env } from './connection.js';
@@ -25,7 +25,7 @@ import {
 } from './format.js';
 import { waitConverged } from './converge.js';
 import { findService, listNodes, listServicesWithStatus, listTasks, retryOnConflict } from './lookup.js';
-import type { ServiceSpec } from '../manager/store/types.js';
+import type { ServiceSpec } from '../api/objects.js';
 import { buildCreateSpec, CREATE_FLAGS, defaultServiceName, hasUpdateChanges, planServiceUpdate, UPDATE_FLAGS } from './service-spec.js';
 
 function serviceMode(s: Service): 'replicated' | 'global' {

@@ -24,8 +24,8 @@ import {
 import type { Env } from './connection.js';
 import { validationDetail, validationToUsage } from './errors.js';
 import { QUIET_FLAG } from './format.js';
-import type { HealthCheck, Mount, PortConfig, PortProtocol, PublishMode, ServiceSpec, UpdateConfig } from '../manager/store/types.js';
-import { MAX_REPLICAS, parseConstraint, ValidationError, validateServiceSpec } from '../manager/store/validate.js';
+import type { HealthCheck, Mount, PortConfig, PortProtocol, PublishMode, ServiceSpec, UpdateConfig } from '../api/objects.js';
+import { MAX_REPLICAS, parseConstraint, ValidationError, validateServiceSpec } from '../api/validate.js';
 
 // ------------------------------------------------------------ flags
 

@@ -5,15 +5,15 @@ import { cpus, hostname, totalmem, networkInterfaces, platform, arch } from 'nod
 import * as grpc from '@grpc/grpc-js';
 import { splitHostPort, validPort } from '../common/address.js';
 import type { Logger } from 'pino';
-import { loadCaProto } from '../manager/api/proto.js';
+import { loadCaProto } from '../api/proto.js';
 import { caDigest, createCSR, createRootCA, generateId, generateNodeKey, parseNodeCert, signNodeCSR, type NodeRole } from '../manager/ca/ca.js';
 import { anonymousChannelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider, unverifiedChannelCredentials } from '../manager/ca/tls.js';
 import { checkCaDigest, formatJoinToken, generateJoinSecret, parseJoinToken } from '../manager/ca/token.js';
 import { Manager } from '../manager/manager.js';
 import { unary } from '../manager/peer-clients.js';
 import { createAction } from '../manager/store/store.js';
-import type { Cluster, Node } from '../manager/store/types.js';
-import { validateClusterSpec } from '../manager/store/validate.js';
+import type { Cluster, Node } from '../api/objects.js';
+import { validateClusterSpec } from '../api/validate.js';
 import { checkFreshDataDir, dataDirPaths, removeNodeFiles, saveState, saveTls, type PeerAddress } from './state.js';
 
 export const DEFAULT_PORT = 4242;

@@ -15,24 +15,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { listInLanes } from '../common/lanes.js';
 import type { Logger } from 'pino';
-import {
-  ApiError,
-  endpointToProto,
-  nodeDescriptionFromProto,
-  taskStatusFromProto,
-  taskTemplateToProto,
-  taskToProtoWith,
-  type ProtoNodeDescription,
-  type ProtoTask,
-  type ProtoTaskStatus,
-  type ProtoTaskTemplate,
-} from '../manager/api/convert.js';
+import { endpointToProto, nodeDescriptionFromProto, taskStatusFromProto, taskTemplateToProto, taskToProtoWith, type ProtoNodeDescription, type ProtoTask, type ProtoTaskStatus, type ProtoTaskTemplate } from '../api/convert.js';
+import { ApiError } from '../manager/grpc-status.js';
 import { generateId, type NodeIdentity } from '../manager/ca/ca.js';
 import type { ControllerContext, LeaderController } from '../manager/controller.js';
 import { statusAction, updateAction, VersionConflictError, NotFoundError, type Action } from '../manager/store/store.js';
 import { sameAssignment, SessionAssignments, type AssignmentMessage } from './assignments.js';
-import { TaskState, type EndpointSpec, type Node, type NodeDescription, type Task, type TaskStatus, type TaskTemplate } from '../manager/store/types.js';
-import { ValidationError } from '../manager/store/validate.js';
+import { TaskState, type EndpointSpec, type Node, type NodeDescription, type Task, type TaskStatus, type TaskTemplate } from '../api/objects.js';
+import { ValidationError } from '../api/validate.js';
 
 export interface DispatcherOptions {
   ctx: ControllerContext;

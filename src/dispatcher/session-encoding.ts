@@ -14,7 +14,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { protoRoot } from '../common/protos.js';
-import type { ProtoTask } from '../manager/api/convert.js';
+import type { ProtoTask } from '../api/convert.js';
 import type { SessionMessage } from './dispatcher.js';
 
 interface Types {

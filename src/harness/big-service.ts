@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { connect, type Control } from '../cli/connection.js';
-import { nodeRoleToProto } from '../manager/api/convert.js';
-import { parseTaskState, TaskState } from '../manager/store/types.js';
+import { nodeRoleToProto } from '../api/convert.js';
+import { parseTaskState, TaskState } from '../api/objects.js';
 import type { DaemonCluster } from './daemon-cluster.js';
 
 export interface BigServiceOptions {

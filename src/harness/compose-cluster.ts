@@ -19,7 +19,7 @@ import type Docker from 'dockerode';
 import type { ClusterInfoView } from '../cli/cluster-commands.js';
 import { connect, type Control } from '../cli/connection.js';
 import { packageRoot } from '../common/protos.js';
-import type { Node, Task } from '../manager/store/types.js';
+import type { Node, Task } from '../api/objects.js';
 import { connectEngine } from '../worker/engine.js';
 import { LABEL_CLUSTER_ID, LABEL_NODE_ID, LABEL_SERVICE_NAME } from '../worker/labels.js';
 

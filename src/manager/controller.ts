@@ -9,7 +9,7 @@
 // retry).
 import type { Logger } from 'pino';
 import type { Action, ClusterStore } from './store/store.js';
-import type { StoreObject } from './store/types.js';
+import type { StoreObject } from '../api/objects.js';
 
 export type StoreWrite = (actions: readonly Action[]) => Promise<StoreObject[]>;
 

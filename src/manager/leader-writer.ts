@@ -10,7 +10,7 @@ import { NotLeaderError } from '../raft/errors.js';
 import { notDelivered, unary, type PeerClients } from './peer-clients.js';
 import type { ReplicatedStore } from './replicated-store.js';
 import { encodeTx, unwrapTx, type Action, type TxResult } from './store/store.js';
-import type { StoreObject } from './store/types.js';
+import type { StoreObject } from '../api/objects.js';
 
 const RETRY_MS = 100;
 

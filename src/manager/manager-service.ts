@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { isHostPort } from '../common/address.js';
 import type { Logger } from 'pino';
-import { ApiError } from './api/convert.js';
+import { ApiError } from './grpc-status.js';
 import type { NodeIdentity } from './ca/ca.js';
 import { peerIdentity } from './ca/tls.js';
 import type { ReplicatedStore } from './replicated-store.js';

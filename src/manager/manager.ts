@@ -15,7 +15,7 @@ import type { NodeId } from '../raft/types.js';
 import { Dispatcher } from '../dispatcher/dispatcher.js';
 import { dispatcherServerDefinition } from '../dispatcher/session-encoding.js';
 import { dispatcherImplementation } from '../dispatcher/service.js';
-import { loadCaProto, loadControlProto, loadDispatcherProto, loadManagerProto } from './api/proto.js';
+import { loadCaProto, loadControlProto, loadDispatcherProto, loadManagerProto } from '../api/proto.js';
 import { authorizer, nodeCallRefusal, type AuthorizerOptions } from './authz.js';
 import { CaService, caServiceImplementation } from './ca/service.js';
 import { channelCredentials, NODE_CHANNEL_OPTIONS, serverCredentials, type NodeCertificateProvider } from './ca/tls.js';

@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import type { NodeId, Status } from '../raft/types.js';
 import type { ReplicatedStore } from './replicated-store.js';
-import type { Cluster, Node } from './store/types.js';
+import type { Cluster, Node } from '../api/objects.js';
 
 /** A learner this close to the leader's last index counts as caught up. */
 export const PROMOTE_MAX_LAG = 64;

@@ -2,7 +2,7 @@
 // over mutual TLS with this node's certificate. Used to forward writes
 // (Manager.Propose) and control calls to the leader.
 import * as grpc from '@grpc/grpc-js';
-import { loadControlProto, loadManagerProto } from './api/proto.js';
+import { loadControlProto, loadManagerProto } from '../api/proto.js';
 import { NODE_CHANNEL_OPTIONS } from './ca/tls.js';
 
 export class PeerClients {

@@ -9,7 +9,7 @@ import { RaftStorage } from '../raft/storage.js';
 import { RaftTransport } from '../raft/transport.js';
 import type { NodeId, Status } from '../raft/types.js';
 import { ClusterStore, encodeTx, unwrapTx, type Action, type TxResult } from './store/store.js';
-import type { StoreObject } from './store/types.js';
+import type { StoreObject } from '../api/objects.js';
 
 export interface ReplicatedStoreOptions {
   id: NodeId;

@@ -1,7 +1,7 @@
 // Turns a task (its TaskTemplate and published ports) into the Docker engine's
 // container-create body. Pure: no engine, so every field mapping is unit-tested.
 import type Dockerode from 'dockerode';
-import type { HealthCheck, Mount, PortConfig, Task } from '../manager/store/types.js';
+import type { HealthCheck, Mount, PortConfig, Task } from '../api/objects.js';
 import { InvalidSpecError, type Owner } from './executor.js';
 import { containerName, taskLabels } from './labels.js';
 

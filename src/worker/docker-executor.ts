@@ -22,7 +22,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { pino, type Logger } from 'pino';
 import { Limiter, type LimiterStats } from '../common/limiter.js';
-import type { NodeDescription, Task, TaskHealth } from '../manager/store/types.js';
+import type { NodeDescription, Task, TaskHealth } from '../api/objects.js';
 import { toCreateOptions } from './container-spec.js';
 import { engineMessage, isAbortError, statusCodeOf, toExecutorError } from './docker-errors.js';
 import { LogDemuxer } from './docker-logs.js';

@@ -2,7 +2,7 @@
 // one task, and the typed errors it raises. The agent only speaks this
 // interface, so the Docker implementation (docker-executor.ts) can be replaced
 // (e.g. by a hollow executor in unit tests) without touching the state machine.
-import type { Labels, NodeDescription, Task, TaskHealth } from '../manager/store/types.js';
+import type { Labels, NodeDescription, Task, TaskHealth } from '../api/objects.js';
 
 /** Who owns a container: it is labelled with both, and adoption lists by both. */
 export interface Owner {

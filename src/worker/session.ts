@@ -13,11 +13,11 @@
 //   the session and open a new one, at the next manager, with a backoff.
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
-import { nodeDescriptionToProto, taskFromProto, taskStatusToProto, type ProtoTask } from '../manager/api/convert.js';
+import { nodeDescriptionToProto, taskFromProto, taskStatusToProto, type ProtoTask } from '../api/convert.js';
 import { NOT_LEADER_HEADER } from '../dispatcher/service.js';
-import { loadDispatcherProto } from '../manager/api/proto.js';
-import type { SharedTaskParts } from '../manager/store/shared-specs.js';
-import type { NodeDescription, Task } from '../manager/store/types.js';
+import { loadDispatcherProto } from '../api/proto.js';
+import type { SharedTaskParts } from '../api/shared-specs.js';
+import type { NodeDescription, Task } from '../api/objects.js';
 import type { StatusUpdate } from './status-batcher.js';
 
 export interface SessionTarget {

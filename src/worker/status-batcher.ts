@@ -9,7 +9,7 @@
 // (ACCEPTED, PREPARING, REJECTED each); without a backlog every state goes out.
 import { setTimeout as delay } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
-import type { TaskStatus } from '../manager/store/types.js';
+import type { TaskStatus } from '../api/objects.js';
 
 export interface StatusUpdate {
   taskId: string;

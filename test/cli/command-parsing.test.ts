@@ -10,7 +10,7 @@ import { UsageError } from '../../src/cli/args.js';
 import { CliError } from '../../src/cli/errors.js';
 import { nodeFilter, parseNodeUpdate, planNodeUpdate } from '../../src/cli/node-commands.js';
 import { parseServiceCreate, parseServiceScale, parseServiceUpdate } from '../../src/cli/service-commands.js';
-import { validateServiceSpec } from '../../src/manager/store/validate.js';
+import { validateServiceSpec } from '../../src/api/validate.js';
 import { node, serviceSpec } from '../manager/store-fixtures.js';
 
 function usage(pattern: RegExp): (err: unknown) => boolean {

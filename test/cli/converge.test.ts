@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { progressOf } from '../../src/cli/converge.js';
-import { TaskState, type Task } from '../../src/manager/store/types.js';
+import { TaskState, type Task } from '../../src/api/objects.js';
 import { service, task } from '../manager/store-fixtures.js';
 
 const svc = { ...service('s1', 'web'), version: 10, spec: { ...service('s1', 'web').spec, mode: { replicated: { replicas: 3 } } } };

@@ -4,26 +4,13 @@
 // uniqueness, and error injection. Not the manager: just enough to drive the
 // CLI end to end.
 import * as grpc from '@grpc/grpc-js';
-import {
-  ApiError,
-  clusterSpecFromProto,
-  clusterToProto,
-  nodeAvailabilityFromProto,
-  nodeRoleFromProto,
-  nodeToProto,
-  requireVersion,
-  serviceSpecFromProto,
-  serviceToProto,
-  taskToProto,
-  toGrpcStatus,
-  type ProtoClusterSpec,
-  type ProtoServiceSpec,
-} from '../../src/manager/api/convert.js';
+import { clusterSpecFromProto, clusterToProto, nodeAvailabilityFromProto, nodeRoleFromProto, nodeToProto, requireVersion, serviceSpecFromProto, serviceToProto, taskToProto, type ProtoClusterSpec, type ProtoServiceSpec } from '../../src/api/convert.js';
+import { ApiError, toGrpcStatus } from '../../src/manager/grpc-status.js';
 import { withStrictWire } from '../../src/common/strict-wire.js';
-import { loadControlProto, type ControlMethod } from '../../src/manager/api/proto.js';
+import { loadControlProto, type ControlMethod } from '../../src/api/proto.js';
 import { NameConflictError, NotFoundError, VersionConflictError } from '../../src/manager/store/store.js';
-import { TaskState, type Cluster, type Node, type Service, type Task } from '../../src/manager/store/types.js';
-import { checkClusterSpecChange, checkServiceSpecChange } from '../../src/manager/store/validate.js';
+import { TaskState, type Cluster, type Node, type Service, type Task } from '../../src/api/objects.js';
+import { checkClusterSpecChange, checkServiceSpecChange } from '../../src/api/validate.js';
 
 export interface InjectedError {
   code: grpc.status;

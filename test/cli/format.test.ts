@@ -10,7 +10,7 @@ import { describeRpcError, flagForField, RpcError } from '../../src/cli/errors.j
 import { ago, bytesSize, humanDuration, keyValues, renderTable } from '../../src/cli/format.js';
 import { nodeFilter, nodeTable } from '../../src/cli/node-commands.js';
 import { portsColumn, replicasColumn, serviceTable, taskTable } from '../../src/cli/service-commands.js';
-import { TaskState } from '../../src/manager/store/types.js';
+import { TaskState } from '../../src/api/objects.js';
 import * as grpc from '@grpc/grpc-js';
 import { node, service, task, T0 } from '../manager/store-fixtures.js';
 

@@ -15,8 +15,8 @@ import {
   planServiceUpdate,
   UPDATE_FLAGS,
 } from '../../src/cli/service-spec.js';
-import { validateServiceSpec } from '../../src/manager/store/validate.js';
-import type { ServiceSpec } from '../../src/manager/store/types.js';
+import { validateServiceSpec } from '../../src/api/validate.js';
+import type { ServiceSpec } from '../../src/api/objects.js';
 
 function create(argv: string[], env: Record<string, string> = {}): ServiceSpec {
   const { flags, positionals } = parseArgs(argv, CREATE_FLAGS, { command: 'flotilla service create', stopAtPositional: true });

@@ -8,15 +8,15 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { DaemonCluster, runCli, type CliResult } from '../../src/harness/daemon-cluster.js';
-import { loadControlProto } from '../../src/manager/api/proto.js';
+import { loadControlProto } from '../../src/api/proto.js';
 import { anonymousChannelCredentials, channelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider } from '../../src/manager/ca/tls.js';
 import { createCSR, generateNodeKey } from '../../src/manager/ca/ca.js';
-import { loadCaProto } from '../../src/manager/api/proto.js';
+import { loadCaProto } from '../../src/api/proto.js';
 import { unary } from '../../src/manager/peer-clients.js';
 import { parseJoinToken, formatJoinToken } from '../../src/manager/ca/token.js';
 import { connectEngine } from '../../src/worker/engine.js';
 import { LABEL_CLUSTER_ID } from '../../src/worker/labels.js';
-import type { Node, Service } from '../../src/manager/store/types.js';
+import type { Node, Service } from '../../src/api/objects.js';
 
 const base = mkdtempSync(join(tmpdir(), 'flotilla-cluster-'));
 const c = new DaemonCluster({ baseDir: base, firstHost: 70, port: 7470, nodeStatusMs: 300 });

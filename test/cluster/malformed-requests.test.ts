@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { DaemonCluster } from '../../src/harness/daemon-cluster.js';
-import { loadControlProto } from '../../src/manager/api/proto.js';
+import { loadControlProto } from '../../src/api/proto.js';
 import { anonymousChannelCredentials, channelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider } from '../../src/manager/ca/tls.js';
 
 const base = mkdtempSync(join(tmpdir(), 'flotilla-malformed-'));

@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { protoRoot } from '../../src/common/protos.js';
 import { checkWire, isMalformedRequest, MAX_NESTING_DEPTH, MalformedRequest, strictDeserializer, withStrictWire } from '../../src/common/strict-wire.js';
-import { loadCaProto, loadControlProto, loadDispatcherProto, loadManagerProto } from '../../src/manager/api/proto.js';
+import { loadCaProto, loadControlProto, loadDispatcherProto, loadManagerProto } from '../../src/api/proto.js';
 import { loadRaftProto } from '../../src/raft/codec.js';
 
 const control = (name: string): protobuf.Type => protoRoot('control.proto').lookupType(`flotilla.control.${name}`);

@@ -10,7 +10,7 @@ import { formatReport } from '../../src/harness/chaos/report.js';
 import { runScenario } from '../../src/harness/chaos/runner.js';
 import { SCENARIOS } from '../../src/harness/chaos/scenarios.js';
 import { ComposeCluster, MANAGERS, WORKERS, type ManagerName } from '../../src/harness/compose-cluster.js';
-import { TaskState, type Task } from '../../src/manager/store/types.js';
+import { TaskState, type Task } from '../../src/api/objects.js';
 import { requireEngine, TEST_IMAGE } from '../worker/engine.js';
 
 const FILE = 'test/compose/compose-cluster.test.ts';

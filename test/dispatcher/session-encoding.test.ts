@@ -2,9 +2,9 @@
 // against the generic one: the agent's decoder reads the same message from both.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { taskToProto, type ProtoTask } from '../../src/manager/api/convert.js';
-import { loadDispatcherProto } from '../../src/manager/api/proto.js';
-import { TaskState } from '../../src/manager/store/types.js';
+import { taskToProto, type ProtoTask } from '../../src/api/convert.js';
+import { loadDispatcherProto } from '../../src/api/proto.js';
+import { TaskState } from '../../src/api/objects.js';
 import { encodeSessionMessage } from '../../src/dispatcher/session-encoding.js';
 import type { SessionMessage } from '../../src/dispatcher/dispatcher.js';
 import { service, task } from '../manager/store-fixtures.js';

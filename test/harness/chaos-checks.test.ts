@@ -9,7 +9,7 @@ import { duplicateEpisodes, duplicatesBounded, linearizable, lostWrites, oneLead
 import { converged } from '../../src/harness/chaos/monitor.js';
 import { writeOutcome } from '../../src/harness/chaos/workload.js';
 import type { HistoryEvent } from '../../src/harness/history.js';
-import { TaskState, type Task } from '../../src/manager/store/types.js';
+import { TaskState, type Task } from '../../src/api/objects.js';
 
 let clock = 0;
 function ev(process: number, type: HistoryEvent['type'], f: 'put' | 'get', key: string, value: string | null): HistoryEvent {

@@ -4,7 +4,7 @@
 // proposed, so that a test can check that a refusal changed nothing.
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { toGrpcStatus } from '../../src/manager/api/convert.js';
+import { toGrpcStatus } from '../../src/manager/grpc-status.js';
 import { ControlService } from '../../src/manager/control/service.js';
 import type { LeaderWriter } from '../../src/manager/leader-writer.js';
 import type { ReplicatedStore } from '../../src/manager/replicated-store.js';

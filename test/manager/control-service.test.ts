@@ -5,8 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { clusterSpecToProto, serviceSpecToProto, type ProtoClusterSpec, type ProtoService, type ProtoServiceSpec } from '../../src/manager/api/convert.js';
-import type { Cluster, Node, Service, ServiceSpec } from '../../src/manager/store/types.js';
+import { clusterSpecToProto, serviceSpecToProto, type ProtoClusterSpec, type ProtoService, type ProtoServiceSpec } from '../../src/api/convert.js';
+import type { Cluster, Node, Service, ServiceSpec } from '../../src/api/objects.js';
 import { controlHarness as harness, refusal, type ControlHarness as Harness } from './control-fixtures.js';
 import { createAction, deleteAction } from '../../src/manager/store/store.js';
 import { serviceSpec, task } from './store-fixtures.js';

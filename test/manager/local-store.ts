@@ -4,7 +4,7 @@
 // store's typed error. `writes` counts transactions, `actions` counts actions.
 import { ClusterStore, encodeTx, unwrapTx, type Action } from '../../src/manager/store/store.js';
 import type { ControllerContext } from '../../src/manager/controller.js';
-import type { StoreObject } from '../../src/manager/store/types.js';
+import type { StoreObject } from '../../src/api/objects.js';
 
 export class LocalStore {
   readonly store = new ClusterStore();

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { buildOrchestrators, isLive, type OrchestratorOptions, type Orchestrators } from '../../src/manager/orchestrator/index.js';
 import { createAction, deleteAction, updateAction } from '../../src/manager/store/store.js';
-import { TaskState, type Node, type Service, type ServiceSpec, type Task } from '../../src/manager/store/types.js';
+import { TaskState, type Node, type Service, type ServiceSpec, type Task } from '../../src/api/objects.js';
 import { LocalStore } from './local-store.js';
 import { cluster, node, service } from './store-fixtures.js';
 

@@ -2,7 +2,7 @@
 // node down / drain / pause, leader change, tasks of deleted services.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskState } from '../../src/manager/store/types.js';
+import { TaskState } from '../../src/api/objects.js';
 import { createAction } from '../../src/manager/store/store.js';
 import { buildOrchestrators } from '../../src/manager/orchestrator/index.js';
 import { MAX_TX_IN_FLIGHT } from '../../src/manager/orchestrator/loop.js';

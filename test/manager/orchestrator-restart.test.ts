@@ -3,7 +3,7 @@
 // across leader changes, and the timers of a started orchestrator.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskState, type RestartPolicy, type ServiceSpec } from '../../src/manager/store/types.js';
+import { TaskState, type RestartPolicy, type ServiceSpec } from '../../src/api/objects.js';
 import { Harness, until } from './orchestrator-fixtures.js';
 import { serviceSpec } from './store-fixtures.js';
 

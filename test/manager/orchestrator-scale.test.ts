@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deleteAction } from '../../src/manager/store/store.js';
-import { TaskState, type Service, type Task } from '../../src/manager/store/types.js';
+import { TaskState, type Service, type Task } from '../../src/api/objects.js';
 import { MAX_CHANGES_PER_PASS } from '../../src/manager/orchestrator/slots.js';
 import { Harness } from './orchestrator-fixtures.js';
 

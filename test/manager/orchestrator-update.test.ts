@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpecMatcher } from '../../src/manager/orchestrator/index.js';
-import { TaskState, type Service, type UpdateConfig } from '../../src/manager/store/types.js';
+import { TaskState, type Service, type UpdateConfig } from '../../src/api/objects.js';
 import { Harness } from './orchestrator-fixtures.js';
 import { serviceSpec } from './store-fixtures.js';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ReplicatedStore } from '../../src/manager/replicated-store.js';
 import { createAction, updateAction, NameConflictError, VersionConflictError } from '../../src/manager/store/store.js';
-import type { Service } from '../../src/manager/store/types.js';
+import type { Service } from '../../src/api/objects.js';
 import { NotLeaderError } from '../../src/raft/errors.js';
 import { raftServerOptions } from '../../src/raft/transport.js';
 import { service } from './store-fixtures.js';

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileConstraints, matchConstraints, normalizeDescriptor, nodeAttribute, parseConstraints } from '../../src/manager/scheduler/constraints.js';
-import type { Node } from '../../src/manager/store/types.js';
+import type { Node } from '../../src/api/objects.js';
 import { constrained, get, node, perNode, replicas, setup } from './scheduler-fixtures.js';
 
 function matches(exprs: string[], n: Node): boolean {

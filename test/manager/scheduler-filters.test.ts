@@ -2,7 +2,7 @@
 // the "no suitable node (...)" explanation in Docker Swarm's words.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskState, type Node } from '../../src/manager/store/types.js';
+import { TaskState, type Node } from '../../src/api/objects.js';
 import { explainTask, formatNoSuitableNode } from '../../src/manager/scheduler/filters.js';
 import { planPass } from '../../src/manager/scheduler/planner.js';
 import { ClusterView } from '../../src/manager/scheduler/view.js';

@@ -2,7 +2,7 @@
 // services and tasks, pending/running tasks, and placement counts.
 import { Scheduler, type SchedulerOptions } from '../../src/manager/scheduler/scheduler.js';
 import { createAction, updateAction, type Action } from '../../src/manager/store/store.js';
-import { TaskState, type Node, type Service, type ServiceSpec, type Task, type TaskTemplate } from '../../src/manager/store/types.js';
+import { TaskState, type Node, type Service, type ServiceSpec, type Task, type TaskTemplate } from '../../src/api/objects.js';
 import { LocalStore } from './local-store.js';
 import { T0, node, service, task } from './store-fixtures.js';
 

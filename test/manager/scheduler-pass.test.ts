@@ -8,7 +8,7 @@ import { Prng } from '../../src/harness/prng.js';
 import { Scheduler } from '../../src/manager/scheduler/scheduler.js';
 import { ClusterView } from '../../src/manager/scheduler/view.js';
 import { deleteAction, type Action } from '../../src/manager/store/store.js';
-import { TaskState, type Service, type StoreObject, type Task } from '../../src/manager/store/types.js';
+import { TaskState, type Service, type StoreObject, type Task } from '../../src/api/objects.js';
 import {
   addTasks,
   changeNode,

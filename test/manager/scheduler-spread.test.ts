@@ -2,7 +2,7 @@
 // node id), and placement preferences balance over label values first.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskState } from '../../src/manager/store/types.js';
+import { TaskState } from '../../src/api/objects.js';
 import { CandidateHeap, SpreadTree } from '../../src/manager/scheduler/spread.js';
 import { PASS } from '../../src/manager/scheduler/filters.js';
 import { NodeInfo } from '../../src/manager/scheduler/view.js';

@@ -9,7 +9,7 @@ import {
   type Service,
   type ServiceSpec,
   type Task,
-} from '../../src/manager/store/types.js';
+} from '../../src/api/objects.js';
 
 export const T0 = 1_700_000_000_000;
 

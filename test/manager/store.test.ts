@@ -24,8 +24,8 @@ import {
   type StoreEvent,
   type TxResult,
 } from '../../src/manager/store/store.js';
-import { KINDS, TASK_STATES, TaskState, isTerminal, taskStateName, type Service, type Task } from '../../src/manager/store/types.js';
-import { ValidationError } from '../../src/manager/store/validate.js';
+import { KINDS, TASK_STATES, TaskState, isTerminal, taskStateName, type Service, type Task } from '../../src/api/objects.js';
+import { ValidationError } from '../../src/api/validate.js';
 import { Log, T0, clone, cluster, config, node, secret, service, task } from './store-fixtures.js';
 import { LocalStore } from './local-store.js';
 
@@ -249,7 +249,7 @@ test('indexes follow tasks across nodes, desired states, services and deletes', 
   assert.deepEqual(ids(st.list('task', { serviceId: 's2', where: (t) => t.status.state >= TaskState.ASSIGNED })), ['t4']);
 
   // Nodes change role; tasks are deleted.
-  const n2 = clone(st.get('node', 'n2') as import('../../src/manager/store/types.js').Node);
+  const n2 = clone(st.get('node', 'n2') as import('../../src/api/objects.js').Node);
   n2.role = 'manager';
   log.ok(updateAction('node', n2), deleteAction('task', 't1'), deleteAction('task', 't2'));
   assert.deepEqual(ids(st.nodesByRole('manager')), ['m1', 'n2']);

@@ -4,7 +4,7 @@
 // no longer assigned. Real DockerExecutor, real engine.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskState, type Task } from '../../src/manager/store/types.js';
+import { TaskState, type Task } from '../../src/api/objects.js';
 import { Agent } from '../../src/worker/agent.js';
 import { DockerExecutor } from '../../src/worker/docker-executor.js';
 import { Collector, removeClusterContainers, requireEngine, shell, uniqueClusterId, waitFor } from './engine.js';

@@ -4,7 +4,7 @@
 // each task's latest.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskState } from '../../src/manager/store/types.js';
+import { TaskState } from '../../src/api/objects.js';
 import { Agent } from '../../src/worker/agent.js';
 import { StatusBatcher, type StatusUpdate } from '../../src/worker/status-batcher.js';
 import { Collector, assertMonotonic, makeTask, waitFor } from './engine.js';

@@ -3,7 +3,7 @@
 // node id (so its own containers), and the file its own cluster id.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskState, type Task } from '../../src/manager/store/types.js';
+import { TaskState, type Task } from '../../src/api/objects.js';
 import { Agent } from '../../src/worker/agent.js';
 import { DockerExecutor } from '../../src/worker/docker-executor.js';
 import type { Owner } from '../../src/worker/executor.js';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { TaskState } from '../../src/manager/store/types.js';
+import { TaskState } from '../../src/api/objects.js';
 import { Agent } from '../../src/worker/agent.js';
 import { DockerExecutor } from '../../src/worker/docker-executor.js';
 import { connectEngine } from '../../src/worker/engine.js';

@@ -3,7 +3,7 @@
 // shutdown before start, rejections. Real containers: agent-docker.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskState } from '../../src/manager/store/types.js';
+import { TaskState } from '../../src/api/objects.js';
 import { Agent } from '../../src/worker/agent.js';
 import { ImageNotFoundError } from '../../src/worker/executor.js';
 import { StatusBatcher, type StatusUpdate } from '../../src/worker/status-batcher.js';

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import { TaskState } from '../../src/manager/store/types.js';
+import { TaskState } from '../../src/api/objects.js';
 import { Agent } from '../../src/worker/agent.js';
 import { DockerExecutor, type DockerExecutorOptions } from '../../src/worker/docker-executor.js';
 import { connectEngine } from '../../src/worker/engine.js';

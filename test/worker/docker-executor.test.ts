@@ -11,7 +11,7 @@ import { connectEngine } from '../../src/worker/engine.js';
 import { EngineUnavailableError, ImageNotFoundError, type LogEntry } from '../../src/worker/executor.js';
 import { LABEL_CLUSTER_ID, LABEL_NODE_ID, LABEL_SERVICE_ID, LABEL_SERVICE_NAME, LABEL_TASK_ID, LABEL_TASK_SLOT } from '../../src/worker/labels.js';
 import { exitOutcome } from '../../src/worker/outcomes.js';
-import { TaskState } from '../../src/manager/store/types.js';
+import { TaskState } from '../../src/api/objects.js';
 import { makeTask, removeClusterContainers, requireEngine, shell, uniqueClusterId } from './engine.js';
 
 const engine = await requireEngine('docker-executor.test');

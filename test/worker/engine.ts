@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
-import { TaskState, type HealthCheck, type Mount, type PortConfig, type Task, type TaskStatus } from '../../src/manager/store/types.js';
+import { TaskState, type HealthCheck, type Mount, type PortConfig, type Task, type TaskStatus } from '../../src/api/objects.js';
 import { connectEngine, pingEngine } from '../../src/worker/engine.js';
 import { LABEL_CLUSTER_ID } from '../../src/worker/labels.js';
 import type { StatusUpdate } from '../../src/worker/status-batcher.js';

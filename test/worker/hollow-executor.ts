@@ -3,7 +3,7 @@
 // a prepare error). It proves the agent's bookkeeping (batching, never going
 // backwards, retiring) fast and deterministically; everything about real
 // containers is proven with DockerExecutor against the real engine.
-import type { NodeDescription, Task, TaskHealth } from '../../src/manager/store/types.js';
+import type { NodeDescription, Task, TaskHealth } from '../../src/api/objects.js';
 import {
   ContainerNotFoundError,
   type ContainerObservation,

@@ -3,7 +3,7 @@
 // info -> node description, dockerode errors -> typed errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskState } from '../../src/manager/store/types.js';
+import { TaskState } from '../../src/api/objects.js';
 import { cpuShares, toCreateOptions } from '../../src/worker/container-spec.js';
 import { toExecutorError } from '../../src/worker/docker-errors.js';
 import { LogDemuxer } from '../../src/worker/docker-logs.js';

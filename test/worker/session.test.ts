@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { taskToProto, type ProtoTask } from '../../src/manager/api/convert.js';
-import { loadDispatcherProto } from '../../src/manager/api/proto.js';
-import { TaskState, type Task } from '../../src/manager/store/types.js';
+import { taskToProto, type ProtoTask } from '../../src/api/convert.js';
+import { loadDispatcherProto } from '../../src/api/proto.js';
+import { TaskState, type Task } from '../../src/api/objects.js';
 import { ManagerSession } from '../../src/worker/session.js';
 import { service, task } from '../manager/store-fixtures.js';
 

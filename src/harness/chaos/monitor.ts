@@ -9,8 +9,8 @@
 // deadlines); nodes and the service's tasks through the manager that answered
 // last, then `docker ps` of the service's containers. Every call is bounded.
 import type { Control } from '../../cli/connection.js';
-import { nodeFromProto, taskFromProto } from '../../manager/api/convert.js';
-import { TaskState, type Node, type Task } from '../../manager/store/types.js';
+import { nodeFromProto, taskFromProto } from '../../api/convert.js';
+import { TaskState, type Node, type Task } from '../../api/objects.js';
 import { LABEL_TASK_SLOT } from '../../worker/labels.js';
 import type { ComposeCluster, ManagerName } from '../compose-cluster.js';
 import { MANAGERS } from '../compose-cluster.js';

@@ -12,8 +12,8 @@
 //      pass or fail, the timeline (seconds from the fault) and the recovery
 //      times;
 //   6. the services are removed, so the next scenario starts clean.
-import { nodeFromProto, reachabilityToProto, serviceSpecToProto } from '../../manager/api/convert.js';
-import { validateServiceSpec } from '../../manager/store/validate.js';
+import { nodeFromProto, reachabilityToProto, serviceSpecToProto } from '../../api/convert.js';
+import { validateServiceSpec } from '../../api/validate.js';
 import type { ComposeCluster, ManagerName, NodeName } from '../compose-cluster.js';
 import { MANAGERS, NODE_NAMES } from '../compose-cluster.js';
 import type { HistoryEvent } from '../history.js';

@@ -12,11 +12,11 @@
 import * as grpc from '@grpc/grpc-js';
 import { isHostPort } from '../../common/address.js';
 import type { Logger } from 'pino';
-import { ApiError } from '../api/convert.js';
+import { ApiError } from '../grpc-status.js';
 import type { LeaderWriter } from '../leader-writer.js';
 import type { ReplicatedStore } from '../replicated-store.js';
 import { createAction } from '../store/store.js';
-import type { Cluster, Node } from '../store/types.js';
+import type { Cluster, Node } from '../../api/objects.js';
 import { CertificateError, generateId, signNodeCSR, type NodeIdentity, type NodeRole } from './ca.js';
 import { peerIdentity } from './tls.js';
 import { InvalidTokenError, matchJoinToken, parseJoinToken } from './token.js';

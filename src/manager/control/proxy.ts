@@ -6,8 +6,8 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { NotLeaderError } from '../../raft/errors.js';
-import { ApiError, toGrpcStatus } from '../api/convert.js';
-import { CONTROL_METHODS, type ControlMethod } from '../api/proto.js';
+import { ApiError, toGrpcStatus } from '../grpc-status.js';
+import { CONTROL_METHODS, type ControlMethod } from '../../api/proto.js';
 import { isServiceError, notDelivered, unary, type PeerClients } from '../peer-clients.js';
 import type { ReplicatedStore } from '../replicated-store.js';
 import type { ControlService } from './service.js';

@@ -5,31 +5,17 @@
 // reachability included) is the leader's view.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import {
-  ApiError,
-  clusterSpecFromProto,
-  clusterToProto,
-  nodeAvailabilityFromProto,
-  nodeRoleFromProto,
-  nodeToProto,
-  reachabilityToProto,
-  requireVersion,
-  serviceSpecFromProto,
-  serviceToProto,
-  taskToProto,
-  type ProtoClusterSpec,
-  type ProtoService,
-  type ProtoServiceSpec,
-} from '../api/convert.js';
+import { clusterSpecFromProto, clusterToProto, nodeAvailabilityFromProto, nodeRoleFromProto, nodeToProto, reachabilityToProto, requireVersion, serviceSpecFromProto, serviceToProto, taskToProto, type ProtoClusterSpec, type ProtoService, type ProtoServiceSpec } from '../../api/convert.js';
+import { ApiError } from '../grpc-status.js';
 import { generateId, type NodeRole } from '../ca/ca.js';
 import { formatJoinToken, generateJoinSecret } from '../ca/token.js';
 import type { LeaderWriter } from '../leader-writer.js';
 import { quorumRefusal } from '../membership.js';
 import type { ReplicatedStore } from '../replicated-store.js';
 import { createAction, deleteAction, updateAction, NotFoundError, VersionConflictError } from '../store/store.js';
-import { jsonEqual } from '../store/shared-specs.js';
-import { isTaskState, taskStateName, TaskState, type Cluster, type Labels, type Node, type Service, type ServiceSpec, type Task } from '../store/types.js';
-import { checkClusterSpecChange, checkLabelKeys, checkServiceSpecChange, quoteInput, ValidationError, validateId, validateLabels } from '../store/validate.js';
+import { jsonEqual } from '../../api/shared-specs.js';
+import { isTaskState, taskStateName, TaskState, type Cluster, type Labels, type Node, type Service, type ServiceSpec, type Task } from '../../api/objects.js';
+import { checkClusterSpecChange, checkLabelKeys, checkServiceSpecChange, quoteInput, ValidationError, validateId, validateLabels } from '../../api/validate.js';
 
 type Req = Record<string, unknown>;
 

@@ -12,10 +12,10 @@
 //   node without the label, `node.labels.zone!=a` matches it;
 // - every constraint must match.
 import { matchConstraint, nodeAttribute as schedulerNodeAttribute } from '../scheduler/constraints.js';
-import { parseConstraint, type Constraint } from '../store/validate.js';
-import type { Node, Service, Task } from '../store/types.js';
+import { parseConstraint, type Constraint } from '../../api/validate.js';
+import type { Node, Service, Task } from '../../api/objects.js';
 
-export type { Constraint } from '../store/validate.js';
+export type { Constraint } from '../../api/validate.js';
 
 /** Parse placement constraints (throws ValidationError on a malformed one; the store only holds valid ones). */
 export function parseConstraints(exprs: readonly string[]): Constraint[] {

@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type { ControllerContext } from '../controller.js';
 import type { StoreEvent } from '../store/store.js';
-import type { Node, Service, Task } from '../store/types.js';
+import type { Node, Service, Task } from '../../api/objects.js';
 import { Placement } from './eligibility.js';
 import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from './loop.js';
 import { logPlan, nodeChangeMatters, serviceOrTaskEvent } from './replicated.js';

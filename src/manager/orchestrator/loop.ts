@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { inLanes } from '../../common/lanes.js';
 import type { ControllerContext, LeaderController } from '../controller.js';
 import { NotFoundError, VersionConflictError, type StoreEvent } from '../store/store.js';
-import type { Service } from '../store/types.js';
+import type { Service } from '../../api/objects.js';
 import type { ServicePlan, Unit } from './slots.js';
 
 export interface OrchestratorOptions {

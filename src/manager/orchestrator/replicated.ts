@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type { ControllerContext } from '../controller.js';
 import type { ClusterStore, StoreEvent } from '../store/store.js';
-import { TaskState, isTerminal, type Service, type Task } from '../store/types.js';
+import { TaskState, isTerminal, type Service, type Task } from '../../api/objects.js';
 import { taskMustLeaveReason } from './eligibility.js';
 import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from './loop.js';
 import type { RestartSupervisor } from './restart.js';

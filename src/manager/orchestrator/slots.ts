@@ -19,7 +19,7 @@
 // A slot's actions form one unit, written in one transaction: a shut-down and
 // its replacement commit together or not at all.
 import { spawnAction, updateAction, type Action } from '../store/store.js';
-import { TaskState, type Node, type Service, type Task } from '../store/types.js';
+import { TaskState, type Node, type Service, type Task } from '../../api/objects.js';
 import type { FillVerdict, RestartSupervisor } from './restart.js';
 import { newTask, shutdownTask } from './task-factory.js';
 import { best, byCreation, isLive, isStopping, isUnhandledExit, newest, type SpecMatcher } from './tasks.js';

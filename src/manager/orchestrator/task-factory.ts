@@ -1,7 +1,7 @@
 // New tasks for a service's slot (replicated) or node (global), and the
 // shut-down copy of an existing task.
 import { generateId } from '../ca/ca.js';
-import { TaskState, type Service, type Task } from '../store/types.js';
+import { TaskState, type Service, type Task } from '../../api/objects.js';
 
 /**
  * A new PENDING task of `service` for `slot` (replicated: 1..N, nodeId '') or

@@ -9,7 +9,7 @@
 // - stopped:   desiredState past RUNNING and observed state terminal.
 // - unhandled: observed state terminal while desiredState is still <= RUNNING:
 //              the restart supervisor has not handled its end yet.
-import { TaskState, isTerminal, type Service, type Task } from '../store/types.js';
+import { TaskState, isTerminal, type Service, type Task } from '../../api/objects.js';
 
 export const isLive = (t: Task): boolean => t.desiredState <= TaskState.RUNNING && t.status.state <= TaskState.RUNNING;
 

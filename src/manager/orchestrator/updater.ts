@@ -27,7 +27,7 @@
 // RUNNING (crash loop, unschedulable) holds the update, as a paused update
 // would, without recording it. Rollback (rollbackConfig) is not implemented.
 import type { Logger } from 'pino';
-import { TaskState } from '../store/types.js';
+import { TaskState } from '../../api/objects.js';
 import type { PlanContext, SlotState, UpdatePlanner } from './slots.js';
 import { isLive, newest } from './tasks.js';
 

@@ -3,8 +3,8 @@
 // accepted; matching follows Docker Swarm (SwarmKit's constraint.Match):
 // values compare case-insensitively, label keys are case-sensitive, a missing
 // label never equals anything, and `!=` on a missing label matches.
-import type { Node } from '../store/types.js';
-import { parseConstraint, ValidationError, type Constraint } from '../store/validate.js';
+import type { Node } from '../../api/objects.js';
+import { parseConstraint, ValidationError, type Constraint } from '../../api/validate.js';
 
 export type { Constraint };
 

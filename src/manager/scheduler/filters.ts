@@ -3,7 +3,7 @@
 // node that fails is counted against the first filter it fails; a task that
 // fits nowhere gets "no suitable node (<reasons, most frequent first>)", as
 // SwarmKit's Pipeline.Explain writes it.
-import type { Node, Task } from '../store/types.js';
+import type { Node, Task } from '../../api/objects.js';
 import { compileConstraints, matchConstraints, normalizeDescriptor, type CompiledConstraints } from './constraints.js';
 import { hostPortKeys, portsInUse } from './ports.js';
 import { fitsResources, taskReservation } from './resources.js';

@@ -8,7 +8,7 @@
 // (groups in key order, tasks by slot then id), each group spread by a
 // SpreadTree over the nodes that pass the static filters. The static filters
 // (availability, constraints) are evaluated once per distinct constraint set.
-import { TaskState, type Task } from '../store/types.js';
+import { TaskState, type Task } from '../../api/objects.js';
 import { matchConstraints, type CompiledConstraint } from './constraints.js';
 import {
   Filter,

@@ -2,7 +2,7 @@
 // it on its node, so two such tasks cannot share a node for the same
 // port/protocol (ingress ports go through the routing mesh and never clash).
 
-import type { EndpointSpec } from '../store/types.js';
+import type { EndpointSpec } from '../../api/objects.js';
 
 const NONE: readonly string[] = [];
 

@@ -3,7 +3,7 @@
 // part of that. Only reservations count, not limits, as in Docker Swarm. A
 // node whose description is not known yet (cpus 0 / memoryBytes 0) offers
 // nothing, so it only takes tasks that reserve nothing.
-import type { Node, Resources, Task } from '../store/types.js';
+import type { Node, Resources, Task } from '../../api/objects.js';
 
 export const NANO_CPUS_PER_CPU = 1e9;
 

@@ -14,7 +14,7 @@
 import { pino, type Logger } from 'pino';
 import type { ControllerContext, LeaderController } from '../controller.js';
 import { NotFoundError, VersionConflictError, assignAction, type Action, type StoreEvent } from '../store/store.js';
-import { TaskState } from '../store/types.js';
+import { TaskState } from '../../api/objects.js';
 import { planPass, type PlannedWrite } from './planner.js';
 import { ClusterView } from './view.js';
 

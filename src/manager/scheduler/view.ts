@@ -9,7 +9,7 @@
 // (what a task holds is keyed by its id, so nothing is counted twice), and
 // resync() puts back the store's truth for placements never committed.
 import type { ClusterStore } from '../store/store.js';
-import { TaskState, type Node, type Task } from '../store/types.js';
+import { TaskState, type Node, type Task } from '../../api/objects.js';
 import { hostPortKeys } from './ports.js';
 import { nodeCapacity, taskReservation, type ResourceUsage } from './resources.js';
 

@@ -25,8 +25,8 @@ import {
   type Task,
   type TaskState,
   type TaskStatus,
-} from './types.js';
-import type { SharedTaskParts } from './shared-specs.js';
+} from '../../api/objects.js';
+import type { SharedTaskParts } from '../../api/shared-specs.js';
 import {
   ValidationError,
   validateId,
@@ -36,7 +36,7 @@ import {
   validateTaskStatusUpdate,
   validateTaskUpdate,
   validateUpdate,
-} from './validate.js';
+} from '../../api/validate.js';
 
 // ---------------------------------------------------------------------------
 // Transactions

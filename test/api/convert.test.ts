@@ -6,33 +6,15 @@ import { isMalformedRequest } from '../../src/common/strict-wire.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import {
-  clusterSpecFromProto,
-  clusterToProto,
-  nodeFromProto,
-  nodeToProto,
-  serviceFromProto,
-  serviceSpecFromProto,
-  serviceSpecToProto,
-  serviceToProto,
-  taskFromProto,
-  taskToProto,
-  requireVersion,
-  toGrpcStatus,
-  VERSION_CONFLICT_HINT,
-  type ProtoCluster,
-  type ProtoNode,
-  type ProtoService,
-  type ProtoServiceSpec,
-  type ProtoTask,
-} from '../../src/manager/api/convert.js';
-import { CA_METHODS, CONTROL_METHODS, loadCaProto, loadControlProto } from '../../src/manager/api/proto.js';
+import { clusterSpecFromProto, clusterToProto, nodeFromProto, nodeToProto, serviceFromProto, serviceSpecFromProto, serviceSpecToProto, serviceToProto, taskFromProto, taskToProto, requireVersion, type ProtoCluster, type ProtoNode, type ProtoService, type ProtoServiceSpec, type ProtoTask } from '../../src/api/convert.js';
+import { toGrpcStatus, VERSION_CONFLICT_HINT } from '../../src/manager/grpc-status.js';
+import { CA_METHODS, CONTROL_METHODS, loadCaProto, loadControlProto } from '../../src/api/proto.js';
 import { NotLeaderError } from '../../src/raft/errors.js';
 import { CaDigestMismatchError, InvalidTokenError } from '../../src/manager/ca/token.js';
 import { NameConflictError, NotFoundError, VersionConflictError } from '../../src/manager/store/store.js';
-import { TaskState, type Service } from '../../src/manager/store/types.js';
-import { ValidationError } from '../../src/manager/store/validate.js';
-import { cluster, node, service, serviceSpec, task, T0 } from './store-fixtures.js';
+import { TaskState, type Service } from '../../src/api/objects.js';
+import { ValidationError } from '../../src/api/validate.js';
+import { cluster, node, service, serviceSpec, task, T0 } from '../manager/store-fixtures.js';
 
 // ------------------------------------------------------------ wire helpers
 

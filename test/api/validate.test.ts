@@ -2,7 +2,7 @@
 // field and the rule; plus the canonical form (defaults, key order).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskState, type Mount, type ResourceRequirements } from '../../src/manager/store/types.js';
+import { TaskState, type Mount, type ResourceRequirements } from '../../src/api/objects.js';
 import {
   checkClusterSetting,
   checkClusterSpecChange,
@@ -27,8 +27,8 @@ import {
   validateServiceSpec,
   validateTask,
   validateTaskUpdate,
-} from '../../src/manager/store/validate.js';
-import { clone, cluster, node, service, serviceSpec, task } from './store-fixtures.js';
+} from '../../src/api/validate.js';
+import { clone, cluster, node, service, serviceSpec, task } from '../manager/store-fixtures.js';
 
 type Spec = ReturnType<typeof serviceSpec>;
 

@@ -35,7 +35,7 @@ import {
   type TaskStatus,
   type TaskTemplate,
   type UpdateConfig,
-} from './types.js';
+} from './objects.js';
 import { findEqual, type SharedTaskParts } from './shared-specs.js';
 
 /** A spec or object that breaks a rule. `field` is a path such as 'spec.endpoint.ports[1].publishedPort'. */

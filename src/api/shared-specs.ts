@@ -13,7 +13,7 @@
 // a value equal to a canonical copy validates to the same canonical copy.
 // Anything that differs in the least (an extra key, a null, another order of
 // a list) is validated as before.
-import type { EndpointSpec, TaskTemplate } from './types.js';
+import type { EndpointSpec, TaskTemplate } from './objects.js';
 
 /** Canonical, frozen spec parts a new task copy may be equal to. */
 export interface SharedTaskParts {

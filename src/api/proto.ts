@@ -5,8 +5,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { dirname } from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
-import { PROTO_LOADER_OPTIONS, protoPath } from '../../common/protos.js';
-import { strictServiceDefinition } from '../../common/strict-wire.js';
+import { PROTO_LOADER_OPTIONS, protoPath } from '../common/protos.js';
+import { strictServiceDefinition } from '../common/strict-wire.js';
 
 export const CONTROL_SERVICE_NAME = 'flotilla.control.Control';
 export const CA_SERVICE_NAME = 'flotilla.ca.CA';

@@ -4,10 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createAction, updateAction } from '../../src/manager/store/store.js';
-import { jsonEqual } from '../../src/manager/store/shared-specs.js';
-import type { Service, Task } from '../../src/manager/store/types.js';
-import { validateEndpointSpec, validateTaskTemplate } from '../../src/manager/store/validate.js';
-import { Log, clone, node, service, task } from './store-fixtures.js';
+import { jsonEqual } from '../../src/api/shared-specs.js';
+import type { Service, Task } from '../../src/api/objects.js';
+import { validateEndpointSpec, validateTaskTemplate } from '../../src/api/validate.js';
+import { Log, clone, node, service, task } from '../manager/store-fixtures.js';
 
 test('jsonEqual compares JSON values structurally, objects in any key order', () => {
   assert.equal(jsonEqual({ a: 1, b: [1, { c: 'x' }] }, { b: [1, { c: 'x' }], a: 1 }), true);
