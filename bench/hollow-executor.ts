@@ -4,8 +4,8 @@
 // scheduler, Raft) can be measured at scale. Real containers are proven with
 // the DockerExecutor against the engine in the tests.
 import type { NodeDescription, Task } from '../src/api/objects.js';
-import type { ContainerObservation, Executor, HealthObservation, LogEntry, Owner, ShutdownResult } from '../src/worker/executor.js';
-import { taskLabels } from '../src/worker/labels.js';
+import type { ContainerObservation, Executor, HealthObservation, LogEntry, Owner, ShutdownResult } from '../src/worker/exec/executor.js';
+import { taskLabels } from '../src/worker/exec/docker/labels.js';
 
 interface Hollow {
   obs: ContainerObservation;

@@ -17,8 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DaemonCluster } from '../src/harness/daemon-cluster.js';
 import { TaskState, type Node, type Task } from '../src/api/objects.js';
-import { connectEngine } from '../src/worker/engine.js';
-import { LABEL_CLUSTER_ID } from '../src/worker/labels.js';
+import { connectEngine } from '../src/worker/exec/docker/engine.js';
+import { LABEL_CLUSTER_ID } from '../src/worker/exec/docker/labels.js';
 
 const IMAGE = process.env.FLOTILLA_TEST_IMAGE ?? 'flotilla/busybox:test';
 const REPLICAS = 20;

@@ -40,6 +40,8 @@ export const MANAGER_METHODS = ['Propose', 'JoinRaft'] as const;
 export const DISPATCHER_SERVICE_NAME = 'flotilla.dispatcher.Dispatcher';
 export const DISPATCHER_METHODS = ['Session', 'Heartbeat', 'UpdateTaskStatus'] as const;
 export type DispatcherMethod = (typeof DISPATCHER_METHODS)[number];
+/** Metadata on every "not the leader" answer of a manager's dispatcher service. */
+export const NOT_LEADER_HEADER = 'flotilla-not-leader';
 export type ManagerMethod = (typeof MANAGER_METHODS)[number];
 
 export interface LoadedService<M extends string> {

@@ -20,8 +20,8 @@ import { Manager } from '../manager/manager.js';
 import { isServiceError, unary } from '../manager/peer-clients.js';
 import type { NodeDescription } from '../api/objects.js';
 import { Agent } from '../worker/agent.js';
-import { DockerExecutor } from '../worker/docker-executor.js';
-import { connectEngine } from '../worker/engine.js';
+import { DockerExecutor } from '../worker/exec/docker/docker-executor.js';
+import { connectEngine } from '../worker/exec/docker/engine.js';
 import { ManagerSession } from '../worker/session.js';
 import { dataDirPaths, loadState, loadTls, saveState, saveTls, type NodeState, type PeerAddress } from './state.js';
 

@@ -4,6 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { type ProtoNodeDescription, type ProtoTaskStatus } from '../api/convert.js';
+import { NOT_LEADER_HEADER } from '../api/proto.js';
 import { ApiError } from '../manager/grpc-status.js';
 import type { NodeIdentity } from '../manager/ca/ca.js';
 import { peerIdentity } from '../manager/ca/tls.js';
@@ -19,9 +20,6 @@ export interface DispatcherServiceOptions {
   refuse: (peer: NodeIdentity | null) => string | null;
   log?: Logger;
 }
-
-/** Metadata on every "not the leader" answer of a manager's dispatcher service. */
-export const NOT_LEADER_HEADER = 'flotilla-not-leader';
 
 export function dispatcherImplementation(o: DispatcherServiceOptions): grpc.UntypedServiceImplementation {
   const notLeader = (): Partial<grpc.StatusObject> => {

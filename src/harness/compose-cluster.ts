@@ -20,8 +20,8 @@ import type { ClusterInfoView } from '../cli/cluster-commands.js';
 import { connect, type Control } from '../cli/connection.js';
 import { packageRoot } from '../common/protos.js';
 import type { Node, Task } from '../api/objects.js';
-import { connectEngine } from '../worker/engine.js';
-import { LABEL_CLUSTER_ID, LABEL_NODE_ID, LABEL_SERVICE_NAME } from '../worker/labels.js';
+import { connectEngine } from '../worker/exec/docker/engine.js';
+import { LABEL_CLUSTER_ID, LABEL_NODE_ID, LABEL_SERVICE_NAME } from '../worker/exec/docker/labels.js';
 
 export const MANAGERS = ['m1', 'm2', 'm3'] as const;
 export const WORKERS = ['w1', 'w2', 'w3'] as const;

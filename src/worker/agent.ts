@@ -18,7 +18,7 @@ import { setImmediate } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
 import { Limiter, type LimiterStats } from '../common/limiter.js';
 import { TaskState, isTerminal, taskStateName, type NodeDescription, type Task, type TaskStatus } from '../api/objects.js';
-import type { ContainerObservation, Executor, Owner } from './executor.js';
+import type { ContainerObservation, Executor, Owner } from './exec/executor.js';
 import { LogThrottle } from './log-throttle.js';
 import { StatusBatcher, type StatusReporter } from './status-batcher.js';
 import { TaskRunner, type StatusFields, type TaskRunnerDeps } from './task-runner.js';

@@ -1,9 +1,9 @@
-// The worker role: the agent, the executor interface and its Docker implementation.
+// The worker role: the agent, the executor interface (exec/) and its Docker implementation (exec/docker/).
 export { Agent, type AgentOptions, type AgentStats } from './agent.js';
-export { DockerExecutor, type DockerExecutorOptions, type DockerExecutorStats } from './docker-executor.js';
-export { ImagePuller, type ImagePullerOptions, type ImagePullerStats } from './image-puller.js';
-export { connectEngine, engineEndpoint, pingEngine, type EngineOptions, type EnginePing } from './engine.js';
-export * from './executor.js';
-export * from './labels.js';
-export { describeNode } from './node-description.js';
+export { DockerExecutor, type DockerExecutorOptions, type DockerExecutorStats } from './exec/docker/docker-executor.js';
+export { ImagePuller, type ImagePullerOptions, type ImagePullerStats } from './exec/docker/image-puller.js';
+export { connectEngine, engineEndpoint, pingEngine, type EngineOptions, type EnginePing } from './exec/docker/engine.js';
+export * from './exec/executor.js';
+export * from './exec/docker/labels.js';
+export { describeNode } from './exec/docker/node-description.js';
 export { StatusBatcher, type StatusReporter, type StatusUpdate, type StatusBatcherOptions } from './status-batcher.js';

@@ -1,7 +1,7 @@
 // How the end of a container reads as a task status: the state, and a message a
 // person can act on ("out of memory: limit 8 MiB ...", not "exit 137").
 import { TaskState } from '../api/objects.js';
-import type { ContainerObservation, HealthObservation, ShutdownResult } from './executor.js';
+import type { ContainerObservation, HealthObservation, ShutdownResult } from './exec/executor.js';
 
 export interface Outcome {
   state: TaskState;

@@ -14,8 +14,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 import { nodeDescriptionToProto, taskFromProto, taskStatusToProto, type ProtoTask } from '../api/convert.js';
-import { NOT_LEADER_HEADER } from '../dispatcher/service.js';
-import { loadDispatcherProto } from '../api/proto.js';
+import { loadDispatcherProto, NOT_LEADER_HEADER } from '../api/proto.js';
 import type { SharedTaskParts } from '../api/shared-specs.js';
 import type { NodeDescription, Task } from '../api/objects.js';
 import type { StatusUpdate } from './status-batcher.js';

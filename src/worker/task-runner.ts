@@ -14,8 +14,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { abortError, type Limiter, type Release, type Ticket } from '../common/limiter.js';
 import { TaskState, isTerminal, taskStateName, type Task, type TaskHealth } from '../api/objects.js';
-import { isAbortError } from './docker-errors.js';
-import { ContainerNotFoundError, EngineUnavailableError, type ContainerObservation, type Executor, type HealthObservation, type Owner, type ShutdownResult } from './executor.js';
+import { ContainerNotFoundError, EngineUnavailableError, isAbortError, type ContainerObservation, type Executor, type HealthObservation, type Owner, type ShutdownResult } from './exec/executor.js';
 import type { LogThrottle } from './log-throttle.js';
 import { exitOutcome, shutdownOutcome, unhealthyOutcome, type Outcome } from './outcomes.js';
 

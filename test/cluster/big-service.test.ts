@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { runBigService } from '../../src/harness/big-service.js';
 import { DaemonCluster } from '../../src/harness/daemon-cluster.js';
-import { connectEngine } from '../../src/worker/engine.js';
+import { connectEngine } from '../../src/worker/exec/docker/engine.js';
 import { removeClusterContainers, requireEngine, TEST_IMAGE } from '../worker/engine.js';
 
 const REPLICAS = Number(process.env.BIG_SERVICE_REPLICAS ?? 100_000);

@@ -14,8 +14,8 @@ import { createCSR, generateNodeKey } from '../../src/manager/ca/ca.js';
 import { loadCaProto } from '../../src/api/proto.js';
 import { unary } from '../../src/manager/peer-clients.js';
 import { parseJoinToken, formatJoinToken } from '../../src/manager/ca/token.js';
-import { connectEngine } from '../../src/worker/engine.js';
-import { LABEL_CLUSTER_ID } from '../../src/worker/labels.js';
+import { connectEngine } from '../../src/worker/exec/docker/engine.js';
+import { LABEL_CLUSTER_ID } from '../../src/worker/exec/docker/labels.js';
 import type { Node, Service } from '../../src/api/objects.js';
 
 const base = mkdtempSync(join(tmpdir(), 'flotilla-cluster-'));

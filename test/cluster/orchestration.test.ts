@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DaemonCluster, type CliResult } from '../../src/harness/daemon-cluster.js';
 import { TaskState, type Node, type Task } from '../../src/api/objects.js';
-import { connectEngine } from '../../src/worker/engine.js';
-import { LABEL_CLUSTER_ID, LABEL_SERVICE_NAME, LABEL_TASK_ID } from '../../src/worker/labels.js';
+import { connectEngine } from '../../src/worker/exec/docker/engine.js';
+import { LABEL_CLUSTER_ID, LABEL_SERVICE_NAME, LABEL_TASK_ID } from '../../src/worker/exec/docker/labels.js';
 import { requireEngine, TEST_IMAGE } from '../worker/engine.js';
 
 const engine = await requireEngine('test/cluster/orchestration.test.ts');

@@ -6,7 +6,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TaskState, type Task } from '../../src/api/objects.js';
 import { Agent } from '../../src/worker/agent.js';
-import { DockerExecutor } from '../../src/worker/docker-executor.js';
+import { DockerExecutor } from '../../src/worker/exec/docker/docker-executor.js';
 import { Collector, removeClusterContainers, requireEngine, shell, uniqueClusterId, waitFor } from './engine.js';
 
 const engine = await requireEngine('agent-adoption.test');

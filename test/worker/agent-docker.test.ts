@@ -5,8 +5,8 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { TaskState, type Task } from '../../src/api/objects.js';
 import { Agent } from '../../src/worker/agent.js';
-import { DockerExecutor } from '../../src/worker/docker-executor.js';
-import type { Owner } from '../../src/worker/executor.js';
+import { DockerExecutor } from '../../src/worker/exec/docker/docker-executor.js';
+import type { Owner } from '../../src/worker/exec/executor.js';
 import { Collector, TEST_IMAGE, assertMonotonic, removeClusterContainers, requireEngine, shell, uniqueClusterId, waitFor } from './engine.js';
 
 const engine = await requireEngine('agent-docker.test');

@@ -9,8 +9,8 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { TaskState } from '../../src/api/objects.js';
 import { Agent } from '../../src/worker/agent.js';
-import { DockerExecutor } from '../../src/worker/docker-executor.js';
-import { connectEngine } from '../../src/worker/engine.js';
+import { DockerExecutor } from '../../src/worker/exec/docker/docker-executor.js';
+import { connectEngine } from '../../src/worker/exec/docker/engine.js';
 import { Collector, clusterContainers, makeTask, removeClusterContainers, requireEngine, uniqueClusterId, waitFor } from './engine.js';
 
 const engine = await requireEngine('agent-missing-image-docker.test');

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TaskState } from '../../src/api/objects.js';
 import { Agent } from '../../src/worker/agent.js';
-import { ImageNotFoundError } from '../../src/worker/executor.js';
+import { ImageNotFoundError } from '../../src/worker/exec/executor.js';
 import { StatusBatcher, type StatusUpdate } from '../../src/worker/status-batcher.js';
 import { Collector, assertMonotonic, makeTask, waitFor } from './engine.js';
 import { HollowExecutor } from './hollow-executor.js';

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import { TaskState, type HealthCheck, type Mount, type PortConfig, type Task, type TaskStatus } from '../../src/api/objects.js';
-import { connectEngine, pingEngine } from '../../src/worker/engine.js';
-import { LABEL_CLUSTER_ID } from '../../src/worker/labels.js';
+import { connectEngine, pingEngine } from '../../src/worker/exec/docker/engine.js';
+import { LABEL_CLUSTER_ID } from '../../src/worker/exec/docker/labels.js';
 import type { StatusUpdate } from '../../src/worker/status-batcher.js';
 
 export const TEST_IMAGE = process.env.FLOTILLA_TEST_IMAGE ?? 'flotilla/busybox:test';

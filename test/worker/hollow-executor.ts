@@ -12,8 +12,8 @@ import {
   type LogEntry,
   type Owner,
   type ShutdownResult,
-} from '../../src/worker/executor.js';
-import { taskLabels, containerName, LABEL_CLUSTER_ID, LABEL_NODE_ID } from '../../src/worker/labels.js';
+} from '../../src/worker/exec/executor.js';
+import { taskLabels, containerName, LABEL_CLUSTER_ID, LABEL_NODE_ID } from '../../src/worker/exec/docker/labels.js';
 
 export interface Script {
   /** Exit by itself this long after start (default: run until stopped). */

@@ -11,7 +11,7 @@
 import type { Control } from '../../cli/connection.js';
 import { nodeFromProto, taskFromProto } from '../../api/convert.js';
 import { TaskState, type Node, type Task } from '../../api/objects.js';
-import { LABEL_TASK_SLOT } from '../../worker/labels.js';
+import { LABEL_TASK_SLOT } from '../../worker/exec/docker/labels.js';
 import type { ComposeCluster, ManagerName } from '../compose-cluster.js';
 import { MANAGERS } from '../compose-cluster.js';
 import type { LeaderObservation, SlotSample } from './checks.js';

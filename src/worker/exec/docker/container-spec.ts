@@ -1,8 +1,8 @@
 // Turns a task (its TaskTemplate and published ports) into the Docker engine's
 // container-create body. Pure: no engine, so every field mapping is unit-tested.
 import type Dockerode from 'dockerode';
-import type { HealthCheck, Mount, PortConfig, Task } from '../api/objects.js';
-import { InvalidSpecError, type Owner } from './executor.js';
+import type { HealthCheck, Mount, PortConfig, Task } from '../../../api/objects.js';
+import { InvalidSpecError, type Owner } from '../executor.js';
 import { containerName, taskLabels } from './labels.js';
 
 const NS_PER_MS = 1_000_000;

@@ -1,8 +1,8 @@
 // The labels that mark a container as flotilla's, and its name. Labels are the
 // only durable link between a container and its task: after a restart the agent
 // finds its containers by (cluster, node) and learns which task each one runs.
-import type { Labels, Task } from '../api/objects.js';
-import type { Owner } from './executor.js';
+import type { Labels, Task } from '../../../api/objects.js';
+import type { Owner } from '../executor.js';
 
 export const LABEL_PREFIX = 'com.flotilla.';
 export const LABEL_CLUSTER_ID = 'com.flotilla.cluster.id';

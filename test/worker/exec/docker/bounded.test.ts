@@ -7,12 +7,12 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import { TaskState } from '../../src/api/objects.js';
-import { Agent } from '../../src/worker/agent.js';
-import { DockerExecutor, type DockerExecutorOptions } from '../../src/worker/docker-executor.js';
-import { connectEngine } from '../../src/worker/engine.js';
-import { EngineUnavailableError, ImageNotFoundError } from '../../src/worker/executor.js';
-import { Collector, makeTask, waitFor } from './engine.js';
+import { TaskState } from '../../../../src/api/objects.js';
+import { Agent } from '../../../../src/worker/agent.js';
+import { DockerExecutor, type DockerExecutorOptions } from '../../../../src/worker/exec/docker/docker-executor.js';
+import { connectEngine } from '../../../../src/worker/exec/docker/engine.js';
+import { EngineUnavailableError, ImageNotFoundError } from '../../../../src/worker/exec/executor.js';
+import { Collector, makeTask, waitFor } from '../../engine.js';
 import { StubEngine, type StubEngineOptions } from './stub-engine.js';
 
 const owner = { clusterId: 'stub-cluster', nodeId: 'node-1' };

@@ -1,8 +1,8 @@
 // The executor interface: what the agent needs from a container runtime to run
 // one task, and the typed errors it raises. The agent only speaks this
-// interface, so the Docker implementation (docker-executor.ts) can be replaced
+// interface, so the Docker implementation (docker/docker-executor.ts) can be replaced
 // (e.g. by a hollow executor in unit tests) without touching the state machine.
-import type { Labels, NodeDescription, Task, TaskHealth } from '../api/objects.js';
+import type { Labels, NodeDescription, Task, TaskHealth } from '../../api/objects.js';
 
 /** Who owns a container: it is labelled with both, and adoption lists by both. */
 export interface Owner {
@@ -180,4 +180,14 @@ export class EngineError extends ExecutorError {
 
 export function isExecutorError(err: unknown): err is ExecutorError {
   return err instanceof ExecutorError;
+}
+
+/**
+ * An executor call ended by its AbortSignal (the agent stopped waiting), not
+ * by the runtime: the agent ignores it instead of reporting a failure.
+ */
+export function isAbortError(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const f = err as { name?: unknown; code?: unknown };
+  return f.name === 'AbortError' || f.code === 'ABORT_ERR';
 }

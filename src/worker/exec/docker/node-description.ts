@@ -2,7 +2,7 @@
 // `GET /info`. CPUs, memory and platform are the engine's, because that is what
 // containers get; the hostname is the agent's own, because several agents may
 // share one engine (the container-level test cluster does).
-import type { Labels, NodeDescription } from '../api/objects.js';
+import type { Labels, NodeDescription } from '../../../api/objects.js';
 
 /** The fields of the engine's /info that the description uses. */
 export interface EngineInfo {

@@ -21,10 +21,10 @@ import { hostname as osHostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { pino, type Logger } from 'pino';
-import { Limiter, type LimiterStats } from '../common/limiter.js';
-import type { NodeDescription, Task, TaskHealth } from '../api/objects.js';
+import { Limiter, type LimiterStats } from '../../../common/limiter.js';
+import type { NodeDescription, Task, TaskHealth } from '../../../api/objects.js';
 import { toCreateOptions } from './container-spec.js';
-import { engineMessage, isAbortError, statusCodeOf, toExecutorError } from './docker-errors.js';
+import { engineMessage, statusCodeOf, toExecutorError } from './docker-errors.js';
 import { LogDemuxer } from './docker-logs.js';
 import { connectEngine, engineEndpoint } from './engine.js';
 import {
@@ -32,6 +32,7 @@ import {
   EngineError,
   EngineUnavailableError,
   ImageNotFoundError,
+  isAbortError,
   type ContainerObservation,
   type ContainerStatus,
   type Executor,
@@ -40,10 +41,10 @@ import {
   type LogOptions,
   type Owner,
   type ShutdownResult,
-} from './executor.js';
+} from '../executor.js';
 import { LABEL_CLUSTER_ID, LABEL_NODE_ID, LABEL_TASK_ID, ownerLabelFilters } from './labels.js';
 import { ImagePuller, type ImagePullerStats } from './image-puller.js';
-import { LogThrottle } from './log-throttle.js';
+import { LogThrottle } from '../../log-throttle.js';
 import { describeNode, type EngineInfo } from './node-description.js';
 
 export interface DockerExecutorOptions {

@@ -3,15 +3,15 @@
 // info -> node description, dockerode errors -> typed errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskState } from '../../src/api/objects.js';
-import { cpuShares, toCreateOptions } from '../../src/worker/container-spec.js';
-import { toExecutorError } from '../../src/worker/docker-errors.js';
-import { LogDemuxer } from '../../src/worker/docker-logs.js';
-import { ContainerNotFoundError, EngineError, EngineUnavailableError, InvalidSpecError, type ContainerObservation } from '../../src/worker/executor.js';
-import { containerName } from '../../src/worker/labels.js';
-import { describeNode } from '../../src/worker/node-description.js';
-import { exitOutcome, formatBytes, shutdownOutcome, signalOfExitCode } from '../../src/worker/outcomes.js';
-import { makeTask } from './engine.js';
+import { TaskState } from '../../../../src/api/objects.js';
+import { cpuShares, toCreateOptions } from '../../../../src/worker/exec/docker/container-spec.js';
+import { toExecutorError } from '../../../../src/worker/exec/docker/docker-errors.js';
+import { LogDemuxer } from '../../../../src/worker/exec/docker/docker-logs.js';
+import { ContainerNotFoundError, EngineError, EngineUnavailableError, InvalidSpecError, type ContainerObservation } from '../../../../src/worker/exec/executor.js';
+import { containerName } from '../../../../src/worker/exec/docker/labels.js';
+import { describeNode } from '../../../../src/worker/exec/docker/node-description.js';
+import { exitOutcome, formatBytes, shutdownOutcome, signalOfExitCode } from '../../../../src/worker/outcomes.js';
+import { makeTask } from '../../engine.js';
 
 const owner = { clusterId: 'c1', nodeId: 'n1' };
 

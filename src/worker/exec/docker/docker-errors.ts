@@ -1,7 +1,7 @@
 // Turns what dockerode throws (HTTP errors from the engine, socket errors) into
 // the executor's typed errors, with the engine's own words kept: "bind source
 // path does not exist: /data" is what a person can act on, not "HTTP 400".
-import { ContainerNotFoundError, EngineError, EngineUnavailableError, ExecutorError } from './executor.js';
+import { ContainerNotFoundError, EngineError, EngineUnavailableError, ExecutorError, isAbortError } from '../executor.js';
 
 /** The fields dockerode / docker-modem put on the errors they raise. */
 interface DockerodeErrorFields {
@@ -22,11 +22,6 @@ function fields(err: unknown): DockerodeErrorFields {
 export function statusCodeOf(err: unknown): number {
   const s = fields(err).statusCode;
   return typeof s === 'number' ? s : 0;
-}
-
-export function isAbortError(err: unknown): boolean {
-  const f = fields(err);
-  return f.name === 'AbortError' || f.code === 'ABORT_ERR';
 }
 
 /** The engine's message ("No such image: x"), else the error's own message. */

@@ -11,8 +11,8 @@
 // So 20,000 tasks of a missing image cost one inspect and one pull per back-off
 // period, and the log says so once per pull, not once per task.
 import type { Logger } from 'pino';
-import { abortedBy } from '../common/limiter.js';
-import { ImageNotFoundError } from './executor.js';
+import { abortedBy } from '../../../common/limiter.js';
+import { ImageNotFoundError } from '../executor.js';
 
 export interface ImagePullerOptions {
   /** True when the image is on the node; throws on engine errors (these are not remembered). */

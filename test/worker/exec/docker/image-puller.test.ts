@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import { EngineUnavailableError, ImageNotFoundError } from '../../src/worker/executor.js';
-import { ImagePuller } from '../../src/worker/image-puller.js';
+import { EngineUnavailableError, ImageNotFoundError } from '../../../../src/worker/exec/executor.js';
+import { ImagePuller } from '../../../../src/worker/exec/docker/image-puller.js';
 
 function logger(): { logger: Logger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];

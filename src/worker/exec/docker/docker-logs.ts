@@ -3,7 +3,7 @@
 // type, 3 zero bytes, big-endian payload length) then the payload. Frames do
 // not align with lines, so partial lines are kept per stream until their
 // newline (or the end) arrives.
-import type { LogEntry } from './executor.js';
+import type { LogEntry } from '../executor.js';
 
 const HEADER = 8;
 // RFC 3339 with nanoseconds, as the engine prefixes lines when asked for timestamps.
