@@ -13,12 +13,13 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const protoDir = join(root, 'proto');
-const outDir = join(root, 'src', 'api', 'gen');
-const protos = readdirSync(protoDir).filter((f) => f.endsWith('.proto')).sort();
+// Relative to the root (the generator runs there), so the generated files name proto/x.proto, not this machine's path.
+const protoDir = 'proto';
+const outDir = join('src', 'api', 'gen');
+const protos = readdirSync(join(root, protoDir)).filter((f) => f.endsWith('.proto')).sort();
 
 // Stale files of a removed message must not survive a regeneration.
-rmSync(outDir, { recursive: true, force: true });
+rmSync(join(root, outDir), { recursive: true, force: true });
 const bin = join(root, 'node_modules', '@grpc', 'proto-loader', 'build', 'bin', 'proto-loader-gen-types.js');
 const args = [
   bin,
@@ -33,7 +34,7 @@ const args = [
   '--outDir', outDir,
   ...protos,
 ];
-const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
+const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root });
 if (r.status !== 0) {
   process.stderr.write(`proto-loader-gen-types failed (exit ${r.status ?? r.signal})\n`);
   process.exit(1);
