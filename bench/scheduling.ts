@@ -17,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { DaemonCluster } from '../src/harness/daemon-cluster.js';
-import { serviceSpecToProto, type ProtoClusterSpec } from '../src/api/convert.js';
+import { serviceSpecToProto } from '../src/api/convert.js';
+import type { control } from '../src/api/wire.js';
 import { loadControlProto } from '../src/api/proto.js';
 import type { HollowAgentsJob, HollowAgentsReport } from './hollow-agents.js';
 import { unary } from '../src/manager/peer-clients.js';
@@ -104,7 +105,7 @@ try {
   // not. A longer heartbeat grace keeps such stalls from being taken for node
   // failures (and tasks from being rescheduled in a loop); the scheduling path
   // measured is the same.
-  const got = await unary<object, { cluster: { meta: { version: number }; spec: ProtoClusterSpec } }>(control, 'GetCluster', {}, { deadlineMs: 10_000 });
+  const got = await unary<object, { cluster: { meta: { version: number }; spec: control.ClusterSpec__Output } }>(control, 'GetCluster', {}, { deadlineMs: 10_000 });
   await unary(control, 'UpdateCluster', { version: got.cluster.meta.version, spec: { ...got.cluster.spec, dispatcher: { heartbeatPeriodMs: 5_000, heartbeatGrace: 12 } } }, { deadlineMs: 10_000 });
   say(`${NODES} hollow nodes ready; creating a service of ${TASKS} replicas`);
   const spec = validateServiceSpec({

@@ -1,41 +1,37 @@
-// Mapping between the store's objects (store/types.ts) and the objects that
-// @grpc/proto-loader produces for proto/control.proto (with the options in
-// api/proto.ts: camelCase fields, int64 as number, enums as numbers, defaults
-// filled in, unset messages as null, oneofs named by a virtual field).
+// Mapping between the store's objects (objects.ts) and the wire messages of
+// proto/control.proto, typed by the generated types (wire.ts): as
+// @grpc/proto-loader produces and accepts them with the project's loader
+// options (camelCase fields, int64 as number, enums as numbers, defaults filled
+// in, unset messages as null, oneofs named by a virtual field).
+//
+// Every field is handled, or tsc fails: a *ToProto function returns the
+// generated `__Output` type, in which every field is required; a converter from
+// the wire destructures every field of the received message and hands the rest
+// to noFieldsLeft (received.ts).
 //
 // Everything that arrives from a client goes through a *FromProto function:
 // enums are checked and the result runs through the store's validators, so bad
 // input throws the store's ValidationError naming the field (in store terms,
-// e.g. 'spec.taskTemplate.restartPolicy.condition'). toGrpcStatus maps that and
-// the other typed errors to gRPC status codes at the API edge.
+// e.g. 'spec.taskTemplate.restartPolicy.condition'). The manager maps that and
+// its other typed errors to gRPC status codes (src/manager/grpc-status.ts).
+import {
+  enumFromProto,
+  enumToProto,
+  FAILURE_ACTIONS,
+  MOUNT_TYPES,
+  NODE_AVAILABILITIES,
+  NODE_ROLES,
+  NODE_STATES,
+  PORT_PROTOCOLS,
+  PUBLISH_MODES,
+  REACHABILITIES,
+  RESTART_CONDITIONS,
+  TASK_HEALTHS,
+  UPDATE_ORDERS,
+} from './enums.js';
+import type { Cluster, ClusterSpec, ContainerSpec, EndpointSpec, Labels, Meta, Node, NodeDescription, Service, ServiceSpec, Task, TaskStatus, TaskTemplate, UpdateConfig } from './objects.js';
+import { at, items, noFieldsLeft, sub, type Received } from './received.js';
 import type { SharedTaskParts } from './shared-specs.js';
-import type {
-  Cluster,
-  ClusterSpec,
-  ContainerSpec,
-  EndpointSpec,
-  FailureAction,
-  Labels,
-  Meta,
-  MountType,
-  Node,
-  NodeAvailability,
-  NodeDescription,
-  NodeRole,
-  NodeState,
-  PortProtocol,
-  PublishMode,
-  Reachability,
-  RestartCondition,
-  Service,
-  ServiceSpec,
-  Task,
-  TaskHealth,
-  TaskStatus,
-  TaskTemplate,
-  UpdateConfig,
-  UpdateOrder,
-} from './objects.js';
 import {
   quoteValue,
   ValidationError,
@@ -48,331 +44,32 @@ import {
   validateTaskStatus,
   type SpecRules,
 } from './validate.js';
+import type { control } from './wire.js';
 
-// ------------------------------------------------------------ wire shapes
-// What proto-loader hands out (and accepts). Received objects are typed with
-// these interfaces but still checked, as if they were `unknown`.
-
-export type ProtoLabels = Record<string, string>;
-
-export interface ProtoMeta {
-  id: string;
-  version: number;
-  createdAt: number;
-  updatedAt: number;
-}
-
-export interface ProtoLabelSet {
-  entries: ProtoLabels;
-}
-
-export interface ProtoPlatform {
-  os: string;
-  arch: string;
-}
-
-export interface ProtoNodeDescription {
-  hostname: string;
-  cpus: number;
-  memoryBytes: number;
-  engineVersion: string;
-  platform: ProtoPlatform | null;
-  /** null when the node reported no engine labels (distinct from an empty set). */
-  engineLabels: ProtoLabelSet | null;
-}
-
-export interface ProtoNodeStatus {
-  state: number;
-  message: string;
-  address: string;
-}
-
-export interface ProtoManagerStatus {
-  raftId: string;
-  addr: string;
-  leader: boolean;
-  reachability: number;
-}
-
-export interface ProtoNode {
-  meta: ProtoMeta | null;
-  role: number;
-  availability: number;
-  labels: ProtoLabels;
-  description: ProtoNodeDescription | null;
-  status: ProtoNodeStatus | null;
-  managerStatus: ProtoManagerStatus | null;
-}
-
-export interface ProtoMount {
-  type: number;
-  source: string;
-  target: string;
-  readOnly: boolean;
-}
-
-export interface ProtoHealthCheck {
-  test: string[];
-  intervalMs: number;
-  timeoutMs: number;
-  retries: number;
-  startPeriodMs: number;
-}
-
-export interface ProtoContainerSpec {
-  image: string;
-  command: string[];
-  args: string[];
-  env: string[];
-  dir: string;
-  user: string;
-  mounts: ProtoMount[];
-  healthcheck: ProtoHealthCheck | null;
-  stopGracePeriodMs: number;
-}
-
-export interface ProtoResources {
-  nanoCpus: number;
-  memoryBytes: number;
-}
-
-export interface ProtoResourceRequirements {
-  limits: ProtoResources | null;
-  reservations: ProtoResources | null;
-}
-
-export interface ProtoRestartPolicy {
-  condition: number;
-  delayMs: number;
-  maxAttempts: number;
-  windowMs: number;
-}
-
-export interface ProtoPlacement {
-  constraints: string[];
-  preferences: { spread: string }[];
-}
-
-export interface ProtoTaskTemplate {
-  container: ProtoContainerSpec | null;
-  resources: ProtoResourceRequirements | null;
-  restartPolicy: ProtoRestartPolicy | null;
-  placement: ProtoPlacement | null;
-}
-
-/** The ServiceMode oneof: `mode` names the member that is set. */
-export type ProtoServiceMode =
-  | { mode?: 'replicated'; replicated: { replicas: number } }
-  | { mode?: 'global'; global: Record<string, never> };
-
-export interface ProtoUpdateConfig {
-  parallelism: number;
-  delayMs: number;
-  failureAction: number;
-  monitorMs: number;
-  maxFailureRatio: number;
-  order: number;
-}
-
-export interface ProtoPortConfig {
-  /** proto3 `optional`: absent when the port has no name. */
-  name?: string;
-  protocol: number;
-  targetPort: number;
-  publishedPort: number;
-  publishMode: number;
-}
-
-export interface ProtoServiceSpec {
-  name: string;
-  labels: ProtoLabels;
-  taskTemplate: ProtoTaskTemplate | null;
-  mode: ProtoServiceMode | null;
-  updateConfig: ProtoUpdateConfig | null;
-  rollbackConfig: ProtoUpdateConfig | null;
-  endpoint: { ports: ProtoPortConfig[] } | null;
-}
-
-/** Docker's ServiceStatus: tasks running and desired (ListServices, GetService). */
-export interface ProtoServiceStatus {
-  runningTasks: number;
-  desiredTasks: number;
-  /** Every task of the service by observed state ('rejected': 3). */
-  tasksByState?: Record<string, number>;
-}
-
-export interface ProtoService {
-  meta: ProtoMeta | null;
-  spec: ProtoServiceSpec | null;
-  /** Set by ListServices and GetService; null elsewhere. */
-  serviceStatus?: ProtoServiceStatus | null;
-}
-
-export interface ProtoTaskStatus {
-  state: number;
-  message: string;
-  err: string;
-  timestamp: number;
-  containerId: string;
-  exitCode: number;
-  health: number;
-}
-
-export interface ProtoTask {
-  meta: ProtoMeta | null;
-  serviceId: string;
-  slot: number;
-  nodeId: string;
-  desiredState: number;
-  status: ProtoTaskStatus | null;
-  specVersion: number;
-  spec: ProtoTaskTemplate | null;
-  serviceAnnotations: { name: string } | null;
-  endpoint: { ports: ProtoPortConfig[] } | null;
-}
-
-export interface ProtoClusterSpec {
-  name: string;
-  orchestration: { taskHistoryRetention: number } | null;
-  dispatcher: { heartbeatPeriodMs: number; heartbeatGrace: number } | null;
-  caConfig: { nodeCertExpiryHours: number } | null;
-}
-
-/** What clients see of the cluster: no join tokens, no CA key (see clusterToProto). */
-export interface ProtoCluster {
-  meta: ProtoMeta | null;
-  spec: ProtoClusterSpec | null;
-  rootCa: { certPem: string; digest: string } | null;
-}
-
-// ------------------------------------------------------------ enums
-// Each table lists the store value at the proto enum's number.
-
-type EnumTable<T extends string> = ReadonlyMap<number, T>;
-
-function table<T extends string>(entries: [number, T][]): EnumTable<T> {
-  return new Map(entries);
-}
-
-const NODE_ROLES = table<NodeRole>([
-  [0, 'worker'],
-  [1, 'manager'],
-]);
-const NODE_AVAILABILITIES = table<NodeAvailability>([
-  [0, 'active'],
-  [1, 'pause'],
-  [2, 'drain'],
-]);
-const NODE_STATES = table<NodeState>([
-  [0, 'unknown'],
-  [1, 'down'],
-  [2, 'ready'],
-]);
-const REACHABILITIES = table<Reachability>([
-  [0, 'unknown'],
-  [1, 'unreachable'],
-  [2, 'reachable'],
-]);
-const TASK_HEALTHS = table<TaskHealth>([
-  [0, 'none'],
-  [1, 'starting'],
-  [2, 'healthy'],
-  [3, 'unhealthy'],
-]);
-const MOUNT_TYPES = table<MountType>([
-  [0, 'bind'],
-  [1, 'volume'],
-]);
-const RESTART_CONDITIONS = table<RestartCondition>([
-  [0, 'none'],
-  [1, 'on-failure'],
-  [2, 'any'],
-]);
-const FAILURE_ACTIONS = table<FailureAction>([
-  [0, 'pause'],
-  [1, 'continue'],
-  [2, 'rollback'],
-]);
-const UPDATE_ORDERS = table<UpdateOrder>([
-  [0, 'stop-first'],
-  [1, 'start-first'],
-]);
-const PORT_PROTOCOLS = table<PortProtocol>([
-  [0, 'tcp'],
-  [1, 'udp'],
-]);
-const PUBLISH_MODES = table<PublishMode>([
-  [0, 'ingress'],
-  [1, 'host'],
-]);
-
-function enumToProto<T extends string>(t: EnumTable<T>, value: T): number {
-  for (const [n, v] of t) if (v === value) return n;
-  throw new Error(`no proto enum value for ${JSON.stringify(value)}`);
-}
-
-/** The store value for a received enum number; a ValidationError naming `field` if there is none. */
-function enumFromProto<T extends string>(t: EnumTable<T>, value: unknown, field: string): T {
-  const v = typeof value === 'number' ? t.get(value) : undefined;
-  if (v === undefined) {
-    const known = [...t].map(([n, s]) => `${n} (${s})`).join(', ');
-    throw new ValidationError(field, 'enum', `must be one of ${known} (got ${quoteValue(value)})`);
-  }
-  return v;
-}
-
-export function nodeRoleToProto(role: NodeRole): number {
-  return enumToProto(NODE_ROLES, role);
-}
-export function nodeRoleFromProto(value: unknown, field = 'role'): NodeRole {
-  return enumFromProto(NODE_ROLES, value, field);
-}
-export function nodeAvailabilityToProto(a: NodeAvailability): number {
-  return enumToProto(NODE_AVAILABILITIES, a);
-}
-export function nodeAvailabilityFromProto(value: unknown, field = 'availability'): NodeAvailability {
-  return enumFromProto(NODE_AVAILABILITIES, value, field);
-}
-export function reachabilityToProto(r: Reachability): number {
-  return enumToProto(REACHABILITIES, r);
-}
-
-// ------------------------------------------------------------ helpers
-
+/** A message converted from the wire, in the store's shape, before its validator checks it. */
 type Obj = Record<string, unknown>;
 
-function isObj(x: unknown): x is Obj {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
+/** An unset message, read field by field: every field undefined. */
+const UNSET: Received<Record<string, unknown>> = {};
 
-/** A received sub-message: an object, or undefined when unset (null). */
-function sub(x: unknown, field: string): Obj | undefined {
-  if (x === undefined || x === null) return undefined;
-  if (!isObj(x)) throw new ValidationError(field, 'type', 'must be a message');
-  return x;
-}
-
-function at(path: string, key: string): string {
-  return path ? `${path}.${key}` : key;
-}
-
-function labelsToProto(l: Labels): ProtoLabels {
+function labelsToProto(l: Labels): Labels {
   return { ...l };
 }
 
-function metaToProto(m: Meta): ProtoMeta {
+function metaToProto(m: Meta): control.Meta__Output {
   return { id: m.id, version: m.version, createdAt: m.createdAt, updatedAt: m.updatedAt };
 }
 
 /** Meta fields as the store validators read them (null/absent → their defaults). */
-function metaFromProto(x: unknown): Obj {
-  const m = sub(x, 'meta') ?? {};
-  return { id: m.id, version: m.version, createdAt: m.createdAt, updatedAt: m.updatedAt };
+function metaFromWire(x: unknown): Obj {
+  const { id, version, createdAt, updatedAt, ...rest } = sub<control.Meta__Output>(x, 'meta') ?? (UNSET as Received<control.Meta__Output>);
+  noFieldsLeft(rest);
+  return { id, version, createdAt, updatedAt };
 }
 
 // ------------------------------------------------------------ service
 
-function containerToProto(c: ContainerSpec): ProtoContainerSpec {
+function containerToProto(c: ContainerSpec): control.ContainerSpec__Output {
   return {
     image: c.image,
     command: [...c.command],
@@ -394,7 +91,7 @@ function containerToProto(c: ContainerSpec): ProtoContainerSpec {
   };
 }
 
-export function taskTemplateToProto(t: TaskTemplate): ProtoTaskTemplate {
+export function taskTemplateToProto(t: TaskTemplate): control.TaskTemplate__Output {
   return {
     container: containerToProto(t.container),
     resources: { limits: { ...t.resources.limits }, reservations: { ...t.resources.reservations } },
@@ -408,7 +105,7 @@ export function taskTemplateToProto(t: TaskTemplate): ProtoTaskTemplate {
   };
 }
 
-function updateConfigToProto(u: UpdateConfig): ProtoUpdateConfig {
+function updateConfigToProto(u: UpdateConfig): control.UpdateConfig__Output {
   return {
     parallelism: u.parallelism,
     delayMs: u.delayMs,
@@ -419,22 +116,23 @@ function updateConfigToProto(u: UpdateConfig): ProtoUpdateConfig {
   };
 }
 
-export function endpointToProto(e: EndpointSpec): { ports: ProtoPortConfig[] } {
+export function endpointToProto(e: EndpointSpec): control.EndpointSpec__Output {
   return {
     ports: e.ports.map((p) => {
-      const port: ProtoPortConfig = {
+      const port: control.PortConfig__Output = {
         protocol: enumToProto(PORT_PROTOCOLS, p.protocol),
         targetPort: p.targetPort,
         publishedPort: p.publishedPort,
         publishMode: enumToProto(PUBLISH_MODES, p.publishMode),
       };
+      // proto3 `optional`: absent when the port has no name.
       if (p.name !== undefined) port.name = p.name;
       return port;
     }),
   };
 }
 
-export function serviceSpecToProto(s: ServiceSpec): ProtoServiceSpec {
+export function serviceSpecToProto(s: ServiceSpec): control.ServiceSpec__Output {
   return {
     name: s.name,
     labels: labelsToProto(s.labels),
@@ -446,123 +144,165 @@ export function serviceSpecToProto(s: ServiceSpec): ProtoServiceSpec {
   };
 }
 
-export function serviceToProto(s: Service): ProtoService {
-  return { meta: metaToProto(s), spec: serviceSpecToProto(s.spec) };
+/** A service as the API sends it; `serviceStatus` is set by ListServices and GetService (control/service.ts). */
+export function serviceToProto(s: Service): control.Service__Output {
+  return { meta: metaToProto(s), spec: serviceSpecToProto(s.spec), serviceStatus: null };
 }
 
-/** A list of received items; anything that is not an array is passed on for the validator to name. */
-function items(x: unknown, field: string, each: (item: Obj, field: string) => Obj): unknown {
-  if (!Array.isArray(x)) return x;
-  return x.map((item: unknown, i) => {
-    const f = `${field}[${i}]`;
-    const o = sub(item, f);
-    if (o === undefined) throw new ValidationError(f, 'required', 'is required');
-    return each(o, f);
-  });
+function resourcesFromWire(x: unknown, path: string): Obj | undefined {
+  const r = sub<control.Resources__Output>(x, path);
+  if (r === undefined) return undefined;
+  const { nanoCpus, memoryBytes, ...rest } = r;
+  noFieldsLeft(rest);
+  return { nanoCpus, memoryBytes };
+}
+
+function healthCheckFromWire(x: unknown, path: string): Obj | undefined {
+  const hc = sub<control.HealthCheck__Output>(x, path);
+  if (hc === undefined) return undefined;
+  const { test, intervalMs, timeoutMs, retries, startPeriodMs, ...rest } = hc;
+  noFieldsLeft(rest);
+  return { test, intervalMs, timeoutMs, retries, startPeriodMs };
+}
+
+function containerFromWire(x: unknown, path: string): Obj | undefined {
+  const c = sub<control.ContainerSpec__Output>(x, path);
+  if (c === undefined) return undefined;
+  const { image, command, args, env, dir, user, mounts, healthcheck, stopGracePeriodMs, ...rest } = c;
+  noFieldsLeft(rest);
+  const container: Obj = {
+    image,
+    command,
+    args,
+    env,
+    dir,
+    user,
+    mounts: items<control.Mount__Output>(mounts, at(path, 'mounts'), (m, f) => {
+      const { type, source, target, readOnly, ...more } = m;
+      noFieldsLeft(more);
+      return { type: enumFromProto(MOUNT_TYPES, type, at(f, 'type')), source, target, readOnly };
+    }),
+    stopGracePeriodMs,
+  };
+  const hc = healthCheckFromWire(healthcheck, at(path, 'healthcheck'));
+  if (hc !== undefined) container.healthcheck = hc;
+  return container;
 }
 
 /** A received TaskTemplate in the store's shape (enums mapped), not yet validated. */
 function taskTemplateFromWire(x: unknown, path: string): Obj | undefined {
-  const t = sub(x, path);
+  const t = sub<control.TaskTemplate__Output>(x, path);
   if (t === undefined) return undefined;
+  const { container, resources, restartPolicy, placement, ...rest } = t;
+  noFieldsLeft(rest);
   const out: Obj = {};
-  const cPath = at(path, 'container');
-  const c = sub(t.container, cPath);
-  if (c !== undefined) {
-    const container: Obj = {
-      image: c.image,
-      command: c.command,
-      args: c.args,
-      env: c.env,
-      dir: c.dir,
-      user: c.user,
-      mounts: items(c.mounts, at(cPath, 'mounts'), (m, f) => ({
-        type: enumFromProto(MOUNT_TYPES, m.type, at(f, 'type')),
-        source: m.source,
-        target: m.target,
-        readOnly: m.readOnly,
-      })),
-      stopGracePeriodMs: c.stopGracePeriodMs,
-    };
-    const hc = sub(c.healthcheck, at(cPath, 'healthcheck'));
-    if (hc !== undefined) {
-      container.healthcheck = { test: hc.test, intervalMs: hc.intervalMs, timeoutMs: hc.timeoutMs, retries: hc.retries, startPeriodMs: hc.startPeriodMs };
-    }
-    out.container = container;
-  }
+  const c = containerFromWire(container, at(path, 'container'));
+  if (c !== undefined) out.container = c;
   const rPath = at(path, 'resources');
-  const r = sub(t.resources, rPath);
-  if (r !== undefined) out.resources = { limits: sub(r.limits, at(rPath, 'limits')), reservations: sub(r.reservations, at(rPath, 'reservations')) };
+  const r = sub<control.ResourceRequirements__Output>(resources, rPath);
+  if (r !== undefined) {
+    const { limits, reservations, ...more } = r;
+    noFieldsLeft(more);
+    out.resources = { limits: resourcesFromWire(limits, at(rPath, 'limits')), reservations: resourcesFromWire(reservations, at(rPath, 'reservations')) };
+  }
   const rpPath = at(path, 'restartPolicy');
-  const rp = sub(t.restartPolicy, rpPath);
+  const rp = sub<control.RestartPolicy__Output>(restartPolicy, rpPath);
   if (rp !== undefined) {
-    out.restartPolicy = {
-      condition: enumFromProto(RESTART_CONDITIONS, rp.condition, at(rpPath, 'condition')),
-      delayMs: rp.delayMs,
-      maxAttempts: rp.maxAttempts,
-      windowMs: rp.windowMs,
-    };
+    const { condition, delayMs, maxAttempts, windowMs, ...more } = rp;
+    noFieldsLeft(more);
+    out.restartPolicy = { condition: enumFromProto(RESTART_CONDITIONS, condition, at(rpPath, 'condition')), delayMs, maxAttempts, windowMs };
   }
   const pPath = at(path, 'placement');
-  const p = sub(t.placement, pPath);
-  if (p !== undefined) out.placement = { constraints: p.constraints, preferences: items(p.preferences, at(pPath, 'preferences'), (pr) => ({ spread: pr.spread })) };
+  const p = sub<control.Placement__Output>(placement, pPath);
+  if (p !== undefined) {
+    const { constraints, preferences, ...more } = p;
+    noFieldsLeft(more);
+    out.placement = {
+      constraints,
+      preferences: items<control.PlacementPreference__Output>(preferences, at(pPath, 'preferences'), (pr) => {
+        const { spread, ...left } = pr;
+        noFieldsLeft(left);
+        return { spread };
+      }),
+    };
+  }
   return out;
 }
 
 function updateConfigFromWire(x: unknown, path: string): Obj | undefined {
-  const u = sub(x, path);
+  const u = sub<control.UpdateConfig__Output>(x, path);
   if (u === undefined) return undefined;
+  const { parallelism, delayMs, failureAction, monitorMs, maxFailureRatio, order, ...rest } = u;
+  noFieldsLeft(rest);
   return {
-    parallelism: u.parallelism,
-    delayMs: u.delayMs,
-    failureAction: enumFromProto(FAILURE_ACTIONS, u.failureAction, at(path, 'failureAction')),
-    monitorMs: u.monitorMs,
-    maxFailureRatio: u.maxFailureRatio,
-    order: enumFromProto(UPDATE_ORDERS, u.order, at(path, 'order')),
+    parallelism,
+    delayMs,
+    failureAction: enumFromProto(FAILURE_ACTIONS, failureAction, at(path, 'failureAction')),
+    monitorMs,
+    maxFailureRatio,
+    order: enumFromProto(UPDATE_ORDERS, order, at(path, 'order')),
   };
 }
 
 function modeFromWire(x: unknown, path: string): Obj | undefined {
-  const m = sub(x, path);
+  const m = sub<control.ServiceMode__Output>(x, path);
   if (m === undefined) return undefined;
+  // `mode` is the oneof's virtual field (which member is set): the members themselves are read.
+  const { replicated, global, mode: _which, ...rest } = m;
+  noFieldsLeft(rest);
   const out: Obj = {};
-  const rep = sub(m.replicated, at(path, 'replicated'));
-  if (rep !== undefined) out.replicated = { replicas: rep.replicas };
-  const glob = sub(m.global, at(path, 'global'));
-  if (glob !== undefined) out.global = {};
+  const rep = sub<control.ReplicatedMode__Output>(replicated, at(path, 'replicated'));
+  if (rep !== undefined) {
+    const { replicas, ...more } = rep;
+    noFieldsLeft(more);
+    out.replicated = { replicas };
+  }
+  const glob = sub<control.GlobalMode__Output>(global, at(path, 'global'));
+  if (glob !== undefined) {
+    const { ...more } = glob;
+    noFieldsLeft(more);
+    out.global = {};
+  }
   // Neither or both set: validateServiceSpec names `path` with rule 'mode'.
   if (rep === undefined && glob === undefined) throw new ValidationError(path, 'mode', 'must have exactly one of replicated or global');
   return out;
 }
 
 function endpointFromWire(x: unknown, path: string): Obj | undefined {
-  const e = sub(x, path);
+  const e = sub<control.EndpointSpec__Output>(x, path);
   if (e === undefined) return undefined;
+  const { ports, ...rest } = e;
+  noFieldsLeft(rest);
   return {
-    ports: items(e.ports, at(path, 'ports'), (p, f) => {
+    ports: items<control.PortConfig__Output>(ports, at(path, 'ports'), (p, f) => {
+      // `_name` is the virtual oneof of the proto3 `optional` name.
+      const { name, protocol, targetPort, publishedPort, publishMode, _name: _hasName, ...more } = p;
+      noFieldsLeft(more);
       const port: Obj = {
-        protocol: enumFromProto(PORT_PROTOCOLS, p.protocol, at(f, 'protocol')),
-        targetPort: p.targetPort,
-        publishedPort: p.publishedPort,
-        publishMode: enumFromProto(PUBLISH_MODES, p.publishMode, at(f, 'publishMode')),
+        protocol: enumFromProto(PORT_PROTOCOLS, protocol, at(f, 'protocol')),
+        targetPort,
+        publishedPort,
+        publishMode: enumFromProto(PUBLISH_MODES, publishMode, at(f, 'publishMode')),
       };
-      if (p.name !== undefined && p.name !== null) port.name = p.name;
+      if (name !== undefined && name !== null) port.name = name;
       return port;
     }),
   };
 }
 
 function serviceSpecFromWire(x: unknown, path: string): Obj | undefined {
-  const s = sub(x, path);
+  const s = sub<control.ServiceSpec__Output>(x, path);
   if (s === undefined) return undefined;
+  const { name, labels, taskTemplate, mode, updateConfig, rollbackConfig, endpoint, ...rest } = s;
+  noFieldsLeft(rest);
   return {
-    name: s.name,
-    labels: s.labels,
-    taskTemplate: taskTemplateFromWire(s.taskTemplate, at(path, 'taskTemplate')),
-    mode: modeFromWire(s.mode, at(path, 'mode')),
-    updateConfig: updateConfigFromWire(s.updateConfig, at(path, 'updateConfig')),
-    rollbackConfig: updateConfigFromWire(s.rollbackConfig, at(path, 'rollbackConfig')),
-    endpoint: endpointFromWire(s.endpoint, at(path, 'endpoint')),
+    name,
+    labels,
+    taskTemplate: taskTemplateFromWire(taskTemplate, at(path, 'taskTemplate')),
+    mode: modeFromWire(mode, at(path, 'mode')),
+    updateConfig: updateConfigFromWire(updateConfig, at(path, 'updateConfig')),
+    rollbackConfig: updateConfigFromWire(rollbackConfig, at(path, 'rollbackConfig')),
+    endpoint: endpointFromWire(endpoint, at(path, 'endpoint')),
   };
 }
 
@@ -571,43 +311,59 @@ function serviceSpecFromWire(x: unknown, path: string): Obj | undefined {
  * enums mapped, then validateServiceSpec, so bad input throws ValidationError
  * naming the field ('spec.taskTemplate.container.image', ...).
  */
-export function serviceSpecFromProto(x: ProtoServiceSpec | null | undefined, path = 'spec', rules: SpecRules = 'request'): ServiceSpec {
+export function serviceSpecFromProto(x: control.ServiceSpec__Output | null | undefined, path = 'spec', rules: SpecRules = 'request'): ServiceSpec {
   return validateServiceSpec(serviceSpecFromWire(x, path), path, rules);
 }
 
-export function serviceFromProto(x: ProtoService): Service {
-  const o = sub(x, '') ?? {};
-  return validateService({ ...metaFromProto(o.meta), spec: serviceSpecFromWire(o.spec, 'spec') });
+/** A service read from a manager. Its serviceStatus is not part of the store's object: callers read it from the message. */
+export function serviceFromProto(x: control.Service__Output): Service {
+  const { meta, spec, serviceStatus: _status, ...rest } = sub<control.Service__Output>(x, '') ?? (UNSET as Received<control.Service__Output>);
+  noFieldsLeft(rest);
+  return validateService({ ...metaFromWire(meta), spec: serviceSpecFromWire(spec, 'spec') });
 }
 
 // ------------------------------------------------------------ node
 
-export function nodeDescriptionToProto(d: NodeDescription): ProtoNodeDescription {
+export function nodeDescriptionToProto(d: NodeDescription): control.NodeDescription__Output {
   return {
     hostname: d.hostname,
     cpus: d.cpus,
     memoryBytes: d.memoryBytes,
     engineVersion: d.engineVersion,
     platform: { os: d.platform.os, arch: d.platform.arch },
+    // null when the node reported no engine labels (distinct from an empty set).
     engineLabels: d.engineLabels === undefined ? null : { entries: labelsToProto(d.engineLabels) },
   };
 }
 
 function nodeDescriptionFromWire(x: unknown, path: string): Obj | undefined {
-  const d = sub(x, path);
+  const d = sub<control.NodeDescription__Output>(x, path);
   if (d === undefined) return undefined;
-  const desc: Obj = { hostname: d.hostname, cpus: d.cpus, memoryBytes: d.memoryBytes, engineVersion: d.engineVersion, platform: sub(d.platform, at(path, 'platform')) };
-  const el = sub(d.engineLabels, at(path, 'engineLabels'));
-  if (el !== undefined) desc.engineLabels = el.entries;
+  const { hostname, cpus, memoryBytes, engineVersion, platform, engineLabels, ...rest } = d;
+  noFieldsLeft(rest);
+  const pl = sub<control.Platform__Output>(platform, at(path, 'platform'));
+  let plat: Obj | undefined;
+  if (pl !== undefined) {
+    const { os, arch, ...more } = pl;
+    noFieldsLeft(more);
+    plat = { os, arch };
+  }
+  const desc: Obj = { hostname, cpus, memoryBytes, engineVersion, platform: plat };
+  const el = sub<control.LabelSet__Output>(engineLabels, at(path, 'engineLabels'));
+  if (el !== undefined) {
+    const { entries, ...more } = el;
+    noFieldsLeft(more);
+    desc.engineLabels = entries;
+  }
   return desc;
 }
 
 /** A node description from the wire (a worker's report), validated like a stored node's. */
-export function nodeDescriptionFromProto(x: ProtoNodeDescription | null | undefined): NodeDescription {
+export function nodeDescriptionFromProto(x: control.NodeDescription__Output | null | undefined): NodeDescription {
   return validateNodeDescription(nodeDescriptionFromWire(x, 'description'));
 }
 
-export function nodeToProto(n: Node): ProtoNode {
+export function nodeToProto(n: Node): control.Node__Output {
   const d = n.description;
   return {
     meta: metaToProto(n),
@@ -627,33 +383,35 @@ export function nodeToProto(n: Node): ProtoNode {
   };
 }
 
-export function nodeFromProto(x: ProtoNode): Node {
-  const o = sub(x, '') ?? {};
+export function nodeFromProto(x: control.Node__Output): Node {
+  const { meta, role, availability, labels, description, status, managerStatus, ...rest } = sub<control.Node__Output>(x, '') ?? (UNSET as Received<control.Node__Output>);
+  noFieldsLeft(rest);
   const out: Obj = {
-    ...metaFromProto(o.meta),
-    role: enumFromProto(NODE_ROLES, o.role, 'role'),
-    availability: enumFromProto(NODE_AVAILABILITIES, o.availability, 'availability'),
-    labels: o.labels,
+    ...metaFromWire(meta),
+    role: enumFromProto(NODE_ROLES, role, 'role'),
+    availability: enumFromProto(NODE_AVAILABILITIES, availability, 'availability'),
+    labels,
   };
-  const desc = nodeDescriptionFromWire(o.description, 'description');
+  const desc = nodeDescriptionFromWire(description, 'description');
   if (desc !== undefined) out.description = desc;
-  const s = sub(o.status, 'status');
-  if (s !== undefined) out.status = { state: enumFromProto(NODE_STATES, s.state, 'status.state'), message: s.message, address: s.address };
-  const ms = sub(o.managerStatus, 'managerStatus');
+  const s = sub<control.NodeStatus__Output>(status, 'status');
+  if (s !== undefined) {
+    const { state, message, address, ...more } = s;
+    noFieldsLeft(more);
+    out.status = { state: enumFromProto(NODE_STATES, state, 'status.state'), message, address };
+  }
+  const ms = sub<control.ManagerStatus__Output>(managerStatus, 'managerStatus');
   if (ms !== undefined) {
-    out.managerStatus = {
-      raftId: ms.raftId,
-      addr: ms.addr,
-      leader: ms.leader,
-      reachability: enumFromProto(REACHABILITIES, ms.reachability, 'managerStatus.reachability'),
-    };
+    const { raftId, addr, leader, reachability, ...more } = ms;
+    noFieldsLeft(more);
+    out.managerStatus = { raftId, addr, leader, reachability: enumFromProto(REACHABILITIES, reachability, 'managerStatus.reachability') };
   }
   return validateNode(out);
 }
 
 // ------------------------------------------------------------ task
 
-export function taskToProto(t: Task): ProtoTask {
+export function taskToProto(t: Task): control.Task__Output {
   return taskToProtoWith(t, {});
 }
 
@@ -662,7 +420,7 @@ export function taskToProto(t: Task): ProtoTask {
  * caller already has them (the same template is shared by every task of a
  * service version; the result then shares them too, so do not change it).
  */
-export function taskToProtoWith(t: Task, converted: { spec?: ProtoTaskTemplate; endpoint?: ProtoTask['endpoint'] }): ProtoTask {
+export function taskToProtoWith(t: Task, converted: { spec?: control.TaskTemplate__Output; endpoint?: control.EndpointSpec__Output }): control.Task__Output {
   const s = t.status;
   return {
     meta: metaToProto(t),
@@ -678,7 +436,7 @@ export function taskToProtoWith(t: Task, converted: { spec?: ProtoTaskTemplate; 
   };
 }
 
-export function taskStatusToProto(s: TaskStatus): ProtoTaskStatus {
+export function taskStatusToProto(s: TaskStatus): control.TaskStatus__Output {
   return {
     state: s.state,
     message: s.message,
@@ -690,22 +448,24 @@ export function taskStatusToProto(s: TaskStatus): ProtoTaskStatus {
   };
 }
 
-function taskStatusFromWire(s: Obj | undefined, path: string): Obj | undefined {
+function taskStatusFromWire(s: Received<control.TaskStatus__Output> | undefined, path: string): Obj | undefined {
   if (s === undefined) return undefined;
-  return {
-    state: s.state,
-    message: s.message,
-    err: s.err,
-    timestamp: s.timestamp,
-    containerId: s.containerId,
-    exitCode: s.exitCode,
-    health: enumFromProto(TASK_HEALTHS, s.health, at(path, 'health')),
-  };
+  const { state, message, err, timestamp, containerId, exitCode, health, ...rest } = s;
+  noFieldsLeft(rest);
+  return { state, message, err, timestamp, containerId, exitCode, health: enumFromProto(TASK_HEALTHS, health, at(path, 'health')) };
 }
 
 /** A task status from the wire (a worker's report), validated; ValidationError names the field under `path`. */
-export function taskStatusFromProto(x: ProtoTaskStatus | null | undefined, path = 'status'): TaskStatus {
-  return validateTaskStatus(taskStatusFromWire(sub(x, path), path), path);
+export function taskStatusFromProto(x: control.TaskStatus__Output | null | undefined, path = 'status'): TaskStatus {
+  return validateTaskStatus(taskStatusFromWire(sub<control.TaskStatus__Output>(x, path), path), path);
+}
+
+function annotationsFromWire(x: unknown, path: string): Obj | undefined {
+  const a = sub<control.ServiceAnnotations__Output>(x, path);
+  if (a === undefined) return undefined;
+  const { name, ...rest } = a;
+  noFieldsLeft(rest);
+  return { name };
 }
 
 /**
@@ -714,31 +474,36 @@ export function taskStatusFromProto(x: ProtoTaskStatus | null | undefined, path 
  * equal spec is kept as that object instead of being validated again, which
  * is most of the cost for the many tasks of one service.
  */
-export function taskFromProto(x: ProtoTask, shared: readonly SharedTaskParts[] = []): Task {
-  const o = sub(x, '') ?? {};
-  const s = sub(o.status, 'status');
-  const m = sub(o.meta, 'meta') ?? {};
+export function taskFromProto(x: control.Task__Output, shared: readonly SharedTaskParts[] = []): Task {
+  const { meta, serviceId, slot, nodeId, desiredState, status, specVersion, spec, serviceAnnotations, endpoint, ...rest } =
+    sub<control.Task__Output>(x, '') ?? (UNSET as Received<control.Task__Output>);
+  noFieldsLeft(rest);
+  const s = sub<control.TaskStatus__Output>(status, 'status');
+  const m = metaFromWire(meta);
   // Field by field rather than spreading the meta fields: agents read tens of thousands of tasks (see validateTask).
-  return validateTask({
-    id: m.id,
-    version: m.version,
-    createdAt: m.createdAt,
-    updatedAt: m.updatedAt,
-    serviceId: o.serviceId,
-    slot: o.slot,
-    nodeId: o.nodeId,
-    desiredState: o.desiredState,
-    status: taskStatusFromWire(s, 'status'),
-    specVersion: o.specVersion,
-    spec: taskTemplateFromWire(o.spec, 'spec'),
-    serviceAnnotations: sub(o.serviceAnnotations, 'serviceAnnotations'),
-    endpoint: endpointFromWire(o.endpoint, 'endpoint'),
-  }, shared);
+  return validateTask(
+    {
+      id: m.id,
+      version: m.version,
+      createdAt: m.createdAt,
+      updatedAt: m.updatedAt,
+      serviceId,
+      slot,
+      nodeId,
+      desiredState,
+      status: taskStatusFromWire(s, 'status'),
+      specVersion,
+      spec: taskTemplateFromWire(spec, 'spec'),
+      serviceAnnotations: annotationsFromWire(serviceAnnotations, 'serviceAnnotations'),
+      endpoint: endpointFromWire(endpoint, 'endpoint'),
+    },
+    shared,
+  );
 }
 
 // ------------------------------------------------------------ cluster
 
-export function clusterSpecToProto(s: ClusterSpec): ProtoClusterSpec {
+export function clusterSpecToProto(s: ClusterSpec): control.ClusterSpec__Output {
   return {
     name: s.name,
     orchestration: { taskHistoryRetention: s.orchestration.taskHistoryRetention },
@@ -754,7 +519,7 @@ export function clusterSpecToProto(s: ClusterSpec): ProtoClusterSpec {
  * field, so a field later added to the store's Cluster cannot leak by
  * accident. Join tokens are only handed out by GetJoinTokens / RotateJoinToken.
  */
-export function clusterToProto(c: Cluster): ProtoCluster {
+export function clusterToProto(c: Cluster): control.Cluster__Output {
   return {
     meta: metaToProto(c),
     spec: clusterSpecToProto(c.spec),
@@ -762,25 +527,40 @@ export function clusterToProto(c: Cluster): ProtoCluster {
   };
 }
 
+/** A cluster setting message (orchestration, dispatcher, caConfig) field by field, or undefined when unset. */
+function settingsFromWire<T>(x: unknown, path: string, read: (m: Received<T>) => Obj): Obj | undefined {
+  const m = sub<T>(x, path);
+  return m === undefined ? undefined : read(m);
+}
+
 /**
  * The store ClusterSpec for an UpdateCluster request (the settings in their
  * documented ranges); ValidationError naming the field on bad input. A
  * cluster read from a manager is read with rules 'stored'.
  */
-export function clusterSpecFromProto(x: ProtoClusterSpec | null | undefined, path = 'spec', rules: SpecRules = 'request'): ClusterSpec {
-  const s = sub(x, path);
-  return validateClusterSpec(
-    s === undefined
-      ? undefined
-      : {
-          name: s.name,
-          orchestration: sub(s.orchestration, at(path, 'orchestration')),
-          dispatcher: sub(s.dispatcher, at(path, 'dispatcher')),
-          caConfig: sub(s.caConfig, at(path, 'caConfig')),
-        },
-    path,
-    rules,
-  );
+export function clusterSpecFromProto(x: control.ClusterSpec__Output | null | undefined, path = 'spec', rules: SpecRules = 'request'): ClusterSpec {
+  const s = sub<control.ClusterSpec__Output>(x, path);
+  let spec: Obj | undefined;
+  if (s !== undefined) {
+    const { name, orchestration, dispatcher, caConfig, ...rest } = s;
+    noFieldsLeft(rest);
+    spec = {
+      name,
+      orchestration: settingsFromWire<control.OrchestrationConfig__Output>(orchestration, at(path, 'orchestration'), ({ taskHistoryRetention, ...more }) => {
+        noFieldsLeft(more);
+        return { taskHistoryRetention };
+      }),
+      dispatcher: settingsFromWire<control.DispatcherConfig__Output>(dispatcher, at(path, 'dispatcher'), ({ heartbeatPeriodMs, heartbeatGrace, ...more }) => {
+        noFieldsLeft(more);
+        return { heartbeatPeriodMs, heartbeatGrace };
+      }),
+      caConfig: settingsFromWire<control.CAConfig__Output>(caConfig, at(path, 'caConfig'), ({ nodeCertExpiryHours, ...more }) => {
+        noFieldsLeft(more);
+        return { nodeCertExpiryHours };
+      }),
+    };
+  }
+  return validateClusterSpec(spec, path, rules);
 }
 
 // ------------------------------------------------------------ versions

@@ -1,10 +1,12 @@
 // `flotilla join-token worker|manager` and `flotilla cluster info`.
-import { clusterSpecFromProto, clusterSpecToProto, nodeRoleToProto, reachabilityToProto } from '../api/convert.js';
+import { clusterSpecFromProto, clusterSpecToProto } from '../api/convert.js';
+import { nodeRoleToProto, reachabilityToProto } from '../api/enums.js';
 import type { ClusterSpec, NodeRole, Reachability } from '../api/objects.js';
 import { checkClusterSetting, CLUSTER_SETTING_LIMITS, clusterSettingRange, durationText, ValidationError, type ClusterSetting } from '../api/validate.js';
 import { parseChoice, parseDuration, parseInteger, UsageError } from './args.js';
 import type { CommandDef, CommandGroup } from './command.js';
-import type { Control, ProtoClusterInfo, ProtoJoinTokens } from './connection.js';
+import type { control } from '../api/wire.js';
+import type { Control } from './connection.js';
 import { CliError, RpcError, validationToUsage } from './errors.js';
 import { FORMAT_FLAG, keyValues, outputFormat, QUIET_FLAG, renderTable, titleCase } from './format.js';
 import { listNodes, retryOnConflict } from './lookup.js';
@@ -27,7 +29,7 @@ export interface ClusterInfoView {
 export const PLACEHOLDER_ADDR = '<MANAGER-ADDR>';
 
 /** The address to join through: the leader's, else a reachable manager's, else any manager's. */
-export function joinAddress(info: ProtoClusterInfo): string | undefined {
+export function joinAddress(info: control.ClusterInfoResponse__Output): string | undefined {
   if (info.leaderAddr) return info.leaderAddr;
   const managers = info.managers.filter((m) => m.addr);
   return (managers.find((m) => reachability(m.reachability) === 'reachable') ?? managers[0])?.addr;
@@ -54,7 +56,7 @@ export function joinInstructions(role: NodeRole, token: string, addr: string): s
   return `To add a ${role} to this cluster, run the following command:\n\n    flotilla join --token ${token} ${addr}\n`;
 }
 
-function tokenOf(tokens: ProtoJoinTokens | null, role: NodeRole): string {
+function tokenOf(tokens: control.JoinTokens__Output | null, role: NodeRole): string {
   const token = tokens?.[role];
   if (!token) throw new CliError(`the manager returned no ${role} join token`);
   return token;

@@ -12,14 +12,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { splitHostPort, validPort } from '../common/address.js';
-import type {
-  ProtoCluster,
-  ProtoClusterSpec,
-  ProtoNode,
-  ProtoService,
-  ProtoServiceSpec,
-  ProtoTask,
-} from '../api/convert.js';
+import type { control } from '../api/wire.js';
 import { loadControlProto, type ControlMethod } from '../api/proto.js';
 import { NODE_CHANNEL_OPTIONS, NodeCertificateProvider, channelCredentials } from '../manager/ca/tls.js';
 import { quoteArg, UsageError } from './args.js';
@@ -129,73 +122,13 @@ export function credentialsFor(target: Target): grpc.ChannelCredentials {
 
 // ------------------------------------------------------------ typed calls
 
-export interface ProtoJoinTokens {
-  worker: string;
-  manager: string;
-}
-
-export interface ProtoManagerInfo {
-  nodeId: string;
-  raftId: string;
-  addr: string;
-  leader: boolean;
-  reachability: number;
-}
-
-export interface ProtoClusterInfo {
-  leaderId: string;
-  leaderAddr: string;
-  term: number;
-  managers: ProtoManagerInfo[];
-}
-
-export interface ProtoUpdateNodeRequest {
-  nodeId: string;
-  version: number;
-  hasAvailability: boolean;
-  /** Always sent (`optional` on the wire, so 0 = ACTIVE is sent too); required by the manager when hasAvailability is set. */
-  availability: number;
-  hasRole: boolean;
-  /** Always sent, as availability; required when hasRole is set. */
-  role: number;
-  labelsAdd: Record<string, string>;
-  labelsRm: string[];
-  /** Demote even if the managers left could not form a quorum. */
-  force: boolean;
-}
-
-type Empty = Record<string, never>;
-
-/** Request and response of every Control method, as proto-loader shapes them (see convert.ts). */
-export interface ControlCalls {
-  GetNode: [{ nodeId: string }, { node: ProtoNode | null }];
-  ListNodes: [{ filters?: { ids?: string[]; roles?: number[]; availabilities?: number[]; labels?: string[] } | null }, { nodes: ProtoNode[] }];
-  UpdateNode: [ProtoUpdateNodeRequest, { node: ProtoNode | null }];
-  RemoveNode: [{ nodeId: string; force: boolean }, Empty];
-  CreateService: [{ spec: ProtoServiceSpec }, { service: ProtoService | null }];
-  GetService: [{ serviceIdOrName: string }, { service: ProtoService | null }];
-  ListServices: [{ filters?: { ids?: string[]; names?: string[]; labels?: string[] } | null }, { services: ProtoService[] }];
-  UpdateService: [{ serviceId: string; version: number; spec: ProtoServiceSpec }, { service: ProtoService | null }];
-  RemoveService: [{ serviceId: string }, Empty];
-  ListTasks: [
-    { filters?: { serviceIds?: string[]; nodeIds?: string[]; desiredStates?: number[] } | null; pageSize?: number; pageToken?: string },
-    { tasks: ProtoTask[]; nextPageToken?: string },
-  ];
-  GetCluster: [Empty, { cluster: ProtoCluster | null }];
-  UpdateCluster: [{ version: number; spec: ProtoClusterSpec }, { cluster: ProtoCluster | null }];
-  GetJoinTokens: [Empty, { joinTokens: ProtoJoinTokens | null }];
-  /** `role` is required (`optional` on the wire: 0 = worker is sent explicitly); the manager refuses a request without it. */
-  RotateJoinToken: [{ role: number }, { joinTokens: ProtoJoinTokens | null }];
-  ClusterInfo: [Empty, ProtoClusterInfo];
-}
-
-// Every method of the service has its types above, and nothing else.
-type Exact<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
-const _allMethodsTyped: Exact<keyof ControlCalls, ControlMethod> = true;
-void _allMethodsTyped;
-
-export type Request<M extends ControlMethod> = ControlCalls[M][0];
-export type Response<M extends ControlMethod> = ControlCalls[M][1];
+/**
+ * What a Control method sends and answers, from the generated definition of
+ * the service (src/api/wire.ts): the request as proto-loader accepts it, the
+ * response as it hands it out (every field present, see convert.ts).
+ */
+export type Request<M extends ControlMethod> = Parameters<control.ControlDefinition[M]['requestSerialize']>[0];
+export type Response<M extends ControlMethod> = ReturnType<control.ControlDefinition[M]['responseDeserialize']>;
 
 /** A connection to the Control API of one manager. */
 export interface Control {

@@ -2,7 +2,8 @@
 // means: a full id, a unique id prefix, or a name (hostname for nodes), as
 // docker does. Also the retry of read-modify-write on a version conflict.
 import * as grpc from '@grpc/grpc-js';
-import { nodeFromProto, serviceFromProto, taskFromProto, type ProtoServiceStatus } from '../api/convert.js';
+import { nodeFromProto, serviceFromProto, taskFromProto } from '../api/convert.js';
+import type { control } from '../api/wire.js';
 import type { Node, Service, Task } from '../api/objects.js';
 import { quoteArg } from './args.js';
 import type { Control } from './connection.js';
@@ -25,7 +26,7 @@ export async function listServices(control: Control): Promise<Service[]> {
 }
 
 /** Every service with the manager's count of its tasks (docker's ServiceStatus), null when the manager sent none. */
-export async function listServicesWithStatus(control: Control): Promise<{ service: Service; status: ProtoServiceStatus | null }[]> {
+export async function listServicesWithStatus(control: Control): Promise<{ service: Service; status: control.ServiceStatus__Output | null }[]> {
   const res = await control.call('ListServices', {});
   return res.services.map((s) => ({ service: serviceFromProto(s), status: s.serviceStatus ?? null }));
 }
@@ -34,7 +35,7 @@ export async function listServicesWithStatus(control: Control): Promise<{ servic
 const TASK_PAGE = 5_000;
 
 /** Every matching task, page by page: one answer holds at most 5,000 (proto/control.proto). */
-export async function listTasks(control: Control, filters: { serviceIds?: string[]; nodeIds?: string[]; desiredStates?: number[] } = {}): Promise<Task[]> {
+export async function listTasks(control: Control, filters: NonNullable<control.ListTasksRequest['filters']> = {}): Promise<Task[]> {
   const out: Task[] = [];
   let pageToken = '';
   do {

@@ -1,10 +1,12 @@
 // `flotilla node ls | inspect | update | promote | demote | rm`, like `docker node`.
 import * as grpc from '@grpc/grpc-js';
-import { nodeAvailabilityToProto, nodeFromProto, nodeRoleToProto } from '../api/convert.js';
+import { nodeFromProto } from '../api/convert.js';
+import { nodeAvailabilityToProto, nodeRoleToProto } from '../api/enums.js';
 import type { Node, NodeAvailability, NodeRole } from '../api/objects.js';
 import { parseChoice, parseFilter, shownName, parseKeyValue, parseRemovalKey, quoteArg, UsageError, type FlagSpec, type Flags } from './args.js';
 import { connectionOptions, parseCommandLine, type CommandDef, type CommandGroup } from './command.js';
-import type { Control, Env, ProtoUpdateNodeRequest } from './connection.js';
+import type { control } from '../api/wire.js';
+import type { Control, Env } from './connection.js';
 import { CliError, RpcError } from './errors.js';
 import { bytesSize, FORMAT_FLAG, jsonArray, jsonLines, keyValues, labelList, outputFormat, QUIET_FLAG, renderTable, titleCase } from './format.js';
 import { getNode, listNodes, matchNode, retryOnConflict } from './lookup.js';
@@ -139,7 +141,7 @@ const inspect: CommandDef = {
 
 // ------------------------------------------------------------ update, promote, demote
 
-function emptyUpdate(node: Node): ProtoUpdateNodeRequest {
+function emptyUpdate(node: Node): control.UpdateNodeRequest__Output {
   return { nodeId: node.id, version: node.version, hasAvailability: false, availability: 0, hasRole: false, role: 0, labelsAdd: {}, labelsRm: [], force: false };
 }
 
@@ -147,7 +149,7 @@ function emptyUpdate(node: Node): ProtoUpdateNodeRequest {
  * Send the request `change(node)` builds with the version read, re-reading
  * and retrying on a conflict; a change that returns null sends nothing.
  */
-async function updateNode(control: Control, node: Node, change: (n: Node) => ProtoUpdateNodeRequest | null): Promise<Node> {
+async function updateNode(control: Control, node: Node, change: (n: Node) => control.UpdateNodeRequest__Output | null): Promise<Node> {
   return retryOnConflict(
     node,
     () => getNode(control, node.id),
@@ -203,7 +205,7 @@ export function nodeChangeFromFlags(f: Flags): NodeChange {
  * would change nothing (then nothing is sent). Removing a label the node
  * does not have fails, as docker's `node update --label-rm` does.
  */
-export function planNodeUpdate(node: Node, change: NodeChange, ref = node.description.hostname || node.id): ProtoUpdateNodeRequest | null {
+export function planNodeUpdate(node: Node, change: NodeChange, ref = node.description.hostname || node.id): control.UpdateNodeRequest__Output | null {
   const shown = shownName(ref);
   const missing = change.labelsRm.find((k) => !Object.hasOwn(node.labels, k));
   if (missing !== undefined) throw new CliError(`node ${shown} has no label ${quoteArg(missing)} to remove (see: flotilla node inspect ${shown})`);

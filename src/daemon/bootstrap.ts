@@ -10,6 +10,7 @@ import { caDigest, createCSR, createRootCA, generateId, generateNodeKey, parseNo
 import { anonymousChannelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider, unverifiedChannelCredentials } from '../manager/ca/tls.js';
 import { checkCaDigest, formatJoinToken, generateJoinSecret, parseJoinToken } from '../manager/ca/token.js';
 import { Manager } from '../manager/manager.js';
+import type { ca } from '../api/wire.js';
 import { unary } from '../manager/peer-clients.js';
 import { createAction } from '../manager/store/store.js';
 import type { Cluster, Node } from '../api/objects.js';
@@ -177,7 +178,7 @@ export async function joinCluster(o: JoinOptions): Promise<JoinResult> {
   const probe = new CaClient(o.remoteAddr, unverifiedChannelCredentials(), NODE_CHANNEL_OPTIONS);
   let caCertPem: string;
   try {
-    caCertPem = (await unary<object, { certPem: string }>(probe, 'GetRootCA', {}, { deadlineMs })).certPem;
+    caCertPem = (await unary<ca.Empty, ca.RootCA__Output>(probe, 'GetRootCA', {}, { deadlineMs })).certPem;
   } catch (err) {
     throw new BootstrapError(`cannot reach a manager at ${o.remoteAddr} (${grpcDetails(err)}): check the address and that its daemon is running`);
   } finally {
@@ -188,9 +189,9 @@ export async function joinCluster(o: JoinOptions): Promise<JoinResult> {
   const keyPem = generateNodeKey();
   const csrPem = await createCSR(keyPem);
   const client = new CaClient(o.remoteAddr, anonymousChannelCredentials(caCertPem), NODE_CHANNEL_OPTIONS);
-  let res: { nodeId: string; role: string; certPem: string; rootCaPem: string; managers: PeerAddress[] };
+  let res: ca.IssueResponse__Output;
   try {
-    res = await unary(client, 'IssueNodeCertificate', { csrPem, token: o.token, advertiseAddr: o.advertiseAddr, hostname: hostname() }, { deadlineMs });
+    res = await unary<ca.IssueRequest, ca.IssueResponse__Output>(client, 'IssueNodeCertificate', { csrPem, token: o.token, advertiseAddr: o.advertiseAddr, hostname: hostname() }, { deadlineMs });
   } catch (err) {
     throw new BootstrapError(`the manager at ${o.remoteAddr} refused to join this node: ${grpcDetails(err)}`);
   } finally {

@@ -17,13 +17,14 @@ import { loadCaProto, loadManagerProto } from '../api/proto.js';
 import { createCSR, generateNodeKey, needsRenewal, parseNodeCert, type NodeRole } from '../manager/ca/ca.js';
 import { channelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider } from '../manager/ca/tls.js';
 import { Manager } from '../manager/manager.js';
+import type { ca, manager } from '../api/wire.js';
 import { isServiceError, unary } from '../manager/peer-clients.js';
 import type { NodeDescription } from '../api/objects.js';
 import { Agent } from '../worker/agent.js';
 import { DockerExecutor } from '../worker/exec/docker/docker-executor.js';
 import { connectEngine } from '../worker/exec/docker/engine.js';
 import { ManagerSession } from '../worker/session.js';
-import { dataDirPaths, loadState, loadTls, saveState, saveTls, type NodeState, type PeerAddress } from './state.js';
+import { dataDirPaths, loadState, loadTls, saveState, saveTls, type NodeState } from './state.js';
 
 export interface DaemonOptions {
   dataDir: string;
@@ -155,14 +156,14 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       const targets = [m.rs.leader().address, ...this.state.managers.map((x) => x.address)].filter((a) => a && a !== this.state.advertiseAddr);
       for (const addr of new Set(targets)) {
         try {
-          await unary(this.client('manager', addr), 'JoinRaft', { address: this.state.advertiseAddr }, { deadlineMs: 15_000 });
+          await unary<manager.JoinRaftRequest, manager.JoinRaftResponse__Output>(this.client('manager', addr), 'JoinRaft', { address: this.state.advertiseAddr }, { deadlineMs: 15_000 });
           this.log?.info({ via: addr }, 'joined the Raft group as a learner');
           return;
         } catch (err) {
           const hint = isServiceError(err) ? err.metadata.get('leader-address')[0] : undefined;
           if (typeof hint === 'string' && hint) {
             try {
-              await unary(this.client('manager', hint), 'JoinRaft', { address: this.state.advertiseAddr }, { deadlineMs: 15_000 });
+              await unary<manager.JoinRaftRequest, manager.JoinRaftResponse__Output>(this.client('manager', hint), 'JoinRaft', { address: this.state.advertiseAddr }, { deadlineMs: 15_000 });
               return;
             } catch {
               /* try the next manager */
@@ -186,7 +187,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
 
   private async doCheckNodeStatus(): Promise<void> {
     if (this.stopped) return;
-    let status: { role: NodeRole; removed: boolean; managers: PeerAddress[] } | null = null;
+    let status: ca.NodeStatusResponse__Output | null = null;
     let via = '';
     for (const addr of this.managerAddresses()) {
       try {
@@ -218,7 +219,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   private async renew(via: string): Promise<void> {
     const keyPem = generateNodeKey();
     const csrPem = await createCSR(keyPem);
-    const res = await unary<object, { nodeId: string; role: string; certPem: string; rootCaPem: string }>(
+    const res = await unary<ca.IssueRequest, ca.IssueResponse__Output>(
       this.client('ca', via),
       'IssueNodeCertificate',
       { csrPem, token: '', advertiseAddr: this.state.advertiseAddr, hostname: hostname() },

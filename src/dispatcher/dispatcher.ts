@@ -15,7 +15,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { listInLanes } from '../common/lanes.js';
 import type { Logger } from 'pino';
-import { endpointToProto, nodeDescriptionFromProto, taskStatusFromProto, taskTemplateToProto, taskToProtoWith, type ProtoNodeDescription, type ProtoTask, type ProtoTaskStatus, type ProtoTaskTemplate } from '../api/convert.js';
+import { endpointToProto, nodeDescriptionFromProto, taskStatusFromProto, taskTemplateToProto, taskToProtoWith } from '../api/convert.js';
+import type { control } from '../api/wire.js';
 import { ApiError } from '../manager/grpc-status.js';
 import { generateId, type NodeIdentity } from '../manager/ca/ca.js';
 import type { ControllerContext, LeaderController } from '../manager/controller.js';
@@ -53,7 +54,7 @@ export interface SessionMessage {
   managers: { id: string; address: string }[];
   heartbeatPeriodMs: number;
   hasAssignments: boolean;
-  tasks: ProtoTask[];
+  tasks: control.Task__Output[];
   /** `tasks` holds only the changes since the last message (see proto/dispatcher.proto). */
   incremental: boolean;
   removedTaskIds: string[];
@@ -254,7 +255,7 @@ export class Dispatcher implements LeaderController {
   // ------------------------------------------------------------ sessions
 
   /** A node opens a session. Throws ApiError when it may not. */
-  openSession(peer: NodeIdentity, description: ProtoNodeDescription | null | undefined, sink: SessionSink, options: SessionOptions = {}): string {
+  openSession(peer: NodeIdentity, description: control.NodeDescription__Output | null | undefined, sink: SessionSink, options: SessionOptions = {}): string {
     if (!this.running) throw notLeader();
     const node = this.ctx.store.get('node', peer.nodeId);
     if (!node) throw new ApiError(grpc.status.PERMISSION_DENIED, `node ${peer.nodeId} is not part of the cluster (removed?): join it again`);
@@ -298,7 +299,7 @@ export class Dispatcher implements LeaderController {
    * Resolves once the batch holding them is committed, so an agent's report
    * is acknowledged only when it is durable (the agent retries otherwise).
    */
-  async updateTaskStatus(peer: NodeIdentity, sessionId: string, updates: { taskId: string; status: ProtoTaskStatus | null }[]): Promise<void> {
+  async updateTaskStatus(peer: NodeIdentity, sessionId: string, updates: { taskId: string; status: control.TaskStatus__Output | null }[]): Promise<void> {
     if (!this.running) throw notLeader();
     const s = this.session(peer, sessionId);
     // A report is as good a sign of life as a heartbeat: under a backlog (thousands of tasks ending at once) a
@@ -429,7 +430,7 @@ export class Dispatcher implements LeaderController {
     const parts = Math.max(1, Math.ceil(m.tasks.length / TASKS_PER_MESSAGE));
     for (let i = 0; i < parts; i++) {
       const last = i === parts - 1;
-      const tasks: ProtoTask[] = [];
+      const tasks: control.Task__Output[] = [];
       for (let j = i * TASKS_PER_MESSAGE; j < Math.min(m.tasks.length, (i + 1) * TASKS_PER_MESSAGE); j++) tasks.push(protoOf(m.tasks[j]));
       s.sink.send({
         sessionId: s.id,
@@ -627,8 +628,8 @@ function deferred(): Deferred {
   return { promise, resolve, reject };
 }
 
-const specProtos = new WeakMap<TaskTemplate, ProtoTaskTemplate>();
-const endpointProtos = new WeakMap<EndpointSpec, ProtoTask['endpoint']>();
+const specProtos = new WeakMap<TaskTemplate, control.TaskTemplate__Output>();
+const endpointProtos = new WeakMap<EndpointSpec, control.EndpointSpec__Output>();
 
 function memo<K extends object, V>(cache: WeakMap<K, V>, key: K, make: (k: K) => V): V {
   let v = cache.get(key);
@@ -637,7 +638,7 @@ function memo<K extends object, V>(cache: WeakMap<K, V>, key: K, make: (k: K) =>
 }
 
 /** A stored task's proto form. Stored specs are frozen and shared by a service's tasks: each is converted once. */
-function protoOf(t: Task): ProtoTask {
+function protoOf(t: Task): control.Task__Output {
   return taskToProtoWith(t, { spec: memo(specProtos, t.spec, taskTemplateToProto), endpoint: memo(endpointProtos, t.endpoint, endpointToProto) });
 }
 

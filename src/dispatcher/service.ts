@@ -3,7 +3,7 @@
 // answers UNAVAILABLE with the leader's address, where the agent goes next.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { type ProtoNodeDescription, type ProtoTaskStatus } from '../api/convert.js';
+import type { control } from '../api/wire.js';
 import { NOT_LEADER_HEADER } from '../api/proto.js';
 import { ApiError } from '../manager/grpc-status.js';
 import type { NodeIdentity } from '../manager/ca/ca.js';
@@ -58,7 +58,7 @@ export function dispatcherImplementation(o: DispatcherServiceOptions): grpc.Unty
         );
     };
   return {
-    Session: (call: grpc.ServerWritableStream<{ description: ProtoNodeDescription | null; incrementalAssignments?: boolean }, SessionMessage>) => {
+    Session: (call: grpc.ServerWritableStream<{ description: control.NodeDescription__Output | null; incrementalAssignments?: boolean }, SessionMessage>) => {
       const fail = (status: Partial<grpc.StatusObject>): void => {
         call.emit('error', { code: status.code, details: status.details, metadata: status.metadata ?? new grpc.Metadata() });
       };
@@ -98,7 +98,7 @@ export function dispatcherImplementation(o: DispatcherServiceOptions): grpc.Unty
       }
     },
     Heartbeat: unaryCall((d, req: { sessionId: string }, call) => d.heartbeat(caller(call), req.sessionId)),
-    UpdateTaskStatus: unaryCall((d, req: { sessionId: string; updates: { taskId: string; status: ProtoTaskStatus | null }[] }, call) => {
+    UpdateTaskStatus: unaryCall((d, req: { sessionId: string; updates: { taskId: string; status: control.TaskStatus__Output | null }[] }, call) => {
       return d.updateTaskStatus(caller(call), req.sessionId, req.updates).then(() => ({}));
     }),
   };

@@ -14,7 +14,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { protoRoot } from '../common/protos.js';
-import type { ProtoTask } from '../api/convert.js';
+import type { control } from '../api/wire.js';
 import type { SessionMessage } from './dispatcher.js';
 
 interface Types {
@@ -47,13 +47,13 @@ function load(): Types {
 /** Encoded TaskTemplates, by the proto object they were encoded from. */
 const templates = new WeakMap<object, Uint8Array>();
 
-function templateBytes(t: Types, spec: NonNullable<ProtoTask['spec']>): Uint8Array {
+function templateBytes(t: Types, spec: NonNullable<control.Task__Output['spec']>): Uint8Array {
   let b = templates.get(spec);
   if (b === undefined) templates.set(spec, (b = t.template.encode(t.template.fromObject(spec)).finish()));
   return b;
 }
 
-function taskBytes(t: Types, task: ProtoTask): Uint8Array {
+function taskBytes(t: Types, task: control.Task__Output): Uint8Array {
   const { spec, ...rest } = task;
   const w = t.task.encode(t.task.fromObject(rest));
   if (spec) w.uint32(((t.specField << 3) | 2) >>> 0).bytes(templateBytes(t, spec));

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { connect, type Control } from '../cli/connection.js';
-import { nodeRoleToProto } from '../api/convert.js';
+import { nodeRoleToProto } from '../api/enums.js';
 import { parseTaskState, TaskState } from '../api/objects.js';
 import type { DaemonCluster } from './daemon-cluster.js';
 

@@ -6,6 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { isHostPort } from '../common/address.js';
 import type { Logger } from 'pino';
+import type { manager } from '../api/wire.js';
 import { ApiError } from './grpc-status.js';
 import type { NodeIdentity } from './ca/ca.js';
 import { peerIdentity } from './ca/tls.js';
@@ -18,14 +19,14 @@ export class ManagerService {
     private readonly log?: Logger,
   ) {}
 
-  async propose(tx: Uint8Array): Promise<{ result: Buffer }> {
+  async propose(tx: Uint8Array): Promise<manager.ProposeResponse__Output> {
     if (!(tx instanceof Uint8Array) || tx.length === 0) throw new ApiError(grpc.status.INVALID_ARGUMENT, 'tx is required: a store transaction to propose');
     // RaftNode.propose throws NotLeaderError on a follower: the forwarder retries at the leader.
     const result = await this.rs.raft.propose(tx, { timeoutMs: 10_000 });
     return { result: Buffer.from(JSON.stringify(result)) };
   }
 
-  async joinRaft(address: string, peer: NodeIdentity | null): Promise<{ members: { id: string; address: string }[] }> {
+  async joinRaft(address: string, peer: NodeIdentity | null): Promise<manager.JoinRaftResponse__Output> {
     if (!peer) throw new ApiError(grpc.status.UNAUTHENTICATED, 'JoinRaft needs the manager certificate');
     if (!isHostPort(address)) throw new ApiError(grpc.status.INVALID_ARGUMENT, `invalid address ${JSON.stringify(address)}: expected HOST:PORT`);
     await this.rs.barrier();

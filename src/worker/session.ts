@@ -13,7 +13,8 @@
 //   the session and open a new one, at the next manager, with a backoff.
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
-import { nodeDescriptionToProto, taskFromProto, taskStatusToProto, type ProtoTask } from '../api/convert.js';
+import { nodeDescriptionToProto, taskFromProto, taskStatusToProto } from '../api/convert.js';
+import type { control } from '../api/wire.js';
 import { loadDispatcherProto, NOT_LEADER_HEADER } from '../api/proto.js';
 import type { SharedTaskParts } from '../api/shared-specs.js';
 import type { NodeDescription, Task } from '../api/objects.js';
@@ -66,7 +67,7 @@ interface SessionMessage {
   managers: SessionTarget[];
   heartbeatPeriodMs: number;
   hasAssignments: boolean;
-  tasks: ProtoTask[];
+  tasks: control.Task__Output[];
   incremental: boolean;
   removedTaskIds: string[];
   /** More parts of this set follow (see proto/dispatcher.proto). */
@@ -119,7 +120,7 @@ export class ManagerSession {
    * equality costs a fraction of validating it again (and the agent then holds
    * one copy).
    */
-  private readTask(x: ProtoTask): Task {
+  private readTask(x: control.Task__Output): Task {
     const t = taskFromProto(x, this.recentParts);
     if (!this.recentParts.some((p) => p.spec === t.spec && p.endpoint === t.endpoint)) {
       this.recentParts.unshift({ spec: t.spec, endpoint: t.endpoint });

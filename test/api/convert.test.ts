@@ -6,7 +6,8 @@ import { isMalformedRequest } from '../../src/common/strict-wire.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { clusterSpecFromProto, clusterToProto, nodeFromProto, nodeToProto, serviceFromProto, serviceSpecFromProto, serviceSpecToProto, serviceToProto, taskFromProto, taskToProto, requireVersion, type ProtoCluster, type ProtoNode, type ProtoService, type ProtoServiceSpec, type ProtoTask } from '../../src/api/convert.js';
+import { clusterSpecFromProto, clusterToProto, nodeFromProto, nodeToProto, serviceFromProto, serviceSpecFromProto, serviceSpecToProto, serviceToProto, taskFromProto, taskToProto, requireVersion } from '../../src/api/convert.js';
+import type { control } from '../../src/api/wire.js';
 import { toGrpcStatus, VERSION_CONFLICT_HINT } from '../../src/manager/grpc-status.js';
 import { CA_METHODS, CONTROL_METHODS, loadCaProto, loadControlProto } from '../../src/api/proto.js';
 import { NotLeaderError } from '../../src/raft/errors.js';
@@ -33,12 +34,12 @@ function viaRequest<T extends object>(rpc: string, msg: object): T {
   return m.requestDeserialize(m.requestSerialize(msg)) as T;
 }
 
-function wireService(s: Service): ProtoService {
-  return viaResponse<{ service: ProtoService }>('GetService', { service: serviceToProto(s) }).service;
+function wireService(s: Service): control.Service__Output {
+  return viaResponse<{ service: control.Service__Output }>('GetService', { service: serviceToProto(s) }).service;
 }
 
-function wireSpec(spec: ProtoServiceSpec): ProtoServiceSpec {
-  return viaRequest<{ spec: ProtoServiceSpec }>('CreateService', { spec }).spec;
+function wireSpec(spec: control.ServiceSpec__Output): control.ServiceSpec__Output {
+  return viaRequest<{ spec: control.ServiceSpec__Output }>('CreateService', { spec }).spec;
 }
 
 function fullService(): Service {
@@ -119,10 +120,10 @@ test('a node round-trips, with and without manager status and engine labels', ()
   });
   const emptyEngineLabels = node('n2', { description: { ...node('x').description, engineLabels: {} } });
   for (const n of [worker, manager, emptyEngineLabels]) {
-    const wire = viaResponse<{ node: ProtoNode }>('GetNode', { node: nodeToProto(n) }).node;
+    const wire = viaResponse<{ node: control.Node__Output }>('GetNode', { node: nodeToProto(n) }).node;
     assert.deepEqual(nodeFromProto(wire), n);
   }
-  const wire = viaResponse<{ node: ProtoNode }>('GetNode', { node: nodeToProto(manager) }).node;
+  const wire = viaResponse<{ node: control.Node__Output }>('GetNode', { node: nodeToProto(manager) }).node;
   assert.equal(wire.role, 1); // SwarmKit NodeRole.MANAGER
   assert.equal(wire.availability, 1); // SwarmKit PAUSE
 });
@@ -137,7 +138,7 @@ test('a task with status round-trips, task states keep their SwarmKit numbers', 
     status: { state: TaskState.FAILED, message: 'exited', err: 'exit code 137', timestamp: T0 + 5, containerId: 'abc123', exitCode: -1, health: 'unhealthy' },
     specVersion: 42,
   });
-  const wire = viaResponse<{ tasks: ProtoTask[] }>('ListTasks', { tasks: [taskToProto(t)] }).tasks[0];
+  const wire = viaResponse<{ tasks: control.Task__Output[] }>('ListTasks', { tasks: [taskToProto(t)] }).tasks[0];
   assert.equal(wire.desiredState, 640);
   assert.equal(wire.status?.state, 704);
   assert.deepEqual(taskFromProto(wire), t);
@@ -145,7 +146,7 @@ test('a task with status round-trips, task states keep their SwarmKit numbers', 
 
 test('a task with an unknown state number from the wire is refused, naming the field', () => {
   const t = taskToProto(task('t1', fullService()));
-  t.desiredState = 513;
+  t.desiredState = 513 as number as control.TaskState__Output; // not a state: sent on purpose
   assert.throws(() => taskFromProto(t), (e: unknown) => e instanceof ValidationError && e.field === 'desiredState');
 });
 
@@ -153,7 +154,7 @@ test('the cluster message carries spec and root CA cert but no join token, secre
   const c = cluster('c1', 'prod');
   c.joinTokens = { worker: 'FLT-1-workersecretvalue', manager: 'FLT-1-managersecretvalue' };
   const proto = clusterToProto(c);
-  const wire = viaResponse<{ cluster: ProtoCluster }>('GetCluster', { cluster: proto }).cluster;
+  const wire = viaResponse<{ cluster: control.Cluster__Output }>('GetCluster', { cluster: proto }).cluster;
   assert.deepEqual(wire, {
     meta: { id: 'c1', version: 0, createdAt: T0, updatedAt: T0 },
     spec: clusterToProto(c).spec,
@@ -180,17 +181,17 @@ function rejects(fn: () => unknown, field: string): void {
 
 test('a spec with a bad field from the wire gives ValidationError naming it', () => {
   const good = () => serviceSpecToProto(fullService().spec);
-  const cases: [string, (s: ProtoServiceSpec) => void][] = [
+  const cases: [string, (s: control.ServiceSpec__Output) => void][] = [
     ['spec.name', (s) => (s.name = 'bad name!')],
     ['spec.taskTemplate.container.image', (s) => (s.taskTemplate!.container!.image = 'UPPER/Case::x')],
     ['spec.taskTemplate.container.env[0]', (s) => (s.taskTemplate!.container!.env[0] = '=novar')],
-    ['spec.taskTemplate.restartPolicy.condition', (s) => (s.taskTemplate!.restartPolicy!.condition = 9)],
-    ['spec.taskTemplate.container.mounts[0].type', (s) => (s.taskTemplate!.container!.mounts[0].type = 7)],
+    ['spec.taskTemplate.restartPolicy.condition', (s) => (s.taskTemplate!.restartPolicy!.condition = 9 as number as control.RestartCondition__Output)],
+    ['spec.taskTemplate.container.mounts[0].type', (s) => (s.taskTemplate!.container!.mounts[0].type = 7 as number as control.MountType__Output)],
     ['spec.endpoint.ports[0].targetPort', (s) => (s.endpoint!.ports[0].targetPort = 70000)],
     ['spec.updateConfig.maxFailureRatio', (s) => (s.updateConfig!.maxFailureRatio = 1.5)],
     ['spec.rollbackConfig.failureAction', (s) => (s.rollbackConfig!.failureAction = 2)], // rollback cannot roll back
     ['spec.taskTemplate.placement.constraints[0]', (s) => (s.taskTemplate!.placement!.constraints[0] = 'node.role=manager')],
-    ['spec.mode', (s) => (s.mode = {} as ProtoServiceSpec['mode'])],
+    ['spec.mode', (s) => (s.mode = {} as control.ServiceSpec__Output['mode'])],
     ['spec.taskTemplate', (s) => (s.taskTemplate = null)],
   ];
   // An undeclared enum number no longer gets through the wire (closed enums: src/common/strict-wire.ts); the
@@ -218,7 +219,7 @@ test('a replica count out of range from the wire is refused, naming the field', 
 
 test('a node with an unknown role number is refused', () => {
   const n = nodeToProto(node('n1'));
-  n.role = 5;
+  n.role = 5 as number as control.NodeRole__Output; // not a role: sent on purpose
   rejects(() => nodeFromProto(n), 'role');
 });
 
@@ -256,7 +257,7 @@ test('toGrpcStatus maps each typed error to its code', () => {
 });
 
 test('a cluster spec from a request is held to its ranges; one read from a manager is read as it is', () => {
-  const wire = viaRequest<{ version: number; spec: ProtoCluster['spec'] }>('UpdateCluster', {
+  const wire = viaRequest<{ version: number; spec: control.Cluster__Output['spec'] }>('UpdateCluster', {
     version: 3,
     spec: { name: 'c', orchestration: { taskHistoryRetention: 5 }, dispatcher: { heartbeatPeriodMs: 40, heartbeatGrace: 3 }, caConfig: { nodeCertExpiryHours: 24 } },
   });

@@ -4,7 +4,9 @@
 // uniqueness, and error injection. Not the manager: just enough to drive the
 // CLI end to end.
 import * as grpc from '@grpc/grpc-js';
-import { clusterSpecFromProto, clusterToProto, nodeAvailabilityFromProto, nodeRoleFromProto, nodeToProto, requireVersion, serviceSpecFromProto, serviceToProto, taskToProto, type ProtoClusterSpec, type ProtoServiceSpec } from '../../src/api/convert.js';
+import { clusterSpecFromProto, clusterToProto, nodeToProto, requireVersion, serviceSpecFromProto, serviceToProto, taskToProto } from '../../src/api/convert.js';
+import type { control } from '../../src/api/wire.js';
+import { nodeAvailabilityFromProto, nodeRoleFromProto } from '../../src/api/enums.js';
 import { ApiError, toGrpcStatus } from '../../src/manager/grpc-status.js';
 import { withStrictWire } from '../../src/common/strict-wire.js';
 import { loadControlProto, type ControlMethod } from '../../src/api/proto.js';
@@ -145,7 +147,7 @@ export class FakeControl {
     },
     CreateService: (r) => {
       this.beforeWrite?.('CreateService');
-      const spec = serviceSpecFromProto(r.spec as ProtoServiceSpec);
+      const spec = serviceSpecFromProto(r.spec as control.ServiceSpec__Output);
       if ([...this.services.values()].some((s) => s.spec.name.toLowerCase() === spec.name.toLowerCase())) {
         throw new NameConflictError('name-conflict', `service name ${spec.name} is already taken`);
       }
@@ -168,7 +170,7 @@ export class FakeControl {
       const s = this.services.get(String(r.serviceId));
       if (!s) throw new NotFoundError('not-found', `service ${String(r.serviceId)} not found`);
       this.checkVersion('service', s.id, s.version, r.version);
-      const spec = serviceSpecFromProto(r.spec as ProtoServiceSpec);
+      const spec = serviceSpecFromProto(r.spec as control.ServiceSpec__Output);
       checkServiceSpecChange(s.spec, spec);
       const next: Service = { ...s, spec, version: this.bump(), updatedAt: Date.now() };
       this.services.set(s.id, next);
@@ -205,7 +207,7 @@ export class FakeControl {
       const c = this.cluster;
       if (!c) throw new NotFoundError('not-found', 'no cluster object');
       this.checkVersion('cluster', c.id, c.version, r.version);
-      const spec = clusterSpecFromProto(r.spec as ProtoClusterSpec);
+      const spec = clusterSpecFromProto(r.spec as control.ClusterSpec__Output);
       checkClusterSpecChange(c.spec, spec);
       this.cluster = { ...c, spec, version: this.bump(), updatedAt: Date.now() };
       return { cluster: clusterToProto(this.cluster) };

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
+import type { control } from '../../src/api/wire.js';
 import { UsageError } from '../../src/cli/args.js';
 import { joinAddress, joinInstructions } from '../../src/cli/cluster-commands.js';
 import { resolveDataDir, resolveTarget } from '../../src/cli/connection.js';
@@ -143,7 +144,7 @@ test('target resolution: --host, FLOTILLA_HOST, data dir', () => {
 
 test('join instructions and address', () => {
   assert.equal(joinInstructions('worker', 'T', '10.0.0.1:4242'), 'To add a worker to this cluster, run the following command:\n\n    flotilla join --token T 10.0.0.1:4242\n');
-  const m = (addr: string, reachability: number) => ({ nodeId: 'n', raftId: 'r', addr, leader: false, reachability });
+  const m = (addr: string, reachability: control.Reachability__Output) => ({ nodeId: 'n', raftId: 'r', addr, leader: false, reachability });
   assert.equal(joinAddress({ leaderId: 'l', leaderAddr: '10.0.0.9:4242', term: 2, managers: [m('10.0.0.1:4242', 2)] }), '10.0.0.9:4242');
   assert.equal(joinAddress({ leaderId: '', leaderAddr: '', term: 2, managers: [m('10.0.0.1:4242', 1), m('10.0.0.2:4242', 2)] }), '10.0.0.2:4242');
   assert.equal(joinAddress({ leaderId: '', leaderAddr: '', term: 2, managers: [] }), undefined);

@@ -2,7 +2,8 @@
 // against the generic one: the agent's decoder reads the same message from both.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { taskToProto, type ProtoTask } from '../../src/api/convert.js';
+import { taskToProto } from '../../src/api/convert.js';
+import type { control } from '../../src/api/wire.js';
 import { loadDispatcherProto } from '../../src/api/proto.js';
 import { TaskState } from '../../src/api/objects.js';
 import { encodeSessionMessage } from '../../src/dispatcher/session-encoding.js';
@@ -51,6 +52,6 @@ test('messages without tasks, and a task without a template, decode the same fro
   const bare: SessionMessage = { sessionId: 's', managers: [], heartbeatPeriodMs: 0, hasAssignments: false, tasks: [], incremental: false, removedTaskIds: [], more: false };
   assert.deepEqual(decode(encodeSessionMessage(bare)), decode(generic(bare)));
   const { spec: _spec, ...t } = taskToProto(task('t9', db, { nodeId: 'n1', status }));
-  const noSpec: SessionMessage = { ...bare, hasAssignments: true, tasks: [t as ProtoTask] };
+  const noSpec: SessionMessage = { ...bare, hasAssignments: true, tasks: [t as control.Task__Output] };
   assert.deepEqual(decode(encodeSessionMessage(noSpec)), decode(generic(noSpec)));
 });

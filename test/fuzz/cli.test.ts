@@ -41,7 +41,8 @@ import { main } from '../../src/cli/main.js';
 import { NODE_GROUP, nodeChangeFromFlags, planNodeUpdate } from '../../src/cli/node-commands.js';
 import { SERVICE_GROUP } from '../../src/cli/service-commands.js';
 import { applyServiceUpdate, buildCreateSpec, planServiceUpdate } from '../../src/cli/service-spec.js';
-import { serviceSpecFromProto, serviceSpecToProto, type ProtoServiceSpec } from '../../src/api/convert.js';
+import { serviceSpecFromProto, serviceSpecToProto } from '../../src/api/convert.js';
+import type { control } from '../../src/api/wire.js';
 import type { ServiceSpec } from '../../src/api/objects.js';
 import { ValidationError } from '../../src/api/validate.js';
 import { FakeControl } from '../cli/fake-control.js';
@@ -269,7 +270,7 @@ function checkPure(t: Target, argv: string[], v: (k: string, m: string) => void)
     return;
   }
   try {
-    serviceSpecFromProto(serverView(spec) as ProtoServiceSpec);
+    serviceSpecFromProto(serverView(spec) as control.ServiceSpec__Output);
   } catch (err) {
     if (!(err instanceof ValidationError)) v('cli-spec-breaks-server', `the spec the CLI built, read by the manager, threw ${String(err).slice(0, 300)}`);
   }

@@ -54,7 +54,8 @@ import fc from 'fast-check';
 import protobuf from 'protobufjs';
 import { parseArgs } from '../../src/cli/args.js';
 import { buildCreateSpec, CREATE_FLAGS } from '../../src/cli/service-spec.js';
-import { clusterSpecFromProto, serviceSpecFromProto, serviceSpecToProto, type ProtoClusterSpec, type ProtoServiceSpec } from '../../src/api/convert.js';
+import { clusterSpecFromProto, serviceSpecFromProto, serviceSpecToProto } from '../../src/api/convert.js';
+import type { control } from '../../src/api/wire.js';
 import type { ClusterSpec, ServiceSpec } from '../../src/api/objects.js';
 import { ACTIVE, ControlTarget, diff, MANAGER, metaOf, READY, stable, WORKER, type CallResult, type Obj, type Snapshot } from './control-target.js';
 import { flagTokenArb, renderToken, type FlagToken } from './argv.js';
@@ -272,7 +273,7 @@ interface Input {
 const CLI_CREATE_FLAGS = CREATE_FLAGS.filter((f) => !['detach', 'quiet'].includes(f.name));
 
 /** The CreateService request `flotilla service create` would send for these flags, or null when the CLI refuses them. */
-function cliCreateRequest(cli: NonNullable<Input['cli']>): { proto: ProtoServiceSpec; replicas: number } | null {
+function cliCreateRequest(cli: NonNullable<Input['cli']>): { proto: control.ServiceSpec__Output; replicas: number } | null {
   try {
     const argv = [...cli.tokens.flatMap((t) => renderToken(t, CLI_CREATE_FLAGS)), cli.image];
     const { flags, positionals } = parseArgs(argv, CLI_CREATE_FLAGS, { command: 'flotilla service create', stopAtPositional: true });
@@ -452,7 +453,7 @@ function decodeBoth(req: protobuf.Type, bytes: Uint8Array): { view: Obj; exact: 
 /** The local validator's verdict on a spec the server would see. */
 function tryServiceSpec(x: unknown): ServiceSpec | Error {
   try {
-    return serviceSpecFromProto(x as ProtoServiceSpec);
+    return serviceSpecFromProto(x as control.ServiceSpec__Output);
   } catch (err) {
     return err as Error;
   }
@@ -460,7 +461,7 @@ function tryServiceSpec(x: unknown): ServiceSpec | Error {
 
 function tryClusterSpec(x: unknown): ClusterSpec | Error {
   try {
-    return clusterSpecFromProto(x as ProtoClusterSpec);
+    return clusterSpecFromProto(x as control.ClusterSpec__Output);
   } catch (err) {
     return err as Error;
   }

@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { clusterSpecToProto, serviceSpecToProto, type ProtoClusterSpec, type ProtoService, type ProtoServiceSpec } from '../../src/api/convert.js';
+import { clusterSpecToProto, serviceSpecToProto } from '../../src/api/convert.js';
+import type { control } from '../../src/api/wire.js';
 import type { Cluster, Node, Service, ServiceSpec } from '../../src/api/objects.js';
 import { controlHarness as harness, refusal, type ControlHarness as Harness } from './control-fixtures.js';
 import { createAction, deleteAction } from '../../src/manager/store/store.js';
@@ -25,20 +26,20 @@ function clusterObj(h: Harness): Cluster {
   return h.local.store.list('cluster')[0];
 }
 
-function spec(c: Cluster, edit: (s: ProtoClusterSpec) => void): ProtoClusterSpec {
+function spec(c: Cluster, edit: (s: control.ClusterSpec__Output) => void): control.ClusterSpec__Output {
   const s = clusterSpecToProto(c.spec);
   edit(s);
   return s;
 }
 
 async function createService(h: Harness, s: ServiceSpec): Promise<Service> {
-  const res = (await h.control.CreateService({ spec: serviceSpecToProto(s) })) as { service: ProtoService };
+  const res = (await h.control.CreateService({ spec: serviceSpecToProto(s) })) as { service: control.Service__Output };
   const svc = h.local.store.get('service', res.service.meta?.id ?? '');
   assert.ok(svc);
   return svc;
 }
 
-function protoSpec(s: ServiceSpec, edit: (p: ProtoServiceSpec) => void = () => {}): ProtoServiceSpec {
+function protoSpec(s: ServiceSpec, edit: (p: control.ServiceSpec__Output) => void = () => {}): control.ServiceSpec__Output {
   const p = serviceSpecToProto(structuredClone(s));
   edit(p);
   return p;
@@ -48,7 +49,7 @@ test('UpdateCluster enforces the ranges the CLI documents and a fixed name; a re
   const h = harness();
   const c = clusterObj(h);
   const before = JSON.stringify(c);
-  const update = (edit: (s: ProtoClusterSpec) => void) => h.control.UpdateCluster({ version: c.version, spec: spec(c, edit) });
+  const update = (edit: (s: control.ClusterSpec__Output) => void) => h.control.UpdateCluster({ version: c.version, spec: spec(c, edit) });
   // Issue 13's probe: a heartbeat period of 1 ms, a grace of 1000, a task history of 1e9, a new name.
   await invalid(update((s) => (s.dispatcher = { heartbeatPeriodMs: 1, heartbeatGrace: 3 })), 'spec.dispatcher.heartbeatPeriodMs', 'heartbeat-period', /must be between 100ms and 1h \(got 1ms\)/);
   await invalid(update((s) => (s.dispatcher = { heartbeatPeriodMs: 1000, heartbeatGrace: 1000 })), 'spec.dispatcher.heartbeatGrace', 'heartbeat-grace', /must be an integer in 1\.\.100 \(got 1000\)/);
@@ -105,7 +106,7 @@ test('an update that changes nothing writes nothing and answers the stored objec
   const c = clusterObj(h);
   const w1 = h.local.store.get('node', 'w1') as Node;
   const writes = h.writes();
-  const s = (await h.control.UpdateService({ serviceId: svc.id, version: svc.version, spec: protoSpec(svc.spec) })) as { service: ProtoService };
+  const s = (await h.control.UpdateService({ serviceId: svc.id, version: svc.version, spec: protoSpec(svc.spec) })) as { service: control.Service__Output };
   assert.equal(s.service.meta?.version, svc.version);
   assert.equal(s.service.meta?.updatedAt, svc.updatedAt);
   const n = (await h.control.UpdateNode({ nodeId: 'w1', version: w1.version, hasAvailability: true, availability: 0, hasRole: true, role: 0, labelsAdd: {}, labelsRm: [], force: false })) as {
@@ -120,7 +121,7 @@ test('an update that changes nothing writes nothing and answers the stored objec
   await h.control.UpdateNode({ nodeId: 'w1', version: w1.version, hasAvailability: true, availability: 0, hasRole: false, role: 0, labelsAdd: {}, labelsRm: [], force: false });
   assert.equal(h.writes(), writes);
   // One real change: one write, a new version.
-  const changed = (await h.control.UpdateService({ serviceId: svc.id, version: svc.version, spec: protoSpec(svc.spec, (p) => (p.labels = { a: '2' })) })) as { service: ProtoService };
+  const changed = (await h.control.UpdateService({ serviceId: svc.id, version: svc.version, spec: protoSpec(svc.spec, (p) => (p.labels = { a: '2' })) })) as { service: control.Service__Output };
   assert.equal(h.writes(), writes + 1);
   assert.ok((changed.service.meta?.version ?? 0) > svc.version);
 });

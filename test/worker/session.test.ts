@@ -5,19 +5,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { taskToProto, type ProtoTask } from '../../src/api/convert.js';
+import { taskToProto } from '../../src/api/convert.js';
+import type { control } from '../../src/api/wire.js';
 import { loadDispatcherProto } from '../../src/api/proto.js';
 import { TaskState, type Task } from '../../src/api/objects.js';
 import { ManagerSession } from '../../src/worker/session.js';
 import { service, task } from '../manager/store-fixtures.js';
 
 const svc = service('s1', 'web');
-const onNode = (id: string, over: Partial<Task> = {}): ProtoTask =>
+const onNode = (id: string, over: Partial<Task> = {}): control.Task__Output =>
   taskToProto(task(id, svc, { nodeId: 'n1', status: { state: TaskState.ASSIGNED, message: '', err: '', timestamp: 1, containerId: '', exitCode: 0, health: 'none' }, ...over }));
 
 interface Scripted {
   incremental: boolean;
-  tasks: ProtoTask[];
+  tasks: control.Task__Output[];
   removedTaskIds: string[];
   more?: boolean;
 }

@@ -12,7 +12,8 @@
 //      pass or fail, the timeline (seconds from the fault) and the recovery
 //      times;
 //   6. the services are removed, so the next scenario starts clean.
-import { nodeFromProto, reachabilityToProto, serviceSpecToProto } from '../../api/convert.js';
+import { nodeFromProto, serviceSpecToProto } from '../../api/convert.js';
+import { reachabilityToProto } from '../../api/enums.js';
 import { validateServiceSpec } from '../../api/validate.js';
 import type { ComposeCluster, ManagerName, NodeName } from '../compose-cluster.js';
 import { MANAGERS, NODE_NAMES } from '../compose-cluster.js';

@@ -1,7 +1,8 @@
 // The chaos scenarios of issue 7, each a fault and its heal; the runner
 // (runner.ts) supplies the workload, the waits and the common checks. Every
 // wait here is bounded and says what it waited for.
-import { nodeFromProto, reachabilityToProto } from '../../api/convert.js';
+import { nodeFromProto } from '../../api/convert.js';
+import { reachabilityToProto } from '../../api/enums.js';
 import type { ComposeCluster, ManagerName, NodeName, WorkerName } from '../compose-cluster.js';
 import { MANAGERS, NODE_NAMES, WORKERS } from '../compose-cluster.js';
 import { fail, pass } from './checks.js';

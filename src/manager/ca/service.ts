@@ -17,36 +17,10 @@ import type { LeaderWriter } from '../leader-writer.js';
 import type { ReplicatedStore } from '../replicated-store.js';
 import { createAction } from '../store/store.js';
 import type { Cluster, Node } from '../../api/objects.js';
+import type { ca } from '../../api/wire.js';
 import { CertificateError, generateId, signNodeCSR, type NodeIdentity, type NodeRole } from './ca.js';
 import { peerIdentity } from './tls.js';
 import { InvalidTokenError, matchJoinToken, parseJoinToken } from './token.js';
-
-export interface IssueRequest {
-  csrPem: string;
-  token: string;
-  advertiseAddr: string;
-  hostname: string;
-}
-
-export interface PeerInfo {
-  id: string;
-  address: string;
-}
-
-export interface IssueResponse {
-  nodeId: string;
-  role: NodeRole;
-  certPem: string;
-  rootCaPem: string;
-  managers: PeerInfo[];
-}
-
-export interface NodeStatusResponse {
-  nodeId: string;
-  role: NodeRole;
-  removed: boolean;
-  managers: PeerInfo[];
-}
 
 const GET_TOKEN_HINT = 'get the current one with `flotilla join-token worker` (or `manager`) on a manager';
 
@@ -58,11 +32,11 @@ export class CaService {
     private readonly log?: Logger,
   ) {}
 
-  getRootCA(): { certPem: string } {
+  getRootCA(): ca.RootCA__Output {
     return { certPem: this.rootCaPem() };
   }
 
-  async issue(req: IssueRequest, peer: NodeIdentity | null): Promise<IssueResponse> {
+  async issue(req: ca.IssueRequest__Output, peer: NodeIdentity | null): Promise<ca.IssueResponse__Output> {
     if (peer && !req.token) return this.renew(req, peer);
     if (!req.token) throw new ApiError(grpc.status.INVALID_ARGUMENT, `a join token is required: ${GET_TOKEN_HINT}`);
     let caDigest: string;
@@ -106,7 +80,7 @@ export class CaService {
     return { nodeId, role, certPem, rootCaPem: cluster.rootCA.certPem, managers: this.managers() };
   }
 
-  async nodeStatus(peer: NodeIdentity | null): Promise<NodeStatusResponse> {
+  async nodeStatus(peer: NodeIdentity | null): Promise<ca.NodeStatusResponse__Output> {
     if (!peer) throw new ApiError(grpc.status.UNAUTHENTICATED, 'NodeStatus needs the node certificate');
     const cluster = await this.cluster();
     const node = this.rs.store.get('node', peer.nodeId);
@@ -115,12 +89,12 @@ export class CaService {
   }
 
   /** The voters and their addresses, for a node that needs to reach a manager. */
-  managers(): PeerInfo[] {
+  managers(): ca.Peer__Output[] {
     const st = this.rs.raft.status();
     return st.conf.voters.map((id) => ({ id, address: st.addresses[id] ?? '' })).filter((p) => p.address !== '');
   }
 
-  private async renew(req: IssueRequest, peer: NodeIdentity): Promise<IssueResponse> {
+  private async renew(req: ca.IssueRequest__Output, peer: NodeIdentity): Promise<ca.IssueResponse__Output> {
     const cluster = await this.cluster();
     if (peer.clusterId !== cluster.id) throw new ApiError(grpc.status.PERMISSION_DENIED, `the certificate is for cluster ${peer.clusterId}, not ${cluster.id}`);
     const node = this.rs.store.get('node', peer.nodeId);
@@ -175,7 +149,7 @@ export function caServiceImplementation(svc: CaService, toStatus: (err: unknown)
     };
   return {
     GetRootCA: handle(() => svc.getRootCA()),
-    IssueNodeCertificate: handle((req: IssueRequest, peer) => svc.issue(req, peer)),
+    IssueNodeCertificate: handle((req: ca.IssueRequest__Output, peer) => svc.issue(req, peer)),
     NodeStatus: handle((_req: unknown, peer) => svc.nodeStatus(peer)),
   };
 }

@@ -5,7 +5,9 @@
 // reachability included) is the leader's view.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { clusterSpecFromProto, clusterToProto, nodeAvailabilityFromProto, nodeRoleFromProto, nodeToProto, reachabilityToProto, requireVersion, serviceSpecFromProto, serviceToProto, taskToProto, type ProtoClusterSpec, type ProtoService, type ProtoServiceSpec } from '../../api/convert.js';
+import { clusterSpecFromProto, clusterToProto, nodeToProto, requireVersion, serviceSpecFromProto, serviceToProto, taskToProto } from '../../api/convert.js';
+import type { control } from '../../api/wire.js';
+import { nodeAvailabilityFromProto, nodeRoleFromProto, reachabilityToProto } from '../../api/enums.js';
 import { ApiError } from '../grpc-status.js';
 import { generateId, type NodeRole } from '../ca/ca.js';
 import { formatJoinToken, generateJoinSecret } from '../ca/token.js';
@@ -129,7 +131,7 @@ export class ControlService {
 
   // --------------------------------------------------------------- services
 
-  async CreateService(req: { spec?: ProtoServiceSpec | null }): Promise<unknown> {
+  async CreateService(req: { spec?: control.ServiceSpec__Output | null }): Promise<unknown> {
     const spec = serviceSpecFromProto(req.spec);
     await this.rs.barrier();
     this.checkPortConflicts(spec);
@@ -155,7 +157,7 @@ export class ControlService {
     return { services: services.map((s) => this.withStatus(s)) };
   }
 
-  async UpdateService(req: { serviceId: string; version: number; spec?: ProtoServiceSpec | null }): Promise<unknown> {
+  async UpdateService(req: { serviceId: string; version: number; spec?: control.ServiceSpec__Output | null }): Promise<unknown> {
     const version = requireVersion(req.version, 'service', 'GetService');
     const spec = serviceSpecFromProto(req.spec);
     await this.rs.barrier();
@@ -229,7 +231,7 @@ export class ControlService {
     return { cluster: clusterToProto(this.cluster()) };
   }
 
-  async UpdateCluster(req: { version: number; spec?: ProtoClusterSpec | null }): Promise<unknown> {
+  async UpdateCluster(req: { version: number; spec?: control.ClusterSpec__Output | null }): Promise<unknown> {
     const version = requireVersion(req.version, 'cluster', 'GetCluster');
     const spec = clusterSpecFromProto(req.spec);
     await this.rs.barrier();
@@ -272,7 +274,7 @@ export class ControlService {
   // ---------------------------------------------------------------- helpers
 
   /** A service with Docker's ServiceStatus: its tasks desired RUNNING that run, over those it wants. */
-  private withStatus(s: Service): ProtoService {
+  private withStatus(s: Service): control.Service__Output {
     let running = 0;
     let desiredRunning = 0;
     const byState = new Map<number, number>();
