@@ -1,5 +1,6 @@
 // Mapping between the Raft core's types (types.ts) and the objects that
-// @grpc/proto-loader produces for proto/raft.proto, plus the loader itself.
+// @grpc/proto-loader produces for proto/raft.proto (typed by the types generated
+// from it, src/api/wire.ts), plus the loader itself.
 //
 // Everything that arrives from the network goes through a *FromProto function,
 // which checks every field and throws MalformedMessageError on the first
@@ -11,70 +12,12 @@ import { strictServiceDefinition } from '../common/strict-wire.js';
 import type * as grpc from '@grpc/grpc-js';
 import { EntryType, MessageType } from './types.js';
 import type { ConfState, Entry, Message, NodeId, SnapshotMeta } from './types.js';
+import type { raft } from '../api/wire.js';
 
 /** Input from the network that does not make a valid Raft message. */
 export class MalformedMessageError extends Error {
   override readonly name = 'MalformedMessageError';
 }
-
-// ------------------------------------------------------------ wire shapes
-// What proto-loader hands out with the options in PROTO_LOADER_OPTIONS
-// (camelCase fields, uint64 as number, bytes as Buffer, defaults filled in).
-// Received objects are typed with these interfaces but still checked field by
-// field, as if they were `unknown`.
-
-export interface ProtoEntry {
-  term: number;
-  index: number;
-  type: number;
-  data: Uint8Array;
-}
-
-export interface ProtoConfState {
-  voters: string[];
-  learners: string[];
-}
-
-export interface ProtoSnapshotMeta {
-  index: number;
-  term: number;
-  conf: ProtoConfState | null;
-}
-
-export interface ProtoMessage {
-  type: number;
-  from: string;
-  to: string;
-  term: number;
-  logTerm: number;
-  index: number;
-  entries: ProtoEntry[];
-  commit: number;
-  reject: boolean;
-  rejectHint: number;
-  context: string;
-  /** Set on MSG_SNAP only (and then only inside a SnapshotHeader). */
-  snapshotMeta: ProtoSnapshotMeta | null;
-}
-
-export interface ProtoMessageBatch {
-  messages: ProtoMessage[];
-}
-
-export interface ProtoSnapshotHeader {
-  message: ProtoMessage | null;
-  totalSize: number;
-  sha256: Uint8Array;
-}
-
-/** One InstallSnapshot stream element; `chunk` names the member of the oneof that is set. */
-export type ProtoSnapshotChunk =
-  | { chunk?: 'header'; header: ProtoSnapshotHeader }
-  | { chunk?: 'data'; data: Uint8Array }
-  | { chunk?: 'trailer'; trailer: Record<string, never> };
-
-/** StreamAck and SnapshotAck carry no fields. */
-export type ProtoAck = Record<string, never>;
 
 // ------------------------------------------------------------ limits
 
@@ -125,20 +68,20 @@ function bytesToWire(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
-export function entryToProto(e: Entry): ProtoEntry {
+export function entryToProto(e: Entry): raft.Entry__Output {
   return { term: e.term, index: e.index, type: e.type, data: bytesToWire(e.data) };
 }
 
-export function confStateToProto(c: ConfState): ProtoConfState {
+export function confStateToProto(c: ConfState): raft.ConfState__Output {
   return { voters: [...c.voters], learners: [...c.learners] };
 }
 
-export function snapshotMetaToProto(m: SnapshotMeta): ProtoSnapshotMeta {
+export function snapshotMetaToProto(m: SnapshotMeta): raft.SnapshotMeta__Output {
   return { index: m.index, term: m.term, conf: confStateToProto(m.conf) };
 }
 
 /** The wire form of `m`. A snapshot's data is left out: it travels on InstallSnapshot. */
-export function toProto(m: Message): ProtoMessage {
+export function toProto(m: Message): raft.Message__Output {
   return {
     type: m.type,
     from: m.from,
@@ -214,7 +157,7 @@ function describe(v: unknown): string {
 const MESSAGE_TYPES = new Set<number>(Object.values(MessageType).filter((v): v is number => typeof v === 'number'));
 const ENTRY_TYPES = new Set<number>(Object.values(EntryType).filter((v): v is number => typeof v === 'number'));
 
-export function entryFromProto(p: ProtoEntry, field = 'entry'): Entry {
+export function entryFromProto(p: raft.Entry__Output, field = 'entry'): Entry {
   const o: unknown = p;
   if (!isObject(o)) fail(`${field}: expected an entry, got ${describe(o)}`);
   const type = o.type;
@@ -226,7 +169,7 @@ export function entryFromProto(p: ProtoEntry, field = 'entry'): Entry {
   return { term, index, type: type as EntryType, data: bytes(o.data, `${field}.data`) };
 }
 
-export function confStateFromProto(p: ProtoConfState, field = 'conf'): ConfState {
+export function confStateFromProto(p: raft.ConfState__Output, field = 'conf'): ConfState {
   const o: unknown = p;
   if (!isObject(o)) fail(`${field}: expected a membership, got ${describe(o)}`);
   const voters = array(o.voters, `${field}.voters`).map((v, i) => nodeId(v, `${field}.voters[${i}]`));
@@ -239,7 +182,7 @@ export function confStateFromProto(p: ProtoConfState, field = 'conf'): ConfState
   return { voters, learners };
 }
 
-export function snapshotMetaFromProto(p: ProtoSnapshotMeta, field = 'snapshotMeta'): SnapshotMeta {
+export function snapshotMetaFromProto(p: raft.SnapshotMeta__Output, field = 'snapshotMeta'): SnapshotMeta {
   const o: unknown = p;
   if (!isObject(o)) fail(`${field}: expected snapshot metadata, got ${describe(o)}`);
   const index = uint(o.index, `${field}.index`);
@@ -247,7 +190,7 @@ export function snapshotMetaFromProto(p: ProtoSnapshotMeta, field = 'snapshotMet
   if (index === 0) fail(`${field}.index: a snapshot covers at least index 1`);
   if (term === 0) fail(`${field}.term: must be at least 1`);
   if (o.conf === null || o.conf === undefined) fail(`${field}.conf: missing`);
-  return { index, term, conf: confStateFromProto(o.conf as ProtoConfState, `${field}.conf`) };
+  return { index, term, conf: confStateFromProto(o.conf as raft.ConfState__Output, `${field}.conf`) };
 }
 
 /**
@@ -255,7 +198,7 @@ export function snapshotMetaFromProto(p: ProtoSnapshotMeta, field = 'snapshotMet
  * which arrives on the InstallSnapshot stream: pass it as `snapshotData`;
  * without it a Snap message is malformed (snapshots never ride on Stream).
  */
-export function fromProto(p: ProtoMessage, snapshotData?: Uint8Array): Message {
+export function fromProto(p: raft.Message__Output, snapshotData?: Uint8Array): Message {
   const o: unknown = p;
   if (!isObject(o)) fail(`message: expected a message, got ${describe(o)}`);
   const type = o.type;
@@ -274,7 +217,7 @@ export function fromProto(p: ProtoMessage, snapshotData?: Uint8Array): Message {
 
   const rawEntries = array(o.entries, `${name}.entries`);
   if (rawEntries.length > 0 && type !== MessageType.App) fail(`${name}: only App messages carry entries (got ${rawEntries.length})`);
-  const entries = rawEntries.map((e, i) => entryFromProto(e as ProtoEntry, `${name}.entries[${i}]`));
+  const entries = rawEntries.map((e, i) => entryFromProto(e as raft.Entry__Output, `${name}.entries[${i}]`));
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
     const want = i === 0 ? index + 1 : entries[i - 1].index + 1;
@@ -291,7 +234,7 @@ export function fromProto(p: ProtoMessage, snapshotData?: Uint8Array): Message {
   if (type === MessageType.Snap) {
     if (meta === null || meta === undefined) fail(`${name}: missing snapshot metadata`);
     if (snapshotData === undefined) fail(`${name}: a snapshot must arrive on InstallSnapshot, not on Stream`);
-    snapshot = { meta: snapshotMetaFromProto(meta as ProtoSnapshotMeta, `${name}.snapshotMeta`), data: bytes(snapshotData, `${name}.data`) };
+    snapshot = { meta: snapshotMetaFromProto(meta as raft.SnapshotMeta__Output, `${name}.snapshotMeta`), data: bytes(snapshotData, `${name}.data`) };
     if (snapshot.meta.term > term) fail(`${name}.snapshotMeta.term: ${snapshot.meta.term} is beyond the message term ${term}`);
   } else if (meta !== null && meta !== undefined) {
     fail(`${name}: only Snap messages carry snapshot metadata`);
@@ -308,11 +251,11 @@ export interface SnapshotHeader {
 }
 
 /** Validates the first element of an InstallSnapshot stream. */
-export function snapshotHeaderFromProto(p: ProtoSnapshotHeader, maxSize: number = MAX_SNAPSHOT_BYTES): SnapshotHeader {
+export function snapshotHeaderFromProto(p: raft.SnapshotHeader__Output, maxSize: number = MAX_SNAPSHOT_BYTES): SnapshotHeader {
   const o: unknown = p;
   if (!isObject(o)) fail(`snapshot header: expected a header, got ${describe(o)}`);
   if (!isObject(o.message)) fail('snapshot header: missing message');
-  const message = fromProto(o.message as unknown as ProtoMessage, new Uint8Array(0));
+  const message = fromProto(o.message as unknown as raft.Message__Output, new Uint8Array(0));
   if (message.type !== MessageType.Snap) fail(`snapshot header: carries a ${MessageType[message.type]} message, not Snap`);
   const totalSize = uint(o.totalSize, 'snapshot header.totalSize');
   if (totalSize > maxSize) fail(`snapshot header.totalSize: ${totalSize} bytes is more than the ${maxSize} accepted`);

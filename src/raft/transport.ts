@@ -11,6 +11,7 @@
 // Receiving: service() gives the daemon the Raft service for its shared
 // grpc.Server. Every message is validated by codec.fromProto before it reaches
 // the handler.
+import type { raft } from '../api/wire.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
@@ -26,7 +27,7 @@ import {
   snapshotMetaToProto,
   toProto,
 } from './codec.js';
-import type { ProtoAck, ProtoMessage, ProtoMessageBatch, ProtoSnapshotChunk, ProtoSnapshotHeader, SnapshotHeader } from './codec.js';
+import type { SnapshotHeader } from './codec.js';
 import { isHostPort } from '../common/address.js';
 import { withStrictWire } from '../common/strict-wire.js';
 import { widenReceiveWindows } from './receive-window.js';
@@ -176,7 +177,7 @@ class Fifo<T> {
 }
 
 interface OutStream {
-  call: grpc.ClientWritableStream<ProtoMessageBatch>;
+  call: grpc.ClientWritableStream<raft.MessageBatch__Output>;
   /** Batches written whose write callback has not fired. */
   inflight: number;
   /** write() returned false: waiting for 'drain'. */
@@ -191,7 +192,7 @@ interface OutStream {
 
 interface OutSnapshot {
   /** Null while the digest is being computed. */
-  call: grpc.ClientWritableStream<ProtoSnapshotChunk> | null;
+  call: grpc.ClientWritableStream<raft.SnapshotChunk__Output> | null;
   /** Fails the transfer (reported through onSnapshotStatus unless the peer is closed). */
   abort(): void;
 }
@@ -235,8 +236,8 @@ export class RaftTransport {
   private readonly snapshotTimeoutMs: number | undefined;
   private readonly channelOptions: grpc.ChannelOptions;
   private readonly proto = loadRaftProto();
-  private readonly streamMethod: grpc.MethodDefinition<ProtoMessageBatch, ProtoAck>;
-  private readonly snapshotMethod: grpc.MethodDefinition<ProtoSnapshotChunk, ProtoAck>;
+  private readonly streamMethod: grpc.MethodDefinition<raft.MessageBatch__Output, raft.StreamAck__Output>;
+  private readonly snapshotMethod: grpc.MethodDefinition<raft.SnapshotChunk__Output, raft.StreamAck__Output>;
   private readonly peerMap = new Map<NodeId, Peer>();
   /** Incoming server calls still open, to end them on stop(). */
   private readonly incoming = new Set<ServerFinish>();
@@ -283,8 +284,8 @@ export class RaftTransport {
     if (!stream?.requestStream || stream.responseStream || !snapshot?.requestStream || snapshot.responseStream) {
       throw new Error('raft.proto: Stream and InstallSnapshot must be client-streaming');
     }
-    this.streamMethod = stream as grpc.MethodDefinition<ProtoMessageBatch, ProtoAck>;
-    this.snapshotMethod = snapshot as grpc.MethodDefinition<ProtoSnapshotChunk, ProtoAck>;
+    this.streamMethod = stream as grpc.MethodDefinition<raft.MessageBatch__Output, raft.StreamAck__Output>;
+    this.snapshotMethod = snapshot as grpc.MethodDefinition<raft.SnapshotChunk__Output, raft.StreamAck__Output>;
   }
 
   // ------------------------------------------------------------ peers
@@ -415,7 +416,7 @@ export class RaftTransport {
     if (p.closed || this.stopped || p.retryTimer !== null || p.queue.length === 0) return;
     const s = p.stream ?? this.openStream(p);
     while (p.queue.length > 0 && s.ready && !s.blocked && s.inflight < MAX_INFLIGHT_BATCHES && p.stream === s) {
-      const batch: ProtoMessage[] = [];
+      const batch: raft.Message__Output[] = [];
       let bytes = 0;
       while (batch.length < MAX_BATCH_MESSAGES) {
         const m = p.queue.peek();
@@ -440,7 +441,7 @@ export class RaftTransport {
 
   private openStream(p: Peer): OutStream {
     const m = this.streamMethod;
-    const call = p.client.makeClientStreamRequest<ProtoMessageBatch, ProtoAck>(
+    const call = p.client.makeClientStreamRequest<raft.MessageBatch__Output, raft.StreamAck__Output>(
       m.path,
       m.requestSerialize,
       m.responseDeserialize,
@@ -568,7 +569,7 @@ export class RaftTransport {
     sha256InSteps(data).then(
       (sha256) => {
         if (finished) return;
-        const header: ProtoSnapshotHeader = {
+        const header: raft.SnapshotHeader__Output = {
           message: { ...toProto({ ...m, snapshot: null }), snapshotMeta: snapshotMetaToProto(snap.meta) },
           totalSize: data.length,
           sha256,
@@ -580,11 +581,11 @@ export class RaftTransport {
   }
 
   /** Writes header, data chunks and trailer on one InstallSnapshot call, respecting backpressure. */
-  private streamSnapshot(p: Peer, out: OutSnapshot, header: ProtoSnapshotHeader, data: Buffer, started: number, finish: (err: Error | null) => void): void {
+  private streamSnapshot(p: Peer, out: OutSnapshot, header: raft.SnapshotHeader__Output, data: Buffer, started: number, finish: (err: Error | null) => void): void {
     const method = this.snapshotMethod;
     const timeoutMs = this.snapshotTimeoutMs ?? 60_000 + Math.ceil(data.length / (1 << 20)) * 1000;
     let done = false;
-    const call = p.client.makeClientStreamRequest<ProtoSnapshotChunk, ProtoAck>(
+    const call = p.client.makeClientStreamRequest<raft.SnapshotChunk__Output, raft.StreamAck__Output>(
       method.path,
       method.requestSerialize,
       method.responseDeserialize,
@@ -603,7 +604,7 @@ export class RaftTransport {
     let offset = 0;
     const writeMore = (): void => {
       while (!done && p.snapshot === out) {
-        let chunk: ProtoSnapshotChunk;
+        let chunk: raft.SnapshotChunk__Output;
         if (stage === 'header') {
           chunk = { header };
           stage = 'data';
@@ -635,15 +636,15 @@ export class RaftTransport {
   /** The Raft service, for the daemon's shared grpc.Server (see raftServerOptions()). */
   service(): { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation } {
     const implementation: grpc.UntypedServiceImplementation = {
-      Stream: (call: grpc.ServerReadableStream<ProtoMessageBatch, ProtoAck>, callback: grpc.sendUnaryData<ProtoAck>) => this.serveStream(call, callback),
-      InstallSnapshot: (call: grpc.ServerReadableStream<ProtoSnapshotChunk, ProtoAck>, callback: grpc.sendUnaryData<ProtoAck>) =>
+      Stream: (call: grpc.ServerReadableStream<raft.MessageBatch__Output, raft.StreamAck__Output>, callback: grpc.sendUnaryData<raft.StreamAck__Output>) => this.serveStream(call, callback),
+      InstallSnapshot: (call: grpc.ServerReadableStream<raft.SnapshotChunk__Output, raft.StreamAck__Output>, callback: grpc.sendUnaryData<raft.StreamAck__Output>) =>
         this.serveSnapshot(call, callback),
     };
     return { definition: this.proto.service, implementation };
   }
 
   /** Common bookkeeping of an incoming call: answers exactly once, and once more on stop(). */
-  private serverCall<Req>(call: grpc.ServerReadableStream<Req, ProtoAck>, callback: grpc.sendUnaryData<ProtoAck>): { finish: ServerFinish; done: () => boolean } | null {
+  private serverCall<Req>(call: grpc.ServerReadableStream<Req, raft.StreamAck__Output>, callback: grpc.sendUnaryData<raft.StreamAck__Output>): { finish: ServerFinish; done: () => boolean } | null {
     if (this.stopped) {
       callback({ code: grpc.status.UNAVAILABLE, details: 'raft transport stopped' });
       return null;
@@ -675,13 +676,13 @@ export class RaftTransport {
     }
   }
 
-  private serveStream(call: grpc.ServerReadableStream<ProtoMessageBatch, ProtoAck>, callback: grpc.sendUnaryData<ProtoAck>): void {
+  private serveStream(call: grpc.ServerReadableStream<raft.MessageBatch__Output, raft.StreamAck__Output>, callback: grpc.sendUnaryData<raft.StreamAck__Output>): void {
     const sc = this.serverCall(call, callback);
     if (!sc) return;
     this.widenWindows(call);
     const remote = call.getPeer();
     call.sendMetadata(new grpc.Metadata());
-    call.on('data', (batch: ProtoMessageBatch) => {
+    call.on('data', (batch: raft.MessageBatch__Output) => {
       if (sc.done()) return;
       const raw: unknown = (batch as unknown as { messages?: unknown } | null)?.messages;
       if (!Array.isArray(raw)) {
@@ -692,7 +693,7 @@ export class RaftTransport {
       let malformed = 0;
       let firstError = '';
       let misaddressed = 0;
-      for (const p of raw as ProtoMessage[]) {
+      for (const p of raw as raft.Message__Output[]) {
         let m: Message;
         try {
           m = fromProto(p);
@@ -720,7 +721,7 @@ export class RaftTransport {
     call.on('end', () => sc.finish(null));
   }
 
-  private serveSnapshot(call: grpc.ServerReadableStream<ProtoSnapshotChunk, ProtoAck>, callback: grpc.sendUnaryData<ProtoAck>): void {
+  private serveSnapshot(call: grpc.ServerReadableStream<raft.SnapshotChunk__Output, raft.StreamAck__Output>, callback: grpc.sendUnaryData<raft.StreamAck__Output>): void {
     const sc = this.serverCall(call, callback);
     if (!sc) return;
     this.widenWindows(call);
@@ -734,14 +735,14 @@ export class RaftTransport {
       parts.length = 0;
       sc.finish({ code, details });
     };
-    call.on('data', (chunk: ProtoSnapshotChunk) => {
+    call.on('data', (chunk: raft.SnapshotChunk__Output) => {
       if (sc.done()) return;
       const c = chunk as unknown as Record<string, unknown> | null;
       const kind = c?.chunk ?? (c?.header ? 'header' : c?.data ? 'data' : c?.trailer ? 'trailer' : undefined);
       try {
         if (kind === 'header') {
           if (header) return reject(grpc.status.INVALID_ARGUMENT, 'snapshot stream: second header');
-          const h = snapshotHeaderFromProto(c?.header as ProtoSnapshotHeader, MAX_SNAPSHOT_BYTES);
+          const h = snapshotHeaderFromProto(c?.header as raft.SnapshotHeader__Output, MAX_SNAPSHOT_BYTES);
           if (h.message.to !== this.id) return reject(grpc.status.FAILED_PRECONDITION, `snapshot addressed to ${h.message.to}, this node is ${this.id}`);
           header = h;
         } else if (kind === 'data') {

@@ -2,13 +2,14 @@
 // read from the certificate once per connection (it finds the connection's
 // socket under the call, which is grpc-js internals: this test notices if an
 // upgrade changes them), and null for a caller without a certificate.
+import type { raft } from '../../src/api/wire.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { createCSR, createRootCA, generateNodeKey, signNodeCSR } from '../../src/manager/ca/ca.js';
 import { NodeCertificateProvider, anonymousChannelCredentials, channelCredentials, peerIdentity, serverCredentials } from '../../src/manager/ca/tls.js';
 import { socketOf } from '../../src/common/grpc-internals.js';
-import { loadRaftProto, type ProtoAck, type ProtoMessageBatch } from '../../src/raft/codec.js';
+import { loadRaftProto } from '../../src/raft/codec.js';
 
 async function node(ca: { certPem: string; keyPem: string }, nodeId: string, role: 'manager' | 'worker'): Promise<NodeCertificateProvider> {
   const keyPem = generateNodeKey();
@@ -23,19 +24,19 @@ test('peerIdentity gives the caller\'s identity under mTLS, the same per connect
   const proto = loadRaftProto();
   // Any service will do: the Raft one is at hand (a client-streaming call).
   server.addService(proto.service, {
-    Stream: (call: grpc.ServerReadableStream<ProtoMessageBatch, ProtoAck>, cb: grpc.sendUnaryData<ProtoAck>) => {
+    Stream: (call: grpc.ServerReadableStream<raft.MessageBatch__Output, raft.StreamAck__Output>, cb: grpc.sendUnaryData<raft.StreamAck__Output>) => {
       seen.push({ id: peerIdentity(call)?.nodeId ?? null, socket: socketOf(call) !== undefined });
       call.on('data', () => undefined);
       call.on('end', () => cb(null, {}));
     },
-    InstallSnapshot: (_call: unknown, cb: grpc.sendUnaryData<ProtoAck>) => cb(null, {}),
+    InstallSnapshot: (_call: unknown, cb: grpc.sendUnaryData<raft.StreamAck__Output>) => cb(null, {}),
   });
   const mgr = await node(ca, 'm1', 'manager');
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', serverCredentials(mgr), (err, p) => (err ? reject(err) : resolve(p))));
   const Client = grpc.makeGenericClientConstructor(proto.service, 'Raft');
   const call = (client: grpc.Client): Promise<void> =>
     new Promise<void>((resolve, reject) => {
-      const c = (client as unknown as { Stream: (cb: (err: grpc.ServiceError | null) => void) => grpc.ClientWritableStream<ProtoMessageBatch> }).Stream((err) => (err ? reject(err) : resolve()));
+      const c = (client as unknown as { Stream: (cb: (err: grpc.ServiceError | null) => void) => grpc.ClientWritableStream<raft.MessageBatch__Output> }).Stream((err) => (err ? reject(err) : resolve()));
       c.write({ messages: [] });
       c.end();
     });

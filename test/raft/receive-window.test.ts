@@ -2,10 +2,11 @@
 // streams arrive on. This reaches into grpc-js (the call's HTTP/2 stream), so
 // the test runs against the real library: if an upgrade changes its shape,
 // this fails rather than followers silently going back to 64 KiB windows.
+import type { raft } from '../../src/api/wire.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { loadRaftProto, type ProtoAck, type ProtoMessageBatch } from '../../src/raft/codec.js';
+import { loadRaftProto } from '../../src/raft/codec.js';
 import { RAFT_CONNECTION_WINDOW_BYTES, http2SessionOf, widenReceiveWindows } from '../../src/raft/receive-window.js';
 
 test('a served raft stream gets its session\'s receive windows widened, once per session', async () => {
@@ -14,13 +15,13 @@ test('a served raft stream gets its session\'s receive windows widened, once per
   const server = new grpc.Server();
   const proto = loadRaftProto();
   server.addService(proto.service, {
-    Stream: (call: grpc.ServerReadableStream<ProtoMessageBatch, ProtoAck>, cb: grpc.sendUnaryData<ProtoAck>) => {
+    Stream: (call: grpc.ServerReadableStream<raft.MessageBatch__Output, raft.StreamAck__Output>, cb: grpc.sendUnaryData<raft.StreamAck__Output>) => {
       results.push(widenReceiveWindows(call));
       windows.push(http2SessionOf(call) ? ((http2SessionOf(call) as unknown as { state: { localWindowSize?: number } }).state.localWindowSize ?? -1) : -1);
       call.on('data', () => undefined);
       call.on('end', () => cb(null, {}));
     },
-    InstallSnapshot: (_call: unknown, cb: grpc.sendUnaryData<ProtoAck>) => cb(null, {}),
+    InstallSnapshot: (_call: unknown, cb: grpc.sendUnaryData<raft.StreamAck__Output>) => cb(null, {}),
   });
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
   const Client = grpc.makeGenericClientConstructor(proto.service, 'Raft');
@@ -28,7 +29,7 @@ test('a served raft stream gets its session\'s receive windows widened, once per
   try {
     for (let i = 0; i < 2; i++) {
       await new Promise<void>((resolve, reject) => {
-        const call = (client as unknown as { Stream: (cb: (err: grpc.ServiceError | null) => void) => grpc.ClientWritableStream<ProtoMessageBatch> }).Stream((err) => (err ? reject(err) : resolve()));
+        const call = (client as unknown as { Stream: (cb: (err: grpc.ServiceError | null) => void) => grpc.ClientWritableStream<raft.MessageBatch__Output> }).Stream((err) => (err ? reject(err) : resolve()));
         call.write({ messages: [] });
         call.end();
       });

@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { EntryType, MessageType } from '../../src/raft/types.js';
 import type { Entry, Message, NodeId } from '../../src/raft/types.js';
+import type { raft } from '../../src/api/wire.js';
 import {
   MalformedMessageError,
   fromProto,
@@ -14,7 +15,6 @@ import {
   snapshotHeaderFromProto,
   toProto,
 } from '../../src/raft/codec.js';
-import type { ProtoAck, ProtoMessage, ProtoMessageBatch, ProtoSnapshotChunk } from '../../src/raft/codec.js';
 import { RaftTransport, raftServerOptions } from '../../src/raft/transport.js';
 import type { RaftTransportHandler, RaftTransportOptions } from '../../src/raft/transport.js';
 
@@ -155,10 +155,10 @@ function rawCall<T>(
   res.add(() => client.close());
   let call!: grpc.ClientWritableStream<T>;
   const result = new Promise<grpc.ServiceError | null>((resolve) => {
-    call = client.makeClientStreamRequest<T, ProtoAck>(
+    call = client.makeClientStreamRequest<T, raft.StreamAck__Output>(
       def.path,
       serialize ?? (def.requestSerialize as (v: T) => Buffer),
-      def.responseDeserialize as (b: Buffer) => ProtoAck,
+      def.responseDeserialize as (b: Buffer) => raft.StreamAck__Output,
       { deadline: Date.now() + 3000 },
       (err) => resolve(err),
     );
@@ -167,7 +167,7 @@ function rawCall<T>(
   return { call, result };
 }
 
-function protoOf(m: Message): ProtoMessage {
+function protoOf(m: Message): raft.Message__Output {
   return toProto(m);
 }
 
@@ -178,8 +178,8 @@ test('codec: every message type survives the wire encoding exactly', () => {
   const stream = service.Stream;
   const snapData = new Uint8Array([9, 8, 7, 6]);
   for (const m of everyType('b', snapData)) {
-    const wire = stream.requestSerialize({ messages: [toProto(m)] } satisfies ProtoMessageBatch);
-    const back = (stream.requestDeserialize(wire) as ProtoMessageBatch).messages[0];
+    const wire = stream.requestSerialize({ messages: [toProto(m)] } satisfies raft.MessageBatch__Output);
+    const back = (stream.requestDeserialize(wire) as raft.MessageBatch__Output).messages[0];
     const got = m.type === MessageType.Snap ? fromProto(back, snapData) : fromProto(back);
     assert.deepEqual(got, m, MessageType[m.type]);
   }
@@ -220,16 +220,16 @@ test('codec: fromProto rejects malformed input with a clear MalformedMessageErro
     ['not an object', null, /expected a message, got null/],
   ];
   for (const [name, input, re] of cases) {
-    assert.throws(() => fromProto(input as ProtoMessage, name === 'Snap without meta' ? new Uint8Array(0) : undefined), (e: unknown) => {
+    assert.throws(() => fromProto(input as raft.Message__Output, name === 'Snap without meta' ? new Uint8Array(0) : undefined), (e: unknown) => {
       assert.ok(e instanceof MalformedMessageError, `${name}: ${String(e)}`);
       assert.match(e.message, re, name);
       return true;
     });
   }
   const snapMeta = (conf: unknown) => ({ ...protoOf(msg(MessageType.Snap)), snapshotMeta: { index: 3, term: 2, conf } });
-  assert.throws(() => fromProto(snapMeta({ voters: ['a', 'b'], learners: ['b'] }) as ProtoMessage, new Uint8Array(0)), /node b is listed twice/);
-  assert.throws(() => fromProto(snapMeta({ voters: [''], learners: [] }) as ProtoMessage, new Uint8Array(0)), /voters\[0\]: empty node id/);
-  assert.throws(() => fromProto(snapMeta(null) as ProtoMessage, new Uint8Array(0)), /conf: missing/);
+  assert.throws(() => fromProto(snapMeta({ voters: ['a', 'b'], learners: ['b'] }) as raft.Message__Output, new Uint8Array(0)), /node b is listed twice/);
+  assert.throws(() => fromProto(snapMeta({ voters: [''], learners: [] }) as raft.Message__Output, new Uint8Array(0)), /voters\[0\]: empty node id/);
+  assert.throws(() => fromProto(snapMeta(null) as raft.Message__Output, new Uint8Array(0)), /conf: missing/);
 
   const header = { message: snapMeta({ voters: ['a'], learners: [] }), totalSize: 10, sha256: Buffer.alloc(32) };
   assert.equal(snapshotHeaderFromProto(header as never).totalSize, 10);
@@ -449,7 +449,7 @@ test('a corrupted or truncated snapshot is rejected and not delivered', async ()
   try {
     const b = await startNode(res, 'b');
     const data = Buffer.from(randomBytes(100_000));
-    const header = (sha: Buffer, totalSize = data.length, to = 'b'): ProtoSnapshotChunk => ({
+    const header = (sha: Buffer, totalSize = data.length, to = 'b'): raft.SnapshotChunk__Output => ({
       header: {
         message: toProto(msg(MessageType.Snap, { to, snapshot: { meta: { index: 5, term: 2, conf: { voters: ['a', 'b'], learners: [] } }, data: new Uint8Array(0) } })),
         totalSize,
@@ -459,7 +459,7 @@ test('a corrupted or truncated snapshot is rejected and not delivered', async ()
     const good = createHash('sha256').update(data).digest();
     const bad = Buffer.from(data);
     bad[500] ^= 0xff;
-    const scenarios: Array<[string, ProtoSnapshotChunk[], grpc.status, RegExp]> = [
+    const scenarios: Array<[string, raft.SnapshotChunk__Output[], grpc.status, RegExp]> = [
       ['flipped byte', [header(good), { data: bad.subarray(0, 60_000) }, { data: bad.subarray(60_000) }, { trailer: {} }], grpc.status.DATA_LOSS, /SHA-256 mismatch/],
       ['short', [header(good), { data: data.subarray(0, 1000) }, { trailer: {} }], grpc.status.INVALID_ARGUMENT, /got 1000 bytes, the header announced 100000/],
       ['long', [header(good, 10), { data }], grpc.status.INVALID_ARGUMENT, /more than the announced 10 bytes/],
@@ -469,7 +469,7 @@ test('a corrupted or truncated snapshot is rejected and not delivered', async ()
       ['for someone else', [header(good, data.length, 'z')], grpc.status.FAILED_PRECONDITION, /addressed to z/],
     ];
     for (const [name, chunks, code, re] of scenarios) {
-      const { call, result } = rawCall<ProtoSnapshotChunk>(res, b.address, 'InstallSnapshot');
+      const { call, result } = rawCall<raft.SnapshotChunk__Output>(res, b.address, 'InstallSnapshot');
       for (const c of chunks) call.write(c);
       call.end();
       const err = await result;
@@ -480,8 +480,8 @@ test('a corrupted or truncated snapshot is rejected and not delivered', async ()
     assert.equal(b.rec.messages.length, 0);
 
     // The same stream done right is accepted.
-    const { call, result } = rawCall<ProtoSnapshotChunk>(res, b.address, 'InstallSnapshot');
-    for (const c of [header(good), { data: data.subarray(0, 60_000) }, { data: data.subarray(60_000) }, { trailer: {} }] as ProtoSnapshotChunk[]) call.write(c);
+    const { call, result } = rawCall<raft.SnapshotChunk__Output>(res, b.address, 'InstallSnapshot');
+    for (const c of [header(good), { data: data.subarray(0, 60_000) }, { data: data.subarray(60_000) }, { trailer: {} }] as raft.SnapshotChunk__Output[]) call.write(c);
     call.end();
     assert.equal(await result, null);
     assert.equal(b.rec.messages.length, 1);
