@@ -16,7 +16,7 @@ import * as grpc from '@grpc/grpc-js';
 import { listInLanes } from '../common/lanes.js';
 import type { Logger } from 'pino';
 import { endpointToProto, nodeDescriptionFromProto, taskStatusFromProto, taskTemplateToProto, taskToProtoWith } from '../api/convert.js';
-import type { control } from '../api/wire.js';
+import type { control, dispatcher } from '../api/wire.js';
 import { ApiError } from '../manager/grpc-status.js';
 import { generateId, type NodeIdentity } from '../manager/ca/ca.js';
 import type { ControllerContext, LeaderController } from '../manager/controller.js';
@@ -49,19 +49,6 @@ export interface DispatcherOptions {
   localNodeId?: string;
 }
 
-export interface SessionMessage {
-  sessionId: string;
-  managers: { id: string; address: string }[];
-  heartbeatPeriodMs: number;
-  hasAssignments: boolean;
-  tasks: control.Task__Output[];
-  /** `tasks` holds only the changes since the last message (see proto/dispatcher.proto). */
-  incremental: boolean;
-  removedTaskIds: string[];
-  /** More parts of this set (or batch of changes) follow: the agent waits for the last one (see proto/dispatcher.proto). */
-  more: boolean;
-}
-
 /** What an agent says about itself when it opens a session. */
 export interface SessionOptions {
   /** It reads incremental assignment messages. */
@@ -70,7 +57,7 @@ export interface SessionOptions {
 
 /** Where a session's messages go: the gRPC stream, or a test's collector. */
 export interface SessionSink {
-  send(msg: SessionMessage): void;
+  send(msg: dispatcher.SessionMessage__Output): void;
   /** End the session with a status (the agent reconnects). */
   close(code: grpc.status, details: string): void;
 }
@@ -287,7 +274,7 @@ export class Dispatcher implements LeaderController {
     }
   }
 
-  heartbeat(peer: NodeIdentity, sessionId: string): { periodMs: number } {
+  heartbeat(peer: NodeIdentity, sessionId: string): dispatcher.HeartbeatResponse__Output {
     if (!this.running) throw notLeader();
     const s = this.session(peer, sessionId);
     this.armDeadline(s);
@@ -299,7 +286,7 @@ export class Dispatcher implements LeaderController {
    * Resolves once the batch holding them is committed, so an agent's report
    * is acknowledged only when it is durable (the agent retries otherwise).
    */
-  async updateTaskStatus(peer: NodeIdentity, sessionId: string, updates: { taskId: string; status: control.TaskStatus__Output | null }[]): Promise<void> {
+  async updateTaskStatus(peer: NodeIdentity, sessionId: string, updates: dispatcher.TaskStatusUpdate__Output[]): Promise<void> {
     if (!this.running) throw notLeader();
     const s = this.session(peer, sessionId);
     // A report is as good a sign of life as a heartbeat: under a backlog (thousands of tasks ending at once) a

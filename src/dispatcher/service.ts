@@ -3,12 +3,12 @@
 // answers UNAVAILABLE with the leader's address, where the agent goes next.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { control } from '../api/wire.js';
+import type { dispatcher } from '../api/wire.js';
 import { NOT_LEADER_HEADER } from '../api/proto.js';
 import { ApiError } from '../manager/grpc-status.js';
 import type { NodeIdentity } from '../manager/ca/ca.js';
 import { peerIdentity } from '../manager/ca/tls.js';
-import type { Dispatcher, SessionMessage } from './dispatcher.js';
+import type { Dispatcher } from './dispatcher.js';
 
 export interface DispatcherServiceOptions {
   /** The running dispatcher (on the leader), or null. */
@@ -58,7 +58,7 @@ export function dispatcherImplementation(o: DispatcherServiceOptions): grpc.Unty
         );
     };
   return {
-    Session: (call: grpc.ServerWritableStream<{ description: control.NodeDescription__Output | null; incrementalAssignments?: boolean }, SessionMessage>) => {
+    Session: (call: grpc.ServerWritableStream<dispatcher.SessionRequest__Output, dispatcher.SessionMessage__Output>) => {
       const fail = (status: Partial<grpc.StatusObject>): void => {
         call.emit('error', { code: status.code, details: status.details, metadata: status.metadata ?? new grpc.Metadata() });
       };
@@ -77,7 +77,7 @@ export function dispatcherImplementation(o: DispatcherServiceOptions): grpc.Unty
       let closed = false;
       let sessionId = '';
       const sink = {
-        send: (msg: SessionMessage): void => {
+        send: (msg: dispatcher.SessionMessage__Output): void => {
           if (!closed) call.write(msg);
         },
         close: (code: grpc.status, details: string): void => {
@@ -97,8 +97,8 @@ export function dispatcherImplementation(o: DispatcherServiceOptions): grpc.Unty
         fail(o.toStatus(err));
       }
     },
-    Heartbeat: unaryCall((d, req: { sessionId: string }, call) => d.heartbeat(caller(call), req.sessionId)),
-    UpdateTaskStatus: unaryCall((d, req: { sessionId: string; updates: { taskId: string; status: control.TaskStatus__Output | null }[] }, call) => {
+    Heartbeat: unaryCall((d, req: dispatcher.HeartbeatRequest__Output, call) => d.heartbeat(caller(call), req.sessionId)),
+    UpdateTaskStatus: unaryCall((d, req: dispatcher.UpdateTaskStatusRequest__Output, call) => {
       return d.updateTaskStatus(caller(call), req.sessionId, req.updates).then(() => ({}));
     }),
   };

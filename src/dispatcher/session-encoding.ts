@@ -14,8 +14,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { protoRoot } from '../common/protos.js';
-import type { control } from '../api/wire.js';
-import type { SessionMessage } from './dispatcher.js';
+import type { control, dispatcher } from '../api/wire.js';
 
 interface Types {
   session: protobuf.Type;
@@ -61,7 +60,7 @@ function taskBytes(t: Types, task: control.Task__Output): Uint8Array {
 }
 
 /** The wire bytes of a SessionMessage. */
-export function encodeSessionMessage(msg: SessionMessage): Buffer {
+export function encodeSessionMessage(msg: dispatcher.SessionMessage__Output): Buffer {
   const t = load();
   const w = t.session.encode(t.session.fromObject({ ...msg, tasks: [] }));
   for (const task of msg.tasks) w.uint32(((t.tasksField << 3) | 2) >>> 0).bytes(taskBytes(t, task));
@@ -74,6 +73,6 @@ export function encodeSessionMessage(msg: SessionMessage): Buffer {
  * Session stream (the strict request deserializers of `service` are kept).
  */
 export function dispatcherServerDefinition(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
-  const session = service.Session as grpc.MethodDefinition<unknown, SessionMessage>;
+  const session = service.Session as grpc.MethodDefinition<unknown, dispatcher.SessionMessage__Output>;
   return { ...service, Session: { ...session, responseSerialize: encodeSessionMessage } };
 }

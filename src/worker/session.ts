@@ -14,7 +14,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 import { nodeDescriptionToProto, taskFromProto, taskStatusToProto } from '../api/convert.js';
-import type { control } from '../api/wire.js';
+import type { control, dispatcher } from '../api/wire.js';
 import { loadDispatcherProto, NOT_LEADER_HEADER } from '../api/proto.js';
 import type { SharedTaskParts } from '../api/shared-specs.js';
 import type { NodeDescription, Task } from '../api/objects.js';
@@ -62,18 +62,6 @@ const RECENT_PARTS = 4;
 /** The retry after a manager answered but named no leader to go to (none yet, or a stale one): an election is likely under way. */
 const ANSWERED_RETRY_MS = 200;
 
-interface SessionMessage {
-  sessionId: string;
-  managers: SessionTarget[];
-  heartbeatPeriodMs: number;
-  hasAssignments: boolean;
-  tasks: control.Task__Output[];
-  incremental: boolean;
-  removedTaskIds: string[];
-  /** More parts of this set follow (see proto/dispatcher.proto). */
-  more: boolean;
-}
-
 /** The parts of an assignment message received so far, while the leader sends it in parts. */
 interface PartialAssignment {
   incremental: boolean;
@@ -88,7 +76,7 @@ export class ManagerSession {
   private readonly clients = new Map<string, grpc.Client>();
   private sessionId = '';
   private sessionAddr = '';
-  private call: grpc.ClientReadableStream<SessionMessage> | null = null;
+  private call: grpc.ClientReadableStream<dispatcher.SessionMessage__Output> | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private backoffMs: number;
@@ -143,7 +131,7 @@ export class ManagerSession {
     if (!this.sessionId) throw new Error('no session with the leader yet');
     const client = this.client(this.sessionAddr);
     await new Promise<void>((resolve, reject) => {
-      client.makeUnaryRequest(
+      client.makeUnaryRequest<dispatcher.UpdateTaskStatusRequest, dispatcher.UpdateTaskStatusResponse__Output>(
         '/flotilla.dispatcher.Dispatcher/UpdateTaskStatus',
         serializer('UpdateTaskStatus', 'request'),
         deserializer('UpdateTaskStatus'),
@@ -194,7 +182,7 @@ export class ManagerSession {
     }
     if (this.stopped) return;
     const client = this.client(addr);
-    const call = client.makeServerStreamRequest<object, SessionMessage>(
+    const call = client.makeServerStreamRequest<dispatcher.SessionRequest, dispatcher.SessionMessage__Output>(
       '/flotilla.dispatcher.Dispatcher/Session',
       serializer('Session', 'request'),
       deserializer('Session'),
@@ -215,7 +203,7 @@ export class ManagerSession {
       this.markFailed(addr);
       this.closeSession(`no answer from ${addr} within ${this.o.openTimeoutMs ?? 5_000} ms`);
     }, this.o.openTimeoutMs ?? 5_000);
-    call.on('data', (msg: SessionMessage) => {
+    call.on('data', (msg: dispatcher.SessionMessage__Output) => {
       // One message (up to a thousand tasks) per turn of the event loop: gRPC hands over every message it has
       // read at once, and the parts of a 20,000-task set read and validated back to back held the loop for a
       // second, in the leader's own process too (every manager runs an agent).
@@ -310,7 +298,7 @@ export class ManagerSession {
   private heartbeat(): void {
     const sessionId = this.sessionId;
     if (!sessionId || this.stopped) return;
-    this.client(this.sessionAddr).makeUnaryRequest<object, { periodMs: number }>(
+    this.client(this.sessionAddr).makeUnaryRequest<dispatcher.HeartbeatRequest, dispatcher.HeartbeatResponse__Output>(
       '/flotilla.dispatcher.Dispatcher/Heartbeat',
       serializer('Heartbeat', 'request'),
       deserializer('Heartbeat'),

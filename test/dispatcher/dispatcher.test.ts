@@ -2,9 +2,10 @@
 // a collector). Heartbeat periods are tens of milliseconds, so the timing
 // rules run for real in well under a second each.
 import assert from 'node:assert/strict';
+import type { dispatcher } from '../../src/api/wire.js';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { Dispatcher, TASKS_PER_MESSAGE, type DispatcherOptions, type SessionMessage, type SessionSink } from '../../src/dispatcher/dispatcher.js';
+import { Dispatcher, TASKS_PER_MESSAGE, type DispatcherOptions, type SessionSink } from '../../src/dispatcher/dispatcher.js';
 import { nodeDescriptionToProto, taskStatusToProto } from '../../src/api/convert.js';
 import { ApiError } from '../../src/manager/grpc-status.js';
 import type { NodeIdentity } from '../../src/manager/ca/ca.js';
@@ -31,9 +32,9 @@ function peer(nodeId: string): NodeIdentity {
 }
 
 class Sink implements SessionSink {
-  msgs: SessionMessage[] = [];
+  msgs: dispatcher.SessionMessage__Output[] = [];
   closed: { code: grpc.status; details: string } | null = null;
-  send(m: SessionMessage): void {
+  send(m: dispatcher.SessionMessage__Output): void {
     this.msgs.push(m);
   }
   close(code: grpc.status, details: string): void {

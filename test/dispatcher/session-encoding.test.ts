@@ -3,15 +3,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { taskToProto } from '../../src/api/convert.js';
-import type { control } from '../../src/api/wire.js';
+import type { control, dispatcher } from '../../src/api/wire.js';
 import { loadDispatcherProto } from '../../src/api/proto.js';
 import { TaskState } from '../../src/api/objects.js';
 import { encodeSessionMessage } from '../../src/dispatcher/session-encoding.js';
-import type { SessionMessage } from '../../src/dispatcher/dispatcher.js';
 import { service, task } from '../manager/store-fixtures.js';
 
 const def = loadDispatcherProto().service.Session;
-const generic = (m: SessionMessage): Buffer => def.responseSerialize(m);
+const generic = (m: dispatcher.SessionMessage__Output): Buffer => def.responseSerialize(m);
 const decode = (b: Buffer): unknown => def.responseDeserialize(b);
 
 const web = service('s1', 'web');
@@ -31,7 +30,7 @@ test('a message with tasks of two services (their templates shared or not), mana
   // The dispatcher shares one proto template per stored spec: so do these two.
   tasks[0].spec = webSpec;
   tasks[2].spec = webSpec;
-  const msg: SessionMessage = {
+  const msg: dispatcher.SessionMessage__Output = {
     sessionId: 'sess-1',
     managers: [{ id: 'm1', address: '10.0.0.1:4242' }, { id: 'm2', address: '10.0.0.2:4242' }],
     heartbeatPeriodMs: 1000,
@@ -49,9 +48,9 @@ test('a message with tasks of two services (their templates shared or not), mana
 });
 
 test('messages without tasks, and a task without a template, decode the same from both encoders', () => {
-  const bare: SessionMessage = { sessionId: 's', managers: [], heartbeatPeriodMs: 0, hasAssignments: false, tasks: [], incremental: false, removedTaskIds: [], more: false };
+  const bare: dispatcher.SessionMessage__Output = { sessionId: 's', managers: [], heartbeatPeriodMs: 0, hasAssignments: false, tasks: [], incremental: false, removedTaskIds: [], more: false };
   assert.deepEqual(decode(encodeSessionMessage(bare)), decode(generic(bare)));
   const { spec: _spec, ...t } = taskToProto(task('t9', db, { nodeId: 'n1', status }));
-  const noSpec: SessionMessage = { ...bare, hasAssignments: true, tasks: [t as control.Task__Output] };
+  const noSpec: dispatcher.SessionMessage__Output = { ...bare, hasAssignments: true, tasks: [t as control.Task__Output] };
   assert.deepEqual(decode(encodeSessionMessage(noSpec)), decode(generic(noSpec)));
 });
