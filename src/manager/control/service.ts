@@ -22,6 +22,13 @@ import { checkClusterSpecChange, checkLabelKeys, checkServiceSpecChange, quoteIn
 type Req = Record<string, unknown>;
 
 /**
+ * A request whose fields `K` the handler defaults as the wire would (absent is
+ * empty): in-process callers (tests) may leave them out. Filters are read the
+ * same way, each list defaulting to empty.
+ */
+type Defaulting<T, K extends keyof T> = Omit<T, K> & { [P in K]?: null extends T[P] ? Partial<NonNullable<T[P]>> | null : T[P] };
+
+/**
  * ListTasks answers at most this many tasks at once (see proto/control.proto): serialising an answer runs on the
  * leader's event loop in one piece, and 45,000 tasks held it 3.7 s (its followers elected another leader).
  */
@@ -36,14 +43,14 @@ export class ControlService {
 
   // ------------------------------------------------------------------ nodes
 
-  async GetNode(req: { nodeId: string }): Promise<unknown> {
+  async GetNode(req: control.GetNodeRequest__Output): Promise<control.GetNodeResponse__Output> {
     await this.rs.barrier();
     return { node: nodeToProto(this.withManagerStatus(this.resolveNode(req.nodeId))) };
   }
 
-  async ListNodes(req: { filters?: { ids?: string[]; roles?: number[]; availabilities?: number[]; labels?: string[] } | null }): Promise<unknown> {
+  async ListNodes(req: control.ListNodesRequest__Output): Promise<control.ListNodesResponse__Output> {
     await this.rs.barrier();
-    const f = req.filters ?? {};
+    const f: Partial<NonNullable<control.ListNodesRequest__Output['filters']>> = req.filters ?? {};
     const roles = (f.roles ?? []).map((r, i) => nodeRoleFromProto(r, `filters.roles[${i}]`));
     const avail = (f.availabilities ?? []).map((a, i) => nodeAvailabilityFromProto(a, `filters.availabilities[${i}]`));
     const nodes = this.rs.store
@@ -55,17 +62,7 @@ export class ControlService {
     return { nodes: nodes.map((n) => nodeToProto(this.withManagerStatus(n))) };
   }
 
-  async UpdateNode(req: {
-    nodeId: string;
-    version: number;
-    hasAvailability: boolean;
-    availability?: number | null;
-    hasRole: boolean;
-    role?: number | null;
-    labelsAdd?: Record<string, string>;
-    labelsRm?: string[];
-    force: boolean;
-  }): Promise<unknown> {
+  async UpdateNode(req: Defaulting<control.UpdateNodeRequest__Output, 'labelsAdd' | 'labelsRm'>): Promise<control.UpdateNodeResponse__Output> {
     // `optional` in the proto: a change that is asked for says its value (absent is not ACTIVE / WORKER).
     if (req.hasAvailability && (req.availability === undefined || req.availability === null)) {
       throw new ApiError(grpc.status.INVALID_ARGUMENT, 'availability is required when has_availability is set: active, pause or drain');
@@ -104,7 +101,7 @@ export class ControlService {
     return { node: nodeToProto(this.withManagerStatus(stored as Node)) };
   }
 
-  async RemoveNode(req: { nodeId: string; force: boolean }): Promise<unknown> {
+  async RemoveNode(req: control.RemoveNodeRequest__Output): Promise<control.RemoveNodeResponse__Output> {
     await this.rs.barrier();
     const node = this.resolveNode(req.nodeId);
     const st = this.rs.status();
@@ -131,7 +128,7 @@ export class ControlService {
 
   // --------------------------------------------------------------- services
 
-  async CreateService(req: { spec?: control.ServiceSpec__Output | null }): Promise<unknown> {
+  async CreateService(req: control.CreateServiceRequest__Output): Promise<control.CreateServiceResponse__Output> {
     const spec = serviceSpecFromProto(req.spec);
     await this.rs.barrier();
     this.checkPortConflicts(spec);
@@ -141,14 +138,14 @@ export class ControlService {
     return { service: serviceToProto(stored as Service) };
   }
 
-  async GetService(req: { serviceIdOrName: string }): Promise<unknown> {
+  async GetService(req: control.GetServiceRequest__Output): Promise<control.GetServiceResponse__Output> {
     await this.rs.barrier();
     return { service: this.withStatus(this.resolveService(req.serviceIdOrName)) };
   }
 
-  async ListServices(req: { filters?: { ids?: string[]; names?: string[]; labels?: string[] } | null }): Promise<unknown> {
+  async ListServices(req: control.ListServicesRequest__Output): Promise<control.ListServicesResponse__Output> {
     await this.rs.barrier();
-    const f = req.filters ?? {};
+    const f: Partial<NonNullable<control.ListServicesRequest__Output['filters']>> = req.filters ?? {};
     const services = this.rs.store
       .list('service')
       .filter((s) => (f.ids?.length ? f.ids.some((id) => s.id.startsWith(id)) : true))
@@ -157,7 +154,7 @@ export class ControlService {
     return { services: services.map((s) => this.withStatus(s)) };
   }
 
-  async UpdateService(req: { serviceId: string; version: number; spec?: control.ServiceSpec__Output | null }): Promise<unknown> {
+  async UpdateService(req: control.UpdateServiceRequest__Output): Promise<control.UpdateServiceResponse__Output> {
     const version = requireVersion(req.version, 'service', 'GetService');
     const spec = serviceSpecFromProto(req.spec);
     await this.rs.barrier();
@@ -172,7 +169,7 @@ export class ControlService {
     return { service: serviceToProto(stored as Service) };
   }
 
-  async RemoveService(req: { serviceId: string }): Promise<unknown> {
+  async RemoveService(req: control.RemoveServiceRequest__Output): Promise<control.RemoveServiceResponse__Output> {
     await this.rs.barrier();
     const svc = this.resolveService(req.serviceId);
     // The service alone, in one small transaction: its tasks (there may be 100,000, and their history) are deleted
@@ -182,16 +179,12 @@ export class ControlService {
     return {};
   }
 
-  async ListTasks(req: {
-    filters?: { serviceIds?: string[]; nodeIds?: string[]; desiredStates?: number[] } | null;
-    pageSize?: number;
-    pageToken?: string;
-  }): Promise<unknown> {
+  async ListTasks(req: Defaulting<control.ListTasksRequest__Output, 'filters' | 'pageSize' | 'pageToken'>): Promise<control.ListTasksResponse__Output> {
     const pageSize = req.pageSize ?? 0;
     if (!Number.isInteger(pageSize) || pageSize < 0) throw new ValidationError('pageSize', 'range', `must be 0 (every task) or a positive number of tasks (got ${pageSize})`);
     const after = req.pageToken ? validateId(req.pageToken, 'pageToken') : '';
     await this.rs.barrier();
-    const f = req.filters ?? {};
+    const f: Partial<NonNullable<control.ListTasksRequest__Output['filters']>> = req.filters ?? {};
     const states = (f.desiredStates ?? []).map((s, i) => {
       if (!isTaskState(s)) throw new ValidationError(`filters.desiredStates[${i}]`, 'enum', `${s} is not a task state`);
       return s as TaskState;
@@ -226,12 +219,12 @@ export class ControlService {
 
   // ---------------------------------------------------------------- cluster
 
-  async GetCluster(): Promise<unknown> {
+  async GetCluster(): Promise<control.GetClusterResponse__Output> {
     await this.rs.barrier();
     return { cluster: clusterToProto(this.cluster()) };
   }
 
-  async UpdateCluster(req: { version: number; spec?: control.ClusterSpec__Output | null }): Promise<unknown> {
+  async UpdateCluster(req: control.UpdateClusterRequest__Output): Promise<control.UpdateClusterResponse__Output> {
     const version = requireVersion(req.version, 'cluster', 'GetCluster');
     const spec = clusterSpecFromProto(req.spec);
     await this.rs.barrier();
@@ -244,12 +237,12 @@ export class ControlService {
     return { cluster: clusterToProto(stored as Cluster) };
   }
 
-  async GetJoinTokens(): Promise<unknown> {
+  async GetJoinTokens(): Promise<control.GetJoinTokensResponse__Output> {
     await this.rs.barrier();
     return { joinTokens: joinTokens(this.cluster()) };
   }
 
-  async RotateJoinToken(req: { role?: number | null }): Promise<unknown> {
+  async RotateJoinToken(req: control.RotateJoinTokenRequest__Output): Promise<control.RotateJoinTokenResponse__Output> {
     // `optional` in the proto: absent must not mean NODE_ROLE_WORKER (0).
     if (req.role === undefined || req.role === null) throw new ApiError(grpc.status.INVALID_ARGUMENT, 'role is required: worker or manager');
     const role = nodeRoleFromProto(req.role);
@@ -261,7 +254,7 @@ export class ControlService {
     return { joinTokens: joinTokens(stored as Cluster) };
   }
 
-  async ClusterInfo(): Promise<unknown> {
+  async ClusterInfo(): Promise<control.ClusterInfoResponse__Output> {
     await this.rs.barrier();
     const st = this.rs.status();
     const managers = [...st.conf.voters, ...st.conf.learners].map((id) => {
@@ -376,7 +369,7 @@ function checkVersion(kind: 'node' | 'service' | 'cluster', stored: { id: string
   if (stored.version !== version) throw new VersionConflictError('version-conflict', `${kind} ${stored.id} is at version ${stored.version}, not ${version}`);
 }
 
-function joinTokens(c: Cluster): { worker: string; manager: string } {
+function joinTokens(c: Cluster): control.JoinTokens__Output {
   return { worker: formatJoinToken(c.rootCA.digest, c.joinTokens.worker), manager: formatJoinToken(c.rootCA.digest, c.joinTokens.manager) };
 }
 
