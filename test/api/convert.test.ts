@@ -1,18 +1,14 @@
 // Control API converters: store object -> proto -> real protobuf bytes (with the
 // types loaded from proto/control.proto) -> back, for every object kind; bad
 // input from the wire gives the store's ValidationError naming the field; the
-// cluster message leaks no secret; typed errors map to gRPC status codes.
+// cluster message leaks no secret.
 import { isMalformedRequest } from '../../src/common/strict-wire.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { clusterSpecFromProto, clusterToProto, nodeFromProto, nodeToProto, serviceFromProto, serviceSpecFromProto, serviceSpecToProto, serviceToProto, taskFromProto, taskToProto, requireVersion } from '../../src/api/convert.js';
 import type { control } from '../../src/api/wire.js';
-import { toGrpcStatus, VERSION_CONFLICT_HINT } from '../../src/manager/grpc-status.js';
 import { CA_METHODS, CONTROL_METHODS, loadCaProto, loadControlProto } from '../../src/api/proto.js';
-import { NotLeaderError } from '../../src/raft/errors.js';
-import { CaDigestMismatchError, InvalidTokenError } from '../../src/manager/ca/token.js';
-import { NameConflictError, NotFoundError, VersionConflictError } from '../../src/manager/store/store.js';
 import { TaskState, type Service } from '../../src/api/objects.js';
 import { ValidationError } from '../../src/api/validate.js';
 import { cluster, node, service, serviceSpec, task, T0 } from '../manager/store-fixtures.js';
@@ -221,39 +217,6 @@ test('a node with an unknown role number is refused', () => {
   const n = nodeToProto(node('n1'));
   n.role = 5 as number as control.NodeRole__Output; // not a role: sent on purpose
   rejects(() => nodeFromProto(n), 'role');
-});
-
-// ------------------------------------------------------------ errors
-
-test('toGrpcStatus maps each typed error to its code', () => {
-  const v = toGrpcStatus(new ValidationError('spec.name', 'name', 'bad'));
-  assert.equal(v.code, grpc.status.INVALID_ARGUMENT);
-  assert.deepEqual(v.metadata.get('field'), ['spec.name']);
-  assert.equal(toGrpcStatus(new NotFoundError('not-found', 'service x not found')).code, grpc.status.NOT_FOUND);
-  assert.equal(toGrpcStatus(new NameConflictError('name-conflict', 'name in use')).code, grpc.status.ALREADY_EXISTS);
-  const vc = toGrpcStatus(new VersionConflictError('version-conflict', 'service s is at version 5, not 4'));
-  assert.equal(vc.code, grpc.status.ABORTED);
-  assert.ok(vc.details.includes(VERSION_CONFLICT_HINT), vc.details);
-
-  const nl = toGrpcStatus(new NotLeaderError('m2', 7), { leaderAddress: (id) => (id === 'm2' ? '10.0.0.2:4242' : undefined) });
-  assert.equal(nl.code, grpc.status.UNAVAILABLE);
-  assert.deepEqual(nl.metadata.get('leader-id'), ['m2']);
-  assert.deepEqual(nl.metadata.get('leader-term'), ['7']);
-  assert.deepEqual(nl.metadata.get('leader-address'), ['10.0.0.2:4242']);
-  const noLeader = toGrpcStatus(new NotLeaderError('', 3));
-  assert.equal(noLeader.code, grpc.status.UNAVAILABLE);
-  assert.deepEqual(noLeader.metadata.get('leader-address'), []);
-
-  assert.equal(toGrpcStatus(new InvalidTokenError('malformed')).code, grpc.status.INVALID_ARGUMENT);
-  assert.equal(toGrpcStatus(new CaDigestMismatchError('a', 'b')).code, grpc.status.PERMISSION_DENIED);
-  const other = toGrpcStatus(new Error('boom'));
-  assert.equal(other.code, grpc.status.INTERNAL);
-  assert.ok(other.details.includes('boom'));
-  assert.equal(toGrpcStatus('a string').code, grpc.status.INTERNAL);
-  // Metadata takes printable ASCII only: a field path with anything else is escaped, never a throw.
-  const odd = toGrpcStatus(new ValidationError('labels["é\n"]', 'label-key', 'bad'));
-  assert.equal(odd.code, grpc.status.INVALID_ARGUMENT);
-  assert.deepEqual(odd.metadata.get('field'), ['labels["\\u00e9\\u000a"]']);
 });
 
 test('a cluster spec from a request is held to its ranges; one read from a manager is read as it is', () => {
