@@ -1,6 +1,8 @@
 // The objects of the replicated cluster store, SwarmKit-like. These types are
 // the contract between the store, the control API, the orchestrators, the
-// scheduler and the dispatcher (proto messages come later and map onto them).
+// scheduler, the dispatcher, the agent and the CLI; the proto messages map onto
+// them (convert.ts). They live in src/api so that the worker and the CLI share
+// them without importing the manager.
 //
 // Conventions:
 // - Every object has `id`, `version`, `createdAt`, `updatedAt`. `version` is set

@@ -1,7 +1,7 @@
 // Loading of proto/control.proto and proto/ca.proto: the service definitions
 // (with their serializers) for the manager's gRPC server and for clients.
 // The loader options are the project's (src/common/protos.ts);
-// src/manager/api/convert.ts describes the shapes they produce.
+// the generated types (src/api/wire.ts) describe the shapes they produce.
 import * as grpc from '@grpc/grpc-js';
 import { dirname } from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';

@@ -5,6 +5,8 @@
 //
 // Everything here is pure and deterministic: the store runs it inside apply()
 // on every replica, so the same input must give the same verdict everywhere.
+// It is part of the contract (src/api): the converters run it on everything
+// that arrives from the wire, in the manager, the agent and the CLI alike.
 import {
   isTaskState,
   taskStateName,
