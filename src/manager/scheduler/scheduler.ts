@@ -5,9 +5,10 @@
 // pass debounced after the changes that matter (a task becomes pending,
 // capacity is freed, a node changes), plus on a slow timer as a safety net
 // while tasks wait. A pass plans every pending task at once (planner.ts) and
-// commits the result in one transaction; a larger pass is split into
-// transactions of at most maxTasksPerTx tasks, since each transaction is one
-// Raft entry and entries must stay a reasonable size (a few MB at most).
+// commits the result through the plan applier (../plan) in one transaction; a
+// larger pass is split into transactions of at most maxTasksPerTx tasks, since
+// each transaction is one Raft entry and entries must stay a reasonable size
+// (a few MB at most).
 // Every write is conditional on the version the pass read, so a task is never
 // assigned twice nor overwritten after it changed (e.g. its desired state
 // moved past RUNNING): such a conflict re-runs the pass against the new state.
