@@ -260,7 +260,7 @@ export abstract class ReconcileLoop implements OrchestratorController {
           write: this.ctx.write,
           maxPerTx: this.options.maxActionsPerTx,
           inFlight: MAX_TX_IN_FLIGHT,
-          // A conflict stops the pass: it is planned again from the store, whole (below).
+          // A conflict stops the pass: it is planned again from the store (below).
           onConflict: 'stop',
           halted: () => this.halted,
         });
