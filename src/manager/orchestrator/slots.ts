@@ -18,17 +18,12 @@
 //
 // A slot's actions form one unit, written in one transaction: a shut-down and
 // its replacement commit together or not at all.
+import type { Unit } from '../plan/unit.js';
 import { spawnAction, updateAction, type Action } from '../store/store.js';
 import { TaskState, type Node, type Service, type Task } from '../store/types.js';
 import type { FillVerdict, RestartSupervisor } from './restart.js';
 import { newTask, shutdownTask } from './task-factory.js';
 import { best, byCreation, isLive, isStopping, isUnhandledExit, newest, type SpecMatcher } from './tasks.js';
-
-/** Actions that commit together, and what to remember once they did. */
-export interface Unit {
-  actions: Action[];
-  onCommit?: () => void;
-}
 
 export interface SlotInput {
   key: string;
