@@ -4,7 +4,7 @@
 // seeded randomized comparison of two replicas.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Prng } from '../../src/harness/prng.js';
+import { Prng } from '../../src/testing/prng.js';
 import {
   ClusterStore,
   NameConflictError,
