@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { ControllerContext } from '../controller.js';
 import type { StoreEvent } from '../store/store.js';
 import type { Node, Service, Task } from '../store/types.js';
-import { Placement } from './eligibility.js';
+import { Placement } from '../constraint/usability.js';
 import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from './loop.js';
 import { logPlan, nodeChangeMatters, serviceOrTaskEvent } from './replicated.js';
 import type { RestartSupervisor } from './restart.js';
