@@ -6,8 +6,9 @@
 import type { Logger } from 'pino';
 import { inLanes } from '../../common/lanes.js';
 import type { ControllerContext, LeaderController } from '../controller.js';
-import { NotFoundError, VersionConflictError, type StoreEvent } from '../store/store.js';
+import { NotFoundError, VersionConflictError } from '../store/store.js';
 import type { Service } from '../store/types.js';
+import type { StoreEvent } from '../store/watch.js';
 import type { ServicePlan, Unit } from './slots.js';
 
 export interface OrchestratorOptions {

@@ -17,8 +17,9 @@
 // deletes them with their service; this catches any left over).
 import type { Logger } from 'pino';
 import type { ControllerContext } from '../controller.js';
-import { deleteAction, type StoreEvent } from '../store/store.js';
+import { deleteAction } from '../store/store.js';
 import { isTerminal, type Service, type Task } from '../store/types.js';
+import type { StoreEvent } from '../store/watch.js';
 import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from './loop.js';
 import { slotKey } from './restart.js';
 import { MAX_CHANGES_PER_PASS, type Unit } from './slots.js';

@@ -3,10 +3,10 @@
 // node that fails is counted against the first filter it fails; a task that
 // fits nowhere gets "no suitable node (<reasons, most frequent first>)", as
 // SwarmKit's Pipeline.Explain writes it.
-import type { Node, Task } from '../store/types.js';
 import { matchConstraints } from '../constraint/match.js';
 import { compileConstraints, normalizeDescriptor, type CompiledConstraints } from '../constraint/parse.js';
 import { nodeAvailable } from '../constraint/usability.js';
+import type { Node, Task } from '../store/types.js';
 import { hostPortKeys, portsInUse } from './ports.js';
 import { fitsResources, taskReservation } from './resources.js';
 import { ClusterView, type NodeInfo } from './view.js';

@@ -13,8 +13,9 @@
 // moved past RUNNING): such a conflict re-runs the pass against the new state.
 import { pino, type Logger } from 'pino';
 import type { ControllerContext, LeaderController } from '../controller.js';
-import { NotFoundError, VersionConflictError, assignAction, type Action, type StoreEvent } from '../store/store.js';
+import { NotFoundError, VersionConflictError, assignAction, type Action } from '../store/store.js';
 import { TaskState } from '../store/types.js';
+import type { StoreEvent } from '../store/watch.js';
 import { planPass, type PlannedWrite } from './planner.js';
 import { ClusterView } from './view.js';
 
