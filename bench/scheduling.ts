@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { DaemonCluster } from '../src/harness/daemon-cluster.js';
+import { DaemonCluster } from '../src/testing/daemon-cluster.js';
 import { serviceSpecToProto, type ProtoClusterSpec } from '../src/manager/api/convert.js';
 import { loadControlProto } from '../src/manager/api/proto.js';
 import type { HollowAgentsJob, HollowAgentsReport } from './hollow-agents.js';

@@ -25,7 +25,8 @@ import type { Env } from './connection.js';
 import { validationDetail, validationToUsage } from './errors.js';
 import { QUIET_FLAG } from './format.js';
 import type { HealthCheck, Mount, PortConfig, PortProtocol, PublishMode, ServiceSpec, UpdateConfig } from '../manager/store/types.js';
-import { MAX_REPLICAS, parseConstraint, ValidationError, validateServiceSpec } from '../manager/store/validate.js';
+import { parseConstraint } from '../manager/constraint/parse.js';
+import { MAX_REPLICAS, ValidationError, validateServiceSpec } from '../manager/store/validate.js';
 
 // ------------------------------------------------------------ flags
 

@@ -56,4 +56,3 @@ export { Updater } from './updater.js';
 export { Serial, type OrchestratorController, type OrchestratorOptions } from './loop.js';
 export { newTask, shutdownTask } from './task-factory.js';
 export { isLive, isStopping, isStopped, isUnhandledExit, SpecMatcher } from './tasks.js';
-export { Placement, parseConstraints, constraintMatches, nodeMatchesConstraints, nodeAttribute, nodeUnusableReason, taskMustLeaveReason, type Constraint } from './eligibility.js';

@@ -7,8 +7,8 @@ import type { Logger } from 'pino';
 import type { ControllerContext, LeaderController } from '../controller.js';
 import { applyPlan, isConflict } from '../plan/apply.js';
 import { fixedUnits, type Unit } from '../plan/unit.js';
-import type { StoreEvent } from '../store/store.js';
 import type { Service } from '../store/types.js';
+import type { StoreEvent } from '../store/watch.js';
 import type { ServicePlan } from './slots.js';
 
 export interface OrchestratorOptions {

@@ -18,8 +18,9 @@
 import type { Logger } from 'pino';
 import type { ControllerContext } from '../controller.js';
 import type { Unit } from '../plan/unit.js';
-import { deleteAction, type StoreEvent } from '../store/store.js';
+import { deleteAction } from '../store/store.js';
 import { isTerminal, type Service, type Task } from '../store/types.js';
+import type { StoreEvent } from '../store/watch.js';
 import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from './loop.js';
 import { slotKey } from './restart.js';
 import { MAX_CHANGES_PER_PASS } from './slots.js';

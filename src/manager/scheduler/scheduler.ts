@@ -15,8 +15,9 @@
 import { pino, type Logger } from 'pino';
 import type { ControllerContext, LeaderController } from '../controller.js';
 import { applyPlan } from '../plan/apply.js';
-import { assignAction, type Action, type StoreEvent } from '../store/store.js';
+import { assignAction, type Action } from '../store/store.js';
 import { TaskState } from '../store/types.js';
+import type { StoreEvent } from '../store/watch.js';
 import { planPass, type PlannedWrite } from './planner.js';
 import { ClusterView } from './view.js';
 
