@@ -13,8 +13,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runBigService } from '../src/harness/big-service.js';
-import { DaemonCluster } from '../src/harness/daemon-cluster.js';
+import { runBigService } from '../src/testing/big-service.js';
+import { DaemonCluster } from '../src/testing/daemon-cluster.js';
 
 const IMAGE = process.env.FLOTILLA_TEST_IMAGE ?? 'flotilla/busybox:test';
 

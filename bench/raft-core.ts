@@ -3,7 +3,7 @@
 // applied on every node) per second. Prints one JSON line per configuration.
 //
 //   npm run bench:raft-core [-- --seconds S] [--batch B] [--bytes N]
-import { Prng } from '../src/harness/prng.js';
+import { Prng } from '../src/testing/prng.js';
 import { RaftCore } from '../src/raft/core/raft.js';
 import { DEFAULT_CONFIG, Role, type Message, type NodeId } from '../src/raft/types.js';
 

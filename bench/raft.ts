@@ -24,8 +24,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { Etcd3, type IOptions, type IPutResponse } from 'etcd3';
-import { ProcessCluster } from '../src/harness/process-cluster.js';
-import { KvTestClient, type KvCallError } from '../src/harness/raftkv/proto.js';
+import { ProcessCluster } from '../src/testing/process-cluster.js';
+import { KvTestClient, type KvCallError } from '../src/testing/raftkv/proto.js';
 
 // ------------------------------------------------------------------ options
 

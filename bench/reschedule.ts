@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DaemonCluster } from '../src/harness/daemon-cluster.js';
+import { DaemonCluster } from '../src/testing/daemon-cluster.js';
 import { TaskState, type Node, type Task } from '../src/api/objects.js';
 import { connectEngine } from '../src/worker/exec/docker/engine.js';
 import { LABEL_CLUSTER_ID } from '../src/worker/exec/docker/labels.js';

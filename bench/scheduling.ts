@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { DaemonCluster } from '../src/harness/daemon-cluster.js';
+import { DaemonCluster } from '../src/testing/daemon-cluster.js';
 import { serviceSpecToProto } from '../src/api/convert.js';
 import type { control } from '../src/api/wire.js';
 import { loadControlProto } from '../src/api/proto.js';

@@ -39,6 +39,8 @@ import {
   type UpdateConfig,
 } from './objects.js';
 import { findEqual, type SharedTaskParts } from './shared-specs.js';
+// The constraint grammar is the constraint module's; it reports with this module's ValidationError (a cycle of calls only, none at load).
+import { normalizeDescriptor, parseConstraint } from './constraint.js';
 
 /** A spec or object that breaks a rule. `field` is a path such as 'spec.endpoint.ports[1].publishedPort'. */
 export class ValidationError extends Error {
@@ -236,7 +238,8 @@ function list<T>(o: Obj, key: string, path: string, item: (x: unknown, field: st
   return v.map((x, i) => item(x, `${field}[${i}]`));
 }
 
-function itemStr(x: unknown, field: string): string {
+/** A string item of a list, at most MAX_STRING_LENGTH characters (also the constraint parser's check). */
+export function itemStr(x: unknown, field: string): string {
   if (typeof x !== 'string') throw new ValidationError(field, 'type', `must be a string, not ${describe(x)}`);
   if (x.length > MAX_STRING_LENGTH) throw new ValidationError(field, 'length', `must be at most ${MAX_STRING_LENGTH} characters`);
   return x;
@@ -378,47 +381,6 @@ export function validateEnvEntry(entry: unknown, field = 'env'): string {
   return s;
 }
 
-export type ConstraintOp = '==' | '!=';
-
-export interface Constraint {
-  /** Lowercased key: 'node.id', 'node.hostname', 'node.role', 'node.platform.os', 'node.platform.arch', 'node.labels.<k>' or 'engine.labels.<k>' (the label name keeps its case). */
-  key: string;
-  op: ConstraintOp;
-  value: string;
-}
-
-const CONSTRAINT_RE = /^\s*([^\s=!]+)\s*(==|!=)\s*(.*?)\s*$/;
-const CONSTRAINT_VALUE_RE = /^[a-zA-Z0-9:\-_\s.*()?+[\]\\^$|/]+$/;
-const FIXED_KEYS = ['node.id', 'node.hostname', 'node.role', 'node.platform.os', 'node.platform.arch'];
-
-/** Normalizes a descriptor ('node.labels.zone', 'node.role', ...), or returns undefined if it is not one. */
-function descriptor(key: string): string | undefined {
-  const lower = key.toLowerCase();
-  if (FIXED_KEYS.includes(lower)) return lower;
-  for (const prefix of ['node.labels.', 'engine.labels.']) {
-    if (lower.startsWith(prefix) && key.length > prefix.length) return prefix + key.slice(prefix.length);
-  }
-  return undefined;
-}
-
-/** Parse a placement constraint `<key> ==|!= <value>`. */
-export function parseConstraint(expr: unknown, field = 'constraint'): Constraint {
-  const s = itemStr(expr, field);
-  const m = CONSTRAINT_RE.exec(s);
-  if (!m) throw new ValidationError(field, 'constraint-format', `${quoteInput(s)} must be <key> == <value> or <key> != <value>`);
-  const key = descriptor(m[1]);
-  if (key === undefined) {
-    throw new ValidationError(field, 'constraint-key', `${quoteInput(m[1])} is not one of node.id, node.hostname, node.role, node.platform.os, node.platform.arch, node.labels.<key>, engine.labels.<key>`);
-  }
-  const value = m[3];
-  if (value.length === 0 || !CONSTRAINT_VALUE_RE.test(value)) {
-    throw new ValidationError(field, 'constraint-value', `${quoteInput(value)} is not a valid constraint value`);
-  }
-  if (key === 'node.role' && value !== 'manager' && value !== 'worker') {
-    throw new ValidationError(field, 'constraint-value', `node.role is manager or worker (got ${quoteInput(value)})`);
-  }
-  return { key, op: m[2] as ConstraintOp, value };
-}
 
 /** The name at o[key]: required, then the name rules. */
 function nameAt(o: Obj, key: string, path: string): string {
@@ -532,7 +494,7 @@ export function validatePlacement(x: unknown, path = 'placement'): Placement {
   const preferences = list(o, 'preferences', path, (p, f): PlacementPreference => {
     const po = asObj(p, f);
     const spread = str(po, 'spread', f);
-    if (descriptor(spread.trim()) === undefined) {
+    if (normalizeDescriptor(spread) === undefined) {
       throw new ValidationError(at(f, 'spread'), 'spread-descriptor', `${quoteInput(spread)} is not a node descriptor such as node.labels.<key>`);
     }
     return { spread };

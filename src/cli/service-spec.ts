@@ -25,7 +25,8 @@ import type { Env } from './connection.js';
 import { validationDetail, validationToUsage } from './errors.js';
 import { QUIET_FLAG } from './format.js';
 import type { HealthCheck, Mount, PortConfig, PortProtocol, PublishMode, ServiceSpec, UpdateConfig } from '../api/objects.js';
-import { MAX_REPLICAS, parseConstraint, ValidationError, validateServiceSpec } from '../api/validate.js';
+import { parseConstraint } from '../api/constraint.js';
+import { MAX_REPLICAS, ValidationError, validateServiceSpec } from '../api/validate.js';
 
 // ------------------------------------------------------------ flags
 

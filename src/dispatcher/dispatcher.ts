@@ -13,16 +13,17 @@
 // Only the leader runs it; the manager's service answers UNAVAILABLE (with the
 // leader's address) on a follower.
 import * as grpc from '@grpc/grpc-js';
-import { listInLanes } from '../common/lanes.js';
 import type { Logger } from 'pino';
 import { endpointToProto, nodeDescriptionFromProto, taskStatusFromProto, taskTemplateToProto, taskToProtoWith } from '../api/convert.js';
 import type { control, dispatcher } from '../api/wire.js';
 import { ApiError } from '../manager/grpc-status.js';
 import { generateId, type NodeIdentity } from '../manager/ca/ca.js';
 import type { ControllerContext, LeaderController } from '../manager/controller.js';
-import { statusAction, updateAction, VersionConflictError, NotFoundError, type Action } from '../manager/store/store.js';
+import { applyPlan } from '../manager/plan/apply.js';
+import type { UnitKind } from '../manager/plan/unit.js';
+import { statusAction, updateAction, type Action } from '../manager/store/store.js';
 import { sameAssignment, SessionAssignments, type AssignmentMessage } from './assignments.js';
-import { TaskState, type EndpointSpec, type Node, type NodeDescription, type Task, type TaskStatus, type TaskTemplate } from '../api/objects.js';
+import { TaskState, type EndpointSpec, type Node, type NodeDescription, type StoreObject, type Task, type TaskStatus, type TaskTemplate } from '../api/objects.js';
 import { ValidationError } from '../api/validate.js';
 
 export interface DispatcherOptions {
@@ -108,6 +109,11 @@ const NEW_LEADER_GRACE_MS = 10_000;
  */
 const LOOP_STALL_MS = 500;
 const MAX_STALL_EXTENSIONS = 3;
+/** Queued node changes: what each node becomes (null: nothing to write any more). */
+type NodeChanges = Map<string, (n: Node) => Node | null>;
+/** What a flush writes: the node changes (one transaction of their own), or one task's status report. */
+type Queued = NodeChanges | [taskId: string, status: TaskStatus];
+
 /** Status reports per transaction at most, and such transactions in flight at once (see writeQueued). */
 const MAX_STATUS_PER_TX = 2_000;
 const STATUS_TX_IN_FLIGHT = 4;
@@ -131,7 +137,7 @@ export class Dispatcher implements LeaderController {
   private readonly dirtyNodes = new Map<string, Set<string> | 'all'>();
   private pushTimer: NodeJS.Timeout | null = null;
   private pendingStatus = new Map<string, TaskStatus>();
-  private pendingNodes = new Map<string, (n: Node) => Node | null>();
+  private pendingNodes: NodeChanges = new Map();
   private flushTimer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
   private nextFlush: Deferred | null = null;
@@ -521,68 +527,66 @@ export class Dispatcher implements LeaderController {
    * them at once (a backlog of tens of thousands of reports would otherwise be
    * one Raft entry of megabytes, and one round trip at a time). Each task
    * appears once per flush, and flushes follow each other, so the store's
-   * forward-only check always sees the state the reports build on.
+   * forward-only check always sees the state the reports build on. A
+   * transaction that conflicts (something changed under us, e.g. the
+   * orchestrator updated a task) is re-read from the store and retried.
    */
   private async writeQueued(): Promise<void> {
     const statuses = this.pendingStatus;
     const nodes = this.pendingNodes;
     this.pendingStatus = new Map();
     this.pendingNodes = new Map();
-    const batches: Array<() => Promise<void>> = [];
-    if (nodes.size > 0) batches.push(() => this.writeBatch(new Map(), nodes));
-    let part = new Map<string, TaskStatus>();
-    for (const [id, status] of statuses) {
-      part.set(id, status);
-      if (part.size >= MAX_STATUS_PER_TX) {
-        const full = part;
-        batches.push(() => this.writeBatch(full, new Map()));
-        part = new Map();
-      }
-    }
-    if (part.size > 0) batches.push(() => this.writeBatch(part, new Map()));
-    const failed = await listInLanes(batches, STATUS_TX_IN_FLIGHT);
-    if (failed) throw failed.error;
+    const units: Queued[] = [];
+    if (nodes.size > 0) units.push(nodes);
+    for (const report of statuses) units.push(report);
+    const r = await applyPlan(units, this.queued, {
+      write: (actions) => this.writeReports(actions),
+      maxPerTx: MAX_STATUS_PER_TX,
+      inFlight: STATUS_TX_IN_FLIGHT,
+      onConflict: { attempts: 5 },
+      now: () => this.ctx.now(),
+    });
+    this.stats.statusTxs += r.proposed;
+    this.stats.statusActions += r.proposedActions;
+    if (r.error !== undefined) throw r.error;
   }
 
-  private async writeBatch(statuses: Map<string, TaskStatus>, nodes: Map<string, (n: Node) => Node | null>): Promise<void> {
-    for (let attempt = 0; attempt < 5 && (statuses.size > 0 || nodes.size > 0); attempt++) {
-      const actions: Action[] = [];
-      const now = this.ctx.now();
-      for (const [id, status] of statuses) {
+  /** How the applier writes what is queued: the node changes, or one task's status report, read against the store. */
+  private readonly queued: UnitKind<Queued> = {
+    // The node changes share no transaction with reports: they take a whole one's room.
+    size: (u) => (u instanceof Map ? MAX_STATUS_PER_TX : 1),
+    emit: (u, tx, now) => {
+      if (!(u instanceof Map)) {
+        const [id, status] = u;
         const t = this.ctx.store.get('task', id);
         // Observed state only moves forward; equal states may carry new details (health, message).
-        if (!t || status.state < t.status.state || sameStatus(t.status, status)) {
-          statuses.delete(id);
-          continue;
-        }
+        if (!t || status.state < t.status.state || sameStatus(t.status, status)) return false;
         // Just the status, unconditionally: the store keeps it forward-only, and a
         // concurrent change of the task by a manager (desired state) is no conflict.
-        actions.push(statusAction(id, status, now));
+        tx.push(statusAction(id, status, now));
+        return true;
       }
-      for (const [id, change] of nodes) {
+      for (const [id, change] of u) {
         const n = this.ctx.store.get('node', id);
         const next = n ? change(n) : null;
         if (!n || !next) {
-          nodes.delete(id);
+          u.delete(id);
           continue;
         }
-        actions.push(updateAction('node', { ...next, updatedAt: now }));
+        tx.push(updateAction('node', { ...next, updatedAt: now }));
       }
-      if (actions.length === 0) return;
-      this.stats.statusTxs++;
-      this.stats.statusActions += actions.length;
-      try {
-        await this.ctx.write(actions);
-        return;
-      } catch (err) {
-        if (err instanceof ValidationError) {
-          // One report the store refuses must not sink the others: write them one by one.
-          await this.writeOneByOne(actions);
-          return;
-        }
-        // Something changed under us (e.g. the orchestrator updated a task): re-read and retry.
-        if (!(err instanceof VersionConflictError) && !(err instanceof NotFoundError)) throw err;
-      }
+      return u.size > 0;
+    },
+  };
+
+  /** One transaction of what is queued; one the store refuses is written action by action, so that one report does not sink the others. */
+  private async writeReports(actions: readonly Action[]): Promise<StoreObject[]> {
+    try {
+      return await this.ctx.write(actions);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      await this.writeOneByOne(actions);
+      return [];
     }
   }
 

@@ -2,6 +2,7 @@
 // field and the rule; plus the canonical form (defaults, key order).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { parseConstraint } from '../../src/api/constraint.js';
 import { TaskState, type Mount, type ResourceRequirements } from '../../src/api/objects.js';
 import {
   checkClusterSetting,
@@ -16,7 +17,6 @@ import {
   validateCluster,
   validateService,
   ValidationError,
-  parseConstraint,
   parseImageReference,
   validateClusterSpec,
   validateConfigSpec,

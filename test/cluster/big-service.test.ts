@@ -18,8 +18,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { runBigService } from '../../src/harness/big-service.js';
-import { DaemonCluster } from '../../src/harness/daemon-cluster.js';
+import { runBigService } from '../../src/testing/big-service.js';
+import { DaemonCluster } from '../../src/testing/daemon-cluster.js';
 import { connectEngine } from '../../src/worker/exec/docker/engine.js';
 import { removeClusterContainers, requireEngine, TEST_IMAGE } from '../worker/engine.js';
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { DaemonCluster } from '../../src/harness/daemon-cluster.js';
+import { DaemonCluster } from '../../src/testing/daemon-cluster.js';
 import { loadControlProto } from '../../src/api/proto.js';
 import { anonymousChannelCredentials, channelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider } from '../../src/manager/ca/tls.js';
 

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { DaemonCluster, type CliResult } from '../../src/harness/daemon-cluster.js';
+import { DaemonCluster, type CliResult } from '../../src/testing/daemon-cluster.js';
 import { TaskState, type Node, type Task } from '../../src/api/objects.js';
 import { connectEngine } from '../../src/worker/exec/docker/engine.js';
 import { LABEL_CLUSTER_ID, LABEL_SERVICE_NAME, LABEL_TASK_ID } from '../../src/worker/exec/docker/labels.js';

@@ -1,15 +1,15 @@
 // Smoke test of the container-level cluster (docker-compose.test.yml through
-// src/harness/compose-cluster.ts): 3 managers and 3 workers, each a flotilla
+// src/testing/compose-cluster.ts): 3 managers and 3 workers, each a flotilla
 // container on a private network, tasks on the host's engine; then, on the
 // same cluster, the fast chaos scenarios (`npm run chaos` runs them all). Needs the image
 // flotilla:local (bash scripts/build-image.sh) and docker-compose: skips with a
 // loud notice without them, fails under CI=true.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { formatReport } from '../../src/harness/chaos/report.js';
-import { runScenario } from '../../src/harness/chaos/runner.js';
-import { SCENARIOS } from '../../src/harness/chaos/scenarios.js';
-import { ComposeCluster, MANAGERS, WORKERS, type ManagerName } from '../../src/harness/compose-cluster.js';
+import { formatReport } from '../../src/testing/chaos/report.js';
+import { runScenario } from '../../src/testing/chaos/runner.js';
+import { SCENARIOS } from '../../src/testing/chaos/scenarios.js';
+import { ComposeCluster, MANAGERS, WORKERS, type ManagerName } from '../../src/testing/compose-cluster.js';
 import { TaskState, type Task } from '../../src/api/objects.js';
 import { requireEngine, TEST_IMAGE } from '../worker/engine.js';
 
@@ -145,7 +145,7 @@ test('the restarted old leader is a reachable manager again within 30 s', { skip
   assert.equal((await c.nodes(old)).find((n) => n.id === c.nodeIdOf(old))?.role, 'manager');
 });
 
-// The fast chaos scenarios (src/harness/chaos), each with its workload and every
+// The fast chaos scenarios (src/testing/chaos), each with its workload and every
 // check of `npm run chaos`; the report of each goes to stderr.
 for (const s of SCENARIOS.filter((x) => x.fast)) {
   test(`chaos: ${s.name} (${s.title})`, { skip, timeout: 240_000 }, async () => {

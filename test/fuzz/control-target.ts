@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type protobuf from 'protobufjs';
-import { DaemonCluster } from '../../src/harness/daemon-cluster.js';
+import { DaemonCluster } from '../../src/testing/daemon-cluster.js';
 import { channelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider } from '../../src/manager/ca/tls.js';
 import { encode, enumValue, loadRoot, serviceMethods, type Model } from './proto.js';
 

@@ -2,7 +2,9 @@
 // joins, drain, pause, down, removal, placement constraints (Swarm semantics).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Placement, constraintMatches, nodeMatchesConstraints, parseConstraints } from '../../src/manager/orchestrator/index.js';
+import { matchConstraint as constraintMatches, matchConstraints as nodeMatchesConstraints } from '../../src/manager/constraint/match.js';
+import { parseConstraints } from '../../src/api/constraint.js';
+import { Placement } from '../../src/manager/constraint/usability.js';
 import { TaskState, type ServiceSpec } from '../../src/api/objects.js';
 import { Harness } from './orchestrator-fixtures.js';
 import { node, service, serviceSpec } from './store-fixtures.js';

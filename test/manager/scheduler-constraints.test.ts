@@ -1,8 +1,10 @@
-// Placement constraints: parsing (the store's parser) and Swarm matching
+// Placement constraints: parsing (src/manager/constraint, the store validator's grammar) and Swarm matching
 // semantics, and the scheduler honouring them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileConstraints, matchConstraints, normalizeDescriptor, nodeAttribute, parseConstraints } from '../../src/manager/scheduler/constraints.js';
+import { matchConstraints, nodeAttribute } from '../../src/manager/constraint/match.js';
+// parseConstraints here is the scheduler's reading: invalid expressions reported, not thrown (compileConstraints, memoized).
+import { compileConstraints, compileConstraints as parseConstraints, normalizeDescriptor } from '../../src/api/constraint.js';
 import type { Node } from '../../src/api/objects.js';
 import { constrained, get, node, perNode, replicas, setup } from './scheduler-fixtures.js';
 

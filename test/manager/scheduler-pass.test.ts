@@ -4,7 +4,7 @@
 // equal to a view rebuilt from the store.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Prng } from '../../src/harness/prng.js';
+import { Prng } from '../../src/testing/prng.js';
 import { Scheduler } from '../../src/manager/scheduler/scheduler.js';
 import { ClusterView } from '../../src/manager/scheduler/view.js';
 import { deleteAction, type Action } from '../../src/manager/store/store.js';

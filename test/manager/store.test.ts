@@ -4,7 +4,7 @@
 // seeded randomized comparison of two replicas.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Prng } from '../../src/harness/prng.js';
+import { Prng } from '../../src/testing/prng.js';
 import {
   ClusterStore,
   NameConflictError,
@@ -21,11 +21,11 @@ import {
   spawnAction,
   statusAction,
   type Action,
-  type StoreEvent,
   type TxResult,
 } from '../../src/manager/store/store.js';
 import { KINDS, TASK_STATES, TaskState, isTerminal, taskStateName, type Service, type Task } from '../../src/api/objects.js';
 import { ValidationError } from '../../src/api/validate.js';
+import type { StoreEvent } from '../../src/manager/store/watch.js';
 import { Log, T0, clone, cluster, config, node, secret, service, task } from './store-fixtures.js';
 import { LocalStore } from './local-store.js';
 

@@ -2,7 +2,7 @@
 // delivered instantly (or dropped by a filter), storage is an array that
 // persists exactly what ready() asks for. Not a simulation of time or faults:
 // that is test/sim. Tests drive it step by step and look at the cores.
-import { Prng } from '../../src/harness/prng.js';
+import { Prng } from '../../src/testing/prng.js';
 import { RaftCore, emptyMessage } from '../../src/raft/core/raft.js';
 import {
   DEFAULT_CONFIG,

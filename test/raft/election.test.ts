@@ -2,7 +2,7 @@
 // restriction, durable votes, pre-vote, check-quorum and the leader lease.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Prng } from '../../src/harness/prng.js';
+import { Prng } from '../../src/testing/prng.js';
 import { RaftCore, emptyMessage, TRANSFER_CONTEXT } from '../../src/raft/core/raft.js';
 import { DEFAULT_CONFIG, MessageType, Role, type Message, type NodeId, type RaftConfig, type Ready } from '../../src/raft/types.js';
 import { TestCluster, enc, tickNodes } from './cluster.js';

@@ -3,7 +3,7 @@
 // persisted, and stepping between ready() and advance().
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Prng } from '../../src/harness/prng.js';
+import { Prng } from '../../src/testing/prng.js';
 import { RaftCore, emptyMessage } from '../../src/raft/core/raft.js';
 import { DEFAULT_CONFIG, EntryType, MessageType, Role, type Entry, type Message, type NodeId, type Ready } from '../../src/raft/types.js';
 import { TestCluster, carryOut, enc, processReady, type MemDisk } from './cluster.js';

@@ -3,7 +3,7 @@
 // corrupt durable state.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Prng } from '../../src/harness/prng.js';
+import { Prng } from '../../src/testing/prng.js';
 import { RaftCore, emptyMessage } from '../../src/raft/core/raft.js';
 import {
   DEFAULT_CONFIG,

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Level } from 'level';
-import { Prng } from '../../src/harness/prng.js';
+import { Prng } from '../../src/testing/prng.js';
 import { RaftCore } from '../../src/raft/core/raft.js';
 import {
   HARD_STATE_KEY,

@@ -12,7 +12,7 @@
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { formatHistory } from '../../src/harness/history.js';
+import { formatHistory } from '../../src/testing/history.js';
 import { formatViolation, runSeed, type SimConfig, type SimResult } from './simulation.js';
 
 interface Options {

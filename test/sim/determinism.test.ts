@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatHistory, parseHistory } from '../../src/harness/history.js';
+import { formatHistory, parseHistory } from '../../src/testing/history.js';
 import { runSeed } from './simulation.js';
 
 test('one seed gives one run: identical trace hash, trace and history on a rerun', () => {

@@ -16,7 +16,7 @@ import {
 import { decodeConfChange } from '../../src/raft/core/confchange.js';
 import { ConfChangeType } from '../../src/raft/types.js';
 import { emptyDisk, persistReady, persistSnapshot, type MemDisk } from '../raft/mem-disk.js';
-import { KvStore, decodeCommand, type KvResult } from '../../src/harness/kv.js';
+import { KvStore, decodeCommand, type KvResult } from '../../src/testing/kv.js';
 
 export type CoreFactory = (cfg: RaftConfig, init: InitialState) => RaftCore;
 

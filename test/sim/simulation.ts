@@ -4,13 +4,13 @@
 // the safety checker looks at the node that moved; at the end the client
 // history must be linearizable and, once faults stop, a write must commit
 // within a bounded number of ticks.
-import { checkLinearizable } from '../../src/harness/linearizability.js';
-import type { HistoryEvent } from '../../src/harness/history.js';
-import { Prng } from '../../src/harness/prng.js';
+import { checkLinearizable } from '../../src/testing/linearizability.js';
+import type { HistoryEvent } from '../../src/testing/history.js';
+import { Prng } from '../../src/testing/prng.js';
 import { NotLeaderError, ProposalDroppedError } from '../../src/raft/errors.js';
 import { ConfChangeType, DEFAULT_CONFIG, MessageType, Role, type Message, type NodeId, type RaftConfig } from '../../src/raft/types.js';
 import { SafetyChecker, Violation } from './checker.js';
-import { encodeCommand, type KvResult, type WriteOp } from '../../src/harness/kv.js';
+import { encodeCommand, type KvResult, type WriteOp } from '../../src/testing/kv.js';
 import { SimNode, defaultCoreFactory, type CoreFactory, type PendingRead } from './node.js';
 import { Trace } from './trace.js';
 import { EventQueue, Partitions, deliveryDelays, type NetworkQuality } from './world.js';

@@ -1,6 +1,6 @@
 // Simulated time and network. One event queue orders everything by (time,
 // insertion order), so a run is a pure function of its seed.
-import type { Prng } from '../../src/harness/prng.js';
+import type { Prng } from '../../src/testing/prng.js';
 import type { NodeId } from '../../src/raft/types.js';
 
 interface Event {

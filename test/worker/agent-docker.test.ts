@@ -91,10 +91,11 @@ describe('agent with the Docker executor', { concurrency: true }, () => {
 
   it("a task's healthcheck: RUNNING only once healthy; turning unhealthy stops the container and fails the task", { skip }, () =>
     withAgent(async (agent, c, owner) => {
-      // Failures in the start period do not count; the first pass ends it.
+      // Failures in the start period do not count; the first pass ends it. Healthy for 4 s: a loaded machine's
+      // engine may take over a second per check (seen in CI with 1.5 s: the task went from STARTING to FAILED).
       const t = on(
         owner,
-        shell('sleep 0.7; touch /tmp/ok; sleep 1.5; rm /tmp/ok; sleep 30', {
+        shell('sleep 0.7; touch /tmp/ok; sleep 4; rm /tmp/ok; sleep 30', {
           healthcheck: { test: ['CMD-SHELL', 'test -f /tmp/ok || { echo no-file; exit 1; }'], intervalMs: 300, timeoutMs: 1000, retries: 2, startPeriodMs: 5000 },
           stopGracePeriodMs: 300,
         }),

@@ -6,10 +6,10 @@
 // matching gets its task shut down (desiredState SHUTDOWN). Restarts, updates
 // and the rest of the per-node work are slots.ts's, with the node as the slot.
 import type { Logger } from 'pino';
+import { Placement } from '../constraint/usability.js';
 import type { ControllerContext } from '../controller.js';
-import type { StoreEvent } from '../store/store.js';
 import type { Node, Service, Task } from '../../api/objects.js';
-import { Placement } from './eligibility.js';
+import type { StoreEvent } from '../store/watch.js';
 import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from './loop.js';
 import { logPlan, nodeChangeMatters, serviceOrTaskEvent } from './replicated.js';
 import type { RestartSupervisor } from './restart.js';

@@ -53,7 +53,6 @@ export { ReplicatedOrchestrator, isReplicated, replicasOf } from './replicated.j
 export { TaskReaper, DEFAULT_TASK_HISTORY_RETENTION } from './reaper.js';
 export { RestartSupervisor, slotKey, type FillVerdict } from './restart.js';
 export { Updater } from './updater.js';
-export { Serial, writeUnits, type OrchestratorController, type OrchestratorOptions } from './loop.js';
+export { Serial, type OrchestratorController, type OrchestratorOptions } from './loop.js';
 export { newTask, shutdownTask } from './task-factory.js';
 export { isLive, isStopping, isStopped, isUnhandledExit, SpecMatcher } from './tasks.js';
-export { Placement, parseConstraints, constraintMatches, nodeMatchesConstraints, nodeAttribute, nodeUnusableReason, taskMustLeaveReason, type Constraint } from './eligibility.js';

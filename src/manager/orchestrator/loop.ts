@@ -1,14 +1,15 @@
 // The machinery the orchestrator controllers share: one lock for all their
 // passes (so that a pass always plans from a store that holds every write of
-// the passes before it: two passes never both fill one slot), chunked writes,
-// retries on conflicts, watch-driven debounced passes, a slow safety pass and
-// per-service wake-up timers.
+// the passes before it: two passes never both fill one slot), writes through
+// the plan applier, re-planning on conflicts, watch-driven debounced passes, a
+// slow safety pass and per-service wake-up timers.
 import type { Logger } from 'pino';
-import { inLanes } from '../../common/lanes.js';
 import type { ControllerContext, LeaderController } from '../controller.js';
-import { NotFoundError, VersionConflictError, type StoreEvent } from '../store/store.js';
+import { applyPlan, isConflict } from '../plan/apply.js';
+import { fixedUnits, type Unit } from '../plan/unit.js';
 import type { Service } from '../../api/objects.js';
-import type { ServicePlan, Unit } from './slots.js';
+import type { StoreEvent } from '../store/watch.js';
+import type { ServicePlan } from './slots.js';
 
 export interface OrchestratorOptions {
   /** Watch events are coalesced for this long before a pass (ms). Default 20. */
@@ -82,53 +83,6 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Transactions of one pass in flight at once (pipelined through Raft, like the scheduler's). */
 export const MAX_TX_IN_FLIGHT = 8;
-
-/**
- * Write units in transactions of at most `max` actions (a unit is never
- * split), up to `inFlight` transactions at a time: each waits for its Raft
- * commit, and waiting for one before proposing the next would make a pass of
- * many transactions as slow as that many round trips. Stops proposing at the
- * first failure and reports the first failed transaction's error once those
- * already proposed have settled; `transactions` counts the ones that
- * committed. Units are independent of each other (each slot's actions are one
- * unit), so a transaction proposed after one that failed is as valid as it
- * would be alone; the caller re-plans from the store after a failure anyway.
- */
-export async function writeUnits(
-  write: ControllerContext['write'],
-  units: readonly Unit[],
-  max: number,
-  halted: () => boolean,
-  inFlight = MAX_TX_IN_FLIGHT,
-): Promise<{ transactions: number; error?: unknown }> {
-  let transactions = 0;
-  let i = 0;
-  const nextChunk = (): Unit[] | undefined => {
-    if (i >= units.length || halted()) return undefined;
-    const chunk: Unit[] = [];
-    let size = 0;
-    while (i < units.length && (chunk.length === 0 || size + units[i].actions.length <= max)) {
-      chunk.push(units[i]);
-      size += units[i].actions.length;
-      i++;
-    }
-    return chunk;
-  };
-  const failed = await inLanes(() => {
-    const chunk = nextChunk();
-    return (
-      chunk &&
-      (async (): Promise<void> => {
-        await write(chunk.flatMap((u) => u.actions));
-        transactions++;
-        for (const u of chunk) u.onCommit?.();
-      })
-    );
-  }, inFlight);
-  return failed === undefined ? { transactions } : { transactions, error: failed.error };
-}
-
-const retryable = (err: unknown): boolean => err instanceof VersionConflictError || err instanceof NotFoundError;
 
 export abstract class ReconcileLoop implements OrchestratorController {
   abstract readonly name: string;
@@ -302,12 +256,19 @@ export abstract class ReconcileLoop implements OrchestratorController {
         for (const [id, at] of planned.wake) this.wakeAt(id, at);
         if (planned.units.length === 0) return;
         const planMs = this.lastPassMs;
-        const r = await writeUnits(this.ctx.write, planned.units, this.options.maxActionsPerTx, () => this.halted);
+        const r = await applyPlan(planned.units, fixedUnits, {
+          write: this.ctx.write,
+          maxPerTx: this.options.maxActionsPerTx,
+          inFlight: MAX_TX_IN_FLIGHT,
+          // A conflict stops the pass: it is planned again from the store (below).
+          onConflict: 'stop',
+          halted: () => this.halted,
+        });
         this.lastPassMs = performance.now() - t0;
         this.log.debug({ units: planned.units.length, transactions: r.transactions, planMs: Math.round(planMs), totalMs: Math.round(this.lastPassMs) }, 'pass written');
         if (r.error === undefined) return;
         if (this.halted) return;
-        if (retryable(r.error) && (attempt < this.options.maxRetries || r.transactions > 0)) {
+        if (isConflict(r.error) && (attempt < this.options.maxRetries || r.transactions > 0)) {
           this.log.debug({ err: r.error, attempt }, 'write conflict: re-reading and retrying');
           continue;
         }

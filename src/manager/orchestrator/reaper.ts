@@ -17,11 +17,13 @@
 // deletes them with their service; this catches any left over).
 import type { Logger } from 'pino';
 import type { ControllerContext } from '../controller.js';
-import { deleteAction, type StoreEvent } from '../store/store.js';
+import type { Unit } from '../plan/unit.js';
+import { deleteAction } from '../store/store.js';
 import { isTerminal, type Service, type Task } from '../../api/objects.js';
+import type { StoreEvent } from '../store/watch.js';
 import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from './loop.js';
 import { slotKey } from './restart.js';
-import { MAX_CHANGES_PER_PASS, type Unit } from './slots.js';
+import { MAX_CHANGES_PER_PASS } from './slots.js';
 import { byCreation, isLive, isStopped, isStopping } from './tasks.js';
 
 export const DEFAULT_TASK_HISTORY_RETENTION = 5;

@@ -3,13 +3,14 @@
 // new tasks for missing slots, desiredState SHUTDOWN for the slots above
 // `replicas` (Swarm removes the highest slots), replacements in the same slot
 // for tasks on nodes that are gone, down, drained or no longer match the
-// placement constraints (the task's own: see eligibility.ts), restarts by the
+// placement constraints (the task's own: see ../constraint/usability.ts), restarts by the
 // restart policy, rolling updates.
 import type { Logger } from 'pino';
+import { taskMustLeaveReason } from '../constraint/usability.js';
 import type { ControllerContext } from '../controller.js';
-import type { ClusterStore, StoreEvent } from '../store/store.js';
+import type { ClusterStore } from '../store/store.js';
 import { TaskState, isTerminal, type Service, type Task } from '../../api/objects.js';
-import { taskMustLeaveReason } from './eligibility.js';
+import type { StoreEvent } from '../store/watch.js';
 import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from './loop.js';
 import type { RestartSupervisor } from './restart.js';
 import { planService, type ServicePlan, type SlotInput } from './slots.js';

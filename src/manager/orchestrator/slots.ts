@@ -18,17 +18,13 @@
 //
 // A slot's actions form one unit, written in one transaction: a shut-down and
 // its replacement commit together or not at all.
+import { nodeKeepsTasks } from '../constraint/usability.js';
+import type { Unit } from '../plan/unit.js';
 import { spawnAction, updateAction, type Action } from '../store/store.js';
 import { TaskState, type Node, type Service, type Task } from '../../api/objects.js';
 import type { FillVerdict, RestartSupervisor } from './restart.js';
 import { newTask, shutdownTask } from './task-factory.js';
 import { best, byCreation, isLive, isStopping, isUnhandledExit, newest, type SpecMatcher } from './tasks.js';
-
-/** Actions that commit together, and what to remember once they did. */
-export interface Unit {
-  actions: Action[];
-  onCommit?: () => void;
-}
 
 export interface SlotInput {
   key: string;
@@ -140,7 +136,7 @@ export class SlotState {
     if (last === undefined) return { kind: 'fill', restart: false, reason: 'no task' };
     if (isStopping(last)) {
       const node = last.nodeId ? ctx.node(last.nodeId) : undefined;
-      if (last.status.state >= TaskState.ASSIGNED && node !== undefined && node.status.state !== 'down' && node.availability !== 'drain') {
+      if (last.status.state >= TaskState.ASSIGNED && nodeKeepsTasks(node)) {
         const until = last.updatedAt + last.spec.container.stopGracePeriodMs + ctx.stopMarginMs;
         if (ctx.now < until) return { kind: 'wait', until, reason: `waiting for task ${last.id} to stop` };
       }

@@ -3,8 +3,10 @@
 // node that fails is counted against the first filter it fails; a task that
 // fits nowhere gets "no suitable node (<reasons, most frequent first>)", as
 // SwarmKit's Pipeline.Explain writes it.
+import { matchConstraints } from '../constraint/match.js';
+import { compileConstraints, normalizeDescriptor, type CompiledConstraints } from '../../api/constraint.js';
+import { nodeAvailable } from '../constraint/usability.js';
 import type { Node, Task } from '../../api/objects.js';
-import { compileConstraints, matchConstraints, normalizeDescriptor, type CompiledConstraints } from './constraints.js';
 import { hostPortKeys, portsInUse } from './ports.js';
 import { fitsResources, taskReservation } from './resources.js';
 import { ClusterView, type NodeInfo } from './view.js';
@@ -73,11 +75,6 @@ export function requirementsKey(task: Task): string {
   for (const p of placement.preferences) key += `${p.spread}\u0001`;
   for (const p of task.endpoint.ports) if (p.publishMode === 'host') key += `\u0000${p.publishedPort}/${p.protocol}`;
   return key;
-}
-
-/** Ready and active: a node that takes new tasks (pause and drain do not). */
-export function nodeAvailable(node: Node): boolean {
-  return node.status.state === 'ready' && node.availability === 'active';
 }
 
 /** The first filter the node fails for these requirements, or PASS. Invalid constraints fail CONSTRAINTS. */

@@ -8,8 +8,10 @@
 // (groups in key order, tasks by slot then id), each group spread by a
 // SpreadTree over the nodes that pass the static filters. The static filters
 // (availability, constraints) are evaluated once per distinct constraint set.
+import { matchConstraints } from '../constraint/match.js';
+import type { CompiledConstraint } from '../../api/constraint.js';
+import { nodeAvailable } from '../constraint/usability.js';
 import { TaskState, type Task } from '../../api/objects.js';
-import { matchConstraints, type CompiledConstraint } from './constraints.js';
 import {
   Filter,
   PASS,
@@ -19,7 +21,6 @@ import {
   formatInvalidConstraints,
   formatNoSuitableNode,
   newCounts,
-  nodeAvailable,
   requirementsKey,
   requirementsOf,
 } from './filters.js';

@@ -5,16 +5,19 @@
 // pass debounced after the changes that matter (a task becomes pending,
 // capacity is freed, a node changes), plus on a slow timer as a safety net
 // while tasks wait. A pass plans every pending task at once (planner.ts) and
-// commits the result in one transaction; a larger pass is split into
-// transactions of at most maxTasksPerTx tasks, since each transaction is one
-// Raft entry and entries must stay a reasonable size (a few MB at most).
+// commits the result through the plan applier (../plan) in one transaction; a
+// larger pass is split into transactions of at most maxTasksPerTx tasks, since
+// each transaction is one Raft entry and entries must stay a reasonable size
+// (a few MB at most).
 // Every write is conditional on the version the pass read, so a task is never
 // assigned twice nor overwritten after it changed (e.g. its desired state
 // moved past RUNNING): such a conflict re-runs the pass against the new state.
 import { pino, type Logger } from 'pino';
 import type { ControllerContext, LeaderController } from '../controller.js';
-import { NotFoundError, VersionConflictError, assignAction, type Action, type StoreEvent } from '../store/store.js';
+import { applyPlan } from '../plan/apply.js';
+import { assignAction, type Action } from '../store/store.js';
 import { TaskState } from '../../api/objects.js';
+import type { StoreEvent } from '../store/watch.js';
 import { planPass, type PlannedWrite } from './planner.js';
 import { ClusterView } from './view.js';
 
@@ -175,42 +178,31 @@ export class Scheduler implements LeaderController {
 
   /** Write the pass: chunks of maxTasksPerTx, a few in flight, each action conditional on the version read. */
   private async commit(writes: readonly PlannedWrite[]): Promise<{ assigned: number; outcome: Outcome }> {
-    const store = this.ctx.store;
     let assigned = 0;
-    let outcome: Outcome = 'done';
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < writes.length && outcome !== 'failed' && !this.stopped) {
-        const chunk = writes.slice(next, next + this.maxTasksPerTx);
-        next += chunk.length;
-        const actions: Action[] = [];
-        let n = 0;
-        for (const w of chunk) {
-          const current = store.get('task', w.read.id);
-          if (current === undefined || current.version !== w.read.version) {
-            outcome = outcome === 'done' ? 'rerun' : outcome; // changed since the pass read it: decide again
-            continue;
-          }
-          actions.push(assignAction(w.next, w.read.version));
-          if (w.next.status.state === TaskState.ASSIGNED) n++;
-        }
-        if (actions.length === 0) continue;
-        try {
-          await this.ctx.write(actions);
-          assigned += n;
-        } catch (err) {
-          if (err instanceof VersionConflictError || err instanceof NotFoundError) {
-            if (outcome === 'done') outcome = 'rerun';
-          } else {
-            outcome = 'failed';
-            this.log.warn({ err, tasks: actions.length }, 'could not write scheduling decisions; will retry');
-          }
-        }
-      }
-    };
-    const workers: Promise<void>[] = [];
-    for (let i = 0; i < MAX_IN_FLIGHT && i * this.maxTasksPerTx < writes.length; i++) workers.push(worker());
-    await Promise.all(workers);
-    return { assigned, outcome };
+    const r = await applyPlan(
+      writes,
+      {
+        emit: this.emit,
+        committed: (w) => {
+          if (w.next.status.state === TaskState.ASSIGNED) assigned++;
+        },
+      },
+      // A conflict leaves the other chunks going: the pass then re-runs against the new state (runPass).
+      { write: this.ctx.write, maxPerTx: this.maxTasksPerTx, inFlight: MAX_IN_FLIGHT, onConflict: 'skip', halted: () => this.stopped },
+    );
+    if (r.error !== undefined) {
+      this.log.warn({ err: r.error, tasks: r.failedActions }, 'could not write scheduling decisions; will retry');
+      return { assigned, outcome: 'failed' };
+    }
+    // A task changed since the pass read it (dropped, or refused by the store): decide again.
+    return { assigned, outcome: r.dropped > 0 || r.conflicts > 0 ? 'rerun' : 'done' };
   }
+
+  /** A planned write as it goes out: conditional on the version the pass read, or dropped when the task changed since. */
+  private readonly emit = (w: PlannedWrite, tx: Action[]): boolean => {
+    const current = this.ctx.store.get('task', w.read.id);
+    if (current === undefined || current.version !== w.read.version) return false;
+    tx.push(assignAction(w.next, w.read.version));
+    return true;
+  };
 }

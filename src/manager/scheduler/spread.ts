@@ -14,7 +14,7 @@
 // node of the leaf. A node that fails the capacity checks (resources, host
 // ports) is dropped for the rest of the group: within a pass, capacity only
 // shrinks and the group's tasks all need the same.
-import { nodeAttribute } from './constraints.js';
+import { nodeAttribute } from '../constraint/match.js';
 import { PASS, type Filter } from './filters.js';
 import type { NodeInfo } from './view.js';
 

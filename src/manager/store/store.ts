@@ -9,7 +9,8 @@
 // (`expectedVersion`) compares against.
 //
 // Reads return deeply frozen objects; clone before modifying. Watchers hear
-// about committed changes, in order, right after the transaction that made them.
+// about committed changes, in order, right after the transaction that made them
+// (watch.ts delivers them).
 import type { Logger } from 'pino';
 import type { StateMachine } from '../../raft/node.js';
 import {
@@ -27,6 +28,7 @@ import {
   type TaskStatus,
 } from '../../api/objects.js';
 import type { SharedTaskParts } from '../../api/shared-specs.js';
+import { StoreWatch, type ObjectEvent, type Op, type WatchFilter, type WatchListener } from './watch.js';
 import {
   ValidationError,
   validateId,
@@ -41,7 +43,6 @@ import {
 // ---------------------------------------------------------------------------
 // Transactions
 
-export type Op = 'create' | 'update' | 'delete';
 /**
  * What an action may do: an Op, or, for tasks only, one of the writes that
  * make up the bulk of all writes, sent without the task's spec (the same for
@@ -230,41 +231,6 @@ export function unwrapTx(result: TxResult): StoreObject[] {
   return result.objects;
 }
 
-// ---------------------------------------------------------------------------
-// Events
-
-export type ObjectEvent = {
-  [K in Kind]: {
-    kind: K;
-    op: Op;
-    /** The object after the change; for a delete, the object as it was. */
-    object: KindMap[K];
-    /** The object before an update. */
-    old?: KindMap[K];
-    /** Raft index of the transaction. */
-    index: number;
-  };
-}[Kind];
-
-/** The whole store was replaced by a snapshot: watchers should re-read what they follow. */
-export interface RestoredEvent {
-  kind: 'store';
-  op: 'restored';
-  index: number;
-}
-
-export type StoreEvent = ObjectEvent | RestoredEvent;
-
-export interface WatchFilter {
-  kind?: Kind | readonly Kind[];
-  op?: Op | readonly Op[];
-  id?: string;
-  where?: (event: ObjectEvent) => boolean;
-}
-
-/** 'restored' events reach every watcher whatever its filter. */
-export type WatchListener = (event: StoreEvent) => void;
-
 export interface ListFilter<K extends Kind> {
   /** Exact spec.name, case-insensitive (services, secrets, configs, clusters). */
   name?: string;
@@ -417,29 +383,19 @@ export interface ClusterStoreOptions {
   logger?: Logger;
 }
 
-interface Watcher {
-  filter: WatchFilter;
-  listener: WatchListener;
-}
-
 function slotIndexKey(serviceId: string, slot: number): string {
   return `${serviceId}/${slot}`;
 }
 
 type Staged = { error: TxError } | { kind: Kind; id: string; prev?: StoreObject; next?: StoreObject; event: ObjectEvent };
 
-const asArray = <T>(x: T | readonly T[] | undefined): readonly T[] | undefined => (x === undefined ? undefined : Array.isArray(x) ? (x as readonly T[]) : [x as T]);
-
 export class ClusterStore implements StateMachine<TxResult> {
   private t = new Tables();
   private lastIndex = 0;
-  private readonly watchers = new Set<Watcher>();
-  private readonly queue: StoreEvent[] = [];
-  private emitting = false;
-  private readonly log?: Logger;
+  private readonly watchers: StoreWatch;
 
   constructor(options: ClusterStoreOptions = {}) {
-    this.log = options.logger;
+    this.watchers = new StoreWatch(options.logger);
   }
 
   /** Raft index of the last transaction applied (or of the restored snapshot's). */
@@ -483,7 +439,7 @@ export class ClusterStore implements StateMachine<TxResult> {
       rollback();
       return fail({ code: 'invalid', rule: 'internal', message: `internal error: ${err instanceof Error ? err.message : String(err)}` });
     }
-    this.emit(events);
+    this.watchers.emit(events);
     return { ok: true, index, objects: events.map((e) => e.object) };
   }
 
@@ -528,7 +484,7 @@ export class ClusterStore implements StateMachine<TxResult> {
     }
     this.t = t;
     this.lastIndex = index;
-    this.emit([{ kind: 'store', op: 'restored', index }]);
+    this.watchers.emit([{ kind: 'store', op: 'restored', index }]);
   }
 
   // -------------------------------------------------------------------------
@@ -651,36 +607,7 @@ export class ClusterStore implements StateMachine<TxResult> {
   watch(listener: WatchListener): () => void;
   watch(filter: WatchFilter | undefined, listener: WatchListener): () => void;
   watch(a: WatchFilter | WatchListener | undefined, b?: WatchListener): () => void {
-    const w: Watcher = typeof a === 'function' ? { filter: {}, listener: a } : { filter: a ?? {}, listener: b as WatchListener };
-    this.watchers.add(w);
-    return () => {
-      this.watchers.delete(w);
-    };
-  }
-
-  private emit(events: StoreEvent[]): void {
-    if (events.length === 0) return;
-    // One by one, not push(...events): a transaction of 100,000 actions would overflow the call stack
-    // after its changes were applied, and the watchers (orchestrators, dispatcher) would never hear of them.
-    for (const ev of events) this.queue.push(ev);
-    if (this.emitting) return; // a listener applied a transaction: its events follow these
-    this.emitting = true;
-    try {
-      for (let i = 0; i < this.queue.length; i++) {
-        const ev = this.queue[i];
-        for (const w of [...this.watchers]) {
-          if (!this.watchers.has(w)) continue;
-          try {
-            if (matches(w.filter, ev)) w.listener(ev);
-          } catch (err) {
-            this.log?.error({ err, kind: ev.kind, op: ev.op, index: ev.index }, 'store watcher threw');
-          }
-        }
-      }
-    } finally {
-      this.queue.length = 0;
-      this.emitting = false;
-    }
+    return typeof a === 'function' ? this.watchers.add({}, a) : this.watchers.add(a ?? {}, b as WatchListener);
   }
 
   // -------------------------------------------------------------------------
@@ -788,14 +715,4 @@ function invalid(err: unknown): { error: TxError } {
 function versionCheck(kind: Kind, prev: StoreObject, expected: number | undefined): { error: TxError } | undefined {
   if (expected === undefined || expected === prev.version) return undefined;
   return { error: { code: 'version-conflict', field: 'version', message: `${kind} ${prev.id} is at version ${prev.version}, not ${expected}` } };
-}
-
-function matches(f: WatchFilter, ev: StoreEvent): boolean {
-  if (ev.op === 'restored') return true;
-  const kinds = asArray(f.kind);
-  if (kinds && !kinds.includes(ev.kind)) return false;
-  const ops = asArray(f.op);
-  if (ops && !ops.includes(ev.op)) return false;
-  if (f.id !== undefined && ev.object.id !== f.id) return false;
-  return f.where === undefined || f.where(ev);
 }

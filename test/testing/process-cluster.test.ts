@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ProcessCluster, canPartition } from '../../src/harness/process-cluster.js';
-import { runWorkload } from '../../src/harness/raftkv/workload.js';
-import { KvTestClient } from '../../src/harness/raftkv/proto.js';
-import { checkLinearizable } from '../../src/harness/linearizability.js';
-import { formatHistory, parseHistory, type HistoryEvent } from '../../src/harness/history.js';
+import { ProcessCluster, canPartition } from '../../src/testing/process-cluster.js';
+import { runWorkload } from '../../src/testing/raftkv/workload.js';
+import { KvTestClient } from '../../src/testing/raftkv/proto.js';
+import { checkLinearizable } from '../../src/testing/linearizability.js';
+import { formatHistory, parseHistory, type HistoryEvent } from '../../src/testing/history.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -14,11 +14,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatHistory } from './history.js';
-import { checkLinearizable } from './linearizability.js';
-import { Prng } from './prng.js';
-import { ProcessCluster, canPartition } from './process-cluster.js';
-import { runWorkload } from './raftkv/workload.js';
+import { formatHistory } from '../testing/history.js';
+import { checkLinearizable } from '../testing/linearizability.js';
+import { Prng } from '../testing/prng.js';
+import { ProcessCluster, canPartition } from '../testing/process-cluster.js';
+import { runWorkload } from '../testing/raftkv/workload.js';
 
 type Fault = 'kill' | 'pause' | 'partition';
 

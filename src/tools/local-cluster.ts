@@ -5,7 +5,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DaemonCluster } from './daemon-cluster.js';
+import { DaemonCluster } from '../testing/daemon-cluster.js';
 
 const FIRST_HOST = 181;
 const PORT = 4242;

@@ -75,7 +75,7 @@ export class ProcessCluster {
 
   constructor(opts: ProcessClusterOptions) {
     this.opts = { firstHost: 2, port: 7400, tickMs: 100, snapshotEvery: 10_000, logLevel: 'warn', firstGid: 43_000, ...opts };
-    this.serverPath = join(packageRoot(), 'dist', 'src', 'harness', 'raftkv', 'server.js');
+    this.serverPath = join(packageRoot(), 'dist', 'src', 'testing', 'raftkv', 'server.js');
     for (let i = 0; i < this.opts.size; i++) {
       const id = `n${i + 1}`;
       const host = `127.0.0.${this.opts.firstHost + i}`;

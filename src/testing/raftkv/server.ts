@@ -1,9 +1,9 @@
 // The process-level test fixture: one Raft node (LevelDB storage, gRPC
-// transport) serving the replicated KV of src/harness/kv.ts over gRPC, all on
+// transport) serving the replicated KV of src/testing/kv.ts over gRPC, all on
 // one port. Started by the fault harness as a real process, killed with -9,
 // stopped with SIGSTOP, cut off with iptables. Not the product.
 //
-//   node dist/src/harness/raftkv/server.js --id n1 --listen 127.0.0.2:7001 \
+//   node dist/src/testing/raftkv/server.js --id n1 --listen 127.0.0.2:7001 \
 //     --data-dir DIR --bootstrap n1=127.0.0.2:7001,n2=127.0.0.3:7001,n3=127.0.0.4:7001
 //
 // Prints `ready <id> <address>` on stdout once it serves; logs JSON to stderr.

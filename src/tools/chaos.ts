@@ -16,10 +16,10 @@
 // failed (the failed checks are named on stderr and in the report), 2 on bad usage.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ComposeCluster } from '../compose-cluster.js';
-import { formatReport } from './report.js';
-import { runScenario, unhealthy, type Scenario, type ScenarioReport } from './runner.js';
-import { SCENARIOS } from './scenarios.js';
+import { ComposeCluster } from '../testing/compose-cluster.js';
+import { formatReport } from '../testing/chaos/report.js';
+import { runScenario, unhealthy, type Scenario, type ScenarioReport } from '../testing/chaos/runner.js';
+import { SCENARIOS } from '../testing/chaos/scenarios.js';
 
 const out = (s: string): void => void process.stdout.write(s + '\n');
 const err = (s: string): void => void process.stderr.write(s + '\n');

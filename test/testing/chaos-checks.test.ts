@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { RpcError } from '../../src/cli/errors.js';
-import { duplicateEpisodes, duplicatesBounded, linearizable, lostWrites, oneLeaderPerTerm, type SlotSample } from '../../src/harness/chaos/checks.js';
-import { converged } from '../../src/harness/chaos/monitor.js';
-import { writeOutcome } from '../../src/harness/chaos/workload.js';
-import type { HistoryEvent } from '../../src/harness/history.js';
+import { duplicateEpisodes, duplicatesBounded, linearizable, lostWrites, oneLeaderPerTerm, type SlotSample } from '../../src/testing/chaos/checks.js';
+import { converged } from '../../src/testing/chaos/monitor.js';
+import { writeOutcome } from '../../src/testing/chaos/workload.js';
+import type { HistoryEvent } from '../../src/testing/history.js';
 import { TaskState, type Task } from '../../src/api/objects.js';
 
 let clock = 0;

@@ -1,10 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { formatHistory, pairOperations, parseHistory, parseHistoryLine } from '../../src/harness/history.js';
-import type { HistoryEvent } from '../../src/harness/history.js';
-import { checkLinearizable } from '../../src/harness/linearizability.js';
-import type { LinearizabilityResult } from '../../src/harness/linearizability.js';
+import { formatHistory, pairOperations, parseHistory, parseHistoryLine } from '../../src/testing/history.js';
+import type { HistoryEvent } from '../../src/testing/history.js';
+import { checkLinearizable } from '../../src/testing/linearizability.js';
+import type { LinearizabilityResult } from '../../src/testing/linearizability.js';
 
 type Value = string | null | [string | null, string];
 type Row = [process: number, type: string, f: string, key: string, value: Value];
