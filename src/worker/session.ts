@@ -14,7 +14,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 import { nodeDescriptionToProto, taskFromProto, taskStatusToProto, type ProtoTask } from '../manager/api/convert.js';
-import { NOT_LEADER_HEADER } from '../dispatcher/service.js';
+import { NOT_LEADER_HEADER } from '../manager/dispatcher/service.js';
 import { loadDispatcherProto } from '../manager/api/proto.js';
 import type { SharedTaskParts } from '../manager/store/shared-specs.js';
 import type { NodeDescription, Task } from '../manager/store/types.js';

@@ -3,9 +3,9 @@
 // answers UNAVAILABLE with the leader's address, where the agent goes next.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { ApiError, type ProtoNodeDescription, type ProtoTaskStatus } from '../manager/api/convert.js';
-import type { NodeIdentity } from '../manager/ca/ca.js';
-import { peerIdentity } from '../manager/ca/tls.js';
+import { ApiError, type ProtoNodeDescription, type ProtoTaskStatus } from '../api/convert.js';
+import type { NodeIdentity } from '../ca/ca.js';
+import { peerIdentity } from '../ca/tls.js';
 import type { Dispatcher, SessionMessage } from './dispatcher.js';
 
 export interface DispatcherServiceOptions {

@@ -1,13 +1,13 @@
-// The leader's own SessionMessage encoder (src/dispatcher/session-encoding.ts)
+// The leader's own SessionMessage encoder (src/manager/dispatcher/session-encoding.ts)
 // against the generic one: the agent's decoder reads the same message from both.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { taskToProto, type ProtoTask } from '../../src/manager/api/convert.js';
-import { loadDispatcherProto } from '../../src/manager/api/proto.js';
-import { TaskState } from '../../src/manager/store/types.js';
-import { encodeSessionMessage } from '../../src/dispatcher/session-encoding.js';
-import type { SessionMessage } from '../../src/dispatcher/dispatcher.js';
-import { service, task } from '../manager/store-fixtures.js';
+import { taskToProto, type ProtoTask } from '../../../src/manager/api/convert.js';
+import { loadDispatcherProto } from '../../../src/manager/api/proto.js';
+import { TaskState } from '../../../src/manager/store/types.js';
+import { encodeSessionMessage } from '../../../src/manager/dispatcher/session-encoding.js';
+import type { SessionMessage } from '../../../src/manager/dispatcher/dispatcher.js';
+import { service, task } from '../store-fixtures.js';
 
 const def = loadDispatcherProto().service.Session;
 const generic = (m: SessionMessage): Buffer => def.responseSerialize(m);

@@ -4,13 +4,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { Dispatcher, TASKS_PER_MESSAGE, type DispatcherOptions, type SessionMessage, type SessionSink } from '../../src/dispatcher/dispatcher.js';
-import { ApiError, nodeDescriptionToProto, taskStatusToProto } from '../../src/manager/api/convert.js';
-import type { NodeIdentity } from '../../src/manager/ca/ca.js';
-import { createAction, updateAction } from '../../src/manager/store/store.js';
-import { TaskState, type Node, type Task } from '../../src/manager/store/types.js';
-import { LocalStore } from '../manager/local-store.js';
-import { cluster, node, service, task } from '../manager/store-fixtures.js';
+import { Dispatcher, TASKS_PER_MESSAGE, type DispatcherOptions, type SessionMessage, type SessionSink } from '../../../src/manager/dispatcher/dispatcher.js';
+import { ApiError, nodeDescriptionToProto, taskStatusToProto } from '../../../src/manager/api/convert.js';
+import type { NodeIdentity } from '../../../src/manager/ca/ca.js';
+import { createAction, updateAction } from '../../../src/manager/store/store.js';
+import { TaskState, type Node, type Task } from '../../../src/manager/store/types.js';
+import { LocalStore } from '../local-store.js';
+import { cluster, node, service, task } from '../store-fixtures.js';
 
 const PERIOD = 40;
 const GRACE = 3;

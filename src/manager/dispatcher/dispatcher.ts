@@ -25,15 +25,15 @@ import {
   type ProtoTask,
   type ProtoTaskStatus,
   type ProtoTaskTemplate,
-} from '../manager/api/convert.js';
-import { generateId, type NodeIdentity } from '../manager/ca/ca.js';
-import type { ControllerContext, LeaderController } from '../manager/controller.js';
-import { applyPlan } from '../manager/plan/apply.js';
-import type { UnitKind } from '../manager/plan/unit.js';
-import { statusAction, updateAction, type Action } from '../manager/store/store.js';
+} from '../api/convert.js';
+import { generateId, type NodeIdentity } from '../ca/ca.js';
+import type { ControllerContext, LeaderController } from '../controller.js';
+import { applyPlan } from '../plan/apply.js';
+import type { UnitKind } from '../plan/unit.js';
+import { statusAction, updateAction, type Action } from '../store/store.js';
 import { sameAssignment, SessionAssignments, type AssignmentMessage } from './assignments.js';
-import { TaskState, type EndpointSpec, type Node, type NodeDescription, type StoreObject, type Task, type TaskStatus, type TaskTemplate } from '../manager/store/types.js';
-import { ValidationError } from '../manager/store/validate.js';
+import { TaskState, type EndpointSpec, type Node, type NodeDescription, type StoreObject, type Task, type TaskStatus, type TaskTemplate } from '../store/types.js';
+import { ValidationError } from '../store/validate.js';
 
 export interface DispatcherOptions {
   ctx: ControllerContext;
