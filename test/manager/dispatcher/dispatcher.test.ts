@@ -2,17 +2,17 @@
 // a collector). Heartbeat periods are tens of milliseconds, so the timing
 // rules run for real in well under a second each.
 import assert from 'node:assert/strict';
-import type { dispatcher } from '../../src/api/wire.js';
+import type { dispatcher } from '../../../src/api/wire.js';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { Dispatcher, TASKS_PER_MESSAGE, type DispatcherOptions, type SessionSink } from '../../src/dispatcher/dispatcher.js';
-import { nodeDescriptionToProto, taskStatusToProto } from '../../src/api/convert.js';
-import { ApiError } from '../../src/manager/grpc-status.js';
-import type { NodeIdentity } from '../../src/manager/ca/ca.js';
-import { createAction, updateAction } from '../../src/manager/store/store.js';
-import { TaskState, type Node, type Task } from '../../src/api/objects.js';
-import { LocalStore } from '../manager/local-store.js';
-import { cluster, node, service, task } from '../manager/store-fixtures.js';
+import { Dispatcher, TASKS_PER_MESSAGE, type DispatcherOptions, type SessionSink } from '../../../src/manager/dispatcher/dispatcher.js';
+import { nodeDescriptionToProto, taskStatusToProto } from '../../../src/api/convert.js';
+import { ApiError } from '../../../src/manager/grpc-status.js';
+import type { NodeIdentity } from '../../../src/manager/ca/ca.js';
+import { createAction, updateAction } from '../../../src/manager/store/store.js';
+import { TaskState, type Node, type Task } from '../../../src/api/objects.js';
+import { LocalStore } from '../local-store.js';
+import { cluster, node, service, task } from '../store-fixtures.js';
 
 const PERIOD = 40;
 const GRACE = 3;

@@ -14,17 +14,17 @@
 // leader's address) on a follower.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { endpointToProto, nodeDescriptionFromProto, taskStatusFromProto, taskTemplateToProto, taskToProtoWith } from '../api/convert.js';
-import type { control, dispatcher } from '../api/wire.js';
-import { ApiError } from '../manager/grpc-status.js';
-import { generateId, type NodeIdentity } from '../manager/ca/ca.js';
-import type { ControllerContext, LeaderController } from '../manager/controller.js';
-import { applyPlan } from '../manager/plan/apply.js';
-import type { UnitKind } from '../manager/plan/unit.js';
-import { statusAction, updateAction, type Action } from '../manager/store/store.js';
+import { endpointToProto, nodeDescriptionFromProto, taskStatusFromProto, taskTemplateToProto, taskToProtoWith } from '../../api/convert.js';
+import type { control, dispatcher } from '../../api/wire.js';
+import { ApiError } from '../grpc-status.js';
+import { generateId, type NodeIdentity } from '../ca/ca.js';
+import type { ControllerContext, LeaderController } from '../controller.js';
+import { applyPlan } from '../plan/apply.js';
+import type { UnitKind } from '../plan/unit.js';
+import { statusAction, updateAction, type Action } from '../store/store.js';
 import { sameAssignment, SessionAssignments, type AssignmentMessage } from './assignments.js';
-import { TaskState, type EndpointSpec, type Node, type NodeDescription, type StoreObject, type Task, type TaskStatus, type TaskTemplate } from '../api/objects.js';
-import { ValidationError } from '../api/validate.js';
+import { TaskState, type EndpointSpec, type Node, type NodeDescription, type StoreObject, type Task, type TaskStatus, type TaskTemplate } from '../../api/objects.js';
+import { ValidationError } from '../../api/validate.js';
 
 export interface DispatcherOptions {
   ctx: ControllerContext;

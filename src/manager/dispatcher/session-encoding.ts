@@ -13,8 +13,8 @@
 // test/dispatcher/session-encoding.test.ts decodes both encodings and compares.
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
-import { protoRoot } from '../common/protos.js';
-import type { control, dispatcher } from '../api/wire.js';
+import { protoRoot } from '../../common/protos.js';
+import type { control, dispatcher } from '../../api/wire.js';
 
 interface Types {
   session: protobuf.Type;

@@ -7,7 +7,7 @@
 //
 // The tasks are the store's frozen objects: a task that did not change is the
 // same object, so most of a diff is a reference comparison.
-import { TaskState, type Task } from '../api/objects.js';
+import { TaskState, type Task } from '../../api/objects.js';
 
 export interface AssignmentMessage {
   /** false: `tasks` is the complete set. */

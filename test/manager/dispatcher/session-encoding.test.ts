@@ -1,13 +1,13 @@
-// The leader's own SessionMessage encoder (src/dispatcher/session-encoding.ts)
+// The leader's own SessionMessage encoder (src/manager/dispatcher/session-encoding.ts)
 // against the generic one: the agent's decoder reads the same message from both.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { taskToProto } from '../../src/api/convert.js';
-import type { control, dispatcher } from '../../src/api/wire.js';
-import { loadDispatcherProto } from '../../src/api/proto.js';
-import { TaskState } from '../../src/api/objects.js';
-import { encodeSessionMessage } from '../../src/dispatcher/session-encoding.js';
-import { service, task } from '../manager/store-fixtures.js';
+import { taskToProto } from '../../../src/api/convert.js';
+import type { control, dispatcher } from '../../../src/api/wire.js';
+import { loadDispatcherProto } from '../../../src/api/proto.js';
+import { TaskState } from '../../../src/api/objects.js';
+import { encodeSessionMessage } from '../../../src/manager/dispatcher/session-encoding.js';
+import { service, task } from '../store-fixtures.js';
 
 const def = loadDispatcherProto().service.Session;
 const generic = (m: dispatcher.SessionMessage__Output): Buffer => def.responseSerialize(m);

@@ -3,11 +3,11 @@
 // answers UNAVAILABLE with the leader's address, where the agent goes next.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { dispatcher } from '../api/wire.js';
-import { NOT_LEADER_HEADER } from '../api/proto.js';
-import { ApiError } from '../manager/grpc-status.js';
-import type { NodeIdentity } from '../manager/ca/ca.js';
-import { peerIdentity } from '../manager/ca/tls.js';
+import type { dispatcher } from '../../api/wire.js';
+import { NOT_LEADER_HEADER } from '../../api/proto.js';
+import { ApiError } from '../grpc-status.js';
+import type { NodeIdentity } from '../ca/ca.js';
+import { peerIdentity } from '../ca/tls.js';
 import type { Dispatcher } from './dispatcher.js';
 
 export interface DispatcherServiceOptions {
