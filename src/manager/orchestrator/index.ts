@@ -5,18 +5,18 @@
 // - replicated-orchestrator: slots 1..replicas of replicated services;
 // - global-orchestrator: one task per eligible node for global services;
 // - task-reaper: task history retention, tasks of deleted services.
-// The restart supervisor (restart.ts) and the updater (updater.ts) work inside
+// The restart supervisor (restart/restart.ts) and the updater (update/updater.ts) work inside
 // the two orchestrators' passes; all three controllers share one lock, so
 // every pass plans from a store that holds the writes of the passes before it.
 // Each controller also has reconcile(): one full pass now (tests).
 import { pino } from 'pino';
 import type { ControllerContext } from '../controller.js';
-import { GlobalOrchestrator } from './global.js';
+import { GlobalOrchestrator } from './global/global.js';
 import { Serial, resolveOptions, type OrchestratorController, type OrchestratorOptions } from './loop.js';
-import { TaskReaper } from './reaper.js';
-import { ReplicatedOrchestrator } from './replicated.js';
-import { RestartSupervisor } from './restart.js';
-import { Updater } from './updater.js';
+import { TaskReaper } from './reaper/reaper.js';
+import { ReplicatedOrchestrator } from './replicated/replicated.js';
+import { RestartSupervisor } from './restart/restart.js';
+import { Updater } from './update/updater.js';
 
 export interface Orchestrators {
   replicated: ReplicatedOrchestrator;
@@ -48,11 +48,11 @@ export function createOrchestrators(ctx: ControllerContext, options: Orchestrato
 
 export const orchestrators = createOrchestrators;
 
-export { GlobalOrchestrator, isGlobal } from './global.js';
-export { ReplicatedOrchestrator, isReplicated, replicasOf } from './replicated.js';
-export { TaskReaper, DEFAULT_TASK_HISTORY_RETENTION } from './reaper.js';
-export { RestartSupervisor, slotKey, type FillVerdict } from './restart.js';
-export { Updater } from './updater.js';
+export { GlobalOrchestrator, isGlobal } from './global/global.js';
+export { ReplicatedOrchestrator, isReplicated, replicasOf } from './replicated/replicated.js';
+export { TaskReaper, DEFAULT_TASK_HISTORY_RETENTION } from './reaper/reaper.js';
+export { RestartSupervisor, slotKey, type FillVerdict } from './restart/restart.js';
+export { Updater } from './update/updater.js';
 export { Serial, type OrchestratorController, type OrchestratorOptions } from './loop.js';
 export { newTask, shutdownTask } from './task-factory.js';
 export { isLive, isStopping, isStopped, isUnhandledExit, SpecMatcher } from './tasks.js';

@@ -14,7 +14,7 @@
 // 6. a wanted slot with no live task gets a new task, unless its verdict says
 //    wait (restart delay; the previous task is still stopping on a healthy
 //    node, for at most its stop grace period + a margin) or leave it empty
-//    (restart policy; see restart.ts).
+//    (restart policy; see restart/restart.ts).
 //
 // A slot's actions form one unit, written in one transaction: a shut-down and
 // its replacement commit together or not at all.
@@ -22,7 +22,7 @@ import { nodeKeepsTasks } from '../constraint/usability.js';
 import type { Unit } from '../plan/unit.js';
 import { spawnAction, updateAction, type Action } from '../store/store.js';
 import { TaskState, type Node, type Service, type Task } from '../../api/objects.js';
-import type { FillVerdict, RestartSupervisor } from './restart.js';
+import type { FillVerdict, RestartSupervisor } from './restart/restart.js';
 import { newTask, shutdownTask } from './task-factory.js';
 import { best, byCreation, isLive, isStopping, isUnhandledExit, newest, type SpecMatcher } from './tasks.js';
 
@@ -129,7 +129,7 @@ export class SlotState {
     return t;
   }
 
-  /** What to do about this slot when it has no live task (see restart.ts for "empty on purpose"). */
+  /** What to do about this slot when it has no live task (see restart/restart.ts for "empty on purpose"). */
   verdict(): FillVerdict {
     const { ctx } = this;
     const last = newest(this.tasks);

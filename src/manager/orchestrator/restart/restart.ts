@@ -29,8 +29,8 @@
 //   predecessor ended on its own is a restart) and from this leader's memory
 //   (the reaper may have deleted old history); the larger count wins.
 import type { Logger } from 'pino';
-import { TaskState, isTerminal, type RestartPolicy, type Task } from '../../api/objects.js';
-import { byCreation, isUnhandledExit } from './tasks.js';
+import { TaskState, isTerminal, type RestartPolicy, type Task } from '../../../api/objects.js';
+import { byCreation, isUnhandledExit } from '../tasks.js';
 
 export type FillVerdict =
   | { kind: 'fill'; restart: boolean; reason: string }

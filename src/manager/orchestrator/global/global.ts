@@ -4,18 +4,18 @@
 // is also active (a paused node keeps its task and gets none). A node that
 // joins gets a task; a node that is removed, goes down, is drained or stops
 // matching gets its task shut down (desiredState SHUTDOWN). Restarts, updates
-// and the rest of the per-node work are slots.ts's, with the node as the slot.
+// and the rest of the per-node work are ../slots.ts's, with the node as the slot.
 import type { Logger } from 'pino';
-import { Placement } from '../constraint/usability.js';
-import type { ControllerContext } from '../controller.js';
-import type { Node, Service, Task } from '../../api/objects.js';
-import type { StoreEvent } from '../store/watch.js';
-import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from './loop.js';
-import { logPlan, nodeChangeMatters, serviceOrTaskEvent } from './replicated.js';
-import type { RestartSupervisor } from './restart.js';
-import { planService, type ServicePlan, type SlotInput } from './slots.js';
-import { SpecMatcher } from './tasks.js';
-import type { Updater } from './updater.js';
+import { Placement } from '../../constraint/usability.js';
+import type { ControllerContext } from '../../controller.js';
+import type { Node, Service, Task } from '../../../api/objects.js';
+import type { StoreEvent } from '../../store/watch.js';
+import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from '../loop.js';
+import { logPlan, nodeChangeMatters, serviceOrTaskEvent } from '../replicated/replicated.js';
+import type { RestartSupervisor } from '../restart/restart.js';
+import { planService, type ServicePlan, type SlotInput } from '../slots.js';
+import { SpecMatcher } from '../tasks.js';
+import type { Updater } from '../update/updater.js';
 
 export const isGlobal = (s: Service): boolean => 'global' in s.spec.mode;
 

@@ -2,11 +2,11 @@
 // builders, and a fake scheduler and agent that write task status updates the
 // way the real ones would.
 import assert from 'node:assert/strict';
-import { buildOrchestrators, isLive, type OrchestratorOptions, type Orchestrators } from '../../src/manager/orchestrator/index.js';
-import { createAction, deleteAction, updateAction } from '../../src/manager/store/store.js';
-import { TaskState, type Node, type Service, type ServiceSpec, type Task } from '../../src/api/objects.js';
-import { LocalStore } from './local-store.js';
-import { cluster, node, service } from './store-fixtures.js';
+import { buildOrchestrators, isLive, type OrchestratorOptions, type Orchestrators } from '../../../src/manager/orchestrator/index.js';
+import { createAction, deleteAction, updateAction } from '../../../src/manager/store/store.js';
+import { TaskState, type Node, type Service, type ServiceSpec, type Task } from '../../../src/api/objects.js';
+import { LocalStore } from '../local-store.js';
+import { cluster, node, service } from '../store-fixtures.js';
 
 export class Harness {
   readonly ls = new LocalStore();

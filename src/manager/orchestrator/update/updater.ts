@@ -17,7 +17,7 @@
 //   once if it was not on a healthy node);
 // - start-first: the new task is created in the same slot beside the old
 //   one; the old one gets desiredState SHUTDOWN once the new one is RUNNING
-//   (slots.ts, dedupe).
+//   (../slots.ts, dedupe).
 //
 // Everything is derived from the store, so a new leader carries on where the
 // old one stopped.
@@ -27,9 +27,9 @@
 // RUNNING (crash loop, unschedulable) holds the update, as a paused update
 // would, without recording it. Rollback (rollbackConfig) is not implemented.
 import type { Logger } from 'pino';
-import { TaskState } from '../../api/objects.js';
-import type { PlanContext, SlotState, UpdatePlanner } from './slots.js';
-import { isLive, newest } from './tasks.js';
+import { TaskState } from '../../../api/objects.js';
+import type { PlanContext, SlotState, UpdatePlanner } from '../slots.js';
+import { isLive, newest } from '../tasks.js';
 
 export class Updater implements UpdatePlanner {
   /** Services with outdated tasks at their last pass (their tasks reaching RUNNING matter). */

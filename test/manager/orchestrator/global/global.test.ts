@@ -2,12 +2,12 @@
 // joins, drain, pause, down, removal, placement constraints (Swarm semantics).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { matchConstraint as constraintMatches, matchConstraints as nodeMatchesConstraints } from '../../src/manager/constraint/match.js';
-import { parseConstraints } from '../../src/api/constraint.js';
-import { Placement } from '../../src/manager/constraint/usability.js';
-import { TaskState, type ServiceSpec } from '../../src/api/objects.js';
-import { Harness } from './orchestrator-fixtures.js';
-import { node, service, serviceSpec } from './store-fixtures.js';
+import { matchConstraint as constraintMatches, matchConstraints as nodeMatchesConstraints } from '../../../../src/manager/constraint/match.js';
+import { parseConstraints } from '../../../../src/api/constraint.js';
+import { Placement } from '../../../../src/manager/constraint/usability.js';
+import { TaskState, type ServiceSpec } from '../../../../src/api/objects.js';
+import { Harness } from '../fixtures.js';
+import { node, service, serviceSpec } from '../../store-fixtures.js';
 
 function constrained(...constraints: string[]): Partial<ServiceSpec> {
   return { taskTemplate: { ...serviceSpec('x').taskTemplate, placement: { constraints, preferences: [] } } };

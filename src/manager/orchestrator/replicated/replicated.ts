@@ -1,21 +1,21 @@
 // The replicated orchestrator: keeps slots 1..replicas of every replicated
-// service filled with one live task each (slots.ts does the per-slot work):
+// service filled with one live task each (../slots.ts does the per-slot work):
 // new tasks for missing slots, desiredState SHUTDOWN for the slots above
 // `replicas` (Swarm removes the highest slots), replacements in the same slot
 // for tasks on nodes that are gone, down, drained or no longer match the
-// placement constraints (the task's own: see ../constraint/usability.ts), restarts by the
+// placement constraints (the task's own: see ../../constraint/usability.ts), restarts by the
 // restart policy, rolling updates.
 import type { Logger } from 'pino';
-import { taskMustLeaveReason } from '../constraint/usability.js';
-import type { ControllerContext } from '../controller.js';
-import type { ClusterStore } from '../store/store.js';
-import { TaskState, isTerminal, type Service, type Task } from '../../api/objects.js';
-import type { StoreEvent } from '../store/watch.js';
-import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from './loop.js';
-import type { RestartSupervisor } from './restart.js';
-import { planService, type ServicePlan, type SlotInput } from './slots.js';
-import { SpecMatcher, isLive } from './tasks.js';
-import type { Updater } from './updater.js';
+import { taskMustLeaveReason } from '../../constraint/usability.js';
+import type { ControllerContext } from '../../controller.js';
+import type { ClusterStore } from '../../store/store.js';
+import { TaskState, isTerminal, type Service, type Task } from '../../../api/objects.js';
+import type { StoreEvent } from '../../store/watch.js';
+import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from '../loop.js';
+import type { RestartSupervisor } from '../restart/restart.js';
+import { planService, type ServicePlan, type SlotInput } from '../slots.js';
+import { SpecMatcher, isLive } from '../tasks.js';
+import type { Updater } from '../update/updater.js';
 
 export const isReplicated = (s: Service): boolean => 'replicated' in s.spec.mode;
 

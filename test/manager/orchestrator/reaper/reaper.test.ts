@@ -2,10 +2,10 @@
 // task, the newest task of an empty slot kept, tasks of deleted services.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isLive } from '../../src/manager/orchestrator/index.js';
-import { TaskState, type RestartPolicy, type ServiceSpec } from '../../src/api/objects.js';
-import { Harness } from './orchestrator-fixtures.js';
-import { serviceSpec } from './store-fixtures.js';
+import { isLive } from '../../../../src/manager/orchestrator/index.js';
+import { TaskState, type RestartPolicy, type ServiceSpec } from '../../../../src/api/objects.js';
+import { Harness } from '../fixtures.js';
+import { serviceSpec } from '../../store-fixtures.js';
 
 function withPolicy(p: Partial<RestartPolicy>): Partial<ServiceSpec> {
   const t = serviceSpec('x').taskTemplate;

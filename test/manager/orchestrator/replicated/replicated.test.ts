@@ -2,12 +2,12 @@
 // node down / drain / pause, leader change, tasks of deleted services.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskState } from '../../src/api/objects.js';
-import { createAction } from '../../src/manager/store/store.js';
-import { buildOrchestrators } from '../../src/manager/orchestrator/index.js';
-import { MAX_TX_IN_FLIGHT } from '../../src/manager/orchestrator/loop.js';
-import { Harness, slots, until } from './orchestrator-fixtures.js';
-import { serviceSpec, task } from './store-fixtures.js';
+import { TaskState } from '../../../../src/api/objects.js';
+import { createAction } from '../../../../src/manager/store/store.js';
+import { buildOrchestrators } from '../../../../src/manager/orchestrator/index.js';
+import { MAX_TX_IN_FLIGHT } from '../../../../src/manager/orchestrator/loop.js';
+import { Harness, slots, until } from '../fixtures.js';
+import { serviceSpec, task } from '../../store-fixtures.js';
 
 test('3 replicas: 3 PENDING tasks in slots 1..3, as the task contract says', async () => {
   const h = new Harness();

@@ -3,9 +3,9 @@
 // across leader changes, and the timers of a started orchestrator.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskState, type RestartPolicy, type ServiceSpec } from '../../src/api/objects.js';
-import { Harness, until } from './orchestrator-fixtures.js';
-import { serviceSpec } from './store-fixtures.js';
+import { TaskState, type RestartPolicy, type ServiceSpec } from '../../../../src/api/objects.js';
+import { Harness, until } from '../fixtures.js';
+import { serviceSpec } from '../../store-fixtures.js';
 
 function withPolicy(p: Partial<RestartPolicy>): Partial<ServiceSpec> {
   const t = serviceSpec('x').taskTemplate;
@@ -182,7 +182,7 @@ test('started: the replacement comes on its timer; stop() cancels pending restar
   h.ls.time = Date.now();
   const ctx = h.ls.context();
   ctx.now = () => Date.now();
-  const { buildOrchestrators } = await import('../../src/manager/orchestrator/index.js');
+  const { buildOrchestrators } = await import('../../../../src/manager/orchestrator/index.js');
   const orch = buildOrchestrators(ctx, { debounceMs: 2 });
   for (const c of orch.controllers) c.start();
   try {

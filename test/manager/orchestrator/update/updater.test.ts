@@ -2,10 +2,10 @@
 // stop-first and start-first, scale-only updates, leader change mid-update.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SpecMatcher } from '../../src/manager/orchestrator/index.js';
-import { TaskState, type Service, type UpdateConfig } from '../../src/api/objects.js';
-import { Harness } from './orchestrator-fixtures.js';
-import { serviceSpec } from './store-fixtures.js';
+import { SpecMatcher } from '../../../../src/manager/orchestrator/index.js';
+import { TaskState, type Service, type UpdateConfig } from '../../../../src/api/objects.js';
+import { Harness } from '../fixtures.js';
+import { serviceSpec } from '../../store-fixtures.js';
 
 async function runningService(replicas: number, update: Partial<UpdateConfig>): Promise<Harness> {
   const h = new Harness();

@@ -1,10 +1,10 @@
 // Batching: many tasks in few transactions, and passes that stay O(tasks).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deleteAction } from '../../src/manager/store/store.js';
-import { TaskState, type Service, type Task } from '../../src/api/objects.js';
-import { MAX_CHANGES_PER_PASS } from '../../src/manager/orchestrator/slots.js';
-import { Harness } from './orchestrator-fixtures.js';
+import { deleteAction } from '../../../src/manager/store/store.js';
+import { TaskState, type Service, type Task } from '../../../src/api/objects.js';
+import { MAX_CHANGES_PER_PASS } from '../../../src/manager/orchestrator/slots.js';
+import { Harness } from './fixtures.js';
 
 test('10,000 replicas are created in few transactions, at most MAX_CHANGES_PER_PASS per pass, and scaled down likewise', async (t) => {
   const h = new Harness();

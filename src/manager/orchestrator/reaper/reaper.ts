@@ -12,19 +12,19 @@
 // - the newest task of a wanted slot (replicated: 1..replicas; global: a
 //   node that exists) that has no live task, whatever the retention:
 //   it records why the slot is empty (restart delay, or left empty on purpose
-//   by the restart policy; see restart.ts).
+//   by the restart policy; see ../restart/restart.ts).
 // Tasks of a service that no longer exists are deleted (the control API
 // deletes them with their service; this catches any left over).
 import type { Logger } from 'pino';
-import type { ControllerContext } from '../controller.js';
-import type { Unit } from '../plan/unit.js';
-import { deleteAction } from '../store/store.js';
-import { isTerminal, type Service, type Task } from '../../api/objects.js';
-import type { StoreEvent } from '../store/watch.js';
-import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from './loop.js';
-import { slotKey } from './restart.js';
-import { MAX_CHANGES_PER_PASS } from './slots.js';
-import { byCreation, isLive, isStopped, isStopping } from './tasks.js';
+import type { ControllerContext } from '../../controller.js';
+import type { Unit } from '../../plan/unit.js';
+import { deleteAction } from '../../store/store.js';
+import { isTerminal, type Service, type Task } from '../../../api/objects.js';
+import type { StoreEvent } from '../../store/watch.js';
+import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from '../loop.js';
+import { slotKey } from '../restart/restart.js';
+import { MAX_CHANGES_PER_PASS } from '../slots.js';
+import { byCreation, isLive, isStopped, isStopping } from '../tasks.js';
 
 export const DEFAULT_TASK_HISTORY_RETENTION = 5;
 
