@@ -18,6 +18,7 @@
 //
 // A slot's actions form one unit, written in one transaction: a shut-down and
 // its replacement commit together or not at all.
+import type { Logger } from 'pino';
 import { nodeKeepsTasks } from '../constraint/usability.js';
 import type { Unit } from '../plan/unit.js';
 import { spawnAction, updateAction, type Action } from '../store/store.js';
@@ -261,4 +262,13 @@ function dedupe(ctx: PlanContext, s: SlotState): number {
     n++;
   }
   return n;
+}
+
+/** What a pass did to one service, in the log (restarts in the restart supervisor's). */
+export function logPlan(log: Logger, restartLog: Logger, service: Service, plan: ServicePlan): void {
+  const { stats } = plan;
+  const who = { service: service.spec.name, serviceId: service.id };
+  if (stats.created || stats.stopped) log.info({ ...who, created: stats.created, shutDown: stats.stopped }, 'reconciled service');
+  if (stats.exits || stats.restarts) restartLog.info({ ...who, ended: stats.exits, restarted: stats.restarts, waiting: stats.waiting }, 'restart policy applied');
+  if (stats.emptyOnPurpose) restartLog.debug({ ...who, slots: stats.emptyOnPurpose }, 'slots left empty by the restart policy');
 }

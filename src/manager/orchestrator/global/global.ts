@@ -10,10 +10,10 @@ import { Placement } from '../../constraint/usability.js';
 import type { ControllerContext } from '../../controller.js';
 import type { Node, Service, Task } from '../../../api/objects.js';
 import type { StoreEvent } from '../../store/watch.js';
+import { nodeChangeMatters, serviceOrTaskEvent } from '../events.js';
 import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from '../loop.js';
-import { logPlan, nodeChangeMatters, serviceOrTaskEvent } from '../replicated/replicated.js';
 import type { RestartSupervisor } from '../restart/restart.js';
-import { planService, type ServicePlan, type SlotInput } from '../slots.js';
+import { logPlan, planService, type ServicePlan, type SlotInput } from '../slots.js';
 import { SpecMatcher } from '../tasks.js';
 import type { Updater } from '../update/updater.js';
 

@@ -8,12 +8,12 @@
 import type { Logger } from 'pino';
 import { taskMustLeaveReason } from '../../constraint/usability.js';
 import type { ControllerContext } from '../../controller.js';
-import type { ClusterStore } from '../../store/store.js';
-import { TaskState, isTerminal, type Service, type Task } from '../../../api/objects.js';
+import type { Service, Task } from '../../../api/objects.js';
 import type { StoreEvent } from '../../store/watch.js';
+import { nodeChangeMatters, serviceOrTaskEvent } from '../events.js';
 import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from '../loop.js';
 import type { RestartSupervisor } from '../restart/restart.js';
-import { planService, type ServicePlan, type SlotInput } from '../slots.js';
+import { logPlan, planService, type ServicePlan, type SlotInput } from '../slots.js';
 import { SpecMatcher, isLive } from '../tasks.js';
 import type { Updater } from '../update/updater.js';
 
@@ -21,61 +21,6 @@ export const isReplicated = (s: Service): boolean => 'replicated' in s.spec.mode
 
 export function replicasOf(s: Service): number {
   return 'replicated' in s.spec.mode ? s.spec.mode.replicated.replicas : 0;
-}
-
-/** Did this task change in a way an orchestrator acts on? (creation is ours; intermediate states are not) */
-export function taskChangeMatters(old: Task, next: Task, updating: boolean): boolean {
-  if (old.desiredState !== next.desiredState) return true;
-  if (isTerminal(old.status.state) !== isTerminal(next.status.state)) return true;
-  return updating && next.status.state === TaskState.RUNNING && old.status.state !== TaskState.RUNNING;
-}
-
-/**
- * The service and task events both orchestrators react to the same way, for
- * the services `owns` picks: a service created, changed or deleted; a task
- * whose change matters, or a live task deleted. Returns false for other events.
- */
-export function serviceOrTaskEvent(
-  ev: StoreEvent,
-  store: ClusterStore,
-  owns: (s: Service) => boolean,
-  restart: RestartSupervisor,
-  updater: Updater,
-  markDirty: (serviceId: string, slot?: number) => void,
-): boolean {
-  if (ev.kind === 'service') {
-    if (!owns(ev.object)) return true;
-    if (ev.op === 'delete') updater.forget(ev.object.id);
-    else markDirty(ev.object.id);
-    return true;
-  }
-  if (ev.kind !== 'task') return false;
-  const t = ev.object;
-  if (ev.op === 'delete') {
-    restart.forget(t.id);
-    if (!isLive(t)) return true;
-  } else if (ev.op === 'create' || !ev.old || !taskChangeMatters(ev.old, t, updater.isUpdating(t.serviceId))) {
-    return true;
-  }
-  const s = store.get('service', t.serviceId);
-  // A replicated task's change concerns its slot only.
-  if (s && owns(s)) markDirty(s.id, t.slot > 0 ? t.slot : undefined);
-  return true;
-}
-
-/** Did this node change in a way that moves tasks? */
-export function nodeChangeMatters(ev: StoreEvent): boolean {
-  if (ev.kind !== 'node') return false;
-  if (ev.op !== 'update' || ev.old === undefined) return true;
-  const a = ev.old;
-  const b = ev.object;
-  return (
-    a.status.state !== b.status.state ||
-    a.availability !== b.availability ||
-    a.role !== b.role ||
-    JSON.stringify(a.labels) !== JSON.stringify(b.labels) ||
-    JSON.stringify(a.description) !== JSON.stringify(b.description)
-  );
 }
 
 export class ReplicatedOrchestrator extends ReconcileLoop {
@@ -169,12 +114,4 @@ export class ReplicatedOrchestrator extends ReconcileLoop {
         return;
     }
   }
-}
-
-export function logPlan(log: Logger, restartLog: Logger, service: Service, plan: ServicePlan): void {
-  const { stats } = plan;
-  const who = { service: service.spec.name, serviceId: service.id };
-  if (stats.created || stats.stopped) log.info({ ...who, created: stats.created, shutDown: stats.stopped }, 'reconciled service');
-  if (stats.exits || stats.restarts) restartLog.info({ ...who, ended: stats.exits, restarted: stats.restarts, waiting: stats.waiting }, 'restart policy applied');
-  if (stats.emptyOnPurpose) restartLog.debug({ ...who, slots: stats.emptyOnPurpose }, 'slots left empty by the restart policy');
 }
