@@ -19,8 +19,8 @@ import { loadCaProto, loadControlProto, loadDispatcherProto, loadManagerProto } 
 import { authorizer, nodeCallRefusal, type AuthorizerOptions } from './authz.js';
 import { CaService, caServiceImplementation } from './ca/service.js';
 import { channelCredentials, NODE_CHANNEL_OPTIONS, serverCredentials, type NodeCertificateProvider } from './ca/tls.js';
-import { controlImplementation, statusOf } from './control/proxy.js';
-import { ControlService } from './control/service.js';
+import { controlImplementation, statusOf } from './controlapi/proxy.js';
+import { ControlService } from './controlapi/service.js';
 import type { ControllerContext, LeaderController } from './controller.js';
 import { handOffLeadership } from './handoff.js';
 import { LeaderControllers } from './leadership.js';

@@ -14,7 +14,7 @@ import { createCSR, createRootCA, generateNodeKey, signNodeCSR, type NodeRole } 
 import { NodeCertificateProvider, serverCredentials } from '../../src/manager/ca/tls.js';
 import { TaskState, type ClusterSpec, type Service } from '../../src/api/objects.js';
 import { NotLeaderError } from '../../src/raft/errors.js';
-import { controlHarness, refusal } from '../manager/control-fixtures.js';
+import { controlHarness, refusal } from '../manager/controlapi/fixtures.js';
 import { cluster, node, service, task, T0 } from '../manager/store-fixtures.js';
 import { FakeControl } from './fake-control.js';
 

@@ -1,16 +1,16 @@
-// The Control API handlers (src/manager/control/service.ts) over an in-process
+// The Control API handlers (src/manager/controlapi/service.ts) over an in-process
 // store: the findings of issue 13 probed on a real cluster, each as a
 // regression test. Every refusal is checked with the gRPC status the client
 // gets (toGrpcStatus), and to change nothing: no write reaches the store.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { clusterSpecToProto, serviceSpecToProto } from '../../src/api/convert.js';
-import type { control } from '../../src/api/wire.js';
-import type { Cluster, Node, Service, ServiceSpec } from '../../src/api/objects.js';
-import { controlHarness as harness, refusal, type ControlHarness as Harness } from './control-fixtures.js';
-import { createAction, deleteAction } from '../../src/manager/store/store.js';
-import { serviceSpec, task } from './store-fixtures.js';
+import { clusterSpecToProto, serviceSpecToProto } from '../../../src/api/convert.js';
+import type { control } from '../../../src/api/wire.js';
+import type { Cluster, Node, Service, ServiceSpec } from '../../../src/api/objects.js';
+import { controlHarness as harness, refusal, type ControlHarness as Harness } from './fixtures.js';
+import { createAction, deleteAction } from '../../../src/manager/store/store.js';
+import { serviceSpec, task } from '../store-fixtures.js';
 
 /** The call fails with INVALID_ARGUMENT naming `field` and `rule`; returns the details. */
 async function invalid(p: Promise<unknown>, field: string, rule: string, details?: RegExp): Promise<string> {

@@ -1,16 +1,16 @@
-// The Control API handlers (src/manager/control/service.ts) over an
+// The Control API handlers (src/manager/controlapi/service.ts) over an
 // in-process store (LocalStore): no Raft, barrier() is immediate, and this
 // manager is the leader and the only member. `writes` counts what was
 // proposed, so that a test can check that a refusal changed nothing.
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { toGrpcStatus } from '../../src/manager/grpc-status.js';
-import { ControlService } from '../../src/manager/control/service.js';
-import type { LeaderWriter } from '../../src/manager/leader-writer.js';
-import type { ReplicatedStore } from '../../src/manager/replicated-store.js';
-import { createAction, type Action } from '../../src/manager/store/store.js';
-import { cluster, node } from './store-fixtures.js';
-import { LocalStore } from './local-store.js';
+import { toGrpcStatus } from '../../../src/manager/grpc-status.js';
+import { ControlService } from '../../../src/manager/controlapi/service.js';
+import type { LeaderWriter } from '../../../src/manager/leader-writer.js';
+import type { ReplicatedStore } from '../../../src/manager/replicated-store.js';
+import { createAction, type Action } from '../../../src/manager/store/store.js';
+import { cluster, node } from '../store-fixtures.js';
+import { LocalStore } from '../local-store.js';
 
 export interface ControlHarness {
   control: ControlService;
