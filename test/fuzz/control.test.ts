@@ -366,7 +366,7 @@ function serviceName(s: Obj): string {
   return String(((s.spec ?? {}) as Obj).name ?? '');
 }
 
-/** The node the server resolves `ref` to (exact id, unique id prefix, unique hostname), as ControlService.resolveNode. */
+/** The node the server resolves `ref` to (exact id, unique id prefix, unique hostname), as NodesApi.resolveNode (src/manager/controlapi/nodes.ts). */
 function resolveNode(s: Snapshot, ref: string): Obj | undefined {
   const ns = nodes(s);
   const direct = ns.find((n) => metaOf(n).id === ref);

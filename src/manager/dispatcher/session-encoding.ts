@@ -10,7 +10,7 @@
 // written as its field number with wire type 2 and the length-prefixed bytes
 // of the message, which is exactly what is spliced; fields may come in any
 // order (the template, field 8, comes after Task's other fields).
-// test/dispatcher/session-encoding.test.ts decodes both encodings and compares.
+// test/manager/dispatcher/session-encoding.test.ts decodes both encodings and compares.
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { protoRoot } from '../../common/protos.js';

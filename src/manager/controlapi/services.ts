@@ -1,0 +1,117 @@
+// The Control API's services: create, get (with Docker's ServiceStatus),
+// list, update and remove, with the cluster-wide check of published ports.
+import * as grpc from '@grpc/grpc-js';
+import { requireVersion, serviceSpecFromProto, serviceToProto } from '../../api/convert.js';
+import type { control } from '../../api/wire.js';
+import { ApiError } from '../grpc-status.js';
+import { generateId } from '../ca/ca.js';
+import { createAction, deleteAction, updateAction, NotFoundError } from '../store/store.js';
+import { jsonEqual } from '../../api/shared-specs.js';
+import { taskStateName, TaskState, type Service, type ServiceSpec } from '../../api/objects.js';
+import { checkServiceSpecChange, quoteInput, ValidationError } from '../../api/validate.js';
+import { checkVersion, KindApi, labelsMatch } from './common.js';
+
+export class ServicesApi extends KindApi {
+  async CreateService(req: control.CreateServiceRequest__Output): Promise<control.CreateServiceResponse__Output> {
+    const spec = serviceSpecFromProto(req.spec);
+    await this.rs.barrier();
+    this.checkPortConflicts(spec);
+    const now = Date.now();
+    const svc: Service = { id: generateId(), version: 0, createdAt: now, updatedAt: now, spec };
+    const [stored] = await this.writer.write([createAction('service', svc)]);
+    return { service: serviceToProto(stored as Service) };
+  }
+
+  async GetService(req: control.GetServiceRequest__Output): Promise<control.GetServiceResponse__Output> {
+    await this.rs.barrier();
+    return { service: this.withStatus(this.resolveService(req.serviceIdOrName)) };
+  }
+
+  async ListServices(req: control.ListServicesRequest__Output): Promise<control.ListServicesResponse__Output> {
+    await this.rs.barrier();
+    const f: Partial<NonNullable<control.ListServicesRequest__Output['filters']>> = req.filters ?? {};
+    const services = this.rs.store
+      .list('service')
+      .filter((s) => (f.ids?.length ? f.ids.some((id) => s.id.startsWith(id)) : true))
+      .filter((s) => (f.names?.length ? f.names.some((n) => s.spec.name.toLowerCase() === n.toLowerCase()) : true))
+      .filter((s) => labelsMatch(s.spec.labels, f.labels ?? []));
+    return { services: services.map((s) => this.withStatus(s)) };
+  }
+
+  async UpdateService(req: control.UpdateServiceRequest__Output): Promise<control.UpdateServiceResponse__Output> {
+    const version = requireVersion(req.version, 'service', 'GetService');
+    const spec = serviceSpecFromProto(req.spec);
+    await this.rs.barrier();
+    const svc = this.resolveService(req.serviceId);
+    checkVersion('service', svc, version);
+    checkServiceSpecChange(svc.spec, spec);
+    // Nothing changes (e.g. `service update --env-rm ''`): nothing to write, no new version.
+    if (jsonEqual(spec, svc.spec)) return { service: serviceToProto(svc) };
+    if (!jsonEqual(spec.endpoint, svc.spec.endpoint)) this.checkPortConflicts(spec, svc.id);
+    const next: Service = { ...svc, spec, updatedAt: Date.now() };
+    const [stored] = await this.writer.write([updateAction('service', next, version)]);
+    return { service: serviceToProto(stored as Service) };
+  }
+
+  async RemoveService(req: control.RemoveServiceRequest__Output): Promise<control.RemoveServiceResponse__Output> {
+    await this.rs.barrier();
+    const svc = this.resolveService(req.serviceId);
+    // The service alone, in one small transaction: its tasks (there may be 100,000, and their history) are deleted
+    // after it by the task reaper, in bounded transactions, and agents stop and remove their containers as the
+    // deletions reach them. A single transaction of every task was megabytes applied in one go on every manager.
+    await this.writer.write([deleteAction('service', svc.id)]);
+    return {};
+  }
+
+  /** A service with Docker's ServiceStatus: its tasks desired RUNNING that run, over those it wants. */
+  private withStatus(s: Service): control.Service__Output {
+    let running = 0;
+    let desiredRunning = 0;
+    const byState = new Map<number, number>();
+    for (const t of this.rs.store.tasksByService(s.id, { sorted: false })) {
+      byState.set(t.status.state, (byState.get(t.status.state) ?? 0) + 1);
+      if (t.desiredState !== TaskState.RUNNING) continue;
+      desiredRunning++;
+      if (t.status.state === TaskState.RUNNING) running++;
+    }
+    const desired = 'replicated' in s.spec.mode ? s.spec.mode.replicated.replicas : desiredRunning;
+    const tasksByState: Record<string, number> = {};
+    for (const [state, n] of byState) tasksByState[taskStateName(state).toLowerCase()] = n;
+    return { ...serviceToProto(s), serviceStatus: { runningTasks: running, desiredTasks: desired, tasksByState } };
+  }
+
+  /** A service by id, name, or unique id prefix. */
+  private resolveService(ref: string): Service {
+    if (!ref) throw new ApiError(grpc.status.INVALID_ARGUMENT, 'a service id or name is required');
+    const direct = this.rs.store.get('service', ref) ?? this.rs.store.findServiceByName(ref);
+    if (direct) return direct;
+    const byPrefix = ref ? this.rs.store.list('service').filter((s) => s.id.startsWith(ref)) : [];
+    if (byPrefix.length === 1) return byPrefix[0];
+    if (byPrefix.length > 1) throw new ApiError(grpc.status.FAILED_PRECONDITION, `service reference ${quoteInput(ref)} is ambiguous: use the full id or the name`);
+    throw new NotFoundError('not-found', `no service ${quoteInput(ref)}: see \`flotilla service ls\``);
+  }
+
+  /**
+   * As SwarmKit (best effort, at the API): a published port of the routing
+   * mesh (ingress) belongs to one service in the whole cluster, so it may not
+   * be published by another service in any mode; two host-mode ports may
+   * share a number (the scheduler keeps them on different nodes).
+   */
+  private checkPortConflicts(spec: ServiceSpec, self?: string): void {
+    spec.endpoint.ports.forEach((p, i) => {
+      for (const other of this.rs.store.list('service')) {
+        if (other.id === self) continue;
+        const clash = other.spec.endpoint.ports.find(
+          (q) => q.publishedPort === p.publishedPort && q.protocol === p.protocol && (q.publishMode === 'ingress' || p.publishMode === 'ingress'),
+        );
+        if (clash) {
+          throw new ValidationError(
+            `spec.endpoint.ports[${i}].publishedPort`,
+            'port-in-use',
+            `port ${p.publishedPort}/${p.protocol} is already in use by service ${quoteInput(other.spec.name)} (${other.id}): publish another port, or remove it from that service first`,
+          );
+        }
+      }
+    });
+  }
+}
