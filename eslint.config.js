@@ -31,12 +31,64 @@ export default tseslint.config(
     files: ['src/**/*.ts'],
     rules: { 'no-console': 'error' },
   },
+  // Import boundaries (DESIGN.md, "Layout"): imports flow one way, cli -> api client; daemon -> manager, worker;
+  // manager -> raft, api; worker -> api; raft/core -> nothing. Each block names what its folder may not import.
+  ...boundaries(),
   {
     files: ['src/raft/core/**/*.ts', 'src/raft/types.ts', 'src/raft/errors.ts'],
     rules: {
       'no-restricted-globals': ['error', ...impure],
       'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: 'the Raft core takes its randomness from the Rng it is given' }],
-      'no-restricted-imports': ['error', { patterns: ['node:*', 'fs', 'net', 'http', 'crypto', 'os', 'child_process'] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node:*', 'fs', 'net', 'http', 'crypto', 'os', 'child_process'], message: 'the Raft core does no I/O' },
+            // The core's own types and errors (src/raft/types.ts, errors.ts, themselves pure) and nothing else of the project.
+            { regex: '^\\.\\./(?!types\\.js$|errors\\.js$)', message: 'the Raft core imports nothing of the project but src/raft/types.ts and errors.ts' },
+          ],
+        },
+      ],
     },
   },
 );
+
+/** A relative import that reaches into one of `folders` of src/ (at any depth of ../). */
+function into(folders) {
+  return `^(\\.\\./)+(${folders.join('|')})/`;
+}
+
+function forbid(files, folders, message, ignores = []) {
+  return {
+    files,
+    ignores,
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ regex: into(folders), message }] }] },
+  };
+}
+
+function boundaries() {
+  const product = ['cli', 'daemon', 'testing', 'tools'];
+  return [
+    forbid(['src/common/**/*.ts'], ['api', 'raft', 'manager', 'worker', ...product], 'src/common holds helpers every layer may use: it imports nothing of the project'),
+    forbid(['src/api/**/*.ts'], ['raft', 'manager', 'worker', ...product], 'src/api is the contract: it imports only src/common'),
+    forbid(['src/raft/**/*.ts'], ['manager', 'worker', ...product], 'src/raft imports nothing of the manager, the worker or the CLI'),
+    forbid(['src/manager/**/*.ts'], ['worker', ...product], 'the manager imports raft, api and common, never the worker, the daemon or the CLI'),
+    forbid(['src/worker/**/*.ts'], ['manager', 'raft', ...product], 'the worker imports only the contract (src/api), src/common and its own code'),
+    forbid(['src/daemon/**/*.ts'], ['cli', 'testing', 'tools'], 'the daemon runs a node: it never imports the CLI or test libraries'),
+    forbid(['src/testing/**/*.ts'], ['tools'], 'test libraries do not import the shipped commands built on them'),
+    // The CLI talks to the cluster only through the contract's client (src/cli/connection.ts, over the node's mTLS
+    // credentials of src/manager/ca/tls.ts); src/cli/bootstrap.ts is `init`, `join` and `daemon`, which run a node
+    // in this process and so start the daemon.
+    forbid(['src/cli/**/*.ts'], ['manager', 'raft', 'worker', 'daemon', 'testing', 'tools'], 'the CLI talks to the cluster through the contract: src/api and src/cli/connection.ts', [
+      'src/cli/connection.ts',
+      'src/cli/bootstrap.ts',
+    ]),
+    {
+      files: ['src/cli/connection.ts'],
+      rules: {
+        'no-restricted-imports': ['error', { patterns: [{ regex: `${into(['manager'])}(?!ca/tls\\.js$)`, message: 'the CLI client uses the manager only for the node mTLS credentials (manager/ca/tls.ts)' }, { regex: into(['raft', 'worker', 'daemon', 'testing', 'tools']), message: 'the CLI talks to the cluster through the contract' }] }],
+      },
+    },
+    forbid(['src/cli/bootstrap.ts'], ['raft', 'worker', 'testing', 'tools'], 'init, join and daemon start a node through src/daemon'),
+  ];
+}

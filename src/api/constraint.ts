@@ -9,7 +9,7 @@
 //
 // The error type and the quoting of user input are the store validator's: a bad
 // constraint is a ValidationError like any other bad field of a spec.
-import { itemStr, quoteInput, ValidationError } from './validate.js';
+import { itemStr, quoteInput, ValidationError } from './input.js';
 
 export type ConstraintOp = '==' | '!=';
 

@@ -32,18 +32,8 @@ import {
 import type { Cluster, ClusterSpec, ContainerSpec, EndpointSpec, Labels, Meta, Node, NodeDescription, Service, ServiceSpec, Task, TaskStatus, TaskTemplate, UpdateConfig } from './objects.js';
 import { at, items, noFieldsLeft, sub, type Received } from './received.js';
 import type { SharedTaskParts } from './shared-specs.js';
-import {
-  quoteValue,
-  ValidationError,
-  validateClusterSpec,
-  validateNode,
-  validateNodeDescription,
-  validateService,
-  validateServiceSpec,
-  validateTask,
-  validateTaskStatus,
-  type SpecRules,
-} from './validate.js';
+import { validateClusterSpec, validateNode, validateNodeDescription, validateService, validateServiceSpec, validateTask, validateTaskStatus, type SpecRules } from './validate.js';
+import { quoteValue, ValidationError } from './input.js';
 import type { control } from './wire.js';
 
 /** A message converted from the wire, in the store's shape, before its validator checks it. */

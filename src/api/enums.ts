@@ -15,7 +15,7 @@ import type {
   TaskHealth,
   UpdateOrder,
 } from './objects.js';
-import { quoteValue, ValidationError } from './validate.js';
+import { quoteValue, ValidationError } from './input.js';
 import type { control } from './wire.js';
 
 /** One proto enum: the store value at each number, and back. */

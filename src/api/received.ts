@@ -8,7 +8,7 @@
 // signature"), not a field silently dropped on its way to the store. The values
 // stay `unknown` (Received<T>): what arrives is checked by the validators, as
 // if nothing were known of it.
-import { ValidationError } from './validate.js';
+import { ValidationError } from './input.js';
 
 /** A received message of generated type T: every field of T, each value still unchecked. */
 export type Received<T> = { readonly [K in keyof T]-?: unknown };

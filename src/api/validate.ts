@@ -38,75 +38,10 @@ import {
   type TaskTemplate,
   type UpdateConfig,
 } from './objects.js';
+import { clipInput, describe, fieldKey, itemStr, MAX_STRING_LENGTH, quoteInput, quoteValue, ValidationError } from './input.js';
 import { findEqual, type SharedTaskParts } from './shared-specs.js';
-// The constraint grammar is the constraint module's; it reports with this module's ValidationError (a cycle of calls only, none at load).
 import { normalizeDescriptor, parseConstraint } from './constraint.js';
 
-/** A spec or object that breaks a rule. `field` is a path such as 'spec.endpoint.ports[1].publishedPort'. */
-export class ValidationError extends Error {
-  override readonly name = 'ValidationError';
-  constructor(
-    readonly field: string,
-    readonly rule: string,
-    detail: string,
-  ) {
-    super(`${field || '(root)'}: ${detail} [${rule}]`);
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Quoting what a user sent
-
-/** At most this many characters of a value a user sent are quoted back in an error message. */
-export const QUOTE_LIMIT = 100;
-/** A label key inside a field path ('labels["key"]') is cut shorter: the path is repeated in the message and the gRPC metadata. */
-const FIELD_KEY_LIMIT = 40;
-
-/** The first `limit` characters of `s` (never half of a surrogate pair), and how many were left out. */
-function cut(s: string, limit: number): [string, number] {
-  if (s.length <= limit) return [s, 0];
-  let n = Math.max(0, limit);
-  const c = s.charCodeAt(n - 1);
-  if (c >= 0xd800 && c <= 0xdbff) n--;
-  return [s.slice(0, n), s.length - n];
-}
-
-/**
- * A value a user sent, JSON-quoted for an error message: its first
- * QUOTE_LIMIT characters, then `… (N more characters)`, so that a 10 KB
- * argument never comes back whole. Every message that echoes input uses it.
- */
-export function quoteInput(s: string, limit = QUOTE_LIMIT): string {
-  const [head, rest] = cut(s, limit);
-  return rest === 0 ? JSON.stringify(head) : `${JSON.stringify(head)}… (${rest} more characters)`;
-}
-
-/** Like quoteInput, without the quotes (for text that is already a rendering, e.g. a JSON array). */
-export function clipInput(s: string, limit = QUOTE_LIMIT): string {
-  const [head, rest] = cut(s, limit);
-  return rest === 0 ? head : `${head}… (${rest} more characters)`;
-}
-
-/**
- * A field path with a key a user chose: 'labels["tier"]'. The key is cut
- * shorter than quoteInput's, and kept printable ASCII (\uXXXX escapes, '...'
- * for the cut), because the path also travels as gRPC metadata, where any
- * other character is illegal.
- */
-export function fieldKey(path: string, key: string): string {
-  const [head, rest] = cut(key, FIELD_KEY_LIMIT);
-  const quoted = JSON.stringify(head).replace(/[^ -~]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  return `${path}[${quoted}${rest === 0 ? '' : `...+${rest}`}]`;
-}
-
-/** Any received value, for an error message: a string quoted by quoteInput, a number or boolean as is, anything else described. */
-export function quoteValue(v: unknown): string {
-  if (typeof v === 'string') return quoteInput(v);
-  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
-  return describe(v);
-}
-
-// Limits, as in SwarmKit / Docker where they have one.
 export const MAX_NAME_LENGTH = 63;
 export const MAX_LABEL_KEY_LENGTH = 128;
 export const MAX_LABEL_VALUE_LENGTH = 4096;
@@ -115,8 +50,6 @@ export const MAX_ID_LENGTH = 128;
 export const MAX_IMAGE_NAME_LENGTH = 255;
 export const MAX_SECRET_BYTES = 500 * 1024;
 export const MAX_CONFIG_BYTES = 1000 * 1024;
-/** Any other free-form string. */
-export const MAX_STRING_LENGTH = 64 * 1024;
 
 export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -141,12 +74,6 @@ function prop(o: Obj, key: string): unknown {
   return v === null ? undefined : v;
 }
 
-function describe(x: unknown): string {
-  if (x === null) return 'null';
-  if (x === undefined) return 'nothing';
-  if (Array.isArray(x)) return 'an array';
-  return typeof x === 'string' ? 'a string' : typeof x === 'object' ? 'an object' : `${typeof x} ${String(x)}`;
-}
 
 function asObj(x: unknown, field: string): Obj {
   if (x === undefined || x === null) throw new ValidationError(field, 'required', 'is required');
@@ -238,12 +165,6 @@ function list<T>(o: Obj, key: string, path: string, item: (x: unknown, field: st
   return v.map((x, i) => item(x, `${field}[${i}]`));
 }
 
-/** A string item of a list, at most MAX_STRING_LENGTH characters (also the constraint parser's check). */
-export function itemStr(x: unknown, field: string): string {
-  if (typeof x !== 'string') throw new ValidationError(field, 'type', `must be a string, not ${describe(x)}`);
-  if (x.length > MAX_STRING_LENGTH) throw new ValidationError(field, 'length', `must be at most ${MAX_STRING_LENGTH} characters`);
-  return x;
-}
 
 function taskState(o: Obj, key: string, path: string, def?: TaskState): TaskState {
   const v = prop(o, key);

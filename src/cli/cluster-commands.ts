@@ -2,7 +2,8 @@
 import { clusterSpecFromProto, clusterSpecToProto } from '../api/convert.js';
 import { nodeRoleToProto, reachabilityToProto } from '../api/enums.js';
 import type { ClusterSpec, NodeRole, Reachability } from '../api/objects.js';
-import { checkClusterSetting, CLUSTER_SETTING_LIMITS, clusterSettingRange, durationText, ValidationError, type ClusterSetting } from '../api/validate.js';
+import { checkClusterSetting, CLUSTER_SETTING_LIMITS, clusterSettingRange, durationText, type ClusterSetting } from '../api/validate.js';
+import { ValidationError } from '../api/input.js';
 import { parseChoice, parseDuration, parseInteger, UsageError } from './args.js';
 import type { CommandDef, CommandGroup } from './command.js';
 import type { control } from '../api/wire.js';

@@ -2,7 +2,7 @@
 // "flotilla: " that says what went wrong and what to do, and an exit code
 // (1 for failures, 2 for mistakes on the command line). Never a stack trace.
 import * as grpc from '@grpc/grpc-js';
-import { ValidationError } from '../api/validate.js';
+import { ValidationError } from '../api/input.js';
 import { UsageError } from './args.js';
 
 /** A failure the command already described; `exitCode` defaults to 1. */

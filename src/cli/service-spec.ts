@@ -26,7 +26,8 @@ import { validationDetail, validationToUsage } from './errors.js';
 import { QUIET_FLAG } from './format.js';
 import type { HealthCheck, Mount, PortConfig, PortProtocol, PublishMode, ServiceSpec, UpdateConfig } from '../api/objects.js';
 import { parseConstraint } from '../api/constraint.js';
-import { MAX_REPLICAS, ValidationError, validateServiceSpec } from '../api/validate.js';
+import { MAX_REPLICAS, validateServiceSpec } from '../api/validate.js';
+import { ValidationError } from '../api/input.js';
 
 // ------------------------------------------------------------ flags
 

@@ -3,7 +3,7 @@
 // manager, not with the contract (src/api), because it knows the manager's
 // typed errors (Raft, store, CA).
 import * as grpc from '@grpc/grpc-js';
-import { ValidationError } from '../api/validate.js';
+import { ValidationError } from '../api/input.js';
 import { NotLeaderError, ProposalDroppedError } from '../raft/errors.js';
 import { ProposalLostError, RaftStoppedError, RaftTimeoutError } from '../raft/node.js';
 import { CaDigestMismatchError, InvalidTokenError } from './ca/token.js';

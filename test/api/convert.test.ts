@@ -10,7 +10,7 @@ import { clusterSpecFromProto, clusterToProto, nodeFromProto, nodeToProto, servi
 import type { control } from '../../src/api/wire.js';
 import { CA_METHODS, CONTROL_METHODS, loadCaProto, loadControlProto } from '../../src/api/proto.js';
 import { TaskState, type Service } from '../../src/api/objects.js';
-import { ValidationError } from '../../src/api/validate.js';
+import { ValidationError } from '../../src/api/input.js';
 import { cluster, node, service, serviceSpec, task, T0 } from '../manager/store-fixtures.js';
 
 // ------------------------------------------------------------ wire helpers

@@ -4,30 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConstraint } from '../../src/api/constraint.js';
 import { TaskState, type Mount, type ResourceRequirements } from '../../src/api/objects.js';
-import {
-  checkClusterSetting,
-  checkClusterSpecChange,
-  checkLabelKeys,
-  checkServiceSpecChange,
-  MAX_CPUS,
-  MAX_DURATION_MS,
-  MAX_MEMORY_BYTES,
-  MIN_MEMORY_BYTES,
-  quoteInput,
-  validateCluster,
-  validateService,
-  ValidationError,
-  parseImageReference,
-  validateClusterSpec,
-  validateConfigSpec,
-  validateLabels,
-  validateNode,
-  validateNodeUpdate,
-  validateSecretSpec,
-  validateServiceSpec,
-  validateTask,
-  validateTaskUpdate,
-} from '../../src/api/validate.js';
+import { checkClusterSetting, checkClusterSpecChange, checkLabelKeys, checkServiceSpecChange, MAX_CPUS, MAX_DURATION_MS, MAX_MEMORY_BYTES, MIN_MEMORY_BYTES, validateCluster, validateService, parseImageReference, validateClusterSpec, validateConfigSpec, validateLabels, validateNode, validateNodeUpdate, validateSecretSpec, validateServiceSpec, validateTask, validateTaskUpdate } from '../../src/api/validate.js';
+import { quoteInput, ValidationError } from '../../src/api/input.js';
 import { clone, cluster, node, service, serviceSpec, task } from '../manager/store-fixtures.js';
 
 type Spec = ReturnType<typeof serviceSpec>;

@@ -44,7 +44,7 @@ import { applyServiceUpdate, buildCreateSpec, planServiceUpdate } from '../../sr
 import { serviceSpecFromProto, serviceSpecToProto } from '../../src/api/convert.js';
 import type { control } from '../../src/api/wire.js';
 import type { ServiceSpec } from '../../src/api/objects.js';
-import { ValidationError } from '../../src/api/validate.js';
+import { ValidationError } from '../../src/api/input.js';
 import { FakeControl } from '../cli/fake-control.js';
 import { cluster, node, serviceSpec } from '../manager/store-fixtures.js';
 import { ENUM_FLAGS, flagTokenArb, renderToken, type FlagToken } from './argv.js';

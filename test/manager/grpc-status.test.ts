@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { ValidationError } from '../../src/api/validate.js';
+import { ValidationError } from '../../src/api/input.js';
 import { CaDigestMismatchError, InvalidTokenError } from '../../src/manager/ca/token.js';
 import { toGrpcStatus, VERSION_CONFLICT_HINT } from '../../src/manager/grpc-status.js';
 import { NameConflictError, NotFoundError, VersionConflictError } from '../../src/manager/store/store.js';

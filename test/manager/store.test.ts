@@ -24,7 +24,7 @@ import {
   type TxResult,
 } from '../../src/manager/store/store.js';
 import { KINDS, TASK_STATES, TaskState, isTerminal, taskStateName, type Service, type Task } from '../../src/api/objects.js';
-import { ValidationError } from '../../src/api/validate.js';
+import { ValidationError } from '../../src/api/input.js';
 import type { StoreEvent } from '../../src/manager/store/watch.js';
 import { Log, T0, clone, cluster, config, node, secret, service, task } from './store-fixtures.js';
 import { LocalStore } from './local-store.js';

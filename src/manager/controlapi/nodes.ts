@@ -10,7 +10,8 @@ import { quorumRefusal } from '../membership.js';
 import { deleteAction, updateAction, NotFoundError } from '../store/store.js';
 import { jsonEqual } from '../../api/shared-specs.js';
 import type { Cluster, Node } from '../../api/objects.js';
-import { checkLabelKeys, quoteInput, ValidationError, validateLabels } from '../../api/validate.js';
+import { checkLabelKeys, validateLabels } from '../../api/validate.js';
+import { quoteInput, ValidationError } from '../../api/input.js';
 import { checkVersion, KindApi, labelsMatch, type Defaulting } from './common.js';
 
 export class NodesApi extends KindApi {

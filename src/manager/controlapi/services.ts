@@ -8,7 +8,8 @@ import { generateId } from '../ca/ca.js';
 import { createAction, deleteAction, updateAction, NotFoundError } from '../store/store.js';
 import { jsonEqual } from '../../api/shared-specs.js';
 import { taskStateName, TaskState, type Service, type ServiceSpec } from '../../api/objects.js';
-import { checkServiceSpecChange, quoteInput, ValidationError } from '../../api/validate.js';
+import { checkServiceSpecChange } from '../../api/validate.js';
+import { quoteInput, ValidationError } from '../../api/input.js';
 import { checkVersion, KindApi, labelsMatch } from './common.js';
 
 export class ServicesApi extends KindApi {

@@ -4,7 +4,8 @@ import { taskToProto } from '../../api/convert.js';
 import type { control } from '../../api/wire.js';
 import { ApiError } from '../grpc-status.js';
 import { isTaskState, TaskState, type Task } from '../../api/objects.js';
-import { ValidationError, validateId } from '../../api/validate.js';
+import { validateId } from '../../api/validate.js';
+import { ValidationError } from '../../api/input.js';
 import { KindApi, type Defaulting } from './common.js';
 
 

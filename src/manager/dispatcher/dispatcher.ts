@@ -24,7 +24,7 @@ import type { UnitKind } from '../plan/unit.js';
 import { statusAction, updateAction, type Action } from '../store/store.js';
 import { sameAssignment, SessionAssignments, type AssignmentMessage } from './assignments.js';
 import { TaskState, type EndpointSpec, type Node, type NodeDescription, type StoreObject, type Task, type TaskStatus, type TaskTemplate } from '../../api/objects.js';
-import { ValidationError } from '../../api/validate.js';
+import { ValidationError } from '../../api/input.js';
 
 export interface DispatcherOptions {
   ctx: ControllerContext;

@@ -29,16 +29,8 @@ import {
 } from '../../api/objects.js';
 import type { SharedTaskParts } from '../../api/shared-specs.js';
 import { StoreWatch, type ObjectEvent, type Op, type WatchFilter, type WatchListener } from './watch.js';
-import {
-  ValidationError,
-  validateId,
-  validateObject,
-  validateTask,
-  validateTaskAssignment,
-  validateTaskStatusUpdate,
-  validateTaskUpdate,
-  validateUpdate,
-} from '../../api/validate.js';
+import { validateId, validateObject, validateTask, validateTaskAssignment, validateTaskStatusUpdate, validateTaskUpdate, validateUpdate } from '../../api/validate.js';
+import { ValidationError } from '../../api/input.js';
 
 // ---------------------------------------------------------------------------
 // Transactions
