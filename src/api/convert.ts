@@ -134,7 +134,7 @@ export function serviceSpecToProto(s: ServiceSpec): control.ServiceSpec__Output 
   };
 }
 
-/** A service as the API sends it; `serviceStatus` is set by ListServices and GetService (control/service.ts). */
+/** A service as the API sends it; `serviceStatus` is set by ListServices and GetService (manager/controlapi/services.ts). */
 export function serviceToProto(s: Service): control.Service__Output {
   return { meta: metaToProto(s), spec: serviceSpecToProto(s.spec), serviceStatus: null };
 }
