@@ -73,8 +73,9 @@ function template(scenario: Scenario, s: number): TaskTemplate {
   const t: TaskTemplate = {
     container: { image: 'busybox:latest', command: ['sleep'], args: ['3600'], env: [], dir: '', user: '', mounts: [], stopGracePeriodMs: 10_000 },
     resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
-    restartPolicy: { condition: 'any', delayMs: 5_000, maxAttempts: 0, windowMs: 0 },
+    restartPolicy: { condition: 'any', delayMs: 5_000, maxAttempts: 0, windowMs: 0, maxDelayMs: 300_000 },
     placement: { constraints: [], preferences: [] },
+    forceUpdate: 0,
   };
   if (scenario === 'mixed') {
     // A mix of what services ask for: reservations, constraints, a zone preference.
@@ -96,10 +97,11 @@ function service(scenario: Scenario, s: number): Service {
       labels: {},
       taskTemplate: template(scenario, s),
       mode: { replicated: { replicas: 1 } },
-      updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 5_000, maxFailureRatio: 0, order: 'stop-first' },
-      rollbackConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 5_000, maxFailureRatio: 0, order: 'stop-first' },
+      updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 5_000, maxFailureRatio: 0, order: 'stop-first', canary: 0, autoPromote: false, progressDeadlineMs: 0 },
+      rollbackConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 5_000, maxFailureRatio: 0, order: 'stop-first', canary: 0, autoPromote: false, progressDeadlineMs: 0 },
       endpoint: { ports: [] },
     },
+    specVersion: 0,
   };
 }
 

@@ -28,8 +28,10 @@ import {
   RESTART_CONDITIONS,
   TASK_HEALTHS,
   UPDATE_ORDERS,
+  UPDATE_STATES,
+  CANARY_STATES,
 } from './enums.js';
-import type { Cluster, ClusterSpec, ContainerSpec, EndpointSpec, Labels, Meta, Node, NodeDescription, Service, ServiceSpec, Task, TaskStatus, TaskTemplate, UpdateConfig } from './objects.js';
+import type { Cluster, ClusterSpec, ContainerSpec, EndpointSpec, Labels, Meta, Node, NodeDescription, Service, ServiceSpec, Task, TaskStatus, TaskTemplate, UpdateConfig, UpdateStatus } from './objects.js';
 import { at, items, noFieldsLeft, sub, type Received } from './received.js';
 import type { SharedTaskParts } from './shared-specs.js';
 import { validateClusterSpec, validateNode, validateNodeDescription, validateService, validateServiceSpec, validateTask, validateTaskStatus, type SpecRules } from './validate.js';
@@ -90,8 +92,10 @@ export function taskTemplateToProto(t: TaskTemplate): control.TaskTemplate__Outp
       delayMs: t.restartPolicy.delayMs,
       maxAttempts: t.restartPolicy.maxAttempts,
       windowMs: t.restartPolicy.windowMs,
+      maxDelayMs: t.restartPolicy.maxDelayMs,
     },
     placement: { constraints: [...t.placement.constraints], preferences: t.placement.preferences.map((p) => ({ spread: p.spread })) },
+    forceUpdate: t.forceUpdate,
   };
 }
 
@@ -103,6 +107,20 @@ function updateConfigToProto(u: UpdateConfig): control.UpdateConfig__Output {
     monitorMs: u.monitorMs,
     maxFailureRatio: u.maxFailureRatio,
     order: enumToProto(UPDATE_ORDERS, u.order),
+    canary: u.canary,
+    autoPromote: u.autoPromote,
+    progressDeadlineMs: u.progressDeadlineMs,
+  };
+}
+
+function updateStatusToProto(u: UpdateStatus): control.UpdateStatus__Output {
+  return {
+    state: enumToProto(UPDATE_STATES, u.state),
+    startedAt: u.startedAt,
+    completedAt: u.completedAt,
+    message: u.message,
+    startVersion: u.startVersion,
+    canary: enumToProto(CANARY_STATES, u.canary),
   };
 }
 
@@ -136,7 +154,14 @@ export function serviceSpecToProto(s: ServiceSpec): control.ServiceSpec__Output 
 
 /** A service as the API sends it; `serviceStatus` is set by ListServices and GetService (manager/controlapi/services.ts). */
 export function serviceToProto(s: Service): control.Service__Output {
-  return { meta: metaToProto(s), spec: serviceSpecToProto(s.spec), serviceStatus: null };
+  return {
+    meta: metaToProto(s),
+    spec: serviceSpecToProto(s.spec),
+    serviceStatus: null,
+    previousSpec: s.previousSpec ? serviceSpecToProto(s.previousSpec) : null,
+    updateStatus: s.updateStatus ? updateStatusToProto(s.updateStatus) : null,
+    specVersion: s.specVersion,
+  };
 }
 
 function resourcesFromWire(x: unknown, path: string): Obj | undefined {
@@ -183,9 +208,9 @@ function containerFromWire(x: unknown, path: string): Obj | undefined {
 function taskTemplateFromWire(x: unknown, path: string): Obj | undefined {
   const t = sub<control.TaskTemplate__Output>(x, path);
   if (t === undefined) return undefined;
-  const { container, resources, restartPolicy, placement, ...rest } = t;
+  const { container, resources, restartPolicy, placement, forceUpdate, ...rest } = t;
   noFieldsLeft(rest);
-  const out: Obj = {};
+  const out: Obj = { forceUpdate };
   const c = containerFromWire(container, at(path, 'container'));
   if (c !== undefined) out.container = c;
   const rPath = at(path, 'resources');
@@ -198,9 +223,13 @@ function taskTemplateFromWire(x: unknown, path: string): Obj | undefined {
   const rpPath = at(path, 'restartPolicy');
   const rp = sub<control.RestartPolicy__Output>(restartPolicy, rpPath);
   if (rp !== undefined) {
-    const { condition, delayMs, maxAttempts, windowMs, ...more } = rp;
+    // `_maxDelayMs` is the virtual oneof of the proto3 `optional` max delay.
+    const { condition, delayMs, maxAttempts, windowMs, maxDelayMs, _maxDelayMs: _hasMaxDelay, ...more } = rp;
     noFieldsLeft(more);
-    out.restartPolicy = { condition: enumFromProto(RESTART_CONDITIONS, condition, at(rpPath, 'condition')), delayMs, maxAttempts, windowMs };
+    const policy: Obj = { condition: enumFromProto(RESTART_CONDITIONS, condition, at(rpPath, 'condition')), delayMs, maxAttempts, windowMs };
+    // Absent: the default (validateRestartPolicy).
+    if (maxDelayMs !== undefined && maxDelayMs !== null) policy.maxDelayMs = maxDelayMs;
+    out.restartPolicy = policy;
   }
   const pPath = at(path, 'placement');
   const p = sub<control.Placement__Output>(placement, pPath);
@@ -222,7 +251,7 @@ function taskTemplateFromWire(x: unknown, path: string): Obj | undefined {
 function updateConfigFromWire(x: unknown, path: string): Obj | undefined {
   const u = sub<control.UpdateConfig__Output>(x, path);
   if (u === undefined) return undefined;
-  const { parallelism, delayMs, failureAction, monitorMs, maxFailureRatio, order, ...rest } = u;
+  const { parallelism, delayMs, failureAction, monitorMs, maxFailureRatio, order, canary, autoPromote, progressDeadlineMs, ...rest } = u;
   noFieldsLeft(rest);
   return {
     parallelism,
@@ -231,6 +260,24 @@ function updateConfigFromWire(x: unknown, path: string): Obj | undefined {
     monitorMs,
     maxFailureRatio,
     order: enumFromProto(UPDATE_ORDERS, order, at(path, 'order')),
+    canary,
+    autoPromote,
+    progressDeadlineMs,
+  };
+}
+
+function updateStatusFromWire(x: unknown, path: string): Obj | undefined {
+  const u = sub<control.UpdateStatus__Output>(x, path);
+  if (u === undefined) return undefined;
+  const { state, startedAt, completedAt, message, startVersion, canary, ...rest } = u;
+  noFieldsLeft(rest);
+  return {
+    state: enumFromProto(UPDATE_STATES, state, at(path, 'state')),
+    startedAt,
+    completedAt,
+    message,
+    startVersion,
+    canary: enumFromProto(CANARY_STATES, canary, at(path, 'canary')),
   };
 }
 
@@ -307,9 +354,14 @@ export function serviceSpecFromProto(x: control.ServiceSpec__Output | null | und
 
 /** A service read from a manager. Its serviceStatus is not part of the store's object: callers read it from the message. */
 export function serviceFromProto(x: control.Service__Output): Service {
-  const { meta, spec, serviceStatus: _status, ...rest } = sub<control.Service__Output>(x, '') ?? (UNSET as Received<control.Service__Output>);
+  const { meta, spec, serviceStatus: _status, previousSpec, updateStatus, specVersion, ...rest } = sub<control.Service__Output>(x, '') ?? (UNSET as Received<control.Service__Output>);
   noFieldsLeft(rest);
-  return validateService({ ...metaFromWire(meta), spec: serviceSpecFromWire(spec, 'spec') });
+  const out: Obj = { ...metaFromWire(meta), spec: serviceSpecFromWire(spec, 'spec'), specVersion };
+  const prev = serviceSpecFromWire(previousSpec, 'previousSpec');
+  if (prev !== undefined) out.previousSpec = prev;
+  const status = updateStatusFromWire(updateStatus, 'updateStatus');
+  if (status !== undefined) out.updateStatus = status;
+  return validateService(out);
 }
 
 // ------------------------------------------------------------ node
@@ -423,6 +475,8 @@ export function taskToProtoWith(t: Task, converted: { spec?: control.TaskTemplat
     spec: converted.spec ?? taskTemplateToProto(t.spec),
     serviceAnnotations: { name: t.serviceAnnotations.name },
     endpoint: converted.endpoint ?? endpointToProto(t.endpoint),
+    restart: t.restart ? { attempt: t.restart.attempt, delayMs: t.restart.delayMs, nextAt: t.restart.nextAt, reason: t.restart.reason } : null,
+    updateFailure: t.updateFailure,
   };
 }
 
@@ -465,7 +519,7 @@ function annotationsFromWire(x: unknown, path: string): Obj | undefined {
  * is most of the cost for the many tasks of one service.
  */
 export function taskFromProto(x: control.Task__Output, shared: readonly SharedTaskParts[] = []): Task {
-  const { meta, serviceId, slot, nodeId, desiredState, status, specVersion, spec, serviceAnnotations, endpoint, ...rest } =
+  const { meta, serviceId, slot, nodeId, desiredState, status, specVersion, spec, serviceAnnotations, endpoint, restart, updateFailure, ...rest } =
     sub<control.Task__Output>(x, '') ?? (UNSET as Received<control.Task__Output>);
   noFieldsLeft(rest);
   const s = sub<control.TaskStatus__Output>(status, 'status');
@@ -486,9 +540,19 @@ export function taskFromProto(x: control.Task__Output, shared: readonly SharedTa
       spec: taskTemplateFromWire(spec, 'spec'),
       serviceAnnotations: annotationsFromWire(serviceAnnotations, 'serviceAnnotations'),
       endpoint: endpointFromWire(endpoint, 'endpoint'),
+      restart: restartDecisionFromWire(restart, 'restart'),
+      updateFailure,
     },
     shared,
   );
+}
+
+function restartDecisionFromWire(x: unknown, path: string): Obj | undefined {
+  const r = sub<control.RestartDecision__Output>(x, path);
+  if (r === undefined) return undefined;
+  const { attempt, delayMs, nextAt, reason, ...rest } = r;
+  noFieldsLeft(rest);
+  return { attempt, delayMs, nextAt, reason };
 }
 
 // ------------------------------------------------------------ cluster

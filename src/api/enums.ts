@@ -14,6 +14,8 @@ import type {
   RestartCondition,
   TaskHealth,
   UpdateOrder,
+  UpdateState,
+  CanaryState,
 } from './objects.js';
 import { quoteValue, ValidationError } from './input.js';
 import type { control } from './wire.js';
@@ -39,6 +41,15 @@ export const MOUNT_TYPES = table<control.MountType__Output, MountType>({ 0: 'bin
 export const RESTART_CONDITIONS = table<control.RestartCondition__Output, RestartCondition>({ 0: 'none', 1: 'on-failure', 2: 'any' });
 export const FAILURE_ACTIONS = table<control.FailureAction__Output, FailureAction>({ 0: 'pause', 1: 'continue', 2: 'rollback' });
 export const UPDATE_ORDERS = table<control.UpdateOrder__Output, UpdateOrder>({ 0: 'stop-first', 1: 'start-first' });
+export const UPDATE_STATES = table<Exclude<control.UpdateState__Output, 0>, UpdateState>({
+  1: 'updating',
+  2: 'paused',
+  3: 'completed',
+  4: 'rollback_started',
+  5: 'rollback_paused',
+  6: 'rollback_completed',
+});
+export const CANARY_STATES = table<control.CanaryState__Output, CanaryState>({ 0: 'none', 1: 'deploying', 2: 'awaiting_promotion', 3: 'promoted' });
 export const PORT_PROTOCOLS = table<control.PortProtocol__Output, PortProtocol>({ 0: 'tcp', 1: 'udp' });
 export const PUBLISH_MODES = table<control.PublishMode__Output, PublishMode>({ 0: 'ingress', 1: 'host' });
 

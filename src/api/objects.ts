@@ -188,6 +188,11 @@ export interface RestartPolicy {
   maxAttempts: number;
   /** The window attempts are counted in; 0 = unbounded. */
   windowMs: number;
+  /**
+   * Crash-loop back-off (beyond Swarm): consecutive failures of a slot double
+   * the delay up to this (default 5 min); at most delayMs: a fixed delay.
+   */
+  maxDelayMs: number;
 }
 
 export interface PlacementPreference {
@@ -206,6 +211,8 @@ export interface TaskTemplate {
   resources: ResourceRequirements;
   restartPolicy: RestartPolicy;
   placement: Placement;
+  /** SwarmKit's ForceUpdate: raised by `service update --force` to redeploy every task. */
+  forceUpdate: number;
 }
 
 export type ServiceMode = { replicated: { replicas: number } } | { global: Record<string, never> };
@@ -221,6 +228,29 @@ export interface UpdateConfig {
   monitorMs: number;
   maxFailureRatio: number;
   order: UpdateOrder;
+  /** Beyond Swarm: tasks of the new spec started beside the old ones first (replicated services; 0 in a rollback config). */
+  canary: number;
+  /** Promote healthy canaries without `service promote`. */
+  autoPromote: boolean;
+  /** An update in which no task becomes RUNNING for this long runs the failure action; 0 = none. */
+  progressDeadlineMs: number;
+}
+
+/** SwarmKit's UpdateStatus.State, as docker prints it. */
+export type UpdateState = 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed';
+/** The canary phase of an update (see proto/control.proto, CanaryState). */
+export type CanaryState = 'none' | 'deploying' | 'awaiting_promotion' | 'promoted';
+
+export interface UpdateStatus {
+  state: UpdateState;
+  /** The leader's clock. */
+  startedAt: number;
+  /** 0 until completed. */
+  completedAt: number;
+  message: string;
+  /** The service's version when the update began: a task of the current spec with specVersion >= it belongs to the update. */
+  startVersion: number;
+  canary: CanaryState;
 }
 
 export type PortProtocol = 'tcp' | 'udp';
@@ -250,6 +280,15 @@ export interface ServiceSpec {
 
 export interface Service extends Meta {
   spec: ServiceSpec;
+  /**
+   * SwarmKit's SpecVersion: the version of the write that last changed the
+   * spec (set by the store). New tasks get it as their specVersion.
+   */
+  specVersion: number;
+  /** The spec before the last change of spec: what a rollback returns to. */
+  previousSpec?: ServiceSpec;
+  /** Absent: no update has run since the spec last changed. */
+  updateStatus?: UpdateStatus;
 }
 
 // ---------------------------------------------------------------------------
@@ -278,13 +317,29 @@ export interface Task extends Meta {
   /** Set by managers. */
   desiredState: TaskState;
   status: TaskStatus;
-  /** The service version (its `version`) this task's spec comes from. */
+  /** The service's specVersion when the task was created: the spec it runs. */
   specVersion: number;
   /** A copy of the service's task template at `specVersion`: what the worker runs. */
   spec: TaskTemplate;
   serviceAnnotations: { name: string };
   /** A copy of the service's published ports at `specVersion` (the worker publishes host-mode ports). */
   endpoint: EndpointSpec;
+  /** What the restart policy decided when the task ended on its own (set by the orchestrator). */
+  restart?: RestartDecision;
+  /** The orchestrator counted this task's end as a failure of the update that created it. */
+  updateFailure: boolean;
+}
+
+/** The restart policy's decision for a task that ended on its own. */
+export interface RestartDecision {
+  /** Consecutive failures of the slot, this one included (1 = the first). */
+  attempt: number;
+  /** How long after the decision the replacement is created. */
+  delayMs: number;
+  /** When the replacement is due (the deciding leader's clock); 0: no restart. */
+  nextAt: number;
+  /** Why there is no restart; '' when there is one. */
+  reason: string;
 }
 
 // ---------------------------------------------------------------------------

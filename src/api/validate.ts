@@ -26,6 +26,7 @@ import {
   type PortConfig,
   type ResourceRequirements,
   type Resources,
+  type RestartDecision,
   type RestartPolicy,
   type Secret,
   type SecretSpec,
@@ -37,6 +38,7 @@ import {
   type TaskStatus,
   type TaskTemplate,
   type UpdateConfig,
+  type UpdateStatus,
 } from './objects.js';
 import { clipInput, describe, fieldKey, itemStr, MAX_STRING_LENGTH, quoteInput, quoteValue, ValidationError } from './input.js';
 import { findEqual, type SharedTaskParts } from './shared-specs.js';
@@ -393,7 +395,7 @@ export function validateResources(x: unknown, path = 'resources'): ResourceRequi
   return { limits, reservations };
 }
 
-export const DEFAULT_RESTART_POLICY: RestartPolicy = { condition: 'any', delayMs: 5_000, maxAttempts: 0, windowMs: 0 };
+export const DEFAULT_RESTART_POLICY: RestartPolicy = { condition: 'any', delayMs: 5_000, maxAttempts: 0, windowMs: 0, maxDelayMs: 300_000 };
 
 export function validateRestartPolicy(x: unknown, path = 'restartPolicy'): RestartPolicy {
   const o = x === undefined || x === null ? {} : asObj(x, path);
@@ -403,6 +405,7 @@ export function validateRestartPolicy(x: unknown, path = 'restartPolicy'): Resta
     delayMs: duration(o, 'delayMs', path, d.delayMs),
     maxAttempts: int(o, 'maxAttempts', path, { def: d.maxAttempts, min: 0, rule: 'restart-max-attempts' }),
     windowMs: duration(o, 'windowMs', path, d.windowMs),
+    maxDelayMs: duration(o, 'maxDelayMs', path, d.maxDelayMs),
   };
 }
 
@@ -430,6 +433,7 @@ export function validateTaskTemplate(x: unknown, path = 'taskTemplate'): TaskTem
     resources: validateResources(prop(o, 'resources'), at(path, 'resources')),
     restartPolicy: validateRestartPolicy(prop(o, 'restartPolicy'), at(path, 'restartPolicy')),
     placement: validatePlacement(prop(o, 'placement'), at(path, 'placement')),
+    forceUpdate: int(o, 'forceUpdate', path, { def: 0, min: 0, rule: 'force-update' }),
   };
 }
 
@@ -456,6 +460,9 @@ export const DEFAULT_UPDATE_CONFIG: UpdateConfig = {
   monitorMs: 5_000,
   maxFailureRatio: 0,
   order: 'stop-first',
+  canary: 0,
+  autoPromote: false,
+  progressDeadlineMs: 0,
 };
 
 export function validateUpdateConfig(x: unknown, path = 'updateConfig', rollback = false): UpdateConfig {
@@ -473,6 +480,24 @@ export function validateUpdateConfig(x: unknown, path = 'updateConfig', rollback
     monitorMs: duration(o, 'monitorMs', path, d.monitorMs),
     maxFailureRatio: ratio,
     order: oneOf(o, 'order', path, ['stop-first', 'start-first'] as const, d.order, 'update-order'),
+    canary: int(o, 'canary', path, { def: d.canary, min: 0, max: rollback ? 0 : MAX_REPLICAS, rule: 'canary' }),
+    autoPromote: bool(o, 'autoPromote', path, d.autoPromote),
+    progressDeadlineMs: duration(o, 'progressDeadlineMs', path, d.progressDeadlineMs),
+  };
+}
+
+const UPDATE_STATE_VALUES = ['updating', 'paused', 'completed', 'rollback_started', 'rollback_paused', 'rollback_completed'] as const;
+const CANARY_STATE_VALUES = ['none', 'deploying', 'awaiting_promotion', 'promoted'] as const;
+
+export function validateUpdateStatus(x: unknown, path = 'updateStatus'): UpdateStatus {
+  const o = asObj(x, path);
+  return {
+    state: oneOf(o, 'state', path, UPDATE_STATE_VALUES, undefined, 'update-state'),
+    startedAt: int(o, 'startedAt', path, { def: 0, min: 0, rule: 'timestamp' }),
+    completedAt: int(o, 'completedAt', path, { def: 0, min: 0, rule: 'timestamp' }),
+    message: str(o, 'message', path, ''),
+    startVersion: int(o, 'startVersion', path, { def: 0, min: 0 }),
+    canary: oneOf(o, 'canary', path, CANARY_STATE_VALUES, 'none', 'canary-state'),
   };
 }
 
@@ -662,6 +687,7 @@ function checkUpdateConfig(u: UpdateConfig, path: string): void {
   checkCount(u.parallelism, MAX_REPLICAS, at(path, 'parallelism'), 'parallelism', ' (0 = all at once)');
   checkDuration(u.delayMs, at(path, 'delayMs'));
   checkDuration(u.monitorMs, at(path, 'monitorMs'));
+  checkDuration(u.progressDeadlineMs, at(path, 'progressDeadlineMs'));
 }
 
 /** The request rules of a (canonical) service spec. */
@@ -691,8 +717,17 @@ function checkServiceRequest(spec: ServiceSpec, path: string): void {
   checkDuration(rp.delayMs, at(rpPath, 'delayMs'));
   checkCount(rp.maxAttempts, MAX_COUNT, at(rpPath, 'maxAttempts'), 'restart-max-attempts', ' (0 = unlimited)');
   checkDuration(rp.windowMs, at(rpPath, 'windowMs'));
+  checkDuration(rp.maxDelayMs, at(rpPath, 'maxDelayMs'));
   checkUpdateConfig(spec.updateConfig, at(path, 'updateConfig'));
   checkUpdateConfig(spec.rollbackConfig, at(path, 'rollbackConfig'));
+  const canary = spec.updateConfig.canary;
+  if (canary > 0) {
+    const cField = at(at(path, 'updateConfig'), 'canary');
+    if ('global' in spec.mode) throw new ValidationError(cField, 'canary', 'canaries are for replicated services: a global service runs one task per node');
+    if (canary > spec.mode.replicated.replicas) {
+      throw new ValidationError(cField, 'canary', `${canary} canaries for ${spec.mode.replicated.replicas} replica(s): ask for at most as many canaries as replicas`);
+    }
+  }
 }
 
 /**
@@ -797,7 +832,12 @@ export function validateNode(x: unknown): Node {
 
 export function validateService(x: unknown): Service {
   const o = asObj(x, '');
-  return { ...parseMeta(o), spec: validateServiceSpec(prop(o, 'spec'), 'spec', 'stored') };
+  const service: Service = { ...parseMeta(o), spec: validateServiceSpec(prop(o, 'spec'), 'spec', 'stored'), specVersion: int(o, 'specVersion', '', { def: 0, min: 0 }) };
+  const previous = prop(o, 'previousSpec');
+  if (previous !== undefined && previous !== null) service.previousSpec = validateServiceSpec(previous, 'previousSpec', 'stored');
+  const status = prop(o, 'updateStatus');
+  if (status !== undefined && status !== null) service.updateStatus = validateUpdateStatus(status);
+  return service;
 }
 
 /** A task status (e.g. a worker's report); ValidationError names the field. */
@@ -844,6 +884,19 @@ export function validateTask(x: unknown, shared: readonly SharedTaskParts[] = []
     spec: findEqual(prop(o, 'spec'), shared, (p) => p.spec) ?? validateTaskTemplate(prop(o, 'spec'), 'spec'),
     serviceAnnotations: { name: annName },
     endpoint: findEqual(prop(o, 'endpoint'), shared, (p) => p.endpoint) ?? validateEndpointSpec(prop(o, 'endpoint'), 'endpoint'),
+    restart: parseRestartDecision(prop(o, 'restart')),
+    updateFailure: bool(o, 'updateFailure', '', false),
+  };
+}
+
+function parseRestartDecision(x: unknown, path = 'restart'): RestartDecision | undefined {
+  if (x === undefined || x === null) return undefined;
+  const o = asObj(x, path);
+  return {
+    attempt: int(o, 'attempt', path, { def: 0, min: 0 }),
+    delayMs: int(o, 'delayMs', path, { def: 0, min: 0 }),
+    nextAt: int(o, 'nextAt', path, { def: 0, min: 0, rule: 'timestamp' }),
+    reason: str(o, 'reason', path, ''),
   };
 }
 

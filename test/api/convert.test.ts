@@ -44,6 +44,7 @@ function fullService(): Service {
     version: 42,
     createdAt: T0,
     updatedAt: T0 + 1234,
+    specVersion: 40,
     spec: serviceSpec('web', {
       labels: { tier: 'front', 'com.example.owner': 'ops' },
       taskTemplate: {
@@ -62,12 +63,13 @@ function fullService(): Service {
           stopGracePeriodMs: 20_000,
         },
         resources: { limits: { nanoCpus: 2e9, memoryBytes: 2 ** 33 }, reservations: { nanoCpus: 5e8, memoryBytes: 2 ** 28 } },
-        restartPolicy: { condition: 'on-failure', delayMs: 1_500, maxAttempts: 7, windowMs: 60_000 },
+        restartPolicy: { condition: 'on-failure', delayMs: 1_500, maxAttempts: 7, windowMs: 60_000, maxDelayMs: 300_000 },
         placement: { constraints: ['node.role==worker', 'node.labels.zone!=b'], preferences: [{ spread: 'node.labels.zone' }] },
+        forceUpdate: 0,
       },
       mode: { replicated: { replicas: 5 } },
-      updateConfig: { parallelism: 2, delayMs: 1_000, failureAction: 'rollback', monitorMs: 7_000, maxFailureRatio: 0.25, order: 'start-first' },
-      rollbackConfig: { parallelism: 0, delayMs: 500, failureAction: 'continue', monitorMs: 3_000, maxFailureRatio: 0.5, order: 'stop-first' },
+      updateConfig: { parallelism: 2, delayMs: 1_000, failureAction: 'rollback', monitorMs: 7_000, maxFailureRatio: 0.25, order: 'start-first', canary: 0, autoPromote: false, progressDeadlineMs: 0 },
+      rollbackConfig: { parallelism: 0, delayMs: 500, failureAction: 'continue', monitorMs: 3_000, maxFailureRatio: 0.5, order: 'stop-first', canary: 0, autoPromote: false, progressDeadlineMs: 0 },
       endpoint: {
         ports: [
           { name: 'http', protocol: 'tcp', targetPort: 8080, publishedPort: 80, publishMode: 'ingress' },

@@ -34,7 +34,7 @@ test('a full spec validates to itself; a minimal one gets defaults in canonical 
   const min = validateServiceSpec({ taskTemplate: { container: { image: 'redis' } }, name: 'cache', junk: 1 });
   assert.equal(min.name, 'cache');
   assert.equal('junk' in min, false);
-  assert.deepEqual(min.updateConfig, { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 5000, maxFailureRatio: 0, order: 'stop-first' });
+  assert.deepEqual(min.updateConfig, { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 5000, maxFailureRatio: 0, order: 'stop-first', canary: 0, autoPromote: false, progressDeadlineMs: 0 });
   assert.deepEqual(min.endpoint, { ports: [] });
   assert.deepEqual(Object.keys(min), ['name', 'labels', 'taskTemplate', 'mode', 'updateConfig', 'rollbackConfig', 'endpoint']);
   const withHc = validateServiceSpec({ ...full, taskTemplate: { ...full.taskTemplate, container: { ...full.taskTemplate.container, healthcheck: { test: ['CMD', 'true'] } } } });

@@ -152,7 +152,8 @@ export class FakeControl {
         throw new NameConflictError('name-conflict', `service name ${spec.name} is already taken`);
       }
       const now = Date.now();
-      const svc: Service = { id: this.newId('s'), version: this.bump(), createdAt: now, updatedAt: now, spec };
+      const version = this.bump();
+      const svc: Service = { id: this.newId('s'), version, createdAt: now, updatedAt: now, spec, specVersion: version };
       this.services.set(svc.id, svc);
       return { service: serviceToProto(svc) };
     },

@@ -80,7 +80,7 @@ test('every create flag lands in its field', () => {
   assert.deepEqual(c.healthcheck, { test: ['CMD-SHELL', 'curl -f http://localhost/'], intervalMs: 30_000, timeoutMs: 5_000, retries: 3, startPeriodMs: 10_000 });
   assert.equal(c.stopGracePeriodMs, 20_000);
   assert.deepEqual(spec.taskTemplate.resources, { limits: { nanoCpus: 5e8, memoryBytes: 64 * 2 ** 20 }, reservations: { nanoCpus: 2.5e8, memoryBytes: 32 * 2 ** 20 } });
-  assert.deepEqual(spec.taskTemplate.restartPolicy, { condition: 'on-failure', delayMs: 2_000, maxAttempts: 4, windowMs: 60_000 });
+  assert.deepEqual(spec.taskTemplate.restartPolicy, { condition: 'on-failure', delayMs: 2_000, maxAttempts: 4, windowMs: 60_000, maxDelayMs: 300_000 });
   assert.deepEqual(spec.taskTemplate.placement, { constraints: ['node.role==worker'], preferences: [{ spread: 'node.labels.zone' }] });
   assert.deepEqual(spec.updateConfig, { parallelism: 2, delayMs: 1_000, failureAction: 'rollback', monitorMs: 7_000, maxFailureRatio: 0.25, order: 'start-first' });
   assert.equal(spec.rollbackConfig.parallelism, 0);

@@ -82,8 +82,8 @@ function reset(): void {
   fake.reset();
   fake.addNode(node(M1, { role: 'manager', description: { ...node(M1).description, hostname: 'node-1' }, managerStatus: { raftId: M1, addr: '10.0.0.1:4242', leader: true, reachability: 'reachable' } }));
   fake.addNode(node(W1, { description: { ...node(W1).description, hostname: 'node-2' }, labels: { zone: 'a' } }));
-  fake.addService({ id: WEB, version: 0, createdAt: 0, updatedAt: 0, spec: webSpec() });
-  fake.addService({ id: GLOB, version: 0, createdAt: 0, updatedAt: 0, spec: serviceSpec('glob', { mode: { global: {} } }) });
+  fake.addService({ id: WEB, version: 0, createdAt: 0, updatedAt: 0, spec: webSpec(), specVersion: 0 });
+  fake.addService({ id: GLOB, version: 0, createdAt: 0, updatedAt: 0, spec: serviceSpec('glob', { mode: { global: {} } }), specVersion: 0 });
   fake.cluster = cluster('c1', 'default');
   fake.info = { leaderId: M1, leaderAddr: '10.0.0.1:4242', term: 3, managers: [{ nodeId: M1, raftId: M1, addr: '10.0.0.1:4242', leader: true, reachability: 2 }] };
 }

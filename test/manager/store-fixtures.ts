@@ -20,19 +20,20 @@ export function serviceSpec(name: string, over: Partial<ServiceSpec> = {}): Serv
     taskTemplate: {
       container: { image: 'busybox:latest', command: ['sleep'], args: ['3600'], env: ['A=1'], dir: '', user: '', mounts: [], stopGracePeriodMs: 10_000 },
       resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
-      restartPolicy: { condition: 'any', delayMs: 5_000, maxAttempts: 0, windowMs: 0 },
+      restartPolicy: { condition: 'any', delayMs: 5_000, maxAttempts: 0, windowMs: 0, maxDelayMs: 300_000 },
       placement: { constraints: [], preferences: [] },
+      forceUpdate: 0,
     },
     mode: { replicated: { replicas: 2 } },
-    updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 5_000, maxFailureRatio: 0, order: 'stop-first' },
-    rollbackConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 5_000, maxFailureRatio: 0, order: 'stop-first' },
+    updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 5_000, maxFailureRatio: 0, order: 'stop-first', canary: 0, autoPromote: false, progressDeadlineMs: 0 },
+    rollbackConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 5_000, maxFailureRatio: 0, order: 'stop-first', canary: 0, autoPromote: false, progressDeadlineMs: 0 },
     endpoint: { ports: [] },
     ...over,
   };
 }
 
 export function service(id: string, name: string, over: Partial<ServiceSpec> = {}): Service {
-  return { id, version: 0, createdAt: T0, updatedAt: T0, spec: serviceSpec(name, over) };
+  return { id, version: 0, createdAt: T0, updatedAt: T0, spec: serviceSpec(name, over), specVersion: 0 };
 }
 
 export function node(id: string, over: Partial<Node> = {}): Node {
@@ -65,6 +66,8 @@ export function task(id: string, svc: Service, over: Partial<Task> = {}): Task {
     spec: svc.spec.taskTemplate,
     serviceAnnotations: { name: svc.spec.name },
     endpoint: svc.spec.endpoint,
+    restart: undefined,
+    updateFailure: false,
     ...over,
   };
 }

@@ -60,7 +60,8 @@ test('create, get and list every kind; versions are Raft indexes; reads are froz
   const got = store.get('service', 's1');
   assert.ok(got);
   assert.equal(got.version, 1);
-  assert.deepEqual({ ...got, version: 0 }, s);
+  assert.equal(got.specVersion, 1, "the store sets specVersion: the write that last changed the spec");
+  assert.deepEqual({ ...got, version: 0, specVersion: 0 }, s);
   assert.equal(store.get('secret', 'sec1')?.version, 2);
   assert.equal(store.get('task', 't1')?.version, 3);
   assert.equal(store.get('task', 'nope'), undefined);
@@ -88,7 +89,7 @@ test('the store fills defaults and keeps createdAt on update', () => {
   const s = log.store.get('service', 's1');
   assert.ok(s);
   assert.deepEqual(s.spec.mode, { replicated: { replicas: 1 } });
-  assert.deepEqual(s.spec.taskTemplate.restartPolicy, { condition: 'any', delayMs: 5000, maxAttempts: 0, windowMs: 0 });
+  assert.deepEqual(s.spec.taskTemplate.restartPolicy, { condition: 'any', delayMs: 5000, maxAttempts: 0, windowMs: 0, maxDelayMs: 300_000 });
   assert.equal(s.spec.taskTemplate.container.stopGracePeriodMs, 10_000);
   const upd = clone(s);
   upd.createdAt = 5;

@@ -124,11 +124,13 @@ export function makeTask(o: TaskOptions = {}): Task {
         limits: { nanoCpus: o.nanoCpus ?? 0, memoryBytes: o.memoryBytes ?? 0 },
         reservations: { nanoCpus: o.reservedNanoCpus ?? 0, memoryBytes: o.reservedMemoryBytes ?? 0 },
       },
-      restartPolicy: { condition: 'none', delayMs: 0, maxAttempts: 0, windowMs: 0 },
+      restartPolicy: { condition: 'none', delayMs: 0, maxAttempts: 0, windowMs: 0, maxDelayMs: 300_000 },
       placement: { constraints: [], preferences: [] },
+      forceUpdate: 0,
     },
     serviceAnnotations: { name: o.serviceName ?? 'web' },
     endpoint: { ports: o.ports ?? [] },
+    updateFailure: false,
   };
 }
 

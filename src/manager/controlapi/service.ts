@@ -41,6 +41,7 @@ export class ControlService implements Record<ControlMethod, unknown> {
   readonly GetService: ServicesApi['GetService'] = (req) => this.services.GetService(req);
   readonly ListServices: ServicesApi['ListServices'] = (req) => this.services.ListServices(req);
   readonly UpdateService: ServicesApi['UpdateService'] = (req) => this.services.UpdateService(req);
+  readonly PromoteService: ServicesApi['PromoteService'] = (req) => this.services.PromoteService(req);
   readonly RemoveService: ServicesApi['RemoveService'] = (req) => this.services.RemoveService(req);
 
   readonly ListTasks: TasksApi['ListTasks'] = (req) => this.tasks.ListTasks(req);

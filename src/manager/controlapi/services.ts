@@ -1,5 +1,16 @@
 // The Control API's services: create, get (with Docker's ServiceStatus),
-// list, update and remove, with the cluster-wide check of published ports.
+// list, update (rollback included), promote and remove, with the
+// cluster-wide check of published ports.
+//
+// Update status and previous spec, as SwarmKit's controlapi: a new spec
+// makes the old one the previous spec and resets the update status (so a
+// paused update resumes on the new spec); a rollback swaps spec and previous
+// spec and starts "manually requested rollback". Beyond Swarm: a write that
+// leaves what tasks run alone (labels, replicas, update config) while an
+// update is under way or paused keeps both, so it neither restarts the
+// update's pacing nor changes what a rollback returns to (in Swarm a label
+// change mid-update restarts the update, and a rollback then returns to the
+// new image with the old label).
 import * as grpc from '@grpc/grpc-js';
 import { requireVersion, serviceSpecFromProto, serviceToProto } from '../../api/convert.js';
 import type { control } from '../../api/wire.js';
@@ -18,7 +29,7 @@ export class ServicesApi extends KindApi {
     await this.rs.barrier();
     this.checkPortConflicts(spec);
     const now = Date.now();
-    const svc: Service = { id: generateId(), version: 0, createdAt: now, updatedAt: now, spec };
+    const svc: Service = { id: generateId(), version: 0, createdAt: now, updatedAt: now, spec, specVersion: 0 };
     const [stored] = await this.writer.write([createAction('service', svc)]);
     return { service: serviceToProto(stored as Service) };
   }
@@ -41,15 +52,59 @@ export class ServicesApi extends KindApi {
 
   async UpdateService(req: control.UpdateServiceRequest__Output): Promise<control.UpdateServiceResponse__Output> {
     const version = requireVersion(req.version, 'service', 'GetService');
-    const spec = serviceSpecFromProto(req.spec);
+    const spec = req.rollback && (req.spec === null || req.spec === undefined) ? undefined : serviceSpecFromProto(req.spec);
     await this.rs.barrier();
     const svc = this.resolveService(req.serviceId);
     checkVersion('service', svc, version);
+    const now = Date.now();
+    if (req.rollback) {
+      if (spec !== undefined && !jsonEqual(spec, svc.spec)) {
+        throw new ValidationError('spec', 'rollback', 'other changes may not be combined with a rollback: roll back first, then update');
+      }
+      if (svc.previousSpec === undefined) {
+        throw new ApiError(grpc.status.FAILED_PRECONDITION, `service ${quoteInput(svc.spec.name)} does not have a previous spec: there is nothing to roll back to`);
+      }
+      if (!jsonEqual(svc.previousSpec.endpoint, svc.spec.endpoint)) this.checkPortConflicts(svc.previousSpec, svc.id);
+      const next: Service = {
+        ...svc,
+        spec: svc.previousSpec,
+        previousSpec: svc.spec,
+        updateStatus: { state: 'rollback_started', startedAt: now, completedAt: 0, message: 'manually requested rollback', startVersion: svc.version, canary: 'none' },
+        updatedAt: now,
+      };
+      const [stored] = await this.writer.write([updateAction('service', next, version)]);
+      return { service: serviceToProto(stored as Service) };
+    }
+    if (spec === undefined) throw new ValidationError('spec', 'required', 'a spec is required (or rollback)');
     checkServiceSpecChange(svc.spec, spec);
     // Nothing changes (e.g. `service update --env-rm ''`): nothing to write, no new version.
     if (jsonEqual(spec, svc.spec)) return { service: serviceToProto(svc) };
     if (!jsonEqual(spec.endpoint, svc.spec.endpoint)) this.checkPortConflicts(spec, svc.id);
-    const next: Service = { ...svc, spec, updatedAt: Date.now() };
+    const tasksChange = !jsonEqual(spec.taskTemplate, svc.spec.taskTemplate) || !jsonEqual(spec.endpoint, svc.spec.endpoint);
+    const st = svc.updateStatus?.state;
+    const keep = !tasksChange && st !== undefined && st !== 'completed' && st !== 'rollback_completed';
+    const next: Service = keep ? { ...svc, spec, updatedAt: now } : { ...svc, spec, previousSpec: svc.spec, updateStatus: undefined, updatedAt: now };
+    const [stored] = await this.writer.write([updateAction('service', next, version)]);
+    return { service: serviceToProto(stored as Service) };
+  }
+
+  /** Beyond Swarm: promote the canaries of an update that awaits it; the update goes on in batches. */
+  async PromoteService(req: control.PromoteServiceRequest__Output): Promise<control.PromoteServiceResponse__Output> {
+    const version = requireVersion(req.version, 'service', 'GetService');
+    await this.rs.barrier();
+    const svc = this.resolveService(req.serviceId);
+    checkVersion('service', svc, version);
+    const st = svc.updateStatus;
+    const name = quoteInput(svc.spec.name);
+    if (st === undefined || st.canary === 'none') {
+      throw new ApiError(grpc.status.FAILED_PRECONDITION, `service ${name} has no canaries to promote: start an update with --update-canary N first`);
+    }
+    if (st.canary === 'promoted') throw new ApiError(grpc.status.FAILED_PRECONDITION, `the canaries of service ${name} are already promoted`);
+    if (st.state === 'paused') throw new ApiError(grpc.status.FAILED_PRECONDITION, `the update of service ${name} is paused (${st.message}): update or roll back the service instead`);
+    if (st.canary === 'deploying') {
+      throw new ApiError(grpc.status.FAILED_PRECONDITION, `the canaries of service ${name} have not run healthy for the monitor window yet: wait, and see \`flotilla service ps ${svc.spec.name}\``);
+    }
+    const next: Service = { ...svc, updateStatus: { ...st, canary: 'promoted', message: 'update in progress: canaries promoted' }, updatedAt: Date.now() };
     const [stored] = await this.writer.write([updateAction('service', next, version)]);
     return { service: serviceToProto(stored as Service) };
   }

@@ -4,9 +4,10 @@
 import type { ClusterStore } from '../store/store.js';
 import { TaskState, isTerminal, type Service, type Task } from '../../api/objects.js';
 import type { StoreEvent } from '../store/watch.js';
+import type { LeaderTimes } from './leader-times.js';
 import type { RestartSupervisor } from './restart/restart.js';
 import { isLive } from './tasks.js';
-import type { Updater } from './update/updater.js';
+import { updateUnderWay } from './update/updater.js';
 
 /** Did this task change in a way an orchestrator acts on? (creation is ours; intermediate states are not) */
 export function taskChangeMatters(old: Task, next: Task, updating: boolean): boolean {
@@ -19,18 +20,20 @@ export function taskChangeMatters(old: Task, next: Task, updating: boolean): boo
  * The service and task events both orchestrators react to the same way, for
  * the services `owns` picks: a service created, changed or deleted; a task
  * whose change matters, or a live task deleted. Returns false for other events.
+ * Every task event also tells the leader's clock what it saw (`times`).
  */
 export function serviceOrTaskEvent(
   ev: StoreEvent,
   store: ClusterStore,
   owns: (s: Service) => boolean,
   restart: RestartSupervisor,
-  updater: Updater,
+  times: LeaderTimes,
+  now: () => number,
   markDirty: (serviceId: string, slot?: number) => void,
 ): boolean {
   if (ev.kind === 'service') {
     if (!owns(ev.object)) return true;
-    if (ev.op === 'delete') updater.forget(ev.object.id);
+    if (ev.op === 'delete') times.forgetService(ev.object.id);
     else markDirty(ev.object.id);
     return true;
   }
@@ -38,9 +41,13 @@ export function serviceOrTaskEvent(
   const t = ev.object;
   if (ev.op === 'delete') {
     restart.forget(t.id);
+    times.forget(t.id);
     if (!isLive(t)) return true;
-  } else if (ev.op === 'create' || !ev.old || !taskChangeMatters(ev.old, t, updater.isUpdating(t.serviceId))) {
-    return true;
+  } else {
+    times.noteTask(t, now());
+    if (ev.op === 'create' || !ev.old) return true;
+    const svc = store.get('service', t.serviceId);
+    if (!taskChangeMatters(ev.old, t, svc !== undefined && updateUnderWay(svc))) return true;
   }
   const s = store.get('service', t.serviceId);
   // A replicated task's change concerns its slot only.

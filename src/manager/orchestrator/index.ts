@@ -17,6 +17,7 @@ import { TaskReaper } from './reaper/reaper.js';
 import { ReplicatedOrchestrator } from './replicated/replicated.js';
 import { RestartSupervisor } from './restart/restart.js';
 import { Updater } from './update/updater.js';
+import { LeaderTimes } from './leader-times.js';
 
 export interface Orchestrators {
   replicated: ReplicatedOrchestrator;
@@ -24,6 +25,7 @@ export interface Orchestrators {
   reaper: TaskReaper;
   restart: RestartSupervisor;
   updater: Updater;
+  times: LeaderTimes;
   /** All three controllers, in start order. */
   controllers: OrchestratorController[];
 }
@@ -35,10 +37,11 @@ export function buildOrchestrators(ctx: ControllerContext, options: Orchestrator
   const serial = new Serial();
   const restart = new RestartSupervisor(base.child({ component: 'restart-supervisor' }));
   const updater = new Updater(base.child({ component: 'updater' }));
-  const replicated = new ReplicatedOrchestrator(ctx, serial, o, base.child({ component: 'replicated-orchestrator' }), restart, updater);
-  const global = new GlobalOrchestrator(ctx, serial, o, base.child({ component: 'global-orchestrator' }), restart, updater);
+  const times = new LeaderTimes();
+  const replicated = new ReplicatedOrchestrator(ctx, serial, o, base.child({ component: 'replicated-orchestrator' }), restart, updater, times);
+  const global = new GlobalOrchestrator(ctx, serial, o, base.child({ component: 'global-orchestrator' }), restart, updater, times);
   const reaper = new TaskReaper(ctx, serial, o, base.child({ component: 'task-reaper' }));
-  return { replicated, global, reaper, restart, updater, controllers: [replicated, global, reaper] };
+  return { replicated, global, reaper, restart, updater, times, controllers: [replicated, global, reaper] };
 }
 
 /** The leader-only controllers of orchestration: replicated, global, task reaper. */
@@ -52,7 +55,8 @@ export { GlobalOrchestrator, isGlobal } from './global/global.js';
 export { ReplicatedOrchestrator, isReplicated, replicasOf } from './replicated/replicated.js';
 export { TaskReaper, DEFAULT_TASK_HISTORY_RETENTION } from './reaper/reaper.js';
 export { RestartSupervisor, slotKey, type FillVerdict } from './restart/restart.js';
-export { Updater } from './update/updater.js';
+export { Updater, updateUnderWay, inCanaryPhase, activeConfig } from './update/updater.js';
+export { LeaderTimes } from './leader-times.js';
 export { Serial, type OrchestratorController, type OrchestratorOptions } from './loop.js';
 export { newTask, shutdownTask } from './task-factory.js';
 export { isLive, isStopping, isStopped, isUnhandledExit, SpecMatcher } from './tasks.js';

@@ -134,6 +134,9 @@ export abstract class ReconcileLoop implements OrchestratorController {
   /** Called when a leader term starts, before the first pass. */
   protected onStart(): void {}
 
+  /** Called when the controller stops (its term ended). */
+  protected onStop(): void {}
+
   start(): void {
     if (this.started) return;
     this.started = true;
@@ -165,6 +168,7 @@ export abstract class ReconcileLoop implements OrchestratorController {
     this.wakeups.clear();
     this.dirty.clear();
     this.dirtyAll = false;
+    this.onStop();
     await Promise.allSettled([...this.inflight]);
     this.log.debug('stopped');
   }

@@ -2,27 +2,33 @@
 // service's tasks are grouped into slots (replicated: slot number; global:
 // node), and every pass plans, from the store alone, what each slot needs:
 //
-// 1. tasks that ended while desired RUNNING get desiredState SHUTDOWN (the
-//    restart supervisor's first half);
+// 1. tasks that ended while desired RUNNING get desiredState SHUTDOWN, with
+//    the restart policy's decision (restart/restart.ts) and, when the task
+//    belonged to a rolling update and ended early, its mark as a failure of
+//    the update (update/updater.ts);
 // 2. live tasks on a node that is gone, down or drained (or, replicated, no
 //    longer matches the placement constraints) get desiredState SHUTDOWN;
 // 3. live tasks of an unwanted slot (replicated: slot > replicas; global: node
 //    no longer eligible) get desiredState SHUTDOWN;
 // 4. a slot with several live tasks keeps one (a start-first update keeps
-//    the old task until the new one is RUNNING);
-// 5. the updater replaces outdated tasks, a batch at a time;
+//    the old task until the new one is RUNNING; a canary keeps it until the
+//    canaries are promoted);
+// 5. the updater replaces outdated tasks, a few at a time, and moves the
+//    service's update status (its one write to the service);
 // 6. a wanted slot with no live task gets a new task, unless its verdict says
 //    wait (restart delay; the previous task is still stopping on a healthy
 //    node, for at most its stop grace period + a margin) or leave it empty
 //    (restart policy; see restart/restart.ts).
 //
 // A slot's actions form one unit, written in one transaction: a shut-down and
-// its replacement commit together or not at all.
+// its replacement commit together or not at all. The service's update status
+// is a unit of its own.
 import type { Logger } from 'pino';
 import { nodeKeepsTasks } from '../constraint/usability.js';
 import type { Unit } from '../plan/unit.js';
 import { spawnAction, updateAction, type Action } from '../store/store.js';
 import { TaskState, type Node, type Service, type Task } from '../../api/objects.js';
+import type { LeaderTimes } from './leader-times.js';
 import type { FillVerdict, RestartSupervisor } from './restart/restart.js';
 import { newTask, shutdownTask } from './task-factory.js';
 import { best, byCreation, isLive, isStopping, isUnhandledExit, newest, type SpecMatcher } from './tasks.js';
@@ -54,6 +60,8 @@ export interface PlanContext {
   mustLeave: (t: Task) => string;
   /** At most this many tasks created or stopped in one pass (default MAX_CHANGES_PER_PASS). */
   maxChanges?: number;
+  /** What this leader saw and when (durations are measured from these only). */
+  times: LeaderTimes;
 }
 
 /**
@@ -66,8 +74,21 @@ export interface PlanContext {
 export const MAX_CHANGES_PER_PASS = 5_000;
 
 export interface UpdatePlanner {
-  /** Start the next batch of the rolling update, if any; returns when to look again (ms), if a timer is needed. */
-  plan(ctx: PlanContext, slots: SlotState[]): number | undefined;
+  /**
+   * Start the next tasks of the rolling update, if any, and move the update
+   * status; returns when to look again (ms) if a timer is needed, and the
+   * service to write (its new update status; on a rollback its spec too).
+   */
+  plan(ctx: PlanContext, slots: SlotState[]): UpdateStep;
+  /** Does the end of this task (ended on its own, being handled now) count as a failure of the update? */
+  isFailure(ctx: PlanContext, t: Task): boolean;
+  /** Keep an outdated task beside a current one even once the current one runs? (canaries, until promoted) */
+  keepsOldBeside(service: Service): boolean;
+}
+
+export interface UpdateStep {
+  wakeAt?: number;
+  service?: Service;
 }
 
 export interface ServicePlan {
@@ -113,10 +134,18 @@ export class SlotState {
     this.commits.push(() => restart.noteStopRequested(t.id));
   }
 
-  /** A task that ended while desired RUNNING: desired SHUTDOWN, and remember that it ended on its own. */
-  handleExit(t: Task): void {
-    this.replace(shutdownTask(t, this.ctx.now, 'ended'));
-    const restart = this.ctx.restart;
+  /**
+   * A task that ended while desired RUNNING: desired SHUTDOWN, with the restart
+   * policy's decision and whether it failed the update; remember that it ended
+   * on its own.
+   */
+  handleExit(t: Task, updateFailure: boolean): void {
+    const { ctx } = this;
+    const decision = ctx.restart.decideAtExit(this.key, this.tasks, t, ctx.now, ctx.times);
+    // Noted now, not on commit: this pass's own verdict counts the delay from it.
+    ctx.times.noteDecided(t.id, ctx.now);
+    this.replace({ ...shutdownTask(t, ctx.now, 'ended'), restart: decision, updateFailure: updateFailure || t.updateFailure });
+    const restart = ctx.restart;
     this.commits.push(() => restart.noteEndedOnOwn(t.id));
   }
 
@@ -144,7 +173,7 @@ export class SlotState {
       return { kind: 'fill', restart: false, reason: 'previous task shut down' };
     }
     if (!ctx.matcher.isCurrent(last)) return { kind: 'fill', restart: false, reason: 'service spec changed' };
-    if (ctx.restart.endedOnItsOwn(last)) return ctx.restart.decide(this.key, this.tasks, last, ctx.now);
+    if (ctx.restart.endedOnItsOwn(last)) return ctx.restart.decide(this.key, this.tasks, last, ctx.now, ctx.times);
     return { kind: 'fill', restart: false, reason: 'previous task shut down' };
   }
 
@@ -174,6 +203,7 @@ export function planService(ctx: PlanContext, inputs: readonly SlotInput[], upda
   const wake = (at: number): void => {
     wakeAt = wakeAt === undefined ? at : Math.min(wakeAt, at);
   };
+  for (const i of inputs) ctx.times.observe(ctx.now, i.tasks);
   const slots = inputs.map((i) => new SlotState(i, ctx));
   const maxChanges = ctx.maxChanges ?? MAX_CHANGES_PER_PASS;
   /** The budget of this pass is spent: what is left waits for the next one, right after. */
@@ -184,9 +214,9 @@ export function planService(ctx: PlanContext, inputs: readonly SlotInput[], upda
   };
 
   for (const s of slots) {
-    for (const t of s.tasks) {
+    for (const t of [...s.tasks]) {
       if (isUnhandledExit(t)) {
-        s.handleExit(t);
+        s.handleExit(t, updater.isFailure(ctx, t));
         stats.exits++;
       }
     }
@@ -205,11 +235,11 @@ export function planService(ctx: PlanContext, inputs: readonly SlotInput[], upda
       }
       continue;
     }
-    if (s.live.length > 1) stats.stopped += dedupe(ctx, s);
+    if (s.live.length > 1) stats.stopped += dedupe(ctx, s, updater.keepsOldBeside(ctx.service));
   }
 
-  const updateWake = updater.plan(ctx, slots);
-  if (updateWake !== undefined) wake(updateWake);
+  const step = updater.plan(ctx, slots);
+  if (step.wakeAt !== undefined) wake(step.wakeAt);
 
   for (const s of slots) {
     if (!s.canCreate || s.live.length > 0) continue;
@@ -236,22 +266,25 @@ export function planService(ctx: PlanContext, inputs: readonly SlotInput[], upda
     const u = s.unit();
     if (u) units.push(u);
   }
+  // Conditional on the version read: a user's write in between re-plans the pass.
+  if (step.service) units.push({ actions: [updateAction('service', step.service, ctx.service.version)] });
   return { units, wakeAt, stats };
 }
 
 /**
  * Several live tasks in one slot: keep the best task of the current spec (and
- * an outdated one beside it until it is RUNNING: a start-first update), or the
- * best outdated one when none is current. Returns how many were stopped.
+ * an outdated one beside it until it is RUNNING: a start-first update; or
+ * whatever its state, `keepOld`: a canary not yet promoted), or the best
+ * outdated one when none is current. Returns how many were stopped.
  */
-function dedupe(ctx: PlanContext, s: SlotState): number {
+function dedupe(ctx: PlanContext, s: SlotState, keepOld: boolean): number {
   const current = s.live.filter((t) => ctx.matcher.isCurrent(t));
   const outdated = s.live.filter((t) => !ctx.matcher.isCurrent(t));
   const keep = new Set<string>();
   if (current.length > 0) {
     const c = best(current);
     keep.add(c.id);
-    if (c.status.state < TaskState.RUNNING && outdated.length > 0) keep.add(best(outdated).id);
+    if ((keepOld || c.status.state < TaskState.RUNNING) && outdated.length > 0) keep.add(best(outdated).id);
   } else {
     keep.add(best(outdated).id);
   }

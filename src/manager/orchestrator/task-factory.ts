@@ -18,10 +18,12 @@ export function newTask(service: Service, slot: number, nodeId: string, now: num
     nodeId,
     desiredState: TaskState.RUNNING,
     status: { state: TaskState.PENDING, message: 'pending task scheduling', err: '', timestamp: now, containerId: '', exitCode: 0, health: 'none' },
-    specVersion: service.version,
+    specVersion: service.specVersion,
     spec: service.spec.taskTemplate,
     serviceAnnotations: { name: service.spec.name },
     endpoint: service.spec.endpoint,
+    restart: undefined,
+    updateFailure: false,
   };
 }
 

@@ -44,7 +44,7 @@ export function best(tasks: readonly Task[]): Task {
 
 /**
  * Tells whether a task runs its service's current spec. A task is current when
- * its specVersion is the service's version, or when its task template and
+ * its specVersion is the service's specVersion, or when its task template and
  * endpoint are the service's (so that a scale-only update, which moves the
  * service's version, does not make its tasks outdated). Both sides are the
  * store's canonical copies, so JSON equality is spec equality.
@@ -60,7 +60,7 @@ export class SpecMatcher {
   }
 
   isCurrent(t: Task): boolean {
-    if (t.specVersion >= this.service.version) return true;
+    if (t.specVersion >= this.service.specVersion) return true;
     const hit = SpecMatcher.cache.get(t);
     if (hit && hit.serviceVersion === this.service.version && hit.template === this.template && hit.endpoint === this.endpoint) return hit.current;
     const current = JSON.stringify(t.spec) === this.template && JSON.stringify(t.endpoint) === this.endpoint;

@@ -27,7 +27,7 @@ import {
   type TaskState,
   type TaskStatus,
 } from '../../api/objects.js';
-import type { SharedTaskParts } from '../../api/shared-specs.js';
+import { jsonEqual, type SharedTaskParts } from '../../api/shared-specs.js';
 import { StoreWatch, type ObjectEvent, type Op, type WatchFilter, type WatchListener } from './watch.js';
 import { validateId, validateObject, validateTask, validateTaskAssignment, validateTaskStatusUpdate, validateTaskUpdate, validateUpdate } from '../../api/validate.js';
 import { ValidationError } from '../../api/input.js';
@@ -118,7 +118,7 @@ export function statusAction(id: string, status: TaskStatus, updatedAt: number, 
   return expectedVersion === undefined ? { kind: 'task', op: 'status', object } : { kind: 'task', op: 'status', object, expectedVersion };
 }
 
-/** A new task of its service's current spec, written without the spec (see ActionOp); `task.specVersion` must be the service's version. */
+/** A new task of its service's current spec, written without the spec (see ActionOp); `task.specVersion` must be the service's specVersion. */
 export function spawnAction(task: Task): Action {
   const { spec: _spec, endpoint: _endpoint, serviceAnnotations: _annotations, ...object } = task;
   return { kind: 'task', op: 'spawn', object };
@@ -663,6 +663,12 @@ export class ClusterStore implements StateMachine<TxResult> {
     }
     next.version = index;
     if (prev) next.createdAt = prev.createdAt;
+    // SwarmKit's SpecVersion: moves with the spec only (an update status or label-free write keeps it).
+    if (kind === 'service') {
+      const svc = next as Service;
+      const before = prev as Service | undefined;
+      svc.specVersion = before !== undefined && jsonEqual(before.spec, svc.spec) ? before.specVersion : index;
+    }
     deepFreeze(next);
     const event = (prev ? { kind, op: 'update', object: next, old: prev, index } : { kind, op: 'create', object: next, index }) as ObjectEvent;
     return { kind, id: next.id, prev, next, event };
@@ -673,8 +679,8 @@ export class ClusterStore implements StateMachine<TxResult> {
     const serviceId = validateId(raw.serviceId, 'serviceId');
     const service = this.get('service', serviceId);
     if (!service) return { error: { code: 'not-found', field: 'serviceId', message: `service ${serviceId} of the new task not found` } };
-    if (raw.specVersion !== service.version) {
-      return { error: { code: 'version-conflict', field: 'specVersion', message: `service ${serviceId} is at version ${service.version}, not ${JSON.stringify(raw.specVersion)}` } };
+    if (raw.specVersion !== service.specVersion) {
+      return { error: { code: 'version-conflict', field: 'specVersion', message: `service ${serviceId} has spec version ${service.specVersion}, not ${JSON.stringify(raw.specVersion)}` } };
     }
     const parts = serviceParts(service);
     // The decoded action is ours alone (fresh from JSON.parse): complete it in place rather than spread it into a copy.

@@ -80,7 +80,7 @@ test('UpdateService, UpdateNode and UpdateCluster refuse a missing, zero or nega
       'version-required',
       versionRequired,
     );
-    await invalid(h.control.UpdateService({ serviceId: svc.id, version: version as number, spec: protoSpec(svc.spec, (s) => (s.labels = { x: 'y' })) }), 'version', 'version-required', versionRequired);
+    await invalid(h.control.UpdateService({ serviceId: svc.id, version: version as number, rollback: false, spec: protoSpec(svc.spec, (s) => (s.labels = { x: 'y' })) }), 'version', 'version-required', versionRequired);
     await invalid(h.control.UpdateCluster({ version: version as number, spec: spec(c, (s) => (s.dispatcher = { heartbeatPeriodMs: 2000, heartbeatGrace: 3 })) }), 'version', 'version-required', versionRequired);
   }
   assert.equal(h.writes(), writes, 'nothing proposed');
@@ -92,7 +92,7 @@ test('UpdateService, UpdateNode and UpdateCluster refuse a missing, zero or nega
     assert.match(r.details, /is at version \d+, not \d+: the object changed since you read it/);
   };
   await stale(h.control.UpdateNode({ nodeId: 'w1', version: w1.version + 1, hasAvailability: true, availability: 2, hasRole: false, role: 0, force: false }));
-  await stale(h.control.UpdateService({ serviceId: svc.id, version: svc.version - 1, spec: protoSpec(svc.spec) }));
+  await stale(h.control.UpdateService({ serviceId: svc.id, version: svc.version - 1, rollback: false, spec: protoSpec(svc.spec) }));
   await stale(h.control.UpdateCluster({ version: c.version + 7, spec: spec(c, () => {}) }));
   assert.equal(h.writes(), writes, 'nothing proposed');
   // The version read: written.
@@ -106,7 +106,7 @@ test('an update that changes nothing writes nothing and answers the stored objec
   const c = clusterObj(h);
   const w1 = h.local.store.get('node', 'w1') as Node;
   const writes = h.writes();
-  const s = (await h.control.UpdateService({ serviceId: svc.id, version: svc.version, spec: protoSpec(svc.spec) })) as { service: control.Service__Output };
+  const s = (await h.control.UpdateService({ serviceId: svc.id, version: svc.version, rollback: false, spec: protoSpec(svc.spec) })) as { service: control.Service__Output };
   assert.equal(s.service.meta?.version, svc.version);
   assert.equal(s.service.meta?.updatedAt, svc.updatedAt);
   const n = (await h.control.UpdateNode({ nodeId: 'w1', version: w1.version, hasAvailability: true, availability: 0, hasRole: true, role: 0, labelsAdd: {}, labelsRm: [], force: false })) as {
@@ -121,7 +121,7 @@ test('an update that changes nothing writes nothing and answers the stored objec
   await h.control.UpdateNode({ nodeId: 'w1', version: w1.version, hasAvailability: true, availability: 0, hasRole: false, role: 0, labelsAdd: {}, labelsRm: [], force: false });
   assert.equal(h.writes(), writes);
   // One real change: one write, a new version.
-  const changed = (await h.control.UpdateService({ serviceId: svc.id, version: svc.version, spec: protoSpec(svc.spec, (p) => (p.labels = { a: '2' })) })) as { service: control.Service__Output };
+  const changed = (await h.control.UpdateService({ serviceId: svc.id, version: svc.version, rollback: false, spec: protoSpec(svc.spec, (p) => (p.labels = { a: '2' })) })) as { service: control.Service__Output };
   assert.equal(h.writes(), writes + 1);
   assert.ok((changed.service.meta?.version ?? 0) > svc.version);
 });
@@ -151,13 +151,13 @@ test('specs a user would not mean are refused at CreateService and UpdateService
   const svc = h.local.store.list('service')[0];
   // The same rules on update.
   await invalid(
-    h.control.UpdateService({ serviceId: svc.id, version: svc.version, spec: protoSpec(svc.spec, (p) => (p.taskTemplate!.resources!.reservations!.memoryBytes = 1024)) }),
+    h.control.UpdateService({ serviceId: svc.id, version: svc.version, rollback: false, spec: protoSpec(svc.spec, (p) => (p.taskTemplate!.resources!.reservations!.memoryBytes = 1024)) }),
     `${R}.reservations.memoryBytes`,
     'memory-minimum',
   );
   // Issue 13's probe: a service renamed by UpdateService; and its mode changed.
-  await invalid(h.control.UpdateService({ serviceId: svc.id, version: svc.version, spec: protoSpec(svc.spec, (p) => (p.name = 'other')) }), 'spec.name', 'rename', /^spec\.name: renaming services is not supported/);
-  await invalid(h.control.UpdateService({ serviceId: svc.id, version: svc.version, spec: protoSpec(svc.spec, (p) => (p.mode = { mode: 'global', global: {} })) }), 'spec.mode', 'mode-change', /service mode change is not allowed/);
+  await invalid(h.control.UpdateService({ serviceId: svc.id, version: svc.version, rollback: false, spec: protoSpec(svc.spec, (p) => (p.name = 'other')) }), 'spec.name', 'rename', /^spec\.name: renaming services is not supported/);
+  await invalid(h.control.UpdateService({ serviceId: svc.id, version: svc.version, rollback: false, spec: protoSpec(svc.spec, (p) => (p.mode = { mode: 'global', global: {} })) }), 'spec.mode', 'mode-change', /service mode change is not allowed/);
   assert.equal(h.writes(), 1);
   assert.equal(h.local.store.get('service', svc.id), svc);
 });
@@ -175,12 +175,12 @@ test('an ingress port belongs to one service (as SwarmKit refuses it); host-mode
   await createService(h, serviceSpec('h1', { endpoint: { ports: [port(7070, 'host')] } }));
   const h2 = await createService(h, serviceSpec('h2', { endpoint: { ports: [port(7070, 'host')] } }));
   await invalid(
-    h.control.UpdateService({ serviceId: h2.id, version: h2.version, spec: protoSpec(h2.spec, (p) => (p.endpoint!.ports = [{ ...p.endpoint!.ports[0], publishedPort: 8080 }])) }),
+    h.control.UpdateService({ serviceId: h2.id, version: h2.version, rollback: false, spec: protoSpec(h2.spec, (p) => (p.endpoint!.ports = [{ ...p.endpoint!.ports[0], publishedPort: 8080 }])) }),
     'spec.endpoint.ports[0].publishedPort',
     'port-in-use',
   );
   // A service keeps its own port across an update.
-  await h.control.UpdateService({ serviceId: web.id, version: web.version, spec: protoSpec(web.spec, (p) => (p.labels = { v: '2' })) });
+  await h.control.UpdateService({ serviceId: web.id, version: web.version, rollback: false, spec: protoSpec(web.spec, (p) => (p.labels = { v: '2' })) });
 });
 
 test('errors quote at most about 100 characters of what the user sent', async () => {

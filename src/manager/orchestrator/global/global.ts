@@ -12,6 +12,7 @@ import type { Node, Service, Task } from '../../../api/objects.js';
 import type { StoreEvent } from '../../store/watch.js';
 import { nodeChangeMatters, serviceOrTaskEvent } from '../events.js';
 import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from '../loop.js';
+import type { LeaderTimes } from '../leader-times.js';
 import type { RestartSupervisor } from '../restart/restart.js';
 import { logPlan, planService, type ServicePlan, type SlotInput } from '../slots.js';
 import { SpecMatcher } from '../tasks.js';
@@ -29,8 +30,17 @@ export class GlobalOrchestrator extends ReconcileLoop {
     log: Logger,
     private readonly restart: RestartSupervisor,
     private readonly updater: Updater,
+    private readonly times: LeaderTimes,
   ) {
     super(ctx, serial, options, log);
+  }
+
+  protected override onStart(): void {
+    this.times.acquire(this.ctx.now(), () => this.ctx.store.list('task'));
+  }
+
+  protected override onStop(): void {
+    this.times.release();
   }
 
   protected plan(job: Job): Planned {
@@ -65,6 +75,7 @@ export class GlobalOrchestrator extends ReconcileLoop {
         node: (id) => store.get('node', id),
         matcher: new SpecMatcher(service),
         restart: this.restart,
+        times: this.times,
         stopMarginMs: this.options.stopMarginMs,
         mustLeave: () => '',
       },
@@ -78,7 +89,7 @@ export class GlobalOrchestrator extends ReconcileLoop {
   protected onEvent(ev: StoreEvent): void {
     const { store } = this.ctx;
     if (ev.op === 'restored') return this.markAll();
-    if (serviceOrTaskEvent(ev, store, isGlobal, this.restart, this.updater, (id) => this.markDirty(id))) return;
+    if (serviceOrTaskEvent(ev, store, isGlobal, this.restart, this.times, () => this.ctx.now(), (id) => this.markDirty(id))) return;
     switch (ev.kind) {
       case 'node':
         if (nodeChangeMatters(ev)) this.markAll();

@@ -12,10 +12,11 @@ import type { Service, Task } from '../../../api/objects.js';
 import type { StoreEvent } from '../../store/watch.js';
 import { nodeChangeMatters, serviceOrTaskEvent } from '../events.js';
 import { ReconcileLoop, type Job, type Planned, type ResolvedOptions, type Serial } from '../loop.js';
+import type { LeaderTimes } from '../leader-times.js';
 import type { RestartSupervisor } from '../restart/restart.js';
 import { logPlan, planService, type ServicePlan, type SlotInput } from '../slots.js';
 import { SpecMatcher, isLive } from '../tasks.js';
-import type { Updater } from '../update/updater.js';
+import { updateUnderWay, type Updater } from '../update/updater.js';
 
 export const isReplicated = (s: Service): boolean => 'replicated' in s.spec.mode;
 
@@ -33,8 +34,17 @@ export class ReplicatedOrchestrator extends ReconcileLoop {
     log: Logger,
     private readonly restart: RestartSupervisor,
     private readonly updater: Updater,
+    private readonly times: LeaderTimes,
   ) {
     super(ctx, serial, options, log);
+  }
+
+  protected override onStart(): void {
+    this.times.acquire(this.ctx.now(), () => this.ctx.store.list('task'));
+  }
+
+  protected override onStop(): void {
+    this.times.release();
   }
 
   protected plan(job: Job): Planned {
@@ -50,7 +60,7 @@ export class ReplicatedOrchestrator extends ReconcileLoop {
   planOne(service: Service, now: number, only?: ReadonlySet<number>): ServicePlan {
     const { store } = this.ctx;
     const replicas = replicasOf(service);
-    const partial = only !== undefined && !this.updater.isUpdating(service.id);
+    const partial = only !== undefined && !updateUnderWay(service);
     const bySlot = new Map<number, Task[]>();
     if (partial) {
       for (const slot of only) bySlot.set(slot, store.tasksBySlot(service.id, slot));
@@ -85,6 +95,7 @@ export class ReplicatedOrchestrator extends ReconcileLoop {
         node: (id) => store.get('node', id),
         matcher: new SpecMatcher(service),
         restart: this.restart,
+        times: this.times,
         stopMarginMs: this.options.stopMarginMs,
         mustLeave: (t) => (t.nodeId === '' ? '' : taskMustLeaveReason(t, store.get('node', t.nodeId))),
       },
@@ -98,7 +109,7 @@ export class ReplicatedOrchestrator extends ReconcileLoop {
   protected onEvent(ev: StoreEvent): void {
     const { store } = this.ctx;
     if (ev.op === 'restored') return this.markAll();
-    if (serviceOrTaskEvent(ev, store, isReplicated, this.restart, this.updater, (id, slot) => (slot === undefined ? this.markDirty(id) : this.markSlotDirty(id, slot)))) return;
+    if (serviceOrTaskEvent(ev, store, isReplicated, this.restart, this.times, () => this.ctx.now(), (id, slot) => (slot === undefined ? this.markDirty(id) : this.markSlotDirty(id, slot)))) return;
     switch (ev.kind) {
       case 'node': {
         if (!nodeChangeMatters(ev)) return;

@@ -22,15 +22,34 @@
 //   service's spec changes (the newest task is then outdated and the slot is
 //   filled with the new spec: `service update` re-runs finished tasks, as
 //   `docker service update --force` does).
-// - Restart delay: the replacement is created at task.updatedAt + delayMs
-//   (the orchestrators set a timer for it).
+// - Restart delay, with crash-loop back-off (beyond Swarm, whose delay is
+//   fixed: moby/swarmkit#1201): the decision is taken once, when the
+//   orchestrator handles the task's end, and written on the task
+//   (task.restart: attempt, delay, when the next attempt is due). Each
+//   consecutive failure of a slot doubles the delay (delay, 2x, 4x, ...) up to
+//   restartPolicy.maxDelayMs; a task that ran for max(10 s, maxDelayMs)
+//   starts the count again. The replacement is created delayMs after the
+//   decision, measured on this leader's clock (../leader-times.ts: a decision
+//   an earlier leader took counts from this leader's term start).
 // - Attempts: the restarts of the slot within windowMs before the end being
 //   judged (0 = all), counted from the slot's history (a task whose
 //   predecessor ended on its own is a restart) and from this leader's memory
 //   (the reaper may have deleted old history); the larger count wins.
 import type { Logger } from 'pino';
-import { TaskState, isTerminal, type RestartPolicy, type Task } from '../../../api/objects.js';
+import { TaskState, isTerminal, type RestartDecision, type RestartPolicy, type Task } from '../../../api/objects.js';
+import type { LeaderTimes } from '../leader-times.js';
 import { byCreation, isUnhandledExit } from '../tasks.js';
+
+/** A task that ran at least this long (or the policy's max delay, if longer) resets its slot's back-off. */
+export const BACKOFF_RESET_MIN_MS = 10_000;
+
+/** The delay before restart attempt `attempt` (1 = the first) under `policy`: delay x 2^(attempt-1), at most maxDelayMs. */
+export function backoffDelay(policy: RestartPolicy, attempt: number): number {
+  if (policy.maxDelayMs <= policy.delayMs || attempt <= 1) return policy.delayMs;
+  // 2^40 x any delay is past any max delay: no need to compute further.
+  const factor = 2 ** Math.min(attempt - 1, 40);
+  return Math.min(policy.maxDelayMs, policy.delayMs * factor);
+}
 
 export type FillVerdict =
   | { kind: 'fill'; restart: boolean; reason: string }
@@ -85,31 +104,63 @@ export class RestartSupervisor {
   endedOnItsOwn(t: Task): boolean {
     if (!isTerminal(t.status.state)) return false;
     if (isUnhandledExit(t)) return true;
+    // Only a task that ended on its own gets a restart decision.
+    if (t.restart !== undefined) return true;
     if (this.endedOnOwn.has(t.id)) return true;
     if (this.stopRequested.has(t.id)) return false;
     return t.status.state === TaskState.COMPLETE || t.status.state === TaskState.FAILED || t.status.state === TaskState.REJECTED;
   }
 
   /**
+   * The restart decision for `last`, a task that ended on its own and is being
+   * handled now; `history` is its slot's tasks, oldest first (`last` among them).
+   */
+  decideAtExit(key: string, history: readonly Task[], last: Task, now: number, times: LeaderTimes): RestartDecision {
+    const policy = last.spec.restartPolicy;
+    const none = (reason: string): RestartDecision => ({ attempt: 0, delayMs: 0, nextAt: 0, reason });
+    if (policy.condition === 'none') return none('restart condition is none');
+    if (policy.condition === 'on-failure' && last.status.state === TaskState.COMPLETE && last.status.exitCode === 0) {
+      return none('completed with exit code 0 (restart condition on-failure)');
+    }
+    if (policy.maxAttempts > 0) {
+      const attempts = Math.max(this.countFromHistory(history, now, policy.windowMs), this.countFromMemory(key, now, policy.windowMs));
+      if (attempts >= policy.maxAttempts) {
+        return none(`restarted ${attempts} time(s)${policy.windowMs > 0 ? ` within ${policy.windowMs} ms` : ''}: maxAttempts ${policy.maxAttempts} reached`);
+      }
+    }
+    const attempt = this.consecutiveFailures(history, last, now, times);
+    const delayMs = backoffDelay(policy, attempt);
+    return { attempt, delayMs, nextAt: now + delayMs, reason: '' };
+  }
+
+  /**
    * The verdict for a slot with no live task whose newest task `last` ended on
    * its own. `history` is the slot's tasks, oldest first.
    */
-  decide(key: string, history: readonly Task[], last: Task, now: number): FillVerdict {
-    const policy = last.spec.restartPolicy;
-    if (policy.condition === 'none') return { kind: 'empty', reason: 'restart condition is none' };
-    if (policy.condition === 'on-failure' && last.status.state === TaskState.COMPLETE && last.status.exitCode === 0) {
-      return { kind: 'empty', reason: 'completed with exit code 0 (restart condition on-failure)' };
-    }
-    const anchor = last.updatedAt;
-    if (policy.maxAttempts > 0) {
-      const attempts = Math.max(this.countFromHistory(history, anchor, policy.windowMs), this.countFromMemory(key, anchor, policy.windowMs));
-      if (attempts >= policy.maxAttempts) {
-        return { kind: 'empty', reason: `restarted ${attempts} time(s)${policy.windowMs > 0 ? ` within ${policy.windowMs} ms` : ''}: maxAttempts ${policy.maxAttempts} reached` };
-      }
-    }
-    const due = anchor + policy.delayMs;
-    if (now < due) return { kind: 'wait', until: due, reason: 'restart delay' };
+  decide(key: string, history: readonly Task[], last: Task, now: number, times: LeaderTimes): FillVerdict {
+    // A task an older version handled carries no decision: decide now, from this leader's term start.
+    const d = last.restart ?? this.decideAtExit(key, history, last, now, times);
+    if (d.reason !== '') return { kind: 'empty', reason: d.reason };
+    const due = times.decidedAt(last) + d.delayMs;
+    if (now < due) return { kind: 'wait', until: due, reason: d.attempt > 1 ? `restart back-off (attempt ${d.attempt})` : 'restart delay' };
     return { kind: 'fill', restart: true, reason: 'restart policy' };
+  }
+
+  /**
+   * 1 + the failures of the slot just before `last` in a row: the task before
+   * it ended on its own too (it carries a restart decision), unless `last` ran
+   * long enough to count as healthy (then 1 again).
+   */
+  private consecutiveFailures(history: readonly Task[], last: Task, now: number, times: LeaderTimes): number {
+    const policy = last.spec.restartPolicy;
+    const since = times.runningSince(last);
+    if (since !== undefined && now - since >= Math.max(BACKOFF_RESET_MIN_MS, policy.maxDelayMs)) return 1;
+    let prev: Task | undefined;
+    for (const t of history) {
+      if (t.id === last.id || byCreation(t, last) > 0) continue;
+      if (prev === undefined || byCreation(t, prev) > 0) prev = t;
+    }
+    return prev?.restart !== undefined && prev.restart.reason === '' ? prev.restart.attempt + 1 : 1;
   }
 
   private countFromHistory(history: readonly Task[], anchor: number, windowMs: number): number {
