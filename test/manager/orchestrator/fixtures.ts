@@ -61,12 +61,57 @@ export class Harness {
     return this.addService(id, { mode: { global: {} }, ...over });
   }
 
-  /** Change a service's spec the way the control API would (updatedAt = now). */
+  /**
+   * Change a service's spec the way the control API's UpdateService does
+   * (src/manager/controlapi/services.ts): updatedAt = now; a change of what
+   * tasks run (task template, endpoint), or any change once no update is under
+   * way or paused, makes the old spec the previous spec and clears the update
+   * status; a change that leaves the tasks alone mid-update keeps both.
+   */
   updateService(id: string, change: (spec: ServiceSpec) => void): Service {
     const s = structuredClone(this.store.get('service', id) as Service);
+    const before = structuredClone(s.spec);
     change(s.spec);
     s.updatedAt = this.now;
+    if (JSON.stringify(before) !== JSON.stringify(s.spec)) {
+      const tasksChange = JSON.stringify(before.taskTemplate) !== JSON.stringify(s.spec.taskTemplate) || JSON.stringify(before.endpoint) !== JSON.stringify(s.spec.endpoint);
+      const st = s.updateStatus?.state;
+      const keep = !tasksChange && st !== undefined && st !== 'completed' && st !== 'rollback_completed';
+      if (!keep) {
+        s.previousSpec = before;
+        s.updateStatus = undefined;
+      }
+    }
     return this.ls.applyNow([updateAction('service', s)])[0] as Service;
+  }
+
+  /** `service rollback`, as the control API's UpdateService with rollback: spec and previous spec swap. */
+  rollback(id: string): Service {
+    const s = structuredClone(this.store.get('service', id) as Service);
+    assert.ok(s.previousSpec, `service ${id} has a previous spec`);
+    const next: Service = {
+      ...s,
+      spec: s.previousSpec,
+      previousSpec: s.spec,
+      updateStatus: { state: 'rollback_started', startedAt: this.now, completedAt: 0, message: 'manually requested rollback', startVersion: s.version, canary: 'none' },
+      updatedAt: this.now,
+    };
+    return this.ls.applyNow([updateAction('service', next)])[0] as Service;
+  }
+
+  /** `service promote`, as the control API's PromoteService: the stored canary state becomes promoted. */
+  promote(id: string): Service {
+    const s = structuredClone(this.store.get('service', id) as Service);
+    assert.equal(s.updateStatus?.canary, 'awaiting_promotion', `service ${id} awaits promotion`);
+    const next: Service = { ...s, updateStatus: { ...s.updateStatus, canary: 'promoted', message: 'update in progress: canaries promoted' }, updatedAt: this.now };
+    return this.ls.applyNow([updateAction('service', next)])[0] as Service;
+  }
+
+  /** The service as stored. */
+  service(id: string): Service {
+    const s = this.store.get('service', id);
+    assert.ok(s, `service ${id} exists`);
+    return s;
   }
 
   scale(id: string, replicas: number): Service {

@@ -43,7 +43,7 @@ test('a FAILED task: desiredState SHUTDOWN at once, a replacement in the same sl
   assert.equal(h.live('s1').length, 2);
 });
 
-test('the restart delay survives a leader change', async () => {
+test('the restart delay survives a leader change: the new leader waits the whole delay from its term start', async () => {
   const h = await running({ condition: 'any', delayMs: 5_000 });
   const old = h.live('s1')[0];
   h.report(old.id, TaskState.FAILED, { exitCode: 1 });
@@ -52,7 +52,15 @@ test('the restart delay survives a leader change', async () => {
   await h.newLeader();
   await h.reconcile();
   assert.equal(h.live('s1').length, 0, 'still in the delay');
+  // Issue 15 (6): the old leader's decision time is another clock's; the new leader measures the delay from its
+  // own term start (t=3 s), so it waits at least as long as the old one would have, never less: nothing at 5 s.
   h.advance(2_000);
+  await h.reconcile();
+  assert.equal(h.live('s1').length, 0, 'the delay restarted at the new term');
+  h.advance(2_999);
+  await h.reconcile();
+  assert.equal(h.live('s1').length, 0, '1 ms before the delay is over from the term start');
+  h.advance(1);
   await h.reconcile();
   assert.equal(h.live('s1').length, 1);
 });

@@ -142,6 +142,15 @@ test('an update carries on under a new leader, batch by batch', async () => {
   h.advance(5_000);
   await h.newLeader();
   await h.reconcile();
+  // Issue 15 (6): the new leader cannot tell from the store, by its own clock, when the first slot's task became
+  // RUNNING; it counts the delay from its term start (t=5 s): never a shorter delay than the old leader's.
+  assert.equal(current(h), 1);
+  assert.equal(h.live('s1').length, 3, 'the delay restarted at the new term: no new batch yet');
+  h.advance(4_999);
+  await h.reconcile();
+  assert.equal(h.live('s1').length, 3, '1 ms before the delay is over from the term start');
+  h.advance(1);
+  await h.reconcile();
   assert.equal(h.live('s1').length, 2, 'second batch: one old task stopping');
   h.liveBySlot('s1');
 });
