@@ -80,8 +80,8 @@ export interface UpdatePlanner {
    * service to write (its new update status; on a rollback its spec too).
    */
   plan(ctx: PlanContext, slots: SlotState[]): UpdateStep;
-  /** Does the end of this task (ended on its own, being handled now) count as a failure of the update? */
-  isFailure(ctx: PlanContext, t: Task): boolean;
+  /** Does the end of this task (ended on its own, being handled now; `history`: its slot's tasks) count as a failure of the update? */
+  isFailure(ctx: PlanContext, t: Task, history: readonly Task[]): boolean;
   /** Keep an outdated task beside a current one even once the current one runs? (canaries, until promoted) */
   keepsOldBeside(service: Service): boolean;
 }
@@ -216,7 +216,7 @@ export function planService(ctx: PlanContext, inputs: readonly SlotInput[], upda
   for (const s of slots) {
     for (const t of [...s.tasks]) {
       if (isUnhandledExit(t)) {
-        s.handleExit(t, updater.isFailure(ctx, t));
+        s.handleExit(t, updater.isFailure(ctx, t, s.tasks));
         stats.exits++;
       }
     }

@@ -77,11 +77,12 @@ export class Updater implements UpdatePlanner {
     return inCanaryPhase(service);
   }
 
-  isFailure(ctx: PlanContext, t: Task): boolean {
+  isFailure(ctx: PlanContext, t: Task, history: readonly Task[]): boolean {
     const { service, matcher, now, times } = ctx;
     const st = service.updateStatus;
     if (!st || !updateUnderWay(service)) return false;
-    if (t.specVersion < st.startVersion || !matcher.isCurrent(t)) return false;
+    const belongs = (x: Task): boolean => x.specVersion >= st.startVersion && matcher.isCurrent(x);
+    if (!belongs(t) || !takesPart(history, belongs)) return false;
     const since = times.runningSince(t);
     // Never seen RUNNING by this leader: ended before RUNNING, or its RUNNING is older than this term (conservative).
     return since === undefined || now - since <= activeConfig(service).monitorMs;
@@ -119,6 +120,7 @@ export class Updater implements UpdatePlanner {
     for (const s of wanted) {
       const p = this.phase(ctx, s, status, belongs, hasOld, wake);
       phases.set(s, p);
+      if (p === 'idle') continue;
       for (const t of s.live) {
         if (t.status.state !== TaskState.RUNNING || !belongs(t, status)) continue;
         const since = times.runningSince(t);
@@ -196,7 +198,7 @@ export class Updater implements UpdatePlanner {
     const { service, now, times } = ctx;
     const belongs = (t: Task): boolean => t.specVersion >= status.startVersion && ctx.matcher.isCurrent(t);
     // A slot that has had a canary keeps it (a failed canary is not replaced elsewhere).
-    const touched = wanted.filter((s) => s.tasks.some(belongs));
+    const touched = wanted.filter((s) => s.tasks.some(belongs) && takesPart(s.tasks, belongs));
     const missing = Math.max(0, cfg.canary - touched.length);
     for (const s of candidates.slice(0, missing)) this.touch(ctx, s, true, 'canary');
     if (missing > 0) return undefined;
@@ -235,6 +237,9 @@ export class Updater implements UpdatePlanner {
     wake: (at: number) => void,
   ): SlotPhase {
     const { matcher } = ctx;
+    // A slot that never ran anything older than the update (a scale-up, a new node of a global service) is not
+    // part of it, as in Swarm: its tasks take no room in the window, move no delay and are no failures of it.
+    if (!takesPart(s.tasks, (t) => belongs(t, status))) return 'idle';
     const mine = s.tasks.filter((t) => belongs(t, status));
     const liveMine = s.live.filter((t) => belongs(t, status));
     const old = hasOld(s);
@@ -295,6 +300,11 @@ export class Updater implements UpdatePlanner {
     this.log.warn({ ...who }, message);
     return { ...service, updateStatus: { ...status, state: rollingBack ? 'rollback_paused' : 'paused', message } };
   }
+}
+
+/** Does a slot with this history take part in the update: has it had a task that is not of the update? */
+function takesPart(history: readonly Task[], belongs: (t: Task) => boolean): boolean {
+  return history.some((t) => !belongs(t));
 }
 
 /** Tasks that are not serving (not RUNNING) go first, then by slot / node. */
