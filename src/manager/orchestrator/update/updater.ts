@@ -200,8 +200,12 @@ export class Updater implements UpdatePlanner {
     // A slot that has had a canary keeps it (a failed canary is not replaced elsewhere).
     const touched = wanted.filter((s) => s.tasks.some(belongs) && takesPart(s.tasks, belongs));
     const missing = Math.max(0, cfg.canary - touched.length);
-    for (const s of candidates.slice(0, missing)) this.touch(ctx, s, true, 'canary');
-    if (missing > 0) return undefined;
+    const fresh = candidates.filter((s) => !touched.includes(s)).slice(0, missing);
+    // A canary slot is a candidate again once its ended canary's restart delay is over (the fill of an empty slot
+    // does not see it: its old task still runs): its canary is restarted there, beside the old task.
+    const again = candidates.filter((s) => touched.includes(s));
+    for (const s of [...fresh, ...again]) this.touch(ctx, s, true, 'canary');
+    if (missing > 0 || again.length > 0) return undefined;
     let healthyAt = -Infinity;
     for (const s of touched) {
       const c = s.live.find((t) => belongs(t) && t.status.state === TaskState.RUNNING);

@@ -82,3 +82,19 @@ test('a failing canary with failure action rollback: the canaries stop, every ol
   ]);
   expectView(h, { tasks: 6 }, 'no task beside the 4 old ones and the 2 canaries');
 });
+
+test('a canary that ends within the failure ratio is restarted beside its old task after its restart delay', async () => {
+  const h = await runningService(4, { parallelism: 1, canary: 1, monitorMs: 5_000, maxFailureRatio: 0.5 });
+  const old = h.live('s1').map((t) => t.id);
+  await script(h, [
+    ['new image: a canary', newImage(), { canary: 'deploying', old: 4, new: 1 }],
+    ['it RUNs', converge, { canary: 'deploying', newRunning: 1 }],
+    ['it FAILs at once: 1/4 failures, within the ratio', failNewest(TaskState.FAILED), { state: 'updating', canary: 'deploying', failures: 1, old: 4, new: 0 }, oldKept(old)],
+    ['restart delay - 1', advance(4_999), { canary: 'deploying', old: 4, new: 0 }],
+    ['restart delay: a new canary in its slot', advance(1), { canary: 'deploying', old: 4, new: 1, stopping: 0 }, oldKept(old)],
+    ['it RUNs', converge, { canary: 'deploying', newRunning: 1 }],
+    ['healthy for the monitor window', advance(5_000), { canary: 'awaiting_promotion', old: 4, newRunning: 1, tasks: 6 }, oldKept(old)],
+  ]);
+  const slots = new Set(h.tasks('s1').filter((t) => !old.includes(t.id)).map((t) => t.slot));
+  assert.equal(slots.size, 1, 'both canaries in one slot');
+});

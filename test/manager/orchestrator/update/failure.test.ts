@@ -192,3 +192,14 @@ test('progress deadline: no slot done for the deadline runs the failure action; 
     ['paused for good', advance(600_000), { state: 'paused', stopping: 0, old: 1 }],
   ]);
 });
+
+test('start-first: a new task that fails beside its old one pauses the update with the old one still serving', async () => {
+  const h = await runningService(2, { parallelism: 1, order: 'start-first' });
+  const old = h.live('s1').map((t) => t.id);
+  await script(h, [
+    ['new image: a new task beside an old one', newImage(), { state: 'updating', old: 2, new: 1 }],
+    ['REJECTED', failNewest(TaskState.REJECTED), { state: 'paused', failures: 1, old: 2, oldRunning: 2, new: 0, stopping: 0 }],
+    ['an hour later: nothing replaced', advance(3_600_000), { state: 'paused', old: 2, oldRunning: 2, new: 0, stopping: 0, tasks: 3 }],
+  ]);
+  for (const id of old) assert.equal(h.task(id).desiredState, TaskState.RUNNING);
+});
