@@ -31,7 +31,8 @@
 // - A paused update stays paused until the spec changes (controlapi resets
 //   the status; a paused update then resumes on the new spec).
 // - Beyond Swarm: progressDeadlineMs (an update in which no slot finishes for
-//   that long runs the failure action: moby/moby#35564, docker/cli#627), and
+//   that long runs the failure action: moby/moby#35564, docker/cli#627; the
+//   update delay and a canary's monitor window do not count), and
 //   canaries: `canary` tasks of the new spec start beside old ones (their
 //   old tasks keep running: slots.ts dedupe); once every canary has run for
 //   the monitor window the update waits for `service promote` (canary
@@ -158,8 +159,13 @@ export class Updater implements UpdatePlanner {
       return { service: write(done) };
     }
 
-    if (cfg.progressDeadlineMs > 0 && cfg.failureAction !== 'continue' && status.canary !== 'awaiting_promotion') {
-      const deadline = progress + cfg.progressDeadlineMs;
+    // The deadline runs only while a slot of the update waits for a task to become RUNNING, from the later of when
+    // this leader first saw the update so and the end of the update delay after the last task that did: the delay
+    // itself and a canary's monitor window are the update waiting on purpose, not failing to progress.
+    const stuck = wanted.some((s) => phases.get(s) === 'in-flight' && !s.live.some((t) => belongs(t, status) && t.status.state === TaskState.RUNNING));
+    if (cfg.progressDeadlineMs > 0 && cfg.failureAction !== 'continue' && status.canary !== 'awaiting_promotion' && stuck) {
+      const since = Math.max(times.progressAt(service.id, status, now), lastDone === undefined ? -Infinity : lastDone + cfg.delayMs);
+      const deadline = since + cfg.progressDeadlineMs;
       if (now >= deadline) {
         return { service: this.failureAction(service, status, cfg, now, `because no task of it became RUNNING within its progress deadline of ${durationText(cfg.progressDeadlineMs)}`) };
       }

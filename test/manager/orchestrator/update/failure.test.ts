@@ -203,3 +203,27 @@ test('start-first: a new task that fails beside its old one pauses the update wi
   ]);
   for (const id of old) assert.equal(h.task(id).desiredState, TaskState.RUNNING);
 });
+
+test('progress deadline: the update delay and a canary monitor window are not counted against it', async () => {
+  const h = await runningService(3, { parallelism: 1, delayMs: 120_000, progressDeadlineMs: 60_000 });
+  await script(h, [
+    ['new image at t=0', newImage(), { state: 'updating', stopping: 1 }],
+    ['first slot RUNNING at t=0', agents, { state: 'updating', newRunning: 1, stopping: 0 }],
+    ['t=119.999 s: in the update delay, longer than the deadline', advance(119_999), { state: 'updating', stopping: 0, old: 2 }],
+    ['t=120 s: the next slot', advance(1), { state: 'updating', stopping: 1, old: 1 }],
+    ['its task ASSIGNED, never RUNNING', async (x) => {
+      x.stopRequested('s1');
+      await x.reconcile();
+      x.schedule('s1', ['n1']);
+    }, { state: 'updating', new: 2, newRunning: 1 }],
+    ['t=180 s - 1 ms', advance(59_999), { state: 'updating' }],
+    ['t=180 s: the deadline from the delay\'s end', advance(1), { state: 'paused', message: 'update paused because no task of it became RUNNING within its progress deadline of 1m' }],
+  ]);
+  const c = await runningService(2, { canary: 1, monitorMs: 120_000, progressDeadlineMs: 60_000 });
+  await script(c, [
+    ['new image: a canary', newImage(), { state: 'updating', canary: 'deploying', new: 1 }],
+    ['it RUNs', converge, { canary: 'deploying', newRunning: 1 }],
+    ['past the deadline, within the monitor window', advance(90_000), { state: 'updating', canary: 'deploying' }],
+    ['healthy', advance(30_000), { state: 'updating', canary: 'awaiting_promotion' }],
+  ]);
+});
