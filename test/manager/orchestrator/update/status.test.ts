@@ -204,3 +204,17 @@ test('a leader change mid-update: the new leader goes on from the store, each sl
   expectView(h, { newRunning: 3, old: 0 }, 'end');
   assert.equal(view(h).failures, 0);
 });
+
+test('a task of the update that fails in the last monitor window pauses it instead of completing', async () => {
+  const h = await runningService(2, { parallelism: 1, monitorMs: 5_000 });
+  await script(h, [
+    ['new image', newImage(), { state: 'updating', stopping: 1 }],
+    ['first slot RUNNING', agents, { newRunning: 1, stopping: 1 }],
+    ['second slot RUNNING: the last monitor window', agents, { newRunning: 2, stopping: 0, state: 'updating' }],
+    ['one ends 4 s into it', (x) => {
+      x.advance(4_000);
+      x.report(newTasks(x)[0].id, TaskState.FAILED, { exitCode: 1 });
+    }, { state: 'paused', failures: 1 }],
+    ['no completion later', advance(60_000), { state: 'paused' }],
+  ]);
+});
