@@ -78,36 +78,32 @@ test('consecutive failures: attempt 1, 2, 3, ...; delay 5 s, 10 s, 20 s, capped 
   assert.deepEqual(new Set(h.tasks('s1').map((t) => t.slot)), new Set([1]));
 });
 
+/** Rows of [how long the task ran (ms), the attempt, the delay] for consecutive ends of the slot's task. */
+async function runs(h: Harness, rows: ReadonlyArray<readonly [number, number, number]>): Promise<void> {
+  for (const [ran, attempt, delayMs] of rows) {
+    h.advance(ran);
+    const { restart } = await fail(h);
+    assert.deepEqual([restart?.attempt, restart?.delayMs], [attempt, delayMs], `ran ${ran} ms`);
+    await replacedAfter(h, delayMs, `ran ${ran} ms`);
+  }
+}
+
 test('a task that ran max(10 s, maxDelayMs) starts the count again', async () => {
-  const h = await running({ condition: 'any', delayMs: 1_000, maxDelayMs: 30_000 });
-  for (const [ran, attempt, delayMs] of [
+  await runs(await running({ condition: 'any', delayMs: 1_000, maxDelayMs: 30_000 }), [
     [1_000, 1, 1_000],
     [1_000, 2, 2_000],
     [29_999, 3, 4_000], // past 10 s, not maxDelayMs
     [30_000, 1, 1_000], // maxDelayMs: healthy, the count starts again
     [1_000, 2, 2_000],
-  ] as const) {
-    h.advance(ran);
-    const { restart } = await fail(h);
-    assert.deepEqual([restart?.attempt, restart?.delayMs], [attempt, delayMs], `ran ${ran} ms`);
-    await replacedAfter(h, delayMs, `ran ${ran} ms`);
-  }
-});
-
-test('a max delay under 10 s: 10 s of running starts the count again', async () => {
-  const h = await running({ condition: 'any', delayMs: 1_000, maxDelayMs: 4_000 });
-  for (const [ran, attempt, delayMs] of [
+  ]);
+  // A max delay under 10 s: 10 s of running starts the count again.
+  await runs(await running({ condition: 'any', delayMs: 1_000, maxDelayMs: 4_000 }), [
     [1_000, 1, 1_000],
     [9_999, 2, 2_000],
     [9_999, 3, 4_000],
     [9_999, 4, 4_000],
     [10_000, 1, 1_000],
-  ] as const) {
-    h.advance(ran);
-    const { restart } = await fail(h);
-    assert.deepEqual([restart?.attempt, restart?.delayMs], [attempt, delayMs], `ran ${ran} ms`);
-    await replacedAfter(h, delayMs, `ran ${ran} ms`);
-  }
+  ]);
 });
 
 test('maxDelayMs <= delayMs: a fixed delay, as in Swarm', async () => {
