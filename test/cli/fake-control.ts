@@ -49,6 +49,8 @@ export class FakeControl {
   readonly delays = new Map<ControlMethod, number>();
   /** Run before a write is checked (e.g. to change the object under the caller's feet). */
   beforeWrite: ((method: ControlMethod) => void) | null = null;
+  /** Run before any call is answered (e.g. to move an update on between two reads of the CLI's progress). */
+  beforeCall: ((method: ControlMethod) => void) | null = null;
   /** Run after UpdateService stored a new spec (e.g. to play the updater: tasks and update status). */
   afterUpdate: ((service: Service) => void) | null = null;
 
@@ -62,6 +64,7 @@ export class FakeControl {
     this.delays.clear();
     this.beforeWrite = null;
     this.afterUpdate = null;
+    this.beforeCall = null;
     this.maxTasksPerAnswer = 5_000;
   }
 
@@ -261,6 +264,7 @@ export class FakeControl {
           return;
         }
         this.calls.push({ method, request: call.request });
+        this.beforeCall?.(method);
         const queued = this.inject.get(method);
         const injected = queued?.shift();
         if (injected) {
