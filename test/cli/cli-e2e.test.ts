@@ -668,8 +668,8 @@ describe('safe deploys (issue 15)', () => {
     const t = fake.addTask(task('t9'.padEnd(25, 'x'), web, { slot: 3, status: failed, createdAt: T0 + 99, restart: { attempt: 3, delayMs: 15_000, nextAt: NOW + 12_000, reason: '' } }));
     fake.addTask(task('t8'.padEnd(25, 'x'), web, { slot: 3, status: { ...failed, timestamp: NOW - 30_000 }, restart: { attempt: 2, delayMs: 10_000, nextAt: NOW - 20_000, reason: '' } }));
     const out = ok(await cli(['service', 'ps', 'web']));
-    assert.match(out, /\nt9xxxxxxxxxx   web\.3 .* Failed 3 seconds ago, restart in 12 seconds \(attempt 3\)   "task: non-zero exit \(1\)"\n/);
-    assert.match(out, /\nt8xxxxxxxxxx    \\_ web\.3 .* Failed 30 seconds ago   /, 'an older task of the slot: no restart text');
+    assert.match(out, /\nt9xxxxxxxxxx +web\.3 .* Failed 3 seconds ago, restart in 12 seconds \(attempt 3\) +"task: non-zero exit \(1\)"\n/);
+    assert.match(out, /\nt8xxxxxxxxxx +\\_ web\.3 .* Failed 30 seconds ago +"/, 'an older task of the slot: no restart text');
     const json = ok(await cli(['service', 'ps', '--format', 'json', 'web'])).trimEnd().split('\n').map((l) => JSON.parse(l) as { id: string; CurrentState: string });
     assert.equal(json.find((x) => x.id === t.id)?.CurrentState, 'Failed 3 seconds ago, restart in 12 seconds (attempt 3)');
     // No restart (max attempts reached) or one already due: the plain state.
