@@ -305,30 +305,27 @@ const inspect: CommandDef = {
  * is sent (the manager would write nothing either).
  */
 async function updateService(control: Control, service: Service, change: (s: Service) => Service['spec'] | null): Promise<{ sent: number }> {
-  return retryOnConflict(
-    service,
-    () => findService(control, service.id),
-    async (s) => {
-      const spec = change(s);
-      if (spec === null) return { sent: s.version };
-      await control.call('UpdateService', { serviceId: s.id, version: s.version, spec: serviceSpecToProto(spec) });
-      return { sent: s.version };
-    },
-    `service ${service.spec.name}`,
-  );
+  return writeService(control, service, async (s) => {
+    const spec = change(s);
+    if (spec !== null) await control.call('UpdateService', { serviceId: s.id, version: s.version, spec: serviceSpecToProto(spec) });
+    return { sent: s.version };
+  });
+}
+
+/**
+ * `write(s)` with the service as read; on a version conflict (the leader's
+ * updater writes the update status during an update) read it again and redo.
+ */
+function writeService<R>(control: Control, service: Service, write: (s: Service) => Promise<R>): Promise<R> {
+  return retryOnConflict(service, () => findService(control, service.id), write, `service ${service.spec.name}`);
 }
 
 /** docker's `service rollback`: spec and previous spec swap (UpdateService rollback, no spec), with the version read. */
 async function rollbackService(control: Control, service: Service): Promise<{ sent: number }> {
-  return retryOnConflict(
-    service,
-    () => findService(control, service.id),
-    async (s) => {
-      await control.call('UpdateService', { serviceId: s.id, version: s.version, rollback: true });
-      return { sent: s.version };
-    },
-    `service ${service.spec.name}`,
-  );
+  return writeService(control, service, async (s) => {
+    await control.call('UpdateService', { serviceId: s.id, version: s.version, rollback: true });
+    return { sent: s.version };
+  });
 }
 
 /** `service rollback` and `service update --rollback`: print the name, then the rollback's progress unless -d. */
@@ -393,12 +390,7 @@ const promote: CommandDef = {
   async run(ctx) {
     const control = ctx.control();
     const service = await findService(control, ctx.args[0]);
-    await retryOnConflict(
-      service,
-      () => findService(control, service.id),
-      (s) => control.call('PromoteService', { serviceId: s.id, version: s.version }),
-      `service ${service.spec.name}`,
-    );
+    await writeService(control, service, (s) => control.call('PromoteService', { serviceId: s.id, version: s.version }));
     ctx.io.out(`${ctx.args[0]}\n`);
     return 0;
   },
