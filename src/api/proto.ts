@@ -20,6 +20,7 @@ export const CONTROL_METHODS = [
   'GetService',
   'ListServices',
   'UpdateService',
+  'PromoteService',
   'RemoveService',
   'ListTasks',
   'GetCluster',

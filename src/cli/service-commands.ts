@@ -1,10 +1,10 @@
-// `flotilla service create | ls | inspect | update | scale | rm | ps`, like `docker service`.
+// `flotilla service create | ls | inspect | update | rollback | promote | scale | rm | ps`, like `docker service`.
 import * as grpc from '@grpc/grpc-js';
 import { serviceFromProto, serviceSpecToProto } from '../api/convert.js';
-import { TaskState, taskStateName, type Node, type PortConfig, type Service, type Task } from '../api/objects.js';
+import { TaskState, taskStateName, type Node, type PortConfig, type Service, type Task, type UpdateConfig, type UpdateState } from '../api/objects.js';
 import { MAX_REPLICAS } from '../api/validate.js';
 import { integerProblem, parseFilter, quoteArg, shownName, UsageError, type Flags, type FlagSpec } from './args.js';
-import { connectionOptions, parseCommandLine, type CommandDef, type CommandGroup } from './command.js';
+import { connectionOptions, parseCommandLine, type CommandContext, type CommandDef, type CommandGroup } from './command.js';
 import type { Control, Env } from './connection.js';
 import { CliError, RpcError } from './errors.js';
 import {
@@ -12,6 +12,7 @@ import {
   bytesSize,
   cpus,
   FORMAT_FLAG,
+  humanDuration,
   jsonArray,
   jsonLines,
   keyValues,
@@ -23,10 +24,10 @@ import {
   shortId,
   titleCase,
 } from './format.js';
-import { waitConverged } from './converge.js';
+import { waitConverged, waitUpdated } from './converge.js';
 import { findService, listNodes, listServicesWithStatus, listTasks, retryOnConflict } from './lookup.js';
 import type { ServiceSpec } from '../api/objects.js';
-import { buildCreateSpec, CREATE_FLAGS, defaultServiceName, hasUpdateChanges, planServiceUpdate, UPDATE_FLAGS } from './service-spec.js';
+import { buildCreateSpec, checkRollbackAlone, CREATE_FLAGS, defaultServiceName, hasUpdateChanges, planServiceUpdate, UPDATE_FLAGS } from './service-spec.js';
 
 function serviceMode(s: Service): 'replicated' | 'global' {
   return 'global' in s.spec.mode ? 'global' : 'replicated';
@@ -109,9 +110,24 @@ export function portsColumn(ports: readonly PortConfig[]): string {
   return ports.map((p) => (p.publishMode === 'ingress' ? `*:${p.publishedPort}->${p.targetPort}/${p.protocol}` : `${p.publishedPort}->${p.targetPort}/${p.protocol} (host)`)).join(', ');
 }
 
+/** What REPLICAS says of an update that has not completed (docker appends notes there too, e.g. "(max 1 per node)"). */
+const UPDATE_NOTES: Partial<Record<UpdateState, string>> = {
+  updating: 'updating',
+  paused: 'update paused',
+  rollback_started: 'rolling back',
+  rollback_paused: 'rollback paused',
+};
+
+/** ' (update paused)' while an update has not completed; '' otherwise. */
+export function updateNote(s: Service): string {
+  const note = s.updateStatus ? UPDATE_NOTES[s.updateStatus.state] : undefined;
+  return note === undefined ? '' : ` (${note})`;
+}
+
 /** `replicas`: the tasks to count, or each service's REPLICAS text (from the manager's ServiceStatus). */
 export function serviceTable(services: readonly Service[], replicas: readonly Task[] | ((s: Service) => string), noTrunc = false): string {
-  const column = typeof replicas === 'function' ? replicas : (s: Service): string => replicasColumn(s, replicas);
+  const count = typeof replicas === 'function' ? replicas : (s: Service): string => replicasColumn(s, replicas);
+  const column = (s: Service): string => count(s) + updateNote(s);
   return renderTable(
     ['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'],
     services.map((s) => [shortId(s.id, noTrunc), s.spec.name, serviceMode(s), column(s), s.spec.taskTemplate.container.image, portsColumn(s.spec.endpoint.ports)]),
@@ -162,7 +178,35 @@ function duration(ms: number): string {
   return parts.join('');
 }
 
-export function prettyService(s: Service, tasks: readonly Task[]): string {
+function updateConfigRows(u: UpdateConfig, rollback: boolean): [string, string | null][] {
+  const rows: [string, string | null][] = [
+    [rollback ? 'RollbackConfig' : 'UpdateConfig', null],
+    [' Parallelism', String(u.parallelism)],
+    [' Delay', duration(u.delayMs)],
+    [' On failure', u.failureAction],
+    [' Monitoring Period', duration(u.monitorMs)],
+    [' Max failure ratio', String(u.maxFailureRatio)],
+    [rollback ? ' Rollback order' : ' Update order', u.order],
+  ];
+  // A rollback has no canaries; its deadline is shown when the API set one.
+  if (!rollback) rows.push([' Canary', String(u.canary)], [' Auto promote', String(u.autoPromote)]);
+  if (!rollback || u.progressDeadlineMs > 0) rows.push([' Progress deadline', u.progressDeadlineMs > 0 ? duration(u.progressDeadlineMs) : 'none']);
+  return rows;
+}
+
+/** docker's UpdateStatus block of `service inspect --pretty`. */
+function updateStatusRows(s: Service, now: number): [string, string | null][] {
+  const st = s.updateStatus;
+  if (!st) return [];
+  const rows: [string, string | null][] = [['UpdateStatus', null], [' State', st.state]];
+  if (st.canary !== 'none') rows.push([' Canary', st.canary]);
+  if (st.startedAt) rows.push([' Started', ago(st.startedAt, now)]);
+  if (st.completedAt) rows.push([' Completed', ago(st.completedAt, now)]);
+  rows.push([' Message', st.message]);
+  return rows;
+}
+
+export function prettyService(s: Service, tasks: readonly Task[], now = Date.now()): string {
   const t = s.spec.taskTemplate;
   const c = t.container;
   const rows: [string, string | null][] = [
@@ -171,23 +215,13 @@ export function prettyService(s: Service, tasks: readonly Task[]): string {
   ];
   if (Object.keys(s.spec.labels).length > 0) rows.push(['Labels', labelList(s.spec.labels)]);
   rows.push(['Mode', 'replicated' in s.spec.mode ? `Replicated (${s.spec.mode.replicated.replicas} replicas)` : 'Global'], ['Running', replicasColumn(s, tasks)]);
+  rows.push(...updateStatusRows(s, now));
   if (t.placement.constraints.length > 0 || t.placement.preferences.length > 0) {
     rows.push(['Placement', null]);
     if (t.placement.constraints.length > 0) rows.push([' Constraints', t.placement.constraints.join(', ')]);
     if (t.placement.preferences.length > 0) rows.push([' Preferences', t.placement.preferences.map((p) => `spread=${p.spread}`).join(', ')]);
   }
-  const u = s.spec.updateConfig;
-  rows.push(
-    ['UpdateConfig', null],
-    [' Parallelism', String(u.parallelism)],
-    [' Delay', duration(u.delayMs)],
-    [' On failure', u.failureAction],
-    [' Monitoring Period', duration(u.monitorMs)],
-    [' Max failure ratio', String(u.maxFailureRatio)],
-    [' Update order', u.order],
-    ['ContainerSpec', null],
-    [' Image', c.image],
-  );
+  rows.push(...updateConfigRows(s.spec.updateConfig, false), ...updateConfigRows(s.spec.rollbackConfig, true), ['ContainerSpec', null], [' Image', c.image]);
   if (c.command.length > 0) rows.push([' Command', c.command.join(' ')]);
   if (c.args.length > 0) rows.push([' Args', c.args.join(' ')]);
   if (c.env.length > 0) rows.push([' Env', c.env.join(', ')]);
@@ -205,9 +239,36 @@ export function prettyService(s: Service, tasks: readonly Task[]): string {
     if (r.reservations.memoryBytes) rows.push([' Memory reservation', bytesSize(r.reservations.memoryBytes)]);
   }
   const rp = t.restartPolicy;
-  rows.push(['Restart Policy', null], [' Condition', rp.condition], [' Delay', duration(rp.delayMs)], [' Max attempts', String(rp.maxAttempts)], [' Window', duration(rp.windowMs)]);
+  rows.push(['Restart Policy', null], [' Condition', rp.condition], [' Delay', duration(rp.delayMs)], [' Max attempts', String(rp.maxAttempts)], [' Window', duration(rp.windowMs)], [' Max delay', duration(rp.maxDelayMs)]);
   if (s.spec.endpoint.ports.length > 0) rows.push(['Ports', portsColumn(s.spec.endpoint.ports)]);
   return keyValues(rows);
+}
+
+/** RFC 3339, as docker prints times; absent for 0 (never). */
+function rfc3339(ms: number): string | undefined {
+  return ms ? new Date(ms).toISOString() : undefined;
+}
+
+/**
+ * The JSON of `service inspect`: the stored service, with docker's
+ * "PreviousSpec" and "UpdateStatus" ({"State","StartedAt","CompletedAt",
+ * "Message"}, RFC 3339 times; our "Canary" when the update has canaries).
+ */
+export function inspectJson(s: Service): Record<string, unknown> {
+  const { previousSpec, updateStatus, ...rest } = s;
+  const out: Record<string, unknown> = { ...rest };
+  if (previousSpec !== undefined) out.PreviousSpec = previousSpec;
+  if (updateStatus !== undefined) {
+    const st = updateStatus;
+    out.UpdateStatus = {
+      State: st.state,
+      StartedAt: rfc3339(st.startedAt),
+      CompletedAt: rfc3339(st.completedAt),
+      Message: st.message,
+      ...(st.canary === 'none' ? {} : { Canary: st.canary }),
+    };
+  }
+  return out;
 }
 
 const inspect: CommandDef = {
@@ -230,8 +291,8 @@ const inspect: CommandDef = {
     }
     if (ctx.flags.bool('pretty')) {
       const tasks = found.length === 0 ? [] : await listTasks(control, { desiredStates: [TaskState.RUNNING] });
-      ctx.io.out(found.map((s) => prettyService(s, tasks)).join('\n'));
-    } else ctx.io.out(jsonArray(found));
+      ctx.io.out(found.map((s) => prettyService(s, tasks, ctx.io.now())).join('\n'));
+    } else ctx.io.out(jsonArray(found.map(inspectJson)));
     return code;
   },
 };
@@ -243,18 +304,37 @@ const inspect: CommandDef = {
  * conflict. A change that returns null leaves the service as it is: nothing
  * is sent (the manager would write nothing either).
  */
-async function updateService(control: Control, service: Service, change: (s: Service) => Service['spec'] | null): Promise<Service> {
-  return retryOnConflict(
-    service,
-    () => findService(control, service.id),
-    async (s) => {
-      const spec = change(s);
-      if (spec === null) return s;
-      const res = await control.call('UpdateService', { serviceId: s.id, version: s.version, spec: serviceSpecToProto(spec) });
-      return res.service ? serviceFromProto(res.service) : s;
-    },
-    `service ${service.spec.name}`,
-  );
+async function updateService(control: Control, service: Service, change: (s: Service) => Service['spec'] | null): Promise<{ sent: number }> {
+  return writeService(control, service, async (s) => {
+    const spec = change(s);
+    if (spec !== null) await control.call('UpdateService', { serviceId: s.id, version: s.version, spec: serviceSpecToProto(spec) });
+    return { sent: s.version };
+  });
+}
+
+/**
+ * `write(s)` with the service as read; on a version conflict (the leader's
+ * updater writes the update status during an update) read it again and redo.
+ */
+function writeService<R>(control: Control, service: Service, write: (s: Service) => Promise<R>): Promise<R> {
+  return retryOnConflict(service, () => findService(control, service.id), write, `service ${service.spec.name}`);
+}
+
+/** docker's `service rollback`: spec and previous spec swap (UpdateService rollback, no spec), with the version read. */
+async function rollbackService(control: Control, service: Service): Promise<{ sent: number }> {
+  return writeService(control, service, async (s) => {
+    await control.call('UpdateService', { serviceId: s.id, version: s.version, rollback: true });
+    return { sent: s.version };
+  });
+}
+
+/** `service rollback` and `service update --rollback`: print the name, then the rollback's progress unless -d. */
+async function runRollback(control: Control, io: CommandContext['io'], ref: string, flags: Flags): Promise<number> {
+  const service = await findService(control, ref);
+  const { sent } = await rollbackService(control, service);
+  io.out(`${ref}\n`);
+  if (!flags.bool('detach')) await waitUpdated(control, io, service.id, { op: 'rollback', since: sent, quiet: flags.bool('quiet') });
+  return 0;
 }
 
 function requireUpdateChanges(flags: Parameters<typeof hasUpdateChanges>[0]): void {
@@ -268,17 +348,50 @@ const update: CommandDef = {
   flags: UPDATE_FLAGS,
   args: { min: 1, max: 1 },
   async run(ctx) {
+    if (ctx.flags.bool('rollback')) {
+      checkRollbackAlone(ctx.flags);
+      return runRollback(ctx.control(), ctx.io, ctx.args[0], ctx.flags);
+    }
     requireUpdateChanges(ctx.flags);
     const control = ctx.control();
     const service = await findService(control, ctx.args[0]);
     // Flags that leave the spec as it is (e.g. --image of the image it runs)
     // send nothing and succeed, printing the service as docker does.
-    await updateService(control, service, (s) => {
+    const { sent } = await updateService(control, service, (s) => {
       const plan = planServiceUpdate(s.spec, ctx.flags, ctx.io.env);
       return plan.changed ? plan.spec : null;
     });
     ctx.io.out(`${ctx.args[0]}\n`);
-    if (!ctx.flags.bool('detach')) await waitConverged(control, ctx.io, service.id, { quiet: ctx.flags.bool('quiet') });
+    if (!ctx.flags.bool('detach')) await waitUpdated(control, ctx.io, service.id, { op: 'update', since: sent, quiet: ctx.flags.bool('quiet') });
+    return 0;
+  },
+};
+
+const ROLLBACK_FLAGS: readonly FlagSpec[] = [
+  { name: 'detach', short: 'd', kind: 'bool', help: 'exit immediately instead of waiting for the service to converge' },
+  { name: 'quiet', short: 'q', kind: 'bool', help: 'suppress progress output' },
+];
+
+const rollback: CommandDef = {
+  name: 'rollback',
+  usage: 'flotilla service rollback [OPTIONS] SERVICE',
+  summary: "Revert changes to a service's configuration: back to its previous spec.",
+  flags: ROLLBACK_FLAGS,
+  args: { min: 1, max: 1 },
+  run: (ctx) => runRollback(ctx.control(), ctx.io, ctx.args[0], ctx.flags),
+};
+
+const promote: CommandDef = {
+  name: 'promote',
+  usage: 'flotilla service promote SERVICE',
+  summary: 'Promote the canaries of an update that awaits it (see --update-canary): the update goes on in batches.',
+  flags: [],
+  args: { min: 1, max: 1 },
+  async run(ctx) {
+    const control = ctx.control();
+    const service = await findService(control, ctx.args[0]);
+    await writeService(control, service, (s) => control.call('PromoteService', { serviceId: s.id, version: s.version }));
+    ctx.io.out(`${ctx.args[0]}\n`);
     return 0;
   },
 };
@@ -390,28 +503,51 @@ export function taskFilter(specs: readonly string[], nodes: readonly Node[]): (t
 
 const MAX_ERROR_LENGTH = 30;
 
-/** `service ps` rows: grouped by slot (or node for global tasks), newest first, older ones marked '\_'. */
-export function taskTable(tasks: readonly Task[], services: ReadonlyMap<string, Service>, nodes: readonly Node[], now: number, noTrunc = false): string {
-  const hostname = new Map(nodes.map((n) => [n.id, n.description.hostname]));
+/**
+ * docker's CURRENT STATE ('Running 5 minutes ago'); for the newest task of a
+ * slot that ended and whose restart is pending, also when and which attempt
+ * ('Failed 3 seconds ago, restart in 12 seconds (attempt 3)'): a crash loop's
+ * back-off reads at a glance.
+ */
+export function currentState(t: Task, now: number, newestOfSlot: boolean): string {
+  const since = ago(t.status.timestamp, now);
+  const state = since ? `${titleCase(taskStateName(t.status.state))} ${since}` : titleCase(taskStateName(t.status.state));
+  const r = t.restart;
+  if (!newestOfSlot || t.status.state <= TaskState.RUNNING || r === undefined || r.reason !== '' || r.nextAt <= now) return state;
+  const wait = humanDuration(r.nextAt - now);
+  return `${state}, restart in ${wait[0].toLowerCase()}${wait.slice(1)} (attempt ${r.attempt})`;
+}
+
+/** Tasks sorted as `service ps` shows them: by slot (or node for global tasks), newest first; with each one's group. */
+function psOrder(tasks: readonly Task[], services: ReadonlyMap<string, Service>): { task: Task; group: string; newest: boolean }[] {
   const name = (t: Task): string => services.get(t.serviceId)?.spec.name || t.serviceAnnotations.name || t.serviceId;
   const group = (t: Task): string => `${name(t)}.${t.slot > 0 ? String(t.slot).padStart(6, '0') : t.nodeId}`;
   const sorted = [...tasks].sort((a, b) => group(a).localeCompare(group(b)) || b.status.timestamp - a.status.timestamp || b.createdAt - a.createdAt);
-  let last = '';
-  const rows = sorted.map((t) => {
-    const g = group(t);
+  return sorted.map((task, i) => ({ task, group: group(task), newest: i === 0 || group(sorted[i - 1]) !== group(task) }));
+}
+
+/** `service ps --format json`: the stored tasks, with docker's CurrentState text. */
+export function taskJson(tasks: readonly Task[], services: ReadonlyMap<string, Service>, now: number): Record<string, unknown>[] {
+  const newest = new Set(psOrder(tasks, services).filter((x) => x.newest).map((x) => x.task));
+  return tasks.map((t) => ({ ...t, CurrentState: currentState(t, now, newest.has(t)) }));
+}
+
+/** `service ps` rows: grouped by slot (or node for global tasks), newest first, older ones marked '\\_'. */
+export function taskTable(tasks: readonly Task[], services: ReadonlyMap<string, Service>, nodes: readonly Node[], now: number, noTrunc = false): string {
+  const hostname = new Map(nodes.map((n) => [n.id, n.description.hostname]));
+  const name = (t: Task): string => services.get(t.serviceId)?.spec.name || t.serviceAnnotations.name || t.serviceId;
+  const rows = psOrder(tasks, services).map(({ task: t, newest }) => {
     const label = `${name(t)}.${t.slot > 0 ? t.slot : t.nodeId}`;
-    const shown = g === last ? ` \\_ ${label}` : label;
-    last = g;
+    const shown = newest ? label : ` \\_ ${label}`;
     let err = t.status.err;
     if (err && !noTrunc && err.length > MAX_ERROR_LENGTH) err = `${err.slice(0, MAX_ERROR_LENGTH - 1)}…`;
-    const since = ago(t.status.timestamp, now);
     return [
       shortId(t.id, noTrunc),
       shown,
       t.spec.container.image,
       t.nodeId ? (hostname.get(t.nodeId) ?? t.nodeId) : '',
       titleCase(taskStateName(t.desiredState)),
-      since ? `${titleCase(taskStateName(t.status.state))} ${since}` : titleCase(taskStateName(t.status.state)),
+      currentState(t, now, newest),
       err ? JSON.stringify(err) : '',
     ];
   });
@@ -441,7 +577,7 @@ const ps: CommandDef = {
     const filter = taskFilter(ctx.flags.list('filter'), nodes);
     const tasks = (await listTasks(control, { serviceIds: [...services.keys()] })).filter((t) => services.has(t.serviceId)).filter(filter);
     if (ctx.flags.bool('quiet')) ctx.io.out(tasks.map((t) => `${t.id}\n`).join(''));
-    else if (format === 'json') ctx.io.out(jsonLines(tasks));
+    else if (format === 'json') ctx.io.out(jsonLines(taskJson(tasks, services, ctx.io.now())));
     else ctx.io.out(taskTable(tasks, services, nodes, ctx.io.now(), ctx.flags.bool('no-trunc')));
     return 0;
   },
@@ -476,6 +612,21 @@ export function parseServiceUpdate(argv: readonly string[], current: ServiceSpec
   return { ref: positionals[0], ...planServiceUpdate(current, flags, env) };
 }
 
+/** `flotilla service rollback ARGV...` (or `service update --rollback ARGV...`): the service it would roll back. */
+export function parseServiceRollback(argv: readonly string[], env: Env = {}, viaUpdate = false): string {
+  const { flags, positionals } = viaUpdate ? commandLine(update, 'flotilla service update', argv, env) : commandLine(rollback, 'flotilla service rollback', argv, env);
+  if (viaUpdate) {
+    if (!flags.bool('rollback')) throw new UsageError('--rollback is not given');
+    checkRollbackAlone(flags);
+  }
+  return positionals[0];
+}
+
+/** `flotilla service promote ARGV...`: the service whose canaries it would promote. */
+export function parseServicePromote(argv: readonly string[], env: Env = {}): string {
+  return commandLine(promote, 'flotilla service promote', argv, env).positionals[0];
+}
+
 /** `flotilla service scale ARGV...`: the SERVICE=REPLICAS pairs it would apply. */
 export function parseServiceScale(argv: readonly string[], env: Env = {}): [string, number][] {
   const { positionals } = commandLine(scale, 'flotilla service scale', argv, env);
@@ -485,5 +636,5 @@ export function parseServiceScale(argv: readonly string[], env: Env = {}): [stri
 export const SERVICE_GROUP: CommandGroup = {
   name: 'service',
   summary: 'Manage services.',
-  commands: [create, inspect, ls, ps, rm, scale, update],
+  commands: [create, inspect, ls, promote, ps, rm, rollback, scale, update],
 };

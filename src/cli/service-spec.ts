@@ -46,6 +46,12 @@ const SHARED_FLAGS: FlagSpec[] = [
   { name: 'restart-delay', kind: 'string', metavar: DUR, help: 'delay between restart attempts (default 5s)' },
   { name: 'restart-max-attempts', kind: 'string', metavar: 'N', help: 'maximum restarts before giving up (0 = unlimited)' },
   { name: 'restart-window', kind: 'string', metavar: DUR, help: 'window used to evaluate the restart policy' },
+  {
+    name: 'restart-max-delay',
+    kind: 'string',
+    metavar: DUR,
+    help: 'crash-loop back-off: the restart delay doubles per consecutive failure of a task, up to this (default 5m)',
+  },
   { name: 'health-cmd', kind: 'string', metavar: 'CMD', help: 'command to run to check health (run by a shell)' },
   { name: 'health-interval', kind: 'string', metavar: DUR, help: 'time between running the check' },
   { name: 'health-timeout', kind: 'string', metavar: DUR, help: 'maximum time to allow one check to run' },
@@ -66,6 +72,10 @@ const SHARED_FLAGS: FlagSpec[] = [
     { name: `${k}-max-failure-ratio`, kind: 'string', metavar: 'RATIO', help: `failure rate to tolerate during ${k === 'update' ? 'an update' : 'a rollback'} (0..1)` },
     { name: `${k}-order`, kind: 'string', metavar: 'ORDER', help: `${k} order: stop-first or start-first (default stop-first)` },
   ]),
+  // Beyond docker: canaries and a progress deadline (a rollback has neither canaries nor flags of its own for them).
+  { name: 'update-canary', kind: 'string', metavar: 'N', help: 'tasks of the new spec started beside the old ones first, kept until promoted (0 = none; replicated services)' },
+  { name: 'update-auto-promote', kind: 'bool', help: 'promote the canaries once they have run healthy for the monitor period, without `service promote`' },
+  { name: 'update-progress-deadline', kind: 'string', metavar: DUR, help: 'run the failure action when no task of the update becomes running for this long (0 = no deadline)' },
   { name: 'detach', short: 'd', kind: 'bool', help: 'return at once instead of waiting for the service to converge' },
   QUIET_FLAG,
 ];
@@ -99,11 +109,21 @@ export const UPDATE_FLAGS: readonly FlagSpec[] = [
   { name: 'publish-rm', kind: 'list', metavar: 'PORT', help: 'remove a published port by its target port: TARGET[/PROTO] (or PUBLISHED:TARGET[/PROTO])' },
   { name: 'mount-add', kind: 'list', metavar: 'MOUNT', help: 'add or update a mount' },
   { name: 'mount-rm', kind: 'list', metavar: 'PATH', help: 'remove a mount by its target path' },
+  { name: 'force', kind: 'bool', help: 'force update even if no changes require it' },
+  { name: 'rollback', kind: 'bool', help: 'rollback to previous specification' },
   ...SHARED_FLAGS,
 ];
 
+/** Flags `service update --rollback` may be given with (docker's: rollback, detach, quiet; ours: the connection's). */
+const ROLLBACK_COMPANIONS = new Set(['rollback', 'detach', 'quiet', 'host', 'data-dir', 'timeout', 'help']);
+
+/** `service update --rollback` with another flag: refused, as docker. */
+export function checkRollbackAlone(flags: Flags): void {
+  if (flags.given().some((f) => !ROLLBACK_COMPANIONS.has(f))) throw new UsageError('other flags may not be combined with --rollback');
+}
+
 /** Flags that are not changes (update with only these is a no-op). */
-const NOT_CHANGES = new Set(['detach', 'quiet', 'host', 'data-dir', 'timeout', 'help']);
+const NOT_CHANGES = new Set(['detach', 'quiet', 'host', 'data-dir', 'timeout', 'help', 'rollback']);
 
 // ------------------------------------------------------------ value parsers
 
@@ -364,6 +384,7 @@ function applyShared(spec: ServiceSpec, flags: Flags): void {
   rp.delayMs = dur('restart-delay') ?? rp.delayMs;
   rp.maxAttempts = int('restart-max-attempts') ?? rp.maxAttempts;
   rp.windowMs = dur('restart-window') ?? rp.windowMs;
+  rp.maxDelayMs = dur('restart-max-delay') ?? rp.maxDelayMs;
 
   if (flags.bool('no-healthcheck')) {
     if (healthFlagsGiven(flags)) throw new UsageError('--no-healthcheck conflicts with the --health-* options');
@@ -396,6 +417,10 @@ function applyShared(spec: ServiceSpec, flags: Flags): void {
   };
   updateConfig('update', spec.updateConfig);
   updateConfig('rollback', spec.rollbackConfig);
+  const u = spec.updateConfig;
+  u.canary = int('update-canary', 0, MAX_REPLICAS) ?? u.canary;
+  if (flags.has('update-auto-promote')) u.autoPromote = flags.bool('update-auto-promote');
+  u.progressDeadlineMs = dur('update-progress-deadline') ?? u.progressDeadlineMs;
 }
 
 function replicasFlag(flags: Flags): number | undefined {
@@ -565,6 +590,8 @@ export function planServiceUpdate(current: ServiceSpec, flags: Flags, env: Env):
   for (const add of mountAdd) upsert(c.mounts, add, (m) => m.target === add.target);
 
   applyShared(spec, flags);
+  // docker's --force: a new ForceUpdate redeploys every task though nothing else changes.
+  if (flags.bool('force')) spec.taskTemplate.forceUpdate += 1;
   const next = validated(spec, UPDATE_FIELD_FLAGS);
   return { spec: next, changed: !isDeepStrictEqual(next, before) };
 }

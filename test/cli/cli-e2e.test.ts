@@ -450,6 +450,234 @@ describe('service', () => {
   });
 });
 
+describe('safe deploys (issue 15)', () => {
+  const WEB = 's1aaaaaaaaaaaaaaaaaaaaaaa';
+  const RUNNING = { state: TaskState.RUNNING, message: '', err: '', timestamp: T0, containerId: 'c', exitCode: 0, health: 'none' as const };
+
+  /** web: 2 replicas running busybox:1.0, with a previous spec (busybox:0.9) to roll back to, monitored 0 s. */
+  function addWeb(): Service {
+    const spec = { monitorMs: 0 };
+    const web = fake.addService({
+      ...service(WEB, 'web', { updateConfig: { ...service(WEB, 'web').spec.updateConfig, ...spec }, rollbackConfig: { ...service(WEB, 'web').spec.rollbackConfig, ...spec } }),
+      previousSpec: service(WEB, 'web').spec,
+    });
+    const current: Service = { ...web, spec: { ...web.spec, taskTemplate: { ...web.spec.taskTemplate, container: { ...web.spec.taskTemplate.container, image: 'busybox:1.0' } } } };
+    fake.services.set(WEB, current);
+    runTasks(current);
+    return current;
+  }
+
+  /** Every slot of `svc` runs its current spec (older tasks shut down). */
+  function runTasks(svc: Service): void {
+    for (const t of [...fake.tasks.values()]) if (t.serviceId === svc.id) fake.tasks.set(t.id, { ...t, desiredState: TaskState.SHUTDOWN, status: { ...t.status, state: TaskState.SHUTDOWN } });
+    const n = fake.tasks.size;
+    for (const slot of [1, 2]) fake.addTask(task(`t${n + slot}`.padEnd(25, 'x'), svc, { slot, status: RUNNING, createdAt: T0 + n }));
+  }
+
+  /** Store `status` on web, as the leader's updater writes it (a new version). */
+  function setStatus(status: Partial<NonNullable<Service['updateStatus']>> & Pick<NonNullable<Service['updateStatus']>, 'state' | 'message'>, spec?: Service['spec']): Service {
+    const s = fake.services.get(WEB) as Service;
+    const next: Service = {
+      ...s,
+      ...(spec ? { spec, previousSpec: s.spec } : {}),
+      updateStatus: { startedAt: T0, completedAt: 0, startVersion: s.specVersion, canary: 'none', ...status },
+      version: fake.bump(),
+    };
+    fake.services.set(WEB, next);
+    return next;
+  }
+
+  test('update: the updater completes: progress, then "verify: Service converged"', async () => {
+    addWeb();
+    fake.afterUpdate = (svc) => {
+      runTasks(svc);
+      setStatus({ state: 'completed', message: 'update completed', completedAt: T0 + 1 });
+    };
+    const out = ok(await cli(['service', 'update', '--image', 'busybox:2.0', 'web']));
+    assert.equal(out, ['web', 'overall progress: 2 out of 2 tasks', '1/2: running', '2/2: running', 'verify: Service converged', ''].join('\n'));
+    const [req] = fake.callsOf('UpdateService');
+    assert.equal((req as { rollback: boolean }).rollback, false);
+  });
+
+  test('update: a paused update fails with its message, exit 1', async () => {
+    addWeb();
+    fake.afterUpdate = () => void setStatus({ state: 'paused', message: 'update paused due to failure or early termination of task t9' });
+    const r = await cli(['service', 'update', '--image', 'busybox:2.0', 'web']);
+    fails(r, 1, /^flotilla: service update paused: update paused due to failure or early termination of task t9\n$/);
+    assert.match(r.out, /^web\noverall progress: 0 out of 2 tasks\n1\/2: running\n2\/2: running\n$/, 'the old tasks run; none of the new spec');
+  });
+
+  test('update: rolled back by the failure action: "rollback: ..." lines, the rollback\'s progress, exit 1', async () => {
+    const web = addWeb();
+    let reads = 0;
+    fake.afterUpdate = (svc) => {
+      // First read: the rollback has started; the next: it completed.
+      fake.beforeCall = (m) => {
+        if (m !== 'GetService') return;
+        reads++;
+        if (reads === 1) setStatus({ state: 'rollback_started', message: 'update rolled back due to failure or early termination of task t9', startVersion: fake.bump() }, web.spec);
+        if (reads === 2) {
+          runTasks(fake.services.get(WEB) as Service);
+          setStatus({ state: 'rollback_completed', message: 'rollback completed', completedAt: T0 + 2 });
+        }
+      };
+      void svc;
+    };
+    const r = await cli(['service', 'update', '--image', 'busybox:2.0', 'web']);
+    fails(r, 1, /^flotilla: service rolled back: rollback completed\n$/);
+    const lines = r.out.split('\n');
+    assert.equal(lines[0], 'web');
+    assert.equal(lines[1], 'rollback: update rolled back due to failure or early termination of task t9');
+    assert.match(lines[2], /^overall progress: rolling back update: \d out of 2 tasks$/);
+    assert.equal(lines.at(-2), 'rollback: rollback completed');
+  });
+
+  test('update: canaries awaiting promotion end the wait, exit 0, with the command that promotes them', async () => {
+    addWeb();
+    fake.afterUpdate = (svc) =>
+      void setStatus({ state: 'updating', canary: 'awaiting_promotion', message: 'canaries healthy' }, { ...svc.spec, updateConfig: { ...svc.spec.updateConfig, canary: 1 } });
+    const out = ok(await cli(['service', 'update', '--image', 'busybox:2.0', '--update-canary', '1', 'web']));
+    assert.match(out, /\ncanary: 1 of 1 canaries healthy: promote with `flotilla service promote web`\n$/);
+    assert.equal((fake.callsOf('UpdateService')[0] as { spec: { updateConfig: { canary: number } } }).spec.updateConfig.canary, 1);
+  });
+
+  test('update: -q waits silently; a leader change (UNAVAILABLE reads) is ridden out', async () => {
+    addWeb();
+    fake.afterUpdate = (svc) => {
+      runTasks(svc);
+      setStatus({ state: 'completed', message: 'update completed' });
+      fake.failNext('GetService', { code: grpc.status.UNAVAILABLE, details: 'no leader', metadata: { 'leader-term': '8' } });
+      fake.failNext('ListTasks', { code: grpc.status.UNAVAILABLE, details: 'no leader', metadata: { 'leader-term': '8' } });
+    };
+    assert.equal(ok(await cli(['service', 'update', '-q', '--env-add', 'B=2', 'web'])), 'web\n');
+  });
+
+  test('update: a completed status of an earlier update is not this one\'s: no-op update converges on the tasks', async () => {
+    addWeb();
+    setStatus({ state: 'rollback_completed', message: 'rollback completed', startVersion: 1 });
+    const out = ok(await cli(['service', 'update', '--image', 'busybox:1.0', 'web']));
+    assert.equal(fake.callsOf('UpdateService').length, 0, 'nothing to change: nothing sent');
+    assert.match(out, /verify: Service converged\n$/);
+    assert.doesNotMatch(out, /rollback/);
+  });
+
+  test('update --force: forceUpdate raised by one, nothing else', async () => {
+    const web = addWeb();
+    ok(await cli(['service', 'update', '-d', '--force', 'web']));
+    const [req] = fake.callsOf('UpdateService') as { version: number; spec: { taskTemplate: { forceUpdate: number } } }[];
+    assert.equal(req.version, web.version);
+    assert.equal(req.spec.taskTemplate.forceUpdate, 1);
+    assert.equal(fake.services.get(WEB)?.spec.taskTemplate.forceUpdate, 1);
+  });
+
+  test('rollback: UpdateService rollback=true without a spec; progress to "verify: Service converged", exit 0', async () => {
+    const web = addWeb();
+    fake.beforeCall = (m) => {
+      const s = fake.services.get(WEB) as Service;
+      if (m === 'ListTasks' && s.updateStatus?.state === 'rollback_started') {
+        runTasks(s);
+        setStatus({ state: 'rollback_completed', message: 'rollback completed', completedAt: T0 + 1, startVersion: s.updateStatus.startVersion });
+      }
+    };
+    const out = ok(await cli(['service', 'rollback', 'web']));
+    const [req] = fake.callsOf('UpdateService') as { serviceId: string; version: number; rollback: boolean; spec: unknown }[];
+    assert.deepEqual([req.serviceId, req.version, req.rollback, req.spec ?? null], [WEB, web.version, true, null]);
+    assert.equal(out.split('\n')[0], 'web');
+    assert.equal(out.split('\n')[1], 'rollback: manually requested rollback');
+    assert.match(out, /\nverify: Service converged\n$/);
+    assert.equal(fake.services.get(WEB)?.spec.taskTemplate.container.image, 'busybox:latest', 'back to the previous spec');
+  });
+
+  test('rollback: a paused rollback fails, exit 1; -d prints the name only; update --rollback is the same', async () => {
+    addWeb();
+    fake.beforeCall = (m) => {
+      const s = fake.services.get(WEB) as Service;
+      if (m === 'GetService' && s.updateStatus?.state === 'rollback_started') setStatus({ state: 'rollback_paused', message: 'rollback paused due to failure or early termination of task t7' });
+    };
+    fails(await cli(['service', 'rollback', 'web']), 1, /^flotilla: service rollback paused: rollback paused due to failure or early termination of task t7\n$/);
+    fake.reset();
+    seed(fake);
+    addWeb();
+    assert.equal(ok(await cli(['service', 'rollback', '-d', 'web'])), 'web\n');
+    assert.equal(ok(await cli(['service', 'update', '--rollback', '-d', '-q', 'web'])), 'web\n', 'and back again');
+    assert.deepEqual(fake.callsOf('UpdateService').map((r) => (r as { rollback: boolean }).rollback), [true, true]);
+    assert.equal(fake.services.get(WEB)?.spec.taskTemplate.container.image, 'busybox:1.0');
+  });
+
+  test('rollback: refusals in one line; update --rollback with other flags is docker\'s usage error', async () => {
+    fake.addService(service('s2bbbbbbbbbbbbbbbbbbbbbbb', 'fresh'));
+    fails(await cli(['service', 'rollback', 'fresh']), 1, /^flotilla: service "fresh" does not have a previous spec: there is nothing to roll back to\n$/);
+    fails(await cli(['service', 'rollback']), 2, /rollback/);
+    fails(await cli(['service', 'rollback', 'a', 'b']), 2, /rollback/);
+    fails(await cli(['service', 'rollback', '--image', 'x', 'fresh']), 2, /^flotilla: unknown flag --image for `flotilla service rollback`/);
+    fails(await cli(['service', 'update', '--rollback', '--image', 'x', 'fresh']), 2, /^flotilla: other flags may not be combined with --rollback\n$/);
+    fails(await cli(['service', 'update', '--rollback', '--force', 'fresh']), 2, /^flotilla: other flags may not be combined with --rollback\n$/);
+    fails(await cli(['service', 'rollback', 'nope']), 1, /no service "nope"/);
+    assert.equal(fake.callsOf('UpdateService').length, 1, 'only the refused rollback of fresh was sent');
+  });
+
+  test('promote: PromoteService with the version read, retried on a conflict; refusals pass through', async () => {
+    addWeb();
+    fails(await cli(['service', 'promote', 'web']), 1, /^flotilla: service "web" has no canaries awaiting promotion\n$/);
+    const st = setStatus({ state: 'updating', canary: 'awaiting_promotion', message: 'canaries healthy' });
+    let moved = false;
+    fake.beforeWrite = (m) => {
+      if (m !== 'PromoteService' || moved) return;
+      moved = true;
+      setStatus({ state: 'updating', canary: 'awaiting_promotion', message: 'canaries healthy (again)' });
+    };
+    assert.equal(ok(await cli(['service', 'promote', 'web'])), 'web\n');
+    const reqs = fake.callsOf('PromoteService') as { serviceId: string; version: number }[];
+    assert.equal(reqs.length, 3);
+    assert.deepEqual(reqs[1], { serviceId: WEB, version: st.version });
+    assert.equal(fake.services.get(WEB)?.updateStatus?.canary, 'promoted');
+    fails(await cli(['service', 'promote']), 2, /promote/);
+    fails(await cli(['service', 'promote', '-d', 'web']), 2, /^flotilla: unknown flag -d for `flotilla service promote`/);
+  });
+
+  test('inspect: PreviousSpec and docker\'s UpdateStatus (RFC 3339), Canary when any; --pretty blocks', async () => {
+    const web = addWeb();
+    setStatus({ state: 'paused', message: 'update paused due to failure or early termination of task t9', startedAt: NOW - 11_000, canary: 'deploying' });
+    const [got] = JSON.parse(ok(await cli(['service', 'inspect', 'web']))) as Record<string, unknown>[];
+    assert.deepEqual(got.PreviousSpec, web.previousSpec);
+    assert.deepEqual(got.UpdateStatus, { State: 'paused', StartedAt: new Date(NOW - 11_000).toISOString(), Message: 'update paused due to failure or early termination of task t9', Canary: 'deploying' });
+    assert.equal(got.updateStatus, undefined);
+    assert.equal(got.previousSpec, undefined);
+    setStatus({ state: 'completed', message: 'update completed', startedAt: NOW - 60_000, completedAt: NOW - 3_000 });
+    const [done] = JSON.parse(ok(await cli(['service', 'inspect', 'web']))) as { UpdateStatus: Record<string, string> }[];
+    assert.deepEqual(done.UpdateStatus, { State: 'completed', StartedAt: new Date(NOW - 60_000).toISOString(), CompletedAt: new Date(NOW - 3_000).toISOString(), Message: 'update completed' });
+    const pretty = ok(await cli(['service', 'inspect', '--pretty', 'web']));
+    assert.match(pretty, /\nUpdateStatus:\n State: +completed\n Started: +About a minute ago\n Completed: +3 seconds ago\n Message: +update completed\n/);
+    assert.match(pretty, /\nUpdateConfig:\n Parallelism: +1\n[\s\S]* Update order: +stop-first\n Canary: +0\n Auto promote: +false\n Progress deadline: +none\nRollbackConfig:\n Parallelism: +1\n[\s\S]* Rollback order: +stop-first\nContainerSpec:\n/);
+    assert.match(pretty, /\nRestart Policy:\n[\s\S]* Max delay: +5m\n/);
+  });
+
+  test('ls: REPLICAS notes an update that has not completed', async () => {
+    addWeb();
+    const replicas = async (): Promise<string> => (ok(await cli(['service', 'ls'])).split('\n')[1].match(/replicated +(.*?) +busybox/) ?? [])[1] ?? '';
+    assert.equal(await replicas(), '2/2');
+    for (const [state, note] of [['updating', ' (updating)'], ['paused', ' (update paused)'], ['rollback_started', ' (rolling back)'], ['rollback_paused', ' (rollback paused)'], ['completed', ''], ['rollback_completed', '']] as const) {
+      setStatus({ state, message: state });
+      assert.equal(await replicas(), `2/2${note}`, state);
+    }
+  });
+
+  test('ps: a crash-looping slot shows when it restarts and the attempt, in the table and the JSON', async () => {
+    const web = addWeb();
+    const failed = { ...RUNNING, state: TaskState.FAILED, timestamp: NOW - 3_000, err: 'task: non-zero exit (1)' };
+    const t = fake.addTask(task('t9'.padEnd(25, 'x'), web, { slot: 3, status: failed, createdAt: T0 + 99, restart: { attempt: 3, delayMs: 15_000, nextAt: NOW + 12_000, reason: '' } }));
+    fake.addTask(task('t8'.padEnd(25, 'x'), web, { slot: 3, status: { ...failed, timestamp: NOW - 30_000 }, restart: { attempt: 2, delayMs: 10_000, nextAt: NOW - 20_000, reason: '' } }));
+    const out = ok(await cli(['service', 'ps', 'web']));
+    assert.match(out, /\nt9xxxxxxxxxx +web\.3 .* Failed 3 seconds ago, restart in 12 seconds \(attempt 3\) +"task: non-zero exit \(1\)"\n/);
+    assert.match(out, /\nt8xxxxxxxxxx +\\_ web\.3 .* Failed 30 seconds ago +"/, 'an older task of the slot: no restart text');
+    const json = ok(await cli(['service', 'ps', '--format', 'json', 'web'])).trimEnd().split('\n').map((l) => JSON.parse(l) as { id: string; CurrentState: string });
+    assert.equal(json.find((x) => x.id === t.id)?.CurrentState, 'Failed 3 seconds ago, restart in 12 seconds (attempt 3)');
+    // No restart (max attempts reached) or one already due: the plain state.
+    fake.tasks.set(t.id, { ...t, restart: { attempt: 3, delayMs: 0, nextAt: 0, reason: 'restart policy: max attempts reached' } });
+    assert.match(ok(await cli(['service', 'ps', 'web'])), / Failed 3 seconds ago +"task/);
+  });
+});
+
 describe('join-token and cluster', () => {
   test('join-token prints the join command with the leader address', async () => {
     assert.equal(

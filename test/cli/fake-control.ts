@@ -49,6 +49,10 @@ export class FakeControl {
   readonly delays = new Map<ControlMethod, number>();
   /** Run before a write is checked (e.g. to change the object under the caller's feet). */
   beforeWrite: ((method: ControlMethod) => void) | null = null;
+  /** Run before any call is answered (e.g. to move an update on between two reads of the CLI's progress). */
+  beforeCall: ((method: ControlMethod) => void) | null = null;
+  /** Run after UpdateService stored a new spec (e.g. to play the updater: tasks and update status). */
+  afterUpdate: ((service: Service) => void) | null = null;
 
   /** Forget every object, call, injected error and delay (a test's fresh start). */
   reset(): void {
@@ -59,6 +63,8 @@ export class FakeControl {
     this.inject.clear();
     this.delays.clear();
     this.beforeWrite = null;
+    this.afterUpdate = null;
+    this.beforeCall = null;
     this.maxTasksPerAnswer = 5_000;
   }
 
@@ -171,9 +177,33 @@ export class FakeControl {
       const s = this.services.get(String(r.serviceId));
       if (!s) throw new NotFoundError('not-found', `service ${String(r.serviceId)} not found`);
       this.checkVersion('service', s.id, s.version, r.version);
+      if (r.rollback) {
+        // As the manager (src/manager/controlapi/services.ts): spec and previous spec swap, rollback_started.
+        if (r.spec !== null && r.spec !== undefined) throw new ApiError(grpc.status.INVALID_ARGUMENT, 'other changes may not be combined with a rollback');
+        if (!s.previousSpec) throw new ApiError(grpc.status.FAILED_PRECONDITION, `service "${s.spec.name}" does not have a previous spec: there is nothing to roll back to`);
+        const status = { state: 'rollback_started' as const, startedAt: Date.now(), completedAt: 0, message: 'manually requested rollback', startVersion: s.version, canary: 'none' as const };
+        const version = this.bump();
+        const next: Service = { ...s, spec: s.previousSpec, previousSpec: s.spec, updateStatus: status, version, specVersion: version, updatedAt: Date.now() };
+        this.services.set(s.id, next);
+        return { service: serviceToProto(next) };
+      }
       const spec = serviceSpecFromProto(r.spec as control.ServiceSpec__Output);
       checkServiceSpecChange(s.spec, spec);
-      const next: Service = { ...s, spec, version: this.bump(), updatedAt: Date.now() };
+      const version = this.bump();
+      // A new spec: the old one is what a rollback returns to, and no update has run on it yet.
+      const next: Service = { ...s, spec, previousSpec: s.spec, updateStatus: undefined, version, specVersion: version, updatedAt: Date.now() };
+      this.services.set(s.id, next);
+      this.afterUpdate?.(next);
+      return { service: serviceToProto(next) };
+    },
+    PromoteService: (r) => {
+      this.beforeWrite?.('PromoteService');
+      const s = this.services.get(String(r.serviceId));
+      if (!s) throw new NotFoundError('not-found', `service ${String(r.serviceId)} not found`);
+      this.checkVersion('service', s.id, s.version, r.version);
+      const st = s.updateStatus;
+      if (st?.canary !== 'awaiting_promotion') throw new ApiError(grpc.status.FAILED_PRECONDITION, `service "${s.spec.name}" has no canaries awaiting promotion`);
+      const next: Service = { ...s, updateStatus: { ...st, canary: 'promoted', message: 'update in progress: canaries promoted' }, version: this.bump(), updatedAt: Date.now() };
       this.services.set(s.id, next);
       return { service: serviceToProto(next) };
     },
@@ -234,6 +264,7 @@ export class FakeControl {
           return;
         }
         this.calls.push({ method, request: call.request });
+        this.beforeCall?.(method);
         const queued = this.inject.get(method);
         const injected = queued?.shift();
         if (injected) {

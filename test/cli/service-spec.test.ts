@@ -7,6 +7,7 @@ import { parseArgs, UsageError } from '../../src/cli/args.js';
 import {
   applyServiceUpdate,
   buildCreateSpec,
+  checkRollbackAlone,
   CREATE_FLAGS,
   defaultServiceName,
   hasUpdateChanges,
@@ -57,6 +58,7 @@ test('every create flag lands in its field', () => {
       '--stop-grace-period', '20s', '-w', '/srv', '-u', 'nobody', '--entrypoint', '/bin/web --verbose',
       '--update-parallelism', '2', '--update-delay', '1s', '--update-failure-action', 'rollback', '--update-order', 'start-first',
       '--update-monitor', '7s', '--update-max-failure-ratio', '0.25',
+      '--update-canary', '2', '--update-auto-promote', '--update-progress-deadline', '2m', '--restart-max-delay', '1m30s',
       '--rollback-parallelism', '0', '--rollback-failure-action', 'continue',
       '-d', '-q',
       'registry.example.com:5000/team/web:1.2', 'serve', '--port', '80',
@@ -80,9 +82,19 @@ test('every create flag lands in its field', () => {
   assert.deepEqual(c.healthcheck, { test: ['CMD-SHELL', 'curl -f http://localhost/'], intervalMs: 30_000, timeoutMs: 5_000, retries: 3, startPeriodMs: 10_000 });
   assert.equal(c.stopGracePeriodMs, 20_000);
   assert.deepEqual(spec.taskTemplate.resources, { limits: { nanoCpus: 5e8, memoryBytes: 64 * 2 ** 20 }, reservations: { nanoCpus: 2.5e8, memoryBytes: 32 * 2 ** 20 } });
-  assert.deepEqual(spec.taskTemplate.restartPolicy, { condition: 'on-failure', delayMs: 2_000, maxAttempts: 4, windowMs: 60_000, maxDelayMs: 300_000 });
+  assert.deepEqual(spec.taskTemplate.restartPolicy, { condition: 'on-failure', delayMs: 2_000, maxAttempts: 4, windowMs: 60_000, maxDelayMs: 90_000 });
   assert.deepEqual(spec.taskTemplate.placement, { constraints: ['node.role==worker'], preferences: [{ spread: 'node.labels.zone' }] });
-  assert.deepEqual(spec.updateConfig, { parallelism: 2, delayMs: 1_000, failureAction: 'rollback', monitorMs: 7_000, maxFailureRatio: 0.25, order: 'start-first' });
+  assert.deepEqual(spec.updateConfig, {
+    parallelism: 2,
+    delayMs: 1_000,
+    failureAction: 'rollback',
+    monitorMs: 7_000,
+    maxFailureRatio: 0.25,
+    order: 'start-first',
+    canary: 2,
+    autoPromote: true,
+    progressDeadlineMs: 120_000,
+  });
   assert.equal(spec.rollbackConfig.parallelism, 0);
   assert.equal(spec.rollbackConfig.failureAction, 'continue');
   assert.deepEqual(spec.endpoint.ports, [
@@ -358,4 +370,48 @@ test('a 10 KB argument is never echoed whole by create or update', () => {
       return true;
     });
   }
+});
+
+test('issue 15 flags: canaries, auto-promote, progress deadline, restart max delay; --force redeploys', () => {
+  const base = create(['--name', 'web', '--replicas', '3', 'nginx:1.25']);
+  assert.equal(base.taskTemplate.restartPolicy.maxDelayMs, 300_000, 'default 5m');
+  assert.deepEqual([base.updateConfig.canary, base.updateConfig.autoPromote, base.updateConfig.progressDeadlineMs], [0, false, 0]);
+  const next = update(base, ['--update-canary', '1', '--update-auto-promote', '--update-progress-deadline', '90s', '--restart-max-delay', '2m']);
+  assert.deepEqual([next.updateConfig.canary, next.updateConfig.autoPromote, next.updateConfig.progressDeadlineMs], [1, true, 90_000]);
+  assert.equal(next.taskTemplate.restartPolicy.maxDelayMs, 120_000);
+  assert.equal(next.rollbackConfig.canary, 0, 'a rollback has no canaries');
+  // A bool flag takes docker's =false; 0 turns the deadline off.
+  const off = update(next, ['--update-auto-promote=false', '--update-progress-deadline', '0', '--update-canary', '0']);
+  assert.deepEqual([off.updateConfig.canary, off.updateConfig.autoPromote, off.updateConfig.progressDeadlineMs], [0, false, 0]);
+  // --force alone is a change: forceUpdate goes up by one each time, nothing else moves.
+  const { flags } = parseArgs(['--force'], UPDATE_FLAGS, { command: 'flotilla service update' });
+  assert.equal(hasUpdateChanges(flags), true);
+  const forced = planServiceUpdate(base, flags, {});
+  assert.equal(forced.changed, true);
+  assert.equal(forced.spec.taskTemplate.forceUpdate, base.taskTemplate.forceUpdate + 1);
+  assert.deepEqual({ ...forced.spec, taskTemplate: { ...forced.spec.taskTemplate, forceUpdate: 0 } }, { ...base, taskTemplate: { ...base.taskTemplate, forceUpdate: 0 } });
+  assert.equal(planServiceUpdate(forced.spec, flags, {}).spec.taskTemplate.forceUpdate, 2);
+});
+
+test('issue 15 flags: bad values name the flag', () => {
+  const base = create(['--name', 'web', '--replicas', '2', 'nginx:1.25']);
+  assert.throws(() => update(base, ['--update-canary', '3']), usage(/^invalid --update-canary: 3 canaries for 2 replica\(s\): ask for at most as many canaries as replicas$/));
+  assert.throws(() => update(base, ['--update-canary', '-1']), usage(/^invalid --update-canary "-1"/));
+  assert.throws(() => update(base, ['--update-canary', 'x']), usage(/^invalid --update-canary "x"/));
+  assert.throws(() => create(['--mode', 'global', '--update-canary', '1', 'nginx']), usage(/^invalid --update-canary: canaries are for replicated services/));
+  assert.throws(() => update(base, ['--update-progress-deadline', '5']), usage(/^invalid --update-progress-deadline "5"/));
+  assert.throws(() => update(base, ['--restart-max-delay', '-1s']), usage(/^invalid --restart-max-delay "-1s"/));
+  assert.throws(() => update(base, ['--update-auto-promote=maybe']), usage(/--update-auto-promote/));
+  assert.throws(() => parseArgs(['--force'], CREATE_FLAGS, { command: 'flotilla service create' }), usage(/^unknown flag --force for `flotilla service create`/));
+  assert.throws(() => parseArgs(['--rollback'], CREATE_FLAGS, { command: 'flotilla service create' }), usage(/^unknown flag --rollback/));
+});
+
+test('update --rollback goes with -d and -q only, as docker', () => {
+  const check = (argv: string[]): void => checkRollbackAlone(parseArgs(argv, UPDATE_FLAGS, { command: 'flotilla service update' }).flags);
+  for (const ok of [['--rollback'], ['--rollback', '-d'], ['--rollback', '-q', '--detach']]) assert.doesNotThrow(() => check(ok), ok.join(' '));
+  for (const bad of [['--rollback', '--image', 'x'], ['--rollback', '--force'], ['--rollback', '--replicas', '2'], ['--rollback', '--update-canary', '1']]) {
+    assert.throws(() => check(bad), usage(/^other flags may not be combined with --rollback$/), bad.join(' '));
+  }
+  // --rollback is not a change of spec by itself.
+  assert.equal(hasUpdateChanges(parseArgs(['--rollback'], UPDATE_FLAGS, { command: 'x' }).flags), false);
 });

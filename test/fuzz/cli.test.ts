@@ -1,5 +1,6 @@
 // Property-based fuzzing of the CLI's flag parsing: generated argv for
-// `service create`, `service update`, `service scale`, `node update` and
+// `service create`, `service update`, `service rollback`, `service promote`,
+// `service scale`, `node update` and
 // `cluster update` (flags from the commands' FlagSpec tables, values by
 // metavar mixed with hostile strings; see ./argv.ts), run through main()
 // against the in-test FakeControl on a unix socket, and for create/update also
@@ -82,7 +83,9 @@ function reset(): void {
   fake.reset();
   fake.addNode(node(M1, { role: 'manager', description: { ...node(M1).description, hostname: 'node-1' }, managerStatus: { raftId: M1, addr: '10.0.0.1:4242', leader: true, reachability: 'reachable' } }));
   fake.addNode(node(W1, { description: { ...node(W1).description, hostname: 'node-2' }, labels: { zone: 'a' } }));
-  fake.addService({ id: WEB, version: 0, createdAt: 0, updatedAt: 0, spec: webSpec(), specVersion: 0 });
+  // web has a spec to roll back to, and canaries awaiting promotion (issue 15's commands succeed on it).
+  const status = { state: 'updating' as const, startedAt: 1, completedAt: 0, message: 'canaries healthy', startVersion: 0, canary: 'awaiting_promotion' as const };
+  fake.addService({ id: WEB, version: 0, createdAt: 0, updatedAt: 0, spec: webSpec(), specVersion: 0, previousSpec: serviceSpec('web'), updateStatus: status });
   fake.addService({ id: GLOB, version: 0, createdAt: 0, updatedAt: 0, spec: serviceSpec('glob', { mode: { global: {} } }), specVersion: 0 });
   fake.cluster = cluster('c1', 'default');
   fake.info = { leaderId: M1, leaderAddr: '10.0.0.1:4242', term: 3, managers: [{ nodeId: M1, raftId: M1, addr: '10.0.0.1:4242', leader: true, reachability: 2 }] };
@@ -132,6 +135,8 @@ const TARGETS: Target[] = [
       3,
     ),
   ),
+  commandTarget(SERVICE_GROUP, 'rollback', fc.oneof({ weight: 6, arbitrary: serviceRefs.map((r) => [r]) }, { weight: 1, arbitrary: some(serviceRefs, 0, 2) })),
+  commandTarget(SERVICE_GROUP, 'promote', fc.oneof({ weight: 6, arbitrary: serviceRefs.map((r) => [r]) }, { weight: 1, arbitrary: some(serviceRefs, 0, 2) })),
   commandTarget(NODE_GROUP, 'update', fc.oneof({ weight: 6, arbitrary: fc.constantFrom('node-2', W1, 'w1', 'node-1', 'node', 'nope').map((r) => [r]) }, { weight: 1, arbitrary: some(nastyString({ maxLength: 12 }), 0, 2) })),
   commandTarget(CLUSTER_GROUP, 'update', fc.oneof({ weight: 8, arbitrary: fc.constant<string[]>([]) }, { weight: 1, arbitrary: some(nastyString(), 1, 1) })),
 ];
@@ -224,13 +229,17 @@ function changesNothing(name: string, flags: Flags, positionals: readonly string
 
 /** What the command sent matches its flags. */
 function checkApplied(t: Target, flags: Flags, positionals: readonly string[], v: (k: string, m: string) => void): void {
-  const calls = fake.calls.filter((c) => ['CreateService', 'UpdateService', 'UpdateNode', 'UpdateCluster'].includes(c.method));
+  const calls = fake.calls.filter((c) => ['CreateService', 'UpdateService', 'PromoteService', 'UpdateNode', 'UpdateCluster'].includes(c.method));
   const req = calls[calls.length - 1]?.request as Record<string, unknown> | undefined;
   const name = `${t.group.name} ${t.sub}`;
   if (!req) {
     if (name !== 'service scale' && !changesNothing(name, flags, positionals)) v('flag-not-applied', `${name} succeeded without sending a change`);
     return;
   }
+  if ((name === 'service rollback' || (name === 'service update' && flags.bool('rollback'))) && (req.rollback !== true || req.spec)) {
+    v('flag-not-applied', `${name} sent ${JSON.stringify(req).slice(0, 200)}, not a rollback without a spec`);
+  }
+  if (name === 'service promote' && calls[calls.length - 1]?.method !== 'PromoteService') v('flag-not-applied', 'service promote sent no PromoteService');
   const replicas = flags.str('replicas');
   if ((name === 'service create' || name === 'service update') && replicas !== undefined) {
     const mode = ((req.spec as Record<string, unknown>)?.mode ?? {}) as { replicated?: { replicas?: number } };

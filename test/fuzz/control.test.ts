@@ -37,6 +37,11 @@
 // - cli-spec-refused-with:X
 //                         a spec the CLI accepted is accepted by the manager, or
 //                         refused with INVALID_ARGUMENT (or ALREADY_EXISTS)
+// - rollback-*, previous-spec-not-as-asked, update-status-not-as-asked,
+//   promote-*             issue 15's rules: a rollback swaps spec and previous
+//                         spec, a change of spec keeps the old one as the
+//                         previous, PromoteService promotes only canaries
+//                         awaiting promotion and changes nothing else
 // - daemon-died           every daemon still runs after the call
 //
 // Agents rewrite their node when they open a session (a new version, same
@@ -172,6 +177,14 @@ const hint: Hint = (f, parent) => {
       return fc.oneof(fc.constantFrom(0n, 5n, 1000n, 1001n, 1_000_000_000n), nastyInt64());
     case 'nodeCertExpiryHours':
       return fc.oneof(fc.constantFrom(0n, 1n, 2160n, 87_600n, 87_601n), nastyInt64());
+    // Issue 15's fields: canaries (at most the replicas, none in a rollback config), deadlines, back-off cap, force.
+    case 'canary':
+      return fc.oneof({ weight: 2, arbitrary: fc.bigInt({ min: 0n, max: 3n }) }, { weight: 1, arbitrary: nastyInt64() });
+    case 'progressDeadlineMs':
+    case 'maxDelayMs':
+      return fc.oneof(fc.constantFrom(0n, 1n, 999n, 1000n, 300_000n, 315_360_000_000n, 315_360_000_001n), nastyInt64());
+    case 'forceUpdate':
+      return fc.oneof(fc.constantFrom(0n, 1n, 2n), nastyInt64());
     default:
       return undefined;
   }
@@ -228,6 +241,8 @@ function baseline(method: string): Model {
       return { filters: { ids: [service], names: [], labels: [] } };
     case 'UpdateService':
       return { serviceId: service, version: ver, spec: serviceSpec('fz-base') };
+    case 'PromoteService':
+      return { serviceId: service, version: ver };
     case 'RemoveService':
       return { serviceId: service };
     case 'ListTasks':
@@ -281,6 +296,8 @@ function cliCreateRequest(cli: NonNullable<Input['cli']>): { proto: control.Serv
     const spec = buildCreateSpec(positionals[0], positionals.slice(1), flags, {}, () => 'fz-cli');
     const replicas = 'replicated' in spec.mode ? spec.mode.replicated.replicas : 0;
     if ('replicated' in spec.mode) spec.mode = { replicated: { replicas: 0 } };
+    // At most as many canaries as replicas: capped with them (a spec the CLI accepted stays valid).
+    spec.updateConfig.canary = 0;
     return { proto: serviceSpecToProto(spec), replicas };
   } catch {
     return null;
@@ -322,7 +339,21 @@ const TARGETED: Record<string, Mutation[]> = {
     { path: ['labelsAdd'], value: [['__proto__', 'x']] },
   ],
 };
-TARGETED.UpdateService = [...TARGETED.CreateService, { path: ['spec', 'name'], value: 'fz-renamed' }, { path: ['version'], value: 0n }, { path: ['version'], value: -1n }];
+TARGETED.UpdateService = [
+  ...TARGETED.CreateService,
+  { path: ['spec', 'name'], value: 'fz-renamed' },
+  { path: ['version'], value: 0n },
+  { path: ['version'], value: -1n },
+  // Issue 15: a rollback (with the same spec, or none), canaries beyond the replicas.
+  { path: ['rollback'], value: true },
+  { path: ['spec', 'updateConfig', 'canary'], value: 1n },
+  { path: ['spec', 'rollbackConfig', 'canary'], value: 1n },
+];
+TARGETED.PromoteService = [
+  { path: ['version'], value: 0n },
+  { path: ['version'], value: -1n },
+  { path: ['serviceId'], value: '' },
+];
 
 function wellFormedArb(method: string, req: protobuf.Type): fc.Arbitrary<Input> {
   const base = baseline(method);
@@ -428,7 +459,7 @@ function resolve(method: string, m: Model, s: Snapshot): Model {
   const targetVersion = (): bigint => {
     let o: Obj | undefined;
     if (method === 'UpdateNode') o = typeof first.nodeId === 'string' ? resolveNode(s, first.nodeId) : undefined;
-    else if (method === 'UpdateService') o = typeof first.serviceId === 'string' ? resolveService(s, first.serviceId) : undefined;
+    else if (method === 'UpdateService' || method === 'PromoteService') o = typeof first.serviceId === 'string' ? resolveService(s, first.serviceId) : undefined;
     else o = s.cluster;
     return BigInt(o ? metaOf(o).version || '1' : '1');
   };
@@ -574,6 +605,49 @@ function outOfRange(spec: ClusterSpec): string[] {
   return out;
 }
 
+const UPDATE_PAUSED = enumValue('UpdateState', 'UPDATE_STATE_PAUSED');
+const UPDATE_DONE = [enumValue('UpdateState', 'UPDATE_STATE_UNKNOWN'), enumValue('UpdateState', 'UPDATE_STATE_COMPLETED'), enumValue('UpdateState', 'UPDATE_STATE_ROLLBACK_COMPLETED')];
+const ROLLBACK_STARTED = enumValue('UpdateState', 'UPDATE_STATE_ROLLBACK_STARTED');
+const CANARY_AWAITING = enumValue('CanaryState', 'CANARY_STATE_AWAITING_PROMOTION');
+const CANARY_PROMOTED = enumValue('CanaryState', 'CANARY_STATE_PROMOTED');
+
+/**
+ * An accepted rollback (src/manager/controlapi/services.ts): spec and previous
+ * spec swap, rollback_started "manually requested rollback"; a spec sent with
+ * it is the stored one.
+ */
+function checkRollback(t: Obj, now: Obj | undefined, req: Obj, v: (key: string, why: string) => void): void {
+  if (t.previousSpec === null || t.previousSpec === undefined) v('rollback-without-previous-spec', 'a service without a previous spec was rolled back');
+  if (req.spec !== null && req.spec !== undefined) {
+    const sent = tryServiceSpec(req.spec);
+    if (sent instanceof Error || stable(norm(serviceSpecToProto(sent))) !== stable(norm(t.spec))) v('rollback-with-other-changes', 'a rollback with a spec other than the stored one was accepted');
+  }
+  if (!now) return;
+  if (stable(norm(now.spec)) !== stable(norm(t.previousSpec))) v('rollback-not-as-asked', `the spec is not the previous one: ${diffText(norm(t.previousSpec), norm(now.spec))}`);
+  if (stable(norm(now.previousSpec)) !== stable(norm(t.spec))) v('rollback-not-as-asked', 'the previous spec is not the spec rolled back from');
+  const st = (now.updateStatus ?? {}) as Obj;
+  if (Number(st.state) !== ROLLBACK_STARTED || st.message !== 'manually requested rollback') v('rollback-not-as-asked', `update status ${stable(st)}`);
+}
+
+/**
+ * An accepted change of spec: the old spec becomes the previous one and the
+ * update status is reset, unless what tasks run is unchanged while an update
+ * is under way or paused (then both are kept). A status the leader's updater
+ * wrote since for the new spec (its start version) is not a leftover.
+ */
+function checkHistory(t: Obj, now: Obj, v: (key: string, why: string) => void): void {
+  if (stable(norm(t.spec)) === stable(norm(now.spec))) return;
+  const spec = (o: Obj): Obj => (o.spec ?? {}) as Obj;
+  const tasksChanged = stable(norm(spec(t).taskTemplate)) !== stable(norm(spec(now).taskTemplate)) || stable(norm(spec(t).endpoint)) !== stable(norm(spec(now).endpoint));
+  const was = (t.updateStatus ?? null) as Obj | null;
+  const keep = !tasksChanged && was !== null && !UPDATE_DONE.includes(Number(was.state));
+  const wantPrevious = keep ? t.previousSpec : t.spec;
+  if (stable(norm(now.previousSpec)) !== stable(norm(wantPrevious))) v('previous-spec-not-as-asked', `the previous spec after the change: ${diffText(norm(wantPrevious), norm(now.previousSpec))}`);
+  const st = (now.updateStatus ?? null) as Obj | null;
+  if (keep && stable(norm(st)) !== stable(norm(was))) v('update-status-not-as-asked', `kept? ${stable(was)} → ${stable(st)}`);
+  if (!keep && st !== null && String(st.startVersion) !== String(now.specVersion)) v('update-status-not-as-asked', `not reset: ${stable(was)} → ${stable(st)}`);
+}
+
 /** The invariants of one call (see the file's header). */
 function check(r: Ran, before: Snapshot, after: Snapshot): Violation[] {
   const out: Violation[] = [];
@@ -656,9 +730,15 @@ function check(r: Ran, before: Snapshot, after: Snapshot): Violation[] {
       const id = metaOf(t).id;
       versionChecked(t);
       const now = after.services.find((x) => metaOf(x).id === id);
+      if (req.rollback === true) {
+        checkRollback(t, now, req, v);
+        others((kind, oid) => (kind === 'services' && oid === id) || (kind === 'tasks' && after.tasks.some((x) => metaOf(x).id === oid && x.serviceId === id)));
+        break;
+      }
       const spec = tryServiceSpec(req.spec);
       if (spec instanceof Error) v('accepted-spec-the-validator-refuses', `the store validator says: ${spec.message}`);
       else if (now) {
+        checkHistory(t, now, v);
         if (stable(norm(serviceSpecToProto(spec))) !== stable(norm(now.spec))) v('update-service-not-as-asked', `stored spec differs: ${diffText(norm(serviceSpecToProto(spec)), norm(now.spec))}`);
         if (spec.name !== serviceName(t)) v('service-renamed', `renamed ${JSON.stringify(serviceName(t))} → ${JSON.stringify(spec.name)}`);
         for (const why of implausible(spec)) v(`implausible-spec-accepted:${why}`, `UpdateService accepted a spec with ${why}`);
@@ -667,6 +747,22 @@ function check(r: Ran, before: Snapshot, after: Snapshot): Violation[] {
         }
       }
       others((kind, oid) => (kind === 'services' && oid === id) || (kind === 'tasks' && after.tasks.some((x) => metaOf(x).id === oid && x.serviceId === id)));
+      break;
+    }
+    case 'PromoteService': {
+      const t = resolveService(before, String(req.serviceId));
+      if (!t) return (v('accepted-unresolvable-target', `no service ${JSON.stringify(req.serviceId)}`), out);
+      const id = metaOf(t).id;
+      versionChecked(t);
+      const was = (t.updateStatus ?? null) as Obj | null;
+      if (was === null || Number(was.canary) !== CANARY_AWAITING || Number(was.state) === UPDATE_PAUSED) {
+        v('promote-without-canaries-awaiting', `promoted an update whose status was ${stable(was)}`);
+      }
+      const now = after.services.find((x) => metaOf(x).id === id);
+      const st = (now?.updateStatus ?? null) as Obj | null;
+      if (st === null || Number(st.canary) !== CANARY_PROMOTED) v('promote-not-as-asked', `the status after: ${stable(st)}`);
+      if (now && stable(norm(now.spec)) !== stable(norm(t.spec))) v('promote-changed-spec', `PromoteService changed the spec: ${diffText(norm(t.spec), norm(now.spec))}`);
+      others((kind, oid) => kind === 'services' && oid === id);
       break;
     }
     case 'RemoveService': {
