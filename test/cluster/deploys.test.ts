@@ -1,0 +1,253 @@
+// Safe deploys (issue 15) on real daemons and the real Docker engine: 3
+// managers (drained, so tasks land on the workers and a manager can be killed
+// without touching a replica) and 2 workers on loopback (127.0.0.170-174:7670).
+// Each scenario drives the Control API as a client would (CreateService,
+// UpdateService, PromoteService; GetService for spec, previousSpec and
+// updateStatus; ListTasks page by page) and asserts what a user would see;
+// the workers' own logs where the Control API cannot tell (image pulls).
+// Every wait is bounded; each scenario removes its service.
+//
+//   npx tsc -p tsconfig.json && node --test dist/test/cluster/deploys.test.js
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { DaemonCluster } from '../../src/testing/daemon-cluster.js';
+import { TaskState, type Service, type ServiceSpec, type Task, type UpdateState } from '../../src/api/objects.js';
+import { serviceFromProto, serviceSpecToProto } from '../../src/api/convert.js';
+import { validateServiceSpec } from '../../src/api/validate.js';
+import { loadControlProto } from '../../src/api/proto.js';
+import { connect, type Control } from '../../src/cli/connection.js';
+import { listNodes, listTasks } from '../../src/cli/lookup.js';
+import { LABEL_CLUSTER_ID, LABEL_SERVICE_NAME } from '../../src/worker/exec/docker/labels.js';
+import { requireEngine, TEST_IMAGE } from '../worker/engine.js';
+
+const engine = await requireEngine('test/cluster/deploys.test.ts');
+const skip = engine.skip !== false;
+const docker = engine.docker;
+const base = mkdtempSync(join(tmpdir(), 'flotilla-deploys-'));
+const c = new DaemonCluster({ baseDir: base, firstHost: 170, port: 7670, nodeStatusMs: 500 });
+const MANAGERS = [0, 1, 2];
+const WORKERS = [3, 4];
+/** A good new release: another tag of the offline image (tagged in before()). */
+const V2 = `${TEST_IMAGE.replace(/:[^:/]+$/, '')}:${/:[^:/]+$/.test(TEST_IMAGE) ? TEST_IMAGE.slice(TEST_IMAGE.lastIndexOf(':') + 1) : 'latest'}-v2`;
+let clusterId = '';
+const controls = new Map<number, Control>();
+
+before(async () => {
+  if (skip) return;
+  const [repo, tag] = [V2.slice(0, V2.lastIndexOf(':')), V2.slice(V2.lastIndexOf(':') + 1)];
+  await docker.getImage(TEST_IMAGE).tag({ repo, tag });
+  await c.init(0);
+  for (const i of MANAGERS.slice(1)) await c.join(i, 'manager');
+  for (const i of WORKERS) await c.join(i, 'worker');
+  await c.waitFor(async () => (await listNodes(ctl(0))).filter((n) => n.status.state === 'ready' && n.description.engineVersion).length === 5, 30_000, 'five ready nodes with their engine');
+  for (const n of (await listNodes(ctl(0))).filter((x) => x.role === 'manager')) await c.cliOk(0, ['node', 'update', '--availability', 'drain', n.id]);
+  const cl = (await ctl(0).call('GetCluster', {})).cluster;
+  assert.ok(cl?.meta && cl.spec);
+  clusterId = cl.meta.id;
+  // Scenario 7 reads five ended tasks of one slot: keep more than the default 5 per slot.
+  await ctl(0).call('UpdateCluster', { version: cl.meta.version, spec: { ...cl.spec, orchestration: { taskHistoryRetention: 20 } } });
+});
+
+after(async () => {
+  for (const x of controls.values()) x.close();
+  await c.stop();
+  if (clusterId) {
+    for (const info of await docker.listContainers({ all: true, filters: { label: [`${LABEL_CLUSTER_ID}=${clusterId}`] } })) {
+      await docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined);
+    }
+  }
+  if (process.env.KEEP_CLUSTER_DIRS !== '1') rmSync(base, { recursive: true, force: true });
+});
+
+/** The Control API on manager i's local socket (proxied to the leader). */
+function ctl(i: number): Control {
+  let x = controls.get(i);
+  if (!x) {
+    x = connect({ host: `unix://${join(c.node(i).dataDir, 'control.sock')}`, env: {}, timeoutMs: 15_000 });
+    controls.set(i, x);
+  }
+  return x;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function spec(name: string, o: { replicas?: number; image?: string; command?: string[]; updateConfig?: object; restartPolicy?: object } = {}): ServiceSpec {
+  return validateServiceSpec({
+    name,
+    mode: { replicated: { replicas: o.replicas ?? 4 } },
+    taskTemplate: {
+      container: { image: o.image ?? TEST_IMAGE, command: o.command ?? ['sleep', '3600'], stopGracePeriodMs: 1000 },
+      restartPolicy: o.restartPolicy ?? { delayMs: 1000 },
+    },
+    updateConfig: o.updateConfig ?? {},
+  });
+}
+
+async function create(s: ServiceSpec, via = 0): Promise<Service> {
+  const res = await ctl(via).call('CreateService', { spec: serviceSpecToProto(s) });
+  assert.ok(res.service);
+  return serviceFromProto(res.service);
+}
+
+async function get(name: string, via = 0): Promise<Service> {
+  const res = await ctl(via).call('GetService', { serviceIdOrName: name });
+  assert.ok(res.service);
+  return serviceFromProto(res.service);
+}
+
+/** Read, change the spec, write with the version read (as `service update`). */
+async function update(name: string, change: (s: ServiceSpec) => ServiceSpec, via = 0): Promise<Service> {
+  const s = await get(name, via);
+  const res = await ctl(via).call('UpdateService', { serviceId: s.id, version: s.version, spec: serviceSpecToProto(change(structuredClone(s.spec))) });
+  assert.ok(res.service);
+  return serviceFromProto(res.service);
+}
+
+/**
+ * PromoteService through its method definition in proto/control.proto (the
+ * typed client knows the methods of api/proto.ts CONTROL_METHODS).
+ */
+async function promote(name: string, via = 0): Promise<void> {
+  const s = await get(name, via);
+  const def = (loadControlProto().packageDefinition['flotilla.control.Control'] as grpc.ServiceDefinition).PromoteService as grpc.MethodDefinition<object, object>;
+  const client = new grpc.Client(`unix://${join(c.node(via).dataDir, 'control.sock')}`, grpc.credentials.createInsecure());
+  try {
+    await new Promise<void>((resolve, reject) => {
+      client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, { serviceId: s.id, version: s.version }, new grpc.Metadata(), { deadline: Date.now() + 15_000 }, (err) =>
+        err ? reject(new Error(`PromoteService: ${grpc.status[err.code]} ${err.details}`)) : resolve(),
+      );
+    });
+  } finally {
+    client.close();
+  }
+}
+
+async function tasksOf(s: Service, via = 0): Promise<Task[]> {
+  return listTasks(ctl(via), { serviceIds: [s.id] });
+}
+
+const isRunning = (t: Task): boolean => t.desiredState === TaskState.RUNNING && t.status.state === TaskState.RUNNING;
+const image = (t: Task): string => t.spec.container.image;
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, everyMs = 200): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+async function waitRunning(s: Service, n: number, img: string, timeoutMs = 60_000): Promise<Task[]> {
+  return waitFor(`${n} running tasks of ${s.spec.name} on ${img}`, timeoutMs, async () => {
+    const r = (await tasksOf(s)).filter(isRunning);
+    return r.length === n && r.every((t) => image(t) === img) && new Set(r.map((t) => t.slot)).size === n ? r : undefined;
+  });
+}
+
+async function waitState(name: string, states: readonly UpdateState[], timeoutMs: number, via = 0): Promise<Service> {
+  let last: Service | undefined;
+  return waitFor(`${name}'s update status in ${states.join('|')} (last: ${JSON.stringify(last?.updateStatus)})`, timeoutMs, async () => {
+    last = await get(name, via);
+    return last.updateStatus && states.includes(last.updateStatus.state) ? last : undefined;
+  });
+}
+
+/** Samples every 200 ms until `done` says so (or the bound passes: a failure), collecting what `sample` returns. */
+async function sampleUntil<T>(what: string, timeoutMs: number, sample: () => Promise<T>, done: (x: T) => boolean): Promise<T[]> {
+  const out: T[] = [];
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const x = await sample();
+    out.push(x);
+    if (done(x)) return out;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms sampling ${what}`);
+    await sleep(200);
+  }
+}
+
+async function remove(s: Service): Promise<void> {
+  await ctl(0).call('RemoveService', { serviceId: s.id });
+  await waitFor(`${s.spec.name}'s containers gone`, 30_000, async () =>
+    (await docker.listContainers({ all: true, filters: { label: [`${LABEL_CLUSTER_ID}=${clusterId}`, `${LABEL_SERVICE_NAME}=${s.spec.name}`] } })).length === 0 ? true : undefined,
+  );
+}
+
+/** The workers' log lines (pino JSON) with this message about this image. */
+function workerLog(msg: string, img: string): { worker: number; line: Record<string, unknown> }[] {
+  const out: { worker: number; line: Record<string, unknown> }[] = [];
+  for (const w of WORKERS) {
+    for (const l of readFileSync(`${c.node(w).dataDir}.log`, 'utf8').split('\n')) {
+      if (!l.includes(msg) || !l.includes(img)) continue;
+      const line = JSON.parse(l) as Record<string, unknown>;
+      if (line.msg === msg && line.image === img) out.push({ worker: w, line });
+    }
+  }
+  return out;
+}
+
+const PAUSED = /^update paused due to failure or early termination of task (\S+)$/;
+
+test('1. default update config, bad image: pauses after the first failure, 3 old replicas running throughout; the agent does not pull again for every retry', { skip }, async () => {
+  const BAD = 'flotilla/nosuch:1';
+  const s = await create(spec('bad-pause'));
+  await waitRunning(s, 4, TEST_IMAGE);
+  await update('bad-pause', (x) => ({ ...x, taskTemplate: { ...x.taskTemplate, container: { ...x.taskTemplate.container, image: BAD } } }));
+  // From the update until 12 s into the pause (the retries of the failed slot and the agent's pull back-off).
+  let pausedAt = 0;
+  const samples = await sampleUntil(
+    'the update and 12 s of its pause',
+    60_000,
+    async () => {
+      const [svc, ts] = await Promise.all([get('bad-pause'), tasksOf(s)]);
+      if (svc.updateStatus?.state === 'paused' && pausedAt === 0) pausedAt = Date.now();
+      return { svc, ts, old: ts.filter((t) => isRunning(t) && image(t) === TEST_IMAGE).length };
+    },
+    () => pausedAt !== 0 && Date.now() - pausedAt >= 12_000,
+  );
+  const first = samples.findIndex((x) => x.old < 4);
+  assert.ok(first >= 0, 'the update stopped one old task');
+  assert.deepEqual(
+    samples.slice(first).filter((x) => x.old !== 3).map((x) => x.old),
+    [],
+    `3 old tasks RUNNING at every sample once the first was stopped (${samples.length - first} samples)`,
+  );
+  const last = samples[samples.length - 1];
+  const st = last.svc.updateStatus;
+  assert.equal(st?.state, 'paused');
+  const m = PAUSED.exec(st.message);
+  assert.ok(m, `paused with the task id: ${st.message}`);
+  const failed = last.ts.find((t) => t.id === m[1]);
+  assert.ok(failed, 'the named task is one of the service');
+  assert.equal(image(failed), BAD);
+  assert.equal(failed.status.state, TaskState.REJECTED);
+  assert.equal(failed.updateFailure, true);
+  assert.equal(last.svc.spec.taskTemplate.container.image, BAD);
+  assert.equal(last.svc.previousSpec?.taskTemplate.container.image, TEST_IMAGE);
+  // Only the first slot touched: every task of the bad image is in one slot.
+  const bad = last.ts.filter((t) => image(t) === BAD);
+  assert.equal(new Set(bad.map((t) => t.slot)).size, 1, 'one slot updated');
+
+  // The agent's image back-off: the slot's retries (restart delay 1 s, doubling) are refused without a pull.
+  const rejected = bad.filter((t) => t.status.state === TaskState.REJECTED);
+  const pulls = workerLog('image not present, pulling', BAD);
+  process.stderr.write(`# bad image: ${rejected.length} rejected tasks, ${pulls.length} pulls (${pulls.map((p) => `n${p.worker + 1}`).join(', ')})\n`);
+  assert.ok(rejected.length >= 3, `the failed slot was retried during the pause (${rejected.length} rejected tasks)`);
+  assert.ok(pulls.length >= 1, 'the agent tried a pull');
+  assert.ok(pulls.length < rejected.length, `fewer pulls (${pulls.length}) than rejected tasks (${rejected.length})`);
+  assert.ok(
+    rejected.some((t) => /not retried for \d+ s after \d+ failed pulls?/.test(t.status.err)),
+    `a retry was refused from the back-off: ${JSON.stringify(rejected.map((t) => t.status.err))}`,
+  );
+  await remove(s);
+});
