@@ -102,29 +102,6 @@ async function flotilla(): Promise<number> {
         lastRunningToCompletedMs: completedAt - lastRunning,
       };
     };
-    await waitFor(`${REPLICAS} running`, async () => (await running(IMAGE)) === REPLICAS, 120_000);
-    /**
-     * Where the time went (one machine: the leader's and the agents' clocks are the same clock): from the request
-     * to the first new task; per batch, creation to RUNNING and RUNNING to the next batch's creation; the last
-     * RUNNING to the completed status (the monitor window).
-     */
-    const breakdown = async (t0: number): Promise<object> => {
-      const fresh = (await listTasks(control, { serviceIds: [id] })).filter((t) => t.spec.container.image === V2 && t.status.state === TaskState.RUNNING);
-      // A batch's tasks are created in one write: one creation time.
-      const byCreation = new Map<number, number>();
-      for (const t of fresh) byCreation.set(t.createdAt, Math.max(byCreation.get(t.createdAt) ?? 0, t.status.timestamp));
-      const batches = [...byCreation].map(([created, running]) => ({ created, running })).sort((a, b) => a.created - b.created);
-      const completedAt = (await get()).updateStatus?.completedAt ?? 0;
-      const mean = (xs: number[]): number => Math.round(xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length));
-      return {
-        batches: batches.length,
-        firstCreateMs: batches.length ? batches[0].created - t0 : null,
-        meanCreateToRunningMs: mean(batches.map((b) => b.running - b.created)),
-        meanRunningToNextBatchMs: mean(batches.slice(1).map((b, i) => b.created - batches[i].running)),
-        lastRunningToCompletedMs: batches.length ? completedAt - batches[batches.length - 1].running : null,
-      };
-    };
-
     say(`flotilla: rolling ${REPLICAS} replicas to ${V2} (start-first, parallelism ${PARALLELISM})`);
     const before = await get();
     const t0 = Date.now();
