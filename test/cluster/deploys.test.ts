@@ -32,7 +32,9 @@ const c = new DaemonCluster({ baseDir: base, firstHost: 170, port: 7670, nodeSta
 const MANAGERS = [0, 1, 2];
 const WORKERS = [3, 4];
 /** A good new release: another tag of the offline image (tagged in before()). */
-const V2 = `${TEST_IMAGE.replace(/:[^:/]+$/, '')}:${/:[^:/]+$/.test(TEST_IMAGE) ? TEST_IMAGE.slice(TEST_IMAGE.lastIndexOf(':') + 1) : 'latest'}-v2`;
+const REPO = TEST_IMAGE.includes(':', TEST_IMAGE.lastIndexOf('/') + 1) ? TEST_IMAGE.slice(0, TEST_IMAGE.lastIndexOf(':')) : TEST_IMAGE;
+const V2_TAG = `${TEST_IMAGE === REPO ? 'latest' : TEST_IMAGE.slice(REPO.length + 1)}-v2`;
+const V2 = `${REPO}:${V2_TAG}`;
 let clusterId = '';
 const controls = new Map<number, Control>();
 /** The manager the helpers talk to by default (scenario 8 moves off the leader it kills). */
@@ -40,8 +42,7 @@ let home = 0;
 
 before(async () => {
   if (skip) return;
-  const [repo, tag] = [V2.slice(0, V2.lastIndexOf(':')), V2.slice(V2.lastIndexOf(':') + 1)];
-  await docker.getImage(TEST_IMAGE).tag({ repo, tag });
+  await docker.getImage(TEST_IMAGE).tag({ repo: REPO, tag: V2_TAG });
   await c.init(0);
   for (const i of MANAGERS.slice(1)) await c.join(i, 'manager');
   for (const i of WORKERS) await c.join(i, 'worker');
