@@ -7,6 +7,7 @@
 // its older one still waiting, as SwarmKit's reporter keeps only the latest per
 // task: 20,000 tasks rejected at once are 20,000 updates, not 60,000
 // (ACCEPTED, PREPARING, REJECTED each); without a backlog every state goes out.
+import { windowDelay } from '../common/window.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
 import type { TaskStatus } from '../api/objects.js';
@@ -55,6 +56,8 @@ export class StatusBatcher {
   private readonly waiting = new Map<string, StatusUpdate>();
   private coalesced = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** When the last report went out (performance.now()): a report after a quiet window goes at once (common/window.ts). */
+  private lastSentAt = -Infinity;
   private sending: Promise<void> | undefined;
   private readonly closing = new AbortController();
 
@@ -90,7 +93,7 @@ export class StatusBatcher {
     this.queue.push(own);
     if (this.sending) return; // the running drain picks it up
     if (this.queue.length >= this.maxBatch) this.kick();
-    else this.timer ??= setTimeout(() => this.kick(), this.batchMs);
+    else this.timer ??= setTimeout(() => this.kick(), windowDelay(this.lastSentAt, this.batchMs));
   }
 
   /** Sends everything queued now; resolves when the queue is empty (or closed). */
@@ -111,6 +114,7 @@ export class StatusBatcher {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.sending || this.queue.length === 0) return;
+    this.lastSentAt = performance.now();
     this.sending = this.drain().finally(() => {
       this.sending = undefined;
       // Updates that arrived during the last send wait for the next window.

@@ -12,6 +12,7 @@
 //   keeping only changes that move a task's observed state forward.
 // Only the leader runs it; the manager's service answers UNAVAILABLE (with the
 // leader's address) on a follower.
+import { windowDelay } from '../../common/window.js';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { endpointToProto, nodeDescriptionFromProto, taskStatusFromProto, taskTemplateToProto, taskToProtoWith } from '../../api/convert.js';
@@ -136,6 +137,9 @@ export class Dispatcher implements LeaderController {
   /** Nodes whose assignments may have changed: the ids of the tasks that did, or 'all' (after a snapshot restore). */
   private readonly dirtyNodes = new Map<string, Set<string> | 'all'>();
   private pushTimer: NodeJS.Timeout | null = null;
+  /** When the last push and the last status write went out (performance.now()): see common/window.ts. */
+  private lastPushAt = -Infinity;
+  private lastFlushAt = -Infinity;
   private pendingStatus = new Map<string, TaskStatus>();
   private pendingNodes: NodeChanges = new Map();
   private flushTimer: NodeJS.Timeout | null = null;
@@ -442,12 +446,16 @@ export class Dispatcher implements LeaderController {
 
   private schedulePush(): void {
     if (this.pushTimer || !this.running) return;
-    this.pushTimer = setTimeout(() => {
-      this.pushTimer = null;
-      const nodes = [...this.dirtyNodes];
-      this.dirtyNodes.clear();
-      this.pushTo(nodes, 0);
-    }, this.o.pushDelayMs ?? DEFAULT_PUSH_DELAY_MS);
+    this.pushTimer = setTimeout(
+      () => {
+        this.pushTimer = null;
+        this.lastPushAt = performance.now();
+        const nodes = [...this.dirtyNodes];
+        this.dirtyNodes.clear();
+        this.pushTo(nodes, 0);
+      },
+      windowDelay(this.lastPushAt, this.o.pushDelayMs ?? DEFAULT_PUSH_DELAY_MS),
+    );
   }
 
   /** Send nodes[from..] their changes, PUSH_SLICE sessions per turn of the event loop. */
@@ -498,10 +506,14 @@ export class Dispatcher implements LeaderController {
       this.flushTimer = null;
       void this.flush();
     } else if (!this.flushTimer) {
-      this.flushTimer = setTimeout(() => {
-        this.flushTimer = null;
-        void this.flush();
-      }, this.o.flushMs ?? 50);
+      this.flushTimer = setTimeout(
+        () => {
+          this.flushTimer = null;
+          this.lastFlushAt = performance.now();
+          void this.flush();
+        },
+        windowDelay(this.lastFlushAt, this.o.flushMs ?? 50),
+      );
     }
     return done;
   }
