@@ -17,13 +17,24 @@
 // Flotilla: 3 managers (drained) and 3 workers as real daemons on
 // 127.0.0.180-185:7680, default settings. Swarm: `docker swarm init
 // --advertise-addr 127.0.0.1` (left afterwards; an engine already in a swarm is
-// not touched and Swarm is not measured). Prints JSON lines:
+// not touched and Swarm is not measured).
+//
+// The engine's floor, in the same run: the same rollout with no orchestrator at
+// all, straight on the Engine API: 20 containers of the old tag, then a sliding
+// window of 2 (create and start a container of the new tag, then stop the old
+// one in the background with its 1 s grace), then the same 5 s monitor window.
+// No orchestrator that runs each new task as a new container of the same kind
+// (Swarm's and ours both use the default bridge) can roll faster than this;
+// its ratio to Swarm's time is the best any orchestrator can reach here.
+// Prints JSON lines:
 //   {"bench":"update-20","system":"flotilla",...,"seconds":..}
+//   {"bench":"update-20","system":"engine-floor",...,"seconds":..}
 //   {"bench":"update-20","system":"swarm",...,"seconds":..}
-//   {"bench":"update-20-ratio","flotillaOverSwarm":..,"target":0.7,...}
+//   {"bench":"update-20-ratio","flotillaOverSwarm":..,"floorOverSwarm":..,"target":0.7,...}
 //
 //   npm run bench:update
 import { execFileSync } from 'node:child_process';
+import type Docker from 'dockerode';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +53,8 @@ const TAG = IMAGE === REPO ? 'latest' : IMAGE.slice(REPO.length + 1);
 const V2 = `${REPO}:${TAG}-v2`;
 const REPLICAS = 20;
 const PARALLELISM = 2;
+/** Swarm's default monitor window, which both updaters watch after their last batch. */
+const MONITOR_MS = 5000;
 const say = (s: string): void => void process.stderr.write(`# ${s}\n`);
 const out = (o: object): void => void process.stdout.write(JSON.stringify(o) + '\n');
 const engine = connectEngine();
@@ -116,7 +129,7 @@ async function flotilla(): Promise<number> {
       return st?.state === 'completed' && (await running(V2)) === REPLICAS;
     }, 300_000);
     const seconds = (Date.now() - t0) / 1000;
-    out({ bench: 'update-20', system: 'flotilla', replicas: REPLICAS, parallelism: PARALLELISM, order: 'start-first', monitorS: 5, seconds, breakdown: await breakdown(t0) });
+    out({ bench: 'update-20', system: 'flotilla', replicas: REPLICAS, parallelism: PARALLELISM, order: 'start-first', monitorS: MONITOR_MS / 1000, seconds, breakdown: await breakdown(t0) });
     return seconds;
   } finally {
     control.close();
@@ -127,6 +140,40 @@ async function flotilla(): Promise<number> {
       }
     }
     rmSync(base, { recursive: true, force: true });
+  }
+}
+
+/** The same rollout with no orchestrator: see the header. */
+async function engineFloor(): Promise<number> {
+  const label = 'flotilla-bench-update-floor';
+  const create = async (image: string): Promise<Docker.Container> => {
+    const c = await engine.createContainer({ Image: image, Cmd: ['sleep', '3600'], StopTimeout: 1, Labels: { [label]: '1' } });
+    await c.start();
+    return c;
+  };
+  try {
+    const olds: Docker.Container[] = [];
+    for (let i = 0; i < REPLICAS; i++) olds.push(await create(IMAGE));
+    say(`engine floor: rolling ${REPLICAS} containers to ${V2} straight on the engine (a window of ${PARALLELISM}, start-first)`);
+    const t0 = Date.now();
+    const stops: Promise<unknown>[] = [];
+    let next = 0;
+    const window = async (): Promise<void> => {
+      for (let i = next++; i < REPLICAS; i = next++) {
+        await create(V2);
+        stops.push(olds[i].stop({ t: 1 }).catch(() => undefined));
+      }
+    };
+    await Promise.all(Array.from({ length: PARALLELISM }, window));
+    await new Promise((r) => setTimeout(r, MONITOR_MS));
+    const seconds = (Date.now() - t0) / 1000;
+    await Promise.all(stops);
+    out({ bench: 'update-20', system: 'engine-floor', replicas: REPLICAS, parallelism: PARALLELISM, order: 'start-first', monitorS: MONITOR_MS / 1000, seconds });
+    return seconds;
+  } finally {
+    for (const info of await engine.listContainers({ all: true, filters: { label: [`${label}=1`] } })) {
+      await engine.getContainer(info.Id).remove({ force: true }).catch(() => undefined);
+    }
   }
 }
 
@@ -161,7 +208,7 @@ async function swarm(): Promise<number | null> {
       Name: name,
       TaskTemplate: { ContainerSpec: { Image: IMAGE, Command: ['sleep', '3600'], StopGracePeriod: 1e9 } },
       Mode: { Replicated: { Replicas: REPLICAS } },
-      UpdateConfig: { Parallelism: PARALLELISM, Order: 'start-first', FailureAction: 'pause', Monitor: 5e9 },
+      UpdateConfig: { Parallelism: PARALLELISM, Order: 'start-first', FailureAction: 'pause', Monitor: MONITOR_MS * 1e6 },
     });
     const running = async (img: string): Promise<number> =>
       ((await engine.listTasks({ filters: { service: [name], 'desired-state': ['running'] } })) as SwarmTask[]).filter((t) => t.Status.State === 'running' && t.Spec.ContainerSpec.Image === img).length;
@@ -178,7 +225,7 @@ async function swarm(): Promise<number | null> {
       return st?.State === 'completed' && (await running(V2)) === REPLICAS;
     }, 300_000);
     const seconds = (Date.now() - t0) / 1000;
-    out({ bench: 'update-20', system: 'swarm', replicas: REPLICAS, parallelism: PARALLELISM, order: 'start-first', monitorS: 5, seconds });
+    out({ bench: 'update-20', system: 'swarm', replicas: REPLICAS, parallelism: PARALLELISM, order: 'start-first', monitorS: MONITOR_MS / 1000, seconds });
     return seconds;
   } catch (err) {
     say(`swarm: not measured (${(err as Error).message.split('\n')[0]})`);
@@ -197,6 +244,10 @@ async function swarm(): Promise<number | null> {
 
 await engine.getImage(IMAGE).tag({ repo: REPO, tag: `${TAG}-v2` });
 const ours = await flotilla();
+const floor = await engineFloor();
 const theirs = await swarm();
-if (theirs !== null) out({ bench: 'update-20-ratio', flotillaOverSwarm: Number((ours / theirs).toFixed(2)), target: 0.7, flotillaSeconds: ours, swarmSeconds: theirs });
+const ratio = (x: number, y: number): number => Number((x / y).toFixed(2));
+if (theirs !== null) {
+  out({ bench: 'update-20-ratio', flotillaOverSwarm: ratio(ours, theirs), floorOverSwarm: ratio(floor, theirs), target: 0.7, flotillaSeconds: ours, floorSeconds: floor, swarmSeconds: theirs });
+}
 process.exit(0);
