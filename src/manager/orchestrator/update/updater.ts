@@ -177,7 +177,7 @@ export class Updater implements UpdatePlanner {
       return changed ? { wakeAt, service: write(changed) } : { wakeAt };
     };
 
-    if (inCanaryPhase(write(status))) return out(this.canaries(ctx, wanted, candidates, status, cfg, wake));
+    if (inCanaryPhase(write(status))) return out(this.canaries(ctx, wanted, candidates, phases, status, cfg, wake));
 
     // The window: up to `parallelism` slots in flight, the next `delay` after the last one finished.
     const room = cfg.parallelism === 0 ? candidates.length : cfg.parallelism - inFlight;
@@ -197,6 +197,7 @@ export class Updater implements UpdatePlanner {
     ctx: PlanContext,
     wanted: SlotState[],
     candidates: SlotState[],
+    phases: ReadonlyMap<SlotState, SlotPhase>,
     status: UpdateStatus,
     cfg: UpdateConfig,
     wake: (at: number) => void,
@@ -214,6 +215,11 @@ export class Updater implements UpdatePlanner {
     if (missing > 0 || again.length > 0) return undefined;
     let healthyAt = -Infinity;
     for (const s of touched) {
+      // Its canary ended and its restart policy starts no other (condition none, attempts used up): the slot is
+      // through, as any slot of an update whose task ended on its own. Within its monitor window that end was
+      // counted as a failure, and the failure action has run already if the failures were too many; after it, the
+      // canary had run healthy for the window. Either way nothing more comes from this slot to wait for.
+      if (phases.get(s) === 'done' && !s.live.some(belongs)) continue;
       const c = s.live.find((t) => belongs(t) && t.status.state === TaskState.RUNNING);
       const since = c ? times.runningSince(c) : undefined;
       if (since === undefined) return undefined;

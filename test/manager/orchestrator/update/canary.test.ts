@@ -4,9 +4,10 @@
 // the failure action without touching an old task.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskState } from '../../../../src/api/objects.js';
-import type { Harness } from '../fixtures.js';
-import { advance, agents, converge, expectView, failNewest, newImage, nothing, runningService, script } from '../script.js';
+import { TaskState, type UpdateConfig } from '../../../../src/api/objects.js';
+import { Harness } from '../fixtures.js';
+import { serviceSpec } from '../../store-fixtures.js';
+import { NODES, advance, agents, converge, expectView, failNewest, newImage, nothing, runningService, script } from '../script.js';
 
 const oldKept = (ids: readonly string[]) => (h: Harness) => {
   for (const id of ids) {
@@ -97,4 +98,46 @@ test('a canary that ends within the failure ratio is restarted beside its old ta
   ]);
   const slots = new Set(h.tasks('s1').filter((t) => !old.includes(t.id)).map((t) => t.slot));
   assert.equal(slots.size, 1, 'both canaries in one slot');
+});
+
+/** runningService's service, created with restart condition none: a task that ends is not restarted. */
+async function noRestarts(replicas: number, update: Partial<UpdateConfig>): Promise<Harness> {
+  const h = new Harness();
+  for (const n of NODES) h.addNode(n);
+  const spec = serviceSpec('x');
+  h.replicated('s1', replicas, {
+    updateConfig: { ...spec.updateConfig, ...update },
+    taskTemplate: { ...spec.taskTemplate, restartPolicy: { ...spec.taskTemplate.restartPolicy, condition: 'none' } },
+  });
+  await h.reconcile();
+  h.converge('s1', NODES);
+  await h.reconcile();
+  return h;
+}
+
+test('a canary that fails within the ratio and is not restarted (condition none): its slot is through, the other canary is promoted', async () => {
+  const h = await noRestarts(4, { parallelism: 1, canary: 2, monitorMs: 5_000, failureAction: 'continue' });
+  const old = h.live('s1').map((t) => t.id);
+  await script(h, [
+    ['new image: two canaries', newImage(), { state: 'updating', canary: 'deploying', old: 4, new: 2 }, oldKept(old)],
+    ['they RUN', converge, { canary: 'deploying', newRunning: 2 }],
+    ['one FAILs at once: counted, failure action continue, condition none: not restarted', failNewest(TaskState.FAILED), { state: 'updating', canary: 'deploying', failures: 1, old: 4, new: 1 }, oldKept(old)],
+    ['an hour later: nothing replaces it', advance(3_600_000), { canary: 'awaiting_promotion', old: 4, newRunning: 1, tasks: 6 }, oldKept(old)],
+  ]);
+});
+
+test('a canary that ends after its monitor window and is not restarted: it had proven itself, awaiting promotion', async () => {
+  const h = await noRestarts(3, { parallelism: 1, canary: 1, monitorMs: 5_000 });
+  const old = h.live('s1').map((t) => t.id);
+  await script(h, [
+    ['new image: a canary', newImage(), { state: 'updating', canary: 'deploying', old: 3, new: 1 }, oldKept(old)],
+    ['it RUNs', converge, { canary: 'deploying', newRunning: 1 }],
+    ['monitor - 1', advance(4_999), { canary: 'deploying' }],
+    // The same pass that sees it healthy sees it gone: no failure (past its window), and nothing more to wait for.
+    ['it exits 0 1 ms after its window', (x) => {
+      x.advance(2);
+      failNewest(TaskState.COMPLETE)(x);
+    }, { state: 'updating', canary: 'awaiting_promotion', failures: 0, old: 3, new: 0 }, oldKept(old)],
+    ['promoted: the rest by the window', (x) => x.promote('s1'), { state: 'updating', canary: 'promoted', stopping: 1 }],
+  ]);
 });
