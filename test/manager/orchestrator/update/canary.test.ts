@@ -141,3 +141,31 @@ test('a canary that ends after its monitor window and is not restarted: it had p
     ['promoted: the rest by the window', (x) => x.promote('s1'), { state: 'updating', canary: 'promoted', stopping: 1 }],
   ]);
 });
+
+test('leader changes in the canary phase: no second canary, the monitor window from the new term start, the promotion kept', async () => {
+  const h = await runningService(4, { parallelism: 2, canary: 1, monitorMs: 5_000 });
+  const old = h.live('s1').map((t) => t.id);
+  const leaderAt = (ms: number) => async (x: Harness): Promise<void> => {
+    x.advance(ms);
+    await x.newLeader();
+  };
+  await script(h, [
+    ['new image: a canary', newImage(), { canary: 'deploying', old: 4, new: 1 }],
+    ['new leader before it RUNs: no second canary', leaderAt(0), { canary: 'deploying', old: 4, new: 1, tasks: 5 }],
+    ['it RUNs at t=0', converge, { canary: 'deploying', newRunning: 1 }],
+    ['new leader at t=3 s', leaderAt(3_000), { canary: 'deploying', old: 4, newRunning: 1, tasks: 5 }, oldKept(old)],
+    ['t=5 s: the old leader would have found it healthy', advance(2_000), { canary: 'deploying' }],
+    ['1 ms before 5 s from the term start', advance(2_999), { canary: 'deploying' }],
+    ['5 s from the term start: healthy', advance(1), { canary: 'awaiting_promotion', old: 4, newRunning: 1, tasks: 5 }, oldKept(old)],
+    ['new leader while it awaits promotion: nothing moves', leaderAt(1_000), { state: 'updating', canary: 'awaiting_promotion', old: 4, newRunning: 1, tasks: 5 }, oldKept(old)],
+    ['an hour later', advance(3_600_000), { canary: 'awaiting_promotion', tasks: 5 }, oldKept(old)],
+    ['promoted, then a new leader: the rest by the window', async (x) => {
+      x.promote('s1');
+      await x.newLeader();
+    }, { state: 'updating', canary: 'promoted', stopping: 3, old: 1, newRunning: 1 }],
+    ['two more RUNNING: the last slot', agents, { canary: 'promoted', stopping: 1, old: 0, newRunning: 3 }],
+    ['the last RUNNING', agents, { newRunning: 4, stopping: 0 }],
+    ['completed', advance(5_000), { state: 'completed', canary: 'promoted', tasks: 8 }],
+  ]);
+  h.liveBySlot('s1');
+});
