@@ -248,7 +248,13 @@ export interface UpdateStatus {
   /** 0 until completed. */
   completedAt: number;
   message: string;
-  /** The service's version when the update began: a task of the current spec with specVersion >= it belongs to the update. */
+  /**
+   * Where the update began: a task of the current spec with specVersion >= it
+   * belongs to the update. An update records the service's specVersion (the
+   * write that changed the spec); a rollback, which is itself the write that
+   * changes the spec, records the service's version before it, which is below
+   * the specVersion that write gets.
+   */
   startVersion: number;
   canary: CanaryState;
 }
