@@ -5,7 +5,7 @@
 // a row says what that transition is about.
 import assert from 'node:assert/strict';
 import { SpecMatcher, isLive } from '../../../src/manager/orchestrator/index.js';
-import { TaskState, type CanaryState, type Service, type Task, type UpdateConfig, type UpdateState } from '../../../src/api/objects.js';
+import { TaskState, type CanaryState, type Service, type RestartPolicy, type Task, type UpdateConfig, type UpdateState } from '../../../src/api/objects.js';
 import { Harness } from './fixtures.js';
 import { serviceSpec } from '../store-fixtures.js';
 
@@ -128,12 +128,16 @@ export const failNewest =
     h.report(t.id, state, { exitCode: state === TaskState.FAILED ? 1 : 0 });
   };
 
-/** A replicated service s1 on n1 and n2, every task RUNNING, with this update (and rollback) config. */
-export async function runningService(replicas: number, update: Partial<UpdateConfig> = {}, rollback: Partial<UpdateConfig> = {}): Promise<Harness> {
+/** A replicated service s1 on n1 and n2, every task RUNNING, with this update (and rollback) config and restart policy. */
+export async function runningService(replicas: number, update: Partial<UpdateConfig> = {}, rollback: Partial<UpdateConfig> = {}, restart: Partial<RestartPolicy> = {}): Promise<Harness> {
   const h = new Harness();
   for (const n of NODES) h.addNode(n);
   const spec = serviceSpec('x');
-  h.replicated('s1', replicas, { updateConfig: { ...spec.updateConfig, ...update }, rollbackConfig: { ...spec.rollbackConfig, ...rollback } });
+  h.replicated('s1', replicas, {
+    updateConfig: { ...spec.updateConfig, ...update },
+    rollbackConfig: { ...spec.rollbackConfig, ...rollback },
+    taskTemplate: { ...spec.taskTemplate, restartPolicy: { ...spec.taskTemplate.restartPolicy, ...restart } },
+  });
   await h.reconcile();
   h.converge('s1', NODES);
   await h.reconcile();

@@ -5,9 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TaskState, type UpdateConfig } from '../../../../src/api/objects.js';
-import { Harness } from '../fixtures.js';
-import { serviceSpec } from '../../store-fixtures.js';
-import { NODES, advance, agents, converge, expectView, failNewest, newImage, nothing, runningService, script } from '../script.js';
+import type { Harness } from '../fixtures.js';
+import { advance, agents, converge, expectView, failNewest, newImage, nothing, runningService, script } from '../script.js';
 
 const oldKept = (ids: readonly string[]) => (h: Harness) => {
   for (const id of ids) {
@@ -101,19 +100,7 @@ test('a canary that ends within the failure ratio is restarted beside its old ta
 });
 
 /** runningService's service, created with restart condition none: a task that ends is not restarted. */
-async function noRestarts(replicas: number, update: Partial<UpdateConfig>): Promise<Harness> {
-  const h = new Harness();
-  for (const n of NODES) h.addNode(n);
-  const spec = serviceSpec('x');
-  h.replicated('s1', replicas, {
-    updateConfig: { ...spec.updateConfig, ...update },
-    taskTemplate: { ...spec.taskTemplate, restartPolicy: { ...spec.taskTemplate.restartPolicy, condition: 'none' } },
-  });
-  await h.reconcile();
-  h.converge('s1', NODES);
-  await h.reconcile();
-  return h;
-}
+const noRestarts = (replicas: number, update: Partial<UpdateConfig>): Promise<Harness> => runningService(replicas, update, {}, { condition: 'none' });
 
 test('a canary that fails within the ratio and is not restarted (condition none): its slot is through, the other canary is promoted', async () => {
   const h = await noRestarts(4, { parallelism: 1, canary: 2, monitorMs: 5_000, failureAction: 'continue' });
