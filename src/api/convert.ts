@@ -30,11 +30,46 @@ import {
   UPDATE_ORDERS,
   UPDATE_STATES,
   CANARY_STATES,
+  LB_POLICIES,
+  PROXY_PROTOCOLS,
 } from './enums.js';
-import type { Cluster, ClusterSpec, ContainerSpec, EndpointSpec, Labels, Meta, Node, NodeDescription, Service, ServiceSpec, Task, TaskStatus, TaskTemplate, UpdateConfig, UpdateStatus } from './objects.js';
+import type {
+  Cluster,
+  ClusterSpec,
+  ContainerSpec,
+  EndpointSpec,
+  Labels,
+  Meta,
+  Network,
+  NetworkAttachment,
+  Node,
+  NodeDescription,
+  PortBinding,
+  PortConfig,
+  Service,
+  ServiceSpec,
+  Task,
+  TaskStatus,
+  TaskTemplate,
+  UpdateConfig,
+  UpdateStatus,
+} from './objects.js';
 import { at, items, noFieldsLeft, sub, type Received } from './received.js';
 import type { SharedTaskParts } from './shared-specs.js';
-import { validateClusterSpec, validateNode, validateNodeDescription, validateService, validateServiceSpec, validateTask, validateTaskStatus, type SpecRules } from './validate.js';
+import {
+  DEFAULT_DRAIN_PERIOD_MS,
+  DEFAULT_LB_WEIGHT,
+  validateClusterSpec,
+  validateNetwork,
+  validateNetworkSpec,
+  validateNode,
+  validateNodeDescription,
+  validateService,
+  validateServiceSpec,
+  validateTask,
+  validateTaskStatus,
+  type SpecRules,
+} from './validate.js';
 import { quoteValue, ValidationError } from './input.js';
 import type { control } from './wire.js';
 
@@ -96,6 +131,8 @@ export function taskTemplateToProto(t: TaskTemplate): control.TaskTemplate__Outp
     },
     placement: { constraints: [...t.placement.constraints], preferences: t.placement.preferences.map((p) => ({ spread: p.spread })) },
     forceUpdate: t.forceUpdate,
+    networks: [...(t.networks ?? [])],
+    lbWeight: t.lbWeight ?? DEFAULT_LB_WEIGHT,
   };
 }
 
@@ -124,19 +161,24 @@ function updateStatusToProto(u: UpdateStatus): control.UpdateStatus__Output {
   };
 }
 
+export function portConfigToProto(p: PortConfig): control.PortConfig__Output {
+  const port: control.PortConfig__Output = {
+    protocol: enumToProto(PORT_PROTOCOLS, p.protocol),
+    targetPort: p.targetPort,
+    publishedPort: p.publishedPort,
+    publishMode: enumToProto(PUBLISH_MODES, p.publishMode),
+  };
+  // proto3 `optional`: absent when the port has no name.
+  if (p.name !== undefined) port.name = p.name;
+  return port;
+}
+
 export function endpointToProto(e: EndpointSpec): control.EndpointSpec__Output {
   return {
-    ports: e.ports.map((p) => {
-      const port: control.PortConfig__Output = {
-        protocol: enumToProto(PORT_PROTOCOLS, p.protocol),
-        targetPort: p.targetPort,
-        publishedPort: p.publishedPort,
-        publishMode: enumToProto(PUBLISH_MODES, p.publishMode),
-      };
-      // proto3 `optional`: absent when the port has no name.
-      if (p.name !== undefined) port.name = p.name;
-      return port;
-    }),
+    ports: e.ports.map(portConfigToProto),
+    lbPolicy: enumToProto(LB_POLICIES, e.lbPolicy ?? 'round-robin'),
+    proxyProtocol: enumToProto(PROXY_PROTOCOLS, e.proxyProtocol ?? 'none'),
+    drainPeriodMs: e.drainPeriodMs ?? DEFAULT_DRAIN_PERIOD_MS,
   };
 }
 
@@ -161,6 +203,7 @@ export function serviceToProto(s: Service): control.Service__Output {
     previousSpec: s.previousSpec ? serviceSpecToProto(s.previousSpec) : null,
     updateStatus: s.updateStatus ? updateStatusToProto(s.updateStatus) : null,
     specVersion: s.specVersion,
+    endpoint: s.endpoint ? { ports: s.endpoint.ports.map(portConfigToProto) } : null,
   };
 }
 
@@ -208,9 +251,12 @@ function containerFromWire(x: unknown, path: string): Obj | undefined {
 function taskTemplateFromWire(x: unknown, path: string): Obj | undefined {
   const t = sub<control.TaskTemplate__Output>(x, path);
   if (t === undefined) return undefined;
-  const { container, resources, restartPolicy, placement, forceUpdate, ...rest } = t;
+  // `_lbWeight` is the virtual oneof of the proto3 `optional` weight.
+  const { container, resources, restartPolicy, placement, forceUpdate, networks, lbWeight, _lbWeight: _hasWeight, ...rest } = t;
   noFieldsLeft(rest);
-  const out: Obj = { forceUpdate };
+  const out: Obj = { forceUpdate, networks };
+  // Absent: the default (validateTaskTemplate).
+  if (lbWeight !== undefined && lbWeight !== null) out.lbWeight = lbWeight;
   const c = containerFromWire(container, at(path, 'container'));
   if (c !== undefined) out.container = c;
   const rPath = at(path, 'resources');
@@ -305,26 +351,35 @@ function modeFromWire(x: unknown, path: string): Obj | undefined {
   return out;
 }
 
+function portsFromWire(ports: unknown, path: string): unknown {
+  return items<control.PortConfig__Output>(ports, path, (p, f) => {
+    // `_name` is the virtual oneof of the proto3 `optional` name.
+    const { name, protocol, targetPort, publishedPort, publishMode, _name: _hasName, ...more } = p;
+    noFieldsLeft(more);
+    const port: Obj = {
+      protocol: enumFromProto(PORT_PROTOCOLS, protocol, at(f, 'protocol')),
+      targetPort,
+      publishedPort,
+      publishMode: enumFromProto(PUBLISH_MODES, publishMode, at(f, 'publishMode')),
+    };
+    if (name !== undefined && name !== null) port.name = name;
+    return port;
+  });
+}
+
 function endpointFromWire(x: unknown, path: string): Obj | undefined {
   const e = sub<control.EndpointSpec__Output>(x, path);
   if (e === undefined) return undefined;
-  const { ports, ...rest } = e;
+  // `_drainPeriodMs` is the virtual oneof of the proto3 `optional` drain period.
+  const { ports, lbPolicy, proxyProtocol, drainPeriodMs, _drainPeriodMs: _hasDrain, ...rest } = e;
   noFieldsLeft(rest);
-  return {
-    ports: items<control.PortConfig__Output>(ports, at(path, 'ports'), (p, f) => {
-      // `_name` is the virtual oneof of the proto3 `optional` name.
-      const { name, protocol, targetPort, publishedPort, publishMode, _name: _hasName, ...more } = p;
-      noFieldsLeft(more);
-      const port: Obj = {
-        protocol: enumFromProto(PORT_PROTOCOLS, protocol, at(f, 'protocol')),
-        targetPort,
-        publishedPort,
-        publishMode: enumFromProto(PUBLISH_MODES, publishMode, at(f, 'publishMode')),
-      };
-      if (name !== undefined && name !== null) port.name = name;
-      return port;
-    }),
+  const out: Obj = {
+    ports: portsFromWire(ports, at(path, 'ports')),
+    lbPolicy: enumFromProto(LB_POLICIES, lbPolicy, at(path, 'lbPolicy')),
+    proxyProtocol: enumFromProto(PROXY_PROTOCOLS, proxyProtocol, at(path, 'proxyProtocol')),
   };
+  if (drainPeriodMs !== undefined && drainPeriodMs !== null) out.drainPeriodMs = drainPeriodMs;
+  return out;
 }
 
 function serviceSpecFromWire(x: unknown, path: string): Obj | undefined {
@@ -354,9 +409,16 @@ export function serviceSpecFromProto(x: control.ServiceSpec__Output | null | und
 
 /** A service read from a manager. Its serviceStatus is not part of the store's object: callers read it from the message. */
 export function serviceFromProto(x: control.Service__Output): Service {
-  const { meta, spec, serviceStatus: _status, previousSpec, updateStatus, specVersion, ...rest } = sub<control.Service__Output>(x, '') ?? (UNSET as Received<control.Service__Output>);
+  const { meta, spec, serviceStatus: _status, previousSpec, updateStatus, specVersion, endpoint, ...rest } =
+    sub<control.Service__Output>(x, '') ?? (UNSET as Received<control.Service__Output>);
   noFieldsLeft(rest);
   const out: Obj = { ...metaFromWire(meta), spec: serviceSpecFromWire(spec, 'spec'), specVersion };
+  const ep = sub<control.ServiceEndpoint__Output>(endpoint, 'endpoint');
+  if (ep !== undefined) {
+    const { ports, ...more } = ep;
+    noFieldsLeft(more);
+    out.endpoint = { ports: portsFromWire(ports, 'endpoint.ports') };
+  }
   const prev = serviceSpecFromWire(previousSpec, 'previousSpec');
   if (prev !== undefined) out.previousSpec = prev;
   const status = updateStatusFromWire(updateStatus, 'updateStatus');
@@ -375,13 +437,14 @@ export function nodeDescriptionToProto(d: NodeDescription): control.NodeDescript
     platform: { os: d.platform.os, arch: d.platform.arch },
     // null when the node reported no engine labels (distinct from an empty set).
     engineLabels: d.engineLabels === undefined ? null : { entries: labelsToProto(d.engineLabels) },
+    engineId: d.engineId ?? '',
   };
 }
 
 function nodeDescriptionFromWire(x: unknown, path: string): Obj | undefined {
   const d = sub<control.NodeDescription__Output>(x, path);
   if (d === undefined) return undefined;
-  const { hostname, cpus, memoryBytes, engineVersion, platform, engineLabels, ...rest } = d;
+  const { hostname, cpus, memoryBytes, engineVersion, platform, engineLabels, engineId, ...rest } = d;
   noFieldsLeft(rest);
   const pl = sub<control.Platform__Output>(platform, at(path, 'platform'));
   let plat: Obj | undefined;
@@ -390,7 +453,7 @@ function nodeDescriptionFromWire(x: unknown, path: string): Obj | undefined {
     noFieldsLeft(more);
     plat = { os, arch };
   }
-  const desc: Obj = { hostname, cpus, memoryBytes, engineVersion, platform: plat };
+  const desc: Obj = { hostname, cpus, memoryBytes, engineVersion, platform: plat, engineId };
   const el = sub<control.LabelSet__Output>(engineLabels, at(path, 'engineLabels'));
   if (el !== undefined) {
     const { entries, ...more } = el;
@@ -422,14 +485,16 @@ export function nodeToProto(n: Node): control.Node__Output {
           reachability: enumToProto(REACHABILITIES, n.managerStatus.reachability),
         }
       : null,
+    vipBlock: n.vipBlock ?? 0,
   };
 }
 
 export function nodeFromProto(x: control.Node__Output): Node {
-  const { meta, role, availability, labels, description, status, managerStatus, ...rest } = sub<control.Node__Output>(x, '') ?? (UNSET as Received<control.Node__Output>);
+  const { meta, role, availability, labels, description, status, managerStatus, vipBlock, ...rest } = sub<control.Node__Output>(x, '') ?? (UNSET as Received<control.Node__Output>);
   noFieldsLeft(rest);
   const out: Obj = {
     ...metaFromWire(meta),
+    vipBlock,
     role: enumFromProto(NODE_ROLES, role, 'role'),
     availability: enumFromProto(NODE_AVAILABILITIES, availability, 'availability'),
     labels,
@@ -489,14 +554,50 @@ export function taskStatusToProto(s: TaskStatus): control.TaskStatus__Output {
     containerId: s.containerId,
     exitCode: s.exitCode,
     health: enumToProto(TASK_HEALTHS, s.health),
+    ports: (s.ports ?? []).map(portBindingToProto),
+    networks: (s.networks ?? []).map(networkAttachmentToProto),
   };
+}
+
+export function portBindingToProto(b: PortBinding): control.PortBinding__Output {
+  return { protocol: enumToProto(PORT_PROTOCOLS, b.protocol), targetPort: b.targetPort, hostIp: b.hostIp, hostPort: b.hostPort };
+}
+
+export function networkAttachmentToProto(n: NetworkAttachment): control.NetworkAttachment__Output {
+  return { networkId: n.networkId, address: n.address };
+}
+
+export function portBindingsFromWire(x: unknown, path: string): unknown {
+  return items<control.PortBinding__Output>(x, path, (b, f) => {
+    const { protocol, targetPort, hostIp, hostPort, ...more } = b;
+    noFieldsLeft(more);
+    return { protocol: enumFromProto(PORT_PROTOCOLS, protocol, at(f, 'protocol')), targetPort, hostIp, hostPort };
+  });
+}
+
+export function networkAttachmentsFromWire(x: unknown, path: string): unknown {
+  return items<control.NetworkAttachment__Output>(x, path, (n) => {
+    const { networkId, address, ...more } = n;
+    noFieldsLeft(more);
+    return { networkId, address };
+  });
 }
 
 function taskStatusFromWire(s: Received<control.TaskStatus__Output> | undefined, path: string): Obj | undefined {
   if (s === undefined) return undefined;
-  const { state, message, err, timestamp, containerId, exitCode, health, ...rest } = s;
+  const { state, message, err, timestamp, containerId, exitCode, health, ports, networks, ...rest } = s;
   noFieldsLeft(rest);
-  return { state, message, err, timestamp, containerId, exitCode, health: enumFromProto(TASK_HEALTHS, health, at(path, 'health')) };
+  return {
+    state,
+    message,
+    err,
+    timestamp,
+    containerId,
+    exitCode,
+    health: enumFromProto(TASK_HEALTHS, health, at(path, 'health')),
+    ports: portBindingsFromWire(ports, at(path, 'ports')),
+    networks: networkAttachmentsFromWire(networks, at(path, 'networks')),
+  };
 }
 
 /** A task status from the wire (a worker's report), validated; ValidationError names the field under `path`. */
@@ -563,6 +664,7 @@ export function clusterSpecToProto(s: ClusterSpec): control.ClusterSpec__Output 
     orchestration: { taskHistoryRetention: s.orchestration.taskHistoryRetention },
     dispatcher: { heartbeatPeriodMs: s.dispatcher.heartbeatPeriodMs, heartbeatGrace: s.dispatcher.heartbeatGrace },
     caConfig: { nodeCertExpiryHours: s.caConfig.nodeCertExpiryHours },
+    network: { ...s.network },
   };
 }
 
@@ -596,7 +698,7 @@ export function clusterSpecFromProto(x: control.ClusterSpec__Output | null | und
   const s = sub<control.ClusterSpec__Output>(x, path);
   let spec: Obj | undefined;
   if (s !== undefined) {
-    const { name, orchestration, dispatcher, caConfig, ...rest } = s;
+    const { name, orchestration, dispatcher, caConfig, network, ...rest } = s;
     noFieldsLeft(rest);
     spec = {
       name,
@@ -612,9 +714,42 @@ export function clusterSpecFromProto(x: control.ClusterSpec__Output | null | und
         noFieldsLeft(more);
         return { nodeCertExpiryHours };
       }),
+      network: settingsFromWire<control.NetworkConfig__Output>(
+        network,
+        at(path, 'network'),
+        ({ vipPool, vipPoolMaskLength, publishedPortRangeStart, publishedPortRangeEnd, ...more }) => {
+          noFieldsLeft(more);
+          return { vipPool, vipPoolMaskLength, publishedPortRangeStart, publishedPortRangeEnd };
+        },
+      ),
     };
   }
   return validateClusterSpec(spec, path, rules);
+}
+
+// ------------------------------------------------------------ network
+
+export function networkToProto(n: Network): control.Network__Output {
+  return { meta: metaToProto(n), spec: { name: n.spec.name, labels: labelsToProto(n.spec.labels), driver: n.spec.driver } };
+}
+
+function networkSpecFromWire(x: unknown, path: string): Obj | undefined {
+  const s = sub<control.NetworkSpec__Output>(x, path);
+  if (s === undefined) return undefined;
+  const { name, labels, driver, ...rest } = s;
+  noFieldsLeft(rest);
+  return { name, labels, driver };
+}
+
+/** A CreateNetwork request's spec, validated (driver '' means the default, overlay). */
+export function networkSpecFromProto(x: control.NetworkSpec__Output | null | undefined, path = 'spec'): Network['spec'] {
+  return validateNetworkSpec(networkSpecFromWire(x, path), path);
+}
+
+export function networkFromProto(x: control.Network__Output): Network {
+  const { meta, spec, ...rest } = sub<control.Network__Output>(x, '') ?? (UNSET as Received<control.Network__Output>);
+  noFieldsLeft(rest);
+  return validateNetwork({ ...metaFromWire(meta), spec: networkSpecFromWire(spec, 'spec') });
 }
 
 // ------------------------------------------------------------ versions

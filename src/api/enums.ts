@@ -16,6 +16,8 @@ import type {
   UpdateOrder,
   UpdateState,
   CanaryState,
+  LbPolicy,
+  ProxyProtocol,
 } from './objects.js';
 import { quoteValue, ValidationError } from './input.js';
 import type { control } from './wire.js';
@@ -52,6 +54,8 @@ export const UPDATE_STATES = table<Exclude<control.UpdateState__Output, 0>, Upda
 export const CANARY_STATES = table<control.CanaryState__Output, CanaryState>({ 0: 'none', 1: 'deploying', 2: 'awaiting_promotion', 3: 'promoted' });
 export const PORT_PROTOCOLS = table<control.PortProtocol__Output, PortProtocol>({ 0: 'tcp', 1: 'udp' });
 export const PUBLISH_MODES = table<control.PublishMode__Output, PublishMode>({ 0: 'ingress', 1: 'host' });
+export const LB_POLICIES = table<control.LbPolicy__Output, LbPolicy>({ 0: 'round-robin', 1: 'least-conn', 2: 'random', 3: 'weighted' });
+export const PROXY_PROTOCOLS = table<control.ProxyProtocol__Output, ProxyProtocol>({ 0: 'none', 1: 'v1', 2: 'v2' });
 
 export function enumToProto<P extends number, T extends string>(t: EnumTable<P, T>, value: T): P {
   const n = t.byValue.get(value);

@@ -11,12 +11,15 @@
 //   since the epoch supplied by the proposer (the store never reads a clock).
 // - Durations are integer milliseconds (`...Ms`), sizes integer bytes, CPU in
 //   nano-CPUs (1e9 = one CPU). 0 means "unset" for limits and reservations.
+// - Fields added after objects were first stored (the data plane's) are
+//   optional and absent at their default, so that older objects keep their
+//   canonical form: read them with the defaults of validate.ts.
 // - Objects read from the store are deeply frozen: clone (`structuredClone`)
 //   before changing one to write it back.
 
 /** The kinds of object the store holds. */
-export type Kind = 'node' | 'service' | 'task' | 'secret' | 'config' | 'cluster';
-export const KINDS: readonly Kind[] = ['node', 'service', 'task', 'secret', 'config', 'cluster'];
+export type Kind = 'node' | 'service' | 'task' | 'secret' | 'config' | 'cluster' | 'network';
+export const KINDS: readonly Kind[] = ['node', 'service', 'task', 'secret', 'config', 'cluster', 'network'];
 
 export type Labels = Record<string, string>;
 
@@ -108,6 +111,8 @@ export interface NodeDescription {
   platform: Platform;
   /** Labels of the engine (Docker daemon); matched by `engine.labels.<k>` constraints. */
   engineLabels?: Labels;
+  /** The engine's ID: nodes on one engine share its networks ('' when unknown). */
+  engineId?: string;
 }
 
 export interface NodeStatus {
@@ -131,6 +136,8 @@ export interface Node extends Meta {
   description: NodeDescription;
   status: NodeStatus;
   managerStatus?: ManagerStatus;
+  /** The node's block of the cluster's VIP pool (1-based; 0: none), assigned when the node is created. */
+  vipBlock?: number;
 }
 
 // ---------------------------------------------------------------------------
@@ -213,6 +220,10 @@ export interface TaskTemplate {
   placement: Placement;
   /** SwarmKit's ForceUpdate: raised by `service update --force` to redeploy every task. */
   forceUpdate: number;
+  /** Ids of the networks the tasks attach to (a request may name them; the control API stores ids). */
+  networks?: string[];
+  /** The task's weight under the 'weighted' load-balancing policy (default 100; 0: no new connections). */
+  lbWeight?: number;
 }
 
 export type ServiceMode = { replicated: { replicas: number } } | { global: Record<string, never> };
@@ -270,7 +281,21 @@ export interface PortConfig {
   publishMode: PublishMode;
 }
 
+/** How a node's proxy picks a task for a new connection (see proto/control.proto, LbPolicy). */
+export type LbPolicy = 'round-robin' | 'least-conn' | 'random' | 'weighted';
+/** The PROXY protocol header sent to a task before a connection's bytes; 'none' for none. */
+export type ProxyProtocol = 'none' | 'v1' | 'v2';
+
 export interface EndpointSpec {
+  ports: PortConfig[];
+  lbPolicy?: LbPolicy;
+  proxyProtocol?: ProxyProtocol;
+  /** How long a task stays up after leaving the rotation, before its stop (default 2 s). */
+  drainPeriodMs?: number;
+}
+
+/** What the cluster made of the endpoint spec: every ingress port with its published port. */
+export interface ServiceEndpoint {
   ports: PortConfig[];
 }
 
@@ -295,6 +320,8 @@ export interface Service extends Meta {
   previousSpec?: ServiceSpec;
   /** Absent: no update has run since the spec last changed. */
   updateStatus?: UpdateStatus;
+  /** The resolved ports (assigned published ports); absent until the control API resolved them. */
+  endpoint?: ServiceEndpoint;
 }
 
 // ---------------------------------------------------------------------------
@@ -312,6 +339,22 @@ export interface TaskStatus {
   containerId: string;
   exitCode: number;
   health: TaskHealth;
+  /** The container's ports as published on the node (reported with RUNNING). */
+  ports?: PortBinding[];
+  /** The container's addresses on its networks (reported with RUNNING). */
+  networks?: NetworkAttachment[];
+}
+
+export interface PortBinding {
+  protocol: PortProtocol;
+  targetPort: number;
+  hostIp: string;
+  hostPort: number;
+}
+
+export interface NetworkAttachment {
+  networkId: string;
+  address: string;
 }
 
 export interface Task extends Meta {
@@ -369,7 +412,29 @@ export interface Config extends Meta {
 }
 
 // ---------------------------------------------------------------------------
+// Network
+
+export interface NetworkSpec {
+  name: string;
+  labels: Labels;
+  /** 'overlay', Swarm's driver for cluster networks (the only one). */
+  driver: 'overlay';
+}
+
+export interface Network extends Meta {
+  spec: NetworkSpec;
+}
+
+// ---------------------------------------------------------------------------
 // Cluster
+
+/** The data plane's ranges, fixed at init. */
+export interface NetworkConfig {
+  vipPool: string;
+  vipPoolMaskLength: number;
+  publishedPortRangeStart: number;
+  publishedPortRangeEnd: number;
+}
 
 export interface ClusterSpec {
   name: string;
@@ -377,6 +442,7 @@ export interface ClusterSpec {
   /** A node is down after heartbeatPeriodMs * heartbeatGrace without a heartbeat. */
   dispatcher: { heartbeatPeriodMs: number; heartbeatGrace: number };
   caConfig: { nodeCertExpiryHours: number };
+  network: NetworkConfig;
 }
 
 export interface Cluster extends Meta {
@@ -405,9 +471,10 @@ export interface KindMap {
   secret: Secret;
   config: Config;
   cluster: Cluster;
+  network: Network;
 }
 
 export type StoreObject = KindMap[Kind];
 
 /** The kinds whose `spec.name` is unique (case-insensitively), as in SwarmKit. */
-export const NAMED_KINDS: readonly Kind[] = ['service', 'secret', 'config', 'cluster'];
+export const NAMED_KINDS: readonly Kind[] = ['service', 'secret', 'config', 'cluster', 'network'];

@@ -20,7 +20,13 @@ import {
   type Labels,
   type ManagerStatus,
   type Mount,
+  type Network,
+  type NetworkAttachment,
+  type NetworkConfig,
+  type NetworkSpec,
   type Node,
+  type PortBinding,
+  type ServiceEndpoint,
   type Placement,
   type PlacementPreference,
   type PortConfig,
@@ -52,6 +58,13 @@ export const MAX_ID_LENGTH = 128;
 export const MAX_IMAGE_NAME_LENGTH = 255;
 export const MAX_SECRET_BYTES = 500 * 1024;
 export const MAX_CONFIG_BYTES = 1000 * 1024;
+/** A task's default weight under the 'weighted' load-balancing policy. */
+export const DEFAULT_LB_WEIGHT = 100;
+export const MAX_LB_WEIGHT = 1_000_000;
+/** How long a task stays up after it left the proxies' rotation (the issue's 2 s). */
+export const DEFAULT_DRAIN_PERIOD_MS = 2_000;
+/** The data plane's ranges when init sets none (documented in the README). */
+export const DEFAULT_NETWORK_CONFIG: NetworkConfig = { vipPool: '10.240.0.0/16', vipPoolMaskLength: 24, publishedPortRangeStart: 30000, publishedPortRangeEnd: 32767 };
 
 export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -434,7 +447,20 @@ export function validateTaskTemplate(x: unknown, path = 'taskTemplate'): TaskTem
     restartPolicy: validateRestartPolicy(prop(o, 'restartPolicy'), at(path, 'restartPolicy')),
     placement: validatePlacement(prop(o, 'placement'), at(path, 'placement')),
     forceUpdate: int(o, 'forceUpdate', path, { def: 0, min: 0, rule: 'force-update' }),
+    // Absent at their defaults (see objects.ts).
+    ...nonEmpty('networks', list(o, 'networks', path, (v, field) => validateId(v, field))),
+    ...unlessDefault('lbWeight', int(o, 'lbWeight', path, { def: DEFAULT_LB_WEIGHT, min: 0, max: MAX_LB_WEIGHT, rule: 'lb-weight' }), DEFAULT_LB_WEIGHT),
   };
+}
+
+/** `{[key]: value}` unless the list is empty: a field absent at its default. */
+function nonEmpty<K extends string, T>(key: K, value: T[]): { [P in K]?: T[] } {
+  return (value.length === 0 ? {} : { [key]: value }) as { [P in K]?: T[] };
+}
+
+/** `{[key]: value}` unless it is the default: a field absent at its default. */
+function unlessDefault<K extends string, T>(key: K, value: T, def: T): { [P in K]?: T } {
+  return (value === def ? {} : { [key]: value }) as { [P in K]?: T };
 }
 
 function parseMode(x: unknown, path: string): ServiceMode {
@@ -506,9 +532,13 @@ function parsePort(x: unknown, field: string): PortConfig {
   const port: PortConfig = {
     protocol: oneOf(o, 'protocol', field, ['tcp', 'udp'] as const, 'tcp', 'port-protocol'),
     targetPort: int(o, 'targetPort', field, { min: 1, max: 65535, rule: 'port-range' }),
-    publishedPort: int(o, 'publishedPort', field, { min: 1, max: 65535, rule: 'port-range' }),
+    // 0: an ingress port whose published port the cluster assigns from its range.
+    publishedPort: int(o, 'publishedPort', field, { def: 0, min: 0, max: 65535, rule: 'port-range' }),
     publishMode: oneOf(o, 'publishMode', field, ['ingress', 'host'] as const, 'ingress', 'publish-mode'),
   };
+  if (port.publishedPort === 0 && port.publishMode === 'host') {
+    throw new ValidationError(at(field, 'publishedPort'), 'port-range', 'a host-mode port needs a published port (1..65535): only ingress ports are assigned one');
+  }
   const name = prop(o, 'name');
   return name === undefined ? port : { name: str(o, 'name', field, '', MAX_NAME_LENGTH), ...port };
 }
@@ -518,11 +548,23 @@ export function validateEndpointSpec(x: unknown, path = 'endpoint'): EndpointSpe
   const ports = list(o, 'ports', path, parsePort);
   const seen = new Set<string>();
   ports.forEach((p, i) => {
+    if (p.publishedPort === 0) return;
     const key = `${p.publishedPort}/${p.protocol}`;
     if (seen.has(key)) throw new ValidationError(`${at(path, 'ports')}[${i}].publishedPort`, 'port-duplicate', `published port ${key} is used twice`);
     seen.add(key);
   });
-  return { ports };
+  return {
+    ports,
+    ...unlessDefault('lbPolicy', oneOf(o, 'lbPolicy', path, ['round-robin', 'least-conn', 'random', 'weighted'] as const, 'round-robin', 'lb-policy'), 'round-robin'),
+    ...unlessDefault('proxyProtocol', oneOf(o, 'proxyProtocol', path, ['none', 'v1', 'v2'] as const, 'none', 'proxy-protocol'), 'none'),
+    ...unlessDefault('drainPeriodMs', int(o, 'drainPeriodMs', path, { def: DEFAULT_DRAIN_PERIOD_MS, min: 0, max: MAX_DURATION_MS, rule: 'duration' }), DEFAULT_DRAIN_PERIOD_MS),
+  };
+}
+
+/** The resolved endpoint of a stored service (every ingress port with its published port). */
+function parseServiceEndpoint(x: unknown, path: string): ServiceEndpoint {
+  const o = asObj(x, path);
+  return { ports: list(o, 'ports', path, parsePort) };
 }
 
 /**
@@ -798,6 +840,7 @@ function parseNodeDescription(d: Obj, path: string): Node['description'] {
     memoryBytes: int(d, 'memoryBytes', path, { def: 0, min: 0, rule: 'resources' }),
     engineVersion: str(d, 'engineVersion', path, ''),
     platform: { os: str(platform, 'os', at(path, 'platform'), ''), arch: str(platform, 'arch', at(path, 'platform'), '') },
+    ...unlessDefault('engineId', str(d, 'engineId', path, '', 256), ''),
   };
   if (prop(d, 'engineLabels') !== undefined) description.engineLabels = validateLabels(prop(d, 'engineLabels'), at(path, 'engineLabels'));
   return description;
@@ -819,6 +862,7 @@ export function validateNode(x: unknown): Node {
     availability: oneOf(o, 'availability', '', ['active', 'pause', 'drain'] as const, 'active', 'node-availability'),
     labels: validateLabels(prop(o, 'labels'), 'labels'),
     description,
+    ...unlessDefault('vipBlock', int(o, 'vipBlock', '', { def: 0, min: 0, max: 2 ** 24, rule: 'vip-block' }), 0),
     status: {
       state: oneOf(s, 'state', 'status', ['ready', 'down', 'unknown'] as const, 'unknown', 'node-state'),
       message: str(s, 'message', 'status', ''),
@@ -837,6 +881,8 @@ export function validateService(x: unknown): Service {
   if (previous !== undefined && previous !== null) service.previousSpec = validateServiceSpec(previous, 'previousSpec', 'stored');
   const status = prop(o, 'updateStatus');
   if (status !== undefined && status !== null) service.updateStatus = validateUpdateStatus(status);
+  const endpoint = prop(o, 'endpoint');
+  if (endpoint !== undefined && endpoint !== null) service.endpoint = parseServiceEndpoint(endpoint, 'endpoint');
   return service;
 }
 
@@ -854,7 +900,24 @@ function parseTaskStatus(o: Obj, path: string): TaskStatus {
     containerId: str(o, 'containerId', path, '', 256),
     exitCode: int(o, 'exitCode', path, { def: 0, min: -(2 ** 31), max: 2 ** 31 - 1 }),
     health: oneOf(o, 'health', path, ['none', 'starting', 'healthy', 'unhealthy'] as const, 'none', 'task-health'),
+    ...nonEmpty('ports', list(o, 'ports', path, parsePortBinding)),
+    ...nonEmpty('networks', list(o, 'networks', path, parseNetworkAttachment)),
   };
+}
+
+function parsePortBinding(x: unknown, field: string): PortBinding {
+  const o = asObj(x, field);
+  return {
+    protocol: oneOf(o, 'protocol', field, ['tcp', 'udp'] as const, 'tcp', 'port-protocol'),
+    targetPort: int(o, 'targetPort', field, { min: 1, max: 65535, rule: 'port-range' }),
+    hostIp: str(o, 'hostIp', field, '', 64),
+    hostPort: int(o, 'hostPort', field, { min: 1, max: 65535, rule: 'port-range' }),
+  };
+}
+
+function parseNetworkAttachment(x: unknown, field: string): NetworkAttachment {
+  const o = asObj(x, field);
+  return { networkId: validateId(prop(o, 'networkId'), at(field, 'networkId')), address: str(o, 'address', field, '', 64) };
 }
 
 /**
@@ -991,7 +1054,59 @@ export function validateClusterSpec(x: unknown, path = 'spec', rules: SpecRules 
       heartbeatGrace: setting(disp, 'heartbeatGrace', 3, 'heartbeat-grace'),
     },
     caConfig: { nodeCertExpiryHours: setting(ca, 'nodeCertExpiryHours', 2160, 'cert-expiry') },
+    network: validateNetworkConfig(prop(o, 'network'), at(path, 'network')),
   };
+}
+
+/** The data plane's ranges (defaults: DEFAULT_NETWORK_CONFIG); ValidationError naming the field. */
+export function validateNetworkConfig(x: unknown, path = 'spec.network'): NetworkConfig {
+  const o = x === undefined || x === null ? {} : asObj(x, path);
+  const d = DEFAULT_NETWORK_CONFIG;
+  const vipPool = str(o, 'vipPool', path, '', 64) || d.vipPool;
+  const pool = parseIPv4Cidr(vipPool);
+  if (pool === undefined) throw new ValidationError(at(path, 'vipPool'), 'cidr', `must be an IPv4 range such as ${d.vipPool} (got ${quoteInput(vipPool)})`);
+  const mask = int(o, 'vipPoolMaskLength', path, { def: 0, min: 0, max: 30, rule: 'vip-pool-mask-length' }) || d.vipPoolMaskLength;
+  if (mask <= pool.prefix || mask > 30) {
+    throw new ValidationError(at(path, 'vipPoolMaskLength'), 'vip-pool-mask-length', `must be longer than the pool's /${pool.prefix} and at most 30 (got ${mask})`);
+  }
+  const start = int(o, 'publishedPortRangeStart', path, { def: 0, min: 0, max: 65535, rule: 'port-range' }) || d.publishedPortRangeStart;
+  const end = int(o, 'publishedPortRangeEnd', path, { def: 0, min: 0, max: 65535, rule: 'port-range' }) || d.publishedPortRangeEnd;
+  if (end < start) throw new ValidationError(at(path, 'publishedPortRangeEnd'), 'port-range', `the published port range ends before it starts (${start}-${end})`);
+  return { vipPool: `${pool.address}/${pool.prefix}`, vipPoolMaskLength: mask, publishedPortRangeStart: start, publishedPortRangeEnd: end };
+}
+
+/** '10.240.0.0/16' -> its network address and prefix; undefined if it is not an IPv4 CIDR. */
+export function parseIPv4Cidr(text: string): { address: string; prefix: number; base: number } | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(text);
+  if (!m) return undefined;
+  const octets = m.slice(1, 5).map(Number);
+  const prefix = Number(m[5]);
+  if (octets.some((n) => n > 255) || prefix > 32) return undefined;
+  const value = ((octets[0]! << 24) >>> 0) + (octets[1]! << 16) + (octets[2]! << 8) + octets[3]!;
+  const base = prefix === 0 ? 0 : (value & (~0 << (32 - prefix))) >>> 0;
+  return { address: [base >>> 24, (base >>> 16) & 255, (base >>> 8) & 255, base & 255].join('.'), prefix, base };
+}
+
+export function validateNetworkSpec(x: unknown, path = 'spec'): NetworkSpec {
+  const o = asObj(x, path);
+  const driver = str(o, 'driver', path, '', 64) || 'overlay';
+  if (driver !== 'overlay') {
+    throw new ValidationError(at(path, 'driver'), 'network-driver', `must be "overlay", the driver of a cluster network (got ${quoteInput(driver)})`);
+  }
+  return { name: nameAt(o, 'name', path), labels: validateLabels(prop(o, 'labels'), at(path, 'labels')), driver };
+}
+
+export function validateNetwork(x: unknown): Network {
+  const o = asObj(x, '');
+  return { ...parseMeta(o), spec: validateNetworkSpec(prop(o, 'spec')) };
+}
+
+/** A network's name and driver are fixed (as in Swarm); its labels may change. */
+export function validateNetworkUpdate(prev: Network, next: unknown): Network {
+  const n = validateNetwork(next);
+  immutable(prev.id, n.id, 'id');
+  immutable(prev.spec.name, n.spec.name, 'spec.name');
+  return n;
 }
 
 /** The cluster's name is fixed (as in Swarm): an update must send the name it read. */
@@ -1031,6 +1146,7 @@ const VALIDATORS: { [K in Kind]: (x: unknown) => KindMap[K] } = {
   secret: validateSecret,
   config: validateConfig,
   cluster: validateCluster,
+  network: validateNetwork,
 };
 
 /** Validate a whole object of a kind; returns its canonical copy. */
@@ -1131,6 +1247,7 @@ const UPDATE_VALIDATORS: { [K in Kind]: (prev: KindMap[K], x: unknown) => KindMa
   secret: validateSecretUpdate,
   config: validateConfigUpdate,
   cluster: validateClusterUpdate,
+  network: validateNetworkUpdate,
 };
 
 /** Validate an update of a stored object; returns the canonical new object. */

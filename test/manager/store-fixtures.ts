@@ -1,4 +1,5 @@
 // Builders of store objects and a tiny "Raft log" for the store tests.
+import { DEFAULT_NETWORK_CONFIG } from '../../src/api/validate.js';
 import { ClusterStore, encodeTx, type Action, type TxResult } from '../../src/manager/store/store.js';
 import {
   TaskState,
@@ -86,7 +87,7 @@ export function cluster(id: string, name = 'default'): Cluster {
     version: 0,
     createdAt: T0,
     updatedAt: T0,
-    spec: { name, orchestration: { taskHistoryRetention: 5 }, dispatcher: { heartbeatPeriodMs: 5_000, heartbeatGrace: 3 }, caConfig: { nodeCertExpiryHours: 2160 } },
+    spec: { name, orchestration: { taskHistoryRetention: 5 }, dispatcher: { heartbeatPeriodMs: 5_000, heartbeatGrace: 3 }, caConfig: { nodeCertExpiryHours: 2160 }, network: { ...DEFAULT_NETWORK_CONFIG } },
     rootCA: { certPem: '-----BEGIN CERTIFICATE-----\n...', keyPem: '', digest: 'sha256:abc' },
     removedNodes: [],
     joinTokens: { worker: 'SWMTKN-1-w', manager: 'SWMTKN-1-m' },

@@ -12,6 +12,7 @@ import type { ControlMethod } from '../../api/proto.js';
 import type { LeaderWriter } from '../leader-writer.js';
 import type { ReplicatedStore } from '../replicated-store.js';
 import { ClusterApi } from './cluster.js';
+import { NetworksApi } from './networks.js';
 import { NodesApi } from './nodes.js';
 import { ServicesApi } from './services.js';
 import { TasksApi } from './tasks.js';
@@ -24,12 +25,14 @@ export class ControlService implements Record<ControlMethod, unknown> {
   private readonly services: ServicesApi;
   private readonly tasks: TasksApi;
   private readonly cluster: ClusterApi;
+  private readonly networks: NetworksApi;
 
   constructor(rs: ReplicatedStore, writer: LeaderWriter, log?: Logger) {
     this.nodes = new NodesApi(rs, writer, log);
     this.services = new ServicesApi(rs, writer, log);
     this.tasks = new TasksApi(rs, writer, log);
     this.cluster = new ClusterApi(rs, writer, log);
+    this.networks = new NetworksApi(rs, writer, log);
   }
 
   readonly GetNode: NodesApi['GetNode'] = (req) => this.nodes.GetNode(req);
@@ -45,6 +48,11 @@ export class ControlService implements Record<ControlMethod, unknown> {
   readonly RemoveService: ServicesApi['RemoveService'] = (req) => this.services.RemoveService(req);
 
   readonly ListTasks: TasksApi['ListTasks'] = (req) => this.tasks.ListTasks(req);
+
+  readonly CreateNetwork: NetworksApi['CreateNetwork'] = (req) => this.networks.CreateNetwork(req);
+  readonly GetNetwork: NetworksApi['GetNetwork'] = (req) => this.networks.GetNetwork(req);
+  readonly ListNetworks: NetworksApi['ListNetworks'] = (req) => this.networks.ListNetworks(req);
+  readonly RemoveNetwork: NetworksApi['RemoveNetwork'] = (req) => this.networks.RemoveNetwork(req);
 
   readonly GetCluster: ClusterApi['GetCluster'] = () => this.cluster.GetCluster();
   readonly UpdateCluster: ClusterApi['UpdateCluster'] = (req) => this.cluster.UpdateCluster(req);

@@ -19,17 +19,19 @@ import { generateId } from '../ca/ca.js';
 import { createAction, deleteAction, updateAction, NotFoundError } from '../store/store.js';
 import { jsonEqual } from '../../api/shared-specs.js';
 import { taskStateName, TaskState, type Service, type ServiceSpec } from '../../api/objects.js';
-import { checkServiceSpecChange } from '../../api/validate.js';
+import { checkServiceSpecChange, DEFAULT_NETWORK_CONFIG } from '../../api/validate.js';
+import { assignPublishedPorts, resolvedPorts } from '../dispatcher/endpoints.js';
+import { findNetwork } from './networks.js';
 import { quoteInput, ValidationError } from '../../api/input.js';
 import { checkVersion, KindApi, labelsMatch } from './common.js';
 
 export class ServicesApi extends KindApi {
   async CreateService(req: control.CreateServiceRequest__Output): Promise<control.CreateServiceResponse__Output> {
-    const spec = serviceSpecFromProto(req.spec);
+    const requested = serviceSpecFromProto(req.spec);
     await this.rs.barrier();
-    this.checkPortConflicts(spec);
+    const spec = this.withNetworkIds(requested);
     const now = Date.now();
-    const svc: Service = { id: generateId(), version: 0, createdAt: now, updatedAt: now, spec, specVersion: 0 };
+    const svc: Service = { id: generateId(), version: 0, createdAt: now, updatedAt: now, spec, specVersion: 0, ...this.resolveEndpoint(spec) };
     const [stored] = await this.writer.write([createAction('service', svc)]);
     return { service: serviceToProto(stored as Service) };
   }
@@ -52,7 +54,7 @@ export class ServicesApi extends KindApi {
 
   async UpdateService(req: control.UpdateServiceRequest__Output): Promise<control.UpdateServiceResponse__Output> {
     const version = requireVersion(req.version, 'service', 'GetService');
-    const spec = req.rollback && (req.spec === null || req.spec === undefined) ? undefined : serviceSpecFromProto(req.spec);
+    let spec = req.rollback && (req.spec === null || req.spec === undefined) ? undefined : serviceSpecFromProto(req.spec);
     await this.rs.barrier();
     const svc = this.resolveService(req.serviceId);
     checkVersion('service', svc, version);
@@ -64,9 +66,9 @@ export class ServicesApi extends KindApi {
       if (svc.previousSpec === undefined) {
         throw new ApiError(grpc.status.FAILED_PRECONDITION, `service ${quoteInput(svc.spec.name)} does not have a previous spec: there is nothing to roll back to`);
       }
-      if (!jsonEqual(svc.previousSpec.endpoint, svc.spec.endpoint)) this.checkPortConflicts(svc.previousSpec, svc.id);
       const next: Service = {
         ...svc,
+        ...this.resolveEndpoint(svc.previousSpec, svc),
         spec: svc.previousSpec,
         previousSpec: svc.spec,
         updateStatus: { state: 'rollback_started', startedAt: now, completedAt: 0, message: 'manually requested rollback', startVersion: svc.version, canary: 'none' },
@@ -76,14 +78,17 @@ export class ServicesApi extends KindApi {
       return { service: serviceToProto(stored as Service) };
     }
     if (spec === undefined) throw new ValidationError('spec', 'required', 'a spec is required (or rollback)');
+    spec = this.withNetworkIds(spec);
     checkServiceSpecChange(svc.spec, spec);
     // Nothing changes (e.g. `service update --env-rm ''`): nothing to write, no new version.
     if (jsonEqual(spec, svc.spec)) return { service: serviceToProto(svc) };
-    if (!jsonEqual(spec.endpoint, svc.spec.endpoint)) this.checkPortConflicts(spec, svc.id);
+    const endpoint = this.resolveEndpoint(spec, svc);
     const tasksChange = !jsonEqual(spec.taskTemplate, svc.spec.taskTemplate) || !jsonEqual(spec.endpoint, svc.spec.endpoint);
     const st = svc.updateStatus?.state;
     const keep = !tasksChange && st !== undefined && st !== 'completed' && st !== 'rollback_completed';
-    const next: Service = keep ? { ...svc, spec, updatedAt: now } : { ...svc, spec, previousSpec: svc.spec, updateStatus: undefined, updatedAt: now };
+    const next: Service = keep
+      ? { ...svc, ...endpoint, spec, updatedAt: now }
+      : { ...svc, ...endpoint, spec, previousSpec: svc.spec, updateStatus: undefined, updatedAt: now };
     const [stored] = await this.writer.write([updateAction('service', next, version)]);
     return { service: serviceToProto(stored as Service) };
   }
@@ -148,16 +153,20 @@ export class ServicesApi extends KindApi {
   }
 
   /**
-   * As SwarmKit (best effort, at the API): a published port of the routing
-   * mesh (ingress) belongs to one service in the whole cluster, so it may not
-   * be published by another service in any mode; two host-mode ports may
-   * share a number (the scheduler keeps them on different nodes).
+   * The service's resolved endpoint: its ports with every ingress port's
+   * published port (assigned from the cluster's range when the spec leaves it
+   * at 0, keeping the one `current` had). As SwarmKit (at the API): a
+   * published port of the routing mesh (ingress) belongs to one service in
+   * the whole cluster, so it may not be published by another service in any
+   * mode; two host-mode ports may share a number (the scheduler keeps them on
+   * different nodes).
    */
-  private checkPortConflicts(spec: ServiceSpec, self?: string): void {
+  private resolveEndpoint(spec: ServiceSpec, current?: Service): Pick<Service, 'endpoint'> {
+    const others = this.rs.store.list('service').filter((o) => o.id !== current?.id);
     spec.endpoint.ports.forEach((p, i) => {
-      for (const other of this.rs.store.list('service')) {
-        if (other.id === self) continue;
-        const clash = other.spec.endpoint.ports.find(
+      if (p.publishedPort === 0) return;
+      for (const other of others) {
+        const clash = resolvedPorts(other).find(
           (q) => q.publishedPort === p.publishedPort && q.protocol === p.protocol && (q.publishMode === 'ingress' || p.publishMode === 'ingress'),
         );
         if (clash) {
@@ -169,5 +178,33 @@ export class ServicesApi extends KindApi {
         }
       }
     });
+    if (spec.endpoint.ports.length === 0) return { endpoint: undefined };
+    const taken = new Set<string>();
+    for (const other of others) for (const q of resolvedPorts(other)) if (q.publishMode === 'ingress') taken.add(`${q.publishedPort}/${q.protocol}`);
+    const net = this.rs.store.list('cluster')[0]?.spec.network ?? DEFAULT_NETWORK_CONFIG;
+    const range = { start: net.publishedPortRangeStart, end: net.publishedPortRangeEnd };
+    const ports = assignPublishedPorts(spec.endpoint.ports, current?.endpoint?.ports ?? [], taken, range);
+    if (ports === undefined) {
+      throw new ApiError(
+        grpc.status.RESOURCE_EXHAUSTED,
+        `every published port of the cluster's range ${range.start}-${range.end} is in use: publish an explicit port (-p PUBLISHED:TARGET), or remove a service`,
+      );
+    }
+    return { endpoint: { ports } };
+  }
+
+  /** The spec with its networks given as names (or id prefixes) turned into network ids; a missing one is an error. */
+  private withNetworkIds(spec: ServiceSpec): ServiceSpec {
+    const refs = spec.taskTemplate.networks ?? [];
+    if (refs.length === 0) return spec;
+    const ids = refs.map((ref, i) => {
+      const n = findNetwork(this.rs.store, ref);
+      if (n === undefined) {
+        throw new ValidationError(`spec.taskTemplate.networks[${i}]`, 'network-not-found', `network ${quoteInput(ref)} not found: create it with \`flotilla network create ${ref}\`, or see \`flotilla network ls\``);
+      }
+      return n.id;
+    });
+    const unique = [...new Set(ids)];
+    return { ...spec, taskTemplate: { ...spec.taskTemplate, networks: unique } };
   }
 }

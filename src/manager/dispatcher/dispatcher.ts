@@ -24,6 +24,9 @@ import { applyPlan } from '../plan/apply.js';
 import type { UnitKind } from '../plan/unit.js';
 import { statusAction, updateAction, type Action } from '../store/store.js';
 import { sameAssignment, SessionAssignments, type AssignmentMessage } from './assignments.js';
+import { DataPlaneTable } from './data-plane.js';
+import { nextVipBlock, vipBlockCidr } from './endpoints.js';
+import { DEFAULT_NETWORK_CONFIG } from '../../api/validate.js';
 import { TaskState, type EndpointSpec, type Node, type NodeDescription, type StoreObject, type Task, type TaskStatus, type TaskTemplate } from '../../api/objects.js';
 import { ValidationError } from '../../api/input.js';
 
@@ -92,6 +95,8 @@ function newStats(): DispatcherStats {
 
 const DEFAULT_PERIOD_MS = 1_000;
 const DEFAULT_PUSH_DELAY_MS = 100;
+/** Data plane changes are sent this long after the first (batching a rollout's many task changes). */
+const DATA_PLANE_DELAY_MS = 50;
 /** Tasks per Session message at most (a larger set goes in parts: see sendAssignments). */
 export const TASKS_PER_MESSAGE = 1_000;
 /** Sessions sent their changes per event-loop turn: a round over a thousand nodes must not hold the loop (Raft's heartbeats) for long. */
@@ -134,6 +139,12 @@ export class Dispatcher implements LeaderController {
   /** Nodes known at start (or seen since) without a session yet: their deadline. */
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
   private unwatch: (() => void) | null = null;
+  private unwatchDataPlane: (() => void) | null = null;
+  /** The data plane's tables (data-plane.ts), and the timer that sends their changes. */
+  private dataPlane: DataPlaneTable;
+  private dataPlaneTimer: NodeJS.Timeout | null = null;
+  /** VIP blocks handed to nodes whose write is not applied yet (by node id): two sessions opening at once get two blocks. */
+  private readonly reservedBlocks = new Map<string, number>();
   /** Nodes whose assignments may have changed: the ids of the tasks that did, or 'all' (after a snapshot restore). */
   private readonly dirtyNodes = new Map<string, Set<string> | 'all'>();
   private pushTimer: NodeJS.Timeout | null = null;
@@ -153,6 +164,7 @@ export class Dispatcher implements LeaderController {
     this.ctx = o.ctx;
     this.log = o.ctx.logger?.child({ component: 'dispatcher' });
     this.random = o.random ?? Math.random;
+    this.dataPlane = new DataPlaneTable(o.ctx.store);
   }
 
   get isRunning(): boolean {
@@ -200,6 +212,20 @@ export class Dispatcher implements LeaderController {
       }
       this.schedulePush();
     });
+    this.dataPlane = new DataPlaneTable(this.ctx.store);
+    this.unwatchDataPlane = this.ctx.store.watch({ kind: ['task', 'node', 'service', 'network'] }, (ev) => {
+      if (ev.kind === 'store') this.dataPlane.markAll();
+      else if (ev.kind === 'task') this.dataPlane.markTask(ev.object.serviceId);
+      else if (ev.kind === 'service') this.dataPlane.markService(ev.object.id);
+      else if (ev.kind === 'network') this.dataPlane.markNetworks();
+      else if (ev.kind === 'node') {
+        const o = ev.old;
+        // What a backend depends on: the node being down, and its engine.
+        if (o && o.status.state === ev.object.status.state && o.description.engineId === ev.object.description.engineId) return;
+        this.dataPlane.markAll();
+      }
+      this.scheduleDataPlane();
+    });
     // Agents learn the managers from their session; a manager that joins or leaves must reach them too, or an
     // agent that connected while there was one manager knows only that one when it dies.
     this.sentManagers = JSON.stringify(this.o.managers());
@@ -222,7 +248,7 @@ export class Dispatcher implements LeaderController {
     const json = JSON.stringify(managers);
     if (json === this.sentManagers || managers.length === 0) return;
     this.sentManagers = json;
-    for (const s of this.sessions.values()) s.sink.send({ sessionId: s.id, managers, heartbeatPeriodMs: 0, hasAssignments: false, tasks: [], incremental: false, removedTaskIds: [], more: false });
+    for (const s of this.sessions.values()) s.sink.send({ ...emptyMessage(s.id), managers });
     this.log?.info({ managers: managers.map((m) => m.address), sessions: this.sessions.size }, 'managers changed: sent to every session');
   }
 
@@ -231,6 +257,11 @@ export class Dispatcher implements LeaderController {
     this.running = false;
     this.unwatch?.();
     this.unwatch = null;
+    this.unwatchDataPlane?.();
+    this.unwatchDataPlane = null;
+    if (this.dataPlaneTimer) clearTimeout(this.dataPlaneTimer);
+    this.dataPlaneTimer = null;
+    this.reservedBlocks.clear();
     if (this.pushTimer) clearTimeout(this.pushTimer);
     this.pushTimer = null;
     if (this.managersTimer) clearInterval(this.managersTimer);
@@ -266,8 +297,13 @@ export class Dispatcher implements LeaderController {
     if (grace) clearTimeout(grace);
     this.graceTimers.delete(s.nodeId);
     this.armDeadline(s);
-    this.updateNode(s.nodeId, (n) => ({ ...n, description: desc, status: { ...n.status, state: 'ready', message: 'session started' } }));
+    const vipBlock = this.vipBlockOf(node);
+    this.updateNode(s.nodeId, (n) => ({ ...n, description: desc, status: { ...n.status, state: 'ready', message: 'session started' }, ...(vipBlock ? { vipBlock } : {}) }));
     this.sendAssignments(s, this.jitteredPeriod(), s.assignments.full(this.assigned(s.nodeId)));
+    // The data plane's complete table, current: what changed meanwhile goes to the other sessions first.
+    this.pushDataPlane();
+    const config = this.ctx.store.list('cluster')[0]?.spec.network ?? DEFAULT_NETWORK_CONFIG;
+    sink.send({ ...emptyMessage(s.id), dataPlane: this.dataPlane.complete(vipBlockCidr(config, vipBlock)) });
     this.log?.info({ node: s.nodeId, session: s.id }, 'session opened');
     return s.id;
   }
@@ -403,6 +439,41 @@ export class Dispatcher implements LeaderController {
     );
   }
 
+  // ------------------------------------------------------------ data plane
+
+  /** The node's VIP block: the one it holds, or the lowest free one (reserved until written); 0 when the pool is full. */
+  private vipBlockOf(node: Node): number {
+    if (node.vipBlock) return node.vipBlock;
+    const reserved = this.reservedBlocks.get(node.id);
+    if (reserved) return reserved;
+    const used = new Set<number>(this.reservedBlocks.values());
+    for (const n of this.ctx.store.list('node')) if (n.vipBlock) used.add(n.vipBlock);
+    const config = this.ctx.store.list('cluster')[0]?.spec.network ?? DEFAULT_NETWORK_CONFIG;
+    const block = nextVipBlock(config, used);
+    if (block) this.reservedBlocks.set(node.id, block);
+    else this.log?.warn({ node: node.id, pool: config.vipPool }, "the cluster's VIP pool is full: this node gets no block (no service discovery on it)");
+    return block;
+  }
+
+  private scheduleDataPlane(): void {
+    if (this.dataPlaneTimer || !this.running) return;
+    // Short: endpoint changes must reach every proxy within a second of the task's state change.
+    this.dataPlaneTimer = setTimeout(() => {
+      this.dataPlaneTimer = null;
+      this.pushDataPlane();
+    }, DATA_PLANE_DELAY_MS);
+  }
+
+  /** Send every session what changed in the data plane's tables, if anything did. */
+  private pushDataPlane(): void {
+    if (!this.running || !this.dataPlane.pending) return;
+    const change = this.dataPlane.refresh();
+    // Blocks reserved for nodes whose write has applied are in the store now.
+    for (const [id, b] of this.reservedBlocks) if (this.ctx.store.get('node', id)?.vipBlock === b) this.reservedBlocks.delete(id);
+    if (change === undefined) return;
+    for (const s of this.sessions.values()) s.sink.send({ ...emptyMessage(s.id), dataPlane: change });
+  }
+
   // ------------------------------------------------------------ assignments
 
   private markDirty(nodeId: string, taskId: string): void {
@@ -439,6 +510,7 @@ export class Dispatcher implements LeaderController {
         incremental: m.incremental,
         removedTaskIds: last ? m.removedTaskIds : [],
         more: !last,
+        dataPlane: null,
       });
     }
     return parts;
@@ -569,10 +641,16 @@ export class Dispatcher implements LeaderController {
     size: (u) => (u instanceof Map ? MAX_STATUS_PER_TX : 1),
     emit: (u, tx, now) => {
       if (!(u instanceof Map)) {
-        const [id, status] = u;
+        const id = u[0];
+        let status = u[1];
         const t = this.ctx.store.get('task', id);
         // Observed state only moves forward; equal states may carry new details (health, message).
-        if (!t || status.state < t.status.state || sameStatus(t.status, status)) return false;
+        if (!t || status.state < t.status.state) return false;
+        // Where the container is reachable is reported once, with RUNNING: a later report (health) keeps it.
+        if (status.ports === undefined && status.networks === undefined && status.containerId === t.status.containerId && (t.status.ports || t.status.networks)) {
+          status = { ...status, ...(t.status.ports ? { ports: t.status.ports } : {}), ...(t.status.networks ? { networks: t.status.networks } : {}) };
+        }
+        if (sameStatus(t.status, status)) return false;
         // Just the status, unconditionally: the store keeps it forward-only, and a
         // concurrent change of the task by a manager (desired state) is no conflict.
         tx.push(statusAction(id, status, now));
@@ -646,7 +724,21 @@ function protoOf(t: Task): control.Task__Output {
 }
 
 function sameStatus(a: TaskStatus, b: TaskStatus): boolean {
-  return a.state === b.state && a.message === b.message && a.err === b.err && a.containerId === b.containerId && a.exitCode === b.exitCode && a.health === b.health;
+  return (
+    a.state === b.state &&
+    a.message === b.message &&
+    a.err === b.err &&
+    a.containerId === b.containerId &&
+    a.exitCode === b.exitCode &&
+    a.health === b.health &&
+    JSON.stringify(a.ports) === JSON.stringify(b.ports) &&
+    JSON.stringify(a.networks) === JSON.stringify(b.networks)
+  );
+}
+
+/** A session message that changes nothing (every field "unchanged"), to add one thing to. */
+function emptyMessage(sessionId: string): dispatcher.SessionMessage__Output {
+  return { sessionId, managers: [], heartbeatPeriodMs: 0, hasAssignments: false, tasks: [], incremental: false, removedTaskIds: [], more: false, dataPlane: null };
 }
 
 function notLeader(): ApiError {

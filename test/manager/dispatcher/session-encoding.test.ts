@@ -39,6 +39,24 @@ test('a message with tasks of two services (their templates shared or not), mana
     incremental: true,
     removedTaskIds: ['gone-1', 'gone-2'],
     more: true,
+    dataPlane: {
+      complete: true,
+      services: [
+        {
+          serviceId: 's1',
+          name: 'web',
+          networkIds: ['net1'],
+          ports: [{ protocol: 0, targetPort: 80, publishedPort: 30000, publishMode: 0 }],
+          lbPolicy: 3,
+          proxyProtocol: 2,
+          backends: [{ taskId: 't1', nodeId: 'n1', slot: 1, weight: 90, ports: [{ protocol: 0, targetPort: 80, hostIp: '127.0.0.2', hostPort: 41000 }], networks: [{ networkId: 'net1', address: '172.18.0.5' }], engineId: 'E1' }],
+        },
+      ],
+      removedServiceIds: ['s0'],
+      hasNetworks: true,
+      networks: [{ meta: { id: 'net1', version: 3, createdAt: 1, updatedAt: 2 }, spec: { name: 'front', labels: {}, driver: 'overlay' } }],
+      vipBlock: '10.240.1.0/24',
+    },
   };
   const ours = encodeSessionMessage(msg);
   assert.deepEqual(decode(ours), decode(generic(msg)));
@@ -48,7 +66,7 @@ test('a message with tasks of two services (their templates shared or not), mana
 });
 
 test('messages without tasks, and a task without a template, decode the same from both encoders', () => {
-  const bare: dispatcher.SessionMessage__Output = { sessionId: 's', managers: [], heartbeatPeriodMs: 0, hasAssignments: false, tasks: [], incremental: false, removedTaskIds: [], more: false };
+  const bare: dispatcher.SessionMessage__Output = { sessionId: 's', managers: [], heartbeatPeriodMs: 0, hasAssignments: false, tasks: [], incremental: false, removedTaskIds: [], more: false, dataPlane: null };
   assert.deepEqual(decode(encodeSessionMessage(bare)), decode(generic(bare)));
   const { spec: _spec, ...t } = taskToProto(task('t9', db, { nodeId: 'n1', status }));
   const noSpec: dispatcher.SessionMessage__Output = { ...bare, hasAssignments: true, tasks: [t as control.Task__Output] };
