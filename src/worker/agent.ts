@@ -271,6 +271,8 @@ export class Agent {
       if (f.state === prev.state && f.message === prev.message && f.health === prev.health && f.containerId === prev.containerId && f.exitCode === prev.exitCode && f.err === prev.err) return;
     }
     const status: TaskStatus = { state: f.state, message: f.message, err: f.err, timestamp: this.clock(), containerId: f.containerId, exitCode: f.exitCode, health: f.health };
+    if (f.ports?.length) status.ports = f.ports;
+    if (f.networks?.length) status.networks = f.networks;
     this.reported.set(task.id, status);
     // Debug, as SwarmKit: at info, 20,000 tasks would be 60,000 lines for one event.
     this.log.debug({ taskId: task.id, state: taskStateName(f.state), message: f.message, containerId: f.containerId.slice(0, 12) }, 'task status');

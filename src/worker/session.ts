@@ -43,6 +43,8 @@ export interface ManagerSessionOptions {
   describe: () => Promise<NodeDescription>;
   /** Called when the leader sends a different manager list (to persist it). */
   onManagers?: (managers: SessionTarget[]) => void;
+  /** The data plane's tables (routing mesh, virtual IPs, DNS), as the leader sends them: complete, then changes. */
+  onDataPlane?: (plane: dispatcher.DataPlane__Output) => void;
   logger?: Logger;
   /** Reconnect delays (default 100 ms, doubling to 2 s). */
   backoff?: { initialMs: number; maxMs: number };
@@ -227,6 +229,13 @@ export class ManagerSession {
       if (msg.managers.length > 0 && JSON.stringify(msg.managers) !== JSON.stringify(this.managers)) {
         this.managers = msg.managers.map((m) => ({ id: m.id, address: m.address }));
         this.o.onManagers?.(this.managers);
+      }
+      if (msg.dataPlane) {
+        try {
+          this.o.onDataPlane?.(msg.dataPlane);
+        } catch (err) {
+          this.log.warn({ err: String(err) }, 'the data plane could not apply a table change');
+        }
       }
       if (msg.hasAssignments) {
         let tasks: Task[];

@@ -13,7 +13,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { abortError, type Limiter, type Release, type Ticket } from '../common/limiter.js';
-import { TaskState, isTerminal, taskStateName, type Task, type TaskHealth } from '../api/objects.js';
+import { TaskState, isTerminal, taskStateName, type NetworkAttachment, type PortBinding, type Task, type TaskHealth } from '../api/objects.js';
 import { ContainerNotFoundError, EngineUnavailableError, isAbortError, type ContainerObservation, type Executor, type HealthObservation, type Owner, type ShutdownResult } from './exec/executor.js';
 import type { LogThrottle } from './log-throttle.js';
 import { exitOutcome, shutdownOutcome, unhealthyOutcome, type Outcome } from './outcomes.js';
@@ -26,6 +26,9 @@ export interface StatusFields {
   containerId: string;
   exitCode: number;
   health: TaskHealth;
+  /** Where the container is reachable (the data plane's), with its first RUNNING report. */
+  ports?: PortBinding[];
+  networks?: NetworkAttachment[];
 }
 
 export interface TaskRunnerDeps {
@@ -80,6 +83,10 @@ export class TaskRunner {
   containerId = '';
   private exitCode = 0;
   private health: TaskHealth = 'none';
+  /** The container's endpoints, read once it runs, when the data plane carries the task. */
+  private endpoints: { ports: PortBinding[]; networks: NetworkAttachment[] } | undefined;
+  /** It was reported RUNNING (and healthy), so proxies may be sending it connections. */
+  private inRotation = false;
   /** Set when the desired state moves past RUNNING (or the task is retired). */
   private shutdownRequested = false;
   /** Set when the agent stops: stop watching, touch nothing. */
@@ -242,7 +249,37 @@ export class TaskRunner {
       containerId: this.containerId,
       exitCode: this.exitCode,
       health: this.health,
+      ...(state === TaskState.RUNNING && this.endpoints ? this.endpoints : {}),
     });
+  }
+
+  /** The data plane carries this task: it has mesh ports or networks. */
+  private get meshed(): boolean {
+    return (this.task.endpoint?.ports.length ?? 0) > 0 || (this.task.spec.networks ?? []).length > 0;
+  }
+
+  /** Reads the container's endpoints once (before its first RUNNING report), when the data plane needs them. */
+  private async readEndpoints(): Promise<void> {
+    if (this.endpoints || !this.meshed || !this.deps.executor.endpoints) return;
+    try {
+      this.endpoints = await this.deps.executor.endpoints(this.containerId);
+    } catch (err) {
+      this.warn(err, 'reading the container endpoints failed: proxies cannot reach this task');
+    }
+  }
+
+  /**
+   * Before a stop: a task proxies may send connections to leaves their rotation first (its desired state moved
+   * past RUNNING, which takes it out of every node's table within a second), then keeps serving for the drain
+   * period, so that no new connection reaches a stopping task and those under way can end.
+   */
+  private async drain(): Promise<void> {
+    if (!this.inRotation || !this.meshed || this.detached) return;
+    const ms = this.task.endpoint?.drainPeriodMs ?? 2_000;
+    if (ms <= 0) return;
+    this.deps.logger.debug({ taskId: this.task.id, ms }, 'draining before the stop');
+    this.detachCtl ??= new AbortController();
+    await delay(ms, undefined, { signal: this.detachCtl.signal }).catch(() => undefined);
   }
 
   private emitOutcome(o: Outcome, health?: TaskHealth): void {
@@ -391,7 +428,11 @@ export class TaskRunner {
           } else {
             if (h.status === 'unhealthy') return await this.stopUnhealthy(h);
             if (h.status === 'starting') this.emit(TaskState.STARTING, 'started, waiting for the health check to pass', { health: 'starting' });
-            else this.emit(TaskState.RUNNING, h.status === 'healthy' ? 'running, healthy' : 'running', { health: h.status });
+            else {
+              await this.readEndpoints();
+              this.emit(TaskState.RUNNING, h.status === 'healthy' ? 'running, healthy' : 'running', { health: h.status });
+              this.inRotation = true;
+            }
             // Without a health check there is nothing to poll: only exit or stop.
             checked = h.status !== 'none';
           }
@@ -413,6 +454,8 @@ export class TaskRunner {
           return this.emit(TaskState.FAILED, msg, { err: msg });
         }
         // ev.kind === 'stop'
+        if (this.detached) return;
+        await this.drain();
         if (this.detached) return;
         const grace = this.task.spec.container.stopGracePeriodMs;
         const r = await this.stopContainer();

@@ -2,7 +2,7 @@
 // one task, and the typed errors it raises. The agent only speaks this
 // interface, so the Docker implementation (docker/docker-executor.ts) can be replaced
 // (e.g. by a hollow executor in unit tests) without touching the state machine.
-import type { Labels, NodeDescription, Task, TaskHealth } from '../../api/objects.js';
+import type { Labels, NetworkAttachment, NodeDescription, PortBinding, Task, TaskHealth } from '../../api/objects.js';
 
 /** Who owns a container: it is labelled with both, and adoption lists by both. */
 export interface Owner {
@@ -114,6 +114,12 @@ export interface Executor {
   list(owner: Owner): Promise<ContainerObservation[]>;
   /** The node as this executor's engine sees it. */
   describe(): Promise<NodeDescription>;
+  /**
+   * Where a started container is reachable: its ports as published on the
+   * node, and its addresses on cluster networks (for the data plane). An
+   * executor without a data plane leaves it out.
+   */
+  endpoints?(containerId: string): Promise<{ ports: PortBinding[]; networks: NetworkAttachment[] }>;
 }
 
 // ---------------------------------------------------------------------------

@@ -29,19 +29,49 @@ function toMount(m: Mount): Dockerode.MountSettings {
   return { Type: 'volume', Source: m.source, Target: m.target, ReadOnly: m.readOnly };
 }
 
+/** Where the node's data plane reaches its tasks, and their DNS server (data-plane.ts in the manager sends both). */
+export interface DataPlaneSettings {
+  /** The node's address that other nodes' proxies reach (a task's ports are published on it, on a port the engine picks). */
+  dataAddr: string;
+  /** The node's DNS server for containers on cluster networks; '' when the node has none. */
+  dnsServer: string;
+  /** The Docker network of a cluster network (networkName()). */
+  networkName: (networkId: string) => string;
+}
+
+/** The Docker network that runs cluster network `networkId` on this engine. */
+export function networkName(networkId: string): string {
+  return `flotilla-${networkId}`;
+}
+
+/** The cluster network a Docker network runs ('' for any other network). */
+export function networkIdOf(dockerNetwork: string): string {
+  return dockerNetwork.startsWith('flotilla-') ? dockerNetwork.slice('flotilla-'.length) : '';
+}
+
 /**
- * Published ports as host port bindings. 'host' mode is exactly that. 'ingress'
- * is treated the same way: flotilla has no routing mesh, so an ingress port is
- * published on the node that runs the task, like a host-mode port. Published
- * port 0 lets the engine pick a free host port.
+ * Ports as host port bindings. A 'host'-mode port is bound on the published
+ * port of every address of the node, exactly as Swarm's host mode. An
+ * 'ingress' port is the routing mesh's: the task's target port is published on
+ * the node's data address, on a port the engine picks, and every node's proxy
+ * (src/network) sends the published port's connections there. So are the
+ * image's exposed ports of a task on a cluster network (`exposedByImage`),
+ * which a service's virtual IP forwards.
  */
-function toPorts(ports: PortConfig[]): { exposed: Record<string, object>; bindings: Dockerode.PortMap } {
+function toPorts(ports: PortConfig[], exposedByImage: readonly string[], dataAddr: string): { exposed: Record<string, object>; bindings: Dockerode.PortMap } {
   const exposed: Record<string, object> = {};
   const bindings: Dockerode.PortMap = {};
+  const mesh = new Set<string>();
   for (const p of ports) {
     const key = `${p.targetPort}/${p.protocol}`;
     exposed[key] = {};
-    (bindings[key] ??= []).push({ HostIp: '', HostPort: p.publishedPort > 0 ? String(p.publishedPort) : '' });
+    if (p.publishMode === 'host') (bindings[key] ??= []).push({ HostIp: '', HostPort: String(p.publishedPort) });
+    else mesh.add(key);
+  }
+  for (const key of exposedByImage) mesh.add(key);
+  for (const key of mesh) {
+    exposed[key] = {};
+    (bindings[key] ??= []).push({ HostIp: dataAddr, HostPort: '' });
   }
   return { exposed, bindings };
 }
@@ -53,11 +83,17 @@ export function cpuShares(nanoCpus: number): number {
 }
 
 /** The body of POST /containers/create for `task`, owned by `owner`. */
-export function toCreateOptions(task: Task, owner: Owner): Dockerode.ContainerCreateOptions {
+export function toCreateOptions(
+  task: Task,
+  owner: Owner,
+  plane: DataPlaneSettings = { dataAddr: '', dnsServer: '', networkName },
+  exposedByImage: readonly string[] = [],
+): Dockerode.ContainerCreateOptions {
   const c = task.spec.container;
   if (!c.image) throw new InvalidSpecError('no image');
   const { limits, reservations } = task.spec.resources;
-  const { exposed, bindings } = toPorts(task.endpoint?.ports ?? []);
+  const networks = task.spec.networks ?? [];
+  const { exposed, bindings } = toPorts(task.endpoint?.ports ?? [], networks.length > 0 ? exposedByImage : [], plane.dataAddr);
 
   const opts: Dockerode.ContainerCreateOptions = {
     name: containerName(task),
@@ -85,6 +121,10 @@ export function toCreateOptions(task: Task, owner: Owner): Dockerode.ContainerCr
       // Restarts are the orchestrator's decision (restart policy, rescheduling):
       // the engine must never restart a task's container by itself.
       RestartPolicy: { Name: 'no' },
+      // On a cluster network: the first is the container's own (its default route), the others are connected
+      // before it starts; the engine's embedded DNS answers container names and asks the node's DNS server the rest.
+      ...(networks.length > 0 ? { NetworkMode: plane.networkName(networks[0]) } : {}),
+      ...(networks.length > 0 && plane.dnsServer ? { Dns: [plane.dnsServer] } : {}),
     },
   };
   return opts;

@@ -22,8 +22,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { pino, type Logger } from 'pino';
 import { Limiter, type LimiterStats } from '../../../common/limiter.js';
-import type { NodeDescription, Task, TaskHealth } from '../../../api/objects.js';
-import { toCreateOptions } from './container-spec.js';
+import type { NetworkAttachment, NodeDescription, PortBinding, Task, TaskHealth } from '../../../api/objects.js';
+import { networkIdOf, networkName, toCreateOptions } from './container-spec.js';
 import { engineMessage, statusCodeOf, toExecutorError } from './docker-errors.js';
 import { LogDemuxer } from './docker-logs.js';
 import { connectEngine, engineEndpoint } from './engine.js';
@@ -42,7 +42,7 @@ import {
   type Owner,
   type ShutdownResult,
 } from '../executor.js';
-import { LABEL_CLUSTER_ID, LABEL_NODE_ID, LABEL_TASK_ID, ownerLabelFilters } from './labels.js';
+import { LABEL_CLUSTER_ID, LABEL_NETWORK_ID, LABEL_NODE_ID, LABEL_TASK_ID, ownerLabelFilters } from './labels.js';
 import { ImagePuller, type ImagePullerStats } from './image-puller.js';
 import { LogThrottle } from '../../log-throttle.js';
 import { describeNode, type EngineInfo } from './node-description.js';
@@ -75,6 +75,11 @@ export interface DockerExecutorOptions {
   imageMaxBackoffMs?: number;
   /** For the image back-off (default Date.now). */
   clock?: () => number;
+  /**
+   * The node's data plane (src/network): the address its tasks' mesh ports are published on (default 127.0.0.1)
+   * and the DNS server of containers on cluster networks (read when a container is created).
+   */
+  dataPlane?: () => { dataAddr: string; dnsServer: string };
 }
 
 /** How hard the executor is pressing on the engine, now and at its peak. */
@@ -165,8 +170,12 @@ export class DockerExecutor implements Executor {
   private describeTimeouts = 0;
   private describing: Promise<NodeDescription> | undefined;
   private readonly throttle = new LogThrottle();
+  /** The engine's networks known to exist (created or seen). */
+  private readonly knownNetworks = new Set<string>();
+  private readonly o: DockerExecutorOptions;
 
   constructor(options: DockerExecutorOptions = {}) {
+    this.o = options;
     this.docker = options.docker ?? connectEngine();
     this.log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'docker-executor', nodeId: options.nodeId ?? '' });
     this.endpoint = engineEndpoint(this.docker);
@@ -260,12 +269,25 @@ export class DockerExecutor implements Executor {
   // --- life cycle -----------------------------------------------------------
 
   async prepare(task: Task, owner: Owner, signal?: AbortSignal): Promise<string> {
-    const opts = toCreateOptions(task, owner);
-    const image = opts.Image ?? '';
-    const name = opts.name ?? '';
+    const image = task.spec.container.image;
     await this.images.ensure(image, signal);
+    const networks = task.spec.networks ?? [];
+    const plane = { dataAddr: '127.0.0.1', dnsServer: '', ...this.o.dataPlane?.(), networkName };
+    let exposedByImage: string[] = [];
+    if (networks.length > 0) {
+      for (const n of networks) await this.ensureNetwork(n, owner);
+      exposedByImage = await this.imageExposedPorts(image);
+    }
+    const opts = toCreateOptions(task, owner, plane, exposedByImage);
+    const name = opts.name ?? '';
     try {
       const container = await this.call(() => this.docker.createContainer({ ...opts, abortSignal: signal }));
+      // The engine (API 1.41) attaches a container to one network at create: the others before it starts.
+      for (const n of networks.slice(1)) {
+        await this.call(() => this.docker.getNetwork(networkName(n)).connect({ Container: container.id })).catch((err: unknown) => {
+          if (statusCodeOf(err) !== 403 && !/already exists/.test(engineMessage(err))) throw err;
+        });
+      }
       this.log.info({ taskId: task.id, containerId: container.id, name }, 'container created');
       return container.id;
     } catch (err) {
@@ -421,6 +443,84 @@ export class DockerExecutor implements Executor {
       if (status === 404 || status === 409) return;
       throw this.fail(err, `remove container ${containerId.slice(0, 12)}`, containerId);
     }
+  }
+
+  // --- data plane -----------------------------------------------------------
+
+  /** The engine's network for cluster network `networkId`, created when missing (labelled with its owner's cluster). */
+  private async ensureNetwork(networkId: string, owner: Owner): Promise<void> {
+    const name = networkName(networkId);
+    if (this.knownNetworks.has(name)) return;
+    try {
+      await this.call(() => this.docker.getNetwork(name).inspect());
+    } catch (err) {
+      if (statusCodeOf(err) !== 404) throw this.fail(err, `inspect network ${name}`);
+      try {
+        // CheckDuplicate: two nodes on one engine may create it at once; the second is told it exists.
+        await this.call(() => this.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL_CLUSTER_ID]: owner.clusterId, [LABEL_NETWORK_ID]: networkId } }));
+        this.log.info({ network: networkId, name }, 'network created');
+      } catch (e) {
+        if (statusCodeOf(e) !== 409) throw this.fail(e, `create network ${name}`);
+      }
+    }
+    this.knownNetworks.add(name);
+  }
+
+  /** The image's EXPOSEd ports ('80/tcp'). */
+  private async imageExposedPorts(image: string): Promise<string[]> {
+    try {
+      const info = (await this.call(() => this.docker.getImage(image).inspect())) as { Config?: { ExposedPorts?: Record<string, unknown> | null } };
+      return Object.keys(info.Config?.ExposedPorts ?? {}).filter((k) => /^\d+\/(tcp|udp)$/.test(k));
+    } catch (err) {
+      throw this.fail(err, `inspect image ${image}`);
+    }
+  }
+
+  /** Removes the engine's networks of this cluster whose cluster network is gone (one still in use stays, for next time). */
+  async pruneNetworks(clusterId: string, keep: ReadonlySet<string>): Promise<void> {
+    let found: Docker.NetworkInspectInfo[];
+    try {
+      found = await this.call(() => this.docker.listNetworks({ filters: { label: [`${LABEL_CLUSTER_ID}=${clusterId}`] } }));
+    } catch {
+      return;
+    }
+    for (const n of found) {
+      const id = networkIdOf(n.Name);
+      if (!id || keep.has(id)) continue;
+      try {
+        await this.call(() => this.docker.getNetwork(n.Id).remove());
+        this.knownNetworks.delete(n.Name);
+        this.log.info({ network: id, name: n.Name }, 'network removed');
+      } catch (err) {
+        this.log.debug({ network: id, err: engineMessage(err) }, 'network not removed (still in use?)');
+      }
+    }
+  }
+
+  async endpoints(containerId: string): Promise<{ ports: PortBinding[]; networks: NetworkAttachment[] }> {
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await this.call(() => this.docker.getContainer(containerId).inspect());
+    } catch (err) {
+      throw this.fail(err, `inspect container ${containerId.slice(0, 12)}`, containerId);
+    }
+    const ports: PortBinding[] = [];
+    for (const [key, binds] of Object.entries(info.NetworkSettings?.Ports ?? {})) {
+      const m = /^(\d+)\/(tcp|udp)$/.exec(key);
+      if (!m || !binds) continue;
+      for (const b of binds) {
+        const hostPort = Number(b.HostPort);
+        // IPv6 twins of a binding (the engine reports both for 0.0.0.0) add nothing a proxy needs.
+        if (!Number.isInteger(hostPort) || hostPort < 1 || b.HostIp.includes(':')) continue;
+        ports.push({ protocol: m[2] as 'tcp' | 'udp', targetPort: Number(m[1]), hostIp: b.HostIp, hostPort });
+      }
+    }
+    const networks: NetworkAttachment[] = [];
+    for (const [name, n] of Object.entries(info.NetworkSettings?.Networks ?? {})) {
+      const id = networkIdOf(name);
+      if (id && n.IPAddress) networks.push({ networkId: id, address: n.IPAddress });
+    }
+    return { ports, networks };
   }
 
   // --- observation ----------------------------------------------------------

@@ -11,6 +11,8 @@ export const LABEL_SERVICE_ID = 'com.flotilla.service.id';
 export const LABEL_SERVICE_NAME = 'com.flotilla.service.name';
 export const LABEL_TASK_ID = 'com.flotilla.task.id';
 export const LABEL_TASK_SLOT = 'com.flotilla.task.slot';
+/** On an engine network: the cluster network it runs. */
+export const LABEL_NETWORK_ID = 'com.flotilla.network.id';
 
 /** The labels of the container that runs `task` for `owner`. */
 export function taskLabels(task: Task, owner: Owner): Labels {

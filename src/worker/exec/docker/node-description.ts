@@ -12,6 +12,8 @@ export interface EngineInfo {
   OSType?: unknown;
   Architecture?: unknown;
   Labels?: unknown;
+  /** The engine's own ID. */
+  ID?: unknown;
 }
 
 function num(v: unknown): number {
@@ -47,5 +49,6 @@ export function describeNode(info: EngineInfo, hostname: string): NodeDescriptio
     engineVersion: text(info.ServerVersion, 'unknown'),
     platform: { os: text(info.OSType, 'linux'), arch: text(info.Architecture, 'unknown') },
     engineLabels: parseEngineLabels(info.Labels),
+    ...(typeof info.ID === 'string' && info.ID ? { engineId: info.ID } : {}),
   };
 }
