@@ -31,7 +31,7 @@ export default tseslint.config(
     files: ['src/**/*.ts'],
     rules: { 'no-console': 'error' },
   },
-  // Import boundaries (DESIGN.md, "Layout"): imports flow one way, cli -> api client; daemon -> manager, worker;
+  // Import boundaries (DESIGN.md, "Layout"): imports flow one way, cli -> api client; daemon -> manager, worker, network;
   // manager -> raft, api; worker -> api; raft/core -> nothing. Each block names what its folder may not import.
   ...boundaries(),
   {
@@ -73,7 +73,8 @@ function boundaries() {
     forbid(['src/api/**/*.ts'], ['raft', 'manager', 'worker', ...product], 'src/api is the contract: it imports only src/common'),
     forbid(['src/raft/**/*.ts'], ['manager', 'worker', ...product], 'src/raft imports nothing of the manager, the worker or the CLI'),
     forbid(['src/manager/**/*.ts'], ['worker', ...product], 'the manager imports raft, api and common, never the worker, the daemon or the CLI'),
-    forbid(['src/worker/**/*.ts'], ['manager', 'raft', ...product], 'the worker imports only the contract (src/api), src/common and its own code'),
+    forbid(['src/worker/**/*.ts'], ['manager', 'raft', 'network', ...product], 'the worker imports only the contract (src/api), src/common and its own code'),
+    forbid(['src/network/**/*.ts'], ['manager', 'raft', 'worker', ...product], 'the data plane (src/network) imports only the contract (src/api) and src/common; the daemon wires it to the worker'),
     forbid(['src/daemon/**/*.ts'], ['cli', 'testing', 'tools'], 'the daemon runs a node: it never imports the CLI or test libraries'),
     forbid(['src/testing/**/*.ts'], ['tools'], 'test libraries do not import the shipped commands built on them'),
     // The CLI talks to the cluster only through the contract's client (src/cli/connection.ts, over the node's mTLS

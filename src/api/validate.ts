@@ -1111,6 +1111,13 @@ export function validateNetworkUpdate(prev: Network, next: unknown): Network {
 
 /** The cluster's name is fixed (as in Swarm): an update must send the name it read. */
 export function checkClusterSpecChange(prev: Cluster['spec'], next: Cluster['spec'], path = 'spec'): void {
+  if (JSON.stringify(next.network) !== JSON.stringify(prev.network)) {
+    throw new ValidationError(
+      at(path, 'network'),
+      'cluster-network',
+      `the data plane's ranges are fixed at init (VIP pool ${prev.network.vipPool}, a /${prev.network.vipPoolMaskLength} per node, published ports ${prev.network.publishedPortRangeStart}-${prev.network.publishedPortRangeEnd}): send the spec you read with only the settings you mean to change`,
+    );
+  }
   if (next.name !== prev.name) {
     throw new ValidationError(
       at(path, 'name'),
