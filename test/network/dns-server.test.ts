@@ -17,7 +17,7 @@ const T = { timeout: 15_000 };
 
 type Target = { host: string; port: number };
 
-/** A started server, closed by the caller (`using` is not in Node 20's TypeScript target here). */
+/** A started server on `host` (a port the OS picks), closed by the caller. */
 async function serve(host: string, options: Partial<DnsServerOptions> & Pick<DnsServerOptions, 'resolve'>): Promise<DnsServer> {
   const server = new DnsServer({ host, port: 0, ...options });
   await server.start();
