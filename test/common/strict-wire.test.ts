@@ -311,7 +311,7 @@ test('every method of every service has a strict deserializer that never throws'
       assert.ok(!isMalformedRequest(m.requestDeserialize(Buffer.alloc(0))), `${svc}.${name}: an empty message is well formed`);
     }
   }
-  assert.equal(methods, 16 + 3 + 2 + 3 + 2);
+  assert.equal(methods, 20 + 3 + 2 + 3 + 2);
 });
 
 test('strictDeserializer turns a decoder error into a MalformedRequest', () => {
