@@ -20,3 +20,22 @@ export function isHostPort(addr: unknown): boolean {
   const hp = splitHostPort(addr);
   return hp !== null && hp.port !== undefined && validPort(hp.port);
 }
+
+const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/** True for a dotted-quad IPv4 address in 127.0.0.0/8 (no leading zeros, no port). */
+export function isIPv4Loopback(host: string): boolean {
+  return IPV4_RE.test(host) && host.startsWith('127.');
+}
+
+/**
+ * Where a node's routing mesh binds published ports when the operator gave
+ * no --publish-addr: the node's own advertise host when that is a loopback
+ * address (127.0.0.0/8), so that several nodes on one host (tests, a local
+ * cluster on 127.0.0.x) each bind their own address and do not clash; else
+ * every address, 0.0.0.0, as Swarm's ingress does. `advertiseHost` is the
+ * host part of the advertise address (no port).
+ */
+export function defaultPublishAddr(advertiseHost: string): string {
+  return isIPv4Loopback(advertiseHost) ? advertiseHost : '0.0.0.0';
+}
