@@ -1,13 +1,18 @@
 // `flotilla init`, `flotilla join`, `flotilla daemon`: create or join a
 // cluster, or restart a node, from its data dir; then run the node's daemon in
 // the foreground (logs as JSON lines on stderr) until SIGINT/SIGTERM.
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { quoteArg } from './args.js';
+import { integerProblem, parseInteger, quoteArg, UsageError } from './args.js';
 import { pino, type Logger } from 'pino';
 import { BootstrapError, defaultAdvertiseAddr, DEFAULT_PORT, initCluster, joinCluster, normalizeAddr } from '../daemon/bootstrap.js';
 import { Daemon } from '../daemon/daemon.js';
-import { DataDirError } from '../daemon/state.js';
+import { DataDirError, loadState, saveState } from '../daemon/state.js';
+import type { NetworkConfig } from '../api/objects.js';
+import { DEFAULT_NETWORK_CONFIG, parseIPv4Cidr, validateNetworkConfig } from '../api/validate.js';
+import { ValidationError } from '../api/input.js';
+import { validationDetail } from './errors.js';
 import { CertificateError } from '../manager/ca/ca.js';
 import { CaDigestMismatchError, InvalidTokenError } from '../manager/ca/token.js';
 
@@ -22,9 +27,20 @@ const ADDRS = {
   'advertise-addr': { type: 'string' },
   'listen-addr': { type: 'string' },
 } as const;
+const PUBLISH_ADDR = { 'publish-addr': { type: 'string' } } as const;
+const NETWORK_FLAGS = {
+  'vip-pool': { type: 'string' },
+  'vip-pool-mask-length': { type: 'string' },
+  'published-port-range': { type: 'string' },
+} as const;
+const D = DEFAULT_NETWORK_CONFIG;
+const PUBLISH_ADDR_HELP = `  --publish-addr     the address this node's routing mesh binds published ports on
+                     (default: the advertise address when it is a loopback one,
+                     127.0.0.0/8, so that nodes on one host do not clash; else 0.0.0.0)`;
 
 const USAGE = {
-  init: `usage: flotilla init [--advertise-addr HOST[:PORT]] [--listen-addr HOST[:PORT]] [--data-dir DIR]
+  init: `usage: flotilla init [--advertise-addr HOST[:PORT]] [--listen-addr HOST[:PORT]] [--publish-addr ADDR] [--data-dir DIR]
+                     [--vip-pool CIDR] [--vip-pool-mask-length N] [--published-port-range START-END]
 
 Creates a cluster with this node as its first manager, prints how to join it,
 and runs the node's daemon in the foreground.
@@ -33,16 +49,27 @@ and runs the node's daemon in the foreground.
   --listen-addr      the address to bind (default 0.0.0.0 and the advertised port)
   --data-dir         where the node keeps its state (default $FLOTILLA_DATA_DIR or ${DEFAULT_DATA_DIR})
   --log-level        trace|debug|info|warn|error (default info; logs go to stderr)
+${PUBLISH_ADDR_HELP}
+
+The cluster's data plane ranges (fixed once the cluster exists):
+  --vip-pool CIDR            where each node's block of virtual IPs comes from (default ${D.vipPool})
+  --vip-pool-mask-length N   the size of each node's block (default ${D.vipPoolMaskLength}: /${D.vipPoolMaskLength}, ${2 ** (32 - D.vipPoolMaskLength) - 3} virtual IPs per node)
+  --published-port-range START-END
+                             published ports assigned to services that publish a
+                             port without one, -p 80 (default ${D.publishedPortRangeStart}-${D.publishedPortRangeEnd})
 `,
-  join: `usage: flotilla join --token TOKEN [--advertise-addr HOST[:PORT]] [--listen-addr HOST[:PORT]] [--data-dir DIR] MANAGER_HOST[:PORT]
+  join: `usage: flotilla join --token TOKEN [--advertise-addr HOST[:PORT]] [--listen-addr HOST[:PORT]] [--publish-addr ADDR] [--data-dir DIR] MANAGER_HOST[:PORT]
 
 Joins the cluster of the manager at MANAGER_HOST:PORT as a worker or a manager
 (the token decides), then runs the node's daemon in the foreground. Get a token
 with \`flotilla join-token worker\` (or manager) on a manager.
+${PUBLISH_ADDR_HELP}
 `,
-  daemon: `usage: flotilla daemon [--data-dir DIR] [--log-level LEVEL]
+  daemon: `usage: flotilla daemon [--data-dir DIR] [--log-level LEVEL] [--publish-addr ADDR]
 
 Restarts a node from its data dir (created by init or join), in the foreground.
+${PUBLISH_ADDR_HELP}
+                     (saved in the data dir: later restarts keep it)
 `,
 } as const;
 
@@ -50,15 +77,13 @@ type Parsed = { values: Record<string, string | boolean | undefined>; positional
 
 function parse(cmd: keyof typeof USAGE, argv: string[], withAddrs: boolean, extra: Record<string, { type: 'string' }> = {}): Parsed {
   try {
-    return parseArgs({ args: argv, options: { ...COMMON, ...(withAddrs ? ADDRS : {}), ...extra }, allowPositionals: true, strict: true }) as Parsed;
+    return parseArgs({ args: argv, options: { ...COMMON, ...PUBLISH_ADDR, ...(withAddrs ? ADDRS : {}), ...extra }, allowPositionals: true, strict: true }) as Parsed;
   } catch (err) {
     // node's message quotes the option (twice): keep it short, whatever was typed.
     const line = (err as Error).message.split('\n')[0];
     throw new UsageError(`${line.length > 240 ? `${line.slice(0, 240)}…` : line} (see: flotilla ${cmd} --help)`);
   }
 }
-
-class UsageError extends Error {}
 
 function dataDir(v: Parsed['values']): string {
   const dir = (v['data-dir'] as string | undefined) ?? process.env.FLOTILLA_DATA_DIR ?? DEFAULT_DATA_DIR;
@@ -78,6 +103,70 @@ function addresses(v: Parsed['values']): { listenAddr: string; advertiseAddr: st
   const port = advertiseAddr ? Number(advertiseAddr.slice(advertiseAddr.lastIndexOf(':') + 1)) : DEFAULT_PORT;
   const listenAddr = listen ? normalizeAddr(listen, '--listen-addr', port) : `0.0.0.0:${port}`;
   return { listenAddr, advertiseAddr: advertiseAddr ?? defaultAdvertiseAddr(listenAddr) };
+}
+
+/**
+ * `--publish-addr ADDR`: an IP address to bind published ports on (IPv4, or
+ * IPv6 with or without brackets; 0.0.0.0 or :: for every address), not a
+ * name and no port. undefined when the flag is absent.
+ */
+export function parsePublishAddr(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const bracketed = /^\[.*\]$/.test(value);
+  const v = bracketed ? value.slice(1, -1) : value;
+  if (bracketed ? isIP(v) !== 6 : isIP(v) === 0) {
+    const why = /:\d+$/.test(value) && isIP(value.replace(/:\d+$/, '')) !== 0 ? 'give the address alone: published ports keep their own numbers' : 'expected an IP address such as 0.0.0.0, 10.0.0.5 or 127.0.0.2';
+    throw new UsageError(`invalid --publish-addr ${quoteArg(value)}: ${why}`);
+  }
+  return v;
+}
+
+/** The flag of each NetworkConfig field, for the validator's errors. */
+const NETWORK_FIELD_FLAGS: Readonly<Record<string, string>> = {
+  vipPool: '--vip-pool',
+  vipPoolMaskLength: '--vip-pool-mask-length',
+  publishedPortRangeStart: '--published-port-range',
+  publishedPortRangeEnd: '--published-port-range',
+};
+
+/**
+ * The data plane ranges `init` gives the new cluster, from --vip-pool,
+ * --vip-pool-mask-length and --published-port-range (absent: the defaults);
+ * checked by the manager's own validateNetworkConfig, each error one line
+ * naming the flag. undefined when none of the flags is given.
+ */
+export function parseNetworkConfigFlags(v: Readonly<Record<string, string | boolean | undefined>>): NetworkConfig | undefined {
+  const pool = v['vip-pool'] as string | undefined;
+  const mask = v['vip-pool-mask-length'] as string | undefined;
+  const range = v['published-port-range'] as string | undefined;
+  if (pool === undefined && mask === undefined && range === undefined) return undefined;
+  const draft: Partial<NetworkConfig> = {};
+  if (pool !== undefined) {
+    const cidr = parseIPv4Cidr(pool);
+    if (cidr === undefined) throw new UsageError(`invalid --vip-pool ${quoteArg(pool)}: expected an IPv4 range in CIDR notation such as ${DEFAULT_NETWORK_CONFIG.vipPool}`);
+    const canonical = `${cidr.address}/${cidr.prefix}`;
+    if (canonical !== pool) throw new UsageError(`invalid --vip-pool ${quoteArg(pool)}: the address has bits set beyond the /${cidr.prefix}: did you mean ${canonical}?`);
+    draft.vipPool = pool;
+  }
+  if (mask !== undefined) draft.vipPoolMaskLength = parseInteger(mask, '--vip-pool-mask-length', 1, 30);
+  if (range !== undefined) {
+    const m = /^([^-]*)-([^-]*)$/.exec(range);
+    if (!m) throw new UsageError(`invalid --published-port-range ${quoteArg(range)}: expected START-END, such as ${DEFAULT_NETWORK_CONFIG.publishedPortRangeStart}-${DEFAULT_NETWORK_CONFIG.publishedPortRangeEnd}`);
+    const port = (text: string, which: string): number => {
+      const problem = integerProblem(text, 1, 65535);
+      if (problem !== undefined) throw new UsageError(`invalid --published-port-range ${quoteArg(range)}: the ${which} must be a port number in 1..65535${problem.hint}`);
+      return Number(text);
+    };
+    draft.publishedPortRangeStart = port(m[1], 'start');
+    draft.publishedPortRangeEnd = port(m[2], 'end');
+  }
+  try {
+    return validateNetworkConfig(draft, 'network');
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    const flag = NETWORK_FIELD_FLAGS[err.field.slice(err.field.lastIndexOf('.') + 1)] ?? '--vip-pool';
+    throw new UsageError(`invalid ${flag}: ${validationDetail(err.message, err.field, err.rule)}`);
+  }
 }
 
 function statusIntervalMs(): number | undefined {
@@ -105,6 +194,12 @@ async function runForeground(dir: string, log: Logger): Promise<number> {
   });
 }
 
+/** `daemon --publish-addr`: kept in node.json, so that later restarts bind there too. */
+export async function savePublishAddr(dir: string, publishAddr: string): Promise<void> {
+  const state = await loadState(dir);
+  if (state.publishAddr !== publishAddr) await saveState(dir, { ...state, publishAddr });
+}
+
 async function guarded(cmd: string, fn: () => Promise<number>): Promise<number> {
   try {
     return await fn();
@@ -121,16 +216,19 @@ async function guarded(cmd: string, fn: () => Promise<number>): Promise<number> 
 
 export function runInit(argv: string[]): Promise<number> {
   return guarded('init', async () => {
-    const { values, positionals } = parse('init', argv, true);
+    const { values, positionals } = parse('init', argv, true, NETWORK_FLAGS);
     if (values.help) {
       process.stdout.write(USAGE.init);
       return 0;
     }
     if (positionals.length) throw new UsageError(`unexpected argument ${quoteArg(positionals[0])}`);
+    // Every flag is checked before anything is written.
+    const network = parseNetworkConfigFlags(values);
+    const publishAddr = parsePublishAddr(values['publish-addr'] as string | undefined);
     const dir = dataDir(values);
     const log = logger(values);
     const addrs = addresses(values);
-    const r = await initCluster({ dataDir: dir, ...addrs, logger: log });
+    const r = await initCluster({ dataDir: dir, ...addrs, logger: log, ...(network ? { network } : {}), ...(publishAddr === undefined ? {} : { publishAddr }) });
     process.stdout.write(
       `Cluster initialized: ${r.clusterId}\nThis node (${r.nodeId}) is now its first manager.\n\n` +
         `To add a worker to this cluster, run the following command:\n\n    flotilla join --token ${r.workerToken} ${addrs.advertiseAddr}\n\n` +
@@ -152,10 +250,11 @@ export function runJoin(argv: string[]): Promise<number> {
     if (!token) throw new UsageError('--token is required: get one with `flotilla join-token worker` (or manager) on a manager');
     if (positionals.length !== 1) throw new UsageError('give exactly one manager address (HOST[:PORT])');
     const remoteAddr = normalizeAddr(positionals[0], 'manager address');
+    const publishAddr = parsePublishAddr(values['publish-addr'] as string | undefined);
     const dir = dataDir(values);
     const log = logger(values);
     const addrs = addresses(values);
-    const r = await joinCluster({ dataDir: dir, token, remoteAddr, ...addrs });
+    const r = await joinCluster({ dataDir: dir, token, remoteAddr, ...addrs, ...(publishAddr === undefined ? {} : { publishAddr }) });
     process.stdout.write(`This node joined the cluster ${r.clusterId} as a ${r.role} (node id ${r.nodeId}).\n`);
     return runForeground(dir, log);
   });
@@ -169,7 +268,10 @@ export function runDaemon(argv: string[]): Promise<number> {
       return 0;
     }
     if (positionals.length) throw new UsageError(`unexpected argument ${quoteArg(positionals[0])}`);
+    const publishAddr = parsePublishAddr(values['publish-addr'] as string | undefined);
     const dir = dataDir(values);
-    return runForeground(dir, logger(values));
+    const log = logger(values);
+    if (publishAddr !== undefined) await savePublishAddr(dir, publishAddr);
+    return runForeground(dir, log);
   });
 }

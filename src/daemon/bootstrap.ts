@@ -13,7 +13,7 @@ import { Manager } from '../manager/manager.js';
 import type { ca } from '../api/wire.js';
 import { unary } from '../manager/peer-clients.js';
 import { createAction } from '../manager/store/store.js';
-import type { Cluster, Node } from '../api/objects.js';
+import type { Cluster, NetworkConfig, Node } from '../api/objects.js';
 import { validateClusterSpec } from '../api/validate.js';
 import { checkFreshDataDir, dataDirPaths, removeNodeFiles, saveState, saveTls, type PeerAddress } from './state.js';
 
@@ -61,6 +61,10 @@ export interface InitOptions {
   listenAddr: string;
   advertiseAddr: string;
   clusterName?: string;
+  /** The cluster's data plane ranges (`init --vip-pool ...`); absent fields take DEFAULT_NETWORK_CONFIG's. */
+  network?: Partial<NetworkConfig>;
+  /** Where this node binds published ports (`--publish-addr`); saved in node.json (NodeState.publishAddr). */
+  publishAddr?: string;
   logger?: Logger;
 }
 
@@ -78,7 +82,7 @@ export function describeThisHost(): Node['description'] {
 /** Create a cluster in `dataDir`: root CA, the first manager, join tokens. The node is then started with Daemon.start. */
 export async function initCluster(o: InitOptions): Promise<InitResult> {
   await checkFreshDataDir(o.dataDir);
-  const spec = validateClusterSpec({ name: o.clusterName ?? 'default' });
+  const spec = validateClusterSpec({ name: o.clusterName ?? 'default', network: o.network });
   const clusterId = generateId();
   const nodeId = generateId();
   const ca = await createRootCA({ clusterId });
@@ -133,6 +137,7 @@ export async function initCluster(o: InitOptions): Promise<InitResult> {
       listenAddr: o.listenAddr,
       advertiseAddr: o.advertiseAddr,
       managers: [{ id: nodeId, address: o.advertiseAddr }],
+      ...(o.publishAddr === undefined ? {} : { publishAddr: o.publishAddr }),
     });
     return {
       clusterId,
@@ -154,6 +159,8 @@ export interface JoinOptions {
   remoteAddr: string;
   listenAddr: string;
   advertiseAddr: string;
+  /** Where this node binds published ports (`--publish-addr`); saved in node.json (NodeState.publishAddr). */
+  publishAddr?: string;
   timeoutMs?: number;
 }
 
@@ -211,6 +218,7 @@ export async function joinCluster(o: JoinOptions): Promise<JoinResult> {
       listenAddr: o.listenAddr,
       advertiseAddr: o.advertiseAddr,
       managers: res.managers.length ? res.managers : [{ id: '', address: o.remoteAddr }],
+      ...(o.publishAddr === undefined ? {} : { publishAddr: o.publishAddr }),
     });
   } catch (err) {
     await removeNodeFiles(o.dataDir);

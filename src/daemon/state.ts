@@ -33,6 +33,11 @@ export interface NodeState {
   advertiseAddr: string;
   /** Managers last known, so a restarted node can reach the cluster. */
   managers: PeerAddress[];
+  /**
+   * The address this node's routing mesh binds published ports on (`--publish-addr` of init, join or daemon);
+   * absent: defaultPublishAddr(the advertise host) in src/common/address.ts.
+   */
+  publishAddr?: string;
 }
 
 export class DataDirError extends Error {
@@ -185,6 +190,7 @@ function validateState(x: unknown, path: string): NodeState {
   const role = str('role');
   if (role !== 'manager' && role !== 'worker') throw bad(`role must be manager or worker`);
   const managers = Array.isArray(o.managers) ? o.managers : [];
+  if (o.publishAddr !== undefined && typeof o.publishAddr !== 'string') throw bad('publishAddr must be a string');
   return {
     version: STATE_VERSION,
     nodeId: str('nodeId'),
@@ -195,6 +201,7 @@ function validateState(x: unknown, path: string): NodeState {
     managers: managers
       .filter((m): m is PeerAddress => typeof m === 'object' && m !== null && typeof m.id === 'string' && typeof m.address === 'string')
       .map((m) => ({ id: m.id, address: m.address })),
+    ...(typeof o.publishAddr === 'string' ? { publishAddr: o.publishAddr } : {}),
   };
 }
 
