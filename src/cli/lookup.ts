@@ -2,9 +2,9 @@
 // means: a full id, a unique id prefix, or a name (hostname for nodes), as
 // docker does. Also the retry of read-modify-write on a version conflict.
 import * as grpc from '@grpc/grpc-js';
-import { nodeFromProto, serviceFromProto, taskFromProto } from '../api/convert.js';
+import { networkFromProto, nodeFromProto, serviceFromProto, taskFromProto } from '../api/convert.js';
 import type { control } from '../api/wire.js';
-import type { Node, Service, Task } from '../api/objects.js';
+import type { Network, Node, Service, Task } from '../api/objects.js';
 import { quoteArg } from './args.js';
 import type { Control } from './connection.js';
 import { CliError, RpcError } from './errors.js';
@@ -80,6 +80,47 @@ export async function findService(control: Control, ref: string): Promise<Servic
   if (byPrefix.length === 1) return byPrefix[0];
   if (byPrefix.length > 1) throw new CliError(`service id prefix ${quoteArg(ref)} is ambiguous: it matches ${byPrefix.length} services: give more characters of the id, or the name`);
   throw new CliError(`no service ${quoteArg(ref)}: see the names and ids with \`flotilla service ls\``);
+}
+
+export async function listNetworks(control: Control): Promise<Network[]> {
+  const res = await control.call('ListNetworks', {});
+  return res.networks.map(networkFromProto);
+}
+
+/** No network has the name, id or id prefix the operator gave. */
+export class NoSuchNetworkError extends CliError {}
+
+/** A CliError saying that no network is named `ref`. */
+export function noSuchNetwork(ref: string): NoSuchNetworkError {
+  return new NoSuchNetworkError(`no network ${quoteArg(ref)}: see the names and ids with \`flotilla network ls\`, or create it with \`flotilla network create\``);
+}
+
+/**
+ * The network `ref` names: a full id, a name or a unique id prefix, resolved
+ * by the manager (GetNetwork); a CliError when there is none, the manager's
+ * word when the prefix is ambiguous.
+ */
+export async function findNetwork(control: Control, ref: string): Promise<Network> {
+  if (ref === '') throw noSuchNetwork(ref);
+  try {
+    const res = await control.call('GetNetwork', { networkId: ref });
+    if (res.network) return networkFromProto(res.network);
+  } catch (err) {
+    if (err instanceof RpcError && err.code === grpc.status.NOT_FOUND) throw noSuchNetwork(ref);
+    throw err;
+  }
+  throw new CliError(`the manager answered GetNetwork(${quoteArg(ref)}) without a network`);
+}
+
+/**
+ * The ids of the networks `refs` name (names, ids or id prefixes), each
+ * looked up once: for `service update --network-add/--network-rm`, whose
+ * spec holds ids.
+ */
+export async function networkIds(control: Control, refs: readonly string[]): Promise<Map<string, string>> {
+  const ids = new Map<string, string>();
+  for (const ref of new Set(refs)) ids.set(ref, (await findNetwork(control, ref)).id);
+  return ids;
 }
 
 export const VERSION_RETRIES = 5;

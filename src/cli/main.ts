@@ -1,6 +1,6 @@
 // The `flotilla` command: dispatch to the bootstrap commands (init, join,
 // daemon) and to the operator commands that talk to a manager's Control API
-// (node, service, join-token, cluster). Docker's conventions throughout: every
+// (node, service, network, join-token, cluster). Docker's conventions throughout: every
 // failure is one line on stderr starting with "flotilla: ", exit code 1, or 2
 // for a mistake on the command line.
 import { readFileSync } from 'node:fs';
@@ -21,12 +21,13 @@ import {
   type CliIo,
   type CommandGroup,
 } from './command.js';
+import { NETWORK_GROUP } from './network-commands.js';
 import { NODE_GROUP } from './node-commands.js';
 import { SERVICE_GROUP } from './service-commands.js';
 
 export type { CliIo } from './command.js';
 
-const GROUPS: readonly CommandGroup[] = [NODE_GROUP, SERVICE_GROUP, CLUSTER_GROUP];
+const GROUPS: readonly CommandGroup[] = [NODE_GROUP, SERVICE_GROUP, NETWORK_GROUP, CLUSTER_GROUP];
 
 export const USAGE = `usage: flotilla [--host ADDR] [--data-dir DIR] [--timeout DURATION] COMMAND
 
@@ -39,7 +40,8 @@ Cluster and daemon:
 
 Operator commands (talk to a manager):
   node         manage the nodes of the cluster (ls, inspect, update, promote, demote, rm)
-  service      manage services (create, ls, inspect, update, scale, rm, ps)
+  service      manage services (create, ls, inspect, update, rollback, promote, scale, rm, ps)
+  network      manage the networks services attach to (create, ls, inspect, rm)
   join-token   print the command that adds a worker or a manager
   cluster      inspect the cluster (info)
 

@@ -4,15 +4,27 @@
 // uniqueness, and error injection. Not the manager: just enough to drive the
 // CLI end to end.
 import * as grpc from '@grpc/grpc-js';
-import { clusterSpecFromProto, clusterToProto, nodeToProto, requireVersion, serviceSpecFromProto, serviceToProto, taskToProto } from '../../src/api/convert.js';
+import {
+  clusterSpecFromProto,
+  clusterToProto,
+  networkSpecFromProto,
+  networkToProto,
+  nodeToProto,
+  requireVersion,
+  serviceSpecFromProto,
+  serviceToProto,
+  taskToProto,
+} from '../../src/api/convert.js';
 import type { control } from '../../src/api/wire.js';
 import { nodeAvailabilityFromProto, nodeRoleFromProto } from '../../src/api/enums.js';
 import { ApiError, toGrpcStatus } from '../../src/manager/grpc-status.js';
 import { withStrictWire } from '../../src/common/strict-wire.js';
 import { loadControlProto, type ControlMethod } from '../../src/api/proto.js';
 import { NameConflictError, NotFoundError, VersionConflictError } from '../../src/manager/store/store.js';
-import { TaskState, type Cluster, type Node, type Service, type Task } from '../../src/api/objects.js';
-import { checkClusterSpecChange, checkServiceSpecChange } from '../../src/api/validate.js';
+import { TaskState, type Cluster, type Network, type Node, type Service, type ServiceSpec, type Task } from '../../src/api/objects.js';
+import { checkClusterSpecChange, checkServiceSpecChange, DEFAULT_NETWORK_CONFIG } from '../../src/api/validate.js';
+import { ValidationError } from '../../src/api/input.js';
+import { assignPublishedPorts, resolvedPorts } from '../../src/manager/dispatcher/endpoints.js';
 
 export interface InjectedError {
   code: grpc.status;
@@ -36,6 +48,7 @@ export class FakeControl {
   readonly nodes = new Map<string, Node>();
   readonly services = new Map<string, Service>();
   readonly tasks = new Map<string, Task>();
+  readonly networks = new Map<string, Network>();
   /** ListTasks answers at most this many tasks at once (the manager's 5,000; tests lower it to see the CLI page). */
   maxTasksPerAnswer = 5_000;
   cluster: Cluster | null = null;
@@ -59,6 +72,7 @@ export class FakeControl {
     this.nodes.clear();
     this.services.clear();
     this.tasks.clear();
+    this.networks.clear();
     this.calls.length = 0;
     this.inject.clear();
     this.delays.clear();
@@ -95,6 +109,12 @@ export class FakeControl {
     return svc;
   }
 
+  addNetwork(n: Network): Network {
+    const network = { ...n, version: this.bump() };
+    this.networks.set(network.id, network);
+    return network;
+  }
+
   addTask(t: Task): Task {
     const task = { ...t, version: this.bump() };
     this.tasks.set(task.id, task);
@@ -113,6 +133,38 @@ export class FakeControl {
     const s = this.services.get(idOrName) ?? [...this.services.values()].find((x) => x.spec.name === idOrName);
     if (!s) throw new NotFoundError('not-found', `service ${idOrName} not found`);
     return s;
+  }
+
+  /** As the manager (controlapi/networks.ts): an id, a name (any case), or a unique id prefix. */
+  private findNetwork(ref: string): Network {
+    if (!ref) throw new ApiError(grpc.status.INVALID_ARGUMENT, 'a network id or name is required');
+    const all = [...this.networks.values()];
+    const direct = this.networks.get(ref) ?? all.find((n) => n.spec.name.toLowerCase() === ref.toLowerCase());
+    if (direct) return direct;
+    const byPrefix = all.filter((n) => n.id.startsWith(ref));
+    if (byPrefix.length === 1) return byPrefix[0];
+    if (byPrefix.length > 1) throw new ApiError(grpc.status.FAILED_PRECONDITION, `network reference "${ref}" is ambiguous: use the full id or the name`);
+    throw new NotFoundError('not-found', `network "${ref}" not found: see \`flotilla network ls\``);
+  }
+
+  /** As the manager (controlapi/services.ts): the spec's networks as ids (a missing one is INVALID_ARGUMENT), and its resolved ports. */
+  private resolve(spec: ServiceSpec, current?: Service): { spec: ServiceSpec; endpoint: Service['endpoint'] } {
+    const refs = spec.taskTemplate.networks ?? [];
+    const ids = refs.map((ref, i) => {
+      try {
+        return this.findNetwork(ref).id;
+      } catch {
+        throw new ValidationError(`spec.taskTemplate.networks[${i}]`, 'network-not-found', `network "${ref}" not found: create it with \`flotilla network create ${ref}\`, or see \`flotilla network ls\``);
+      }
+    });
+    const resolved = refs.length === 0 ? spec : { ...spec, taskTemplate: { ...spec.taskTemplate, networks: [...new Set(ids)] } };
+    if (spec.endpoint.ports.length === 0) return { spec: resolved, endpoint: undefined };
+    const others = [...this.services.values()].filter((o) => o.id !== current?.id);
+    const taken = new Set(others.flatMap((o) => resolvedPorts(o).filter((q) => q.publishMode === 'ingress').map((q) => `${q.publishedPort}/${q.protocol}`)));
+    const net = this.cluster?.spec.network ?? DEFAULT_NETWORK_CONFIG;
+    const ports = assignPublishedPorts(spec.endpoint.ports, current?.endpoint?.ports ?? [], taken, { start: net.publishedPortRangeStart, end: net.publishedPortRangeEnd });
+    if (ports === undefined) throw new ApiError(grpc.status.RESOURCE_EXHAUSTED, 'every published port of the range is in use');
+    return { spec: resolved, endpoint: { ports } };
   }
 
   private node(id: string): Node {
@@ -153,13 +205,14 @@ export class FakeControl {
     },
     CreateService: (r) => {
       this.beforeWrite?.('CreateService');
-      const spec = serviceSpecFromProto(r.spec as control.ServiceSpec__Output);
-      if ([...this.services.values()].some((s) => s.spec.name.toLowerCase() === spec.name.toLowerCase())) {
-        throw new NameConflictError('name-conflict', `service name ${spec.name} is already taken`);
+      const requested = serviceSpecFromProto(r.spec as control.ServiceSpec__Output);
+      if ([...this.services.values()].some((s) => s.spec.name.toLowerCase() === requested.name.toLowerCase())) {
+        throw new NameConflictError('name-conflict', `service name ${requested.name} is already taken`);
       }
+      const { spec, endpoint } = this.resolve(requested);
       const now = Date.now();
       const version = this.bump();
-      const svc: Service = { id: this.newId('s'), version, createdAt: now, updatedAt: now, spec, specVersion: version };
+      const svc: Service = { id: this.newId('s'), version, createdAt: now, updatedAt: now, spec, specVersion: version, ...(endpoint ? { endpoint } : {}) };
       this.services.set(svc.id, svc);
       return { service: serviceToProto(svc) };
     },
@@ -187,11 +240,12 @@ export class FakeControl {
         this.services.set(s.id, next);
         return { service: serviceToProto(next) };
       }
-      const spec = serviceSpecFromProto(r.spec as control.ServiceSpec__Output);
+      const { spec, endpoint } = this.resolve(serviceSpecFromProto(r.spec as control.ServiceSpec__Output), s);
       checkServiceSpecChange(s.spec, spec);
       const version = this.bump();
       // A new spec: the old one is what a rollback returns to, and no update has run on it yet.
-      const next: Service = { ...s, spec, previousSpec: s.spec, updateStatus: undefined, version, specVersion: version, updatedAt: Date.now() };
+      const next: Service = { ...s, spec, endpoint, previousSpec: s.spec, updateStatus: undefined, version, specVersion: version, updatedAt: Date.now() };
+      if (endpoint === undefined) delete next.endpoint;
       this.services.set(s.id, next);
       this.afterUpdate?.(next);
       return { service: serviceToProto(next) };
@@ -228,6 +282,32 @@ export class FakeControl {
       if (size === 0 && tasks.length > limit) throw new ApiError(grpc.status.RESOURCE_EXHAUSTED, 'too many tasks for one answer');
       const page = tasks.slice(0, limit);
       return { tasks: page.map(taskToProto), nextPageToken: tasks.length > limit ? page[page.length - 1].id : '' };
+    },
+    CreateNetwork: (r) => {
+      this.beforeWrite?.('CreateNetwork');
+      const spec = networkSpecFromProto(r.spec as control.NetworkSpec__Output);
+      if ([...this.networks.values()].some((n) => n.spec.name.toLowerCase() === spec.name.toLowerCase())) {
+        throw new NameConflictError('name-conflict', `network name ${spec.name} is already taken`);
+      }
+      const now = Date.now();
+      const network: Network = { id: this.newId('n'), version: this.bump(), createdAt: now, updatedAt: now, spec };
+      this.networks.set(network.id, network);
+      return { network: networkToProto(network) };
+    },
+    GetNetwork: (r) => ({ network: networkToProto(this.findNetwork(String(r.networkId ?? ''))) }),
+    ListNetworks: (r) => {
+      const f = (r.filters ?? {}) as { names?: string[]; idPrefixes?: string[] };
+      const networks = [...this.networks.values()]
+        .filter((n) => !f.idPrefixes?.length || f.idPrefixes.some((p) => n.id.startsWith(p)))
+        .filter((n) => !f.names?.length || f.names.some((name) => n.spec.name.toLowerCase() === name.toLowerCase()));
+      return { networks: networks.map(networkToProto) };
+    },
+    RemoveNetwork: (r) => {
+      const n = this.findNetwork(String(r.networkId ?? ''));
+      const users = [...this.services.values()].filter((s) => (s.spec.taskTemplate.networks ?? []).includes(n.id)).map((s) => s.spec.name);
+      if (users.length > 0) throw new ApiError(grpc.status.FAILED_PRECONDITION, `network "${n.spec.name}" is in use by service ${users.map((u) => `"${u}"`).join(', ')}`);
+      this.networks.delete(n.id);
+      return {};
     },
     GetCluster: () => {
       if (!this.cluster) throw new NotFoundError('not-found', 'no cluster object');
