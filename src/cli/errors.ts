@@ -80,6 +80,11 @@ const FIELD_FLAGS: [string, string][] = [
   ['spec.mode', '--mode'],
   ['spec.mode.replicated.replicas', '--replicas'],
   ['spec.endpoint', '--publish'],
+  ['spec.endpoint.lbPolicy', '--lb-policy'],
+  ['spec.endpoint.proxyProtocol', '--proxy-protocol'],
+  ['spec.endpoint.drainPeriodMs', '--drain-period'],
+  ['spec.taskTemplate.networks', '--network'],
+  ['spec.taskTemplate.lbWeight', '--lb-weight'],
   // cluster update
   ['spec.dispatcher.heartbeatPeriodMs', '--dispatcher-heartbeat'],
   ['spec.dispatcher.heartbeatGrace', '--heartbeat-grace'],

@@ -1,8 +1,8 @@
 // `flotilla service create | ls | inspect | update | rollback | promote | scale | rm | ps`, like `docker service`.
 import * as grpc from '@grpc/grpc-js';
 import { serviceFromProto, serviceSpecToProto } from '../api/convert.js';
-import { TaskState, taskStateName, type Node, type PortConfig, type Service, type Task, type UpdateConfig, type UpdateState } from '../api/objects.js';
-import { MAX_REPLICAS } from '../api/validate.js';
+import { TaskState, taskStateName, type Network, type Node, type PortConfig, type Service, type Task, type UpdateConfig, type UpdateState } from '../api/objects.js';
+import { DEFAULT_DRAIN_PERIOD_MS, DEFAULT_LB_WEIGHT, MAX_REPLICAS } from '../api/validate.js';
 import { integerProblem, parseFilter, quoteArg, shownName, UsageError, type Flags, type FlagSpec } from './args.js';
 import { connectionOptions, parseCommandLine, type CommandContext, type CommandDef, type CommandGroup } from './command.js';
 import type { Control, Env } from './connection.js';
@@ -25,9 +25,19 @@ import {
   titleCase,
 } from './format.js';
 import { waitConverged, waitUpdated } from './converge.js';
-import { findService, listNodes, listServicesWithStatus, listTasks, retryOnConflict } from './lookup.js';
+import { findService, listNetworks, listNodes, listServicesWithStatus, listTasks, networkIds, retryOnConflict } from './lookup.js';
 import type { ServiceSpec } from '../api/objects.js';
-import { buildCreateSpec, checkRollbackAlone, CREATE_FLAGS, defaultServiceName, hasUpdateChanges, planServiceUpdate, UPDATE_FLAGS } from './service-spec.js';
+import { networkName } from './network-commands.js';
+import {
+  buildCreateSpec,
+  checkRollbackAlone,
+  CREATE_FLAGS,
+  defaultServiceName,
+  hasUpdateChanges,
+  networkUpdateRefs,
+  planServiceUpdate,
+  UPDATE_FLAGS,
+} from './service-spec.js';
 
 function serviceMode(s: Service): 'replicated' | 'global' {
   return 'global' in s.spec.mode ? 'global' : 'replicated';
@@ -50,7 +60,13 @@ const create: CommandDef = {
   flags: CREATE_FLAGS,
   args: { min: 1 },
   stopAtPositional: true,
-  details: 'COMMAND and ARG replace the image\'s CMD; --entrypoint replaces its ENTRYPOINT.\nDurations: 500ms, 10s, 1m30s, 2h. Sizes: 512k, 64m, 1g.',
+  details: [
+    "COMMAND and ARG replace the image's CMD; --entrypoint replaces its ENTRYPOINT.",
+    'Durations: 500ms, 10s, 1m30s, 2h. Sizes: 512k, 64m, 1g.',
+    'Ports: -p 8080:80 publishes 80 on 8080 of every node (the routing mesh); -p 80 lets the cluster pick',
+    "the published port from its range (see it with `flotilla service ls`); mode=host binds it on the task's node.",
+    'Beyond Swarm: --lb-policy, --lb-weight, --proxy-protocol and --drain-period.',
+  ].join('\n'),
   async run(ctx) {
     const spec = createSpec(ctx.args, ctx.flags, ctx.io.env);
     let service: Service;
@@ -106,8 +122,51 @@ export function replicasColumn(s: Service, tasks: readonly Task[]): string {
   return `${running}/${desired}`;
 }
 
+/** The ports a service publishes: the resolved ones (published ports the cluster assigned), else its spec's. */
+export function servicePorts(s: Service): PortConfig[] {
+  return s.endpoint?.ports ?? s.spec.endpoint.ports;
+}
+
+/**
+ * docker's PORTS column of `service ls` (cli/command/service/formatter.go):
+ * ingress ports only (a host-mode port is bound on its tasks' nodes, not
+ * cluster-wide: docker shows none), sorted by protocol then published port,
+ * consecutive ones folded into ranges ('*:8000-8001->80-81/tcp'); a port
+ * without a published port yet is left out.
+ */
 export function portsColumn(ports: readonly PortConfig[]): string {
-  return ports.map((p) => (p.publishMode === 'ingress' ? `*:${p.publishedPort}->${p.targetPort}/${p.protocol}` : `${p.publishedPort}->${p.targetPort}/${p.protocol} (host)`)).join(', ');
+  const sorted = [...ports].sort((a, b) => (a.protocol === b.protocol ? a.publishedPort - b.publishedPort : a.protocol < b.protocol ? -1 : 1));
+  // Go's uint32 difference: a port below the range's end is a gap too.
+  const gap = (a: number, b: number): number => (a - b) >>> 0;
+  const out: string[] = [];
+  const shown = (lo: number, hi: number): string => (hi > lo ? `${lo}-${hi}` : `${lo}`);
+  let pr = { pStart: 0, pEnd: 0, tStart: 0, tEnd: 0, protocol: '' };
+  const flush = (): void => {
+    if (pr.pStart > 0) out.push(`*:${shown(pr.pStart, pr.pEnd)}->${shown(pr.tStart, pr.tEnd)}/${pr.protocol}`);
+  };
+  for (const p of sorted) {
+    if (p.publishMode !== 'ingress') continue;
+    const isRange = pr.tEnd !== pr.tStart;
+    if (p.protocol !== pr.protocol || gap(p.publishedPort, pr.pEnd) > 1 || gap(p.targetPort, pr.tEnd) > 1 || (isRange && p.targetPort <= pr.tEnd)) {
+      flush();
+      pr = { pStart: p.publishedPort, pEnd: p.publishedPort, tStart: p.targetPort, tEnd: p.targetPort, protocol: p.protocol };
+      continue;
+    }
+    pr.pEnd = p.publishedPort;
+    pr.tEnd = p.targetPort;
+  }
+  flush();
+  return out.join(', ');
+}
+
+/** Every port on one line, for --pretty: '*:30000->80/tcp, 5353->53/udp (host)' ('?' for a published port not assigned yet). */
+export function portsLine(ports: readonly PortConfig[]): string {
+  return ports
+    .map((p) => {
+      const published = p.publishedPort === 0 ? '?' : String(p.publishedPort);
+      return p.publishMode === 'ingress' ? `*:${published}->${p.targetPort}/${p.protocol}` : `${published}->${p.targetPort}/${p.protocol} (host)`;
+    })
+    .join(', ');
 }
 
 /** What REPLICAS says of an update that has not completed (docker appends notes there too, e.g. "(max 1 per node)"). */
@@ -130,7 +189,7 @@ export function serviceTable(services: readonly Service[], replicas: readonly Ta
   const column = (s: Service): string => count(s) + updateNote(s);
   return renderTable(
     ['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'],
-    services.map((s) => [shortId(s.id, noTrunc), s.spec.name, serviceMode(s), column(s), s.spec.taskTemplate.container.image, portsColumn(s.spec.endpoint.ports)]),
+    services.map((s) => [shortId(s.id, noTrunc), s.spec.name, serviceMode(s), column(s), s.spec.taskTemplate.container.image, portsColumn(servicePorts(s))]),
   );
 }
 
@@ -206,7 +265,24 @@ function updateStatusRows(s: Service, now: number): [string, string | null][] {
   return rows;
 }
 
-export function prettyService(s: Service, tasks: readonly Task[], now = Date.now()): string {
+/** The Networks and Endpoint rows of --pretty: the networks by name, how connections are balanced and drained. */
+function endpointRows(s: Service, networks: ReadonlyMap<string, Network>): [string, string | null][] {
+  const ids = s.spec.taskTemplate.networks ?? [];
+  const e = s.spec.endpoint;
+  const rows: [string, string | null][] = [];
+  if (ids.length > 0) rows.push(['Networks', ids.map((id) => networkName(networks, id)).join(' ')]);
+  const weight = s.spec.taskTemplate.lbWeight;
+  const custom = e.lbPolicy !== undefined || e.proxyProtocol !== undefined || e.drainPeriodMs !== undefined || weight !== undefined;
+  if (ids.length === 0 && e.ports.length === 0 && !custom) return rows;
+  const policy = e.lbPolicy ?? 'round-robin';
+  rows.push(['Endpoint', null], [' Load balancing', policy]);
+  if (policy === 'weighted' || weight !== undefined) rows.push([' LB weight', String(weight ?? DEFAULT_LB_WEIGHT)]);
+  rows.push([' PROXY protocol', e.proxyProtocol ?? 'none'], [' Drain period', duration(e.drainPeriodMs ?? DEFAULT_DRAIN_PERIOD_MS)]);
+  return rows;
+}
+
+/** `networks`: the cluster's networks by id, to name the service's (an id shows when its network is unknown). */
+export function prettyService(s: Service, tasks: readonly Task[], now = Date.now(), networks: ReadonlyMap<string, Network> = new Map()): string {
   const t = s.spec.taskTemplate;
   const c = t.container;
   const rows: [string, string | null][] = [
@@ -240,7 +316,9 @@ export function prettyService(s: Service, tasks: readonly Task[], now = Date.now
   }
   const rp = t.restartPolicy;
   rows.push(['Restart Policy', null], [' Condition', rp.condition], [' Delay', duration(rp.delayMs)], [' Max attempts', String(rp.maxAttempts)], [' Window', duration(rp.windowMs)], [' Max delay', duration(rp.maxDelayMs)]);
-  if (s.spec.endpoint.ports.length > 0) rows.push(['Ports', portsColumn(s.spec.endpoint.ports)]);
+  rows.push(...endpointRows(s, networks));
+  const ports = servicePorts(s);
+  if (ports.length > 0) rows.push(['Ports', portsLine(ports)]);
   return keyValues(rows);
 }
 
@@ -291,7 +369,9 @@ const inspect: CommandDef = {
     }
     if (ctx.flags.bool('pretty')) {
       const tasks = found.length === 0 ? [] : await listTasks(control, { desiredStates: [TaskState.RUNNING] });
-      ctx.io.out(found.map((s) => prettyService(s, tasks, ctx.io.now())).join('\n'));
+      const attached = found.some((s) => (s.spec.taskTemplate.networks ?? []).length > 0);
+      const networks = new Map((attached ? await listNetworks(control) : []).map((n) => [n.id, n]));
+      ctx.io.out(found.map((s) => prettyService(s, tasks, ctx.io.now(), networks)).join('\n'));
     } else ctx.io.out(jsonArray(found.map(inspectJson)));
     return code;
   },
@@ -355,10 +435,14 @@ const update: CommandDef = {
     requireUpdateChanges(ctx.flags);
     const control = ctx.control();
     const service = await findService(control, ctx.args[0]);
+    // The spec holds network ids: the networks named are looked up, once every flag has been checked.
+    const refs = [...Object.values(networkUpdateRefs(ctx.flags))].flat();
+    if (refs.length > 0) planServiceUpdate(service.spec, ctx.flags, ctx.io.env);
+    const ids = await networkIds(control, refs);
     // Flags that leave the spec as it is (e.g. --image of the image it runs)
     // send nothing and succeed, printing the service as docker does.
     const { sent } = await updateService(control, service, (s) => {
-      const plan = planServiceUpdate(s.spec, ctx.flags, ctx.io.env);
+      const plan = planServiceUpdate(s.spec, ctx.flags, ctx.io.env, ids);
       return plan.changed ? plan.spec : null;
     });
     ctx.io.out(`${ctx.args[0]}\n`);
@@ -604,12 +688,18 @@ export function parseServiceCreate(argv: readonly string[], env: Env = {}, defau
 /**
  * `flotilla service update ARGV...` applied to `current` (the spec read from
  * the manager): the service reference, the new spec, and whether it differs
- * (when not, the command sends nothing).
+ * (when not, the command sends nothing). `networkIds`: the ids of the
+ * networks --network-add/--network-rm name, as the command looks them up.
  */
-export function parseServiceUpdate(argv: readonly string[], current: ServiceSpec, env: Env = {}): { ref: string; spec: ServiceSpec; changed: boolean } {
+export function parseServiceUpdate(
+  argv: readonly string[],
+  current: ServiceSpec,
+  env: Env = {},
+  networkIds?: ReadonlyMap<string, string>,
+): { ref: string; spec: ServiceSpec; changed: boolean } {
   const { flags, positionals } = commandLine(update, 'flotilla service update', argv, env);
   requireUpdateChanges(flags);
-  return { ref: positionals[0], ...planServiceUpdate(current, flags, env) };
+  return { ref: positionals[0], ...planServiceUpdate(current, flags, env, networkIds) };
 }
 
 /** `flotilla service rollback ARGV...` (or `service update --rollback ARGV...`): the service it would roll back. */

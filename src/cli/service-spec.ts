@@ -24,9 +24,9 @@ import {
 import type { Env } from './connection.js';
 import { validationDetail, validationToUsage } from './errors.js';
 import { QUIET_FLAG } from './format.js';
-import type { HealthCheck, Mount, PortConfig, PortProtocol, PublishMode, ServiceSpec, UpdateConfig } from '../api/objects.js';
+import type { HealthCheck, LbPolicy, Mount, PortConfig, PortProtocol, ProxyProtocol, PublishMode, ServiceSpec, UpdateConfig } from '../api/objects.js';
 import { parseConstraint } from '../api/constraint.js';
-import { MAX_REPLICAS, validateServiceSpec } from '../api/validate.js';
+import { DEFAULT_DRAIN_PERIOD_MS, DEFAULT_LB_WEIGHT, MAX_ID_LENGTH, MAX_LB_WEIGHT, MAX_REPLICAS, NAME_PATTERN, validateServiceSpec } from '../api/validate.js';
 import { ValidationError } from '../api/input.js';
 
 // ------------------------------------------------------------ flags
@@ -76,6 +76,21 @@ const SHARED_FLAGS: FlagSpec[] = [
   { name: 'update-canary', kind: 'string', metavar: 'N', help: 'tasks of the new spec started beside the old ones first, kept until promoted (0 = none; replicated services)' },
   { name: 'update-auto-promote', kind: 'bool', help: 'promote the canaries once they have run healthy for the monitor period, without `service promote`' },
   { name: 'update-progress-deadline', kind: 'string', metavar: DUR, help: 'run the failure action when no task of the update becomes running for this long (0 = no deadline)' },
+  // Beyond docker: how the routing mesh and the virtual IPs balance connections, and how tasks leave the rotation.
+  { name: 'lb-policy', kind: 'string', metavar: 'POLICY', help: 'how a node picks a task for a new connection: round-robin (default), least-conn, random or weighted (by --lb-weight)' },
+  {
+    name: 'lb-weight',
+    kind: 'string',
+    metavar: 'N',
+    help: `the tasks' weight under --lb-policy weighted (0..${MAX_LB_WEIGHT}, default ${DEFAULT_LB_WEIGHT}; 0: no new connections); a new weight rolls out like any task change`,
+  },
+  { name: 'proxy-protocol', kind: 'string', metavar: 'VERSION', help: "send each connection's client address to the task in a PROXY protocol header: none (default), v1 or v2" },
+  {
+    name: 'drain-period',
+    kind: 'string',
+    metavar: DUR,
+    help: `how long a task keeps its open connections after it leaves the rotation, before it is stopped (default ${DEFAULT_DRAIN_PERIOD_MS / 1000}s)`,
+  },
   { name: 'detach', short: 'd', kind: 'bool', help: 'return at once instead of waiting for the service to converge' },
   QUIET_FLAG,
 ];
@@ -88,8 +103,15 @@ export const CREATE_FLAGS: readonly FlagSpec[] = [
   { name: 'label', short: 'l', kind: 'list', metavar: 'KEY=VALUE', help: 'set a service label' },
   { name: 'constraint', kind: 'list', metavar: 'EXPR', help: 'placement constraint, e.g. node.role==worker' },
   { name: 'placement-pref', kind: 'list', metavar: 'PREF', help: 'placement preference, e.g. spread=node.labels.zone' },
-  { name: 'publish', short: 'p', kind: 'list', metavar: 'PORT', help: 'publish a port: PUBLISHED:TARGET[/PROTO] or published=P,target=T[,protocol=udp][,mode=host]' },
+  {
+    name: 'publish',
+    short: 'p',
+    kind: 'list',
+    metavar: 'PORT',
+    help: 'publish a port: [PUBLISHED:]TARGET[/PROTO] or [published=P,]target=T[,protocol=udp][,mode=host]; without a published port the cluster assigns one (ingress only)',
+  },
   { name: 'mount', kind: 'list', metavar: 'MOUNT', help: 'attach a mount: type=bind|volume,source=SRC,target=DST[,readonly]' },
+  { name: 'network', kind: 'list', metavar: 'NETWORK', help: 'attach the tasks to a network (NAME or name=NAME): services on it reach this one by its name' },
   ...SHARED_FLAGS,
 ];
 
@@ -109,6 +131,8 @@ export const UPDATE_FLAGS: readonly FlagSpec[] = [
   { name: 'publish-rm', kind: 'list', metavar: 'PORT', help: 'remove a published port by its target port: TARGET[/PROTO] (or PUBLISHED:TARGET[/PROTO])' },
   { name: 'mount-add', kind: 'list', metavar: 'MOUNT', help: 'add or update a mount' },
   { name: 'mount-rm', kind: 'list', metavar: 'PATH', help: 'remove a mount by its target path' },
+  { name: 'network-add', kind: 'list', metavar: 'NETWORK', help: 'attach the tasks to a network (NAME or name=NAME)' },
+  { name: 'network-rm', kind: 'list', metavar: 'NETWORK', help: 'detach the tasks from a network (name or id)' },
   { name: 'force', kind: 'bool', help: 'force update even if no changes require it' },
   { name: 'rollback', kind: 'bool', help: 'rollback to previous specification' },
   ...SHARED_FLAGS,
@@ -154,15 +178,17 @@ const PROTOCOLS = ['tcp', 'udp'] as const;
  * `-p 8080:80`, `-p 8080:80/udp`, `-p 8000-8001:80-81`, or docker's long
  * syntax `-p published=8080,target=80,protocol=udp,mode=host` (fields read
  * like docker's csv; keys and words in any case, as docker lower-cases them;
- * `name=` is flotilla's). Strict: no blanks, no empty field or protocol, no
- * key twice, ports 1..65535 in decimal, and a published port always (flotilla
- * does not pick one).
+ * `name=` is flotilla's). A target alone (`-p 80`, `-p 80-81/udp`,
+ * `-p target=80`) is an ingress port whose published port the cluster
+ * assigns from its range (publishedPort 0), as docker's; a host-mode port
+ * needs its published port. Strict: no blanks, no empty field or protocol, no
+ * key twice, ports 1..65535 in decimal.
  */
 export function parsePublish(value: string, flag: string): PortConfig[] {
   const bad = (why: string): never => {
     throw invalidValue(flag, value, why);
   };
-  if (value === '') bad('expected PUBLISHED:TARGET[/PROTO] or published=P,target=T[,protocol=udp][,mode=host]');
+  if (value === '') bad('expected [PUBLISHED:]TARGET[/PROTO] or [published=P,]target=T[,protocol=udp][,mode=host]');
   if (value.includes('=')) {
     let published: number | undefined;
     let target: number | undefined;
@@ -198,8 +224,8 @@ export function parsePublish(value: string, flag: string): PortConfig[] {
       }
     }
     if (target === undefined) return bad('target= is required');
-    if (published === undefined) return bad('published= is required (flotilla does not pick a published port)');
-    const p: PortConfig = { protocol, targetPort: target, publishedPort: published, publishMode };
+    if (published === undefined && publishMode === 'host') return bad('mode=host needs published=PORT, the port to bind on the node of each task (the cluster assigns one to ingress ports only)');
+    const p: PortConfig = { protocol, targetPort: target, publishedPort: published ?? 0, publishMode };
     return [name === undefined ? p : { name, ...p }];
   }
   const slash = value.indexOf('/');
@@ -212,7 +238,14 @@ export function parsePublish(value: string, flag: string): PortConfig[] {
   }
   const parts = ports.split(':');
   if (parts.length > 2) bad('binding a published port to one IP address is not supported: use PUBLISHED:TARGET');
-  if (parts.length === 1 || parts[0] === '') bad('the published port is missing: use PUBLISHED:TARGET (flotilla does not pick a published port)');
+  if (parts.length === 1) {
+    // TARGET alone: the cluster assigns each one a published port.
+    const [lo, hi] = portRange(parts[0], 'target', bad);
+    const out: PortConfig[] = [];
+    for (let t = lo; t <= hi; t++) out.push({ protocol, targetPort: t, publishedPort: 0, publishMode: 'ingress' });
+    return out;
+  }
+  if (parts[0] === '') bad('the published port before ":" is empty: use PUBLISHED:TARGET, or TARGET alone for a port assigned by the cluster');
   const [pLo, pHi] = portRange(parts[0], 'published', bad);
   const [tLo, tHi] = portRange(parts[1], 'target', bad);
   if (pHi - pLo !== tHi - tLo) bad('the published and target ranges must have the same length');
@@ -288,6 +321,40 @@ export function parsePlacementPref(value: string, flag: string): { spread: strin
   return { spread: parts[1] };
 }
 
+/**
+ * `--network front`, or docker's long form `--network name=front` (csv
+ * fields): a network name, id or id prefix. docker's other keys (alias,
+ * driver-opt, ip, ...) are refused: flotilla has no per-attachment options.
+ */
+export function parseNetworkFlag(value: string, flag: string): string {
+  const bad = (why: string): never => {
+    throw invalidValue(flag, value, why);
+  };
+  let ref = value;
+  if (value.includes('=')) {
+    let name: string | undefined;
+    for (const field of splitFields(value, flag)) {
+      const eq = field.indexOf('=');
+      if (eq <= 0) bad(`invalid field ${quoteArg(field, 40)}: expected name=NETWORK`);
+      const key = field.slice(0, eq).toLowerCase();
+      if (key !== 'name') bad(`${quoteArg(key, 40)} is not supported: flotilla attaches a service by the network's name alone (name=NETWORK, or NETWORK)`);
+      if (name !== undefined) bad('name= is given twice');
+      name = field.slice(eq + 1);
+    }
+    ref = name ?? '';
+  }
+  if (ref === '') bad('expected the name or id of a network (see: flotilla network ls)');
+  if (ref.length > MAX_ID_LENGTH || !NAME_PATTERN.test(ref)) {
+    bad(`a network name or id is made of letters, digits, '_', '.' and '-', starts with a letter or digit, and has at most ${MAX_ID_LENGTH} characters`);
+  }
+  return ref;
+}
+
+/** The networks `service update --network-add/--network-rm` name, checked (UsageError), for the command to resolve to ids. */
+export function networkUpdateRefs(flags: Flags): { add: string[]; rm: string[] } {
+  return { add: flags.list('network-add').map((x) => parseNetworkFlag(x, '--network-add')), rm: flags.list('network-rm').map((x) => parseNetworkFlag(x, '--network-rm')) };
+}
+
 /** `-e KEY=VALUE`, or `-e KEY` to take KEY from the CLI's own environment (as docker does). */
 export function envEntry(value: string, env: Env): string {
   if (value.includes('=')) return value;
@@ -331,6 +398,7 @@ const UPDATE_FIELD_FLAGS = {
   '--placement-pref': '--placement-pref-add',
   '--publish': '--publish-add',
   '--mount': '--mount-add',
+  '--network': '--network-add',
 };
 
 function validated(spec: unknown, overrides: Readonly<Record<string, string>> = {}): ServiceSpec {
@@ -421,6 +489,16 @@ function applyShared(spec: ServiceSpec, flags: Flags): void {
   u.canary = int('update-canary', 0, MAX_REPLICAS) ?? u.canary;
   if (flags.has('update-auto-promote')) u.autoPromote = flags.bool('update-auto-promote');
   u.progressDeadlineMs = dur('update-progress-deadline') ?? u.progressDeadlineMs;
+
+  const e = spec.endpoint;
+  const policy = str('lb-policy');
+  if (policy !== undefined) e.lbPolicy = parseChoice<LbPolicy>(policy, '--lb-policy', ['round-robin', 'least-conn', 'random', 'weighted']);
+  const proxy = str('proxy-protocol');
+  if (proxy !== undefined) e.proxyProtocol = parseChoice<ProxyProtocol>(proxy, '--proxy-protocol', ['none', 'v1', 'v2']);
+  const drain = dur('drain-period');
+  if (drain !== undefined) e.drainPeriodMs = drain;
+  const weight = int('lb-weight', 0, MAX_LB_WEIGHT);
+  if (weight !== undefined) spec.taskTemplate.lbWeight = weight;
 }
 
 function replicasFlag(flags: Flags): number | undefined {
@@ -443,12 +521,16 @@ export function buildCreateSpec(image: string, args: readonly string[], flags: F
     const [k, v] = parseKeyValue(l, '--label', '');
     setLabel(labels, k, v);
   }
+  const networks = flags.list('network').map((n) => parseNetworkFlag(n, '--network'));
+  const twice = networks.find((n, i) => networks.indexOf(n) !== i);
+  if (twice !== undefined) throw new UsageError(`--network names the network ${quoteArg(twice)} twice: give each network once`);
   const draft = {
     name: flags.str('name') ?? defaultName(image),
     labels,
     taskTemplate: {
       container: { image, args: [...args], env: flags.list('env').map((e) => envEntry(e, env)), mounts: flags.list('mount').map((m) => parseMountFlag(m, '--mount')) },
       placement: { constraints: flags.list('constraint'), preferences: flags.list('placement-pref').map((p) => parsePlacementPref(p, '--placement-pref')) },
+      networks,
     },
     mode: global ? { global: {} } : { replicated: { replicas: replicas ?? 1 } },
     endpoint: { ports: flags.list('publish').flatMap((p) => parsePublish(p, '--publish')) },
@@ -463,8 +545,13 @@ export function hasUpdateChanges(flags: Flags): boolean {
   return flags.given().some((f) => !NOT_CHANGES.has(f));
 }
 
-function samePort(a: PortConfig, b: PortConfig): boolean {
-  return a.publishedPort === b.publishedPort && a.protocol === b.protocol;
+/**
+ * Which port an added one replaces: the one with the same key, i.e. the same
+ * published port and protocol; for a port the cluster assigns (published 0),
+ * the same target and protocol.
+ */
+function portKey(p: PortConfig): string {
+  return p.publishedPort === 0 ? `0:${p.targetPort}/${p.protocol}` : `${p.publishedPort}/${p.protocol}`;
 }
 
 /**
@@ -529,9 +616,12 @@ export interface ServiceUpdatePlan {
  * current one, and whether that changes anything. Removals must name
  * something the add flag could set (never empty); removing what is not there
  * is not an error (as docker); adding and removing the same thing in one
- * command is refused.
+ * command is refused. `networkIds` maps the networks that --network-add and
+ * --network-rm name to their ids (the spec holds ids; the command looks them
+ * up first, see networkUpdateRefs); a name missing from it is sent as it is
+ * (the manager resolves names) and removes nothing.
  */
-export function planServiceUpdate(current: ServiceSpec, flags: Flags, env: Env): ServiceUpdatePlan {
+export function planServiceUpdate(current: ServiceSpec, flags: Flags, env: Env, networkIds: ReadonlyMap<string, string> = new Map()): ServiceUpdatePlan {
   const before = validated(structuredClone(current), UPDATE_FIELD_FLAGS);
   const spec = structuredClone(before);
   const c = spec.taskTemplate.container;
@@ -573,7 +663,16 @@ export function planServiceUpdate(current: ServiceSpec, flags: Flags, env: Env):
 
   const portRm = flags.list('publish-rm').map(publishRmMatcher);
   const ports = spec.endpoint.ports.filter((x) => !portRm.some((m) => m(x)));
-  for (const add of flags.list('publish-add').flatMap((x) => parsePublish(x, '--publish-add'))) upsert(ports, add, (x) => samePort(x, add));
+  // Indexed by key: `--publish-add 1-65535:1-65535` is 65,535 ports.
+  const at = new Map<string, number>();
+  ports.forEach((x, i) => {
+    if (!at.has(portKey(x))) at.set(portKey(x), i);
+  });
+  for (const add of flags.list('publish-add').flatMap((x) => parsePublish(x, '--publish-add'))) {
+    const i = at.get(portKey(add));
+    if (i === undefined) at.set(portKey(add), ports.push(add) - 1);
+    else ports[i] = add;
+  }
   spec.endpoint.ports = ports;
 
   const mountRm = flags.list('mount-rm').map((t) => {
@@ -589,6 +688,20 @@ export function planServiceUpdate(current: ServiceSpec, flags: Flags, env: Env):
   c.mounts = c.mounts.filter((m) => !mountRm.includes(m.target));
   for (const add of mountAdd) upsert(c.mounts, add, (m) => m.target === add.target);
 
+  // Networks: by id; adding one the service has changes nothing.
+  const refs = networkUpdateRefs(flags);
+  const id = (ref: string): string => networkIds.get(ref) ?? ref;
+  const netRm = refs.rm.map(id);
+  const netAdd = refs.add.map(id);
+  const both = netAdd.find((n) => netRm.includes(n));
+  if (both !== undefined) {
+    const shown = refs.add[netAdd.indexOf(both)];
+    throw new UsageError(`--network-add and --network-rm both name the network ${quoteArg(shown)}: give only one of them`);
+  }
+  const networks = (spec.taskTemplate.networks ?? []).filter((n) => !netRm.includes(n));
+  for (const n of netAdd) if (!networks.includes(n)) networks.push(n);
+  spec.taskTemplate.networks = networks;
+
   applyShared(spec, flags);
   // docker's --force: a new ForceUpdate redeploys every task though nothing else changes.
   if (flags.bool('force')) spec.taskTemplate.forceUpdate += 1;
@@ -597,6 +710,6 @@ export function planServiceUpdate(current: ServiceSpec, flags: Flags, env: Env):
 }
 
 /** The new spec for `service update` (planServiceUpdate's spec). */
-export function applyServiceUpdate(current: ServiceSpec, flags: Flags, env: Env): ServiceSpec {
-  return planServiceUpdate(current, flags, env).spec;
+export function applyServiceUpdate(current: ServiceSpec, flags: Flags, env: Env, networkIds?: ReadonlyMap<string, string>): ServiceSpec {
+  return planServiceUpdate(current, flags, env, networkIds).spec;
 }

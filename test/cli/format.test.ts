@@ -10,8 +10,8 @@ import { resolveDataDir, resolveTarget } from '../../src/cli/connection.js';
 import { describeRpcError, flagForField, RpcError } from '../../src/cli/errors.js';
 import { ago, bytesSize, humanDuration, keyValues, renderTable } from '../../src/cli/format.js';
 import { nodeFilter, nodeTable } from '../../src/cli/node-commands.js';
-import { portsColumn, replicasColumn, serviceTable, taskTable } from '../../src/cli/service-commands.js';
-import { TaskState } from '../../src/api/objects.js';
+import { portsColumn, portsLine, prettyService, replicasColumn, serviceTable, taskTable } from '../../src/cli/service-commands.js';
+import { TaskState, type PortConfig } from '../../src/api/objects.js';
 import * as grpc from '@grpc/grpc-js';
 import { node, service, task, T0 } from '../manager/store-fixtures.js';
 
@@ -88,16 +88,57 @@ test('service ls: replicas counted from running tasks, ports like docker', () =>
   ];
   assert.equal(replicasColumn(web, tasks), '1/2');
   assert.equal(replicasColumn(agent, tasks), '2/2');
-  assert.equal(portsColumn(web.spec.endpoint.ports), '*:8080->80/tcp, 53->53/udp (host)');
+  // As docker's: a host-mode port is not shown (it is bound on the tasks' nodes only, not by the routing mesh).
+  assert.equal(portsColumn(web.spec.endpoint.ports), '*:8080->80/tcp');
   assert.equal(
     serviceTable([agent, web], tasks),
     [
       'ID             NAME    MODE         REPLICAS   IMAGE            PORTS',
       's2bbbbbbbbbb   agent   global       2/2        busybox:latest',
-      's1aaaaaaaaaa   web     replicated   1/2        busybox:latest   *:8080->80/tcp, 53->53/udp (host)',
+      's1aaaaaaaaaa   web     replicated   1/2        busybox:latest   *:8080->80/tcp',
       '',
     ].join('\n'),
   );
+});
+
+const ingress = (publishedPort: number, targetPort: number, protocol: 'tcp' | 'udp' = 'tcp'): PortConfig => ({ protocol, targetPort, publishedPort, publishMode: 'ingress' });
+
+test("service ls PORTS as docker's formatter: ingress only, sorted by protocol then published port, consecutive ports as ranges", () => {
+  assert.equal(portsColumn([]), '');
+  assert.equal(portsColumn([ingress(8001, 81), ingress(8000, 80)]), '*:8000-8001->80-81/tcp');
+  assert.equal(portsColumn([ingress(53, 53, 'udp'), ingress(8080, 80), ingress(9090, 90)]), '*:8080->80/tcp, *:9090->90/tcp, *:53->53/udp');
+  assert.equal(portsColumn([ingress(8000, 80), ingress(8001, 81), ingress(8003, 83)]), '*:8000-8001->80-81/tcp, *:8003->83/tcp');
+  // A target below the range's end starts a new one (docker's unsigned difference), and so does an overlap with a range.
+  assert.equal(portsColumn([ingress(8000, 81), ingress(8001, 80)]), '*:8000->81/tcp, *:8001->80/tcp');
+  assert.equal(portsColumn([ingress(8000, 80), ingress(8001, 81), ingress(8002, 81)]), '*:8000-8001->80-81/tcp, *:8002->81/tcp');
+  // Host mode is left out; a port not assigned yet (0) too.
+  assert.equal(portsColumn([{ protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'host' }, ingress(0, 81)]), '');
+  assert.equal(portsLine([ingress(30000, 80), { protocol: 'udp', targetPort: 53, publishedPort: 5353, publishMode: 'host' }, ingress(0, 81)]), '*:30000->80/tcp, 5353->53/udp (host), *:?->81/tcp');
+});
+
+test('service ls and --pretty show the resolved ports (published ports the cluster assigned), else the spec\'s', () => {
+  const auto = { ...service('s3ccccccccccccccccccccccc', 'auto', { endpoint: { ports: [ingress(0, 80), { protocol: 'tcp', targetPort: 81, publishedPort: 9000, publishMode: 'host' }] } }) };
+  auto.endpoint = { ports: [ingress(30000, 80), { protocol: 'tcp', targetPort: 81, publishedPort: 9000, publishMode: 'host' }] };
+  assert.match(serviceTable([auto], []), /\n\S+\s+auto\s+replicated\s+0\/2\s+busybox:latest\s+\*:30000->80\/tcp\n$/);
+  assert.match(prettyService(auto, [], T0), /\nPorts:\s+\*:30000->80\/tcp, 9000->81\/tcp \(host\)\n$/);
+  const pending = service('s4ddddddddddddddddddddddd', 'pending', { endpoint: { ports: [ingress(0, 80)] } });
+  assert.match(serviceTable([pending], []), /busybox:latest\n$/);
+  assert.match(prettyService(pending, [], T0), /\nPorts:\s+\*:\?->80\/tcp\n$/);
+});
+
+test('service inspect --pretty: networks by name, the endpoint settings', () => {
+  const web = service('s1aaaaaaaaaaaaaaaaaaaaaaa', 'web', {
+    endpoint: { ports: [ingress(8080, 80)], lbPolicy: 'weighted', proxyProtocol: 'v2', drainPeriodMs: 5_000 },
+  });
+  web.spec.taskTemplate.networks = ['n1aaaaaaaaaaaaaaaaaaaaaaa', 'n9gone'];
+  web.spec.taskTemplate.lbWeight = 10;
+  const networks = new Map([['n1aaaaaaaaaaaaaaaaaaaaaaa', { id: 'n1aaaaaaaaaaaaaaaaaaaaaaa', version: 1, createdAt: T0, updatedAt: T0, spec: { name: 'front', labels: {}, driver: 'overlay' as const } }]]);
+  const text = prettyService(web, [], T0, networks);
+  assert.match(text, /\nNetworks:\s+front n9gone\nEndpoint:\n Load balancing:\s+weighted\n LB weight:\s+10\n PROXY protocol:\s+v2\n Drain period:\s+5s\nPorts:\s+\*:8080->80\/tcp\n$/);
+  // Defaults: shown when the service publishes a port or joins a network, not otherwise.
+  const plain = service('s2bbbbbbbbbbbbbbbbbbbbbbb', 'plain', { endpoint: { ports: [ingress(8081, 80)] } });
+  assert.match(prettyService(plain, [], T0), /\nEndpoint:\n Load balancing:\s+round-robin\n PROXY protocol:\s+none\n Drain period:\s+2s\nPorts:/);
+  assert.doesNotMatch(prettyService(service('s5', 'bare'), [], T0), /Endpoint|Networks|Ports/);
 });
 
 test('service ps: history under its slot, node hostnames, relative times, errors', () => {

@@ -127,7 +127,8 @@ test('create errors name the flag', () => {
     [['--constraint', 'node.colour==red', 'busybox'], /^invalid --constraint: "node.colour" is not one of/],
     [['--placement-pref', 'pack=node.labels.x', 'busybox'], /invalid --placement-pref "pack=node.labels.x": the only strategy is spread/],
     [['--placement-pref', 'spread=zone', 'busybox'], /^invalid --placement-pref: "zone" is not a node descriptor/],
-    [['-p', '80', 'busybox'], /invalid --publish "80": the published port is missing/],
+    [['-p', ':80', 'busybox'], /invalid --publish ":80": the published port before ":" is empty: use PUBLISHED:TARGET, or TARGET alone/],
+    [['-p', 'mode=host,target=80', 'busybox'], /invalid --publish "mode=host,target=80": mode=host needs published=PORT/],
     [['-p', '8080:80', '-p', '8080:81', 'busybox'], /^invalid --publish: published port 8080\/tcp is used twice/],
     [['-p', '70000:80', 'busybox'], /published port 70000 is out of range/],
     [['--mount', 'type=bind,target=/x', 'busybox'], /^invalid --mount: a bind mount needs a source/],
@@ -152,7 +153,7 @@ test('ports: short syntax with protocol and ranges, long syntax', () => {
   assert.deepEqual(parsePublish('published=80,target=8080,name=http', '-p'), [{ name: 'http', protocol: 'tcp', targetPort: 8080, publishedPort: 80, publishMode: 'ingress' }]);
   assert.throws(() => parsePublish('8000-8002:80-81', '-p'), usage(/same length/));
   assert.throws(() => parsePublish('127.0.0.1:80:80', '-p'), usage(/one IP address is not supported/));
-  assert.throws(() => parsePublish('target=80', '--publish'), usage(/published= is required/));
+  assert.throws(() => parsePublish('published=80', '--publish'), usage(/target= is required/));
   assert.throws(() => parsePublish('published=80,target=80,color=red', '--publish'), usage(/unknown option "color"/));
   assert.throws(() => parsePublish('8080:80/sctp', '--publish'), usage(/invalid --publish protocol "sctp"/));
 });
@@ -224,7 +225,9 @@ test('ports: strict short and long syntax (docker lower-cases the long fields an
   }
   assert.deepEqual(parsePublish('published=53,target=53,protocol=UDP,mode=Host', '-p')[0], { protocol: 'udp', targetPort: 53, publishedPort: 53, publishMode: 'host' });
   const p = (v: string): unknown => parsePublish(v, '--publish');
-  refusesAll(p, ['', '80', ':80', '80/tcp'], /^invalid --publish "[^"]*": (expected PUBLISHED|the published port is missing)/);
+  refusesAll(p, [''], /^invalid --publish "": expected \[PUBLISHED:\]TARGET/);
+  refusesAll(p, [':80', ':80/udp'], /^invalid --publish "[^"]*": the published port before ":" is empty/);
+  refusesAll(p, ['80-', '-80', '81-80', '0', '65536', ' 80', '80 '], /^invalid --publish "[^"]*": (the )?target (port|range)/);
   refusesAll(p, [' 8080:80', '8080:80 ', '8080 :80', '+8080:80', '-1:80', '8080:８0', '0x50:80'], /port .* is not a number$/);
   refusesAll(p, ['0:80', '8080:0', '65536:80', `${'9'.repeat(30)}:80`], /out of range 1\.\.65535$/);
   refusesAll(p, ['8080:80/', '8080:80/tcp/x', '8080:80/sctp', '8080:80/ tcp'], /protocol/);
@@ -414,4 +417,102 @@ test('update --rollback goes with -d and -q only, as docker', () => {
   }
   // --rollback is not a change of spec by itself.
   assert.equal(hasUpdateChanges(parseArgs(['--rollback'], UPDATE_FLAGS, { command: 'x' }).flags), false);
+});
+
+// ------------------------------------------------------------ service networking
+
+test('ports: a target alone is an ingress port the cluster assigns a published port to (docker -p 80, target=80)', () => {
+  const assigned = (targetPort: number, protocol = 'tcp'): unknown => ({ protocol, targetPort, publishedPort: 0, publishMode: 'ingress' });
+  assert.deepEqual(parsePublish('80', '-p'), [assigned(80)]);
+  assert.deepEqual(parsePublish('80/udp', '-p'), [assigned(80, 'udp')]);
+  assert.deepEqual(parsePublish('80-82', '-p'), [assigned(80), assigned(81), assigned(82)]);
+  assert.deepEqual(parsePublish('target=80', '--publish'), [assigned(80)]);
+  assert.deepEqual(parsePublish('target=53,protocol=udp,name=dns', '--publish'), [{ name: 'dns', ...(assigned(53, 'udp') as object) }]);
+  // Host mode binds the port on the task's node: it needs one.
+  assert.throws(() => parsePublish('target=80,mode=host', '--publish'), usage(/mode=host needs published=PORT/));
+  assert.throws(() => parsePublish('published=0,target=80', '--publish'), usage(/published port 0 is out of range/));
+  const spec = create(['--name', 'web', '-p', '80', '-p', '8080:81', '-p', '90', 'nginx']);
+  assert.deepEqual(spec.endpoint.ports.map((x) => `${x.publishedPort}:${x.targetPort}`), ['0:80', '8080:81', '0:90']);
+  // Two ports the cluster assigns are not "the same published port".
+  const base = create(['--name', 'web', '-p', '80', 'nginx']);
+  assert.deepEqual(update(base, ['--publish-add', '90']).endpoint.ports.map((x) => `${x.publishedPort}:${x.targetPort}`), ['0:80', '0:90']);
+  assert.deepEqual(update(base, ['--publish-add', '80']).endpoint.ports.map((x) => `${x.publishedPort}:${x.targetPort}`), ['0:80']);
+  assert.deepEqual(update(base, ['--publish-rm', '80']).endpoint.ports, []);
+  assert.deepEqual(update(base, ['--publish-rm', 'target=80']).endpoint.ports, []);
+});
+
+test('create: --network NAME (or name=NAME), repeatable; the manager turns names into ids', () => {
+  assert.equal(create(['--name', 'web', 'nginx']).taskTemplate.networks, undefined, 'absent when none');
+  assert.deepEqual(create(['--name', 'web', '--network', 'front', '--network', 'name=back', 'nginx']).taskTemplate.networks, ['front', 'back']);
+  assert.deepEqual(create(['--name', 'web', '--network=NAME=x.y_z-1', 'nginx']).taskTemplate.networks, ['x.y_z-1']);
+  const bad: [string[], RegExp][] = [
+    [['--network', '', 'nginx'], /^invalid --network "": expected the name or id of a network/],
+    [['--network', 'name=', 'nginx'], /^invalid --network "name=": expected the name or id/],
+    [['--network', '-front', 'nginx'], /^invalid --network "-front": a network name or id is made of letters, digits/],
+    [['--network', 'a b', 'nginx'], /^invalid --network "a b": a network name or id/],
+    [['--network', 'name=front,alias=web', 'nginx'], /^invalid --network "name=front,alias=web": "alias" is not supported/],
+    [['--network', 'name=a,name=b', 'nginx'], /name= is given twice/],
+    [['--network', 'front,back', 'nginx'], /^invalid --network "front,back": a network name or id/],
+    [['--network', 'front', '--network', 'front', 'nginx'], /^--network names the network "front" twice/],
+  ];
+  for (const [argv, pattern] of bad) assert.throws(() => create(['--name', 'web', ...argv]), usage(pattern), argv.join(' '));
+});
+
+test('create and update: --lb-policy, --lb-weight, --proxy-protocol, --drain-period (absent at their defaults)', () => {
+  const plain = create(['--name', 'web', 'nginx']);
+  assert.deepEqual(plain.endpoint, { ports: [] });
+  assert.equal(plain.taskTemplate.lbWeight, undefined);
+  const spec = create(['--name', 'web', '--lb-policy', 'weighted', '--lb-weight', '10', '--proxy-protocol', 'v2', '--drain-period', '5s', 'nginx']);
+  assert.deepEqual(spec.endpoint, { ports: [], lbPolicy: 'weighted', proxyProtocol: 'v2', drainPeriodMs: 5_000 });
+  assert.equal(spec.taskTemplate.lbWeight, 10);
+  // The defaults, given, store nothing (the spec stays canonical).
+  const defaults = create(['--name', 'web', '--lb-policy', 'round-robin', '--lb-weight', '100', '--proxy-protocol', 'none', '--drain-period', '2s', 'nginx']);
+  assert.deepEqual(defaults, plain);
+  for (const policy of ['round-robin', 'least-conn', 'random', 'weighted']) create(['--name', 'web', '--lb-policy', policy, 'nginx']);
+  assert.equal(create(['--name', 'web', '--lb-weight', '0', '--drain-period', '0', 'nginx']).endpoint.drainPeriodMs, 0);
+  const bad: [string[], RegExp][] = [
+    [['--lb-policy', 'leastconn'], /^invalid --lb-policy "leastconn": must be one of round-robin, least-conn, random, weighted$/],
+    [['--lb-policy', 'Random'], /^invalid --lb-policy "Random": must be one of .* \(did you mean "random"\?\)$/],
+    [['--lb-weight', '-1'], /^invalid --lb-weight "-1": expected an integer in 0\.\.1000000 \(no sign\)$/],
+    [['--lb-weight', '1000001'], /^invalid --lb-weight "1000001": must be an integer in 0\.\.1000000$/],
+    [['--lb-weight', '1.5'], /^invalid --lb-weight "1.5"/],
+    [['--proxy-protocol', 'v3'], /^invalid --proxy-protocol "v3": must be one of none, v1, v2$/],
+    [['--proxy-protocol', ''], /^invalid --proxy-protocol "": must be one of none, v1, v2$/],
+    [['--drain-period', '5'], /^invalid --drain-period "5": the unit is missing/],
+    [['--drain-period', '-1s'], /^invalid --drain-period "-1s": a duration cannot be negative$/],
+    [['--drain-period', '1us'], /^invalid --drain-period "1us": flotilla keeps durations in whole milliseconds/],
+  ];
+  for (const [argv, pattern] of bad) assert.throws(() => create(['--name', 'web', ...argv, 'nginx']), usage(pattern), argv.join(' '));
+  // update: change, and back to the default.
+  const next = update(spec, ['--lb-policy', 'least-conn', '--lb-weight', '100', '--drain-period', '1500ms']);
+  assert.deepEqual(next.endpoint, { ports: [], lbPolicy: 'least-conn', proxyProtocol: 'v2', drainPeriodMs: 1_500 });
+  assert.equal(next.taskTemplate.lbWeight, undefined);
+  assert.deepEqual(update(next, ['--lb-policy', 'round-robin', '--proxy-protocol', 'none', '--drain-period', '2s']).endpoint, { ports: [] });
+  assert.throws(() => update(spec, ['--lb-policy', 'fastest']), usage(/^invalid --lb-policy "fastest"/));
+  const flags = (argv: string[]) => parseArgs(argv, UPDATE_FLAGS, { command: 'x' }).flags;
+  assert.equal(planServiceUpdate(spec, flags(['--lb-weight', '10']), {}).changed, false);
+  assert.equal(planServiceUpdate(spec, flags(['--lb-weight', '11']), {}).changed, true);
+});
+
+test('update: --network-add and --network-rm by id (the command looks names up); re-adding changes nothing', () => {
+  const current = create(['--name', 'web', 'nginx']);
+  current.taskTemplate.networks = ['nfront0000000000000000000', 'nback00000000000000000000'];
+  const ids = new Map([
+    ['front', 'nfront0000000000000000000'],
+    ['back', 'nback00000000000000000000'],
+    ['extra', 'nextra0000000000000000000'],
+  ]);
+  const plan = (argv: string[], map: ReadonlyMap<string, string> = ids): ReturnType<typeof planServiceUpdate> =>
+    planServiceUpdate(current, parseArgs(argv, UPDATE_FLAGS, { command: 'x' }).flags, {}, map);
+  assert.deepEqual(plan(['--network-rm', 'front', '--network-add', 'extra']).spec.taskTemplate.networks, ['nback00000000000000000000', 'nextra0000000000000000000']);
+  assert.equal(plan(['--network-rm', 'front', '--network-rm', 'back']).spec.taskTemplate.networks, undefined, 'absent when none is left');
+  assert.equal(plan(['--network-add', 'front']).changed, false);
+  assert.equal(plan(['--network-add', 'nback00000000000000000000']).changed, false, 'by id too');
+  assert.equal(plan(['--network-rm', 'extra']).changed, false, 'removing what is not attached is not an error (as other removals)');
+  // A name the command did not look up is sent as it is (the manager resolves it) and removes nothing.
+  assert.deepEqual(plan(['--network-add', 'name=other'], new Map()).spec.taskTemplate.networks, ['nfront0000000000000000000', 'nback00000000000000000000', 'other']);
+  assert.equal(plan(['--network-rm', 'front'], new Map()).changed, false);
+  assert.throws(() => plan(['--network-add', 'front', '--network-rm', 'nfront0000000000000000000']), usage(/^--network-add and --network-rm both name the network "front": give only one of them$/));
+  assert.throws(() => plan(['--network-add', '']), usage(/^invalid --network-add "": expected the name or id of a network/));
+  assert.throws(() => plan(['--network-rm', 'name=x,alias=y']), usage(/^invalid --network-rm "name=x,alias=y": "alias" is not supported/));
 });
