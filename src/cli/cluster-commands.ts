@@ -92,6 +92,11 @@ function heartbeatText(d: ClusterSpec['dispatcher']): string {
   return `${ms(d.heartbeatPeriodMs)}, grace ${d.heartbeatGrace} (a node is down after ${ms(d.heartbeatPeriodMs * d.heartbeatGrace)} without one)`;
 }
 
+/** 'VIP pool 10.240.0.0/16, a /24 per node; published ports 30000-32767' (set at init, fixed). */
+function dataPlaneText(n: ClusterSpec['network']): string {
+  return `VIP pool ${n.vipPool}, a /${n.vipPoolMaskLength} per node; published ports ${n.publishedPortRangeStart}-${n.publishedPortRangeEnd}`;
+}
+
 export function clusterInfoText(view: ClusterInfoView): string {
   const leader = view.leaderId ? `${view.leaderId}${view.leaderAddr ? ` (${view.leaderAddr})` : ''}` : 'none (no leader elected)';
   const reachable = view.managers.filter((m) => m.reachability === 'reachable').length;
@@ -102,6 +107,7 @@ export function clusterInfoText(view: ClusterInfoView): string {
     ['Raft term', String(view.term)],
     ['Managers', `${view.managers.length} (${reachable} reachable)`],
     ['Heartbeat', heartbeatText(view.cluster.spec.dispatcher)],
+    ['Data plane', dataPlaneText(view.cluster.spec.network)],
     ['CA digest', view.cluster.rootCA.digest],
   ]);
   const table = renderTable(

@@ -708,6 +708,7 @@ describe('join-token and cluster', () => {
         'Raft term:   7',
         'Managers:    2 (2 reachable)',
         'Heartbeat:   5s, grace 3 (a node is down after 15s without one)',
+        'Data plane:  VIP pool 10.240.0.0/16, a /24 per node; published ports 30000-32767',
         'CA digest:   sha256:abc',
         '',
         'NODE ID                     ADDRESS         LEADER   REACHABILITY',
@@ -719,6 +720,7 @@ describe('join-token and cluster', () => {
     const json = JSON.parse(ok(await cli(['cluster', 'info', '--format', 'json']))) as { cluster: { id: string; spec: { name: string } }; term: number; managers: { reachability: string }[] };
     assert.equal(json.cluster.id, 'c1');
     assert.equal(json.cluster.spec.name, 'default');
+    assert.deepEqual((json.cluster.spec as unknown as { network: unknown }).network, { vipPool: '10.240.0.0/16', vipPoolMaskLength: 24, publishedPortRangeStart: 30000, publishedPortRangeEnd: 32767 });
     assert.equal(json.term, 7);
     assert.equal(json.managers[0].reachability, 'reachable');
     assert.ok(!JSON.stringify(json).includes('SWMTKN'), 'no join token in cluster info');
