@@ -1,0 +1,106 @@
+// The networking commands of the CLI against the manager's own Control API
+// (src/manager/controlapi over an in-memory store, served over gRPC on a unix
+// socket): what the fake control plays, the real one does too. Names become
+// ids, published ports are assigned from the cluster's range, a network in
+// use is not removed.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { main } from '../../src/cli/main.js';
+import { CONTROL_METHODS, loadControlProto } from '../../src/api/proto.js';
+import { withStrictWire } from '../../src/common/strict-wire.js';
+import { toGrpcStatus } from '../../src/manager/grpc-status.js';
+import type { Service } from '../../src/api/objects.js';
+import { controlHarness, type ControlHarness } from '../manager/controlapi/fixtures.js';
+import { T0 } from '../manager/store-fixtures.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'flotilla-cli-mgr-'));
+const socket = join(dir, 'control.sock');
+let manager: ControlHarness;
+let server: grpc.Server;
+
+before(async () => {
+  manager = controlHarness();
+  server = new grpc.Server(withStrictWire());
+  const impl: grpc.UntypedServiceImplementation = {};
+  for (const method of CONTROL_METHODS) {
+    impl[method] = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      const handler = manager.control[method] as (req: unknown) => Promise<unknown>;
+      handler.call(manager.control, call.request).then(
+        (res) => cb(null, res),
+        (err: unknown) => cb(toGrpcStatus(err)),
+      );
+    };
+  }
+  server.addService(loadControlProto().service, impl);
+  await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
+});
+
+after(async () => {
+  await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(['--data-dir', dir, ...argv], { out: (s) => void (out += s), err: (s) => void (err += s), env: {}, now: () => T0 });
+  return { code, out, err };
+}
+
+async function ok(argv: string[]): Promise<string> {
+  const r = await cli(argv);
+  assert.equal(r.err, '', `${argv.join(' ')}: nothing on stderr`);
+  assert.equal(r.code, 0);
+  return r.out;
+}
+
+function stored(name: string): Service {
+  const s = manager.local.store.list('service').find((x) => x.spec.name === name);
+  assert.ok(s, name);
+  return s;
+}
+
+test('networks, attached services and assigned ports through the real Control API', async () => {
+  const front = (await ok(['network', 'create', '--label', 'tier=web', 'front'])).trim();
+  const back = (await ok(['network', 'create', 'back'])).trim();
+  assert.match(await ok(['network', 'ls']), new RegExp(`^NETWORK ID +NAME +DRIVER +SCOPE\\n${back.slice(0, 12)} +back +overlay +swarm\\n${front.slice(0, 12)} +front +overlay +swarm\\n$`));
+  const [inspected] = JSON.parse(await ok(['network', 'inspect', 'front'])) as { Id: string; Labels: unknown }[];
+  assert.equal(inspected.Id, front);
+  assert.deepEqual(inspected.Labels, { tier: 'web' });
+  const taken = await cli(['network', 'create', 'Front']);
+  assert.equal(taken.code, 1);
+  assert.match(taken.err, /^flotilla: a network named "Front" already exists/);
+
+  await ok(['service', 'create', '-d', '--name', 'web', '--network', 'front', '-p', '80', '-p', '8443:443', '--lb-policy', 'least-conn', 'nginx']);
+  const web = stored('web');
+  assert.deepEqual(web.spec.taskTemplate.networks, [front]);
+  assert.equal(web.spec.endpoint.lbPolicy, 'least-conn');
+  assert.deepEqual(web.endpoint?.ports.map((p) => `${p.publishedPort}:${p.targetPort}`), ['30000:80', '8443:443']);
+  assert.match(await ok(['service', 'ls']), /\n\S+ +web +replicated +0\/1 +nginx +\*:8443->443\/tcp, \*:30000->80\/tcp\n$/);
+  assert.match(await ok(['service', 'inspect', '--pretty', 'web']), /\nNetworks: +front\nEndpoint:\n Load balancing: +least-conn\n[\s\S]*\nPorts: +\*:30000->80\/tcp, \*:8443->443\/tcp\n$/);
+
+  const unknown = await cli(['service', 'create', '-d', '--name', 'x', '--network', 'nowhere', 'nginx']);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.err, /^flotilla: invalid --network: network "nowhere" not found: create it with `flotilla network create nowhere`/);
+
+  const inUse = await cli(['network', 'rm', 'front']);
+  assert.equal(inUse.code, 1);
+  assert.match(inUse.err, /^flotilla: network "front" is in use by service "web": remove it or detach it first \(service update --network-rm front\)\n$/);
+
+  await ok(['service', 'update', '-d', '--network-rm', 'front', '--network-add', 'back', '--publish-add', '81', 'web']);
+  assert.deepEqual(stored('web').spec.taskTemplate.networks, [back]);
+  assert.deepEqual(stored('web').endpoint?.ports.map((p) => `${p.publishedPort}:${p.targetPort}`), ['30000:80', '8443:443', '30001:81'], 'the assigned port is kept');
+  const version = stored('web').version;
+  await ok(['service', 'update', '-d', '--network-add', 'back', 'web']);
+  assert.equal(stored('web').version, version, 're-adding changes nothing');
+
+  // The previous spec still names front (a rollback would attach it again): the manager keeps it until that spec goes.
+  assert.match((await cli(['network', 'rm', 'front'])).err, /is in use by service "web"/);
+  await ok(['service', 'update', '-d', '--env-add', 'A=1', 'web']);
+  assert.equal(await ok(['network', 'rm', 'front']), 'front\n');
+  assert.equal(manager.local.store.list('network').length, 1);
+});
