@@ -304,7 +304,10 @@ export class FakeControl {
     },
     RemoveNetwork: (r) => {
       const n = this.findNetwork(String(r.networkId ?? ''));
-      const users = [...this.services.values()].filter((s) => (s.spec.taskTemplate.networks ?? []).includes(n.id)).map((s) => s.spec.name);
+      // As the manager: a previous spec counts (a rollback would attach its tasks again).
+      const users = [...this.services.values()]
+        .filter((s) => (s.spec.taskTemplate.networks ?? []).includes(n.id) || (s.previousSpec?.taskTemplate.networks ?? []).includes(n.id))
+        .map((s) => s.spec.name);
       if (users.length > 0) throw new ApiError(grpc.status.FAILED_PRECONDITION, `network "${n.spec.name}" is in use by service ${users.map((u) => `"${u}"`).join(', ')}`);
       this.networks.delete(n.id);
       return {};
