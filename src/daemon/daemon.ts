@@ -24,6 +24,9 @@ import { Agent } from '../worker/agent.js';
 import { DockerExecutor } from '../worker/exec/docker/docker-executor.js';
 import { connectEngine } from '../worker/exec/docker/engine.js';
 import { ManagerSession } from '../worker/session.js';
+import { NodeMesh } from '../network/mesh.js';
+import { ClientNetworks } from '../network/client-networks.js';
+import { defaultPublishAddr, splitHostPort } from '../common/address.js';
 import { dataDirPaths, loadState, loadTls, saveState, saveTls, type NodeState } from './state.js';
 
 export interface DaemonOptions {
@@ -58,6 +61,8 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   private readonly clients = new Map<string, grpc.Client>();
   agent: Agent | null = null;
   session: ManagerSession | null = null;
+  /** This node's data plane (routing mesh, virtual IPs, DNS for containers). */
+  mesh: NodeMesh | null = null;
   private agentTimer: NodeJS.Timeout | null = null;
 
   private constructor(
@@ -88,6 +93,14 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     return this.state.nodeId;
   }
 
+  /**
+   * Where this node binds published ports: the operator's --publish-addr, else its own address when that is a
+   * loopback one (several nodes on one host each bind their own), else every address.
+   */
+  private publishAddr(dataAddr: string): string {
+    return this.state.publishAddr ?? defaultPublishAddr(dataAddr);
+  }
+
   private async startManager(bootstrap: boolean): Promise<void> {
     const p = dataDirPaths(this.o.dataDir);
     const peers = new Map(this.state.managers.filter((m) => m.id !== this.state.nodeId).map((m) => [m.id, m.address] as [string, string]));
@@ -115,7 +128,19 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   private async startAgent(): Promise<void> {
     if (this.stopped || this.agent) return;
     const logger = this.o.logger;
-    const executor = new DockerExecutor({ docker: connectEngine(), logger, nodeId: this.nodeId });
+    const docker = connectEngine();
+    const dataAddr = splitHostPort(this.state.advertiseAddr)?.host ?? '127.0.0.1';
+    let engineId = '';
+    const mesh = new NodeMesh({
+      nodeId: this.nodeId,
+      publishAddr: this.publishAddr(dataAddr),
+      engineId: () => engineId,
+      clientNetworks: (address) => clientNetworks.of(address),
+      onNetworks: (ids) => void executor.pruneNetworks(this.state.clusterId, ids),
+      logger,
+    });
+    const clientNetworks = new ClientNetworks(docker, this.state.clusterId);
+    const executor = new DockerExecutor({ docker, logger, nodeId: this.nodeId, dataPlane: () => ({ dataAddr, dnsServer: mesh.dnsServer }) });
     const session: ManagerSession = new ManagerSession({
       credentials: channelCredentials(this.tls),
       channelOptions: NODE_CHANNEL_OPTIONS,
@@ -123,6 +148,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       assign: (tasks): Promise<void> => agent.assign(tasks),
       assignChanges: (changed, removed): Promise<void> => agent.assignChanges(changed, removed),
       describe: (): Promise<NodeDescription> => agent.describe(),
+      onDataPlane: (plane) => void mesh.apply(plane),
       onManagers: (managers) => {
         this.state = { ...this.state, managers };
         void saveState(this.o.dataDir, this.state).catch(() => undefined);
@@ -132,6 +158,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     const agent: Agent = new Agent({ executor, nodeId: this.nodeId, clusterId: this.state.clusterId, reporter: session.report, logger });
     try {
       await agent.start();
+      engineId = (await executor.describe()).engineId ?? '';
     } catch (err) {
       this.log?.error({ err: String(err) }, 'the Docker engine does not answer: this node takes no tasks until it does');
       if (!this.stopped) this.agentTimer = setTimeout(() => void this.startAgent(), ENGINE_RETRY_MS);
@@ -143,6 +170,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     }
     this.agent = agent;
     this.session = session;
+    this.mesh = mesh;
     session.start();
   }
 
@@ -277,6 +305,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     if (this.agentTimer) clearTimeout(this.agentTimer);
     this.session?.stop();
     await this.agent?.stop();
+    await this.mesh?.close();
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
     const m = this.manager;

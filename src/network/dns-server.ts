@@ -27,7 +27,7 @@ export interface DnsQuery {
 }
 
 /** Our answer for a query, or undefined when the name is not ours and the query goes to the upstreams. */
-export type DnsResolve = (query: DnsQuery) => DnsAnswer | undefined;
+export type DnsResolve = (query: DnsQuery) => DnsAnswer | undefined | Promise<DnsAnswer | undefined>;
 
 export interface DnsServerOptions {
   /** An IP address (IPv4 or IPv6) to listen on, UDP and TCP. */
@@ -241,7 +241,7 @@ export class DnsServer {
       if (!question) return reply(query, RCODE.FORMERR, [], transport);
       // Only the first question is answered: no resolver sends more than one (RFC 9619).
       // Other classes than IN (CHAOS's version.bind, say) are not ours: they go upstream.
-      const ours = (question.class ?? 'IN') === 'IN' ? this.resolve({ name: normalizeName(question.name), type: question.type, client }) : undefined;
+      const ours = (question.class ?? 'IN') === 'IN' ? await this.resolve({ name: normalizeName(question.name), type: question.type, client }) : undefined;
       if (ours === undefined) return await this.forward(msg, query, transport);
       if (ours.kind === 'nxdomain') return reply(query, RCODE.NXDOMAIN, [], transport, true);
       if (question.type !== 'A') {

@@ -106,7 +106,9 @@ export class DaemonCluster {
 
   /** `flotilla init` on node i; resolves once its control socket answers. */
   async init(i: number): Promise<DaemonNode> {
-    const n = this.spawnDaemon(i, ['init', ...this.addrArgs(this.node(i))]);
+    // Its own VIP pool: clusters of concurrent tests share the machine's loopback interface, where each node adds
+    // its DNS address and virtual IPs (10.<firstHost>.0.0/16 is as unique as the loopback addresses themselves).
+    const n = this.spawnDaemon(i, ['init', ...this.addrArgs(this.node(i)), '--vip-pool', `10.${this.o.firstHost % 256}.0.0/16`]);
     await this.waitFor(() => n.stdout.includes('flotilla join --token'), 30_000, `${n.name} to initialize the cluster`, n);
     await this.waitReady(i);
     return n;

@@ -47,7 +47,7 @@ before(async () => {
   await c.join(2, 'worker');
   await c.waitFor(async () => (await c.cli(0, ['node', 'ls', '-q'])).stdout.trim().split('\n').length === 3, 30_000, 'three nodes');
   await c.waitFor(async () => !(await c.cli(0, ['node', 'ls'])).stdout.includes('Unknown'), 30_000, 'three ready nodes');
-  clusterId = JSON.parse((await c.cliOk(0, ['cluster', 'info', '--format', 'json'])).stdout).clusterId ?? '';
+  clusterId = (JSON.parse((await c.cliOk(0, ['cluster', 'info', '--format', 'json'])).stdout) as { cluster: { id: string } }).cluster.id;
 });
 
 after(async () => {
@@ -128,7 +128,7 @@ function steadyClient(host: string, port: number): { stop: () => Promise<{ ok: s
 
 test('the routing mesh: every node answers on the published port, in round-robin order over the replicas', { skip }, async () => {
   await c.cliOk(0, ['network', 'create', 'front']);
-  await c.cliOk(0, ['service', 'create', '--name', 'web', '--replicas', '3', '--network', 'front', '-p', '8080:8080', TEST_IMAGE, ...HOSTNAME_SERVER]);
+  await c.cliOk(0, ['service', 'create', '-d', '--name', 'web', '--replicas', '3', '--network', 'front', '-p', '8080:8080', TEST_IMAGE, ...HOSTNAME_SERVER]);
   await waitServing('web', 8080, 3);
   const hostnames = new Set((await containersOf('web')).map((x) => x.hostname));
   assert.equal(hostnames.size, 3);
@@ -147,7 +147,7 @@ test('the routing mesh: every node answers on the published port, in round-robin
 });
 
 test('a published port belongs to one service: a second one is refused, naming the first', { skip }, async () => {
-  const r = await c.cli(0, ['service', 'create', '--name', 'clash', '-p', '8080:80', TEST_IMAGE, 'sleep', '3600']);
+  const r = await c.cli(0, ['service', 'create', '-d', '--name', 'clash', '-p', '8080:80', TEST_IMAGE, 'sleep', '3600']);
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /8080\/tcp is already in use by service "web"/);
   assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
@@ -155,7 +155,7 @@ test('a published port belongs to one service: a second one is refused, naming t
 });
 
 test('a port left out is assigned from the range, and the mesh serves it', { skip }, async () => {
-  await c.cliOk(0, ['service', 'create', '--name', 'auto', '-p', '8080', TEST_IMAGE, ...HOSTNAME_SERVER]);
+  await c.cliOk(0, ['service', 'create', '-d', '--name', 'auto', '-p', '8080', TEST_IMAGE, ...HOSTNAME_SERVER]);
   const ls = (await c.cliOk(0, ['service', 'ls'])).stdout;
   const m = /\*:(\d+)->8080\/tcp/.exec(ls.split('\n').find((l) => l.includes('auto')) ?? '');
   assert.ok(m, `service ls shows the assigned port: ${ls}`);
@@ -166,7 +166,7 @@ test('a port left out is assigned from the range, and the mesh serves it', { ski
 });
 
 test('host mode binds the published port on the node of its task only', { skip }, async () => {
-  await c.cliOk(0, ['service', 'create', '--name', 'direct', '--publish', 'mode=host,published=8090,target=8080', TEST_IMAGE, ...HOSTNAME_SERVER]);
+  await c.cliOk(0, ['service', 'create', '-d', '--name', 'direct', '--publish', 'mode=host,published=8090,target=8080', TEST_IMAGE, ...HOSTNAME_SERVER]);
   await c.waitFor(async () => (await containersOf('direct')).length === 1, 60_000, 'the host-mode task');
   const [task] = await containersOf('direct');
   await c.waitFor(async () => (await get('127.0.0.1', 8090)) === task.hostname, 30_000, 'the host-mode port to answer');
@@ -177,8 +177,8 @@ test('host mode binds the published port on the node of its task only', { skip }
 
 test('discovery: a container on the network resolves web and tasks.web; one on another network does not', { skip }, async () => {
   await c.cliOk(0, ['network', 'create', 'back']);
-  await c.cliOk(0, ['service', 'create', '--name', 'client', '--network', 'front', TEST_IMAGE, 'sleep', '3600']);
-  await c.cliOk(0, ['service', 'create', '--name', 'outsider', '--network', 'back', TEST_IMAGE, 'sleep', '3600']);
+  await c.cliOk(0, ['service', 'create', '-d', '--name', 'client', '--network', 'front', TEST_IMAGE, 'sleep', '3600']);
+  await c.cliOk(0, ['service', 'create', '-d', '--name', 'outsider', '--network', 'back', TEST_IMAGE, 'sleep', '3600']);
   await c.waitFor(async () => (await containersOf('client')).length === 1 && (await containersOf('outsider')).length === 1, 60_000, 'client and outsider');
   const [client] = await containersOf('client');
   const [outsider] = await containersOf('outsider');

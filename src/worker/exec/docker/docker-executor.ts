@@ -171,7 +171,7 @@ export class DockerExecutor implements Executor {
   private describing: Promise<NodeDescription> | undefined;
   private readonly throttle = new LogThrottle();
   /** The engine's networks known to exist (created or seen). */
-  private readonly knownNetworks = new Set<string>();
+  private readonly knownNetworks = new Map<string, string>();
   private readonly o: DockerExecutorOptions;
 
   constructor(options: DockerExecutorOptions = {}) {
@@ -272,19 +272,21 @@ export class DockerExecutor implements Executor {
     const image = task.spec.container.image;
     await this.images.ensure(image, signal);
     const networks = task.spec.networks ?? [];
-    const plane = { dataAddr: '127.0.0.1', dnsServer: '', ...this.o.dataPlane?.(), networkName };
+    const engineIds = new Map<string, string>();
     let exposedByImage: string[] = [];
     if (networks.length > 0) {
-      for (const n of networks) await this.ensureNetwork(n, owner);
+      for (const n of networks) engineIds.set(n, await this.ensureNetwork(n, owner));
       exposedByImage = await this.imageExposedPorts(image);
     }
+    // By engine id: a name the engine found twice (see ensureNetwork) is ambiguous to it.
+    const plane = { dataAddr: '127.0.0.1', dnsServer: '', ...this.o.dataPlane?.(), networkName: (n: string) => engineIds.get(n) ?? networkName(n) };
     const opts = toCreateOptions(task, owner, plane, exposedByImage);
     const name = opts.name ?? '';
     try {
       const container = await this.call(() => this.docker.createContainer({ ...opts, abortSignal: signal }));
       // The engine (API 1.41) attaches a container to one network at create: the others before it starts.
       for (const n of networks.slice(1)) {
-        await this.call(() => this.docker.getNetwork(networkName(n)).connect({ Container: container.id })).catch((err: unknown) => {
+        await this.call(() => this.docker.getNetwork(engineIds.get(n) ?? networkName(n)).connect({ Container: container.id })).catch((err: unknown) => {
           if (statusCodeOf(err) !== 403 && !/already exists/.test(engineMessage(err))) throw err;
         });
       }
@@ -302,6 +304,12 @@ export class DockerExecutor implements Executor {
         }
         throw new EngineError('create the container', 409, `the name ${name} is already used by container ${existing?.id.slice(0, 12) ?? '?'}, which is not this task's`, { cause: err });
       }
+      if (status === 404 && /network/i.test(engineMessage(err))) {
+        // A network this node knew went away (removed with its cluster network, or a duplicate another node
+        // removed): looked up again on the next attempt.
+        this.knownNetworks.clear();
+        throw this.fail(err, `create the container for task ${task.id}`);
+      }
       // The image disappeared between the check and the create.
       if (status === 404) throw new ImageNotFoundError(image, engineMessage(err), { cause: err });
       throw this.fail(err, `create the container for task ${task.id}`);
@@ -309,6 +317,31 @@ export class DockerExecutor implements Executor {
   }
 
   async start(containerId: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.startOnce(containerId);
+      } catch (err) {
+        // Nodes sharing an engine created a network at once and have not settled on one yet (ensureNetwork):
+        // settle it here and start again, a few times.
+        const ambiguous = /network (\S+) is ambiguous/.exec(err instanceof Error ? err.message : '');
+        if (!ambiguous || attempt >= 5) throw err;
+        await this.dedupeNetwork(ambiguous[1]);
+        await delay(100 * (attempt + 1));
+      }
+    }
+  }
+
+  /** Keeps the oldest of the engine's networks named `name` (the lowest id among equals) and removes the others. */
+  private async dedupeNetwork(name: string): Promise<string | undefined> {
+    const found = (await this.call(() => this.docker.listNetworks({ filters: { name: [name] } })).catch(() => [] as Docker.NetworkInspectInfo[])).filter((n) => n.Name === name);
+    found.sort((a, b) => (a.Created < b.Created ? -1 : a.Created > b.Created ? 1 : a.Id < b.Id ? -1 : 1));
+    const [keep, ...dupes] = found;
+    for (const d of dupes) await this.call(() => this.docker.getNetwork(d.Id).remove()).catch(() => undefined);
+    if (keep) this.knownNetworks.set(name, keep.Id);
+    return keep?.Id;
+  }
+
+  private async startOnce(containerId: string): Promise<void> {
     try {
       await this.call(() => this.docker.getContainer(containerId).start());
     } catch (err) {
@@ -447,23 +480,35 @@ export class DockerExecutor implements Executor {
 
   // --- data plane -----------------------------------------------------------
 
-  /** The engine's network for cluster network `networkId`, created when missing (labelled with its owner's cluster). */
-  private async ensureNetwork(networkId: string, owner: Owner): Promise<void> {
+  /**
+   * The engine's network for cluster network `networkId` (its engine id), created when missing and labelled with
+   * its owner's cluster. Nodes sharing an engine may create it at once, and the engine's duplicate check is no
+   * lock: every node then settles on the same one (the oldest, then the lowest id) and removes the others.
+   */
+  private async ensureNetwork(networkId: string, owner: Owner): Promise<string> {
     const name = networkName(networkId);
-    if (this.knownNetworks.has(name)) return;
-    try {
-      await this.call(() => this.docker.getNetwork(name).inspect());
-    } catch (err) {
-      if (statusCodeOf(err) !== 404) throw this.fail(err, `inspect network ${name}`);
+    const known = this.knownNetworks.get(name);
+    if (known) return known;
+    const list = async (): Promise<Docker.NetworkInspectInfo[]> =>
+      (await this.call(() => this.docker.listNetworks({ filters: { name: [name] } }))).filter((n) => n.Name === name);
+    let found = await list().catch((err: unknown) => {
+      throw this.fail(err, `list networks named ${name}`);
+    });
+    if (found.length === 0) {
       try {
-        // CheckDuplicate: two nodes on one engine may create it at once; the second is told it exists.
         await this.call(() => this.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL_CLUSTER_ID]: owner.clusterId, [LABEL_NETWORK_ID]: networkId } }));
         this.log.info({ network: networkId, name }, 'network created');
       } catch (e) {
         if (statusCodeOf(e) !== 409) throw this.fail(e, `create network ${name}`);
       }
+      found = await list().catch((err: unknown) => {
+        throw this.fail(err, `list networks named ${name}`);
+      });
     }
-    this.knownNetworks.add(name);
+    if (found.length === 0) throw new EngineError(`create network ${name}`, 0, 'the engine lists no such network after creating it');
+    const keep = await this.dedupeNetwork(name);
+    if (!keep) throw new EngineError(`create network ${name}`, 0, 'the engine lists no such network after creating it');
+    return keep;
   }
 
   /** The image's EXPOSEd ports ('80/tcp'). */

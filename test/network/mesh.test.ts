@@ -1,0 +1,129 @@
+// One node's data plane (src/network/mesh.ts) from the tables the leader sends, on loopback only: the routing
+// mesh's listeners follow the table (created, given new backends, closed), a service on a network gets a virtual
+// IP of the node's block and its DNS server answers its name and tasks.NAME to containers that share a network.
+// The block is a 127.0.x.0/24, so that every address is on the machine without adding any (the addresses hook
+// records what the mesh would add to lo).
+import assert from 'node:assert/strict';
+import { createServer, connect, type Server } from 'node:net';
+import { after, test } from 'node:test';
+import dnsPacket from 'dns-packet';
+import { createSocket } from 'node:dgram';
+import { NodeMesh } from '../../src/network/mesh.js';
+import type { dispatcher } from '../../src/api/wire.js';
+
+const NODE = '127.0.92.1';
+const BLOCK = '127.0.93.0/24';
+const servers: Server[] = [];
+
+/** A TCP server on 127.0.92.x:port that writes its name and closes. */
+async function backend(name: string, host: string): Promise<{ host: string; port: number }> {
+  const s = createServer((c) => c.end(name));
+  servers.push(s);
+  await new Promise<void>((r) => s.listen(0, host, () => r()));
+  const a = s.address() as { port: number };
+  return { host, port: a.port };
+}
+
+function ask(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const c = connect({ host, port });
+    let got = '';
+    c.on('data', (d) => (got += d.toString()));
+    c.on('close', () => resolve(got));
+    c.on('error', (e) => resolve(`error: ${(e as NodeJS.ErrnoException).code}`));
+  });
+}
+
+function dnsQuery(server: string, port: number, name: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket('udp4');
+    const timer = setTimeout(() => (s.close(), reject(new Error('no DNS answer'))), 3000);
+    s.on('message', (m) => {
+      clearTimeout(timer);
+      s.close();
+      const p = dnsPacket.decode(m);
+      resolve((p.answers ?? []).map((a) => String((a as { data: unknown }).data)));
+    });
+    s.send(dnsPacket.encode({ type: 'query', id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name }] }), port, server);
+  });
+}
+
+function entry(name: string, publishedPort: number, backends: { id: string; host: string; port: number; ip?: string }[], networkIds: string[] = []): dispatcher.ServiceEndpoints__Output {
+  return {
+    serviceId: `svc-${name}`,
+    name,
+    networkIds,
+    ports: publishedPort ? [{ protocol: 0, targetPort: 80, publishedPort, publishMode: 0 }] : [],
+    lbPolicy: 0,
+    proxyProtocol: 0,
+    backends: backends.map((b, i) => ({
+      taskId: b.id,
+      nodeId: 'n1',
+      slot: i + 1,
+      weight: 100,
+      ports: [{ protocol: 0, targetPort: 80, hostIp: b.host, hostPort: b.port }],
+      networks: b.ip ? [{ networkId: 'net1', address: b.ip }] : [],
+      engineId: 'E1',
+    })),
+  };
+}
+
+const added: string[] = [];
+const mesh = new NodeMesh({
+  nodeId: 'n1',
+  publishAddr: NODE,
+  engineId: () => 'E1',
+  clientNetworks: async (address) => (address === '127.0.0.1' ? new Set(['net1']) : new Set()),
+  addresses: { add: async (ip) => void added.push(ip), remove: async (ip) => void added.splice(added.indexOf(ip), 1), list: async () => [...added] },
+  dnsPort: 15353,
+  upstreams: [],
+});
+
+after(async () => {
+  await mesh.close();
+  for (const s of servers) s.close();
+});
+
+test('ingress listeners follow the table: round-robin over the backends, new backends in place, gone when the service is', async () => {
+  const a = await backend('A', '127.0.92.2');
+  const b = await backend('B', '127.0.92.3');
+  await mesh.apply({ complete: true, services: [entry('web', 18080, [{ id: 't1', ...a }, { id: 't2', ...b }])], removedServiceIds: [], hasNetworks: true, networks: [], vipBlock: BLOCK });
+  const answers: string[] = [];
+  for (let i = 0; i < 6; i++) answers.push(await ask(NODE, 18080));
+  assert.deepEqual(answers, ['A', 'B', 'A', 'B', 'A', 'B']);
+  // A task leaves the table (its desired state moved on): new connections go to the other.
+  await mesh.apply({ complete: false, services: [entry('web', 18080, [{ id: 't2', ...b }])], removedServiceIds: [], hasNetworks: false, networks: [], vipBlock: '' });
+  for (let i = 0; i < 3; i++) assert.equal(await ask(NODE, 18080), 'B');
+  await mesh.apply({ complete: false, services: [], removedServiceIds: ['svc-web'], hasNetworks: false, networks: [], vipBlock: '' });
+  assert.equal(await ask(NODE, 18080), 'error: ECONNREFUSED');
+  assert.deepEqual(added, [], 'no network, no virtual address');
+});
+
+test('a service on a network: a virtual IP of the block, answered by the DNS server to containers that share the network', async () => {
+  const a = await backend('A', '127.0.92.4');
+  const b = await backend('B', '127.0.92.5');
+  const api = entry('api', 0, [{ id: 't1', ...a, ip: '172.30.0.2' }, { id: 't2', ...b, ip: '172.30.0.3' }], ['net1']);
+  await mesh.apply({ complete: true, services: [api], removedServiceIds: [], hasNetworks: true, networks: [], vipBlock: BLOCK });
+  assert.deepEqual(added.sort(), ['127.0.93.1', '127.0.93.2'], 'the DNS address and one virtual IP');
+  assert.equal(mesh.dnsServer, '127.0.93.1');
+  assert.deepEqual(await dnsQuery('127.0.93.1', 15353, 'api'), ['127.0.93.2']);
+  assert.deepEqual(await dnsQuery('127.0.93.1', 15353, 'API.'), ['127.0.93.2'], 'case-insensitive');
+  assert.deepEqual((await dnsQuery('127.0.93.1', 15353, 'tasks.api')).sort(), ['172.30.0.2', '172.30.0.3']);
+  // The virtual IP balances over the tasks, on the service's ports.
+  assert.deepEqual([await ask('127.0.93.2', 80), await ask('127.0.93.2', 80)], ['A', 'B']);
+  // The service leaves the network: its virtual IP and the DNS server go.
+  await mesh.apply({ complete: false, services: [{ ...api, networkIds: [] }], removedServiceIds: [], hasNetworks: false, networks: [], vipBlock: '' });
+  assert.deepEqual(added, []);
+  assert.equal(mesh.dnsServer, '');
+});
+
+test('the DNS server leaves names of services on other networks to the upstreams', async () => {
+  const a = await backend('A', '127.0.92.6');
+  const other = { ...entry('other', 0, [{ id: 't9', ...a, ip: '172.31.0.2' }], ['net2']), serviceId: 'svc-other' };
+  const api = entry('api', 0, [{ id: 't1', ...a, ip: '172.30.0.2' }], ['net1']);
+  await mesh.apply({ complete: true, services: [api, other], removedServiceIds: [], hasNetworks: true, networks: [], vipBlock: BLOCK });
+  assert.deepEqual(await mesh.resolve({ name: 'other', type: 'A', client: '127.0.0.1' }), undefined, 'no shared network: not ours');
+  assert.deepEqual(await mesh.resolve({ name: 'api', type: 'A', client: '127.0.0.9' }), undefined, 'an asker on no network of ours');
+  const own = await mesh.resolve({ name: 'api', type: 'A', client: '127.0.0.1' });
+  assert.ok(own?.kind === 'addresses' && own.addresses.length === 1 && added.includes(own.addresses[0]) && own.addresses[0] !== '127.0.93.1', JSON.stringify(own));
+});
