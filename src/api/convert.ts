@@ -254,9 +254,10 @@ function taskTemplateFromWire(x: unknown, path: string): Obj | undefined {
   // `_lbWeight` is the virtual oneof of the proto3 `optional` weight.
   const { container, resources, restartPolicy, placement, forceUpdate, networks, lbWeight, _lbWeight: _hasWeight, ...rest } = t;
   noFieldsLeft(rest);
-  const out: Obj = { forceUpdate, networks };
-  // Absent: the default (validateTaskTemplate).
-  if (lbWeight !== undefined && lbWeight !== null) out.lbWeight = lbWeight;
+  const out: Obj = { forceUpdate };
+  // Absent at their defaults, as the validators leave them (so that an equal spec is shared: shared-specs.ts).
+  if (!(Array.isArray(networks) && networks.length === 0)) out.networks = networks;
+  if (lbWeight !== undefined && lbWeight !== null && lbWeight !== DEFAULT_LB_WEIGHT) out.lbWeight = lbWeight;
   const c = containerFromWire(container, at(path, 'container'));
   if (c !== undefined) out.container = c;
   const rPath = at(path, 'resources');
@@ -373,12 +374,13 @@ function endpointFromWire(x: unknown, path: string): Obj | undefined {
   // `_drainPeriodMs` is the virtual oneof of the proto3 `optional` drain period.
   const { ports, lbPolicy, proxyProtocol, drainPeriodMs, _drainPeriodMs: _hasDrain, ...rest } = e;
   noFieldsLeft(rest);
-  const out: Obj = {
-    ports: portsFromWire(ports, at(path, 'ports')),
-    lbPolicy: enumFromProto(LB_POLICIES, lbPolicy, at(path, 'lbPolicy')),
-    proxyProtocol: enumFromProto(PROXY_PROTOCOLS, proxyProtocol, at(path, 'proxyProtocol')),
-  };
-  if (drainPeriodMs !== undefined && drainPeriodMs !== null) out.drainPeriodMs = drainPeriodMs;
+  const out: Obj = { ports: portsFromWire(ports, at(path, 'ports')) };
+  // Absent at their defaults, as the validators leave them (so that an equal endpoint is shared: shared-specs.ts).
+  const policy = enumFromProto(LB_POLICIES, lbPolicy, at(path, 'lbPolicy'));
+  if (policy !== 'round-robin') out.lbPolicy = policy;
+  const pp = enumFromProto(PROXY_PROTOCOLS, proxyProtocol, at(path, 'proxyProtocol'));
+  if (pp !== 'none') out.proxyProtocol = pp;
+  if (drainPeriodMs !== undefined && drainPeriodMs !== null && drainPeriodMs !== DEFAULT_DRAIN_PERIOD_MS) out.drainPeriodMs = drainPeriodMs;
   return out;
 }
 
@@ -587,17 +589,11 @@ function taskStatusFromWire(s: Received<control.TaskStatus__Output> | undefined,
   if (s === undefined) return undefined;
   const { state, message, err, timestamp, containerId, exitCode, health, ports, networks, ...rest } = s;
   noFieldsLeft(rest);
-  return {
-    state,
-    message,
-    err,
-    timestamp,
-    containerId,
-    exitCode,
-    health: enumFromProto(TASK_HEALTHS, health, at(path, 'health')),
-    ports: portBindingsFromWire(ports, at(path, 'ports')),
-    networks: networkAttachmentsFromWire(networks, at(path, 'networks')),
-  };
+  const out: Obj = { state, message, err, timestamp, containerId, exitCode, health: enumFromProto(TASK_HEALTHS, health, at(path, 'health')) };
+  // Absent when empty, as the validators leave them.
+  if (!(Array.isArray(ports) && ports.length === 0)) out.ports = portBindingsFromWire(ports, at(path, 'ports'));
+  if (!(Array.isArray(networks) && networks.length === 0)) out.networks = networkAttachmentsFromWire(networks, at(path, 'networks'));
+  return out;
 }
 
 /** A task status from the wire (a worker's report), validated; ValidationError names the field under `path`. */

@@ -201,7 +201,7 @@ test('discovery: a container on the network resolves web and tasks.web; one on a
   for (let k = 0; k < 6; k++) answers.add((await exec(client.id, ['wget', '-qO-', 'http://web:8080/'])).trim());
   assert.deepEqual(answers, new Set((await containersOf('web')).map((x) => x.hostname)), 'connections to web are balanced over its tasks');
   const tasks = await exec(client.id, ['nslookup', 'tasks.web']);
-  const found = new Set([...(tasks.split('Name:')[1] ?? '').matchAll(/Address: (\d+\.\d+\.\d+\.\d+)/g)].map((x) => x[1]));
+  const found = new Set([...tasks.slice(Math.max(0, tasks.indexOf('Name:'))).matchAll(/Address: (\d+\.\d+\.\d+\.\d+)/g)].map((x) => x[1]));
   assert.deepEqual(found, webIps, `tasks.web: ${tasks}`);
   const out = await exec(outsider.id, ['nslookup', 'web']);
   assert.doesNotMatch(out.split('Name:')[1] ?? '', /Address: 10\./, `a service on another network does not resolve web: ${out}`);
@@ -213,6 +213,9 @@ test('a start-first rolling update and a scale down under steady load fail no re
   const before = new Set((await containersOf('web')).map((x) => x.hostname));
   await c.cliOk(0, ['service', 'update', '--update-order', 'start-first', '--update-parallelism', '1', '--force', '-d', 'web']);
   await c.waitFor(async () => (await c.cliOk(0, ['service', 'inspect', 'web'])).stdout.includes('"completed"'), 120_000, 'the update to complete');
+  // The old tasks stop after their drain period and their stop grace period (httpd as PID 1 waits for SIGKILL):
+  // the client goes on until they are gone.
+  await c.waitFor(async () => (await containersOf('web')).every((x) => !before.has(x.hostname)), 60_000, 'the old tasks to stop');
   await sleep(1000);
   const during = await client.stop();
   assert.deepEqual(during.failed, [], `no request failed during the update (${during.ok.length} succeeded)`);

@@ -53,7 +53,7 @@ test('create, get and list every kind; versions are Raft indexes; reads are froz
   assert.equal(r.index, 1);
   assert.deepEqual(r.objects.map((o) => o.id), ['n2', 'n1', 's1']);
   log.ok(createAction('secret', secret('sec1', 'db-password')), createAction('config', config('cfg1', 'nginx.conf')), createAction('cluster', cluster('c1')));
-  log.ok(createAction('task', task('t1', s)));
+  log.ok(createAction('task', task('t1', s)), createAction('network', { id: 'net1', version: 0, createdAt: T0, updatedAt: T0, spec: { name: 'front', labels: {}, driver: 'overlay' } }));
 
   const store = log.store;
   assert.equal(store.index, 3);

@@ -301,7 +301,7 @@ export class Dispatcher implements LeaderController {
     this.updateNode(s.nodeId, (n) => ({ ...n, description: desc, status: { ...n.status, state: 'ready', message: 'session started' }, ...(vipBlock ? { vipBlock } : {}) }));
     this.sendAssignments(s, this.jitteredPeriod(), s.assignments.full(this.assigned(s.nodeId)));
     // The data plane's complete table, current: what changed meanwhile goes to the other sessions first.
-    this.pushDataPlane();
+    this.pushDataPlane(s);
     const config = this.ctx.store.list('cluster')[0]?.spec.network ?? DEFAULT_NETWORK_CONFIG;
     sink.send({ ...emptyMessage(s.id), dataPlane: this.dataPlane.complete(vipBlockCidr(config, vipBlock)) });
     this.log?.info({ node: s.nodeId, session: s.id }, 'session opened');
@@ -464,14 +464,14 @@ export class Dispatcher implements LeaderController {
     }, DATA_PLANE_DELAY_MS);
   }
 
-  /** Send every session what changed in the data plane's tables, if anything did. */
-  private pushDataPlane(): void {
+  /** Send every session (but `except`, which gets the complete table next) what changed in the data plane's tables, if anything did. */
+  private pushDataPlane(except?: Session): void {
     if (!this.running || !this.dataPlane.pending) return;
     const change = this.dataPlane.refresh();
     // Blocks reserved for nodes whose write has applied are in the store now.
     for (const [id, b] of this.reservedBlocks) if (this.ctx.store.get('node', id)?.vipBlock === b) this.reservedBlocks.delete(id);
     if (change === undefined) return;
-    for (const s of this.sessions.values()) s.sink.send({ ...emptyMessage(s.id), dataPlane: change });
+    for (const s of this.sessions.values()) if (s !== except) s.sink.send({ ...emptyMessage(s.id), dataPlane: change });
   }
 
   // ------------------------------------------------------------ assignments

@@ -33,9 +33,12 @@ function peer(nodeId: string): NodeIdentity {
 
 class Sink implements SessionSink {
   msgs: dispatcher.SessionMessage__Output[] = [];
+  /** Messages that carry only the data plane's tables (see the data plane tests): kept apart from the others. */
+  planes: dispatcher.DataPlane__Output[] = [];
   closed: { code: grpc.status; details: string } | null = null;
   send(m: dispatcher.SessionMessage__Output): void {
-    this.msgs.push(m);
+    if (m.dataPlane && !m.hasAssignments && m.managers.length === 0) this.planes.push(m.dataPlane);
+    else this.msgs.push(m);
   }
   close(code: grpc.status, details: string): void {
     this.closed = { code, details };
@@ -432,6 +435,57 @@ test('a "down" that no majority confirmed is tried again: a silent node does not
     // No heartbeat: the first confirmation fails, the retry one deadline later succeeds.
     await until(() => ls.store.get('node', 'n1')?.status.state === 'down');
     assert.ok(attempts >= 2, `confirmed on a retry (${attempts} attempts)`);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('the data plane: a new session gets the complete table and its VIP block, then each change of a backend', async () => {
+  const { ls, d } = setup();
+  const web = service('s9', 'front', { endpoint: { ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' }] } });
+  const status = { state: TaskState.RUNNING, message: 'running', err: '', timestamp: 1, containerId: 'c1', exitCode: 0, health: 'none' as const };
+  const bound = { ...status, ports: [{ protocol: 'tcp' as const, targetPort: 80, hostIp: '127.0.0.2', hostPort: 40001 }] };
+  ls.applyNow([createAction('service', web), createAction('task', task('w1', web, { nodeId: 'n2', slot: 1, status: bound }))]);
+  d.start();
+  try {
+    const s1 = new Sink();
+    const s2 = new Sink();
+    const sid1 = d.openSession(peer('n1'), desc, s1);
+    const sid2 = d.openSession(peer('n2'), desc, s2);
+    // Heartbeats through every wait (the deadline is short here).
+    const wait = async (ms: number): Promise<void> => {
+      for (let left = ms; left > 0; left -= PERIOD / 2) {
+        d.heartbeat(peer('n1'), sid1);
+        d.heartbeat(peer('n2'), sid2);
+        await sleep(Math.min(left, PERIOD / 2));
+      }
+    };
+    assert.equal(s1.planes.length, 1);
+    const first = s1.planes[0];
+    assert.equal(first.complete, true);
+    assert.equal(first.vipBlock, '10.240.1.0/24', 'the lowest free block of the pool');
+    assert.equal(s2.planes[s2.planes.length - 1].vipBlock, '10.240.2.0/24', 'another node, another block, before either is written');
+    assert.deepEqual(first.services.map((s) => [s.name, s.backends.map((b) => `${b.taskId}@${b.ports[0].hostIp}:${b.ports[0].hostPort}`)]), [['front', ['w1@127.0.0.2:40001']]]);
+    await d.flush();
+    assert.equal(ls.store.get('node', 'n1')?.vipBlock, 1, 'the block is kept on the node');
+    // A second task becomes RUNNING: every session gets the service's new entry, within the push delay.
+    ls.applyNow([createAction('task', task('w2', web, { nodeId: 'n1', slot: 2, status: { ...bound, ports: [{ ...bound.ports[0], hostIp: '127.0.0.1', hostPort: 40002 }] } }))]);
+    await wait(120);
+    const change = s1.planes[s1.planes.length - 1];
+    assert.equal(change.complete, false);
+    assert.deepEqual(change.services.map((s) => s.backends.map((b) => b.taskId)), [['w1', 'w2']]);
+    assert.deepEqual(s2.planes[s2.planes.length - 1], change, 'the same change to every session');
+    // The orchestrator stops w1: it leaves the table at once (its agent drains before stopping it).
+    const w1 = ls.store.get('task', 'w1') as Task;
+    ls.applyNow([updateAction('task', { ...w1, desiredState: TaskState.SHUTDOWN })]);
+    await wait(120);
+    assert.deepEqual(s1.planes[s1.planes.length - 1].services.map((s) => s.backends.map((b) => b.taskId)), [['w2']]);
+    // A status report that moves nothing a proxy sees sends nothing.
+    const count = s1.planes.length;
+    const w2 = ls.store.get('task', 'w2') as Task;
+    ls.applyNow([updateAction('task', { ...w2, status: { ...w2.status, message: 'still running' } })]);
+    await wait(120);
+    assert.equal(s1.planes.length, count);
   } finally {
     await d.stop();
   }
