@@ -19,6 +19,8 @@ export const ENUM_FLAGS: Readonly<Record<string, readonly string[]>> = {
   'rollback-order': ['stop-first', 'start-first'],
   availability: ['active', 'pause', 'drain'],
   role: ['worker', 'manager'],
+  'lb-policy': ['round-robin', 'least-conn', 'random', 'weighted'],
+  'proxy-protocol': ['none', 'v1', 'v2'],
 };
 
 const DURATIONS = ['10s', '1m30s', '500ms', '1.5h', '0', '0s', '1ns', '1us', '1µs', '-1s', '+1s', ' 10s', '10s ', '10S', '1H', '1h1h', '100ms', '99ms', '3600001ms', '1h0m1s', '87600h', '87601h', '1e3s', '.5s', '5.s', '10', 'h', '0.0001ms', '9999999999999999h', '1d'];
