@@ -37,7 +37,10 @@
 // connections/s: a second run per column with `Connection: close` (the server
 // closes after each answer, wrk reconnects: one request per connection).
 // All columns are set up first, then measured one after the other with the same
-// things running (the cluster, the containers, HAProxy idle), Swarm last, alone.
+// things running (the cluster, the containers, HAProxy idle), Swarm last, alone
+// (a mesh that cannot be measured has its cluster stopped before the others run).
+// Figures drift with whatever else the machine does: each line carries the
+// 1-minute load average before its run (loadBefore); compare ratios of one run.
 //
 // Prints JSON lines:
 //   {"bench":"mesh-http-keepalive","system":"direct"|"haproxy-tcp"|"haproxy-http"|"flotilla-mesh","rps":..,"p50Ms":..,"p99Ms":..,"connections":32,"seconds":10,...}
@@ -61,7 +64,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DaemonCluster } from '../src/testing/daemon-cluster.js';
 import { TaskState, taskStateName, type Task } from '../src/api/objects.js';
@@ -111,8 +114,10 @@ const SERVER_JS =
   "const h=require('os').hostname();process.on('SIGTERM',()=>process.exit(0));" +
   "require('http').createServer((q,s)=>s.end(h)).listen(8080)";
 
-const say = (s: string): void => void process.stderr.write(`# ${s}\n`);
-const out = (o: object): void => void process.stdout.write(JSON.stringify(o) + '\n');
+/** Set by Ctrl-C / SIGTERM: the clean-up runs, and nothing more is measured or printed. */
+let aborted = false;
+const say = (s: string): void => void (aborted || process.stderr.write(`# ${s}\n`));
+const out = (o: object): void => void (aborted || process.stdout.write(JSON.stringify(o) + '\n'));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err)).split('\n')[0];
 const engine = connectEngine();
@@ -139,14 +144,22 @@ const undo: { what: string; fn: () => Promise<unknown> }[] = [];
 /** Children to kill synchronously if the process exits without the clean-up (HAProxy, wrk). */
 const children = new Set<ChildProcess>();
 
-async function cleanUp(): Promise<void> {
+let cleaning: Promise<void> = Promise.resolve();
+
+/** Runs the clean-up steps; calls are serialized, so that none returns while another's steps still run. */
+function cleanUp(): Promise<void> {
+  cleaning = cleaning.then(runUndo);
+  return cleaning;
+}
+
+async function runUndo(): Promise<void> {
   for (let step = undo.pop(); step; step = undo.pop()) {
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timed out after 60 s')), 60_000)));
     try {
       await Promise.race([step.fn(), bound]);
     } catch (err) {
-      say(`clean-up: ${step.what}: ${errText(err)}`);
+      process.stderr.write(`# clean-up: ${step.what}: ${errText(err)}\n`);
     } finally {
       clearTimeout(timer);
     }
@@ -158,7 +171,7 @@ async function undoNow(what: string): Promise<void> {
   const i = undo.findIndex((u) => u.what === what);
   if (i < 0) return;
   const [step] = undo.splice(i, 1);
-  await step.fn().catch((err: unknown) => say(`clean-up: ${what}: ${errText(err)}`));
+  await step.fn().catch((err: unknown) => process.stderr.write(`# clean-up: ${what}: ${errText(err)}\n`));
 }
 
 process.on('exit', () => {
@@ -167,6 +180,8 @@ process.on('exit', () => {
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
     say(`${sig}: cleaning up`);
+    aborted = true;
+    for (const p of children) if (p.spawnargs[0] === 'wrk') p.kill('SIGKILL');
     void cleanUp().finally(() => process.exit(130));
   });
 }
@@ -255,6 +270,7 @@ end
 let wrkScript = '';
 
 function wrk(url: string, seconds: number, close: boolean): Promise<Run> {
+  if (aborted) return Promise.reject(new Error('interrupted'));
   const args = ['-t', String(THREADS), '-c', String(CONNECTIONS), '-d', `${seconds}s`, '--latency', '-s', wrkScript, ...(close ? ['-H', 'Connection: close'] : []), url];
   return new Promise((resolve, reject) => {
     const p = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -304,17 +320,21 @@ interface Column {
 async function measure(system: string, host: string, port: number, extra: object = {}): Promise<Column> {
   const url = `http://${host}:${port}/`;
   const common = { system, target: `${host}:${port}`, threads: THREADS, connections: CONNECTIONS, seconds: SECONDS, ...extra };
+  // The machine's 1-minute load before each run: figures taken beside other work drift, and this says so.
+  const load1 = (): number => Number(loadavg()[0].toFixed(2));
   if (WARMUP_SECONDS > 0) {
     say(`${system}: warm-up ${WARMUP_SECONDS} s on ${url}`);
     await wrk(url, WARMUP_SECONDS, false);
   }
   say(`${system}: keep-alive, ${SECONDS} s, ${CONNECTIONS} connections`);
+  let loadBefore = load1();
   const keepAlive = await wrk(url, SECONDS, false);
-  out({ bench: 'mesh-http-keepalive', ...common, ...keepAlive });
+  out({ bench: 'mesh-http-keepalive', ...common, ...keepAlive, loadBefore });
   if (keepAlive.requests === 0) throw new Error(`${system}: no request completed on ${url}`);
   say(`${system}: new connections (Connection: close), ${SECONDS} s`);
+  loadBefore = load1();
   const newConnections = await wrk(url, SECONDS, true);
-  out({ bench: 'mesh-new-connections', ...common, ...newConnections });
+  out({ bench: 'mesh-new-connections', ...common, ...newConnections, loadBefore });
   return { keepAlive, newConnections };
 }
 
@@ -476,7 +496,7 @@ async function startMesh(dir: string): Promise<{ host: string; port: number }> {
   const target = c.node(Math.min(TARGET_NODE, 2)).host;
   say(`flotilla: ${REPLICAS} tasks RUNNING; waiting (at most ${MESH_WAIT_MS / 1000} s) for ${target}:${PUBLISHED_PORT} to answer from every task`);
   try {
-    await checkBalanced('flotilla-mesh', target, PUBLISHED_PORT, REPLICAS, MESH_WAIT_MS);
+    await checkBalanced('the mesh', target, PUBLISHED_PORT, REPLICAS, MESH_WAIT_MS);
   } catch (err) {
     if (!(err instanceof Unavailable)) throw err;
     throw new Unavailable(`${err.message}. The routing mesh (each node's proxy on its own address and the published port, round-robin over the service's tasks) is not on this branch, or does not work`);
@@ -502,6 +522,9 @@ async function swarm(): Promise<void> {
     return;
   }
   let joined = false;
+  // `swarm init` creates the bridge docker_gwbridge and `swarm leave` keeps it: removed afterwards when it is ours.
+  const gwbridge = async (): Promise<string | undefined> => (await engine.listNetworks({ filters: { name: ['docker_gwbridge'] } })).find((n) => n.Name === 'docker_gwbridge')?.Id;
+  const hadGwbridge = (await gwbridge()) !== undefined;
   try {
     say('swarm: docker swarm init --advertise-addr 127.0.0.1');
     docker('swarm', 'init', '--advertise-addr', '127.0.0.1');
@@ -546,6 +569,8 @@ async function swarm(): Promise<void> {
         say(`swarm: leave failed: ${errText(err)}`);
       }
       await removeContainers([`com.docker.swarm.service.name=${SERVICE}`]);
+      const bridge = hadGwbridge ? undefined : await gwbridge();
+      if (bridge) await engine.getNetwork(bridge).remove().catch((err: unknown) => say(`swarm: docker_gwbridge stays: ${errText(err)}`));
     }
   }
 }
@@ -656,4 +681,4 @@ try {
 } finally {
   await cleanUp();
 }
-process.exit(code);
+process.exit(aborted ? 130 : code);
