@@ -2,7 +2,10 @@
 # Prepares a fresh Debian machine for flotilla's tests (run as root). Idempotent:
 # every step checks first and does nothing when its work is already done.
 #
-#  1. installs Debian's docker.io, busybox-static, iptables and docker-compose when missing;
+#  1. installs Debian's docker.io, busybox-static, iptables, docker-compose, and
+#     haproxy and wrk (the peer and the load generator of `npm run bench:mesh`)
+#     when missing; HAProxy must not run as a system service (the bench runs its
+#     own instance): one the package started is stopped and disabled;
 #  2. starts dockerd in the background (log: /var/log/dockerd.log) when no engine
 #     answers, and waits, bounded, until one does;
 #  3. builds the offline test image flotilla/busybox:test with `docker import`
@@ -28,12 +31,37 @@ if ! dpkg -s busybox-static >/dev/null 2>&1; then missing+=(busybox-static); fi
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 # The multi-host cluster of flotilla containers (docker-compose.test.yml).
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+# bench:mesh: HAProxy as the load-balancer peer, wrk as the load generator.
+[[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 if ((${#missing[@]} > 0)); then
   log "installing ${missing[*]} (Debian)"
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
-  log "docker.io, busybox-static, iptables and docker-compose are installed"
+  log "docker.io, busybox-static, iptables, docker-compose, haproxy and wrk are installed"
+fi
+
+# Debian's haproxy package enables and starts its service where an init system
+# lets it (systemd; a container's policy-rc.d usually forbids it). bench:mesh
+# runs its own HAProxy with its own config, so the system one must not run: the
+# service's pid file is /run/haproxy.pid (both the systemd unit and the init
+# script), which tells it from any other haproxy process.
+if [[ -d /run/systemd/system ]] && systemctl is-enabled --quiet haproxy 2>/dev/null; then
+  log "disabling the haproxy system service (bench:mesh runs its own)"
+  systemctl disable --now haproxy >/dev/null 2>&1 || systemctl stop haproxy || true
+fi
+if [[ -s /run/haproxy.pid ]] && kill -0 "$(head -n1 /run/haproxy.pid)" 2>/dev/null; then
+  log "stopping the haproxy system service (bench:mesh runs its own)"
+  if [[ -d /run/systemd/system ]]; then
+    systemctl stop haproxy || true
+  else
+    service haproxy stop >/dev/null 2>&1 || true
+  fi
+  # Still there (no service manager that knows it): end that process, by its pid file only.
+  if [[ -s /run/haproxy.pid ]] && kill -0 "$(head -n1 /run/haproxy.pid)" 2>/dev/null; then
+    kill "$(head -n1 /run/haproxy.pid)" || true
+  fi
 fi
 
 # --- 2. engine ----------------------------------------------------------------
