@@ -34,12 +34,14 @@ command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 # bench:mesh: HAProxy as the load-balancer peer, wrk as the load generator.
 [[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+# The data plane adds each node's DNS address and virtual IPs to lo with iproute2's `ip`.
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 if ((${#missing[@]} > 0)); then
   log "installing ${missing[*]} (Debian)"
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
-  log "docker.io, busybox-static, iptables, docker-compose, haproxy and wrk are installed"
+  log "docker.io, busybox-static, iptables, docker-compose, haproxy, wrk and iproute2 are installed"
 fi
 
 # Debian's haproxy package enables and starts its service where an init system
