@@ -22,6 +22,7 @@
 //   npx tsc -p tsconfig.json && node --test dist/test/cluster/mesh.test.js
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -174,6 +175,37 @@ test('host mode binds the published port on the node of its task only', { skip }
   assert.deepEqual(info.HostConfig.PortBindings['8080/tcp'], [{ HostIp: '', HostPort: '8090' }]);
   await c.cliOk(0, ['service', 'rm', 'direct']);
 });
+
+test("beyond Swarm: with --proxy-protocol v1 the task reads the client's own address before its bytes", { skip }, async () => {
+  // The task appends what each connection brings to /tmp/got (busybox nc, one connection at a time).
+  await c.cliOk(0, ['service', 'create', '-d', '--name', 'pp', '--proxy-protocol', 'v1', '-p', '9000:9000', TEST_IMAGE, 'sh', '-c', 'while true; do nc -l -p 9000 >> /tmp/got; done']);
+  await c.waitFor(async () => (await containersOf('pp')).length === 1, 60_000, 'the task of pp');
+  const [task] = await containersOf('pp');
+  let got = '';
+  await c.waitFor(
+    async () => {
+      await send(c.node(1).host, 9000, 'hello\n');
+      got = await exec(task.id, ['cat', '/tmp/got']);
+      return got.includes('hello');
+    },
+    30_000,
+    'a connection through the mesh to reach pp',
+  );
+  // The client is this process, whose loopback connections leave from 127.0.0.1; the proxy is n2's, on its address.
+  got = `PROXY ${got.split('PROXY ').pop() ?? ''}`;
+  assert.match(got, new RegExp(`^PROXY TCP4 127\\.0\\.0\\.1 ${c.node(1).host.replaceAll('.', '\\.')} \\d+ 9000\r\nhello\n$`), JSON.stringify(got));
+  await c.cliOk(0, ['service', 'rm', 'pp']);
+});
+
+/** Connects, writes `data`, and closes. */
+function send(host: string, port: number, data: string): Promise<void> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port }, () => s.end(data));
+    s.on('close', () => resolve());
+    s.on('error', () => resolve());
+    s.resume();
+  });
+}
 
 test('discovery: a container on the network resolves web and tasks.web; one on another network does not', { skip }, async () => {
   await c.cliOk(0, ['network', 'create', 'back']);
