@@ -39,8 +39,9 @@
 // All columns are set up first, then measured one after the other with the same
 // things running (the cluster, the containers, HAProxy idle), Swarm last, alone
 // (a mesh that cannot be measured has its cluster stopped before the others run).
-// Figures drift with whatever else the machine does: each line carries the
-// 1-minute load average before its run (loadBefore); compare ratios of one run.
+// Figures drift with whatever else the machine does (2 cores here): the bench
+// says so when the machine was already loaded before it started (loadAtStart,
+// the 1-minute load average, in the ratio line); compare ratios of one run.
 //
 // Prints JSON lines:
 //   {"bench":"mesh-http-keepalive","system":"direct"|"haproxy-tcp"|"haproxy-http"|"flotilla-mesh","rps":..,"p50Ms":..,"p99Ms":..,"connections":32,"seconds":10,...}
@@ -57,7 +58,8 @@
 // Environment: MESH_BENCH_SECONDS (10) per measured run, MESH_BENCH_WARMUP_SECONDS (3),
 // MESH_BENCH_CONNECTIONS (32), MESH_BENCH_THREADS (2), MESH_BENCH_MESH_WAIT_SECONDS (30:
 // how long the published port may take to answer from every task), MESH_BENCH_NODE
-// (1: which node wrk targets, 0 = the manager), MESH_BENCH_SWARM=0 skips Swarm,
+// (1: which node wrk targets, 0 = the manager), MESH_BENCH_HAPROXY_THREADS (HAProxy's
+// nbthread; unset: its default), MESH_BENCH_SWARM=0 skips Swarm,
 // FLOTILLA_IMAGE (flotilla:local) the node image.
 //
 //   npm run bench:mesh
@@ -92,6 +94,8 @@ const CONNECTIONS = envNumber('MESH_BENCH_CONNECTIONS', 32);
 const THREADS = envNumber('MESH_BENCH_THREADS', 2);
 const MESH_WAIT_MS = envNumber('MESH_BENCH_MESH_WAIT_SECONDS', 30) * 1000;
 const TARGET_NODE = envNumber('MESH_BENCH_NODE', 1);
+/** HAProxy's nbthread; 0: HAProxy's default (one thread per CPU). */
+const HAPROXY_THREADS = envNumber('MESH_BENCH_HAPROXY_THREADS', 0);
 const SWARM = process.env.MESH_BENCH_SWARM !== '0';
 const REPLICAS = 3;
 const TARGET = { rps: 0.7, p99: 1.5 };
@@ -320,21 +324,17 @@ interface Column {
 async function measure(system: string, host: string, port: number, extra: object = {}): Promise<Column> {
   const url = `http://${host}:${port}/`;
   const common = { system, target: `${host}:${port}`, threads: THREADS, connections: CONNECTIONS, seconds: SECONDS, ...extra };
-  // The machine's 1-minute load before each run: figures taken beside other work drift, and this says so.
-  const load1 = (): number => Number(loadavg()[0].toFixed(2));
   if (WARMUP_SECONDS > 0) {
     say(`${system}: warm-up ${WARMUP_SECONDS} s on ${url}`);
     await wrk(url, WARMUP_SECONDS, false);
   }
   say(`${system}: keep-alive, ${SECONDS} s, ${CONNECTIONS} connections`);
-  let loadBefore = load1();
   const keepAlive = await wrk(url, SECONDS, false);
-  out({ bench: 'mesh-http-keepalive', ...common, ...keepAlive, loadBefore });
+  out({ bench: 'mesh-http-keepalive', ...common, ...keepAlive });
   if (keepAlive.requests === 0) throw new Error(`${system}: no request completed on ${url}`);
   say(`${system}: new connections (Connection: close), ${SECONDS} s`);
-  loadBefore = load1();
   const newConnections = await wrk(url, SECONDS, true);
-  out({ bench: 'mesh-new-connections', ...common, ...newConnections, loadBefore });
+  out({ bench: 'mesh-new-connections', ...common, ...newConnections });
   return { keepAlive, newConnections };
 }
 
@@ -374,7 +374,7 @@ function haproxyConfig(): string {
   return `# bench/mesh.ts: the HAProxy peer (started with -db, killed at the end)
 global
   maxconn 4000
-
+${HAPROXY_THREADS > 0 ? `  nbthread ${HAPROXY_THREADS}\n` : ''}
 defaults
   timeout connect 5s
   timeout client 60s
@@ -604,6 +604,8 @@ async function ensureImage(): Promise<void> {
 }
 
 async function main(): Promise<number> {
+  const loadAtStart = Number(loadavg()[0].toFixed(2));
+  if (loadAtStart >= 1) say(`the machine is busy before the bench starts (1-minute load ${loadAtStart}): figures will drift; compare the ratios`);
   ensureTools();
   await ensureImage();
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-bench-mesh-'));
@@ -626,8 +628,8 @@ async function main(): Promise<number> {
     await undoNow(STOP_CLUSTER);
   }
 
-  // HAProxy's own default: one thread per CPU it may run on (nbthread is not set).
-  const haproxyThreads = Number(/default=(\d+)/.exec(execFileSync('haproxy', ['-vv'], { encoding: 'utf8' }))?.[1] ?? NaN) || null;
+  // MESH_BENCH_HAPROXY_THREADS, else HAProxy's own default: one thread per CPU it may run on.
+  const haproxyThreads = HAPROXY_THREADS || Number(/default=(\d+)/.exec(execFileSync('haproxy', ['-vv'], { encoding: 'utf8' }))?.[1] ?? NaN) || null;
   const results = new Map<string, Column>();
   const column = async (system: string, host: string, port: number, extra: object = {}): Promise<void> => {
     try {
@@ -661,9 +663,10 @@ async function main(): Promise<number> {
       newConnectionsOverHaproxy: ratio(ours.newConnections.rps, peer.newConnections.rps),
       target: TARGET,
       met: rpsOverHaproxy >= TARGET.rps && p99OverHaproxy <= TARGET.p99,
+      loadAtStart,
     });
   } else {
-    out({ bench: 'mesh-ratio', against: 'haproxy-tcp', rpsOverHaproxy: null, p99OverHaproxy: null, target: TARGET, met: false, error: `not measured: ${!ours ? 'flotilla-mesh' : 'haproxy-tcp'} has no figures` });
+    out({ bench: 'mesh-ratio', against: 'haproxy-tcp', rpsOverHaproxy: null, p99OverHaproxy: null, target: TARGET, met: false, error: `not measured: ${!ours ? 'flotilla-mesh' : 'haproxy-tcp'} has no figures`, loadAtStart });
   }
 
   await cleanUp();
