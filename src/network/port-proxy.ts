@@ -73,6 +73,8 @@ export interface PortProxyStats {
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 2000;
 const DEFAULT_EJECT_MS = 5000;
+/** A backend that closes a connection this soon after accepting it, without a byte, is ejected (onUpstreamClose). */
+const SILENT_CLOSE_MS = 1000;
 const DEFAULT_UDP_IDLE_MS = 30_000;
 const DEFAULT_MAX_UDP_FLOWS = 16384;
 /** Datagrams held for a flow whose backend socket is not connected yet; more are dropped, as a network would. */
@@ -93,6 +95,9 @@ interface Relay {
   proxyProtocol: ProxyProtocolVersion | undefined;
   /** Backends this connection already failed to reach. */
   tried: Set<string> | undefined;
+  /** When the backend connected (performance.now()), and whether it has sent a byte since. */
+  connectedAt: number;
+  answered: boolean;
 }
 
 /** One UDP client (address and port) and its socket to its backend. */
@@ -308,7 +313,7 @@ export class PortProxy {
     this.track(client);
     // Errors are followed by 'close', where the other side is dealt with.
     client.on('error', ignore);
-    const r: Relay = { client, upstream: undefined, backend: undefined, connected: false, proxyProtocol: undefined, tried: undefined };
+    const r: Relay = { client, upstream: undefined, backend: undefined, connected: false, proxyProtocol: undefined, tried: undefined, connectedAt: 0, answered: false };
     client.once('close', () => this.onClientClose(r));
     // Until the backend is connected the client is not read from (nothing consumes it yet): what it sends
     // waits in its socket and the kernel, and flows once piped.
@@ -353,6 +358,9 @@ export class PortProxy {
 
   private onUpstreamConnect(r: Relay, up: Socket): void {
     r.connected = true;
+    r.connectedAt = performance.now();
+    up.once('data', () => (r.answered = true));
+    up.once('end', () => this.checkSilentClose(r));
     up.setTimeout(0);
     const client = r.client;
     if (client.destroyed) {
@@ -376,9 +384,23 @@ export class PortProxy {
     if (!r.connected || !endedCleanly(r.client)) up.destroy();
   }
 
+  /**
+   * Accepted, then closed at once (FIN or reset) without a byte while the client was still sending: what a node's
+   * port forwarder does when the task behind it has just died (the engine's docker-proxy outlives its container for
+   * a moment). Ejected like a refusal, so that the next connections do not meet it too. Judged once per connection.
+   */
+  private checkSilentClose(r: Relay): void {
+    if (r.answered || r.backend === undefined || !r.connected) return;
+    r.answered = true;
+    if (r.client.readableEnded || performance.now() - r.connectedAt >= SILENT_CLOSE_MS) return;
+    this.counters.connectFailures++;
+    this.eject(r.backend, 'closed without answering');
+  }
+
   private onUpstreamClose(r: Relay, up: Socket): void {
     // A failed attempt's close: already accounted for in connectFailed.
     if (r.upstream !== up) return;
+    this.checkSilentClose(r);
     if (r.backend !== undefined) connectionClosed(this.lb, r.backend.id);
     r.backend = undefined;
     if (!endedCleanly(up)) r.client.destroy();

@@ -207,6 +207,38 @@ test('a refused backend is skipped, the client still served, and the backend eje
   assert.equal(proxy.stats().noBackend, 0);
 });
 
+test('a backend that accepts and closes at once without a byte (a task that just died behind its port forwarder) is ejected', T, async (t) => {
+  const host = '127.0.0.126';
+  const [a, b] = await Promise.all([identServer(t, host, 'A'), identServer(t, host, 'B')]);
+  const silent = await tcpServer(t, host, 'S', 0, (s) => s.end());
+  const { proxy, port } = await startProxy(t, { host });
+  proxy.setBackends([backend(a, host), backend(silent, host), backend(b, host)], { policy: 'round-robin' });
+  assert.equal(await whoServes(t, host, port), 'A');
+  // S's turn: the client gets the close (its request was under way), and S is ejected.
+  const c = connect({ host, port });
+  c.on('error', () => {});
+  c.resume();
+  await once(c, 'close');
+  assert.deepEqual(proxy.stats().ejected, ['S']);
+  // The next connections skip it.
+  assert.equal(await sequence(t, host, port, 4), 'BABA');
+});
+
+test('a backend that answers and then closes, or is closed by a client that ended its side, is not ejected', T, async (t) => {
+  const host = '127.0.0.127';
+  const quick = await tcpServer(t, host, 'Q', 0, (s) => s.end('Q\n'));
+  const sink = await tcpServer(t, host, 'N', 0, (s) => s.resume().on('end', () => s.end()), true);
+  const { proxy, port } = await startProxy(t, { host });
+  proxy.setBackends([backend(quick, host)], { policy: 'round-robin' });
+  for (let i = 0; i < 3; i++) assert.equal(await whoServes(t, host, port), 'Q');
+  proxy.setBackends([backend(sink, host)], { policy: 'round-robin' });
+  const c = connect({ host, port }, () => c.end('bye'));
+  c.on('error', () => {});
+  c.resume();
+  await once(c, 'close');
+  assert.deepEqual(proxy.stats().ejected, []);
+});
+
 test('an ejection ends after ejectMs: the backend is tried again', T, async (t) => {
   const host = '127.0.0.106';
   const a = await identServer(t, host, 'A');
