@@ -156,14 +156,17 @@ export class NodeMesh {
       let l = this.listeners.get(key);
       if (!l) {
         const proxy = new PortProxy({ host: w.host, port: w.port, protocol: w.protocol, logger: this.log });
-        const ready = proxy.start().then(
+        const listener: Listener = { proxy, owner: w.owner, ready: Promise.resolve(false) };
+        listener.ready = proxy.start().then(
           () => true,
           (err: unknown) => {
-            this.log.error({ listen: key, service: w.entry.name, err: String(err) }, 'cannot listen for a service: its port is not served on this node');
+            this.log.error({ listen: key, service: w.entry.name, err: String(err) }, 'cannot listen for a service: its port is not served on this node (tried again at the next change)');
+            // Forgotten, so that the next table change tries again (the port may be free by then).
+            if (this.listeners.get(key) === listener) this.listeners.delete(key);
             return false;
           },
         );
-        l = { proxy, owner: w.owner, ready };
+        l = listener;
         this.listeners.set(key, l);
       }
       l.proxy.setBackends(w.backends, { policy: LB_POLICY[w.entry.lbPolicy] ?? 'round-robin', proxyProtocol: PROXY_PROTOCOL[w.entry.proxyProtocol] });

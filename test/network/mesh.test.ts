@@ -117,6 +117,26 @@ test('a service on a network: a virtual IP of the block, answered by the DNS ser
   assert.equal(mesh.dnsServer, '');
 });
 
+test('a published port taken by someone else is not served, and is tried again at the next change', async () => {
+  const squatter = createServer((c) => c.end('squatter'));
+  await new Promise<void>((r) => squatter.listen(18090, NODE, () => r()));
+  const a = await backend('A', '127.0.92.7');
+  const table = (ids: string[]): dispatcher.DataPlane__Output => ({
+    complete: false,
+    services: [entry('late', 18090, ids.map((id) => ({ id, ...a })))],
+    removedServiceIds: [],
+    hasNetworks: false,
+    networks: [],
+    vipBlock: '',
+  });
+  await mesh.apply(table(['t1']));
+  assert.equal(await ask(NODE, 18090), 'squatter');
+  await new Promise<void>((r) => squatter.close(() => r()));
+  await mesh.apply(table(['t1', 't1b']));
+  assert.equal(await ask(NODE, 18090), 'A', 'bound at the next change, once the port was free');
+  await mesh.apply({ complete: false, services: [], removedServiceIds: ['svc-late'], hasNetworks: false, networks: [], vipBlock: '' });
+});
+
 test('the DNS server leaves names of services on other networks to the upstreams', async () => {
   const a = await backend('A', '127.0.92.6');
   const other = { ...entry('other', 0, [{ id: 't9', ...a, ip: '172.31.0.2' }], ['net2']), serviceId: 'svc-other' };
