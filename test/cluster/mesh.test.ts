@@ -23,6 +23,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { connect } from 'node:net';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -146,6 +147,50 @@ test('the routing mesh: every node answers on the published port, in round-robin
     assert.equal(new Set(answers.slice(0, 3)).size, 3);
   }
 });
+
+// The offline node image (scripts/build-image.sh, which .ci/run builds) for a UDP server: busybox has none.
+const NODE_IMAGE = process.env.FLOTILLA_IMAGE ?? 'flotilla:local';
+const nodeImageMissing = !skip && !(await docker.getImage(NODE_IMAGE).inspect().then(() => true, () => false));
+if (nodeImageMissing) process.stderr.write(`\n!!! ${NODE_IMAGE} is missing: the UDP mesh test ${process.env.CI === 'true' ? 'fails (CI)' : 'is skipped'}; build it with \`bash scripts/build-image.sh\`\n\n`);
+
+test('UDP through the mesh: each flow goes to one task, flows round-robin, replies come back', { skip: skip || (nodeImageMissing && process.env.CI !== 'true') }, async () => {
+  const image = NODE_IMAGE;
+  const server = "const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send(require('os').hostname(),r.port,r.address));s.bind(9053)";
+  await c.cliOk(0, ['service', 'create', '-d', '--name', 'udp', '--replicas', '2', '-p', '9053:9053/udp', '--entrypoint', 'node', image, '-e', server]);
+  await c.waitFor(async () => (await containersOf('udp')).length === 2, 60_000, 'two tasks of udp');
+  const names = new Set((await containersOf('udp')).map((x) => x.hostname));
+  let replies: string[] = [];
+  await c.waitFor(
+    async () => {
+      replies = [];
+      for (let i = 0; i < 4; i++) replies.push(await udpAsk(c.node(1).host, 9053));
+      return replies.every((r) => names.has(r));
+    },
+    30_000,
+    'the mesh to answer UDP from both tasks',
+  );
+  // Each datagram came from a new socket (a new flow): the flows alternate between the two tasks.
+  assert.equal(new Set(replies).size, 2, replies.join(' '));
+  assert.equal(replies[0], replies[2]);
+  assert.equal(replies[1], replies[3]);
+  await c.cliOk(0, ['service', 'rm', 'udp']);
+});
+
+/** One datagram from a new socket to host:port: the reply's text, or '' after a second. */
+function udpAsk(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = createSocket('udp4');
+    const done = (text: string): void => {
+      clearTimeout(timer);
+      s.close();
+      resolve(text);
+    };
+    const timer = setTimeout(() => done(''), 1000);
+    s.on('message', (m) => done(m.toString()));
+    s.on('error', () => done(''));
+    s.send('who', port, host);
+  });
+}
 
 test('a published port belongs to one service: a second one is refused, naming the first', { skip }, async () => {
   const r = await c.cli(0, ['service', 'create', '-d', '--name', 'clash', '-p', '8080:80', TEST_IMAGE, 'sleep', '3600']);
