@@ -2,7 +2,7 @@
 // manager, one worker: `flotilla` daemons on loopback), raw Control calls
 // (bytes in, bytes out: requestSerialize is the identity) over the manager's
 // unix socket or over mutual TLS, snapshots of every object the Control API
-// shows (nodes, services, tasks, the cluster, the join tokens), and the
+// shows (nodes, services, tasks, networks, the cluster, the join tokens), and the
 // restoration of a baseline after a call that changed something.
 import * as grpc from '@grpc/grpc-js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -33,6 +33,7 @@ export interface Snapshot {
   nodes: Obj[];
   services: Obj[];
   tasks: Obj[];
+  networks: Obj[];
   cluster: Obj;
   tokens: { worker: string; manager: string };
 }
@@ -74,7 +75,7 @@ export function withoutAgentFields(node: Obj): Obj {
 /** The differences between two snapshots, one line each (none when equal); nodes are compared without what agents change. */
 export function diff(a: Snapshot, b: Snapshot, ignore: (kind: string, id: string) => boolean = () => false): string[] {
   const out: string[] = [];
-  for (const kind of ['nodes', 'services', 'tasks'] as const) {
+  for (const kind of ['nodes', 'services', 'tasks', 'networks'] as const) {
     const x = byId(a[kind]);
     const y = byId(b[kind]);
     const view = kind === 'nodes' ? withoutAgentFields : (o: Obj): Obj => o;
@@ -130,6 +131,8 @@ export interface Baseline {
   serviceSpec: Model;
   /** The cluster spec as the cluster was created (proto form). */
   clusterSpec: Obj;
+  /** The spec of the network every run starts with (used by no service). */
+  networkSpec: Model;
 }
 
 export class ControlTarget {
@@ -145,6 +148,9 @@ export class ControlTarget {
   serviceId = '';
   /** The id of a service that existed and was removed. */
   ghostServiceId = '';
+  networkId = '';
+  /** The id of a network that existed and was removed. */
+  ghostNetworkId = '';
   baseline!: Baseline;
   /** Snapshot taken after the last case (valid while nothing else changes the cluster). */
   last: Snapshot | null = null;
@@ -200,10 +206,11 @@ export class ControlTarget {
   }
 
   async snapshot(): Promise<Snapshot> {
-    const [n, s, t, c, j] = await Promise.all([
+    const [n, s, t, w, c, j] = await Promise.all([
       this.call('ListNodes', {}),
       this.call('ListServices', {}),
       this.call('ListTasks', {}),
+      this.call('ListNetworks', {}),
       this.call('GetCluster', {}),
       this.call('GetJoinTokens', {}),
     ]);
@@ -217,6 +224,7 @@ export class ControlTarget {
       nodes: sort((n.nodes as Obj[]).map(strip)),
       services: sort(s.services as Obj[]),
       tasks: sort(t.tasks as Obj[]),
+      networks: sort(w.networks as Obj[]),
       cluster: (c.cluster ?? {}) as Obj,
       tokens: { worker: jt.worker ?? '', manager: jt.manager ?? '' },
     };
@@ -236,7 +244,7 @@ export class ControlTarget {
   }
 
   /** Start the cluster and lay the baseline. */
-  async start(serviceSpec: (name: string) => Model): Promise<void> {
+  async start(serviceSpec: (name: string) => Model, networkSpec: (name: string) => Model): Promise<void> {
     const c = this.cluster;
     await c.init(0);
     await c.join(1, 'worker');
@@ -258,11 +266,17 @@ export class ControlTarget {
     await this.call('RemoveService', { serviceId: this.ghostServiceId });
     const created = await this.call('CreateService', { spec: serviceSpec('fz-base') });
     this.serviceId = metaOf(created.service as Obj).id;
+    const ghostNet = await this.call('CreateNetwork', { spec: networkSpec('fz-netghost') });
+    this.ghostNetworkId = metaOf(ghostNet.network as Obj).id;
+    await this.call('RemoveNetwork', { networkId: this.ghostNetworkId });
+    const net = await this.call('CreateNetwork', { spec: networkSpec('fz-netbase') });
+    this.networkId = metaOf(net.network as Obj).id;
     const s1 = await this.settle();
-    this.baseline = { workerLabels: { zone: 'a' }, serviceSpec: serviceSpec('fz-base'), clusterSpec: s1.cluster.spec as Obj };
+    this.baseline = { workerLabels: { zone: 'a' }, serviceSpec: serviceSpec('fz-base'), clusterSpec: s1.cluster.spec as Obj, networkSpec: networkSpec('fz-netbase') };
+    this.baselineNetwork = (s1.networks.find((x) => metaOf(x).id === this.networkId) as Obj).spec as Obj;
     this.baselineStored = stripService(s1.services.find((x) => metaOf(x).id === this.serviceId) as Obj);
     this.last = s1;
-    this.o.log(`cluster up: manager ${this.managerId}, worker ${this.workerId}, service ${this.serviceId} (dir ${this.base})`);
+    this.o.log(`cluster up: manager ${this.managerId}, worker ${this.workerId}, service ${this.serviceId}, network ${this.networkId} (dir ${this.base})`);
   }
 
   /** The daemons that are not running (name and last exit code). */
@@ -312,7 +326,11 @@ export class ControlTarget {
     const svc = s.services.find((x) => metaOf(x).id === this.serviceId);
     const mgr = s.nodes.find((n) => metaOf(n).id === this.managerId);
     const wrk = s.nodes.find((n) => metaOf(n).id === this.workerId);
+    const net = s.networks.find((x) => metaOf(x).id === this.networkId);
     return (
+      s.networks.length === 1 &&
+      !!net &&
+      stable(net.spec) === stable(this.baselineNetwork) &&
       s.services.length === 1 &&
       !!svc &&
       !!mgr &&
@@ -351,6 +369,17 @@ export class ControlTarget {
       const created = await call('CreateService', { spec: this.baseline.serviceSpec });
       this.serviceId = metaOf(created.service as Obj).id;
     }
+    // After the services: a network a service uses cannot be removed.
+    for (const net of s.networks) {
+      const id = metaOf(net).id;
+      if (id !== this.networkId) await call('RemoveNetwork', { networkId: id });
+    }
+    const baseNet = s.networks.find((x) => metaOf(x).id === this.networkId);
+    if (!baseNet || stable(baseNet.spec) !== stable(this.baselineNetwork)) {
+      if (baseNet) await call('RemoveNetwork', { networkId: this.networkId });
+      const created = await call('CreateNetwork', { spec: this.baseline.networkSpec });
+      this.networkId = metaOf(created.network as Obj).id;
+    }
     for (const n of s.nodes) {
       const id = metaOf(n).id;
       const want: Record<string, string> = id === this.workerId ? this.baseline.workerLabels : {};
@@ -383,6 +412,9 @@ export class ControlTarget {
 
   /** The stored form of the baseline spec (set by the suite after start()). */
   baselineStored: Obj | null = null;
+
+  /** The stored spec of the baseline network (proto form, as read). */
+  baselineNetwork: Obj = {};
 
   /** A worker removed by a call: stop its daemon and join a new one in its place. */
   private async rejoinWorker(): Promise<void> {

@@ -22,7 +22,8 @@
 //                         ABORTED, NOT_FOUND, ALREADY_EXISTS (a name clash) or
 //                         RESOURCE_EXHAUSTED; never INTERNAL, UNKNOWN, ...
 // - refused-but-changed   a refused call changes no object (nodes, services,
-//                         tasks, the cluster with its versions, join tokens)
+//                         tasks, networks, the cluster with its versions,
+//                         join tokens)
 // - read-changed-state    a read changes nothing
 // - invalid-accepted:X / invalid-refused-with:X
 //                         bytes a strict decoder must refuse (wrong wire type,
@@ -32,7 +33,7 @@
 // - version-not-checked   an accepted update carried the version the object had
 // - *-not-as-asked, changed-other-objects, noop-update-wrote, service-renamed,
 //   cluster-renamed, cluster-spec-out-of-range, implausible-spec-accepted:X,
-//   removed-the-only-manager
+//   removed-the-only-manager, removed-network-in-use
 //                         an accepted call did what it asked and nothing else
 // - cli-spec-refused-with:X
 //                         a spec the CLI accepted is accepted by the manager, or
@@ -59,9 +60,9 @@ import fc from 'fast-check';
 import protobuf from 'protobufjs';
 import { parseArgs } from '../../src/cli/args.js';
 import { buildCreateSpec, CREATE_FLAGS } from '../../src/cli/service-spec.js';
-import { clusterSpecFromProto, serviceSpecFromProto, serviceSpecToProto } from '../../src/api/convert.js';
+import { clusterSpecFromProto, networkSpecFromProto, serviceSpecFromProto, serviceSpecToProto } from '../../src/api/convert.js';
 import type { control } from '../../src/api/wire.js';
-import type { ClusterSpec, ServiceSpec } from '../../src/api/objects.js';
+import type { ClusterSpec, NetworkSpec, ServiceSpec } from '../../src/api/objects.js';
 import { ACTIVE, ControlTarget, diff, MANAGER, metaOf, READY, stable, WORKER, type CallResult, type Obj, type Snapshot } from './control-target.js';
 import { flagTokenArb, renderToken, type FlagToken } from './argv.js';
 import { nastyInt64, nastyString } from './nasty.js';
@@ -105,7 +106,7 @@ const ALLOWED = new Set([
   grpc.status.ALREADY_EXISTS,
   grpc.status.RESOURCE_EXHAUSTED,
 ]);
-const READS = new Set(['GetNode', 'ListNodes', 'GetService', 'ListServices', 'ListTasks', 'GetCluster', 'GetJoinTokens', 'ClusterInfo']);
+const READS = new Set(['GetNode', 'ListNodes', 'GetService', 'ListServices', 'ListTasks', 'GetCluster', 'GetJoinTokens', 'ClusterInfo', 'GetNetwork', 'ListNetworks']);
 const code = (c: number): string => grpc.status[c] ?? String(c);
 const MiB = 1024 * 1024;
 
@@ -114,6 +115,7 @@ const MiB = 1024 * 1024;
 const how = fc.constantFrom('exact', 'exact', 'exact', 'prefix', 'upper', 'suffix', 'name');
 const nodeRef = fc.record({ $ref: fc.constantFrom('manager', 'worker'), how, n: fc.integer({ min: 1, max: 26 }) });
 const serviceRef = fc.record({ $ref: fc.constantFrom('service', 'service', 'ghost'), how, n: fc.integer({ min: 1, max: 26 }) });
+const networkRef = fc.record({ $ref: fc.constantFrom('network', 'network', 'netghost'), how, n: fc.integer({ min: 1, max: 26 }) });
 const withNasty = (a: fc.Arbitrary<unknown>): fc.Arbitrary<ModelValue> => fc.oneof({ weight: 3, arbitrary: a as fc.Arbitrary<ModelValue> }, { weight: 2, arbitrary: nastyString() });
 
 const IMAGES = ['busybox', 'busybox:latest', 'alpine:3.19', 'registry:5000/team/app:1.0', 'BUSYBOX', 'busybox:', ':latest', 'a'.repeat(300), 'busybox@sha256:abc', 'UPPER/case'];
@@ -137,7 +139,16 @@ const hint: Hint = (f, parent) => {
     case 'serviceIds':
       return withNasty(serviceRef);
     case 'names':
-      return withNasty(serviceRef.map((r) => ({ ...r, how: 'name' })));
+      return withNasty((p.includes('ListNetworks') ? networkRef : serviceRef).map((r) => ({ ...r, how: 'name' })));
+    case 'networkId':
+      return withNasty(networkRef);
+    case 'idPrefixes':
+      return withNasty(networkRef.map((r) => ({ ...r, how: 'prefix' })));
+    case 'networks':
+      if (p.endsWith('.TaskTemplate')) return withNasty(networkRef);
+      return undefined;
+    case 'driver':
+      return withNasty(fc.constantFrom('', 'overlay', 'overlay', 'OVERLAY', 'bridge', 'host'));
     case 'labelsRm':
       return withNasty(fc.constantFrom('zone', 'fz', 'nope'));
     case 'labels':
@@ -148,6 +159,7 @@ const hint: Hint = (f, parent) => {
     case 'name':
       if (p.endsWith('.ServiceSpec')) return fc.oneof(fc.stringMatching(/^[a-z0-9]{1,8}$/).map((s) => ({ $fresh: s })), serviceRef.map((r) => ({ ...r, how: 'name' })), nastyString()) as fc.Arbitrary<ModelValue>;
       if (p.endsWith('.ClusterSpec')) return withNasty(fc.constantFrom('default', 'fuzz'));
+      if (p.endsWith('.NetworkSpec')) return fc.oneof(fc.stringMatching(/^[a-z0-9]{1,8}$/).map((s) => ({ $fresh: s })), networkRef.map((r) => ({ ...r, how: 'name' })), nastyString()) as fc.Arbitrary<ModelValue>;
       return undefined;
     case 'image':
       return withNasty(fc.constantFrom(...IMAGES));
@@ -219,11 +231,17 @@ function serviceSpec(name: ModelValue): Model {
   };
 }
 
+/** A valid network spec in model form. */
+function networkSpec(name: ModelValue): Model {
+  return { name, labels: [['fz', 'base']], driver: 'overlay' };
+}
+
 /** A valid request for each method: what mutations start from. */
 function baseline(method: string): Model {
   const ver = { $ver: 'current' };
   const worker = { $ref: 'worker', how: 'exact', n: 1 };
   const service = { $ref: 'service', how: 'exact', n: 1 };
+  const network = { $ref: 'network', how: 'exact', n: 1 };
   switch (method) {
     case 'GetNode':
       return { nodeId: worker };
@@ -264,6 +282,14 @@ function baseline(method: string): Model {
     }
     case 'RotateJoinToken':
       return { role: WORKER };
+    case 'CreateNetwork':
+      return { spec: networkSpec({ $fresh: 'net' }) };
+    case 'GetNetwork':
+      return { networkId: network };
+    case 'ListNetworks':
+      return { filters: { names: [{ ...network, how: 'name' }], idPrefixes: [{ ...network, how: 'prefix', n: 4 }] } };
+    case 'RemoveNetwork':
+      return { networkId: network };
     default:
       return {};
   }
@@ -416,6 +442,19 @@ function resolveService(s: Snapshot, ref: string): Obj | undefined {
   return byPrefix.length === 1 ? byPrefix[0] : undefined;
 }
 
+function networkName(n: Obj): string {
+  return String(((n.spec ?? {}) as Obj).name ?? '');
+}
+
+/** The network the server resolves `ref` to (exact id, name in any case, unique id prefix), as findNetwork (src/manager/controlapi/networks.ts). */
+function resolveNetwork(s: Snapshot, ref: string): Obj | undefined {
+  if (!ref) return undefined;
+  const direct = s.networks.find((x) => metaOf(x).id === ref) ?? s.networks.find((x) => networkName(x).toLowerCase() === ref.toLowerCase());
+  if (direct) return direct;
+  const byPrefix = s.networks.filter((x) => metaOf(x).id.startsWith(ref));
+  return byPrefix.length === 1 ? byPrefix[0] : undefined;
+}
+
 function refValue(p: { $ref: string; how: string; n: number }, s: Snapshot): string {
   const nodeOf = (id: string): Obj | undefined => s.nodes.find((n) => metaOf(n).id === id);
   let id: string;
@@ -430,6 +469,14 @@ function refValue(p: { $ref: string; how: string; n: number }, s: Snapshot): str
     case 'ghost':
       id = target.ghostServiceId;
       name = 'fz-ghost';
+      break;
+    case 'network':
+      id = target.networkId;
+      name = 'fz-netbase';
+      break;
+    case 'netghost':
+      id = target.ghostNetworkId;
+      name = 'fz-netghost';
       break;
     default:
       id = target.serviceId;
@@ -485,6 +532,14 @@ function decodeBoth(req: protobuf.Type, bytes: Uint8Array): { view: Obj; exact: 
 function tryServiceSpec(x: unknown): ServiceSpec | Error {
   try {
     return serviceSpecFromProto(x as control.ServiceSpec__Output);
+  } catch (err) {
+    return err as Error;
+  }
+}
+
+function tryNetworkSpec(x: unknown): NetworkSpec | Error {
+  try {
+    return networkSpecFromProto(x as control.NetworkSpec__Output);
   } catch (err) {
     return err as Error;
   }
@@ -800,6 +855,36 @@ function check(r: Ran, before: Snapshot, after: Snapshot): Violation[] {
       others((kind) => kind === 'cluster' || kind === 'tokens');
       break;
     }
+    case 'CreateNetwork': {
+      const created = after.networks.filter((x) => !before.networks.some((y) => metaOf(y).id === metaOf(x).id));
+      if (created.length !== 1) return (v('create-network-not-as-asked', `${created.length} networks appeared`), out);
+      const id = metaOf(created[0]).id;
+      const spec = tryNetworkSpec(req.spec);
+      if (spec instanceof Error) v('accepted-spec-the-validator-refuses', `the store validator says: ${spec.message}`);
+      else {
+        const stored = (created[0].spec ?? {}) as Obj;
+        if (stable(norm(spec)) !== stable(norm(stored))) v('create-network-not-as-asked', `stored spec differs: ${diffText(norm(spec), norm(stored))}`);
+        if (stored.driver !== 'overlay') v('create-network-not-as-asked', `driver ${JSON.stringify(stored.driver)}, not overlay`);
+        const clash = before.networks.find((x) => networkName(x).toLowerCase() === spec.name.toLowerCase());
+        if (clash) v('network-name-not-unique', `a second network named ${JSON.stringify(spec.name)} (${metaOf(clash).id} has it)`);
+      }
+      others((kind, oid) => kind === 'networks' && oid === id);
+      break;
+    }
+    case 'RemoveNetwork': {
+      const t = resolveNetwork(before, String(req.networkId));
+      if (!t) return (v('accepted-unresolvable-target', `no network ${JSON.stringify(req.networkId)}`), out);
+      const id = metaOf(t).id;
+      const uses = (sp: unknown): boolean => {
+        const nets = (((sp ?? {}) as Obj).taskTemplate as Obj | undefined)?.networks;
+        return Array.isArray(nets) && nets.includes(id);
+      };
+      const users = before.services.filter((x) => uses(x.spec) || uses(x.previousSpec)).map(serviceName);
+      if (users.length > 0) v('removed-network-in-use', `removed network ${JSON.stringify(networkName(t))} while used by ${users.join(', ')}`);
+      if (after.networks.some((x) => metaOf(x).id === id)) v('remove-network-not-as-asked', 'the network is still there');
+      others((kind, oid) => kind === 'networks' && oid === id);
+      break;
+    }
   }
   return out;
 }
@@ -880,7 +965,7 @@ async function runCase(method: string, input: Input): Promise<Violation[]> {
 // ------------------------------------------------------------ the tests
 
 before(async () => {
-  await target.start(serviceSpec);
+  await target.start(serviceSpec, networkSpec);
 }, { timeout: 180_000 });
 
 after(async () => {
