@@ -31,12 +31,15 @@ import { after, before, test } from 'node:test';
 import { DaemonCluster } from '../../src/testing/daemon-cluster.js';
 import { LABEL_CLUSTER_ID, LABEL_NODE_ID, LABEL_SERVICE_NAME } from '../../src/worker/exec/docker/labels.js';
 import { requireEngine, TEST_IMAGE } from '../worker/engine.js';
+import { NodeAddresses } from '../../src/network/node-addresses.js';
 
 const engine = await requireEngine('test/cluster/mesh.test.ts');
 const skip = engine.skip !== false;
 const docker = engine.docker;
 const base = mkdtempSync(join(tmpdir(), 'flotilla-mesh-'));
-const c = new DaemonCluster({ baseDir: base, firstHost: 140, port: 7640, nodeStatusMs: 500 });
+/** The cluster's VIP pool is 10.<FIRST_HOST>.0.0/16 (DaemonCluster). */
+const FIRST_HOST = 140;
+const c = new DaemonCluster({ baseDir: base, firstHost: FIRST_HOST, port: 7640, nodeStatusMs: 500 });
 const NODES = [0, 1, 2];
 let clusterId = '';
 /** An HTTP server on 8080 that answers every request with its container's hostname (busybox httpd). */
@@ -62,6 +65,9 @@ after(async () => {
       await docker.getNetwork(n.Id).remove().catch(() => undefined);
     }
   }
+  // A node killed with SIGKILL (the kill -9 test) leaves its DNS address and virtual IPs on lo: take them away.
+  const lo = new NodeAddresses();
+  for (const a of await lo.list().catch(() => [])) if (a.address.startsWith(`10.${FIRST_HOST}.`)) await lo.remove(a.address).catch(() => undefined);
   if (process.env.KEEP_CLUSTER_DIRS !== '1') rmSync(base, { recursive: true, force: true });
 });
 
