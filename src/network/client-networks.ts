@@ -7,10 +7,9 @@
 // miss (a container that just started), so a query costs no engine call in
 // the steady state.
 import type Docker from 'dockerode';
+import { LABEL_CLUSTER_ID, networkIdOf } from '../common/engine-names.js';
 
 const MIN_REFRESH_MS = 200;
-const NETWORK_PREFIX = 'flotilla-';
-const LABEL_CLUSTER_ID = 'com.flotilla.cluster.id';
 
 export class ClientNetworks {
   /** Container address -> the cluster networks its container is on. */
@@ -46,8 +45,8 @@ export class ClientNetworks {
     const containerNets = new Map<string, Set<string>>();
     const containerAddrs = new Map<string, string[]>();
     for (const n of networks) {
-      if (!n.Name.startsWith(NETWORK_PREFIX)) continue;
-      const networkId = n.Name.slice(NETWORK_PREFIX.length);
+      const networkId = networkIdOf(n.Name);
+      if (!networkId) continue;
       // The list leaves containers out: inspect each network.
       const info = (await this.docker
         .getNetwork(n.Id)

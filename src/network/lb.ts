@@ -9,9 +9,9 @@
 //  - active connection counts for least-conn, kept by the caller through
 //    connectionOpened / connectionClosed.
 
-export type LbPolicy = 'round-robin' | 'least-conn' | 'random' | 'weighted';
-
-export const LB_POLICIES: readonly LbPolicy[] = ['round-robin', 'least-conn', 'random', 'weighted'];
+// The policies are the contract's (src/api/objects.ts).
+import type { LbPolicy } from '../api/objects.js';
+export type { LbPolicy };
 
 /**
  * One place a connection can go. `weight` (>= 0) counts only for the

@@ -19,16 +19,21 @@
 import { readFileSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import type { dispatcher } from '../api/wire.js';
+import { enumToProto, LB_POLICIES, PORT_PROTOCOLS, PROXY_PROTOCOLS, PUBLISH_MODES } from '../api/enums.js';
 import { PortProxy, type Backend, type LbPolicy } from './port-proxy.js';
 import { DnsServer, resolveUpstreams, type DnsAnswer, type DnsQuery } from './dns-server.js';
 import { AddressAllocator, NodeAddresses, parseCidr, parseIpv4 } from './node-addresses.js';
 
 type Entry = dispatcher.ServiceEndpoints__Output;
 
-const LB_POLICY: Record<number, LbPolicy> = { 0: 'round-robin', 1: 'least-conn', 2: 'random', 3: 'weighted' };
-const PROXY_PROTOCOL: Record<number, 'v1' | 'v2' | undefined> = { 0: undefined, 1: 'v1', 2: 'v2' };
-const PROTOCOL: Record<number, 'tcp' | 'udp'> = { 0: 'tcp', 1: 'udp' };
-const PUBLISH_INGRESS = 0;
+/** The wire's enum numbers read with the contract's tables (src/api/enums.ts); an unknown number reads as the default. */
+const protocolOf = (n: number): 'tcp' | 'udp' => PORT_PROTOCOLS.byNumber.get(n) ?? 'tcp';
+const lbPolicyOf = (n: number): LbPolicy => LB_POLICIES.byNumber.get(n) ?? 'round-robin';
+const proxyProtocolOf = (n: number): 'v1' | 'v2' | undefined => {
+  const p = PROXY_PROTOCOLS.byNumber.get(n);
+  return p === 'none' ? undefined : p;
+};
+const PUBLISH_INGRESS = enumToProto(PUBLISH_MODES, 'ingress');
 
 export interface NodeMeshOptions {
   nodeId: string;
@@ -127,7 +132,7 @@ export class NodeMesh {
     for (const s of this.services.values()) {
       for (const p of s.ports) {
         if (p.publishMode !== PUBLISH_INGRESS || p.publishedPort === 0) continue;
-        const protocol = PROTOCOL[p.protocol] ?? 'tcp';
+        const protocol = protocolOf(p.protocol);
         wanted.set(`${this.o.publishAddr}:${p.publishedPort}/${protocol}`, {
           host: this.o.publishAddr,
           port: p.publishedPort,
@@ -169,7 +174,7 @@ export class NodeMesh {
         l = listener;
         this.listeners.set(key, l);
       }
-      l.proxy.setBackends(w.backends, { policy: LB_POLICY[w.entry.lbPolicy] ?? 'round-robin', proxyProtocol: PROXY_PROTOCOL[w.entry.proxyProtocol] });
+      l.proxy.setBackends(w.backends, { policy: lbPolicyOf(w.entry.lbPolicy), proxyProtocol: proxyProtocolOf(w.entry.proxyProtocol) });
     }
     for (const [key, l] of this.listeners) {
       if (wanted.has(key)) continue;
@@ -283,7 +288,7 @@ export class NodeMesh {
 export function backendsFor(s: Entry, targetPort: number, protocol: 'tcp' | 'udp'): Backend[] {
   const out: Backend[] = [];
   for (const b of s.backends) {
-    const binding = b.ports.find((p) => p.targetPort === targetPort && (PROTOCOL[p.protocol] ?? 'tcp') === protocol);
+    const binding = b.ports.find((p) => p.targetPort === targetPort && (protocolOf(p.protocol)) === protocol);
     if (!binding) continue;
     out.push({ id: b.taskId, host: binding.hostIp, port: binding.hostPort, weight: b.weight });
   }
@@ -294,12 +299,12 @@ export function backendsFor(s: Entry, targetPort: number, protocol: 'tcp' | 'udp
 export function servicePorts(s: Entry): { port: number; protocol: 'tcp' | 'udp' }[] {
   const seen = new Map<string, { port: number; protocol: 'tcp' | 'udp' }>();
   for (const p of s.ports) {
-    const protocol = PROTOCOL[p.protocol] ?? 'tcp';
+    const protocol = protocolOf(p.protocol);
     seen.set(`${p.targetPort}/${protocol}`, { port: p.targetPort, protocol });
   }
   for (const b of s.backends) {
     for (const p of b.ports) {
-      const protocol = PROTOCOL[p.protocol] ?? 'tcp';
+      const protocol = protocolOf(p.protocol);
       seen.set(`${p.targetPort}/${protocol}`, { port: p.targetPort, protocol });
     }
   }

@@ -4,6 +4,7 @@ import type Dockerode from 'dockerode';
 import type { HealthCheck, Mount, PortConfig, Task } from '../../../api/objects.js';
 import { InvalidSpecError, type Owner } from '../executor.js';
 import { containerName, taskLabels } from './labels.js';
+import { networkName } from '../../../common/engine-names.js';
 
 const NS_PER_MS = 1_000_000;
 
@@ -37,16 +38,6 @@ export interface DataPlaneSettings {
   dnsServer: string;
   /** The Docker network of a cluster network (networkName()). */
   networkName: (networkId: string) => string;
-}
-
-/** The Docker network that runs cluster network `networkId` on this engine. */
-export function networkName(networkId: string): string {
-  return `flotilla-${networkId}`;
-}
-
-/** The cluster network a Docker network runs ('' for any other network). */
-export function networkIdOf(dockerNetwork: string): string {
-  return dockerNetwork.startsWith('flotilla-') ? dockerNetwork.slice('flotilla-'.length) : '';
 }
 
 /**

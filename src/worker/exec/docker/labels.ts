@@ -5,7 +5,9 @@ import type { Labels, Task } from '../../../api/objects.js';
 import type { Owner } from '../executor.js';
 
 export const LABEL_PREFIX = 'com.flotilla.';
-export const LABEL_CLUSTER_ID = 'com.flotilla.cluster.id';
+// The cluster label is shared with the data plane (src/common/engine-names.ts).
+import { LABEL_CLUSTER_ID } from '../../../common/engine-names.js';
+export { LABEL_CLUSTER_ID };
 export const LABEL_NODE_ID = 'com.flotilla.node.id';
 export const LABEL_SERVICE_ID = 'com.flotilla.service.id';
 export const LABEL_SERVICE_NAME = 'com.flotilla.service.name';
