@@ -115,6 +115,8 @@ function containerToProto(c: ContainerSpec): control.ContainerSpec__Output {
         }
       : null,
     stopGracePeriodMs: c.stopGracePeriodMs,
+    secrets: (c.secrets ?? []).map((r) => ({ secretId: r.id, secretName: r.name, target: r.target, uid: r.uid, gid: r.gid, mode: r.mode })),
+    configs: (c.configs ?? []).map((r) => ({ configId: r.id, configName: r.name, target: r.target, uid: r.uid, gid: r.gid, mode: r.mode })),
   };
 }
 
@@ -226,7 +228,7 @@ function healthCheckFromWire(x: unknown, path: string): Obj | undefined {
 function containerFromWire(x: unknown, path: string): Obj | undefined {
   const c = sub<control.ContainerSpec__Output>(x, path);
   if (c === undefined) return undefined;
-  const { image, command, args, env, dir, user, mounts, healthcheck, stopGracePeriodMs, ...rest } = c;
+  const { image, command, args, env, dir, user, mounts, healthcheck, stopGracePeriodMs, secrets, configs, ...rest } = c;
   noFieldsLeft(rest);
   const container: Obj = {
     image,
@@ -241,6 +243,16 @@ function containerFromWire(x: unknown, path: string): Obj | undefined {
       return { type: enumFromProto(MOUNT_TYPES, type, at(f, 'type')), source, target, readOnly };
     }),
     stopGracePeriodMs,
+    secrets: items<control.SecretReference__Output>(secrets, at(path, 'secrets'), (r) => {
+      const { secretId, secretName, target, uid, gid, mode, _mode: _hasMode, ...more } = r;
+      noFieldsLeft(more);
+      return { id: secretId, name: secretName, target, uid, gid, ...(mode === undefined || mode === null ? {} : { mode }) };
+    }),
+    configs: items<control.ConfigReference__Output>(configs, at(path, 'configs'), (r) => {
+      const { configId, configName, target, uid, gid, mode, _mode: _hasMode, ...more } = r;
+      noFieldsLeft(more);
+      return { id: configId, name: configName, target, uid, gid, ...(mode === undefined || mode === null ? {} : { mode }) };
+    }),
   };
   const hc = healthCheckFromWire(healthcheck, at(path, 'healthcheck'));
   if (hc !== undefined) container.healthcheck = hc;
@@ -661,6 +673,7 @@ export function clusterSpecToProto(s: ClusterSpec): control.ClusterSpec__Output 
     dispatcher: { heartbeatPeriodMs: s.dispatcher.heartbeatPeriodMs, heartbeatGrace: s.dispatcher.heartbeatGrace },
     caConfig: { nodeCertExpiryHours: s.caConfig.nodeCertExpiryHours },
     network: { ...s.network },
+    encryption: { autoLockManagers: s.encryption?.autoLockManagers ?? false },
   };
 }
 
@@ -694,7 +707,7 @@ export function clusterSpecFromProto(x: control.ClusterSpec__Output | null | und
   const s = sub<control.ClusterSpec__Output>(x, path);
   let spec: Obj | undefined;
   if (s !== undefined) {
-    const { name, orchestration, dispatcher, caConfig, network, ...rest } = s;
+    const { name, orchestration, dispatcher, caConfig, network, encryption, ...rest } = s;
     noFieldsLeft(rest);
     spec = {
       name,
@@ -718,6 +731,10 @@ export function clusterSpecFromProto(x: control.ClusterSpec__Output | null | und
           return { vipPool, vipPoolMaskLength, publishedPortRangeStart, publishedPortRangeEnd };
         },
       ),
+      encryption: settingsFromWire<control.EncryptionConfig__Output>(encryption, at(path, 'encryption'), ({ autoLockManagers, ...more }) => {
+        noFieldsLeft(more);
+        return { autoLockManagers };
+      }),
     };
   }
   return validateClusterSpec(spec, path, rules);

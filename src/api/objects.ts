@@ -174,7 +174,34 @@ export interface ContainerSpec {
   mounts: Mount[];
   healthcheck?: HealthCheck;
   stopGracePeriodMs: number;
+  /** Secrets read as files on a tmpfs (absent when none). */
+  secrets?: SecretReference[];
+  /** Configs read as files (absent when none). */
+  configs?: ConfigReference[];
 }
+
+/**
+ * A container's use of a secret or a config (SwarmKit's SecretReference /
+ * ConfigReference with a file target). Stored resolved: the id of the object,
+ * its name when the service was written, the target, owner and mode filled in.
+ */
+export interface FileReference {
+  /** The secret's (config's) id; a request may leave it '' and give the name. */
+  id: string;
+  name: string;
+  /**
+   * Secrets: a file name under /run/secrets/ or an absolute path (default: the name).
+   * Configs: an absolute path (default: '/' + the name).
+   */
+  target: string;
+  /** Numeric owner of the file (default '0'). */
+  uid: string;
+  gid: string;
+  /** Permission bits (default 0o444). */
+  mode: number;
+}
+export type SecretReference = FileReference;
+export type ConfigReference = FileReference;
 
 export interface Resources {
   nanoCpus: number;
@@ -443,6 +470,8 @@ export interface ClusterSpec {
   dispatcher: { heartbeatPeriodMs: number; heartbeatGrace: number };
   caConfig: { nodeCertExpiryHours: number };
   network: NetworkConfig;
+  /** Swarm's EncryptionConfig; absent: autolock off. */
+  encryption?: { autoLockManagers: boolean };
 }
 
 export interface Cluster extends Meta {
@@ -460,6 +489,13 @@ export interface Cluster extends Meta {
   joinTokens: { worker: string; manager: string };
   /** Ids of removed nodes: their certificates are refused from then on (SwarmKit's RemovedNodes). */
   removedNodes: string[];
+  /**
+   * With autolock (spec.encryption.autoLockManagers), the key that wraps every
+   * manager's data key (SwarmKit's UnlockKeys); absent otherwise. Only in the
+   * store (encrypted at rest like everything in it); only GetUnlockKey and
+   * RotateUnlockKey return it.
+   */
+  unlockKey?: string;
 }
 
 // ---------------------------------------------------------------------------

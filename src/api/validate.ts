@@ -14,6 +14,7 @@ import {
   type Config,
   type ContainerSpec,
   type EndpointSpec,
+  type FileReference,
   type HealthCheck,
   type Kind,
   type KindMap,
@@ -383,10 +384,70 @@ export function validateContainerSpec(x: unknown, path = 'container'): Container
   const hcRaw = prop(o, 'healthcheck');
   const healthcheck = hcRaw === undefined ? undefined : parseHealthCheck(asObj(hcRaw, at(path, 'healthcheck')), at(path, 'healthcheck'));
   const stopGracePeriodMs = duration(o, 'stopGracePeriodMs', path, 10_000);
+  const secrets = list(o, 'secrets', path, (v, f) => parseFileReference(v, f, 'secret'));
+  const configs = list(o, 'configs', path, (v, f) => parseFileReference(v, f, 'config'));
+  checkFileTargets(secrets, configs, mounts, path);
   // The canonical key order is the same whether or not there is a health check.
-  return healthcheck === undefined
+  const base = healthcheck === undefined
     ? { image, command, args, env, dir, user, mounts, stopGracePeriodMs }
     : { image, command, args, env, dir, user, mounts, healthcheck, stopGracePeriodMs };
+  return { ...base, ...nonEmpty('secrets', secrets), ...nonEmpty('configs', configs) };
+}
+
+/** Where a secret reference's file is in the container: /run/secrets/TARGET, or TARGET when absolute. */
+export function secretFilePath(target: string): string {
+  return target.startsWith('/') ? target : `/run/secrets/${target}`;
+}
+
+/** Where a config reference's file is in the container: TARGET when absolute, else '/' + TARGET (as docker's CLI does). */
+export function configFilePath(target: string): string {
+  return target.startsWith('/') ? target : `/${target}`;
+}
+
+const NUMERIC_ID_RE = /^\d{1,10}$/;
+
+function parseFileReference(x: unknown, field: string, kind: 'secret' | 'config'): FileReference {
+  const o = asObj(x, field);
+  const id = str(o, 'id', field, '', 64);
+  if (id) validateId(id, at(field, 'id'));
+  const name = str(o, 'name', field, '', 80);
+  if (!id && !name) throw new ValidationError(at(field, 'name'), 'required', `names no ${kind}: give its name or id`);
+  const target = str(o, 'target', field, '', 4096);
+  if (target) {
+    if (target.split('/').some((part) => part === '..' || part === '.') || target.includes('\0') || target.endsWith('/')) {
+      throw new ValidationError(at(field, 'target'), 'file-target', `must be a file name or an absolute file path without "." or ".." parts (got ${quoteInput(target)})`);
+    }
+    if (kind === 'secret' && !target.startsWith('/') && target.includes('//')) {
+      throw new ValidationError(at(field, 'target'), 'file-target', `must be a file name under /run/secrets/ (got ${quoteInput(target)})`);
+    }
+  }
+  const owner = (key: 'uid' | 'gid'): string => {
+    const v = str(o, key, field, '0', 16) || '0';
+    if (!NUMERIC_ID_RE.test(v) || Number(v) > 0xffffffff) throw new ValidationError(at(field, key), 'file-owner', `must be a numeric ${key === 'uid' ? 'user' : 'group'} id (got ${quoteInput(v)})`);
+    return String(Number(v));
+  };
+  const uid = owner('uid');
+  const gid = owner('gid');
+  const mode = int(o, 'mode', field, { def: 0o444, min: 0, max: 0o777, rule: 'file-mode' });
+  return { id, name, target, uid, gid, mode };
+}
+
+/** Two files at one path, or a file where a mount is, would hide one another. */
+function checkFileTargets(secrets: FileReference[], configs: FileReference[], mounts: Mount[], path: string): void {
+  const seen = new Map<string, string>();
+  const files: [FileReference, string, string][] = [
+    ...secrets.map((r, i): [FileReference, string, string] => [r, `${at(path, 'secrets')}[${i}].target`, secretFilePath(r.target || r.name)]),
+    ...configs.map((r, i): [FileReference, string, string] => [r, `${at(path, 'configs')}[${i}].target`, configFilePath(r.target || r.name)]),
+  ];
+  for (const [, field, file] of files) {
+    if (!file || file === '/' || file === '/run/secrets/') continue;
+    const prev = seen.get(file);
+    if (prev !== undefined) throw new ValidationError(field, 'file-target-duplicate', `${quoteInput(file)} is already the target of ${prev}`);
+    seen.set(file, field);
+    for (const m of mounts) {
+      if (within(file, m.target)) throw new ValidationError(field, 'file-target-mount', `${quoteInput(file)} is inside the mount at ${quoteInput(m.target)}`);
+    }
+  }
 }
 
 function parseResources(o: Obj, path: string): Resources {
@@ -1055,7 +1116,16 @@ export function validateClusterSpec(x: unknown, path = 'spec', rules: SpecRules 
     },
     caConfig: { nodeCertExpiryHours: setting(ca, 'nodeCertExpiryHours', 2160, 'cert-expiry') },
     network: validateNetworkConfig(prop(o, 'network'), at(path, 'network')),
+    ...autoLock(o, path),
   };
+}
+
+/** spec.encryption: kept only when autolock is on, so a cluster written before it existed keeps its canonical form. */
+function autoLock(o: Obj, path: string): { encryption?: { autoLockManagers: boolean } } {
+  const raw = prop(o, 'encryption');
+  if (raw === undefined || raw === null) return {};
+  const on = bool(asObj(raw, at(path, 'encryption')), 'autoLockManagers', at(path, 'encryption'), false);
+  return on ? { encryption: { autoLockManagers: true } } : {};
 }
 
 /** The data plane's ranges (defaults: DEFAULT_NETWORK_CONFIG); ValidationError naming the field. */
@@ -1143,7 +1213,13 @@ export function validateCluster(x: unknown): Cluster {
     },
     joinTokens: { worker: str(jt, 'worker', 'joinTokens', ''), manager: str(jt, 'manager', 'joinTokens', '') },
     removedNodes: list(o, 'removedNodes', '', (v, field) => validateId(v, field)),
+    ...unlockKeyOf(o),
   };
+}
+
+function unlockKeyOf(o: Obj): { unlockKey?: string } {
+  const k = str(o, 'unlockKey', '', '', 256);
+  return k ? { unlockKey: k } : {};
 }
 
 const VALIDATORS: { [K in Kind]: (x: unknown) => KindMap[K] } = {

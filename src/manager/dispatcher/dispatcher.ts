@@ -511,6 +511,10 @@ export class Dispatcher implements LeaderController {
         removedTaskIds: last ? m.removedTaskIds : [],
         more: !last,
         dataPlane: null,
+        secrets: [],
+        removedSecretIds: [],
+        configs: [],
+        removedConfigIds: [],
       });
     }
     return parts;
@@ -738,7 +742,21 @@ function sameStatus(a: TaskStatus, b: TaskStatus): boolean {
 
 /** A session message that changes nothing (every field "unchanged"), to add one thing to. */
 function emptyMessage(sessionId: string): dispatcher.SessionMessage__Output {
-  return { sessionId, managers: [], heartbeatPeriodMs: 0, hasAssignments: false, tasks: [], incremental: false, removedTaskIds: [], more: false, dataPlane: null };
+  return {
+    sessionId,
+    managers: [],
+    heartbeatPeriodMs: 0,
+    hasAssignments: false,
+    tasks: [],
+    incremental: false,
+    removedTaskIds: [],
+    more: false,
+    dataPlane: null,
+    secrets: [],
+    removedSecretIds: [],
+    configs: [],
+    removedConfigIds: [],
+  };
 }
 
 function notLeader(): ApiError {

@@ -39,6 +39,10 @@ test('a message with tasks of two services (their templates shared or not), mana
     incremental: true,
     removedTaskIds: ['gone-1', 'gone-2'],
     more: true,
+    secrets: [],
+    removedSecretIds: [],
+    configs: [],
+    removedConfigIds: [],
     dataPlane: {
       complete: true,
       services: [
@@ -66,7 +70,7 @@ test('a message with tasks of two services (their templates shared or not), mana
 });
 
 test('messages without tasks, and a task without a template, decode the same from both encoders', () => {
-  const bare: dispatcher.SessionMessage__Output = { sessionId: 's', managers: [], heartbeatPeriodMs: 0, hasAssignments: false, tasks: [], incremental: false, removedTaskIds: [], more: false, dataPlane: null };
+  const bare: dispatcher.SessionMessage__Output = { sessionId: 's', managers: [], heartbeatPeriodMs: 0, hasAssignments: false, tasks: [], incremental: false, removedTaskIds: [], more: false, dataPlane: null, secrets: [], removedSecretIds: [], configs: [], removedConfigIds: [] };
   assert.deepEqual(decode(encodeSessionMessage(bare)), decode(generic(bare)));
   const { spec: _spec, ...t } = taskToProto(task('t9', db, { nodeId: 'n1', status }));
   const noSpec: dispatcher.SessionMessage__Output = { ...bare, hasAssignments: true, tasks: [t as control.Task__Output] };
