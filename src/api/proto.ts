@@ -32,6 +32,9 @@ export const CONTROL_METHODS = [
   'GetJoinTokens',
   'RotateJoinToken',
   'ClusterInfo',
+  'GetUnlockKey',
+  'RotateUnlockKey',
+  'UnlockNode',
 ] as const;
 export type ControlMethod = (typeof CONTROL_METHODS)[number];
 

@@ -11,6 +11,7 @@ import type { Control } from './connection.js';
 import { CliError, RpcError, validationToUsage } from './errors.js';
 import { FORMAT_FLAG, keyValues, outputFormat, QUIET_FLAG, renderTable, titleCase } from './format.js';
 import { listNodes, retryOnConflict } from './lookup.js';
+import { unlockKeyInstructions } from './lock-commands.js';
 
 const REACHABILITIES: readonly Reachability[] = ['unknown', 'unreachable', 'reachable'];
 
@@ -108,6 +109,7 @@ export function clusterInfoText(view: ClusterInfoView): string {
     ['Managers', `${view.managers.length} (${reachable} reachable)`],
     ['Heartbeat', heartbeatText(view.cluster.spec.dispatcher)],
     ['Data plane', dataPlaneText(view.cluster.spec.network)],
+    ['Autolock', view.cluster.spec.encryption?.autoLockManagers === true ? 'true' : 'false'],
     ['CA digest', view.cluster.rootCA.digest],
   ]);
   const table = renderTable(
@@ -178,6 +180,7 @@ const update: CommandDef = {
     { name: 'heartbeat-grace', kind: 'string', metavar: 'N', help: `heartbeats a node may miss before it is marked down (default 3; ${range('heartbeatGrace')})` },
     { name: 'task-history-limit', kind: 'string', metavar: 'N', help: `ended tasks kept per slot (default 5; ${range('taskHistoryRetention')})` },
     { name: 'cert-expiry', kind: 'string', metavar: 'DURATION', help: `validity of node certificates issued from now on (default 2160h; ${range('nodeCertExpiryHours', (h) => `${h}h`)})` },
+    { name: 'autolock', kind: 'bool', help: 'managers wait for `flotilla unlock` after a restart (--autolock=false: they do not)' },
   ],
   args: { min: 0, max: 0 },
   async run(ctx) {
@@ -196,8 +199,9 @@ const update: CommandDef = {
       throw new UsageError(`invalid --cert-expiry: ${clusterSettingRange('nodeCertExpiryHours', durationText(expiryMs))}`);
     }
     const expiryHours = expiryMs === undefined ? undefined : setting('nodeCertExpiryHours', expiryMs / 3_600_000);
-    if ([heartbeatPeriodMs, heartbeatGrace, taskHistoryRetention, expiryHours].every((v) => v === undefined)) {
-      throw new UsageError('nothing to update: give --dispatcher-heartbeat, --heartbeat-grace, --task-history-limit or --cert-expiry (see: flotilla cluster update --help)');
+    const autoLockManagers = f.has('autolock') ? f.bool('autolock') : undefined;
+    if ([heartbeatPeriodMs, heartbeatGrace, taskHistoryRetention, expiryHours, autoLockManagers].every((v) => v === undefined)) {
+      throw new UsageError('nothing to update: give --dispatcher-heartbeat, --heartbeat-grace, --task-history-limit, --cert-expiry or --autolock (see: flotilla cluster update --help)');
     }
     const control = ctx.control();
     const read = async (): Promise<{ version: number; spec: ClusterSpec }> => {
@@ -215,11 +219,16 @@ const update: CommandDef = {
           orchestration: { taskHistoryRetention: taskHistoryRetention ?? spec.orchestration.taskHistoryRetention },
           caConfig: { nodeCertExpiryHours: expiryHours ?? spec.caConfig.nodeCertExpiryHours },
         };
+        const locked = autoLockManagers ?? spec.encryption?.autoLockManagers === true;
+        if (locked) next.encryption = { autoLockManagers: true };
+        else delete next.encryption;
         return control.call('UpdateCluster', { version, spec: clusterSpecToProto(next) });
       },
       'the cluster object',
     );
     ctx.io.out('cluster updated\n');
+    // As docker swarm update --autolock=true: the key is shown once, at the moment it is made.
+    if (autoLockManagers === true) ctx.io.out(`\n${unlockKeyInstructions((await control.call('GetUnlockKey', {})).unlockKey)}`);
     return 0;
   },
 };

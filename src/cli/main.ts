@@ -9,6 +9,7 @@ import { packageRoot } from '../common/protos.js';
 import { parseArgs, quoteArg, UsageError } from './args.js';
 import { runDaemon, runInit, runJoin } from './bootstrap.js';
 import { CLUSTER_GROUP, JOIN_TOKEN } from './cluster-commands.js';
+import { UNLOCK, UNLOCK_KEY } from './lock-commands.js';
 import {
   CONNECTION_FLAGS,
   commandHelp,
@@ -19,6 +20,7 @@ import {
   processIo,
   runCommand,
   type CliIo,
+  type CommandDef,
   type CommandGroup,
 } from './command.js';
 import { NETWORK_GROUP } from './network-commands.js';
@@ -26,6 +28,9 @@ import { NODE_GROUP } from './node-commands.js';
 import { SERVICE_GROUP } from './service-commands.js';
 
 export type { CliIo } from './command.js';
+
+/** Operator commands without subcommands. */
+const SINGLE_COMMANDS: Partial<Record<string, CommandDef>> = { 'join-token': JOIN_TOKEN, 'unlock-key': UNLOCK_KEY, unlock: UNLOCK };
 
 const GROUPS: readonly CommandGroup[] = [NODE_GROUP, SERVICE_GROUP, NETWORK_GROUP, CLUSTER_GROUP];
 
@@ -43,6 +48,8 @@ Operator commands (talk to a manager):
   service      manage services (create, ls, inspect, update, rollback, promote, scale, rm, ps)
   network      manage the networks services attach to (create, ls, inspect, rm)
   join-token   print the command that adds a worker or a manager
+  unlock-key   show or rotate the unlock key (autolock)
+  unlock       unlock a manager that restarted locked
   cluster      inspect the cluster (info)
 
 Other:
@@ -84,8 +91,9 @@ function help(topic: readonly string[], io: CliIo): number {
     }
     throw new UsageError(`unknown command ${quoteArg(`flotilla ${topic[0]} ${topic[1]}`)} (see: flotilla ${quoteArg(topic[0], 40)} --help)`);
   }
-  if (topic[0] === 'join-token') {
-    io.out(commandHelp(JOIN_TOKEN));
+  const single = SINGLE_COMMANDS[topic[0]];
+  if (single) {
+    io.out(commandHelp(single));
     return 0;
   }
   if (['init', 'join', 'daemon'].includes(topic[0])) {
@@ -123,9 +131,9 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
         return await runJoin([...globalTokens, ...rest]);
       case 'daemon':
         return await runDaemon([...globalTokens, ...rest]);
-      case 'join-token':
-        return await runCommand(JOIN_TOKEN, 'flotilla join-token', rest, io, global);
     }
+    const single = SINGLE_COMMANDS[cmd];
+    if (single) return await runCommand(single, `flotilla ${single.name}`, rest, io, global);
     const group = GROUPS.find((g) => g.name === cmd);
     if (!group) throw new UsageError(`unknown command ${quoteArg(cmd)} (see: flotilla help)`);
     const [sub, ...subArgs] = rest;

@@ -678,6 +678,35 @@ describe('safe deploys (issue 15)', () => {
   });
 });
 
+describe('autolock: cluster update --autolock, unlock-key, unlock', () => {
+  test('unlock-key without autolock says how to turn it on', async () => {
+    fails(await cli(['unlock-key']), 1, /autolock is off/);
+  });
+
+  test('--autolock=true prints the new key once; unlock-key shows it; --rotate replaces it; --autolock=false drops it', async () => {
+    const on = ok(await cli(['cluster', 'update', '--autolock=true']));
+    const key = /\n {4}(FLTKEY-1-[A-Z2-7]{52})\n/.exec(on)?.[1];
+    assert.ok(key, on);
+    assert.match(on, /^cluster updated\n\nTo unlock a flotilla manager after it restarts, run the `flotilla unlock`\n/);
+    assert.equal(fake.cluster?.spec.encryption?.autoLockManagers, true);
+    assert.equal(ok(await cli(['unlock-key', '-q'])), `${key}\n`);
+    assert.match(ok(await cli(['unlock-key'])), new RegExp(`provide the following key:\\n\\n    ${key}\\n\\nPlease remember`));
+    assert.match(ok(await cli(['cluster', 'info'])), /Autolock: {4}true/);
+    const rotated = ok(await cli(['unlock-key', '--rotate']));
+    assert.match(rotated, /^Successfully rotated manager unlock key\.\n\n/);
+    const key2 = ok(await cli(['unlock-key', '-q'])).trim();
+    assert.notEqual(key2, key);
+    assert.ok(rotated.includes(key2));
+    assert.equal(ok(await cli(['cluster', 'update', '--autolock=false'])), 'cluster updated\n');
+    assert.equal(fake.cluster?.spec.encryption, undefined);
+    fails(await cli(['unlock-key', '-q']), 1, /autolock is off/);
+  });
+
+  test('a bad --autolock value is a usage error naming the flag', async () => {
+    fails(await cli(['cluster', 'update', '--autolock=maybe']), 2, /--autolock/);
+  });
+});
+
 describe('join-token and cluster', () => {
   test('join-token prints the join command with the leader address', async () => {
     assert.equal(
@@ -709,6 +738,7 @@ describe('join-token and cluster', () => {
         'Managers:    2 (2 reachable)',
         'Heartbeat:   5s, grace 3 (a node is down after 15s without one)',
         'Data plane:  VIP pool 10.240.0.0/16, a /24 per node; published ports 30000-32767',
+        'Autolock:    false',
         'CA digest:   sha256:abc',
         '',
         'NODE ID                     ADDRESS         LEADER   REACHABILITY',

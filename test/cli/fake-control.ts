@@ -24,6 +24,7 @@ import { NameConflictError, NotFoundError, VersionConflictError } from '../../sr
 import { TaskState, type Cluster, type Network, type Node, type Service, type ServiceSpec, type Task } from '../../src/api/objects.js';
 import { checkClusterSpecChange, checkServiceSpecChange, DEFAULT_NETWORK_CONFIG } from '../../src/api/validate.js';
 import { ValidationError } from '../../src/api/input.js';
+import { generateUnlockKey } from '../../src/manager/encryption/unlock-key.js';
 import { assignPublishedPorts, resolvedPorts } from '../../src/manager/dispatcher/endpoints.js';
 
 export interface InjectedError {
@@ -54,6 +55,8 @@ export class FakeControl {
   cluster: Cluster | null = null;
   joinTokens = { worker: 'SWMTKN-1-worker-token', manager: 'SWMTKN-1-manager-token' };
   info = { leaderId: '', leaderAddr: '', term: 0, managers: [] as ManagerEntry[] };
+  /** The cluster's unlock key; '' while autolock is off. */
+  unlockKey = '';
   /** Every call received, in order. */
   readonly calls: { method: ControlMethod; request: Req }[] = [];
   /** Errors to answer the next calls of a method with, in order. */
@@ -324,6 +327,8 @@ export class FakeControl {
       const spec = clusterSpecFromProto(r.spec as control.ClusterSpec__Output);
       checkClusterSpecChange(c.spec, spec);
       this.cluster = { ...c, spec, version: this.bump(), updatedAt: Date.now() };
+      const locked = spec.encryption?.autoLockManagers === true;
+      if (locked !== Boolean(this.unlockKey)) this.unlockKey = locked ? generateUnlockKey() : '';
       return { cluster: clusterToProto(this.cluster) };
     },
     GetJoinTokens: () => ({ joinTokens: { ...this.joinTokens } }),
@@ -334,6 +339,18 @@ export class FakeControl {
       return { joinTokens: { ...this.joinTokens } };
     },
     ClusterInfo: () => ({ ...this.info, managers: this.info.managers.map((m) => ({ ...m })) }),
+    GetUnlockKey: () => {
+      if (!this.unlockKey) throw new ApiError(grpc.status.FAILED_PRECONDITION, 'autolock is off, so there is no unlock key');
+      return { unlockKey: this.unlockKey };
+    },
+    RotateUnlockKey: () => {
+      if (!this.unlockKey) throw new ApiError(grpc.status.FAILED_PRECONDITION, 'autolock is off, so there is no unlock key');
+      this.unlockKey = generateUnlockKey();
+      return { unlockKey: this.unlockKey };
+    },
+    UnlockNode: () => {
+      throw new ApiError(grpc.status.FAILED_PRECONDITION, 'this node is not locked');
+    },
   };
 
   private implementation(): grpc.UntypedServiceImplementation {

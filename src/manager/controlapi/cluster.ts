@@ -11,6 +11,7 @@ import { jsonEqual } from '../../api/shared-specs.js';
 import type { Cluster } from '../../api/objects.js';
 import { checkClusterSpecChange } from '../../api/validate.js';
 import { checkVersion, KindApi } from './common.js';
+import { generateUnlockKey } from '../encryption/unlock-key.js';
 
 export class ClusterApi extends KindApi {
   async GetCluster(): Promise<control.GetClusterResponse__Output> {
@@ -26,9 +27,33 @@ export class ClusterApi extends KindApi {
     checkVersion('cluster', cluster, version);
     checkClusterSpecChange(cluster.spec, spec);
     if (jsonEqual(spec, cluster.spec)) return { cluster: clusterToProto(cluster) };
-    const next: Cluster = { ...cluster, spec, updatedAt: Date.now() };
+    const next: Cluster = withUnlockKey({ ...cluster, spec, updatedAt: Date.now() });
     const [stored] = await this.writer.write([updateAction('cluster', next, version)]);
+    if (autoLock(cluster) !== autoLock(next)) this.log?.info({ autolock: autoLock(next) }, 'autolock changed');
     return { cluster: clusterToProto(stored as Cluster) };
+  }
+
+  async GetUnlockKey(): Promise<control.GetUnlockKeyResponse__Output> {
+    await this.rs.barrier();
+    const c = this.cluster();
+    if (!autoLock(c) || !c.unlockKey) throw notLocked();
+    return { unlockKey: c.unlockKey };
+  }
+
+  /** A new key; every manager re-wraps its data key with it as it applies the change (src/manager/encryption/protection.ts). */
+  async RotateUnlockKey(): Promise<control.RotateUnlockKeyResponse__Output> {
+    await this.rs.barrier();
+    const cluster = this.cluster();
+    if (!autoLock(cluster)) throw notLocked();
+    const next: Cluster = { ...cluster, unlockKey: generateUnlockKey(), updatedAt: Date.now() };
+    const [stored] = await this.writer.write([updateAction('cluster', next, cluster.version)]);
+    this.log?.info('unlock key rotated');
+    return { unlockKey: (stored as Cluster).unlockKey ?? '' };
+  }
+
+  /** A manager that serves this is not locked (a locked one answers from src/daemon/locked.ts). */
+  UnlockNode(): Promise<control.UnlockNodeResponse__Output> {
+    return Promise.reject(new ApiError(grpc.status.FAILED_PRECONDITION, 'this node is not locked: `flotilla unlock` is for a manager that restarted with autolock on'));
   }
 
   async GetJoinTokens(): Promise<control.GetJoinTokensResponse__Output> {
@@ -57,6 +82,21 @@ export class ClusterApi extends KindApi {
     });
     return { leaderId: st.leader, leaderAddr: st.leader ? (st.addresses[st.leader] ?? '') : '', term: st.term, managers };
   }
+}
+
+function autoLock(c: Cluster): boolean {
+  return c.spec.encryption?.autoLockManagers === true;
+}
+
+/** Autolock turned on gets a new unlock key; turned off drops it (the managers' data keys go back to their key files). */
+function withUnlockKey(c: Cluster): Cluster {
+  const { unlockKey, ...rest } = c;
+  if (!autoLock(c)) return rest;
+  return { ...rest, unlockKey: unlockKey || generateUnlockKey() };
+}
+
+function notLocked(): ApiError {
+  return new ApiError(grpc.status.FAILED_PRECONDITION, 'autolock is off, so there is no unlock key: turn it on with `flotilla cluster update --autolock=true`');
 }
 
 function joinTokens(c: Cluster): control.JoinTokens__Output {

@@ -59,6 +59,9 @@ export class ControlService implements Record<ControlMethod, unknown> {
   readonly GetJoinTokens: ClusterApi['GetJoinTokens'] = () => this.cluster.GetJoinTokens();
   readonly RotateJoinToken: ClusterApi['RotateJoinToken'] = (req) => this.cluster.RotateJoinToken(req);
   readonly ClusterInfo: ClusterApi['ClusterInfo'] = () => this.cluster.ClusterInfo();
+  readonly GetUnlockKey: ClusterApi['GetUnlockKey'] = () => this.cluster.GetUnlockKey();
+  readonly RotateUnlockKey: ClusterApi['RotateUnlockKey'] = () => this.cluster.RotateUnlockKey();
+  readonly UnlockNode: ClusterApi['UnlockNode'] = () => this.cluster.UnlockNode();
 }
 
 export type ControlHandler = (req: Req) => Promise<unknown>;
