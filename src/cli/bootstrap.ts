@@ -13,6 +13,7 @@ import type { NetworkConfig } from '../api/objects.js';
 import { DEFAULT_NETWORK_CONFIG, parseIPv4Cidr, validateNetworkConfig } from '../api/validate.js';
 import { ValidationError } from '../api/input.js';
 import { validationDetail } from './errors.js';
+import { unlockKeyInstructions } from './lock-commands.js';
 import { CertificateError } from '../manager/ca/ca.js';
 import { CaDigestMismatchError, InvalidTokenError } from '../manager/ca/token.js';
 
@@ -39,7 +40,7 @@ const PUBLISH_ADDR_HELP = `  --publish-addr     the address this node's routing 
                      127.0.0.0/8, so that nodes on one host do not clash; else 0.0.0.0)`;
 
 const USAGE = {
-  init: `usage: flotilla init [--advertise-addr HOST[:PORT]] [--listen-addr HOST[:PORT]] [--publish-addr ADDR] [--data-dir DIR]
+  init: `usage: flotilla init [--advertise-addr HOST[:PORT]] [--listen-addr HOST[:PORT]] [--publish-addr ADDR] [--data-dir DIR] [--autolock]
                      [--vip-pool CIDR] [--vip-pool-mask-length N] [--published-port-range START-END]
 
 Creates a cluster with this node as its first manager, prints how to join it,
@@ -50,6 +51,9 @@ and runs the node's daemon in the foreground.
   --data-dir         where the node keeps its state (default $FLOTILLA_DATA_DIR or ${DEFAULT_DATA_DIR})
   --log-level        trace|debug|info|warn|error (default info; logs go to stderr)
 ${PUBLISH_ADDR_HELP}
+
+  --autolock         managers wait for \`flotilla unlock\` with the unlock key after a
+                     restart (the key is printed once; \`flotilla unlock-key\` shows it)
 
 The cluster's data plane ranges (fixed once the cluster exists):
   --vip-pool CIDR            where each node's block of virtual IPs comes from (default ${D.vipPool})
@@ -75,7 +79,7 @@ ${PUBLISH_ADDR_HELP}
 
 type Parsed = { values: Record<string, string | boolean | undefined>; positionals: string[] };
 
-function parse(cmd: keyof typeof USAGE, argv: string[], withAddrs: boolean, extra: Record<string, { type: 'string' }> = {}): Parsed {
+function parse(cmd: keyof typeof USAGE, argv: string[], withAddrs: boolean, extra: Record<string, { type: 'string' | 'boolean' }> = {}): Parsed {
   try {
     return parseArgs({ args: argv, options: { ...COMMON, ...PUBLISH_ADDR, ...(withAddrs ? ADDRS : {}), ...extra }, allowPositionals: true, strict: true }) as Parsed;
   } catch (err) {
@@ -216,7 +220,7 @@ async function guarded(cmd: string, fn: () => Promise<number>): Promise<number> 
 
 export function runInit(argv: string[]): Promise<number> {
   return guarded('init', async () => {
-    const { values, positionals } = parse('init', argv, true, NETWORK_FLAGS);
+    const { values, positionals } = parse('init', argv, true, { ...NETWORK_FLAGS, autolock: { type: 'boolean' } });
     if (values.help) {
       process.stdout.write(USAGE.init);
       return 0;
@@ -228,12 +232,14 @@ export function runInit(argv: string[]): Promise<number> {
     const dir = dataDir(values);
     const log = logger(values);
     const addrs = addresses(values);
-    const r = await initCluster({ dataDir: dir, ...addrs, logger: log, ...(network ? { network } : {}), ...(publishAddr === undefined ? {} : { publishAddr }) });
+    const autolock = values.autolock === true;
+    const r = await initCluster({ dataDir: dir, ...addrs, logger: log, ...(network ? { network } : {}), ...(publishAddr === undefined ? {} : { publishAddr }), autolock });
     process.stdout.write(
       `Cluster initialized: ${r.clusterId}\nThis node (${r.nodeId}) is now its first manager.\n\n` +
         `To add a worker to this cluster, run the following command:\n\n    flotilla join --token ${r.workerToken} ${addrs.advertiseAddr}\n\n` +
         `To add a manager to this cluster, run \`flotilla join-token manager\` and follow the instructions.\n\n` +
-        `The control API of this node: flotilla --data-dir ${dir} node ls\n`,
+        `The control API of this node: flotilla --data-dir ${dir} node ls\n` +
+        (r.unlockKey ? `\n${unlockKeyInstructions(r.unlockKey)}` : ''),
     );
     return runForeground(dir, log);
   });

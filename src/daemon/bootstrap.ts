@@ -15,6 +15,7 @@ import { unary } from '../manager/peer-clients.js';
 import { createAction } from '../manager/store/store.js';
 import type { Cluster, NetworkConfig, Node } from '../api/objects.js';
 import { validateClusterSpec } from '../api/validate.js';
+import { generateUnlockKey } from '../manager/encryption/unlock-key.js';
 import { checkFreshDataDir, dataDirPaths, removeNodeFiles, saveState, saveTls, type PeerAddress } from './state.js';
 
 export const DEFAULT_PORT = 4242;
@@ -65,6 +66,8 @@ export interface InitOptions {
   network?: Partial<NetworkConfig>;
   /** Where this node binds published ports (`--publish-addr`); saved in node.json (NodeState.publishAddr). */
   publishAddr?: string;
+  /** `init --autolock`: the cluster starts with autolock on and an unlock key (InitResult.unlockKey). */
+  autolock?: boolean;
   logger?: Logger;
 }
 
@@ -73,6 +76,8 @@ export interface InitResult {
   nodeId: string;
   workerToken: string;
   managerToken: string;
+  /** With autolock: the unlock key, to show the operator once. */
+  unlockKey?: string;
 }
 
 export function describeThisHost(): Node['description'] {
@@ -82,7 +87,10 @@ export function describeThisHost(): Node['description'] {
 /** Create a cluster in `dataDir`: root CA, the first manager, join tokens. The node is then started with Daemon.start. */
 export async function initCluster(o: InitOptions): Promise<InitResult> {
   await checkFreshDataDir(o.dataDir);
-  const spec = validateClusterSpec({ name: o.clusterName ?? 'default', network: o.network });
+  const spec = validateClusterSpec({ name: o.clusterName ?? 'default', network: o.network, ...(o.autolock ? { encryption: { autoLockManagers: true } } : {}) });
+  // The manager's data key starts wrapped by its key file; its key-protection follower re-wraps it with this key
+  // (and rotates the data key) as soon as it runs (src/manager/encryption/protection.ts).
+  const unlockKey = o.autolock ? generateUnlockKey() : undefined;
   const clusterId = generateId();
   const nodeId = generateId();
   const ca = await createRootCA({ clusterId });
@@ -114,6 +122,7 @@ export async function initCluster(o: InitOptions): Promise<InitResult> {
       rootCA: { certPem: ca.certPem, keyPem: ca.keyPem, digest: caDigest(ca.certPem) },
       joinTokens: { worker: generateJoinSecret(), manager: generateJoinSecret() },
       removedNodes: [],
+      ...(unlockKey ? { unlockKey } : {}),
     };
     const node: Node = {
       id: nodeId,
@@ -144,6 +153,7 @@ export async function initCluster(o: InitOptions): Promise<InitResult> {
       nodeId,
       workerToken: formatJoinToken(cluster.rootCA.digest, cluster.joinTokens.worker),
       managerToken: formatJoinToken(cluster.rootCA.digest, cluster.joinTokens.manager),
+      ...(unlockKey ? { unlockKey } : {}),
     };
   } catch (err) {
     await manager?.stop().catch(() => undefined);
