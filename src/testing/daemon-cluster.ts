@@ -105,10 +105,10 @@ export class DaemonCluster {
   }
 
   /** `flotilla init` on node i; resolves once its control socket answers. */
-  async init(i: number): Promise<DaemonNode> {
+  async init(i: number, extraArgs: readonly string[] = []): Promise<DaemonNode> {
     // Its own VIP pool: clusters of concurrent tests share the machine's loopback interface, where each node adds
     // its DNS address and virtual IPs (10.<firstHost>.0.0/16 is as unique as the loopback addresses themselves).
-    const n = this.spawnDaemon(i, ['init', ...this.addrArgs(this.node(i)), '--vip-pool', `10.${this.o.firstHost % 256}.0.0/16`]);
+    const n = this.spawnDaemon(i, ['init', ...this.addrArgs(this.node(i)), '--vip-pool', `10.${this.o.firstHost % 256}.0.0/16`, ...extraArgs]);
     await this.waitFor(() => n.stdout.includes('flotilla join --token'), 30_000, `${n.name} to initialize the cluster`, n);
     await this.waitReady(i);
     return n;
@@ -149,9 +149,9 @@ export class DaemonCluster {
   }
 
   /** Run the CLI against node i's local control socket (FLOTILLA_DATA_DIR = its data dir). */
-  cli(i: number, args: string[], timeoutMs = 30_000): Promise<CliResult> {
+  cli(i: number, args: string[], timeoutMs = 30_000, input?: string | Buffer): Promise<CliResult> {
     const n = this.node(i);
-    return runCli(this.bin, args, { ...process.env, FLOTILLA_DATA_DIR: n.dataDir, FLOTILLA_HOST: '' }, timeoutMs);
+    return runCli(this.bin, args, { ...process.env, FLOTILLA_DATA_DIR: n.dataDir, FLOTILLA_HOST: '' }, timeoutMs, input);
   }
 
   /** The CLI, expecting success; throws with its stderr otherwise. */
@@ -180,9 +180,11 @@ export class DaemonCluster {
   }
 }
 
-export function runCli(bin: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<CliResult> {
+/** Run the CLI; `input`, when given, is its standard input (else it has none). */
+export function runCli(bin: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000, input?: string | Buffer): Promise<CliResult> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    const p = spawn(process.execPath, [bin, ...args], { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env });
+    if (input !== undefined) p.stdin?.end(input);
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
