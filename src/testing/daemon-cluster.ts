@@ -187,8 +187,8 @@ export function runCli(bin: string, args: string[], env: NodeJS.ProcessEnv, time
     if (input !== undefined) p.stdin?.end(input);
     let stdout = '';
     let stderr = '';
-    p.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
-    p.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
+    p.stdout?.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
+    p.stderr?.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
     const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
     p.on('close', (code) => {
       clearTimeout(timer);
