@@ -247,19 +247,25 @@ function containerFromWire(x: unknown, path: string): Obj | undefined {
       return { type: enumFromProto(MOUNT_TYPES, type, at(f, 'type')), source, target, readOnly };
     }),
     stopGracePeriodMs,
-    secrets: items<control.SecretReference__Output>(secrets, at(path, 'secrets'), (r) => {
-      const { secretId, secretName, target, uid, gid, mode, _mode: _hasMode, ...more } = r;
-      noFieldsLeft(more);
-      return { id: secretId, name: secretName, target, uid, gid, ...(mode === undefined || mode === null ? {} : { mode }) };
-    }),
-    configs: items<control.ConfigReference__Output>(configs, at(path, 'configs'), (r) => {
-      const { configId, configName, target, uid, gid, mode, _mode: _hasMode, ...more } = r;
-      noFieldsLeft(more);
-      return { id: configId, name: configName, target, uid, gid, ...(mode === undefined || mode === null ? {} : { mode }) };
-    }),
   };
   const hc = healthCheckFromWire(healthcheck, at(path, 'healthcheck'));
   if (hc !== undefined) container.healthcheck = hc;
+  // Absent when empty, as the validator leaves them: a task's spec read from the wire must equal its service's
+  // canonical one to be shared (shared-specs.ts), which a `secrets: []` the canonical form lacks would prevent.
+  if (!(Array.isArray(secrets) && secrets.length === 0)) {
+    container.secrets = items<control.SecretReference__Output>(secrets, at(path, 'secrets'), (r) => {
+      const { secretId, secretName, target, uid, gid, mode, _mode: _hasMode, ...more } = r;
+      noFieldsLeft(more);
+      return { id: secretId, name: secretName, target, uid, gid, ...(mode === undefined || mode === null ? {} : { mode }) };
+    });
+  }
+  if (!(Array.isArray(configs) && configs.length === 0)) {
+    container.configs = items<control.ConfigReference__Output>(configs, at(path, 'configs'), (r) => {
+      const { configId, configName, target, uid, gid, mode, _mode: _hasMode, ...more } = r;
+      noFieldsLeft(more);
+      return { id: configId, name: configName, target, uid, gid, ...(mode === undefined || mode === null ? {} : { mode }) };
+    });
+  }
   return container;
 }
 
