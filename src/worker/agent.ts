@@ -322,6 +322,8 @@ export class Agent {
     await Promise.all([...this.runners.values()].map((r) => r.done));
     this.runners.clear();
     while (this.background.size > 0) await Promise.all([...this.background]);
+    // The secrets' data leaves memory with the agent (a restarted agent is sent them again).
+    this.files.clear();
     await this.batcher.close();
     this.log.info('agent stopped');
   }

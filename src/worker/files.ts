@@ -46,6 +46,12 @@ export class HeldFiles {
     return secrets || configs;
   }
 
+  /** Forgets everything held. */
+  clear(): void {
+    this.secrets.clear();
+    this.configs.clear();
+  }
+
   /** The ids held, sorted (what the agent logs: never the data). */
   ids(): { secretIds: string[]; configIds: string[] } {
     return { secretIds: [...this.secrets.keys()].sort(), configIds: [...this.configs.keys()].sort() };
