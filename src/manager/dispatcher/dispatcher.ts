@@ -4,7 +4,8 @@
 //   its complete assignment set (every task on it that is ASSIGNED or later),
 //   then, whenever one of its tasks changes (debounced), what changed for it
 //   (or a new complete set, for an agent that does not read changes; see
-//   assignments.ts);
+//   assignments.ts), with the secrets and configs those tasks reference and
+//   only those (files.ts);
 // - it heartbeats within the period the cluster sets (jittered); a node that
 //   misses period x grace is marked down and its session closed. A new leader
 //   first gives every node it knows a full grace period to reconnect;
