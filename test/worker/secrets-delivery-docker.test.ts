@@ -7,7 +7,7 @@
 // When the task leaves w1, the agent drops the secret and its files go.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
@@ -40,6 +40,7 @@ after(async () => {
   for (const s of servers) s.forceShutdown();
   if (skip) return;
   await removeClusterContainers(engine.docker, clusterId);
+  for (const n of [W1, W2]) rmSync(join(DEFAULT_FILES_ROOT, n), { recursive: true, force: true });
 });
 
 function peer(nodeId: string): NodeIdentity {
