@@ -72,8 +72,8 @@ async function run(job: HollowAgentsJob): Promise<void> {
         credentials: channelCredentials(tls),
         channelOptions: NODE_CHANNEL_OPTIONS,
         managers: job.managers,
-        assign: (tasks) => agent.assign(tasks),
-        assignChanges: (changed, removed) => agent.assignChanges(changed, removed),
+        assign: (tasks, files) => agent.assign(tasks, files),
+        assignChanges: (changed, removed, files) => agent.assignChanges(changed, removed, files),
         describe: () => agent.describe(),
         logger: silent,
       });

@@ -40,12 +40,14 @@ import type {
   EndpointSpec,
   Labels,
   Meta,
+  Config,
   Network,
   NetworkAttachment,
   Node,
   NodeDescription,
   PortBinding,
   PortConfig,
+  Secret,
   Service,
   ServiceSpec,
   Task,
@@ -60,10 +62,12 @@ import {
   DEFAULT_DRAIN_PERIOD_MS,
   DEFAULT_LB_WEIGHT,
   validateClusterSpec,
+  validateConfig,
   validateNetwork,
   validateNetworkSpec,
   validateNode,
   validateNodeDescription,
+  validateSecret,
   validateService,
   validateServiceSpec,
   validateTask,
@@ -243,19 +247,25 @@ function containerFromWire(x: unknown, path: string): Obj | undefined {
       return { type: enumFromProto(MOUNT_TYPES, type, at(f, 'type')), source, target, readOnly };
     }),
     stopGracePeriodMs,
-    secrets: items<control.SecretReference__Output>(secrets, at(path, 'secrets'), (r) => {
-      const { secretId, secretName, target, uid, gid, mode, _mode: _hasMode, ...more } = r;
-      noFieldsLeft(more);
-      return { id: secretId, name: secretName, target, uid, gid, ...(mode === undefined || mode === null ? {} : { mode }) };
-    }),
-    configs: items<control.ConfigReference__Output>(configs, at(path, 'configs'), (r) => {
-      const { configId, configName, target, uid, gid, mode, _mode: _hasMode, ...more } = r;
-      noFieldsLeft(more);
-      return { id: configId, name: configName, target, uid, gid, ...(mode === undefined || mode === null ? {} : { mode }) };
-    }),
   };
   const hc = healthCheckFromWire(healthcheck, at(path, 'healthcheck'));
   if (hc !== undefined) container.healthcheck = hc;
+  // Absent when empty, as the validator leaves them: a task's spec read from the wire must equal its service's
+  // canonical one to be shared (shared-specs.ts), which a `secrets: []` the canonical form lacks would prevent.
+  if (!(Array.isArray(secrets) && secrets.length === 0)) {
+    container.secrets = items<control.SecretReference__Output>(secrets, at(path, 'secrets'), (r) => {
+      const { secretId, secretName, target, uid, gid, mode, _mode: _hasMode, ...more } = r;
+      noFieldsLeft(more);
+      return { id: secretId, name: secretName, target, uid, gid, ...(mode === undefined || mode === null ? {} : { mode }) };
+    });
+  }
+  if (!(Array.isArray(configs) && configs.length === 0)) {
+    container.configs = items<control.ConfigReference__Output>(configs, at(path, 'configs'), (r) => {
+      const { configId, configName, target, uid, gid, mode, _mode: _hasMode, ...more } = r;
+      noFieldsLeft(more);
+      return { id: configId, name: configName, target, uid, gid, ...(mode === undefined || mode === null ? {} : { mode }) };
+    });
+  }
   return container;
 }
 
@@ -763,6 +773,51 @@ export function networkFromProto(x: control.Network__Output): Network {
   const { meta, spec, ...rest } = sub<control.Network__Output>(x, '') ?? (UNSET as Received<control.Network__Output>);
   noFieldsLeft(rest);
   return validateNetwork({ ...metaFromWire(meta), spec: networkSpecFromWire(spec, 'spec') });
+}
+
+// ------------------------------------------------------------ secrets and configs, with their data
+
+// The one place a secret's (config's) data leaves the store for the wire: the
+// dispatcher sends a node the secrets and configs its tasks reference
+// (proto/dispatcher.proto, SessionMessage.secrets/configs), and the agent reads
+// them back here. The store keeps the data base64 (SecretSpec.data); the wire
+// carries the bytes.
+
+/** A stored secret with its data, as the dispatcher sends it to a node that needs it (and only then). */
+export function secretWithDataToProto(s: Secret): control.Secret__Output {
+  return { meta: metaToProto(s), spec: { name: s.spec.name, labels: labelsToProto(s.spec.labels), data: Buffer.from(s.spec.data, 'base64') } };
+}
+
+/** A stored config with its data, as the dispatcher sends it to a node that needs it. */
+export function configWithDataToProto(c: Config): control.Config__Output {
+  return { meta: metaToProto(c), spec: { name: c.spec.name, labels: labelsToProto(c.spec.labels), data: Buffer.from(c.spec.data, 'base64') } };
+}
+
+function fileSpecFromWire(x: unknown, path: string): Obj | undefined {
+  const s = sub<control.SecretSpec__Output>(x, path);
+  if (s === undefined) return undefined;
+  const { name, labels, data, ...rest } = s;
+  noFieldsLeft(rest);
+  // The bytes as the store keeps them (base64); anything else is left for the validator to refuse.
+  return { name, labels, data: data instanceof Uint8Array ? Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') : data };
+}
+
+/**
+ * A secret as the leader sent it (with its data), validated as the store
+ * validates one (size, name, base64): the agent's side of secretWithDataToProto.
+ * A ValidationError never quotes the data.
+ */
+export function secretFromProto(x: control.Secret__Output): Secret {
+  const { meta, spec, ...rest } = sub<control.Secret__Output>(x, 'secret') ?? (UNSET as Received<control.Secret__Output>);
+  noFieldsLeft(rest);
+  return validateSecret({ ...metaFromWire(meta), spec: fileSpecFromWire(spec, 'spec') });
+}
+
+/** A config as the leader sent it (with its data), validated: the agent's side of configWithDataToProto. */
+export function configFromProto(x: control.Config__Output): Config {
+  const { meta, spec, ...rest } = sub<control.Config__Output>(x, 'config') ?? (UNSET as Received<control.Config__Output>);
+  noFieldsLeft(rest);
+  return validateConfig({ ...metaFromWire(meta), spec: fileSpecFromWire(spec, 'spec') });
 }
 
 // ------------------------------------------------------------ versions

@@ -145,8 +145,8 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       credentials: channelCredentials(this.tls),
       channelOptions: NODE_CHANNEL_OPTIONS,
       managers: this.state.managers,
-      assign: (tasks): Promise<void> => agent.assign(tasks),
-      assignChanges: (changed, removed): Promise<void> => agent.assignChanges(changed, removed),
+      assign: (tasks, files): Promise<void> => agent.assign(tasks, files),
+      assignChanges: (changed, removed, files): Promise<void> => agent.assignChanges(changed, removed, files),
       describe: (): Promise<NodeDescription> => agent.describe(),
       onDataPlane: (plane) => void mesh.apply(plane),
       onManagers: (managers) => {

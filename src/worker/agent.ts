@@ -9,6 +9,12 @@
 // dispatcher's business; it drives this class through assign() and receives
 // the updates through `reporter`.
 //
+// Secrets and configs come with the assignments: the agent holds those its
+// tasks reference, in memory only (files.ts), and logs one info line, "secrets
+// and configs held" with their ids ({secretIds, configIds}; never data), each
+// time what it holds changes. A task's runner resolves its files when it
+// prepares the container; the executor keeps them on a tmpfs.
+//
 // Bounded work: however many tasks are assigned, at most `maxConcurrentStarts`
 // are being taken from ASSIGNED to STARTING at once and `maxConcurrentStops`
 // containers being stopped and removed (see task-runner.ts); the rest wait in
@@ -19,6 +25,7 @@ import { pino, type Logger } from 'pino';
 import { Limiter, type LimiterStats } from '../common/limiter.js';
 import { TaskState, isTerminal, taskStateName, type NodeDescription, type Task, type TaskStatus } from '../api/objects.js';
 import type { ContainerObservation, Executor, Owner } from './exec/executor.js';
+import { HeldFiles, NO_FILES, type AssignedFiles } from './files.js';
 import { LogThrottle } from './log-throttle.js';
 import { StatusBatcher, type StatusReporter } from './status-batcher.js';
 import { TaskRunner, type StatusFields, type TaskRunnerDeps } from './task-runner.js';
@@ -71,6 +78,8 @@ export class Agent {
   /** What every runner is given (one object, not one per task). */
   private readonly runnerDeps: TaskRunnerDeps;
   private readonly runners = new Map<string, TaskRunner>();
+  /** The secrets and configs the leader sent for this node's tasks (memory only; never logged but by id). */
+  private readonly files = new HeldFiles();
   /** Owned containers found at start, by task id, until the first assignment claims them. */
   private adoptable = new Map<string, ContainerObservation>();
   /** Owned containers with no task, or duplicates: removed at the first assignment. */
@@ -106,6 +115,7 @@ export class Agent {
       stops: this.stops,
       throttle: this.throttle,
       breathe: () => (++this.turns % RECONCILE_SLICE === 0 ? setImmediate() : undefined),
+      files: (task) => this.files.forTask(task),
     };
   }
 
@@ -147,17 +157,24 @@ export class Agent {
    * stop it gracefully and remove its container. Resolves once the changes are
    * under way (stopping and removing continue in the background).
    */
-  assign(tasks: readonly Task[]): Promise<void> {
-    return this.enqueue(() => this.reconcile(tasks, true, []));
+  assign(tasks: readonly Task[], files: AssignedFiles = NO_FILES): Promise<void> {
+    return this.enqueue(() => this.reconcile(tasks, true, [], files));
   }
 
   /**
    * Changes to the assignment set (the dispatcher's incremental messages):
    * tasks new or changed, and ids of tasks no longer assigned. What is not
    * named stays as it is; costs what changed, not the node's whole set.
+   * `files`: the secrets and configs newly referenced, and the ids of those
+   * no task references any more.
    */
-  assignChanges(changed: readonly Task[], removedTaskIds: readonly string[]): Promise<void> {
-    return this.enqueue(() => this.reconcile(changed, false, removedTaskIds));
+  assignChanges(changed: readonly Task[], removedTaskIds: readonly string[], files: AssignedFiles = NO_FILES): Promise<void> {
+    return this.enqueue(() => this.reconcile(changed, false, removedTaskIds, files));
+  }
+
+  /** The ids of the secrets and configs this agent holds now (sorted). */
+  heldFiles(): { secretIds: string[]; configIds: string[] } {
+    return this.files.ids();
   }
 
   private enqueue(work: () => Promise<void>): Promise<void> {
@@ -171,8 +188,10 @@ export class Agent {
    * `tasks` and `removed` change. Gives the event loop a turn every few
    * hundred new tasks: 20,000 must not hold up the session's heartbeats.
    */
-  private async reconcile(tasks: readonly Task[], complete: boolean, removed: readonly string[]): Promise<void> {
+  private async reconcile(tasks: readonly Task[], complete: boolean, removed: readonly string[], files: AssignedFiles): Promise<void> {
     if (this.state !== 'started') throw new Error(this.state === 'new' ? 'agent not started: call start() first' : 'agent stopped');
+    // The secrets and configs first: the new tasks' runners read them when they prepare.
+    if (this.files.apply(files, complete)) this.log.info(this.files.ids(), 'secrets and configs held');
     let done = 0;
     /** Every RECONCILE_SLICE tasks, a turn of the event loop (false: the agent stopped meanwhile, leave the rest). */
     const breathe = (): Promise<boolean> | undefined => {
@@ -303,6 +322,8 @@ export class Agent {
     await Promise.all([...this.runners.values()].map((r) => r.done));
     this.runners.clear();
     while (this.background.size > 0) await Promise.all([...this.background]);
+    // The secrets' data leaves memory with the agent (a restarted agent is sent them again).
+    this.files.clear();
     await this.batcher.close();
     this.log.info('agent stopped');
   }

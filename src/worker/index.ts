@@ -6,4 +6,5 @@ export { connectEngine, engineEndpoint, pingEngine, type EngineOptions, type Eng
 export * from './exec/executor.js';
 export * from './exec/docker/labels.js';
 export { describeNode } from './exec/docker/node-description.js';
+export { HeldFiles, MissingFileError, type AssignedFiles } from './files.js';
 export { StatusBatcher, type StatusReporter, type StatusUpdate, type StatusBatcherOptions } from './status-batcher.js';

@@ -6,18 +6,20 @@
 //   heartbeat within the period;
 // - hand the agent the complete set a session starts with (agent.assign) and
 //   the changes that follow (incremental assignments: agent.assignChanges; or,
-//   for an agent that takes only complete sets, the set rebuilt from them);
+//   for an agent that takes only complete sets, the set rebuilt from them),
+//   with the secrets and configs that came with them (never logged);
 // - report the agent's status batches (UpdateTaskStatus, acknowledged once
 //   committed); a failure makes the agent's batcher retry;
 // - on any failure (the leader died, a partition, a heartbeat refused), close
 //   the session and open a new one, at the next manager, with a backoff.
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
-import { nodeDescriptionToProto, taskFromProto, taskStatusToProto } from '../api/convert.js';
+import { configFromProto, nodeDescriptionToProto, secretFromProto, taskFromProto, taskStatusToProto } from '../api/convert.js';
 import type { control, dispatcher } from '../api/wire.js';
 import { loadDispatcherProto, NOT_LEADER_HEADER } from '../api/proto.js';
 import type { SharedTaskParts } from '../api/shared-specs.js';
-import type { NodeDescription, Task } from '../api/objects.js';
+import type { Config, NodeDescription, Secret, Task } from '../api/objects.js';
+import type { AssignedFiles } from './files.js';
 import type { StatusUpdate } from './status-batcher.js';
 
 export interface SessionTarget {
@@ -31,14 +33,15 @@ export interface ManagerSessionOptions {
   channelOptions?: grpc.ChannelOptions;
   /** Managers to try, as last known (kept up to date from the sessions). */
   managers: SessionTarget[];
-  /** Hands a complete assignment set to the agent. */
-  assign: (tasks: Task[]) => Promise<void>;
+  /** Hands a complete assignment set to the agent, with every secret and config its tasks reference. */
+  assign: (tasks: Task[], files: AssignedFiles) => Promise<void>;
   /**
    * Hands the changes of an incremental message to the agent (tasks new or
-   * changed, ids gone). Without it, every message is turned into the complete
-   * set for `assign`, which costs the node's whole set each time.
+   * changed, ids gone; secrets and configs newly referenced, ids no longer
+   * referenced). Without it, every message is turned into the complete set
+   * for `assign`, which costs the node's whole set each time.
    */
-  assignChanges?: (changed: Task[], removedTaskIds: string[]) => Promise<void>;
+  assignChanges?: (changed: Task[], removedTaskIds: string[], files: AssignedFiles) => Promise<void>;
   /** The node's description, sent when a session opens. */
   describe: () => Promise<NodeDescription>;
   /** Called when the leader sends a different manager list (to persist it). */
@@ -68,6 +71,8 @@ const ANSWERED_RETRY_MS = 200;
 interface PartialAssignment {
   incremental: boolean;
   tasks: Task[];
+  secrets: Secret[];
+  configs: Config[];
 }
 
 export class ManagerSession {
@@ -93,8 +98,10 @@ export class ManagerSession {
   private nextDelayMs: number | undefined;
   /** Spec parts of tasks read lately, newest first (see readTask). */
   private readonly recentParts: SharedTaskParts[] = [];
-  /** The node's assignment set as the leader last described it (by task id). */
+  /** The node's assignment set as the leader last described it (by task id), and its secrets and configs (by id). */
   private assigned = new Map<string, Task>();
+  private heldSecrets = new Map<string, Secret>();
+  private heldConfigs = new Map<string, Config>();
   /** An assignment message whose last part has not come yet. */
   private partial: PartialAssignment | null = null;
 
@@ -239,8 +246,13 @@ export class ManagerSession {
       }
       if (msg.hasAssignments) {
         let tasks: Task[];
+        let secrets: Secret[];
+        let configs: Config[];
         try {
           tasks = msg.tasks.map((x) => this.readTask(x));
+          // Validated as the store validates them; an error names a field, never quotes the data.
+          secrets = msg.secrets.map((x) => secretFromProto(x));
+          configs = msg.configs.map((x) => configFromProto(x));
         } catch (err) {
           this.log.error({ err: String(err) }, 'the leader sent an assignment this agent cannot read');
           // Changes build on each other: after a lost one, only a complete set (a new session) is right again.
@@ -254,23 +266,35 @@ export class ManagerSession {
             return;
           }
           for (const t of tasks) this.partial.tasks.push(t);
-          tasks = this.partial.tasks;
+          for (const x of secrets) this.partial.secrets.push(x);
+          for (const x of configs) this.partial.configs.push(x);
+          ({ tasks, secrets, configs } = this.partial);
         }
         if (msg.more) {
-          this.partial ??= { incremental: msg.incremental, tasks };
+          this.partial ??= { incremental: msg.incremental, tasks, secrets, configs };
           return;
         }
         this.partial = null;
+        const files: AssignedFiles = { secrets, removedSecretIds: msg.removedSecretIds, configs, removedConfigIds: msg.removedConfigIds };
         const failed = (err: unknown): void => this.log.warn({ err: String(err) }, 'assignment failed');
         if (this.o.assignChanges) {
-          if (msg.incremental) this.o.assignChanges(tasks, msg.removedTaskIds).catch(failed);
-          else this.o.assign(tasks).catch(failed);
+          if (msg.incremental) this.o.assignChanges(tasks, msg.removedTaskIds, files).catch(failed);
+          else this.o.assign(tasks, files).catch(failed);
           return;
         }
-        if (!msg.incremental) this.assigned = new Map();
+        if (!msg.incremental) {
+          this.assigned = new Map();
+          this.heldSecrets = new Map();
+          this.heldConfigs = new Map();
+        }
         for (const id of msg.removedTaskIds) this.assigned.delete(id);
         for (const t of tasks) this.assigned.set(t.id, t);
-        this.o.assign([...this.assigned.values()]).catch(failed);
+        for (const id of msg.removedSecretIds) this.heldSecrets.delete(id);
+        for (const x of secrets) this.heldSecrets.set(x.id, x);
+        for (const id of msg.removedConfigIds) this.heldConfigs.delete(id);
+        for (const x of configs) this.heldConfigs.set(x.id, x);
+        const whole: AssignedFiles = { secrets: [...this.heldSecrets.values()], removedSecretIds: [], configs: [...this.heldConfigs.values()], removedConfigIds: [] };
+        this.o.assign([...this.assigned.values()], whole).catch(failed);
       }
     });
     call.on('error', (err: grpc.ServiceError) => {

@@ -14,7 +14,18 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { abortError, type Limiter, type Release, type Ticket } from '../common/limiter.js';
 import { TaskState, isTerminal, taskStateName, type NetworkAttachment, type PortBinding, type Task, type TaskHealth } from '../api/objects.js';
-import { ContainerNotFoundError, EngineUnavailableError, isAbortError, type ContainerObservation, type Executor, type HealthObservation, type Owner, type ShutdownResult } from './exec/executor.js';
+import {
+  ContainerNotFoundError,
+  EngineUnavailableError,
+  isAbortError,
+  type ContainerObservation,
+  type Executor,
+  type HealthObservation,
+  type Owner,
+  type ShutdownResult,
+  type TaskFile,
+} from './exec/executor.js';
+import { hasFiles } from './files.js';
 import type { LogThrottle } from './log-throttle.js';
 import { exitOutcome, shutdownOutcome, unhealthyOutcome, type Outcome } from './outcomes.js';
 
@@ -50,6 +61,8 @@ export interface TaskRunnerDeps {
    * in back-off) are not one unbroken chain of microtasks.
    */
   breathe(): Promise<void> | undefined;
+  /** The files of a task's secrets and configs, from what the agent holds; throws (MissingFileError) when one is not held. */
+  files(task: Task): TaskFile[];
 }
 
 function messageOf(err: unknown): string {
@@ -326,7 +339,9 @@ export class TaskRunner {
         this.emit(TaskState.PREPARING, `preparing: image ${this.task.spec.container.image}, creating the container`);
         let id: string;
         try {
-          id = await executor.prepare(this.task, owner, this.stopSignal);
+          // Read when the container is made, from what the agent holds now; a secret it does not hold rejects the task.
+          const files = hasFiles(this.task) ? this.deps.files(this.task) : undefined;
+          id = await executor.prepare(this.task, owner, this.stopSignal, files);
         } catch (err) {
           if (this.detached) return;
           if (this.shutdownRequested && isAbortError(err)) return this.emit(TaskState.SHUTDOWN, 'shut down before it started');
@@ -353,6 +368,12 @@ export class TaskRunner {
       const release = await this.startSlot(true);
       if (!release) return;
       try {
+        // Its files may be gone (the host restarted: its tmpfs is empty); without them it cannot start.
+        const missing = await this.restoreFiles();
+        if (missing !== undefined) {
+          if (this.detached) return;
+          return this.emit(TaskState.REJECTED, missing, { err: missing });
+        }
         if (!(await this.startContainer())) return;
       } finally {
         release();
@@ -363,8 +384,26 @@ export class TaskRunner {
       return this.emitOutcome(exitOutcome(adopted));
     } else {
       this.log.info({ containerId: adopted.id }, 'adopted a running container');
+      // It reads its files through bind mounts that keep them alive while it runs; put back any that are gone from
+      // the tmpfs, for a look from the host and a restart of the engine. Not a reason to stop it when that fails.
+      if (this.task.desiredState <= TaskState.RUNNING) {
+        const missing = await this.restoreFiles();
+        if (missing !== undefined) this.log.warn({ containerId: adopted.id, err: missing }, 'could not put back the files of an adopted container');
+      }
     }
     if (!this.detached) await this.monitor();
+  }
+
+  /** Writes what is missing of the files of the task's (adopted) container; an error message when it cannot. */
+  private async restoreFiles(): Promise<string | undefined> {
+    const { executor } = this.deps;
+    if (!hasFiles(this.task) || !executor.restoreFiles) return undefined;
+    try {
+      await executor.restoreFiles(this.containerId, this.deps.files(this.task));
+      return undefined;
+    } catch (err) {
+      return messageOf(err);
+    }
   }
 
   /** Desired state below RUNNING (e.g. READY): created, not started, until it is RUNNING. */

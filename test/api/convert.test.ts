@@ -6,12 +6,16 @@ import { isMalformedRequest } from '../../src/common/strict-wire.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
+import { configFromProto, configWithDataToProto, secretFromProto, secretWithDataToProto } from '../../src/api/convert.js';
+import { loadDispatcherProto } from '../../src/api/proto.js';
+import type { dispatcher } from '../../src/api/wire.js';
+import { MAX_SECRET_BYTES } from '../../src/api/validate.js';
 import { clusterSpecFromProto, clusterToProto, nodeFromProto, nodeToProto, serviceFromProto, serviceSpecFromProto, serviceSpecToProto, serviceToProto, taskFromProto, taskToProto, requireVersion } from '../../src/api/convert.js';
 import type { control } from '../../src/api/wire.js';
 import { CA_METHODS, CONTROL_METHODS, loadCaProto, loadControlProto } from '../../src/api/proto.js';
 import { TaskState, type Service } from '../../src/api/objects.js';
 import { ValidationError } from '../../src/api/input.js';
-import { cluster, node, service, serviceSpec, task, T0 } from '../manager/store-fixtures.js';
+import { cluster, config, node, secret, service, serviceSpec, task, T0 } from '../manager/store-fixtures.js';
 
 // ------------------------------------------------------------ wire helpers
 
@@ -273,4 +277,31 @@ test('both protos load and expose the listed RPCs', () => {
   // availability and role are proto3 `optional` (presence is explicit): role was not sent, so it is absent.
   const { _availability: _presence, ...fields } = upd;
   assert.deepEqual(fields, { nodeId: 'n1', version: 4, hasAvailability: true, availability: 2, hasRole: false, labelsAdd: { a: 'b' }, labelsRm: ['c'], force: false });
+});
+
+test('a secret and a config with their data (the dispatcher\'s) survive store -> proto -> bytes -> proto -> store; bad ones are refused without quoting data', () => {
+  const session = loadDispatcherProto().service.Session;
+  const s = secret('sec1', 'db_password', Buffer.from([0, 1, 2, 250, 255]).toString('base64'));
+  const c = config('cfg1', 'app.conf');
+  const msg = { sessionId: 's', managers: [], heartbeatPeriodMs: 0, hasAssignments: true, tasks: [], incremental: false, removedTaskIds: [], more: false, dataPlane: null, secrets: [secretWithDataToProto(s)], removedSecretIds: [], configs: [configWithDataToProto(c)], removedConfigIds: [] };
+  const back = session.responseDeserialize(session.responseSerialize(msg)) as dispatcher.SessionMessage__Output;
+  assert.deepEqual(back.secrets[0].spec?.data, Buffer.from([0, 1, 2, 250, 255]));
+  assert.deepEqual(secretFromProto(back.secrets[0]), s);
+  assert.deepEqual(configFromProto(back.configs[0]), c);
+  const huge = secretWithDataToProto(secret('sec2', 'huge'));
+  huge.spec = { name: 'huge', labels: {}, data: Buffer.alloc(MAX_SECRET_BYTES + 1, 65) };
+  assert.throws(() => secretFromProto(huge), (e: Error) => e instanceof ValidationError && /spec\.data/.test(e.message) && !e.message.includes('AAAA'));
+  assert.throws(() => secretFromProto({ meta: null, spec: null }), ValidationError);
+});
+
+test('a task whose spec references secrets and configs round-trips; one without keeps no empty lists (its spec stays shareable)', () => {
+  const svc = service('s1', 'web');
+  svc.spec.taskTemplate.container.secrets = [{ id: 'sec1', name: 'db_password', target: 'db_password', uid: '1000', gid: '0', mode: 0o400 }];
+  svc.spec.taskTemplate.container.configs = [{ id: 'cfg1', name: 'app.conf', target: '/etc/app.conf', uid: '0', gid: '0', mode: 0o444 }];
+  const t = task('t1', svc, { nodeId: 'n1' });
+  assert.deepEqual(taskFromProto(taskToProto(t)).spec, t.spec);
+  const plain = task('t2', service('s2', 'plain'), { nodeId: 'n1' });
+  const read = taskFromProto(taskToProto(plain), [{ spec: plain.spec, endpoint: plain.endpoint }]);
+  assert.equal(read.spec, plain.spec, 'the canonical spec object, shared');
+  assert.equal('secrets' in read.spec.container, false);
 });

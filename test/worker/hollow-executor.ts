@@ -12,6 +12,7 @@ import {
   type LogEntry,
   type Owner,
   type ShutdownResult,
+  type TaskFile,
 } from '../../src/worker/exec/executor.js';
 import { taskLabels, containerName, LABEL_CLUSTER_ID, LABEL_NODE_ID } from '../../src/worker/exec/docker/labels.js';
 
@@ -50,6 +51,9 @@ export class HollowExecutor implements Executor {
   private readonly scripts = new Map<string, Script>();
   private readonly containers = new Map<string, Hollow>();
   private next = 0;
+  /** The secret and config files each prepare (by task id) and each restoreFiles (by container id) was given. */
+  readonly files = new Map<string, readonly TaskFile[]>();
+  readonly restored = new Map<string, readonly TaskFile[]>();
 
   script(taskId: string, s: Script): void {
     this.scripts.set(taskId, s);
@@ -107,7 +111,8 @@ export class HollowExecutor implements Executor {
     return () => void this.open[kind]--;
   }
 
-  async prepare(task: Task, owner: Owner, signal?: AbortSignal): Promise<string> {
+  async prepare(task: Task, owner: Owner, signal?: AbortSignal, files?: readonly TaskFile[]): Promise<string> {
+    if (files) this.files.set(task.id, files);
     const leave = this.enter('prepare');
     try {
       return await this.prepareNow(task, owner, signal);
@@ -129,6 +134,12 @@ export class HollowExecutor implements Executor {
     const id = `hollow${++this.next}`;
     this.containers.set(id, { obs: this.observation(id, task, owner), script: s, healthCalls: 0, waiters: [] });
     return id;
+  }
+
+  async restoreFiles(id: string, files: readonly TaskFile[]): Promise<void> {
+    this.calls.push(`restoreFiles:${id}`);
+    this.get(id);
+    this.restored.set(id, files);
   }
 
   async start(id: string): Promise<void> {

@@ -5,12 +5,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { taskToProto } from '../../src/api/convert.js';
+import { configWithDataToProto, secretWithDataToProto, taskToProto } from '../../src/api/convert.js';
 import type { control } from '../../src/api/wire.js';
 import { loadDispatcherProto } from '../../src/api/proto.js';
 import { TaskState, type Task } from '../../src/api/objects.js';
 import { ManagerSession } from '../../src/worker/session.js';
-import { service, task } from '../manager/store-fixtures.js';
+import type { AssignedFiles } from '../../src/worker/files.js';
+import { config, secret, service, task } from '../manager/store-fixtures.js';
 
 const svc = service('s1', 'web');
 const onNode = (id: string, over: Partial<Task> = {}): control.Task__Output =>
@@ -21,6 +22,10 @@ interface Scripted {
   tasks: control.Task__Output[];
   removedTaskIds: string[];
   more?: boolean;
+  secrets?: control.Secret__Output[];
+  removedSecretIds?: string[];
+  configs?: control.Config__Output[];
+  removedConfigIds?: string[];
 }
 
 async function dispatcher(script: Scripted[]): Promise<{ address: string; asked: boolean[]; server: grpc.Server }> {
@@ -128,6 +133,65 @@ test('a set sent in parts reaches the agent once, whole, when its last part come
     for (let i = 0; i < 200 && calls.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(calls, ['set t1,t2,t3,t4', 'changes t5,t6 removed t1']);
+  } finally {
+    session.stop();
+    d.server.forceShutdown();
+  }
+});
+
+const filesOf = (f: AssignedFiles): string =>
+  `secrets ${f.secrets.map((x) => `${x.id}=${Buffer.from(x.spec.data, 'base64').toString()}`).join(',')} -${f.removedSecretIds.join(',')} configs ${f.configs.map((x) => x.id).join(',')} -${f.removedConfigIds.join(',')}`;
+
+const S1 = secretWithDataToProto(secret('s1', 'one', Buffer.from('pw1').toString('base64')));
+const S2 = secretWithDataToProto(secret('s2', 'two', Buffer.from('pw2').toString('base64')));
+const C1 = configWithDataToProto(config('c1', 'conf'));
+const FILES_SCRIPT: Scripted[] = [
+  // A complete set in two parts: the secrets ahead, the tasks and a config with the last part.
+  { incremental: false, tasks: [], removedTaskIds: [], more: true, secrets: [S1, S2] },
+  { incremental: false, tasks: [onNode('t1')], removedTaskIds: [], configs: [C1] },
+  // Changes: s2 no longer referenced.
+  { incremental: true, tasks: [], removedTaskIds: [], removedSecretIds: ['s2'] },
+  // Changes: c1 dropped with t1, s2 again with t2.
+  { incremental: true, tasks: [onNode('t2')], removedTaskIds: ['t1'], secrets: [S2], removedConfigIds: ['c1'] },
+];
+
+test('secrets and configs reach the agent with the assignments: collected over the parts, read back with their data', async () => {
+  const d = await dispatcher(FILES_SCRIPT);
+  const calls: string[] = [];
+  const session = new ManagerSession({
+    credentials: grpc.credentials.createInsecure(),
+    managers: [{ id: 'm1', address: d.address }],
+    assign: async (tasks, files) => void calls.push(`set ${tasks.map((t) => t.id).join(',')} ${filesOf(files)}`),
+    assignChanges: async (changed, removed, files) => void calls.push(`changes ${changed.map((t) => t.id).join(',')} -${removed.join(',')} ${filesOf(files)}`),
+    describe: async () => ({ hostname: 'h', cpus: 1, memoryBytes: 1, engineVersion: 'x', platform: { os: 'linux', arch: 'x86_64' } }),
+  });
+  try {
+    session.start();
+    for (let i = 0; i < 200 && calls.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(calls, [
+      'set t1 secrets s1=pw1,s2=pw2 - configs c1 -',
+      'changes  - secrets  -s2 configs  -',
+      'changes t2 -t1 secrets s2=pw2 - configs  -c1',
+    ]);
+  } finally {
+    session.stop();
+    d.server.forceShutdown();
+  }
+});
+
+test('without assignChanges, the session keeps the secrets and configs and hands the agent all of them with each set', async () => {
+  const d = await dispatcher(FILES_SCRIPT);
+  const calls: string[] = [];
+  const session = new ManagerSession({
+    credentials: grpc.credentials.createInsecure(),
+    managers: [{ id: 'm1', address: d.address }],
+    assign: async (tasks, files) => void calls.push(`set ${tasks.map((t) => t.id).join(',')} ${filesOf(files)}`),
+    describe: async () => ({ hostname: 'h', cpus: 1, memoryBytes: 1, engineVersion: 'x', platform: { os: 'linux', arch: 'x86_64' } }),
+  });
+  try {
+    session.start();
+    for (let i = 0; i < 200 && calls.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(calls, ['set t1 secrets s1=pw1,s2=pw2 - configs c1 -', 'set t1 secrets s1=pw1 - configs c1 -', 'set t2 secrets s1=pw1,s2=pw2 - configs  -']);
   } finally {
     session.stop();
     d.server.forceShutdown();

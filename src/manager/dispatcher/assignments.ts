@@ -7,26 +7,47 @@
 //
 // The tasks are the store's frozen objects: a task that did not change is the
 // same object, so most of a diff is a reference comparison.
+//
+// With the tasks go the secrets and configs they reference (files.ts): all of
+// them with a complete set, those newly referenced and the ids no longer
+// referenced with changes. A message may carry only those (a task that ended
+// references nothing any more, though the agent made that change itself).
 import { TaskState, type Task } from '../../api/objects.js';
+import { isEmptyDelta, NodeFiles, type FileDelta, type FileLookup } from './files.js';
 
 export interface AssignmentMessage {
   /** false: `tasks` is the complete set. */
   incremental: boolean;
   tasks: readonly Task[];
   removedTaskIds: string[];
+  /** The secrets and configs: all that the tasks reference (complete set), or what changed. */
+  files: FileDelta;
 }
+
+const NO_FILES: FileLookup = { secret: () => undefined, config: () => undefined };
 
 export class SessionAssignments {
   /** What the agent holds, by task id. */
   private readonly held = new Map<string, Task>();
+  /** The secrets and configs the held tasks reference, and those the agent holds. */
+  readonly files: NodeFiles;
 
-  constructor(readonly incremental: boolean) {}
+  constructor(
+    readonly incremental: boolean,
+    lookup: FileLookup = NO_FILES,
+  ) {
+    this.files = new NodeFiles(lookup);
+  }
 
   /** The complete set, which the agent then holds. */
   full(current: readonly Task[]): AssignmentMessage {
     this.held.clear();
-    for (const t of current) this.held.set(t.id, t);
-    return { incremental: false, tasks: current, removedTaskIds: [] };
+    this.files.clear();
+    for (const t of current) {
+      this.held.set(t.id, t);
+      this.files.set(t);
+    }
+    return { incremental: false, tasks: current, removedTaskIds: [], files: this.files.complete() };
   }
 
   /**
@@ -43,14 +64,17 @@ export class SessionAssignments {
       if (t !== undefined && t.nodeId === nodeId && t.status.state >= TaskState.ASSIGNED) {
         if (had === t) continue;
         this.held.set(id, t);
+        this.files.set(t);
         if (had === undefined || !sameAssignment(had, t)) changed.push(t);
       } else if (had !== undefined) {
         this.held.delete(id);
+        this.files.delete(id);
         removedTaskIds.push(id);
       }
     }
-    if (changed.length === 0 && removedTaskIds.length === 0) return null;
-    return { incremental: true, tasks: changed, removedTaskIds };
+    const files = this.files.changes();
+    if (changed.length === 0 && removedTaskIds.length === 0 && isEmptyDelta(files)) return null;
+    return { incremental: true, tasks: changed, removedTaskIds, files };
   }
 
   /** The message that brings the agent from what it holds to `current`, or null when nothing changed for it. */
@@ -62,13 +86,20 @@ export class SessionAssignments {
       const had = this.held.get(t.id);
       if (had === t) continue;
       this.held.set(t.id, t);
+      this.files.set(t);
       if (had === undefined || !sameAssignment(had, t)) changed.push(t);
     }
     const removedTaskIds: string[] = [];
     for (const id of this.held.keys()) if (!seen.has(id)) removedTaskIds.push(id);
-    for (const id of removedTaskIds) this.held.delete(id);
-    if (changed.length === 0 && removedTaskIds.length === 0) return null;
-    return this.incremental ? { incremental: true, tasks: changed, removedTaskIds } : { incremental: false, tasks: current, removedTaskIds: [] };
+    for (const id of removedTaskIds) {
+      this.held.delete(id);
+      this.files.delete(id);
+    }
+    const files = this.files.changes();
+    if (changed.length === 0 && removedTaskIds.length === 0 && isEmptyDelta(files)) return null;
+    if (this.incremental) return { incremental: true, tasks: changed, removedTaskIds, files };
+    // A complete set carries every secret and config its tasks reference (the agent drops the others).
+    return { incremental: false, tasks: current, removedTaskIds: [], files: this.files.complete() };
   }
 }
 

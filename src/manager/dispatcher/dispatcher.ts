@@ -4,7 +4,8 @@
 //   its complete assignment set (every task on it that is ASSIGNED or later),
 //   then, whenever one of its tasks changes (debounced), what changed for it
 //   (or a new complete set, for an agent that does not read changes; see
-//   assignments.ts);
+//   assignments.ts), with the secrets and configs those tasks reference and
+//   only those (files.ts);
 // - it heartbeats within the period the cluster sets (jittered); a node that
 //   misses period x grace is marked down and its session closed. A new leader
 //   first gives every node it knows a full grace period to reconnect;
@@ -15,7 +16,7 @@
 import { windowDelay } from '../../common/window.js';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { endpointToProto, nodeDescriptionFromProto, taskStatusFromProto, taskTemplateToProto, taskToProtoWith } from '../../api/convert.js';
+import { configWithDataToProto, endpointToProto, nodeDescriptionFromProto, secretWithDataToProto, taskStatusFromProto, taskTemplateToProto, taskToProtoWith } from '../../api/convert.js';
 import type { control, dispatcher } from '../../api/wire.js';
 import { ApiError } from '../grpc-status.js';
 import { generateId, type NodeIdentity } from '../ca/ca.js';
@@ -24,10 +25,11 @@ import { applyPlan } from '../plan/apply.js';
 import type { UnitKind } from '../plan/unit.js';
 import { statusAction, updateAction, type Action } from '../store/store.js';
 import { sameAssignment, SessionAssignments, type AssignmentMessage } from './assignments.js';
+import { fileRefsChanged, wireSize, type FileLookup } from './files.js';
 import { DataPlaneTable } from './data-plane.js';
 import { nextVipBlock, vipBlockCidr } from './endpoints.js';
 import { DEFAULT_NETWORK_CONFIG } from '../../api/validate.js';
-import { TaskState, type EndpointSpec, type Node, type NodeDescription, type StoreObject, type Task, type TaskStatus, type TaskTemplate } from '../../api/objects.js';
+import { TaskState, type Config, type EndpointSpec, type Node, type NodeDescription, type Secret, type StoreObject, type Task, type TaskStatus, type TaskTemplate } from '../../api/objects.js';
 import { ValidationError } from '../../api/input.js';
 
 export interface DispatcherOptions {
@@ -99,6 +101,12 @@ const DEFAULT_PUSH_DELAY_MS = 100;
 const DATA_PLANE_DELAY_MS = 50;
 /** Tasks per Session message at most (a larger set goes in parts: see sendAssignments). */
 export const TASKS_PER_MESSAGE = 1_000;
+/**
+ * Secrets and configs (their data, roughly) per Session message at most: more go in parts of their own ahead of the
+ * tasks (a config is up to 1 MB, an agent takes 4 MB a message). Up to FILES_WITH_TASKS they ride with the first tasks.
+ */
+export const FILE_BYTES_PER_MESSAGE = 2 * 1024 * 1024;
+const FILES_WITH_TASKS = 256 * 1024;
 /** Sessions sent their changes per event-loop turn: a round over a thousand nodes must not hold the loop (Raft's heartbeats) for long. */
 const PUSH_SLICE = 100;
 const DEFAULT_GRACE = 3;
@@ -159,6 +167,11 @@ export class Dispatcher implements LeaderController {
   private readonly random: () => number;
   /** What the dispatcher did since the last stats line (logged at debug, each second when not idle). */
   private stats = newStats();
+  /** Where the sessions read the secrets and configs they send: the store, now. */
+  private readonly files: FileLookup = {
+    secret: (id) => this.ctx.store.get('secret', id),
+    config: (id) => this.ctx.store.get('config', id),
+  };
 
   constructor(private readonly o: DispatcherOptions) {
     this.ctx = o.ctx;
@@ -205,8 +218,9 @@ export class Dispatcher implements LeaderController {
         for (const id of this.sessions.keys()) this.dirtyNodes.set(id, 'all');
       } else if (ev.kind === 'task') {
         // A status report changes nothing the agent does not know already (it
-        // made it): like SwarmKit, push only changes of what the agent must do.
-        if (ev.op === 'update' && ev.old && sameAssignment(ev.old, ev.object)) return;
+        // made it): like SwarmKit, push only changes of what the agent must do,
+        // and of the secrets and configs it holds (a task that ended references none).
+        if (ev.op === 'update' && ev.old && sameAssignment(ev.old, ev.object) && !fileRefsChanged(ev.old, ev.object)) return;
         if (ev.old?.nodeId) this.markDirty(ev.old.nodeId, ev.object.id);
         if (ev.object.nodeId) this.markDirty(ev.object.nodeId, ev.object.id);
       }
@@ -290,7 +304,15 @@ export class Dispatcher implements LeaderController {
     const desc: NodeDescription = nodeDescriptionFromProto(description);
     const old = this.sessions.get(peer.nodeId);
     if (old) this.endSession(old, grpc.status.ABORTED, 'superseded by a new session of the same node');
-    const s: Session = { id: generateId(), nodeId: peer.nodeId, sink, deadline: null, deadlineAt: 0, extensions: 0, assignments: new SessionAssignments(options.incrementalAssignments === true) };
+    const s: Session = {
+      id: generateId(),
+      nodeId: peer.nodeId,
+      sink,
+      deadline: null,
+      deadlineAt: 0,
+      extensions: 0,
+      assignments: new SessionAssignments(options.incrementalAssignments === true, this.files),
+    };
     this.sessions.set(s.nodeId, s);
     this.bySessionId.set(s.id, s);
     const grace = this.graceTimers.get(s.nodeId);
@@ -492,14 +514,31 @@ export class Dispatcher implements LeaderController {
    * Sends an assignment message, in parts of at most TASKS_PER_MESSAGE tasks:
    * a node's whole set can be tens of thousands of tasks, megabytes more than
    * an agent takes in one message (gRPC's 4 MB), and one encode of it holds
-   * the event loop. Returns the number of messages sent.
+   * the event loop. The secrets and configs go first: with the first tasks
+   * when they are small, else in parts of their own (FILE_BYTES_PER_MESSAGE)
+   * ahead of the tasks, so each arrives no later than the tasks that need it
+   * (the agent acts on the set after its last part). Removed ids go with the
+   * last part. Returns the number of messages sent.
    */
   private sendAssignments(s: Session, heartbeatPeriodMs: number, m: AssignmentMessage, managers = this.o.managers()): number {
-    const parts = Math.max(1, Math.ceil(m.tasks.length / TASKS_PER_MESSAGE));
+    const filesParts = packFiles(m.files.secrets, m.files.configs);
+    const taskParts = Math.max(1, Math.ceil(m.tasks.length / TASKS_PER_MESSAGE));
+    // Small files ride with the first tasks; bigger ones get parts of their own.
+    const alone = filesParts.length > 1 || (filesParts.length === 1 && filesParts[0].bytes > FILES_WITH_TASKS) ? filesParts : [];
+    const withTasks = alone.length === 0 && filesParts.length === 1 ? filesParts[0] : undefined;
+    const parts = alone.length + taskParts;
     for (let i = 0; i < parts; i++) {
       const last = i === parts - 1;
       const tasks: control.Task__Output[] = [];
-      for (let j = i * TASKS_PER_MESSAGE; j < Math.min(m.tasks.length, (i + 1) * TASKS_PER_MESSAGE); j++) tasks.push(protoOf(m.tasks[j]));
+      let secrets: Secret[] = [];
+      let configs: Config[] = [];
+      if (i < alone.length) {
+        ({ secrets, configs } = alone[i]);
+      } else {
+        const k = i - alone.length;
+        for (let j = k * TASKS_PER_MESSAGE; j < Math.min(m.tasks.length, (k + 1) * TASKS_PER_MESSAGE); j++) tasks.push(protoOf(m.tasks[j]));
+        if (k === 0 && withTasks) ({ secrets, configs } = withTasks);
+      }
       s.sink.send({
         sessionId: s.id,
         // The first part carries the session's settings; the others leave them "unchanged".
@@ -511,10 +550,10 @@ export class Dispatcher implements LeaderController {
         removedTaskIds: last ? m.removedTaskIds : [],
         more: !last,
         dataPlane: null,
-        secrets: [],
-        removedSecretIds: [],
-        configs: [],
-        removedConfigIds: [],
+        secrets: secrets.map(secretProtoOf),
+        removedSecretIds: last ? m.files.removedSecretIds : [],
+        configs: configs.map(configProtoOf),
+        removedConfigIds: last ? m.files.removedConfigIds : [],
       });
     }
     return parts;
@@ -725,6 +764,43 @@ function memo<K extends object, V>(cache: WeakMap<K, V>, key: K, make: (k: K) =>
 /** A stored task's proto form. Stored specs are frozen and shared by a service's tasks: each is converted once. */
 function protoOf(t: Task): control.Task__Output {
   return taskToProtoWith(t, { spec: memo(specProtos, t.spec, taskTemplateToProto), endpoint: memo(endpointProtos, t.endpoint, endpointToProto) });
+}
+
+const secretProtos = new WeakMap<Secret, control.Secret__Output>();
+const configProtos = new WeakMap<Config, control.Config__Output>();
+
+/** A stored secret's proto form with its data, converted once per stored object (the data decoded once). */
+function secretProtoOf(x: Secret): control.Secret__Output {
+  return memo(secretProtos, x, secretWithDataToProto);
+}
+
+function configProtoOf(x: Config): control.Config__Output {
+  return memo(configProtos, x, configWithDataToProto);
+}
+
+interface FilesPart {
+  secrets: Secret[];
+  configs: Config[];
+  bytes: number;
+}
+
+/** Secrets and configs in parts of at most FILE_BYTES_PER_MESSAGE (an object larger than that alone); none when there are none. */
+export function packFiles(secrets: readonly Secret[], configs: readonly Config[]): FilesPart[] {
+  const parts: FilesPart[] = [];
+  let cur: FilesPart = { secrets: [], configs: [], bytes: 0 };
+  const add = (o: Secret | Config, into: (p: FilesPart) => void): void => {
+    const n = wireSize(o);
+    if (cur.bytes > 0 && cur.bytes + n > FILE_BYTES_PER_MESSAGE) {
+      parts.push(cur);
+      cur = { secrets: [], configs: [], bytes: 0 };
+    }
+    into(cur);
+    cur.bytes += n;
+  };
+  for (const x of secrets) add(x, (p) => p.secrets.push(x));
+  for (const x of configs) add(x, (p) => p.configs.push(x));
+  if (cur.bytes > 0) parts.push(cur);
+  return parts;
 }
 
 function sameStatus(a: TaskStatus, b: TaskStatus): boolean {

@@ -88,6 +88,25 @@ export interface LogEntry {
 }
 
 /**
+ * One file a task's container reads: a secret's or a config's data, resolved
+ * by the agent from what the leader sent this node (src/worker/files.ts). Never
+ * logged (its `data`): ids, names and paths only.
+ */
+export interface TaskFile {
+  kind: 'secret' | 'config';
+  /** The secret's (config's) id and name. */
+  id: string;
+  name: string;
+  /** Absolute path in the container (secretFilePath / configFilePath of the reference's target). */
+  path: string;
+  uid: number;
+  gid: number;
+  /** Permission bits. */
+  mode: number;
+  data: Buffer;
+}
+
+/**
  * Runs containers for tasks. Container ids are the handle: `prepare` makes one,
  * every other call takes it. All methods throw ExecutorError subclasses.
  */
@@ -97,8 +116,18 @@ export interface Executor {
    * creates the container for the task, labelled with the owner and the task.
    * Returns the container id. Creating twice for the same task returns the same
    * container (the name is derived from the task).
+   * `files`: the task's secrets and configs (in the order of its spec's
+   * references: secrets, then configs), to be read-only files in the container
+   * at their paths, their data on a tmpfs only (an executor that cannot keep
+   * them off a disk refuses: InvalidSpecError). Removed with the container.
    */
-  prepare(task: Task, owner: Owner, signal?: AbortSignal): Promise<string>;
+  prepare(task: Task, owner: Owner, signal?: AbortSignal, files?: readonly TaskFile[]): Promise<string>;
+  /**
+   * Puts back what is missing of the files of a container made by an earlier
+   * run (adopted), before it starts or while it runs: a restart of the host
+   * empties a tmpfs. An executor without files leaves it out.
+   */
+  restoreFiles?(containerId: string, files: readonly TaskFile[]): Promise<void>;
   start(containerId: string): Promise<void>;
   /** Resolves when the container is no longer running, with its final state. */
   wait(containerId: string, signal?: AbortSignal): Promise<ContainerObservation>;
@@ -125,7 +154,7 @@ export interface Executor {
 // ---------------------------------------------------------------------------
 // Errors
 
-export type ExecutorErrorCode = 'image-not-found' | 'invalid-spec' | 'container-not-found' | 'engine-unavailable' | 'engine-error';
+export type ExecutorErrorCode = 'image-not-found' | 'invalid-spec' | 'task-files' | 'container-not-found' | 'engine-unavailable' | 'engine-error';
 
 /** Base of every executor error; `code` says what kind without instanceof. */
 export class ExecutorError extends Error {
@@ -153,6 +182,17 @@ export class ImageNotFoundError extends ExecutorError {
 export class InvalidSpecError extends ExecutorError {
   constructor(message: string) {
     super('invalid-spec', `invalid container spec: ${message}`);
+  }
+}
+
+/**
+ * The task's secrets and configs cannot be given to its container: no tmpfs to
+ * keep them on (never a disk), or a file could not be written. The task is
+ * REJECTED. The message names files by kind and name, never their data.
+ */
+export class TaskFilesError extends ExecutorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('task-files', message, options);
   }
 }
 

@@ -2,12 +2,12 @@
 // against the generic one: the agent's decoder reads the same message from both.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { taskToProto } from '../../../src/api/convert.js';
+import { configWithDataToProto, secretWithDataToProto, taskToProto } from '../../../src/api/convert.js';
 import type { control, dispatcher } from '../../../src/api/wire.js';
 import { loadDispatcherProto } from '../../../src/api/proto.js';
 import { TaskState } from '../../../src/api/objects.js';
 import { encodeSessionMessage } from '../../../src/manager/dispatcher/session-encoding.js';
-import { service, task } from '../store-fixtures.js';
+import { config, secret, service, task } from '../store-fixtures.js';
 
 const def = loadDispatcherProto().service.Session;
 const generic = (m: dispatcher.SessionMessage__Output): Buffer => def.responseSerialize(m);
@@ -17,6 +17,8 @@ const web = service('s1', 'web');
 web.spec.taskTemplate.container.env = ['A=1', 'B=2'];
 web.spec.taskTemplate.container.healthcheck = { test: ['CMD', 'true'], intervalMs: 1000, timeoutMs: 500, retries: 3, startPeriodMs: 0 };
 web.spec.taskTemplate.placement.constraints = ['node.role==worker'];
+web.spec.taskTemplate.container.secrets = [{ id: 'sec1', name: 'key', target: 'key', uid: '1000', gid: '0', mode: 0o400 }];
+web.spec.taskTemplate.container.configs = [{ id: 'cfg1', name: 'conf', target: '/etc/conf', uid: '0', gid: '0', mode: 0o444 }];
 const db = service('s2', 'db');
 const status = { state: TaskState.ASSIGNED, message: 'assigned', err: '', timestamp: 7, containerId: '', exitCode: 0, health: 'none' as const };
 
@@ -39,10 +41,10 @@ test('a message with tasks of two services (their templates shared or not), mana
     incremental: true,
     removedTaskIds: ['gone-1', 'gone-2'],
     more: true,
-    secrets: [],
-    removedSecretIds: [],
-    configs: [],
-    removedConfigIds: [],
+    secrets: [secretWithDataToProto(secret('sec1', 'key', Buffer.from('hunter2\n').toString('base64')))],
+    removedSecretIds: ['sec0'],
+    configs: [configWithDataToProto(config('cfg1', 'conf'))],
+    removedConfigIds: ['cfg0'],
     dataPlane: {
       complete: true,
       services: [
@@ -67,6 +69,9 @@ test('a message with tasks of two services (their templates shared or not), mana
   // Again, now from the cache of encoded templates.
   assert.deepEqual(decode(encodeSessionMessage(msg)), decode(generic(msg)));
   assert.equal((decode(ours) as { tasks: { spec: { container: { env: string[] } } }[] }).tasks[2].spec.container.env.join(','), 'A=1,B=2');
+  const decoded = decode(ours) as dispatcher.SessionMessage__Output;
+  assert.equal(decoded.secrets[0].spec?.data.toString(), 'hunter2\n', 'the secret\'s bytes, as bytes');
+  assert.deepEqual(decoded.tasks[0].spec?.container?.secrets.map((r) => [r.secretId, r.target, r.uid, r.mode]), [['sec1', 'key', '1000', 0o400]]);
 });
 
 test('messages without tasks, and a task without a template, decode the same from both encoders', () => {

@@ -73,12 +73,13 @@ export function cpuShares(nanoCpus: number): number {
   return Math.max(2, Math.round((nanoCpus * 1024) / 1e9));
 }
 
-/** The body of POST /containers/create for `task`, owned by `owner`. */
+/** The body of POST /containers/create for `task`, owned by `owner`; `fileMounts`: the binds of its secrets' and configs' files. */
 export function toCreateOptions(
   task: Task,
   owner: Owner,
   plane: DataPlaneSettings = { dataAddr: '', dnsServer: '', networkName },
   exposedByImage: readonly string[] = [],
+  fileMounts: readonly Dockerode.MountSettings[] = [],
 ): Dockerode.ContainerCreateOptions {
   const c = task.spec.container;
   if (!c.image) throw new InvalidSpecError('no image');
@@ -103,7 +104,9 @@ export function toCreateOptions(
     // the exact milliseconds (DockerExecutor.shutdown).
     StopTimeout: Math.ceil(c.stopGracePeriodMs / 1000),
     HostConfig: {
-      Mounts: c.mounts.map(toMount),
+      // The files of its secrets and configs (read-only binds from the node's tmpfs: task-files.ts) come after the
+      // task's own mounts: their data is in no field of the container but in those files.
+      Mounts: [...c.mounts.map(toMount), ...fileMounts],
       PortBindings: bindings,
       Memory: limits.memoryBytes,
       NanoCpus: limits.nanoCpus,

@@ -17,6 +17,11 @@
 //   - describe() (engine info: the agent needs it to open its session) never
 //     waits behind task work: its own lane, one request at a time shared by
 //     concurrent callers, and a timeout so a wedged engine is a clear error.
+//
+// Secrets and configs: files on a tmpfs, bind-mounted read-only (task-files.ts);
+// the one thing it remembers about containers is which directory of files each
+// one mounts (from prepare, and from list() at agent start), to remove it with
+// the container.
 import { hostname as osHostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
@@ -42,7 +47,9 @@ import {
   type LogOptions,
   type Owner,
   type ShutdownResult,
+  type TaskFile,
 } from '../executor.js';
+import { DEFAULT_FILES_ROOT, TaskFileStore } from './task-files.js';
 import { LABEL_CLUSTER_ID, LABEL_NETWORK_ID, LABEL_NODE_ID, LABEL_TASK_ID, ownerLabelFilters } from './labels.js';
 import { ImagePuller, type ImagePullerStats } from './image-puller.js';
 import { LogThrottle } from '../../log-throttle.js';
@@ -81,6 +88,11 @@ export interface DockerExecutorOptions {
    * and the DNS server of containers on cluster networks (read when a container is created).
    */
   dataPlane?: () => { dataAddr: string; dnsServer: string };
+  /**
+   * Where task containers' secret and config files are kept (default /dev/shm/flotilla): on a tmpfs, at the same
+   * path for the engine as for this process (a daemon in a container needs the host's directory bound there).
+   */
+  filesDir?: string;
 }
 
 /** How hard the executor is pressing on the engine, now and at its peak. */
@@ -173,6 +185,12 @@ export class DockerExecutor implements Executor {
   private readonly throttle = new LogThrottle();
   /** The engine's networks known to exist (created or seen). */
   private readonly knownNetworks = new Map<string, string>();
+  /** Secret and config files of task containers (tmpfs). */
+  private readonly files: TaskFileStore;
+  /** The directory of files each container mounts (by container id), to remove with it. */
+  private readonly fileDirs = new Map<string, string>();
+  /** Directories written for containers being created: not swept. */
+  private readonly pendingDirs = new Set<string>();
   private readonly o: DockerExecutorOptions;
 
   constructor(options: DockerExecutorOptions = {}) {
@@ -196,6 +214,7 @@ export class DockerExecutor implements Executor {
       maxBackoffMs: options.imageMaxBackoffMs,
       clock: options.clock,
     });
+    this.files = new TaskFileStore(options.filesDir ?? DEFAULT_FILES_ROOT, this.log);
   }
 
   stats(): DockerExecutorStats {
@@ -269,7 +288,36 @@ export class DockerExecutor implements Executor {
 
   // --- life cycle -----------------------------------------------------------
 
-  async prepare(task: Task, owner: Owner, signal?: AbortSignal): Promise<string> {
+  async prepare(task: Task, owner: Owner, signal?: AbortSignal, files?: readonly TaskFile[]): Promise<string> {
+    const written = files?.length ? await this.prepareFiles(task, owner, signal, files) : undefined;
+    try {
+      const id = await this.create(task, owner, signal, written?.mounts ?? []);
+      if (written) {
+        // A container that already existed (see create) mounts its own directory: this one is not used.
+        if (this.fileDirs.get(id) === undefined) this.fileDirs.set(id, written.dir);
+        else if (this.fileDirs.get(id) !== written.dir) await this.files.remove(written.dir);
+      }
+      return id;
+    } catch (err) {
+      if (written) await this.files.remove(written.dir);
+      throw err;
+    } finally {
+      if (written) this.pendingDirs.delete(written.dir);
+    }
+  }
+
+  /** The image first (a pull may take minutes, and the files must not wait on a tmpfs for it), then the files. */
+  private async prepareFiles(task: Task, owner: Owner, signal: AbortSignal | undefined, files: readonly TaskFile[]): Promise<{ dir: string; mounts: Docker.MountSettings[] }> {
+    await this.images.ensure(task.spec.container.image, signal);
+    signal?.throwIfAborted();
+    const written = await this.files.write(owner.nodeId, task.id, files);
+    this.pendingDirs.add(written.dir);
+    this.log.info({ taskId: task.id, dir: written.dir, files: files.map((f) => `${f.kind}:${f.id}`) }, 'secret and config files written (tmpfs)');
+    return written;
+  }
+
+  /** Creates the container of a task (with the bind mounts of its files), or finds the one an earlier attempt made. */
+  private async create(task: Task, owner: Owner, signal: AbortSignal | undefined, fileMounts: Docker.MountSettings[]): Promise<string> {
     const image = task.spec.container.image;
     await this.images.ensure(image, signal);
     const networks = task.spec.networks ?? [];
@@ -281,7 +329,7 @@ export class DockerExecutor implements Executor {
     }
     // By engine id: a name the engine found twice (see ensureNetwork) is ambiguous to it.
     const plane = { dataAddr: '127.0.0.1', dnsServer: '', ...this.o.dataPlane?.(), networkName: (n: string) => engineIds.get(n) ?? networkName(n) };
-    const opts = toCreateOptions(task, owner, plane, exposedByImage);
+    const opts = toCreateOptions(task, owner, plane, exposedByImage, fileMounts);
     const name = opts.name ?? '';
     try {
       const container = await this.call(() => this.docker.createContainer({ ...opts, abortSignal: signal }));
@@ -298,9 +346,11 @@ export class DockerExecutor implements Executor {
       if (status === 409) {
         // The name is taken: by this very task's container if an earlier attempt
         // created it and then lost track (agent crash); then it is ours to use.
-        const existing = await this.inspect(name);
-        if (existing && existing.taskId === task.id && existing.labels[LABEL_CLUSTER_ID] === owner.clusterId && existing.labels[LABEL_NODE_ID] === owner.nodeId) {
+        const info = await this.rawInspect(name);
+        const existing = info ? observe(info) : undefined;
+        if (info && existing && existing.taskId === task.id && existing.labels[LABEL_CLUSTER_ID] === owner.clusterId && existing.labels[LABEL_NODE_ID] === owner.nodeId) {
           this.log.info({ taskId: task.id, containerId: existing.id }, 'container already exists for this task, using it');
+          this.noteFiles(info);
           return existing.id;
         }
         throw new EngineError('create the container', 409, `the name ${name} is already used by container ${existing?.id.slice(0, 12) ?? '?'}, which is not this task's`, { cause: err });
@@ -474,9 +524,37 @@ export class DockerExecutor implements Executor {
     } catch (err) {
       const status = statusCodeOf(err);
       // 404: already gone; 409: a removal is already in progress.
-      if (status === 404 || status === 409) return;
-      throw this.fail(err, `remove container ${containerId.slice(0, 12)}`, containerId);
+      if (status !== 404 && status !== 409) throw this.fail(err, `remove container ${containerId.slice(0, 12)}`, containerId);
     }
+    // Its secrets and configs go with it.
+    const dir = this.fileDirs.get(containerId);
+    if (dir !== undefined) {
+      this.fileDirs.delete(containerId);
+      await this.files.remove(dir);
+      this.log.info({ containerId, dir }, 'secret and config files removed');
+    }
+  }
+
+  // --- secrets and configs --------------------------------------------------
+
+  /** Remembers the directory of files a container mounts (none: nothing). */
+  private noteFiles(info: Docker.ContainerInspectInfo): string | undefined {
+    for (const m of info.Mounts ?? []) {
+      const dir = m.Type === 'bind' && m.Source ? this.files.dirOf(m.Source) : undefined;
+      if (dir !== undefined) {
+        this.fileDirs.set(info.Id, dir);
+        return dir;
+      }
+    }
+    return undefined;
+  }
+
+  async restoreFiles(containerId: string, files: readonly TaskFile[]): Promise<void> {
+    const info = await this.rawInspect(containerId);
+    if (!info) throw new ContainerNotFoundError(containerId);
+    this.noteFiles(info);
+    const written = await this.files.restore(info.Mounts ?? [], files);
+    if (written > 0) this.log.info({ containerId, files: written }, 'secret and config files of an adopted container put back (tmpfs)');
   }
 
   // --- data plane -----------------------------------------------------------
@@ -572,14 +650,27 @@ export class DockerExecutor implements Executor {
   // --- observation ----------------------------------------------------------
 
   async inspect(containerId: string): Promise<ContainerObservation | undefined> {
+    const info = await this.rawInspect(containerId);
+    return info ? observe(info) : undefined;
+  }
+
+  private async rawInspect(containerId: string): Promise<Docker.ContainerInspectInfo | undefined> {
     try {
-      return observe(await this.call(() => this.docker.getContainer(containerId).inspect()));
+      return await this.call(() => this.docker.getContainer(containerId).inspect());
     } catch (err) {
       if (statusCodeOf(err) === 404) return undefined;
       throw this.fail(err, `inspect container ${containerId.slice(0, 12)}`, containerId);
     }
   }
 
+  /**
+   * Every container of `owner`. Called when the agent starts: it also learns
+   * which directory of secret and config files each one mounts, and removes
+   * the node's directories that no container mounts any more (left by a
+   * container removed while no agent ran, or by a crash between writing the
+   * files and creating the container). Those of existing containers, running
+   * or not, stay.
+   */
   async list(owner: Owner): Promise<ContainerObservation[]> {
     let found: Docker.ContainerInfo[];
     try {
@@ -588,10 +679,16 @@ export class DockerExecutor implements Executor {
       throw this.fail(err, 'list containers');
     }
     const out: ContainerObservation[] = [];
+    const inUse = new Set<string>([...this.pendingDirs, ...this.fileDirs.values()]);
     for (const c of found) {
-      const obs = await this.inspect(c.Id);
-      if (obs) out.push(obs);
+      const info = await this.rawInspect(c.Id);
+      if (!info) continue;
+      out.push(observe(info));
+      const dir = this.noteFiles(info);
+      if (dir !== undefined) inUse.add(dir);
     }
+    const swept = await this.files.sweep(owner.nodeId, inUse);
+    if (swept.length > 0) this.log.info({ dirs: swept }, 'secret and config files no container mounts any more removed');
     return out;
   }
 

@@ -82,6 +82,16 @@ test('the create body: mounts; bad input is an InvalidSpecError', () => {
   assert.throws(() => toCreateOptions(makeTask({ image: '' }), owner), /invalid container spec: no image/);
 });
 
+test('the create body: secret and config files are read-only binds after the task\'s mounts; their data is nowhere in it', () => {
+  const t = makeTask({ env: ['A=1'], mounts: [{ type: 'volume', source: 'v', target: '/data', readOnly: false }] });
+  const task = { ...t, spec: { ...t.spec, container: { ...t.spec.container, secrets: [{ id: 'sec1', name: 'pw', target: 'pw', uid: '0', gid: '0', mode: 0o444 }] } } };
+  const binds = [{ Type: 'bind' as const, Source: '/dev/shm/flotilla/n1/t1.00/0', Target: '/run/secrets/pw', ReadOnly: true }];
+  const body = toCreateOptions(task, owner, undefined, [], binds);
+  assert.deepEqual(body.HostConfig?.Mounts, [{ Type: 'volume', Source: 'v', Target: '/data', ReadOnly: false }, ...binds]);
+  assert.deepEqual(body.Env, ['A=1']);
+  assert.deepEqual(body.Labels, toCreateOptions(t, owner).Labels);
+});
+
 test('container names: <service>.<slot>.<task>, node id for a global task, unsafe characters replaced', () => {
   const t = makeTask({ serviceName: 'web', slot: 2 });
   assert.equal(containerName(t), `web.2.${t.id}`);
