@@ -9,8 +9,9 @@
 //   control.sock                managers: the local control API
 // Every file is replaced atomically (write to a temp file, fsync, rename, fsync
 // the directory), so a crash leaves the old version or the new one.
-import { open, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { open, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../common/atomic-file.js';
 import { parseNodeCert, type NodeRole } from '../manager/ca/ca.js';
 import type { NodeTlsMaterial } from '../manager/ca/tls.js';
 
@@ -94,40 +95,8 @@ export async function checkFreshDataDir(dir: string): Promise<void> {
   }
 }
 
-/** The last write queued per path: writes of one file happen one after another, in the order asked. */
-const writesByPath = new Map<string, Promise<void>>();
-let tmpCounter = 0;
-
-export function writeFileAtomic(path: string, data: string, mode = 0o644): Promise<void> {
-  // Two writes of one file at once (the manager list saved by the session while the node status check saves its
-  // role) shared one temporary name: the second rename found it gone (ENOENT) and the daemon died.
-  const prev = writesByPath.get(path) ?? Promise.resolve();
-  const next = prev.catch(() => undefined).then(() => writeOnce(path, data, mode));
-  writesByPath.set(path, next);
-  void next.finally(() => {
-    if (writesByPath.get(path) === next) writesByPath.delete(path);
-  }).catch(() => undefined);
-  return next;
-}
-
-async function writeOnce(path: string, data: string, mode: number): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${++tmpCounter}`;
-  const fh = await open(tmp, 'w', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-  const dirPath = path.slice(0, path.lastIndexOf('/')) || '/';
-  const dh = await open(dirPath, 'r');
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
-}
+/** Re-exported: the daemon's files are replaced atomically (src/common/atomic-file.ts). */
+export { writeFileAtomic };
 
 export async function saveTls(dir: string, m: NodeTlsMaterial): Promise<void> {
   const p = dataDirPaths(dir);
