@@ -5,7 +5,9 @@
 //   certificates/root-ca.crt    the cluster's root CA
 //   certificates/node.crt       this node's certificate (node id, role, cluster id)
 //   certificates/node.key       its private key (mode 0600)
-//   raft/                       managers: the Raft log, snapshots (LevelDB)
+//   raft/                       managers: the Raft log, snapshots (LevelDB), sealed by the data keys
+//   keys/raft-dek.json          managers: the data keys, wrapped (src/manager/encryption/keyring.ts)
+//   keys/raft-kek.key           managers: the node key that wraps them (mode 0600; absent with autolock)
 //   control.sock                managers: the local control API
 // Every file is replaced atomically (write to a temp file, fsync, rename, fsync
 // the directory), so a crash leaves the old version or the new one.
@@ -13,6 +15,7 @@ import { open, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/atomic-file.js';
 import { parseNodeCert, type NodeRole } from '../manager/ca/ca.js';
+import { DEK_FILE, KEK_FILE } from '../manager/encryption/keyring.js';
 import type { NodeTlsMaterial } from '../manager/ca/tls.js';
 
 export const STATE_VERSION = 1;
@@ -53,6 +56,12 @@ export interface DataDirPaths {
   cert: string;
   key: string;
   raft: string;
+  /** The manager's data key ring (a directory): DataKeyring.load/create take it. */
+  keys: string;
+  /** In keys/: the wrapped data keys. */
+  dataKeys: string;
+  /** In keys/: the node key-encryption key (mode 0600). */
+  kek: string;
   controlSocket: string;
 }
 
@@ -66,6 +75,9 @@ export function dataDirPaths(dir: string): DataDirPaths {
     cert: join(certs, 'node.crt'),
     key: join(certs, 'node.key'),
     raft: join(dir, 'raft'),
+    keys: join(dir, 'keys'),
+    dataKeys: join(dir, 'keys', DEK_FILE),
+    kek: join(dir, 'keys', KEK_FILE),
     controlSocket: join(dir, 'control.sock'),
   };
 }
@@ -90,7 +102,7 @@ export async function checkFreshDataDir(dir: string): Promise<void> {
   if (await exists(p.state)) {
     throw new DataDirError(`${dir} already holds a node of a cluster: start it with \`flotilla daemon --data-dir ${dir}\`, or pick another --data-dir`);
   }
-  if ((await exists(p.cert)) || (await exists(join(p.raft, 'CURRENT')))) {
+  if ((await exists(p.cert)) || (await exists(join(p.raft, 'CURRENT'))) || (await exists(p.dataKeys))) {
     throw new DataDirError(`${dir} holds a node whose init or join did not finish: remove the directory and run the command again`);
   }
 }
@@ -180,5 +192,6 @@ export async function removeNodeFiles(dir: string): Promise<void> {
   await rm(p.state, { force: true });
   await rm(p.certs, { recursive: true, force: true });
   await rm(p.raft, { recursive: true, force: true });
+  await rm(p.keys, { recursive: true, force: true });
   await rm(p.controlSocket, { force: true });
 }
