@@ -76,7 +76,14 @@ export interface RaftStorageOptions {
    * records are written in plaintext (version 1) and a sealed one does not load.
    */
   cipher?: RecordCipher;
+  /**
+   * For crash tests: called after each durable step of reencrypt(); a hook
+   * that throws stops it right there, leaving the disk as a crash would.
+   */
+  onReencryptStep?: (step: ReencryptStep) => void;
 }
+
+export type ReencryptStep = 'snapshot-resealed' | 'entries-resealed';
 
 /** Storage cannot be opened or written (e.g. the database is locked by another process, an I/O error). */
 export class StorageError extends Error {
@@ -457,6 +464,7 @@ export class RaftStorage {
   private readonly log: Logger | null;
   private readonly initial: InitialStateParts;
   private readonly cipher: RecordCipher | undefined;
+  private readonly onStep: ((step: ReencryptStep) => void) | undefined;
   /** Index and term of the stored snapshot (0, 0 if none). */
   private snapIndex: number;
   private snapTerm: number;
@@ -479,11 +487,12 @@ export class RaftStorage {
     private readonly db: Db,
     loaded: Loaded,
     log: Logger | null,
-    cipher: RecordCipher | undefined,
+    opts: RaftStorageOptions,
   ) {
     this.snapDir = join(dir, 'snapshots');
     this.log = log;
-    this.cipher = cipher;
+    this.cipher = opts.cipher;
+    this.onStep = opts.onReencryptStep;
     const parts = loaded.parts;
     this.initial = parts;
     this.snapIndex = parts.snapshot ? parts.snapshot.meta.index : 0;
@@ -548,7 +557,7 @@ export class RaftStorage {
       await db.close().catch(() => undefined);
       throw err;
     }
-    const s = new RaftStorage(dir, db, loaded, log, opts.cipher);
+    const s = new RaftStorage(dir, db, loaded, log, opts);
     await s.removeStaleSnapshotFiles(true);
     try {
       if (opts.cipher && loaded.plaintext > 0) {
@@ -799,6 +808,7 @@ export class RaftStorage {
         const { data } = await readSnapshotFile(this.dir, this.snapDir, this.snapRec, cipher);
         await this.writeSnapshotFile(this.snapRec, data);
         snapshot = true;
+        this.onStep?.('snapshot-resealed');
       }
       const ops: Op[] = [];
       for await (const [key, value] of this.db.iterator({ gte: ENTRY_PREFIX, lt: ENTRY_END })) {
@@ -815,6 +825,7 @@ export class RaftStorage {
         // In the same batch: a crash before the compaction has it done at the next open.
         ops.push({ type: 'put', key: PURGE_KEY, value: Uint8Array.of(FORMAT_VERSION) });
         await this.db.batch(ops, { sync: true });
+        this.onStep?.('entries-resealed');
       }
     });
     this.log?.info({ entries, snapshot }, 'raft storage re-encrypted with the current data key');
