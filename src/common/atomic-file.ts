@@ -32,10 +32,10 @@ export function isAtomicTempFile(name: string): boolean {
 
 async function writeOnce(path: string, data: string | Uint8Array, mode: number): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}-${++tmpCounter}`;
-  const fh = await open(tmp, 'w', mode);
+  // Created here ('wx'), so that it gets `mode`: a file left under the same name by an earlier process would keep its own.
+  await rm(tmp, { force: true });
+  const fh = await open(tmp, 'wx', mode);
   try {
-    // A file left by an earlier process under the same name keeps its old mode through open(): set it.
-    await fh.chmod(mode);
     await fh.writeFile(data);
     await fh.sync();
   } catch (err) {
