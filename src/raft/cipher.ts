@@ -108,7 +108,8 @@ export class AesGcmCipher implements RecordCipher {
   }
 
   seal(plain: Uint8Array, aad: Uint8Array): Uint8Array {
-    const out = Buffer.allocUnsafeSlow(SEAL_OVERHEAD + plain.byteLength);
+    // From Node's buffer pool: a sealed record is short-lived (the storage copies it into its record).
+    const out = Buffer.allocUnsafe(SEAL_OVERHEAD + plain.byteLength);
     out[0] = ALG_AES_256_GCM;
     out.writeUInt32BE(this.currentId, 1);
     if (this.poolOff + NONCE_BYTES > NONCE_POOL_BYTES) {
