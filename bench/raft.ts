@@ -5,9 +5,18 @@
 // driven by the same closed-loop load: C clients, each doing sequential
 // 256-byte puts on random keys among 1000. Then leader failover: kill -9 the
 // leader under load, time until the first write the new leader acknowledges.
+// Flotilla runs as managers do, with encryption at rest (Raft entries and
+// snapshots sealed with AES-256-GCM; raftkv --encrypt).
+//
+// Then the cost of encryption at rest: two flotilla clusters, one encrypted
+// and one not, measured in alternation (off, on, on, off, ...: drift of the
+// machine falls on both) at the --encryption-clients points; one line per
+// round, one per mode over all rounds, and the ratio on/off (target: the
+// throughput at 64 clients drops by at most 10%).
 //
 //   npm run bench:raft [-- --seconds S] [--clients 1,16,64] [--skip-etcd]
 //                      [--warmup S] [--failovers N]
+//                      [--encryption-clients 64] [--encryption-rounds N] [--skip-encryption]
 //
 // One JSON line per result on stdout; progress on stderr. Every process it
 // starts is killed on exit (normal, error, SIGINT/SIGTERM), temp dirs removed.
@@ -35,10 +44,13 @@ interface Args {
   clients: number[];
   skipEtcd: boolean;
   failovers: number;
+  encryptionClients: number[];
+  encryptionRounds: number;
+  skipEncryption: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seconds: 10, warmup: 1, clients: [1, 16, 64], skipEtcd: false, failovers: 3 };
+  const a: Args = { seconds: 10, warmup: 1, clients: [1, 16, 64], skipEtcd: false, failovers: 3, encryptionClients: [64], encryptionRounds: 2, skipEncryption: false };
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i];
     const v = argv[i + 1];
@@ -51,9 +63,13 @@ function parseArgs(argv: string[]): Args {
     else if (f === '--warmup') a.warmup = num();
     else if (f === '--failovers') a.failovers = Math.floor(num());
     else if (f === '--skip-etcd') a.skipEtcd = true;
-    else if (f === '--clients') {
-      if (!v || !/^\d+(,\d+)*$/.test(v)) throw new Error('--clients needs a list like 1,16,64');
-      a.clients = v.split(',').map(Number).filter((n) => n > 0);
+    else if (f === '--skip-encryption') a.skipEncryption = true;
+    else if (f === '--encryption-rounds') a.encryptionRounds = Math.max(1, Math.floor(num()));
+    else if (f === '--clients' || f === '--encryption-clients') {
+      if (!v || !/^\d+(,\d+)*$/.test(v)) throw new Error(`${f} needs a list like 1,16,64`);
+      const list = v.split(',').map(Number).filter((n) => n > 0);
+      if (f === '--clients') a.clients = list;
+      else a.encryptionClients = list;
       i++;
     } else throw new Error(`unknown option ${f}`);
   }
@@ -340,9 +356,9 @@ async function waitSettled(cluster: ProcessCluster, timeoutMs = 20_000): Promise
 async function runFlotilla(args: Args): Promise<SideResult> {
   const res: SideResult = { load: new Map(), failovers: [] };
   const dir = freshTempDir('flotilla-bench-raft-');
-  const cluster = new ProcessCluster({ size: 3, baseDir: dir, firstHost: 50, port: 7450, tickMs: 100 });
+  const cluster = new ProcessCluster({ size: 3, baseDir: dir, firstHost: 50, port: 7450, tickMs: 100, encrypt: true });
   try {
-    progress(`flotilla: starting 3 nodes on ${cluster.addresses().join(', ')} (data in ${dir})`);
+    progress(`flotilla: starting 3 nodes (encrypted storage) on ${cluster.addresses().join(', ')} (data in ${dir})`);
     await cluster.start();
     let lead = await leaderAddress(cluster);
     progress(`flotilla: leader is ${lead.id} at ${lead.address}`);
@@ -355,7 +371,7 @@ async function runFlotilla(args: Args): Promise<SideResult> {
           const { put, onError } = flotillaClient(router, c, `c${c}`);
           const r = await runLoad(c, args.warmup, args.seconds, put, onError);
           res.load.set(c, r);
-          emit({ system: 'flotilla', ...r });
+          emit({ system: 'flotilla', encryption: 'on', ...r });
         } finally {
           router.close();
         }
@@ -392,6 +408,82 @@ async function runFlotilla(args: Args): Promise<SideResult> {
     removeTempDir(dir);
   }
   return res;
+}
+
+// ------------------------------------------------ encryption at rest: on/off
+
+type Mode = 'off' | 'on';
+
+/**
+ * Two flotilla clusters, unencrypted (127.0.0.50-52) and encrypted
+ * (127.0.0.53-55), loaded in alternation, `rounds` times per client count:
+ * off, on, then on, off, ... Each round starts from a settled cluster.
+ */
+async function runEncryption(args: Args): Promise<void> {
+  const dir = freshTempDir('flotilla-bench-raft-enc-');
+  const clusters: Record<Mode, ProcessCluster> = {
+    off: new ProcessCluster({ size: 3, baseDir: join(dir, 'off'), firstHost: 50, port: 7450, tickMs: 100, firstGid: 43_100 }),
+    on: new ProcessCluster({ size: 3, baseDir: join(dir, 'on'), firstHost: 53, port: 7450, tickMs: 100, firstGid: 43_110, encrypt: true }),
+  };
+  try {
+    progress(`encryption: starting two clusters, off on ${clusters.off.addresses().join(', ')}, on on ${clusters.on.addresses().join(', ')}`);
+    await Promise.all([clusters.off.start(), clusters.on.start()]);
+    for (const c of args.encryptionClients) {
+      const rounds: Record<Mode, LoadResult[]> = { off: [], on: [] };
+      for (let round = 1; round <= args.encryptionRounds; round++) {
+        const order: Mode[] = round % 2 === 1 ? ['off', 'on'] : ['on', 'off'];
+        for (const mode of order) {
+          const cluster = clusters[mode];
+          try {
+            await waitSettled(cluster);
+            const lead = await leaderAddress(cluster);
+            const router = new FlotillaRouter(cluster.addresses(), lead.address);
+            try {
+              progress(`encryption ${mode}: ${c} client(s), round ${round}/${args.encryptionRounds}, ${args.warmup} s warm-up + ${args.seconds} s`);
+              const { put, onError } = flotillaClient(router, c, `enc-${mode}-${c}-${round}`);
+              const r = await runLoad(c, args.warmup, args.seconds, put, onError);
+              rounds[mode].push(r);
+              emit({ system: 'flotilla', metric: 'encryption-round', encryption: mode, round, ...r });
+            } finally {
+              router.close();
+            }
+          } catch (e) {
+            emit({ system: 'flotilla', metric: 'encryption-round', encryption: mode, round, clients: c, error: errMsg(e) });
+          }
+        }
+      }
+      const total: Partial<Record<Mode, { throughput: number; p99Ms: number; p50Ms: number; ops: number; errors: number }>> = {};
+      for (const mode of ['off', 'on'] as const) {
+        const rs = rounds[mode];
+        if (rs.length === 0) continue;
+        const ops = rs.reduce((n, r) => n + r.ops, 0);
+        const secs = rs.reduce((n, r) => n + r.seconds, 0);
+        total[mode] = {
+          throughput: round2(ops / secs),
+          p50Ms: round2(median(rs.map((r) => r.p50Ms))),
+          p99Ms: round2(median(rs.map((r) => r.p99Ms))),
+          ops,
+          errors: rs.reduce((n, r) => n + r.errors, 0),
+        };
+        emit({ system: 'flotilla', metric: 'encryption', encryption: mode, clients: c, rounds: rs.length, seconds: secs, ...total[mode] });
+      }
+      const off = total.off;
+      const on = total.on;
+      if (off && on) {
+        const throughputRatio = off.throughput > 0 ? round2(on.throughput / off.throughput) : null;
+        const p99Ratio = off.p99Ms > 0 ? round2(on.p99Ms / off.p99Ms) : null;
+        const line: Record<string, unknown> = { metric: 'encryption-ratio', clients: c, throughputRatio, p99Ratio };
+        if (c === 64) {
+          line.target = { throughputAtLeast: 0.9 };
+          line.met = throughputRatio !== null && throughputRatio >= 0.9;
+        }
+        emit(line);
+      }
+    }
+  } finally {
+    await Promise.all([clusters.off.stop().catch(() => clusters.off.cleanupSync()), clusters.on.stop().catch(() => clusters.on.cleanupSync())]);
+    removeTempDir(dir);
+  }
 }
 
 // -------------------------------------------------------------------- etcd
@@ -663,6 +755,13 @@ async function main(): Promise<void> {
       theirs = await runEtcd(args);
     } catch (e) {
       emit({ system: 'etcd', error: errMsg(e) });
+    }
+  }
+  if (!args.skipEncryption) {
+    try {
+      await runEncryption(args);
+    } catch (e) {
+      emit({ metric: 'encryption', error: errMsg(e) });
     }
   }
   for (const c of args.clients) {

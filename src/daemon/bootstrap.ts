@@ -10,6 +10,7 @@ import { caDigest, createCSR, createRootCA, generateId, generateNodeKey, parseNo
 import { anonymousChannelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider, unverifiedChannelCredentials } from '../manager/ca/tls.js';
 import { checkCaDigest, formatJoinToken, generateJoinSecret, parseJoinToken } from '../manager/ca/token.js';
 import { Manager } from '../manager/manager.js';
+import { DataKeyring } from '../manager/encryption/keyring.js';
 import type { ca } from '../api/wire.js';
 import { unary } from '../manager/peer-clients.js';
 import { createAction } from '../manager/store/store.js';
@@ -101,10 +102,13 @@ export async function initCluster(o: InitOptions): Promise<InitResult> {
   let manager: Manager | null = null;
   try {
     await saveTls(o.dataDir, tls.current);
+    // The cluster object (the CA key, the join tokens) is sealed on disk from its first write.
+    const keyring = await DataKeyring.create(p.keys, { kind: 'node' }, o.logger);
     manager = await Manager.start({
       nodeId,
       clusterId,
       raftDir: p.raft,
+      keyring,
       listenAddr: o.listenAddr,
       advertiseAddr: o.advertiseAddr,
       controlSocket: p.controlSocket,

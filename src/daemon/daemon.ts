@@ -17,6 +17,7 @@ import { loadCaProto, loadManagerProto } from '../api/proto.js';
 import { createCSR, generateNodeKey, needsRenewal, parseNodeCert, type NodeRole } from '../manager/ca/ca.js';
 import { channelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider } from '../manager/ca/tls.js';
 import { Manager } from '../manager/manager.js';
+import { DataKeyring } from '../manager/encryption/keyring.js';
 import type { ca, manager } from '../api/wire.js';
 import { isServiceError, unary } from '../manager/peer-clients.js';
 import type { NodeDescription } from '../api/objects.js';
@@ -104,10 +105,12 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   private async startManager(bootstrap: boolean): Promise<void> {
     const p = dataDirPaths(this.o.dataDir);
     const peers = new Map(this.state.managers.filter((m) => m.id !== this.state.nodeId).map((m) => [m.id, m.address] as [string, string]));
+    const keyring = await openKeyring(p.keys, this.o.dataDir, this.o.logger);
     this.manager = await Manager.start({
       nodeId: this.state.nodeId,
       clusterId: this.state.clusterId,
       raftDir: p.raft,
+      keyring,
       listenAddr: this.state.listenAddr,
       advertiseAddr: this.state.advertiseAddr,
       controlSocket: p.controlSocket,
@@ -273,8 +276,11 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       const m = this.manager;
       this.manager = null;
       await m.stop();
-      // A demoted manager's log is of no use: promoted again, it joins as a fresh learner.
-      await rm(dataDirPaths(this.o.dataDir).raft, { recursive: true, force: true });
+      // A demoted manager's log is of no use: promoted again, it joins as a fresh learner, with new data keys.
+      // The log first: keys without a log are harmless, a sealed log without its keys is not.
+      const p = dataDirPaths(this.o.dataDir);
+      await rm(p.raft, { recursive: true, force: true });
+      await rm(p.keys, { recursive: true, force: true });
     }
     this.emit('role-change', role);
   }
@@ -312,4 +318,18 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.manager = null;
     await m?.stop();
   }
+}
+
+/**
+ * The data key ring of this node's manager, created (protected by a node key)
+ * when there is none: a new manager (init, join, promotion), or one from
+ * before encryption at rest (its plaintext Raft data is encrypted at start).
+ */
+async function openKeyring(keysDir: string, dataDir: string, logger: Logger | undefined): Promise<DataKeyring> {
+  const loaded = await DataKeyring.load(keysDir, logger);
+  if (loaded === null) return DataKeyring.create(keysDir, { kind: 'node' }, logger);
+  if (loaded.locked) {
+    throw new Error(`this manager is locked: its data keys (${keysDir}) are protected by an unlock key, and unlocking is not supported by this daemon yet; the Raft data in ${dataDir} cannot be read without it`);
+  }
+  return loaded.keyring;
 }

@@ -5,13 +5,17 @@
 //   certificates/root-ca.crt    the cluster's root CA
 //   certificates/node.crt       this node's certificate (node id, role, cluster id)
 //   certificates/node.key       its private key (mode 0600)
-//   raft/                       managers: the Raft log, snapshots (LevelDB)
+//   raft/                       managers: the Raft log, snapshots (LevelDB), sealed by the data keys
+//   keys/raft-dek.json          managers: the data keys, wrapped (src/manager/encryption/keyring.ts)
+//   keys/raft-kek.key           managers: the node key that wraps them (mode 0600; absent with autolock)
 //   control.sock                managers: the local control API
 // Every file is replaced atomically (write to a temp file, fsync, rename, fsync
 // the directory), so a crash leaves the old version or the new one.
-import { open, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { open, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../common/atomic-file.js';
 import { parseNodeCert, type NodeRole } from '../manager/ca/ca.js';
+import { DEK_FILE, KEK_FILE } from '../manager/encryption/keyring.js';
 import type { NodeTlsMaterial } from '../manager/ca/tls.js';
 
 export const STATE_VERSION = 1;
@@ -52,6 +56,12 @@ export interface DataDirPaths {
   cert: string;
   key: string;
   raft: string;
+  /** The manager's data key ring (a directory): DataKeyring.load/create take it. */
+  keys: string;
+  /** In keys/: the wrapped data keys. */
+  dataKeys: string;
+  /** In keys/: the node key-encryption key (mode 0600). */
+  kek: string;
   controlSocket: string;
 }
 
@@ -65,6 +75,9 @@ export function dataDirPaths(dir: string): DataDirPaths {
     cert: join(certs, 'node.crt'),
     key: join(certs, 'node.key'),
     raft: join(dir, 'raft'),
+    keys: join(dir, 'keys'),
+    dataKeys: join(dir, 'keys', DEK_FILE),
+    kek: join(dir, 'keys', KEK_FILE),
     controlSocket: join(dir, 'control.sock'),
   };
 }
@@ -89,45 +102,13 @@ export async function checkFreshDataDir(dir: string): Promise<void> {
   if (await exists(p.state)) {
     throw new DataDirError(`${dir} already holds a node of a cluster: start it with \`flotilla daemon --data-dir ${dir}\`, or pick another --data-dir`);
   }
-  if ((await exists(p.cert)) || (await exists(join(p.raft, 'CURRENT')))) {
+  if ((await exists(p.cert)) || (await exists(join(p.raft, 'CURRENT'))) || (await exists(p.dataKeys))) {
     throw new DataDirError(`${dir} holds a node whose init or join did not finish: remove the directory and run the command again`);
   }
 }
 
-/** The last write queued per path: writes of one file happen one after another, in the order asked. */
-const writesByPath = new Map<string, Promise<void>>();
-let tmpCounter = 0;
-
-export function writeFileAtomic(path: string, data: string, mode = 0o644): Promise<void> {
-  // Two writes of one file at once (the manager list saved by the session while the node status check saves its
-  // role) shared one temporary name: the second rename found it gone (ENOENT) and the daemon died.
-  const prev = writesByPath.get(path) ?? Promise.resolve();
-  const next = prev.catch(() => undefined).then(() => writeOnce(path, data, mode));
-  writesByPath.set(path, next);
-  void next.finally(() => {
-    if (writesByPath.get(path) === next) writesByPath.delete(path);
-  }).catch(() => undefined);
-  return next;
-}
-
-async function writeOnce(path: string, data: string, mode: number): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${++tmpCounter}`;
-  const fh = await open(tmp, 'w', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-  const dirPath = path.slice(0, path.lastIndexOf('/')) || '/';
-  const dh = await open(dirPath, 'r');
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
-}
+/** Re-exported: the daemon's files are replaced atomically (src/common/atomic-file.ts). */
+export { writeFileAtomic };
 
 export async function saveTls(dir: string, m: NodeTlsMaterial): Promise<void> {
   const p = dataDirPaths(dir);
@@ -211,5 +192,6 @@ export async function removeNodeFiles(dir: string): Promise<void> {
   await rm(p.state, { force: true });
   await rm(p.certs, { recursive: true, force: true });
   await rm(p.raft, { recursive: true, force: true });
+  await rm(p.keys, { recursive: true, force: true });
   await rm(p.controlSocket, { force: true });
 }

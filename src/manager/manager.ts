@@ -29,6 +29,7 @@ import { ManagerService, managerServiceImplementation } from './manager-service.
 import { MembershipReconciler } from './membership.js';
 import { PeerClients } from './peer-clients.js';
 import { ReplicatedStore } from './replicated-store.js';
+import type { DataKeyring } from './encryption/keyring.js';
 import { createOrchestrators } from './orchestrator/index.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import type { Action } from './store/store.js';
@@ -38,6 +39,8 @@ export interface ManagerOptions {
   clusterId: string;
   /** Where the Raft log and snapshots live. */
   raftDir: string;
+  /** The data keys that seal the Raft log and snapshots on disk (encryption at rest is always on for a manager). */
+  keyring: DataKeyring;
   /** host:port the TCP server binds (e.g. 0.0.0.0:4242). */
   listenAddr: string;
   /** host:port other nodes reach this manager at. */
@@ -67,6 +70,8 @@ export class Manager {
     private readonly reconciler: MembershipReconciler,
     readonly leaders: LeaderControllers,
     private readonly controlSocket: string,
+    /** The data keys of this manager's Raft storage. */
+    readonly keyring: DataKeyring,
     private readonly log?: Logger,
   ) {}
 
@@ -77,6 +82,7 @@ export class Manager {
       id: o.nodeId,
       address: o.advertiseAddr,
       dataDir: o.raftDir,
+      cipher: o.keyring.cipher,
       bootstrap: o.bootstrap ? new Map([[o.nodeId, o.advertiseAddr]]) : undefined,
       peers: o.peers,
       channelCredentials: creds,
@@ -91,6 +97,15 @@ export class Manager {
       snapshotEvery: o.snapshotEvery,
       logger: o.logger,
     });
+    if (o.keyring.rotating) {
+      // A data key rotation was interrupted (kill -9, power loss): finish it before anything else.
+      try {
+        await o.keyring.finishRotation(() => rs.reencrypt());
+      } catch (err) {
+        await rs.close().catch(() => undefined);
+        throw err;
+      }
+    }
     const peers = new PeerClients(creds);
     const writer = new LeaderWriter(rs, peers, log);
     const ca = new CaService(rs, writer, () => o.tls.current.caCertPem, o.logger?.child({ component: 'ca', nodeId: o.nodeId }));
@@ -127,7 +142,7 @@ export class Manager {
         log,
       }),
     );
-    const m = new Manager(rs, writer, ca, peers, server, localServer, reconciler, leaders, o.controlSocket, log);
+    const m = new Manager(rs, writer, ca, peers, server, localServer, reconciler, leaders, o.controlSocket, o.keyring, log);
     try {
       await bind(server, o.listenAddr, serverCredentials(o.tls));
       // A socket left by a daemon that was killed would make the bind fail.
@@ -147,6 +162,15 @@ export class Manager {
   /** Write a transaction through the leader (from any manager). */
   write(actions: readonly Action[], opts: { timeoutMs?: number } = {}): ReturnType<LeaderWriter['write']> {
     return this.writer.write(actions, opts);
+  }
+
+  /**
+   * Rotate the data key of this manager's Raft storage: a new key seals from
+   * now on, everything stored is re-sealed with it, then the old key is
+   * retired. Crash-safe at every step (src/manager/encryption/keyring.ts).
+   */
+  rotateDataKey(): Promise<void> {
+    return this.keyring.rotate(() => this.rs.reencrypt());
   }
 
   /** Fires when this manager has been taken out of the Raft group (demoted or removed). */

@@ -4,6 +4,7 @@
 // One per manager. The daemon adds raftService() to its gRPC server.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import type { RecordCipher } from '../raft/cipher.js';
 import { RaftNode, type RaftNodeOptions } from '../raft/node.js';
 import { RaftStorage } from '../raft/storage.js';
 import { RaftTransport } from '../raft/transport.js';
@@ -16,6 +17,8 @@ export interface ReplicatedStoreOptions {
   /** host:port where peers reach this manager's gRPC server. */
   address: string;
   dataDir: string;
+  /** Seals the Raft entries and snapshots on disk (a manager's DataKeyring.cipher); absent: plaintext. */
+  cipher?: RecordCipher;
   /** Founding managers (id -> address) of a new cluster; ignored once the data dir holds state. */
   bootstrap?: Map<NodeId, string>;
   /** Known managers (id -> address), e.g. from a join response. */
@@ -47,7 +50,7 @@ export class ReplicatedStore {
   /** Open the manager's Raft state from its data dir (creating it for a founding manager) and start. */
   static async open(o: ReplicatedStoreOptions): Promise<ReplicatedStore> {
     const log = o.logger?.child({ component: 'replicated-store', nodeId: o.id });
-    const storage = await RaftStorage.open(o.dataDir, { logger: o.logger });
+    const storage = await RaftStorage.open(o.dataDir, { logger: o.logger, cipher: o.cipher });
     const store = new ClusterStore({ logger: log });
     let raft: RaftNode<TxResult> | null = null;
     const transport = new RaftTransport(
@@ -114,6 +117,14 @@ export class ReplicatedStore {
   /** Raft's status, with the members' addresses. */
   status(): Status & { addresses: Record<NodeId, string> } {
     return this.raft.status();
+  }
+
+  /**
+   * Re-seal every stored entry and the snapshot with the cipher's current key
+   * (a data key rotation), in the storage's queue of writes, beside Raft's.
+   */
+  reencrypt(): Promise<void> {
+    return this.storage.reencrypt();
   }
 
   async close(): Promise<void> {

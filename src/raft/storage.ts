@@ -7,6 +7,7 @@
 //   m/snapshot               version u8 | term u64 | index u64 | dataLen u64 | sha256[32] |
 //                            voters (count u16, then len u16 + utf8 each) | learners (same)
 //   e/<16-digit index>       version u8 | type u8 | term u64 | index u64 | dataLen u32 | data
+//   m/purge                  version u8: present from a re-encryption until LevelDB was compacted
 // Indexes are zero-padded decimal (16 digits hold every safe integer), so the
 // lexicographic order of the keys is the numeric order of the log.
 //
@@ -21,11 +22,30 @@
 // Start-up is strict: whatever is missing, truncated or does not decode or
 // does not fit together stops the node with a StorageCorruptError naming the
 // key or file, never a silent reset to an empty log.
+//
+// Encryption at rest (RaftStorageOptions.cipher, src/raft/cipher.ts): with a
+// cipher, entry data and snapshot data are sealed, in format version 2:
+//   e/<index>   version u8 (2) | type u8 | term u64 | index u64 | sealedLen u32 | sealed data
+//               AAD: 'e' | the first 18 bytes (version, type, term, index)
+//   file        the 64-byte header with version 2 | sealed data; AAD: the header
+// The file header and the m/snapshot metadata keep the size and SHA-256 of the
+// PLAINTEXT, so re-sealing a snapshot file under another key (temporary file,
+// fsync, rename, fsync of the directory) leaves the metadata true: a crash in
+// the middle leaves the old file or the new one, each opening with its key.
+// The hard state (term, vote, commit) and the snapshot metadata (index, term,
+// member ids, size, digest) hold no cluster objects and stay plaintext, so a
+// node reads who it voted for without its keys. Versions 1 (plaintext) and 2
+// both load; opening with a cipher a store that still holds version 1 records
+// re-encrypts them (reencrypt()), then compacts LevelDB so that the old
+// plaintext values do not linger in its .ldb/.log files (m/purge marks a
+// compaction still owed, across a crash). A version 2 record and no cipher, or
+// no key of the ring that opens it, is a StorageError saying what to do.
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { Level } from 'level';
 import type { Logger } from 'pino';
+import { CipherError, type RecordCipher } from './cipher.js';
 import { EntryType, type ConfState, type Entry, type HardState, type Snapshot, type SnapshotMeta } from './types.js';
 
 /** What start-up found on disk; the caller adds the bootstrap `conf` to make an InitialState. */
@@ -51,7 +71,19 @@ export interface ReadyToPersist {
 
 export interface RaftStorageOptions {
   logger?: Logger;
+  /**
+   * Seal entry and snapshot data with it (format version 2); without it,
+   * records are written in plaintext (version 1) and a sealed one does not load.
+   */
+  cipher?: RecordCipher;
+  /**
+   * For crash tests: called after each durable step of reencrypt(); a hook
+   * that throws stops it right there, leaving the disk as a crash would.
+   */
+  onReencryptStep?: (step: ReencryptStep) => void;
 }
+
+export type ReencryptStep = 'snapshot-resealed' | 'entries-resealed';
 
 /** Storage cannot be opened or written (e.g. the database is locked by another process, an I/O error). */
 export class StorageError extends Error {
@@ -75,12 +107,16 @@ export class StorageCorruptError extends StorageError {
 
 export const HARD_STATE_KEY = 'm/hardstate';
 export const SNAPSHOT_META_KEY = 'm/snapshot';
+/** Present while a compaction that drops superseded (plaintext or old-key) values is owed. */
+export const PURGE_KEY = 'm/purge';
 const ENTRY_PREFIX = 'e/';
 /** Upper bound of the entry key range: '0' is the character after '/'. */
 const ENTRY_END = 'e0';
 const INDEX_DIGITS = 16;
 
 export const FORMAT_VERSION = 1;
+/** Entries and snapshot files whose data is sealed by a RecordCipher. */
+export const SEALED_VERSION = 2;
 const ENTRY_HEADER = 22;
 const SNAP_FILE_HEADER = 64;
 const SNAP_MAGIC = [0x46, 0x4c, 0x53, 0x4e]; // "FLSN"
@@ -102,6 +138,33 @@ const utf8d = new TextDecoder('utf-8', { fatal: true });
 
 /** A decoding failure; the caller names the key or file. */
 class DecodeError extends Error {}
+
+/** A sealed record and no cipher, or no key of the ring that opens it: the caller says what to do. */
+class NoKeyError extends Error {}
+
+function openSealed(cipher: RecordCipher | undefined, sealed: Uint8Array, aad: Uint8Array): Uint8Array {
+  if (!cipher) throw new NoKeyError('it is encrypted (format version 2) and the storage was opened without a cipher');
+  try {
+    return cipher.open(sealed, aad);
+  } catch (err) {
+    if (err instanceof CipherError && err.reason === 'unknown-key') throw new NoKeyError(err.message);
+    if (err instanceof CipherError) throw new DecodeError(err.message);
+    throw err;
+  }
+}
+
+/** The StorageError for a record that does not decode: what to do when a key is missing, corrupt otherwise. */
+function decodeFailure(err: unknown, where: string, culprit: string, dir: string): StorageError {
+  if (err instanceof NoKeyError) {
+    return new StorageError(
+      `${where} does not open: ${err.message}: open ${dir} with the data key ring it was written with (a manager's keys/ directory beside raft/); never remove a manager's keys/ without its raft/`,
+      culprit,
+      { cause: err },
+    );
+  }
+  if (err instanceof StorageError) return err;
+  return new StorageCorruptError(`${where} does not decode: ${errMessage(err)}`, culprit, { cause: err });
+}
 
 function checkU64(n: number, what: string): void {
   if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${what} ${n} is not a non-negative safe integer`);
@@ -152,10 +215,11 @@ class Reader {
       throw new DecodeError(`too short: ${this.buf.byteLength} bytes, ${what} needs ${this.off + n}`);
     }
   }
-  version(): void {
+  version(accepted: readonly number[] = [FORMAT_VERSION]): number {
     this.need(1, 'the format version');
     const v = this.view.getUint8(this.off++);
-    if (v !== FORMAT_VERSION) throw new DecodeError(`unknown format version ${v} (this build reads version ${FORMAT_VERSION})`);
+    if (!accepted.includes(v)) throw new DecodeError(`unknown format version ${v} (this build reads version ${accepted.join(' and ')})`);
+    return v;
   }
   u8(what: string): number {
     this.need(1, what);
@@ -233,32 +297,53 @@ export function decodeHardState(b: Uint8Array): HardState {
   return { term, vote, commit };
 }
 
-export function encodeEntry(e: Entry): Uint8Array {
+/** The AAD of a sealed entry: 'e' and the record's first 18 bytes (version, type, term, index). */
+function entryAad(record: Uint8Array): Uint8Array {
+  const aad = new Uint8Array(1 + ENTRY_AAD_BYTES);
+  aad[0] = 0x65; // 'e'
+  aad.set(record.subarray(0, ENTRY_AAD_BYTES), 1);
+  return aad;
+}
+const ENTRY_AAD_BYTES = 18;
+
+/** The record of an entry: version 1 (plaintext) without a cipher, version 2 (sealed data) with one. */
+export function encodeEntry(e: Entry, cipher?: RecordCipher): Uint8Array {
   checkU64(e.term, 'entry term');
   checkU64(e.index, 'entry index');
   if (e.type !== EntryType.Normal && e.type !== EntryType.ConfChange) throw new RangeError(`unknown entry type ${String(e.type)}`);
   if (e.data.byteLength > 0xffffffff) throw new RangeError(`entry ${e.index} data of ${e.data.byteLength} bytes is too large`);
-  const w = new Writer(ENTRY_HEADER + e.data.byteLength);
-  w.u8(FORMAT_VERSION);
-  w.u8(e.type);
-  w.u64(e.term);
-  w.u64(e.index);
-  w.u32(e.data.byteLength);
-  w.bytes(e.data);
+  const head = new Writer(ENTRY_AAD_BYTES);
+  head.u8(cipher ? SEALED_VERSION : FORMAT_VERSION);
+  head.u8(e.type);
+  head.u64(e.term);
+  head.u64(e.index);
+  const h = head.done();
+  const data = cipher ? cipher.seal(e.data, entryAad(h)) : e.data;
+  if (data.byteLength > 0xffffffff) throw new RangeError(`entry ${e.index} data of ${e.data.byteLength} bytes is too large`);
+  const w = new Writer(ENTRY_HEADER + data.byteLength);
+  w.bytes(h);
+  w.u32(data.byteLength);
+  w.bytes(data);
   return w.done();
 }
 
-export function decodeEntry(b: Uint8Array): Entry {
+/** Decode an entry record of either version; a sealed one needs the cipher (and a key of its ring) that opens it. */
+export function decodeEntry(b: Uint8Array, cipher?: RecordCipher): Entry {
+  return decodeEntryVersion(b, cipher).entry;
+}
+
+function decodeEntryVersion(b: Uint8Array, cipher: RecordCipher | undefined): { entry: Entry; version: number } {
   const r = new Reader(b);
-  r.version();
+  const version = r.version([FORMAT_VERSION, SEALED_VERSION]);
   const type = r.u8('type');
   if (type !== EntryType.Normal && type !== EntryType.ConfChange) throw new DecodeError(`unknown entry type ${type}`);
   const term = r.u64('term');
   const index = r.u64('index');
   const len = r.u32('data length');
-  const data = r.bytes(len, `${len} bytes of data`);
+  const stored = r.bytes(len, `${len} bytes of data`);
   r.end();
-  return { term, index, type, data };
+  const data = version === SEALED_VERSION ? openSealed(cipher, stored, entryAad(b)) : stored;
+  return { entry: { term, index, type, data }, version };
 }
 
 interface SnapshotRecord {
@@ -322,10 +407,10 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-function snapshotFileHeader(rec: SnapshotRecord): Uint8Array {
+function snapshotFileHeader(rec: SnapshotRecord, version: number): Uint8Array {
   const w = new Writer(SNAP_FILE_HEADER);
   w.bytes(Uint8Array.from(SNAP_MAGIC));
-  w.u8(FORMAT_VERSION);
+  w.u8(version);
   w.bytes(new Uint8Array(3));
   w.u64(rec.meta.term);
   w.u64(rec.meta.index);
@@ -353,6 +438,24 @@ async function syncDir(path: string): Promise<void> {
 }
 
 type Db = Level<string, Uint8Array>;
+type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
+
+/** What start-up read, beyond the parts the node needs. */
+interface Loaded {
+  parts: InitialStateParts;
+  snapRec: SnapshotRecord | null;
+  /** Records still in plaintext (version 1): entries, and the snapshot file. */
+  plaintext: number;
+  /** A compaction is owed (m/purge). */
+  purgePending: boolean;
+}
+
+/** Compact the whole database, if this LevelDB binding can (classic-level can: compactRange). */
+function compactor(db: Db): (() => Promise<void>) | null {
+  const c = (db as unknown as { compactRange?: (start: string, end: string) => Promise<void> }).compactRange;
+  // Every key is ASCII: '\x00'..'\xff' spans them all.
+  return typeof c === 'function' ? () => c.call(db, '\x00', '\xff') : null;
+}
 
 // ----------------------------------------------------------------- storage
 
@@ -360,6 +463,8 @@ export class RaftStorage {
   private readonly snapDir: string;
   private readonly log: Logger | null;
   private readonly initial: InitialStateParts;
+  private readonly cipher: RecordCipher | undefined;
+  private readonly onStep: ((step: ReencryptStep) => void) | undefined;
   /** Index and term of the stored snapshot (0, 0 if none). */
   private snapIndex: number;
   private snapTerm: number;
@@ -367,8 +472,12 @@ export class RaftStorage {
   private last: number;
   /** File name of the current snapshot, '' if none. */
   private snapFile: string;
+  /** Size and digest (of the plaintext) of the current snapshot, null if none. */
+  private snapRec: SnapshotRecord | null;
   /** Operations run one at a time, in call order, so that the indexes above stay true. */
   private tail: Promise<unknown> = Promise.resolve();
+  /** A LevelDB compaction running beside the queue (reencrypt()); close() waits for it. */
+  private compaction: Promise<void> = Promise.resolve();
   private closed = false;
   /** A write failed part way: what is on disk is no longer known, so nothing more is written. */
   private failed: unknown = null;
@@ -376,22 +485,28 @@ export class RaftStorage {
   private constructor(
     readonly dir: string,
     private readonly db: Db,
-    loaded: InitialStateParts,
+    loaded: Loaded,
     log: Logger | null,
+    opts: RaftStorageOptions,
   ) {
     this.snapDir = join(dir, 'snapshots');
     this.log = log;
-    this.initial = loaded;
-    this.snapIndex = loaded.snapshot ? loaded.snapshot.meta.index : 0;
-    this.snapTerm = loaded.snapshot ? loaded.snapshot.meta.term : 0;
-    this.last = loaded.entries.length > 0 ? loaded.entries[loaded.entries.length - 1].index : this.snapIndex;
-    this.snapFile = loaded.snapshot ? snapshotFileName(loaded.snapshot.meta.term, loaded.snapshot.meta.index) : '';
+    this.cipher = opts.cipher;
+    this.onStep = opts.onReencryptStep;
+    const parts = loaded.parts;
+    this.initial = parts;
+    this.snapIndex = parts.snapshot ? parts.snapshot.meta.index : 0;
+    this.snapTerm = parts.snapshot ? parts.snapshot.meta.term : 0;
+    this.last = parts.entries.length > 0 ? parts.entries[parts.entries.length - 1].index : this.snapIndex;
+    this.snapFile = parts.snapshot ? snapshotFileName(parts.snapshot.meta.term, parts.snapshot.meta.index) : '';
+    this.snapRec = loaded.snapRec;
   }
 
   /**
    * Open (creating if missing) the storage in `dir` and read everything in it.
    * Throws StorageCorruptError if what is there is damaged, StorageError if it
-   * cannot be opened at all.
+   * cannot be opened at all (or a sealed record has no key to open it).
+   * With a cipher, plaintext records left from before are re-encrypted here.
    */
   static async open(dir: string, opts: RaftStorageOptions = {}): Promise<RaftStorage> {
     const log = opts.logger ? opts.logger.child({ component: 'raft-storage' }) : null;
@@ -435,23 +550,36 @@ export class RaftStorage {
     }
     if (fresh) await syncDir(dir);
 
-    let loaded: InitialStateParts;
+    let loaded: Loaded;
     try {
-      loaded = await RaftStorage.read(db, snapDir);
+      loaded = await RaftStorage.read(db, dir, snapDir, opts.cipher);
     } catch (err) {
       await db.close().catch(() => undefined);
       throw err;
     }
-    const s = new RaftStorage(dir, db, loaded, log);
+    const s = new RaftStorage(dir, db, loaded, log, opts);
     await s.removeStaleSnapshotFiles(true);
+    try {
+      if (opts.cipher && loaded.plaintext > 0) {
+        log?.warn({ dir, records: loaded.plaintext }, 'raft storage holds plaintext records: encrypting them');
+        await s.reencrypt();
+      } else if (loaded.purgePending) {
+        await s.purge();
+      }
+    } catch (err) {
+      await s.close().catch(() => undefined);
+      throw err;
+    }
+    const { parts } = loaded;
     log?.info(
       {
         dir,
-        term: loaded.hardState.term,
-        commit: loaded.hardState.commit,
+        term: parts.hardState.term,
+        commit: parts.hardState.commit,
         snapshotIndex: s.snapIndex,
         lastIndex: s.last,
-        entries: loaded.entries.length,
+        entries: parts.entries.length,
+        encrypted: opts.cipher !== undefined,
       },
       'raft storage opened',
     );
@@ -459,7 +587,7 @@ export class RaftStorage {
   }
 
   /** Read and cross-check everything; throws StorageCorruptError naming the first thing wrong. */
-  private static async read(db: Db, snapDir: string): Promise<InitialStateParts> {
+  private static async read(db: Db, dir: string, snapDir: string, cipher: RecordCipher | undefined): Promise<Loaded> {
     let hardState: HardState = { term: 0, vote: '', commit: 0 };
     const hsRaw = await db.get(HARD_STATE_KEY);
     if (hsRaw !== undefined) {
@@ -470,7 +598,9 @@ export class RaftStorage {
       }
     }
 
+    let plaintext = 0;
     let snapshot: Snapshot | null = null;
+    let snapRec: SnapshotRecord | null = null;
     const metaRaw = await db.get(SNAPSHOT_META_KEY);
     if (metaRaw !== undefined) {
       let rec: SnapshotRecord;
@@ -479,7 +609,10 @@ export class RaftStorage {
       } catch (err) {
         throw new StorageCorruptError(`LevelDB key ${SNAPSHOT_META_KEY}: snapshot metadata does not decode: ${errMessage(err)}`, SNAPSHOT_META_KEY, { cause: err });
       }
-      snapshot = { meta: rec.meta, data: await readSnapshotFile(snapDir, rec) };
+      const file = await readSnapshotFile(dir, snapDir, rec, cipher);
+      if (file.version === FORMAT_VERSION) plaintext++;
+      snapshot = { meta: rec.meta, data: file.data };
+      snapRec = rec;
     }
 
     const snapIndex = snapshot ? snapshot.meta.index : 0;
@@ -491,9 +624,11 @@ export class RaftStorage {
       const keyIndex = Number(key.slice(ENTRY_PREFIX.length));
       let e: Entry;
       try {
-        e = decodeEntry(value);
+        const d = decodeEntryVersion(value, cipher);
+        e = d.entry;
+        if (d.version === FORMAT_VERSION) plaintext++;
       } catch (err) {
-        throw new StorageCorruptError(`LevelDB key ${key}: entry record does not decode: ${errMessage(err)}`, key, { cause: err });
+        throw decodeFailure(err, `LevelDB key ${key}: entry record`, key, dir);
       }
       if (e.index !== keyIndex) throw new StorageCorruptError(`LevelDB key ${key}: holds entry ${e.index}, not ${keyIndex}`, key);
       const expect = entries.length > 0 ? entries[entries.length - 1].index + 1 : snapIndex + 1;
@@ -523,7 +658,8 @@ export class RaftStorage {
         HARD_STATE_KEY,
       );
     }
-    return { hardState, snapshot, entries };
+    const purgePending = (await db.get(PURGE_KEY)) !== undefined;
+    return { parts: { hardState, snapshot, entries }, snapRec, plaintext, purgePending };
   }
 
   /** What was on disk at open(). Later writes are not reflected. */
@@ -539,6 +675,11 @@ export class RaftStorage {
   /** Index of the last stored entry (the snapshot index when the log after it is empty). */
   get lastIndex(): number {
     return this.last;
+  }
+
+  /** Whether records are sealed (a cipher was given). */
+  get encrypted(): boolean {
+    return this.cipher !== undefined;
   }
 
   /**
@@ -577,7 +718,6 @@ export class RaftStorage {
       throw new Error(`raft storage: hard state commit ${hardState.commit} is beyond the last index ${newLast}`);
     }
 
-    type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
     const ops: Op[] = [];
     let rec: SnapshotRecord | null = null;
     if (snapshot) {
@@ -585,11 +725,14 @@ export class RaftStorage {
       ops.push({ type: 'put', key: SNAPSHOT_META_KEY, value: encodeSnapshotMeta(rec) });
       for (let i = this.snapIndex + 1; i <= this.last; i++) ops.push({ type: 'del', key: entryKey(i) });
     }
-    for (const e of entries) ops.push({ type: 'put', key: entryKey(e.index), value: encodeEntry(e) });
+    // Sealed here, in the queue: a rotation's reencrypt() queued before this write re-seals nothing of it,
+    // and this write seals with the key current when it runs.
+    for (const e of entries) ops.push({ type: 'put', key: entryKey(e.index), value: encodeEntry(e, this.cipher) });
     // Whatever was stored after the last new entry belongs to a log that was overwritten.
     if (entries.length > 0) {
       for (let i = newLast + 1; i <= last; i++) ops.push({ type: 'del', key: entryKey(i) });
     }
+    // The hard state holds no cluster object (term, vote, commit): it stays plaintext.
     if (hardState) ops.push({ type: 'put', key: HARD_STATE_KEY, value: encodeHardState(hardState) });
 
     await this.write(async () => {
@@ -597,10 +740,11 @@ export class RaftStorage {
       await this.db.batch(ops, { sync: rd.mustSync !== false || snapshot !== null || entries.length > 0 });
     });
 
-    if (snapshot) {
+    if (snapshot && rec) {
       this.snapIndex = snapshot.meta.index;
       this.snapTerm = snapshot.meta.term;
       this.snapFile = snapshotFileName(snapshot.meta.term, snapshot.meta.index);
+      this.snapRec = rec;
       this.log?.info({ index: this.snapIndex, term: this.snapTerm, bytes: snapshot.data.byteLength }, 'stored a snapshot received from the leader');
     }
     this.last = newLast;
@@ -620,7 +764,6 @@ export class RaftStorage {
     const { index, term } = s.meta;
     if (index <= this.snapIndex) throw new Error(`raft storage: snapshot at ${index} is not after the stored snapshot at ${this.snapIndex}`);
     const rec: SnapshotRecord = { meta: s.meta, size: s.data.byteLength, sha256: sha256(s.data) };
-    type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
     const ops: Op[] = [{ type: 'put', key: SNAPSHOT_META_KEY, value: encodeSnapshotMeta(rec) }];
     const upTo = Math.min(index, this.last);
     for (let i = this.snapIndex + 1; i <= upTo; i++) ops.push({ type: 'del', key: entryKey(i) });
@@ -634,9 +777,83 @@ export class RaftStorage {
     this.snapIndex = index;
     this.snapTerm = term;
     this.snapFile = snapshotFileName(term, index);
+    this.snapRec = rec;
     if (this.last < index) this.last = index;
     this.log?.info({ index, term, bytes: s.data.byteLength, compacted: dropped }, 'stored an application snapshot and compacted the log');
     await this.removeStaleSnapshotFiles(false);
+  }
+
+  /**
+   * Re-seal everything stored with the cipher's current key (a data key
+   * rotation, or plaintext records from before encryption), in the queue of
+   * writes: the snapshot file first (temporary file, fsync, rename, fsync of
+   * the directory: the metadata, over the plaintext, stays true), then every
+   * stored entry in one synced batch. A crash at any point leaves records that
+   * open with the old key or the new one (so the ring must keep both until
+   * this resolves) or plaintext ones. Then LevelDB is compacted, so that the
+   * superseded values leave its files.
+   */
+  async reencrypt(): Promise<void> {
+    const rewrote = await this.run(() => this.doReencrypt());
+    if (rewrote) await this.purge();
+  }
+
+  private async doReencrypt(): Promise<boolean> {
+    const cipher = this.cipher;
+    if (!cipher) throw new StorageError(`raft storage in ${this.dir} has no cipher to re-encrypt with`, this.dir);
+    let entries = 0;
+    let snapshot = false;
+    await this.write(async () => {
+      if (this.snapRec) {
+        const { data } = await readSnapshotFile(this.dir, this.snapDir, this.snapRec, cipher);
+        await this.writeSnapshotFile(this.snapRec, data);
+        snapshot = true;
+        this.onStep?.('snapshot-resealed');
+      }
+      const ops: Op[] = [];
+      for await (const [key, value] of this.db.iterator({ gte: ENTRY_PREFIX, lt: ENTRY_END })) {
+        let e: Entry;
+        try {
+          e = decodeEntry(value, cipher);
+        } catch (err) {
+          throw decodeFailure(err, `LevelDB key ${key}: entry record`, key, this.dir);
+        }
+        ops.push({ type: 'put', key, value: encodeEntry(e, cipher) });
+      }
+      entries = ops.length;
+      if (entries > 0 || snapshot) {
+        // In the same batch: a crash before the compaction has it done at the next open.
+        ops.push({ type: 'put', key: PURGE_KEY, value: Uint8Array.of(FORMAT_VERSION) });
+        await this.db.batch(ops, { sync: true });
+        this.onStep?.('entries-resealed');
+      }
+    });
+    this.log?.info({ entries, snapshot }, 'raft storage re-encrypted with the current data key');
+    return entries > 0 || snapshot;
+  }
+
+  /**
+   * Compact LevelDB so that superseded values (plaintext, or sealed by a
+   * retired key) are dropped from its files; then clear m/purge. Runs beside
+   * the queue (LevelDB compacts while writes go on). A failure is logged:
+   * nothing is lost, and the next open tries again.
+   */
+  private async purge(): Promise<void> {
+    const compact = compactor(this.db);
+    if (!compact) {
+      this.log?.warn({ dir: this.dir }, 'this LevelDB binding cannot compact: superseded records stay in its files until LevelDB compacts them by itself');
+      return;
+    }
+    const started = Date.now();
+    const p = compact();
+    this.compaction = p.catch(() => undefined);
+    try {
+      await p;
+      await this.run(() => this.write(() => this.db.del(PURGE_KEY, { sync: true })));
+      this.log?.info({ ms: Date.now() - started }, 'raft storage compacted: superseded records dropped');
+    } catch (err) {
+      this.log?.warn({ err, dir: this.dir }, 'raft storage compaction failed; it is tried again at the next open');
+    }
   }
 
   /** Wait for pending writes, then close the database. */
@@ -644,6 +861,7 @@ export class RaftStorage {
     if (this.closed) return;
     this.closed = true;
     await this.tail;
+    await this.compaction;
     await this.db.close();
     this.log?.debug({ dir: this.dir }, 'raft storage closed');
   }
@@ -674,15 +892,20 @@ export class RaftStorage {
     }
   }
 
-  /** Write the file under a temporary name, fsync it, rename it in place, fsync the directory. */
+  /**
+   * Write the file under a temporary name, fsync it, rename it in place, fsync the directory.
+   * With a cipher the data is sealed (version 2), the header (with the plaintext's size and digest) as AAD.
+   */
   private async writeSnapshotFile(rec: SnapshotRecord, data: Uint8Array): Promise<void> {
     const name = snapshotFileName(rec.meta.term, rec.meta.index);
     const path = join(this.snapDir, name);
     const tmp = `${path}.${process.pid}.tmp`;
+    const header = snapshotFileHeader(rec, this.cipher ? SEALED_VERSION : FORMAT_VERSION);
+    const body = this.cipher ? this.cipher.seal(data, header) : data;
     const h = await fsp.open(tmp, 'w');
     try {
-      await h.writeFile(snapshotFileHeader(rec));
-      await h.writeFile(data);
+      await h.writeFile(header);
+      await h.writeFile(body);
       await h.sync();
     } finally {
       await h.close();
@@ -718,8 +941,8 @@ export class RaftStorage {
   }
 }
 
-/** Read and verify the file the snapshot metadata names. */
-async function readSnapshotFile(snapDir: string, rec: SnapshotRecord): Promise<Uint8Array> {
+/** Read and verify the file the snapshot metadata names; a sealed one is opened with `cipher`. */
+async function readSnapshotFile(dir: string, snapDir: string, rec: SnapshotRecord, cipher: RecordCipher | undefined): Promise<{ data: Uint8Array; version: number }> {
   const { term, index } = rec.meta;
   const path = join(snapDir, snapshotFileName(term, index));
   let buf: Buffer;
@@ -734,7 +957,10 @@ async function readSnapshotFile(snapDir: string, rec: SnapshotRecord): Promise<U
   const corrupt = (what: string): StorageCorruptError => new StorageCorruptError(`snapshot file ${path}: ${what}`, path);
   if (buf.byteLength < SNAP_FILE_HEADER) throw corrupt(`truncated: ${buf.byteLength} bytes, shorter than the ${SNAP_FILE_HEADER}-byte header`);
   for (let i = 0; i < SNAP_MAGIC.length; i++) if (buf[i] !== SNAP_MAGIC[i]) throw corrupt('bad magic bytes: not a snapshot file');
-  if (buf[4] !== FORMAT_VERSION) throw corrupt(`unknown format version ${buf[4]} (this build reads version ${FORMAT_VERSION})`);
+  const version = buf[4];
+  if (version !== FORMAT_VERSION && version !== SEALED_VERSION) {
+    throw corrupt(`unknown format version ${version} (this build reads versions ${FORMAT_VERSION} and ${SEALED_VERSION})`);
+  }
   const r = new Reader(new Uint8Array(buf.buffer, buf.byteOffset + 8, SNAP_FILE_HEADER - 8));
   let hTerm: number, hIndex: number, hSize: number, hSha: Uint8Array;
   try {
@@ -748,12 +974,22 @@ async function readSnapshotFile(snapDir: string, rec: SnapshotRecord): Promise<U
   if (hTerm !== term || hIndex !== index) throw corrupt(`header is for index ${hIndex}, term ${hTerm}, not index ${index}, term ${term}`);
   if (hSize !== rec.size) throw corrupt(`header says ${hSize} bytes of data, the metadata ${rec.size}`);
   if (!sameBytes(hSha, rec.sha256)) throw corrupt(`header SHA-256 ${hex(hSha)} differs from the metadata's ${hex(rec.sha256)}`);
-  const have = buf.byteLength - SNAP_FILE_HEADER;
-  if (have < hSize) throw corrupt(`truncated: ${have} of ${hSize} bytes of data`);
-  if (have > hSize) throw corrupt(`${have - hSize} unexpected bytes after the ${hSize} bytes of data`);
-  const data = new Uint8Array(hSize);
-  data.set(buf.subarray(SNAP_FILE_HEADER));
+  let data: Uint8Array;
+  if (version === SEALED_VERSION) {
+    try {
+      data = openSealed(cipher, buf.subarray(SNAP_FILE_HEADER), buf.subarray(0, SNAP_FILE_HEADER));
+    } catch (err) {
+      throw decodeFailure(err, `snapshot file ${path}`, path, dir);
+    }
+    if (data.byteLength !== hSize) throw corrupt(`holds ${data.byteLength} bytes of data, the header says ${hSize}`);
+  } else {
+    const have = buf.byteLength - SNAP_FILE_HEADER;
+    if (have < hSize) throw corrupt(`truncated: ${have} of ${hSize} bytes of data`);
+    if (have > hSize) throw corrupt(`${have - hSize} unexpected bytes after the ${hSize} bytes of data`);
+    data = new Uint8Array(hSize);
+    data.set(buf.subarray(SNAP_FILE_HEADER));
+  }
   const sum = sha256(data);
   if (!sameBytes(sum, rec.sha256)) throw corrupt(`checksum mismatch: the data's SHA-256 is ${hex(sum)}, expected ${hex(rec.sha256)}`);
-  return data;
+  return { data, version };
 }

@@ -29,6 +29,8 @@ export interface ProcessClusterOptions {
   logLevel?: string;
   /** Group ids for the partition rules start here. */
   firstGid?: number;
+  /** Seal the nodes' Raft storage as managers do (raftkv --encrypt). */
+  encrypt?: boolean;
 }
 
 export interface ProcessNode {
@@ -74,7 +76,7 @@ export class ProcessCluster {
   private readonly serverPath: string;
 
   constructor(opts: ProcessClusterOptions) {
-    this.opts = { firstHost: 2, port: 7400, tickMs: 100, snapshotEvery: 10_000, logLevel: 'warn', firstGid: 43_000, ...opts };
+    this.opts = { firstHost: 2, port: 7400, tickMs: 100, snapshotEvery: 10_000, logLevel: 'warn', firstGid: 43_000, encrypt: false, ...opts };
     this.serverPath = join(packageRoot(), 'dist', 'src', 'testing', 'raftkv', 'server.js');
     for (let i = 0; i < this.opts.size; i++) {
       const id = `n${i + 1}`;
@@ -108,6 +110,7 @@ export class ProcessCluster {
       '--bootstrap', this.bootstrapArg(),
       '--tick-ms', String(this.opts.tickMs),
       '--snapshot-every', String(this.opts.snapshotEvery),
+      ...(this.opts.encrypt ? ['--encrypt'] : []),
     ];
     const proc = spawn(process.execPath, args, { gid: n.gid, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: this.opts.logLevel } });
     n.proc = proc;

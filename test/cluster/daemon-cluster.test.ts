@@ -2,7 +2,7 @@
 // loopback (127.0.0.70-75:7470), built and driven through the CLI only:
 // init, join with tokens, node/service/cluster commands, kill -9 and restart.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -196,8 +196,12 @@ test('demote refuses to break quorum unless --force; promote and demote switch a
   );
   const info = json<{ managers: unknown[] }>(await c.cli(W[1], ['cluster', 'info', '--format', 'json']));
   assert.equal(info.managers.length, 4, 'the promoted node serves the control API on its own socket');
+  // As a manager it encrypts its Raft data, with a data key ring of its own (the node KEK 0600).
+  const kek = join(c.node(W[1]).dataDir, 'keys', 'raft-kek.key');
+  assert.equal(statSync(kek).mode & 0o777, 0o600, 'the promoted node has a data key ring');
   await c.cliOk(0, ['node', 'demote', w2.id]);
   await c.waitFor(async () => (await nodes(0)).find((n) => n.id === w2.id)?.managerStatus === undefined, 30_000, 'the demoted node to leave Raft');
+  await c.waitFor(async () => !existsSync(join(c.node(W[1]).dataDir, 'keys')) && !existsSync(join(c.node(W[1]).dataDir, 'raft')), 30_000, 'the demoted node to remove its Raft data and keys');
   await waitHealthy(0, 5);
 
   // With one manager of three down, demoting another would leave 1 of 2 reachable: refused.

@@ -4,15 +4,20 @@
 // stopped with SIGSTOP, cut off with iptables. Not the product.
 //
 //   node dist/src/testing/raftkv/server.js --id n1 --listen 127.0.0.2:7001 \
-//     --data-dir DIR --bootstrap n1=127.0.0.2:7001,n2=127.0.0.3:7001,n3=127.0.0.4:7001
+//     --data-dir DIR --bootstrap n1=127.0.0.2:7001,n2=127.0.0.3:7001,n3=127.0.0.4:7001 [--encrypt]
+//
+// --encrypt: seal the Raft entries and snapshots as a manager does, with a
+// data key ring (kind 'node') in DIR/keys, created on first start.
 //
 // Prints `ready <id> <address>` on stdout once it serves; logs JSON to stderr.
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 import { KvStore, decodeCommand, encodeCommand, type KvCommand, type KvResult, type WriteOp } from '../kv.js';
 import { NotLeaderError, ProposalDroppedError, InvalidRequestError } from '../../raft/errors.js';
 import { RaftNode, RaftStoppedError, RaftTimeoutError, ProposalLostError, type StateMachine } from '../../raft/node.js';
 import { RaftStorage } from '../../raft/storage.js';
+import { DataKeyring } from '../../manager/encryption/keyring.js';
 import { RaftTransport, raftServerOptions } from '../../raft/transport.js';
 import type { NodeId } from '../../raft/types.js';
 import { loadKvTestService, type KvTestHandlers } from './proto.js';
@@ -25,12 +30,14 @@ export interface ServerArgs {
   join: boolean;
   tickMs: number;
   snapshotEvery: number;
+  /** Seal what is stored with a data key ring in dataDir/keys. */
+  encrypt: boolean;
 }
 
 export class UsageError extends Error {}
 
 export function parseServerArgs(argv: string[]): ServerArgs {
-  const a: Partial<ServerArgs> = { bootstrap: new Map(), join: false, tickMs: 100, snapshotEvery: 10_000 };
+  const a: Partial<ServerArgs> = { bootstrap: new Map(), join: false, tickMs: 100, snapshotEvery: 10_000, encrypt: false };
   const need = (flag: string, v: string | undefined): string => {
     if (!v || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
     return v;
@@ -56,6 +63,9 @@ export function parseServerArgs(argv: string[]): ServerArgs {
         break;
       case '--join':
         a.join = true;
+        break;
+      case '--encrypt':
+        a.encrypt = true;
         break;
       case '--tick-ms':
         a.tickMs = Number(need(f, argv[++i]));
@@ -113,7 +123,15 @@ function invalid(details: string): Partial<grpc.StatusObject> {
 }
 
 export async function runServer(args: ServerArgs, log: Logger): Promise<{ stop: () => Promise<void>; node: RaftNode<Applied> }> {
-  const storage = await RaftStorage.open(args.dataDir, { logger: log });
+  let cipher: DataKeyring['cipher'] | undefined;
+  if (args.encrypt) {
+    const keysDir = join(args.dataDir, 'keys');
+    const loaded = await DataKeyring.load(keysDir, log);
+    if (loaded?.locked) throw new Error(`${keysDir} is protected by an unlock key: not supported here`);
+    const keyring = loaded ? loaded.keyring : await DataKeyring.create(keysDir, { kind: 'node' }, log);
+    cipher = keyring.cipher;
+  }
+  const storage = await RaftStorage.open(args.dataDir, { logger: log, cipher });
   const sm = new KvMachine();
   let node: RaftNode<Applied> | null = null;
   const transport = new RaftTransport(
