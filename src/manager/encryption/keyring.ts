@@ -30,18 +30,21 @@
 //   one key was interrupted: the caller finishes it (finishRotation), which
 //   re-seals again and retires the old keys. Every record on disk opens with
 //   some key of the ring at every point.
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { isAtomicTempFile, syncDir, writeFileAtomic } from '../../common/atomic-file.js';
 import { AesGcmCipher, KEY_BYTES, keyIdHex, newKeyId, type RecordCipher } from '../../raft/cipher.js';
+import { InvalidUnlockKeyError, parseUnlockKey, unlockDigest } from './unlock-key.js';
+
+// Unlock keys are src/manager/encryption/unlock-key.ts's; re-exported for the ring's users.
+export { generateUnlockKey, InvalidUnlockKeyError, parseUnlockKey, UNLOCK_KEY_PREFIX } from './unlock-key.js';
 
 /** The wrapped data keys, in the ring's directory. */
 export const DEK_FILE = 'raft-dek.json';
 /** The node KEK, in the ring's directory (kind 'node' only). */
 export const KEK_FILE = 'raft-kek.key';
-export const UNLOCK_KEY_PREFIX = 'FLTKEY-1-';
 
 const FORMAT = 'flotilla-raft-dek';
 const VERSION = 1;
@@ -49,21 +52,12 @@ const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 const SALT_BYTES = 16;
 const HKDF_INFO = 'flotilla raft-dek kek v1';
-const UNLOCK_KEY_CHARS = 52;
 const DIGEST_HEX = 16;
 
 export type KeyProtection = { kind: 'node' } | { kind: 'unlock-key'; unlockKey: string };
 
 /** How a ring on disk is protected, as its header says (never the key itself). */
 export type ProtectionInfo = { kind: 'node' } | { kind: 'unlock-key'; digest: string };
-
-/** An unlock key that is malformed or is not the one the ring is wrapped by. */
-export class InvalidUnlockKeyError extends Error {
-  override readonly name = 'InvalidUnlockKeyError';
-  constructor(detail: string) {
-    super(`invalid unlock key: ${detail}`);
-  }
-}
 
 /** The ring's files are damaged, missing a part or do not belong together. */
 export class KeyringError extends Error {
@@ -93,62 +87,6 @@ export function setKeyringStepHook(hook: ((step: KeyringStep) => void) | null): 
 
 function step(s: KeyringStep): void {
   stepHook?.(s);
-}
-
-// ------------------------------------------------------------ unlock keys
-
-const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-
-function base32(b: Uint8Array): string {
-  let out = '';
-  let acc = 0;
-  let bits = 0;
-  for (const byte of b) {
-    acc = (acc << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += B32[(acc >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-    acc &= (1 << bits) - 1;
-  }
-  if (bits > 0) out += B32[(acc << (5 - bits)) & 31];
-  return out;
-}
-
-/** A new unlock key, Swarm-like: "FLTKEY-1-" and 52 characters of base32 (32 random bytes). */
-export function generateUnlockKey(): string {
-  return UNLOCK_KEY_PREFIX + base32(randomBytes(KEY_BYTES));
-}
-
-/** The 32 bytes of an unlock key; InvalidUnlockKeyError (saying what one looks like) for anything else. */
-export function parseUnlockKey(s: string): Buffer {
-  const what = `expected ${UNLOCK_KEY_PREFIX} followed by ${UNLOCK_KEY_CHARS} characters of A-Z and 2-7, as it was printed when autolock was turned on`;
-  if (typeof s !== 'string') throw new InvalidUnlockKeyError(what);
-  const t = s.trim();
-  if (!t.startsWith(UNLOCK_KEY_PREFIX)) throw new InvalidUnlockKeyError(what);
-  const body = t.slice(UNLOCK_KEY_PREFIX.length).toUpperCase();
-  if (body.length !== UNLOCK_KEY_CHARS || !/^[A-Z2-7]+$/.test(body)) throw new InvalidUnlockKeyError(what);
-  const out = Buffer.alloc(KEY_BYTES);
-  let acc = 0;
-  let bits = 0;
-  let n = 0;
-  for (const ch of body) {
-    acc = (acc << 5) | B32.indexOf(ch);
-    bits += 5;
-    if (bits >= 8) {
-      out[n++] = (acc >>> (bits - 8)) & 0xff;
-      bits -= 8;
-    }
-    acc &= (1 << bits) - 1;
-  }
-  // 52 characters carry 260 bits: the last 4 must be zero in a key this program printed.
-  if (acc !== 0 || n !== KEY_BYTES) throw new InvalidUnlockKeyError(`${what} (the last character is not one a key ends with: a typo?)`);
-  return out;
-}
-
-function unlockDigest(key: Uint8Array): string {
-  return createHash('sha256').update(key).digest('hex').slice(0, DIGEST_HEX);
 }
 
 // ----------------------------------------------------------------- files

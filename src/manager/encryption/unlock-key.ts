@@ -6,62 +6,72 @@ import { createHash, randomBytes } from 'node:crypto';
 
 export const UNLOCK_KEY_PREFIX = 'FLTKEY-1-';
 const KEY_BYTES = 32;
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-const ENCODED_LENGTH = Math.ceil((KEY_BYTES * 8) / 5);
+const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+const UNLOCK_KEY_CHARS = Math.ceil((KEY_BYTES * 8) / 5);
+const DIGEST_HEX = 16;
 
-/** A key that is not an unlock key, or not the one that wraps this node's data key. One line, safe to show (never echoes the key). */
+/** An unlock key that is malformed or is not the one a ring is wrapped by. One line, never echoing the key. */
 export class InvalidUnlockKeyError extends Error {
   override readonly name = 'InvalidUnlockKeyError';
+  constructor(detail: string) {
+    super(`invalid unlock key: ${detail}`);
+  }
 }
 
 function base32(b: Uint8Array): string {
   let out = '';
+  let acc = 0;
   let bits = 0;
-  let value = 0;
   for (const byte of b) {
-    value = (value << 8) | byte;
+    acc = (acc << 8) | byte;
     bits += 8;
     while (bits >= 5) {
-      out += ALPHABET[(value >>> (bits - 5)) & 31];
+      out += B32[(acc >>> (bits - 5)) & 31];
       bits -= 5;
     }
+    acc &= (1 << bits) - 1;
   }
-  if (bits > 0) out += ALPHABET[(value << (5 - bits)) & 31];
+  if (bits > 0) out += B32[(acc << (5 - bits)) & 31];
   return out;
 }
 
+/** A new unlock key, Swarm-like: "FLTKEY-1-" and 52 characters of base32 (32 random bytes). */
 export function generateUnlockKey(): string {
   return UNLOCK_KEY_PREFIX + base32(randomBytes(KEY_BYTES));
 }
 
-/** The key's 32 bytes; InvalidUnlockKeyError saying what one looks like. Surrounding whitespace is ignored (a pasted line). */
-export function parseUnlockKey(text: string): Buffer {
-  const s = text.trim();
-  const bad = (): InvalidUnlockKeyError =>
-    new InvalidUnlockKeyError(`invalid unlock key: an unlock key is ${UNLOCK_KEY_PREFIX} followed by ${ENCODED_LENGTH} letters and digits (\`flotilla unlock-key\` on an unlocked manager shows it)`);
-  if (!s.startsWith(UNLOCK_KEY_PREFIX)) throw bad();
-  const body = s.slice(UNLOCK_KEY_PREFIX.length).toUpperCase();
-  if (body.length !== ENCODED_LENGTH) throw bad();
+/** The 32 bytes of an unlock key (surrounding whitespace and case ignored); InvalidUnlockKeyError saying what one looks like. */
+export function parseUnlockKey(s: string): Buffer {
+  const what = `an unlock key is ${UNLOCK_KEY_PREFIX} followed by ${UNLOCK_KEY_CHARS} characters of A-Z and 2-7, as it was printed when autolock was turned on (\`flotilla unlock-key\` on an unlocked manager shows it)`;
+  if (typeof s !== 'string') throw new InvalidUnlockKeyError(what);
+  const t = s.trim();
+  if (!t.startsWith(UNLOCK_KEY_PREFIX)) throw new InvalidUnlockKeyError(what);
+  const body = t.slice(UNLOCK_KEY_PREFIX.length).toUpperCase();
+  if (body.length !== UNLOCK_KEY_CHARS || !/^[A-Z2-7]+$/.test(body)) throw new InvalidUnlockKeyError(what);
   const out = Buffer.alloc(KEY_BYTES);
+  let acc = 0;
   let bits = 0;
-  let value = 0;
   let n = 0;
   for (const ch of body) {
-    const v = ALPHABET.indexOf(ch);
-    if (v < 0) throw bad();
-    value = ((value << 5) | v) & 0xfff;
+    acc = (acc << 5) | B32.indexOf(ch);
     bits += 5;
     if (bits >= 8) {
-      out[n++] = (value >>> (bits - 8)) & 0xff;
+      out[n++] = (acc >>> (bits - 8)) & 0xff;
       bits -= 8;
     }
+    acc &= (1 << bits) - 1;
   }
-  // The last character's spare bits must be zero: one key has one spelling.
-  if (n !== KEY_BYTES || (value & ((1 << bits) - 1)) !== 0) throw bad();
+  // 52 characters carry 260 bits: the last 4 are zero in a key this program printed (one key, one spelling).
+  if (acc !== 0 || n !== KEY_BYTES) throw new InvalidUnlockKeyError(`${what}; the last character is not one a key ends with: a typo?`);
   return out;
 }
 
-/** A short fingerprint of a key (never the key): what a wrapped data key records it was wrapped with. */
+/** A short fingerprint of a key's bytes (never the key): what a wrapped ring records it was wrapped with. */
+export function unlockDigest(key: Uint8Array): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, DIGEST_HEX);
+}
+
+/** unlockDigest of a key as written. */
 export function unlockKeyDigest(key: string): string {
-  return createHash('sha256').update(parseUnlockKey(key)).digest('hex').slice(0, 16);
+  return unlockDigest(parseUnlockKey(key));
 }
