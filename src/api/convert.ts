@@ -36,6 +36,7 @@ import {
 import type {
   Cluster,
   ClusterSpec,
+  Config,
   ContainerSpec,
   EndpointSpec,
   Labels,
@@ -46,6 +47,8 @@ import type {
   NodeDescription,
   PortBinding,
   PortConfig,
+  Secret,
+  SecretSpec,
   Service,
   ServiceSpec,
   Task,
@@ -59,15 +62,21 @@ import type { SharedTaskParts } from './shared-specs.js';
 import {
   DEFAULT_DRAIN_PERIOD_MS,
   DEFAULT_LB_WEIGHT,
+  fileDataSizeProblem,
   validateClusterSpec,
+  validateConfig,
+  validateConfigSpec,
   validateNetwork,
   validateNetworkSpec,
   validateNode,
   validateNodeDescription,
+  validateSecret,
+  validateSecretSpec,
   validateService,
   validateServiceSpec,
   validateTask,
   validateTaskStatus,
+  type FileObjectKind,
   type SpecRules,
 } from './validate.js';
 import { quoteValue, ValidationError } from './input.js';
@@ -763,6 +772,67 @@ export function networkFromProto(x: control.Network__Output): Network {
   const { meta, spec, ...rest } = sub<control.Network__Output>(x, '') ?? (UNSET as Received<control.Network__Output>);
   noFieldsLeft(rest);
   return validateNetwork({ ...metaFromWire(meta), spec: networkSpecFromWire(spec, 'spec') });
+}
+
+// ------------------------------------------------------------ secret, config
+
+const NO_DATA = Buffer.alloc(0);
+
+/** A secret as every Control API read answers it: its data is never sent. */
+export function secretToProto(s: Secret): control.Secret__Output {
+  return { meta: metaToProto(s), spec: { name: s.spec.name, labels: labelsToProto(s.spec.labels), data: NO_DATA } };
+}
+
+/** A config; its data only `withData` (GetConfig, as Swarm's `config inspect` shows it). */
+export function configToProto(c: Config, withData = false): control.Config__Output {
+  return { meta: metaToProto(c), spec: { name: c.spec.name, labels: labelsToProto(c.spec.labels), data: withData ? Buffer.from(c.spec.data, 'base64') : NO_DATA } };
+}
+
+/** Bytes from the wire as the store keeps them (base64); anything else is passed on for the validator to name. */
+function bytesFromWire(x: unknown): unknown {
+  if (x === undefined || x === null) return '';
+  return x instanceof Uint8Array ? Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64') : x;
+}
+
+function fileObjectSpecFromWire(x: unknown, path: string): Obj | undefined {
+  const s = sub<control.SecretSpec__Output | control.ConfigSpec__Output>(x, path);
+  if (s === undefined) return undefined;
+  const { name, labels, data, ...rest } = s;
+  noFieldsLeft(rest);
+  return { name, labels, data: bytesFromWire(data) };
+}
+
+/** A CreateSecret request's spec, validated (request rules: a name without '~', 1 byte to 500 KiB; 'stored': UpdateSecret's, whose data may be empty). */
+export function secretSpecFromProto(x: control.SecretSpec__Output | null | undefined, path = 'spec', rules: SpecRules = 'request'): SecretSpec {
+  return validateSecretSpec(fileObjectSpecFromWire(x, path), path, rules);
+}
+
+/** A CreateConfig request's spec, validated (1 byte to 1000 KiB). */
+export function configSpecFromProto(x: control.ConfigSpec__Output | null | undefined, path = 'spec', rules: SpecRules = 'request'): SecretSpec {
+  return validateConfigSpec(fileObjectSpecFromWire(x, path), path, rules);
+}
+
+/** A secret as a Control API read answers it (its data empty). */
+export function secretFromProto(x: control.Secret__Output): Secret {
+  const { meta, spec, ...rest } = sub<control.Secret__Output>(x, '') ?? (UNSET as Received<control.Secret__Output>);
+  noFieldsLeft(rest);
+  return validateSecret({ ...metaFromWire(meta), spec: fileObjectSpecFromWire(spec, 'spec') });
+}
+
+/** A config as read (with its data from GetConfig, empty from ListConfigs). */
+export function configFromProto(x: control.Config__Output): Config {
+  const { meta, spec, ...rest } = sub<control.Config__Output>(x, '') ?? (UNSET as Received<control.Config__Output>);
+  noFieldsLeft(rest);
+  return validateConfig({ ...metaFromWire(meta), spec: fileObjectSpecFromWire(spec, 'spec') });
+}
+
+/** The data of a RotateSecret/RotateConfig request, base64, within the kind's limits (ValidationError at `field`). */
+export function fileDataFromProto(kind: FileObjectKind, data: unknown, field = 'data'): string {
+  if (data !== undefined && data !== null && !(data instanceof Uint8Array)) throw new ValidationError(field, 'type', 'must be bytes');
+  const bytes = data instanceof Uint8Array ? data.byteLength : 0;
+  const problem = fileDataSizeProblem(kind, bytes);
+  if (problem !== undefined) throw new ValidationError(field, 'data-size', problem);
+  return bytesFromWire(data) as string;
 }
 
 // ------------------------------------------------------------ versions
