@@ -13,6 +13,8 @@ export interface CliIo {
   env: Env;
   /** The clock, for relative times. */
   now(): number;
+  /** Standard input, for a FILE given as `-` (absent: nothing to read). */
+  stdin?(): AsyncIterable<Uint8Array>;
 }
 
 export function processIo(): CliIo {
@@ -21,6 +23,7 @@ export function processIo(): CliIo {
     err: (t) => void process.stderr.write(t),
     env: process.env,
     now: () => Date.now(),
+    stdin: () => process.stdin,
   };
 }
 
