@@ -56,6 +56,8 @@ const FIELD_FLAGS: [string, string][] = [
   ['spec.taskTemplate.container.dir', '--workdir'],
   ['spec.taskTemplate.container.user', '--user'],
   ['spec.taskTemplate.container.mounts', '--mount'],
+  ['spec.taskTemplate.container.secrets', '--secret'],
+  ['spec.taskTemplate.container.configs', '--config'],
   ['spec.taskTemplate.container.healthcheck', '--health-cmd'],
   ['spec.taskTemplate.container.healthcheck.test', '--health-cmd'],
   ['spec.taskTemplate.container.healthcheck.intervalMs', '--health-interval'],

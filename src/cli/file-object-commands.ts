@@ -18,7 +18,7 @@ import type { ControlMethod } from '../api/proto.js';
 import type { Config, Secret } from '../api/objects.js';
 import { fileDataSizeProblem, maxFileObjectBytes, validateConfigSpec, validateSecretSpec, type FileObjectKind } from '../api/validate.js';
 import { ValidationError } from '../api/input.js';
-import { parseFilter, parseKeyValue, quoteArg, shownName, UsageError, type FlagSpec, type Flags } from './args.js';
+import { parseFilter, parseKeyValue, quoteArg, shownName, UsageError, type Flags } from './args.js';
 import { connectionOptions, parseCommandLine, type CliIo, type CommandContext, type CommandDef, type CommandGroup } from './command.js';
 import type { Control, Env } from './connection.js';
 import { CliError, RpcError, validationDetail } from './errors.js';
