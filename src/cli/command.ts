@@ -169,3 +169,21 @@ export async function runCommand(def: CommandDef, command: string, argv: readonl
     control?.close();
   }
 }
+
+/**
+ * `each(ref)` for every argument in turn (`inspect a b`, `rm a b`): a failure
+ * is reported on its own line (ctx.report) and the others go on; what
+ * succeeded, and the exit code.
+ */
+export async function forEachArg<T>(ctx: CommandContext, each: (ref: string) => Promise<T>): Promise<{ done: T[]; code: number }> {
+  const done: T[] = [];
+  let code = 0;
+  for (const ref of ctx.args) {
+    try {
+      done.push(await each(ref));
+    } catch (err) {
+      code = ctx.report(err);
+    }
+  }
+  return { done, code };
+}

@@ -19,7 +19,7 @@ import type { Config, Secret } from '../api/objects.js';
 import { fileDataSizeProblem, maxFileObjectBytes, validateConfigSpec, validateSecretSpec, type FileObjectKind } from '../api/validate.js';
 import { ValidationError } from '../api/input.js';
 import { parseFilter, parseKeyValue, quoteArg, shownName, UsageError, type Flags } from './args.js';
-import { connectionOptions, parseCommandLine, type CliIo, type CommandContext, type CommandDef, type CommandGroup } from './command.js';
+import { connectionOptions, forEachArg, parseCommandLine, type CliIo, type CommandContext, type CommandDef, type CommandGroup } from './command.js';
 import type { Control, Env } from './connection.js';
 import { CliError, RpcError, validationDetail } from './errors.js';
 import { ago, FORMAT_FLAG, jsonArray, jsonLines, keyValues, labelList, outputFormat, QUIET_FLAG, renderTable } from './format.js';
@@ -40,21 +40,14 @@ export interface FileObjectKindDef {
   showsData: boolean;
 }
 
-export const SECRET_KIND: FileObjectKindDef = {
-  kind: 'secret',
-  title: 'Secret',
-  summary: 'Manage secrets: up to 500 KiB each, read by tasks as files under /run/secrets/ (never shown back).',
-  fromProto: (x) => secretFromProto(x as Parameters<typeof secretFromProto>[0]),
-  showsData: false,
-};
+function kindDef(kind: FileObjectKind, summary: string, fromProto: (x: never) => FileObject, showsData: boolean): FileObjectKindDef {
+  const title = kind === 'secret' ? 'Secret' : 'Config';
+  return { kind, title, summary, fromProto: (x) => fromProto(x as never), showsData };
+}
 
-export const CONFIG_KIND: FileObjectKindDef = {
-  kind: 'config',
-  title: 'Config',
-  summary: 'Manage configs: up to 1000 KiB each, read by tasks as files (at /NAME unless a target is given).',
-  fromProto: (x) => configFromProto(x as Parameters<typeof configFromProto>[0]),
-  showsData: true,
-};
+export const SECRET_KIND = kindDef('secret', 'Manage secrets: up to 500 KiB each, read by tasks as files under /run/secrets/ (never shown back).', secretFromProto, false);
+
+export const CONFIG_KIND = kindDef('config', 'Manage configs: up to 1000 KiB each, read by tasks as files (at /NAME unless a target is given).', configFromProto, true);
 
 type Verb = 'Create' | 'Get' | 'List' | 'Remove' | 'Rotate';
 
@@ -263,15 +256,7 @@ function inspectCommand(def: FileObjectKindDef): CommandDef {
     args: { min: 1 },
     async run(ctx) {
       const control = ctx.control();
-      const found: FileObject[] = [];
-      let code = 0;
-      for (const ref of ctx.args) {
-        try {
-          found.push(objectOf(def, await call(control, def, 'Get', { [`${k}Id`]: ref }), `Get${def.title}`));
-        } catch (err) {
-          code = ctx.report(err);
-        }
-      }
+      const { done: found, code } = await forEachArg(ctx, async (ref) => objectOf(def, await call(control, def, 'Get', { [`${k}Id`]: ref }), `Get${def.title}`));
       if (ctx.flags.bool('pretty')) ctx.io.out(found.map((o) => prettyFileObject(def, o)).join('\n'));
       else ctx.io.out(jsonArray(found.map((o) => fileObjectJson(o, def.showsData))));
       return code;
@@ -292,15 +277,10 @@ function rmCommand(def: FileObjectKindDef): CommandDef {
     args: { min: 1 },
     async run(ctx) {
       const control = ctx.control();
-      let code = 0;
-      for (const ref of ctx.args) {
-        try {
-          await call(control, def, 'Remove', { [`${k}Id`]: ref });
-          ctx.io.out(`${ref}\n`);
-        } catch (err) {
-          code = ctx.report(err);
-        }
-      }
+      const { code } = await forEachArg(ctx, async (ref) => {
+        await call(control, def, 'Remove', { [`${k}Id`]: ref });
+        ctx.io.out(`${ref}\n`);
+      });
       return code;
     },
   };

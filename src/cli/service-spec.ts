@@ -196,6 +196,26 @@ function portRange(s: string, what: string, bad: (why: string) => never): [numbe
 const PROTOCOLS = ['tcp', 'udp'] as const;
 
 /**
+ * The KEY=VALUE fields of docker's long form of an option (csv, see
+ * splitFields), keys lower-cased as docker does and `aliases` mapped to
+ * their key: [key, value, the key as written]. A field that is not
+ * KEY=VALUE, or a key given twice, is refused with `bad`; `keys` lists the
+ * known ones for the message.
+ */
+function keyedFields(value: string, flag: string, keys: string, bad: (why: string) => never, aliases: Readonly<Record<string, string>> = {}): [string, string, string][] {
+  const seen = new Set<string>();
+  return splitFields(value, flag).map((field): [string, string, string] => {
+    const eq = field.indexOf('=');
+    if (eq <= 0) bad(`invalid field ${quoteArg(field, 40)}: expected KEY=VALUE (${keys})`);
+    const written = field.slice(0, eq).toLowerCase();
+    const key = Object.hasOwn(aliases, written) ? aliases[written] : written;
+    if (seen.has(key)) bad(`${key}= is given twice`);
+    seen.add(key);
+    return [key, field.slice(eq + 1), written];
+  });
+}
+
+/**
  * `-p 8080:80`, `-p 8080:80/udp`, `-p 8000-8001:80-81`, or docker's long
  * syntax `-p published=8080,target=80,protocol=udp,mode=host` (fields read
  * like docker's csv; keys and words in any case, as docker lower-cases them;
@@ -216,14 +236,7 @@ export function parsePublish(value: string, flag: string): PortConfig[] {
     let protocol: PortProtocol = 'tcp';
     let publishMode: PublishMode = 'ingress';
     let name: string | undefined;
-    const seen = new Set<string>();
-    for (const field of splitFields(value, flag)) {
-      const eq = field.indexOf('=');
-      if (eq <= 0) bad(`invalid field ${quoteArg(field, 40)}: expected KEY=VALUE (published, target, protocol, mode, name)`);
-      const key = field.slice(0, eq).toLowerCase();
-      const v = field.slice(eq + 1);
-      if (seen.has(key)) bad(`${key}= is given twice`);
-      seen.add(key);
+    for (const [key, v] of keyedFields(value, flag, 'published, target, protocol, mode, name', bad)) {
       switch (key) {
         case 'published':
           published = portNumber(v, 'published', bad);
@@ -402,15 +415,7 @@ export function parseFileRefFlag(value: string, flag: string, kind: 'secret' | '
   const ref: FileReference = { id: '', name: value, target: '', uid: '0', gid: '0', mode: 0o444 };
   if (value.includes('=')) {
     ref.name = '';
-    const seen = new Set<string>();
-    for (const field of splitFields(value, flag)) {
-      const eq = field.indexOf('=');
-      if (eq <= 0) bad(`invalid field ${quoteArg(field, 40)}: expected KEY=VALUE (source, target, uid, gid, mode)`);
-      const key = field.slice(0, eq).toLowerCase();
-      const v = field.slice(eq + 1);
-      const canonical = key === 'src' ? 'source' : key;
-      if (seen.has(canonical)) bad(`${canonical}= is given twice`);
-      seen.add(canonical);
+    for (const [canonical, v, key] of keyedFields(value, flag, 'source, target, uid, gid, mode', bad, { src: 'source' })) {
       switch (canonical) {
         case 'source':
           ref.name = v;
