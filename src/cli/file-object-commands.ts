@@ -87,7 +87,9 @@ async function readCapped(source: AsyncIterable<Uint8Array>): Promise<{ data: Bu
 
 function readError(file: string, err: unknown): CliError {
   const code = (err as NodeJS.ErrnoException).code;
-  const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+  const known: Record<string, string> = { ENOENT: 'no such file', EISDIR: 'it is a directory', EACCES: 'permission denied', ENAMETOOLONG: 'the path is too long', ENOTDIR: 'a part of the path is not a directory' };
+  // Not the system's message: it repeats the whole path.
+  const why = (code !== undefined && known[code]) || code || 'unreadable';
   return new CliError(`cannot read ${quoteArg(file)}: ${why}`);
 }
 
