@@ -148,9 +148,12 @@ test('a service uses a secret: removal refused naming it; --secret-add rolls the
   const second = await rolledOut('web', new Set(first.map((t) => t.id)), [dbId, tlsId]);
   assert.ok(!(await ok(['service', 'inspect', 'web'])).includes('k1'));
 
-  const rotated = (await ok(['secret', 'rotate', '-d', 'api-key', file('key2', 'k2')])).trim().split('\n');
-  const [nextId, ...services] = rotated;
-  assert.deepEqual(services, ['web']);
+  // Not detached: the new id, the services, then each one's update followed to its end.
+  const rotate = await c.cli(0, ['secret', 'rotate', 'api-key', file('key2', 'k2')], 90_000);
+  assert.equal(rotate.code, 0, rotate.stderr);
+  const [nextId, ...rest] = rotate.stdout.trim().split('\n');
+  assert.deepEqual(rest.slice(0, 2), ['web', 'web:']);
+  assert.match(rotate.stdout, /\noverall progress: 2 out of 2 tasks\n1\/2: running\n2\/2: running\n[\s\S]*verify: Service converged\n$/);
   assert.notEqual(nextId, dbId);
   const after = await findService(control, 'web');
   assert.ok(after.specVersion > added.specVersion, 'a new spec version');
