@@ -36,11 +36,11 @@ import {
 import type {
   Cluster,
   ClusterSpec,
+  Config,
   ContainerSpec,
   EndpointSpec,
   Labels,
   Meta,
-  Config,
   Network,
   NetworkAttachment,
   Node,
@@ -48,6 +48,7 @@ import type {
   PortBinding,
   PortConfig,
   Secret,
+  SecretSpec,
   Service,
   ServiceSpec,
   Task,
@@ -61,17 +62,21 @@ import type { SharedTaskParts } from './shared-specs.js';
 import {
   DEFAULT_DRAIN_PERIOD_MS,
   DEFAULT_LB_WEIGHT,
+  fileDataSizeProblem,
   validateClusterSpec,
   validateConfig,
+  validateConfigSpec,
   validateNetwork,
   validateNetworkSpec,
   validateNode,
   validateNodeDescription,
   validateSecret,
+  validateSecretSpec,
   validateService,
   validateServiceSpec,
   validateTask,
   validateTaskStatus,
+  type FileObjectKind,
   type SpecRules,
 } from './validate.js';
 import { quoteValue, ValidationError } from './input.js';
@@ -775,49 +780,74 @@ export function networkFromProto(x: control.Network__Output): Network {
   return validateNetwork({ ...metaFromWire(meta), spec: networkSpecFromWire(spec, 'spec') });
 }
 
-// ------------------------------------------------------------ secrets and configs, with their data
+// ------------------------------------------------------------ secret, config
 
-// The one place a secret's (config's) data leaves the store for the wire: the
-// dispatcher sends a node the secrets and configs its tasks reference
-// (proto/dispatcher.proto, SessionMessage.secrets/configs), and the agent reads
-// them back here. The store keeps the data base64 (SecretSpec.data); the wire
-// carries the bytes.
+const NO_DATA = Buffer.alloc(0);
 
-/** A stored secret with its data, as the dispatcher sends it to a node that needs it (and only then). */
+/** A secret as every Control API read answers it: its data is never sent. */
+export function secretToProto(s: Secret): control.Secret__Output {
+  return { meta: metaToProto(s), spec: { name: s.spec.name, labels: labelsToProto(s.spec.labels), data: NO_DATA } };
+}
+
+/**
+ * A secret with its data: the one place a secret's data leaves the store for
+ * the wire, when the dispatcher sends a node the secrets its tasks reference
+ * (proto/dispatcher.proto, SessionMessage.secrets), and only then.
+ */
 export function secretWithDataToProto(s: Secret): control.Secret__Output {
   return { meta: metaToProto(s), spec: { name: s.spec.name, labels: labelsToProto(s.spec.labels), data: Buffer.from(s.spec.data, 'base64') } };
 }
 
-/** A stored config with its data, as the dispatcher sends it to a node that needs it. */
-export function configWithDataToProto(c: Config): control.Config__Output {
-  return { meta: metaToProto(c), spec: { name: c.spec.name, labels: labelsToProto(c.spec.labels), data: Buffer.from(c.spec.data, 'base64') } };
+/** A config; its data only `withData` (GetConfig, as Swarm's `config inspect` shows it). */
+export function configToProto(c: Config, withData = false): control.Config__Output {
+  return { meta: metaToProto(c), spec: { name: c.spec.name, labels: labelsToProto(c.spec.labels), data: withData ? Buffer.from(c.spec.data, 'base64') : NO_DATA } };
 }
 
-function fileSpecFromWire(x: unknown, path: string): Obj | undefined {
-  const s = sub<control.SecretSpec__Output>(x, path);
+/** Bytes from the wire as the store keeps them (base64); anything else is passed on for the validator to name. */
+function bytesFromWire(x: unknown): unknown {
+  if (x === undefined || x === null) return '';
+  return x instanceof Uint8Array ? Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64') : x;
+}
+
+function fileObjectSpecFromWire(x: unknown, path: string): Obj | undefined {
+  const s = sub<control.SecretSpec__Output | control.ConfigSpec__Output>(x, path);
   if (s === undefined) return undefined;
   const { name, labels, data, ...rest } = s;
   noFieldsLeft(rest);
-  // The bytes as the store keeps them (base64); anything else is left for the validator to refuse.
-  return { name, labels, data: data instanceof Uint8Array ? Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') : data };
+  return { name, labels, data: bytesFromWire(data) };
 }
 
-/**
- * A secret as the leader sent it (with its data), validated as the store
- * validates one (size, name, base64): the agent's side of secretWithDataToProto.
- * A ValidationError never quotes the data.
- */
+/** A CreateSecret request's spec, validated (request rules: a name without '~', 1 byte to 500 KiB; 'stored': UpdateSecret's, whose data may be empty). */
+export function secretSpecFromProto(x: control.SecretSpec__Output | null | undefined, path = 'spec', rules: SpecRules = 'request'): SecretSpec {
+  return validateSecretSpec(fileObjectSpecFromWire(x, path), path, rules);
+}
+
+/** A CreateConfig request's spec, validated (1 byte to 1000 KiB). */
+export function configSpecFromProto(x: control.ConfigSpec__Output | null | undefined, path = 'spec', rules: SpecRules = 'request'): SecretSpec {
+  return validateConfigSpec(fileObjectSpecFromWire(x, path), path, rules);
+}
+
+/** A secret as read: from the Control API (its data empty), or as the leader sent it to a node (with its data), validated as the store validates one. */
 export function secretFromProto(x: control.Secret__Output): Secret {
-  const { meta, spec, ...rest } = sub<control.Secret__Output>(x, 'secret') ?? (UNSET as Received<control.Secret__Output>);
+  const { meta, spec, ...rest } = sub<control.Secret__Output>(x, '') ?? (UNSET as Received<control.Secret__Output>);
   noFieldsLeft(rest);
-  return validateSecret({ ...metaFromWire(meta), spec: fileSpecFromWire(spec, 'spec') });
+  return validateSecret({ ...metaFromWire(meta), spec: fileObjectSpecFromWire(spec, 'spec') });
 }
 
-/** A config as the leader sent it (with its data), validated: the agent's side of configWithDataToProto. */
+/** A config as read (with its data from GetConfig and the dispatcher, empty from ListConfigs). */
 export function configFromProto(x: control.Config__Output): Config {
-  const { meta, spec, ...rest } = sub<control.Config__Output>(x, 'config') ?? (UNSET as Received<control.Config__Output>);
+  const { meta, spec, ...rest } = sub<control.Config__Output>(x, '') ?? (UNSET as Received<control.Config__Output>);
   noFieldsLeft(rest);
-  return validateConfig({ ...metaFromWire(meta), spec: fileSpecFromWire(spec, 'spec') });
+  return validateConfig({ ...metaFromWire(meta), spec: fileObjectSpecFromWire(spec, 'spec') });
+}
+
+/** The data of a RotateSecret/RotateConfig request, base64, within the kind's limits (ValidationError at `field`). */
+export function fileDataFromProto(kind: FileObjectKind, data: unknown, field = 'data'): string {
+  if (data !== undefined && data !== null && !(data instanceof Uint8Array)) throw new ValidationError(field, 'type', 'must be bytes');
+  const bytes = data instanceof Uint8Array ? data.byteLength : 0;
+  const problem = fileDataSizeProblem(kind, bytes);
+  if (problem !== undefined) throw new ValidationError(field, 'data-size', problem);
+  return bytesFromWire(data) as string;
 }
 
 // ------------------------------------------------------------ versions

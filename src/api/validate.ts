@@ -1024,36 +1024,104 @@ function parseRestartDecision(x: unknown, path = 'restart'): RestartDecision | u
   };
 }
 
-const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/**
+ * Standard, padded base64. Not one regular expression with a repeated group:
+ * V8 backtracks through one frame per group, ~0.5 s for 1 MB of data and a
+ * stack overflow at 4 MB (thrown inside the store's apply).
+ */
+function isBase64(s: string): boolean {
+  if (s.length % 4 !== 0) return false;
+  const body = s.endsWith('==') ? s.slice(0, -2) : s.endsWith('=') ? s.slice(0, -1) : s;
+  return /^[A-Za-z0-9+/]*$/.test(body);
+}
 
-function parseSecretSpec(x: unknown, path: string, maxBytes: number): SecretSpec {
+export type FileObjectKind = 'secret' | 'config';
+
+/** The most bytes a secret (500 KiB) or a config (1000 KiB) holds, as Swarm. */
+export function maxFileObjectBytes(kind: FileObjectKind): number {
+  return kind === 'secret' ? MAX_SECRET_BYTES : MAX_CONFIG_BYTES;
+}
+
+/** '500 KiB', '600.5 KiB (614913 bytes)'. */
+function kibText(bytes: number): string {
+  return bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${(bytes / 1024).toFixed(1)} KiB (${bytes} bytes)`;
+}
+
+/**
+ * What is wrong with `bytes` bytes of data for a secret or config (request
+ * rules, Swarm's: more than 0 bytes, at most 500 KiB for a secret, 1000 KiB
+ * for a config), or undefined. Never quotes the data.
+ */
+export function fileDataSizeProblem(kind: FileObjectKind, bytes: number): string | undefined {
+  const max = maxFileObjectBytes(kind);
+  if (bytes === 0) return `a ${kind} needs at least 1 byte of data`;
+  if (bytes > max) {
+    const instead = kind === 'secret' ? 'keep larger files in a config (up to 1000 KiB) or a volume' : 'keep larger files in a volume or in the image';
+    return `${kind} data is ${kibText(bytes)}; a ${kind} holds at most ${kibText(max)}: ${instead}`;
+  }
+  return undefined;
+}
+
+/**
+ * The suffix '~N' of an earlier version of a secret or config that `rotate`
+ * renamed (NAME~1, NAME~2, ...): allowed in the store, never in a name a
+ * client chooses (the name pattern has no '~').
+ */
+const HISTORY_SUFFIX_RE = /~([1-9][0-9]{0,9})$/;
+
+/** NAME and N of a history name 'NAME~N'; undefined for any other name. */
+export function historyName(name: string): { base: string; n: number } | undefined {
+  const m = HISTORY_SUFFIX_RE.exec(name);
+  return m ? { base: name.slice(0, m.index), n: Number(m[1]) } : undefined;
+}
+
+/** A secret's or config's name: a name a client may choose, or (stored rules) such a name with a rotation's '~N'. */
+function fileObjectName(o: Obj, path: string, rules: SpecRules): string {
+  const v = prop(o, 'name');
+  if (v === undefined) throw new ValidationError(at(path, 'name'), 'required', 'is required');
+  const h = rules === 'stored' && typeof v === 'string' ? historyName(v) : undefined;
+  if (h === undefined) return validateName(v, at(path, 'name'));
+  validateName(h.base, at(path, 'name'));
+  return v as string;
+}
+
+function parseFileObjectSpec(x: unknown, path: string, kind: FileObjectKind, rules: SpecRules): SecretSpec {
+  const maxBytes = maxFileObjectBytes(kind);
   const o = asObj(x, path);
-  const name = nameAt(o, 'name', path);
+  const name = fileObjectName(o, path, rules);
   const labels = validateLabels(prop(o, 'labels'), at(path, 'labels'));
   const dataField = at(path, 'data');
-  const data = str(o, 'data', path, '', Math.ceil(maxBytes / 3) * 4 + 4);
-  if (!BASE64_RE.test(data)) throw new ValidationError(dataField, 'base64', 'must be base64 (standard alphabet, padded)');
+  // Any length here, so that too much data is refused with its size (a gRPC message is at most 4 MiB).
+  const data = str(o, 'data', path, '', Number.MAX_SAFE_INTEGER);
+  if (!isBase64(data)) throw new ValidationError(dataField, 'base64', 'must be base64 (standard alphabet, padded)');
   const bytes = (data.length / 4) * 3 - (data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0);
-  if (bytes > maxBytes) throw new ValidationError(dataField, 'data-size', `must be at most ${maxBytes} bytes (got ${bytes})`);
+  if (bytes > maxBytes) throw new ValidationError(dataField, 'data-size', fileDataSizeProblem(kind, bytes) as string);
+  if (rules === 'request' && bytes === 0) throw new ValidationError(dataField, 'data-size', fileDataSizeProblem(kind, bytes) as string);
   return { name, labels, data };
 }
 
-export function validateSecretSpec(x: unknown, path = 'spec'): SecretSpec {
-  return parseSecretSpec(x, path, MAX_SECRET_BYTES);
+/**
+ * A secret's spec. 'request' (the default): what CreateSecret takes (a name
+ * without '~', 1 byte to 500 KiB); 'stored': what the store holds (a rotated
+ * NAME~N; data that a read leaves out).
+ */
+export function validateSecretSpec(x: unknown, path = 'spec', rules: SpecRules = 'request'): SecretSpec {
+  return parseFileObjectSpec(x, path, 'secret', rules);
 }
 
-export function validateConfigSpec(x: unknown, path = 'spec'): SecretSpec {
-  return parseSecretSpec(x, path, MAX_CONFIG_BYTES);
+/** A config's spec (as validateSecretSpec; at most 1000 KiB). */
+export function validateConfigSpec(x: unknown, path = 'spec', rules: SpecRules = 'request'): SecretSpec {
+  return parseFileObjectSpec(x, path, 'config', rules);
 }
 
 export function validateSecret(x: unknown): Secret {
   const o = asObj(x, '');
-  return { ...parseMeta(o), spec: validateSecretSpec(prop(o, 'spec')) };
+  return { ...parseMeta(o), spec: validateSecretSpec(prop(o, 'spec'), 'spec', 'stored') };
 }
 
 export function validateConfig(x: unknown): Config {
   const o = asObj(x, '');
-  return { ...parseMeta(o), spec: validateConfigSpec(prop(o, 'spec')) };
+  return { ...parseMeta(o), spec: validateConfigSpec(prop(o, 'spec'), 'spec', 'stored') };
 }
 
 // The cluster settings a client may set, with the ranges the CLI documents
@@ -1300,21 +1368,25 @@ export function validateTaskAssignment(prev: Task, x: unknown): Task {
   return { ...prev, nodeId, status, updatedAt };
 }
 
-/** Secrets and configs: only labels change (as in SwarmKit); the name and data stay. */
+/**
+ * Secrets and configs: only labels change (as in SwarmKit); the name and data
+ * stay, except that rotate renames the version it replaces NAME~N.
+ */
+function validateFileObjectUpdate<T extends Secret | Config>(prev: T, next: T): T {
+  immutable(prev.id, next.id, 'id');
+  const h = historyName(next.spec.name);
+  const renamedIntoHistory = historyName(prev.spec.name) === undefined && h !== undefined && h.base === prev.spec.name;
+  if (!renamedIntoHistory) immutable(prev.spec.name, next.spec.name, 'spec.name');
+  immutable(prev.spec.data, next.spec.data, 'spec.data');
+  return next;
+}
+
 export function validateSecretUpdate(prev: Secret, next: unknown): Secret {
-  const s = validateSecret(next);
-  immutable(prev.id, s.id, 'id');
-  immutable(prev.spec.name, s.spec.name, 'spec.name');
-  immutable(prev.spec.data, s.spec.data, 'spec.data');
-  return s;
+  return validateFileObjectUpdate(prev, validateSecret(next));
 }
 
 export function validateConfigUpdate(prev: Config, next: unknown): Config {
-  const c = validateConfig(next);
-  immutable(prev.id, c.id, 'id');
-  immutable(prev.spec.name, c.spec.name, 'spec.name');
-  immutable(prev.spec.data, c.spec.data, 'spec.data');
-  return c;
+  return validateFileObjectUpdate(prev, validateConfig(next));
 }
 
 export function validateClusterUpdate(prev: Cluster, next: unknown): Cluster {

@@ -20,6 +20,11 @@ export const QUOTE_LIMIT = 100;
 // separators, bidirectional overrides and isolates, BOM.
 const INVISIBLE = /[\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
 
+/** Characters a terminal would not show on one line, or would reorder, as \uXXXX. */
+export function escapeInvisible(s: string): string {
+  return s.replace(INVISIBLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /**
  * A value the user sent, for an error message: JSON-quoted (so newlines and
  * control characters show as escapes and the message stays on one line), at
@@ -32,7 +37,7 @@ export function quoteArg(value: string, limit = QUOTE_LIMIT): string {
     const c = value.charCodeAt(n - 1);
     if (c >= 0xd800 && c <= 0xdbff) n -= 1;
   }
-  const quoted = JSON.stringify(value.slice(0, n)).replace(INVISIBLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const quoted = escapeInvisible(JSON.stringify(value.slice(0, n)));
   return n === value.length ? quoted : `${quoted}… (${value.length - n} more characters)`;
 }
 

@@ -13,6 +13,8 @@ export interface CliIo {
   env: Env;
   /** The clock, for relative times. */
   now(): number;
+  /** Standard input, for a FILE given as `-` (absent: nothing to read). */
+  stdin?(): AsyncIterable<Uint8Array>;
 }
 
 export function processIo(): CliIo {
@@ -21,6 +23,7 @@ export function processIo(): CliIo {
     err: (t) => void process.stderr.write(t),
     env: process.env,
     now: () => Date.now(),
+    stdin: () => process.stdin,
   };
 }
 
@@ -165,4 +168,22 @@ export async function runCommand(def: CommandDef, command: string, argv: readonl
   } finally {
     control?.close();
   }
+}
+
+/**
+ * `each(ref)` for every argument in turn (`inspect a b`, `rm a b`): a failure
+ * is reported on its own line (ctx.report) and the others go on; what
+ * succeeded, and the exit code.
+ */
+export async function forEachArg<T>(ctx: CommandContext, each: (ref: string) => Promise<T>): Promise<{ done: T[]; code: number }> {
+  const done: T[] = [];
+  let code = 0;
+  for (const ref of ctx.args) {
+    try {
+      done.push(await each(ref));
+    } catch (err) {
+      code = ctx.report(err);
+    }
+  }
+  return { done, code };
 }

@@ -3,7 +3,7 @@
 // (1 for failures, 2 for mistakes on the command line). Never a stack trace.
 import * as grpc from '@grpc/grpc-js';
 import { ValidationError } from '../api/input.js';
-import { UsageError } from './args.js';
+import { escapeInvisible, UsageError } from './args.js';
 
 /** A failure the command already described; `exitCode` defaults to 1. */
 export class CliError extends Error {
@@ -56,6 +56,8 @@ const FIELD_FLAGS: [string, string][] = [
   ['spec.taskTemplate.container.dir', '--workdir'],
   ['spec.taskTemplate.container.user', '--user'],
   ['spec.taskTemplate.container.mounts', '--mount'],
+  ['spec.taskTemplate.container.secrets', '--secret'],
+  ['spec.taskTemplate.container.configs', '--config'],
   ['spec.taskTemplate.container.healthcheck', '--health-cmd'],
   ['spec.taskTemplate.container.healthcheck.test', '--health-cmd'],
   ['spec.taskTemplate.container.healthcheck.intervalMs', '--health-interval'],
@@ -196,7 +198,18 @@ export function describeError(err: unknown, ctx?: ErrorContext): { message: stri
   return { message: `unexpected error: ${msg}`, exitCode: 1 };
 }
 
-/** One line: newlines and runs of blanks become single spaces. */
+/**
+ * One line: newlines and runs of blanks around them become single spaces,
+ * and what a terminal would break the line at or not show (other control
+ * characters, line and paragraph separators, bidirectional marks, a value
+ * a validator quoted as it was sent) becomes a \uXXXX escape.
+ */
 export function oneLine(s: string): string {
-  return s.replace(/\s*\n\s*/g, ' ').trim();
+  return escapeInvisible(
+    s
+      .replace(/\s*\n\s*/g, ' ')
+      .trim()
+      // eslint-disable-next-line no-control-regex -- control characters are what is escaped
+      .replace(/[\u0000-\u0008\u000b-\u001f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
+  );
 }

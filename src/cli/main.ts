@@ -1,8 +1,8 @@
 // The `flotilla` command: dispatch to the bootstrap commands (init, join,
 // daemon) and to the operator commands that talk to a manager's Control API
-// (node, service, network, join-token, cluster). Docker's conventions throughout: every
-// failure is one line on stderr starting with "flotilla: ", exit code 1, or 2
-// for a mistake on the command line.
+// (node, service, network, secret, config, join-token, cluster). Docker's
+// conventions throughout: every failure is one line on stderr starting with
+// "flotilla: ", exit code 1, or 2 for a mistake on the command line.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../common/protos.js';
@@ -23,8 +23,10 @@ import {
   type CommandDef,
   type CommandGroup,
 } from './command.js';
+import { CONFIG_GROUP } from './config-commands.js';
 import { NETWORK_GROUP } from './network-commands.js';
 import { NODE_GROUP } from './node-commands.js';
+import { SECRET_GROUP } from './secret-commands.js';
 import { SERVICE_GROUP } from './service-commands.js';
 
 export type { CliIo } from './command.js';
@@ -32,7 +34,7 @@ export type { CliIo } from './command.js';
 /** Operator commands without subcommands. */
 const SINGLE_COMMANDS: Partial<Record<string, CommandDef>> = { 'join-token': JOIN_TOKEN, 'unlock-key': UNLOCK_KEY, unlock: UNLOCK };
 
-const GROUPS: readonly CommandGroup[] = [NODE_GROUP, SERVICE_GROUP, NETWORK_GROUP, CLUSTER_GROUP];
+const GROUPS: readonly CommandGroup[] = [NODE_GROUP, SERVICE_GROUP, NETWORK_GROUP, SECRET_GROUP, CONFIG_GROUP, CLUSTER_GROUP];
 
 export const USAGE = `usage: flotilla [--host ADDR] [--data-dir DIR] [--timeout DURATION] COMMAND
 
@@ -47,6 +49,8 @@ Operator commands (talk to a manager):
   node         manage the nodes of the cluster (ls, inspect, update, promote, demote, rm)
   service      manage services (create, ls, inspect, update, rollback, promote, scale, rm, ps)
   network      manage the networks services attach to (create, ls, inspect, rm)
+  secret       manage secrets tasks read as files (create, ls, inspect, rm, rotate)
+  config       manage configs tasks read as files (create, ls, inspect, rm, rotate)
   join-token   print the command that adds a worker or a manager
   unlock-key   show or rotate the unlock key (autolock)
   unlock       unlock a manager that restarted locked

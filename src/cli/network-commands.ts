@@ -7,7 +7,7 @@ import type { Network, NetworkSpec } from '../api/objects.js';
 import { validateNetworkSpec } from '../api/validate.js';
 import { ValidationError } from '../api/input.js';
 import { invalidValue, parseFilter, parseKeyValue, quoteArg, shownName, UsageError, type FlagSpec, type Flags } from './args.js';
-import { connectionOptions, parseCommandLine, type CommandDef, type CommandGroup } from './command.js';
+import { connectionOptions, forEachArg, parseCommandLine, type CommandDef, type CommandGroup } from './command.js';
 import type { Env } from './connection.js';
 import { CliError, RpcError, validationDetail } from './errors.js';
 import { FORMAT_FLAG, jsonArray, jsonLines, NO_TRUNC_FLAG, outputFormat, QUIET_FLAG, renderTable, shortId } from './format.js';
@@ -203,15 +203,7 @@ const inspect: CommandDef = {
   args: { min: 1 },
   async run(ctx) {
     const control = ctx.control();
-    const found: Network[] = [];
-    let code = 0;
-    for (const ref of ctx.args) {
-      try {
-        found.push(await findNetwork(control, ref));
-      } catch (err) {
-        code = ctx.report(err);
-      }
-    }
+    const { done: found, code } = await forEachArg(ctx, (ref) => findNetwork(control, ref));
     ctx.io.out(jsonArray(found.map(networkInspectJson)));
     return code;
   },

@@ -1,8 +1,8 @@
 // `flotilla service create | ls | inspect | update | rollback | promote | scale | rm | ps`, like `docker service`.
 import * as grpc from '@grpc/grpc-js';
 import { serviceFromProto, serviceSpecToProto } from '../api/convert.js';
-import { TaskState, taskStateName, type Network, type Node, type PortConfig, type Service, type Task, type UpdateConfig, type UpdateState } from '../api/objects.js';
-import { DEFAULT_DRAIN_PERIOD_MS, DEFAULT_LB_WEIGHT, MAX_REPLICAS } from '../api/validate.js';
+import { TaskState, taskStateName, type FileReference, type Network, type Node, type PortConfig, type Service, type Task, type UpdateConfig, type UpdateState } from '../api/objects.js';
+import { configFilePath, DEFAULT_DRAIN_PERIOD_MS, DEFAULT_LB_WEIGHT, MAX_REPLICAS, secretFilePath } from '../api/validate.js';
 import { integerProblem, parseFilter, quoteArg, shownName, UsageError, type Flags, type FlagSpec } from './args.js';
 import { connectionOptions, parseCommandLine, type CommandContext, type CommandDef, type CommandGroup } from './command.js';
 import type { Control, Env } from './connection.js';
@@ -281,6 +281,11 @@ function endpointRows(s: Service, networks: ReadonlyMap<string, Network>): [stri
   return rows;
 }
 
+/** ' Secret  db -> /run/secrets/db (uid 0, gid 0, mode 0444)' */
+function fileRefLine(r: FileReference, file: string): string {
+  return `${r.name} -> ${file} (uid ${r.uid}, gid ${r.gid}, mode ${r.mode.toString(8).padStart(4, '0')})`;
+}
+
 /** `networks`: the cluster's networks by id, to name the service's (an id shows when its network is unknown). */
 export function prettyService(s: Service, tasks: readonly Task[], now = Date.now(), networks: ReadonlyMap<string, Network> = new Map()): string {
   const t = s.spec.taskTemplate;
@@ -306,6 +311,8 @@ export function prettyService(s: Service, tasks: readonly Task[], now = Date.now
   if (c.healthcheck) rows.push([' Healthcheck', c.healthcheck.test.length === 0 ? "(the image's)" : c.healthcheck.test.join(' ')]);
   rows.push([' Stop grace period', duration(c.stopGracePeriodMs)]);
   for (const m of c.mounts) rows.push([' Mount', `${m.type} ${m.source || '(anonymous)'} -> ${m.target}${m.readOnly ? ' (read-only)' : ''}`]);
+  for (const r of c.secrets ?? []) rows.push([' Secret', fileRefLine(r, secretFilePath(r.target || r.name))]);
+  for (const r of c.configs ?? []) rows.push([' Config', fileRefLine(r, configFilePath(r.target || r.name))]);
   const r = t.resources;
   if (r.limits.nanoCpus || r.limits.memoryBytes || r.reservations.nanoCpus || r.reservations.memoryBytes) {
     rows.push(['Resources', null]);

@@ -24,9 +24,19 @@ import {
 import type { Env } from './connection.js';
 import { validationDetail, validationToUsage } from './errors.js';
 import { QUIET_FLAG } from './format.js';
-import type { HealthCheck, LbPolicy, Mount, PortConfig, PortProtocol, ProxyProtocol, PublishMode, ServiceSpec, UpdateConfig } from '../api/objects.js';
+import type { FileReference, HealthCheck, LbPolicy, Mount, PortConfig, PortProtocol, ProxyProtocol, PublishMode, ServiceSpec, UpdateConfig } from '../api/objects.js';
 import { parseConstraint } from '../api/constraint.js';
-import { DEFAULT_DRAIN_PERIOD_MS, DEFAULT_LB_WEIGHT, MAX_ID_LENGTH, MAX_LB_WEIGHT, MAX_REPLICAS, NAME_PATTERN, validateServiceSpec } from '../api/validate.js';
+import {
+  configFilePath,
+  DEFAULT_DRAIN_PERIOD_MS,
+  DEFAULT_LB_WEIGHT,
+  MAX_ID_LENGTH,
+  MAX_LB_WEIGHT,
+  MAX_REPLICAS,
+  NAME_PATTERN,
+  secretFilePath,
+  validateServiceSpec,
+} from '../api/validate.js';
 import { ValidationError } from '../api/input.js';
 
 // ------------------------------------------------------------ flags
@@ -112,6 +122,13 @@ export const CREATE_FLAGS: readonly FlagSpec[] = [
   },
   { name: 'mount', kind: 'list', metavar: 'MOUNT', help: 'attach a mount: type=bind|volume,source=SRC,target=DST[,readonly]' },
   { name: 'network', kind: 'list', metavar: 'NETWORK', help: 'attach the tasks to a network (NAME or name=NAME): services on it reach this one by its name' },
+  {
+    name: 'secret',
+    kind: 'list',
+    metavar: 'SECRET',
+    help: 'give the tasks a secret as a file: NAME (/run/secrets/NAME) or source=NAME[,target=PATH][,uid=UID][,gid=GID][,mode=0400]',
+  },
+  { name: 'config', kind: 'list', metavar: 'CONFIG', help: 'give the tasks a config as a file: NAME (/NAME) or source=NAME[,target=PATH][,uid=UID][,gid=GID][,mode=0444]' },
   ...SHARED_FLAGS,
 ];
 
@@ -133,6 +150,10 @@ export const UPDATE_FLAGS: readonly FlagSpec[] = [
   { name: 'mount-rm', kind: 'list', metavar: 'PATH', help: 'remove a mount by its target path' },
   { name: 'network-add', kind: 'list', metavar: 'NETWORK', help: 'attach the tasks to a network (NAME or name=NAME)' },
   { name: 'network-rm', kind: 'list', metavar: 'NETWORK', help: 'detach the tasks from a network (name or id)' },
+  { name: 'secret-add', kind: 'list', metavar: 'SECRET', help: 'add or replace (at the same file) a secret: NAME or source=NAME[,target=PATH][,uid=][,gid=][,mode=]' },
+  { name: 'secret-rm', kind: 'list', metavar: 'SECRET', help: 'remove a secret by its name or target' },
+  { name: 'config-add', kind: 'list', metavar: 'CONFIG', help: 'add or replace (at the same file) a config: NAME or source=NAME[,target=PATH][,uid=][,gid=][,mode=]' },
+  { name: 'config-rm', kind: 'list', metavar: 'CONFIG', help: 'remove a config by its name or target' },
   { name: 'force', kind: 'bool', help: 'force update even if no changes require it' },
   { name: 'rollback', kind: 'bool', help: 'rollback to previous specification' },
   ...SHARED_FLAGS,
@@ -175,6 +196,26 @@ function portRange(s: string, what: string, bad: (why: string) => never): [numbe
 const PROTOCOLS = ['tcp', 'udp'] as const;
 
 /**
+ * The KEY=VALUE fields of docker's long form of an option (csv, see
+ * splitFields), keys lower-cased as docker does and `aliases` mapped to
+ * their key: [key, value, the key as written]. A field that is not
+ * KEY=VALUE, or a key given twice, is refused with `bad`; `keys` lists the
+ * known ones for the message.
+ */
+function keyedFields(value: string, flag: string, keys: string, bad: (why: string) => never, aliases: Readonly<Record<string, string>> = {}): [string, string, string][] {
+  const seen = new Set<string>();
+  return splitFields(value, flag).map((field): [string, string, string] => {
+    const eq = field.indexOf('=');
+    if (eq <= 0) bad(`invalid field ${quoteArg(field, 40)}: expected KEY=VALUE (${keys})`);
+    const written = field.slice(0, eq).toLowerCase();
+    const key = Object.hasOwn(aliases, written) ? aliases[written] : written;
+    if (seen.has(key)) bad(`${key}= is given twice`);
+    seen.add(key);
+    return [key, field.slice(eq + 1), written];
+  });
+}
+
+/**
  * `-p 8080:80`, `-p 8080:80/udp`, `-p 8000-8001:80-81`, or docker's long
  * syntax `-p published=8080,target=80,protocol=udp,mode=host` (fields read
  * like docker's csv; keys and words in any case, as docker lower-cases them;
@@ -195,14 +236,7 @@ export function parsePublish(value: string, flag: string): PortConfig[] {
     let protocol: PortProtocol = 'tcp';
     let publishMode: PublishMode = 'ingress';
     let name: string | undefined;
-    const seen = new Set<string>();
-    for (const field of splitFields(value, flag)) {
-      const eq = field.indexOf('=');
-      if (eq <= 0) bad(`invalid field ${quoteArg(field, 40)}: expected KEY=VALUE (published, target, protocol, mode, name)`);
-      const key = field.slice(0, eq).toLowerCase();
-      const v = field.slice(eq + 1);
-      if (seen.has(key)) bad(`${key}= is given twice`);
-      seen.add(key);
+    for (const [key, v] of keyedFields(value, flag, 'published, target, protocol, mode, name', bad)) {
       switch (key) {
         case 'published':
           published = portNumber(v, 'published', bad);
@@ -350,6 +384,96 @@ export function parseNetworkFlag(value: string, flag: string): string {
   return ref;
 }
 
+/** A secret's or config's name (or id, or id prefix) in a flag: a name as `create` takes it, or an earlier version's NAME~N. */
+const FILE_OBJECT_REF = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*(?:~[1-9][0-9]{0,9})?$/;
+
+/**
+ * docker's file mode: octal with a leading 0 ('0400'; '0o400' too). docker
+ * would read '400' as decimal (0620): refused rather than read either way.
+ */
+function parseFileMode(value: string, flag: string): number {
+  const m = /^0o?([0-7]{1,4})$/.exec(value) ?? (value === '0' ? ['0', '0'] : null);
+  if (!m) {
+    const hint = /^[1-7][0-7]{0,3}$/.test(value) ? ` (docker would read ${value} as a decimal number: write 0${value})` : '';
+    throw invalidValue(flag, value, `expected an octal file mode with a leading 0, such as 0400 or 0444${hint}`);
+  }
+  const mode = parseInt(m[1], 8);
+  if (mode > 0o777) throw invalidValue(flag, value, 'a file mode is at most 0777 (permission bits only)');
+  return mode;
+}
+
+/**
+ * `--secret NAME` / `--config NAME`, or docker's long form
+ * `source=NAME,target=PATH,uid=UID,gid=GID,mode=0400` (csv fields; keys in
+ * any case, src for source; target defaults on the manager to the name for a
+ * secret, /NAME for a config). The manager resolves the name to the object.
+ */
+export function parseFileRefFlag(value: string, flag: string, kind: 'secret' | 'config'): FileReference {
+  const bad = (why: string): never => {
+    throw invalidValue(flag, value, why);
+  };
+  const ref: FileReference = { id: '', name: value, target: '', uid: '0', gid: '0', mode: 0o444 };
+  if (value.includes('=')) {
+    ref.name = '';
+    for (const [canonical, v, key] of keyedFields(value, flag, 'source, target, uid, gid, mode', bad, { src: 'source' })) {
+      switch (canonical) {
+        case 'source':
+          ref.name = v;
+          break;
+        case 'target':
+          if (v === '') bad('target= is empty: leave it out for the default');
+          ref.target = v;
+          break;
+        case 'uid':
+        case 'gid':
+          if (!/^[0-9]{1,10}$/.test(v)) bad(`${canonical}= must be a numeric ${canonical === 'uid' ? 'user' : 'group'} id`);
+          ref[canonical] = v;
+          break;
+        case 'mode':
+          ref.mode = parseFileMode(v, `${flag} mode`);
+          break;
+        default:
+          bad(`unknown option ${quoteArg(key, 40)} (use source, target, uid, gid, mode)`);
+      }
+    }
+    if (ref.name === '') bad(`source= is required: the name of the ${kind}`);
+  }
+  if (ref.name === '') bad(`expected the name of a ${kind} (see: flotilla ${kind} ls)`);
+  if (ref.name.length > MAX_ID_LENGTH || !FILE_OBJECT_REF.test(ref.name)) {
+    bad(`a ${kind} name or id is made of letters, digits, '_', '.' and '-', starts with a letter or digit, and has at most ${MAX_ID_LENGTH} characters`);
+  }
+  return ref;
+}
+
+/** Where a reference puts its file (its target, or the default from its name), to match replacements and removals. */
+function refFile(r: FileReference, kind: 'secret' | 'config'): string {
+  return kind === 'secret' ? secretFilePath(r.target || r.name) : configFilePath(r.target || r.name);
+}
+
+/**
+ * `--secret-add`/`--secret-rm` (or the config pair) applied to `refs`:
+ * removals by name, target (as given or as the file's path) or id; an
+ * addition replaces the reference to the same file (in place) or is
+ * appended. Naming one name in both is refused.
+ */
+function updateFileRefs(refs: readonly FileReference[], flags: Flags, kind: 'secret' | 'config'): FileReference[] {
+  const rm = flags.list(`${kind}-rm`).map((v) => {
+    if (v === '') throw invalidValue(`--${kind}-rm`, v, `expected the name or target of a ${kind} to remove, got nothing`);
+    return v;
+  });
+  const add = flags.list(`${kind}-add`).map((v) => parseFileRefFlag(v, `--${kind}-add`, kind));
+  refuseBoth(add.map((r) => r.name), rm, `--${kind}-add`, `--${kind}-rm`, kind);
+  const removed = (r: FileReference): boolean => rm.some((v) => v === r.name || v === r.id || v === r.target || v === refFile(r, kind));
+  const out = refs.filter((r) => !removed(r));
+  for (const r of add) {
+    const at = out.find((x) => refFile(x, kind) === refFile(r, kind));
+    // What the service has already (resolved, with its id): kept as it is, so that nothing changes.
+    const same = at !== undefined && at.name === r.name && (r.target === '' || r.target === at.target) && at.uid === r.uid && at.gid === r.gid && at.mode === r.mode;
+    if (!same) upsert(out, r, (x) => x === at);
+  }
+  return out;
+}
+
 /** The networks `service update --network-add/--network-rm` name, checked (UsageError), for the command to resolve to ids. */
 export function networkUpdateRefs(flags: Flags): { add: string[]; rm: string[] } {
   return { add: flags.list('network-add').map((x) => parseNetworkFlag(x, '--network-add')), rm: flags.list('network-rm').map((x) => parseNetworkFlag(x, '--network-rm')) };
@@ -399,6 +523,8 @@ const UPDATE_FIELD_FLAGS = {
   '--publish': '--publish-add',
   '--mount': '--mount-add',
   '--network': '--network-add',
+  '--secret': '--secret-add',
+  '--config': '--config-add',
 };
 
 function validated(spec: unknown, overrides: Readonly<Record<string, string>> = {}): ServiceSpec {
@@ -528,7 +654,14 @@ export function buildCreateSpec(image: string, args: readonly string[], flags: F
     name: flags.str('name') ?? defaultName(image),
     labels,
     taskTemplate: {
-      container: { image, args: [...args], env: flags.list('env').map((e) => envEntry(e, env)), mounts: flags.list('mount').map((m) => parseMountFlag(m, '--mount')) },
+      container: {
+        image,
+        args: [...args],
+        env: flags.list('env').map((e) => envEntry(e, env)),
+        mounts: flags.list('mount').map((m) => parseMountFlag(m, '--mount')),
+        secrets: flags.list('secret').map((x) => parseFileRefFlag(x, '--secret', 'secret')),
+        configs: flags.list('config').map((x) => parseFileRefFlag(x, '--config', 'config')),
+      },
       placement: { constraints: flags.list('constraint'), preferences: flags.list('placement-pref').map((p) => parsePlacementPref(p, '--placement-pref')) },
       networks,
     },
@@ -701,6 +834,9 @@ export function planServiceUpdate(current: ServiceSpec, flags: Flags, env: Env, 
   const networks = (spec.taskTemplate.networks ?? []).filter((n) => !netRm.includes(n));
   for (const n of netAdd) if (!networks.includes(n)) networks.push(n);
   spec.taskTemplate.networks = networks;
+
+  c.secrets = updateFileRefs(c.secrets ?? [], flags, 'secret');
+  c.configs = updateFileRefs(c.configs ?? [], flags, 'config');
 
   applyShared(spec, flags);
   // docker's --force: a new ForceUpdate redeploys every task though nothing else changes.

@@ -6,7 +6,7 @@ import { isMalformedRequest } from '../../src/common/strict-wire.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { configFromProto, configWithDataToProto, secretFromProto, secretWithDataToProto } from '../../src/api/convert.js';
+import { configFromProto, configToProto, secretFromProto, secretWithDataToProto } from '../../src/api/convert.js';
 import { loadDispatcherProto } from '../../src/api/proto.js';
 import type { dispatcher } from '../../src/api/wire.js';
 import { MAX_SECRET_BYTES } from '../../src/api/validate.js';
@@ -283,7 +283,7 @@ test('a secret and a config with their data (the dispatcher\'s) survive store ->
   const session = loadDispatcherProto().service.Session;
   const s = secret('sec1', 'db_password', Buffer.from([0, 1, 2, 250, 255]).toString('base64'));
   const c = config('cfg1', 'app.conf');
-  const msg = { sessionId: 's', managers: [], heartbeatPeriodMs: 0, hasAssignments: true, tasks: [], incremental: false, removedTaskIds: [], more: false, dataPlane: null, secrets: [secretWithDataToProto(s)], removedSecretIds: [], configs: [configWithDataToProto(c)], removedConfigIds: [] };
+  const msg = { sessionId: 's', managers: [], heartbeatPeriodMs: 0, hasAssignments: true, tasks: [], incremental: false, removedTaskIds: [], more: false, dataPlane: null, secrets: [secretWithDataToProto(s)], removedSecretIds: [], configs: [configToProto(c, true)], removedConfigIds: [] };
   const back = session.responseDeserialize(session.responseSerialize(msg)) as dispatcher.SessionMessage__Output;
   assert.deepEqual(back.secrets[0].spec?.data, Buffer.from([0, 1, 2, 250, 255]));
   assert.deepEqual(secretFromProto(back.secrets[0]), s);

@@ -4,9 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConstraint } from '../../src/api/constraint.js';
 import { TaskState, type Mount, type ResourceRequirements } from '../../src/api/objects.js';
-import { checkClusterSetting, checkClusterSpecChange, checkLabelKeys, checkServiceSpecChange, MAX_CPUS, MAX_DURATION_MS, MAX_MEMORY_BYTES, MIN_MEMORY_BYTES, validateCluster, validateService, parseImageReference, validateClusterSpec, validateConfigSpec, validateLabels, validateNode, validateNodeUpdate, validateSecretSpec, validateServiceSpec, validateTask, validateTaskUpdate } from '../../src/api/validate.js';
+import { checkClusterSetting, checkClusterSpecChange, checkLabelKeys, checkServiceSpecChange, MAX_CPUS, MAX_DURATION_MS, MAX_MEMORY_BYTES, MIN_MEMORY_BYTES, validateCluster, validateService, parseImageReference, validateClusterSpec, validateConfigSpec, validateLabels, validateNode, validateNodeUpdate, validateSecret, validateSecretSpec, validateSecretUpdate, validateServiceSpec, validateTask, validateTaskUpdate } from '../../src/api/validate.js';
 import { quoteInput, ValidationError } from '../../src/api/input.js';
-import { clone, cluster, node, service, serviceSpec, task } from '../manager/store-fixtures.js';
+import { clone, cluster, node, secret, service, serviceSpec, task } from '../manager/store-fixtures.js';
 
 type Spec = ReturnType<typeof serviceSpec>;
 
@@ -263,6 +263,25 @@ test('rules for secrets and configs: base64 data within the size limit', () => {
   const big = Buffer.alloc(500 * 1024 + 3).toString('base64');
   rejects(() => validateSecretSpec({ name: 's', data: big }), 'spec.data', 'data-size');
   assert.doesNotThrow(() => validateConfigSpec({ name: 'c', data: big }));
+});
+
+test("secrets and configs: a request's name has no '~', the store holds rotate's NAME~N, and only rotate renames", () => {
+  rejects(() => validateSecretSpec({ name: 'db~1', data: 'YWJj' }), 'spec.name', 'name-format');
+  rejects(() => validateSecretSpec({ name: 's', data: '' }), 'spec.data', 'data-size');
+  assert.equal(validateSecretSpec({ name: 'db~1', data: '' }, 'spec', 'stored').name, 'db~1');
+  assert.equal(validateSecret(secret('x1', `${'a'.repeat(63)}~12`)).spec.name, `${'a'.repeat(63)}~12`);
+  for (const bad of ['db~0', 'db~', 'db~1~2', 'd b~1', 'db~01']) rejects(() => validateSecret(secret('x1', bad)), 'spec.name', 'name-format');
+  rejects(() => validateSecret(secret('x1', '~1')), 'spec.name', 'name-length');
+  const v1 = validateSecret(secret('x1', 'db'));
+  assert.equal(validateSecretUpdate(v1, secret('x1', 'db~3')).spec.name, 'db~3');
+  rejects(() => validateSecretUpdate(v1, secret('x1', 'other')), 'spec.name', 'immutable');
+  rejects(() => validateSecretUpdate(v1, secret('x1', 'other~1')), 'spec.name', 'immutable');
+  rejects(() => validateSecretUpdate(validateSecret(secret('x1', 'db~1')), secret('x1', 'db~1~2')), 'spec.name', 'name-format');
+  rejects(() => validateSecretUpdate(validateSecret(secret('x1', 'db~1')), secret('x1', 'db')), 'spec.name', 'immutable');
+  rejects(() => validateSecretUpdate(v1, secret('x1', 'db~1', 'b3RoZXI=')), 'spec.data', 'immutable');
+  // Base64 is checked in linear time: 4 MiB of data is refused by size, not by a stack overflow.
+  rejects(() => validateSecretSpec({ name: 's', data: Buffer.alloc(4 * 1024 * 1024).toString('base64') }), 'spec.data', 'data-size');
+  rejects(() => validateSecretSpec({ name: 's', data: `${Buffer.alloc(3000).toString('base64')}!` }), 'spec.data', 'base64');
 });
 
 test('rules for nodes: role, availability, state', () => {

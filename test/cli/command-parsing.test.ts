@@ -10,6 +10,9 @@ import { UsageError } from '../../src/cli/args.js';
 import { CliError } from '../../src/cli/errors.js';
 import { nodeFilter, parseNodeUpdate, planNodeUpdate } from '../../src/cli/node-commands.js';
 import { parseServiceCreate, parseServiceScale, parseServiceUpdate } from '../../src/cli/service-commands.js';
+import { parseSecretCreate } from '../../src/cli/secret-commands.js';
+import { parseConfigCreate } from '../../src/cli/config-commands.js';
+import { CONFIG_KIND, parseFileObjectLs, SECRET_KIND } from '../../src/cli/file-object-commands.js';
 import { validateServiceSpec } from '../../src/api/validate.js';
 import { node, serviceSpec } from '../manager/store-fixtures.js';
 
@@ -157,4 +160,22 @@ test('--filter values: no blanks around them (docker trims; flotilla refuses rat
   assert.throws(() => nodeFilter(['name= worker-1']), usage(/^invalid --filter "name= worker-1": no blanks around the value$/));
   assert.throws(() => nodeFilter(['name =w']), usage(/the key contains blanks/));
   assert.equal(nodeFilter(['name=worker'])({ ...node('w1'), description: { ...node('w1').description, hostname: 'worker-1' } }), true);
+});
+
+test('secret and config create and ls: NAME FILE|-, labels, filters; a bad name or label names it', () => {
+  assert.deepEqual(parseSecretCreate(['-l', 'env=prod', '--label', 'k', 'db', '-']), { name: 'db', labels: { env: 'prod', k: '' }, file: '-' });
+  assert.deepEqual(parseConfigCreate(['nginx.conf', './nginx.conf']), { name: 'nginx.conf', labels: {}, file: './nginx.conf' });
+  assert.throws(() => parseSecretCreate(['db']), usage(/"flotilla secret create" requires exactly 2 arguments/));
+  assert.throws(() => parseSecretCreate(['db', 'a', 'b']), usage(/"flotilla secret create" takes at most 2 arguments/));
+  assert.throws(() => parseSecretCreate(['db~1', '-']), usage(/^invalid secret name "db~1": "db~1" must start with a letter or digit/));
+  assert.throws(() => parseConfigCreate(['a'.repeat(64), '-']), usage(/^invalid config name "a{64}": must be 1\.\.63 characters/));
+  assert.throws(() => parseSecretCreate(['-l', '=x', 'db', '-']), usage(/^invalid --label "=x": the key is empty/));
+  assert.deepEqual(parseFileObjectLs(SECRET_KIND, ['-f', 'name=db', '-f', 'id=abc', '-f', 'label=env=prod', '-f', 'label=k']), {
+    names: [],
+    namePrefixes: ['db'],
+    idPrefixes: ['abc'],
+    labels: ['env=prod', 'k'],
+  });
+  assert.throws(() => parseFileObjectLs(CONFIG_KIND, ['-f', 'driver=x']), usage(/^invalid --filter "driver=x": unknown key "driver" \(use id, name, label\)$/));
+  assert.throws(() => parseFileObjectLs(CONFIG_KIND, ['--format', 'yaml']), usage(/unsupported --format "yaml"/));
 });

@@ -45,6 +45,12 @@ export interface ManagerEntry {
 type Req = Record<string, unknown>;
 type Handler = (req: Req) => object;
 
+function notHere(kind: string): Handler {
+  return () => {
+    throw new ApiError(grpc.status.UNIMPLEMENTED, `the fake control has no ${kind}s`);
+  };
+}
+
 export class FakeControl {
   readonly nodes = new Map<string, Node>();
   readonly services = new Map<string, Service>();
@@ -351,6 +357,19 @@ export class FakeControl {
     UnlockNode: () => {
       throw new ApiError(grpc.status.FAILED_PRECONDITION, 'this node is not locked');
     },
+    // The secret and config commands run against the manager's own Control API (secrets-manager.test.ts).
+    CreateSecret: notHere('secret'),
+    GetSecret: notHere('secret'),
+    ListSecrets: notHere('secret'),
+    UpdateSecret: notHere('secret'),
+    RemoveSecret: notHere('secret'),
+    RotateSecret: notHere('secret'),
+    CreateConfig: notHere('config'),
+    GetConfig: notHere('config'),
+    ListConfigs: notHere('config'),
+    UpdateConfig: notHere('config'),
+    RemoveConfig: notHere('config'),
+    RotateConfig: notHere('config'),
   };
 
   private implementation(): grpc.UntypedServiceImplementation {

@@ -5,57 +5,26 @@
 // use is not removed.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import { main } from '../../src/cli/main.js';
-import { CONTROL_METHODS, loadControlProto } from '../../src/api/proto.js';
-import { withStrictWire } from '../../src/common/strict-wire.js';
-import { toGrpcStatus } from '../../src/manager/grpc-status.js';
 import type { Service } from '../../src/api/objects.js';
-import { controlHarness, type ControlHarness } from '../manager/controlapi/fixtures.js';
 import { T0 } from '../manager/store-fixtures.js';
+import { startManagerServer, type CliRun, type ManagerServer } from './manager-server.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'flotilla-cli-mgr-'));
-const socket = join(dir, 'control.sock');
-let manager: ControlHarness;
-let server: grpc.Server;
+let server: ManagerServer;
+let manager: ManagerServer['manager'];
 
 before(async () => {
-  manager = controlHarness();
-  server = new grpc.Server(withStrictWire());
-  const impl: grpc.UntypedServiceImplementation = {};
-  for (const method of CONTROL_METHODS) {
-    impl[method] = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-      const handler = manager.control[method] as (req: unknown) => Promise<unknown>;
-      handler.call(manager.control, call.request).then(
-        (res) => cb(null, res),
-        (err: unknown) => cb(toGrpcStatus(err)),
-      );
-    };
-  }
-  server.addService(loadControlProto().service, impl);
-  await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
+  server = await startManagerServer(() => T0);
+  manager = server.manager;
 });
 
-after(async () => {
-  await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => server.stop());
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(['--data-dir', dir, ...argv], { out: (s) => void (out += s), err: (s) => void (err += s), env: {}, now: () => T0 });
-  return { code, out, err };
+function cli(argv: string[]): Promise<CliRun> {
+  return server.cli(argv);
 }
 
-async function ok(argv: string[]): Promise<string> {
-  const r = await cli(argv);
-  assert.equal(r.err, '', `${argv.join(' ')}: nothing on stderr`);
-  assert.equal(r.code, 0);
-  return r.out;
+function ok(argv: string[]): Promise<string> {
+  return server.ok(argv);
 }
 
 function stored(name: string): Service {

@@ -516,3 +516,67 @@ test('update: --network-add and --network-rm by id (the command looks names up);
   assert.throws(() => plan(['--network-add', '']), usage(/^invalid --network-add "": expected the name or id of a network/));
   assert.throws(() => plan(['--network-rm', 'name=x,alias=y']), usage(/^invalid --network-rm "name=x,alias=y": "alias" is not supported/));
 });
+
+test('create: --secret and --config, NAME or docker long form (source/src, target, uid, gid, octal mode); bad ones name the flag', () => {
+  const s = create(['--secret', 'db', '--secret', 'src=tls,target=/etc/tls.pem,uid=33,gid=34,mode=0400', '--config', 'SOURCE=app.yml,Mode=0o640', '--config', 'app.yml~2', 'nginx']);
+  assert.deepEqual(s.taskTemplate.container.secrets, [
+    { id: '', name: 'db', target: '', uid: '0', gid: '0', mode: 0o444 },
+    { id: '', name: 'tls', target: '/etc/tls.pem', uid: '33', gid: '34', mode: 0o400 },
+  ]);
+  assert.deepEqual(s.taskTemplate.container.configs, [
+    { id: '', name: 'app.yml', target: '', uid: '0', gid: '0', mode: 0o640 },
+    { id: '', name: 'app.yml~2', target: '', uid: '0', gid: '0', mode: 0o444 },
+  ]);
+  assert.equal(create(['nginx']).taskTemplate.container.secrets, undefined, 'absent when none');
+  const bad: [string[], RegExp][] = [
+    [['--secret', ''], /^invalid --secret "": expected the name of a secret/],
+    [['--secret', 'target=/x'], /^invalid --secret "target=\/x": source= is required: the name of the secret$/],
+    [['--secret', 'source=db,mode=400'], /^invalid --secret mode "400": expected an octal file mode with a leading 0, such as 0400 or 0444 \(docker would read 400 as a decimal number: write 0400\)$/],
+    [['--secret', 'source=db,mode=01777'], /^invalid --secret mode "01777": a file mode is at most 0777/],
+    [['--secret', 'source=db,uid=root'], /^invalid --secret "source=db,uid=root": uid= must be a numeric user id$/],
+    [['--secret', 'source=db,source=x'], /source= is given twice/],
+    [['--secret', 'source=db,readonly=1'], /unknown option "readonly" \(use source, target, uid, gid, mode\)/],
+    [['--config', 'a b'], /^invalid --config "a b": a config name or id is made of letters/],
+    [['--secret', 'db', '--secret', 'source=other,target=db'], /^invalid --secret: "\/run\/secrets\/db" is already the target of /],
+    [['--config', 'source=c,target=/etc/../x'], /^invalid --config: must be a file name or an absolute file path without "\." or "\.\." parts/],
+  ];
+  for (const [argv, pattern] of bad) assert.throws(() => create([...argv, 'nginx']), usage(pattern), argv.join(' '));
+});
+
+test('update: --secret-add replaces the reference at the same file, --secret-rm removes by name, target or file; the config pair alike', () => {
+  const current = validateServiceSpec({
+    ...create(['nginx']),
+    taskTemplate: {
+      ...create(['nginx']).taskTemplate,
+      container: {
+        ...create(['nginx']).taskTemplate.container,
+        secrets: [
+          { id: 'sdb000000000000000000000a', name: 'db', target: 'db', uid: '0', gid: '0', mode: 0o444 },
+          { id: 'stls00000000000000000000a', name: 'tls', target: '/etc/tls.pem', uid: '0', gid: '0', mode: 0o400 },
+        ],
+        configs: [{ id: 'capp00000000000000000000a', name: 'app', target: '/app', uid: '0', gid: '0', mode: 0o444 }],
+      },
+    },
+  });
+  const plan = (argv: string[]): { spec: ServiceSpec; changed: boolean } => {
+    const { flags } = parseArgs(argv, UPDATE_FLAGS, { command: 'flotilla service update' });
+    return planServiceUpdate(current, flags, {});
+  };
+  const names = (p: { spec: ServiceSpec }): string[] => (p.spec.taskTemplate.container.secrets ?? []).map((r) => `${r.id || '?'}:${r.name}:${r.target}`);
+  // What the service has already: kept as resolved, no change.
+  assert.equal(plan(['--secret-add', 'db']).changed, false);
+  assert.equal(plan(['--secret-add', 'source=tls,target=/etc/tls.pem,mode=0400']).changed, false);
+  // Another secret at db's file replaces it in place; a new file is appended.
+  assert.deepEqual(names(plan(['--secret-add', 'source=db2,target=db'])), ['?:db2:db', 'stls00000000000000000000a:tls:/etc/tls.pem']);
+  assert.deepEqual(names(plan(['--secret-add', 'db2'])), ['sdb000000000000000000000a:db:db', 'stls00000000000000000000a:tls:/etc/tls.pem', '?:db2:']);
+  for (const rm of ['tls', '/etc/tls.pem', 'stls00000000000000000000a']) assert.deepEqual(names(plan(['--secret-rm', rm])), ['sdb000000000000000000000a:db:db'], rm);
+  assert.deepEqual(names(plan(['--secret-rm', '/run/secrets/db'])), ['stls00000000000000000000a:tls:/etc/tls.pem']);
+  assert.equal(plan(['--secret-rm', 'nope']).changed, false, 'removing what is not there is no error (docker)');
+  const noSecrets = plan(['--secret-rm', 'db', '--secret-rm', 'tls']).spec;
+  assert.equal(noSecrets.taskTemplate.container.secrets, undefined);
+  assert.deepEqual(plan(['--config-rm', '/app', '--config-add', 'source=other,target=/etc/other']).spec.taskTemplate.container.configs?.map((r) => r.name), ['other']);
+  assert.throws(() => plan(['--secret-add', 'db', '--secret-rm', 'db']), usage(/^--secret-add and --secret-rm both name the secret "db": give only one of them$/));
+  assert.throws(() => plan(['--secret-rm', '']), usage(/^invalid --secret-rm "": expected the name or target of a secret to remove, got nothing$/));
+  assert.throws(() => plan(['--config-add', 'source=x,target=/app/../etc']), usage(/^invalid --config-add: /));
+  assert.ok(hasUpdateChanges(parseArgs(['--config-rm', 'app'], UPDATE_FLAGS, { command: 'x' }).flags));
+});

@@ -38,6 +38,26 @@ const IMAGES = ['busybox', 'busybox:latest', 'alpine:3.19', 'registry:5000/team/
 const PATHS = ['/', '/data', '/etc', 'relative', '/a/../..', '//', ''];
 const USERS = ['root', '1000', '1000:1000', '', 'a b', 'root:'];
 const NAMES = ['web', 'Web', 'web-2', '-bad', 'a'.repeat(63), 'a'.repeat(64), 'a b', 'ok.name_1'];
+/** --secret / --config values (docker's short and long forms, issue 17). */
+const FILE_REFS = [
+  'db',
+  'db~1',
+  'db~0',
+  'source=db,target=/etc/db.pw,uid=33,gid=33,mode=0400',
+  'src=db,target=db.pw',
+  'SOURCE=db,Mode=0o640',
+  'source=db,mode=400',
+  'source=db,mode=01777',
+  'source=db,uid=root',
+  'source=db,target=/a/../b',
+  'source=db,target=',
+  'target=/x',
+  'source=db,source=x',
+  'source=db,readonly',
+  '"source=db,target=/a,b"',
+  '',
+  'a b',
+];
 
 /** Values for a flag: by its name (enums) or metavar, mixed with hostile strings. */
 export function valueArb(spec: FlagSpec): fc.Arbitrary<string> {
@@ -80,6 +100,9 @@ export function valueArb(spec: FlagSpec): fc.Arbitrary<string> {
         return fc.constantFrom(...USERS);
       case 'NAME':
         return fc.constantFrom(...NAMES);
+      case 'SECRET':
+      case 'CONFIG':
+        return fc.constantFrom(...FILE_REFS);
       default:
         return hostile;
     }

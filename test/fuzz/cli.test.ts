@@ -1,7 +1,7 @@
 // Property-based fuzzing of the CLI's flag parsing: generated argv for
 // `service create`, `service update`, `service rollback`, `service promote`,
-// `service scale`, `node update` and
-// `cluster update` (flags from the commands' FlagSpec tables, values by
+// `service scale`, `node update`, `cluster update`, and `secret|config
+// create|rotate` (flags from the commands' FlagSpec tables, values by
 // metavar mixed with hostile strings; see ./argv.ts), run through main()
 // against the in-test FakeControl on a unix socket, and for create/update also
 // through the pure parsing functions (parseArgs + buildCreateSpec /
@@ -29,7 +29,7 @@
 // - flag-not-applied      what was sent is what the flags said
 // - cli-hangs             main() resolves within 15 s
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -41,6 +41,8 @@ import { CliError, RpcError } from '../../src/cli/errors.js';
 import { main } from '../../src/cli/main.js';
 import { NODE_GROUP, nodeChangeFromFlags, planNodeUpdate } from '../../src/cli/node-commands.js';
 import { SERVICE_GROUP } from '../../src/cli/service-commands.js';
+import { SECRET_GROUP } from '../../src/cli/secret-commands.js';
+import { CONFIG_GROUP } from '../../src/cli/config-commands.js';
 import { applyServiceUpdate, buildCreateSpec, planServiceUpdate } from '../../src/cli/service-spec.js';
 import { serviceSpecFromProto, serviceSpecToProto } from '../../src/api/convert.js';
 import type { control } from '../../src/api/wire.js';
@@ -57,6 +59,9 @@ const settings = fuzzSettings();
 const log = (s: string): void => console.log(`# fuzz cli: ${s}`);
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-fuzz-cli-'));
 const socket = join(dir, 'control.sock');
+/** A FILE for `secret create` / `config create` (a few bytes). */
+const DATA_FILE = join(dir, 'data');
+writeFileSync(DATA_FILE, 'fz-data');
 const fake = new FakeControl();
 const outcomes: PropertyOutcome[] = [];
 const t0 = Date.now();
@@ -139,6 +144,19 @@ const TARGETS: Target[] = [
   commandTarget(SERVICE_GROUP, 'promote', fc.oneof({ weight: 6, arbitrary: serviceRefs.map((r) => [r]) }, { weight: 1, arbitrary: some(serviceRefs, 0, 2) })),
   commandTarget(NODE_GROUP, 'update', fc.oneof({ weight: 6, arbitrary: fc.constantFrom('node-2', W1, 'w1', 'node-1', 'node', 'nope').map((r) => [r]) }, { weight: 1, arbitrary: some(nastyString({ maxLength: 12 }), 0, 2) })),
   commandTarget(CLUSTER_GROUP, 'update', fc.oneof({ weight: 8, arbitrary: fc.constant<string[]>([]) }, { weight: 1, arbitrary: some(nastyString(), 1, 1) })),
+  // Issue 17: NAME FILE|- (the fake has no secrets or configs: what is checked is how the CLI refuses).
+  ...[SECRET_GROUP, CONFIG_GROUP].flatMap((g) =>
+    ['create', 'rotate'].map((sub) =>
+      commandTarget(
+        g,
+        sub,
+        fc.oneof(
+          { weight: 6, arbitrary: fc.tuple(fc.oneof(fc.constantFrom('db', 'db~1', 'a'.repeat(64), 'DB'), nastyString()), fc.constantFrom('-', '/nonexistent', dir, DATA_FILE)) },
+          { weight: 1, arbitrary: some(nastyString(), 0, 3) },
+        ),
+      ),
+    ),
+  ),
 ];
 
 interface Input {

@@ -2,8 +2,9 @@
 // manager, one worker: `flotilla` daemons on loopback), raw Control calls
 // (bytes in, bytes out: requestSerialize is the identity) over the manager's
 // unix socket or over mutual TLS, snapshots of every object the Control API
-// shows (nodes, services, tasks, networks, the cluster, the join tokens), and the
-// restoration of a baseline after a call that changed something.
+// shows (nodes, services, tasks, networks, secrets, configs, the cluster, the
+// join tokens), and the restoration of a baseline after a call that changed
+// something.
 import * as grpc from '@grpc/grpc-js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,9 +35,18 @@ export interface Snapshot {
   services: Obj[];
   tasks: Obj[];
   networks: Obj[];
+  secrets: Obj[];
+  configs: Obj[];
   cluster: Obj;
   tokens: { worker: string; manager: string };
 }
+
+/** The kinds of secrets and configs, as the snapshot holds them. */
+export type FileKind = 'secrets' | 'configs';
+export const FILE_KINDS: readonly FileKind[] = ['secrets', 'configs'];
+
+/** The bytes of the baseline secret: no answer, error or log may ever carry them. */
+export const SECRET_MARK = Buffer.from('fz-secret-data-5b1e7c');
 
 export const CONTROL = 'flotilla.control.Control';
 
@@ -75,7 +85,7 @@ export function withoutAgentFields(node: Obj): Obj {
 /** The differences between two snapshots, one line each (none when equal); nodes are compared without what agents change. */
 export function diff(a: Snapshot, b: Snapshot, ignore: (kind: string, id: string) => boolean = () => false): string[] {
   const out: string[] = [];
-  for (const kind of ['nodes', 'services', 'tasks', 'networks'] as const) {
+  for (const kind of ['nodes', 'services', 'tasks', 'networks', 'secrets', 'configs'] as const) {
     const x = byId(a[kind]);
     const y = byId(b[kind]);
     const view = kind === 'nodes' ? withoutAgentFields : (o: Obj): Obj => o;
@@ -133,6 +143,19 @@ export interface Baseline {
   clusterSpec: Obj;
   /** The spec of the network every run starts with (used by no service). */
   networkSpec: Model;
+  /** The specs of the secret and the config every run starts with (used by no service). */
+  fileSpecs: Record<FileKind, Model>;
+}
+
+/** Names of the baseline objects, and of those that existed and were removed. */
+export const FILE_NAMES: Record<FileKind, { base: string; ghost: string }> = {
+  secrets: { base: 'fz-secbase', ghost: 'fz-secghost' },
+  configs: { base: 'fz-cfgbase', ghost: 'fz-cfgghost' },
+};
+
+/** CreateSecret / CreateConfig, ... */
+export function fileMethod(verb: string, kind: FileKind): string {
+  return `${verb}${kind === 'secrets' ? 'Secret' : 'Config'}`;
 }
 
 export class ControlTarget {
@@ -151,6 +174,9 @@ export class ControlTarget {
   networkId = '';
   /** The id of a network that existed and was removed. */
   ghostNetworkId = '';
+  /** The ids of the baseline secret and config, and of one of each that existed and was removed. */
+  fileIds: Record<FileKind, string> = { secrets: '', configs: '' };
+  ghostFileIds: Record<FileKind, string> = { secrets: '', configs: '' };
   baseline!: Baseline;
   /** Snapshot taken after the last case (valid while nothing else changes the cluster). */
   last: Snapshot | null = null;
@@ -206,11 +232,13 @@ export class ControlTarget {
   }
 
   async snapshot(): Promise<Snapshot> {
-    const [n, s, t, w, c, j] = await Promise.all([
+    const [n, s, t, w, sec, cfg, c, j] = await Promise.all([
       this.call('ListNodes', {}),
       this.call('ListServices', {}),
       this.call('ListTasks', {}),
       this.call('ListNetworks', {}),
+      this.call('ListSecrets', {}),
+      this.call('ListConfigs', {}),
       this.call('GetCluster', {}),
       this.call('GetJoinTokens', {}),
     ]);
@@ -225,6 +253,8 @@ export class ControlTarget {
       services: sort(s.services as Obj[]),
       tasks: sort(t.tasks as Obj[]),
       networks: sort(w.networks as Obj[]),
+      secrets: sort(sec.secrets as Obj[]),
+      configs: sort(cfg.configs as Obj[]),
       cluster: (c.cluster ?? {}) as Obj,
       tokens: { worker: jt.worker ?? '', manager: jt.manager ?? '' },
     };
@@ -244,7 +274,7 @@ export class ControlTarget {
   }
 
   /** Start the cluster and lay the baseline. */
-  async start(serviceSpec: (name: string) => Model, networkSpec: (name: string) => Model): Promise<void> {
+  async start(serviceSpec: (name: string) => Model, networkSpec: (name: string) => Model, fileSpec: (kind: FileKind, name: string) => Model): Promise<void> {
     const c = this.cluster;
     await c.init(0);
     await c.join(1, 'worker');
@@ -271,9 +301,22 @@ export class ControlTarget {
     await this.call('RemoveNetwork', { networkId: this.ghostNetworkId });
     const net = await this.call('CreateNetwork', { spec: networkSpec('fz-netbase') });
     this.networkId = metaOf(net.network as Obj).id;
+    for (const kind of FILE_KINDS) {
+      const ghost = await this.createFile(kind, fileSpec(kind, FILE_NAMES[kind].ghost));
+      this.ghostFileIds[kind] = ghost;
+      await this.call(fileMethod('Remove', kind), { [`${kind === 'secrets' ? 'secret' : 'config'}Id`]: ghost });
+      this.fileIds[kind] = await this.createFile(kind, fileSpec(kind, FILE_NAMES[kind].base));
+    }
     const s1 = await this.settle();
-    this.baseline = { workerLabels: { zone: 'a' }, serviceSpec: serviceSpec('fz-base'), clusterSpec: s1.cluster.spec as Obj, networkSpec: networkSpec('fz-netbase') };
+    this.baseline = {
+      workerLabels: { zone: 'a' },
+      serviceSpec: serviceSpec('fz-base'),
+      clusterSpec: s1.cluster.spec as Obj,
+      networkSpec: networkSpec('fz-netbase'),
+      fileSpecs: { secrets: fileSpec('secrets', FILE_NAMES.secrets.base), configs: fileSpec('configs', FILE_NAMES.configs.base) },
+    };
     this.baselineNetwork = (s1.networks.find((x) => metaOf(x).id === this.networkId) as Obj).spec as Obj;
+    for (const kind of FILE_KINDS) this.baselineFiles[kind] = (s1[kind].find((x) => metaOf(x).id === this.fileIds[kind]) as Obj).spec as Obj;
     this.baselineStored = stripService(s1.services.find((x) => metaOf(x).id === this.serviceId) as Obj);
     this.last = s1;
     this.o.log(`cluster up: manager ${this.managerId}, worker ${this.workerId}, service ${this.serviceId}, network ${this.networkId} (dir ${this.base})`);
@@ -327,7 +370,12 @@ export class ControlTarget {
     const mgr = s.nodes.find((n) => metaOf(n).id === this.managerId);
     const wrk = s.nodes.find((n) => metaOf(n).id === this.workerId);
     const net = s.networks.find((x) => metaOf(x).id === this.networkId);
+    const filesAtBaseline = FILE_KINDS.every((kind) => {
+      const o = s[kind].find((x) => metaOf(x).id === this.fileIds[kind]);
+      return s[kind].length === 1 && !!o && stable(o.spec) === stable(this.baselineFiles[kind]);
+    });
     return (
+      filesAtBaseline &&
       s.networks.length === 1 &&
       !!net &&
       stable(net.spec) === stable(this.baselineNetwork) &&
@@ -380,6 +428,20 @@ export class ControlTarget {
       const created = await call('CreateNetwork', { spec: this.baseline.networkSpec });
       this.networkId = metaOf(created.network as Obj).id;
     }
+    // After the services too: a secret or config a service uses cannot be removed.
+    for (const kind of FILE_KINDS) {
+      const idField = `${kind === 'secrets' ? 'secret' : 'config'}Id`;
+      for (const o of s[kind]) {
+        const id = metaOf(o).id;
+        if (id !== this.fileIds[kind]) await call(fileMethod('Remove', kind), { [idField]: id });
+      }
+      const base = s[kind].find((x) => metaOf(x).id === this.fileIds[kind]);
+      if (!base || stable(base.spec) !== stable(this.baselineFiles[kind])) {
+        if (base) await call(fileMethod('Remove', kind), { [idField]: this.fileIds[kind] });
+        calls++;
+        this.fileIds[kind] = await this.createFile(kind, this.baseline.fileSpecs[kind]);
+      }
+    }
     for (const n of s.nodes) {
       const id = metaOf(n).id;
       const want: Record<string, string> = id === this.workerId ? this.baseline.workerLabels : {};
@@ -415,6 +477,15 @@ export class ControlTarget {
 
   /** The stored spec of the baseline network (proto form, as read). */
   baselineNetwork: Obj = {};
+
+  /** The specs of the baseline secret and config as listed (proto form, without their data). */
+  baselineFiles: Record<FileKind, Obj> = { secrets: {}, configs: {} };
+
+  /** Create a secret or config; its id. */
+  private async createFile(kind: FileKind, spec: Model): Promise<string> {
+    const res = await this.call(fileMethod('Create', kind), { spec });
+    return metaOf(res[kind === 'secrets' ? 'secret' : 'config'] as Obj).id;
+  }
 
   /** A worker removed by a call: stop its daemon and join a new one in its place. */
   private async rejoinWorker(): Promise<void> {

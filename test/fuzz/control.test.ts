@@ -60,12 +60,30 @@ import fc from 'fast-check';
 import protobuf from 'protobufjs';
 import { parseArgs } from '../../src/cli/args.js';
 import { buildCreateSpec, CREATE_FLAGS } from '../../src/cli/service-spec.js';
-import { clusterSpecFromProto, networkSpecFromProto, serviceSpecFromProto, serviceSpecToProto } from '../../src/api/convert.js';
+import { clusterSpecFromProto, configSpecFromProto, networkSpecFromProto, secretSpecFromProto, serviceSpecFromProto, serviceSpecToProto } from '../../src/api/convert.js';
 import type { control } from '../../src/api/wire.js';
-import type { ClusterSpec, NetworkSpec, ServiceSpec } from '../../src/api/objects.js';
-import { ACTIVE, ControlTarget, diff, MANAGER, metaOf, READY, stable, WORKER, type CallResult, type Obj, type Snapshot } from './control-target.js';
+import type { ClusterSpec, FileReference, NetworkSpec, SecretSpec, ServiceSpec } from '../../src/api/objects.js';
+import { historyName, maxFileObjectBytes as maxBytesOf, validateServiceSpec, type SpecRules } from '../../src/api/validate.js';
+import {
+  ACTIVE,
+  ControlTarget,
+  diff,
+  FILE_KINDS,
+  FILE_NAMES,
+  fileMethod,
+  MANAGER,
+  metaOf,
+  READY,
+  SECRET_MARK,
+  stable,
+  WORKER,
+  type CallResult,
+  type FileKind,
+  type Obj,
+  type Snapshot,
+} from './control-target.js';
 import { flagTokenArb, renderToken, type FlagToken } from './argv.js';
-import { nastyInt64, nastyString } from './nasty.js';
+import { nastyBytes, nastyInt64, nastyString } from './nasty.js';
 import {
   applyByteMutations,
   applyMutations,
@@ -106,7 +124,22 @@ const ALLOWED = new Set([
   grpc.status.ALREADY_EXISTS,
   grpc.status.RESOURCE_EXHAUSTED,
 ]);
-const READS = new Set(['GetNode', 'ListNodes', 'GetService', 'ListServices', 'ListTasks', 'GetCluster', 'GetJoinTokens', 'ClusterInfo', 'GetNetwork', 'ListNetworks']);
+const READS = new Set([
+  'GetNode',
+  'ListNodes',
+  'GetService',
+  'ListServices',
+  'ListTasks',
+  'GetCluster',
+  'GetJoinTokens',
+  'ClusterInfo',
+  'GetNetwork',
+  'ListNetworks',
+  'GetSecret',
+  'ListSecrets',
+  'GetConfig',
+  'ListConfigs',
+]);
 const code = (c: number): string => grpc.status[c] ?? String(c);
 const MiB = 1024 * 1024;
 
@@ -116,6 +149,18 @@ const how = fc.constantFrom('exact', 'exact', 'exact', 'prefix', 'upper', 'suffi
 const nodeRef = fc.record({ $ref: fc.constantFrom('manager', 'worker'), how, n: fc.integer({ min: 1, max: 26 }) });
 const serviceRef = fc.record({ $ref: fc.constantFrom('service', 'service', 'ghost'), how, n: fc.integer({ min: 1, max: 26 }) });
 const networkRef = fc.record({ $ref: fc.constantFrom('network', 'network', 'netghost'), how, n: fc.integer({ min: 1, max: 26 }) });
+const fileRef = (kind: FileKind): fc.Arbitrary<{ $ref: string; how: string; n: number }> =>
+  fc.record({ $ref: fc.constantFrom(`${kind}:base`, `${kind}:base`, `${kind}:ghost`), how, n: fc.integer({ min: 1, max: 26 }) });
+/** The most bytes a secret or config holds. */
+const maxFileObjectBytes = (kind: FileKind): number => maxBytesOf(kind === 'secrets' ? 'secret' : 'config');
+/** The kind of secrets and configs a method or message is about (by its name), if any. */
+const fileKindOf = (name: string): FileKind | undefined => (/Secrets?(Request)?$|SecretSpec$|SecretReference$/.test(name) ? 'secrets' : /Configs?(Request)?$|ConfigSpec$|ConfigReference$/.test(name) ? 'configs' : undefined);
+/** Data for a secret or config: the limits' edges besides nasty bytes. */
+const fileData = (kind: FileKind): fc.Arbitrary<ModelValue> =>
+  fc.oneof(
+    { weight: 3, arbitrary: nastyBytes() },
+    { weight: 1, arbitrary: fc.constantFrom(0, 1, maxFileObjectBytes(kind), maxFileObjectBytes(kind) + 1).map((n) => new Uint8Array(n).fill(0x61)) },
+  );
 const withNasty = (a: fc.Arbitrary<unknown>): fc.Arbitrary<ModelValue> => fc.oneof({ weight: 3, arbitrary: a as fc.Arbitrary<ModelValue> }, { weight: 2, arbitrary: nastyString() });
 
 const IMAGES = ['busybox', 'busybox:latest', 'alpine:3.19', 'registry:5000/team/app:1.0', 'BUSYBOX', 'busybox:', ':latest', 'a'.repeat(300), 'busybox@sha256:abc', 'UPPER/case'];
@@ -138,12 +183,34 @@ const hint: Hint = (f, parent) => {
       return withNasty(nodeRef);
     case 'serviceIds':
       return withNasty(serviceRef);
-    case 'names':
-      return withNasty((p.includes('ListNetworks') ? networkRef : serviceRef).map((r) => ({ ...r, how: 'name' })));
+    case 'names': {
+      const fk = fileKindOf(p);
+      return withNasty((fk ? fileRef(fk) : p.includes('ListNetworks') ? networkRef : serviceRef).map((r) => ({ ...r, how: 'name' })));
+    }
     case 'networkId':
       return withNasty(networkRef);
-    case 'idPrefixes':
-      return withNasty(networkRef.map((r) => ({ ...r, how: 'prefix' })));
+    case 'idPrefixes': {
+      const fk = fileKindOf(p);
+      return withNasty((fk ? fileRef(fk) : networkRef).map((r) => ({ ...r, how: 'prefix' })));
+    }
+    case 'namePrefixes':
+      return withNasty(fc.constantFrom('fz', 'fz-', 'FZ-SEC', 'fz-cfgbase', ''));
+    case 'secretId':
+    case 'configId':
+      return withNasty(fileRef(f.name === 'secretId' ? 'secrets' : 'configs'));
+    case 'secretName':
+    case 'configName':
+      return withNasty(fileRef(f.name === 'secretName' ? 'secrets' : 'configs').map((r) => ({ ...r, how: r.how === 'exact' ? 'name' : r.how })));
+    case 'data': {
+      const fk = fileKindOf(p);
+      return fk ? fileData(fk) : undefined;
+    }
+    case 'uid':
+    case 'gid':
+      return withNasty(fc.constantFrom('', '0', '33', '-1', 'root', '4294967295', '4294967296'));
+    case 'mode':
+      if (fileKindOf(p)) return fc.oneof(fc.constantFrom(0, 0o400, 0o444, 0o777, 0o1000, 4294967295), fc.constant(null));
+      return undefined;
     case 'networks':
       if (p.endsWith('.TaskTemplate')) return withNasty(networkRef);
       return undefined;
@@ -160,13 +227,17 @@ const hint: Hint = (f, parent) => {
       if (p.endsWith('.ServiceSpec')) return fc.oneof(fc.stringMatching(/^[a-z0-9]{1,8}$/).map((s) => ({ $fresh: s })), serviceRef.map((r) => ({ ...r, how: 'name' })), nastyString()) as fc.Arbitrary<ModelValue>;
       if (p.endsWith('.ClusterSpec')) return withNasty(fc.constantFrom('default', 'fuzz'));
       if (p.endsWith('.NetworkSpec')) return fc.oneof(fc.stringMatching(/^[a-z0-9]{1,8}$/).map((s) => ({ $fresh: s })), networkRef.map((r) => ({ ...r, how: 'name' })), nastyString()) as fc.Arbitrary<ModelValue>;
+      if (fileKindOf(p)) {
+        const fk = fileKindOf(p) as FileKind;
+        return fc.oneof(fc.stringMatching(/^[a-z0-9]{1,8}$/).map((s) => ({ $fresh: s })), fileRef(fk).map((r) => ({ ...r, how: 'name' })), fc.constantFrom(`${FILE_NAMES[fk].base}~1`, 'x~1', 'x~0'), nastyString()) as fc.Arbitrary<ModelValue>;
+      }
       return undefined;
     case 'image':
       return withNasty(fc.constantFrom(...IMAGES));
     case 'source':
     case 'target':
     case 'dir':
-      return withNasty(fc.constantFrom(...PATHS));
+      return withNasty(fc.constantFrom(...PATHS, ...(fileKindOf(p) ? ['', 'db', 'a/b', '/run/secrets/x', 'x/'] : [])));
     case 'env':
       return withNasty(fc.constantFrom(...ENVS));
     case 'constraints':
@@ -236,6 +307,32 @@ function networkSpec(name: ModelValue): Model {
   return { name, labels: [['fz', 'base']], driver: 'overlay' };
 }
 
+/** The data of the baseline config (the baseline secret's is SECRET_MARK). */
+const CONFIG_DATA = Buffer.from('listen 80;\n');
+
+/** A valid secret or config spec in model form. */
+function fileSpec(kind: FileKind, name: ModelValue): Model {
+  return { name, labels: [['fz', 'base']], data: kind === 'secrets' ? SECRET_MARK : CONFIG_DATA };
+}
+
+/** A valid request for a secret or config method ('Create', 'Get', ...). */
+function fileBaseline(verb: string, kind: FileKind): Model {
+  const ref = { $ref: `${kind}:base`, how: 'exact', n: 1 };
+  const idField = `${kind === 'secrets' ? 'secret' : 'config'}Id`;
+  switch (verb) {
+    case 'Create':
+      return { spec: fileSpec(kind, { $fresh: kind === 'secrets' ? 'sec' : 'cfg' }) };
+    case 'List':
+      return { filters: { names: [{ ...ref, how: 'name' }], idPrefixes: [{ ...ref, how: 'prefix', n: 4 }], labels: ['fz=base'], namePrefixes: ['fz'] } };
+    case 'Update':
+      return { [idField]: ref, version: { $ver: 'current' }, spec: { name: FILE_NAMES[kind].base, labels: [['fz', 'other']], data: new Uint8Array(0) } };
+    case 'Rotate':
+      return { [idField]: ref, data: Buffer.from('the next version') };
+    default:
+      return { [idField]: ref };
+  }
+}
+
 /** A valid request for each method: what mutations start from. */
 function baseline(method: string): Model {
   const ver = { $ver: 'current' };
@@ -290,8 +387,10 @@ function baseline(method: string): Model {
       return { filters: { names: [{ ...network, how: 'name' }], idPrefixes: [{ ...network, how: 'prefix', n: 4 }] } };
     case 'RemoveNetwork':
       return { networkId: network };
-    default:
-      return {};
+    default: {
+      const fk = fileKindOf(method);
+      return fk ? fileBaseline(method.replace(/(Secrets?|Configs?)$/, ''), fk) : {};
+    }
   }
 }
 
@@ -348,6 +447,12 @@ const TARGETED: Record<string, Mutation[]> = {
     { path: [...SPEC, 'resources', 'limits', 'nanoCpus'], value: 1_000_000_000_000_000n },
     { path: [...SPEC, 'container', 'env'], value: ['A B=c'] },
     { path: [...SPEC, 'container', 'env'], value: ['A\tB=c'] },
+    // Issue 17: references by name, id prefix, a removed one, two at one file, a config's relative target.
+    { path: [...SPEC, 'container', 'secrets'], value: [{ secretName: { $ref: 'secrets:base', how: 'name', n: 1 } }] },
+    { path: [...SPEC, 'container', 'secrets'], value: [{ secretName: { $ref: 'secrets:base', how: 'prefix', n: 5 }, target: '/etc/pw', uid: '33', mode: 0o400 }] },
+    { path: [...SPEC, 'container', 'secrets'], value: [{ secretId: { $ref: 'secrets:ghost', how: 'exact', n: 1 } }] },
+    { path: [...SPEC, 'container', 'secrets'], value: [{ secretName: { $ref: 'secrets:base', how: 'name', n: 1 } }, { secretId: { $ref: 'secrets:base', how: 'exact', n: 1 } }] },
+    { path: [...SPEC, 'container', 'configs'], value: [{ configName: { $ref: 'configs:base', how: 'name', n: 1 }, target: 'app.conf' }] },
   ],
   UpdateCluster: [
     { path: ['spec', 'dispatcher', 'heartbeatPeriodMs'], value: 1n },
@@ -375,6 +480,22 @@ TARGETED.UpdateService = [
   { path: ['spec', 'updateConfig', 'canary'], value: 1n },
   { path: ['spec', 'rollbackConfig', 'canary'], value: 1n },
 ];
+for (const kind of FILE_KINDS) {
+  const max = maxFileObjectBytes(kind);
+  const sized = (n: number): Uint8Array => new Uint8Array(n).fill(0x62);
+  TARGETED[fileMethod('Create', kind)] = [
+    { path: ['spec', 'data'], value: sized(0) },
+    { path: ['spec', 'data'], value: sized(max + 1) },
+    { path: ['spec', 'name'], value: `${FILE_NAMES[kind].base}~1` },
+    { path: ['spec', 'name'], value: FILE_NAMES[kind].base.toUpperCase() },
+  ];
+  TARGETED[fileMethod('Rotate', kind)] = [{ path: ['data'], value: sized(0) }, { path: ['data'], value: sized(max + 1) }, { path: ['data'], value: sized(max) }];
+  TARGETED[fileMethod('Update', kind)] = [
+    { path: ['spec', 'name'], value: 'fz-renamed' },
+    { path: ['spec', 'data'], value: Buffer.from('other data') },
+    { path: ['version'], value: 0n },
+  ];
+}
 TARGETED.PromoteService = [
   { path: ['version'], value: 0n },
   { path: ['version'], value: -1n },
@@ -455,6 +576,61 @@ function resolveNetwork(s: Snapshot, ref: string): Obj | undefined {
   return byPrefix.length === 1 ? byPrefix[0] : undefined;
 }
 
+function fileName(o: Obj): string {
+  return String(((o.spec ?? {}) as Obj).name ?? '');
+}
+
+/** The secret or config the server resolves `ref` to (exact id, name in any case, unique id prefix). */
+function resolveFile(s: Snapshot, kind: FileKind, ref: string): Obj | undefined {
+  if (!ref) return undefined;
+  const list = s[kind];
+  const direct = list.find((x) => metaOf(x).id === ref) ?? list.find((x) => fileName(x).toLowerCase() === ref.toLowerCase());
+  if (direct) return direct;
+  const byPrefix = list.filter((x) => metaOf(x).id.startsWith(ref));
+  return byPrefix.length === 1 ? byPrefix[0] : undefined;
+}
+
+/** A service spec's references of a kind, in proto form (secretId, secretName, target, ...). */
+function refsOf(spec: unknown, kind: FileKind): Obj[] {
+  const c = ((((spec ?? {}) as Obj).taskTemplate ?? {}) as Obj).container as Obj | undefined;
+  const refs = c?.[kind];
+  return Array.isArray(refs) ? (refs as Obj[]) : [];
+}
+
+function usesFile(spec: unknown, kind: FileKind, id: string): boolean {
+  return refsOf(spec, kind).some((r) => (kind === 'secrets' ? r.secretId : r.configId) === id);
+}
+
+/**
+ * What the manager stores for a spec's references (the oracle's own reading
+ * of issue 17): each names an object (by id; else by name, id or unique id
+ * prefix), whose id and name it takes (a name sent with the id it has is kept
+ * while the object is an earlier version of it), and the default target
+ * (the name; '/' + the name for a config). A reason when the spec must be
+ * refused instead.
+ */
+function expectedSpec(spec: ServiceSpec, s: Snapshot): ServiceSpec | string {
+  const out = structuredClone(spec);
+  const c = out.taskTemplate.container;
+  for (const kind of FILE_KINDS) {
+    const refs: FileReference[] | undefined = kind === 'secrets' ? c.secrets : c.configs;
+    for (const r of refs ?? []) {
+      const o = r.id ? s[kind].find((x) => metaOf(x).id === r.id) : resolveFile(s, kind, r.name);
+      if (!o) return `a reference to ${r.id || r.name}, which does not exist`;
+      const name = fileName(o);
+      const base = historyName(name)?.base ?? name;
+      r.name = r.id && r.name === base ? r.name : name;
+      r.id = metaOf(o).id;
+      r.target ||= kind === 'secrets' ? base : `/${base}`;
+    }
+  }
+  try {
+    return validateServiceSpec(out);
+  } catch (err) {
+    return `the resolved spec is invalid: ${String(err)}`;
+  }
+}
+
 function refValue(p: { $ref: string; how: string; n: number }, s: Snapshot): string {
   const nodeOf = (id: string): Obj | undefined => s.nodes.find((n) => metaOf(n).id === id);
   let id: string;
@@ -478,6 +654,15 @@ function refValue(p: { $ref: string; how: string; n: number }, s: Snapshot): str
       id = target.ghostNetworkId;
       name = 'fz-netghost';
       break;
+    case 'secrets:base':
+    case 'configs:base':
+    case 'secrets:ghost':
+    case 'configs:ghost': {
+      const [kind, which] = p.$ref.split(':') as [FileKind, 'base' | 'ghost'];
+      id = which === 'base' ? target.fileIds[kind] : target.ghostFileIds[kind];
+      name = FILE_NAMES[kind][which];
+      break;
+    }
     default:
       id = target.serviceId;
       name = 'fz-base';
@@ -507,6 +692,8 @@ function resolve(method: string, m: Model, s: Snapshot): Model {
     let o: Obj | undefined;
     if (method === 'UpdateNode') o = typeof first.nodeId === 'string' ? resolveNode(s, first.nodeId) : undefined;
     else if (method === 'UpdateService' || method === 'PromoteService') o = typeof first.serviceId === 'string' ? resolveService(s, first.serviceId) : undefined;
+    else if (method === 'UpdateSecret') o = typeof first.secretId === 'string' ? resolveFile(s, 'secrets', first.secretId) : undefined;
+    else if (method === 'UpdateConfig') o = typeof first.configId === 'string' ? resolveFile(s, 'configs', first.configId) : undefined;
     else o = s.cluster;
     return BigInt(o ? metaOf(o).version || '1' : '1');
   };
@@ -532,6 +719,14 @@ function decodeBoth(req: protobuf.Type, bytes: Uint8Array): { view: Obj; exact: 
 function tryServiceSpec(x: unknown): ServiceSpec | Error {
   try {
     return serviceSpecFromProto(x as control.ServiceSpec__Output);
+  } catch (err) {
+    return err as Error;
+  }
+}
+
+function tryFileSpec(kind: FileKind, x: unknown, rules: SpecRules = 'request'): SecretSpec | Error {
+  try {
+    return kind === 'secrets' ? secretSpecFromProto(x as control.SecretSpec__Output, 'spec', rules) : configSpecFromProto(x as control.ConfigSpec__Output, 'spec', rules);
   } catch (err) {
     return err as Error;
   }
@@ -709,6 +904,7 @@ function check(r: Ran, before: Snapshot, after: Snapshot): Violation[] {
   const v = (key: string, why: string): void => void out.push({ key, message: `${why}\n${describe(r)}` });
   const changes = diff(before, after);
   const ok = r.res.code === grpc.status.OK;
+  for (const leak of secretLeaks(r)) v('secret-data-leaked', leak);
   if (!ok) {
     if (!ALLOWED.has(r.res.code)) v(`refusal-code:${code(r.res.code)}`, `refused with ${code(r.res.code)}`);
     else if (r.verdict.kind === 'invalid' && r.res.code !== grpc.status.INVALID_ARGUMENT && r.res.code !== grpc.status.RESOURCE_EXHAUSTED) {
@@ -773,7 +969,9 @@ function check(r: Ran, before: Snapshot, after: Snapshot): Violation[] {
       const spec = tryServiceSpec(req.spec);
       if (spec instanceof Error) v('accepted-spec-the-validator-refuses', `the store validator says: ${spec.message}`);
       else {
-        if (stable(norm(serviceSpecToProto(spec))) !== stable(norm(created[0].spec))) v('create-service-not-as-asked', `stored spec differs: ${diffText(norm(serviceSpecToProto(spec)), norm(created[0].spec))}`);
+        const want = expectedSpec(spec, before);
+        if (typeof want === 'string') v('accepted-bad-reference', `CreateService accepted ${want}`);
+        else if (stable(norm(serviceSpecToProto(want))) !== stable(norm(created[0].spec))) v('create-service-not-as-asked', `stored spec differs: ${diffText(norm(serviceSpecToProto(want)), norm(created[0].spec))}`);
         for (const why of implausible(spec)) v(`implausible-spec-accepted:${why}`, `CreateService accepted a spec with ${why}`);
       }
       others((kind, oid) => (kind === 'services' && oid === id) || (kind === 'tasks' && after.tasks.some((x) => metaOf(x).id === oid && x.serviceId === id)));
@@ -790,9 +988,12 @@ function check(r: Ran, before: Snapshot, after: Snapshot): Violation[] {
         others((kind, oid) => (kind === 'services' && oid === id) || (kind === 'tasks' && after.tasks.some((x) => metaOf(x).id === oid && x.serviceId === id)));
         break;
       }
-      const spec = tryServiceSpec(req.spec);
-      if (spec instanceof Error) v('accepted-spec-the-validator-refuses', `the store validator says: ${spec.message}`);
+      const sent = tryServiceSpec(req.spec);
+      const resolved = sent instanceof Error ? sent : expectedSpec(sent, before);
+      if (sent instanceof Error) v('accepted-spec-the-validator-refuses', `the store validator says: ${sent.message}`);
+      else if (typeof resolved === 'string') v('accepted-bad-reference', `UpdateService accepted ${resolved}`);
       else if (now) {
+        const spec = resolved as ServiceSpec;
         checkHistory(t, now, v);
         if (stable(norm(serviceSpecToProto(spec))) !== stable(norm(now.spec))) v('update-service-not-as-asked', `stored spec differs: ${diffText(norm(serviceSpecToProto(spec)), norm(now.spec))}`);
         if (spec.name !== serviceName(t)) v('service-renamed', `renamed ${JSON.stringify(serviceName(t))} → ${JSON.stringify(spec.name)}`);
@@ -871,6 +1072,16 @@ function check(r: Ran, before: Snapshot, after: Snapshot): Violation[] {
       others((kind, oid) => kind === 'networks' && oid === id);
       break;
     }
+    case 'CreateSecret':
+    case 'CreateConfig':
+    case 'UpdateSecret':
+    case 'UpdateConfig':
+    case 'RemoveSecret':
+    case 'RemoveConfig':
+    case 'RotateSecret':
+    case 'RotateConfig':
+      checkFileCall(r, fileKindOf(r.method) as FileKind, req, exact, before, after, v, others, versionChecked);
+      break;
     case 'RemoveNetwork': {
       const t = resolveNetwork(before, String(req.networkId));
       if (!t) return (v('accepted-unresolvable-target', `no network ${JSON.stringify(req.networkId)}`), out);
@@ -887,6 +1098,121 @@ function check(r: Ran, before: Snapshot, after: Snapshot): Violation[] {
     }
   }
   return out;
+}
+
+/** The answer of an accepted call, decoded. */
+function answer(r: Ran): Obj {
+  const t = target.type(r.method).res;
+  return r.res.response ? (t.toObject(t.decode(r.res.response), { longs: String, enums: Number, defaults: true, arrays: true, objects: true, oneofs: true }) as Obj) : {};
+}
+
+/**
+ * Where the call let a secret's data out: the baseline secret's bytes (or
+ * their base64) in any answer or error, or any data in an answer about
+ * secrets (reads and writes alike leave it out).
+ */
+function secretLeaks(r: Ran): string[] {
+  const out: string[] = [];
+  const forms = [SECRET_MARK, Buffer.from(SECRET_MARK.toString('base64'))];
+  if (r.res.response && forms.some((f) => r.res.response?.includes(f))) out.push(`the answer of ${r.method} carries the baseline secret's data`);
+  if (forms.some((f) => r.res.details.includes(f.toString()))) out.push(`the error of ${r.method} carries the baseline secret's data`);
+  if (r.res.code === grpc.status.OK && fileKindOf(r.method) === 'secrets') {
+    const a = answer(r);
+    const secrets = [...((a.secrets as Obj[] | undefined) ?? []), ...(a.secret ? [a.secret as Obj] : [])];
+    for (const x of secrets) {
+      const data = ((x.spec ?? {}) as Obj).data as Uint8Array | undefined;
+      if (data && data.length > 0) out.push(`${r.method} answered the data of secret ${metaOf(x).id} (${data.length} bytes)`);
+    }
+  }
+  return out;
+}
+
+/** The invariants of an accepted write of a secret or config (issue 17). */
+function checkFileCall(
+  r: Ran,
+  kind: FileKind,
+  req: Obj,
+  exact: Obj,
+  before: Snapshot,
+  after: Snapshot,
+  v: (key: string, why: string) => void,
+  others: (mine: (kind: string, id: string) => boolean) => void,
+  versionChecked: (o: Obj | undefined) => void,
+): void {
+  const verb = r.method.replace(/(Secret|Config)$/, '');
+  const one = kind === 'secrets' ? 'secret' : 'config';
+  const max = maxFileObjectBytes(kind);
+  const created = after[kind].filter((x) => !before[kind].some((y) => metaOf(y).id === metaOf(x).id));
+  if (verb === 'Create') {
+    if (created.length !== 1) return v(`create-${one}-not-as-asked`, `${created.length} ${kind} appeared`);
+    const spec = tryFileSpec(kind, req.spec);
+    if (spec instanceof Error) v('accepted-spec-the-validator-refuses', `the request validator says: ${spec.message}`);
+    else {
+      const stored = (created[0].spec ?? {}) as Obj;
+      if (stable(norm({ name: spec.name, labels: spec.labels })) !== stable(norm({ name: stored.name, labels: stored.labels }))) {
+        v(`create-${one}-not-as-asked`, `stored spec differs: ${diffText(norm({ name: spec.name, labels: spec.labels }), norm({ name: stored.name, labels: stored.labels }))}`);
+      }
+      const clash = before[kind].find((x) => fileName(x).toLowerCase() === spec.name.toLowerCase());
+      if (clash) v(`${one}-name-not-unique`, `a second ${one} named ${JSON.stringify(spec.name)} (${metaOf(clash).id} has it)`);
+    }
+    others((k, oid) => k === kind && oid === metaOf(created[0]).id);
+    return;
+  }
+  const t = resolveFile(before, kind, String(req[`${one}Id`]));
+  if (!t) return v('accepted-unresolvable-target', `no ${one} ${JSON.stringify(req[`${one}Id`])}`);
+  const id = metaOf(t).id;
+  const now = after[kind].find((x) => metaOf(x).id === id);
+  const isBase = id === target.fileIds[kind];
+  switch (verb) {
+    case 'Update': {
+      versionChecked(t);
+      const spec = tryFileSpec(kind, req.spec, 'stored');
+      if (spec instanceof Error) return v('accepted-spec-the-validator-refuses', `the store validator says: ${spec.message}`);
+      if (spec.name !== fileName(t)) v(`${one}-renamed`, `renamed ${JSON.stringify(fileName(t))} → ${JSON.stringify(spec.name)}`);
+      const known = isBase ? (kind === 'secrets' ? SECRET_MARK : CONFIG_DATA).toString('base64') : undefined;
+      if (spec.data !== '' && known !== undefined && spec.data !== known) v(`${one}-data-changed`, 'an update with other data was accepted');
+      if (!now) return v(`update-${one}-not-as-asked`, `the ${one} is gone`);
+      if (stable(norm(((now.spec ?? {}) as Obj).labels)) !== stable(norm(spec.labels))) v(`update-${one}-not-as-asked`, `labels ${stable(((now.spec ?? {}) as Obj).labels)}, asked ${stable(spec.labels)}`);
+      if (stable(norm(((t.spec ?? {}) as Obj).labels)) === stable(norm(spec.labels)) && metaOf(now).version !== metaOf(t).version) v('noop-update-wrote', `the labels did not change, yet ${one} version ${metaOf(t).version} → ${metaOf(now).version}`);
+      others((k, oid) => k === kind && oid === id);
+      return;
+    }
+    case 'Remove': {
+      const users = before.services.filter((x) => usesFile(x.spec, kind, id) || usesFile(x.previousSpec, kind, id)).map(serviceName);
+      if (users.length > 0) v(`removed-${one}-in-use`, `removed ${one} ${JSON.stringify(fileName(t))} while used by ${users.join(', ')}`);
+      if (now) v(`remove-${one}-not-as-asked`, `the ${one} is still there`);
+      others((k, oid) => k === kind && oid === id);
+      return;
+    }
+    default: {
+      // Rotate.
+      const name = fileName(t);
+      const size = (exact.data as Uint8Array | undefined)?.length ?? 0;
+      if (size === 0 || size > max) v(`rotate-accepted-${size === 0 ? 'empty' : 'oversized'}-data`, `${r.method} accepted ${size} bytes`);
+      if (historyName(name) !== undefined) v('rotated-an-earlier-version', `rotated ${JSON.stringify(name)}`);
+      const renamed = now ? historyName(fileName(now)) : undefined;
+      if (!renamed || renamed.base !== name) v(`rotate-${one}-not-as-asked`, `the previous version is now named ${JSON.stringify(now ? fileName(now) : '(gone)')}, not ${JSON.stringify(name)}~N`);
+      if (created.length !== 1) return v(`rotate-${one}-not-as-asked`, `${created.length} ${kind} appeared`);
+      const next = created[0];
+      const nextId = metaOf(next).id;
+      if (fileName(next) !== name || stable(((next.spec ?? {}) as Obj).labels) !== stable(((t.spec ?? {}) as Obj).labels)) {
+        v(`rotate-${one}-not-as-asked`, `the new version: ${stable(next.spec)}, the previous: ${stable(t.spec)}`);
+      }
+      const users = before.services.filter((x) => usesFile(x.spec, kind, id));
+      const said = new Set((answer(r).serviceIds as string[] | undefined) ?? []);
+      if (stable([...said].sort()) !== stable(users.map((x) => metaOf(x).id).sort())) v(`rotate-${one}-not-as-asked`, `answered services ${[...said].join(', ')}, users ${users.map(serviceName).join(', ')}`);
+      const idKey = kind === 'secrets' ? 'secretId' : 'configId';
+      const nameKey = kind === 'secrets' ? 'secretName' : 'configName';
+      for (const u of users) {
+        const got = after.services.find((x) => metaOf(x).id === metaOf(u).id);
+        const want = refsOf(u.spec, kind).map((ref) => (ref[idKey] === id ? { ...ref, [idKey]: nextId, [nameKey]: name } : ref));
+        if (!got || stable(norm(refsOf(got.spec, kind))) !== stable(norm(want))) v(`rotate-${one}-not-as-asked`, `service ${serviceName(u)} refers to ${stable(refsOf(got?.spec, kind))}`);
+        else if (stable(norm(got.previousSpec)) !== stable(norm(u.spec))) v('previous-spec-not-as-asked', `service ${serviceName(u)}: the previous spec is not the spec before the rotation`);
+      }
+      const moved = new Set(users.map((x) => metaOf(x).id));
+      others((k, oid) => (k === kind && (oid === id || oid === nextId)) || (k === 'services' && moved.has(oid)) || (k === 'tasks' && after.tasks.some((x) => metaOf(x).id === oid && moved.has(String(x.serviceId)))));
+    }
+  }
 }
 
 function fieldsOf(a: Obj, b: Obj): string[] {
@@ -965,7 +1291,7 @@ async function runCase(method: string, input: Input): Promise<Violation[]> {
 // ------------------------------------------------------------ the tests
 
 before(async () => {
-  await target.start(serviceSpec, networkSpec);
+  await target.start(serviceSpec, networkSpec, fileSpec);
 }, { timeout: 180_000 });
 
 after(async () => {

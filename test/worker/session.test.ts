@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { configWithDataToProto, secretWithDataToProto, taskToProto } from '../../src/api/convert.js';
+import { configToProto, secretWithDataToProto, taskToProto } from '../../src/api/convert.js';
 import type { control } from '../../src/api/wire.js';
 import { loadDispatcherProto } from '../../src/api/proto.js';
 import { TaskState, type Task } from '../../src/api/objects.js';
@@ -144,7 +144,7 @@ const filesOf = (f: AssignedFiles): string =>
 
 const S1 = secretWithDataToProto(secret('s1', 'one', Buffer.from('pw1').toString('base64')));
 const S2 = secretWithDataToProto(secret('s2', 'two', Buffer.from('pw2').toString('base64')));
-const C1 = configWithDataToProto(config('c1', 'conf'));
+const C1 = configToProto(config('c1', 'conf'), true);
 const FILES_SCRIPT: Scripted[] = [
   // A complete set in two parts: the secrets ahead, the tasks and a config with the last part.
   { incremental: false, tasks: [], removedTaskIds: [], more: true, secrets: [S1, S2] },

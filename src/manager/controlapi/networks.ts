@@ -4,23 +4,17 @@
 // network (the agent creates it when a task needs it), and the nodes' proxies
 // carry traffic between engines. As in Swarm, removing a network that a
 // service uses is refused, naming the services.
-import * as grpc from '@grpc/grpc-js';
 import { networkSpecFromProto, networkToProto } from '../../api/convert.js';
 import type { control } from '../../api/wire.js';
-import { ApiError } from '../grpc-status.js';
 import { generateId } from '../ca/ca.js';
-import { createAction, deleteAction, NotFoundError, type ClusterStore } from '../store/store.js';
+import { createAction, deleteAction, type ClusterStore } from '../store/store.js';
 import type { Network } from '../../api/objects.js';
 import { quoteInput } from '../../api/input.js';
-import { KindApi } from './common.js';
+import { findNamed, KindApi, refuseInUse, resolveNamed } from './common.js';
 
 /** A network by id, name, or unique id prefix; undefined when none (or the prefix is ambiguous). */
 export function findNetwork(store: ClusterStore, ref: string): Network | undefined {
-  if (!ref) return undefined;
-  const direct = store.get('network', ref) ?? store.list('network').find((n) => n.spec.name.toLowerCase() === ref.toLowerCase());
-  if (direct) return direct;
-  const byPrefix = store.list('network').filter((n) => n.id.startsWith(ref));
-  return byPrefix.length === 1 ? byPrefix[0] : undefined;
+  return findNamed(store, 'network', ref);
 }
 
 export class NetworksApi extends KindApi {
@@ -54,27 +48,17 @@ export class NetworksApi extends KindApi {
     await this.rs.barrier();
     const network = this.resolve(req.networkId);
     // A service's previous spec counts too: a rollback would attach its tasks to the network again.
-    const users = this.rs.store
-      .list('service')
-      .filter((s) => (s.spec.taskTemplate.networks ?? []).includes(network.id) || (s.previousSpec?.taskTemplate.networks ?? []).includes(network.id))
-      .map((s) => s.spec.name)
-      .sort();
-    if (users.length > 0) {
-      throw new ApiError(
-        grpc.status.FAILED_PRECONDITION,
-        `network ${quoteInput(network.spec.name)} is in use by service${users.length > 1 ? 's' : ''} ${users.map((u) => quoteInput(u)).join(', ')}: remove ${users.length > 1 ? 'them' : 'it'} or detach ${users.length > 1 ? 'them' : 'it'} first (service update --network-rm ${network.spec.name})`,
-      );
-    }
+    refuseInUse(
+      this.rs.store,
+      (spec) => (spec.taskTemplate.networks ?? []).includes(network.id),
+      `network ${quoteInput(network.spec.name)}`,
+      (them) => `remove ${them} or detach ${them} first (service update --network-rm ${network.spec.name})`,
+    );
     await this.writer.write([deleteAction('network', network.id)]);
     return {};
   }
 
   private resolve(ref: string): Network {
-    if (!ref) throw new ApiError(grpc.status.INVALID_ARGUMENT, 'a network id or name is required');
-    const n = findNetwork(this.rs.store, ref);
-    if (n) return n;
-    const many = this.rs.store.list('network').filter((x) => x.id.startsWith(ref)).length > 1;
-    if (many) throw new ApiError(grpc.status.FAILED_PRECONDITION, `network reference ${quoteInput(ref)} is ambiguous: use the full id or the name`);
-    throw new NotFoundError('not-found', `network ${quoteInput(ref)} not found: see \`flotilla network ls\``);
+    return resolveNamed(this.rs.store, 'network', ref, 'see `flotilla network ls`');
   }
 }

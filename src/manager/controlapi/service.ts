@@ -4,16 +4,18 @@
 // (./proxy.ts), as SwarmKit's raft proxy does, so every answer (manager
 // reachability included) is the leader's view.
 //
-// One file per object kind (nodes.ts, services.ts, tasks.ts, cluster.ts; what
-// they share is in common.ts), composed here into the one service the server
-// registers: a new kind is a new file and its methods' lines below.
+// One file per object kind (nodes.ts, services.ts, tasks.ts, networks.ts,
+// secrets.ts, configs.ts, cluster.ts; what they share is in common.ts and
+// file-objects.ts), composed here into the one service the server registers: a new kind is a new file and its methods' lines below.
 import type { Logger } from 'pino';
 import type { ControlMethod } from '../../api/proto.js';
 import type { LeaderWriter } from '../leader-writer.js';
 import type { ReplicatedStore } from '../replicated-store.js';
 import { ClusterApi } from './cluster.js';
+import { ConfigsApi } from './configs.js';
 import { NetworksApi } from './networks.js';
 import { NodesApi } from './nodes.js';
+import { SecretsApi } from './secrets.js';
 import { ServicesApi } from './services.js';
 import { TasksApi } from './tasks.js';
 
@@ -26,6 +28,8 @@ export class ControlService implements Record<ControlMethod, unknown> {
   private readonly tasks: TasksApi;
   private readonly cluster: ClusterApi;
   private readonly networks: NetworksApi;
+  private readonly secrets: SecretsApi;
+  private readonly configs: ConfigsApi;
 
   constructor(rs: ReplicatedStore, writer: LeaderWriter, log?: Logger) {
     this.nodes = new NodesApi(rs, writer, log);
@@ -33,6 +37,8 @@ export class ControlService implements Record<ControlMethod, unknown> {
     this.tasks = new TasksApi(rs, writer, log);
     this.cluster = new ClusterApi(rs, writer, log);
     this.networks = new NetworksApi(rs, writer, log);
+    this.secrets = new SecretsApi(rs, writer, log);
+    this.configs = new ConfigsApi(rs, writer, log);
   }
 
   readonly GetNode: NodesApi['GetNode'] = (req) => this.nodes.GetNode(req);
@@ -53,6 +59,20 @@ export class ControlService implements Record<ControlMethod, unknown> {
   readonly GetNetwork: NetworksApi['GetNetwork'] = (req) => this.networks.GetNetwork(req);
   readonly ListNetworks: NetworksApi['ListNetworks'] = (req) => this.networks.ListNetworks(req);
   readonly RemoveNetwork: NetworksApi['RemoveNetwork'] = (req) => this.networks.RemoveNetwork(req);
+
+  readonly CreateSecret: SecretsApi['CreateSecret'] = (req) => this.secrets.CreateSecret(req);
+  readonly GetSecret: SecretsApi['GetSecret'] = (req) => this.secrets.GetSecret(req);
+  readonly ListSecrets: SecretsApi['ListSecrets'] = (req) => this.secrets.ListSecrets(req);
+  readonly UpdateSecret: SecretsApi['UpdateSecret'] = (req) => this.secrets.UpdateSecret(req);
+  readonly RemoveSecret: SecretsApi['RemoveSecret'] = (req) => this.secrets.RemoveSecret(req);
+  readonly RotateSecret: SecretsApi['RotateSecret'] = (req) => this.secrets.RotateSecret(req);
+
+  readonly CreateConfig: ConfigsApi['CreateConfig'] = (req) => this.configs.CreateConfig(req);
+  readonly GetConfig: ConfigsApi['GetConfig'] = (req) => this.configs.GetConfig(req);
+  readonly ListConfigs: ConfigsApi['ListConfigs'] = (req) => this.configs.ListConfigs(req);
+  readonly UpdateConfig: ConfigsApi['UpdateConfig'] = (req) => this.configs.UpdateConfig(req);
+  readonly RemoveConfig: ConfigsApi['RemoveConfig'] = (req) => this.configs.RemoveConfig(req);
+  readonly RotateConfig: ConfigsApi['RotateConfig'] = (req) => this.configs.RotateConfig(req);
 
   readonly GetCluster: ClusterApi['GetCluster'] = () => this.cluster.GetCluster();
   readonly UpdateCluster: ClusterApi['UpdateCluster'] = (req) => this.cluster.UpdateCluster(req);

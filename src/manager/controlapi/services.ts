@@ -22,6 +22,7 @@ import { taskStateName, TaskState, type Service, type ServiceSpec } from '../../
 import { checkServiceSpecChange, DEFAULT_NETWORK_CONFIG } from '../../api/validate.js';
 import { assignPublishedPorts, resolvedPorts } from '../dispatcher/endpoints.js';
 import { findNetwork } from './networks.js';
+import { resolveFileRefs } from './file-objects.js';
 import { quoteInput, ValidationError } from '../../api/input.js';
 import { checkVersion, KindApi, labelsMatch } from './common.js';
 
@@ -29,7 +30,7 @@ export class ServicesApi extends KindApi {
   async CreateService(req: control.CreateServiceRequest__Output): Promise<control.CreateServiceResponse__Output> {
     const requested = serviceSpecFromProto(req.spec);
     await this.rs.barrier();
-    const spec = this.withNetworkIds(requested);
+    const spec = resolveFileRefs(this.rs.store, this.withNetworkIds(requested));
     const now = Date.now();
     const svc: Service = { id: generateId(), version: 0, createdAt: now, updatedAt: now, spec, specVersion: 0, ...this.resolveEndpoint(spec) };
     const [stored] = await this.writer.write([createAction('service', svc)]);
@@ -78,7 +79,7 @@ export class ServicesApi extends KindApi {
       return { service: serviceToProto(stored as Service) };
     }
     if (spec === undefined) throw new ValidationError('spec', 'required', 'a spec is required (or rollback)');
-    spec = this.withNetworkIds(spec);
+    spec = resolveFileRefs(this.rs.store, this.withNetworkIds(spec));
     checkServiceSpecChange(svc.spec, spec);
     // Nothing changes (e.g. `service update --env-rm ''`): nothing to write, no new version.
     if (jsonEqual(spec, svc.spec)) return { service: serviceToProto(svc) };

@@ -16,7 +16,7 @@
 import { windowDelay } from '../../common/window.js';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { configWithDataToProto, endpointToProto, nodeDescriptionFromProto, secretWithDataToProto, taskStatusFromProto, taskTemplateToProto, taskToProtoWith } from '../../api/convert.js';
+import { configToProto, endpointToProto, nodeDescriptionFromProto, secretWithDataToProto, taskStatusFromProto, taskTemplateToProto, taskToProtoWith } from '../../api/convert.js';
 import type { control, dispatcher } from '../../api/wire.js';
 import { ApiError } from '../grpc-status.js';
 import { generateId, type NodeIdentity } from '../ca/ca.js';
@@ -775,7 +775,7 @@ function secretProtoOf(x: Secret): control.Secret__Output {
 }
 
 function configProtoOf(x: Config): control.Config__Output {
-  return memo(configProtos, x, configWithDataToProto);
+  return memo(configProtos, x, (c) => configToProto(c, true));
 }
 
 interface FilesPart {

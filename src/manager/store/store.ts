@@ -528,8 +528,8 @@ export class ClusterStore implements StateMachine<TxResult> {
     return out.sort(byId) as KindMap[K][];
   }
 
-  /** A service, secret, config or cluster by spec.name (case-insensitive, as names are unique that way). */
-  findByName<K extends 'service' | 'secret' | 'config' | 'cluster'>(kind: K, name: string): KindMap[K] | undefined {
+  /** A service, secret, config, cluster or network by spec.name (case-insensitive, as names are unique that way). */
+  findByName<K extends 'service' | 'secret' | 'config' | 'cluster' | 'network'>(kind: K, name: string): KindMap[K] | undefined {
     const id = this.t.idForName(kind, name);
     return id === undefined ? undefined : this.get(kind, id);
   }

@@ -2,7 +2,7 @@
 // against the generic one: the agent's decoder reads the same message from both.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { configWithDataToProto, secretWithDataToProto, taskToProto } from '../../../src/api/convert.js';
+import { configToProto, secretWithDataToProto, taskToProto } from '../../../src/api/convert.js';
 import type { control, dispatcher } from '../../../src/api/wire.js';
 import { loadDispatcherProto } from '../../../src/api/proto.js';
 import { TaskState } from '../../../src/api/objects.js';
@@ -43,7 +43,7 @@ test('a message with tasks of two services (their templates shared or not), mana
     more: true,
     secrets: [secretWithDataToProto(secret('sec1', 'key', Buffer.from('hunter2\n').toString('base64')))],
     removedSecretIds: ['sec0'],
-    configs: [configWithDataToProto(config('cfg1', 'conf'))],
+    configs: [configToProto(config('cfg1', 'conf'), true)],
     removedConfigIds: ['cfg0'],
     dataPlane: {
       complete: true,
