@@ -109,6 +109,8 @@ export async function initCluster(o: InitOptions): Promise<InitResult> {
       clusterId,
       raftDir: p.raft,
       keyring,
+      // This manager only writes the first objects; the daemon's manager wraps the ring as the cluster says.
+      followKeyProtection: false,
       listenAddr: o.listenAddr,
       advertiseAddr: o.advertiseAddr,
       controlSocket: p.controlSocket,

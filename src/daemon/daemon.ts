@@ -18,6 +18,7 @@ import { createCSR, generateNodeKey, needsRenewal, parseNodeCert, type NodeRole 
 import { channelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider } from '../manager/ca/tls.js';
 import { Manager } from '../manager/manager.js';
 import { DataKeyring } from '../manager/encryption/keyring.js';
+import { waitForUnlock } from './locked.js';
 import type { ca, manager } from '../api/wire.js';
 import { isServiceError, unary } from '../manager/peer-clients.js';
 import type { NodeDescription } from '../api/objects.js';
@@ -105,7 +106,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   private async startManager(bootstrap: boolean): Promise<void> {
     const p = dataDirPaths(this.o.dataDir);
     const peers = new Map(this.state.managers.filter((m) => m.id !== this.state.nodeId).map((m) => [m.id, m.address] as [string, string]));
-    const keyring = await openKeyring(p.keys, this.o.dataDir, this.o.logger);
+    const keyring = await openKeyring(p.keys, p.controlSocket, this.o.logger);
     this.manager = await Manager.start({
       nodeId: this.state.nodeId,
       clusterId: this.state.clusterId,
@@ -325,11 +326,13 @@ export class Daemon extends EventEmitter<DaemonEvents> {
  * when there is none: a new manager (init, join, promotion), or one from
  * before encryption at rest (its plaintext Raft data is encrypted at start).
  */
-async function openKeyring(keysDir: string, dataDir: string, logger: Logger | undefined): Promise<DataKeyring> {
+async function openKeyring(keysDir: string, controlSocket: string, logger: Logger | undefined): Promise<DataKeyring> {
   const loaded = await DataKeyring.load(keysDir, logger);
   if (loaded === null) return DataKeyring.create(keysDir, { kind: 'node' }, logger);
-  if (loaded.locked) {
-    throw new Error(`this manager is locked: its data keys (${keysDir}) are protected by an unlock key, and unlocking is not supported by this daemon yet; the Raft data in ${dataDir} cannot be read without it`);
-  }
-  return loaded.keyring;
+  if (!loaded.locked) return loaded.keyring;
+  // Autolock: the ring is wrapped by the cluster's unlock key. Nothing of the manager (nor the agent) starts until
+  // the operator gives it (`flotilla unlock`, on the local control socket).
+  const keyring = await waitForUnlock({ socket: controlSocket, unlock: (key) => loaded.unlock(key), log: logger?.child({ component: 'locked' }) });
+  logger?.info('manager unlocked');
+  return keyring;
 }

@@ -30,6 +30,7 @@ import { MembershipReconciler } from './membership.js';
 import { PeerClients } from './peer-clients.js';
 import { ReplicatedStore } from './replicated-store.js';
 import type { DataKeyring } from './encryption/keyring.js';
+import { KeyProtectionFollower } from './encryption/protection.js';
 import { createOrchestrators } from './orchestrator/index.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import type { Action } from './store/store.js';
@@ -54,11 +55,18 @@ export interface ManagerOptions {
   peers?: Map<NodeId, string>;
   tickMs?: number;
   snapshotEvery?: number;
+  /**
+   * Keep the data key wrapped the way the cluster says (autolock; src/manager/encryption/protection.ts).
+   * Default true; false for init's short-lived first manager, whose ring the daemon's manager then follows.
+   */
+  followKeyProtection?: boolean;
   logger?: Logger;
 }
 
 export class Manager {
   private stopped = false;
+  /** Re-wraps the data key as the cluster's autolock setting says. */
+  protection: KeyProtectionFollower | null = null;
 
   private constructor(
     readonly rs: ReplicatedStore,
@@ -155,6 +163,10 @@ export class Manager {
     }
     reconciler.start();
     leaders.start();
+    if (o.followKeyProtection !== false) {
+      m.protection = new KeyProtectionFollower(rs.store, o.keyring, () => rs.reencrypt(), o.logger?.child({ component: 'key-protection', nodeId: o.nodeId }));
+      m.protection.start();
+    }
     log?.info({ listen: o.listenAddr, advertise: o.advertiseAddr, socket: o.controlSocket }, 'manager started');
     return m;
   }
@@ -183,6 +195,7 @@ export class Manager {
     this.stopped = true;
     // Before anything stops: the new leader must be able to reach this one's log.
     await handOffLeadership(this.rs.raft, this.log).catch(() => '');
+    await this.protection?.stop();
     this.reconciler.stop();
     await this.leaders.stop();
     await Promise.all([shutdown(this.server), shutdown(this.localServer)]);

@@ -2,17 +2,20 @@
 // gRPC/TLS and LevelDB on 127.0.0.87:7488): a new manager's data dir has its
 // key ring (the node KEK mode 0600), and a byte scan of every file in the data
 // dir finds neither the CA key, nor the join tokens, nor a secret's value,
-// before and after a data key rotation; a locked ring stops the daemon with a
-// clear error.
+// before and after a data key rotation; with autolock, a restarted manager
+// waits locked until it is given the unlock key.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { loadControlProto } from '../../src/api/proto.js';
+import { unary } from '../../src/manager/peer-clients.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { initCluster } from '../../src/daemon/bootstrap.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { dataDirPaths } from '../../src/daemon/state.js';
-import { DataKeyring, generateUnlockKey } from '../../src/manager/encryption/keyring.js';
+import { DataKeyring, generateUnlockKey, KEK_FILE } from '../../src/manager/encryption/keyring.js';
 import { createAction } from '../../src/manager/store/store.js';
 import { scanFiles } from '../../src/testing/byte-scan.js';
 
@@ -88,12 +91,56 @@ test('a manager keeps no secret, join token or CA key in plaintext in any file o
   assert.deepEqual(scanFiles(dir, needles), []);
 });
 
-test('a manager whose data keys are protected by an unlock key does not start: a clear error, for now', async () => {
+test('init --autolock: the daemon wraps its ring with the unlock key; restarted, it waits locked, refuses a wrong key and opens with the right one', async () => {
   const dir = join(base, 'locked');
-  await initCluster({ dataDir: dir, listenAddr: ADDR, advertiseAddr: ADDR });
+  const init = await initCluster({ dataDir: dir, listenAddr: ADDR, advertiseAddr: ADDR, autolock: true });
+  const key = init.unlockKey ?? '';
+  assert.match(key, /^FLTKEY-1-/);
   const p = dataDirPaths(dir);
-  const l = await DataKeyring.load(p.keys);
-  assert.ok(l && !l.locked);
-  await l.keyring.protect({ kind: 'unlock-key', unlockKey: generateUnlockKey() });
-  await assert.rejects(Daemon.start({ dataDir: dir, agent: false }), /this manager is locked/);
+  // init's own manager leaves the ring as it was made (node KEK); the daemon's manager follows the cluster.
+  const first = await Daemon.start({ dataDir: dir, agent: false });
+  try {
+    // Once the manager has applied its log (the cluster object), the follower re-wraps the ring.
+    let l = await DataKeyring.load(p.keys);
+    for (let i = 0; i < 200 && !l?.locked; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      await first.manager?.protection?.settled();
+      l = await DataKeyring.load(p.keys);
+    }
+    assert.ok(l?.locked, 'wrapped by the unlock key');
+    assert.equal(existsSync(join(p.keys, KEK_FILE)), false, 'no key file left');
+  } finally {
+    await first.stop();
+  }
+  // Restarted: it waits, serving only UnlockNode on its control socket.
+  const starting = Daemon.start({ dataDir: dir, agent: false });
+  let started: Daemon | null = null;
+  void starting.then((d) => (started = d));
+  const client = new (loadControlProto().Client)(`unix:${p.controlSocket}`, grpc.credentials.createInsecure());
+  try {
+    const call = <T>(method: string, req: object): Promise<T> => unary<object, T>(client, method, req, { deadlineMs: 5_000 });
+    let refusal: unknown;
+    for (let i = 0; i < 100 && refusal === undefined; i++) {
+      refusal = await call('ListNodes', {}).then(
+        () => assert.fail('a locked manager answered ListNodes'),
+        (err: grpc.ServiceError) => (err.code === grpc.status.UNAVAILABLE ? undefined : err),
+      );
+      if (refusal === undefined) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal((refusal as grpc.ServiceError).code, grpc.status.FAILED_PRECONDITION);
+    assert.match((refusal as grpc.ServiceError).details, /^this manager is locked: run `flotilla unlock`/);
+    await assert.rejects(call('UnlockNode', { unlockKey: generateUnlockKey() }), (err: grpc.ServiceError) => err.code === grpc.status.INVALID_ARGUMENT && /^invalid unlock key: it is not the key/.test(err.details));
+    await assert.rejects(call('UnlockNode', { unlockKey: 'letmein' }), (err: grpc.ServiceError) => err.code === grpc.status.INVALID_ARGUMENT && !err.details.includes('letmein'));
+    assert.equal(started, null, 'still locked');
+    await call('UnlockNode', { unlockKey: key });
+  } finally {
+    client.close();
+  }
+  const d = await starting;
+  try {
+    assert.ok(d.manager, 'the manager runs');
+    assert.equal(d.manager.rs.store.list('cluster')[0]?.unlockKey, key, 'and reads its store');
+  } finally {
+    await d.stop();
+  }
 });
