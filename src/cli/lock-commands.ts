@@ -3,7 +3,8 @@
 // that restarted locked (read from standard input, never from argv, so that
 // it stays out of shell history and `ps`).
 import type { CommandDef } from './command.js';
-import { CliError } from './errors.js';
+import * as grpc from '@grpc/grpc-js';
+import { CliError, RpcError } from './errors.js';
 import { QUIET_FLAG } from './format.js';
 
 /** docker swarm unlock-key's text around the key. */
@@ -67,7 +68,13 @@ export const UNLOCK: CommandDef = {
   async run(ctx) {
     const key = await readKeyLine(ctx);
     if (!key) throw new CliError('no unlock key given: type it, or pipe it in (`flotilla unlock-key -q` on an unlocked manager shows it)');
-    await ctx.control().call('UnlockNode', { unlockKey: key });
+    try {
+      await ctx.control().call('UnlockNode', { unlockKey: key });
+    } catch (err) {
+      // A wrong key is the one refusal an operator meets here: say it as the node does, nothing around it.
+      if (err instanceof RpcError && err.code === grpc.status.INVALID_ARGUMENT) throw new CliError(err.details);
+      throw err;
+    }
     ctx.io.out('manager unlocked\n');
     return 0;
   },

@@ -501,7 +501,8 @@ function encodeSnapshot(addresses: Record<NodeId, string>, app: Uint8Array): Uin
   return out;
 }
 
-function decodeSnapshot(data: Uint8Array): { addresses: Record<NodeId, string>; app: Uint8Array } {
+/** A snapshot of this node: the members' addresses and the state machine's image (exported for tools that read a stopped manager's store). */
+export function decodeSnapshot(data: Uint8Array): { addresses: Record<NodeId, string>; app: Uint8Array } {
   if (data.length < 4) throw new Error('snapshot data is truncated (no address book header)');
   const n = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0);
   if (4 + n > data.length) throw new Error('snapshot data is truncated (address book)');
