@@ -1,16 +1,21 @@
-// Secrets and configs on real daemons (issue 17, parts 1, 2 and 5): a
-// manager and a worker on loopback (127.0.0.210-211:7710) and the real
-// Docker engine, every operator step through the real `flotilla` CLI:
+// Secrets and configs on real daemons (issue 17): a manager and two workers
+// on loopback (127.0.0.210-212:7710) and the real Docker engine, every
+// operator step through the real `flotilla` CLI:
 // create, ls, inspect (never a secret's data), rm, the size limit, removal
 // refused while a service uses one, `service update --secret-add` rolling
-// the tasks, and `secret rotate` rolling the service to the next version.
-// What is asserted is specs, versions and task sets: the files inside the
-// containers are the dispatcher's and the agent's (a task may fail to start
-// until they deliver them; the update config here continues past failures).
+// the tasks, and `secret rotate` rolling the service to the next version
+// (asserted on specs, versions and task sets); then delivery: a task's
+// secret is a read-only file on a tmpfs with its mode and owner, its config a
+// file at its path, nothing of either in `docker inspect`; the worker that
+// runs no task using the secret never received it (its agent's log of what it
+// holds); a byte scan of every data dir and every daemon log finds neither
+// the secret's value nor the CA key (read back by decrypting the manager's
+// store); once the service is gone the files are gone from the host.
 //
 //   npx tsc -p tsconfig.json && node --test dist/test/cluster/secrets-api.test.js
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -18,7 +23,9 @@ import { DaemonCluster } from '../../src/testing/daemon-cluster.js';
 import { TaskState, type Service, type Task } from '../../src/api/objects.js';
 import { connect, type Control } from '../../src/cli/connection.js';
 import { findService, listNodes, listTasks } from '../../src/cli/lookup.js';
-import { LABEL_CLUSTER_ID } from '../../src/worker/exec/docker/labels.js';
+import { LABEL_CLUSTER_ID, LABEL_TASK_ID } from '../../src/worker/exec/docker/labels.js';
+import { filesUnder, scanFiles } from '../../src/testing/byte-scan.js';
+import { readManagerStore } from '../../src/testing/manager-store.js';
 import { requireEngine, TEST_IMAGE } from '../worker/engine.js';
 
 const engine = await requireEngine('test/cluster/secrets-api.test.ts');
@@ -85,8 +92,9 @@ before(async () => {
   if (skip) return;
   await c.init(0);
   await c.join(1, 'worker');
+  await c.join(2, 'worker');
   control = connect({ host: `unix://${join(c.node(0).dataDir, 'control.sock')}`, env: {}, timeoutMs: 15_000 });
-  await c.waitFor(async () => (await listNodes(control)).filter((n) => n.status.state === 'ready').length === 2, 30_000, 'two ready nodes');
+  await c.waitFor(async () => (await listNodes(control)).filter((n) => n.status.state === 'ready').length === 3, 30_000, 'three ready nodes');
   clusterId = (await control.call('GetCluster', {})).cluster?.meta?.id ?? '';
 });
 
@@ -169,4 +177,102 @@ test('a service uses a secret: removal refused naming it; --secret-add rolls the
 
   await ok(['service', 'rm', 'web']);
   assert.equal(await ok(['secret', 'rm', 'api-key~1', 'api-key', 'tls']), 'api-key~1\napi-key\ntls\n');
+});
+
+/** The id of node i, from its data dir. */
+function nodeId(i: number): string {
+  return (JSON.parse(readFileSync(join(c.node(i).dataDir, 'node.json'), 'utf8')) as { nodeId: string }).nodeId;
+}
+
+/** The running container of `service`'s one task, once there is one. */
+async function runningContainer(service: string): Promise<{ id: string; taskId: string }> {
+  let found: { id: string; taskId: string } | undefined;
+  await c.waitFor(
+    async () => {
+      const svc = await findService(control, service);
+      const t = (await desired(svc)).find((x) => x.status.state === TaskState.RUNNING && x.status.containerId);
+      if (t) found = { id: t.status.containerId, taskId: t.id };
+      return found !== undefined;
+    },
+    60_000,
+    `a running task of ${service}`,
+  );
+  return found as { id: string; taskId: string };
+}
+
+async function exec(container: string, cmd: string[]): Promise<string> {
+  const e = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const stream = await e.start({});
+  const chunks: Buffer[] = [];
+  await new Promise<void>((resolve, reject) => {
+    stream.on('data', (b: Buffer) => chunks.push(b));
+    stream.on('end', resolve);
+    stream.on('error', reject);
+  });
+  // The multiplexed stream: 8-byte frame headers, then the payload.
+  const raw = Buffer.concat(chunks);
+  let out = '';
+  for (let i = 0; i + 8 <= raw.length; ) {
+    const len = raw.readUInt32BE(i + 4);
+    out += raw.subarray(i + 8, i + 8 + len).toString('utf8');
+    i += 8 + len;
+  }
+  return out;
+}
+
+test('delivery: the secret is a read-only tmpfs file with its mode, only on the node that runs a task using it, and on no disk or log', { skip }, async () => {
+  const value = `s3cr3t-${randomBytes(16).toString('hex')}`;
+  const secretId = (await ok(['secret', 'create', 'vault-pw', file('vault-pw', value)])).trim();
+  const otherId = (await ok(['secret', 'create', 'other', file('other', 'not-this-one')])).trim();
+  await ok(['config', 'create', 'vault.conf', file('vault.conf', 'listen=8200\n')]);
+  const [w1, w2] = [nodeId(1), nodeId(2)];
+  await ok([
+    'service', 'create', '-d', '--name', 'vault', '--constraint', `node.id==${w1}`,
+    '--secret', 'source=vault-pw,target=vault.pw,uid=1000,gid=1000,mode=0400', '--config', 'source=vault.conf,target=/etc/vault.conf',
+    TEST_IMAGE, 'sleep', '3600',
+  ]);
+  // The other worker runs a task with another secret, so its agent does hold secrets: just not this one.
+  await ok(['service', 'create', '-d', '--name', 'bystander', '--constraint', `node.id==${w2}`, '--secret', 'other', TEST_IMAGE, 'sleep', '3600']);
+  const vault = await runningContainer('vault');
+  await runningContainer('bystander');
+
+  const mounts = await exec(vault.id, ['cat', '/proc/mounts']);
+  assert.match(mounts, /^\S+ \/run\/secrets\/vault\.pw tmpfs ro[, ]/m, mounts);
+  assert.match(mounts, /^\S+ \/etc\/vault\.conf tmpfs ro[, ]/m, mounts);
+  assert.match(await exec(vault.id, ['ls', '-ln', '/run/secrets/vault.pw']), /^-r-------- +1 +1000 +1000 +\d+ /);
+  assert.match(await exec(vault.id, ['ls', '-ln', '/etc/vault.conf']), /^-r--r--r-- +1 +0 +0 +\d+ /);
+  assert.equal(await exec(vault.id, ['cat', '/run/secrets/vault.pw']), value);
+  assert.equal(await exec(vault.id, ['cat', '/etc/vault.conf']), 'listen=8200\n');
+  const inspect = JSON.stringify(await docker.getContainer(vault.id).inspect());
+  assert.ok(!inspect.includes(value) && !inspect.includes(Buffer.from(value).toString('base64')), 'docker inspect shows the mount, not the data');
+  assert.ok(!(await ok(['service', 'inspect', 'vault'])).includes(value));
+
+  // What each worker's agent was sent, as it logs what it holds (ids only).
+  const held = (i: number): string => readFileSync(`${c.node(i).dataDir}.log`, 'utf8').split('\n').filter((l) => l.includes('secrets and configs held')).join('\n');
+  await c.waitFor(() => held(1).includes(secretId) && held(2).includes(otherId), 10_000, 'both agents to log what they hold');
+  assert.ok(!held(1).includes(otherId), 'the first worker never held the bystander secret');
+  assert.ok(!readFileSync(`${c.node(2).dataDir}.log`, 'utf8').includes(secretId), 'the second worker never heard of the vault secret');
+  assert.ok(!held(0).includes(secretId), 'nor did the manager, which runs no task of vault');
+
+  // The byte scan: every file of every data dir and every daemon log; the CA key read back from the manager's store.
+  await c.kill(0, 'SIGTERM');
+  const store = await readManagerStore(c.node(0).dataDir);
+  const caKey = Buffer.from(store.list('cluster')[0].rootCA.keyPem.replace(/-----[^-]+-----|\s+/g, ''), 'base64');
+  assert.equal(store.get('secret', secretId)?.spec.data, Buffer.from(value).toString('base64'), 'the store does hold the secret');
+  // A P-256 PKCS#8 key's first 36 bytes are the same for every key: the private scalar follows.
+  const needles = { value, base64: Buffer.from(value).toString('base64'), caScalar: caKey.subarray(36, 68), caScalarBase64: caKey.toString('base64').slice(48, 90) };
+  for (const i of [0, 1, 2]) {
+    assert.deepEqual(scanFiles(c.node(i).dataDir, needles), [], `node ${i + 1}'s data dir`);
+    const log = readFileSync(`${c.node(i).dataDir}.log`);
+    for (const [label, n] of Object.entries(needles)) assert.equal(log.indexOf(n), -1, `node ${i + 1}'s log holds ${label}`);
+  }
+  assert.ok(filesUnder(c.node(0).dataDir).some((f) => /\.(ldb|log)$/.test(f)), 'the scan covered LevelDB files');
+
+  // Back up; the services go, and their files with them.
+  await c.restart(0);
+  await c.waitReady(0);
+  await ok(['service', 'rm', 'vault', 'bystander']);
+  const shm = `/dev/shm/flotilla/${w1}`;
+  await c.waitFor(() => !existsSync(shm) || scanFiles(shm, { value }).length === 0, 30_000, 'the secret file to leave the host tmpfs');
+  await c.waitFor(async () => (await docker.listContainers({ all: true, filters: { label: [`${LABEL_TASK_ID}=${vault.taskId}`] } })).length === 0, 30_000, 'the container to go');
 });
