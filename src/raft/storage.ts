@@ -26,8 +26,9 @@
 // Encryption at rest (RaftStorageOptions.cipher, src/raft/cipher.ts): with a
 // cipher, entry data and snapshot data are sealed, in format version 2:
 //   e/<index>   version u8 (2) | type u8 | term u64 | index u64 | sealedLen u32 | sealed data
-//               AAD: 'e' | the first 18 bytes (version, type, term, index)
+//               AAD: the record's first 18 bytes (version, type, term, index)
 //   file        the 64-byte header with version 2 | sealed data; AAD: the header
+//               (64 bytes from the magic "FLSN": never the AAD of an entry)
 // The file header and the m/snapshot metadata keep the size and SHA-256 of the
 // PLAINTEXT, so re-sealing a snapshot file under another key (temporary file,
 // fsync, rename, fsync of the directory) leaves the metadata true: a crash in
@@ -297,12 +298,9 @@ export function decodeHardState(b: Uint8Array): HardState {
   return { term, vote, commit };
 }
 
-/** The AAD of a sealed entry: 'e' and the record's first 18 bytes (version, type, term, index). */
+/** The AAD of a sealed entry: the record's first 18 bytes (version, type, term, index), which bind it to its place. */
 function entryAad(record: Uint8Array): Uint8Array {
-  const aad = new Uint8Array(1 + ENTRY_AAD_BYTES);
-  aad[0] = 0x65; // 'e'
-  aad.set(record.subarray(0, ENTRY_AAD_BYTES), 1);
-  return aad;
+  return record.subarray(0, ENTRY_AAD_BYTES);
 }
 const ENTRY_AAD_BYTES = 18;
 
