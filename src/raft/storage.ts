@@ -448,6 +448,15 @@ interface Loaded {
   purgePending: boolean;
 }
 
+/** At most this many entries prepared ahead of save(); beyond, prepare() does nothing. */
+const MAX_PREPARED = 8192;
+
+function sameEntry(a: Entry, b: Entry): boolean {
+  if (a.index !== b.index || a.term !== b.term || a.type !== b.type) return false;
+  if (a.data === b.data) return true;
+  return Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(b.data);
+}
+
 /** Compact the whole database, if this LevelDB binding can (classic-level can: compactRange). */
 function compactor(db: Db): (() => Promise<void>) | null {
   const c = (db as unknown as { compactRange?: (start: string, end: string) => Promise<void> }).compactRange;
@@ -474,6 +483,8 @@ export class RaftStorage {
   private snapRec: SnapshotRecord | null;
   /** Operations run one at a time, in call order, so that the indexes above stay true. */
   private tail: Promise<unknown> = Promise.resolve();
+  /** Entry records encoded (sealed) ahead of save() by prepare(), by index. */
+  private readonly prepared = new Map<number, { entry: Entry; record: Uint8Array }>();
   /** A LevelDB compaction running beside the queue (reencrypt()); close() waits for it. */
   private compaction: Promise<void> = Promise.resolve();
   private closed = false;
@@ -681,6 +692,29 @@ export class RaftStorage {
   }
 
   /**
+   * Encode (seal) entries ahead of the save() that will write them, typically
+   * while the previous save is being synced: sealing is then off the path of
+   * the next write. save() uses a prepared record only for the very same
+   * entry (index, term, type, data), and reencrypt() drops them all (they may
+   * be sealed by a retired key). Without a cipher, nothing to gain: a no-op.
+   */
+  prepare(entries: readonly Entry[]): void {
+    if (!this.cipher || this.closed || this.failed !== null) return;
+    if (this.prepared.size + entries.length > MAX_PREPARED) return;
+    for (const e of entries) {
+      if (e.index <= this.snapIndex) continue;
+      const had = this.prepared.get(e.index);
+      if (had && sameEntry(had.entry, e)) continue;
+      try {
+        this.prepared.set(e.index, { entry: e, record: encodeEntry(e, this.cipher) });
+      } catch {
+        // save() encodes it again and reports what is wrong.
+        return;
+      }
+    }
+  }
+
+  /**
    * Step 1 of the Ready contract as one synced LevelDB batch: a received
    * snapshot (its file is written first) replaces the whole log; entries at
    * i.. replace what is stored from i on; then the hard state.
@@ -725,7 +759,7 @@ export class RaftStorage {
     }
     // Sealed here, in the queue: a rotation's reencrypt() queued before this write re-seals nothing of it,
     // and this write seals with the key current when it runs.
-    for (const e of entries) ops.push({ type: 'put', key: entryKey(e.index), value: encodeEntry(e, this.cipher) });
+    for (const e of entries) ops.push({ type: 'put', key: entryKey(e.index), value: this.recordOf(e) });
     // Whatever was stored after the last new entry belongs to a log that was overwritten.
     if (entries.length > 0) {
       for (let i = newLast + 1; i <= last; i++) ops.push({ type: 'del', key: entryKey(i) });
@@ -746,7 +780,15 @@ export class RaftStorage {
       this.log?.info({ index: this.snapIndex, term: this.snapTerm, bytes: snapshot.data.byteLength }, 'stored a snapshot received from the leader');
     }
     this.last = newLast;
+    if (this.prepared.size > 0) for (const i of this.prepared.keys()) if (i <= newLast) this.prepared.delete(i);
     if (snapshot) await this.removeStaleSnapshotFiles(false);
+  }
+
+  /** The record of `e`: prepared ahead if it was, encoded now otherwise. */
+  private recordOf(e: Entry): Uint8Array {
+    const p = this.prepared.get(e.index);
+    if (p && sameEntry(p.entry, e)) return p.record;
+    return encodeEntry(e, this.cipher);
   }
 
   /**
@@ -801,6 +843,8 @@ export class RaftStorage {
     if (!cipher) throw new StorageError(`raft storage in ${this.dir} has no cipher to re-encrypt with`, this.dir);
     let entries = 0;
     let snapshot = false;
+    // Prepared records may be sealed by a key the rotation is retiring: later saves seal anew, with the current key.
+    this.prepared.clear();
     await this.write(async () => {
       if (this.snapRec) {
         const { data } = await readSnapshotFile(this.dir, this.snapDir, this.snapRec, cipher);
