@@ -448,8 +448,9 @@ interface Loaded {
   purgePending: boolean;
 }
 
-/** At most this many entries prepared ahead of save(); beyond, prepare() does nothing. */
+/** At most this many entries, and bytes of records, prepared ahead of save(); beyond, prepare() does nothing. */
 const MAX_PREPARED = 8192;
+const MAX_PREPARED_BYTES = 32 << 20;
 
 function sameEntry(a: Entry, b: Entry): boolean {
   if (a.index !== b.index || a.term !== b.term || a.type !== b.type) return false;
@@ -485,6 +486,7 @@ export class RaftStorage {
   private tail: Promise<unknown> = Promise.resolve();
   /** Entry records encoded (sealed) ahead of save() by prepare(), by index. */
   private readonly prepared = new Map<number, { entry: Entry; record: Uint8Array }>();
+  private preparedBytes = 0;
   /** A LevelDB compaction running beside the queue (reencrypt()); close() waits for it. */
   private compaction: Promise<void> = Promise.resolve();
   private closed = false;
@@ -705,12 +707,26 @@ export class RaftStorage {
       if (e.index <= this.snapIndex) continue;
       const had = this.prepared.get(e.index);
       if (had && sameEntry(had.entry, e)) continue;
+      if (this.preparedBytes + e.data.byteLength > MAX_PREPARED_BYTES) return;
+      let record: Uint8Array;
       try {
-        this.prepared.set(e.index, { entry: e, record: encodeEntry(e, this.cipher) });
+        record = encodeEntry(e, this.cipher);
       } catch {
         // save() encodes it again and reports what is wrong.
         return;
       }
+      if (had) this.preparedBytes -= had.record.byteLength;
+      this.prepared.set(e.index, { entry: e, record });
+      this.preparedBytes += record.byteLength;
+    }
+  }
+
+  private dropPrepared(upTo: number): void {
+    if (this.prepared.size === 0) return;
+    for (const [i, p] of this.prepared) {
+      if (i > upTo) continue;
+      this.prepared.delete(i);
+      this.preparedBytes -= p.record.byteLength;
     }
   }
 
@@ -780,7 +796,7 @@ export class RaftStorage {
       this.log?.info({ index: this.snapIndex, term: this.snapTerm, bytes: snapshot.data.byteLength }, 'stored a snapshot received from the leader');
     }
     this.last = newLast;
-    if (this.prepared.size > 0) for (const i of this.prepared.keys()) if (i <= newLast) this.prepared.delete(i);
+    this.dropPrepared(newLast);
     if (snapshot) await this.removeStaleSnapshotFiles(false);
   }
 
@@ -845,6 +861,7 @@ export class RaftStorage {
     let snapshot = false;
     // Prepared records may be sealed by a key the rotation is retiring: later saves seal anew, with the current key.
     this.prepared.clear();
+    this.preparedBytes = 0;
     await this.write(async () => {
       if (this.snapRec) {
         const { data } = await readSnapshotFile(this.dir, this.snapDir, this.snapRec, cipher);
