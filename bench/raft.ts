@@ -17,6 +17,7 @@
 //   npm run bench:raft [-- --seconds S] [--clients 1,16,64] [--skip-etcd]
 //                      [--warmup S] [--failovers N]
 //                      [--encryption-clients 64] [--encryption-rounds N] [--skip-encryption]
+//                      [--encryption-only]
 //
 // One JSON line per result on stdout; progress on stderr. Every process it
 // starts is killed on exit (normal, error, SIGINT/SIGTERM), temp dirs removed.
@@ -47,10 +48,12 @@ interface Args {
   encryptionClients: number[];
   encryptionRounds: number;
   skipEncryption: boolean;
+  /** Only the on/off comparison (no flotilla-vs-etcd runs). */
+  encryptionOnly: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seconds: 10, warmup: 1, clients: [1, 16, 64], skipEtcd: false, failovers: 3, encryptionClients: [64], encryptionRounds: 2, skipEncryption: false };
+  const a: Args = { seconds: 10, warmup: 1, clients: [1, 16, 64], skipEtcd: false, failovers: 3, encryptionClients: [64], encryptionRounds: 2, skipEncryption: false, encryptionOnly: false };
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i];
     const v = argv[i + 1];
@@ -64,6 +67,7 @@ function parseArgs(argv: string[]): Args {
     else if (f === '--failovers') a.failovers = Math.floor(num());
     else if (f === '--skip-etcd') a.skipEtcd = true;
     else if (f === '--skip-encryption') a.skipEncryption = true;
+    else if (f === '--encryption-only') a.encryptionOnly = true;
     else if (f === '--encryption-rounds') a.encryptionRounds = Math.max(1, Math.floor(num()));
     else if (f === '--clients' || f === '--encryption-clients') {
       if (!v || !/^\d+(,\d+)*$/.test(v)) throw new Error(`${f} needs a list like 1,16,64`);
@@ -745,12 +749,14 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   let ours: SideResult = { load: new Map(), failovers: [] };
   let theirs: SideResult | null = null;
-  try {
-    ours = await runFlotilla(args);
-  } catch (e) {
-    emit({ system: 'flotilla', error: errMsg(e) });
+  if (!args.encryptionOnly) {
+    try {
+      ours = await runFlotilla(args);
+    } catch (e) {
+      emit({ system: 'flotilla', error: errMsg(e) });
+    }
   }
-  if (!args.skipEtcd) {
+  if (!args.skipEtcd && !args.encryptionOnly) {
     try {
       theirs = await runEtcd(args);
     } catch (e) {

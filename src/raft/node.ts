@@ -13,6 +13,7 @@ import {
   ConfChangeType,
   DEFAULT_CONFIG,
   EntryType,
+  MessageType,
   NONE,
   Role,
   type ConfChange,
@@ -45,6 +46,13 @@ export interface RaftStorageLike {
   save(rd: { hardState: HardState | null; entries: Entry[]; snapshot: Snapshot | null; mustSync?: boolean }): Promise<void>;
   /** An application snapshot: write it, then drop the entries it covers. */
   saveSnapshot(s: Snapshot): Promise<void>;
+  /**
+   * Optional: entries that a coming save() will likely write, handed over as
+   * soon as they are known (a proposal, an App message), so that the storage
+   * can encode (seal) them while the previous write is still being synced,
+   * off the path of the next one. A hint only: save() writes what it is given.
+   */
+  prepare?(entries: readonly Entry[]): void;
 }
 
 /** What the node needs from the transport (src/raft/transport.ts). */
@@ -178,6 +186,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   /** Messages from the transport. */
   receive(msgs: Message[]): void {
     if (!this.running) return;
+    if (this.storage.prepare) for (const m of msgs) if (m.type === MessageType.App && m.entries.length > 0) this.storage.prepare(m.entries);
     for (const m of msgs) this.guard(() => this.core.step(m));
     this.schedule();
   }
@@ -202,6 +211,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    */
   propose(data: Uint8Array, opts: { timeoutMs?: number } = {}): Promise<R> {
     const pos = this.call(() => this.core.propose(data));
+    this.storage.prepare?.([{ index: pos.index, term: pos.term, type: EntryType.Normal, data }]);
     return this.waitApplied(pos.index, pos.term, opts.timeoutMs ?? 10_000);
   }
 

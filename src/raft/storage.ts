@@ -26,8 +26,9 @@
 // Encryption at rest (RaftStorageOptions.cipher, src/raft/cipher.ts): with a
 // cipher, entry data and snapshot data are sealed, in format version 2:
 //   e/<index>   version u8 (2) | type u8 | term u64 | index u64 | sealedLen u32 | sealed data
-//               AAD: 'e' | the first 18 bytes (version, type, term, index)
+//               AAD: the record's first 18 bytes (version, type, term, index)
 //   file        the 64-byte header with version 2 | sealed data; AAD: the header
+//               (64 bytes from the magic "FLSN": never the AAD of an entry)
 // The file header and the m/snapshot metadata keep the size and SHA-256 of the
 // PLAINTEXT, so re-sealing a snapshot file under another key (temporary file,
 // fsync, rename, fsync of the directory) leaves the metadata true: a crash in
@@ -297,12 +298,9 @@ export function decodeHardState(b: Uint8Array): HardState {
   return { term, vote, commit };
 }
 
-/** The AAD of a sealed entry: 'e' and the record's first 18 bytes (version, type, term, index). */
+/** The AAD of a sealed entry: the record's first 18 bytes (version, type, term, index), which bind it to its place. */
 function entryAad(record: Uint8Array): Uint8Array {
-  const aad = new Uint8Array(1 + ENTRY_AAD_BYTES);
-  aad[0] = 0x65; // 'e'
-  aad.set(record.subarray(0, ENTRY_AAD_BYTES), 1);
-  return aad;
+  return record.subarray(0, ENTRY_AAD_BYTES);
 }
 const ENTRY_AAD_BYTES = 18;
 
@@ -450,6 +448,16 @@ interface Loaded {
   purgePending: boolean;
 }
 
+/** At most this many entries, and bytes of records, prepared ahead of save(); beyond, prepare() does nothing. */
+const MAX_PREPARED = 8192;
+const MAX_PREPARED_BYTES = 32 << 20;
+
+function sameEntry(a: Entry, b: Entry): boolean {
+  if (a.index !== b.index || a.term !== b.term || a.type !== b.type) return false;
+  if (a.data === b.data) return true;
+  return Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(b.data);
+}
+
 /** Compact the whole database, if this LevelDB binding can (classic-level can: compactRange). */
 function compactor(db: Db): (() => Promise<void>) | null {
   const c = (db as unknown as { compactRange?: (start: string, end: string) => Promise<void> }).compactRange;
@@ -476,6 +484,9 @@ export class RaftStorage {
   private snapRec: SnapshotRecord | null;
   /** Operations run one at a time, in call order, so that the indexes above stay true. */
   private tail: Promise<unknown> = Promise.resolve();
+  /** Entry records encoded (sealed) ahead of save() by prepare(), by index. */
+  private readonly prepared = new Map<number, { entry: Entry; record: Uint8Array }>();
+  private preparedBytes = 0;
   /** A LevelDB compaction running beside the queue (reencrypt()); close() waits for it. */
   private compaction: Promise<void> = Promise.resolve();
   private closed = false;
@@ -683,6 +694,43 @@ export class RaftStorage {
   }
 
   /**
+   * Encode (seal) entries ahead of the save() that will write them, typically
+   * while the previous save is being synced: sealing is then off the path of
+   * the next write. save() uses a prepared record only for the very same
+   * entry (index, term, type, data), and reencrypt() drops them all (they may
+   * be sealed by a retired key). Without a cipher, nothing to gain: a no-op.
+   */
+  prepare(entries: readonly Entry[]): void {
+    if (!this.cipher || this.closed || this.failed !== null) return;
+    if (this.prepared.size + entries.length > MAX_PREPARED) return;
+    for (const e of entries) {
+      if (e.index <= this.snapIndex) continue;
+      const had = this.prepared.get(e.index);
+      if (had && sameEntry(had.entry, e)) continue;
+      if (this.preparedBytes + e.data.byteLength > MAX_PREPARED_BYTES) return;
+      let record: Uint8Array;
+      try {
+        record = encodeEntry(e, this.cipher);
+      } catch {
+        // save() encodes it again and reports what is wrong.
+        return;
+      }
+      if (had) this.preparedBytes -= had.record.byteLength;
+      this.prepared.set(e.index, { entry: e, record });
+      this.preparedBytes += record.byteLength;
+    }
+  }
+
+  private dropPrepared(upTo: number): void {
+    if (this.prepared.size === 0) return;
+    for (const [i, p] of this.prepared) {
+      if (i > upTo) continue;
+      this.prepared.delete(i);
+      this.preparedBytes -= p.record.byteLength;
+    }
+  }
+
+  /**
    * Step 1 of the Ready contract as one synced LevelDB batch: a received
    * snapshot (its file is written first) replaces the whole log; entries at
    * i.. replace what is stored from i on; then the hard state.
@@ -727,7 +775,7 @@ export class RaftStorage {
     }
     // Sealed here, in the queue: a rotation's reencrypt() queued before this write re-seals nothing of it,
     // and this write seals with the key current when it runs.
-    for (const e of entries) ops.push({ type: 'put', key: entryKey(e.index), value: encodeEntry(e, this.cipher) });
+    for (const e of entries) ops.push({ type: 'put', key: entryKey(e.index), value: this.recordOf(e) });
     // Whatever was stored after the last new entry belongs to a log that was overwritten.
     if (entries.length > 0) {
       for (let i = newLast + 1; i <= last; i++) ops.push({ type: 'del', key: entryKey(i) });
@@ -748,7 +796,15 @@ export class RaftStorage {
       this.log?.info({ index: this.snapIndex, term: this.snapTerm, bytes: snapshot.data.byteLength }, 'stored a snapshot received from the leader');
     }
     this.last = newLast;
+    this.dropPrepared(newLast);
     if (snapshot) await this.removeStaleSnapshotFiles(false);
+  }
+
+  /** The record of `e`: prepared ahead if it was, encoded now otherwise. */
+  private recordOf(e: Entry): Uint8Array {
+    const p = this.prepared.get(e.index);
+    if (p && sameEntry(p.entry, e)) return p.record;
+    return encodeEntry(e, this.cipher);
   }
 
   /**
@@ -803,6 +859,9 @@ export class RaftStorage {
     if (!cipher) throw new StorageError(`raft storage in ${this.dir} has no cipher to re-encrypt with`, this.dir);
     let entries = 0;
     let snapshot = false;
+    // Prepared records may be sealed by a key the rotation is retiring: later saves seal anew, with the current key.
+    this.prepared.clear();
+    this.preparedBytes = 0;
     await this.write(async () => {
       if (this.snapRec) {
         const { data } = await readSnapshotFile(this.dir, this.snapDir, this.snapRec, cipher);

@@ -246,3 +246,26 @@ test('writes queued around a reencrypt are sealed with the new key: after it, th
     assert.deepEqual(got.entries, [...want.entries.filter((e) => e.index > 20), ...more]);
   });
 });
+
+test('entries prepared ahead are written as saved, a different entry at a prepared index is not replaced by the prepared one, and a rotation drops what was prepared with the old key', async () => {
+  await withDir(async (dir) => {
+    const want = await fill(dir, { cipher: ring(1) });
+    const cipher = ring(1);
+    const st = await RaftStorage.open(dir, { cipher });
+    const next = [31, 32, 33].map((i) => ent(i, 4));
+    st.prepare(next);
+    // Index 33 ends up holding another entry (say, another leader's) than the one prepared.
+    const other: Entry = { index: 33, term: 4, type: EntryType.Normal, data: enc('another leader') };
+    await st.save({ hardState: { term: 4, vote: 'a', commit: 30 }, entries: [next[0], next[1], other], snapshot: null });
+    // Prepared with key 1, saved after a rotation to key 2 retired it.
+    const later = [34, 35].map((i) => ent(i, 4));
+    st.prepare(later);
+    cipher.setRing({ current: 2, keys: new Map([1, 2].map((id) => [id, KEYS.get(id)!])) });
+    await st.reencrypt();
+    cipher.setRing({ current: 2, keys: new Map([[2, KEYS.get(2)!]]) });
+    await st.save({ hardState: null, entries: later, snapshot: null });
+    await st.close();
+    const got = await reopen(dir, { cipher: ring(2) });
+    assert.deepEqual(got.entries, [...want.entries, next[0], next[1], other, ...later]);
+  });
+});
