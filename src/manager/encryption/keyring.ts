@@ -413,6 +413,36 @@ export class DataKeyring {
   }
 
   /**
+   * protect() and rotate() as one change, for autolock turned on: the ring
+   * [old..., new] (current = new) is written wrapped by the new protection in
+   * one atomic write, then the KEK file goes, then everything is re-sealed and
+   * the old keys retired. A crash after the first write leaves a ring under the
+   * new protection that is mid-rotation, which Manager.start finishes: the data
+   * key a key file on disk once wrapped is never left the current one.
+   */
+  protectAndRotate(p: KeyProtection, reencrypt: () => Promise<void>): Promise<void> {
+    return this.serial(async () => {
+      const next = toWrapper(p);
+      const id = newKeyId(this.ring.order);
+      const keys = new Map(this.ring.keys);
+      keys.set(id, randomBytes(KEY_BYTES));
+      const extended: Ring = { current: id, order: [...this.ring.order, id], keys };
+      if (next.kind === 'node') await writeFileAtomic(this.kekPath, next.kek, 0o600);
+      await writeFileAtomic(this.dekPath, wrap(extended, next), 0o600);
+      step('protect:wrapped');
+      if (next.kind === 'unlock-key' && this.wrapper.kind === 'node') {
+        await rm(this.kekPath, { force: true });
+        await syncDir(this.dir);
+        step('protect:kek-removed');
+      }
+      this.wrapper = next;
+      this.setRing(extended);
+      this.log?.info({ protection: next.kind, key: keyIdHex(id) }, 'the data key ring is now protected by a new key; rotating the data key');
+      await this.reencryptAndRetire(reencrypt);
+    });
+  }
+
+  /**
    * Rotate the data key: persist ring [old..., new] (current = new), await
    * reencrypt(), persist ring [new]. At load, a ring with more than one key
    * means a rotation was interrupted: the caller finishes it with finishRotation(reencrypt).

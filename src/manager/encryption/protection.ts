@@ -6,7 +6,8 @@
 //
 // Turning autolock on also rotates the data key (as Swarm does): the old one
 // was wrapped by a key file on this disk, so whatever it sealed is sealed
-// again with a key that never was.
+// again with a key that never was. The new wrap and the new key are one write
+// (DataKeyring.protectAndRotate), so no crash leaves the old key current.
 import type { Logger } from 'pino';
 import type { Cluster } from '../../api/objects.js';
 import type { ClusterStore } from '../store/store.js';
@@ -20,7 +21,8 @@ export interface ProtectedKeyring {
   readonly protection: CurrentProtection;
   matches(unlockKey: string): boolean;
   protect(p: WantedProtection): Promise<void>;
-  rotate(reencrypt: () => Promise<void>): Promise<void>;
+  /** Re-wrap and start a data key rotation in one atomic write, then finish the rotation. */
+  protectAndRotate(p: WantedProtection, reencrypt: () => Promise<void>): Promise<void>;
 }
 
 export type ProtectionStep =
@@ -95,12 +97,14 @@ export class KeyProtectionFollower {
     const step = protectionStep(this.store.list('cluster')[0], this.ring);
     if (step.action === 'none') return;
     try {
-      await this.ring.protect(step.to);
-      this.log?.info({ protection: step.to.kind }, step.to.kind === 'node' ? 'data key now wrapped by the key file in the data dir (autolock off)' : 'data key now wrapped by the unlock key (autolock on)');
-      if (step.rotate) {
-        await this.ring.rotate(this.reencrypt);
-        this.log?.info('data key rotated: the log and snapshot are sealed with the new one');
-      }
+      // Autolock turned on: the new wrap and the new data key land in one write (a crash cannot leave the old key,
+      // which a key file on this disk wrapped, as the current one).
+      if (step.rotate) await this.ring.protectAndRotate(step.to, this.reencrypt);
+      else await this.ring.protect(step.to);
+      this.log?.info(
+        { protection: step.to.kind, rotated: step.rotate },
+        step.to.kind === 'node' ? 'data key now wrapped by the key file in the data dir (autolock off)' : 'data key now wrapped by the unlock key (autolock on)',
+      );
     } catch (err) {
       // The ring is as it was or as asked (each step is atomic on disk): try again a little later.
       this.log?.error({ err: err instanceof Error ? err.message : String(err) }, 'cannot re-wrap the data key; trying again in 5 s');

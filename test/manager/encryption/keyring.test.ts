@@ -64,8 +64,6 @@ function crashAt(at: KeyringStep): void {
   });
 }
 
-// ------------------------------------------------------------ unlock keys
-
 // ------------------------------------------------------------ create, load
 
 test('create writes the wrapped ring and the node KEK (both 0600, in a 0700 directory); load opens it', async () => {
@@ -265,6 +263,35 @@ test('rotate stopped at every step (the ring, the re-seal of the snapshot, of th
       assert.deepEqual(st3.load().entries, Array.from({ length: 18 }, (_, i) => ent(i + 13)), name);
       await st3.close();
       assert.deepEqual(scanFiles(dir, { marker: MARKER }), [], name);
+    });
+  }
+});
+
+test('protectAndRotate (autolock on): stopped after each durable step, the ring opens under the unlock key mid-rotation, and finishing it retires the key the KEK file wrapped', async () => {
+  for (const at of ['protect:wrapped', 'protect:kek-removed', 'rotate:reencrypted'] as KeyringStep[]) {
+    await withDir(async (dir) => {
+      const u = generateUnlockKey();
+      const k = await DataKeyring.create(join(dir, 'keys'), { kind: 'node' });
+      const st = await RaftStorage.open(join(dir, 'raft'), { cipher: k.cipher });
+      await st.save({ hardState: { term: 3, vote: 'a', commit: 12 }, entries: Array.from({ length: 12 }, (_, i) => ent(i + 1)), snapshot: null });
+      const [old] = k.keyIds;
+      crashAt(at);
+      await assert.rejects(k.protectAndRotate({ kind: 'unlock-key', unlockKey: u }, () => st.reencrypt()), /simulated crash/);
+      setKeyringStepHook(null);
+      await st.close();
+      const again = await open(join(dir, 'keys'), u);
+      assert.equal(again.protection.kind, 'unlock-key', at);
+      assert.equal(await exists(join(dir, 'keys', KEK_FILE)), false, `${at}: no KEK file (a stale one is removed at load)`);
+      assert.ok(again.rotating, `${at}: a rotation to finish`);
+      assert.notEqual(again.keyIds[again.keyIds.length - 1], old, 'the current key is the new one');
+      const st2 = await RaftStorage.open(join(dir, 'raft'), { cipher: again.cipher });
+      await again.finishRotation(() => st2.reencrypt());
+      assert.equal(again.rotating, false);
+      assert.ok(!again.keyIds.includes(old), `${at}: the key the KEK file wrapped is retired`);
+      await st2.close();
+      const st3 = await RaftStorage.open(join(dir, 'raft'), { cipher: (await open(join(dir, 'keys'), u)).cipher });
+      assert.deepEqual(st3.load().entries, Array.from({ length: 12 }, (_, i) => ent(i + 1)));
+      await st3.close();
     });
   }
 });

@@ -24,7 +24,8 @@ class FakeRing implements ProtectedKeyring {
     this.steps.push(`protect:${p.kind}`);
     return Promise.resolve();
   }
-  async rotate(reencrypt: () => Promise<void>): Promise<void> {
+  async protectAndRotate(p: WantedProtection, reencrypt: () => Promise<void>): Promise<void> {
+    await this.protect(p);
     this.steps.push('rotate');
     await reencrypt();
   }
