@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DaemonCluster } from '../../src/testing/daemon-cluster.js';
 import { LABEL_CLUSTER_ID, LABEL_NODE_ID, LABEL_SERVICE_NAME } from '../../src/worker/exec/docker/labels.js';
-import { requireEngine, TEST_IMAGE } from '../worker/engine.js';
+import { execIn, requireEngine, TEST_IMAGE } from '../worker/engine.js';
 import { NodeAddresses } from '../../src/network/node-addresses.js';
 
 const engine = await requireEngine('test/cluster/mesh.test.ts');
@@ -336,21 +336,5 @@ test('kill -9 of a worker fails at most the request in flight there; the next on
 });
 
 async function exec(containerId: string, cmd: string[]): Promise<string> {
-  const e = await docker.getContainer(containerId).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await e.start({ hijack: true, stdin: false });
-  const chunks: Buffer[] = [];
-  await new Promise<void>((resolve) => {
-    stream.on('data', (b: Buffer) => chunks.push(b));
-    stream.on('end', () => resolve());
-    setTimeout(resolve, 10_000);
-  });
-  // The engine multiplexes stdout and stderr: 8-byte frame headers before each chunk.
-  const raw = Buffer.concat(chunks);
-  let out = '';
-  for (let i = 0; i + 8 <= raw.length; ) {
-    const len = raw.readUInt32BE(i + 4);
-    out += raw.subarray(i + 8, i + 8 + len).toString('utf8');
-    i += 8 + len;
-  }
-  return out;
+  return (await execIn(docker, containerId, cmd)).out;
 }

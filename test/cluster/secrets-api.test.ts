@@ -26,7 +26,7 @@ import { findService, listNodes, listTasks } from '../../src/cli/lookup.js';
 import { LABEL_CLUSTER_ID, LABEL_TASK_ID } from '../../src/worker/exec/docker/labels.js';
 import { filesUnder, scanFiles } from '../../src/testing/byte-scan.js';
 import { readManagerStore } from '../../src/testing/manager-store.js';
-import { requireEngine, TEST_IMAGE } from '../worker/engine.js';
+import { execIn, requireEngine, TEST_IMAGE } from '../worker/engine.js';
 
 const engine = await requireEngine('test/cluster/secrets-api.test.ts');
 const skip = engine.skip !== false;
@@ -133,7 +133,7 @@ test('secret and config create, ls, inspect and rm through the CLI; the data of 
   assert.equal(await ok(['config', 'rm', 'app.conf']), 'app.conf\n');
 });
 
-test('a service uses a secret: removal refused naming it; --secret-add rolls the tasks; secret rotate rolls the service to the next version', { skip }, async () => {
+test('a service uses a secret: removal refused naming it; --secret-add and --secret-rm roll the tasks; secret rotate rolls the service to the next version', { skip }, async () => {
   const dbId = (await ok(['secret', 'create', 'api-key', file('key', 'k1')])).trim();
   // All slots at once, on past failures: the rollout does not wait for the files to be delivered.
   await ok([
@@ -170,10 +170,15 @@ test('a service uses a secret: removal refused naming it; --secret-add rolls the
     [tlsId, 'tls', '/etc/tls.pem'],
   ]);
   assert.equal(after.previousSpec?.taskTemplate.container.secrets?.[0].id, dbId);
-  await rolledOut('web', new Set(second.map((t) => t.id)), [nextId, tlsId]);
+  const third = await rolledOut('web', new Set(second.map((t) => t.id)), [nextId, tlsId]);
   assert.match(await ok(['secret', 'ls']), new RegExp(`\\n${dbId} +api-key~1 +`));
   // The earlier version is kept while a rollback would use it.
   assert.match(await fails(['secret', 'rm', 'api-key~1']), /is in use by service "web" \(its previous spec, which a rollback returns to\)/);
+
+  // Removing a secret rolls the tasks too (by its target here).
+  await ok(['service', 'update', '-d', '--secret-rm', '/etc/tls.pem', 'web']);
+  assert.deepEqual((await findService(control, 'web')).spec.taskTemplate.container.secrets?.map((r) => r.id), [nextId]);
+  await rolledOut('web', new Set(third.map((t) => t.id)), [nextId]);
 
   await ok(['service', 'rm', 'web']);
   assert.equal(await ok(['secret', 'rm', 'api-key~1', 'api-key', 'tls']), 'api-key~1\napi-key\ntls\n');
@@ -201,23 +206,7 @@ async function runningContainer(service: string): Promise<{ id: string; taskId: 
 }
 
 async function exec(container: string, cmd: string[]): Promise<string> {
-  const e = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await e.start({});
-  const chunks: Buffer[] = [];
-  await new Promise<void>((resolve, reject) => {
-    stream.on('data', (b: Buffer) => chunks.push(b));
-    stream.on('end', resolve);
-    stream.on('error', reject);
-  });
-  // The multiplexed stream: 8-byte frame headers, then the payload.
-  const raw = Buffer.concat(chunks);
-  let out = '';
-  for (let i = 0; i + 8 <= raw.length; ) {
-    const len = raw.readUInt32BE(i + 4);
-    out += raw.subarray(i + 8, i + 8 + len).toString('utf8');
-    i += 8 + len;
-  }
-  return out;
+  return (await execIn(docker, container, cmd)).out;
 }
 
 test('delivery: the secret is a read-only tmpfs file with its mode, only on the node that runs a task using it, and on no disk or log', { skip }, async () => {

@@ -6,9 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Level } from 'level';
 import { AesGcmCipher } from '../../src/raft/cipher.js';
 import {
   HARD_STATE_KEY,
@@ -22,6 +20,7 @@ import {
   type RaftStorageOptions,
   type ReencryptStep,
 } from '../../src/raft/storage.js';
+import { rawDb, reopen, withDir } from './fixtures/storage-dir.js';
 import { EntryType, type Entry, type Snapshot } from '../../src/raft/types.js';
 import { scanFiles } from '../../src/testing/byte-scan.js';
 
@@ -37,33 +36,8 @@ function ring(current: number, ...others: number[]): AesGcmCipher {
   return new AesGcmCipher({ current, keys: new Map([current, ...others].map((id) => [id, KEYS.get(id)!])) });
 }
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await fsp.mkdtemp(join(tmpdir(), 'raft-storage-enc-'));
-  try {
-    await fn(dir);
-  } finally {
-    await fsp.rm(dir, { recursive: true, force: true });
-  }
-}
 
-async function reopen(dir: string, opts: RaftStorageOptions = {}): Promise<InitialStateParts> {
-  const st = await RaftStorage.open(dir, opts);
-  try {
-    return st.load();
-  } finally {
-    await st.close();
-  }
-}
 
-async function rawDb<T>(dir: string, fn: (db: Level<string, Uint8Array>) => Promise<T>): Promise<T> {
-  const db = new Level<string, Uint8Array>(join(dir, 'raft.ldb'), { keyEncoding: 'utf8', valueEncoding: 'view' });
-  await db.open();
-  try {
-    return await fn(db);
-  } finally {
-    await db.close();
-  }
-}
 
 /** Format versions of the stored entries, and of the snapshot file (0 if none). */
 async function versions(dir: string): Promise<{ entries: number[]; snapshot: number; purge: boolean }> {

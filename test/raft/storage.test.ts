@@ -6,10 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Level } from 'level';
 import { Prng } from '../../src/testing/prng.js';
 import { RaftCore } from '../../src/raft/core/raft.js';
 import {
@@ -24,6 +22,7 @@ import {
   snapshotFileName,
   type InitialStateParts,
 } from '../../src/raft/storage.js';
+import { rawDb, reopen, withDir } from './fixtures/storage-dir.js';
 import { DEFAULT_CONFIG, EntryType, Role, type ConfState, type Entry, type HardState, type Snapshot } from '../../src/raft/types.js';
 import { SNAPSHOT_LAG, WRITER_CONF, writerEntry, writerSnapshotData, writerTerm } from './fixtures/storage-writer.js';
 
@@ -35,34 +34,8 @@ const snap = (index: number, term: number, data = `snapshot at ${index}`): Snaps
 const hs = (term: number, commit: number, vote = 'a'): HardState => ({ term, vote, commit });
 const EMPTY: InitialStateParts = { hardState: { term: 0, vote: '', commit: 0 }, snapshot: null, entries: [] };
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await fsp.mkdtemp(join(tmpdir(), 'raft-storage-'));
-  try {
-    await fn(dir);
-  } finally {
-    await fsp.rm(dir, { recursive: true, force: true });
-  }
-}
 
-async function reopen(dir: string): Promise<InitialStateParts> {
-  const st = await RaftStorage.open(dir);
-  try {
-    return st.load();
-  } finally {
-    await st.close();
-  }
-}
 
-/** Raw access to the LevelDB of a closed storage, to look at or damage records. */
-async function rawDb<T>(dir: string, fn: (db: Level<string, Uint8Array>) => Promise<T>): Promise<T> {
-  const db = new Level<string, Uint8Array>(join(dir, 'raft.ldb'), { keyEncoding: 'utf8', valueEncoding: 'view' });
-  await db.open();
-  try {
-    return await fn(db);
-  } finally {
-    await db.close();
-  }
-}
 
 const entryKeys = (dir: string): Promise<string[]> => rawDb(dir, (db) => db.keys({ gte: 'e/', lt: 'e0' }).all());
 

@@ -47,6 +47,28 @@ export async function requireEngine(file: string): Promise<Engine> {
 }
 
 /** A cluster id unique to this file and process: the label all its containers carry. */
+/** `docker exec` in a container (as `user`, if given): stdout and stderr together (the engine's frames undone), and the exit code. */
+export async function execIn(docker: Docker, containerId: string, cmd: string[], user = ''): Promise<{ out: string; code: number }> {
+  const e = await docker.getContainer(containerId).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, ...(user ? { User: user } : {}) });
+  const stream = await e.start({ hijack: true, stdin: false });
+  const chunks: Buffer[] = [];
+  await new Promise<void>((resolve) => {
+    stream.on('data', (b: Buffer) => chunks.push(b));
+    stream.on('end', () => resolve());
+    setTimeout(resolve, 10_000);
+  });
+  // The engine multiplexes stdout and stderr: an 8-byte frame header before each chunk.
+  const raw = Buffer.concat(chunks);
+  let out = '';
+  for (let i = 0; i + 8 <= raw.length; ) {
+    const len = raw.readUInt32BE(i + 4);
+    out += raw.subarray(i + 8, i + 8 + len).toString('utf8');
+    i += 8 + len;
+  }
+  const { ExitCode } = await e.inspect();
+  return { out, code: ExitCode ?? -1 };
+}
+
 export function uniqueClusterId(name: string): string {
   return `t-${name}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }

@@ -19,7 +19,7 @@ import { TaskFilesError } from '../../../../src/worker/exec/executor.js';
 import { Agent } from '../../../../src/worker/agent.js';
 import { HeldFiles, type AssignedFiles } from '../../../../src/worker/files.js';
 import { TaskState, type FileReference, type Task } from '../../../../src/api/objects.js';
-import { Collector, clusterContainers, makeTask, removeClusterContainers, requireEngine, uniqueClusterId, waitFor } from '../../engine.js';
+import { Collector, clusterContainers, execIn, makeTask, removeClusterContainers, requireEngine, uniqueClusterId, waitFor } from '../../engine.js';
 import { config, secret } from '../../../manager/store-fixtures.js';
 
 const engine = await requireEngine('secrets-docker.test');
@@ -60,25 +60,8 @@ function quietLogger(): { logger: Logger; text: () => string } {
   return { logger: pino({ level: 'trace' }, sink), text: () => raw };
 }
 
-/** `docker exec` (as `user`): stdout and stderr together, and the exit code. */
-async function exec(containerId: string, cmd: string[], user = ''): Promise<{ out: string; code: number }> {
-  const e = await engine.docker.getContainer(containerId).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, ...(user ? { User: user } : {}) });
-  const stream = await e.start({ hijack: true, stdin: false });
-  const chunks: Buffer[] = [];
-  await new Promise<void>((resolve) => {
-    stream.on('data', (b: Buffer) => chunks.push(b));
-    stream.on('end', () => resolve());
-    setTimeout(resolve, 10_000);
-  });
-  const raw = Buffer.concat(chunks);
-  let out = '';
-  for (let i = 0; i + 8 <= raw.length; ) {
-    const len = raw.readUInt32BE(i + 4);
-    out += raw.subarray(i + 8, i + 8 + len).toString('utf8');
-    i += 8 + len;
-  }
-  const { ExitCode } = await e.inspect();
-  return { out, code: ExitCode ?? -1 };
+function exec(containerId: string, cmd: string[], user = ''): Promise<{ out: string; code: number }> {
+  return execIn(engine.docker, containerId, cmd, user);
 }
 
 function fileSources(info: Docker.ContainerInspectInfo): string[] {
