@@ -165,16 +165,18 @@ test('UDP through the mesh: each flow goes to one task, flows round-robin, repli
   await c.cliOk(0, ['service', 'create', '-d', '--name', 'udp', '--replicas', '2', '-p', '9053:9053/udp', '--entrypoint', 'node', image, '-e', server]);
   await c.waitFor(async () => (await containersOf('udp')).length === 2, 60_000, 'two tasks of udp');
   const names = new Set((await containersOf('udp')).map((x) => x.hostname));
-  let replies: string[] = [];
+  // Two containers exist before both tasks are RUNNING and in the mesh's backends: wait until both have answered.
   await c.waitFor(
     async () => {
-      replies = [];
-      for (let i = 0; i < 4; i++) replies.push(await udpAsk(c.node(1).host, 9053));
-      return replies.every((r) => names.has(r));
+      const seen: string[] = [];
+      for (let i = 0; i < 4; i++) seen.push(await udpAsk(c.node(1).host, 9053));
+      return seen.every((r) => names.has(r)) && new Set(seen).size === 2;
     },
     30_000,
     'the mesh to answer UDP from both tasks',
   );
+  const replies: string[] = [];
+  for (let i = 0; i < 4; i++) replies.push(await udpAsk(c.node(1).host, 9053));
   // Each datagram came from a new socket (a new flow): the flows alternate between the two tasks.
   assert.equal(new Set(replies).size, 2, replies.join(' '));
   assert.equal(replies[0], replies[2]);
