@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { integerProblem, parseInteger, quoteArg, UsageError } from './args.js';
 import { pino, type Logger } from 'pino';
 import { BootstrapError, defaultAdvertiseAddr, DEFAULT_PORT, initCluster, joinCluster, normalizeAddr } from '../daemon/bootstrap.js';
+import { ListenError } from '../daemon/listen-check.js';
 import { Daemon } from '../daemon/daemon.js';
 import { DataDirError, loadState, saveState } from '../daemon/state.js';
 import type { NetworkConfig } from '../api/objects.js';
@@ -212,7 +213,7 @@ async function guarded(cmd: string, fn: () => Promise<number>): Promise<number> 
       process.stderr.write(`flotilla ${cmd}: ${err.message}\n`);
       return 2;
     }
-    const known = [BootstrapError, DataDirError, InvalidTokenError, CaDigestMismatchError, CertificateError].some((E) => err instanceof E);
+    const known = [BootstrapError, ListenError, DataDirError, InvalidTokenError, CaDigestMismatchError, CertificateError].some((E) => err instanceof E);
     process.stderr.write(`flotilla ${cmd}: ${known ? (err as Error).message : `unexpected error: ${err instanceof Error ? err.message : String(err)}`}\n`);
     return 1;
   }

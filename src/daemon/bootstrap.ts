@@ -17,6 +17,7 @@ import { createAction } from '../manager/store/store.js';
 import type { Cluster, NetworkConfig, Node } from '../api/objects.js';
 import { validateClusterSpec } from '../api/validate.js';
 import { generateUnlockKey } from '../manager/encryption/unlock-key.js';
+import { checkCanListen } from './listen-check.js';
 import { checkFreshDataDir, dataDirPaths, removeNodeFiles, saveState, saveTls, type PeerAddress } from './state.js';
 
 export const DEFAULT_PORT = 4242;
@@ -88,6 +89,7 @@ export function describeThisHost(): Node['description'] {
 /** Create a cluster in `dataDir`: root CA, the first manager, join tokens. The node is then started with Daemon.start. */
 export async function initCluster(o: InitOptions): Promise<InitResult> {
   await checkFreshDataDir(o.dataDir);
+  await checkCanListen(o.listenAddr, '--listen-addr');
   const spec = validateClusterSpec({ name: o.clusterName ?? 'default', network: o.network, ...(o.autolock ? { encryption: { autoLockManagers: true } } : {}) });
   // The manager's data key starts wrapped by its key file; its key-protection follower re-wraps it with this key
   // (and rotates the data key) as soon as it runs (src/manager/encryption/protection.ts).
@@ -212,11 +214,19 @@ export async function joinCluster(o: JoinOptions): Promise<JoinResult> {
   const keyPem = generateNodeKey();
   const csrPem = await createCSR(keyPem);
   const client = new CaClient(o.remoteAddr, anonymousChannelCredentials(caCertPem), NODE_CHANNEL_OPTIONS);
+  const request: ca.IssueRequest = { csrPem, token: o.token, advertiseAddr: o.advertiseAddr, hostname: hostname() };
+  const issue = async (checkOnly: boolean): Promise<ca.IssueResponse__Output> => {
+    try {
+      return await unary<ca.IssueRequest, ca.IssueResponse__Output>(client, 'IssueNodeCertificate', { ...request, checkOnly }, { deadlineMs });
+    } catch (err) {
+      throw new BootstrapError(`the manager at ${o.remoteAddr} refused to join this node: ${grpcDetails(err)}`);
+    }
+  };
   let res: ca.IssueResponse__Output;
   try {
-    res = await unary<ca.IssueRequest, ca.IssueResponse__Output>(client, 'IssueNodeCertificate', { csrPem, token: o.token, advertiseAddr: o.advertiseAddr, hostname: hostname() }, { deadlineMs });
-  } catch (err) {
-    throw new BootstrapError(`the manager at ${o.remoteAddr} refused to join this node: ${grpcDetails(err)}`);
+    // The token decides the role; only a manager listens, and it must know it can before the cluster records it.
+    if ((await issue(true)).role === 'manager') await checkCanListen(o.listenAddr, '--listen-addr');
+    res = await issue(false);
   } finally {
     client.close();
   }

@@ -3,7 +3,8 @@
 // - GetRootCA: open; the joining node checks the digest against its token.
 // - IssueNodeCertificate with a join token: the token's secret decides the
 //   role; the CA picks the node id, signs the CSR, and records the new Node in
-//   the store (through the leader). With the node's own certificate instead:
+//   the store (through the leader); with check_only, only the role is answered.
+//   With the node's own certificate instead:
 //   a renewal, with the role the store now gives the node (so a promotion or a
 //   demotion takes effect at the next renewal).
 // - NodeStatus: what the cluster says of the calling node (role, removed).
@@ -59,6 +60,7 @@ export class CaService {
     if (role === 'manager' && !advertiseAddr) {
       throw new ApiError(grpc.status.INVALID_ARGUMENT, 'a manager must give the address other managers reach it at (--advertise-addr HOST:PORT)');
     }
+    if (req.checkOnly) return { nodeId: '', role, certPem: '', rootCaPem: cluster.rootCA.certPem, managers: [] };
     const nodeId = generateId();
     const certPem = await this.sign(cluster, req.csrPem, nodeId, role);
     const now = Date.now();
