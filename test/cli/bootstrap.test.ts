@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../../src/cli/args.js';
-import { parseNetworkConfigFlags, parsePublishAddr, runDaemon, runInit, runJoin, savePublishAddr } from '../../src/cli/bootstrap.js';
+import { parseNetworkConfigFlags, parsePublishAddr, runDaemon, runInit, runJoin, saveNodeSettings } from '../../src/cli/bootstrap.js';
 import { DEFAULT_NETWORK_CONFIG } from '../../src/api/validate.js';
 import { loadState, saveState, type NodeState } from '../../src/daemon/state.js';
 
@@ -87,7 +87,7 @@ test('node.json keeps publishAddr (absent when never given); daemon --publish-ad
     await saveState(dir, state);
     assert.equal((await loadState(dir)).publishAddr, undefined);
     assert.ok(!('publishAddr' in (await loadState(dir))));
-    await savePublishAddr(dir, '127.0.0.9');
+    await saveNodeSettings(dir, { publishAddr: '127.0.0.9' });
     assert.deepEqual(await loadState(dir), { ...state, publishAddr: '127.0.0.9' });
     await saveState(dir, { ...state, publishAddr: 7 } as unknown as NodeState);
     await assert.rejects(loadState(dir), /publishAddr must be a string: the data dir is damaged/);
