@@ -579,7 +579,9 @@ export class Dispatcher implements LeaderController {
         changed === 'all' || !s.assignments.incremental
           ? s.assignments.next(this.assigned(nodeId))
           : s.assignments.nextFor(changed, (id) => this.ctx.store.get('task', id), nodeId);
-      if (m) this.o.metrics?.assignmentsSent(this.sendAssignments(s, 0, m, managers), m.tasks.length);
+      if (!m) continue;
+      const messages = this.sendAssignments(s, 0, m, managers);
+      this.o.metrics?.assignmentsSent(messages, m.tasks.length);
     }
     if (end < nodes.length) setImmediate(() => this.pushTo(nodes, end));
   }
