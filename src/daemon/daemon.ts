@@ -99,7 +99,12 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     }
     const d = new Daemon(o, { ...state, role: id.role }, tls);
     await d.startMetrics();
-    if (id.role === 'manager') await d.startManager(o.bootstrap ?? false);
+    try {
+      if (id.role === 'manager') await d.startManager(o.bootstrap ?? false);
+    } catch (err) {
+      await d.http?.close();
+      throw err;
+    }
     d.statusTimer = setInterval(() => void d.checkNodeStatus(), o.nodeStatusIntervalMs ?? 5_000);
     if (o.agent !== false) void d.startAgent();
     d.log?.info({ role: id.role, cluster: state.clusterId }, 'node started');
