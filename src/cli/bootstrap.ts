@@ -79,7 +79,7 @@ ${PUBLISH_ADDR_HELP}
 
 Restarts a node from its data dir (created by init or join), in the foreground.
 ${PUBLISH_ADDR_HELP}
-                     (saved in the data dir: later restarts keep it)
+                     (both saved in the data dir: later restarts keep them)
 `,
 } as const;
 
