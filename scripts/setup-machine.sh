@@ -36,12 +36,14 @@ command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 # The data plane adds each node's DNS address and virtual IPs to lo with iproute2's `ip`.
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+# The metrics test: a real Prometheus scrapes the daemons, promtool checks their output.
+[[ -x /usr/bin/prometheus && -x /usr/bin/promtool ]] || missing+=(prometheus)
 if ((${#missing[@]} > 0)); then
   log "installing ${missing[*]} (Debian)"
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
-  log "docker.io, busybox-static, iptables, docker-compose, haproxy, wrk and iproute2 are installed"
+  log "docker.io, busybox-static, iptables, docker-compose, haproxy, wrk, iproute2 and prometheus are installed"
 fi
 
 # Debian's haproxy package enables and starts its service where an init system
@@ -64,6 +66,13 @@ if [[ -s /run/haproxy.pid ]] && kill -0 "$(head -n1 /run/haproxy.pid)" 2>/dev/nu
   if [[ -s /run/haproxy.pid ]] && kill -0 "$(head -n1 /run/haproxy.pid)" 2>/dev/null; then
     kill "$(head -n1 /run/haproxy.pid)" || true
   fi
+fi
+
+# Debian's prometheus package enables its service where systemd runs; the metrics test starts its own Prometheus
+# on a loopback address with its own config, and the system one (0.0.0.0:9090) has nothing to do here.
+if [[ -d /run/systemd/system ]] && systemctl is-enabled --quiet prometheus 2>/dev/null; then
+  log "disabling the prometheus system service (the metrics test runs its own)"
+  systemctl disable --now prometheus >/dev/null 2>&1 || systemctl stop prometheus || true
 fi
 
 # --- 2. engine ----------------------------------------------------------------

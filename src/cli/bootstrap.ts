@@ -7,9 +7,11 @@ import { parseArgs } from 'node:util';
 import { integerProblem, parseInteger, quoteArg, UsageError } from './args.js';
 import { pino, type Logger } from 'pino';
 import { BootstrapError, defaultAdvertiseAddr, DEFAULT_PORT, initCluster, joinCluster, normalizeAddr } from '../daemon/bootstrap.js';
-import { ListenError } from '../daemon/listen-check.js';
+import { checkCanListen, ListenError, METRICS_LISTENER } from '../daemon/listen-check.js';
 import { Daemon } from '../daemon/daemon.js';
-import { DataDirError, loadState, saveState } from '../daemon/state.js';
+import { DataDirError, loadState, saveState, type NodeState } from '../daemon/state.js';
+import { parseMetricsAddr } from '../daemon/http.js';
+import { defaultMetricsAddr, DEFAULT_METRICS_PORT, splitHostPort } from '../common/address.js';
 import type { NetworkConfig } from '../api/objects.js';
 import { DEFAULT_NETWORK_CONFIG, parseIPv4Cidr, validateNetworkConfig } from '../api/validate.js';
 import { ValidationError } from '../api/input.js';
@@ -29,7 +31,7 @@ const ADDRS = {
   'advertise-addr': { type: 'string' },
   'listen-addr': { type: 'string' },
 } as const;
-const PUBLISH_ADDR = { 'publish-addr': { type: 'string' } } as const;
+const PUBLISH_ADDR = { 'publish-addr': { type: 'string' }, 'metrics-addr': { type: 'string' } } as const;
 const NETWORK_FLAGS = {
   'vip-pool': { type: 'string' },
   'vip-pool-mask-length': { type: 'string' },
@@ -38,10 +40,14 @@ const NETWORK_FLAGS = {
 const D = DEFAULT_NETWORK_CONFIG;
 const PUBLISH_ADDR_HELP = `  --publish-addr     the address this node's routing mesh binds published ports on
                      (default: the advertise address when it is a loopback one,
-                     127.0.0.0/8, so that nodes on one host do not clash; else 0.0.0.0)`;
+                     127.0.0.0/8, so that nodes on one host do not clash; else 0.0.0.0)
+  --metrics-addr     HOST:PORT where this node serves Prometheus metrics, GET /metrics
+                     (default: the advertise address when it is a loopback one, else
+                     127.0.0.1, port ${DEFAULT_METRICS_PORT}: never exposed beyond this host unless
+                     asked; 'off' serves none)`;
 
 const USAGE = {
-  init: `usage: flotilla init [--advertise-addr HOST[:PORT]] [--listen-addr HOST[:PORT]] [--publish-addr ADDR] [--data-dir DIR] [--autolock]
+  init: `usage: flotilla init [--advertise-addr HOST[:PORT]] [--listen-addr HOST[:PORT]] [--publish-addr ADDR] [--metrics-addr HOST:PORT] [--data-dir DIR] [--autolock]
                      [--vip-pool CIDR] [--vip-pool-mask-length N] [--published-port-range START-END]
 
 Creates a cluster with this node as its first manager, prints how to join it,
@@ -63,18 +69,18 @@ The cluster's data plane ranges (fixed once the cluster exists):
                              published ports assigned to services that publish a
                              port without one, -p 80 (default ${D.publishedPortRangeStart}-${D.publishedPortRangeEnd})
 `,
-  join: `usage: flotilla join --token TOKEN [--advertise-addr HOST[:PORT]] [--listen-addr HOST[:PORT]] [--publish-addr ADDR] [--data-dir DIR] MANAGER_HOST[:PORT]
+  join: `usage: flotilla join --token TOKEN [--advertise-addr HOST[:PORT]] [--listen-addr HOST[:PORT]] [--publish-addr ADDR] [--metrics-addr HOST:PORT] [--data-dir DIR] MANAGER_HOST[:PORT]
 
 Joins the cluster of the manager at MANAGER_HOST:PORT as a worker or a manager
 (the token decides), then runs the node's daemon in the foreground. Get a token
 with \`flotilla join-token worker\` (or manager) on a manager.
 ${PUBLISH_ADDR_HELP}
 `,
-  daemon: `usage: flotilla daemon [--data-dir DIR] [--log-level LEVEL] [--publish-addr ADDR]
+  daemon: `usage: flotilla daemon [--data-dir DIR] [--log-level LEVEL] [--publish-addr ADDR] [--metrics-addr HOST:PORT]
 
 Restarts a node from its data dir (created by init or join), in the foreground.
 ${PUBLISH_ADDR_HELP}
-                     (saved in the data dir: later restarts keep it)
+                     (both saved in the data dir: later restarts keep them)
 `,
 } as const;
 
@@ -199,10 +205,29 @@ async function runForeground(dir: string, log: Logger): Promise<number> {
   });
 }
 
-/** `daemon --publish-addr`: kept in node.json, so that later restarts bind there too. */
-export async function savePublishAddr(dir: string, publishAddr: string): Promise<void> {
+/** The listen flags a node keeps in node.json (given to init, join or daemon), so that later restarts bind there too. */
+export type NodeSettings = Partial<Pick<NodeState, 'publishAddr' | 'metricsAddr'>>;
+
+export async function saveNodeSettings(dir: string, settings: NodeSettings): Promise<void> {
+  const given = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)) as NodeSettings;
+  if (Object.keys(given).length === 0) return;
   const state = await loadState(dir);
-  if (state.publishAddr !== publishAddr) await saveState(dir, { ...state, publishAddr });
+  if (Object.entries(given).some(([k, v]) => state[k as keyof NodeSettings] !== v)) await saveState(dir, { ...state, ...given });
+}
+
+/** `--metrics-addr`, checked: the normalized HOST:PORT, '' for off, undefined when absent. */
+function metricsAddrFlag(v: Parsed['values']): string | undefined {
+  try {
+    return parseMetricsAddr(v['metrics-addr'] as string | undefined);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** init and join bind the metrics address before they register anything: a clash fails with nothing left behind. */
+async function checkMetricsAddr(metricsAddr: string | undefined, advertiseAddr: string): Promise<void> {
+  const addr = metricsAddr ?? defaultMetricsAddr(splitHostPort(advertiseAddr)?.host ?? '');
+  if (addr !== '') await checkCanListen(addr, METRICS_LISTENER);
 }
 
 async function guarded(cmd: string, fn: () => Promise<number>): Promise<number> {
@@ -230,10 +255,12 @@ export function runInit(argv: string[]): Promise<number> {
     // Every flag is checked before anything is written.
     const network = parseNetworkConfigFlags(values);
     const publishAddr = parsePublishAddr(values['publish-addr'] as string | undefined);
+    const metricsAddr = metricsAddrFlag(values);
     const dir = dataDir(values);
     const log = logger(values);
     const addrs = addresses(values);
     const autolock = values.autolock === true;
+    await checkMetricsAddr(metricsAddr, addrs.advertiseAddr);
     const r = await initCluster({ dataDir: dir, ...addrs, logger: log, ...(network ? { network } : {}), ...(publishAddr === undefined ? {} : { publishAddr }), autolock });
     process.stdout.write(
       `Cluster initialized: ${r.clusterId}\nThis node (${r.nodeId}) is now its first manager.\n\n` +
@@ -242,6 +269,7 @@ export function runInit(argv: string[]): Promise<number> {
         `The control API of this node: flotilla --data-dir ${dir} node ls\n` +
         (r.unlockKey ? `\n${unlockKeyInstructions(r.unlockKey)}` : ''),
     );
+    await saveNodeSettings(dir, { metricsAddr });
     return runForeground(dir, log);
   });
 }
@@ -258,11 +286,14 @@ export function runJoin(argv: string[]): Promise<number> {
     if (positionals.length !== 1) throw new UsageError('give exactly one manager address (HOST[:PORT])');
     const remoteAddr = normalizeAddr(positionals[0], 'manager address');
     const publishAddr = parsePublishAddr(values['publish-addr'] as string | undefined);
+    const metricsAddr = metricsAddrFlag(values);
     const dir = dataDir(values);
     const log = logger(values);
     const addrs = addresses(values);
+    await checkMetricsAddr(metricsAddr, addrs.advertiseAddr);
     const r = await joinCluster({ dataDir: dir, token, remoteAddr, ...addrs, ...(publishAddr === undefined ? {} : { publishAddr }) });
     process.stdout.write(`This node joined the cluster ${r.clusterId} as a ${r.role} (node id ${r.nodeId}).\n`);
+    await saveNodeSettings(dir, { metricsAddr });
     return runForeground(dir, log);
   });
 }
@@ -276,9 +307,10 @@ export function runDaemon(argv: string[]): Promise<number> {
     }
     if (positionals.length) throw new UsageError(`unexpected argument ${quoteArg(positionals[0])}`);
     const publishAddr = parsePublishAddr(values['publish-addr'] as string | undefined);
+    const metricsAddr = metricsAddrFlag(values);
     const dir = dataDir(values);
     const log = logger(values);
-    if (publishAddr !== undefined) await savePublishAddr(dir, publishAddr);
+    await saveNodeSettings(dir, { publishAddr, metricsAddr });
     return runForeground(dir, log);
   });
 }

@@ -39,3 +39,18 @@ export function isIPv4Loopback(host: string): boolean {
 export function defaultPublishAddr(advertiseHost: string): string {
   return isIPv4Loopback(advertiseHost) ? advertiseHost : '0.0.0.0';
 }
+
+/** The port of a node's HTTP listener (metrics; the console on managers) when --metrics-addr names none. */
+export const DEFAULT_METRICS_PORT = 9324;
+
+/**
+ * Where a node serves /metrics when the operator gave no --metrics-addr: its
+ * own advertise host when that is a loopback address (several nodes on one
+ * host each bind their own, as defaultPublishAddr), else 127.0.0.1; port
+ * 9324. Never every address by default: the metrics say much about the
+ * cluster and have no authentication (docker's metrics-addr is typically
+ * 127.0.0.1:9323, one port below, which the engine beside the node may hold).
+ */
+export function defaultMetricsAddr(advertiseHost: string): string {
+  return `${isIPv4Loopback(advertiseHost) ? advertiseHost : '127.0.0.1'}:${DEFAULT_METRICS_PORT}`;
+}

@@ -17,7 +17,7 @@ import { createAction } from '../manager/store/store.js';
 import type { Cluster, NetworkConfig, Node } from '../api/objects.js';
 import { validateClusterSpec } from '../api/validate.js';
 import { generateUnlockKey } from '../manager/encryption/unlock-key.js';
-import { checkCanListen } from './listen-check.js';
+import { checkCanListen, GRPC_LISTENER } from './listen-check.js';
 import { checkFreshDataDir, dataDirPaths, removeNodeFiles, saveState, saveTls, type PeerAddress } from './state.js';
 
 export const DEFAULT_PORT = 4242;
@@ -89,7 +89,7 @@ export function describeThisHost(): Node['description'] {
 /** Create a cluster in `dataDir`: root CA, the first manager, join tokens. The node is then started with Daemon.start. */
 export async function initCluster(o: InitOptions): Promise<InitResult> {
   await checkFreshDataDir(o.dataDir);
-  await checkCanListen(o.listenAddr, '--listen-addr');
+  await checkCanListen(o.listenAddr, GRPC_LISTENER);
   const spec = validateClusterSpec({ name: o.clusterName ?? 'default', network: o.network, ...(o.autolock ? { encryption: { autoLockManagers: true } } : {}) });
   // The manager's data key starts wrapped by its key file; its key-protection follower re-wraps it with this key
   // (and rotates the data key) as soon as it runs (src/manager/encryption/protection.ts).
@@ -225,7 +225,7 @@ export async function joinCluster(o: JoinOptions): Promise<JoinResult> {
   let res: ca.IssueResponse__Output;
   try {
     // The token decides the role; only a manager listens, and it must know it can before the cluster records it.
-    if ((await issue(true)).role === 'manager') await checkCanListen(o.listenAddr, '--listen-addr');
+    if ((await issue(true)).role === 'manager') await checkCanListen(o.listenAddr, GRPC_LISTENER);
     res = await issue(false);
   } finally {
     client.close();

@@ -8,6 +8,8 @@
 // - every node (managers too) runs the worker agent with the Docker executor,
 //   and keeps a session with the leader's dispatcher (src/worker/session.ts);
 //   while no Docker engine answers, the agent waits and the node takes no tasks.
+// - every node serves its Prometheus metrics on its HTTP listener (http.ts,
+//   metrics.ts), bound before anything else starts.
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { rm } from 'node:fs/promises';
@@ -28,7 +30,10 @@ import { connectEngine } from '../worker/exec/docker/engine.js';
 import { ManagerSession } from '../worker/session.js';
 import { NodeMesh } from '../network/mesh.js';
 import { ClientNetworks } from '../network/client-networks.js';
-import { defaultPublishAddr, splitHostPort } from '../common/address.js';
+import { defaultMetricsAddr, defaultPublishAddr, splitHostPort } from '../common/address.js';
+import { timedExecutor } from '../worker/exec/timed.js';
+import { HttpListener, HttpRouter } from './http.js';
+import { DaemonMetrics } from './metrics.js';
 import { dataDirPaths, loadState, loadTls, saveState, saveTls, type NodeState } from './state.js';
 
 export interface DaemonOptions {
@@ -42,6 +47,8 @@ export interface DaemonOptions {
   bootstrap?: boolean;
   /** Run the worker agent (default true). */
   agent?: boolean;
+  /** Where to serve /metrics, overriding node.json's (tests: port 0); '' for nowhere. */
+  metricsAddr?: string;
 }
 
 export interface DaemonEvents {
@@ -66,6 +73,13 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   /** This node's data plane (routing mesh, virtual IPs, DNS for containers). */
   mesh: NodeMesh | null = null;
   private agentTimer: NodeJS.Timeout | null = null;
+  /** The node's HTTP routes (GET /metrics; the console adds its own on managers). */
+  readonly router = new HttpRouter();
+  /** The HTTP listener; null when metrics are off (--metrics-addr off). */
+  http: HttpListener | null = null;
+  private metrics: DaemonMetrics | null = null;
+  /** Stops the metrics' follow of the current manager's store. */
+  private unfollowManager: (() => void) | null = null;
 
   private constructor(
     private readonly o: DaemonOptions,
@@ -84,7 +98,13 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       throw new Error(`the certificate in ${o.dataDir} is for node ${id.nodeId} of cluster ${id.clusterId}, not node ${state.nodeId}: the data dir is damaged`);
     }
     const d = new Daemon(o, { ...state, role: id.role }, tls);
-    if (id.role === 'manager') await d.startManager(o.bootstrap ?? false);
+    await d.startMetrics();
+    try {
+      if (id.role === 'manager') await d.startManager(o.bootstrap ?? false);
+    } catch (err) {
+      await d.http?.close();
+      throw err;
+    }
     d.statusTimer = setInterval(() => void d.checkNodeStatus(), o.nodeStatusIntervalMs ?? 5_000);
     if (o.agent !== false) void d.startAgent();
     d.log?.info({ role: id.role, cluster: state.clusterId }, 'node started');
@@ -101,6 +121,24 @@ export class Daemon extends EventEmitter<DaemonEvents> {
    */
   private publishAddr(dataAddr: string): string {
     return this.state.publishAddr ?? defaultPublishAddr(dataAddr);
+  }
+
+  /** Bind the HTTP listener first: a node that cannot serve its metrics says so at once and starts nothing. */
+  private async startMetrics(): Promise<void> {
+    const addr = this.o.metricsAddr ?? this.state.metricsAddr ?? defaultMetricsAddr(splitHostPort(this.state.advertiseAddr)?.host ?? '');
+    if (addr === '') return;
+    const metrics = new DaemonMetrics({
+      manager: () => this.manager,
+      agent: () => this.agent,
+      node: () => ({ id: this.nodeId, role: this.state.role }),
+    });
+    this.router.route('GET', '/metrics', async (_req, res) => {
+      const { contentType, body } = await metrics.scrape();
+      res.writeHead(200, { 'Content-Type': contentType }).end(body);
+    });
+    this.http = await HttpListener.listen(addr, this.router, this.log);
+    this.metrics = metrics;
+    this.log?.info({ metrics: `http://${this.http.address}/metrics` }, 'serving metrics');
   }
 
   private async startManager(bootstrap: boolean): Promise<void> {
@@ -120,7 +158,9 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       peers,
       tickMs: this.o.tickMs,
       logger: this.o.logger,
+      metrics: this.metrics?.manager,
     });
+    this.unfollowManager = this.metrics?.followManager(this.manager) ?? null;
     this.manager.onRemoved(() => {
       this.log?.warn('this manager was taken out of the Raft group; asking the cluster what it is now');
       void this.checkNodeStatus();
@@ -145,6 +185,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     });
     const clientNetworks = new ClientNetworks(docker, this.state.clusterId);
     const executor = new DockerExecutor({ docker, logger, nodeId: this.nodeId, dataPlane: () => ({ dataAddr, dnsServer: mesh.dnsServer }) });
+    const metrics = this.metrics;
     const session: ManagerSession = new ManagerSession({
       credentials: channelCredentials(this.tls),
       channelOptions: NODE_CHANNEL_OPTIONS,
@@ -159,7 +200,14 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       },
       logger: logger?.child({ nodeId: this.nodeId }),
     });
-    const agent: Agent = new Agent({ executor, nodeId: this.nodeId, clusterId: this.state.clusterId, reporter: session.report, logger });
+    const agent: Agent = new Agent({
+      executor: metrics ? timedExecutor(executor, metrics.executorCall) : executor,
+      nodeId: this.nodeId,
+      clusterId: this.state.clusterId,
+      reporter: session.report,
+      logger,
+      metrics: metrics?.agent,
+    });
     try {
       await agent.start();
       engineId = (await executor.describe()).engineId ?? '';
@@ -276,6 +324,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     } else if (role === 'worker' && this.manager) {
       const m = this.manager;
       this.manager = null;
+      this.stopFollowingManager();
       await m.stop();
       // A demoted manager's log is of no use: promoted again, it joins as a fresh learner, with new data keys.
       // The log first: keys without a log are harmless, a sealed log without its keys is not.
@@ -317,7 +366,14 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.clients.clear();
     const m = this.manager;
     this.manager = null;
+    this.stopFollowingManager();
     await m?.stop();
+    await this.http?.close();
+  }
+
+  private stopFollowingManager(): void {
+    this.unfollowManager?.();
+    this.unfollowManager = null;
   }
 }
 

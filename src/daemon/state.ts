@@ -42,6 +42,11 @@ export interface NodeState {
    * absent: defaultPublishAddr(the advertise host) in src/common/address.ts.
    */
   publishAddr?: string;
+  /**
+   * host:port of the node's HTTP listener (/metrics), from `--metrics-addr` of init, join or daemon; '' = none;
+   * absent: defaultMetricsAddr(the advertise host) in src/common/address.ts.
+   */
+  metricsAddr?: string;
 }
 
 export class DataDirError extends Error {
@@ -172,6 +177,7 @@ function validateState(x: unknown, path: string): NodeState {
   if (role !== 'manager' && role !== 'worker') throw bad(`role must be manager or worker`);
   const managers = Array.isArray(o.managers) ? o.managers : [];
   if (o.publishAddr !== undefined && typeof o.publishAddr !== 'string') throw bad('publishAddr must be a string');
+  if (o.metricsAddr !== undefined && typeof o.metricsAddr !== 'string') throw bad('metricsAddr must be a string');
   return {
     version: STATE_VERSION,
     nodeId: str('nodeId'),
@@ -183,6 +189,7 @@ function validateState(x: unknown, path: string): NodeState {
       .filter((m): m is PeerAddress => typeof m === 'object' && m !== null && typeof m.id === 'string' && typeof m.address === 'string')
       .map((m) => ({ id: m.id, address: m.address })),
     ...(typeof o.publishAddr === 'string' ? { publishAddr: o.publishAddr } : {}),
+    ...(typeof o.metricsAddr === 'string' ? { metricsAddr: o.metricsAddr } : {}),
   };
 }
 

@@ -34,6 +34,7 @@ import { KeyProtectionFollower } from './encryption/protection.js';
 import { createOrchestrators } from './orchestrator/index.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import type { Action } from './store/store.js';
+import type { ManagerMetrics } from './metrics.js';
 
 export interface ManagerOptions {
   nodeId: NodeId;
@@ -61,6 +62,8 @@ export interface ManagerOptions {
    */
   followKeyProtection?: boolean;
   logger?: Logger;
+  /** The daemon's metrics (src/daemon/metrics.ts). */
+  metrics?: ManagerMetrics;
 }
 
 export class Manager {
@@ -104,6 +107,7 @@ export class Manager {
       raft: { electionTicks: 20, maxCommittedBytesPerReady: 1 << 20 },
       snapshotEvery: o.snapshotEvery,
       logger: o.logger,
+      metrics: o.metrics,
     });
     if (o.keyring.rotating) {
       // A data key rotation was interrupted (kill -9, power loss): finish it before anything else.
@@ -139,7 +143,7 @@ export class Manager {
 
     const reconciler = new MembershipReconciler(rs, log);
     const managers = (): { id: string; address: string }[] => ca.managers();
-    const leaders = new LeaderControllers(rs, (ctx) => leaderControllers(ctx, managers, o.nodeId), o.logger?.child({ nodeId: o.nodeId }));
+    const leaders = new LeaderControllers(rs, (ctx) => leaderControllers(ctx, managers, o.nodeId, o.metrics), o.logger?.child({ nodeId: o.nodeId }));
     server.addService(
       dispatcherServerDefinition(loadDispatcherProto().service),
       dispatcherImplementation({
@@ -229,6 +233,6 @@ function shutdown(server: grpc.Server): Promise<void> {
 }
 
 /** The controllers the leader runs. */
-function leaderControllers(ctx: ControllerContext, managers: () => { id: string; address: string }[], localNodeId: string): LeaderController[] {
-  return [new Dispatcher({ ctx, managers, localNodeId }), ...createOrchestrators(ctx), new Scheduler(ctx)];
+function leaderControllers(ctx: ControllerContext, managers: () => { id: string; address: string }[], localNodeId: string, metrics?: ManagerMetrics): LeaderController[] {
+  return [new Dispatcher({ ctx, managers, localNodeId, metrics: metrics?.dispatcher }), ...createOrchestrators(ctx), new Scheduler(ctx)];
 }

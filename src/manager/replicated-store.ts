@@ -5,7 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { RecordCipher } from '../raft/cipher.js';
-import { RaftNode, type RaftNodeOptions } from '../raft/node.js';
+import { RaftNode, type RaftMetrics, type RaftNodeOptions } from '../raft/node.js';
 import { RaftStorage } from '../raft/storage.js';
 import { RaftTransport } from '../raft/transport.js';
 import type { NodeId, Status } from '../raft/types.js';
@@ -32,6 +32,8 @@ export interface ReplicatedStoreOptions {
   /** Extra options for the channels to other managers. */
   channelOptions?: grpc.ChannelOptions;
   logger?: Logger;
+  /** The daemon's metrics (src/manager/metrics.ts). */
+  metrics?: { raft: RaftMetrics; storeWrite(seconds: number): void };
 }
 
 export class ReplicatedStore {
@@ -39,8 +41,10 @@ export class ReplicatedStore {
   readonly raft: RaftNode<TxResult>;
   private readonly storage: RaftStorage;
   private readonly transport: RaftTransport;
+  private readonly metrics?: ReplicatedStoreOptions['metrics'];
 
-  private constructor(store: ClusterStore, raft: RaftNode<TxResult>, storage: RaftStorage, transport: RaftTransport) {
+  private constructor(store: ClusterStore, raft: RaftNode<TxResult>, storage: RaftStorage, transport: RaftTransport, metrics?: ReplicatedStoreOptions['metrics']) {
+    this.metrics = metrics;
     this.store = store;
     this.raft = raft;
     this.storage = storage;
@@ -74,13 +78,14 @@ export class ReplicatedStore {
         raft: o.raft,
         snapshotEvery: o.snapshotEvery,
         logger: o.logger,
+        metrics: o.metrics?.raft,
       });
     } catch (err) {
       await transport.stop();
       await storage.close();
       throw err;
     }
-    return new ReplicatedStore(store, raft, storage, transport);
+    return new ReplicatedStore(store, raft, storage, transport, o.metrics);
   }
 
   /** The Raft service for the daemon's shared gRPC server. */
@@ -95,8 +100,13 @@ export class ReplicatedStore {
    * (NotLeaderError with the leader's address, timeouts, stopped).
    */
   async write(actions: readonly Action[], opts: { timeoutMs?: number } = {}): Promise<StoreObject[]> {
-    const result = await this.raft.propose(encodeTx(actions), { timeoutMs: opts.timeoutMs ?? 10_000 });
-    return unwrapTx(result);
+    const started = performance.now();
+    try {
+      const result = await this.raft.propose(encodeTx(actions), { timeoutMs: opts.timeoutMs ?? 10_000 });
+      return unwrapTx(result);
+    } finally {
+      this.metrics?.storeWrite((performance.now() - started) / 1000);
+    }
   }
 
   /** After this resolves, local reads reflect every write committed before it was called. */

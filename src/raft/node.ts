@@ -63,6 +63,23 @@ export interface RaftTransportLike {
   removePeer(id: NodeId): void;
 }
 
+/**
+ * What the node counts and times, for the daemon's metrics (src/daemon/metrics.ts): each call is one increment or
+ * one histogram observation, nothing that could slow the loop.
+ */
+export interface RaftMetrics {
+  /** propose() was called. */
+  proposed(): void;
+  /** A proposal of this node did not commit (not leader, dropped, lost to a new leader, timed out, stopped). */
+  proposalFailed(): void;
+  /** A proposal of this node came out committed (durable on a majority): seconds since propose(). */
+  committed(seconds: number): void;
+  /** One committed entry applied to the state machine: seconds. */
+  applied(seconds: number): void;
+  /** An application snapshot taken and written: seconds. */
+  snapshot(seconds: number): void;
+}
+
 export interface RaftNodeOptions<R> {
   id: NodeId;
   /** This node's address as peers reach it; written in the conf change that adds it. */
@@ -80,6 +97,7 @@ export interface RaftNodeOptions<R> {
   snapshotEvery?: number;
   logger?: Logger;
   rng?: Rng;
+  metrics?: RaftMetrics;
 }
 
 export class RaftStoppedError extends Error {
@@ -129,6 +147,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private readonly log?: Logger;
   private readonly tickMs: number;
   private readonly snapshotEvery: number;
+  private readonly metrics?: RaftMetrics;
   private ticker: NodeJS.Timeout | null = null;
   private running = false;
   private stopped = false;
@@ -137,7 +156,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private scheduled = false;
   private appliedIndex = 0;
   private readonly addresses = new Map<NodeId, string>();
-  private readonly proposals = new Map<number, Waiter<R> & { term: number }>();
+  /** By index: who waits for the entry, of which term, proposed when (performance.now()). */
+  private readonly proposals = new Map<number, Waiter<R> & { term: number; at: number }>();
   private readonly reads = new Map<string, Waiter<void>>();
   private readonly readWaits: { index: number; ctx: string }[] = [];
   private readSeq = 0;
@@ -160,6 +180,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.log = opts.logger?.child({ component: 'raft', nodeId: opts.id });
     this.tickMs = opts.tickMs ?? 100;
     this.snapshotEvery = opts.snapshotEvery ?? 10_000;
+    this.metrics = opts.metrics;
     const stored = this.storage.load();
     const bootstrap = opts.bootstrap ?? new Map<NodeId, string>();
     const conf: ConfState = { voters: [...bootstrap.keys()], learners: [] };
@@ -210,9 +231,18 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * RaftTimeoutError or RaftStoppedError.
    */
   propose(data: Uint8Array, opts: { timeoutMs?: number } = {}): Promise<R> {
-    const pos = this.call(() => this.core.propose(data));
+    this.metrics?.proposed();
+    let pos: { index: number; term: number };
+    try {
+      pos = this.call(() => this.core.propose(data));
+    } catch (err) {
+      this.metrics?.proposalFailed();
+      throw err;
+    }
     this.storage.prepare?.([{ index: pos.index, term: pos.term, type: EntryType.Normal, data }]);
-    return this.waitApplied(pos.index, pos.term, opts.timeoutMs ?? 10_000);
+    const applied = this.waitApplied(pos.index, pos.term, opts.timeoutMs ?? 10_000);
+    if (this.metrics) applied.catch(() => this.metrics?.proposalFailed());
+    return applied;
   }
 
   /** Resolves when a read of the state machine is linearizable (ReadIndex, then wait for apply). */
@@ -355,7 +385,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       if (p) this.settle(e.index, p, new ProposalLostError(e.index));
       return;
     }
+    if (p && this.metrics && p.term === e.term) this.metrics.committed((performance.now() - p.at) / 1000);
+    const started = this.metrics ? performance.now() : 0;
     const result = this.sm.apply(e.data, e.index);
+    this.metrics?.applied((performance.now() - started) / 1000);
     if (p) this.settle(e.index, p, p.term === e.term ? null : new ProposalLostError(e.index), result);
   }
 
@@ -390,9 +423,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     // The state machine exists only as of appliedIndex, so that is where the snapshot is.
     if (this.appliedIndex - st.snapIndex < this.snapshotEvery) return;
     if (this.appliedIndex > st.stable || this.appliedIndex > st.applied) return;
+    const started = performance.now();
     const data = encodeSnapshot(Object.fromEntries(this.addresses), this.sm.snapshot());
     const snap: Snapshot = this.core.createSnapshot(this.appliedIndex, data);
     await this.storage.saveSnapshot(snap);
+    this.metrics?.snapshot((performance.now() - started) / 1000);
     this.log?.info({ index: snap.meta.index }, 'snapshot taken, log compacted');
   }
 
@@ -418,7 +453,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   private waitApplied(index: number, term: number, timeoutMs: number): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      const w = { resolve, reject, term, timer: null as NodeJS.Timeout | null };
+      const w = { resolve, reject, term, at: performance.now(), timer: null as NodeJS.Timeout | null };
       w.timer = setTimeout(() => {
         this.proposals.delete(index);
         reject(new RaftTimeoutError(`proposal at index ${index}`, timeoutMs));

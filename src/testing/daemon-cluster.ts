@@ -115,13 +115,13 @@ export class DaemonCluster {
   }
 
   /** `flotilla join` of node i with a token from `via` (join-token ROLE -q), through the manager at `via`'s address. */
-  async join(i: number, role: 'worker' | 'manager', via = 0): Promise<DaemonNode> {
+  async join(i: number, role: 'worker' | 'manager', via = 0, extraArgs: readonly string[] = []): Promise<DaemonNode> {
     const token = (await this.cliOk(via, ['join-token', role, '-q'])).stdout.trim();
-    return this.joinWith(i, token, this.node(via).address);
+    return this.joinWith(i, token, this.node(via).address, extraArgs);
   }
 
-  async joinWith(i: number, token: string, managerAddr: string): Promise<DaemonNode> {
-    const n = this.spawnDaemon(i, ['join', '--token', token, ...this.addrArgs(this.node(i)), managerAddr]);
+  async joinWith(i: number, token: string, managerAddr: string, extraArgs: readonly string[] = []): Promise<DaemonNode> {
+    const n = this.spawnDaemon(i, ['join', '--token', token, ...this.addrArgs(this.node(i)), ...extraArgs, managerAddr]);
     await this.waitFor(() => n.stdout.includes('joined the cluster') || n.proc === null, 30_000, `${n.name} to join`, n);
     if (!n.proc) throw new Error(`${n.name}: join failed (exit ${n.exitCode}); see ${n.dataDir}.log`);
     return n;

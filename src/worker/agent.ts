@@ -52,6 +52,14 @@ export interface AgentOptions {
   maxConcurrentStarts?: number;
   /** Containers being stopped and removed at once (default 32). */
   maxConcurrentStops?: number;
+  /** The node's metrics (src/daemon/metrics.ts). */
+  metrics?: AgentMetrics;
+}
+
+/** What the agent counts for the node's metrics: one increment per call. */
+export interface AgentMetrics {
+  /** A task of this node reached an end state (reported once per task). */
+  taskEnded(state: TaskState): void;
 }
 
 export interface AgentStats {
@@ -68,6 +76,7 @@ export class Agent {
   private readonly owner: Owner;
   private readonly log: Logger;
   private readonly clock: () => number;
+  private readonly metrics?: AgentMetrics;
   private readonly healthPollMs: number;
   private readonly batcher: StatusBatcher;
   private readonly starts: Limiter;
@@ -96,6 +105,7 @@ export class Agent {
     this.owner = { clusterId: options.clusterId, nodeId: options.nodeId };
     this.log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'agent', nodeId: options.nodeId });
     this.clock = options.clock ?? Date.now;
+    this.metrics = options.metrics;
     this.healthPollMs = options.healthPollMs ?? 500;
     this.batcher = new StatusBatcher({
       report: options.reporter,
@@ -293,9 +303,20 @@ export class Agent {
     if (f.ports?.length) status.ports = f.ports;
     if (f.networks?.length) status.networks = f.networks;
     this.reported.set(task.id, status);
+    if (isTerminal(f.state)) this.metrics?.taskEnded(f.state);
     // Debug, as SwarmKit: at info, 20,000 tasks would be 60,000 lines for one event.
     this.log.debug({ taskId: task.id, state: taskStateName(f.state), message: f.message, containerId: f.containerId.slice(0, 12) }, 'task status');
     this.batcher.push({ taskId: task.id, status });
+  }
+
+  /** How many of this agent's tasks are in each state (the last reported, or the store's), for the node's metrics. */
+  taskCountsByState(): Map<TaskState, number> {
+    const counts = new Map<TaskState, number>();
+    for (const id of this.runners.keys()) {
+      const state = this.reported.get(id)?.state ?? TaskState.ASSIGNED;
+      counts.set(state, (counts.get(state) ?? 0) + 1);
+    }
+    return counts;
   }
 
   /** The last status reported (or known from the store) for a task this agent runs. */

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../../src/cli/args.js';
-import { parseNetworkConfigFlags, parsePublishAddr, runDaemon, runInit, runJoin, savePublishAddr } from '../../src/cli/bootstrap.js';
+import { parseNetworkConfigFlags, parsePublishAddr, runDaemon, runInit, runJoin, saveNodeSettings } from '../../src/cli/bootstrap.js';
 import { DEFAULT_NETWORK_CONFIG } from '../../src/api/validate.js';
 import { loadState, saveState, type NodeState } from '../../src/daemon/state.js';
 
@@ -80,17 +80,24 @@ test('--publish-addr: an IP address (v4, or v6 with or without brackets), nothin
   }
 });
 
-test('node.json keeps publishAddr (absent when never given); daemon --publish-addr saves it', async () => {
+test('node.json keeps publishAddr and metricsAddr (absent when never given); daemon --publish-addr and --metrics-addr save them', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-state-'));
   try {
     const state: NodeState = { version: 1, nodeId: 'n1', clusterId: 'c1', role: 'worker', listenAddr: '0.0.0.0:4242', advertiseAddr: '127.0.0.3:4242', managers: [] };
     await saveState(dir, state);
     assert.equal((await loadState(dir)).publishAddr, undefined);
     assert.ok(!('publishAddr' in (await loadState(dir))));
-    await savePublishAddr(dir, '127.0.0.9');
+    await saveNodeSettings(dir, { publishAddr: '127.0.0.9' });
     assert.deepEqual(await loadState(dir), { ...state, publishAddr: '127.0.0.9' });
     await saveState(dir, { ...state, publishAddr: 7 } as unknown as NodeState);
     await assert.rejects(loadState(dir), /publishAddr must be a string: the data dir is damaged/);
+    await saveState(dir, state);
+    await saveNodeSettings(dir, { metricsAddr: '127.0.0.3:9100', publishAddr: undefined });
+    assert.deepEqual(await loadState(dir), { ...state, metricsAddr: '127.0.0.3:9100' });
+    await saveNodeSettings(dir, { metricsAddr: '' });
+    assert.equal((await loadState(dir)).metricsAddr, '', "'off' is kept as ''");
+    await saveState(dir, { ...state, metricsAddr: 9100 } as unknown as NodeState);
+    await assert.rejects(loadState(dir), /metricsAddr must be a string: the data dir is damaged/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -116,11 +123,18 @@ test('init, join and daemon: bad flags fail in one line, exit 2, before the data
     assert.match(joinVip.err, /^flotilla join: Unknown option '--vip-pool'/);
     const daemon = await capture(() => runDaemon(['--data-dir', dir, '--publish-addr', 'x']));
     assert.equal(daemon.code, 2);
+    const metrics = await capture(() => runInit(['--data-dir', dir, '--metrics-addr', 'h:0']));
+    assert.equal(metrics.code, 2);
+    assert.equal(metrics.err, 'flotilla init: invalid --metrics-addr "h:0": the port must be 1-65535\n');
+    const daemonMetrics = await capture(() => runDaemon(['--data-dir', dir, '--metrics-addr', 'a b']));
+    assert.equal(daemonMetrics.code, 2);
+    assert.match(daemonMetrics.err, /^flotilla daemon: invalid --metrics-addr "a b": expected HOST:PORT such as 127\.0\.0\.1:9324, or off\n$/);
     assert.ok(!existsSync(dir), 'nothing written');
     const help = await capture(() => runInit(['--help']));
     for (const flag of ['--publish-addr', '--vip-pool CIDR', '--vip-pool-mask-length N', '--published-port-range START-END']) assert.ok(help.out.includes(flag), flag);
     assert.match((await capture(() => runJoin(['--help']))).out, /--publish-addr/);
     assert.match((await capture(() => runDaemon(['--help']))).out, /--publish-addr[\s\S]*saved in the data dir/);
+    for (const run of [runInit, runJoin, runDaemon]) assert.match((await capture(() => run(['--help']))).out, /--metrics-addr[\s\S]*default: [\s\S]*9324/);
   } finally {
     rmSync(join(dir, '..'), { recursive: true, force: true });
   }

@@ -1,13 +1,18 @@
 // HOST:PORT helpers and the default address published ports bind on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultPublishAddr, isHostPort, isIPv4Loopback, splitHostPort } from '../../src/common/address.js';
+import { defaultMetricsAddr, defaultPublishAddr, isHostPort, isIPv4Loopback, splitHostPort } from '../../src/common/address.js';
 
 test('defaultPublishAddr: a loopback advertise host binds itself (nodes on one host do not clash), anything else 0.0.0.0', () => {
   for (const host of ['127.0.0.1', '127.0.0.140', '127.1.2.3', '127.255.255.255']) assert.equal(defaultPublishAddr(host), host);
   for (const host of ['10.0.0.5', '192.168.1.20', '0.0.0.0', '128.0.0.1', '1.127.0.0', 'localhost', 'node-1', '127.0.0.1.nip.io', '127.0.0', '127.0.0.256', '127.00.0.1', '::1', '[::1]', '']) {
     assert.equal(defaultPublishAddr(host), '0.0.0.0', host);
   }
+});
+
+test('defaultMetricsAddr: a loopback advertise host serves metrics on itself, anything else on 127.0.0.1 (never beyond the host); port 9324', () => {
+  assert.equal(defaultMetricsAddr('127.0.0.140'), '127.0.0.140:9324');
+  for (const host of ['10.0.0.5', '0.0.0.0', 'node-1', '::1', '']) assert.equal(defaultMetricsAddr(host), '127.0.0.1:9324', host);
 });
 
 test('isIPv4Loopback: dotted quads in 127.0.0.0/8 only', () => {

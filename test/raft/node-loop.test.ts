@@ -3,7 +3,7 @@
 // transport. The LevelDB storage and the gRPC transport have their own tests.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RaftNode, type RaftStorageLike, type RaftTransportLike, type StateMachine } from '../../src/raft/node.js';
+import { RaftNode, type RaftMetrics, type RaftStorageLike, type RaftTransportLike, type StateMachine } from '../../src/raft/node.js';
 import { NotLeaderError } from '../../src/raft/errors.js';
 import type { Entry, HardState, Message, NodeId, Snapshot } from '../../src/raft/types.js';
 import { emptyDisk, persistReady, persistSnapshot, type MemDisk } from './mem-disk.js';
@@ -61,7 +61,7 @@ class ListMachine implements StateMachine<string> {
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
-function cluster(ids: NodeId[], opts: { snapshotEvery?: number } = {}) {
+function cluster(ids: NodeId[], opts: { snapshotEvery?: number; metrics?: (id: NodeId) => RaftMetrics } = {}) {
   const sb = new Switchboard();
   const storages = new Map<NodeId, MemStorage>();
   const machines = new Map<NodeId, ListMachine>();
@@ -71,7 +71,7 @@ function cluster(ids: NodeId[], opts: { snapshotEvery?: number } = {}) {
     storages.set(id, storage);
     const sm = new ListMachine();
     machines.set(id, sm);
-    const n = RaftNode.start<string>({ id, address: `addr-${id}`, storage, transport: sb.transport(id), stateMachine: sm, bootstrap, tickMs: 5, snapshotEvery: opts.snapshotEvery });
+    const n = RaftNode.start<string>({ id, address: `addr-${id}`, storage, transport: sb.transport(id), stateMachine: sm, bootstrap, tickMs: 5, snapshotEvery: opts.snapshotEvery, metrics: opts.metrics?.(id) });
     sb.nodes.set(id, n);
     return n;
   };
@@ -165,6 +165,39 @@ test('snapshots: the log is compacted, and a restarted node restores the state a
     assert.deepEqual(c.machines.get(l.id)!.items.slice(0, 30), Array.from({ length: 30 }, (_, i) => `v${i}`));
     assert.equal(again.addressOf('b'), 'addr-b');
     await waitFor('rejoined', () => again.status().leader !== '');
+  } finally {
+    await c.stopAll();
+  }
+});
+
+test('metrics: proposals and failed ones counted where proposed, commit latency for its own entries, apply on every node, snapshots', async () => {
+  const seen = new Map<NodeId, { proposed: number; failed: number; committed: number[]; applied: number; snapshots: number }>();
+  const metrics = (id: NodeId): RaftMetrics => {
+    const m = { proposed: 0, failed: 0, committed: [] as number[], applied: 0, snapshots: 0 };
+    seen.set(id, m);
+    return {
+      proposed: () => m.proposed++,
+      proposalFailed: () => m.failed++,
+      committed: (s) => m.committed.push(s),
+      applied: () => m.applied++,
+      snapshot: () => m.snapshots++,
+    };
+  };
+  const c = cluster(['a', 'b', 'c'], { snapshotEvery: 3, metrics });
+  try {
+    const l = await waitFor('a leader', () => leaderOf(c.sb));
+    for (const v of ['x', 'y', 'z', 'w']) await l.propose(enc(v));
+    const f = [...c.sb.nodes.values()].find((n) => n !== l)!;
+    await waitFor('the follower knows the leader', () => f.status().leader === l.id);
+    assert.throws(() => f.propose(enc('nope')), NotLeaderError);
+    await waitFor('all applied', () => [...c.machines.values()].every((m) => m.items.length === 4));
+    const lm = seen.get(l.id)!;
+    assert.deepEqual([lm.proposed, lm.failed, lm.committed.length], [4, 0, 4]);
+    assert.ok(lm.committed.every((s) => s >= 0 && s < 5));
+    assert.ok(lm.snapshots >= 1, 'a snapshot after every 3 entries');
+    const fm = seen.get(f.id)!;
+    assert.deepEqual([fm.proposed, fm.failed, fm.committed.length], [1, 1, 0], "a follower's refused proposal counted as failed");
+    await waitFor('every node applied the four entries', () => [...seen.values()].every((m) => m.applied === 4));
   } finally {
     await c.stopAll();
   }

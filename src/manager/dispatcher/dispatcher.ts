@@ -54,6 +54,19 @@ export interface DispatcherOptions {
    * ending still counts as for any node.
    */
   localNodeId?: string;
+  /** The daemon's counters (src/daemon/metrics.ts). */
+  metrics?: DispatcherMetrics;
+}
+
+/** What the dispatcher counts for the daemon's metrics (src/manager/metrics.ts): increments only. */
+export interface DispatcherMetrics {
+  heartbeat(): void;
+  /** An agent's status report carrying `updates` task status updates. */
+  statusReport(updates: number): void;
+  /** Assignment messages sent to a session, carrying `tasks` tasks. */
+  assignmentsSent(messages: number, tasks: number): void;
+  /** Transactions of status changes proposed, and the actions in them. */
+  statusWritten(transactions: number, actions: number): void;
 }
 
 /** What an agent says about itself when it opens a session. */
@@ -78,21 +91,6 @@ interface Session {
   deadlineAt: number;
   extensions: number;
   assignments: SessionAssignments;
-}
-
-/** What the dispatcher did in a while: push rounds, messages and tasks pushed, status reports and updates received, status transactions and their actions. */
-interface DispatcherStats {
-  pushRounds: number;
-  messages: number;
-  tasksSent: number;
-  reports: number;
-  updates: number;
-  statusTxs: number;
-  statusActions: number;
-}
-
-function newStats(): DispatcherStats {
-  return { pushRounds: 0, messages: 0, tasksSent: 0, reports: 0, updates: 0, statusTxs: 0, statusActions: 0 };
 }
 
 const DEFAULT_PERIOD_MS = 1_000;
@@ -165,8 +163,6 @@ export class Dispatcher implements LeaderController {
   private flushing: Promise<void> = Promise.resolve();
   private nextFlush: Deferred | null = null;
   private readonly random: () => number;
-  /** What the dispatcher did since the last stats line (logged at debug, each second when not idle). */
-  private stats = newStats();
   /** Where the sessions read the secrets and configs they send: the store, now. */
   private readonly files: FileLookup = {
     secret: (id) => this.ctx.store.get('secret', id),
@@ -243,18 +239,13 @@ export class Dispatcher implements LeaderController {
     // Agents learn the managers from their session; a manager that joins or leaves must reach them too, or an
     // agent that connected while there was one manager knows only that one when it dies.
     this.sentManagers = JSON.stringify(this.o.managers());
-    this.managersTimer = setInterval(() => {
-      this.sendManagersIfChanged();
-      this.logStats();
-    }, this.o.managersCheckMs ?? MANAGERS_CHECK_MS);
+    this.managersTimer = setInterval(() => this.sendManagersIfChanged(), this.o.managersCheckMs ?? MANAGERS_CHECK_MS);
     this.log?.info({ nodes: this.graceTimers.size }, 'dispatcher started');
   }
 
-  private logStats(): void {
-    const st = this.stats;
-    if (st.messages === 0 && st.reports === 0 && st.statusTxs === 0) return;
-    this.stats = newStats();
-    this.log?.debug({ ...st, sessions: this.sessions.size }, 'dispatcher stats');
+  /** Sessions open now (a gauge of the daemon's metrics). */
+  get sessionCount(): number {
+    return this.sessions.size;
   }
 
   private sendManagersIfChanged(): void {
@@ -346,6 +337,7 @@ export class Dispatcher implements LeaderController {
     if (!this.running) throw notLeader();
     const s = this.session(peer, sessionId);
     this.armDeadline(s);
+    this.o.metrics?.heartbeat();
     return { periodMs: this.jitteredPeriod() };
   }
 
@@ -360,8 +352,7 @@ export class Dispatcher implements LeaderController {
     // A report is as good a sign of life as a heartbeat: under a backlog (thousands of tasks ending at once) a
     // heartbeat can queue behind the reports that prove the agent is there.
     this.armDeadline(s);
-    this.stats.reports++;
-    this.stats.updates += updates.length;
+    this.o.metrics?.statusReport(updates.length);
     updates.forEach((u, i) => {
       const task = this.ctx.store.get('task', u.taskId);
       if (!task) return; // deleted meanwhile (service removed, history trimmed): nothing to update
@@ -588,12 +579,10 @@ export class Dispatcher implements LeaderController {
         changed === 'all' || !s.assignments.incremental
           ? s.assignments.next(this.assigned(nodeId))
           : s.assignments.nextFor(changed, (id) => this.ctx.store.get('task', id), nodeId);
-      if (m) {
-        this.stats.messages += this.sendAssignments(s, 0, m, managers);
-        this.stats.tasksSent += m.tasks.length;
-      }
+      if (!m) continue;
+      const messages = this.sendAssignments(s, 0, m, managers);
+      this.o.metrics?.assignmentsSent(messages, m.tasks.length);
     }
-    if (from === 0) this.stats.pushRounds++;
     if (end < nodes.length) setImmediate(() => this.pushTo(nodes, end));
   }
 
@@ -673,8 +662,7 @@ export class Dispatcher implements LeaderController {
       onConflict: { attempts: 5 },
       now: () => this.ctx.now(),
     });
-    this.stats.statusTxs += r.proposed;
-    this.stats.statusActions += r.proposedActions;
+    this.o.metrics?.statusWritten(r.proposed, r.proposedActions);
     if (r.error !== undefined) throw r.error;
   }
 

@@ -273,6 +273,12 @@ function removeFrom<K>(m: Map<K, Set<string>>, key: K, id: string): void {
   if (s.size === 0) m.delete(key);
 }
 
+function countIn<K>(m: Map<K, number>, key: K, delta: number): void {
+  const n = (m.get(key) ?? 0) + delta;
+  if (n === 0) m.delete(key);
+  else m.set(key, n);
+}
+
 const partsOfService = new WeakMap<Service, SharedTaskParts>();
 
 /** A stored (frozen) service's template and endpoint, as one SharedTaskParts object per service version. */
@@ -292,6 +298,8 @@ class Tables {
   readonly tasksByNode = new Map<string, Set<string>>();
   readonly tasksByDesired = new Map<TaskState, Set<string>>();
   readonly nodesByRole = new Map<NodeRole, Set<string>>();
+  /** How many tasks are in each observed state (a count, not a set: status reports move tasks between states all the time). */
+  readonly taskStateCounts = new Map<TaskState, number>();
 
   table(kind: Kind): Map<string, StoreObject> {
     return this.objects.get(kind) as Map<string, StoreObject>;
@@ -346,6 +354,10 @@ class Tables {
       if (prev !== undefined && next !== undefined && from === to) continue;
       if (prev !== undefined) removeFrom(index, from, id);
       if (next !== undefined) addTo(index, to, id);
+    }
+    if (kind === 'task' && (prev as Task | undefined)?.status.state !== (next as Task | undefined)?.status.state) {
+      if (prev !== undefined) countIn(this.taskStateCounts, (prev as Task).status.state, -1);
+      if (next !== undefined) countIn(this.taskStateCounts, (next as Task).status.state, 1);
     }
     const names = this.byName.get(kind);
     if (names === undefined) return;
@@ -557,6 +569,11 @@ export class ClusterStore implements StateMachine<TxResult> {
     return this.tasksIn(this.t.tasksByDesired.get(state));
   }
 
+  /** How many tasks are in each observed state (states with none are absent), from an index: for metrics. */
+  taskCountsByState(): ReadonlyMap<TaskState, number> {
+    return this.t.taskStateCounts;
+  }
+
   nodesByRole(role: NodeRole): Node[] {
     const table = this.t.table('node');
     return [...(this.t.nodesByRole.get(role) ?? [])].map((id) => table.get(id) as Node).sort(byId);
@@ -586,6 +603,8 @@ export class ClusterStore implements StateMachine<TxResult> {
     ];
     for (const kind of NAMED_KINDS) pairs.push([`${kind}ByName`, this.t.byName.get(kind) as Map<unknown, string>, fresh.byName.get(kind) as Map<unknown, string>]);
     for (const [name, have, want] of pairs) if (norm(have) !== norm(want)) problems.push(`${name}: ${norm(have)} != ${norm(want)}`);
+    const counts = (m: Map<TaskState, number>): string => JSON.stringify([...m].sort((a, b) => a[0] - b[0]));
+    if (counts(this.t.taskStateCounts) !== counts(fresh.taskStateCounts)) problems.push(`taskStateCounts: ${counts(this.t.taskStateCounts)} != ${counts(fresh.taskStateCounts)}`);
     for (const kind of NAMED_KINDS) {
       if ((this.t.byName.get(kind) as Map<string, string>).size !== this.t.table(kind).size) problems.push(`${kind}: names are not unique`);
     }

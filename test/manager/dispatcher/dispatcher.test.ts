@@ -490,3 +490,48 @@ test('the data plane: a new session gets the complete table and its VIP block, t
     await d.stop();
   }
 });
+
+test('the counters it gives the metrics: heartbeats, status reports and their updates, assignment messages and tasks, status transactions; open sessions', async () => {
+  const counts = { heartbeats: 0, reports: 0, updates: 0, messages: 0, tasks: 0, txs: 0, actions: 0 };
+  const { ls, d } = setup(undefined, {
+    metrics: {
+      heartbeat: () => counts.heartbeats++,
+      statusReport: (n) => {
+        counts.reports++;
+        counts.updates += n;
+      },
+      assignmentsSent: (messages, tasks) => {
+        counts.messages += messages;
+        counts.tasks += tasks;
+      },
+      statusWritten: (txs, actions) => {
+        counts.txs += txs;
+        counts.actions += actions;
+      },
+    },
+  });
+  d.start();
+  try {
+    const sink = new Sink();
+    const sid = d.openSession(peer('n1'), desc, sink);
+    assert.equal(d.sessionCount, 1);
+    d.heartbeat(peer('n1'), sid);
+    d.heartbeat(peer('n1'), sid);
+    ls.applyNow([createAction('task', assigned('t1', 'n1')), createAction('task', assigned('t2', 'n1'))]);
+    const deadline = Date.now() + 5_000;
+    while (counts.tasks < 2 && Date.now() < deadline) await sleep(5);
+    const st = taskStatusToProto({ state: TaskState.RUNNING, message: 'x', err: '', timestamp: 2, containerId: 'c', exitCode: 0, health: 'none' });
+    await d.updateTaskStatus(peer('n1'), sid, [
+      { taskId: 't1', status: st },
+      { taskId: 't2', status: st },
+    ]);
+    assert.equal(counts.heartbeats, 2);
+    assert.deepEqual([counts.reports, counts.updates], [1, 2]);
+    assert.ok(counts.messages >= 1, 'the pushed assignments counted');
+    assert.equal(counts.tasks, 2, 'the two new tasks, pushed once');
+    assert.ok(counts.txs >= 1 && counts.actions >= 2, `status writes counted: ${JSON.stringify(counts)}`);
+  } finally {
+    await d.stop();
+  }
+  assert.equal(d.sessionCount, 0);
+});
