@@ -47,8 +47,14 @@ export const CONTROL_METHODS = [
   'GetUnlockKey',
   'RotateUnlockKey',
   'UnlockNode',
+  'Events',
 ] as const;
 export type ControlMethod = (typeof CONTROL_METHODS)[number];
+/** The Control methods that answer with a stream: each manager serves them itself (never forwarded to the leader). */
+export const CONTROL_STREAM_METHODS = ['Events'] as const satisfies readonly ControlMethod[];
+export type ControlStreamMethod = (typeof CONTROL_STREAM_METHODS)[number];
+export type ControlUnaryMethod = Exclude<ControlMethod, ControlStreamMethod>;
+export const CONTROL_UNARY_METHODS: readonly ControlUnaryMethod[] = CONTROL_METHODS.filter((m): m is ControlUnaryMethod => !(CONTROL_STREAM_METHODS as readonly string[]).includes(m));
 
 export const MANAGER_SERVICE_NAME = 'flotilla.manager.Manager';
 

@@ -13,7 +13,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { splitHostPort, validPort } from '../common/address.js';
 import type { control } from '../api/wire.js';
-import { loadControlProto, type ControlMethod } from '../api/proto.js';
+import { loadControlProto, type ControlMethod, type ControlStreamMethod } from '../api/proto.js';
 import { NODE_CHANNEL_OPTIONS, NodeCertificateProvider, channelCredentials } from '../manager/ca/tls.js';
 import { quoteArg, UsageError } from './args.js';
 import { CliError, RpcError, type ErrorContext } from './errors.js';
@@ -136,6 +136,12 @@ export interface Control {
   readonly timeoutMs: number;
   /** One unary call with the deadline; rejects with an RpcError. */
   call<M extends ControlMethod>(method: M, request: Request<M>): Promise<Response<M>>;
+  /**
+   * A server-streaming call, without a deadline (it follows until it ends):
+   * `onMessage` for each message; `done` resolves when the stream ends OK or
+   * is cancelled, rejects with an RpcError otherwise.
+   */
+  stream<M extends ControlStreamMethod>(method: M, request: Request<M>, onMessage: (m: Response<M>) => void): { done: Promise<void>; cancel(): void };
   /** What error messages need to know about this connection. */
   errorContext(): ErrorContext;
   close(): void;
@@ -164,6 +170,31 @@ class GrpcControl implements Control {
         else resolvePromise(res);
       });
     });
+  }
+
+  stream<M extends ControlStreamMethod>(method: M, request: Request<M>, onMessage: (m: Response<M>) => void): { done: Promise<void>; cancel(): void } {
+    const def = loadControlProto().service[method] as grpc.MethodDefinition<Request<M>, Response<M>>;
+    const call = this.client.makeServerStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, request, new grpc.Metadata(), {});
+    let cancelled = false;
+    const done = new Promise<void>((resolvePromise, reject) => {
+      call.on('data', (m: Response<M>) => {
+        if (!cancelled) onMessage(m);
+      });
+      call.on('error', (err: grpc.ServiceError) => {
+        if (cancelled && err.code === grpc.status.CANCELLED) resolvePromise();
+        else reject(new RpcError(method, err.code, err.details, err.metadata ?? new grpc.Metadata()));
+      });
+      call.on('status', (st: grpc.StatusObject) => {
+        if (st.code === grpc.status.OK) resolvePromise();
+      });
+    });
+    return {
+      done,
+      cancel: () => {
+        cancelled = true;
+        call.cancel();
+      },
+    };
   }
 
   errorContext(): ErrorContext {

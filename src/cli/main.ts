@@ -24,6 +24,7 @@ import {
   type CommandGroup,
 } from './command.js';
 import { CONFIG_GROUP } from './config-commands.js';
+import { EVENTS } from './events-command.js';
 import { NETWORK_GROUP } from './network-commands.js';
 import { NODE_GROUP } from './node-commands.js';
 import { SECRET_GROUP } from './secret-commands.js';
@@ -32,7 +33,7 @@ import { SERVICE_GROUP } from './service-commands.js';
 export type { CliIo } from './command.js';
 
 /** Operator commands without subcommands. */
-const SINGLE_COMMANDS: Partial<Record<string, CommandDef>> = { 'join-token': JOIN_TOKEN, 'unlock-key': UNLOCK_KEY, unlock: UNLOCK };
+const SINGLE_COMMANDS: Partial<Record<string, CommandDef>> = { 'join-token': JOIN_TOKEN, 'unlock-key': UNLOCK_KEY, unlock: UNLOCK, events: EVENTS };
 
 const GROUPS: readonly CommandGroup[] = [NODE_GROUP, SERVICE_GROUP, NETWORK_GROUP, SECRET_GROUP, CONFIG_GROUP, CLUSTER_GROUP];
 
@@ -55,6 +56,7 @@ Operator commands (talk to a manager):
   unlock-key   show or rotate the unlock key (autolock)
   unlock       unlock a manager that restarted locked
   cluster      inspect the cluster (info)
+  events       show the cluster's events as they happen (--since, --until, --filter, --format json)
 
 Other:
   version      print the version

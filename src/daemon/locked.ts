@@ -5,7 +5,7 @@
 import { chmod, rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { CONTROL_METHODS, loadControlProto } from '../api/proto.js';
+import { CONTROL_STREAM_METHODS, CONTROL_UNARY_METHODS, loadControlProto } from '../api/proto.js';
 import { withStrictWire } from '../common/strict-wire.js';
 import { InvalidUnlockKeyError } from '../manager/encryption/unlock-key.js';
 
@@ -22,8 +22,11 @@ export async function waitForUnlock<T>(o: { socket: string; unlock: (key: string
   const result = new Promise<T>((resolve) => (done = resolve));
   let unlocked = false;
   const impl: grpc.UntypedServiceImplementation = {};
-  for (const m of CONTROL_METHODS) {
+  for (const m of CONTROL_UNARY_METHODS) {
     impl[m] = (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb({ code: grpc.status.FAILED_PRECONDITION, details: LOCKED_MESSAGE });
+  }
+  for (const m of CONTROL_STREAM_METHODS) {
+    impl[m] = (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: LOCKED_MESSAGE });
   }
   impl.UnlockNode = (call: grpc.ServerUnaryCall<{ unlockKey?: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
     if (unlocked) {

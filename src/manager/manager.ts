@@ -32,6 +32,8 @@ import { ReplicatedStore } from './replicated-store.js';
 import type { DataKeyring } from './encryption/keyring.js';
 import { KeyProtectionFollower } from './encryption/protection.js';
 import { createOrchestrators } from './orchestrator/index.js';
+import { EventJournal } from './events/journal.js';
+import { eventsHandler } from './events/stream.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import type { Action } from './store/store.js';
 import type { ManagerMetrics } from './metrics.js';
@@ -83,6 +85,8 @@ export class Manager {
     private readonly controlSocket: string,
     /** The data keys of this manager's Raft storage. */
     readonly keyring: DataKeyring,
+    /** This manager's cluster events (`flotilla events`). */
+    readonly events: EventJournal,
     private readonly log?: Logger,
   ) {}
 
@@ -118,12 +122,18 @@ export class Manager {
         throw err;
       }
     }
+    // Events from the store's watch, and the leader as this manager's Raft sees it.
+    const events = new EventJournal(rs.store, Date.now, undefined, o.logger?.child({ component: 'events', nodeId: o.nodeId }));
+    events.start();
+    const onLeader = (leader: string, term: number): void => events.observeLeader({ leader, term });
+    rs.raft.on('leader-change', onLeader);
+    events.observeLeader({ leader: rs.status().leader, term: rs.status().term });
     const peers = new PeerClients(creds);
     const writer = new LeaderWriter(rs, peers, log);
     const ca = new CaService(rs, writer, () => o.tls.current.caCertPem, o.logger?.child({ component: 'ca', nodeId: o.nodeId }));
     const control = new ControlService(rs, writer, o.logger?.child({ component: 'control', nodeId: o.nodeId }));
     const toStatus = (err: unknown): Partial<grpc.StatusObject> => statusOf(err, rs);
-    const controlImpl = controlImplementation({ service: control, rs, peers, log });
+    const controlImpl = { ...controlImplementation({ service: control, rs, peers, log }), Events: eventsHandler({ journal: events, log }) };
 
     const authz: AuthorizerOptions = {
       clusterId: o.clusterId,
@@ -154,7 +164,7 @@ export class Manager {
         log,
       }),
     );
-    const m = new Manager(rs, writer, ca, peers, server, localServer, reconciler, leaders, o.controlSocket, o.keyring, log);
+    const m = new Manager(rs, writer, ca, peers, server, localServer, reconciler, leaders, o.controlSocket, o.keyring, events, log);
     try {
       await bind(server, o.listenAddr, serverCredentials(o.tls));
       // A socket left by a daemon that was killed would make the bind fail.
@@ -202,6 +212,8 @@ export class Manager {
     await this.protection?.stop();
     this.reconciler.stop();
     await this.leaders.stop();
+    // Ends the event streams: the servers would otherwise wait for them.
+    this.events.stop();
     await Promise.all([shutdown(this.server), shutdown(this.localServer)]);
     this.peers.close();
     await this.rs.close();

@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { main } from '../../src/cli/main.js';
-import { CONTROL_METHODS, loadControlProto } from '../../src/api/proto.js';
+import { CONTROL_UNARY_METHODS, loadControlProto } from '../../src/api/proto.js';
+import { EventJournal } from '../../src/manager/events/journal.js';
+import { eventsHandler } from '../../src/manager/events/stream.js';
 import { withStrictWire } from '../../src/common/strict-wire.js';
 import { toGrpcStatus } from '../../src/manager/grpc-status.js';
 import { controlHarness, type ControlHarness } from '../manager/controlapi/fixtures.js';
@@ -21,6 +23,8 @@ export interface CliRun {
 
 export interface ManagerServer {
   manager: ControlHarness;
+  /** The events of the manager's store (the Events call). */
+  events: EventJournal;
   /** The data dir whose control.sock the manager listens on. */
   dir: string;
   /** `flotilla --data-dir DIR ARGV...`; `stdin`: what `-` reads. */
@@ -36,7 +40,9 @@ export async function startManagerServer(now: () => number, prefix = 'flotilla-c
   const manager = controlHarness();
   const server = new grpc.Server(withStrictWire());
   const impl: grpc.UntypedServiceImplementation = {};
-  for (const method of CONTROL_METHODS) {
+  const events = new EventJournal(manager.local.store, now);
+  events.start();
+  for (const method of CONTROL_UNARY_METHODS) {
     impl[method] = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       const handler = manager.control[method] as (req: unknown) => Promise<unknown>;
       handler.call(manager.control, call.request).then(
@@ -45,6 +51,7 @@ export async function startManagerServer(now: () => number, prefix = 'flotilla-c
       );
     };
   }
+  impl.Events = eventsHandler({ journal: events, now });
   server.addService(loadControlProto().service, impl);
   const socket = join(dir, 'control.sock');
   await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
@@ -60,6 +67,7 @@ export async function startManagerServer(now: () => number, prefix = 'flotilla-c
   };
   return {
     manager,
+    events,
     dir,
     cli,
     ok: async (argv, stdin) => {
@@ -69,6 +77,7 @@ export async function startManagerServer(now: () => number, prefix = 'flotilla-c
       return r.out;
     },
     stop: async () => {
+      events.stop();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       rmSync(dir, { recursive: true, force: true });
     },

@@ -13,6 +13,7 @@ import type protobuf from 'protobufjs';
 import { DaemonCluster } from '../../src/testing/daemon-cluster.js';
 import { channelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider } from '../../src/manager/ca/tls.js';
 import { encode, enumValue, loadRoot, serviceMethods, type Model } from './proto.js';
+import { CONTROL_STREAM_METHODS } from '../../src/api/proto.js';
 
 /** Enum numbers used by the suite, from the proto. */
 export const WORKER = enumValue('NodeRole', 'NODE_ROLE_WORKER');
@@ -49,6 +50,8 @@ export const FILE_KINDS: readonly FileKind[] = ['secrets', 'configs'];
 export const SECRET_MARK = Buffer.from('fz-secret-data-5b1e7c');
 
 export const CONTROL = 'flotilla.control.Control';
+/** How long a streaming call is read before the suite cancels it. */
+const STREAM_READ_MS = 300;
 
 /** Stable JSON (object keys sorted), for comparisons. */
 export function stable(x: unknown): string {
@@ -212,10 +215,34 @@ export class ControlTarget {
     return this.tlsClient;
   }
 
-  /** One raw call: `bytes` as the request, the response's bytes back. */
+  /**
+   * One raw call: `bytes` as the request, the response's bytes back. A
+   * streaming method (Events) is read for STREAM_READ_MS, then cancelled: OK
+   * if it was still streaming (or ended OK), with its first message.
+   */
   raw(method: string, bytes: Uint8Array, opts: { tls?: boolean; timeoutMs?: number } = {}): Promise<CallResult> {
     const t0 = Date.now();
     const path = `/${CONTROL}/${method}`;
+    if ((CONTROL_STREAM_METHODS as readonly string[]).includes(method)) {
+      return new Promise((resolve) => {
+        const call = this.client(opts.tls ?? false).makeServerStreamRequest(path, identity, identity, Buffer.from(bytes), new grpc.Metadata(), {});
+        let first: Buffer | null = null;
+        let settled = false;
+        const settle = (code: number, details: string): void => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve({ code, details, response: first, ms: Date.now() - t0 });
+        };
+        const timer = setTimeout(() => {
+          settle(grpc.status.OK, '');
+          call.cancel();
+        }, STREAM_READ_MS);
+        call.on('data', (b: Buffer) => (first ??= b));
+        call.on('error', (err: grpc.ServiceError) => settle(err.code, err.details));
+        call.on('status', (st: grpc.StatusObject) => settle(st.code, st.details));
+      });
+    }
     return new Promise((resolve) => {
       this.client(opts.tls ?? false).makeUnaryRequest(path, identity, identity, Buffer.from(bytes), new grpc.Metadata(), { deadline: Date.now() + (opts.timeoutMs ?? 10_000) }, (err, res) =>
         resolve({ code: err ? err.code : grpc.status.OK, details: err ? err.details : '', response: res ?? null, ms: Date.now() - t0 }),

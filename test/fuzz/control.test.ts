@@ -139,6 +139,7 @@ const READS = new Set([
   'ListSecrets',
   'GetConfig',
   'ListConfigs',
+  'Events',
 ]);
 const code = (c: number): string => grpc.status[c] ?? String(c);
 const MiB = 1024 * 1024;
