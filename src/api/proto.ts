@@ -47,8 +47,17 @@ export const CONTROL_METHODS = [
   'GetUnlockKey',
   'RotateUnlockKey',
   'UnlockNode',
+  'SubscribeLogs',
 ] as const;
 export type ControlMethod = (typeof CONTROL_METHODS)[number];
+/** The Control methods that answer with a stream of messages (every other one answers once). */
+export const CONTROL_STREAM_METHODS = ['SubscribeLogs'] as const satisfies readonly ControlMethod[];
+export type ControlStreamMethod = (typeof CONTROL_STREAM_METHODS)[number];
+export type UnaryControlMethod = Exclude<ControlMethod, ControlStreamMethod>;
+/** True for a Control method that answers once. */
+export function isUnaryControlMethod(m: ControlMethod): m is UnaryControlMethod {
+  return !(CONTROL_STREAM_METHODS as readonly string[]).includes(m);
+}
 
 export const MANAGER_SERVICE_NAME = 'flotilla.manager.Manager';
 
@@ -58,7 +67,7 @@ export type CaMethod = (typeof CA_METHODS)[number];
 export const MANAGER_METHODS = ['Propose', 'JoinRaft'] as const;
 
 export const DISPATCHER_SERVICE_NAME = 'flotilla.dispatcher.Dispatcher';
-export const DISPATCHER_METHODS = ['Session', 'Heartbeat', 'UpdateTaskStatus'] as const;
+export const DISPATCHER_METHODS = ['Session', 'Heartbeat', 'UpdateTaskStatus', 'PublishLogs'] as const;
 export type DispatcherMethod = (typeof DISPATCHER_METHODS)[number];
 /** Metadata on every "not the leader" answer of a manager's dispatcher service. */
 export const NOT_LEADER_HEADER = 'flotilla-not-leader';

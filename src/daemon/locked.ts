@@ -5,7 +5,7 @@
 import { chmod, rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { CONTROL_METHODS, loadControlProto } from '../api/proto.js';
+import { CONTROL_METHODS, isUnaryControlMethod, loadControlProto } from '../api/proto.js';
 import { withStrictWire } from '../common/strict-wire.js';
 import { InvalidUnlockKeyError } from '../manager/encryption/unlock-key.js';
 
@@ -23,7 +23,9 @@ export async function waitForUnlock<T>(o: { socket: string; unlock: (key: string
   let unlocked = false;
   const impl: grpc.UntypedServiceImplementation = {};
   for (const m of CONTROL_METHODS) {
-    impl[m] = (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb({ code: grpc.status.FAILED_PRECONDITION, details: LOCKED_MESSAGE });
+    impl[m] = isUnaryControlMethod(m)
+      ? (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb({ code: grpc.status.FAILED_PRECONDITION, details: LOCKED_MESSAGE })
+      : (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: LOCKED_MESSAGE, metadata: new grpc.Metadata() });
   }
   impl.UnlockNode = (call: grpc.ServerUnaryCall<{ unlockKey?: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
     if (unlocked) {

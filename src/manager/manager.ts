@@ -33,6 +33,8 @@ import type { DataKeyring } from './encryption/keyring.js';
 import { KeyProtectionFollower } from './encryption/protection.js';
 import { createOrchestrators } from './orchestrator/index.js';
 import { Scheduler } from './scheduler/scheduler.js';
+import { LogBroker } from './logbroker/broker.js';
+import { subscribeLogsHandler } from './logbroker/service.js';
 import type { Action } from './store/store.js';
 
 export interface ManagerOptions {
@@ -120,6 +122,17 @@ export class Manager {
     const control = new ControlService(rs, writer, o.logger?.child({ component: 'control', nodeId: o.nodeId }));
     const toStatus = (err: unknown): Partial<grpc.StatusObject> => statusOf(err, rs);
     const controlImpl = controlImplementation({ service: control, rs, peers, log });
+    // Log streams: read by the leader's broker from the agents' sessions, relayed by the other managers (src/manager/logbroker).
+    const managers = (): { id: string; address: string }[] => ca.managers();
+    const leaders = new LeaderControllers(rs, (ctx) => leaderControllers(ctx, managers, o.nodeId), o.logger?.child({ nodeId: o.nodeId }));
+    controlImpl.SubscribeLogs = subscribeLogsHandler({
+      broker: () => leaders.get<LogBroker>('logbroker'),
+      leaderAddress: () => rs.leader().address,
+      selfAddress: o.advertiseAddr,
+      peers,
+      toStatus,
+      log: o.logger?.child({ component: 'logbroker', nodeId: o.nodeId }),
+    });
 
     const authz: AuthorizerOptions = {
       clusterId: o.clusterId,
@@ -138,12 +151,11 @@ export class Manager {
     localServer.addService(loadControlProto().service, controlImpl);
 
     const reconciler = new MembershipReconciler(rs, log);
-    const managers = (): { id: string; address: string }[] => ca.managers();
-    const leaders = new LeaderControllers(rs, (ctx) => leaderControllers(ctx, managers, o.nodeId), o.logger?.child({ nodeId: o.nodeId }));
     server.addService(
       dispatcherServerDefinition(loadDispatcherProto().service),
       dispatcherImplementation({
         current: () => leaders.get<Dispatcher>('dispatcher'),
+        logs: () => leaders.get<LogBroker>('logbroker'),
         leader: () => rs.leader(),
         toStatus,
         refuse: (peer) => nodeCallRefusal(peer, authz),
@@ -230,5 +242,6 @@ function shutdown(server: grpc.Server): Promise<void> {
 
 /** The controllers the leader runs. */
 function leaderControllers(ctx: ControllerContext, managers: () => { id: string; address: string }[], localNodeId: string): LeaderController[] {
-  return [new Dispatcher({ ctx, managers, localNodeId }), ...createOrchestrators(ctx), new Scheduler(ctx)];
+  const dispatcher = new Dispatcher({ ctx, managers, localNodeId });
+  return [dispatcher, new LogBroker({ ctx, sessions: () => (dispatcher.isRunning ? dispatcher : null) }), ...createOrchestrators(ctx), new Scheduler(ctx)];
 }

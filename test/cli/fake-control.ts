@@ -19,7 +19,7 @@ import type { control } from '../../src/api/wire.js';
 import { nodeAvailabilityFromProto, nodeRoleFromProto } from '../../src/api/enums.js';
 import { ApiError, toGrpcStatus } from '../../src/manager/grpc-status.js';
 import { withStrictWire } from '../../src/common/strict-wire.js';
-import { loadControlProto, type ControlMethod } from '../../src/api/proto.js';
+import { loadControlProto, type ControlMethod, type UnaryControlMethod } from '../../src/api/proto.js';
 import { NameConflictError, NotFoundError, VersionConflictError } from '../../src/manager/store/store.js';
 import { TaskState, type Cluster, type Network, type Node, type Service, type ServiceSpec, type Task } from '../../src/api/objects.js';
 import { checkClusterSpecChange, checkServiceSpecChange, DEFAULT_NETWORK_CONFIG } from '../../src/api/validate.js';
@@ -188,7 +188,7 @@ export class FakeControl {
     if (have !== want) throw new VersionConflictError('version-conflict', `${kind} ${id} is at version ${have}, not ${String(want)}`);
   }
 
-  private readonly handlers: Record<ControlMethod, Handler> = {
+  private readonly handlers: Record<UnaryControlMethod, Handler> = {
     GetNode: (r) => ({ node: nodeToProto(this.node(String(r.nodeId))) }),
     ListNodes: () => ({ nodes: [...this.nodes.values()].map(nodeToProto) }),
     UpdateNode: (r) => {
@@ -374,7 +374,7 @@ export class FakeControl {
 
   private implementation(): grpc.UntypedServiceImplementation {
     const impl: grpc.UntypedServiceImplementation = {};
-    for (const method of Object.keys(this.handlers) as ControlMethod[]) {
+    for (const method of Object.keys(this.handlers) as UnaryControlMethod[]) {
       const handle = (call: grpc.ServerUnaryCall<Req, object>, callback: grpc.sendUnaryData<object>): void => {
         const delay = this.delays.get(method);
         if (delay !== undefined) {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { main } from '../../src/cli/main.js';
-import { CONTROL_METHODS, loadControlProto } from '../../src/api/proto.js';
+import { CONTROL_METHODS, isUnaryControlMethod, loadControlProto } from '../../src/api/proto.js';
 import { withStrictWire } from '../../src/common/strict-wire.js';
 import { toGrpcStatus } from '../../src/manager/grpc-status.js';
 import { controlHarness, type ControlHarness } from '../manager/controlapi/fixtures.js';
@@ -37,6 +37,7 @@ export async function startManagerServer(now: () => number, prefix = 'flotilla-c
   const server = new grpc.Server(withStrictWire());
   const impl: grpc.UntypedServiceImplementation = {};
   for (const method of CONTROL_METHODS) {
+    if (!isUnaryControlMethod(method)) continue;
     impl[method] = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       const handler = manager.control[method] as (req: unknown) => Promise<unknown>;
       handler.call(manager.control, call.request).then(

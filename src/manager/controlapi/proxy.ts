@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { NotLeaderError } from '../../raft/errors.js';
 import { ApiError, toGrpcStatus } from '../grpc-status.js';
-import { CONTROL_METHODS, type ControlMethod } from '../../api/proto.js';
+import { CONTROL_METHODS, isUnaryControlMethod, type UnaryControlMethod } from '../../api/proto.js';
 import { isServiceError, notDelivered, unary, type PeerClients } from '../peer-clients.js';
 import type { ReplicatedStore } from '../replicated-store.js';
 import type { ControlService } from './service.js';
@@ -29,9 +29,11 @@ export function statusOf(err: unknown, rs: ReplicatedStore): Partial<grpc.Status
   return toGrpcStatus(err, { leaderAddress: (id) => rs.raft.addressOf(id) || undefined });
 }
 
+/** The unary methods; the streaming ones (SubscribeLogs: src/manager/logbroker/service.ts) are added by the manager. */
 export function controlImplementation(o: ControlProxyOptions): grpc.UntypedServiceImplementation {
   const impl: grpc.UntypedServiceImplementation = {};
   for (const method of CONTROL_METHODS) {
+    if (!isUnaryControlMethod(method)) continue;
     impl[method] = (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       serve(o, method, call).then(
         (res) => cb(null, res),
@@ -45,7 +47,7 @@ export function controlImplementation(o: ControlProxyOptions): grpc.UntypedServi
   return impl;
 }
 
-async function serve(o: ControlProxyOptions, method: ControlMethod, call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>): Promise<unknown> {
+async function serve(o: ControlProxyOptions, method: UnaryControlMethod, call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>): Promise<unknown> {
   const callDeadline = call.getDeadline();
   const deadlineMs = callDeadline instanceof Date ? callDeadline.getTime() : Number.isFinite(callDeadline) ? callDeadline : Infinity;
   const deadline = Math.min(deadlineMs, Date.now() + MAX_WAIT_MS);
