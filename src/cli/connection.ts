@@ -13,7 +13,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { splitHostPort, validPort } from '../common/address.js';
 import type { control } from '../api/wire.js';
-import { loadControlProto, type ControlMethod } from '../api/proto.js';
+import { loadControlProto, type ControlMethod, type ControlStreamMethod } from '../api/proto.js';
 import { NODE_CHANNEL_OPTIONS, NodeCertificateProvider, channelCredentials } from '../manager/ca/tls.js';
 import { quoteArg, UsageError } from './args.js';
 import { CliError, RpcError, type ErrorContext } from './errors.js';
@@ -136,6 +136,12 @@ export interface Control {
   readonly timeoutMs: number;
   /** One unary call with the deadline; rejects with an RpcError. */
   call<M extends ControlMethod>(method: M, request: Request<M>): Promise<Response<M>>;
+  /**
+   * A call answered by a stream of messages, each handed to `onMessage`, with
+   * no deadline (a followed stream lasts until the user stops it); resolves
+   * when the stream ends, rejects with an RpcError.
+   */
+  stream<M extends ControlStreamMethod>(method: M, request: Request<M>, onMessage: (msg: Response<M>) => void): Promise<void>;
   /** What error messages need to know about this connection. */
   errorContext(): ErrorContext;
   close(): void;
@@ -162,6 +168,18 @@ class GrpcControl implements Control {
         if (err) reject(new RpcError(method, err.code, err.details, err.metadata ?? new grpc.Metadata()));
         else if (res === undefined) reject(new RpcError(method, grpc.status.INTERNAL, 'empty response', new grpc.Metadata()));
         else resolvePromise(res);
+      });
+    });
+  }
+
+  stream<M extends ControlStreamMethod>(method: M, request: Request<M>, onMessage: (msg: Response<M>) => void): Promise<void> {
+    const def = loadControlProto().service[method] as grpc.MethodDefinition<Request<M>, Response<M>>;
+    return new Promise((resolvePromise, reject) => {
+      const call = this.client.makeServerStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, request, new grpc.Metadata(), {});
+      call.on('data', (msg: Response<M>) => onMessage(msg));
+      call.on('error', (err: grpc.ServiceError) => reject(new RpcError(method, err.code, err.details, err.metadata ?? new grpc.Metadata())));
+      call.on('status', (st: grpc.StatusObject) => {
+        if (st.code === grpc.status.OK) resolvePromise();
       });
     });
   }

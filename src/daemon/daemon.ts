@@ -26,6 +26,7 @@ import { Agent } from '../worker/agent.js';
 import { DockerExecutor } from '../worker/exec/docker/docker-executor.js';
 import { connectEngine } from '../worker/exec/docker/engine.js';
 import { ManagerSession } from '../worker/session.js';
+import { LogPublisher } from '../worker/log-publisher.js';
 import { NodeMesh } from '../network/mesh.js';
 import { ClientNetworks } from '../network/client-networks.js';
 import { defaultPublishAddr, splitHostPort } from '../common/address.js';
@@ -65,6 +66,8 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   session: ManagerSession | null = null;
   /** This node's data plane (routing mesh, virtual IPs, DNS for containers). */
   mesh: NodeMesh | null = null;
+  /** Reads this node's containers' logs for the leader's log subscriptions (`service logs`). */
+  private logs: LogPublisher | null = null;
   private agentTimer: NodeJS.Timeout | null = null;
 
   private constructor(
@@ -153,12 +156,14 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       assignChanges: (changed, removed, files): Promise<void> => agent.assignChanges(changed, removed, files),
       describe: (): Promise<NodeDescription> => agent.describe(),
       onDataPlane: (plane) => void mesh.apply(plane),
+      onLogSubscriptions: (added, cancelled) => logs.apply(added, cancelled),
       onManagers: (managers) => {
         this.state = { ...this.state, managers };
         void saveState(this.o.dataDir, this.state).catch(() => undefined);
       },
       logger: logger?.child({ nodeId: this.nodeId }),
     });
+    const logs = new LogPublisher({ executor, open: (answered) => session.publishLogs(answered), logger: logger?.child({ nodeId: this.nodeId }) });
     const agent: Agent = new Agent({ executor, nodeId: this.nodeId, clusterId: this.state.clusterId, reporter: session.report, logger });
     try {
       await agent.start();
@@ -175,6 +180,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.agent = agent;
     this.session = session;
     this.mesh = mesh;
+    this.logs = logs;
     session.start();
   }
 
@@ -310,6 +316,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     if (this.statusTimer) clearInterval(this.statusTimer);
     if (this.joinTimer) clearTimeout(this.joinTimer);
     if (this.agentTimer) clearTimeout(this.agentTimer);
+    this.logs?.stop();
     this.session?.stop();
     await this.agent?.stop();
     await this.mesh?.close();

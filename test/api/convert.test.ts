@@ -12,7 +12,7 @@ import type { dispatcher } from '../../src/api/wire.js';
 import { MAX_SECRET_BYTES } from '../../src/api/validate.js';
 import { clusterSpecFromProto, clusterToProto, nodeFromProto, nodeToProto, serviceFromProto, serviceSpecFromProto, serviceSpecToProto, serviceToProto, taskFromProto, taskToProto, requireVersion } from '../../src/api/convert.js';
 import type { control } from '../../src/api/wire.js';
-import { CA_METHODS, CONTROL_METHODS, loadCaProto, loadControlProto } from '../../src/api/proto.js';
+import { CA_METHODS, CONTROL_METHODS, isUnaryControlMethod, loadCaProto, loadControlProto } from '../../src/api/proto.js';
 import { TaskState, type Service } from '../../src/api/objects.js';
 import { ValidationError } from '../../src/api/input.js';
 import { cluster, config, node, secret, service, serviceSpec, task, T0 } from '../manager/store-fixtures.js';
@@ -256,7 +256,8 @@ test('both protos load and expose the listed RPCs', () => {
     assert.ok(def, `Control.${m} missing`);
     assert.equal(def.path, `/flotilla.control.Control/${m}`);
     assert.equal(def.requestStream, false);
-    assert.equal(def.responseStream, false);
+    // Only the streaming methods answer with a stream (SubscribeLogs).
+    assert.equal(def.responseStream, !isUnaryControlMethod(m), m);
   }
   assert.equal(typeof control.Client, 'function');
   const ca = loadCaProto();
