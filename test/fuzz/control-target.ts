@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type protobuf from 'protobufjs';
 import { DaemonCluster } from '../../src/testing/daemon-cluster.js';
+import { CONTROL_STREAM_METHODS } from '../../src/api/proto.js';
 import { channelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider } from '../../src/manager/ca/tls.js';
 import { encode, enumValue, loadRoot, serviceMethods, type Model } from './proto.js';
 
@@ -49,6 +50,8 @@ export const FILE_KINDS: readonly FileKind[] = ['secrets', 'configs'];
 export const SECRET_MARK = Buffer.from('fz-secret-data-5b1e7c');
 
 export const CONTROL = 'flotilla.control.Control';
+/** How long a streaming call is read before it is cancelled (a followed log stream does not end by itself). */
+const STREAM_LOOK_MS = 3_000;
 
 /** Stable JSON (object keys sorted), for comparisons. */
 export function stable(x: unknown): string {
@@ -216,10 +219,40 @@ export class ControlTarget {
   raw(method: string, bytes: Uint8Array, opts: { tls?: boolean; timeoutMs?: number } = {}): Promise<CallResult> {
     const t0 = Date.now();
     const path = `/${CONTROL}/${method}`;
+    if ((CONTROL_STREAM_METHODS as readonly string[]).includes(method)) return this.rawStream(path, bytes, opts);
     return new Promise((resolve) => {
       this.client(opts.tls ?? false).makeUnaryRequest(path, identity, identity, Buffer.from(bytes), new grpc.Metadata(), { deadline: Date.now() + (opts.timeoutMs ?? 10_000) }, (err, res) =>
         resolve({ code: err ? err.code : grpc.status.OK, details: err ? err.details : '', response: res ?? null, ms: Date.now() - t0 }),
       );
+    });
+  }
+
+  /**
+   * A streaming call (SubscribeLogs): the first message is the response; a
+   * stream still open after STREAM_LOOK_MS (a followed one) is cancelled and
+   * counts as accepted.
+   */
+  private rawStream(path: string, bytes: Uint8Array, opts: { tls?: boolean; timeoutMs?: number }): Promise<CallResult> {
+    const t0 = Date.now();
+    return new Promise((resolve) => {
+      const call = this.client(opts.tls ?? false).makeServerStreamRequest(path, identity, identity, Buffer.from(bytes), new grpc.Metadata(), { deadline: Date.now() + (opts.timeoutMs ?? 10_000) });
+      let first: Buffer | null = null;
+      let done = false;
+      const finish = (r: Omit<CallResult, 'ms' | 'response'>): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(look);
+        resolve({ ...r, response: first, ms: Date.now() - t0 });
+      };
+      const look = setTimeout(() => {
+        finish({ code: grpc.status.OK, details: '' });
+        call.cancel();
+      }, STREAM_LOOK_MS);
+      call.on('data', (b: Buffer) => (first ??= b));
+      call.on('error', (err: grpc.ServiceError) => finish({ code: err.code, details: err.details }));
+      call.on('status', (st: grpc.StatusObject) => {
+        if (st.code === grpc.status.OK) finish({ code: st.code, details: '' });
+      });
     });
   }
 
