@@ -48,13 +48,18 @@ export const CONTROL_METHODS = [
   'RotateUnlockKey',
   'UnlockNode',
   'Events',
+  'SubscribeLogs',
 ] as const;
 export type ControlMethod = (typeof CONTROL_METHODS)[number];
-/** The Control methods that answer with a stream: each manager serves them itself (never forwarded to the leader). */
-export const CONTROL_STREAM_METHODS = ['Events'] as const satisfies readonly ControlMethod[];
+/** The Control methods that answer with a stream of messages (every other one answers once). */
+export const CONTROL_STREAM_METHODS = ['Events', 'SubscribeLogs'] as const satisfies readonly ControlMethod[];
 export type ControlStreamMethod = (typeof CONTROL_STREAM_METHODS)[number];
 export type ControlUnaryMethod = Exclude<ControlMethod, ControlStreamMethod>;
-export const CONTROL_UNARY_METHODS: readonly ControlUnaryMethod[] = CONTROL_METHODS.filter((m): m is ControlUnaryMethod => !(CONTROL_STREAM_METHODS as readonly string[]).includes(m));
+/** True for a Control method that answers once. */
+export function isUnaryControlMethod(m: ControlMethod): m is ControlUnaryMethod {
+  return !(CONTROL_STREAM_METHODS as readonly string[]).includes(m);
+}
+export const CONTROL_UNARY_METHODS: readonly ControlUnaryMethod[] = CONTROL_METHODS.filter(isUnaryControlMethod);
 
 export const MANAGER_SERVICE_NAME = 'flotilla.manager.Manager';
 
@@ -64,7 +69,7 @@ export type CaMethod = (typeof CA_METHODS)[number];
 export const MANAGER_METHODS = ['Propose', 'JoinRaft'] as const;
 
 export const DISPATCHER_SERVICE_NAME = 'flotilla.dispatcher.Dispatcher';
-export const DISPATCHER_METHODS = ['Session', 'Heartbeat', 'UpdateTaskStatus'] as const;
+export const DISPATCHER_METHODS = ['Session', 'Heartbeat', 'UpdateTaskStatus', 'PublishLogs'] as const;
 export type DispatcherMethod = (typeof DISPATCHER_METHODS)[number];
 /** Metadata on every "not the leader" answer of a manager's dispatcher service. */
 export const NOT_LEADER_HEADER = 'flotilla-not-leader';

@@ -1,4 +1,4 @@
-// `flotilla service create | ls | inspect | update | rollback | promote | scale | rm | ps`, like `docker service`.
+// `flotilla service create | ls | inspect | update | rollback | promote | scale | rm | ps | logs`, like `docker service` (logs: logs-command.ts).
 import * as grpc from '@grpc/grpc-js';
 import { serviceFromProto, serviceSpecToProto } from '../api/convert.js';
 import { TaskState, taskStateName, type FileReference, type Network, type Node, type PortConfig, type Service, type Task, type UpdateConfig, type UpdateState } from '../api/objects.js';
@@ -28,6 +28,7 @@ import { waitConverged, waitUpdated } from './converge.js';
 import { findService, listNetworks, listNodes, listServicesWithStatus, listTasks, networkIds, retryOnConflict } from './lookup.js';
 import type { ServiceSpec } from '../api/objects.js';
 import { networkName } from './network-commands.js';
+import { logs } from './logs-command.js';
 import {
   buildCreateSpec,
   checkRollbackAlone,
@@ -733,5 +734,5 @@ export function parseServiceScale(argv: readonly string[], env: Env = {}): [stri
 export const SERVICE_GROUP: CommandGroup = {
   name: 'service',
   summary: 'Manage services.',
-  commands: [create, inspect, ls, promote, ps, rm, rollback, scale, update],
+  commands: [create, inspect, logs, ls, promote, ps, rm, rollback, scale, update],
 };

@@ -28,6 +28,7 @@ import { Agent } from '../worker/agent.js';
 import { DockerExecutor } from '../worker/exec/docker/docker-executor.js';
 import { connectEngine } from '../worker/exec/docker/engine.js';
 import { ManagerSession } from '../worker/session.js';
+import { LogPublisher } from '../worker/log-publisher.js';
 import { NodeMesh } from '../network/mesh.js';
 import { ClientNetworks } from '../network/client-networks.js';
 import { defaultMetricsAddr, defaultPublishAddr, splitHostPort } from '../common/address.js';
@@ -72,6 +73,8 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   session: ManagerSession | null = null;
   /** This node's data plane (routing mesh, virtual IPs, DNS for containers). */
   mesh: NodeMesh | null = null;
+  /** Reads this node's containers' logs for the leader's log subscriptions (`service logs`). */
+  private logs: LogPublisher | null = null;
   private agentTimer: NodeJS.Timeout | null = null;
   /** The node's HTTP routes (GET /metrics; the console adds its own on managers). */
   readonly router = new HttpRouter();
@@ -194,12 +197,14 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       assignChanges: (changed, removed, files): Promise<void> => agent.assignChanges(changed, removed, files),
       describe: (): Promise<NodeDescription> => agent.describe(),
       onDataPlane: (plane) => void mesh.apply(plane),
+      onLogSubscriptions: (added, cancelled) => logs.apply(added, cancelled),
       onManagers: (managers) => {
         this.state = { ...this.state, managers };
         void saveState(this.o.dataDir, this.state).catch(() => undefined);
       },
       logger: logger?.child({ nodeId: this.nodeId }),
     });
+    const logs = new LogPublisher({ executor, open: (answered) => session.publishLogs(answered), logger: logger?.child({ nodeId: this.nodeId }) });
     const agent: Agent = new Agent({
       executor: metrics ? timedExecutor(executor, metrics.executorCall) : executor,
       nodeId: this.nodeId,
@@ -223,6 +228,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.agent = agent;
     this.session = session;
     this.mesh = mesh;
+    this.logs = logs;
     session.start();
   }
 
@@ -359,6 +365,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     if (this.statusTimer) clearInterval(this.statusTimer);
     if (this.joinTimer) clearTimeout(this.joinTimer);
     if (this.agentTimer) clearTimeout(this.agentTimer);
+    this.logs?.stop();
     this.session?.stop();
     await this.agent?.stop();
     await this.mesh?.close();

@@ -26,7 +26,7 @@ export async function waitForUnlock<T>(o: { socket: string; unlock: (key: string
     impl[m] = (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb({ code: grpc.status.FAILED_PRECONDITION, details: LOCKED_MESSAGE });
   }
   for (const m of CONTROL_STREAM_METHODS) {
-    impl[m] = (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: LOCKED_MESSAGE });
+    impl[m] = (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: LOCKED_MESSAGE, metadata: new grpc.Metadata() });
   }
   impl.UnlockNode = (call: grpc.ServerUnaryCall<{ unlockKey?: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
     if (unlocked) {

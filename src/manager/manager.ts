@@ -35,6 +35,8 @@ import { createOrchestrators } from './orchestrator/index.js';
 import { EventJournal } from './events/journal.js';
 import { eventsHandler } from './events/stream.js';
 import { Scheduler } from './scheduler/scheduler.js';
+import { LogBroker } from './logbroker/broker.js';
+import { subscribeLogsHandler } from './logbroker/service.js';
 import type { Action } from './store/store.js';
 import type { ManagerMetrics } from './metrics.js';
 
@@ -133,7 +135,21 @@ export class Manager {
     const ca = new CaService(rs, writer, () => o.tls.current.caCertPem, o.logger?.child({ component: 'ca', nodeId: o.nodeId }));
     const control = new ControlService(rs, writer, o.logger?.child({ component: 'control', nodeId: o.nodeId }));
     const toStatus = (err: unknown): Partial<grpc.StatusObject> => statusOf(err, rs);
-    const controlImpl = { ...controlImplementation({ service: control, rs, peers, log }), Events: eventsHandler({ journal: events, log }) };
+    const managers = (): { id: string; address: string }[] => ca.managers();
+    const leaders = new LeaderControllers(rs, (ctx) => leaderControllers(ctx, managers, o.nodeId, o.metrics), o.logger?.child({ nodeId: o.nodeId }));
+    const controlImpl = {
+      ...controlImplementation({ service: control, rs, peers, log }),
+      Events: eventsHandler({ journal: events, log }),
+      // Log streams: read by the leader's broker from the agents' sessions, relayed by the other managers (src/manager/logbroker).
+      SubscribeLogs: subscribeLogsHandler({
+        broker: () => leaders.get<LogBroker>('logbroker'),
+        leaderAddress: () => rs.leader().address,
+        selfAddress: o.advertiseAddr,
+        peers,
+        toStatus,
+        log: o.logger?.child({ component: 'logbroker', nodeId: o.nodeId }),
+      }),
+    };
 
     const authz: AuthorizerOptions = {
       clusterId: o.clusterId,
@@ -152,12 +168,11 @@ export class Manager {
     localServer.addService(loadControlProto().service, controlImpl);
 
     const reconciler = new MembershipReconciler(rs, log);
-    const managers = (): { id: string; address: string }[] => ca.managers();
-    const leaders = new LeaderControllers(rs, (ctx) => leaderControllers(ctx, managers, o.nodeId, o.metrics), o.logger?.child({ nodeId: o.nodeId }));
     server.addService(
       dispatcherServerDefinition(loadDispatcherProto().service),
       dispatcherImplementation({
         current: () => leaders.get<Dispatcher>('dispatcher'),
+        logs: () => leaders.get<LogBroker>('logbroker'),
         leader: () => rs.leader(),
         toStatus,
         refuse: (peer) => nodeCallRefusal(peer, authz),
@@ -246,5 +261,6 @@ function shutdown(server: grpc.Server): Promise<void> {
 
 /** The controllers the leader runs. */
 function leaderControllers(ctx: ControllerContext, managers: () => { id: string; address: string }[], localNodeId: string, metrics?: ManagerMetrics): LeaderController[] {
-  return [new Dispatcher({ ctx, managers, localNodeId, metrics: metrics?.dispatcher }), ...createOrchestrators(ctx), new Scheduler(ctx)];
+  const dispatcher = new Dispatcher({ ctx, managers, localNodeId, metrics: metrics?.dispatcher });
+  return [dispatcher, new LogBroker({ ctx, sessions: () => (dispatcher.isRunning ? dispatcher : null) }), ...createOrchestrators(ctx), new Scheduler(ctx)];
 }

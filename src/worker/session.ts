@@ -46,6 +46,8 @@ export interface ManagerSessionOptions {
   describe: () => Promise<NodeDescription>;
   /** Called when the leader sends a different manager list (to persist it). */
   onManagers?: (managers: SessionTarget[]) => void;
+  /** Log subscriptions the leader sends (new, cancelled): see log-publisher.ts. */
+  onLogSubscriptions?: (added: dispatcher.LogSubscription__Output[], cancelled: string[]) => void;
   /** The data plane's tables (routing mesh, virtual IPs, DNS), as the leader sends them: complete, then changes. */
   onDataPlane?: (plane: dispatcher.DataPlane__Output) => void;
   logger?: Logger;
@@ -152,6 +154,19 @@ export class ManagerSession {
     });
   };
 
+  /**
+   * A PublishLogs stream to the manager of the open session (the lines of one
+   * log subscription), with that session's id; null without a session.
+   * `answered` gets the manager's answer: it ends the stream (done, or the
+   * subscription is over) or refuses it.
+   */
+  publishLogs(answered: (err: grpc.ServiceError | null) => void): { sessionId: string; call: grpc.ClientWritableStream<dispatcher.PublishLogsMessage> } | null {
+    if (!this.sessionId) return null;
+    const def = loadDispatcherProto().service.PublishLogs as grpc.MethodDefinition<dispatcher.PublishLogsMessage, dispatcher.PublishLogsResponse__Output>;
+    const call = this.client(this.sessionAddr).makeClientStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, new grpc.Metadata(), {}, (err) => answered(err ?? null));
+    return { sessionId: this.sessionId, call };
+  }
+
   private target(): string {
     if (this.leaderHint) {
       const hint = this.leaderHint;
@@ -237,6 +252,7 @@ export class ManagerSession {
         this.managers = msg.managers.map((m) => ({ id: m.id, address: m.address }));
         this.o.onManagers?.(this.managers);
       }
+      if (msg.logSubscriptions.length > 0 || msg.cancelledLogSubscriptions.length > 0) this.o.onLogSubscriptions?.(msg.logSubscriptions, msg.cancelledLogSubscriptions);
       if (msg.dataPlane) {
         try {
           this.o.onDataPlane?.(msg.dataPlane);

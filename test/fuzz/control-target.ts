@@ -13,7 +13,7 @@ import type protobuf from 'protobufjs';
 import { DaemonCluster } from '../../src/testing/daemon-cluster.js';
 import { channelCredentials, NODE_CHANNEL_OPTIONS, NodeCertificateProvider } from '../../src/manager/ca/tls.js';
 import { encode, enumValue, loadRoot, serviceMethods, type Model } from './proto.js';
-import { CONTROL_STREAM_METHODS } from '../../src/api/proto.js';
+import { CONTROL_STREAM_METHODS, type ControlStreamMethod } from '../../src/api/proto.js';
 
 /** Enum numbers used by the suite, from the proto. */
 export const WORKER = enumValue('NodeRole', 'NODE_ROLE_WORKER');
@@ -50,8 +50,11 @@ export const FILE_KINDS: readonly FileKind[] = ['secrets', 'configs'];
 export const SECRET_MARK = Buffer.from('fz-secret-data-5b1e7c');
 
 export const CONTROL = 'flotilla.control.Control';
-/** How long a streaming call is read before the suite cancels it. */
-const STREAM_READ_MS = 300;
+/**
+ * How long a streaming call is read before it is cancelled: a followed log stream or a live events stream does not
+ * end by itself; a log stream's first lines wait for the nodes to answer (seconds), events are there at once.
+ */
+const STREAM_LOOK_MS: Readonly<Record<ControlStreamMethod, number>> = { Events: 300, SubscribeLogs: 3_000 };
 
 /** Stable JSON (object keys sorted), for comparisons. */
 export function stable(x: unknown): string {
@@ -217,36 +220,46 @@ export class ControlTarget {
 
   /**
    * One raw call: `bytes` as the request, the response's bytes back. A
-   * streaming method (Events) is read for STREAM_READ_MS, then cancelled: OK
+   * streaming method is read for STREAM_LOOK_MS of it, then cancelled: OK
    * if it was still streaming (or ended OK), with its first message.
    */
   raw(method: string, bytes: Uint8Array, opts: { tls?: boolean; timeoutMs?: number } = {}): Promise<CallResult> {
     const t0 = Date.now();
     const path = `/${CONTROL}/${method}`;
-    if ((CONTROL_STREAM_METHODS as readonly string[]).includes(method)) {
-      return new Promise((resolve) => {
-        const call = this.client(opts.tls ?? false).makeServerStreamRequest(path, identity, identity, Buffer.from(bytes), new grpc.Metadata(), {});
-        let first: Buffer | null = null;
-        let settled = false;
-        const settle = (code: number, details: string): void => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          resolve({ code, details, response: first, ms: Date.now() - t0 });
-        };
-        const timer = setTimeout(() => {
-          settle(grpc.status.OK, '');
-          call.cancel();
-        }, STREAM_READ_MS);
-        call.on('data', (b: Buffer) => (first ??= b));
-        call.on('error', (err: grpc.ServiceError) => settle(err.code, err.details));
-        call.on('status', (st: grpc.StatusObject) => settle(st.code, st.details));
-      });
-    }
+    if ((CONTROL_STREAM_METHODS as readonly string[]).includes(method)) return this.rawStream(method as ControlStreamMethod, path, bytes, opts);
     return new Promise((resolve) => {
       this.client(opts.tls ?? false).makeUnaryRequest(path, identity, identity, Buffer.from(bytes), new grpc.Metadata(), { deadline: Date.now() + (opts.timeoutMs ?? 10_000) }, (err, res) =>
         resolve({ code: err ? err.code : grpc.status.OK, details: err ? err.details : '', response: res ?? null, ms: Date.now() - t0 }),
       );
+    });
+  }
+
+  /**
+   * A streaming call (SubscribeLogs): the first message is the response; a
+   * stream still open after STREAM_LOOK_MS (a followed one) is cancelled and
+   * counts as accepted.
+   */
+  private rawStream(method: ControlStreamMethod, path: string, bytes: Uint8Array, opts: { tls?: boolean; timeoutMs?: number }): Promise<CallResult> {
+    const t0 = Date.now();
+    return new Promise((resolve) => {
+      const call = this.client(opts.tls ?? false).makeServerStreamRequest(path, identity, identity, Buffer.from(bytes), new grpc.Metadata(), { deadline: Date.now() + (opts.timeoutMs ?? 10_000) });
+      let first: Buffer | null = null;
+      let done = false;
+      const finish = (r: Omit<CallResult, 'ms' | 'response'>): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(look);
+        resolve({ ...r, response: first, ms: Date.now() - t0 });
+      };
+      const look = setTimeout(() => {
+        finish({ code: grpc.status.OK, details: '' });
+        call.cancel();
+      }, STREAM_LOOK_MS[method]);
+      call.on('data', (b: Buffer) => (first ??= b));
+      call.on('error', (err: grpc.ServiceError) => finish({ code: err.code, details: err.details }));
+      call.on('status', (st: grpc.StatusObject) => {
+        if (st.code === grpc.status.OK) finish({ code: st.code, details: '' });
+      });
     });
   }
 

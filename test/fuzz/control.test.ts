@@ -140,6 +140,7 @@ const READS = new Set([
   'GetConfig',
   'ListConfigs',
   'Events',
+  'SubscribeLogs',
 ]);
 const code = (c: number): string => grpc.status[c] ?? String(c);
 const MiB = 1024 * 1024;
@@ -238,6 +239,8 @@ const hint: Hint = (f, parent) => {
     case 'source':
     case 'target':
     case 'dir':
+      // SubscribeLogs' target: a service (or a ghost) by id, name or prefix.
+      if (p.endsWith('SubscribeLogsRequest')) return withNasty(serviceRef);
       return withNasty(fc.constantFrom(...PATHS, ...(fileKindOf(p) ? ['', 'db', 'a/b', '/run/secrets/x', 'x/'] : [])));
     case 'env':
       return withNasty(fc.constantFrom(...ENVS));
@@ -363,6 +366,8 @@ function baseline(method: string): Model {
       return { serviceId: service };
     case 'ListTasks':
       return { filters: { serviceIds: [service], nodeIds: [worker], desiredStates: [enumValue('TaskState', 'TASK_STATE_RUNNING')] } };
+    case 'SubscribeLogs':
+      return { target: service, follow: false, hasTail: true, tail: 5n, sinceMs: 0n, resume: [] };
     case 'UpdateCluster': {
       const s = target.baseline.clusterSpec;
       const o = s.orchestration as Obj;

@@ -364,6 +364,26 @@ export class Dispatcher implements LeaderController {
     return this.scheduleFlush();
   }
 
+  // ------------------------------------------------------------ logs (src/manager/logbroker)
+
+  hasSession(nodeId: string): boolean {
+    return this.sessions.has(nodeId);
+  }
+
+  /** Send a node log subscriptions (new, cancelled) over its session; false when it has none. */
+  sendLogSubscriptions(nodeId: string, added: dispatcher.LogSubscription__Output[], cancelled: string[]): boolean {
+    const s = this.sessions.get(nodeId);
+    if (!s || !this.running) return false;
+    s.sink.send({ ...emptyMessage(s.id), logSubscriptions: added, cancelledLogSubscriptions: cancelled });
+    return true;
+  }
+
+  /** The node of a session the caller holds (a PublishLogs stream's messages name it); throws ApiError otherwise. */
+  sessionNode(peer: NodeIdentity, sessionId: string): string {
+    if (!this.running) throw notLeader();
+    return this.session(peer, sessionId).nodeId;
+  }
+
   private session(peer: NodeIdentity, sessionId: string): Session {
     const s = this.bySessionId.get(sessionId);
     if (!s || this.sessions.get(s.nodeId) !== s) throw new ApiError(grpc.status.NOT_FOUND, 'unknown or expired session: open a new one');
@@ -545,6 +565,8 @@ export class Dispatcher implements LeaderController {
         removedSecretIds: last ? m.files.removedSecretIds : [],
         configs: configs.map(configProtoOf),
         removedConfigIds: last ? m.files.removedConfigIds : [],
+        logSubscriptions: [],
+        cancelledLogSubscriptions: [],
       });
     }
     return parts;
@@ -820,6 +842,8 @@ function emptyMessage(sessionId: string): dispatcher.SessionMessage__Output {
     removedSecretIds: [],
     configs: [],
     removedConfigIds: [],
+    logSubscriptions: [],
+    cancelledLogSubscriptions: [],
   };
 }
 

@@ -9,6 +9,7 @@ import { ApiError } from '../grpc-status.js';
 import type { NodeIdentity } from '../ca/ca.js';
 import { peerIdentity } from '../ca/tls.js';
 import type { Dispatcher } from './dispatcher.js';
+import type { LogBroker } from '../logbroker/broker.js';
 
 export interface DispatcherServiceOptions {
   /** The running dispatcher (on the leader), or null. */
@@ -16,6 +17,8 @@ export interface DispatcherServiceOptions {
   /** The leader as this manager knows it. */
   leader: () => { id: string; address: string };
   toStatus: (err: unknown) => Partial<grpc.StatusObject>;
+  /** The running log broker (on the leader), or null: where PublishLogs streams go. */
+  logs?: () => LogBroker | null;
   /** Why this node may not talk to the dispatcher (removed, another cluster), or null. */
   refuse: (peer: NodeIdentity | null) => string | null;
   log?: Logger;
@@ -98,6 +101,54 @@ export function dispatcherImplementation(o: DispatcherServiceOptions): grpc.Unty
       }
     },
     Heartbeat: unaryCall((d, req: dispatcher.HeartbeatRequest__Output, call) => d.heartbeat(caller(call), req.sessionId)),
+    PublishLogs: (call: grpc.ServerReadableStream<dispatcher.PublishLogsMessage__Output, dispatcher.PublishLogsResponse>, cb: grpc.sendUnaryData<dispatcher.PublishLogsResponse>) => {
+      // One stream per subscription and node. Each message is checked: the caller's own session, a subscription
+      // sent to the caller's node, lines of the tasks it was asked for (broker.publish); anything else ends it.
+      const d = running();
+      const broker = o.logs?.();
+      if (!d || !broker?.isRunning) return cb(notLeader());
+      let peer: NodeIdentity;
+      try {
+        peer = caller(call);
+      } catch (err) {
+        return cb(o.toStatus(err));
+      }
+      let answered = false;
+      let subscriptionId = '';
+      const answer = (err: Partial<grpc.StatusObject> | null): void => {
+        if (answered) return;
+        answered = true;
+        if (err && subscriptionId) broker.publisherGone(peer.nodeId, subscriptionId, err.details ?? 'refused');
+        if (err) cb(err);
+        else cb(null, {});
+      };
+      call.on('data', (msg: dispatcher.PublishLogsMessage__Output) => {
+        if (answered) return;
+        try {
+          const nodeId = d.sessionNode(peer, msg.sessionId);
+          if (subscriptionId && msg.subscriptionId !== subscriptionId) throw new ApiError(grpc.status.INVALID_ARGUMENT, 'one PublishLogs stream carries one subscription');
+          subscriptionId = msg.subscriptionId;
+          const r = broker.publish(nodeId, msg);
+          if (r === 'gone') answer(null);
+          else if (r !== 'ok') answer({ code: grpc.status.PERMISSION_DENIED, details: `permission denied: ${r.refused}` });
+          else if (msg.done) answer(null);
+        } catch (err) {
+          answer(o.toStatus(err));
+        }
+      });
+      call.on('end', () => {
+        if (subscriptionId && !answered) broker.publisherGone(peer.nodeId, subscriptionId, 'the node ended its stream');
+        answer(null);
+      });
+      call.on('error', () => {
+        if (subscriptionId && !answered) broker.publisherGone(peer.nodeId, subscriptionId, 'its stream broke');
+        answered = true;
+      });
+      call.on('cancelled', () => {
+        if (subscriptionId && !answered) broker.publisherGone(peer.nodeId, subscriptionId, 'its stream was cancelled');
+        answered = true;
+      });
+    },
     UpdateTaskStatus: unaryCall((d, req: dispatcher.UpdateTaskStatusRequest__Output, call) => {
       return d.updateTaskStatus(caller(call), req.sessionId, req.updates).then(() => ({}));
     }),

@@ -74,8 +74,8 @@ export interface LogOptions {
   tail?: number;
   /** Prefix lines with the engine's timestamp (parsed into LogEntry.timestamp). */
   timestamps?: boolean;
-  /** Only lines after this time (seconds since the epoch). */
-  since?: number;
+  /** Only lines at or after this time: seconds since the epoch, or 'SECONDS.NANOSECONDS'. */
+  since?: number | string;
   signal?: AbortSignal;
 }
 

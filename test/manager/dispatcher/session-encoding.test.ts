@@ -45,6 +45,8 @@ test('a message with tasks of two services (their templates shared or not), mana
     removedSecretIds: ['sec0'],
     configs: [configToProto(config('cfg1', 'conf'), true)],
     removedConfigIds: ['cfg0'],
+    logSubscriptions: [{ id: 'sub1.1', follow: true, sources: [{ taskId: 't1', containerId: 'c0ffee', since: '2024-01-02T03:04:05.000000000Z', hasTail: true, tail: 5 }] }],
+    cancelledLogSubscriptions: ['sub0.1'],
     dataPlane: {
       complete: true,
       services: [
@@ -75,7 +77,7 @@ test('a message with tasks of two services (their templates shared or not), mana
 });
 
 test('messages without tasks, and a task without a template, decode the same from both encoders', () => {
-  const bare: dispatcher.SessionMessage__Output = { sessionId: 's', managers: [], heartbeatPeriodMs: 0, hasAssignments: false, tasks: [], incremental: false, removedTaskIds: [], more: false, dataPlane: null, secrets: [], removedSecretIds: [], configs: [], removedConfigIds: [] };
+  const bare: dispatcher.SessionMessage__Output = { sessionId: 's', managers: [], heartbeatPeriodMs: 0, hasAssignments: false, tasks: [], incremental: false, removedTaskIds: [], more: false, dataPlane: null, secrets: [], removedSecretIds: [], configs: [], removedConfigIds: [], logSubscriptions: [], cancelledLogSubscriptions: [] };
   assert.deepEqual(decode(encodeSessionMessage(bare)), decode(generic(bare)));
   const { spec: _spec, ...t } = taskToProto(task('t9', db, { nodeId: 'n1', status }));
   const noSpec: dispatcher.SessionMessage__Output = { ...bare, hasAssignments: true, tasks: [t as control.Task__Output] };
