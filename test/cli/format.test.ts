@@ -4,7 +4,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import type { control } from '../../src/api/wire.js';
-import { UsageError } from '../../src/cli/args.js';
 import { joinAddress, joinInstructions } from '../../src/cli/cluster-commands.js';
 import { resolveDataDir, resolveTarget } from '../../src/cli/connection.js';
 import { describeRpcError, flagForField, RpcError } from '../../src/cli/errors.js';
@@ -127,7 +126,7 @@ test('service ls and --pretty show the resolved ports (published ports the clust
   assert.match(serviceTable([auto], []), /\n\S+\s+auto\s+replicated\s+0\/2\s+busybox:latest\s+\*:30000->80\/tcp\n$/);
   assert.match(prettyService(auto, [], T0), /\nPorts:\s+\*:30000->80\/tcp, 9000->81\/tcp \(host\)\n$/);
   const pending = service('s4ddddddddddddddddddddddd', 'pending', { endpoint: { ports: [ingress(0, 80)] } });
-  assert.match(serviceTable([pending], []), /busybox:latest   \n$/);
+  assert.match(serviceTable([pending], []), /busybox:latest {3}\n$/);
   assert.match(prettyService(pending, [], T0), /\nPorts:\s+\*:\?->80\/tcp\n$/);
 });
 
