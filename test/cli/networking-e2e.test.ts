@@ -109,7 +109,7 @@ describe('network', () => {
     );
     assert.equal(ok(await cli(['network', 'list', '-q'])), 'nback00bbbbb\nnfront0aaaaa\n');
     assert.equal(ok(await cli(['network', 'ls', '-q', '--no-trunc'])), `${BACK}\n${FRONT}\n`);
-    assert.match(ok(await cli(['network', 'ls', '--no-trunc'])), new RegExp(`\\n${FRONT}   front   overlay   swarm\\n$`));
+    assert.match(ok(await cli(['network', 'ls', '--no-trunc'])), new RegExp(`\\n${FRONT}   front {5}overlay {3}swarm\\n$`));
     const lines = ok(await cli(['network', 'ls', '--format', 'json'])).trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
     assert.deepEqual(lines[1], { CreatedAt: goTimeString(T0), Driver: 'overlay', ID: 'nfront0aaaaa', IPv4: 'true', IPv6: 'false', Internal: 'false', Labels: 'tier=web', Name: 'front', Scope: 'swarm' });
     assert.equal(ok(await cli(['network', 'ls', '-q', '-f', 'name=ron'])), 'nfront0aaaaa\n', 'name: all or part of it, as docker');
