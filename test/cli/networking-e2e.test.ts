@@ -116,7 +116,7 @@ describe('network', () => {
     assert.equal(ok(await cli(['network', 'ls', '-q', '-f', 'id=nback', '-f', 'id=front0'])), 'nback00bbbbb\nnfront0aaaaa\n');
     assert.equal(ok(await cli(['network', 'ls', '-q', '--filter', 'label=tier=web'])), 'nfront0aaaaa\n');
     assert.equal(ok(await cli(['network', 'ls', '-q', '-f', 'driver=bridge'])), '');
-    assert.equal(ok(await cli(['network', 'ls', '-f', 'name=zzz'])), 'NETWORK ID   NAME   DRIVER   SCOPE\n');
+    assert.equal(ok(await cli(['network', 'ls', '-f', 'name=zzz'])), 'NETWORK ID   NAME      DRIVER    SCOPE\n');
     fails(await cli(['network', 'ls', '-f', 'colour=red']), 2, /^flotilla: invalid filter 'colour': use driver, id, label, name, scope, type\n$/);
     fails(await cli(['network', 'ls', '--format', '{{.Name}}']), 2, /unsupported --format/);
   });
