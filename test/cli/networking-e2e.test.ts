@@ -118,7 +118,8 @@ describe('network', () => {
     assert.equal(ok(await cli(['network', 'ls', '-q', '-f', 'driver=bridge'])), '');
     assert.equal(ok(await cli(['network', 'ls', '-f', 'name=zzz'])), 'NETWORK ID   NAME      DRIVER    SCOPE\n');
     fails(await cli(['network', 'ls', '-f', 'colour=red']), 2, /^flotilla: invalid filter 'colour': use driver, id, label, name, scope, type\n$/);
-    fails(await cli(['network', 'ls', '--format', '{{.Name}}']), 2, /unsupported --format/);
+    assert.equal(ok(await cli(['network', 'ls', '--format', '{{.Name}} {{.Driver}} {{.Labels}}'])), 'back overlay \nfront overlay tier=web\n');
+    fails(await cli(['network', 'ls', '--format', '{{.Name']), 2, /^flotilla: template parsing error: template: :1: unclosed action\n$/);
   });
 
   test('inspect: a JSON array with docker\'s fields, by name, id and id prefix; an error per missing one, exit 1', async () => {
