@@ -402,6 +402,31 @@ export function parseFilter(value: string): [string, string] {
 }
 
 /**
+ * `--filter KEY=VALUE` flags grouped by key, as docker reads them: the values
+ * of one key are OR'ed, different keys AND'ed (by the caller); a key not in
+ * `keys` is docker's "invalid filter 'KEY'", with the keys there are.
+ */
+export function filterGroups(specs: readonly string[], keys: readonly string[]): Map<string, string[]> {
+  const byKey = new Map<string, string[]>();
+  for (const s of specs) {
+    const [k, v] = parseFilter(s);
+    const key = k.toLowerCase();
+    if (!keys.includes(key)) {
+      const shown = /^[A-Za-z0-9._-]{1,40}$/.test(k) ? `'${k}'` : quoteArg(k, 40);
+      throw new UsageError(`invalid filter ${shown}: use ${keys.join(', ')}`);
+    }
+    byKey.set(key, [...(byKey.get(key) ?? []), v]);
+  }
+  return byKey;
+}
+
+/** `--filter label=KEY` or `label=KEY=VALUE` against a label set. */
+export function labelMatches(labels: Readonly<Record<string, string>>, v: string): boolean {
+  const eq = v.indexOf('=');
+  return eq < 0 ? Object.hasOwn(labels, v) : labels[v.slice(0, eq)] === v.slice(eq + 1);
+}
+
+/**
  * A key to remove (`--label-rm KEY`, `--env-rm NAME`): what the matching add
  * flag could have set, so never empty, never KEY=VALUE, no blanks. A removal
  * that can match nothing is a mistake, not a no-op.

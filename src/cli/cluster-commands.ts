@@ -147,7 +147,9 @@ const info: CommandDef = {
         .map((m) => ({ nodeId: m.nodeId, raftId: m.raftId, addr: m.addr, leader: m.leader, reachability: reachability(m.reachability) }))
         .sort((a, b) => Number(b.leader) - Number(a.leader) || a.addr.localeCompare(b.addr)),
     };
-    ctx.io.out(format === 'json' ? JSON.stringify(view, null, 4) + '\n' : clusterInfoText(view));
+    if (format.kind === 'json') ctx.io.out(JSON.stringify(view, null, 4) + '\n');
+    else if (format.kind === 'template') ctx.io.out(`${format.template.execute(view, { missing: 'key' })}\n`);
+    else ctx.io.out(clusterInfoText(view));
     return 0;
   },
 };

@@ -18,11 +18,11 @@ import type { ControlMethod } from '../api/proto.js';
 import type { Config, Secret } from '../api/objects.js';
 import { fileDataSizeProblem, maxFileObjectBytes, validateConfigSpec, validateSecretSpec, type FileObjectKind } from '../api/validate.js';
 import { ValidationError } from '../api/input.js';
-import { parseFilter, parseKeyValue, quoteArg, shownName, UsageError, type Flags } from './args.js';
+import { filterGroups, parseKeyValue, quoteArg, shownName, UsageError, type Flags } from './args.js';
 import { connectionOptions, forEachArg, parseCommandLine, type CliIo, type CommandContext, type CommandDef, type CommandGroup } from './command.js';
 import type { Control, Env } from './connection.js';
 import { CliError, RpcError, validationDetail } from './errors.js';
-import { ago, FORMAT_FLAG, jsonArray, jsonLines, keyValues, labelList, outputFormat, QUIET_FLAG, renderTable } from './format.js';
+import { ago, checkInspectFormat, FORMAT_FLAG, formatInspect, formatRows, goJsonTime, INSPECT_FORMAT_FLAG, keyValues, labelList, outputFormat, QUIET_FLAG, renderTable } from './format.js';
 import { waitUpdated } from './converge.js';
 import { listServices } from './lookup.js';
 
@@ -165,45 +165,47 @@ function createCommand(def: FileObjectKindDef): CommandDef {
 
 // ------------------------------------------------------------ ls
 
-const FILTER_KEYS = ['id', 'name', 'label'] as const;
-
-/** `--filter` as the List request's filters (docker's: id and name match a prefix, label a key or key=value; every label must match). */
+/** `--filter` as the List request's filters (docker's keys: id and name match a prefix, label a key or key=value; every label must match). */
 export function listFilters(specs: readonly string[]): { names: string[]; idPrefixes: string[]; labels: string[]; namePrefixes: string[] } {
-  const f = { names: [] as string[], idPrefixes: [] as string[], labels: [] as string[], namePrefixes: [] as string[] };
-  for (const s of specs) {
-    const [key, v] = parseFilter(s);
-    switch (key.toLowerCase()) {
-      case 'id':
-        f.idPrefixes.push(v);
-        break;
-      case 'name':
-        f.namePrefixes.push(v);
-        break;
-      case 'label':
-        f.labels.push(v);
-        break;
-      default:
-        throw new UsageError(`invalid --filter ${quoteArg(s)}: unknown key ${quoteArg(key, 40)} (use ${FILTER_KEYS.join(', ')})`);
-    }
-  }
-  return f;
+  const byKey = filterGroups(specs, ['id', 'label', 'name']);
+  return { names: [], idPrefixes: byKey.get('id') ?? [], labels: byKey.get('label') ?? [], namePrefixes: byKey.get('name') ?? [] };
 }
 
-/** docker's `secret ls` / `config ls` table without DRIVER (flotilla keeps the data itself): ID, NAME, CREATED, UPDATED. */
-export function fileObjectTable(objects: readonly FileObject[], now: number): string {
-  return renderTable(
-    ['ID', 'NAME', 'CREATED', 'UPDATED'],
-    objects.map((o) => [o.id, o.spec.name, ago(o.createdAt, now), ago(o.updatedAt, now)]),
-  );
+/**
+ * One row of `secret ls` / `config ls`: docker's fields in its JSON's order
+ * (a config has no Driver); times as docker prints them there ('5 minutes ago').
+ */
+export function fileObjectRow(def: FileObjectKindDef, o: FileObject, now: number): Record<string, string> {
+  return {
+    CreatedAt: ago(o.createdAt, now),
+    ...(def.kind === 'secret' ? { Driver: '' } : {}),
+    ID: o.id,
+    Labels: Object.entries(o.spec.labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .sort()
+      .join(','),
+    Name: o.spec.name,
+    UpdatedAt: ago(o.updatedAt, now),
+  };
 }
 
-/** docker's JSON of a secret or config (inspect, and `ls --format json` one per line); a config's data (base64) when `data`. */
+const FILE_OBJECT_HEADERS = { ID: 'ID', Name: 'NAME', Driver: 'DRIVER', CreatedAt: 'CREATED', UpdatedAt: 'UPDATED', Labels: 'LABELS' };
+
+/** docker's `secret ls` table (ID, NAME, DRIVER, CREATED, UPDATED; a config's without DRIVER). */
+export function fileObjectTable(def: FileObjectKindDef, objects: readonly FileObject[], now: number): string {
+  const rows = objects.map((o) => fileObjectRow(def, o, now));
+  return def.kind === 'secret'
+    ? renderTable(['ID', 'NAME', 'DRIVER', 'CREATED', 'UPDATED'], rows.map((r) => [r.ID, r.Name, r.Driver, r.CreatedAt, r.UpdatedAt]))
+    : renderTable(['ID', 'NAME', 'CREATED', 'UPDATED'], rows.map((r) => [r.ID, r.Name, r.CreatedAt, r.UpdatedAt]));
+}
+
+/** docker's JSON of a secret or config (inspect); a config's data (base64) when `data`. */
 export function fileObjectJson(o: FileObject, data = false): Record<string, unknown> {
   return {
     ID: o.id,
     Version: { Index: o.version },
-    CreatedAt: new Date(o.createdAt).toISOString(),
-    UpdatedAt: new Date(o.updatedAt).toISOString(),
+    CreatedAt: goJsonTime(o.createdAt),
+    UpdatedAt: goJsonTime(o.updatedAt),
     Spec: { Name: o.spec.name, Labels: { ...o.spec.labels }, ...(data ? { Data: o.spec.data } : {}) },
   };
 }
@@ -227,8 +229,11 @@ function lsCommand(def: FileObjectKindDef): CommandDef {
       const res = await call(ctx.control(), def, 'List', { filters });
       const objects = ((res[`${k}s`] ?? []) as unknown[]).map((x) => def.fromProto(x));
       if (ctx.flags.bool('quiet')) ctx.io.out(objects.map((o) => `${o.id}\n`).join(''));
-      else if (format === 'json') ctx.io.out(jsonLines(objects.map((o) => fileObjectJson(o))));
-      else ctx.io.out(fileObjectTable(objects, ctx.io.now()));
+      else {
+        const now = ctx.io.now();
+        const rows = objects.map((o) => fileObjectRow(def, o, now));
+        ctx.io.out(formatRows(format, rows, { headers: FILE_OBJECT_HEADERS, typeName: k, table: () => fileObjectTable(def, objects, now) }));
+      }
       return 0;
     },
   };
@@ -254,13 +259,14 @@ function inspectCommand(def: FileObjectKindDef): CommandDef {
     name: 'inspect',
     usage: `flotilla ${k} inspect [OPTIONS] ${k.toUpperCase()} [${k.toUpperCase()}...]`,
     summary: `Show ${k}s (by name, id or id prefix) as a JSON array${def.showsData ? ', with their data (base64)' : ' (never their data)'}.`,
-    flags: [{ name: 'pretty', kind: 'bool', help: 'print in a human friendly format' }],
+    flags: [INSPECT_FORMAT_FLAG, { name: 'pretty', kind: 'bool', help: 'print in a human friendly format' }],
     args: { min: 1 },
     async run(ctx) {
+      checkInspectFormat(ctx.flags);
       const control = ctx.control();
       const { done: found, code } = await forEachArg(ctx, async (ref) => objectOf(def, await call(control, def, 'Get', { [`${k}Id`]: ref }), `Get${def.title}`));
       if (ctx.flags.bool('pretty')) ctx.io.out(found.map((o) => prettyFileObject(def, o)).join('\n'));
-      else ctx.io.out(jsonArray(found.map((o) => fileObjectJson(o, def.showsData))));
+      else ctx.io.out(formatInspect(ctx.flags, found.map((o) => fileObjectJson(o, def.showsData))));
       return code;
     },
   };

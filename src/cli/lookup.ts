@@ -14,6 +14,11 @@ export async function listNodes(control: Control): Promise<Node[]> {
   return res.nodes.map(nodeFromProto);
 }
 
+/** The id of the node the CLI talks to (docker's "self"); '' when the manager does not say. */
+export async function selfNodeId(control: Control): Promise<string> {
+  return (await control.call('ClusterInfo', {})).selfId ?? '';
+}
+
 export async function getNode(control: Control, id: string): Promise<Node> {
   const res = await control.call('GetNode', { nodeId: id });
   if (!res.node) throw new CliError(`the manager answered GetNode(${id}) without a node`);

@@ -6,11 +6,11 @@ import { networkFromProto } from '../api/convert.js';
 import type { Network, NetworkSpec } from '../api/objects.js';
 import { validateNetworkSpec } from '../api/validate.js';
 import { ValidationError } from '../api/input.js';
-import { invalidValue, parseFilter, parseKeyValue, quoteArg, shownName, UsageError, type FlagSpec, type Flags } from './args.js';
+import { filterGroups, invalidValue, labelMatches, parseKeyValue, quoteArg, shownName, UsageError, type FlagSpec, type Flags } from './args.js';
 import { connectionOptions, forEachArg, parseCommandLine, type CommandDef, type CommandGroup } from './command.js';
 import type { Env } from './connection.js';
 import { CliError, RpcError, validationDetail } from './errors.js';
-import { FORMAT_FLAG, jsonArray, jsonLines, NO_TRUNC_FLAG, outputFormat, QUIET_FLAG, renderTable, shortId } from './format.js';
+import { checkInspectFormat, FORMAT_FLAG, formatInspect, formatRows, goJsonTime, goTimeString, INSPECT_FORMAT_FLAG, NO_TRUNC_FLAG, outputFormat, QUIET_FLAG, renderTable, shortId } from './format.js';
 import { findNetwork, listNetworks, noSuchNetwork, NoSuchNetworkError } from './lookup.js';
 
 /** The only driver: a cluster network (Swarm's name for it). */
@@ -74,7 +74,7 @@ const create: CommandDef = {
 
 // ------------------------------------------------------------ ls
 
-const FILTER_KEYS = ['id', 'name', 'label', 'driver', 'scope', 'type'] as const;
+const FILTER_KEYS = ['driver', 'id', 'label', 'name', 'scope', 'type'];
 
 const NETWORK_FILTER: FlagSpec = {
   name: 'filter',
@@ -91,15 +91,9 @@ const NETWORK_FILTER: FlagSpec = {
  * Values of one key are OR'ed, different keys AND'ed.
  */
 export function networkFilter(specs: readonly string[]): (n: Network) => boolean {
-  const byKey = new Map<string, string[]>();
-  for (const s of specs) {
-    const [k, v] = parseFilter(s);
-    const key = k.toLowerCase();
-    if (!(FILTER_KEYS as readonly string[]).includes(key)) throw new UsageError(`invalid --filter ${quoteArg(s)}: unknown key ${quoteArg(k, 40)} (use ${FILTER_KEYS.join(', ')})`);
-    if (key === 'type' && v !== 'custom' && v !== 'builtin') throw new UsageError(`invalid --filter ${quoteArg(s)}: type is custom or builtin`);
-    if (key === 'scope' && !['swarm', 'global', 'local'].includes(v)) throw new UsageError(`invalid --filter ${quoteArg(s)}: scope is swarm, global or local`);
-    byKey.set(key, [...(byKey.get(key) ?? []), v]);
-  }
+  const byKey = filterGroups(specs, FILTER_KEYS);
+  for (const v of byKey.get('type') ?? []) if (v !== 'custom' && v !== 'builtin') throw new UsageError(`invalid --filter type ${quoteArg(v)}: type is custom or builtin`);
+  for (const v of byKey.get('scope') ?? []) if (!['swarm', 'global', 'local'].includes(v)) throw new UsageError(`invalid --filter scope ${quoteArg(v)}: scope is swarm, global or local`);
   const test = (key: string, v: string, n: Network): boolean => {
     switch (key) {
       case 'id':
@@ -112,10 +106,8 @@ export function networkFilter(specs: readonly string[]): (n: Network) => boolean
         return v === NETWORK_SCOPE;
       case 'type':
         return v === 'custom';
-      default: {
-        const eq = v.indexOf('=');
-        return eq < 0 ? Object.hasOwn(n.spec.labels, v) : n.spec.labels[v.slice(0, eq)] === v.slice(eq + 1);
-      }
+      default:
+        return labelMatches(n.spec.labels, v);
     }
   };
   return (n) => [...byKey].every(([key, values]) => values.some((v) => test(key, v, n)));
@@ -129,19 +121,17 @@ export function networkTable(networks: readonly Network[], noTrunc = false): str
   );
 }
 
-/** A time as Go's time.Time String() prints it in UTC (docker's CreatedAt): '2026-12-05 21:28:27.123 +0000 UTC'. */
-export function goTimeString(ms: number): string {
-  const iso = new Date(ms).toISOString(); // 2026-12-05T21:28:27.123Z
-  const frac = iso.slice(20, 23).replace(/0+$/, '');
-  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}${frac ? `.${frac}` : ''} +0000 UTC`;
-}
-
-/** One line of `network ls --format json`: docker's fields, every value a string, keys in docker's (sorted) order. */
+/**
+ * One row of `network ls`: docker's fields, every value a string, keys in
+ * docker's (sorted) order; IPv4 as docker 28 prints it for a network with
+ * IPv4 (every flotilla network).
+ */
 export function networkLsJson(n: Network, noTrunc = false): Record<string, string> {
   return {
     CreatedAt: goTimeString(n.createdAt),
     Driver: n.spec.driver,
     ID: shortId(n.id, noTrunc),
+    IPv4: 'true',
     IPv6: 'false',
     Internal: 'false',
     Labels: Object.entries(n.spec.labels)
@@ -152,6 +142,8 @@ export function networkLsJson(n: Network, noTrunc = false): Record<string, strin
     Scope: NETWORK_SCOPE,
   };
 }
+
+const NETWORK_HEADERS = { ID: 'NETWORK ID', Name: 'NAME', Driver: 'DRIVER', Scope: 'SCOPE', IPv4: 'IPV4', IPv6: 'IPV6', Internal: 'INTERNAL', Labels: 'LABELS', CreatedAt: 'CREATED' };
 
 function byName(a: Network, b: Network): number {
   return a.spec.name.localeCompare(b.spec.name) || a.id.localeCompare(b.id);
@@ -171,8 +163,10 @@ const ls: CommandDef = {
     const networks = (await listNetworks(ctx.control())).filter(filter).sort(byName);
     // As docker: -q prints the ids as the table does (12 characters unless --no-trunc).
     if (ctx.flags.bool('quiet')) ctx.io.out(networks.map((n) => `${shortId(n.id, noTrunc)}\n`).join(''));
-    else if (format === 'json') ctx.io.out(jsonLines(networks.map((n) => networkLsJson(n, noTrunc))));
-    else ctx.io.out(networkTable(networks, noTrunc));
+    else {
+      const rows = networks.map((n) => networkLsJson(n, noTrunc));
+      ctx.io.out(formatRows(format, rows, { headers: NETWORK_HEADERS, typeName: 'network', table: () => networkTable(networks, noTrunc) }));
+    }
     return 0;
   },
 };
@@ -184,7 +178,7 @@ export function networkInspectJson(n: Network): Record<string, unknown> {
   return {
     Name: n.spec.name,
     Id: n.id,
-    Created: new Date(n.createdAt).toISOString(),
+    Created: goJsonTime(n.createdAt),
     Scope: NETWORK_SCOPE,
     Driver: n.spec.driver,
     EnableIPv6: false,
@@ -199,12 +193,13 @@ const inspect: CommandDef = {
   name: 'inspect',
   usage: 'flotilla network inspect NETWORK [NETWORK...]',
   summary: 'Show the details of networks (by name, id or id prefix), as a JSON array.',
-  flags: [],
+  flags: [INSPECT_FORMAT_FLAG],
   args: { min: 1 },
   async run(ctx) {
+    checkInspectFormat(ctx.flags);
     const control = ctx.control();
     const { done: found, code } = await forEachArg(ctx, (ref) => findNetwork(control, ref));
-    ctx.io.out(jsonArray(found.map(networkInspectJson)));
+    ctx.io.out(formatInspect(ctx.flags, found.map(networkInspectJson)));
     return code;
   },
 };

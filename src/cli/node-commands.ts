@@ -1,36 +1,40 @@
-// `flotilla node ls | inspect | update | promote | demote | rm`, like `docker node`.
+// `flotilla node ls | inspect | ps | update | promote | demote | rm`, like `docker node`.
 import * as grpc from '@grpc/grpc-js';
 import { nodeFromProto } from '../api/convert.js';
 import { nodeAvailabilityToProto, nodeRoleToProto } from '../api/enums.js';
 import type { Node, NodeAvailability, NodeRole } from '../api/objects.js';
-import { parseChoice, parseFilter, shownName, parseKeyValue, parseRemovalKey, quoteArg, UsageError, type FlagSpec, type Flags } from './args.js';
+import { filterGroups, labelMatches, parseChoice, shownName, parseKeyValue, parseRemovalKey, quoteArg, UsageError, type FlagSpec, type Flags } from './args.js';
 import { connectionOptions, parseCommandLine, type CommandDef, type CommandGroup } from './command.js';
 import type { control } from '../api/wire.js';
 import type { Control, Env } from './connection.js';
 import { CliError, RpcError } from './errors.js';
-import { bytesSize, FORMAT_FLAG, jsonArray, jsonLines, keyValues, labelList, outputFormat, QUIET_FLAG, renderTable, titleCase } from './format.js';
-import { getNode, listNodes, matchNode, retryOnConflict } from './lookup.js';
+import { bytesSize, checkInspectFormat, FORMAT_FLAG, formatInspect, formatRows, INSPECT_FORMAT_FLAG, keyValues, labelList, NO_TRUNC_FLAG, outputFormat, QUIET_FLAG, renderTable, titleCase } from './format.js';
+import { getNode, listNodes, listServices, listTasks, matchNode, retryOnConflict, selfNodeId } from './lookup.js';
+import { nodeInspectJson } from './docker-shapes.js';
+import { printTasks, TASK_FILTER_FLAG, taskFilter } from './service-commands.js';
 
 // ------------------------------------------------------------ ls
 
-const FILTER_FLAG: FlagSpec = { name: 'filter', short: 'f', kind: 'list', metavar: 'KEY=VALUE', help: 'filter: id=, name=, role=manager|worker, availability=active|pause|drain, label=KEY[=VALUE]' };
+const FILTER_FLAG: FlagSpec = {
+  name: 'filter',
+  short: 'f',
+  kind: 'list',
+  metavar: 'KEY=VALUE',
+  help: 'filter: id=, name=, role=manager|worker, membership=accepted|pending, node.label=KEY[=VALUE] (node labels), label=KEY[=VALUE] (engine labels), availability=active|pause|drain',
+};
 
 export type NodeFilter = (n: Node) => boolean;
 
-/** docker's filter semantics: values of one key are OR'ed, different keys AND'ed. */
+/** docker's keys (id, label, membership, name, node.label, role; availability beyond docker); values of one key OR'ed, keys AND'ed. */
 export function nodeFilter(specs: readonly string[]): NodeFilter {
-  const byKey = new Map<string, string[]>();
-  for (const s of specs) {
-    const [k, v] = parseFilter(s);
-    const key = k.toLowerCase() === 'hostname' ? 'name' : k.toLowerCase();
-    if (!['id', 'name', 'role', 'availability', 'label'].includes(key)) {
-      throw new UsageError(`invalid --filter ${quoteArg(s)}: unknown key ${quoteArg(k, 40)} (use id, name, role, availability, label)`);
-    }
-    // Any case, as docker's role filter (its daemon upper-cases it); no blanks.
-    if (key === 'role') parseChoice(v, '--filter role', ['manager', 'worker'] as const, { ignoreCase: true });
-    if (key === 'availability') parseChoice(v, '--filter availability', ['active', 'pause', 'drain'] as const, { ignoreCase: true });
-    byKey.set(key, [...(byKey.get(key) ?? []), v]);
-  }
+  const byKey = filterGroups(
+    specs.map((s) => (/^hostname=/i.test(s) ? `name=${s.slice('hostname='.length)}` : s)),
+    ['id', 'label', 'membership', 'name', 'node.label', 'role', 'availability'],
+  );
+  // Any case, as docker's role filter (its daemon upper-cases it); no blanks.
+  for (const v of byKey.get('role') ?? []) parseChoice(v, '--filter role', ['manager', 'worker'] as const, { ignoreCase: true });
+  for (const v of byKey.get('availability') ?? []) parseChoice(v, '--filter availability', ['active', 'pause', 'drain'] as const, { ignoreCase: true });
+  for (const v of byKey.get('membership') ?? []) parseChoice(v, '--filter membership', ['accepted', 'pending'] as const, { ignoreCase: true });
   const test = (key: string, v: string, n: Node): boolean => {
     switch (key) {
       case 'id':
@@ -41,10 +45,13 @@ export function nodeFilter(specs: readonly string[]): NodeFilter {
         return n.role === v.toLowerCase();
       case 'availability':
         return n.availability === v.toLowerCase();
-      default: {
-        const eq = v.indexOf('=');
-        return eq < 0 ? Object.hasOwn(n.labels, v) : n.labels[v.slice(0, eq)] === v.slice(eq + 1);
-      }
+      case 'membership':
+        // A node is in the store once it has joined: every node is accepted.
+        return v.toLowerCase() === 'accepted';
+      case 'node.label':
+        return labelMatches(n.labels, v);
+      default:
+        return labelMatches(n.description.engineLabels ?? {}, v);
     }
   };
   return (n) => [...byKey].every(([key, values]) => values.some((v) => test(key, v, n)));
@@ -58,10 +65,30 @@ function managerStatus(n: Node): string {
   return titleCase(ms.reachability);
 }
 
-export function nodeTable(nodes: readonly Node[]): string {
+/**
+ * One row of `node ls`: docker's fields in its JSON's order. TLSStatus is
+ * "Ready": every node's certificate comes from the cluster's one root CA.
+ */
+export function nodeRow(n: Node, selfId: string): Record<string, string | boolean> {
+  return {
+    Availability: titleCase(n.availability),
+    EngineVersion: n.description.engineVersion,
+    Hostname: n.description.hostname,
+    ID: n.id,
+    ManagerStatus: managerStatus(n),
+    Self: n.id === selfId,
+    Status: titleCase(n.status.state),
+    TLSStatus: 'Ready',
+  };
+}
+
+const NODE_HEADERS = { ID: 'ID', Self: '', Hostname: 'HOSTNAME', Status: 'STATUS', Availability: 'AVAILABILITY', ManagerStatus: 'MANAGER STATUS', EngineVersion: 'ENGINE VERSION', TLSStatus: 'TLS STATUS' };
+
+/** docker's `node ls` table: the node the CLI talks to marked '*' after its id. */
+export function nodeTable(nodes: readonly Node[], selfId = ''): string {
   return renderTable(
     ['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'MANAGER STATUS', 'ENGINE VERSION'],
-    nodes.map((n) => [n.id, n.description.hostname, titleCase(n.status.state), titleCase(n.availability), managerStatus(n), n.description.engineVersion]),
+    nodes.map((n) => [`${n.id} ${n.id === selfId ? '*' : ' '}`, n.description.hostname, titleCase(n.status.state), titleCase(n.availability), managerStatus(n), n.description.engineVersion]),
   );
 }
 
@@ -73,17 +100,59 @@ const ls: CommandDef = {
   name: 'ls',
   aliases: ['list'],
   usage: 'flotilla node ls [OPTIONS]',
-  summary: 'List the nodes of the cluster.',
+  summary: 'List the nodes of the cluster (the one the CLI talks to marked *).',
   flags: [FILTER_FLAG, FORMAT_FLAG, QUIET_FLAG],
   args: { min: 0, max: 0 },
   async run(ctx) {
     const filter = nodeFilter(ctx.flags.list('filter'));
     const format = outputFormat(ctx.flags);
-    const nodes = (await listNodes(ctx.control())).filter(filter).sort(byHostname);
-    if (ctx.flags.bool('quiet')) ctx.io.out(nodes.map((n) => `${n.id}\n`).join(''));
-    else if (format === 'json') ctx.io.out(jsonLines(nodes));
-    else ctx.io.out(nodeTable(nodes));
+    const control = ctx.control();
+    const quiet = ctx.flags.bool('quiet');
+    const [all, selfId] = await Promise.all([listNodes(control), quiet ? '' : selfNodeId(control)]);
+    const nodes = all.filter(filter).sort(byHostname);
+    if (quiet) ctx.io.out(nodes.map((n) => `${n.id}\n`).join(''));
+    else ctx.io.out(formatRows(format, nodes.map((n) => nodeRow(n, selfId)), { headers: NODE_HEADERS, typeName: 'node', table: () => nodeTable(nodes, selfId) }));
     return 0;
+  },
+};
+
+/** The node `ref` names, 'self' being the node the CLI talks to (as docker's). */
+async function resolveNode(control: Control, all: readonly Node[], ref: string): Promise<Node> {
+  if (ref !== 'self') return matchNode(all, ref);
+  const id = await selfNodeId(control);
+  if (!id) throw new CliError('the manager did not say which node it is (an older version?): give the node id or hostname instead of self');
+  return matchNode(all, id);
+}
+
+// ------------------------------------------------------------ ps
+
+const ps: CommandDef = {
+  name: 'ps',
+  usage: 'flotilla node ps [OPTIONS] [NODE...]',
+  summary: 'List the tasks on nodes (default: the node the CLI talks to, "self").',
+  flags: [TASK_FILTER_FLAG, FORMAT_FLAG, QUIET_FLAG, NO_TRUNC_FLAG],
+  args: { min: 0 },
+  async run(ctx) {
+    outputFormat(ctx.flags);
+    const control = ctx.control();
+    const nodes = await listNodes(control);
+    const wanted: Node[] = [];
+    let code = 0;
+    for (const ref of ctx.args.length > 0 ? ctx.args : ['self']) {
+      try {
+        wanted.push(await resolveNode(control, nodes, ref));
+      } catch (err) {
+        code = ctx.report(err);
+      }
+    }
+    if (wanted.length === 0) return code;
+    const tasks = await listTasks(control, { nodeIds: wanted.map((n) => n.id) });
+    const serviceIds = new Set(tasks.map((t) => t.serviceId));
+    const services = new Map((await listServices(control)).filter((s) => serviceIds.has(s.id)).map((s) => [s.id, s]));
+    const filter = taskFilter(ctx.flags.list('filter'), nodes, services);
+    const ids = new Set(wanted.map((n) => n.id));
+    printTasks(ctx, tasks.filter((t) => ids.has(t.nodeId)).filter(filter), services, nodes);
+    return code;
   },
 };
 
@@ -119,22 +188,24 @@ export function prettyNode(n: Node): string {
 const inspect: CommandDef = {
   name: 'inspect',
   usage: 'flotilla node inspect [OPTIONS] NODE [NODE...]',
-  summary: 'Show the details of nodes (by id, id prefix or hostname), as a JSON array.',
-  flags: [{ name: 'pretty', kind: 'bool', help: 'print in a human friendly format' }],
+  summary: 'Show the details of nodes (by id, id prefix or hostname; "self": the node the CLI talks to), as a JSON array in the shape of docker\'s.',
+  flags: [INSPECT_FORMAT_FLAG, { name: 'pretty', kind: 'bool', help: 'print in a human friendly format' }],
   args: { min: 1 },
   async run(ctx) {
-    const all = await listNodes(ctx.control());
+    checkInspectFormat(ctx.flags);
+    const control = ctx.control();
+    const all = await listNodes(control);
     const found: Node[] = [];
     let code = 0;
     for (const ref of ctx.args) {
       try {
-        found.push(matchNode(all, ref));
+        found.push(await resolveNode(control, all, ref));
       } catch (err) {
         code = ctx.report(err);
       }
     }
     if (ctx.flags.bool('pretty')) ctx.io.out(found.map(prettyNode).join('\n'));
-    else ctx.io.out(jsonArray(found));
+    else ctx.io.out(formatInspect(ctx.flags, found.map(nodeInspectJson)));
     return code;
   },
 };
@@ -327,5 +398,5 @@ export function parseNodeUpdate(argv: readonly string[], env: Env = {}): { ref: 
 export const NODE_GROUP: CommandGroup = {
   name: 'node',
   summary: 'Manage the nodes of the cluster.',
-  commands: [ls, inspect, update, roleChange('promote'), roleChange('demote'), rm],
+  commands: [ls, inspect, ps, update, roleChange('promote'), roleChange('demote'), rm],
 };

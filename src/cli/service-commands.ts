@@ -3,18 +3,20 @@ import * as grpc from '@grpc/grpc-js';
 import { serviceFromProto, serviceSpecToProto } from '../api/convert.js';
 import { TaskState, taskStateName, type FileReference, type Network, type Node, type PortConfig, type Service, type Task, type UpdateConfig, type UpdateState } from '../api/objects.js';
 import { configFilePath, DEFAULT_DRAIN_PERIOD_MS, DEFAULT_LB_WEIGHT, MAX_REPLICAS, secretFilePath } from '../api/validate.js';
-import { integerProblem, parseFilter, quoteArg, shownName, UsageError, type Flags, type FlagSpec } from './args.js';
+import { filterGroups, integerProblem, labelMatches, quoteArg, shownName, UsageError, type Flags, type FlagSpec } from './args.js';
 import { connectionOptions, parseCommandLine, type CommandContext, type CommandDef, type CommandGroup } from './command.js';
 import type { Control, Env } from './connection.js';
 import { CliError, RpcError } from './errors.js';
 import {
   ago,
   bytesSize,
+  checkInspectFormat,
   cpus,
   FORMAT_FLAG,
+  formatInspect,
+  formatRows,
   humanDuration,
-  jsonArray,
-  jsonLines,
+  INSPECT_FORMAT_FLAG,
   keyValues,
   labelList,
   NO_TRUNC_FLAG,
@@ -24,6 +26,7 @@ import {
   shortId,
   titleCase,
 } from './format.js';
+import { serviceInspectJson } from './docker-shapes.js';
 import { waitConverged, waitUpdated } from './converge.js';
 import { findService, listNetworks, listNodes, listServicesWithStatus, listTasks, networkIds, retryOnConflict } from './lookup.js';
 import type { ServiceSpec } from '../api/objects.js';
@@ -90,14 +93,8 @@ const create: CommandDef = {
 const SERVICE_FILTER: FlagSpec = { name: 'filter', short: 'f', kind: 'list', metavar: 'KEY=VALUE', help: 'filter: id=, name=, label=KEY[=VALUE], mode=replicated|global' };
 
 export function serviceFilter(specs: readonly string[]): (s: Service) => boolean {
-  const byKey = new Map<string, string[]>();
-  for (const s of specs) {
-    const [k, v] = parseFilter(s);
-    const key = k.toLowerCase();
-    if (!['id', 'name', 'label', 'mode'].includes(key)) throw new UsageError(`invalid --filter ${quoteArg(s)}: unknown key ${quoteArg(k, 40)} (use id, name, label, mode)`);
-    if (key === 'mode' && v !== 'replicated' && v !== 'global') throw new UsageError(`invalid --filter ${quoteArg(s)}: mode is replicated or global`);
-    byKey.set(key, [...(byKey.get(key) ?? []), v]);
-  }
+  const byKey = filterGroups(specs, ['id', 'label', 'mode', 'name']);
+  for (const v of byKey.get('mode') ?? []) if (v !== 'replicated' && v !== 'global') throw new UsageError(`invalid --filter mode ${quoteArg(v)}: mode is replicated or global`);
   const test = (key: string, v: string, s: Service): boolean => {
     switch (key) {
       case 'id':
@@ -106,13 +103,26 @@ export function serviceFilter(specs: readonly string[]): (s: Service) => boolean
         return s.spec.name.startsWith(v);
       case 'mode':
         return serviceMode(s) === v;
-      default: {
-        const eq = v.indexOf('=');
-        return eq < 0 ? Object.hasOwn(s.spec.labels, v) : s.spec.labels[v.slice(0, eq)] === v.slice(eq + 1);
-      }
+      default:
+        return labelMatches(s.spec.labels, v);
     }
   };
   return (s) => [...byKey].every(([key, values]) => values.some((v) => test(key, v, s)));
+}
+
+/**
+ * An image as docker's ls and ps show it: a tagged reference without its
+ * digest, familiar ('nginx:1' for 'docker.io/library/nginx:1@sha256:...');
+ * anything else as it is.
+ */
+export function displayImage(image: string): string {
+  const at = image.indexOf('@');
+  const ref = at >= 0 ? image.slice(0, at) : image;
+  if (ref.lastIndexOf(':') <= ref.lastIndexOf('/')) return image;
+  for (const prefix of ['docker.io/library/', 'index.docker.io/library/', 'docker.io/', 'index.docker.io/']) {
+    if (ref.startsWith(prefix)) return ref.slice(prefix.length);
+  }
+  return ref;
 }
 
 /** 'running/desired': tasks that should run and do, over the replicas (global: over the tasks that should run). */
@@ -184,13 +194,34 @@ export function updateNote(s: Service): string {
   return note === undefined ? '' : ` (${note})`;
 }
 
-/** `replicas`: the tasks to count, or each service's REPLICAS text (from the manager's ServiceStatus). */
+/** One row of `service ls`: docker's fields (ID, Image, Mode, Name, Ports, Replicas, in the order of its JSON). */
+export function serviceRow(s: Service, replicas: string, noTrunc = false): Record<string, string> {
+  return {
+    ID: shortId(s.id, noTrunc),
+    Image: displayImage(s.spec.taskTemplate.container.image),
+    Mode: serviceMode(s),
+    Name: s.spec.name,
+    Ports: portsColumn(servicePorts(s)),
+    Replicas: replicas,
+  };
+}
+
+export const SERVICE_HEADERS = { ID: 'ID', Name: 'NAME', Mode: 'MODE', Replicas: 'REPLICAS', Image: 'IMAGE', Ports: 'PORTS' };
+
+/**
+ * docker's `service ls` table. `replicas`: the tasks to count, or each
+ * service's REPLICAS text (from the manager's ServiceStatus); an update that
+ * has not completed is noted after it (the table only: the rows keep docker's
+ * "running/desired").
+ */
 export function serviceTable(services: readonly Service[], replicas: readonly Task[] | ((s: Service) => string), noTrunc = false): string {
   const count = typeof replicas === 'function' ? replicas : (s: Service): string => replicasColumn(s, replicas);
-  const column = (s: Service): string => count(s) + updateNote(s);
   return renderTable(
     ['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'],
-    services.map((s) => [shortId(s.id, noTrunc), s.spec.name, serviceMode(s), column(s), s.spec.taskTemplate.container.image, portsColumn(servicePorts(s))]),
+    services.map((s) => {
+      const r = serviceRow(s, count(s), noTrunc);
+      return [r.ID, r.Name, r.Mode, r.Replicas + updateNote(s), r.Image, r.Ports];
+    }),
   );
 }
 
@@ -204,20 +235,21 @@ const ls: CommandDef = {
   async run(ctx) {
     const filter = serviceFilter(ctx.flags.list('filter'));
     const format = outputFormat(ctx.flags);
+    const noTrunc = ctx.flags.bool('no-trunc');
     const control = ctx.control();
     const listed = await listServicesWithStatus(control);
     const services = listed.map((l) => l.service).filter(filter).sort((a, b) => a.spec.name.localeCompare(b.spec.name));
+    // The manager counts the replicas (docker's ServiceStatus): no list of every task, which for a service of
+    // 100,000 replicas is tens of megabytes.
+    const status = new Map(listed.map((l) => [l.service.id, l.status]));
+    const replicas = (s: Service): string => {
+      const st = status.get(s.id);
+      return st ? `${st.runningTasks}/${st.desiredTasks}` : '?';
+    };
     if (ctx.flags.bool('quiet')) ctx.io.out(services.map((s) => `${s.id}\n`).join(''));
-    else if (format === 'json') ctx.io.out(jsonLines(services));
     else {
-      // The manager counts the replicas (docker's ServiceStatus): no list of every task, which for a service of
-      // 100,000 replicas is tens of megabytes.
-      const status = new Map(listed.map((l) => [l.service.id, l.status]));
-      const replicas = (s: Service): string => {
-        const st = status.get(s.id);
-        return st ? `${st.runningTasks}/${st.desiredTasks}` : '?';
-      };
-      ctx.io.out(serviceTable(services, replicas, ctx.flags.bool('no-trunc')));
+      const rows = services.map((s) => serviceRow(s, replicas(s), noTrunc));
+      ctx.io.out(formatRows(format, rows, { headers: SERVICE_HEADERS, typeName: 'service', table: () => serviceTable(services, replicas, noTrunc) }));
     }
     return 0;
   },
@@ -330,40 +362,14 @@ export function prettyService(s: Service, tasks: readonly Task[], now = Date.now
   return keyValues(rows);
 }
 
-/** RFC 3339, as docker prints times; absent for 0 (never). */
-function rfc3339(ms: number): string | undefined {
-  return ms ? new Date(ms).toISOString() : undefined;
-}
-
-/**
- * The JSON of `service inspect`: the stored service, with docker's
- * "PreviousSpec" and "UpdateStatus" ({"State","StartedAt","CompletedAt",
- * "Message"}, RFC 3339 times; our "Canary" when the update has canaries).
- */
-export function inspectJson(s: Service): Record<string, unknown> {
-  const { previousSpec, updateStatus, ...rest } = s;
-  const out: Record<string, unknown> = { ...rest };
-  if (previousSpec !== undefined) out.PreviousSpec = previousSpec;
-  if (updateStatus !== undefined) {
-    const st = updateStatus;
-    out.UpdateStatus = {
-      State: st.state,
-      StartedAt: rfc3339(st.startedAt),
-      CompletedAt: rfc3339(st.completedAt),
-      Message: st.message,
-      ...(st.canary === 'none' ? {} : { Canary: st.canary }),
-    };
-  }
-  return out;
-}
-
 const inspect: CommandDef = {
   name: 'inspect',
   usage: 'flotilla service inspect [OPTIONS] SERVICE [SERVICE...]',
-  summary: 'Show the details of services (by name, id or id prefix), as a JSON array.',
-  flags: [{ name: 'pretty', kind: 'bool', help: 'print in a human friendly format' }],
+  summary: 'Show the details of services (by name, id or id prefix), as a JSON array in the shape of docker\'s.',
+  flags: [INSPECT_FORMAT_FLAG, { name: 'pretty', kind: 'bool', help: 'print in a human friendly format' }],
   args: { min: 1 },
   async run(ctx) {
+    checkInspectFormat(ctx.flags);
     const control = ctx.control();
     const found: Service[] = [];
     let code = 0;
@@ -380,7 +386,7 @@ const inspect: CommandDef = {
       const attached = found.some((s) => (s.spec.taskTemplate.networks ?? []).length > 0);
       const networks = new Map((attached ? await listNetworks(control) : []).map((n) => [n.id, n]));
       ctx.io.out(found.map((s) => prettyService(s, tasks, ctx.io.now(), networks)).join('\n'));
-    } else ctx.io.out(jsonArray(found.map(inspectJson)));
+    } else ctx.io.out(formatInspect(ctx.flags, found.map(serviceInspectJson)));
     return code;
   },
 };
@@ -568,22 +574,28 @@ const DESIRED_FILTERS: Record<string, number[]> = {
   remove: [TaskState.REMOVE],
 };
 
-export function taskFilter(specs: readonly string[], nodes: readonly Node[]): (t: Task) => boolean {
-  const byKey = new Map<string, string[]>();
-  for (const s of specs) {
-    const [k, v] = parseFilter(s);
-    const key = k.toLowerCase();
-    if (!['id', 'node', 'desired-state'].includes(key)) throw new UsageError(`invalid --filter ${quoteArg(s)}: unknown key ${quoteArg(k, 40)} (use id, node, desired-state)`);
-    if (key === 'desired-state' && !Object.hasOwn(DESIRED_FILTERS, v.toLowerCase())) {
-      throw new UsageError(`invalid --filter ${quoteArg(s)}: desired-state is one of ${Object.keys(DESIRED_FILTERS).join(', ')}`);
-    }
-    byKey.set(key, [...(byKey.get(key) ?? []), v]);
+/** A task's name as docker's filters read it: SERVICE.SLOT.TASKID (SERVICE.NODEID.TASKID for a global service's). */
+function taskFullName(t: Task, services: ReadonlyMap<string, Service>): string {
+  return `${serviceNameOf(t, services)}.${t.slot > 0 ? t.slot : t.nodeId}.${t.id}`;
+}
+
+function serviceNameOf(t: Task, services: ReadonlyMap<string, Service>): string {
+  return services.get(t.serviceId)?.spec.name || t.serviceAnnotations.name || t.serviceId;
+}
+
+/** `service ps` and `node ps --filter`: docker's keys (desired-state, id, name, node); values of one key OR'ed, keys AND'ed. */
+export function taskFilter(specs: readonly string[], nodes: readonly Node[], services: ReadonlyMap<string, Service> = new Map()): (t: Task) => boolean {
+  const byKey = filterGroups(specs, ['desired-state', 'id', 'name', 'node']);
+  for (const v of byKey.get('desired-state') ?? []) {
+    if (!Object.hasOwn(DESIRED_FILTERS, v.toLowerCase())) throw new UsageError(`invalid --filter desired-state ${quoteArg(v)}: one of ${Object.keys(DESIRED_FILTERS).join(', ')}`);
   }
   const hostname = new Map(nodes.map((n) => [n.id, n.description.hostname]));
   const test = (key: string, v: string, t: Task): boolean => {
     switch (key) {
       case 'id':
         return t.id.startsWith(v);
+      case 'name':
+        return taskFullName(t, services).startsWith(v);
       case 'node':
         return t.nodeId !== '' && (t.nodeId.startsWith(v) || hostname.get(t.nodeId) === v);
       default:
@@ -595,70 +607,115 @@ export function taskFilter(specs: readonly string[], nodes: readonly Node[]): (t
 
 const MAX_ERROR_LENGTH = 30;
 
+/** docker's CURRENT STATE: 'Running 5 minutes ago' (the duration in lower case, as docker's; the state alone when it has no time). */
+export function currentState(t: Task, now: number): string {
+  const state = titleCase(taskStateName(t.status.state));
+  return t.status.timestamp ? `${state} ${humanDuration(Math.max(0, now - t.status.timestamp)).toLowerCase()} ago` : state;
+}
+
 /**
- * docker's CURRENT STATE ('Running 5 minutes ago'); for the newest task of a
- * slot that ended and whose restart is pending, also when and which attempt
- * ('Failed 3 seconds ago, restart in 12 seconds (attempt 3)'): a crash loop's
- * back-off reads at a glance.
+ * The default table's CURRENT STATE: docker's, and for the newest task of a
+ * slot that ended and whose restart is pending, when and which attempt
+ * ('Failed 3 seconds ago, restart in 12 seconds (attempt 3)'): a crash
+ * loop's back-off reads at a glance. (The rows keep docker's text.)
  */
-export function currentState(t: Task, now: number, newestOfSlot: boolean): string {
-  const since = ago(t.status.timestamp, now);
-  const state = since ? `${titleCase(taskStateName(t.status.state))} ${since}` : titleCase(taskStateName(t.status.state));
+export function currentStateNote(t: Task, now: number, newestOfSlot: boolean): string {
+  const state = currentState(t, now);
   const r = t.restart;
   if (!newestOfSlot || t.status.state <= TaskState.RUNNING || r === undefined || r.reason !== '' || r.nextAt <= now) return state;
-  const wait = humanDuration(r.nextAt - now);
-  return `${state}, restart in ${wait[0].toLowerCase()}${wait.slice(1)} (attempt ${r.attempt})`;
+  return `${state}, restart in ${humanDuration(r.nextAt - now).toLowerCase()} (attempt ${r.attempt})`;
 }
 
 /** Tasks sorted as `service ps` shows them: by slot (or node for global tasks), newest first; with each one's group. */
-function psOrder(tasks: readonly Task[], services: ReadonlyMap<string, Service>): { task: Task; group: string; newest: boolean }[] {
-  const name = (t: Task): string => services.get(t.serviceId)?.spec.name || t.serviceAnnotations.name || t.serviceId;
-  const group = (t: Task): string => `${name(t)}.${t.slot > 0 ? String(t.slot).padStart(6, '0') : t.nodeId}`;
+function psOrder(tasks: readonly Task[], services: ReadonlyMap<string, Service>): { task: Task; newest: boolean }[] {
+  const group = (t: Task): string => `${serviceNameOf(t, services)}.${t.slot > 0 ? String(t.slot).padStart(6, '0') : t.nodeId}`;
   const sorted = [...tasks].sort((a, b) => group(a).localeCompare(group(b)) || b.status.timestamp - a.status.timestamp || b.createdAt - a.createdAt);
-  return sorted.map((task, i) => ({ task, group: group(task), newest: i === 0 || group(sorted[i - 1]) !== group(task) }));
+  return sorted.map((task, i) => ({ task, newest: i === 0 || group(sorted[i - 1]) !== group(task) }));
 }
 
-/** `service ps --format json`: the stored tasks, with docker's CurrentState text. */
-export function taskJson(tasks: readonly Task[], services: ReadonlyMap<string, Service>, now: number): Record<string, unknown>[] {
-  const newest = new Set(psOrder(tasks, services).filter((x) => x.newest).map((x) => x.task));
-  return tasks.map((t) => ({ ...t, CurrentState: currentState(t, now, newest.has(t)) }));
+/** docker's ERROR: quoted, cut to 30 characters with '…' unless --no-trunc. */
+function errorColumn(err: string, noTrunc: boolean): string {
+  const e = !noTrunc && err.length > MAX_ERROR_LENGTH ? `${err.slice(0, MAX_ERROR_LENGTH - 1)}…` : err;
+  return e ? `"${e}"` : '';
 }
 
-/** `service ps` rows: grouped by slot (or node for global tasks), newest first, older ones marked '\\_'. */
-export function taskTable(tasks: readonly Task[], services: ReadonlyMap<string, Service>, nodes: readonly Node[], now: number, noTrunc = false): string {
+/** docker's PORTS of a task: the ports it publishes on its node ('*:8080->80/tcp,*:53->53/udp'). */
+function taskPorts(t: Task): string {
+  return (t.status.ports ?? []).map((p) => `*:${p.hostPort}->${p.targetPort}/${p.protocol}`).join(',');
+}
+
+export const TASK_HEADERS = { ID: 'ID', Name: 'NAME', Image: 'IMAGE', Node: 'NODE', DesiredState: 'DESIRED STATE', CurrentState: 'CURRENT STATE', Error: 'ERROR', Ports: 'PORTS' };
+
+/** A `service ps` / `node ps` row: docker's fields, and what the default table shows of it. */
+export interface TaskRow {
+  row: Record<string, string>;
+  /** The NAME of the table: ' \_ web.1' for an older task of a slot. */
+  tableName: string;
+  /** The CURRENT STATE of the table, with a pending restart. */
+  tableState: string;
+}
+
+/** `service ps` / `node ps` rows in docker's order: grouped by slot (or node for global tasks), newest first. */
+export function taskRows(tasks: readonly Task[], services: ReadonlyMap<string, Service>, nodes: readonly Node[], now: number, noTrunc = false): TaskRow[] {
   const hostname = new Map(nodes.map((n) => [n.id, n.description.hostname]));
-  const name = (t: Task): string => services.get(t.serviceId)?.spec.name || t.serviceAnnotations.name || t.serviceId;
-  const rows = psOrder(tasks, services).map(({ task: t, newest }) => {
-    const label = `${name(t)}.${t.slot > 0 ? t.slot : t.nodeId}`;
-    const shown = newest ? label : ` \\_ ${label}`;
-    let err = t.status.err;
-    if (err && !noTrunc && err.length > MAX_ERROR_LENGTH) err = `${err.slice(0, MAX_ERROR_LENGTH - 1)}…`;
-    return [
-      shortId(t.id, noTrunc),
-      shown,
-      t.spec.container.image,
-      t.nodeId ? (hostname.get(t.nodeId) ?? t.nodeId) : '',
-      titleCase(taskStateName(t.desiredState)),
-      currentState(t, now, newest),
-      err ? JSON.stringify(err) : '',
-    ];
+  return psOrder(tasks, services).map(({ task: t, newest }) => {
+    const name = `${serviceNameOf(t, services)}.${t.slot > 0 ? t.slot : t.nodeId}`;
+    const image = t.spec.container.image;
+    return {
+      row: {
+        CurrentState: currentState(t, now),
+        DesiredState: titleCase(taskStateName(t.desiredState)),
+        Error: errorColumn(t.status.err, noTrunc),
+        ID: shortId(t.id, noTrunc),
+        Image: noTrunc ? image : displayImage(image),
+        Name: name,
+        Node: t.nodeId ? (hostname.get(t.nodeId) ?? t.nodeId) : '',
+        Ports: taskPorts(t),
+      },
+      tableName: newest ? name : ` \\_ ${name}`,
+      tableState: currentStateNote(t, now, newest),
+    };
   });
-  return renderTable(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR'], rows);
 }
+
+/** docker's `service ps` table: older tasks of a slot marked '\\_'. */
+export function taskTable(tasks: readonly Task[], services: ReadonlyMap<string, Service>, nodes: readonly Node[], now: number, noTrunc = false): string {
+  return tasksTable(taskRows(tasks, services, nodes, now, noTrunc));
+}
+
+export function tasksTable(rows: readonly TaskRow[]): string {
+  return renderTable(
+    Object.values(TASK_HEADERS),
+    rows.map(({ row: r, tableName, tableState }) => [r.ID, tableName, r.Image, r.Node, r.DesiredState, tableState, r.Error, r.Ports]),
+  );
+}
+
+/** The output of `service ps` / `node ps` for --format, -q and --no-trunc. */
+export function printTasks(ctx: CommandContext, tasks: readonly Task[], services: ReadonlyMap<string, Service>, nodes: readonly Node[]): void {
+  const format = outputFormat(ctx.flags);
+  const noTrunc = ctx.flags.bool('no-trunc');
+  const rows = taskRows(tasks, services, nodes, ctx.io.now(), noTrunc);
+  // As docker: -q prints the ids as the table does (12 characters unless --no-trunc).
+  if (ctx.flags.bool('quiet')) ctx.io.out(rows.map((r) => `${r.row.ID}\n`).join(''));
+  else ctx.io.out(formatRows(format, rows.map((r) => r.row), { headers: TASK_HEADERS, typeName: 'task', table: () => tasksTable(rows) }));
+}
+
+export const TASK_FILTER_FLAG: FlagSpec = {
+  name: 'filter',
+  short: 'f',
+  kind: 'list',
+  metavar: 'KEY=VALUE',
+  help: 'filter: desired-state=running|shutdown|accepted|ready|remove, id=, name= (SERVICE.SLOT...), node=ID|HOSTNAME',
+};
 
 const ps: CommandDef = {
   name: 'ps',
   usage: 'flotilla service ps [OPTIONS] SERVICE [SERVICE...]',
   summary: 'List the tasks of services.',
-  flags: [
-    { name: 'filter', short: 'f', kind: 'list', metavar: 'KEY=VALUE', help: 'filter: id=, node=ID|HOSTNAME, desired-state=running|shutdown|accepted|ready|remove' },
-    FORMAT_FLAG,
-    QUIET_FLAG,
-    NO_TRUNC_FLAG,
-  ],
+  flags: [TASK_FILTER_FLAG, FORMAT_FLAG, QUIET_FLAG, NO_TRUNC_FLAG],
   args: { min: 1 },
   async run(ctx) {
-    const format = outputFormat(ctx.flags);
+    outputFormat(ctx.flags);
     const control = ctx.control();
     const services = new Map<string, Service>();
     for (const ref of ctx.args) {
@@ -666,11 +723,9 @@ const ps: CommandDef = {
       services.set(s.id, s);
     }
     const nodes = await listNodes(control);
-    const filter = taskFilter(ctx.flags.list('filter'), nodes);
+    const filter = taskFilter(ctx.flags.list('filter'), nodes, services);
     const tasks = (await listTasks(control, { serviceIds: [...services.keys()] })).filter((t) => services.has(t.serviceId)).filter(filter);
-    if (ctx.flags.bool('quiet')) ctx.io.out(tasks.map((t) => `${t.id}\n`).join(''));
-    else if (format === 'json') ctx.io.out(jsonLines(taskJson(tasks, services, ctx.io.now())));
-    else ctx.io.out(taskTable(tasks, services, nodes, ctx.io.now(), ctx.flags.bool('no-trunc')));
+    printTasks(ctx, tasks, services, nodes);
     return 0;
   },
 };

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { ClusterInfoView } from '../cli/cluster-commands.js';
 import { connect, type Control } from '../cli/connection.js';
+import { findService, listNodes, listTasks } from '../cli/lookup.js';
 import { packageRoot } from '../common/protos.js';
 import type { Node, Task } from '../api/objects.js';
 import { connectEngine } from '../worker/exec/docker/engine.js';
@@ -126,14 +127,6 @@ function describe(cmd: string, args: readonly string[], r: RunResult): string {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** JSON lines (node ls / service ps --format json) into objects. */
-export function jsonLines<T>(text: string): T[] {
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as T);
-}
 
 /** Whether the harness `pid@host` still runs (one on another host is taken as alive: it cannot be checked). */
 function ownerAlive(owner: string): boolean {
@@ -399,9 +392,9 @@ export class ComposeCluster {
     return r;
   }
 
-  /** `node ls --format json` through manager `via`. */
+  /** The stored nodes, through manager `via`'s Control API (the CLI prints docker's rows, which say less). */
   async nodes(via: ManagerName): Promise<Node[]> {
-    return jsonLines<Node>((await this.cliOk(via, ['--timeout', '5s', 'node', 'ls', '--format', 'json'], 15_000)).stdout);
+    return this.read(via, listNodes);
   }
 
   /** `cluster info --format json` through manager `via`. */
@@ -409,9 +402,19 @@ export class ComposeCluster {
     return JSON.parse((await this.cliOk(via, ['--timeout', '5s', 'cluster', 'info', '--format', 'json'], 15_000)).stdout) as ClusterInfoView;
   }
 
-  /** `service ps --format json SERVICE` through manager `via`. */
+  /** The stored tasks of SERVICE, through manager `via`'s Control API. */
   async tasks(via: ManagerName, service: string): Promise<Task[]> {
-    return jsonLines<Task>((await this.cliOk(via, ['--timeout', '5s', 'service', 'ps', '--format', 'json', service], 15_000)).stdout);
+    return this.read(via, async (api) => listTasks(api, { serviceIds: [(await findService(api, service)).id] }));
+  }
+
+  /** One read of manager `m`'s Control API, closed afterwards; its error when it fails. */
+  private async read<T>(m: ManagerName, f: (api: Control) => Promise<T>): Promise<T> {
+    const api = this.api(m, 5_000);
+    try {
+      return await f(api);
+    } finally {
+      api.close();
+    }
   }
 
   /**

@@ -7,6 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../common/protos.js';
+import type { Node, Service, Task } from '../api/objects.js';
+import { connect, type Control } from '../cli/connection.js';
+import { findService, listNodes, listServices, listTasks } from '../cli/lookup.js';
 
 export interface DaemonClusterOptions {
   /** Data dirs go under it, one per node (n1, n2, ...). */
@@ -152,6 +155,34 @@ export class DaemonCluster {
   cli(i: number, args: string[], timeoutMs = 30_000, input?: string | Buffer): Promise<CliResult> {
     const n = this.node(i);
     return runCli(this.bin, args, { ...process.env, FLOTILLA_DATA_DIR: n.dataDir, FLOTILLA_HOST: '' }, timeoutMs, input);
+  }
+
+  /**
+   * One read of node i's Control API over its local socket, closed afterwards:
+   * for tests that need the stored objects (the CLI prints docker's shapes).
+   */
+  async read<T>(i: number, f: (api: Control) => Promise<T>): Promise<T> {
+    const api = connect({ dataDir: this.node(i).dataDir, env: {}, timeoutMs: 10_000 });
+    try {
+      return await f(api);
+    } finally {
+      api.close();
+    }
+  }
+
+  /** The nodes as manager i stores them. */
+  storedNodes(i: number): Promise<Node[]> {
+    return this.read(i, listNodes);
+  }
+
+  /** The services as manager i stores them. */
+  storedServices(i: number): Promise<Service[]> {
+    return this.read(i, listServices);
+  }
+
+  /** The tasks of service `ref` (name or id) as manager i stores them. */
+  storedTasks(i: number, ref: string): Promise<Task[]> {
+    return this.read(i, async (api) => listTasks(api, { serviceIds: [(await findService(api, ref)).id] }));
   }
 
   /** The CLI, expecting success; throws with its stderr otherwise. */

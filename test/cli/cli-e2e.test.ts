@@ -12,11 +12,13 @@ import { clusterSpecToProto } from '../../src/api/convert.js';
 import { toGrpcStatus } from '../../src/manager/grpc-status.js';
 import { createCSR, createRootCA, generateNodeKey, signNodeCSR, type NodeRole } from '../../src/manager/ca/ca.js';
 import { NodeCertificateProvider, serverCredentials } from '../../src/manager/ca/tls.js';
-import { TaskState, type ClusterSpec, type Service } from '../../src/api/objects.js';
+import { TaskState, type ClusterSpec, type Service, type ServiceSpec } from '../../src/api/objects.js';
 import { NotLeaderError } from '../../src/raft/errors.js';
 import { controlHarness, refusal } from '../manager/controlapi/fixtures.js';
 import { cluster, node, service, task, T0 } from '../manager/store-fixtures.js';
 import { FakeControl } from './fake-control.js';
+import { serviceInspectJson, serviceSpecJson } from '../../src/cli/docker-shapes.js';
+import { goJsonTime } from '../../src/cli/format.js';
 
 const NOW = T0 + 10 * 60_000;
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-cli-'));
@@ -64,6 +66,7 @@ function seed(f: FakeControl): void {
     leaderId: M1,
     leaderAddr: '10.0.0.1:4242',
     term: 7,
+    selfId: M1,
     managers: [
       { nodeId: M2, raftId: 'r2', addr: '10.0.0.2:4242', leader: false, reachability: 2 },
       { nodeId: M1, raftId: 'r1', addr: '10.0.0.1:4242', leader: true, reachability: 2 },
@@ -107,7 +110,9 @@ describe('general', () => {
     fails(await cli(['--bogus', 'node', 'ls']), 2, /unknown flag --bogus/);
     fails(await cli(['node', 'inspect']), 2, /"flotilla node inspect" requires at least 1 argument/);
     fails(await cli(['node', 'ls', 'extra']), 2, /"flotilla node ls" takes no arguments/);
-    fails(await cli(['node', 'ls', '--format', '{{.ID}}']), 2, /unsupported --format "\{\{.ID\}\}": use table or json/);
+    fails(await cli(['node', 'ls', '--format', '{{.ID']), 2, /^flotilla: template parsing error: template: :1: unclosed action\n$/);
+    fails(await cli(['node', 'ls', '--format', '{{if .Self}}x{{end}}']), 2, /\{\{if\}\} is not supported/);
+    fails(await cli(['service', 'inspect', '-f', '{{.Spec.Name', 'web']), 2, /unclosed action/);
     fails(await cli(['node', 'ls', '--timeout', 'soon']), 2, /invalid --timeout "soon"/);
     fails(await cli(['service', 'create', '--limit-memory', '1x', 'busybox']), 2, /^flotilla: invalid --limit-memory "1x"/);
     fails(await cli(['service', 'create', '--limit-memory', '1m', '--reserve-memory', '1g', 'busybox']), 2, /^flotilla: invalid --reserve-memory: reservation \d+ exceeds the limit \d+\n$/);
@@ -165,31 +170,41 @@ describe('node', () => {
     assert.equal(
       out,
       [
-        'ID                          HOSTNAME   STATUS   AVAILABILITY   MANAGER STATUS   ENGINE VERSION',
-        `${M1}   mgr-1      Ready    Active         Leader           24.0.7`,
-        `${M2}   mgr-2      Ready    Active         Reachable        24.0.7`,
-        `${W1}   worker-1   Ready    Active                          24.0.7`,
-        `${W2}   worker-2   Down     Active                          24.0.7`,
+        'ID                            HOSTNAME   STATUS    AVAILABILITY   MANAGER STATUS   ENGINE VERSION',
+        `${M1} *   mgr-1      Ready     Active         Leader           24.0.7`,
+        `${M2}     mgr-2      Ready     Active         Reachable        24.0.7`,
+        `${W1}     worker-1   Ready     Active                          24.0.7`,
+        `${W2}     worker-2   Down      Active                          24.0.7`,
         '',
       ].join('\n'),
     );
     assert.equal(ok(await cli(['node', 'ls', '-q'])), `${M1}\n${M2}\n${W1}\n${W2}\n`);
     assert.equal(ok(await cli(['node', 'ls', '-q', '--filter', 'role=worker'])), `${W1}\n${W2}\n`);
-    assert.equal(ok(await cli(['node', 'ls', '-q', '-f', 'label=zone=a'])), `${W1}\n`);
+    assert.equal(ok(await cli(['node', 'ls', '-q', '-f', 'node.label=zone=a'])), `${W1}\n`);
     const lines = ok(await cli(['node', 'ls', '--format', 'json'])).trimEnd().split('\n');
     assert.equal(lines.length, 4);
-    const first = JSON.parse(lines[0]) as { id: string; role: string; description: { hostname: string } };
-    assert.equal(first.id, M1);
-    assert.equal(first.role, 'manager');
-    assert.equal(first.description.hostname, 'mgr-1');
+    assert.deepEqual(JSON.parse(lines[0]), {
+      Availability: 'Active',
+      EngineVersion: '24.0.7',
+      Hostname: 'mgr-1',
+      ID: M1,
+      ManagerStatus: 'Leader',
+      Self: true,
+      Status: 'Ready',
+      TLSStatus: 'Ready',
+    });
+    assert.equal(ok(await cli(['node', 'ls', '--format', '{{.Hostname}} {{.Self}}', '-f', 'role=manager'])), 'mgr-1 true\nmgr-2 false\n');
   });
 
   test('inspect: by id, hostname or unique prefix; unknown and ambiguous refs', async () => {
-    const arr = JSON.parse(ok(await cli(['node', 'inspect', M1, 'worker-1', 'm2']))) as { id: string }[];
+    const arr = JSON.parse(ok(await cli(['node', 'inspect', M1, 'worker-1', 'm2']))) as { ID: string }[];
     assert.deepEqual(
-      arr.map((n) => n.id),
+      arr.map((n) => n.ID),
       [M1, W1, M2],
     );
+    // self: the node the CLI talks to (the manager says which); docker's template paths.
+    assert.equal(ok(await cli(['node', 'inspect', 'self', '--format', '{{.ID}} {{.Description.Hostname}} {{.Status.State}} {{.ManagerStatus.Leader}} {{.Spec.Role}}'])), `${M1} mgr-1 ready true manager\n`);
+    fails(await cli(['node', 'inspect', '-f', '{{.ManagerStatus.Leader}}', 'worker-1']), 2, /^flotilla: template parsing error: template: :1:2: executing "" at <\.ManagerStatus\.Leader>: map has no entry for key "ManagerStatus"\n$/);
     assert.match(ok(await cli(['node', 'inspect', '--pretty', 'mgr-1'])), /^ID:\s+m1a+\nHostname:\s+mgr-1\n[\s\S]*Leader:\s+Yes/);
     const missing = await cli(['node', 'inspect', 'nope', 'mgr-2']);
     assert.equal(missing.code, 1);
@@ -312,9 +327,9 @@ describe('service', () => {
     assert.equal(
       ok(await cli(['service', 'ls'])),
       [
-        'ID             NAME    MODE         REPLICAS   IMAGE            PORTS',
-        's2bbbbbbbbbb   agent   global       1/1        busybox:latest',
-        's1aaaaaaaaaa   web     replicated   1/2        busybox:latest   *:8080->80/tcp',
+        'ID             NAME      MODE         REPLICAS   IMAGE            PORTS',
+        's2bbbbbbbbbb   agent     global       1/1        busybox:latest   ',
+        's1aaaaaaaaaa   web       replicated   1/2        busybox:latest   *:8080->80/tcp',
         '',
       ].join('\n'),
     );
@@ -323,13 +338,16 @@ describe('service', () => {
     assert.equal(fake.callsOf('ListTasks').length, 0, 'service ls lists no task');
     assert.equal(ok(await cli(['service', 'ls', '-q', '--filter', 'mode=replicated'])), `${web.id}\n`);
     const json = ok(await cli(['service', 'ls', '--format', 'json', '-f', 'name=ag']));
-    assert.deepEqual(JSON.parse(json), fake.services.get(agent.id));
+    assert.equal(json, '{"ID":"s2bbbbbbbbbb","Image":"busybox:latest","Mode":"global","Name":"agent","Ports":"","Replicas":"1/1"}\n');
+    assert.equal(ok(await cli(['service', 'ls', '--format', '{{.Name}}: {{.Replicas}} {{json .Ports}}'])), 'agent: 1/1 ""\nweb: 1/2 "*:8080-\\u003e80/tcp"\n');
+    fails(await cli(['service', 'ls', '--format', '{{.Nmae}}']), 2, /^flotilla: template parsing error: template: :1:2: executing "" at <\.Nmae>: can't evaluate field Nmae in type service \(its fields: ID, Image, Mode, Name, Ports, Replicas\)\n$/);
   });
 
-  test('inspect: JSON array of store objects; by name, id and id prefix', async () => {
+  test("inspect: JSON array in docker's shape; by name, id and id prefix; --format", async () => {
     const web = addWeb();
-    const arr = JSON.parse(ok(await cli(['service', 'inspect', 'web', web.id, 's1a']))) as Service[];
-    assert.deepEqual(arr, [web, web, web]);
+    const arr = JSON.parse(ok(await cli(['service', 'inspect', 'web', web.id, 's1a']))) as Record<string, unknown>[];
+    assert.deepEqual(arr, [serviceInspectJson(web), serviceInspectJson(web), serviceInspectJson(web)]);
+    assert.equal(ok(await cli(['service', 'inspect', '--format', '{{.Spec.Name}} {{.Spec.Mode.Replicated.Replicas}} {{.Spec.TaskTemplate.ContainerSpec.Image}}', 'web'])), 'web 2 busybox:latest\n');
     assert.match(ok(await cli(['service', 'inspect', '--pretty', 'web'])), /^ID:\s+s1a+\nName:\s+web\n[\s\S]*Ports:\s+\*:8080->80\/tcp\n/);
     const r = await cli(['service', 'inspect', 'nope', 'web']);
     assert.equal(r.code, 1);
@@ -425,24 +443,35 @@ describe('service', () => {
     assert.equal(
       ok(await cli(['service', 'ps', 'web'])),
       [
-        'ID             NAME    IMAGE            NODE       DESIRED STATE   CURRENT STATE           ERROR',
-        't1aaaaaaaaaa   web.1   busybox:latest   worker-1   Running         Running 5 minutes ago',
-        't2aaaaaaaaaa   web.2   busybox:latest              Running         New 10 minutes ago',
+        'ID             NAME      IMAGE            NODE       DESIRED STATE   CURRENT STATE           ERROR     PORTS',
+        't1aaaaaaaaaa   web.1     busybox:latest   worker-1   Running         Running 5 minutes ago             ',
+        't2aaaaaaaaaa   web.2     busybox:latest              Running         New 10 minutes ago                ',
         '',
       ].join('\n'),
     );
     assert.deepEqual(fake.callsOf('ListTasks')[0], { filters: { serviceIds: [web.id], nodeIds: [], desiredStates: [] }, pageSize: 5000, pageToken: '' });
-    assert.equal(ok(await cli(['service', 'ps', '-q', '--filter', 'node=worker-1', 'web'])), 't1aaaaaaaaaaaaaaaaaaaaaaa\n');
+    // As docker's: -q prints the ids as the table does (12 characters unless --no-trunc).
+    assert.equal(ok(await cli(['service', 'ps', '-q', '--filter', 'node=worker-1', 'web'])), 't1aaaaaaaaaa\n');
+    assert.equal(ok(await cli(['service', 'ps', '-q', '--no-trunc', '--filter', 'node=worker-1', 'web'])), 't1aaaaaaaaaaaaaaaaaaaaaaa\n');
+    assert.equal(ok(await cli(['service', 'ps', '-q', '--filter', 'name=web.2', 'web'])), 't2aaaaaaaaaa\n');
+    assert.equal(
+      ok(await cli(['service', 'ps', '--format', 'json', 'web'])).split('\n')[0],
+      '{"CurrentState":"Running 5 minutes ago","DesiredState":"Running","Error":"","ID":"t1aaaaaaaaaa","Image":"busybox:latest","Name":"web.1","Node":"worker-1","Ports":""}',
+    );
+    assert.equal(ok(await cli(['service', 'ps', '--format', 'table {{.Name}}\\t{{.Node}}', 'web'])), 'NAME      NODE\nweb.1     worker-1\nweb.2     \n');
+    // node ps: the tasks of a node (self when none is named), the same rows.
+    assert.equal(ok(await cli(['node', 'ps', '--format', '{{.Name}} {{.Node}}', 'worker-1'])), 'web.1 worker-1\n');
+    assert.equal(ok(await cli(['node', 'ps', '-q'])), '');
     // No tasks yet (before orchestration): just the header.
     fake.tasks.clear();
-    assert.equal(ok(await cli(['service', 'ps', 'web'])), 'ID   NAME   IMAGE   NODE   DESIRED STATE   CURRENT STATE   ERROR\n');
+    assert.equal(ok(await cli(['service', 'ps', 'web'])), 'ID        NAME      IMAGE     NODE      DESIRED STATE   CURRENT STATE   ERROR     PORTS\n');
   });
 
   test('ps: the tasks of a manager that answers in pages, each page asked after the last id of the one before', async () => {
     const web = addWeb();
     for (const n of [1, 2, 3]) fake.addTask(task(`t${n}aaaaaaaaaaaaaaaaaaaaaaa`, web, { slot: n }));
     fake.maxTasksPerAnswer = 2;
-    assert.equal(ok(await cli(['service', 'ps', '-q', 'web'])), 't1aaaaaaaaaaaaaaaaaaaaaaa\nt2aaaaaaaaaaaaaaaaaaaaaaa\nt3aaaaaaaaaaaaaaaaaaaaaaa\n');
+    assert.equal(ok(await cli(['service', 'ps', '-q', '--no-trunc', 'web'])), 't1aaaaaaaaaaaaaaaaaaaaaaa\nt2aaaaaaaaaaaaaaaaaaaaaaa\nt3aaaaaaaaaaaaaaaaaaaaaaa\n');
     assert.deepEqual(
       fake.callsOf('ListTasks').map((c) => (c as { pageToken: string }).pageToken),
       ['', 't2aaaaaaaaaaaaaaaaaaaaaaa'],
@@ -639,13 +668,13 @@ describe('safe deploys (issue 15)', () => {
     const web = addWeb();
     setStatus({ state: 'paused', message: 'update paused due to failure or early termination of task t9', startedAt: NOW - 11_000, canary: 'deploying' });
     const [got] = JSON.parse(ok(await cli(['service', 'inspect', 'web']))) as Record<string, unknown>[];
-    assert.deepEqual(got.PreviousSpec, web.previousSpec);
-    assert.deepEqual(got.UpdateStatus, { State: 'paused', StartedAt: new Date(NOW - 11_000).toISOString(), Message: 'update paused due to failure or early termination of task t9', Canary: 'deploying' });
+    assert.deepEqual(got.PreviousSpec, serviceSpecJson(web.previousSpec as ServiceSpec));
+    assert.deepEqual(got.UpdateStatus, { State: 'paused', StartedAt: goJsonTime(NOW - 11_000), Message: 'update paused due to failure or early termination of task t9', Canary: 'deploying' });
     assert.equal(got.updateStatus, undefined);
     assert.equal(got.previousSpec, undefined);
     setStatus({ state: 'completed', message: 'update completed', startedAt: NOW - 60_000, completedAt: NOW - 3_000 });
     const [done] = JSON.parse(ok(await cli(['service', 'inspect', 'web']))) as { UpdateStatus: Record<string, string> }[];
-    assert.deepEqual(done.UpdateStatus, { State: 'completed', StartedAt: new Date(NOW - 60_000).toISOString(), CompletedAt: new Date(NOW - 3_000).toISOString(), Message: 'update completed' });
+    assert.deepEqual(done.UpdateStatus, { State: 'completed', StartedAt: goJsonTime(NOW - 60_000), CompletedAt: goJsonTime(NOW - 3_000), Message: 'update completed' });
     const pretty = ok(await cli(['service', 'inspect', '--pretty', 'web']));
     assert.match(pretty, /\nUpdateStatus:\n State: +completed\n Started: +About a minute ago\n Completed: +3 seconds ago\n Message: +update completed\n/);
     assert.match(pretty, /\nUpdateConfig:\n Parallelism: +1\n[\s\S]* Update order: +stop-first\n Canary: +0\n Auto promote: +false\n Progress deadline: +none\nRollbackConfig:\n Parallelism: +1\n[\s\S]* Rollback order: +stop-first\nContainerSpec:\n/);
@@ -662,16 +691,16 @@ describe('safe deploys (issue 15)', () => {
     }
   });
 
-  test('ps: a crash-looping slot shows when it restarts and the attempt, in the table and the JSON', async () => {
+  test("ps: a crash-looping slot shows when it restarts and the attempt in the table; the JSON keeps docker's CurrentState", async () => {
     const web = addWeb();
     const failed = { ...RUNNING, state: TaskState.FAILED, timestamp: NOW - 3_000, err: 'task: non-zero exit (1)' };
     const t = fake.addTask(task('t9'.padEnd(25, 'x'), web, { slot: 3, status: failed, createdAt: T0 + 99, restart: { attempt: 3, delayMs: 15_000, nextAt: NOW + 12_000, reason: '' } }));
     fake.addTask(task('t8'.padEnd(25, 'x'), web, { slot: 3, status: { ...failed, timestamp: NOW - 30_000 }, restart: { attempt: 2, delayMs: 10_000, nextAt: NOW - 20_000, reason: '' } }));
     const out = ok(await cli(['service', 'ps', 'web']));
-    assert.match(out, /\nt9xxxxxxxxxx +web\.3 .* Failed 3 seconds ago, restart in 12 seconds \(attempt 3\) +"task: non-zero exit \(1\)"\n/);
+    assert.match(out, /\nt9xxxxxxxxxx +web\.3 .* Failed 3 seconds ago, restart in 12 seconds \(attempt 3\) +"task: non-zero exit \(1\)" +\n/);
     assert.match(out, /\nt8xxxxxxxxxx +\\_ web\.3 .* Failed 30 seconds ago +"/, 'an older task of the slot: no restart text');
-    const json = ok(await cli(['service', 'ps', '--format', 'json', 'web'])).trimEnd().split('\n').map((l) => JSON.parse(l) as { id: string; CurrentState: string });
-    assert.equal(json.find((x) => x.id === t.id)?.CurrentState, 'Failed 3 seconds ago, restart in 12 seconds (attempt 3)');
+    const json = ok(await cli(['service', 'ps', '--format', 'json', 'web'])).trimEnd().split('\n').map((l) => JSON.parse(l) as { ID: string; CurrentState: string });
+    assert.equal(json.find((x) => x.ID === t.id.slice(0, 12))?.CurrentState, 'Failed 3 seconds ago');
     // No restart (max attempts reached) or one already due: the plain state.
     fake.tasks.set(t.id, { ...t, restart: { attempt: 3, delayMs: 0, nextAt: 0, reason: 'restart policy: max attempts reached' } });
     assert.match(ok(await cli(['service', 'ps', 'web'])), / Failed 3 seconds ago +"task/);
@@ -741,9 +770,9 @@ describe('join-token and cluster', () => {
         'Autolock:    false',
         'CA digest:   sha256:abc',
         '',
-        'NODE ID                     ADDRESS         LEADER   REACHABILITY',
-        `${M1}   10.0.0.1:4242   Yes      Reachable`,
-        `${M2}   10.0.0.2:4242            Reachable`,
+        'NODE ID                     ADDRESS         LEADER    REACHABILITY',
+        `${M1}   10.0.0.1:4242   Yes       Reachable`,
+        `${M2}   10.0.0.2:4242             Reachable`,
         '',
       ].join('\n'),
     );
@@ -754,6 +783,7 @@ describe('join-token and cluster', () => {
     assert.equal(json.term, 7);
     assert.equal(json.managers[0].reachability, 'reachable');
     assert.ok(!JSON.stringify(json).includes('SWMTKN'), 'no join token in cluster info');
+    assert.equal(ok(await cli(['cluster', 'info', '--format', '{{.cluster.spec.name}} {{.term}}'])), 'default 7\n');
   });
 });
 

@@ -176,6 +176,6 @@ test('secret and config create and ls: NAME FILE|-, labels, filters; a bad name 
     idPrefixes: ['abc'],
     labels: ['env=prod', 'k'],
   });
-  assert.throws(() => parseFileObjectLs(CONFIG_KIND, ['-f', 'driver=x']), usage(/^invalid --filter "driver=x": unknown key "driver" \(use id, name, label\)$/));
-  assert.throws(() => parseFileObjectLs(CONFIG_KIND, ['--format', 'yaml']), usage(/unsupported --format "yaml"/));
+  assert.throws(() => parseFileObjectLs(CONFIG_KIND, ['-f', 'driver=x']), usage(/^invalid filter 'driver': use id, label, name$/));
+  assert.throws(() => parseFileObjectLs(CONFIG_KIND, ['--format', '{{.Name']), usage(/^template parsing error: template: :1: unclosed action$/));
 });

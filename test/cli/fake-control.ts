@@ -60,7 +60,7 @@ export class FakeControl {
   maxTasksPerAnswer = 5_000;
   cluster: Cluster | null = null;
   joinTokens = { worker: 'SWMTKN-1-worker-token', manager: 'SWMTKN-1-manager-token' };
-  info = { leaderId: '', leaderAddr: '', term: 0, managers: [] as ManagerEntry[] };
+  info = { leaderId: '', leaderAddr: '', term: 0, managers: [] as ManagerEntry[], selfId: '' };
   /** The cluster's unlock key; '' while autolock is off. */
   unlockKey = '';
   /** Every call received, in order. */

@@ -4,7 +4,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import type { control } from '../../src/api/wire.js';
-import { UsageError } from '../../src/cli/args.js';
 import { joinAddress, joinInstructions } from '../../src/cli/cluster-commands.js';
 import { resolveDataDir, resolveTarget } from '../../src/cli/connection.js';
 import { describeRpcError, flagForField, RpcError } from '../../src/cli/errors.js';
@@ -15,8 +14,9 @@ import { TaskState, type PortConfig } from '../../src/api/objects.js';
 import * as grpc from '@grpc/grpc-js';
 import { node, service, task, T0 } from '../manager/store-fixtures.js';
 
-test('tables: columns three spaces apart, no trailing blanks', () => {
-  assert.equal(renderTable(['ID', 'NAME', 'X'], [['1', 'web', ''], ['22222', 'a', 'z']]), 'ID      NAME   X\n1       web\n22222   a      z\n');
+test("tables: docker's tabwriter (columns 3 spaces apart, at least 10 wide; an empty last cell keeps the padding before it)", () => {
+  assert.equal(renderTable(['ID', 'NAME', 'X'], [['1', 'web', ''], ['22222', 'a', 'z']]), 'ID        NAME      X\n1         web       \n22222     a         z\n');
+  assert.equal(renderTable(['ID', 'NAME'], [['123456789012', 'web']]), 'ID             NAME\n123456789012   web\n');
   assert.equal(renderTable(['ID'], []), 'ID\n');
 });
 
@@ -51,25 +51,29 @@ test('node ls table and filters', () => {
     node('n3ccccccccccccccccccccccc', { availability: 'drain', labels: { zone: 'b' } }),
   ];
   assert.equal(
-    nodeTable(nodes),
+    nodeTable(nodes, 'n1aaaaaaaaaaaaaaaaaaaaaaa'),
     [
-      'ID                          HOSTNAME                         STATUS   AVAILABILITY   MANAGER STATUS   ENGINE VERSION',
-      'n1aaaaaaaaaaaaaaaaaaaaaaa   host-n1aaaaaaaaaaaaaaaaaaaaaaa   Ready    Active         Leader           24.0.7',
-      'n2bbbbbbbbbbbbbbbbbbbbbbb   host-n2bbbbbbbbbbbbbbbbbbbbbbb   Down     Active         Unreachable      24.0.7',
-      'n3ccccccccccccccccccccccc   host-n3ccccccccccccccccccccccc   Ready    Drain                           24.0.7',
+      'ID                            HOSTNAME                         STATUS    AVAILABILITY   MANAGER STATUS   ENGINE VERSION',
+      'n1aaaaaaaaaaaaaaaaaaaaaaa *   host-n1aaaaaaaaaaaaaaaaaaaaaaa   Ready     Active         Leader           24.0.7',
+      'n2bbbbbbbbbbbbbbbbbbbbbbb     host-n2bbbbbbbbbbbbbbbbbbbbbbb   Down      Active         Unreachable      24.0.7',
+      'n3ccccccccccccccccccccccc     host-n3ccccccccccccccccccccccc   Ready     Drain                           24.0.7',
       '',
     ].join('\n'),
   );
   const ids = (f: string[]) => nodes.filter(nodeFilter(f)).map((n) => n.id.slice(0, 2));
   assert.deepEqual(ids(['role=manager']), ['n1', 'n2']);
   assert.deepEqual(ids(['role=worker']), ['n3']);
-  assert.deepEqual(ids(['label=zone']), ['n1', 'n3']);
-  assert.deepEqual(ids(['label=zone=b']), ['n3']);
+  // As docker's: node.label= the node's labels, label= its engine's.
+  assert.deepEqual(ids(['node.label=zone']), ['n1', 'n3']);
+  assert.deepEqual(ids(['node.label=zone=b']), ['n3']);
+  assert.deepEqual(ids(['label=zone']), []);
+  assert.deepEqual(ids(['membership=accepted']), ['n1', 'n2', 'n3']);
+  assert.deepEqual(ids(['membership=pending']), []);
   assert.deepEqual(ids(['availability=drain']), ['n3']);
   assert.deepEqual(ids(['id=n2', 'id=n3']), ['n2', 'n3']);
-  assert.deepEqual(ids(['role=manager', 'label=zone']), ['n1']);
+  assert.deepEqual(ids(['role=manager', 'node.label=zone']), ['n1']);
   assert.deepEqual(ids(['name=host-n1']), ['n1']);
-  assert.throws(() => nodeFilter(['colour=red']), UsageError);
+  assert.throws(() => nodeFilter(['colour=red']), /^UsageError: invalid filter 'colour': use id, label, membership, name, node\.label, role, availability$/);
   assert.throws(() => nodeFilter(['role=boss']), /invalid --filter role "boss"/);
 });
 
@@ -93,9 +97,9 @@ test('service ls: replicas counted from running tasks, ports like docker', () =>
   assert.equal(
     serviceTable([agent, web], tasks),
     [
-      'ID             NAME    MODE         REPLICAS   IMAGE            PORTS',
-      's2bbbbbbbbbb   agent   global       2/2        busybox:latest',
-      's1aaaaaaaaaa   web     replicated   1/2        busybox:latest   *:8080->80/tcp',
+      'ID             NAME      MODE         REPLICAS   IMAGE            PORTS',
+      's2bbbbbbbbbb   agent     global       2/2        busybox:latest   ',
+      's1aaaaaaaaaa   web       replicated   1/2        busybox:latest   *:8080->80/tcp',
       '',
     ].join('\n'),
   );
@@ -122,7 +126,7 @@ test('service ls and --pretty show the resolved ports (published ports the clust
   assert.match(serviceTable([auto], []), /\n\S+\s+auto\s+replicated\s+0\/2\s+busybox:latest\s+\*:30000->80\/tcp\n$/);
   assert.match(prettyService(auto, [], T0), /\nPorts:\s+\*:30000->80\/tcp, 9000->81\/tcp \(host\)\n$/);
   const pending = service('s4ddddddddddddddddddddddd', 'pending', { endpoint: { ports: [ingress(0, 80)] } });
-  assert.match(serviceTable([pending], []), /busybox:latest\n$/);
+  assert.match(serviceTable([pending], []), /busybox:latest {3}\n$/);
   assert.match(prettyService(pending, [], T0), /\nPorts:\s+\*:\?->80\/tcp\n$/);
 });
 
@@ -158,10 +162,10 @@ test('service ps: history under its slot, node hostnames, relative times, errors
   assert.equal(
     out,
     [
-      'ID             NAME        IMAGE            NODE      DESIRED STATE   CURRENT STATE           ERROR',
-      't1aaaaaaaaaa   web.1       busybox:latest   host-n1   Running         Running 4 minutes ago',
-      't0aaaaaaaaaa    \\_ web.1   busybox:latest   host-n1   Shutdown        Failed 5 minutes ago    "task: non-zero exit (1) and a…"',
-      't2aaaaaaaaaa   web.2       busybox:latest             Running         New 5 minutes ago',
+      'ID             NAME        IMAGE            NODE      DESIRED STATE   CURRENT STATE           ERROR                              PORTS',
+      't1aaaaaaaaaa   web.1       busybox:latest   host-n1   Running         Running 4 minutes ago                                      ',
+      't0aaaaaaaaaa    \\_ web.1   busybox:latest   host-n1   Shutdown        Failed 5 minutes ago    "task: non-zero exit (1) and a…"   ',
+      't2aaaaaaaaaa   web.2       busybox:latest             Running         New 5 minutes ago                                          ',
       '',
     ].join('\n'),
   );
@@ -186,9 +190,9 @@ test('target resolution: --host, FLOTILLA_HOST, data dir', () => {
 test('join instructions and address', () => {
   assert.equal(joinInstructions('worker', 'T', '10.0.0.1:4242'), 'To add a worker to this cluster, run the following command:\n\n    flotilla join --token T 10.0.0.1:4242\n');
   const m = (addr: string, reachability: control.Reachability__Output) => ({ nodeId: 'n', raftId: 'r', addr, leader: false, reachability });
-  assert.equal(joinAddress({ leaderId: 'l', leaderAddr: '10.0.0.9:4242', term: 2, managers: [m('10.0.0.1:4242', 2)] }), '10.0.0.9:4242');
-  assert.equal(joinAddress({ leaderId: '', leaderAddr: '', term: 2, managers: [m('10.0.0.1:4242', 1), m('10.0.0.2:4242', 2)] }), '10.0.0.2:4242');
-  assert.equal(joinAddress({ leaderId: '', leaderAddr: '', term: 2, managers: [] }), undefined);
+  assert.equal(joinAddress({ leaderId: 'l', leaderAddr: '10.0.0.9:4242', selfId: '', term: 2, managers: [m('10.0.0.1:4242', 2)] }), '10.0.0.9:4242');
+  assert.equal(joinAddress({ leaderId: '', leaderAddr: '', selfId: '', term: 2, managers: [m('10.0.0.1:4242', 1), m('10.0.0.2:4242', 2)] }), '10.0.0.2:4242');
+  assert.equal(joinAddress({ leaderId: '', leaderAddr: '', selfId: '', term: 2, managers: [] }), undefined);
 });
 
 test('gRPC failures become one line that says what to do', () => {

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { main } from '../../src/cli/main.js';
-import { goTimeString, networkFilter, networkInspectJson, networkLsJson, networkTable, parseNetworkCreate } from '../../src/cli/network-commands.js';
+import { networkFilter, networkInspectJson, networkLsJson, networkTable, parseNetworkCreate } from '../../src/cli/network-commands.js';
+import { goJsonTime, goTimeString } from '../../src/cli/format.js';
 import { UsageError } from '../../src/cli/args.js';
 import type { Network, Service } from '../../src/api/objects.js';
 import { cluster, service, T0 } from '../manager/store-fixtures.js';
@@ -104,20 +105,21 @@ describe('network', () => {
     fake.addNetwork(net(BACK, 'back'));
     assert.equal(
       ok(await cli(['network', 'ls'])),
-      ['NETWORK ID     NAME    DRIVER    SCOPE', 'nback00bbbbb   back    overlay   swarm', 'nfront0aaaaa   front   overlay   swarm', ''].join('\n'),
+      ['NETWORK ID     NAME      DRIVER    SCOPE', 'nback00bbbbb   back      overlay   swarm', 'nfront0aaaaa   front     overlay   swarm', ''].join('\n'),
     );
     assert.equal(ok(await cli(['network', 'list', '-q'])), 'nback00bbbbb\nnfront0aaaaa\n');
     assert.equal(ok(await cli(['network', 'ls', '-q', '--no-trunc'])), `${BACK}\n${FRONT}\n`);
-    assert.match(ok(await cli(['network', 'ls', '--no-trunc'])), new RegExp(`\\n${FRONT}   front   overlay   swarm\\n$`));
+    assert.match(ok(await cli(['network', 'ls', '--no-trunc'])), new RegExp(`\\n${FRONT}   front {5}overlay {3}swarm\\n$`));
     const lines = ok(await cli(['network', 'ls', '--format', 'json'])).trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
-    assert.deepEqual(lines[1], { CreatedAt: goTimeString(T0), Driver: 'overlay', ID: 'nfront0aaaaa', IPv6: 'false', Internal: 'false', Labels: 'tier=web', Name: 'front', Scope: 'swarm' });
+    assert.deepEqual(lines[1], { CreatedAt: goTimeString(T0), Driver: 'overlay', ID: 'nfront0aaaaa', IPv4: 'true', IPv6: 'false', Internal: 'false', Labels: 'tier=web', Name: 'front', Scope: 'swarm' });
     assert.equal(ok(await cli(['network', 'ls', '-q', '-f', 'name=ron'])), 'nfront0aaaaa\n', 'name: all or part of it, as docker');
     assert.equal(ok(await cli(['network', 'ls', '-q', '-f', 'id=nback', '-f', 'id=front0'])), 'nback00bbbbb\nnfront0aaaaa\n');
     assert.equal(ok(await cli(['network', 'ls', '-q', '--filter', 'label=tier=web'])), 'nfront0aaaaa\n');
     assert.equal(ok(await cli(['network', 'ls', '-q', '-f', 'driver=bridge'])), '');
-    assert.equal(ok(await cli(['network', 'ls', '-f', 'name=zzz'])), 'NETWORK ID   NAME   DRIVER   SCOPE\n');
-    fails(await cli(['network', 'ls', '-f', 'colour=red']), 2, /invalid --filter "colour=red": unknown key "colour" \(use id, name, label, driver, scope, type\)/);
-    fails(await cli(['network', 'ls', '--format', '{{.Name}}']), 2, /unsupported --format/);
+    assert.equal(ok(await cli(['network', 'ls', '-f', 'name=zzz'])), 'NETWORK ID   NAME      DRIVER    SCOPE\n');
+    fails(await cli(['network', 'ls', '-f', 'colour=red']), 2, /^flotilla: invalid filter 'colour': use driver, id, label, name, scope, type\n$/);
+    assert.equal(ok(await cli(['network', 'ls', '--format', '{{.Name}} {{.Driver}} {{.Labels}}'])), 'back overlay \nfront overlay tier=web\n');
+    fails(await cli(['network', 'ls', '--format', '{{.Name']), 2, /^flotilla: template parsing error: template: :1: unclosed action\n$/);
   });
 
   test('inspect: a JSON array with docker\'s fields, by name, id and id prefix; an error per missing one, exit 1', async () => {
@@ -127,7 +129,7 @@ describe('network', () => {
     assert.deepEqual(arr[0], {
       Name: 'front',
       Id: FRONT,
-      Created: new Date(T0).toISOString(),
+      Created: goJsonTime(T0),
       Scope: 'swarm',
       Driver: 'overlay',
       EnableIPv6: false,
@@ -178,7 +180,7 @@ describe('pure parts', () => {
     const n = net(FRONT, 'front');
     assert.ok(networkFilter(['type=custom', 'scope=swarm', 'driver=overlay'])(n));
     assert.ok(!networkFilter(['type=builtin'])(n));
-    assert.equal(networkTable([n], true), `NETWORK ID                  NAME    DRIVER    SCOPE\n${FRONT}   front   overlay   swarm\n`);
+    assert.equal(networkTable([n], true), `NETWORK ID                  NAME      DRIVER    SCOPE\n${FRONT}   front     overlay   swarm\n`);
     assert.equal(networkLsJson(n).ID, 'nfront0aaaaa');
     assert.equal(networkLsJson(n, true).ID, FRONT);
     assert.equal(networkInspectJson(n).Id, FRONT);

@@ -16,7 +16,7 @@ import { unary } from '../../src/manager/peer-clients.js';
 import { parseJoinToken, formatJoinToken } from '../../src/manager/ca/token.js';
 import { connectEngine } from '../../src/worker/exec/docker/engine.js';
 import { LABEL_CLUSTER_ID } from '../../src/worker/exec/docker/labels.js';
-import type { Node, Service } from '../../src/api/objects.js';
+import type { Node } from '../../src/api/objects.js';
 
 const base = mkdtempSync(join(tmpdir(), 'flotilla-cluster-'));
 const c = new DaemonCluster({ baseDir: base, firstHost: 70, port: 7470, nodeStatusMs: 300 });
@@ -58,8 +58,9 @@ function jsonLines<T>(r: CliResult): T[] {
     .map((l) => JSON.parse(l) as T);
 }
 
+/** The stored nodes, through manager `via`. */
 async function nodes(via: number): Promise<Node[]> {
-  return jsonLines<Node>(await c.cli(via, ['node', 'ls', '--format', 'json']));
+  return c.storedNodes(via);
 }
 
 /** Until every manager is a reachable voter and every node ready, as `via` sees it. */
@@ -69,7 +70,8 @@ async function waitHealthy(via: number, count: number): Promise<Node[]> {
     async () => {
       const r = await c.cli(via, ['node', 'ls', '--format', 'json']);
       if (r.code !== 0) return false;
-      last = jsonLines<Node>(r);
+      // The CLI answers (docker's rows); the stored nodes say more.
+      last = await nodes(via);
       const managers = last.filter((n) => n.role === 'manager');
       return (
         last.length === count &&
@@ -245,7 +247,7 @@ test('killing the leader elects another; the CLI keeps working through every man
   );
   for (const i of others) {
     await c.cliOk(i, ['service', 'create', '--detach', '--replicas', '0', '--name', `after-kill-${i}`, 'flotilla/busybox:test']);
-    const names = jsonLines<Service>(await c.cli(i, ['service', 'ls', '--format', 'json'])).map((s) => s.spec.name);
+    const names = jsonLines<{ Name: string }>(await c.cli(i, ['service', 'ls', '--format', 'json'])).map((s) => s.Name);
     assert.ok(names.includes('before-kill') && names.includes(`after-kill-${i}`), names.join(','));
   }
   const taken = await c.cli(others[1], ['service', 'create', '--name', 'before-kill', 'flotilla/busybox:test']);
@@ -280,13 +282,13 @@ test('a leader stopped with SIGTERM hands its leadership to another manager befo
 
 test('restarting every daemon from its data dir brings back the same cluster with nothing lost', async () => {
   const nodesBefore = (await nodes(0)).map((n) => ({ id: n.id, role: n.role, address: n.status.address })).sort((a, b) => a.id.localeCompare(b.id));
-  const servicesBefore = jsonLines<Service>(await c.cli(0, ['service', 'ls', '--format', 'json'])).map((s) => [s.id, s.spec.name, s.version]);
+  const servicesBefore = (await c.storedServices(0)).map((s) => [s.id, s.spec.name, s.version]);
   const tokensBefore = (await c.cliOk(0, ['join-token', 'manager', '-q'])).stdout;
   await Promise.all(c.nodes.map((_, i) => c.kill(i)));
   for (let i = 0; i < 5; i++) await c.restart(i);
   const after = await waitHealthy(1, 5);
   assert.deepEqual(after.map((n) => ({ id: n.id, role: n.role, address: n.status.address })).sort((a, b) => a.id.localeCompare(b.id)), nodesBefore);
-  const servicesAfter = jsonLines<Service>(await c.cli(2, ['service', 'ls', '--format', 'json'])).map((s) => [s.id, s.spec.name, s.version]);
+  const servicesAfter = (await c.storedServices(2)).map((s) => [s.id, s.spec.name, s.version]);
   assert.deepEqual(servicesAfter.sort(), servicesBefore.sort());
   assert.equal((await c.cliOk(0, ['join-token', 'manager', '-q'])).stdout, tokensBefore);
 });

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { DaemonCluster, type CliResult } from '../../src/testing/daemon-cluster.js';
+import { DaemonCluster } from '../../src/testing/daemon-cluster.js';
 import { TaskState, type Node, type Task } from '../../src/api/objects.js';
 import { connectEngine } from '../../src/worker/exec/docker/engine.js';
 import { LABEL_CLUSTER_ID, LABEL_SERVICE_NAME, LABEL_TASK_ID } from '../../src/worker/exec/docker/labels.js';
@@ -52,20 +52,14 @@ after(async () => {
   if (process.env.KEEP_CLUSTER_DIRS !== '1') rmSync(base, { recursive: true, force: true });
 });
 
-function jsonLines<T>(r: CliResult): T[] {
-  assert.equal(r.code, 0, r.stderr);
-  return r.stdout
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as T);
-}
-
+/** The stored nodes, through manager `via`. */
 async function nodes(via: number): Promise<Node[]> {
-  return jsonLines<Node>(await c.cli(via, ['node', 'ls', '--format', 'json']));
+  return c.storedNodes(via);
 }
 
+/** The stored tasks of `service`, through manager `via`. */
 async function tasks(via: number, service: string): Promise<Task[]> {
-  return jsonLines<Task>(await c.cli(via, ['service', 'ps', '--format', 'json', service]));
+  return c.storedTasks(via, service);
 }
 
 function running(ts: readonly Task[]): Task[] {

@@ -93,7 +93,7 @@ function reset(): void {
   fake.addService({ id: WEB, version: 0, createdAt: 0, updatedAt: 0, spec: webSpec(), specVersion: 0, previousSpec: serviceSpec('web'), updateStatus: status });
   fake.addService({ id: GLOB, version: 0, createdAt: 0, updatedAt: 0, spec: serviceSpec('glob', { mode: { global: {} } }), specVersion: 0 });
   fake.cluster = cluster('c1', 'default');
-  fake.info = { leaderId: M1, leaderAddr: '10.0.0.1:4242', term: 3, managers: [{ nodeId: M1, raftId: M1, addr: '10.0.0.1:4242', leader: true, reachability: 2 }] };
+  fake.info = { leaderId: M1, leaderAddr: '10.0.0.1:4242', selfId: M1, term: 3, managers: [{ nodeId: M1, raftId: M1, addr: '10.0.0.1:4242', leader: true, reachability: 2 }] };
 }
 
 // ------------------------------------------------------------ commands
