@@ -13,8 +13,8 @@ import { isAbsolute, join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { splitHostPort, validPort } from '../common/address.js';
 import type { control } from '../api/wire.js';
-import { loadControlProto, type ControlMethod } from '../api/proto.js';
-import { NODE_CHANNEL_OPTIONS, NodeCertificateProvider, channelCredentials } from '../manager/ca/tls.js';
+import { controlClientMethod } from '../api/control-client.js';
+import type { ControlMethod } from '../api/proto.js';
 import { quoteArg, UsageError } from './args.js';
 import { CliError, RpcError, type ErrorContext } from './errors.js';
 
@@ -107,17 +107,36 @@ function readCertFile(dataDir: string, rel: string, target: Target): string {
   }
 }
 
-/** The channel credentials for a target: insecure over the unix socket, mutual TLS over TCP. */
-export function credentialsFor(target: Target): grpc.ChannelCredentials {
-  if (target.kind === 'unix') return grpc.credentials.createInsecure();
-  const caCertPem = readCertFile(target.dataDir, CERT_FILES.caCert, target);
-  const certPem = readCertFile(target.dataDir, CERT_FILES.cert, target);
-  const keyPem = readCertFile(target.dataDir, CERT_FILES.key, target);
+/** The node's certificate and key for a TCP target (read, not yet parsed); none over the unix socket. */
+interface TlsFiles {
+  caCertPem: string;
+  certPem: string;
+  keyPem: string;
+}
+
+function tlsFilesFor(target: Target): TlsFiles | null {
+  if (target.kind === 'unix') return null;
+  return {
+    caCertPem: readCertFile(target.dataDir, CERT_FILES.caCert, target),
+    certPem: readCertFile(target.dataDir, CERT_FILES.cert, target),
+    keyPem: readCertFile(target.dataDir, CERT_FILES.key, target),
+  };
+}
+
+/** A channel to the target: insecure over the unix socket, mutual TLS over TCP. */
+async function openChannel(target: Target, tls: TlsFiles | null): Promise<grpc.Client> {
+  // Answers may be large (a page of 5,000 tasks with long specs): SwarmKit's 128 MB, not gRPC's 4 MB default.
+  const maxReceive: grpc.ChannelOptions = { 'grpc.max_receive_message_length': 128 * 1024 * 1024 };
+  if (!tls) return new grpc.Client(target.address, grpc.credentials.createInsecure(), maxReceive);
+  // The certificate code (x509 parsing) is loaded only for a TCP target: the local socket does without it.
+  const { NODE_CHANNEL_OPTIONS, NodeCertificateProvider, channelCredentials } = await import('../manager/ca/tls.js');
+  let credentials: grpc.ChannelCredentials;
   try {
-    return channelCredentials(new NodeCertificateProvider({ caCertPem, certPem, keyPem }));
+    credentials = channelCredentials(new NodeCertificateProvider(tls));
   } catch (err) {
     throw new CliError(`cannot use the node certificate in ${join(target.dataDir, 'certificates')}: ${(err as Error).message}`);
   }
+  return new grpc.Client(target.address, credentials, { ...NODE_CHANNEL_OPTIONS, ...maxReceive });
 }
 
 // ------------------------------------------------------------ typed calls
@@ -142,23 +161,32 @@ export interface Control {
 }
 
 class GrpcControl implements Control {
-  private readonly client: grpc.Client;
+  private channel: Promise<grpc.Client> | null = null;
+  private client: grpc.Client | null = null;
+  private closed = false;
 
   constructor(
     readonly target: Target,
     readonly timeoutMs: number,
-    credentials: grpc.ChannelCredentials,
-  ) {
-    // Answers may be large (a page of 5,000 tasks with long specs): SwarmKit's 128 MB, not gRPC's 4 MB default.
-    const options: grpc.ChannelOptions = { ...(target.kind === 'tcp' ? NODE_CHANNEL_OPTIONS : {}), 'grpc.max_receive_message_length': 128 * 1024 * 1024 };
-    this.client = new grpc.Client(target.address, credentials, options);
+    private readonly tls: TlsFiles | null,
+  ) {}
+
+  /** The channel, opened by the first call. */
+  private open(): Promise<grpc.Client> {
+    this.channel ??= openChannel(this.target, this.tls).then((client) => {
+      if (this.closed) client.close();
+      this.client = client;
+      return client;
+    });
+    return this.channel;
   }
 
-  call<M extends ControlMethod>(method: M, request: Request<M>): Promise<Response<M>> {
-    const def = loadControlProto().service[method] as grpc.MethodDefinition<Request<M>, Response<M>>;
+  async call<M extends ControlMethod>(method: M, request: Request<M>): Promise<Response<M>> {
+    const def = controlClientMethod(method) as grpc.MethodDefinition<Request<M>, Response<M>>;
+    const client = await this.open();
     const deadline = new Date(Date.now() + this.timeoutMs);
     return new Promise((resolvePromise, reject) => {
-      this.client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, request, new grpc.Metadata(), { deadline }, (err, res) => {
+      client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, request, new grpc.Metadata(), { deadline }, (err, res) => {
         if (err) reject(new RpcError(method, err.code, err.details, err.metadata ?? new grpc.Metadata()));
         else if (res === undefined) reject(new RpcError(method, grpc.status.INTERNAL, 'empty response', new grpc.Metadata()));
         else resolvePromise(res);
@@ -171,13 +199,14 @@ class GrpcControl implements Control {
   }
 
   close(): void {
-    this.client.close();
+    this.closed = true;
+    this.client?.close();
   }
 }
 
-/** Resolve the target and open a channel to it (the connection itself is made by the first call). */
+/** Resolve the target and read its certificates (TCP); the channel is opened by the first call. */
 export function connect(opts: ConnectionOptions): Control {
   const target = resolveTarget(opts);
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  return new GrpcControl(target, timeoutMs, credentialsFor(target));
+  return new GrpcControl(target, timeoutMs, tlsFilesFor(target));
 }
