@@ -7,16 +7,19 @@
 //    certificates in DATA_DIR/certificates (root-ca.crt, node.crt, node.key).
 // 2. Otherwise the unix socket DATA_DIR/control.sock of the local daemon.
 // DATA_DIR is `--data-dir`, else FLOTILLA_DATA_DIR, else /var/lib/flotilla.
-// Every call has a deadline (15 s unless --timeout says otherwise).
+// Every call has a deadline (15 s unless --timeout says otherwise). Calls go
+// over node:http2 on the unix socket (h2-unary.ts), over grpc-js on TCP.
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
+import type { ChannelCredentials } from '@grpc/grpc-js';
 import { splitHostPort, validPort } from '../common/address.js';
 import type { control } from '../api/wire.js';
 import { controlClientMethod } from '../api/control-client.js';
 import type { ControlMethod } from '../api/proto.js';
 import { quoteArg, UsageError } from './args.js';
 import { CliError, RpcError, type ErrorContext } from './errors.js';
+import { Metadata, status } from './grpc-codes.js';
+import { H2UnaryChannel, type UnaryResult } from './h2-unary.js';
 
 export const DEFAULT_DATA_DIR = '/var/lib/flotilla';
 export const DEFAULT_PORT = 4242;
@@ -123,20 +126,48 @@ function tlsFilesFor(target: Target): TlsFiles | null {
   };
 }
 
-/** A channel to the target: insecure over the unix socket, mutual TLS over TCP. */
-async function openChannel(target: Target, tls: TlsFiles | null): Promise<grpc.Client> {
-  // Answers may be large (a page of 5,000 tasks with long specs): SwarmKit's 128 MB, not gRPC's 4 MB default.
-  const maxReceive: grpc.ChannelOptions = { 'grpc.max_receive_message_length': 128 * 1024 * 1024 };
-  if (!tls) return new grpc.Client(target.address, grpc.credentials.createInsecure(), maxReceive);
-  // The certificate code (x509 parsing) is loaded only for a TCP target: the local socket does without it.
+// Answers may be large (a page of 5,000 tasks with long specs): SwarmKit's 128 MB, not gRPC's 4 MB default.
+const MAX_RECEIVE_BYTES = 128 * 1024 * 1024;
+
+/** How calls reach the manager: serialized request in, response bytes or the failed status out. */
+interface Transport {
+  unary(path: string, request: Buffer, deadline: Date): Promise<UnaryResult>;
+  close(): void;
+}
+
+/**
+ * grpc-js with the node's mutual TLS, for a TCP target: loaded only then (it
+ * and the certificate code are most of what a command would load; the local
+ * socket needs neither, see h2-unary.ts).
+ */
+async function grpcTransport(target: Target, tls: TlsFiles): Promise<Transport> {
+  const grpc = await import('@grpc/grpc-js');
   const { NODE_CHANNEL_OPTIONS, NodeCertificateProvider, channelCredentials } = await import('../manager/ca/tls.js');
-  let credentials: grpc.ChannelCredentials;
+  let credentials: ChannelCredentials;
   try {
     credentials = channelCredentials(new NodeCertificateProvider(tls));
   } catch (err) {
     throw new CliError(`cannot use the node certificate in ${join(target.dataDir, 'certificates')}: ${(err as Error).message}`);
   }
-  return new grpc.Client(target.address, credentials, { ...NODE_CHANNEL_OPTIONS, ...maxReceive });
+  const client = new grpc.Client(target.address, credentials, { ...NODE_CHANNEL_OPTIONS, 'grpc.max_receive_message_length': MAX_RECEIVE_BYTES });
+  const bytes = (b: Buffer): Buffer => b;
+  return {
+    unary: (path, request, deadline) =>
+      new Promise((resolvePromise) => {
+        client.makeUnaryRequest(path, bytes, bytes, request, new Metadata(), { deadline }, (err, res) => {
+          if (err) resolvePromise({ ok: false, code: err.code, details: err.details, metadata: err.metadata ?? new Metadata() });
+          else if (res === undefined) resolvePromise({ ok: false, code: status.INTERNAL, details: 'empty response', metadata: new Metadata() });
+          else resolvePromise({ ok: true, message: res });
+        });
+      }),
+    close: () => client.close(),
+  };
+}
+
+function openTransport(target: Target, tls: TlsFiles | null): Promise<Transport> {
+  if (tls) return grpcTransport(target, tls);
+  const channel = new H2UnaryChannel(target.address.slice('unix://'.length), MAX_RECEIVE_BYTES);
+  return Promise.resolve({ unary: (path, request, deadline) => channel.unary(path, request, deadline), close: () => channel.close() });
 }
 
 // ------------------------------------------------------------ typed calls
@@ -160,9 +191,9 @@ export interface Control {
   close(): void;
 }
 
-class GrpcControl implements Control {
-  private channel: Promise<grpc.Client> | null = null;
-  private client: grpc.Client | null = null;
+class ControlConnection implements Control {
+  private transport: Promise<Transport> | null = null;
+  private opened: Transport | null = null;
   private closed = false;
 
   constructor(
@@ -171,27 +202,34 @@ class GrpcControl implements Control {
     private readonly tls: TlsFiles | null,
   ) {}
 
-  /** The channel, opened by the first call. */
-  private open(): Promise<grpc.Client> {
-    this.channel ??= openChannel(this.target, this.tls).then((client) => {
-      if (this.closed) client.close();
-      this.client = client;
-      return client;
+  /** The transport, opened by the first call. */
+  private open(): Promise<Transport> {
+    this.transport ??= openTransport(this.target, this.tls).then((t) => {
+      if (this.closed) t.close();
+      this.opened = t;
+      return t;
     });
-    return this.channel;
+    return this.transport;
   }
 
   async call<M extends ControlMethod>(method: M, request: Request<M>): Promise<Response<M>> {
-    const def = controlClientMethod(method) as grpc.MethodDefinition<Request<M>, Response<M>>;
-    const client = await this.open();
-    const deadline = new Date(Date.now() + this.timeoutMs);
-    return new Promise((resolvePromise, reject) => {
-      client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, request, new grpc.Metadata(), { deadline }, (err, res) => {
-        if (err) reject(new RpcError(method, err.code, err.details, err.metadata ?? new grpc.Metadata()));
-        else if (res === undefined) reject(new RpcError(method, grpc.status.INTERNAL, 'empty response', new grpc.Metadata()));
-        else resolvePromise(res);
-      });
-    });
+    const def = controlClientMethod(method);
+    // The failures grpc-js reports for its own serializers, in its words.
+    const fail = (what: string, err: unknown): RpcError => new RpcError(method, status.INTERNAL, `${what}: ${err instanceof Error ? err.message : String(err)}`, new Metadata());
+    let bytes: Buffer;
+    try {
+      bytes = def.requestSerialize(request);
+    } catch (err) {
+      throw fail('Request message serialization failure', err);
+    }
+    const transport = await this.open();
+    const r = await transport.unary(def.path, bytes, new Date(Date.now() + this.timeoutMs));
+    if (!r.ok) throw new RpcError(method, r.code, r.details, r.metadata);
+    try {
+      return def.responseDeserialize(r.message) as Response<M>;
+    } catch (err) {
+      throw fail('Response message parsing error', err);
+    }
   }
 
   errorContext(): ErrorContext {
@@ -200,7 +238,7 @@ class GrpcControl implements Control {
 
   close(): void {
     this.closed = true;
-    this.client?.close();
+    this.opened?.close();
   }
 }
 
@@ -208,5 +246,5 @@ class GrpcControl implements Control {
 export function connect(opts: ConnectionOptions): Control {
   const target = resolveTarget(opts);
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  return new GrpcControl(target, timeoutMs, tlsFilesFor(target));
+  return new ControlConnection(target, timeoutMs, tlsFilesFor(target));
 }
