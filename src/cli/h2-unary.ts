@@ -38,6 +38,15 @@ function httpStatusCode(httpStatus: number): status {
   }
 }
 
+/** The grpc-timeout header: at most 8 digits, in the finest unit that fits (as grpc-js writes it). */
+export function grpcTimeout(ms: number): string {
+  for (const [unit, factor] of [['m', 1], ['S', 1_000], ['M', 60_000], ['H', 3_600_000]] as const) {
+    const amount = Math.ceil(ms / factor);
+    if (amount < 1e8) return `${amount}${unit}`;
+  }
+  return '99999999H';
+}
+
 /** One HTTP/2 connection to a unix socket, opened on the first call. */
 export class H2UnaryChannel {
   private session: http2.ClientHttp2Session | null = null;
@@ -62,7 +71,7 @@ export class H2UnaryChannel {
     const timeoutMs = Math.max(1, deadline.getTime() - Date.now());
     let stream: http2.ClientHttp2Stream;
     try {
-      stream = this.open().request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': `${timeoutMs}m` });
+      stream = this.open().request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': grpcTimeout(timeoutMs) });
     } catch (err) {
       return Promise.resolve({ ok: false, code: status.UNAVAILABLE, details: `No connection established. Last error: ${(err as Error).message}`, metadata: new Metadata() });
     }
@@ -76,7 +85,8 @@ export class H2UnaryChannel {
         resolve(r);
       };
       const fail = (code: status, details: string, metadata = new Metadata()): void => finish({ ok: false, code, details, metadata });
-      const timer = setTimeout(() => fail(status.DEADLINE_EXCEEDED, `Deadline exceeded after ${(timeoutMs / 1000).toFixed(3)}s`), timeoutMs);
+      // setTimeout takes at most 2^31-1 ms (24 days: a deadline that far is none).
+      const timer = setTimeout(() => fail(status.DEADLINE_EXCEEDED, `Deadline exceeded after ${(timeoutMs / 1000).toFixed(3)}s`), Math.min(timeoutMs, 2 ** 31 - 1));
       const chunks: Buffer[] = [];
       let received = 0;
       let headers: http2.IncomingHttpHeaders = {};

@@ -9,7 +9,7 @@ import http2 from 'node:http2';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { H2UnaryChannel, type UnaryResult } from '../../src/cli/h2-unary.js';
+import { grpcTimeout, H2UnaryChannel, type UnaryResult } from '../../src/cli/h2-unary.js';
 import { status } from '../../src/cli/grpc-codes.js';
 
 function frame(message: Buffer): Buffer {
@@ -102,4 +102,12 @@ test('unary calls over HTTP/2 on a unix socket', async (t) => {
     assert.equal(r.code, status.UNAVAILABLE);
     assert.match(r.details, /ENOENT/);
   });
+});
+
+test('grpc-timeout: at most 8 digits, the finest unit that fits', () => {
+  assert.equal(grpcTimeout(15_000), '15000m');
+  assert.equal(grpcTimeout(99_999_999), '99999999m');
+  assert.equal(grpcTimeout(100_000_000), '100000S');
+  assert.equal(grpcTimeout(1000 * 3_600_000), '3600000S');
+  assert.equal(grpcTimeout(Number.MAX_SAFE_INTEGER), '99999999H');
 });
