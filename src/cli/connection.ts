@@ -14,7 +14,6 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import { splitHostPort, validPort } from '../common/address.js';
 import type { control } from '../api/wire.js';
-import { controlClientMethod } from '../api/control-client.js';
 import type { ControlMethod } from '../api/proto.js';
 import { quoteArg, UsageError } from './args.js';
 import { CliError, RpcError, type ErrorContext } from './errors.js';
@@ -213,6 +212,8 @@ class ControlConnection implements Control {
   }
 
   async call<M extends ControlMethod>(method: M, request: Request<M>): Promise<Response<M>> {
+    // The codecs (protobufjs) load with the first call: help and usage errors do without them.
+    const { controlClientMethod } = await import('../api/control-client.js');
     const def = controlClientMethod(method);
     // The failures grpc-js reports for its own serializers, in its words.
     const fail = (what: string, err: unknown): RpcError => new RpcError(method, status.INTERNAL, `${what}: ${err instanceof Error ? err.message : String(err)}`, new Metadata());
