@@ -7,7 +7,7 @@
 //
 //   npm run build && node dist/bench/strict-wire.js [--seconds S]
 import { performance } from 'node:perf_hooks';
-import { protoRoot } from '../src/common/protos.js';
+import { protoRoot } from '../src/common/proto-reflection.js';
 import { checkWire, isMalformedRequest } from '../src/common/strict-wire.js';
 import { loadDispatcherProto } from '../src/api/proto.js';
 import { loadRaftProto } from '../src/raft/codec.js';

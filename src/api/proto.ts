@@ -1,5 +1,6 @@
 // Loading of proto/control.proto and proto/ca.proto: the service definitions
-// (with their serializers) for the manager's gRPC server and for clients.
+// (with their serializers) for the manager's gRPC server and for clients (the
+// CLI has a lighter one of its own: control-client.ts).
 // The loader options are the project's (src/common/protos.ts);
 // the generated types (src/api/wire.ts) describe the shapes they produce.
 import * as grpc from '@grpc/grpc-js';
@@ -7,8 +8,10 @@ import { dirname } from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
 import { PROTO_LOADER_OPTIONS, protoPath } from '../common/protos.js';
 import { strictServiceDefinition } from '../common/strict-wire.js';
+import { CONTROL_SERVICE_NAME } from './control-client.js';
 
-export const CONTROL_SERVICE_NAME = 'flotilla.control.Control';
+// Named beside the client's definitions, which the CLI loads without this module.
+export { CONTROL_SERVICE_NAME };
 export const CA_SERVICE_NAME = 'flotilla.ca.CA';
 
 export const CONTROL_METHODS = [

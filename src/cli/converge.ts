@@ -18,7 +18,7 @@
 // its release did not go out), canaries awaiting promotion end the wait (the
 // operator promotes them), and completed is "verify: Service converged".
 import { performance } from 'node:perf_hooks';
-import * as grpc from '@grpc/grpc-js';
+import * as grpc from './grpc-codes.js';
 import { TaskState, taskStateName, type Service, type Task, type UpdateState } from '../api/objects.js';
 import type { CliIo } from './command.js';
 import type { Control } from './connection.js';

@@ -1,7 +1,7 @@
 // What the CLI says when something fails: one line on stderr starting with
 // "flotilla: " that says what went wrong and what to do, and an exit code
 // (1 for failures, 2 for mistakes on the command line). Never a stack trace.
-import * as grpc from '@grpc/grpc-js';
+import * as grpc from './grpc-codes.js';
 import { ValidationError } from '../api/input.js';
 import { escapeInvisible, UsageError } from './args.js';
 

@@ -12,7 +12,7 @@
 // A secret's data is never printed (the manager never sends it); a config's
 // is, by inspect (base64 in the JSON as docker's, text with --pretty).
 import { createReadStream } from 'node:fs';
-import * as grpc from '@grpc/grpc-js';
+import * as grpc from './grpc-codes.js';
 import { configFromProto, secretFromProto } from '../api/convert.js';
 import type { ControlMethod } from '../api/proto.js';
 import type { Config, Secret } from '../api/objects.js';

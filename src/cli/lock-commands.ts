@@ -3,7 +3,7 @@
 // that restarted locked (read from standard input, never from argv, so that
 // it stays out of shell history and `ps`).
 import type { CommandDef } from './command.js';
-import * as grpc from '@grpc/grpc-js';
+import * as grpc from './grpc-codes.js';
 import { CliError, RpcError } from './errors.js';
 import { QUIET_FLAG } from './format.js';
 

@@ -1,7 +1,7 @@
 // Reading objects through the Control API, and finding the one an operator
 // means: a full id, a unique id prefix, or a name (hostname for nodes), as
 // docker does. Also the retry of read-modify-write on a version conflict.
-import * as grpc from '@grpc/grpc-js';
+import * as grpc from './grpc-codes.js';
 import { networkFromProto, nodeFromProto, serviceFromProto, taskFromProto } from '../api/convert.js';
 import type { control } from '../api/wire.js';
 import type { Network, Node, Service, Task } from '../api/objects.js';

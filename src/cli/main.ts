@@ -7,9 +7,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../common/protos.js';
 import { parseArgs, quoteArg, UsageError } from './args.js';
-import { runDaemon, runInit, runJoin } from './bootstrap.js';
-import { CLUSTER_GROUP, JOIN_TOKEN } from './cluster-commands.js';
-import { UNLOCK, UNLOCK_KEY } from './lock-commands.js';
 import {
   CONNECTION_FLAGS,
   commandHelp,
@@ -23,19 +20,31 @@ import {
   type CommandDef,
   type CommandGroup,
 } from './command.js';
-import { CONFIG_GROUP } from './config-commands.js';
-import { EVENTS } from './events-command.js';
-import { NETWORK_GROUP } from './network-commands.js';
-import { NODE_GROUP } from './node-commands.js';
-import { SECRET_GROUP } from './secret-commands.js';
-import { SERVICE_GROUP } from './service-commands.js';
 
 export type { CliIo } from './command.js';
 
-/** Operator commands without subcommands. */
-const SINGLE_COMMANDS: Partial<Record<string, CommandDef>> = { 'join-token': JOIN_TOKEN, 'unlock-key': UNLOCK_KEY, unlock: UNLOCK, events: EVENTS };
+/**
+ * The operator commands: a group of subcommands (`service`) or a command of
+ * its own (`join-token`), each loaded only when it runs, so that `flotilla
+ * service ls` loads neither the daemon nor every other command (start-up time;
+ * bench/cli.ts). A new command: one line here, one in USAGE.
+ */
+const COMMANDS = new Map<string, () => Promise<CommandGroup | CommandDef>>([
+  ['node', async () => (await import('./node-commands.js')).NODE_GROUP],
+  ['service', async () => (await import('./service-commands.js')).SERVICE_GROUP],
+  ['network', async () => (await import('./network-commands.js')).NETWORK_GROUP],
+  ['secret', async () => (await import('./secret-commands.js')).SECRET_GROUP],
+  ['config', async () => (await import('./config-commands.js')).CONFIG_GROUP],
+  ['cluster', async () => (await import('./cluster-commands.js')).CLUSTER_GROUP],
+  ['join-token', async () => (await import('./cluster-commands.js')).JOIN_TOKEN],
+  ['unlock-key', async () => (await import('./lock-commands.js')).UNLOCK_KEY],
+  ['unlock', async () => (await import('./lock-commands.js')).UNLOCK],
+  ['events', async () => (await import('./events-command.js')).EVENTS],
+]);
 
-const GROUPS: readonly CommandGroup[] = [NODE_GROUP, SERVICE_GROUP, NETWORK_GROUP, SECRET_GROUP, CONFIG_GROUP, CLUSTER_GROUP];
+function isGroup(c: CommandGroup | CommandDef): c is CommandGroup {
+  return 'commands' in c;
+}
 
 export const USAGE = `usage: flotilla [--host ADDR] [--data-dir DIR] [--timeout DURATION] COMMAND
 
@@ -79,27 +88,26 @@ export function version(): string {
 const VERSION_FLAG = { name: 'version', short: 'v', kind: 'bool' as const, help: 'print the version' };
 
 /** `flotilla help [COMMAND [SUBCOMMAND]]` */
-function help(topic: readonly string[], io: CliIo): number {
+async function help(topic: readonly string[], io: CliIo): Promise<number> {
   if (topic.length === 0) {
     io.out(USAGE);
     return 0;
   }
-  const group = GROUPS.find((g) => g.name === topic[0]);
-  if (group) {
+  const command = await COMMANDS.get(topic[0])?.();
+  if (command && isGroup(command)) {
     if (topic.length === 1) {
-      io.out(groupHelp(group));
+      io.out(groupHelp(command));
       return 0;
     }
-    const def = findCommand(group, topic[1]);
+    const def = findCommand(command, topic[1]);
     if (def) {
       io.out(commandHelp(def));
       return 0;
     }
     throw new UsageError(`unknown command ${quoteArg(`flotilla ${topic[0]} ${topic[1]}`)} (see: flotilla ${quoteArg(topic[0], 40)} --help)`);
   }
-  const single = SINGLE_COMMANDS[topic[0]];
-  if (single) {
-    io.out(commandHelp(single));
+  if (command) {
+    io.out(commandHelp(command));
     return 0;
   }
   if (['init', 'join', 'daemon'].includes(topic[0])) {
@@ -123,25 +131,25 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       io.out(`flotilla ${version()}\n`);
       return 0;
     }
-    if (cmd === undefined || global.bool('help')) return help(cmd === undefined ? [] : [cmd], io);
+    if (cmd === undefined || global.bool('help')) return await help(cmd === undefined ? [] : [cmd], io);
     switch (cmd) {
       case 'version':
         io.out(`flotilla ${version()}\n`);
         return 0;
       case 'help':
-        return help(rest, io);
+        return await help(rest, io);
       // The bootstrap commands parse their own flags (--data-dir given before the command is passed on).
       case 'init':
-        return await runInit([...globalTokens, ...rest]);
+        return await (await import('./bootstrap.js')).runInit([...globalTokens, ...rest]);
       case 'join':
-        return await runJoin([...globalTokens, ...rest]);
+        return await (await import('./bootstrap.js')).runJoin([...globalTokens, ...rest]);
       case 'daemon':
-        return await runDaemon([...globalTokens, ...rest]);
+        return await (await import('./bootstrap.js')).runDaemon([...globalTokens, ...rest]);
     }
-    const single = SINGLE_COMMANDS[cmd];
-    if (single) return await runCommand(single, `flotilla ${single.name}`, rest, io, global);
-    const group = GROUPS.find((g) => g.name === cmd);
-    if (!group) throw new UsageError(`unknown command ${quoteArg(cmd)} (see: flotilla help)`);
+    const load = COMMANDS.get(cmd);
+    if (!load) throw new UsageError(`unknown command ${quoteArg(cmd)} (see: flotilla help)`);
+    const group = await load();
+    if (!isGroup(group)) return await runCommand(group, `flotilla ${group.name}`, rest, io, global); // a command of its own
     const [sub, ...subArgs] = rest;
     if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
       io.out(groupHelp(group));

@@ -1,7 +1,7 @@
 // `flotilla network create | ls | inspect | rm`, like `docker network` on a
 // swarm: every network is a cluster network (driver overlay, scope swarm)
 // that services attach to (`service create --network NAME`).
-import * as grpc from '@grpc/grpc-js';
+import * as grpc from './grpc-codes.js';
 import { networkFromProto } from '../api/convert.js';
 import type { Network, NetworkSpec } from '../api/objects.js';
 import { validateNetworkSpec } from '../api/validate.js';

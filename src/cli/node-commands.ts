@@ -1,5 +1,5 @@
 // `flotilla node ls | inspect | ps | update | promote | demote | rm`, like `docker node`.
-import * as grpc from '@grpc/grpc-js';
+import * as grpc from './grpc-codes.js';
 import { nodeFromProto } from '../api/convert.js';
 import { nodeAvailabilityToProto, nodeRoleToProto } from '../api/enums.js';
 import type { Node, NodeAvailability, NodeRole } from '../api/objects.js';

@@ -1,5 +1,5 @@
 // `flotilla service create | ls | inspect | update | rollback | promote | scale | rm | ps | logs`, like `docker service` (logs: logs-command.ts).
-import * as grpc from '@grpc/grpc-js';
+import * as grpc from './grpc-codes.js';
 import { serviceFromProto, serviceSpecToProto } from '../api/convert.js';
 import { TaskState, taskStateName, type FileReference, type Network, type Node, type PortConfig, type Service, type Task, type UpdateConfig, type UpdateState } from '../api/objects.js';
 import { configFilePath, DEFAULT_DRAIN_PERIOD_MS, DEFAULT_LB_WEIGHT, MAX_REPLICAS, secretFilePath } from '../api/validate.js';

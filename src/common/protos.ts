@@ -1,11 +1,12 @@
 // Where the .proto files are, and how every service loads them. The compiled
 // modules live in dist/src/..., the sources in src/...; both find the package
-// root by walking up to package.json.
+// root by walking up to package.json. Nothing here loads protobufjs (the CLI
+// imports this module and must start fast): its reflection of the .proto files
+// is proto-reflection.ts.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as protoLoader from '@grpc/proto-loader';
-import protobuf from 'protobufjs';
 
 /** One set of loader options for every proto, so all services see the same JS shapes. */
 export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
@@ -37,20 +38,4 @@ export function protoPath(file: string): string {
   const p = join(packageRoot(), 'proto', file);
   if (!existsSync(p)) throw new Error(`proto/${file} not found under ${packageRoot()}`);
   return p;
-}
-
-const roots = new Map<string, protobuf.Root>();
-
-/**
- * proto/<file> (and what it imports, found beside it) as protobufjs
- * reflection, resolved, loaded once per process. Field names are camelCase, as
- * in the objects the loader options above produce.
- */
-export function protoRoot(file: string): protobuf.Root {
-  const known = roots.get(file);
-  if (known) return known;
-  const r = protobuf.loadSync(protoPath(file));
-  r.resolveAll();
-  roots.set(file, r);
-  return r;
 }

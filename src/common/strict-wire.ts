@@ -44,7 +44,7 @@ import { isUtf8 } from 'node:buffer';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import protobuf from 'protobufjs';
-import { protoRoot } from './protos.js';
+import { protoRoot } from './proto-reflection.js';
 
 /** Nested messages deeper than this (below the request itself) are refused. */
 export const MAX_NESTING_DEPTH = 32;

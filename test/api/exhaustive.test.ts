@@ -9,7 +9,7 @@ import protobuf from 'protobufjs';
 import { clusterToProto, nodeToProto, serviceToProto, taskToProto } from '../../src/api/convert.js';
 import { noFieldsLeft, type Received } from '../../src/api/received.js';
 import type { control } from '../../src/api/wire.js';
-import { protoRoot } from '../../src/common/protos.js';
+import { protoRoot } from '../../src/common/proto-reflection.js';
 import { cluster, node, service, task } from '../manager/store-fixtures.js';
 
 test('a converter from the wire that leaves a field unhandled does not compile', () => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
-import { protoRoot } from '../../src/common/protos.js';
+import { protoRoot } from '../../src/common/proto-reflection.js';
 import { checkWire, isMalformedRequest, MAX_NESTING_DEPTH, MalformedRequest, strictDeserializer, withStrictWire } from '../../src/common/strict-wire.js';
 import { loadCaProto, loadControlProto, loadDispatcherProto, loadManagerProto } from '../../src/api/proto.js';
 import { loadRaftProto } from '../../src/raft/codec.js';

@@ -13,7 +13,7 @@
 // test/manager/dispatcher/session-encoding.test.ts decodes both encodings and compares.
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
-import { protoRoot } from '../../common/protos.js';
+import { protoRoot } from '../../common/proto-reflection.js';
 import type { control, dispatcher } from '../../api/wire.js';
 
 interface Types {
