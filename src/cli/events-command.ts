@@ -8,6 +8,7 @@ import { ValidationError } from '../api/input.js';
 import { invalidValue, parseDuration, parseFilter, quoteArg, UsageError, type FlagSpec } from './args.js';
 import type { CommandContext, CommandDef } from './command.js';
 import { CliError } from './errors.js';
+import { parseTemplate } from './template.js';
 
 const FLAGS: readonly FlagSpec[] = [
   { name: 'filter', short: 'f', kind: 'list', metavar: 'KEY=VALUE', help: 'filter: type=service|node|task|secret|config|network, service=, node=, event=create|update|remove' },
@@ -85,10 +86,16 @@ export function eventJson(ev: ClusterEvent): string {
   return `${head.slice(0, -1)},"timeNano":${(BigInt(ev.timeMs) * 1_000_000n).toString()}}`;
 }
 
+/** An event as docker's templates see it (its events.Message): `{{.Type}} {{.Action}} {{.Actor.Attributes.name}}`. */
+function templateView(ev: ClusterEvent): Record<string, unknown> {
+  return { Type: ev.type, Action: ev.action, Actor: { ID: ev.actor.id, Attributes: ev.actor.attributes }, Scope: 'swarm', Time: Math.floor(ev.timeMs / 1000), TimeNano: ev.timeMs * 1_000_000 };
+}
+
 function eventFormat(f: string | undefined): (ev: ClusterEvent) => string {
   if (f === undefined || f === '') return eventLine;
   if (f === 'json' || f === '{{json .}}') return eventJson;
-  throw new UsageError(`unsupported --format ${quoteArg(f)}: use json, or leave it out for one line per event`);
+  const template = parseTemplate(f.replaceAll('\\t', '\t').replaceAll('\\n', '\n'));
+  return (ev) => template.execute(templateView(ev), { missing: 'key' });
 }
 
 export const EVENTS: CommandDef = {

@@ -92,13 +92,16 @@ test('events against the manager: history with --since/--until, filtered, as lin
   const lines = (await ok(['events', '--since', '10m', '--until', until, '-f', 'event=create', '-f', 'service=we'])).trim().split('\n');
   assert.equal(lines.length, 1);
   assert.match(lines[0], new RegExp(` service create ${id} \\(name=web\\)$`));
+  // docker's template fields (its events.Message).
+  const templated = await ok(['events', '--since', '10m', '--until', until, '-f', 'type=service', '--format', '{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Scope}}']);
+  assert.equal(templated, 'service create web swarm\nservice update web swarm\nservice remove web swarm\n');
   // Nothing before the service was created.
   assert.equal(await ok(['events', '--since', '1h', '--until', String(t0 / 1000 - 1)]), '');
   for (const [argv, message] of [
     [['events', '-f', 'container=x'], /^flotilla: invalid --filter: unknown filter "container"/],
     [['events', '--since', 'soon'], /^flotilla: invalid --since "soon"/],
     [['events', '--since', '1m', '--until', '1h'], /^flotilla: --since \("1m"\) cannot be after --until \("1h"\)/],
-    [['events', '--format', '{{.Type}}'], /^flotilla: unsupported --format/],
+    [['events', '--format', '{{.Typo}}'], /^flotilla: template parsing error: .*map has no entry for key "Typo"/],
     [['events', 'extra'], /takes no arguments/],
   ] as const) {
     const r = await cli(argv);
