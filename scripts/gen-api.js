@@ -7,7 +7,7 @@
 // src/common/protos.ts: camelCase fields, int64 as number, enums as numbers,
 // defaults, arrays, oneofs), so that the generated `__Output` types describe
 // exactly the objects the code receives. Imports end in .js for NodeNext.
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -50,54 +50,76 @@ for (const pkg of readdirSync(packagesDir).sort()) {
 }
 
 // The Control service's codecs as source text, for the CLI
-// (src/api/control-client.ts): per message type, the very constructor,
-// encode, decode, fromObject and toObject functions that protobufjs's
-// reflection generates at run time (Type#setup, the ones the daemon's
-// @grpc/proto-loader runs), written out here, so that a command loads only
-// protobufjs/minimal (Writer, Reader, util) and builds no reflection when it
-// starts; the client compiles a function when a call first needs it (a
-// command uses a few dozen of the ~700). Kept as one JSON text: JSON.parse
-// reads it much faster than a module of that much code compiles. Loaded the
-// way proto-loader loads it (a fresh Root, keepCase false: camelCase field
-// names); test/api/control-client.test.ts holds the two to byte-identical
-// requests and identical decoded answers.
+// (src/api/control-client.ts): the very constructor, encode, decode,
+// fromObject and toObject functions that protobufjs's reflection generates at
+// run time (Type#setup, the ones the daemon's @grpc/proto-loader runs),
+// written out here, so that a command loads only protobufjs/minimal (Writer,
+// Reader, util) and builds no reflection when it starts. One module per
+// method (src/api/gen/control-codecs/<Method>.ts), holding the types its
+// request and response use and only the functions a client runs on them
+// (ctor, fromObject, encode for the request; ctor, decode, toObject for the
+// response), as one JSON text: a command reads some tens of kB instead of
+// every type's code (~450 kB, ~15 ms), and JSON.parse reads it faster than a
+// module of that much code compiles. The client compiles a function when a
+// call first needs it, as protobufjs does. Loaded the way proto-loader loads
+// it (a fresh Root, keepCase false: camelCase field names);
+// test/api/control-client.test.ts holds the two to byte-identical requests
+// and identical decoded answers.
 const { default: protobuf } = await import('protobufjs');
 const controlRoot = new protobuf.Root().loadSync(join(root, protoDir, 'control.proto'), { keepCase: false });
 controlRoot.resolveAll();
-const reflected = [];
-(function walk(ns) {
-  for (const o of ns.nestedArray) {
-    if (o instanceof protobuf.Type || o instanceof protobuf.Enum) reflected.push(o);
-    if (o.nestedArray) walk(o);
-  }
-})(controlRoot);
-const indexOf = new Map(reflected.map((o, i) => [o, i]));
-const table = reflected.map((o) => {
-  const name = o.fullName.slice(1);
-  // toObject reads values[number] (enums: String); the reflection's Enum answers both names and numbers.
-  if (o instanceof protobuf.Enum) return { name, values: { ...o.valuesById, ...o.values } };
-  return {
-    name,
-    fieldTypes: o.fieldsArray.map((f) => (f.resolvedType ? indexOf.get(f.resolvedType) : -1)),
-    ctor: protobuf.Type.generateConstructor(o).toString(),
-    encode: protobuf.encoder(o).toString(),
-    decode: protobuf.decoder(o).toString(),
-    fromObject: protobuf.converter.fromObject(o).toString(),
-    toObject: protobuf.converter.toObject(o).toString(),
-  };
-});
+const REQUEST_SIDE = ['ctor', 'fromObject', 'encode'];
+const RESPONSE_SIDE = ['ctor', 'decode', 'toObject'];
+const generate = {
+  ctor: (t) => protobuf.Type.generateConstructor(t),
+  encode: (t) => protobuf.encoder(t),
+  decode: (t) => protobuf.decoder(t),
+  fromObject: (t) => protobuf.converter.fromObject(t),
+  toObject: (t) => protobuf.converter.toObject(t),
+};
+/** Each type `type` uses (itself first), with the functions `functions` wants of it, added to `needs`. */
+function need(type, functions, needs) {
+  const known = needs.get(type);
+  if (known && functions.every((f) => known.has(f))) return;
+  needs.set(type, new Set([...(known ?? []), ...functions]));
+  if (type instanceof protobuf.Type) for (const f of type.fieldsArray) if (f.resolvedType) need(f.resolvedType, functions, needs);
+}
 const control = controlRoot.lookupService('flotilla.control.Control');
-const methodTypes = Object.fromEntries(control.methodsArray.map((m) => [m.name, [indexOf.get(m.resolvedRequestType), indexOf.get(m.resolvedResponseType)]]));
+const codecsDir = join(root, outDir, 'control-codecs');
+mkdirSync(codecsDir, { recursive: true });
+for (const m of control.methodsArray) {
+  const needs = new Map();
+  need(m.resolvedRequestType, REQUEST_SIDE, needs);
+  need(m.resolvedResponseType, RESPONSE_SIDE, needs);
+  const types = [...needs.keys()];
+  const indexOf = new Map(types.map((t, i) => [t, i]));
+  const table = types.map((t) => {
+    const name = t.fullName.slice(1);
+    // toObject reads values[number] (enums: String); the reflection's Enum answers both names and numbers.
+    if (t instanceof protobuf.Enum) return { name, values: { ...t.valuesById, ...t.values } };
+    const entry = { name, fieldTypes: t.fieldsArray.map((f) => (f.resolvedType ? indexOf.get(f.resolvedType) : -1)) };
+    for (const fn of ['ctor', 'encode', 'decode', 'fromObject', 'toObject']) if (needs.get(t).has(fn)) entry[fn] = generate[fn](t).toString();
+    return entry;
+  });
+  writeFileSync(
+    join(codecsDir, `${m.name}.ts`),
+    `// Generated by scripts/gen-api.js from proto/control.proto: do not edit.
+import type { ControlCodecs } from '../control-codecs.js';
+/** ${m.name}: its request type first, then every type the request and the response use. */
+export const CODECS: ControlCodecs = { request: 0, response: ${indexOf.get(m.resolvedResponseType)}, table: JSON.parse(${JSON.stringify(JSON.stringify(table))}) };
+`,
+  );
+}
 writeFileSync(
   join(root, outDir, 'control-codecs.ts'),
   `// Generated by scripts/gen-api.js from proto/control.proto: do not edit.
-/** A message type's codec functions as source (protobufjs's Type#setup), or an enum's values (both ways). */
+/** A message type's codec functions as source (protobufjs's Type#setup), those a client needs; or an enum's values (both ways). */
 export interface ControlCodecSource {
   /** 'flotilla.control.ListServicesRequest' */
   name: string;
   /** An enum's values, by name and by number. */
   values?: Record<string, string | number>;
-  /** Per field, the index in CONTROL_CODEC_TABLE of its message or enum type; -1 for a scalar. */
+  /** Per field, the index in the table of its message or enum type; -1 for a scalar. */
   fieldTypes?: number[];
   ctor?: string;
   encode?: string;
@@ -105,9 +127,15 @@ export interface ControlCodecSource {
   fromObject?: string;
   toObject?: string;
 }
-/** Every message and enum type of the Control service (and what it uses). */
-export const CONTROL_CODEC_TABLE: ControlCodecSource[] = JSON.parse(${JSON.stringify(JSON.stringify(table))});
-/** Each Control method's request and response types, as indexes in CONTROL_CODEC_TABLE. */
-export const CONTROL_METHOD_TYPES: Record<string, [number, number]> = ${JSON.stringify(methodTypes)};
+/** One method's types: the request's and the response's indexes in the table. */
+export interface ControlCodecs {
+  request: number;
+  response: number;
+  table: ControlCodecSource[];
+}
+/** Each Control method's codecs, loaded when first called. */
+export const CONTROL_CODEC_MODULES: Record<string, () => Promise<{ CODECS: ControlCodecs }>> = {
+${control.methodsArray.map((m) => `  ${m.name}: () => import('./control-codecs/${m.name}.js'),`).join('\n')}
+};
 `,
 );
