@@ -28,6 +28,7 @@ import {
   INSPECT_FORMAT_FLAG,
   keyValues,
   labelList,
+  naturalCompare,
   NO_TRUNC_FLAG,
   outputFormat,
   QUIET_FLAG,
@@ -194,7 +195,7 @@ const ls: CommandDef = {
     const noTrunc = ctx.flags.bool('no-trunc');
     const control = ctx.control();
     const listed = await listServicesWithStatus(control);
-    const services = listed.map((l) => l.service).filter(filter).sort((a, b) => a.spec.name.localeCompare(b.spec.name));
+    const services = listed.map((l) => l.service).filter(filter).sort((a, b) => naturalCompare(a.spec.name, b.spec.name));
     // The manager counts the replicas (docker's ServiceStatus): no list of every task, which for a service of
     // 100,000 replicas is tens of megabytes.
     const status = new Map(listed.map((l) => [l.service.id, l.status]));
@@ -437,7 +438,7 @@ export function currentStateNote(t: Task, now: number, newestOfSlot: boolean): s
 /** Tasks sorted as `service ps` shows them: by slot (or node for global tasks), newest first; with each one's group. */
 function psOrder(tasks: readonly Task[], services: ReadonlyMap<string, Service>): { task: Task; newest: boolean }[] {
   const group = (t: Task): string => `${serviceNameOf(t, services)}.${t.slot > 0 ? String(t.slot).padStart(6, '0') : t.nodeId}`;
-  const sorted = [...tasks].sort((a, b) => group(a).localeCompare(group(b)) || b.status.timestamp - a.status.timestamp || b.createdAt - a.createdAt);
+  const sorted = [...tasks].sort((a, b) => naturalCompare(group(a), group(b)) || b.status.timestamp - a.status.timestamp || b.createdAt - a.createdAt);
   return sorted.map((task, i) => ({ task, newest: i === 0 || group(sorted[i - 1]) !== group(task) }));
 }
 
