@@ -6,7 +6,7 @@ import { networkFromProto } from '../api/convert.js';
 import type { Network, NetworkSpec } from '../api/objects.js';
 import { validateNetworkSpec } from '../api/validate.js';
 import { ValidationError } from '../api/input.js';
-import { filterGroups, invalidValue, labelMatches, parseKeyValue, quoteArg, shownName, UsageError, type FlagSpec, type Flags } from './args.js';
+import { filterGroups, invalidValue, labelMatches, parseKeyValue, quoteArg, UsageError, type FlagSpec, type Flags } from './args.js';
 import { connectionOptions, forEachArg, parseCommandLine, type CommandDef, type CommandGroup } from './command.js';
 import type { Env } from './connection.js';
 import { CliError, RpcError, validationDetail } from './errors.js';
@@ -259,11 +259,6 @@ export function parseNetworkCreate(argv: readonly string[], env: Env = {}): Netw
   if (flags.bool('help')) throw new UsageError('--help: `flotilla network create` prints its help and does nothing else');
   connectionOptions(env, flags);
   return networkSpecFromFlags(positionals[0], flags);
-}
-
-/** A network as `service inspect --pretty` names it: its name, or its id when it is gone. */
-export function networkName(networks: ReadonlyMap<string, Network>, id: string): string {
-  return networks.get(id)?.spec.name ?? shownName(id);
 }
 
 export const NETWORK_GROUP: CommandGroup = {

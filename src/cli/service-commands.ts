@@ -37,8 +37,7 @@ import {
   titleCase,
 } from './format.js';
 import { serviceInspectJson } from './docker-shapes.js';
-import { findService, listNetworks, listNodes, listServicesWithStatus, listTasks } from './lookup.js';
-import { networkName } from './network-commands.js';
+import { findService, listNetworks, listNodes, listServicesWithStatus, listTasks, networkName } from './lookup.js';
 import { logs } from './logs-command.js';
 
 function serviceMode(s: Service): 'replicated' | 'global' {
