@@ -173,6 +173,14 @@ export const FORMAT_FLAG: FlagSpec = {
   help: "output format: table (default), json, a Go template ('{{.Name}} {{.Image}}'), or 'table TEMPLATE' (with headers)",
 };
 export const QUIET_FLAG: FlagSpec = { name: 'quiet', short: 'q', kind: 'bool', help: 'only print ids' };
+/** `service ps` and `node ps`: which tasks. */
+export const TASK_FILTER_FLAG: FlagSpec = {
+  name: 'filter',
+  short: 'f',
+  kind: 'list',
+  metavar: 'KEY=VALUE',
+  help: 'filter: desired-state=running|shutdown|accepted|ready|remove, id=, name= (SERVICE.SLOT...), node=ID|HOSTNAME',
+};
 export const NO_TRUNC_FLAG: FlagSpec = { name: 'no-trunc', kind: 'bool', help: 'do not truncate output (ids, images, errors)' };
 
 /** The --format of a listing command, as docker reads it: `\\t` and `\\n` written out stand for a tab and a newline. */

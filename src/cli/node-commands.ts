@@ -22,11 +22,11 @@ import {
   outputFormat,
   QUIET_FLAG,
   renderTable,
+  TASK_FILTER_FLAG,
   titleCase,
 } from './format.js';
 import { getNode, listNodes, listServices, listTasks, matchNode, retryOnConflict, selfNodeId } from './lookup.js';
 import { nodeInspectJson } from './docker-shapes.js';
-import { printTasks, TASK_FILTER_FLAG, taskFilter } from './service-commands.js';
 
 // ------------------------------------------------------------ ls
 
@@ -164,6 +164,8 @@ const ps: CommandDef = {
     const tasks = await listTasks(control, { nodeIds: wanted.map((n) => n.id) });
     const serviceIds = new Set(tasks.map((t) => t.serviceId));
     const services = new Map((await listServices(control)).filter((s) => serviceIds.has(s.id)).map((s) => [s.id, s]));
+    // The task table of `service ps`, loaded here: `node ls` does without it.
+    const { printTasks, taskFilter } = await import('./service-commands.js');
     const filter = taskFilter(ctx.flags.list('filter'), nodes, services);
     const ids = new Set(wanted.map((n) => n.id));
     printTasks(ctx, tasks.filter((t) => ids.has(t.nodeId)).filter(filter), services, nodes);

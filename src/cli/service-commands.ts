@@ -34,6 +34,7 @@ import {
   QUIET_FLAG,
   renderTable,
   shortId,
+  TASK_FILTER_FLAG,
   titleCase,
 } from './format.js';
 import { serviceInspectJson } from './docker-shapes.js';
@@ -507,14 +508,6 @@ export function printTasks(ctx: CommandContext, tasks: readonly Task[], services
   if (ctx.flags.bool('quiet')) ctx.io.out(rows.map((r) => `${r.row.ID}\n`).join(''));
   else ctx.io.out(formatRows(format, rows.map((r) => r.row), { headers: TASK_HEADERS, typeName: 'task', table: () => tasksTable(rows) }));
 }
-
-export const TASK_FILTER_FLAG: FlagSpec = {
-  name: 'filter',
-  short: 'f',
-  kind: 'list',
-  metavar: 'KEY=VALUE',
-  help: 'filter: desired-state=running|shutdown|accepted|ready|remove, id=, name= (SERVICE.SLOT...), node=ID|HOSTNAME',
-};
 
 const ps: CommandDef = {
   name: 'ps',
