@@ -84,10 +84,32 @@ export interface CommandDef {
   run(ctx: CommandContext): Promise<number>;
 }
 
+/**
+ * A subcommand a group lists by name and summary, whose definition (flags,
+ * run) is loaded only when it runs or shows its help, so that the group's
+ * other subcommands start without its code.
+ */
+export interface LazyCommand {
+  name: string;
+  aliases?: readonly string[];
+  summary: string;
+  load(): Promise<CommandDef>;
+}
+
 export interface CommandGroup {
   name: string;
   summary: string;
-  commands: readonly CommandDef[];
+  commands: readonly (CommandDef | LazyCommand)[];
+}
+
+/** The definition of a listed subcommand, loading it when it is lazy. */
+export async function loadCommand(c: CommandDef | LazyCommand): Promise<CommandDef> {
+  return 'load' in c ? c.load() : c;
+}
+
+/** `group` with every subcommand loaded (tests, the fuzz suite). */
+export async function loadGroup(group: CommandGroup): Promise<CommandGroup & { commands: readonly CommandDef[] }> {
+  return { ...group, commands: await Promise.all(group.commands.map(loadCommand)) };
 }
 
 function allFlags(def: CommandDef): FlagSpec[] {
@@ -105,7 +127,7 @@ export function groupHelp(group: CommandGroup): string {
   return `usage: flotilla ${group.name} COMMAND\n\n${group.summary}\n\ncommands:\n${lines.join('\n')}\n\nRun 'flotilla ${group.name} COMMAND --help' for the options of a command.\n`;
 }
 
-export function findCommand(group: CommandGroup, name: string): CommandDef | undefined {
+export function findCommand<C extends CommandDef | LazyCommand>(group: { commands: readonly C[] }, name: string): C | undefined {
   return group.commands.find((c) => c.name === name || c.aliases?.includes(name));
 }
 

@@ -279,7 +279,7 @@ class ControlConnection implements Control {
   private async codec<M extends ControlMethod>(method: M): Promise<{ path: string; encode(r: Request<M>): Buffer; decode(b: Buffer): Response<M> }> {
     // The codecs (protobufjs) load with the first call: help and usage errors do without them.
     const { controlClientMethod } = await import('../api/control-client.js');
-    const def = controlClientMethod(method);
+    const def = await controlClientMethod(method);
     const fail = (what: string, err: unknown): RpcError => new RpcError(method, status.INTERNAL, `${what}: ${err instanceof Error ? err.message : String(err)}`, new Metadata());
     return {
       path: def.path,

@@ -5,7 +5,7 @@ import * as grpc from './grpc-codes.js';
 import { networkFromProto, nodeFromProto, serviceFromProto, taskFromProto } from '../api/convert.js';
 import type { control } from '../api/wire.js';
 import type { Network, Node, Service, Task } from '../api/objects.js';
-import { quoteArg } from './args.js';
+import { quoteArg, shownName } from './args.js';
 import type { Control } from './connection.js';
 import { CliError, RpcError } from './errors.js';
 
@@ -152,4 +152,9 @@ export async function retryOnConflict<T extends { version: number }, R>(
       obj = await reread();
     }
   }
+}
+
+/** A network as `service inspect --pretty` names it: its name, or its id when it is gone. */
+export function networkName(networks: ReadonlyMap<string, Network>, id: string): string {
+  return networks.get(id)?.spec.name ?? shownName(id);
 }

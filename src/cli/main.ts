@@ -13,6 +13,7 @@ import {
   findCommand,
   groupHelp,
   HELP_FLAG,
+  loadCommand,
   printError,
   processIo,
   runCommand,
@@ -101,7 +102,7 @@ async function help(topic: readonly string[], io: CliIo): Promise<number> {
     }
     const def = findCommand(command, topic[1]);
     if (def) {
-      io.out(commandHelp(def));
+      io.out(commandHelp(await loadCommand(def)));
       return 0;
     }
     throw new UsageError(`unknown command ${quoteArg(`flotilla ${topic[0]} ${topic[1]}`)} (see: flotilla ${quoteArg(topic[0], 40)} --help)`);
@@ -155,8 +156,9 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       io.out(groupHelp(group));
       return 0;
     }
-    const def = findCommand(group, sub);
-    if (!def) throw new UsageError(`unknown command ${quoteArg(`flotilla ${cmd} ${sub}`)} (see: flotilla ${cmd} --help)`);
+    const listed = findCommand(group, sub);
+    if (!listed) throw new UsageError(`unknown command ${quoteArg(`flotilla ${cmd} ${sub}`)} (see: flotilla ${cmd} --help)`);
+    const def = await loadCommand(listed);
     return await runCommand(def, `flotilla ${cmd} ${def.name}`, subArgs, io, global);
   } catch (err) {
     return printError(io, err);

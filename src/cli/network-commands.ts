@@ -6,11 +6,25 @@ import { networkFromProto } from '../api/convert.js';
 import type { Network, NetworkSpec } from '../api/objects.js';
 import { validateNetworkSpec } from '../api/validate.js';
 import { ValidationError } from '../api/input.js';
-import { filterGroups, invalidValue, labelMatches, parseKeyValue, quoteArg, shownName, UsageError, type FlagSpec, type Flags } from './args.js';
+import { filterGroups, invalidValue, labelMatches, parseKeyValue, quoteArg, UsageError, type FlagSpec, type Flags } from './args.js';
 import { connectionOptions, forEachArg, parseCommandLine, type CommandDef, type CommandGroup } from './command.js';
 import type { Env } from './connection.js';
 import { CliError, RpcError, validationDetail } from './errors.js';
-import { checkInspectFormat, FORMAT_FLAG, formatInspect, formatRows, goJsonTime, goTimeString, INSPECT_FORMAT_FLAG, NO_TRUNC_FLAG, outputFormat, QUIET_FLAG, renderTable, shortId } from './format.js';
+import {
+  checkInspectFormat,
+  FORMAT_FLAG,
+  formatInspect,
+  formatRows,
+  goJsonTime,
+  goTimeString,
+  INSPECT_FORMAT_FLAG,
+  naturalCompare,
+  NO_TRUNC_FLAG,
+  outputFormat,
+  QUIET_FLAG,
+  renderTable,
+  shortId,
+} from './format.js';
 import { findNetwork, listNetworks, noSuchNetwork, NoSuchNetworkError } from './lookup.js';
 
 /** The only driver: a cluster network (Swarm's name for it). */
@@ -146,7 +160,7 @@ export function networkLsJson(n: Network, noTrunc = false): Record<string, strin
 const NETWORK_HEADERS = { ID: 'NETWORK ID', Name: 'NAME', Driver: 'DRIVER', Scope: 'SCOPE', IPv4: 'IPV4', IPv6: 'IPV6', Internal: 'INTERNAL', Labels: 'LABELS', CreatedAt: 'CREATED' };
 
 function byName(a: Network, b: Network): number {
-  return a.spec.name.localeCompare(b.spec.name) || a.id.localeCompare(b.id);
+  return naturalCompare(a.spec.name, b.spec.name) || naturalCompare(a.id, b.id);
 }
 
 const ls: CommandDef = {
@@ -245,11 +259,6 @@ export function parseNetworkCreate(argv: readonly string[], env: Env = {}): Netw
   if (flags.bool('help')) throw new UsageError('--help: `flotilla network create` prints its help and does nothing else');
   connectionOptions(env, flags);
   return networkSpecFromFlags(positionals[0], flags);
-}
-
-/** A network as `service inspect --pretty` names it: its name, or its id when it is gone. */
-export function networkName(networks: ReadonlyMap<string, Network>, id: string): string {
-  return networks.get(id)?.spec.name ?? shownName(id);
 }
 
 export const NETWORK_GROUP: CommandGroup = {

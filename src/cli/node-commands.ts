@@ -8,10 +8,25 @@ import { connectionOptions, parseCommandLine, type CommandDef, type CommandGroup
 import type { control } from '../api/wire.js';
 import type { Control, Env } from './connection.js';
 import { CliError, RpcError } from './errors.js';
-import { bytesSize, checkInspectFormat, FORMAT_FLAG, formatInspect, formatRows, INSPECT_FORMAT_FLAG, keyValues, labelList, NO_TRUNC_FLAG, outputFormat, QUIET_FLAG, renderTable, titleCase } from './format.js';
+import {
+  bytesSize,
+  checkInspectFormat,
+  FORMAT_FLAG,
+  formatInspect,
+  formatRows,
+  INSPECT_FORMAT_FLAG,
+  keyValues,
+  labelList,
+  naturalCompare,
+  NO_TRUNC_FLAG,
+  outputFormat,
+  QUIET_FLAG,
+  renderTable,
+  TASK_FILTER_FLAG,
+  titleCase,
+} from './format.js';
 import { getNode, listNodes, listServices, listTasks, matchNode, retryOnConflict, selfNodeId } from './lookup.js';
 import { nodeInspectJson } from './docker-shapes.js';
-import { printTasks, TASK_FILTER_FLAG, taskFilter } from './service-commands.js';
 
 // ------------------------------------------------------------ ls
 
@@ -93,7 +108,7 @@ export function nodeTable(nodes: readonly Node[], selfId = ''): string {
 }
 
 function byHostname(a: Node, b: Node): number {
-  return a.description.hostname.localeCompare(b.description.hostname) || a.id.localeCompare(b.id);
+  return naturalCompare(a.description.hostname, b.description.hostname) || naturalCompare(a.id, b.id);
 }
 
 const ls: CommandDef = {
@@ -149,6 +164,8 @@ const ps: CommandDef = {
     const tasks = await listTasks(control, { nodeIds: wanted.map((n) => n.id) });
     const serviceIds = new Set(tasks.map((t) => t.serviceId));
     const services = new Map((await listServices(control)).filter((s) => serviceIds.has(s.id)).map((s) => [s.id, s]));
+    // The task table of `service ps`, loaded here: `node ls` does without it.
+    const { printTasks, taskFilter } = await import('./service-commands.js');
     const filter = taskFilter(ctx.flags.list('filter'), nodes, services);
     const ids = new Set(wanted.map((n) => n.id));
     printTasks(ctx, tasks.filter((t) => ids.has(t.nodeId)).filter(filter), services, nodes);

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { UsageError } from '../../src/cli/args.js';
 import { CliError } from '../../src/cli/errors.js';
 import { nodeFilter, parseNodeUpdate, planNodeUpdate } from '../../src/cli/node-commands.js';
-import { parseServiceCreate, parseServiceScale, parseServiceUpdate } from '../../src/cli/service-commands.js';
+import { parseServiceCreate, parseServiceScale, parseServiceUpdate } from '../../src/cli/service-update-commands.js';
 import { parseSecretCreate } from '../../src/cli/secret-commands.js';
 import { parseConfigCreate } from '../../src/cli/config-commands.js';
 import { CONFIG_KIND, parseFileObjectLs, SECRET_KIND } from '../../src/cli/file-object-commands.js';

@@ -7,7 +7,7 @@ import type { control } from '../../src/api/wire.js';
 import { joinAddress, joinInstructions } from '../../src/cli/cluster-commands.js';
 import { resolveDataDir, resolveTarget } from '../../src/cli/connection.js';
 import { describeRpcError, flagForField, RpcError } from '../../src/cli/errors.js';
-import { ago, bytesSize, humanDuration, keyValues, renderTable } from '../../src/cli/format.js';
+import { ago, bytesSize, humanDuration, keyValues, naturalCompare, renderTable } from '../../src/cli/format.js';
 import { nodeFilter, nodeTable } from '../../src/cli/node-commands.js';
 import { portsColumn, portsLine, prettyService, replicasColumn, serviceTable, taskTable } from '../../src/cli/service-commands.js';
 import { TaskState, type PortConfig } from '../../src/api/objects.js';
@@ -18,6 +18,13 @@ test("tables: docker's tabwriter (columns 3 spaces apart, at least 10 wide; an e
   assert.equal(renderTable(['ID', 'NAME', 'X'], [['1', 'web', ''], ['22222', 'a', 'z']]), 'ID        NAME      X\n1         web       \n22222     a         z\n');
   assert.equal(renderTable(['ID', 'NAME'], [['123456789012', 'web']]), 'ID             NAME\n123456789012   web\n');
   assert.equal(renderTable(['ID'], []), 'ID\n');
+});
+
+test("names in docker's order (sortorder.NaturalLess): numbers as numbers, digits first, then character codes", () => {
+  const sorted = ['web10', 'web2', 'Web', 'web', 'web-1', 'web02', 'web1', 'a', '10', '9', 'web.10', 'web.9', ''].sort(naturalCompare);
+  assert.deepEqual(sorted, ['', '9', '10', 'Web', 'a', 'web', 'web1', 'web2', 'web02', 'web10', 'web-1', 'web.9', 'web.10']);
+  assert.equal(naturalCompare('web', 'web'), 0);
+  assert.ok(naturalCompare('x1y', 'x01y') < 0 && naturalCompare('x01y', 'x1y') > 0);
 });
 
 test('human durations like docker', () => {

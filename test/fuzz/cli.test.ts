@@ -36,11 +36,11 @@ import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import { parseArgs, UsageError, type Flags, type FlagSpec } from '../../src/cli/args.js';
 import { CLUSTER_GROUP } from '../../src/cli/cluster-commands.js';
-import { CONNECTION_FLAGS, findCommand, HELP_FLAG, type CommandDef, type CommandGroup } from '../../src/cli/command.js';
+import { CONNECTION_FLAGS, findCommand, HELP_FLAG, loadGroup, type CommandDef, type CommandGroup } from '../../src/cli/command.js';
 import { CliError, RpcError } from '../../src/cli/errors.js';
 import { main } from '../../src/cli/main.js';
 import { NODE_GROUP, nodeChangeFromFlags, planNodeUpdate } from '../../src/cli/node-commands.js';
-import { SERVICE_GROUP } from '../../src/cli/service-commands.js';
+import { SERVICE_GROUP as SERVICE_GROUP_LISTED } from '../../src/cli/service-commands.js';
 import { SECRET_GROUP } from '../../src/cli/secret-commands.js';
 import { CONFIG_GROUP } from '../../src/cli/config-commands.js';
 import { applyServiceUpdate, buildCreateSpec, planServiceUpdate } from '../../src/cli/service-spec.js';
@@ -98,6 +98,9 @@ function reset(): void {
 
 // ------------------------------------------------------------ commands
 
+// The service group with its lazily loaded subcommands (create, update ...) loaded.
+const SERVICE_GROUP = await loadGroup(SERVICE_GROUP_LISTED);
+
 interface Target {
   group: CommandGroup;
   sub: string;
@@ -112,7 +115,7 @@ interface Target {
 
 function commandTarget(group: CommandGroup, sub: string, positionals: fc.Arbitrary<string[]>): Target {
   const def = findCommand(group, sub);
-  if (!def) throw new Error(`no command ${group.name} ${sub}`);
+  if (!def || 'load' in def) throw new Error(`no command ${group.name} ${sub} (or not loaded: loadGroup)`);
   const all = [...def.flags, ...CONNECTION_FLAGS, HELP_FLAG];
   const fuzzed = all.filter((s) => !['host', 'data-dir', 'detach', 'help'].includes(s.name));
   return { group, sub, def, all, fuzzed, positionals, detach: def.flags.some((f) => f.name === 'detach') };

@@ -1,0 +1,13 @@
+const T = [['start', performance.now()]];
+const mark = (n) => T.push([n, performance.now()]);
+await import('node:http2'); mark('http2');
+await import('./dist/src/cli/grpc-codes.js'); mark('grpc-codes');
+await import('./dist/src/cli/main.js'); mark('main.js');
+await import('./dist/src/cli/' + process.argv[2] + '-commands.js'); mark(process.argv[2] + '-commands');
+await import('protobufjs/minimal.js'); mark('pb minimal');
+await import('./dist/src/api/control-client.js'); mark('control-client');
+const { main } = await import('./dist/src/cli/main.js');
+const io = { out: () => {}, err: (s) => process.stderr.write(s), env: process.env, now: () => Date.now() };
+await main(['--data-dir', '/tmp/fc/n1', ...process.argv.slice(2)], io); mark('run');
+await main(['--data-dir', '/tmp/fc/n1', ...process.argv.slice(2)], io); mark('run again');
+console.log(T.map(([n, t], i) => `${n} ${(i ? t - T[i - 1][1] : t).toFixed(1)}`).join(' | '));
