@@ -130,6 +130,8 @@ name (or a prefix), and also the tasks of that service or on that node.`,
       process.off('SIGINT', interrupt);
       process.off('SIGTERM', interrupt);
     }
+    // A template that names a field events do not have fails on the first event, as docker's does.
+    if (bad instanceof UsageError) throw bad;
     if (bad !== null) throw new CliError(`the manager sent an event this CLI cannot read (${bad instanceof Error ? bad.message : String(bad)}): are the CLI and the manager the same version?`);
     return 0;
   },

@@ -101,7 +101,7 @@ test('events against the manager: history with --since/--until, filtered, as lin
     [['events', '-f', 'container=x'], /^flotilla: invalid --filter: unknown filter "container"/],
     [['events', '--since', 'soon'], /^flotilla: invalid --since "soon"/],
     [['events', '--since', '1m', '--until', '1h'], /^flotilla: --since \("1m"\) cannot be after --until \("1h"\)/],
-    [['events', '--format', '{{.Typo}}'], /^flotilla: template parsing error: .*map has no entry for key "Typo"/],
+    [['events', '--since', '10m', '--until', until, '--format', '{{.Typo}}'], /^flotilla: template parsing error: .*map has no entry for key "Typo"/],
     [['events', 'extra'], /takes no arguments/],
   ] as const) {
     const r = await cli(argv);
