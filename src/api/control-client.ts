@@ -15,9 +15,9 @@
 import $protobuf from 'protobufjs/minimal.js';
 import { PROTO_LOADER_OPTIONS } from '../common/protos.js';
 import { CONTROL_CODEC_MODULES, type ControlCodecSource } from './gen/control-codecs.js';
-import type { ControlMethod } from './proto.js';
+import { CONTROL_SERVICE_NAME, type ControlMethod } from './control-methods.js';
 
-export const CONTROL_SERVICE_NAME = 'flotilla.control.Control';
+export { CONTROL_SERVICE_NAME }; // the tests name the path through the client
 
 /** What a unary call needs of a method (the client half of grpc.MethodDefinition). */
 export interface ControlClientMethod {

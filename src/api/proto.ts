@@ -8,61 +8,12 @@ import { dirname } from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
 import { PROTO_LOADER_OPTIONS, protoPath } from '../common/protos.js';
 import { strictServiceDefinition } from '../common/strict-wire.js';
-import { CONTROL_SERVICE_NAME } from './control-client.js';
+import { CONTROL_METHODS, CONTROL_SERVICE_NAME, type ControlMethod } from './control-methods.js';
 
-// Named beside the client's definitions, which the CLI loads without this module.
-export { CONTROL_SERVICE_NAME };
+// Named in control-methods.ts, which the CLI loads without this module.
+export * from './control-methods.js';
 export const CA_SERVICE_NAME = 'flotilla.ca.CA';
 
-export const CONTROL_METHODS = [
-  'GetNode',
-  'ListNodes',
-  'UpdateNode',
-  'RemoveNode',
-  'CreateService',
-  'GetService',
-  'ListServices',
-  'UpdateService',
-  'PromoteService',
-  'RemoveService',
-  'ListTasks',
-  'CreateNetwork',
-  'GetNetwork',
-  'ListNetworks',
-  'RemoveNetwork',
-  'CreateSecret',
-  'GetSecret',
-  'ListSecrets',
-  'UpdateSecret',
-  'RemoveSecret',
-  'RotateSecret',
-  'CreateConfig',
-  'GetConfig',
-  'ListConfigs',
-  'UpdateConfig',
-  'RemoveConfig',
-  'RotateConfig',
-  'GetCluster',
-  'UpdateCluster',
-  'GetJoinTokens',
-  'RotateJoinToken',
-  'ClusterInfo',
-  'GetUnlockKey',
-  'RotateUnlockKey',
-  'UnlockNode',
-  'Events',
-  'SubscribeLogs',
-] as const;
-export type ControlMethod = (typeof CONTROL_METHODS)[number];
-/** The Control methods that answer with a stream of messages (every other one answers once). */
-export const CONTROL_STREAM_METHODS = ['Events', 'SubscribeLogs'] as const satisfies readonly ControlMethod[];
-export type ControlStreamMethod = (typeof CONTROL_STREAM_METHODS)[number];
-export type ControlUnaryMethod = Exclude<ControlMethod, ControlStreamMethod>;
-/** True for a Control method that answers once. */
-export function isUnaryControlMethod(m: ControlMethod): m is ControlUnaryMethod {
-  return !(CONTROL_STREAM_METHODS as readonly string[]).includes(m);
-}
-export const CONTROL_UNARY_METHODS: readonly ControlUnaryMethod[] = CONTROL_METHODS.filter(isUnaryControlMethod);
 
 export const MANAGER_SERVICE_NAME = 'flotilla.manager.Manager';
 

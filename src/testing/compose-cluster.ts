@@ -231,6 +231,8 @@ export class ComposeCluster {
     this.note('up: m1 (init)');
     await this.compose(['up', '-d', '--no-build', '--no-deps', 'm1'], {}, left(90_000));
     await this.waitControl('m1', left(60_000));
+    // m1's certificates now, for the Control API reads that watch the others come up.
+    await this.copyCredentials();
     this.tokens = {
       worker: (await this.cliOk('m1', ['join-token', 'worker', '-q'])).stdout.trim(),
       manager: (await this.cliOk('m1', ['join-token', 'manager', '-q'])).stdout.trim(),
@@ -270,7 +272,6 @@ export class ComposeCluster {
     if (this.o.drainManagers ?? true) {
       for (const m of MANAGERS) await this.cliOk('m1', ['node', 'update', '--availability', 'drain', this.nodeIdOf(m)]);
     }
-    await this.copyCredentials();
     this.note(`up: cluster ${this.clusterId} ready`);
   }
 

@@ -112,7 +112,7 @@ after(async () => {
 test('secret and config create, ls, inspect and rm through the CLI; the data of a secret is never shown; too much data is one line', { skip }, async () => {
   const id = (await ok(['secret', 'create', '-l', 'team=db', 'db-pw', file('pw', PASSWORD)])).trim();
   assert.match(id, /^[a-z0-9]{25}$/);
-  assert.match(await ok(['secret', 'ls']), new RegExp(`^ID +NAME +CREATED +UPDATED\\n${id} +db-pw +\\S`));
+  assert.match(await ok(['secret', 'ls']), new RegExp(`^ID +NAME +DRIVER +CREATED +UPDATED\\n${id} +db-pw +\\S`));
   assert.equal(await ok(['secret', 'ls', '-q', '--filter', 'label=team=db']), `${id}\n`);
   const inspected = await ok(['secret', 'inspect', 'db-pw']);
   assert.ok(!inspected.includes(PASSWORD) && !inspected.includes(Buffer.from(PASSWORD).toString('base64')), inspected);

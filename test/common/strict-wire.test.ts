@@ -311,8 +311,9 @@ test('every method of every service has a strict deserializer that never throws'
       assert.ok(!isMalformedRequest(m.requestDeserialize(Buffer.alloc(0))), `${svc}.${name}: an empty message is well formed`);
     }
   }
-  // Control: 20, and issue 17's 12 secret and config methods and 3 of autolock.
-  assert.equal(methods, 20 + 12 + 3 + 3 + 2 + 3 + 2);
+  // Control: 20, and issue 17's 12 secret and config methods and 3 of autolock;
+  // issue 18's Control.Events, Control.SubscribeLogs and Dispatcher.PublishLogs.
+  assert.equal(methods, 20 + 12 + 3 + 3 + 2 + 3 + 2 + 3);
 });
 
 test('strictDeserializer turns a decoder error into a MalformedRequest', () => {
