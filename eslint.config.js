@@ -91,5 +91,8 @@ function boundaries() {
       },
     },
     forbid(['src/cli/bootstrap.ts'], ['raft', 'worker', 'testing', 'tools'], 'init, join and daemon start a node through src/daemon'),
+    // The console's server reads and acts through the Control API as the CLI does (its client, src/cli/connection.ts,
+    // and its commands for writes); the daemon serves it. It never reaches into the manager, the worker or the daemon.
+    forbid(['src/console/server/**/*.ts'], ['manager', 'raft', 'worker', 'network', 'daemon', 'testing', 'tools'], 'the console talks to the cluster through the Control API (src/api, src/cli/connection.ts), never the manager itself'),
   ];
 }

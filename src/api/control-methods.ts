@@ -41,6 +41,7 @@ export const CONTROL_METHODS = [
   'UnlockNode',
   'Events',
   'SubscribeLogs',
+  'ConsoleLogin',
 ] as const;
 export type ControlMethod = (typeof CONTROL_METHODS)[number];
 /** The Control methods that answer with a stream of messages (every other one answers once). */
@@ -52,3 +53,13 @@ export function isUnaryControlMethod(m: ControlMethod): m is ControlUnaryMethod 
   return !(CONTROL_STREAM_METHODS as readonly string[]).includes(m);
 }
 export const CONTROL_UNARY_METHODS: readonly ControlUnaryMethod[] = CONTROL_METHODS.filter(isUnaryControlMethod);
+/**
+ * The unary methods the manager a client talks to answers itself, never
+ * forwarded to the leader: a console login link is good only on the manager
+ * that serves that console.
+ */
+export const CONTROL_LOCAL_METHODS = ['ConsoleLogin'] as const satisfies readonly ControlUnaryMethod[];
+export type ControlLocalMethod = (typeof CONTROL_LOCAL_METHODS)[number];
+/** The unary methods the leader answers (a follower forwards them). */
+export type ControlLeaderMethod = Exclude<ControlUnaryMethod, ControlLocalMethod>;
+export const CONTROL_LEADER_METHODS: readonly ControlLeaderMethod[] = CONTROL_UNARY_METHODS.filter((m): m is ControlLeaderMethod => !(CONTROL_LOCAL_METHODS as readonly string[]).includes(m));

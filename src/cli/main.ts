@@ -41,6 +41,7 @@ const COMMANDS = new Map<string, () => Promise<CommandGroup | CommandDef>>([
   ['unlock-key', async () => (await import('./lock-commands.js')).UNLOCK_KEY],
   ['unlock', async () => (await import('./lock-commands.js')).UNLOCK],
   ['events', async () => (await import('./events-command.js')).EVENTS],
+  ['console', async () => (await import('./console-command.js')).CONSOLE],
 ]);
 
 function isGroup(c: CommandGroup | CommandDef): c is CommandGroup {
@@ -67,6 +68,7 @@ Operator commands (talk to a manager):
   unlock       unlock a manager that restarted locked
   cluster      inspect the cluster (info)
   events       show the cluster's events as they happen (--since, --until, --filter, --format json)
+  console      print the web console's address and a one-time login link
 
 Other:
   version      print the version

@@ -34,6 +34,7 @@ import { ClientNetworks } from '../network/client-networks.js';
 import { defaultMetricsAddr, defaultPublishAddr, splitHostPort } from '../common/address.js';
 import { timedExecutor } from '../worker/exec/timed.js';
 import { HttpListener, HttpRouter } from './http.js';
+import { WebConsole } from '../console/server/console.js';
 import { DaemonMetrics } from './metrics.js';
 import { dataDirPaths, loadState, loadTls, saveState, saveTls, type NodeState } from './state.js';
 
@@ -83,6 +84,8 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   private metrics: DaemonMetrics | null = null;
   /** Stops the metrics' follow of the current manager's store. */
   private unfollowManager: (() => void) | null = null;
+  /** The web console (managers with an HTTP listener), and the function that takes its routes away. */
+  private console: { web: WebConsole; unroute: () => void } | null = null;
 
   private constructor(
     private readonly o: DaemonOptions,
@@ -164,11 +167,41 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       metrics: this.metrics?.manager,
     });
     this.unfollowManager = this.metrics?.followManager(this.manager) ?? null;
+    this.startConsole(this.manager, p.controlSocket);
     this.manager.onRemoved(() => {
       this.log?.warn('this manager was taken out of the Raft group; asking the cluster what it is now');
       void this.checkNodeStatus();
     });
     if (!bootstrap) this.ensureInRaft();
+  }
+
+  /**
+   * The web console under /console/ of the HTTP listener, on a manager only
+   * (it reads and acts through this manager's Control socket); `flotilla
+   * console` gets its login links from the manager (Control.ConsoleLogin).
+   */
+  private startConsole(m: Manager, controlSocket: string): void {
+    if (!this.http || this.console) return;
+    const hp = splitHostPort(this.http.address);
+    // A listener on every address is reached at the node's own address.
+    const wildcard = !hp || hp.host === '0.0.0.0' || hp.host === '[::]' || hp.host === '::';
+    const host = wildcard ? (splitHostPort(this.state.advertiseAddr)?.host ?? '127.0.0.1') : hp.host;
+    const web = new WebConsole({
+      controlSocket,
+      baseUrl: `http://${host}:${hp?.port ?? ''}`,
+      node: { id: this.nodeId, hostname: hostname() },
+      log: this.o.logger?.child({ component: 'console', nodeId: this.nodeId }),
+    });
+    const unroute = this.router.routePrefix('/console', (req, res) => web.handle(req, res));
+    m.consoleLogin = () => web.mintLogin();
+    this.console = { web, unroute };
+    this.log?.info({ console: web.consoleUrl }, 'serving the web console');
+  }
+
+  private stopConsole(): void {
+    this.console?.unroute();
+    this.console?.web.close();
+    this.console = null;
   }
 
   /** The agent and its session with the leader; retried while the Docker engine does not answer. */
@@ -331,6 +364,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       const m = this.manager;
       this.manager = null;
       this.stopFollowingManager();
+      this.stopConsole();
       await m.stop();
       // A demoted manager's log is of no use: promoted again, it joins as a fresh learner, with new data keys.
       // The log first: keys without a log are harmless, a sealed log without its keys is not.
@@ -374,6 +408,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     const m = this.manager;
     this.manager = null;
     this.stopFollowingManager();
+    this.stopConsole();
     await m?.stop();
     await this.http?.close();
   }

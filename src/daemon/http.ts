@@ -13,6 +13,25 @@ export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void | 
 export class HttpRouter {
   /** path -> method -> handler */
   private readonly routes = new Map<string, Map<string, HttpHandler>>();
+  /** path prefix -> handler of every method and path under it (the console's /console). */
+  private readonly prefixes = new Map<string, HttpHandler>();
+
+  /**
+   * Serve every request whose path is `prefix` or under `prefix/` with
+   * `handler` (replacing any); exact routes come first. Returns the function
+   * that removes it.
+   */
+  routePrefix(prefix: string, handler: HttpHandler): () => void {
+    this.prefixes.set(prefix, handler);
+    return () => {
+      if (this.prefixes.get(prefix) === handler) this.prefixes.delete(prefix);
+    };
+  }
+
+  private prefixHandler(path: string): HttpHandler | undefined {
+    for (const [prefix, handler] of this.prefixes) if (path === prefix || path.startsWith(`${prefix}/`)) return handler;
+    return undefined;
+  }
 
   /** Serve `method path` with `handler` (replacing any); returns the function that removes the route. */
   route(method: string, path: string, handler: HttpHandler): () => void {
@@ -29,8 +48,8 @@ export class HttpRouter {
   async handle(req: IncomingMessage, res: ServerResponse, log?: Logger): Promise<void> {
     const path = (req.url ?? '/').split('?', 1)[0];
     const byMethod = this.routes.get(path);
-    const handler = byMethod?.get(req.method ?? 'GET');
-    if (!byMethod || !handler) {
+    const handler = byMethod?.get(req.method ?? 'GET') ?? (byMethod ? undefined : this.prefixHandler(path));
+    if (!handler) {
       if (byMethod) res.setHeader('Allow', [...byMethod.keys()].join(', '));
       return plain(res, byMethod ? 405 : 404, byMethod ? `method ${req.method ?? ''} not allowed on ${path}` : `no such path: ${path}`);
     }

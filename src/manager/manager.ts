@@ -70,10 +70,25 @@ export interface ManagerOptions {
   metrics?: ManagerMetrics;
 }
 
+/** What Control.ConsoleLogin answers. */
+export interface ConsoleLink {
+  consoleUrl: string;
+  loginUrl: string;
+  expiresAtMs: number;
+}
+
+const NO_CONSOLE = 'this manager serves no web console (its HTTP listener is off: --metrics-addr off): restart it with --metrics-addr HOST:PORT, or ask another manager';
+
 export class Manager {
   private stopped = false;
   /** Re-wraps the data key as the cluster's autolock setting says. */
   protection: KeyProtectionFollower | null = null;
+  /**
+   * Mints a one-time login link to the web console this manager's daemon
+   * serves (Control.ConsoleLogin, answered here, never forwarded); null while
+   * it serves none. The daemon sets it: the manager knows nothing of HTTP.
+   */
+  consoleLogin: (() => ConsoleLink) | null = null;
 
   private constructor(
     readonly rs: ReplicatedStore,
@@ -137,8 +152,14 @@ export class Manager {
     const toStatus = (err: unknown): Partial<grpc.StatusObject> => statusOf(err, rs);
     const managers = (): { id: string; address: string }[] => ca.managers();
     const leaders = new LeaderControllers(rs, (ctx) => leaderControllers(ctx, managers, o.nodeId, o.metrics), o.logger?.child({ nodeId: o.nodeId }));
+    let self: Manager | null = null;
     const controlImpl = {
       ...controlImplementation({ service: control, rs, peers, log }),
+      ConsoleLogin: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<ConsoleLink>) => {
+        const mint = self?.consoleLogin;
+        if (!mint) cb({ code: grpc.status.FAILED_PRECONDITION, details: NO_CONSOLE });
+        else cb(null, mint());
+      },
       Events: eventsHandler({ journal: events, log }),
       // Log streams: read by the leader's broker from the agents' sessions, relayed by the other managers (src/manager/logbroker).
       SubscribeLogs: subscribeLogsHandler({
@@ -180,6 +201,7 @@ export class Manager {
       }),
     );
     const m = new Manager(rs, writer, ca, peers, server, localServer, reconciler, leaders, o.controlSocket, o.keyring, events, log);
+    self = m;
     try {
       await bind(server, o.listenAddr, serverCredentials(o.tls));
       // A socket left by a daemon that was killed would make the bind fail.

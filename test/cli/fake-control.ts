@@ -370,6 +370,7 @@ export class FakeControl {
     UpdateConfig: notHere('config'),
     RemoveConfig: notHere('config'),
     RotateConfig: notHere('config'),
+    ConsoleLogin: notHere('console'),
   };
 
   private implementation(): grpc.UntypedServiceImplementation {

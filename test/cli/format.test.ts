@@ -197,9 +197,9 @@ test('target resolution: --host, FLOTILLA_HOST, data dir', () => {
 test('join instructions and address', () => {
   assert.equal(joinInstructions('worker', 'T', '10.0.0.1:4242'), 'To add a worker to this cluster, run the following command:\n\n    flotilla join --token T 10.0.0.1:4242\n');
   const m = (addr: string, reachability: control.Reachability__Output) => ({ nodeId: 'n', raftId: 'r', addr, leader: false, reachability });
-  assert.equal(joinAddress({ leaderId: 'l', leaderAddr: '10.0.0.9:4242', selfId: '', term: 2, managers: [m('10.0.0.1:4242', 2)] }), '10.0.0.9:4242');
-  assert.equal(joinAddress({ leaderId: '', leaderAddr: '', selfId: '', term: 2, managers: [m('10.0.0.1:4242', 1), m('10.0.0.2:4242', 2)] }), '10.0.0.2:4242');
-  assert.equal(joinAddress({ leaderId: '', leaderAddr: '', selfId: '', term: 2, managers: [] }), undefined);
+  assert.equal(joinAddress({ leaderId: 'l', leaderAddr: '10.0.0.9:4242', selfId: '', term: 2, raftIndex: 0, managers: [m('10.0.0.1:4242', 2)] }), '10.0.0.9:4242');
+  assert.equal(joinAddress({ leaderId: '', leaderAddr: '', selfId: '', term: 2, raftIndex: 0, managers: [m('10.0.0.1:4242', 1), m('10.0.0.2:4242', 2)] }), '10.0.0.2:4242');
+  assert.equal(joinAddress({ leaderId: '', leaderAddr: '', selfId: '', term: 2, raftIndex: 0, managers: [] }), undefined);
 });
 
 test('gRPC failures become one line that says what to do', () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { main } from '../../src/cli/main.js';
-import { CONTROL_UNARY_METHODS, loadControlProto } from '../../src/api/proto.js';
+import { CONTROL_LEADER_METHODS, loadControlProto } from '../../src/api/proto.js';
 import { EventJournal } from '../../src/manager/events/journal.js';
 import { eventsHandler } from '../../src/manager/events/stream.js';
 import { withStrictWire } from '../../src/common/strict-wire.js';
@@ -42,7 +42,7 @@ export async function startManagerServer(now: () => number, prefix = 'flotilla-c
   const impl: grpc.UntypedServiceImplementation = {};
   const events = new EventJournal(manager.local.store, now);
   events.start();
-  for (const method of CONTROL_UNARY_METHODS) {
+  for (const method of CONTROL_LEADER_METHODS) {
     impl[method] = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       const handler = manager.control[method] as (req: unknown) => Promise<unknown>;
       handler.call(manager.control, call.request).then(

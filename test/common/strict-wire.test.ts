@@ -312,8 +312,8 @@ test('every method of every service has a strict deserializer that never throws'
     }
   }
   // Control: 20, and issue 17's 12 secret and config methods and 3 of autolock;
-  // issue 18's Control.Events, Control.SubscribeLogs and Dispatcher.PublishLogs.
-  assert.equal(methods, 20 + 12 + 3 + 3 + 2 + 3 + 2 + 3);
+  // issue 18's Control.Events, Control.SubscribeLogs and Dispatcher.PublishLogs; issue 19's Control.ConsoleLogin.
+  assert.equal(methods, 20 + 12 + 3 + 3 + 2 + 3 + 2 + 3 + 1);
 });
 
 test('strictDeserializer turns a decoder error into a MalformedRequest', () => {

@@ -141,6 +141,8 @@ const READS = new Set([
   'ListConfigs',
   'Events',
   'SubscribeLogs',
+  // Mints a login link in the answering manager's memory: nothing in the store changes.
+  'ConsoleLogin',
 ]);
 const code = (c: number): string => grpc.status[c] ?? String(c);
 const MiB = 1024 * 1024;

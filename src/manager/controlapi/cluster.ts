@@ -80,7 +80,7 @@ export class ClusterApi extends KindApi {
       const ms = this.managerStatus(id);
       return { nodeId: id, raftId: id, addr: ms.addr, leader: ms.leader, reachability: reachabilityToProto(ms.reachability) };
     });
-    return { leaderId: st.leader, leaderAddr: st.leader ? (st.addresses[st.leader] ?? '') : '', term: st.term, managers, selfId: st.id };
+    return { leaderId: st.leader, leaderAddr: st.leader ? (st.addresses[st.leader] ?? '') : '', term: st.term, managers, selfId: st.id, raftIndex: st.commit };
   }
 }
 

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { NotLeaderError } from '../../raft/errors.js';
 import { ApiError, toGrpcStatus } from '../grpc-status.js';
-import { CONTROL_UNARY_METHODS, type ControlUnaryMethod } from '../../api/proto.js';
+import { CONTROL_LEADER_METHODS, type ControlLeaderMethod } from '../../api/proto.js';
 import { isServiceError, notDelivered, unary, type PeerClients } from '../peer-clients.js';
 import type { ReplicatedStore } from '../replicated-store.js';
 import type { ControlService } from './service.js';
@@ -32,7 +32,7 @@ export function statusOf(err: unknown, rs: ReplicatedStore): Partial<grpc.Status
 /** The unary methods; the streaming ones (CONTROL_STREAM_METHODS) are added by the manager, each served locally. */
 export function controlImplementation(o: ControlProxyOptions): grpc.UntypedServiceImplementation {
   const impl: grpc.UntypedServiceImplementation = {};
-  for (const method of CONTROL_UNARY_METHODS) {
+  for (const method of CONTROL_LEADER_METHODS) {
     impl[method] = (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       serve(o, method, call).then(
         (res) => cb(null, res),
@@ -46,7 +46,7 @@ export function controlImplementation(o: ControlProxyOptions): grpc.UntypedServi
   return impl;
 }
 
-async function serve(o: ControlProxyOptions, method: ControlUnaryMethod, call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>): Promise<unknown> {
+async function serve(o: ControlProxyOptions, method: ControlLeaderMethod, call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>): Promise<unknown> {
   const callDeadline = call.getDeadline();
   const deadlineMs = callDeadline instanceof Date ? callDeadline.getTime() : Number.isFinite(callDeadline) ? callDeadline : Infinity;
   const deadline = Math.min(deadlineMs, Date.now() + MAX_WAIT_MS);

@@ -8,7 +8,7 @@
 // secrets.ts, configs.ts, cluster.ts; what they share is in common.ts and
 // file-objects.ts), composed here into the one service the server registers: a new kind is a new file and its methods' lines below.
 import type { Logger } from 'pino';
-import type { ControlUnaryMethod } from '../../api/proto.js';
+import type { ControlLeaderMethod } from '../../api/proto.js';
 import type { LeaderWriter } from '../leader-writer.js';
 import type { ReplicatedStore } from '../replicated-store.js';
 import { ClusterApi } from './cluster.js';
@@ -21,8 +21,8 @@ import { TasksApi } from './tasks.js';
 
 type Req = Record<string, unknown>;
 
-/** Every unary method of the Control service (api/proto.ts CONTROL_UNARY_METHODS), each served by its object kind (Events: src/manager/events). */
-export class ControlService implements Record<ControlUnaryMethod, unknown> {
+/** Every unary method of the Control service (api/proto.ts CONTROL_LEADER_METHODS), each served by its object kind (Events: src/manager/events). */
+export class ControlService implements Record<ControlLeaderMethod, unknown> {
   private readonly nodes: NodesApi;
   private readonly services: ServicesApi;
   private readonly tasks: TasksApi;
