@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_TEST_IMAGE, missingClause, planMachine, type EngineProbe, type MachineProbes } from '../../src/tools/machine-check.js';
-import { ensureMachine, onPath, probeEngine, probeMachine, type MachineDeps } from '../../src/tools/machine-setup.js';
+import { ensureMachine, onPath, probeEngine, probeMachine, runSetupScript, type MachineDeps } from '../../src/tools/machine-setup.js';
 import { packageRoot } from '../../src/common/protos.js';
 
 const IMAGE = DEFAULT_TEST_IMAGE;
@@ -184,6 +184,14 @@ test('probes: the image is looked for by name (FLOTILLA_TEST_IMAGE names another
   assert.deepEqual(probeMachine({ PATH: dir }), { engine: 'answers', imageName: IMAGE, image: true, root, aptGet: true });
   assert.deepEqual(probeMachine({ PATH: dir, FLOTILLA_TEST_IMAGE: 'other/image:1' }), { engine: 'answers', imageName: 'other/image:1', image: false, root, aptGet: true });
   assert.deepEqual(probeMachine({ PATH: fakeBin(t, undefined) }), { engine: 'no-cli', imageName: IMAGE, image: false, root, aptGet: false });
+});
+
+test('runSetupScript: runs the script with bash and returns its exit code', (t) => {
+  const dir = fakeBin(t, undefined);
+  writeFileSync(join(dir, 'ok.sh'), '[ "$FLAG" = yes ] || exit 4\n');
+  assert.equal(runSetupScript(join(dir, 'ok.sh'), { ...process.env, FLAG: 'yes' }), 0);
+  assert.equal(runSetupScript(join(dir, 'ok.sh'), { ...process.env, FLAG: 'no' }), 4);
+  assert.equal(runSetupScript(join(dir, 'missing.sh')), 127);
 });
 
 const LOCAL_CLUSTER = join(packageRoot(), 'dist', 'src', 'tools', 'local-cluster.js');
