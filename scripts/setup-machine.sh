@@ -2,10 +2,12 @@
 # Prepares a fresh Debian machine for flotilla's tests (run as root). Idempotent:
 # every step checks first and does nothing when its work is already done.
 #
-#  1. installs Debian's docker.io, busybox-static, iptables, docker-compose, and
-#     haproxy and wrk (the peer and the load generator of `npm run bench:mesh`)
-#     when missing; HAProxy must not run as a system service (the bench runs its
-#     own instance): one the package started is stopped and disabled;
+#  1. installs Debian's docker.io, busybox-static, iptables, docker-compose,
+#     haproxy and wrk (the peer and the load generator of `npm run bench:mesh`),
+#     iproute2, prometheus, and chromium with fonts-dejavu-core (the headless
+#     browser the console tests drive through playwright-core) when missing;
+#     HAProxy must not run as a system service (the bench runs its own
+#     instance): one the package started is stopped and disabled;
 #  2. starts dockerd in the background (log: /var/log/dockerd.log) when no engine
 #     answers, and waits, bounded, until one does;
 #  3. builds the offline test image flotilla/busybox:test with `docker import`
@@ -38,12 +40,16 @@ command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 # The metrics test: a real Prometheus scrapes the daemons, promtool checks their output.
 [[ -x /usr/bin/prometheus && -x /usr/bin/promtool ]] || missing+=(prometheus)
+# The console tests: Debian's chromium, headless, driven by playwright-core (never a downloaded browser), and DejaVu
+# named outright, so that screenshots render their text in the same font everywhere (fontconfig takes any of several).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if ! dpkg -s fonts-dejavu-core >/dev/null 2>&1; then missing+=(fonts-dejavu-core); fi
 if ((${#missing[@]} > 0)); then
   log "installing ${missing[*]} (Debian)"
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
-  log "docker.io, busybox-static, iptables, docker-compose, haproxy, wrk, iproute2 and prometheus are installed"
+  log "docker.io, busybox-static, iptables, docker-compose, haproxy, wrk, iproute2, prometheus, chromium and fonts-dejavu-core are installed"
 fi
 
 # Debian's haproxy package enables and starts its service where an init system
