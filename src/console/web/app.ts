@@ -142,6 +142,8 @@ async function start(): Promise<void> {
   }
   connectLive({
     snapshot: (s) => {
+      // A snapshot proves the stream is up even if its open event was missed.
+      setLive('live');
       applySnapshot(model, s);
       scheduleRender();
     },

@@ -8,7 +8,7 @@ import { errorMessage, showError, showStatus } from './notices.js';
 import { href } from './route.js';
 import { compareTasks, sortNodes } from './sort.js';
 import type { Availability, NodeView } from './types.js';
-import { facts, message, pageHeading, swap, taskTable, type Ctx, type View } from './view.js';
+import { facts, message, pageHeading, swap, TaskTable, type Ctx, type View } from './view.js';
 
 export function nodesView(ctx: Ctx): View {
   const body = h('div');
@@ -60,7 +60,8 @@ const AVAILABILITY_BUTTONS: [Availability, string, string][] = [
 export function nodeView(ctx: Ctx, idOrHostname: string): View {
   const heading = pageHeading(`Node ${idOrHostname}`);
   const body = h('div');
-  const tasks = h('div');
+  const taskTable = new TaskTable(`Tasks on ${idOrHostname}`, 'node-tasks', 'No tasks on this node.', 200);
+  const tasks = h('div', { hidden: true }, h('h2', null, 'Tasks'), taskTable.element);
   const buttons = AVAILABILITY_BUTTONS.map(([availability, label, testid]) =>
     h('button', { type: 'button', 'data-testid': testid, onclick: () => void setAvailability(availability) }, label),
   );
@@ -90,7 +91,7 @@ export function nodeView(ctx: Ctx, idOrHostname: string): View {
   return {
     title: () => `Node ${shown?.hostname ?? idOrHostname}`,
     mount(root) {
-      root.append(heading, body, actions, h('h2', null, 'Tasks'), tasks);
+      root.append(heading, body, actions, tasks);
     },
     update() {
       const { model } = ctx;
@@ -98,7 +99,7 @@ export function nodeView(ctx: Ctx, idOrHostname: string): View {
       actions.hidden = !shown;
       if (!model.loaded) return swap(body, message('Loading the node…'));
       if (!shown) {
-        tasks.replaceChildren();
+        tasks.hidden = true;
         return swap(body, message(`No such node: ${idOrHostname}. It may have been removed; see the node list.`));
       }
       const n = shown;
@@ -125,7 +126,8 @@ export function nodeView(ctx: Ctx, idOrHostname: string): View {
         ]),
       );
       const list = nodeTasks(model, n.id).sort(compareTasks);
-      swap(tasks, list.length === 0 ? message('No tasks on this node.') : taskTable(`Tasks on ${n.hostname}`, list, model.nodes, now, 'node-tasks'));
+      tasks.hidden = false;
+      taskTable.update(list, model.nodes, now);
     },
   };
 }

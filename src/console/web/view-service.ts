@@ -12,13 +12,18 @@ import { href } from './route.js';
 import { splitTasks } from './sort.js';
 import type { ServiceView } from './types.js';
 import { updateCell } from './view-services.js';
-import { facts, message, pageHeading, swap, taskTable, type Ctx, type View } from './view.js';
+import { facts, message, pageHeading, swap, TaskTable, type Ctx, type View } from './view.js';
+
+/** History rows shown until "Show all": a long history (docker keeps 5 per slot) need not cost every live update. */
+const HISTORY_ROWS = 100;
 
 export function serviceView(ctx: Ctx, idOrName: string): View {
   const heading = pageHeading(`Service ${idOrName}`);
   const body = h('div');
   const update = h('div');
-  const tasks = h('div');
+  const currentTable = new TaskTable(`Current tasks of ${idOrName}`, 'current-tasks', 'No current tasks.');
+  const historyTable = new TaskTable(`Task history of ${idOrName}`, 'task-history', 'No task history.', HISTORY_ROWS);
+  const tasks = h('div', { hidden: true }, h('h2', null, 'Current tasks'), currentTable.element, h('h2', null, 'Task history'), historyTable.element);
   let shown: ServiceView | undefined;
   let logs: LogsPanel | null = null;
   const logsSlot = h('div');
@@ -137,7 +142,7 @@ export function serviceView(ctx: Ctx, idOrName: string): View {
   return {
     title: () => `Service ${shown?.name ?? idOrName}`,
     mount(root) {
-      root.append(heading, body, h('h2', null, 'Update status'), update, actions, h('h2', null, 'Tasks'), tasks, logsSlot);
+      root.append(heading, body, h('h2', null, 'Update status'), update, actions, tasks, logsSlot);
     },
     update() {
       const { model } = ctx;
@@ -147,7 +152,7 @@ export function serviceView(ctx: Ctx, idOrName: string): View {
       if (!model.loaded) return swap(body, message('Loading the service…'));
       if (!s) {
         update.replaceChildren();
-        tasks.replaceChildren();
+        tasks.hidden = true;
         logs?.stop('ended: the service is gone');
         return swap(body, message(`No such service: ${idOrName}. It may have been removed; see the service list.`));
       }
@@ -200,12 +205,9 @@ export function serviceView(ctx: Ctx, idOrName: string): View {
         ),
       );
       const { current, history } = splitTasks(serviceTasks(model, s.id));
-      const frag = document.createDocumentFragment();
-      frag.append(
-        current.length === 0 ? message('No current tasks.') : taskTable(`Current tasks of ${s.name}`, current, model.nodes, now, 'current-tasks'),
-        history.length === 0 ? message('No task history.') : taskTable(`Task history of ${s.name}`, history, model.nodes, now, 'task-history'),
-      );
-      swap(tasks, frag);
+      tasks.hidden = false;
+      currentTable.update(current, model.nodes, now);
+      historyTable.update(history, model.nodes, now);
     },
     unmount() {
       logs?.stop('closed');

@@ -9,12 +9,13 @@ import { errorMessage } from './notices.js';
 import { href } from './route.js';
 import { compareTasksNewestFirst } from './sort.js';
 import type { TaskHistory, TaskView } from './types.js';
-import { facts, message, pageHeading, swap, taskTable, type Ctx, type View } from './view.js';
+import { facts, message, pageHeading, swap, TaskTable, type Ctx, type View } from './view.js';
 
 export function taskView(ctx: Ctx, id: string): View {
   const heading = pageHeading(`Task ${shortId(id)}`);
   const body = h('div');
-  const slot = h('div');
+  const slotTable = new TaskTable(`Slot history of task ${shortId(id)}`, 'slot-history', 'No other task in this slot.');
+  const slot = h('div', null, h('h2', null, 'Slot history'), slotTable.element);
   const logsSlot = h('div');
   let fetched: TaskHistory | null = null;
   let failure = '';
@@ -46,12 +47,13 @@ export function taskView(ctx: Ctx, id: string): View {
   const view: View = {
     title: () => `Task ${fetched ? fetched.task.name : shortId(id)}`,
     mount(root) {
-      root.append(heading, body, h('h2', null, 'Slot history'), slot, logsSlot);
+      slot.hidden = true;
+      root.append(heading, body, slot, logsSlot);
       void load();
     },
     update() {
       if (failure) {
-        slot.replaceChildren();
+        slot.hidden = true;
         return swap(body, message(failure));
       }
       if (!fetched) return swap(body, message('Loading the task…'));
@@ -78,7 +80,8 @@ export function taskView(ctx: Ctx, id: string): View {
           ['Updated', ago(task.updatedAt, now)],
         ]),
       );
-      swap(slot, taskTable(`History of slot ${task.slot || task.nodeId}`, history, ctx.model.nodes, now, 'slot-history'));
+      slot.hidden = false;
+      slotTable.update(history, ctx.model.nodes, now);
       if (!logs) {
         logs = new LogsPanel(logsUrl(task.serviceId, task.id), `Logs of ${task.name}`);
         logsSlot.replaceChildren(logs.element);

@@ -1,7 +1,7 @@
 // What every page of the console is: mounted once when its route is entered
 // (static parts: forms, the logs panel), updated whenever the model changes
 // (the parts that show live data, rebuilt in one pass), unmounted on leave.
-import { badge, h, stateKind, table, time } from './dom.js';
+import { badge, h, stateKind, time } from './dom.js';
 import { shortId, stateAgo, taskNote } from './format.js';
 import type { Model } from './model.js';
 import { href } from './route.js';
@@ -40,26 +40,113 @@ export function facts(pairs: [string, Node | string | number][]): HTMLElement {
   );
 }
 
-/** Rows of tasks, as docker service ps prints them. `nodes` names each task's node. */
-export function taskTable(caption: string, tasks: TaskView[], nodes: Map<string, NodeView>, now: number, testid: string): HTMLElement {
-  const frag = document.createDocumentFragment();
-  for (const t of tasks) {
-    const node = nodes.get(t.nodeId);
-    frag.appendChild(
+const TASK_COLUMNS: [string, string][] = [
+  ['ID', 'col-id'],
+  ['Name', 'col-name'],
+  ['Image', 'col-image'],
+  ['Node', 'col-node'],
+  ['Desired state', 'col-desired'],
+  ['Current state', 'col-state'],
+  ['Error / message', 'col-note'],
+];
+
+interface TaskRow {
+  task: TaskView;
+  nodeName: string;
+  stateText: string;
+  tr: HTMLTableRowElement;
+}
+
+/**
+ * A table of tasks, as docker service ps prints them, kept across live updates: a row is rebuilt only when its
+ * task object, its node's name or its "x ago" text changed, and when the order is unchanged the rebuilt rows are
+ * replaced in place. A patch touching a few of 1,000 tasks so costs a few rows, not the whole table (whose
+ * layout, fixed by its column widths, does not depend on the rows' content).
+ */
+export class TaskTable {
+  readonly element: HTMLElement;
+  private readonly tbody = h('tbody');
+  private readonly empty: HTMLElement;
+  private readonly wrap: HTMLElement;
+  private rows = new Map<string, TaskRow>();
+  private order: string[] = [];
+  private readonly more: HTMLElement;
+  private readonly moreText = h('span');
+  private showAll = false;
+  private last: { tasks: TaskView[]; nodes: Map<string, NodeView>; now: number } | null = null;
+
+  /** `limit`: at most this many rows until the operator asks for all (a long history need not cost every update). */
+  constructor(caption: string, testid: string, emptyText: string, private readonly limit = Infinity) {
+    this.empty = message(emptyText);
+    const button = h('button', { type: 'button', class: 'quiet-light', 'data-testid': `${testid}-show-all` }, 'Show all');
+    button.addEventListener('click', () => {
+      this.showAll = true;
+      if (this.last) this.update(this.last.tasks, this.last.nodes, this.last.now);
+    });
+    this.more = h('p', { class: 'table-more', hidden: true }, this.moreText, ' ', button);
+    this.wrap = h(
+      'div',
+      { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': caption },
       h(
-        'tr',
-        { 'data-testid': `task-row-${t.id}` },
-        h('td', null, h('a', { href: href('tasks', t.id), class: 'mono' }, shortId(t.id))),
-        h('td', null, t.name),
-        h('td', { class: 'wrap' }, t.image),
-        h('td', null, node ? h('a', { href: href('nodes', node.id) }, node.hostname) : t.nodeId ? shortId(t.nodeId) : ''),
-        h('td', null, badge(t.desiredState, stateKind(t.desiredState))),
-        h('td', { 'data-testid': 'task-state' }, time(t.stateSince, stateAgo(t.state, t.stateSince, now))),
-        h('td', { class: 'wrap' }, taskNote(t)),
+        'table',
+        { class: 'tasks-table', 'data-testid': testid },
+        h('caption', { class: 'visually-hidden' }, caption),
+        h('colgroup', null, TASK_COLUMNS.map(([, cls]) => h('col', { class: cls }))),
+        h('thead', null, h('tr', null, TASK_COLUMNS.map(([t]) => h('th', { scope: 'col' }, t)))),
+        this.tbody,
       ),
     );
+    this.element = h('div', null, this.empty, this.more);
   }
-  return table(caption, ['ID', 'Name', 'Image', 'Node', 'Desired state', 'Current state', 'Error / message'], frag, { testid });
+
+  update(all: TaskView[], nodes: Map<string, NodeView>, now: number): void {
+    this.last = { tasks: all, nodes, now };
+    const cut = !this.showAll && all.length > this.limit;
+    const tasks = cut ? all.slice(0, this.limit) : all;
+    this.more.hidden = !cut;
+    if (cut) this.moreText.textContent = `Showing ${this.limit} of ${all.length}.`;
+    const next = new Map<string, TaskRow>();
+    const changed: TaskRow[] = [];
+    for (const t of tasks) {
+      const nodeName = nodes.get(t.nodeId)?.hostname ?? '';
+      const stateText = stateAgo(t.state, t.stateSince, now);
+      const old = this.rows.get(t.id);
+      if (old && old.task === t && old.nodeName === nodeName && old.stateText === stateText) {
+        next.set(t.id, old);
+        continue;
+      }
+      const row = { task: t, nodeName, stateText, tr: taskRow(t, nodeName, stateText) };
+      next.set(t.id, row);
+      if (old) changed.push(row);
+    }
+    const sameOrder = tasks.length === this.order.length && tasks.every((t, i) => this.order[i] === t.id);
+    if (sameOrder) {
+      // Only replaced rows move: swap each in place of its predecessor (same id, same position).
+      for (const row of changed) this.rows.get(row.task.id)?.tr.replaceWith(row.tr);
+    } else {
+      const frag = document.createDocumentFragment();
+      for (const t of tasks) frag.appendChild((next.get(t.id) as TaskRow).tr);
+      this.tbody.replaceChildren(frag);
+    }
+    this.rows = next;
+    this.order = tasks.map((t) => t.id);
+    const showTable = tasks.length > 0;
+    if (this.element.firstChild !== (showTable ? this.wrap : this.empty)) this.element.replaceChildren(showTable ? this.wrap : this.empty, this.more);
+  }
+}
+
+function taskRow(t: TaskView, nodeName: string, stateText: string): HTMLTableRowElement {
+  return h(
+    'tr',
+    { 'data-testid': `task-row-${t.id}` },
+    h('td', null, h('a', { href: href('tasks', t.id), class: 'mono' }, shortId(t.id))),
+    h('td', { class: 'wrap' }, t.name),
+    h('td', { class: 'wrap' }, t.image),
+    h('td', { class: 'wrap' }, nodeName ? h('a', { href: href('nodes', t.nodeId) }, nodeName) : t.nodeId ? shortId(t.nodeId) : ''),
+    h('td', null, badge(t.desiredState, stateKind(t.desiredState))),
+    h('td', { 'data-testid': 'task-state' }, time(t.stateSince, stateText)),
+    h('td', { class: 'wrap' }, taskNote(t)),
+  );
 }
 
 /**
