@@ -40,7 +40,7 @@ export function eventsView(ctx: Ctx): View {
 function eventItem(e: ClusterEvent, now: number): HTMLElement {
   const attrs = Object.keys(e.attributes ?? {})
     .sort()
-    .filter((k) => k !== 'name')
+    .filter((k) => k !== 'name' && e.attributes[k] !== '')
     .map((k) => `${k}=${e.attributes[k]}`)
     .join(', ');
   return h(
