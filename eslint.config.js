@@ -13,6 +13,18 @@ const impure = [
   { name: 'console', message: 'the Raft core does no I/O' },
 ];
 
+// The browser globals the web console uses (written out rather than taken from a package the project does not
+// depend on directly).
+const browserGlobals = Object.fromEntries(
+  [
+    'window', 'document', 'location', 'history', 'navigator', 'fetch', 'EventSource', 'MessageEvent', 'Event', 'Response',
+    'Headers', 'URL', 'URLSearchParams', 'Node', 'Element', 'HTMLElement', 'HTMLInputElement', 'HTMLTextAreaElement',
+    'HTMLSelectElement', 'HTMLButtonElement', 'HTMLAnchorElement', 'HTMLHeadingElement', 'DocumentFragment', 'CSS',
+    'requestAnimationFrame', 'cancelAnimationFrame', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval',
+    'performance', 'queueMicrotask', 'console',
+  ].map((name) => [name, 'readonly']),
+);
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'src/api/gen/**'] },
   js.configs.recommended,
@@ -34,6 +46,43 @@ export default tseslint.config(
   // Import boundaries (DESIGN.md, "Layout"): imports flow one way, cli -> api client; daemon -> manager, worker, network;
   // manager -> raft, api; worker -> api; raft/core -> nothing. Each block names what its folder may not import.
   ...boundaries(),
+  // The web console's browser app: browser globals, none of node's; it imports only its own modules (one flat
+  // folder, served as /console/assets/NAME.js) and knows the server only through the HTTP contract. Text goes in
+  // through textContent (never parsed as HTML) and nothing is evaluated: the console's CSP would refuse it anyway.
+  {
+    files: ['src/console/web/**/*.ts'],
+    languageOptions: {
+      globals: {
+        ...browserGlobals,
+        process: 'off',
+        Buffer: 'off',
+        setImmediate: 'off',
+      },
+    },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!\\./[\\w.-]+\\.js$)',
+              message: 'the browser app imports only its own modules (./NAME.js, with the extension the browser needs): it knows the server through the HTTP contract alone (console-api.md)',
+            },
+          ],
+        },
+      ],
+      'no-restricted-properties': [
+        'error',
+        { property: 'innerHTML', message: 'build elements with h() and put text in with textContent' },
+        { property: 'outerHTML', message: 'build elements with h() and put text in with textContent' },
+        { property: 'insertAdjacentHTML', message: 'build elements with h() and put text in with textContent' },
+        { object: 'document', property: 'write', message: 'build elements with h()' },
+      ],
+      'no-eval': 'error',
+      'no-implied-eval': 'error',
+      'no-new-func': 'error',
+    },
+  },
   {
     files: ['src/raft/core/**/*.ts', 'src/raft/types.ts', 'src/raft/errors.ts'],
     rules: {

@@ -33,6 +33,9 @@ test('the lint rule refuses an import across a boundary and accepts one along th
     ['src/cli/connection.ts', '../manager/ca/ca.js', /only for the node mTLS credentials/],
     ['src/daemon/x.ts', '../cli/main.js', /never imports the CLI/],
     ['src/testing/x.ts', '../tools/chaos.js', /do not import the shipped commands/],
+    ['src/console/web/x.ts', '../server/api.js', /the browser app imports only its own modules/],
+    ['src/console/web/x.ts', '../../api/objects.js', /the browser app imports only its own modules/],
+    ['src/console/web/x.ts', './format', /with the extension the browser needs/],
   ];
   for (const [file, from, why] of refused) {
     assert.match(await boundaryError(eslint, file, `import { a } from '${from}';\nexport const b = a;\n`), why, `${file} importing ${from}`);
@@ -44,6 +47,7 @@ test('the lint rule refuses an import across a boundary and accepts one along th
     ['src/cli/connection.ts', '../manager/ca/tls.js'],
     ['src/daemon/x.ts', '../worker/agent.js'],
     ['src/tools/x.ts', '../testing/prng.js'],
+    ['src/console/web/x.ts', './format.js'],
   ];
   for (const [file, from] of accepted) {
     assert.equal(await boundaryError(eslint, file, `import { a } from '${from}';\nexport const b = a;\n`), '', `${file} importing ${from}`);
