@@ -130,9 +130,7 @@ export class WebConsole {
     }
     const clean = normalize(decoded);
     if (clean.startsWith('..') || clean.startsWith(sep) || clean.split(sep).some((p) => p.startsWith('.')) || decoded.includes('\0')) return jsonError(res, 404, `no such asset: ${rel}`);
-    for (const candidate of [join('assets', clean), clean]) {
-      if (candidate !== 'index.html' && (await this.file(res, candidate, false))) return;
-    }
+    if (await this.file(res, join('assets', clean), false)) return;
     jsonError(res, 404, `no such asset: ${rel}`);
   }
 

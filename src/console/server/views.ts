@@ -162,7 +162,8 @@ export function nodeView(n: Node): NodeView {
     reachability: n.managerStatus ? n.managerStatus.reachability : null,
     labels: { ...n.labels },
     engineLabels: { ...(n.description.engineLabels ?? {}) },
-    nanoCpus: n.description.cpus,
+    // NodeDescription.cpus counts CPUs; the view speaks in nano CPUs, as docker's NanoCPUs.
+    nanoCpus: n.description.cpus * 1e9,
     memoryBytes: n.description.memoryBytes,
     engineVersion: n.description.engineVersion,
     os: n.description.platform.os,

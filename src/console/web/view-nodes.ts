@@ -26,7 +26,7 @@ export function nodesView(ctx: Ctx): View {
         body,
         model.nodes.size === 0
           ? message('No nodes.')
-          : table('Nodes', ['Hostname', 'Role', 'Availability', 'State', 'Manager status', 'Engine', 'CPUs', 'Memory', 'Labels'], rows, {
+          : table('Nodes', ['Hostname', 'Address', 'Role', 'Availability', 'State', 'Manager status', 'Engine', 'CPUs', 'Memory', 'Labels'], rows, {
               testid: 'nodes',
               hideCaption: true,
             }),
@@ -38,8 +38,10 @@ export function nodesView(ctx: Ctx): View {
 function nodeRow(n: NodeView): HTMLElement {
   return h(
     'tr',
-    { 'data-testid': `node-row-${n.hostname}` },
+    { 'data-testid': `node-row-${n.id}` },
     h('th', { scope: 'row' }, h('a', { href: href('nodes', n.id) }, n.hostname)),
+    // Several nodes of one host share its hostname: the address tells them apart.
+    h('td', { class: 'mono' }, n.addr),
     h('td', null, n.role),
     h('td', { 'data-testid': 'availability' }, badge(n.availability, stateKind(n.availability))),
     h('td', { 'data-testid': 'state' }, badge(n.state, stateKind(n.state))),
