@@ -178,6 +178,38 @@ test('a worker killed with -9 shows Down on the nodes page within seconds', { sk
   await accessible('the events page');
 });
 
+test('drain and activate a node, change an image, see the failed tasks, roll back: each from the page, each seen by the CLI', { skip }, async () => {
+  const worker = workerIds[0];
+  const availability = async (): Promise<string> => (await c.cliOk(0, ['node', 'inspect', worker, '--format', '{{.Spec.Availability}}'])).stdout.trim();
+  await page.goto(`${CONSOLE}#/nodes/${worker}`);
+  await page.getByTestId('drain-button').click();
+  await c.waitFor(async () => (await availability()) === 'drain', 15_000, 'the worker drained');
+  await page.getByTestId('activate-button').click();
+  await c.waitFor(async () => (await availability()) === 'active', 15_000, 'the worker active again');
+  await shoot('node');
+  await accessible('a node page');
+
+  const image = async (): Promise<string> => (await c.cliOk(0, ['service', 'inspect', SERVICE, '--format', '{{.Spec.TaskTemplate.ContainerSpec.Image}}'])).stdout.trim();
+  await page.goto(`${CONSOLE}#/services/${SERVICE}`);
+  await page.getByTestId('image-input').fill('flotilla/missing:1');
+  await page.getByTestId('image-submit').click();
+  await c.waitFor(async () => (await image()) === 'flotilla/missing:1', 15_000, 'the new image in the spec');
+  // Its first task cannot start: the page shows it, and the task's page its error.
+  const failed = async (): Promise<string | undefined> =>
+    (await c.storedTasks(0, SERVICE)).find((t) => t.spec.container.image === 'flotilla/missing:1' && t.status.err !== '')?.id;
+  await c.waitFor(async () => (await failed()) !== undefined, 60_000, 'a task of the missing image with an error');
+  await page.goto(`${CONSOLE}#/tasks/${await failed()}`);
+  await page.getByTestId('task-error').filter({ hasText: /missing/ }).waitFor({ timeout: 10_000 });
+  await shoot('task');
+  await accessible('a task page');
+
+  await page.goto(`${CONSOLE}#/services/${SERVICE}`);
+  await page.getByTestId('rollback-button').click();
+  await c.waitFor(async () => (await image()) === TEST_IMAGE, 15_000, 'the previous image back in the spec');
+  await c.waitFor(async () => /^counter 3\/3\b/m.test(await serviceLs()), 60_000, '`service ls` showing counter 3/3 after the rollback');
+  await page.getByTestId('update-status').filter({ hasText: /rollback/i }).waitFor({ timeout: 15_000 });
+});
+
 test('a forged cross-site write is refused and changes nothing', { skip }, async () => {
   // A page of another origin that posts to the console as a form would (no custom header can be sent cross-site
   // without a CORS preflight the console never answers) and with fetch.
@@ -228,5 +260,9 @@ test('the create form: the CLI’s own errors, one line, the form kept; then a s
   await form.locator('[name="name"]').fill('web');
   await page.getByTestId('create-submit').click();
   await c.waitFor(async () => /^web /m.test(await serviceLs()), 15_000, '`service ls` showing web');
+  // Created, the app opens its page; remove it from there.
+  await page.getByTestId('remove-button').click();
+  await page.getByTestId('remove-confirm').click();
+  await c.waitFor(async () => !/^web /m.test(await serviceLs()), 15_000, '`service ls` without web');
   assert.deepEqual(cspViolations, [], 'no content security policy violation');
 });
