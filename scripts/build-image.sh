@@ -46,8 +46,8 @@ if ldd "$BUSYBOX" >/dev/null 2>&1; then die "$BUSYBOX is dynamically linked: ins
 # --- 1. dist ---------------------------------------------------------------------
 MAIN_JS=dist/src/cli/main.js
 if [[ ! -f $MAIN_JS ]] || [[ -n "$(find src -name '*.ts' -newer "$MAIN_JS" -print -quit)" ]]; then
-  log "dist/ is missing or older than src/: node scripts/gen-api.js && npx tsc -p tsconfig.json"
-  node scripts/gen-api.js && npx tsc -p tsconfig.json || die "the TypeScript build failed: fix it, then run this script again"
+  log "dist/ is missing or older than src/: node scripts/gen-api.js && npx tsc -p tsconfig.json && node scripts/build-web.js"
+  node scripts/gen-api.js && npx tsc -p tsconfig.json && node scripts/build-web.js || die "the TypeScript build failed: fix it, then run this script again"
 else
   log "dist/ is up to date"
 fi
