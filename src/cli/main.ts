@@ -42,6 +42,7 @@ const COMMANDS = new Map<string, () => Promise<CommandGroup | CommandDef>>([
   ['unlock', async () => (await import('./lock-commands.js')).UNLOCK],
   ['events', async () => (await import('./events-command.js')).EVENTS],
   ['console', async () => (await import('./console-command.js')).CONSOLE],
+  ['stack', async () => (await import('./stack-commands.js')).STACK_GROUP],
 ]);
 
 function isGroup(c: CommandGroup | CommandDef): c is CommandGroup {
@@ -63,6 +64,7 @@ Operator commands (talk to a manager):
   network      manage the networks services attach to (create, ls, inspect, rm)
   secret       manage secrets tasks read as files (create, ls, inspect, rm, rotate)
   config       manage configs tasks read as files (create, ls, inspect, rm, rotate)
+  stack        deploy applications from compose files (deploy, ls, services, ps, rm)
   join-token   print the command that adds a worker or a manager
   unlock-key   show or rotate the unlock key (autolock)
   unlock       unlock a manager that restarted locked
