@@ -5,7 +5,7 @@
 // file, env_file, secret and config files). Every failure is a StackFileError
 // of one line naming the file, the service and the key.
 import path from 'node:path';
-import { parseDocument } from 'yaml';
+import { parseDocument, visit, type Tags } from 'yaml';
 import { convertService, DEPRECATED_PROPERTIES, objectName, listOrDict, UNSUPPORTED_PROPERTIES, type ConvertContext, type Obj, type Path } from './convert.js';
 import { StackFileError, pathText } from './errors.js';
 import { interpolateTree, parseEnvFile } from './interpolate.js';
@@ -20,15 +20,22 @@ export interface LoadOptions {
 
 const isObj = (x: unknown): x is Obj => x !== null && typeof x === 'object' && !Array.isArray(x);
 
+// YAML as docker's go-yaml v2 reads it: 1.1 (0644 is octal, yes/on are
+// true), but without 1.1's base-60 numbers and timestamps, which go-yaml
+// leaves as strings (`- 8080:80` is a port mapping, not 484880).
+const yamlTags = (tags: Tags): Tags => tags.filter((t) => !(typeof t === 'object' && (t.format === 'TIME' || t.tag === 'tag:yaml.org,2002:timestamp')));
+
 /** The YAML of one file as plain data; a syntax error is one line with its position. */
 function parseYaml(file: string, content: string): Obj {
-  const doc = parseDocument(content, { version: '1.1', merge: true, uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(content, { version: '1.1', merge: true, uniqueKeys: true, customTags: yamlTags });
   const err = doc.errors[0];
-  if (err) {
-    const pos = err.linePos?.[0];
-    const where = pos ? `line ${pos.line}, column ${pos.col}` : '';
-    throw new StackFileError(file, where, `invalid YAML: ${err.message.split('\n')[0]}`);
-  }
+  if (err) throw new StackFileError(file, '', `invalid YAML: ${err.message.split('\n')[0].replace(/:$/, '')}`);
+  // The 1.1 float pattern of the yaml package reads "." or "._" as NaN; go-yaml only reads .nan so.
+  visit(doc, {
+    Scalar(_key, node) {
+      if (typeof node.value === 'number' && Number.isNaN(node.value) && node.source !== undefined && !/^\.(?:nan|NaN|NAN)$/.test(node.source)) node.value = node.source;
+    },
+  });
   const data: unknown = doc.toJS({ maxAliasCount: 10_000 });
   if (data === null || data === undefined) throw new StackFileError(file, '', 'the file is empty: expected a compose file with services:');
   if (!isObj(data)) throw new StackFileError(file, '', 'expected a mapping of top-level keys (services:, networks:, ...)');

@@ -21,9 +21,27 @@ let compiled: ValidateFunction | undefined;
 function validator(): ValidateFunction {
   if (!compiled) {
     const ajv = new Ajv2019({ strict: false, allErrors: true, validateFormats: false, logger: false });
-    compiled = ajv.compile(COMPOSE_SPEC);
+    compiled = ajv.compile(forAjv(COMPOSE_SPEC) as object);
   }
   return compiled as ValidateFunction;
+}
+
+/**
+ * The vendored schema as ajv takes it: without "$schema" (it ends in '#',
+ * which ajv does not know as the 2019-09 meta-schema; the 2019 build checks
+ * against 2019-09 anyway) and without the draft-04 `id` annotations
+ * ("#/definitions/service"), which ajv 8 refuses; nothing refers to them.
+ */
+function forAjv(x: unknown, top = true): unknown {
+  if (Array.isArray(x)) return x.map((v) => forAjv(v, false));
+  if (x === null || typeof x !== 'object') return x;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(x)) {
+    if (top && k === '$schema') continue;
+    if (k === 'id' && typeof v === 'string') continue;
+    out[k] = forAjv(v, false);
+  }
+  return out;
 }
 
 // Values docker converts after interpolation (its interpolateTypeCastMapping),
