@@ -332,3 +332,13 @@ test('a StackFileError is a CliError: one line on stderr, exit code 1', () => {
 test('a service name too long for the cluster is refused at load', () => {
   assert.match(loadError(`services:\n  ${'s'.repeat(61)}: {image: x}\n`), /^\/app\/docker-compose\.yml: services\.s+: must be 1\.\.63 characters/);
 });
+
+test('YAML anchors and merge keys (x- extension fields) work as in docker', () => {
+  const m = load('x-common: &common\n  image: busybox\n  environment: {A: "1"}\nservices:\n  a:\n    <<: *common\n  b:\n    <<: *common\n    image: alpine\n');
+  assert.deepEqual(m.services.map((s) => [s.key, s.spec.taskTemplate.container.image, s.spec.taskTemplate.container.env]), [['a', 'busybox', ['A=1']], ['b', 'alpine', ['A=1']]]);
+});
+
+test('environment: a key alone takes the shell\'s value, or is left out when unset', () => {
+  const m = load('services:\n  a: {image: x, environment: [SET, UNSET, B=1]}\n', { env: { SET: 'v' } });
+  assert.deepEqual(m.services[0].spec.taskTemplate.container.env, ['B=1', 'SET=v']);
+});
