@@ -1,34 +1,41 @@
-// A stack as its compose files describe it, after loading (load.ts): what
-// the deployer (plan.ts, deploy.ts) turns into cluster objects.
+// What `stack deploy` makes of compose files: the services as complete
+// ServiceSpecs and the networks, volumes, secrets and configs they use, named
+// in the stack's namespace. Built by load.ts (pure); the deployer resolves the
+// names to ids and creates what is missing.
 import type { ServiceSpec } from '../../api/objects.js';
 
-/** docker's label of every object a stack creates: its value is the stack's name. */
+/** The label every object of a stack carries, as docker's. */
 export const STACK_NAMESPACE_LABEL = 'com.docker.stack.namespace';
+
+export type DependsOnCondition = 'service_started' | 'service_healthy' | 'service_completed_successfully';
 
 export interface StackModel {
   stack: string;
-  /** In file order. */
+  /** In file order (the first file's services first, then those later files add). */
   services: StackService[];
-  /** Every network the services use, `${stack}_default` included when a service names none. */
+  /** Every network the services use, incl. `${stack}_default` when a service names none. */
   networks: StackNetwork[];
+  /** Every named volume the services mount. */
   volumes: StackVolume[];
+  /** Every secret the services use. */
   secrets: StackFileObject[];
+  /** Every config the services use. */
   configs: StackFileObject[];
-  /** "Ignoring unsupported options: build" and the like, for stderr. */
+  /** What docker prints on stderr: "Ignoring unsupported options: build, links", ... */
   warnings: string[];
 }
 
 export interface StackService {
-  /** The key in the file: "web". */
+  /** The key under `services:` ("web"). */
   key: string;
   /**
-   * Named `${stack}_${key}`, labelled with STACK_NAMESPACE_LABEL. Its
-   * taskTemplate.networks hold network NAMES, and its secret and config
-   * references ids '' and full names: the deployer resolves them.
+   * name `${stack}_${key}`; labels hold STACK_NAMESPACE_LABEL and deploy.labels.
+   * taskTemplate.networks holds network NAMES (full names): the deployer swaps them for ids.
+   * container.secrets/configs carry id '' and the object's full name: the deployer fills the ids.
    */
   spec: ServiceSpec;
-  /** Keys of other services of the stack. */
-  dependsOn: { service: string; condition: 'service_started' | 'service_healthy' | 'service_completed_successfully' }[];
+  /** Keys of other services of the stack; no cycles (load refuses them). */
+  dependsOn: { service: string; condition: DependsOnCondition }[];
 }
 
 export interface StackNetwork {
@@ -48,7 +55,9 @@ export interface StackFileObject {
   key: string;
   name: string;
   external: boolean;
+  /** The file's bytes (absent when external). */
   data?: Buffer;
+  /** The file's path, resolved against the first compose file's directory (absent when external). */
   file?: string;
   labels: Record<string, string>;
 }
