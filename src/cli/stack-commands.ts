@@ -60,7 +60,8 @@ const deploy: CommandDef = {
     }
     const { loadStack } = await import('./stack/load.js');
     const model = loadStack(stack, files, { env: ctx.io.env, readFile: (p: string) => readFileSync(p) });
-    for (const w of model.warnings) ctx.io.err(`${w}\n`);
+    // docker prints a blank line after each.
+    for (const w of model.warnings) ctx.io.err(`${w}\n\n`);
     const control = ctx.control();
     if (ctx.flags.bool('dry-run')) {
       const [{ planDeploy, planText }, { readCluster }] = await Promise.all([import('./stack/plan.js'), import('./stack/deploy.js')]);
