@@ -514,3 +514,21 @@ export type StoreObject = KindMap[Kind];
 
 /** The kinds whose `spec.name` is unique (case-insensitively), as in SwarmKit. */
 export const NAMED_KINDS: readonly Kind[] = ['service', 'secret', 'config', 'cluster', 'network'];
+
+// ---------------------------------------------------------------------------
+// Stacks
+
+/** docker's label of every object a stack creates: its value is the stack's name (`stack deploy`). */
+export const STACK_NAMESPACE_LABEL = 'com.docker.stack.namespace';
+
+/**
+ * The short name a stack's service answers to on its networks, as docker
+ * stack deploy's network aliases: `web` for `app_web` labelled with stack
+ * `app`; none for a service of no stack.
+ */
+export function stackAlias(spec: { name: string; labels: Record<string, string> }): string | undefined {
+  const stack = spec.labels[STACK_NAMESPACE_LABEL];
+  if (!stack || !spec.name.startsWith(`${stack}_`) || spec.name.length === stack.length + 1) return undefined;
+  return spec.name.slice(stack.length + 1);
+}
+

@@ -264,11 +264,22 @@ export class NodeMesh {
   async resolve(q: DnsQuery): Promise<DnsAnswer | undefined> {
     const tasksOf = q.name.startsWith('tasks.') ? q.name.slice('tasks.'.length) : undefined;
     const name = tasksOf ?? q.name;
-    const entry = [...this.services.values()].find((s) => s.name.toLowerCase() === name);
-    if (!entry || entry.networkIds.length === 0) return undefined;
+    // A service's own name first, then its aliases (a stack's short names): the first that shares a network
+    // with the asker (two stacks may both have a `web`, each on its own networks).
+    const all = [...this.services.values()];
+    const candidates = [...all.filter((s) => s.name.toLowerCase() === name), ...all.filter((s) => (s.aliases ?? []).some((a) => a.toLowerCase() === name))];
+    if (candidates.length === 0) return undefined;
     const asker = await this.o.clientNetworks(q.client);
-    const shared = entry.networkIds.filter((n) => asker.has(n));
-    if (shared.length === 0) return undefined;
+    let entry: Entry | undefined;
+    let shared: string[] = [];
+    for (const s of candidates) {
+      shared = s.networkIds.filter((n) => asker.has(n));
+      if (shared.length > 0) {
+        entry = s;
+        break;
+      }
+    }
+    if (!entry) return undefined;
     if (tasksOf === undefined) {
       const vip = this.vips.get(entry.serviceId);
       return { kind: 'addresses', addresses: vip ? [vip] : [] };

@@ -4,9 +4,8 @@
 // the manager) and a worker, on two networks, with depends_on:
 // - every service runs; the database starts first, the web after the cache;
 //   the secret is a file in the database's container; the volume exists;
-// - a service reaches another on a network they share, by its full name
-//   (STACK_SERVICE; short names are not there yet), and not one it shares
-//   none with;
+// - a service reaches another on a network they share, by its short name
+//   (docker stack's alias) or its full one, and not one it shares none with;
 // - deploying the same file again changes no service (versions unchanged);
 //   changing one image updates only that service;
 // - --prune removes the service the file dropped; `stack rm` leaves nothing;
@@ -160,10 +159,13 @@ test('services reach those they share a network with, by name, and not the other
       return vip !== undefined && (await get(container, vip, port)) === answer;
     }, 30_000, `${name}:${port} to answer ${JSON.stringify(answer)} by name`);
   };
+  // By the service's short name (docker stack's network alias) and by its full name.
+  await reach(web, 'cache', 6379, 'cache\n');
   await reach(web, 'app_cache', 6379, 'cache\n');
   const worker = await runningContainer('app_worker');
-  await reach(worker, 'app_db', 5432, 'db\n');
-  // The web shares no network with the database: the name does not resolve there.
+  await reach(worker, 'db', 5432, 'db\n');
+  // The web shares no network with the database: neither name resolves there.
+  assert.equal(await resolve(web, 'db'), undefined);
   assert.equal(await resolve(web, 'app_db'), undefined);
 });
 

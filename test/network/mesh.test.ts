@@ -52,6 +52,7 @@ function entry(name: string, publishedPort: number, backends: { id: string; host
   return {
     serviceId: `svc-${name}`,
     name,
+    aliases: [],
     networkIds,
     ports: publishedPort ? [{ protocol: 0, targetPort: 80, publishedPort, publishMode: 0 }] : [],
     lbPolicy: 0,
@@ -135,6 +136,19 @@ test('a published port taken by someone else is not served, and is tried again a
   await mesh.apply(table(['t1', 't1b']));
   assert.equal(await ask(NODE, 18090), 'A', 'bound at the next change, once the port was free');
   await mesh.apply({ complete: false, services: [], removedServiceIds: ['svc-late'], hasNetworks: false, networks: [], vipBlock: '' });
+});
+
+test('a stack service answers to its short name on its own networks; the same short name in another stack is not it', async () => {
+  const a = await backend('A', '127.0.92.5');
+  const mine = { ...entry('app_web', 0, [{ id: 't21', ...a, ip: '172.30.0.5' }], ['net1']), aliases: ['web'] };
+  const theirs = { ...entry('other_web', 0, [{ id: 't22', ...a, ip: '172.31.0.5' }], ['net2']), aliases: ['web'] };
+  await mesh.apply({ complete: true, services: [theirs, mine], removedServiceIds: [], hasNetworks: true, networks: [], vipBlock: BLOCK });
+  const byName = await mesh.resolve({ name: 'app_web', type: 'A', client: '127.0.0.1' });
+  assert.ok(byName?.kind === 'addresses' && byName.addresses.length === 1, JSON.stringify(byName));
+  assert.deepEqual(await mesh.resolve({ name: 'web', type: 'A', client: '127.0.0.1' }), byName);
+  const tasks = await mesh.resolve({ name: 'tasks.web', type: 'A', client: '127.0.0.1' });
+  assert.deepEqual(tasks, await mesh.resolve({ name: 'tasks.app_web', type: 'A', client: '127.0.0.1' }));
+  assert.deepEqual(await mesh.resolve({ name: 'other_web', type: 'A', client: '127.0.0.1' }), undefined);
 });
 
 test('the DNS server leaves names of services on other networks to the upstreams', async () => {

@@ -4,8 +4,7 @@
 // names to ids and creates what is missing.
 import type { ServiceSpec } from '../../api/objects.js';
 
-/** The label every object of a stack carries, as docker's. */
-export const STACK_NAMESPACE_LABEL = 'com.docker.stack.namespace';
+export { STACK_NAMESPACE_LABEL } from '../../api/objects.js';
 
 export type DependsOnCondition = 'service_started' | 'service_healthy' | 'service_completed_successfully';
 

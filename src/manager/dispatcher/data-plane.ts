@@ -100,6 +100,7 @@ function entryToProto(e: EndpointsEntry): dispatcher.ServiceEndpoints__Output {
   return {
     serviceId: e.serviceId,
     name: e.name,
+    aliases: e.aliases,
     networkIds: e.networkIds,
     ports: e.ports.map(portConfigToProto),
     lbPolicy: enumToProto(LB_POLICIES, e.lbPolicy),

@@ -10,6 +10,7 @@
 // agent waits the service's drain period first (worker/task-runner.ts).
 import { parseIPv4Cidr } from '../../api/validate.js';
 import {
+  stackAlias,
   TaskState,
   type LbPolicy,
   type NetworkAttachment,
@@ -35,6 +36,8 @@ export interface BackendEntry {
 export interface EndpointsEntry {
   serviceId: string;
   name: string;
+  /** Other names it answers to (a stack's service: its short name). */
+  aliases: string[];
   networkIds: string[];
   /** Resolved: every ingress port has its published port. */
   ports: PortConfig[];
@@ -86,6 +89,7 @@ export function serviceEndpoints(service: Service, tasks: readonly Task[], nodeO
   return {
     serviceId: service.id,
     name: service.spec.name,
+    aliases: [stackAlias(service.spec)].filter((a): a is string => a !== undefined),
     networkIds: [...(service.spec.taskTemplate.networks ?? [])],
     ports: resolvedPorts(service),
     lbPolicy: service.spec.endpoint.lbPolicy ?? 'round-robin',

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { assignPublishedPorts, isBackend, nextVipBlock, serviceEndpoints, vipBlockCidr, vipBlockCount } from '../../../src/manager/dispatcher/endpoints.js';
-import { TaskState, type PortConfig, type Task, type TaskStatus } from '../../../src/api/objects.js';
+import { stackAlias, TaskState, type PortConfig, type Task, type TaskStatus } from '../../../src/api/objects.js';
 import { DEFAULT_NETWORK_CONFIG } from '../../../src/api/validate.js';
 import { node, service, task } from '../store-fixtures.js';
 
@@ -86,4 +86,12 @@ test("a node's VIP block: the lowest free one, its CIDR, none when the pool is f
   assert.equal(vipBlockCidr(cfg, 256), '');
   const small = { ...cfg, vipPool: '10.9.0.0/23', vipPoolMaskLength: 24 };
   assert.equal(nextVipBlock(small, new Set([1])), 0, 'one block for nodes, taken');
+});
+
+test("a stack's service answers to its short name: docker stack's network alias", () => {
+  assert.equal(stackAlias({ name: 'app_web', labels: { 'com.docker.stack.namespace': 'app' } }), 'web');
+  assert.equal(stackAlias({ name: 'app_web', labels: {} }), undefined);
+  assert.equal(stackAlias({ name: 'web', labels: { 'com.docker.stack.namespace': 'app' } }), undefined);
+  assert.equal(stackAlias({ name: 'app_', labels: { 'com.docker.stack.namespace': 'app' } }), undefined);
+  assert.equal(stackAlias({ name: 'my_app_web', labels: { 'com.docker.stack.namespace': 'my_app' } }), 'web');
 });
