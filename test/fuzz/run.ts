@@ -1,4 +1,4 @@
-// `npm run fuzz -- [--runs N] [--seed S] [--only cli|control] [--shrink-ms MS] [--report FILE]`:
+// `npm run fuzz -- [--runs N] [--seed S] [--only cli|control|compose] [--shrink-ms MS] [--report FILE]`:
 // the fuzz suites (test/fuzz/*.test.ts) with more cases than `npm test` runs,
 // and a new seed each time unless one is given. Prints the seed first (to
 // replay a failure: the same --seed and --runs), then each suite's findings,
@@ -26,7 +26,7 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  process.stdout.write('usage: npm run fuzz -- [--runs N] [--seed S] [--only cli|control] [--shrink-ms MS] [--report FILE]\n');
+  process.stdout.write('usage: npm run fuzz -- [--runs N] [--seed S] [--only cli|control|compose] [--shrink-ms MS] [--report FILE]\n');
   process.exit(0);
 }
 
@@ -44,8 +44,8 @@ const runs = int('runs', values.runs ?? process.env.FUZZ_RUNS, 200);
 const seed = int('seed', values.seed ?? process.env.FUZZ_SEED, Date.now() % 2 ** 31);
 const shrinkMs = int('shrink-ms', values['shrink-ms'] ?? process.env.FUZZ_SHRINK_MS, 30_000);
 const only = values.only;
-if (only !== undefined && only !== 'cli' && only !== 'control') {
-  process.stderr.write(`fuzz: --only is cli or control (got ${JSON.stringify(only.slice(0, 40))})\n`);
+if (only !== undefined && only !== 'cli' && only !== 'control' && only !== 'compose') {
+  process.stderr.write(`fuzz: --only is cli, control or compose (got ${JSON.stringify(only.slice(0, 40))})\n`);
   process.exit(2);
 }
 
@@ -60,7 +60,7 @@ const t0 = Date.now();
 let status = 0;
 const lock = process.env.FLOTILLA_HEAVY_LOCK ?? '/tmp/flotilla-heavy.lock';
 const hasFlock = spawnSync('flock', ['--version'], { stdio: 'ignore' }).status === 0;
-for (const suite of ['cli', 'control']) {
+for (const suite of ['cli', 'control', 'compose']) {
   if (only && only !== suite) continue;
   const file = join(dist, `${suite}.test.js`);
   if (!existsSync(file)) {

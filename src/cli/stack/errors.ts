@@ -10,7 +10,13 @@ export class StackFileError extends CliError {
     readonly at: string,
     readonly detail: string,
   ) {
-    super(`${file}: ${at ? `${at}: ` : ''}${detail}`.replace(/\s*\n\s*/g, ' '));
+    // One line, and no control character of the file's reaches the terminal (keys and values are quoted
+    // with JSON.stringify, which leaves DEL and the C1 controls as they are).
+    super(
+      `${file}: ${at ? `${at}: ` : ''}${detail}`
+        .replace(/\s*\n\s*/g, ' ')
+        .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
+    );
   }
 }
 
