@@ -146,6 +146,7 @@ test('compose files: every refusal is one typed line naming the file; every acce
       } catch (err) {
         assert.ok(err instanceof StackFileError, `untyped-error: ${(err as Error)?.constructor?.name}: ${(err as Error)?.message}`);
         const msg = err.message;
+        // eslint-disable-next-line no-control-regex -- control characters are what must not be there
         assert.ok(!/[\u0000-\u0008\u000a-\u001f\u007f]/.test(msg), `error-not-one-line: ${JSON.stringify(msg)}`);
         assert.ok(msg.includes('docker-compose.yml'), `error-no-place: ${msg}`);
         return;

@@ -15,6 +15,7 @@ export class StackFileError extends CliError {
     super(
       `${file}: ${at ? `${at}: ` : ''}${detail}`
         .replace(/\s*\n\s*/g, ' ')
+        // eslint-disable-next-line no-control-regex -- control characters are what is escaped
         .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
     );
   }
