@@ -497,7 +497,8 @@ export function validatePlacement(x: unknown, path = 'placement'): Placement {
     }
     return { spread };
   });
-  return { constraints, preferences };
+  // Absent at its default (see objects.ts).
+  return { constraints, preferences, ...unlessDefault('maxReplicas', int(o, 'maxReplicas', path, { def: 0, min: 0, max: MAX_REPLICAS, rule: 'max-replicas' }), 0) };
 }
 
 export function validateTaskTemplate(x: unknown, path = 'taskTemplate'): TaskTemplate {
