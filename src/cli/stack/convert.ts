@@ -150,7 +150,7 @@ export function convertService(key: string, svc: Obj, ctx: ConvertContext): Conv
       container,
       resources: resources(ctx, deploy.resources, at('deploy', 'resources')),
       restartPolicy: restartPolicy(ctx, deploy.restart_policy, at('deploy', 'restart_policy')),
-      placement: placement(ctx, deploy.placement, at('deploy', 'placement')),
+      placement: placement(deploy.placement),
       forceUpdate: 0,
       networks: networkNames,
     },
@@ -334,7 +334,7 @@ function restartPolicy(ctx: ConvertContext, x: unknown, at: Path): Obj {
   return out;
 }
 
-function placement(ctx: ConvertContext, x: unknown, at: Path): Obj {
+function placement(x: unknown): Obj {
   const p = isObj(x) ? x : {};
   const out: Obj = { constraints: p.constraints ?? [], preferences: p.preferences ?? [] };
   // Swarm's Placement.MaxReplicas; validateServiceSpec checks it (0: no limit).
