@@ -140,7 +140,11 @@ export function taskTemplateToProto(t: TaskTemplate): control.TaskTemplate__Outp
       windowMs: t.restartPolicy.windowMs,
       maxDelayMs: t.restartPolicy.maxDelayMs,
     },
-    placement: { constraints: [...t.placement.constraints], preferences: t.placement.preferences.map((p) => ({ spread: p.spread })) },
+    placement: {
+      constraints: [...t.placement.constraints],
+      preferences: t.placement.preferences.map((p) => ({ spread: p.spread })),
+      maxReplicas: t.placement.maxReplicas ?? 0,
+    },
     forceUpdate: t.forceUpdate,
     networks: [...(t.networks ?? [])],
     lbWeight: t.lbWeight ?? DEFAULT_LB_WEIGHT,
@@ -308,9 +312,11 @@ function taskTemplateFromWire(x: unknown, path: string): Obj | undefined {
   const pPath = at(path, 'placement');
   const p = sub<control.Placement__Output>(placement, pPath);
   if (p !== undefined) {
-    const { constraints, preferences, ...more } = p;
+    const { constraints, preferences, maxReplicas, ...more } = p;
     noFieldsLeft(more);
     out.placement = {
+      // Absent at its default, as validatePlacement leaves it.
+      ...(maxReplicas === 0 ? {} : { maxReplicas }),
       constraints,
       preferences: items<control.PlacementPreference__Output>(preferences, at(pPath, 'preferences'), (pr) => {
         const { spread, ...left } = pr;

@@ -238,6 +238,8 @@ export interface Placement {
   /** 'node.role==manager', 'node.labels.zone!=b', ... */
   constraints: string[];
   preferences: PlacementPreference[];
+  /** Swarm's MaxReplicas: at most this many tasks of the service per node (absent: 0, no limit). */
+  maxReplicas?: number;
 }
 
 export interface TaskTemplate {

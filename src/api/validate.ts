@@ -497,7 +497,8 @@ export function validatePlacement(x: unknown, path = 'placement'): Placement {
     }
     return { spread };
   });
-  return { constraints, preferences };
+  // Absent at its default (see objects.ts).
+  return { constraints, preferences, ...unlessDefault('maxReplicas', int(o, 'maxReplicas', path, { def: 0, min: 0, max: MAX_REPLICAS, rule: 'max-replicas' }), 0) };
 }
 
 export function validateTaskTemplate(x: unknown, path = 'taskTemplate'): TaskTemplate {
@@ -823,6 +824,10 @@ function checkServiceRequest(spec: ServiceSpec, path: string): void {
   checkDuration(rp.maxDelayMs, at(rpPath, 'maxDelayMs'));
   checkUpdateConfig(spec.updateConfig, at(path, 'updateConfig'));
   checkUpdateConfig(spec.rollbackConfig, at(path, 'rollbackConfig'));
+  if ((spec.taskTemplate.placement.maxReplicas ?? 0) > 0 && 'global' in spec.mode) {
+    // Docker's CLI refuses it too ("replicas-max-per-node can only be used with replicated ... mode").
+    throw new ValidationError(at(at(tPath, 'placement'), 'maxReplicas'), 'max-replicas', 'max replicas per node is for replicated services (a global service runs one task per node): remove it or use replicated mode');
+  }
   const canary = spec.updateConfig.canary;
   if (canary > 0) {
     const cField = at(at(path, 'updateConfig'), 'canary');

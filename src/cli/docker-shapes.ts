@@ -98,6 +98,8 @@ export function serviceSpecJson(spec: ServiceSpec): Json {
       Placement: omitEmpty({
         Constraints: t.placement.constraints,
         Preferences: t.placement.preferences.map((p) => ({ Spread: { SpreadDescriptor: p.spread } })),
+        // omitempty in docker's swarm.Placement: absent when there is no limit.
+        MaxReplicas: t.placement.maxReplicas || undefined,
       }),
       Networks: t.networks?.map((id) => ({ Target: id })),
       ForceUpdate: t.forceUpdate,

@@ -79,6 +79,7 @@ const FIELD_FLAGS: [string, string][] = [
   ['spec.updateConfig.progressDeadlineMs', '--update-progress-deadline'],
   ['spec.taskTemplate.placement.constraints', '--constraint'],
   ['spec.taskTemplate.placement.preferences', '--placement-pref'],
+  ['spec.taskTemplate.placement.maxReplicas', '--replicas-max-per-node'],
   ['spec.mode', '--mode'],
   ['spec.mode.replicated.replicas', '--replicas'],
   ['spec.endpoint', '--publish'],

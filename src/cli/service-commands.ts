@@ -151,7 +151,13 @@ export function updateNote(s: Service): string {
   return note === undefined ? '' : ` (${note})`;
 }
 
-/** One row of `service ls`: docker's fields (ID, Image, Mode, Name, Ports, Replicas, in the order of its JSON). */
+/** ' (max 2 per node)': docker's note after REPLICAS for a replicated service with a per-node limit; '' otherwise. */
+export function maxPerNodeNote(s: Service): string {
+  const max = s.spec.taskTemplate.placement.maxReplicas ?? 0;
+  return max > 0 && 'replicated' in s.spec.mode ? ` (max ${max} per node)` : '';
+}
+
+/** One row of `service ls`: docker's fields (ID, Image, Mode, Name, Ports, Replicas, in the order of its JSON; Replicas with docker's per-node note). */
 export function serviceRow(s: Service, replicas: string, noTrunc = false): Record<string, string> {
   return {
     ID: shortId(s.id, noTrunc),
@@ -159,7 +165,7 @@ export function serviceRow(s: Service, replicas: string, noTrunc = false): Recor
     Mode: serviceMode(s),
     Name: s.spec.name,
     Ports: portsColumn(servicePorts(s)),
-    Replicas: replicas,
+    Replicas: replicas + maxPerNodeNote(s),
   };
 }
 
@@ -287,10 +293,13 @@ export function prettyService(s: Service, tasks: readonly Task[], now = Date.now
   if (Object.keys(s.spec.labels).length > 0) rows.push(['Labels', labelList(s.spec.labels)]);
   rows.push(['Mode', 'replicated' in s.spec.mode ? `Replicated (${s.spec.mode.replicated.replicas} replicas)` : 'Global'], ['Running', replicasColumn(s, tasks)]);
   rows.push(...updateStatusRows(s, now));
-  if (t.placement.constraints.length > 0 || t.placement.preferences.length > 0) {
+  const maxPerNode = t.placement.maxReplicas ?? 0;
+  if (t.placement.constraints.length > 0 || t.placement.preferences.length > 0 || maxPerNode > 0) {
     rows.push(['Placement', null]);
     if (t.placement.constraints.length > 0) rows.push([' Constraints', t.placement.constraints.join(', ')]);
     if (t.placement.preferences.length > 0) rows.push([' Preferences', t.placement.preferences.map((p) => `spread=${p.spread}`).join(', ')]);
+    // docker's wording (cli/command/service/formatter.go).
+    if (maxPerNode > 0) rows.push([' Max Replicas Per Node', String(maxPerNode)]);
   }
   rows.push(...updateConfigRows(s.spec.updateConfig, false), ...updateConfigRows(s.spec.rollbackConfig, true), ['ContainerSpec', null], [' Image', c.image]);
   if (c.command.length > 0) rows.push([' Command', c.command.join(' ')]);

@@ -109,6 +109,7 @@ export const CREATE_FLAGS: readonly FlagSpec[] = [
   { name: 'name', kind: 'string', metavar: 'NAME', help: 'service name (default: the image name and a random suffix)' },
   { name: 'mode', kind: 'string', metavar: 'MODE', help: 'replicated (default) or global' },
   { name: 'replicas', kind: 'string', metavar: 'N', help: 'number of tasks (default 1)' },
+  { name: 'replicas-max-per-node', kind: 'string', metavar: 'N', help: 'maximum number of tasks per node (default 0 = unlimited)' },
   { name: 'env', short: 'e', kind: 'list', metavar: 'KEY=VALUE', help: 'set an environment variable' },
   { name: 'label', short: 'l', kind: 'list', metavar: 'KEY=VALUE', help: 'set a service label' },
   { name: 'constraint', kind: 'list', metavar: 'EXPR', help: 'placement constraint, e.g. node.role==worker' },
@@ -136,6 +137,7 @@ export const UPDATE_FLAGS: readonly FlagSpec[] = [
   { name: 'image', kind: 'string', metavar: 'IMAGE', help: 'service image' },
   { name: 'args', kind: 'string', metavar: 'ARGS', help: 'service command args (replace them all)' },
   { name: 'replicas', kind: 'string', metavar: 'N', help: 'number of tasks' },
+  { name: 'replicas-max-per-node', kind: 'string', metavar: 'N', help: 'maximum number of tasks per node (0 = unlimited)' },
   { name: 'env-add', kind: 'list', metavar: 'KEY=VALUE', help: 'add or update an environment variable' },
   { name: 'env-rm', kind: 'list', metavar: 'KEY', help: 'remove an environment variable' },
   { name: 'label-add', kind: 'list', metavar: 'KEY=VALUE', help: 'add or update a service label' },
@@ -632,6 +634,12 @@ function replicasFlag(flags: Flags): number | undefined {
   return r === undefined ? undefined : parseInteger(r, '--replicas', 0, MAX_REPLICAS);
 }
 
+/** --replicas-max-per-node (Swarm's Placement.MaxReplicas; 0: no limit). */
+function maxPerNodeFlag(flags: Flags): number | undefined {
+  const r = flags.str('replicas-max-per-node');
+  return r === undefined ? undefined : parseInteger(r, '--replicas-max-per-node', 0, MAX_REPLICAS);
+}
+
 /**
  * The complete spec for `service create [flags] IMAGE [COMMAND] [ARG...]`.
  * COMMAND and ARG become the container's args (the image's CMD), like docker;
@@ -642,6 +650,8 @@ export function buildCreateSpec(image: string, args: readonly string[], flags: F
   const global = mode !== undefined && parseChoice(mode, '--mode', ['replicated', 'global'] as const) === 'global';
   const replicas = replicasFlag(flags);
   if (global && replicas !== undefined) throw new UsageError('--replicas can only be used with replicated mode');
+  const maxPerNode = maxPerNodeFlag(flags);
+  if (global && maxPerNode !== undefined) throw new UsageError('--replicas-max-per-node can only be used with replicated mode');
   const labels: Record<string, string> = {};
   for (const l of flags.list('label')) {
     const [k, v] = parseKeyValue(l, '--label', '');
@@ -662,7 +672,12 @@ export function buildCreateSpec(image: string, args: readonly string[], flags: F
         secrets: flags.list('secret').map((x) => parseFileRefFlag(x, '--secret', 'secret')),
         configs: flags.list('config').map((x) => parseFileRefFlag(x, '--config', 'config')),
       },
-      placement: { constraints: flags.list('constraint'), preferences: flags.list('placement-pref').map((p) => parsePlacementPref(p, '--placement-pref')) },
+      placement: {
+        constraints: flags.list('constraint'),
+        preferences: flags.list('placement-pref').map((p) => parsePlacementPref(p, '--placement-pref')),
+        // 0 is the default: validation leaves it out.
+        maxReplicas: maxPerNode ?? 0,
+      },
       networks,
     },
     mode: global ? { global: {} } : { replicated: { replicas: replicas ?? 1 } },
@@ -766,6 +781,12 @@ export function planServiceUpdate(current: ServiceSpec, flags: Flags, env: Env, 
   if (replicas !== undefined) {
     if (!('replicated' in spec.mode)) throw new UsageError(`service ${current.name} is global: --replicas only applies to replicated services`);
     spec.mode = { replicated: { replicas } };
+  }
+  const maxPerNode = maxPerNodeFlag(flags);
+  if (maxPerNode !== undefined) {
+    if (!('replicated' in spec.mode)) throw new UsageError(`service ${current.name} is global: --replicas-max-per-node only applies to replicated services`);
+    // 0 lifts the limit: the canonical spec has no field then (validated() drops it).
+    spec.taskTemplate.placement.maxReplicas = maxPerNode;
   }
 
   // env: remove, then add (replacing the same key where it is).

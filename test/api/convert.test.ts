@@ -68,7 +68,7 @@ function fullService(): Service {
         },
         resources: { limits: { nanoCpus: 2e9, memoryBytes: 2 ** 33 }, reservations: { nanoCpus: 5e8, memoryBytes: 2 ** 28 } },
         restartPolicy: { condition: 'on-failure', delayMs: 1_500, maxAttempts: 7, windowMs: 60_000, maxDelayMs: 300_000 },
-        placement: { constraints: ['node.role==worker', 'node.labels.zone!=b'], preferences: [{ spread: 'node.labels.zone' }] },
+        placement: { constraints: ['node.role==worker', 'node.labels.zone!=b'], preferences: [{ spread: 'node.labels.zone' }], maxReplicas: 2 },
         forceUpdate: 0,
       },
       mode: { replicated: { replicas: 5 } },

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConstraint } from '../../src/api/constraint.js';
 import { TaskState, type Mount, type ResourceRequirements } from '../../src/api/objects.js';
-import { checkClusterSetting, checkClusterSpecChange, checkLabelKeys, checkServiceSpecChange, MAX_CPUS, MAX_DURATION_MS, MAX_MEMORY_BYTES, MIN_MEMORY_BYTES, validateCluster, validateService, parseImageReference, validateClusterSpec, validateConfigSpec, validateLabels, validateNode, validateNodeUpdate, validateSecret, validateSecretSpec, validateSecretUpdate, validateServiceSpec, validateTask, validateTaskUpdate } from '../../src/api/validate.js';
+import { checkClusterSetting, checkClusterSpecChange, checkLabelKeys, checkServiceSpecChange, MAX_CPUS, MAX_DURATION_MS, MAX_MEMORY_BYTES, MAX_REPLICAS, MIN_MEMORY_BYTES, validateCluster, validateService, parseImageReference, validateClusterSpec, validateConfigSpec, validateLabels, validateNode, validateNodeUpdate, validateSecret, validateSecretSpec, validateSecretUpdate, validateServiceSpec, validateTask, validateTaskUpdate } from '../../src/api/validate.js';
 import { quoteInput, ValidationError } from '../../src/api/input.js';
 import { clone, cluster, node, secret, service, serviceSpec, task } from '../manager/store-fixtures.js';
 
@@ -221,6 +221,31 @@ test('rule constraint-format, constraint-key and constraint-value', () => {
   rejects(spec((s) => (s.taskTemplate.placement.constraints = ['node.labels.a==x;y'])), field, 'constraint-value');
   rejects(spec((s) => (s.taskTemplate.placement.preferences = [{ spread: 'rack' }])), 'spec.taskTemplate.placement.preferences[0].spread', 'spread-descriptor');
   assert.doesNotThrow(spec((s) => (s.taskTemplate.placement.preferences = [{ spread: 'node.labels.rack' }])));
+});
+
+test('rule max-replicas: an integer in 0..MAX_REPLICAS, absent at 0, replicated services only', () => {
+  const field = 'spec.taskTemplate.placement.maxReplicas';
+  const placementOf = (max: number): unknown => (spec((s) => (s.taskTemplate.placement.maxReplicas = max))() as Spec).taskTemplate.placement;
+  assert.deepEqual(placementOf(3), { constraints: [], preferences: [], maxReplicas: 3 });
+  assert.deepEqual(placementOf(MAX_REPLICAS), { constraints: [], preferences: [], maxReplicas: MAX_REPLICAS });
+  // 0 (no limit) is the default: the canonical form has no field.
+  assert.deepEqual(placementOf(0), { constraints: [], preferences: [] });
+  for (const bad of [-1, 1.5, MAX_REPLICAS + 1]) rejects(spec((s) => (s.taskTemplate.placement.maxReplicas = bad)), field, 'max-replicas');
+  rejects(spec((s) => (s.taskTemplate.placement.maxReplicas = '2' as unknown as number)), field, 'type');
+  rejects(
+    spec((s) => {
+      s.mode = { global: {} };
+      s.taskTemplate.placement.maxReplicas = 1;
+    }),
+    field,
+    'max-replicas',
+  );
+  assert.doesNotThrow(
+    spec((s) => {
+      s.mode = { global: {} };
+      s.taskTemplate.placement.maxReplicas = 0;
+    }),
+  );
 });
 
 test('rule restart-condition and restart-max-attempts', () => {

@@ -152,6 +152,26 @@ test('service inspect --pretty: networks by name, the endpoint settings', () => 
   assert.doesNotMatch(prettyService(service('s5', 'bare'), [], T0), /Endpoint|Networks|Ports/);
 });
 
+test("--replicas-max-per-node: docker's REPLICAS note, the --pretty line, the flag named in errors", () => {
+  const capped = service('s6ffffffffffffffffffffffff', 'capped', { mode: { replicated: { replicas: 6 } } });
+  capped.spec.taskTemplate.placement.maxReplicas = 1;
+  // docker's "6/6 (max 1 per node)" (cli/command/service/formatter.go), then flotilla's update note.
+  assert.match(serviceTable([capped], () => '6/6'), /\n\S+\s+capped\s+replicated\s+6\/6 \(max 1 per node\)\s+busybox:latest\s+\n$/);
+  capped.updateStatus = { state: 'updating', startedAt: T0, completedAt: 0, message: '', startVersion: 0, canary: 'none' };
+  assert.match(serviceTable([capped], () => '5/6'), / 5\/6 \(max 1 per node\) \(updating\) /);
+  assert.match(prettyService(capped, [], T0), /\nPlacement:\n Max Replicas Per Node:\s+1\n/);
+  const both = service('s7', 'both');
+  both.spec.taskTemplate.placement = { constraints: ['node.role==worker'], preferences: [], maxReplicas: 3 };
+  assert.match(prettyService(both, [], T0), /\nPlacement:\n Constraints:\s+node\.role==worker\n Max Replicas Per Node:\s+3\n/);
+  // No limit: no line, no note; a global service never shows the note (docker's maxReplicas()).
+  const bare = service('s8', 'bare');
+  assert.doesNotMatch(prettyService(bare, [], T0) + serviceTable([bare], []), /Max Replicas|per node/);
+  const glob = service('s9', 'glob', { mode: { global: {} } });
+  glob.spec.taskTemplate.placement.maxReplicas = 2;
+  assert.doesNotMatch(serviceTable([glob], []), /per node/);
+  assert.equal(flagForField('spec.taskTemplate.placement.maxReplicas'), '--replicas-max-per-node');
+});
+
 test('service ps: history under its slot, node hostnames, relative times, errors', () => {
   const web = service('s1', 'web');
   const n1 = node('n1');

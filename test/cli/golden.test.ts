@@ -89,6 +89,21 @@ test('service ls: the table, --format json and a table template, as docker print
   assert.equal(formatRows(outputFormat(formatFlag('{{json .}}')), rows, view), golden('service-ls.json.txt'));
 });
 
+test("a per-node limit: docker's Placement.MaxReplicas in inspect (omitted at 0) and the REPLICAS note in ls rows", () => {
+  const capped = structuredClone(web);
+  capped.spec.taskTemplate.placement.maxReplicas = 2;
+  const json = serviceInspectJson(capped) as { Spec: { TaskTemplate: { Placement: unknown } } };
+  // docker's swarm.Placement field, as `docker service inspect` prints it for --replicas-max-per-node 2.
+  assert.deepEqual(json.Spec.TaskTemplate.Placement, { MaxReplicas: 2 });
+  assert.deepEqual((serviceInspectJson(web) as typeof json).Spec.TaskTemplate.Placement, {});
+  // The golden with docker's field added: the same object otherwise (differences() checks docker's keys only).
+  const docker = JSON.parse(golden('service-inspect.json')) as typeof json;
+  docker.Spec.TaskTemplate.Placement = { MaxReplicas: 2 };
+  const notModelled = new Set(['Spec.TaskTemplate.ContainerSpec.Init', 'Spec.TaskTemplate.ContainerSpec.DNSConfig', 'Endpoint.VirtualIPs']);
+  assert.deepEqual(differences(docker, json, notModelled), []);
+  assert.equal(serviceRow(capped, '2/2').Replicas, '2/2 (max 2 per node)');
+});
+
 test('node ls: the self node marked, docker\'s row fields', () => {
   assert.equal(nodeTable([vm], vm.id), golden('node-ls.table.txt'));
   assert.equal(jsonLines([nodeRow(vm, vm.id)]), golden('node-ls.json.txt'));

@@ -580,3 +580,35 @@ test('update: --secret-add replaces the reference at the same file, --secret-rm 
   assert.throws(() => plan(['--config-add', 'source=x,target=/app/../etc']), usage(/^invalid --config-add: /));
   assert.ok(hasUpdateChanges(parseArgs(['--config-rm', 'app'], UPDATE_FLAGS, { command: 'x' }).flags));
 });
+
+// ------------------------------------------------------------ --replicas-max-per-node
+
+test('--replicas-max-per-node: create and update set Placement.maxReplicas; 0 leaves the canonical spec without it', () => {
+  const capped = create(['--name', 'web', '--replicas', '5', '--replicas-max-per-node', '2', 'nginx']);
+  assert.deepEqual(capped.taskTemplate.placement, { constraints: [], preferences: [], maxReplicas: 2 });
+  assert.deepEqual(capped, validateServiceSpec(capped));
+  // 0 is docker's default (unlimited): no field, the same spec as without the flag.
+  assert.deepEqual(create(['--name', 'web', '--replicas-max-per-node', '0', 'nginx']), create(['--name', 'web', 'nginx']));
+  assert.equal(update(capped, ['--replicas-max-per-node', '3']).taskTemplate.placement.maxReplicas, 3);
+  const lifted = update(capped, ['--replicas-max-per-node', '0']);
+  assert.equal('maxReplicas' in lifted.taskTemplate.placement, false);
+  assert.deepEqual(lifted, validateServiceSpec(lifted));
+  // Other placement flags keep the limit.
+  assert.equal(update(capped, ['--constraint-add', 'node.role==worker']).taskTemplate.placement.maxReplicas, 2);
+  const plan = (argv: string[]) => planServiceUpdate(capped, parseArgs(argv, UPDATE_FLAGS, { command: 'x' }).flags, {});
+  assert.equal(plan(['--replicas-max-per-node', '2']).changed, false);
+  assert.equal(plan(['--replicas-max-per-node', '1']).changed, true);
+  assert.equal(hasUpdateChanges(parseArgs(['--replicas-max-per-node', '1'], UPDATE_FLAGS, { command: 'x' }).flags), true);
+});
+
+test('--replicas-max-per-node: refused as --replicas is (the same parser), and on global services', () => {
+  const refused: [string[], RegExp][] = [
+    [['--replicas-max-per-node', '-1', 'busybox'], /^invalid --replicas-max-per-node "-1": expected an integer in 0\.\.100000 \(no sign\)$/],
+    [['--replicas-max-per-node', 'two', 'busybox'], /^invalid --replicas-max-per-node "two"/],
+    [['--replicas-max-per-node', '100001', 'busybox'], /^invalid --replicas-max-per-node "100001": must be an integer in 0\.\.100000$/],
+    [['--replicas-max-per-node', '1', '--mode', 'global', 'busybox'], /^--replicas-max-per-node can only be used with replicated mode$/],
+  ];
+  for (const [argv, pattern] of refused) assert.throws(() => create(argv), usage(pattern), argv.join(' '));
+  const global = create(['--name', 'agent', '--mode', 'global', 'nginx']);
+  assert.throws(() => update(global, ['--replicas-max-per-node', '1']), usage(/^service agent is global: --replicas-max-per-node only applies to replicated services$/));
+});

@@ -266,6 +266,12 @@ function checkApplied(t: Target, flags: Flags, positionals: readonly string[], v
     const mode = ((req.spec as Record<string, unknown>)?.mode ?? {}) as { replicated?: { replicas?: number } };
     if (mode.replicated?.replicas !== Number(replicas.trim())) v('flag-not-applied', `--replicas ${JSON.stringify(replicas)} sent ${JSON.stringify(mode)}`);
   }
+  const maxPerNode = flags.str('replicas-max-per-node');
+  if ((name === 'service create' || name === 'service update') && maxPerNode !== undefined) {
+    const placement = (((req.spec as Record<string, unknown>)?.taskTemplate ?? {}) as { placement?: { maxReplicas?: number } }).placement ?? {};
+    // The wire carries 0 (no limit) as 0 or not at all.
+    if ((placement.maxReplicas ?? 0) !== Number(maxPerNode.trim())) v('flag-not-applied', `--replicas-max-per-node ${JSON.stringify(maxPerNode)} sent ${JSON.stringify(placement)}`);
+  }
   if (name === 'node update') {
     for (const [flag, field, has] of [['availability', 'availability', 'hasAvailability'], ['role', 'role', 'hasRole']] as const) {
       const value = flags.str(flag);

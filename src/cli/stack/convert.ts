@@ -150,7 +150,7 @@ export function convertService(key: string, svc: Obj, ctx: ConvertContext): Conv
       container,
       resources: resources(ctx, deploy.resources, at('deploy', 'resources')),
       restartPolicy: restartPolicy(ctx, deploy.restart_policy, at('deploy', 'restart_policy')),
-      placement: placement(ctx, deploy.placement, at('deploy', 'placement')),
+      placement: placement(deploy.placement),
       forceUpdate: 0,
       networks: networkNames,
     },
@@ -334,12 +334,12 @@ function restartPolicy(ctx: ConvertContext, x: unknown, at: Path): Obj {
   return out;
 }
 
-function placement(ctx: ConvertContext, x: unknown, at: Path): Obj {
+function placement(x: unknown): Obj {
   const p = isObj(x) ? x : {};
-  if (p.max_replicas_per_node !== undefined) {
-    ctx.fail([...at, 'max_replicas_per_node'], 'not supported by flotilla yet: its services have no per-node replica limit (remove it, or use a global service)');
-  }
-  return { constraints: p.constraints ?? [], preferences: p.preferences ?? [] };
+  const out: Obj = { constraints: p.constraints ?? [], preferences: p.preferences ?? [] };
+  // Swarm's Placement.MaxReplicas; validateServiceSpec checks it (0: no limit).
+  if (p.max_replicas_per_node !== undefined) out.maxReplicas = p.max_replicas_per_node;
+  return out;
 }
 
 function mode(ctx: ConvertContext, deploy: Obj, at: Path): Obj {
@@ -418,6 +418,7 @@ const FIELD_KEYS: [string, string, boolean][] = [
   ['spec.taskTemplate.restartPolicy.windowMs', 'deploy.restart_policy.window', false],
   ['spec.taskTemplate.placement.constraints', 'deploy.placement.constraints', true],
   ['spec.taskTemplate.placement.preferences', 'deploy.placement.preferences', true],
+  ['spec.taskTemplate.placement.maxReplicas', 'deploy.placement.max_replicas_per_node', false],
   ['spec.taskTemplate.networks', 'networks', false],
   ['spec.mode', 'deploy.mode', false],
   ['spec.mode.replicated.replicas', 'deploy.replicas', false],

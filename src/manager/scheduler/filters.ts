@@ -17,11 +17,13 @@ export const Filter = {
   RESOURCES: 1,
   CONSTRAINTS: 2,
   HOST_PORTS: 3,
+  /** Last, as SwarmKit's MaxReplicasFilter: the node already holds placement.maxReplicas tasks of the service. */
+  MAX_REPLICAS: 4,
 } as const;
 export type Filter = (typeof Filter)[keyof typeof Filter];
 /** What checkNode returns when the node passes every filter. */
 export const PASS = -1;
-export const FILTER_COUNT = 4;
+export const FILTER_COUNT = 5;
 
 const plural = (n: number, one: string, many: string): string => (n === 1 ? one : many.replace('%d', String(n)));
 
@@ -31,6 +33,8 @@ const EXPLAIN: readonly ((n: number) => string)[] = [
   (n) => plural(n, 'insufficient resources on 1 node', 'insufficient resources on %d nodes'),
   (n) => plural(n, 'scheduling constraints not satisfied on 1 node', 'scheduling constraints not satisfied on %d nodes'),
   (n) => plural(n, 'host-mode port already in use on 1 node', 'host-mode port already in use on %d nodes'),
+  // SwarmKit's MaxReplicasFilter.Explain names no node count (nor "exceeded").
+  () => 'max replicas per node limit exceed',
 ];
 
 export const NO_SUITABLE_NODE = 'no suitable node';
@@ -47,6 +51,8 @@ export interface TaskRequirements {
   hostPorts: readonly string[];
   /** Normalized spread descriptors of the placement preferences, in order. */
   preferences: readonly string[];
+  /** At most this many tasks of the service per node; 0: no limit. */
+  maxReplicas: number;
 }
 
 export function requirementsOf(task: Task): TaskRequirements {
@@ -64,6 +70,7 @@ export function requirementsOf(task: Task): TaskRequirements {
     constraints: compileConstraints(placement.constraints),
     hostPorts: hostPortKeys(task.endpoint),
     preferences,
+    maxReplicas: placement.maxReplicas ?? 0,
   };
 }
 
@@ -73,6 +80,7 @@ export function requirementsKey(task: Task): string {
   const placement = task.spec.placement;
   let key = `${task.serviceId}\u0000${r.nanoCpus}\u0000${r.memoryBytes}\u0000${placement.constraints.join('\u0001')}\u0000`;
   for (const p of placement.preferences) key += `${p.spread}\u0001`;
+  key += `\u0000${placement.maxReplicas ?? 0}`;
   for (const p of task.endpoint.ports) if (p.publishMode === 'host') key += `\u0000${p.publishedPort}/${p.protocol}`;
   return key;
 }
@@ -84,14 +92,26 @@ export function checkNode(req: TaskRequirements, info: NodeInfo): Filter | typeo
   if (!fitsResources(info, req.nanoCpus, req.memoryBytes)) return Filter.RESOURCES;
   if (!req.constraints.ok || !matchConstraints(req.constraints.constraints, node)) return Filter.CONSTRAINTS;
   if (portsInUse(info.ports, req.hostPorts)) return Filter.HOST_PORTS;
+  if (atMaxReplicas(req, info)) return Filter.MAX_REPLICAS;
   return PASS;
 }
 
-/** The checks that change as tasks are placed (resources, host ports), for a node that passed the others. */
+/** The checks that change as tasks are placed (resources, host ports, tasks of the service), for a node that passed the others. */
 export function checkCapacity(req: TaskRequirements, info: NodeInfo): Filter | typeof PASS {
   if (!fitsResources(info, req.nanoCpus, req.memoryBytes)) return Filter.RESOURCES;
   if (portsInUse(info.ports, req.hostPorts)) return Filter.HOST_PORTS;
+  if (atMaxReplicas(req, info)) return Filter.MAX_REPLICAS;
   return PASS;
+}
+
+/**
+ * The node already holds the most tasks of the service the placement allows.
+ * The count is of the tasks holding the node (ASSIGNED..RUNNING, meant to
+ * run), the non-terminal ones SwarmKit's MaxReplicasFilter counts, and it
+ * includes the placements of the pass so far (view.place).
+ */
+function atMaxReplicas(req: TaskRequirements, info: NodeInfo): boolean {
+  return req.maxReplicas > 0 && info.serviceTasks(req.serviceId) >= req.maxReplicas;
 }
 
 /** Nodes excluded, per filter. */

@@ -74,6 +74,7 @@ services:
         constraints: ["node.role == manager"]
         preferences:
           - spread: node.labels.zone
+        max_replicas_per_node: 2
       resources:
         limits: {cpus: "0.5", memory: 512M}
         reservations: {cpus: 0.25, memory: 128M}
@@ -180,7 +181,7 @@ test('every supported service key, as the ServiceSpec field it sets', () => {
     { service: 'db', condition: 'service_started' },
   ]);
   assert.deepEqual(s.mode, { replicated: { replicas: 3 } });
-  assert.deepEqual(s.taskTemplate.placement, { constraints: ['node.role == manager'], preferences: [{ spread: 'node.labels.zone' }] });
+  assert.deepEqual(s.taskTemplate.placement, { constraints: ['node.role == manager'], preferences: [{ spread: 'node.labels.zone' }], maxReplicas: 2 });
   assert.deepEqual(s.taskTemplate.resources, { limits: { nanoCpus: 500_000_000, memoryBytes: 512 * 1024 ** 2 }, reservations: { nanoCpus: 250_000_000, memoryBytes: 128 * 1024 ** 2 } });
   assert.deepEqual(s.taskTemplate.restartPolicy, { condition: 'on-failure', delayMs: 10_000, maxAttempts: 3, windowMs: 120_000, maxDelayMs: 300_000 });
   assert.deepEqual(
@@ -292,7 +293,8 @@ test('bad files: one line naming the file, the service and the key', () => {
     ['services:\n  web: {image: x, deploy: {restart_policy: {condition: always}}}\n', /^\/app\/docker-compose\.yml: services\.web\.deploy\.restart_policy\.condition: must be one of none, on-failure, any/],
     ['services:\n  web: {image: x, deploy: {rollback_config: {failure_action: rollback}}}\n', /^\/app\/docker-compose\.yml: services\.web\.deploy\.rollback_config\.failure_action: must be one of pause, continue/],
     ['services:\n  web: {image: x, deploy: {placement: {constraints: ["node.rol == x"]}}}\n', /^\/app\/docker-compose\.yml: services\.web\.deploy\.placement\.constraints\[0\]: "node\.rol" is not one of/],
-    ['services:\n  web: {image: x, deploy: {placement: {max_replicas_per_node: 2}}}\n', /^\/app\/docker-compose\.yml: services\.web\.deploy\.placement\.max_replicas_per_node: not supported by flotilla/],
+    ['services:\n  web: {image: x, deploy: {placement: {max_replicas_per_node: -1}}}\n', '/app/docker-compose.yml: services.web.deploy.placement.max_replicas_per_node: must be in 0..100000 (got -1)'],
+    ['services:\n  web: {image: x, deploy: {mode: global, placement: {max_replicas_per_node: 1}}}\n', '/app/docker-compose.yml: services.web.deploy.placement.max_replicas_per_node: max replicas per node is for replicated services (a global service runs one task per node): remove it or use replicated mode'],
     ['services:\n  web: {image: x, deploy: {endpoint_mode: dnsrr}}\n', /^\/app\/docker-compose\.yml: services\.web\.deploy\.endpoint_mode: flotilla gives every service a virtual IP/],
     ['services:\n  web: {image: x, deploy: {mode: global, replicas: 2}}\n', '/app/docker-compose.yml: services.web.deploy.replicas: replicas can only be used with replicated mode'],
     ['services:\n  web: {image: x, deploy: {mode: replicated-job}}\n', /^\/app\/docker-compose\.yml: services\.web\.deploy\.mode: must be replicated or global, got "replicated-job" \(flotilla has no jobs\)$/],
