@@ -60,6 +60,8 @@ services:
     depends_on: [cache]
     deploy:
       replicas: 2
+      placement:
+        max_replicas_per_node: 1
 ${
   o.withWorker === false
     ? ''
@@ -133,7 +135,7 @@ test('deploy: every service runs, in depends_on order; the secret and the volume
   assert.deepEqual(order, ['app_db', 'app_cache', 'app_web', 'app_worker']);
   assert.ok(lines.indexOf('Waiting for service app_cache to be running before creating app_web') < lines.indexOf('Creating service app_web'));
   const ls = (await c.cliOk(0, ['stack', 'services', 'app', '--format', '{{.Name}} {{.Replicas}}'])).stdout;
-  assert.equal(ls, 'app_cache 1/1\napp_db 1/1\napp_web 2/2\napp_worker 1/1\n');
+  assert.equal(ls, 'app_cache 1/1\napp_db 1/1\napp_web 2/2 (max 1 per node)\napp_worker 1/1\n');
   assert.equal((await c.cliOk(0, ['stack', 'ls'])).stdout, 'NAME      SERVICES   ORCHESTRATOR\napp       4          Swarm\n');
   const db = await runningContainer('app_db');
   assert.equal((await execIn(docker, db, ['cat', '/run/secrets/db_password'])).out, 's3cret-from-a-file\n');
@@ -143,6 +145,9 @@ test('deploy: every service runs, in depends_on order; the secret and the volume
   const manager = (await c.storedNodes(0)).find((n) => n.role === 'manager');
   const dbTask = (await c.storedTasks(0, 'app_db')).find((t) => t.desiredState === 512);
   assert.equal(dbTask?.nodeId, manager?.id);
+  // max_replicas_per_node: 1 spreads the web's two replicas over the two nodes.
+  const webNodes = (await c.storedTasks(0, 'app_web')).filter((t) => t.desiredState === 512).map((t) => t.nodeId);
+  assert.equal(new Set(webNodes).size, 2, webNodes.join(' '));
 });
 
 test('services reach those they share a network with, by name, and not the others', { skip }, async () => {
