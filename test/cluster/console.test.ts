@@ -163,7 +163,9 @@ test('the logs view streams the service’s lines with docker’s prefixes', { s
 
 test('a worker killed with -9 shows Down on the nodes page within seconds', { skip }, async () => {
   await page.goto(`${CONSOLE}#/nodes`);
-  const victim = workerIds[1];
+  // The node that c.kill(2) kills: the store lists nodes in no particular order, so find it by its address.
+  const victim = (await c.storedNodes(0)).find((n) => n.status.address === c.node(2).address || n.status.address === c.node(2).host)?.id ?? '';
+  assert.ok(workerIds.includes(victim), `node 2 (${c.node(2).host}) is a worker`);
   const row = page.getByTestId(`node-row-${victim}`);
   await row.getByTestId('state').filter({ hasText: 'ready' }).waitFor({ timeout: 10_000 });
   await shoot('nodes');
