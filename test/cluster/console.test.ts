@@ -181,7 +181,9 @@ test('a worker killed with -9 shows Down on the nodes page within seconds', { sk
 });
 
 test('drain and activate a node, change an image, see the failed tasks, roll back: each from the page, each seen by the CLI', { skip }, async () => {
-  const worker = workerIds[0];
+  // The worker still alive (node 1; node 2 was killed above).
+  const worker = (await c.storedNodes(0)).find((n) => n.status.address === c.node(1).address || n.status.address === c.node(1).host)?.id ?? '';
+  assert.ok(workerIds.includes(worker), `node 1 (${c.node(1).host}) is a worker`);
   const availability = async (): Promise<string> => (await c.cliOk(0, ['node', 'inspect', worker, '--format', '{{.Spec.Availability}}'])).stdout.trim();
   await page.goto(`${CONSOLE}#/nodes/${worker}`);
   await page.getByTestId('drain-button').click();
