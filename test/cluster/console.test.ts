@@ -25,7 +25,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { axeViolations, chromiumMissing, launchChromium, seriousViolations } from '../../src/testing/browser.js';
 import { DaemonCluster } from '../../src/testing/daemon-cluster.js';
 import { packageRoot } from '../../src/common/protos.js';
-import { removeClusterContainers, requireEngine, TEST_IMAGE } from '../worker/engine.js';
+import { removeClusterContainers, removeClusterNetworks, requireEngine, TEST_IMAGE } from '../worker/engine.js';
 
 const FILE = 'test/cluster/console.test.ts';
 const engine = await requireEngine(FILE);
@@ -75,7 +75,10 @@ after(async () => {
   await browser?.close().catch(() => undefined);
   await new Promise<void>((resolve) => (evil ? evil.close(() => resolve()) : resolve()));
   await c.stop();
-  if (clusterId) await removeClusterContainers(engine.docker, clusterId).catch(() => 0);
+  if (clusterId) {
+    await removeClusterContainers(engine.docker, clusterId).catch(() => 0);
+    await removeClusterNetworks(engine.docker, clusterId).catch(() => 0);
+  }
   if (process.env.KEEP_CLUSTER_DIRS !== '1') rmSync(base, { recursive: true, force: true });
 });
 

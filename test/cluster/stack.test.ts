@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DaemonCluster } from '../../src/testing/daemon-cluster.js';
-import { execIn, removeClusterContainers, requireEngine, TEST_IMAGE } from '../worker/engine.js';
+import { execIn, removeClusterContainers, removeClusterNetworks, requireEngine, TEST_IMAGE } from '../worker/engine.js';
 
 const FILE = 'test/cluster/stack.test.ts';
 const engine = await requireEngine(FILE);
@@ -98,7 +98,10 @@ before(async () => {
 
 after(async () => {
   await c.stop();
-  if (clusterId) await removeClusterContainers(docker, clusterId).catch(() => 0);
+  if (clusterId) {
+    await removeClusterContainers(docker, clusterId).catch(() => 0);
+    await removeClusterNetworks(docker, clusterId).catch(() => 0);
+  }
   await docker.getImage(IMAGE2).remove().catch(() => undefined);
   await docker.getVolume('app_dbdata').remove().catch(() => undefined);
   if (process.env.KEEP_CLUSTER_DIRS !== '1') rmSync(base, { recursive: true, force: true });

@@ -87,6 +87,16 @@ export async function removeClusterContainers(docker: Docker, clusterId: string)
   return found.length;
 }
 
+/**
+ * Removes the engine networks a cluster's nodes made for its networks (bridges labelled with `clusterId`):
+ * left behind, they use up the engine's address pools, and one may overlap the container cluster's fixed subnet.
+ */
+export async function removeClusterNetworks(docker: Docker, clusterId: string): Promise<number> {
+  const found = await docker.listNetworks({ filters: { label: [`${LABEL_CLUSTER_ID}=${clusterId}`] } });
+  await Promise.all(found.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
+  return found.length;
+}
+
 export async function clusterContainers(docker: Docker, clusterId: string): Promise<Docker.ContainerInfo[]> {
   return docker.listContainers({ all: true, filters: { label: [`${LABEL_CLUSTER_ID}=${clusterId}`] } });
 }
