@@ -126,6 +126,7 @@ function containerToProto(c: ContainerSpec): control.ContainerSpec__Output {
     stopGracePeriodMs: c.stopGracePeriodMs,
     secrets: (c.secrets ?? []).map((r) => ({ secretId: r.id, secretName: r.name, target: r.target, uid: r.uid, gid: r.gid, mode: r.mode })),
     configs: (c.configs ?? []).map((r) => ({ configId: r.id, configName: r.name, target: r.target, uid: r.uid, gid: r.gid, mode: r.mode })),
+    labels: { ...(c.labels ?? {}) },
   };
 }
 
@@ -241,7 +242,7 @@ function healthCheckFromWire(x: unknown, path: string): Obj | undefined {
 function containerFromWire(x: unknown, path: string): Obj | undefined {
   const c = sub<control.ContainerSpec__Output>(x, path);
   if (c === undefined) return undefined;
-  const { image, command, args, env, dir, user, mounts, healthcheck, stopGracePeriodMs, secrets, configs, ...rest } = c;
+  const { image, command, args, env, dir, user, mounts, healthcheck, stopGracePeriodMs, secrets, configs, labels, ...rest } = c;
   noFieldsLeft(rest);
   const container: Obj = {
     image,
@@ -275,6 +276,8 @@ function containerFromWire(x: unknown, path: string): Obj | undefined {
       return { id: configId, name: configName, target, uid, gid, ...(mode === undefined || mode === null ? {} : { mode }) };
     });
   }
+  // Absent when empty, as the validator leaves them (shared-specs.ts).
+  if (labels && typeof labels === 'object' && Object.keys(labels).length > 0) container.labels = labels;
   return container;
 }
 

@@ -178,6 +178,8 @@ export interface ContainerSpec {
   secrets?: SecretReference[];
   /** Configs read as files (absent when none). */
   configs?: ConfigReference[];
+  /** The container's labels (docker's --container-label); absent when none. */
+  labels?: Labels;
 }
 
 /**

@@ -391,7 +391,8 @@ export function validateContainerSpec(x: unknown, path = 'container'): Container
   const base = healthcheck === undefined
     ? { image, command, args, env, dir, user, mounts, stopGracePeriodMs }
     : { image, command, args, env, dir, user, mounts, healthcheck, stopGracePeriodMs };
-  return { ...base, ...nonEmpty('secrets', secrets), ...nonEmpty('configs', configs) };
+  const labels = validateLabels(prop(o, 'labels'), at(path, 'labels'));
+  return { ...base, ...nonEmpty('secrets', secrets), ...nonEmpty('configs', configs), ...(Object.keys(labels).length > 0 ? { labels } : {}) };
 }
 
 /** Where a secret reference's file is in the container: /run/secrets/TARGET, or TARGET when absolute. */

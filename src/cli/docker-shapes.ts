@@ -74,6 +74,7 @@ export function serviceSpecJson(spec: ServiceSpec): Json {
     TaskTemplate: omitEmpty({
       ContainerSpec: omitEmpty({
         Image: c.image,
+        Labels: c.labels ? { ...c.labels } : undefined,
         Command: c.command,
         Args: c.args,
         Env: c.env,

@@ -49,6 +49,7 @@ export interface ErrorContext {
 const FIELD_FLAGS: [string, string][] = [
   ['spec.name', '--name'],
   ['spec.labels', '--label'],
+  ['spec.taskTemplate.container.labels', '--container-label'],
   ['spec.taskTemplate.container.image', 'IMAGE'],
   ['spec.taskTemplate.container.command', '--entrypoint'],
   ['spec.taskTemplate.container.args', 'COMMAND/ARG'],

@@ -112,6 +112,7 @@ export const CREATE_FLAGS: readonly FlagSpec[] = [
   { name: 'replicas-max-per-node', kind: 'string', metavar: 'N', help: 'maximum number of tasks per node (default 0 = unlimited)' },
   { name: 'env', short: 'e', kind: 'list', metavar: 'KEY=VALUE', help: 'set an environment variable' },
   { name: 'label', short: 'l', kind: 'list', metavar: 'KEY=VALUE', help: 'set a service label' },
+  { name: 'container-label', kind: 'list', metavar: 'KEY=VALUE', help: "set a label of the service's containers" },
   { name: 'constraint', kind: 'list', metavar: 'EXPR', help: 'placement constraint, e.g. node.role==worker' },
   { name: 'placement-pref', kind: 'list', metavar: 'PREF', help: 'placement preference, e.g. spread=node.labels.zone' },
   {
@@ -142,6 +143,8 @@ export const UPDATE_FLAGS: readonly FlagSpec[] = [
   { name: 'env-rm', kind: 'list', metavar: 'KEY', help: 'remove an environment variable' },
   { name: 'label-add', kind: 'list', metavar: 'KEY=VALUE', help: 'add or update a service label' },
   { name: 'label-rm', kind: 'list', metavar: 'KEY', help: 'remove a service label' },
+  { name: 'container-label-add', kind: 'list', metavar: 'KEY=VALUE', help: 'add or update a container label' },
+  { name: 'container-label-rm', kind: 'list', metavar: 'KEY', help: 'remove a container label' },
   { name: 'constraint-add', kind: 'list', metavar: 'EXPR', help: 'add a placement constraint' },
   { name: 'constraint-rm', kind: 'list', metavar: 'EXPR', help: 'remove a placement constraint' },
   { name: 'placement-pref-add', kind: 'list', metavar: 'PREF', help: 'add a placement preference' },
@@ -520,6 +523,7 @@ const UPDATE_FIELD_FLAGS = {
   'COMMAND/ARG': '--args',
   '--env': '--env-add',
   '--label': '--label-add',
+  '--container-label': '--container-label-add',
   '--constraint': '--constraint-add',
   '--placement-pref': '--placement-pref-add',
   '--publish': '--publish-add',
@@ -657,6 +661,11 @@ export function buildCreateSpec(image: string, args: readonly string[], flags: F
     const [k, v] = parseKeyValue(l, '--label', '');
     setLabel(labels, k, v);
   }
+  const containerLabels: Record<string, string> = {};
+  for (const l of flags.list('container-label')) {
+    const [k, v] = parseKeyValue(l, '--container-label', '');
+    setLabel(containerLabels, k, v);
+  }
   const networks = flags.list('network').map((n) => parseNetworkFlag(n, '--network'));
   const twice = networks.find((n, i) => networks.indexOf(n) !== i);
   if (twice !== undefined) throw new UsageError(`--network names the network ${quoteArg(twice)} twice: give each network once`);
@@ -671,6 +680,7 @@ export function buildCreateSpec(image: string, args: readonly string[], flags: F
         mounts: flags.list('mount').map((m) => parseMountFlag(m, '--mount')),
         secrets: flags.list('secret').map((x) => parseFileRefFlag(x, '--secret', 'secret')),
         configs: flags.list('config').map((x) => parseFileRefFlag(x, '--config', 'config')),
+        labels: containerLabels,
       },
       placement: {
         constraints: flags.list('constraint'),
@@ -801,6 +811,14 @@ export function planServiceUpdate(current: ServiceSpec, flags: Flags, env: Env, 
   refuseBoth(labelAdd.map(([k]) => k), labelRm, '--label-add', '--label-rm', 'label');
   for (const k of labelRm) if (Object.hasOwn(spec.labels, k)) Reflect.deleteProperty(spec.labels, k);
   for (const [k, v] of labelAdd) setLabel(spec.labels, k, v);
+
+  const cLabelRm = flags.list('container-label-rm').map((k) => parseRemovalKey(k, '--container-label-rm'));
+  const cLabelAdd = flags.list('container-label-add').map((l) => parseKeyValue(l, '--container-label-add', ''));
+  refuseBoth(cLabelAdd.map(([k]) => k), cLabelRm, '--container-label-add', '--container-label-rm', 'label');
+  const cLabels: Record<string, string> = { ...(c.labels ?? {}) };
+  for (const k of cLabelRm) if (Object.hasOwn(cLabels, k)) Reflect.deleteProperty(cLabels, k);
+  for (const [k, v] of cLabelAdd) setLabel(cLabels, k, v);
+  c.labels = cLabels;
 
   const p = spec.taskTemplate.placement;
   const cRm = flags.list('constraint-rm').map((x) => constraintKey(x, '--constraint-rm'));

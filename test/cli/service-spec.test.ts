@@ -48,7 +48,7 @@ test('a bare create gives the canonical default spec', () => {
 test('every create flag lands in its field', () => {
   const spec = create(
     [
-      '--name', 'web', '--replicas', '3', '-e', 'A=1', '--env', 'FROM_ENV', '-l', 'tier=front', '--label', 'flag',
+      '--name', 'web', '--replicas', '3', '-e', 'A=1', '--env', 'FROM_ENV', '-l', 'tier=front', '--label', 'flag', '--container-label', 'com.example.role=web',
       '--constraint', 'node.role==worker', '--placement-pref', 'spread=node.labels.zone',
       '-p', '8080:80', '--publish', 'published=5353,target=53,protocol=udp,mode=host',
       '--mount', 'type=bind,source=/var/log,target=/logs,readonly', '--mount', 'source=data,target=/data',
@@ -68,6 +68,7 @@ test('every create flag lands in its field', () => {
   const c = spec.taskTemplate.container;
   assert.equal(spec.name, 'web');
   assert.deepEqual(spec.labels, { tier: 'front', flag: '' });
+  assert.deepEqual(spec.taskTemplate.container.labels, { 'com.example.role': 'web' });
   assert.deepEqual(spec.mode, { replicated: { replicas: 3 } });
   assert.equal(c.image, 'registry.example.com:5000/team/web:1.2');
   assert.deepEqual(c.command, ['/bin/web', '--verbose']);
@@ -611,4 +612,16 @@ test('--replicas-max-per-node: refused as --replicas is (the same parser), and o
   for (const [argv, pattern] of refused) assert.throws(() => create(argv), usage(pattern), argv.join(' '));
   const global = create(['--name', 'agent', '--mode', 'global', 'nginx']);
   assert.throws(() => update(global, ['--replicas-max-per-node', '1']), usage(/^service agent is global: --replicas-max-per-node only applies to replicated services$/));
+});
+
+test('container labels: --container-label at create, --container-label-add and -rm at update; none is absent', () => {
+  const plain = create(['busybox']);
+  assert.equal(plain.taskTemplate.container.labels, undefined);
+  const spec = create(['--container-label', 'a=1', '--container-label', 'b', 'busybox']);
+  assert.deepEqual(spec.taskTemplate.container.labels, { a: '1', b: '' });
+  const next = update(spec, ['--container-label-add', 'c=3', '--container-label-rm', 'a', 'svc']);
+  assert.deepEqual(next.taskTemplate.container.labels, { b: '', c: '3' });
+  assert.equal(update(next, ['--container-label-rm', 'b', '--container-label-rm', 'c', 'svc']).taskTemplate.container.labels, undefined);
+  assert.throws(() => create(['--container-label', 'a b=c', 'busybox']), usage(/^invalid --container-label "a b=c": the key contains blanks$/));
+  assert.throws(() => update(spec, ['--container-label-add', 'a=2', '--container-label-rm', 'a', 'svc']), usage(/--container-label-add and --container-label-rm/));
 });

@@ -38,6 +38,7 @@ services:
   db:
     image: ${TEST_IMAGE}
     command: ${serve('db', 5432)}
+    labels: [com.example.role=database]
     # A service's virtual IP serves the ports it publishes (README, "Service networking"); left at 0, the cluster picks them.
     ports: ["5432"]
     volumes:
@@ -142,6 +143,8 @@ test('deploy: every service runs, in depends_on order; the secret and the volume
   assert.equal((await c.cliOk(0, ['stack', 'ls'])).stdout, 'NAME      SERVICES   ORCHESTRATOR\napp       4          Swarm\n');
   const db = await runningContainer('app_db');
   assert.equal((await execIn(docker, db, ['cat', '/run/secrets/db_password'])).out, 's3cret-from-a-file\n');
+  // The service's labels: are its containers'.
+  assert.equal((await docker.getContainer(db).inspect()).Config.Labels['com.example.role'], 'database');
   const volume = await docker.getVolume('app_dbdata').inspect();
   assert.equal(volume.Name, 'app_dbdata');
   // The database is on the manager, as placed.

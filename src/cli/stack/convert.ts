@@ -119,8 +119,6 @@ export function convertService(key: string, svc: Obj, ctx: ConvertContext): Conv
     ctx.fail(at(k), `not supported by flotilla's services (remove it; supported: ${[...SUPPORTED_SERVICE_KEYS].join(', ')})`);
   }
   if (svc.image === undefined) ctx.fail(at(), 'missing key "image": stack deploy runs images and does not build them (build and push the image, then name it in image:)');
-  const labelsGiven = Object.keys(listOrDict(svc.labels));
-  if (labelsGiven.length > 0) ctx.fail(at('labels'), "flotilla's containers have no labels of their own: put service labels under deploy.labels");
 
   const used = { networks: [] as string[], volumes: [] as string[], secrets: [] as string[], configs: [] as string[] };
   const deploy = isObj(svc.deploy) ? svc.deploy : {};
@@ -140,6 +138,9 @@ export function convertService(key: string, svc: Obj, ctx: ConvertContext): Conv
   if (secrets.length > 0) container.secrets = secrets;
   const configs = fileRefs(ctx, svc.configs, at('configs'), 'config', used.configs);
   if (configs.length > 0) container.configs = configs;
+  // A service's `labels:` are its containers' (docker stack); deploy.labels are the service's.
+  const containerLabels = labelMap(svc.labels);
+  if (Object.keys(containerLabels).length > 0) container.labels = containerLabels;
 
   const networkNames = serviceNetworks(ctx, svc.networks, at('networks'), used.networks);
 
@@ -400,6 +401,7 @@ const FIELD_KEYS: [string, string, boolean][] = [
   ['spec.taskTemplate.container.mounts', 'volumes', true],
   ['spec.taskTemplate.container.secrets', 'secrets', true],
   ['spec.taskTemplate.container.configs', 'configs', true],
+  ['spec.taskTemplate.container.labels', 'labels', false],
   ['spec.taskTemplate.container.healthcheck', 'healthcheck', false],
   ['spec.taskTemplate.container.healthcheck.test', 'healthcheck.test', false],
   ['spec.taskTemplate.container.healthcheck.intervalMs', 'healthcheck.interval', false],

@@ -90,7 +90,8 @@ export function toCreateOptions(
   const opts: Dockerode.ContainerCreateOptions = {
     name: containerName(task),
     Image: c.image,
-    Labels: taskLabels(task, owner),
+    // The service's container labels, then flotilla's own, which win a clash (they say whose container it is).
+    Labels: { ...(task.spec.container.labels ?? {}), ...taskLabels(task, owner) },
     Env: [...c.env],
     // As in SwarmKit: `command` replaces the image's ENTRYPOINT, `args` its CMD;
     // empty keeps the image's.

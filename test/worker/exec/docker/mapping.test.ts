@@ -92,6 +92,17 @@ test('the create body: secret and config files are read-only binds after the tas
   assert.deepEqual(body.Labels, toCreateOptions(t, owner).Labels);
 });
 
+test("the create body: the service's container labels, with flotilla's own winning a clash", () => {
+  const t = makeTask();
+  const own = toCreateOptions(t, owner).Labels ?? {};
+  const clash = Object.keys(own)[0];
+  const task = { ...t, spec: { ...t.spec, container: { ...t.spec.container, labels: { 'com.example.tier': 'db', [clash]: 'forged' } } } };
+  const labels = toCreateOptions(task, owner).Labels ?? {};
+  assert.equal(labels['com.example.tier'], 'db');
+  assert.equal(labels[clash], own[clash]);
+  assert.deepEqual(Object.keys(labels).sort(), [...Object.keys(own), 'com.example.tier'].sort());
+});
+
 test('container names: <service>.<slot>.<task>, node id for a global task, unsafe characters replaced', () => {
   const t = makeTask({ serviceName: 'web', slot: 2 });
   assert.equal(containerName(t), `web.2.${t.id}`);
