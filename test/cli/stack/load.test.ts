@@ -298,7 +298,7 @@ test('bad files: one line naming the file, the service and the key', () => {
     ['services:\n  web: {image: x, deploy: {endpoint_mode: dnsrr}}\n', /^\/app\/docker-compose\.yml: services\.web\.deploy\.endpoint_mode: flotilla gives every service a virtual IP/],
     ['services:\n  web: {image: x, deploy: {mode: global, replicas: 2}}\n', '/app/docker-compose.yml: services.web.deploy.replicas: replicas can only be used with replicated mode'],
     ['services:\n  web: {image: x, deploy: {mode: replicated-job}}\n', /^\/app\/docker-compose\.yml: services\.web\.deploy\.mode: must be replicated or global, got "replicated-job" \(flotilla has no jobs\)$/],
-    ['services:\n  web: {image: x, labels: {"a b": c}}\n', /^\/app\/docker-compose\.yml: services\.web\.labels/],
+    [`services:\n  web: {image: x, labels: {${'k'.repeat(300)}: c}}\n`, /^\/app\/docker-compose\.yml: services\.web\.labels: label keys must be 1\.\.128 characters \(got 300\)$/],
     ['services:\n  web: {image: x, hostname: h}\n', /^\/app\/docker-compose\.yml: services\.web\.hostname: not supported by flotilla's services/],
     ['services:\n  web: {image: x, volumes_from: [a]}\n', /^\/app\/docker-compose\.yml: services\.web\.volumes_from: not supported by stack deploy: To share a volume/],
     ['services:\n  web: {image: x, ports: ["99999:80"]}\n', /^\/app\/docker-compose\.yml: services\.web\.ports\[0\]: invalid value "99999:80": /],
