@@ -4,6 +4,7 @@
 // the very words the CLI uses, and goes through the same Control API calls
 // (docker's habit too: Portainer's errors are the engine's).
 // Pure here: the argv of each action from its JSON body; console.ts runs it.
+import { splitShellWords, UsageError } from '../../cli/args.js';
 import { HttpError } from './http-util.js';
 
 export type Action = 'create' | 'scale' | 'image' | 'rollback' | 'promote' | 'remove' | 'availability';
@@ -42,39 +43,14 @@ function operand(value: string, what: string): string {
   return value;
 }
 
-/**
- * A command line split into words as a shell would for simple cases: spaces
- * separate, '...' and "..." quote, a backslash escapes the next character.
- */
+/** The form's command line split into words by the CLI's own rules (`--entrypoint`, compose `command:`). */
 export function splitCommand(text: string): string[] {
-  const words: string[] = [];
-  let word = '';
-  let inWord = false;
-  let quote: '"' | "'" | null = null;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quote) {
-      if (c === quote) quote = null;
-      else if (c === '\\' && quote === '"' && i + 1 < text.length) word += text[++i];
-      else word += c;
-    } else if (c === '"' || c === "'") {
-      quote = c;
-      inWord = true;
-    } else if (c === '\\' && i + 1 < text.length) {
-      word += text[++i];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) words.push(word);
-      word = '';
-      inWord = false;
-    } else {
-      word += c;
-      inWord = true;
-    }
+  try {
+    return splitShellWords(text, 'command');
+  } catch (err) {
+    if (err instanceof UsageError) throw new HttpError(400, err.message);
+    throw err;
   }
-  if (quote) throw new HttpError(400, `command: unterminated ${quote} quote`);
-  if (inWord) words.push(word);
-  return words;
 }
 
 /**

@@ -1,122 +1,15 @@
 // What the console's browser app sees of the cluster: store objects (as the
 // Control API answers them) turned into the flat views of the console's
-// contract (NodeView, ServiceView, TaskView: src/console/web/lib/types.ts
-// holds the browser's copy), and the patch from one snapshot to the next.
+// contract (src/console/web/types.ts), and the patch from one snapshot to the next.
 // Pure: the live loop (live.ts) reads the API and calls these.
 import { isTerminal, TaskState, taskStateName, type Node, type Service, type Task } from '../../api/objects.js';
 
-export interface ManagerView {
-  id: string;
-  hostname: string;
-  addr: string;
-  reachability: string;
-  leader: boolean;
-}
+// The views are the contract's own types (the browser's copy is the only one).
+import type { ClusterView, NodeView, Patch, Reachability, ServiceView, Snapshot, TaskView } from '../web/types.js';
 
-export interface ClusterView {
-  id: string;
-  name: string;
-  createdAt: string;
-  leaderId: string;
-  term: number;
-  raftIndex: number;
-  managers: ManagerView[];
-}
-
-export interface NodeView {
-  id: string;
-  hostname: string;
-  role: string;
-  availability: string;
-  state: string;
-  message: string;
-  addr: string;
-  leader: boolean;
-  reachability: string | null;
-  labels: Record<string, string>;
-  engineLabels: Record<string, string>;
-  nanoCpus: number;
-  memoryBytes: number;
-  engineVersion: string;
-  os: string;
-  arch: string;
-  version: number;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface PortView {
-  protocol: string;
-  targetPort: number;
-  publishedPort: number;
-  publishMode: string;
-}
-
-export interface UpdateStatusView {
-  state: string;
-  startedAt: string | null;
-  completedAt: string | null;
-  message: string;
-  /** Tasks of the spec being rolled out that run, out of `total`. */
-  updated: number;
-  total: number;
-}
-
-export interface ServiceView {
-  id: string;
-  name: string;
-  mode: 'replicated' | 'global';
-  desired: number;
-  running: number;
-  image: string;
-  command: string[];
-  env: string[];
-  labels: Record<string, string>;
-  ports: PortView[];
-  constraints: string[];
-  updateStatus: UpdateStatusView | null;
-  canary: { state: string; message: string } | null;
-  version: number;
-  createdAt: string;
-  updatedAt: string;
-  previousImage: string | null;
-}
-
-export interface TaskView {
-  id: string;
-  serviceId: string;
-  serviceName: string;
-  slot: number;
-  nodeId: string;
-  name: string;
-  image: string;
-  desiredState: string;
-  state: string;
-  message: string;
-  error: string;
-  exitCode: number | null;
-  containerId: string;
-  createdAt: string;
-  updatedAt: string;
-  stateSince: string;
-}
-
-export interface Snapshot {
-  revision: number;
-  cluster: ClusterView;
-  nodes: NodeView[];
-  services: ServiceView[];
-  tasks: TaskView[];
-}
+export type { ClusterView, NodeView, Patch, ServiceView, Snapshot, TaskView };
 
 type Kind = 'nodes' | 'services' | 'tasks';
-
-export interface Patch {
-  revision: number;
-  cluster?: ClusterView;
-  upsert: { nodes?: NodeView[]; services?: ServiceView[]; tasks?: TaskView[] };
-  remove: { nodes?: string[]; services?: string[]; tasks?: string[] };
-}
 
 /** What ClusterInfo and GetCluster answered, in the console's words. */
 export interface ClusterFacts {
@@ -126,7 +19,7 @@ export interface ClusterFacts {
   leaderId: string;
   term: number;
   raftIndex: number;
-  managers: { nodeId: string; addr: string; leader: boolean; reachability: string }[];
+  managers: { nodeId: string; addr: string; leader: boolean; reachability: Reachability }[];
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();

@@ -30,6 +30,8 @@ export interface NodeView {
   role: 'manager' | 'worker';
   availability: Availability;
   state: 'unknown' | 'down' | 'ready' | 'disconnected';
+  /** The manager's note on the state ("heartbeat failure"). */
+  message: string;
   addr: string;
   leader: boolean;
   /** Managers only: null on workers. */

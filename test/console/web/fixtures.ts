@@ -14,7 +14,7 @@ export function cluster(over: Partial<ClusterView> = {}): ClusterView {
 
 export function node(id: string, over: Partial<NodeView> = {}): NodeView {
   return {
-    id, hostname: `host-${id}`, role: 'worker', availability: 'active', state: 'ready', addr: '127.0.0.3', leader: false,
+    id, hostname: `host-${id}`, role: 'worker', availability: 'active', state: 'ready', message: '', addr: '127.0.0.3', leader: false,
     reachability: null, labels: {}, engineLabels: {}, nanoCpus: 2e9, memoryBytes: 2 ** 31, engineVersion: '20.10.24',
     os: 'linux', arch: 'x86_64', version: 1, createdAt: iso(T0), updatedAt: iso(T0), ...over,
   };
