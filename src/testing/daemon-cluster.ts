@@ -4,7 +4,7 @@
 // restart one from its data dir. Every operator action goes through the CLI.
 // Used by the process-level tests and by `npm start` (a one-host cluster).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../common/protos.js';
 import type { Node, Service, Task } from '../api/objects.js';
@@ -120,13 +120,17 @@ export class DaemonCluster {
   /** `flotilla join` of node i with a token from `via` (join-token ROLE -q), through the manager at `via`'s address. */
   async join(i: number, role: 'worker' | 'manager', via = 0, extraArgs: readonly string[] = []): Promise<DaemonNode> {
     const token = (await this.cliOk(via, ['join-token', role, '-q'])).stdout.trim();
-    return this.joinWith(i, token, this.node(via).address, extraArgs);
+    const n = await this.joinWith(i, token, this.node(via).address, extraArgs);
+    // `joined the cluster` is printed before the daemon opens its control socket: a manager
+    // used right after (as the next join's `via`, say) must answer first.
+    if (role === 'manager') await this.waitReady(i);
+    return n;
   }
 
   async joinWith(i: number, token: string, managerAddr: string, extraArgs: readonly string[] = []): Promise<DaemonNode> {
     const n = this.spawnDaemon(i, ['join', '--token', token, ...this.addrArgs(this.node(i)), ...extraArgs, managerAddr]);
     await this.waitFor(() => n.stdout.includes('joined the cluster') || n.proc === null, 30_000, `${n.name} to join`, n);
-    if (!n.proc) throw new Error(`${n.name}: join failed (exit ${n.exitCode}); see ${n.dataDir}.log`);
+    if (!n.proc) throw new Error(`${n.name}: join failed (exit ${n.exitCode}); see ${n.dataDir}.log${logTail(n)}`);
     return n;
   }
 
@@ -196,7 +200,7 @@ export class DaemonCluster {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (await cond()) return;
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${n ? ` (log: ${n.dataDir}.log)` : ''}`);
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${n ? ` (log: ${n.dataDir}.log)${logTail(n)}` : ''}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   }
@@ -209,6 +213,21 @@ export class DaemonCluster {
   killAllSync(): void {
     for (const n of this.nodes) n.proc?.kill('SIGKILL');
   }
+}
+
+/**
+ * The last lines of a daemon's log and what it printed, for a failure's message: a CI run keeps
+ * only the test runner's output, so a failed wait must carry what the daemon said.
+ */
+function logTail(n: DaemonNode, lines = 12): string {
+  let log = '';
+  try {
+    log = readFileSync(`${n.dataDir}.log`, 'utf8');
+  } catch {
+    return '';
+  }
+  const tail = (text: string): string => text.trimEnd().split('\n').slice(-lines).map((l) => `\n  | ${l.slice(0, 400)}`).join('');
+  return `${n.proc ? '' : `\n  exited: ${n.exitCode}`}\n  stdout:${tail(n.stdout)}\n  log:${tail(log)}`;
 }
 
 /** Run the CLI; `input`, when given, is its standard input (else it has none). */

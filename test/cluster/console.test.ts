@@ -234,6 +234,9 @@ fetch(${JSON.stringify(`${CONSOLE}api/services`)}, { method: 'POST', credentials
     if (r.url().startsWith(`${CONSOLE}api/services`)) answers.push(r.status());
   });
   await page.goto(`http://${EVIL_HOST}:7739/`);
+  // The form post's navigation (the script submits it once its fetch has settled) must be over before the
+  // next test drives this page, or that test's page.goto races it and can land on the console's JSON refusal.
+  await page.waitForURL(`${CONSOLE}api/services`, { waitUntil: 'load', timeout: 10_000 });
   await c.waitFor(() => answers.length >= 1, 10_000, 'the forged form post to reach the console');
   assert.ok(answers.every((s) => s === 401 || s === 403 || s === 415), `answers: ${answers.join(', ')}`);
 

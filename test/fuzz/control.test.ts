@@ -1,5 +1,5 @@
 // Property-based fuzzing of every Control RPC (proto/control.proto) against
-// real daemons: one manager and one worker on loopback (127.0.0.140-141:7540
+// real daemons: one manager and one worker on loopback (127.0.0.58-59:7558
 // unless FUZZ_FIRST_HOST / FUZZ_PORT say otherwise), called over the
 // manager's unix socket and over mutual TLS. Two properties per RPC:
 //
@@ -110,7 +110,7 @@ import { echoedInput, formatFindings, fuzzProperty, fuzzSettings, summaryLine, t
 
 const settings = fuzzSettings();
 const log = (s: string): void => console.log(`# fuzz control: ${s}`);
-const target = new ControlTarget({ firstHost: Number(process.env.FUZZ_FIRST_HOST ?? 140), port: Number(process.env.FUZZ_PORT ?? 7540), log });
+const target = new ControlTarget({ firstHost: Number(process.env.FUZZ_FIRST_HOST ?? 58), port: Number(process.env.FUZZ_PORT ?? 7558), log });
 const root = loadRoot();
 const METHODS = serviceMethods(root, 'flotilla.control.Control');
 const outcomes: PropertyOutcome[] = [];
