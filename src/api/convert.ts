@@ -127,6 +127,7 @@ function containerToProto(c: ContainerSpec): control.ContainerSpec__Output {
     secrets: (c.secrets ?? []).map((r) => ({ secretId: r.id, secretName: r.name, target: r.target, uid: r.uid, gid: r.gid, mode: r.mode })),
     configs: (c.configs ?? []).map((r) => ({ configId: r.id, configName: r.name, target: r.target, uid: r.uid, gid: r.gid, mode: r.mode })),
     labels: { ...(c.labels ?? {}) },
+    expose: [...(c.expose ?? [])],
   };
 }
 
@@ -242,7 +243,7 @@ function healthCheckFromWire(x: unknown, path: string): Obj | undefined {
 function containerFromWire(x: unknown, path: string): Obj | undefined {
   const c = sub<control.ContainerSpec__Output>(x, path);
   if (c === undefined) return undefined;
-  const { image, command, args, env, dir, user, mounts, healthcheck, stopGracePeriodMs, secrets, configs, labels, ...rest } = c;
+  const { image, command, args, env, dir, user, mounts, healthcheck, stopGracePeriodMs, secrets, configs, labels, expose, ...rest } = c;
   noFieldsLeft(rest);
   const container: Obj = {
     image,
@@ -278,6 +279,7 @@ function containerFromWire(x: unknown, path: string): Obj | undefined {
   }
   // Absent when empty, as the validator leaves them (shared-specs.ts).
   if (labels && typeof labels === 'object' && Object.keys(labels).length > 0) container.labels = labels;
+  if (Array.isArray(expose) && expose.length > 0) container.expose = expose;
   return container;
 }
 

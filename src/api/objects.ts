@@ -180,6 +180,8 @@ export interface ContainerSpec {
   configs?: ConfigReference[];
   /** The container's labels (docker's --container-label); absent when none. */
   labels?: Labels;
+  /** Ports served on the service's virtual IP beyond the image's EXPOSE ("6379/tcp", canonical); absent when none. */
+  expose?: string[];
 }
 
 /**

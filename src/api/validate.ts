@@ -392,7 +392,22 @@ export function validateContainerSpec(x: unknown, path = 'container'): Container
     ? { image, command, args, env, dir, user, mounts, stopGracePeriodMs }
     : { image, command, args, env, dir, user, mounts, healthcheck, stopGracePeriodMs };
   const labels = validateLabels(prop(o, 'labels'), at(path, 'labels'));
-  return { ...base, ...nonEmpty('secrets', secrets), ...nonEmpty('configs', configs), ...(Object.keys(labels).length > 0 ? { labels } : {}) };
+  const expose = list(o, 'expose', path, validateExposedPort);
+  if (expose.length > MAX_EXPOSED_PORTS) throw new ValidationError(at(path, 'expose'), 'expose-count', `at most ${MAX_EXPOSED_PORTS} exposed ports (got ${expose.length})`);
+  expose.forEach((p, i) => {
+    if (expose.indexOf(p) !== i) throw new ValidationError(`${at(path, 'expose')}[${i}]`, 'expose-duplicate', `${p} is exposed twice`);
+  });
+  return { ...base, ...nonEmpty('secrets', secrets), ...nonEmpty('configs', configs), ...(Object.keys(labels).length > 0 ? { labels } : {}), ...nonEmpty('expose', expose) };
+}
+
+/** A proxy (a listener on every node) per exposed port and service: bounded like published ports. */
+export const MAX_EXPOSED_PORTS = 100;
+
+/** An exposed port, "PORT/PROTO" (canonical: the protocol always given, tcp or udp). */
+function validateExposedPort(x: unknown, field: string): string {
+  const m = typeof x === 'string' ? /^([1-9]\d{0,4})\/(tcp|udp)$/.exec(x) : null;
+  if (!m || Number(m[1]) > 65535) throw new ValidationError(field, 'expose', `must be PORT/tcp or PORT/udp with PORT in 1..65535, not ${typeof x === 'string' ? quoteInput(x) : describe(x)}`);
+  return x as string;
 }
 
 /** Where a secret reference's file is in the container: /run/secrets/TARGET, or TARGET when absolute. */

@@ -75,6 +75,8 @@ export function serviceSpecJson(spec: ServiceSpec): Json {
       ContainerSpec: omitEmpty({
         Image: c.image,
         Labels: c.labels ? { ...c.labels } : undefined,
+        // Not docker's (Swarm's virtual IP forwards every port): flotilla's ContainerSpec.expose.
+        Expose: c.expose ? [...c.expose] : undefined,
         Command: c.command,
         Args: c.args,
         Env: c.env,

@@ -50,6 +50,7 @@ const FIELD_FLAGS: [string, string][] = [
   ['spec.name', '--name'],
   ['spec.labels', '--label'],
   ['spec.taskTemplate.container.labels', '--container-label'],
+  ['spec.taskTemplate.container.expose', '--expose'],
   ['spec.taskTemplate.container.image', 'IMAGE'],
   ['spec.taskTemplate.container.command', '--entrypoint'],
   ['spec.taskTemplate.container.args', 'COMMAND/ARG'],

@@ -30,6 +30,7 @@ import {
   configFilePath,
   DEFAULT_DRAIN_PERIOD_MS,
   DEFAULT_LB_WEIGHT,
+  MAX_EXPOSED_PORTS,
   MAX_ID_LENGTH,
   MAX_LB_WEIGHT,
   MAX_REPLICAS,
@@ -113,6 +114,7 @@ export const CREATE_FLAGS: readonly FlagSpec[] = [
   { name: 'env', short: 'e', kind: 'list', metavar: 'KEY=VALUE', help: 'set an environment variable' },
   { name: 'label', short: 'l', kind: 'list', metavar: 'KEY=VALUE', help: 'set a service label' },
   { name: 'container-label', kind: 'list', metavar: 'KEY=VALUE', help: "set a label of the service's containers" },
+  { name: 'expose', kind: 'list', metavar: 'PORT[/PROTO]', help: "serve a port (or range) on the service's virtual IP beyond the image's EXPOSE" },
   { name: 'constraint', kind: 'list', metavar: 'EXPR', help: 'placement constraint, e.g. node.role==worker' },
   { name: 'placement-pref', kind: 'list', metavar: 'PREF', help: 'placement preference, e.g. spread=node.labels.zone' },
   {
@@ -145,6 +147,8 @@ export const UPDATE_FLAGS: readonly FlagSpec[] = [
   { name: 'label-rm', kind: 'list', metavar: 'KEY', help: 'remove a service label' },
   { name: 'container-label-add', kind: 'list', metavar: 'KEY=VALUE', help: 'add or update a container label' },
   { name: 'container-label-rm', kind: 'list', metavar: 'KEY', help: 'remove a container label' },
+  { name: 'expose-add', kind: 'list', metavar: 'PORT[/PROTO]', help: 'add an exposed port (or range)' },
+  { name: 'expose-rm', kind: 'list', metavar: 'PORT[/PROTO]', help: 'remove an exposed port (or range)' },
   { name: 'constraint-add', kind: 'list', metavar: 'EXPR', help: 'add a placement constraint' },
   { name: 'constraint-rm', kind: 'list', metavar: 'EXPR', help: 'remove a placement constraint' },
   { name: 'placement-pref-add', kind: 'list', metavar: 'PREF', help: 'add a placement preference' },
@@ -502,6 +506,29 @@ function setLabel(labels: Record<string, string>, key: string, value: string): v
 }
 
 /** A removal that names what an add of the same command sets: contradictory, refused (docker's order differs per flag). */
+/**
+ * `--expose PORT[/PROTO]` or `LO-HI[/PROTO]` (docker run's syntax; tcp by default) as the spec's canonical
+ * "PORT/PROTO" entries. A range is bounded by what a service may expose.
+ */
+export function parseExpose(value: string, flag: string): string[] {
+  const m = /^(\d{1,5})(?:-(\d{1,5}))?(?:\/(tcp|udp))?$/i.exec(value.trim());
+  const lo = m ? Number(m[1]) : NaN;
+  const hi = m?.[2] === undefined ? lo : Number(m[2]);
+  if (!m || lo < 1 || hi > 65535 || hi < lo) {
+    throw new UsageError(`invalid ${flag} ${quoteArg(value)}: give PORT[/PROTO] or LO-HI[/PROTO], ports in 1..65535, PROTO tcp or udp`);
+  }
+  if (hi - lo + 1 > MAX_EXPOSED_PORTS) throw new UsageError(`invalid ${flag} ${quoteArg(value)}: a range of at most ${MAX_EXPOSED_PORTS} ports`);
+  const proto = (m[3] ?? 'tcp').toLowerCase();
+  const out: string[] = [];
+  for (let p = lo; p <= hi; p++) out.push(`${p}/${proto}`);
+  return out;
+}
+
+/** Each exposed port once, in the order given. */
+function uniqueExposed(ports: readonly string[]): string[] {
+  return [...new Set(ports)];
+}
+
 function refuseBoth(added: readonly string[], removed: readonly string[], addFlag: string, rmFlag: string, what: string): void {
   const rm = new Set(removed);
   const both = added.find((k) => rm.has(k));
@@ -524,6 +551,7 @@ const UPDATE_FIELD_FLAGS = {
   '--env': '--env-add',
   '--label': '--label-add',
   '--container-label': '--container-label-add',
+  '--expose': '--expose-add',
   '--constraint': '--constraint-add',
   '--placement-pref': '--placement-pref-add',
   '--publish': '--publish-add',
@@ -681,6 +709,7 @@ export function buildCreateSpec(image: string, args: readonly string[], flags: F
         secrets: flags.list('secret').map((x) => parseFileRefFlag(x, '--secret', 'secret')),
         configs: flags.list('config').map((x) => parseFileRefFlag(x, '--config', 'config')),
         labels: containerLabels,
+        expose: uniqueExposed(flags.list('expose').flatMap((x) => parseExpose(x, '--expose'))),
       },
       placement: {
         constraints: flags.list('constraint'),
@@ -819,6 +848,11 @@ export function planServiceUpdate(current: ServiceSpec, flags: Flags, env: Env, 
   for (const k of cLabelRm) if (Object.hasOwn(cLabels, k)) Reflect.deleteProperty(cLabels, k);
   for (const [k, v] of cLabelAdd) setLabel(cLabels, k, v);
   c.labels = cLabels;
+
+  const exposeRm = flags.list('expose-rm').flatMap((x) => parseExpose(x, '--expose-rm'));
+  const exposeAdd = flags.list('expose-add').flatMap((x) => parseExpose(x, '--expose-add'));
+  refuseBoth(exposeAdd, exposeRm, '--expose-add', '--expose-rm', 'port');
+  c.expose = uniqueExposed([...(c.expose ?? []).filter((p) => !exposeRm.includes(p)), ...exposeAdd]);
 
   const p = spec.taskTemplate.placement;
   const cRm = flags.list('constraint-rm').map((x) => constraintKey(x, '--constraint-rm'));

@@ -66,6 +66,7 @@ function fullService(): Service {
           healthcheck: { test: ['CMD', 'curl', '-f', 'http://localhost/'], intervalMs: 30_000, timeoutMs: 5_000, retries: 3, startPeriodMs: 10_000 },
           stopGracePeriodMs: 20_000,
           labels: { 'com.example.tier': 'front', flag: '' },
+          expose: ['6379/tcp', '53/udp'],
         },
         resources: { limits: { nanoCpus: 2e9, memoryBytes: 2 ** 33 }, reservations: { nanoCpus: 5e8, memoryBytes: 2 ** 28 } },
         restartPolicy: { condition: 'on-failure', delayMs: 1_500, maxAttempts: 7, windowMs: 60_000, maxDelayMs: 300_000 },

@@ -206,6 +206,15 @@ test('rules for mounts: type, absolute target, bind source, no duplicate target'
   rejects(spec((s) => (s.taskTemplate.container.dir = 'relative')), 'spec.taskTemplate.container.dir', 'dir');
 });
 
+test('rules for exposed ports: PORT/PROTO, in range, each once, at most 100', () => {
+  assert.doesNotThrow(spec((s) => (s.taskTemplate.container.expose = ['6379/tcp', '53/udp'])));
+  for (const bad of ['6379', '0/tcp', '65536/tcp', '80/sctp', ' 80/tcp', '080/tcp']) {
+    rejects(spec((s) => (s.taskTemplate.container.expose = ['1/tcp', bad])), 'spec.taskTemplate.container.expose[1]', 'expose');
+  }
+  rejects(spec((s) => (s.taskTemplate.container.expose = ['80/tcp', '80/tcp'])), 'spec.taskTemplate.container.expose[1]', 'expose-duplicate');
+  rejects(spec((s) => (s.taskTemplate.container.expose = Array.from({ length: 101 }, (_, i) => `${i + 1}/tcp`))), 'spec.taskTemplate.container.expose', 'expose-count');
+});
+
 test('rule constraint-format, constraint-key and constraint-value', () => {
   const field = 'spec.taskTemplate.placement.constraints[0]';
   for (const good of ['node.role==manager', 'node.role != worker', 'node.labels.zone==eu-west-1', 'engine.labels.os==linux', 'node.hostname==host-1', 'node.id!=abc123', 'NODE.ROLE==worker', 'node.platform.arch==x86_64']) {

@@ -625,3 +625,16 @@ test('container labels: --container-label at create, --container-label-add and -
   assert.throws(() => create(['--container-label', 'a b=c', 'busybox']), usage(/^invalid --container-label "a b=c": the key contains blanks$/));
   assert.throws(() => update(spec, ['--container-label-add', 'a=2', '--container-label-rm', 'a', 'svc']), usage(/--container-label-add and --container-label-rm/));
 });
+
+test('--expose at create, --expose-add and -rm at update (ports, ranges, udp); bad values one line; none is absent', () => {
+  assert.equal(create(['busybox']).taskTemplate.container.expose, undefined);
+  const spec = create(['--expose', '6379', '--expose', '7000-7001/tcp', '--expose', '53/UDP', '--expose', '6379/tcp', 'busybox']);
+  assert.deepEqual(spec.taskTemplate.container.expose, ['6379/tcp', '7000/tcp', '7001/tcp', '53/udp']);
+  const next = update(spec, ['--expose-add', '8080', '--expose-rm', '7000-7001', 'svc']);
+  assert.deepEqual(next.taskTemplate.container.expose, ['6379/tcp', '53/udp', '8080/tcp']);
+  assert.equal(update(next, ['--expose-rm', '6379', '--expose-rm', '53/udp', '--expose-rm', '8080', 'svc']).taskTemplate.container.expose, undefined);
+  assert.throws(() => create(['--expose', '0', 'busybox']), usage(/^invalid --expose "0": give PORT\[\/PROTO\] or LO-HI\[\/PROTO\]/));
+  assert.throws(() => create(['--expose', '80/sctp', 'busybox']), usage(/^invalid --expose "80\/sctp"/));
+  assert.throws(() => create(['--expose', '1-1000', 'busybox']), usage(/a range of at most 100 ports/));
+  assert.throws(() => update(spec, ['--expose-add', '80', '--expose-rm', '80/tcp', 'svc']), usage(/--expose-add and --expose-rm both name the port "80\/tcp"/));
+});

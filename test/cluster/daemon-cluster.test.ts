@@ -176,6 +176,8 @@ test('a rotated token stops working for new joins; the nodes already in stay', a
   const n6 = await c.joinWith(5, fresh, c.node(1).address);
   const id6 = (await nodes(0)).find((n) => n.status.address === n6.address)?.id;
   assert.ok(id6, 'the sixth node is listed');
+  // Ready first: as in SwarmKit, only a READY node needs --force (one still Unknown, before its agent's session, does not).
+  await c.waitFor(async () => (await nodes(0)).find((n) => n.id === id6)?.status.state === 'ready', 30_000, 'the sixth node to be ready');
   const refused = await c.cli(0, ['node', 'rm', id6]);
   assert.equal(refused.code, 1, 'a ready node is not removed without --force');
   assert.match(refused.stderr, /--force/);

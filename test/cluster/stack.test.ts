@@ -18,7 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DaemonCluster } from '../../src/testing/daemon-cluster.js';
-import { execIn, removeClusterContainers, removeClusterNetworks, requireEngine, TEST_IMAGE } from '../worker/engine.js';
+import { clusterContainers, execIn, removeClusterContainers, removeClusterNetworks, requireEngine, TEST_IMAGE } from '../worker/engine.js';
+import { LABEL_CLUSTER_ID } from '../../src/worker/exec/docker/labels.js';
 
 const FILE = 'test/cluster/stack.test.ts';
 const engine = await requireEngine(FILE);
@@ -39,8 +40,9 @@ services:
     image: ${TEST_IMAGE}
     command: ${serve('db', 5432)}
     labels: [com.example.role=database]
-    # A service's virtual IP serves the ports it publishes (README, "Service networking"); left at 0, the cluster picks them.
-    ports: ["5432"]
+    # A service's virtual IP serves the ports its image EXPOSEs, those it publishes, and those under expose:
+    # (the test image exposes none). Docker ignores expose: (its virtual IP forwards every port); flotilla serves it.
+    expose: ["5432"]
     volumes:
       - dbdata:/data
     secrets:
@@ -52,6 +54,7 @@ services:
   cache:
     image: ${TEST_IMAGE}
     command: ${serve('cache', 6379)}
+    # Published (left at 0, the cluster picks the port): the virtual IP serves it too.
     ports: ["6379"]
     networks: [front, back]
   web:
@@ -213,6 +216,10 @@ test('--prune removes the service the file dropped; `stack rm` leaves nothing be
   assert.equal((await c.cliOk(0, ['network', 'ls', '-q'])).stdout, '');
   assert.equal((await c.cliOk(0, ['secret', 'ls', '-q'])).stdout, '');
   assert.equal((await c.cliOk(0, ['stack', 'ls'])).stdout, 'NAME      SERVICES   ORCHESTRATOR\n');
+  // On the engine too: the tasks' containers, then the bridges the nodes made for the stack's networks
+  // (removed from the cluster before the tasks stopped, they go when their last container does).
+  const engineNetworks = async (): Promise<string[]> => (await docker.listNetworks({ filters: { label: [`${LABEL_CLUSTER_ID}=${clusterId}`] } })).map((n) => n.Name);
+  await c.waitFor(async () => (await clusterContainers(docker, clusterId)).length === 0 && (await engineNetworks()).length === 0, 60_000, "the stack's containers and engine networks to go from the engine");
 });
 
 test('bad files: one line naming the place, and nothing created', { skip }, async () => {

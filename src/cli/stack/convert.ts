@@ -8,7 +8,7 @@ import type { FileReference, Mount, PortConfig, ServiceSpec } from '../../api/ob
 import { validateServiceSpec } from '../../api/validate.js';
 import { ValidationError } from '../../api/input.js';
 import { parseCpus, parseDuration, parseSize, splitShellWords, UsageError } from '../args.js';
-import { parsePublish } from '../service-spec.js';
+import { parseExpose, parsePublish } from '../service-spec.js';
 import { validationDetail } from '../errors.js';
 import { parseEnvFile, type Lookup } from './interpolate.js';
 import { STACK_NAMESPACE_LABEL, type DependsOnCondition } from './model.js';
@@ -51,7 +51,6 @@ export const UNSUPPORTED_PROPERTIES: readonly string[] = [
 ];
 export const DEPRECATED_PROPERTIES: Readonly<Record<string, string>> = {
   container_name: 'Setting the container name is not supported.',
-  expose: "Exposing ports is unnecessary - services on the same network can access each other's containers on any port.",
 };
 export const FORBIDDEN_PROPERTIES: Readonly<Record<string, string>> = {
   extends: 'Support for `extends` is not implemented yet.',
@@ -67,6 +66,9 @@ export const FORBIDDEN_PROPERTIES: Readonly<Record<string, string>> = {
 export const SUPPORTED_SERVICE_KEYS: ReadonlySet<string> = new Set([
   'image', 'command', 'entrypoint', 'environment', 'env_file', 'ports', 'labels', 'healthcheck', 'stop_grace_period', 'user',
   'working_dir', 'volumes', 'secrets', 'configs', 'networks', 'depends_on', 'deploy',
+  // Docker warns that `expose` is unnecessary (its IPVS virtual IP forwards every port); flotilla's virtual IP
+  // serves the ports it knows, and these are among them (ContainerSpec.expose).
+  'expose',
 ]);
 
 const isObj = (x: unknown): x is Obj => x !== null && typeof x === 'object' && !Array.isArray(x);
@@ -141,6 +143,8 @@ export function convertService(key: string, svc: Obj, ctx: ConvertContext): Conv
   // A service's `labels:` are its containers' (docker stack); deploy.labels are the service's.
   const containerLabels = labelMap(svc.labels);
   if (Object.keys(containerLabels).length > 0) container.labels = containerLabels;
+  const expose = (Array.isArray(svc.expose) ? svc.expose : []).flatMap((x, i) => parsed(ctx, at('expose', i), (f) => parseExpose(String(x), f)));
+  if (expose.length > 0) container.expose = [...new Set(expose)];
 
   const networkNames = serviceNetworks(ctx, svc.networks, at('networks'), used.networks);
 
@@ -402,6 +406,7 @@ const FIELD_KEYS: [string, string, boolean][] = [
   ['spec.taskTemplate.container.secrets', 'secrets', true],
   ['spec.taskTemplate.container.configs', 'configs', true],
   ['spec.taskTemplate.container.labels', 'labels', false],
+  ['spec.taskTemplate.container.expose', 'expose', true],
   ['spec.taskTemplate.container.healthcheck', 'healthcheck', false],
   ['spec.taskTemplate.container.healthcheck.test', 'healthcheck.test', false],
   ['spec.taskTemplate.container.healthcheck.intervalMs', 'healthcheck.interval', false],

@@ -267,9 +267,19 @@ test('options Swarm ignores: docker\'s warnings', () => {
   const m = load('services:\n  a: {image: x, build: ., restart: always, container_name: a}\n  b: {image: x, links: [a], expose: ["80"]}\n');
   assert.deepEqual(m.warnings, [
     'Ignoring unsupported options: build, links, restart',
-    "Ignoring deprecated options:\n\ncontainer_name: Setting the container name is not supported.\nexpose: Exposing ports is unnecessary - services on the same network can access each other's containers on any port.",
+    'Ignoring deprecated options:\n\ncontainer_name: Setting the container name is not supported.',
   ]);
   assert.equal(m.services.length, 2);
+});
+
+test('expose: served on the virtual IP (flotilla goes beyond docker, which ignores it): ports, ranges, udp; a bad one names the key', () => {
+  const m = load('services:\n  cache: {image: x, expose: ["6379", 53/udp, 7000-7002, 6379/tcp]}\n');
+  assert.deepEqual(m.services[0].spec.taskTemplate.container.expose, ['6379/tcp', '53/udp', '7000/tcp', '7001/tcp', '7002/tcp']);
+  assert.deepEqual(m.warnings, []);
+  assert.throws(
+    () => load('services:\n  cache: {image: x, expose: ["6379", "70000"]}\n'),
+    (e: unknown) => e instanceof StackFileError && /services\.cache\.expose\[1\]: invalid value "70000": give PORT\[\/PROTO\]/.test(e.message),
+  );
 });
 
 test('bad files: one line naming the file, the service and the key', () => {

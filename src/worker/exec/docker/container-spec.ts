@@ -46,8 +46,9 @@ export interface DataPlaneSettings {
  * 'ingress' port is the routing mesh's: the task's target port is published on
  * the node's data address, on a port the engine picks, and every node's proxy
  * (src/network) sends the published port's connections there. So are the
- * image's exposed ports of a task on a cluster network (`exposedByImage`),
- * which a service's virtual IP forwards.
+ * image's exposed ports of a task on a cluster network (`exposedByImage`)
+ * and those its spec exposes (ContainerSpec.expose), which a service's
+ * virtual IP forwards.
  */
 function toPorts(ports: PortConfig[], exposedByImage: readonly string[], dataAddr: string): { exposed: Record<string, object>; bindings: Dockerode.PortMap } {
   const exposed: Record<string, object> = {};
@@ -85,7 +86,7 @@ export function toCreateOptions(
   if (!c.image) throw new InvalidSpecError('no image');
   const { limits, reservations } = task.spec.resources;
   const networks = task.spec.networks ?? [];
-  const { exposed, bindings } = toPorts(task.endpoint?.ports ?? [], networks.length > 0 ? exposedByImage : [], plane.dataAddr);
+  const { exposed, bindings } = toPorts(task.endpoint?.ports ?? [], networks.length > 0 ? [...exposedByImage, ...(task.spec.container.expose ?? [])] : [], plane.dataAddr);
 
   const opts: Dockerode.ContainerCreateOptions = {
     name: containerName(task),

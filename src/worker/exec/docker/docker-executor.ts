@@ -185,6 +185,14 @@ export class DockerExecutor implements Executor {
   private readonly throttle = new LogThrottle();
   /** The engine's networks known to exist (created or seen). */
   private readonly knownNetworks = new Map<string, string>();
+  /**
+   * Engine networks whose cluster network is gone but which a container still used when they were pruned
+   * (a stack's tasks stop after its networks are removed): tried again after each container removal.
+   */
+  private readonly stranded = new Map<string, { clusterId: string; engineId: string }>();
+  /** The cluster networks last known to exist: a stranded network that comes back is kept. */
+  private keptNetworks: ReadonlySet<string> = new Set();
+  private pruning: Promise<void> = Promise.resolve();
   /** Secret and config files of task containers (tmpfs). */
   private readonly files: TaskFileStore;
   /** The directory of files each container mounts (by container id), to remove with it. */
@@ -526,6 +534,7 @@ export class DockerExecutor implements Executor {
       // 404: already gone; 409: a removal is already in progress.
       if (status !== 404 && status !== 409) throw this.fail(err, `remove container ${containerId.slice(0, 12)}`, containerId);
     }
+    this.retryStranded();
     // Its secrets and configs go with it.
     const dir = this.fileDirs.get(containerId);
     if (dir !== undefined) {
@@ -600,25 +609,53 @@ export class DockerExecutor implements Executor {
     }
   }
 
-  /** Removes the engine's networks of this cluster whose cluster network is gone (one still in use stays, for next time). */
-  async pruneNetworks(clusterId: string, keep: ReadonlySet<string>): Promise<void> {
-    let found: Docker.NetworkInspectInfo[];
-    try {
-      found = await this.call(() => this.docker.listNetworks({ filters: { label: [`${LABEL_CLUSTER_ID}=${clusterId}`] } }));
-    } catch {
+  /**
+   * Removes the engine's networks of this cluster whose cluster network is gone. One still in use is
+   * stranded: tried again after each container removal until it goes (or its cluster network comes back).
+   */
+  pruneNetworks(clusterId: string, keep: ReadonlySet<string>): Promise<void> {
+    this.keptNetworks = keep;
+    const run = this.pruning.then(async () => {
+      let found: Docker.NetworkInspectInfo[];
+      try {
+        found = await this.call(() => this.docker.listNetworks({ filters: { label: [`${LABEL_CLUSTER_ID}=${clusterId}`] } }));
+      } catch {
+        return;
+      }
+      for (const n of found) await this.removeNetwork(clusterId, n.Name, n.Id);
+    });
+    this.pruning = run.catch(() => undefined);
+    return this.pruning;
+  }
+
+  /** After a container removal: the stranded networks it may have been the last user of. */
+  private retryStranded(): void {
+    if (this.stranded.size === 0) return;
+    this.pruning = this.pruning.then(async () => {
+      for (const [name, { clusterId, engineId }] of [...this.stranded]) await this.removeNetwork(clusterId, name, engineId);
+    });
+  }
+
+  private async removeNetwork(clusterId: string, name: string, engineId: string): Promise<void> {
+    const id = networkIdOf(name);
+    if (!id || this.keptNetworks.has(id)) {
+      this.stranded.delete(name);
       return;
     }
-    for (const n of found) {
-      const id = networkIdOf(n.Name);
-      if (!id || keep.has(id)) continue;
-      try {
-        await this.call(() => this.docker.getNetwork(n.Id).remove());
-        this.knownNetworks.delete(n.Name);
-        this.log.info({ network: id, name: n.Name }, 'network removed');
-      } catch (err) {
-        this.log.debug({ network: id, err: engineMessage(err) }, 'network not removed (still in use?)');
+    try {
+      await this.call(() => this.docker.getNetwork(engineId).remove());
+      this.log.info({ network: id, name }, 'network removed');
+    } catch (err) {
+      const status = statusCodeOf(err);
+      if (status !== 404) {
+        // 403 or 409: a container still uses it. Anything else: the engine's trouble; tried again all the same.
+        this.stranded.set(name, { clusterId, engineId });
+        this.log.debug({ network: id, err: engineMessage(err) }, 'network not removed yet (still in use?)');
+        return;
       }
     }
+    this.knownNetworks.delete(name);
+    this.stranded.delete(name);
   }
 
   async endpoints(containerId: string): Promise<{ ports: PortBinding[]; networks: NetworkAttachment[] }> {

@@ -12,7 +12,7 @@ import { EngineUnavailableError, ImageNotFoundError, type LogEntry } from '../..
 import { LABEL_CLUSTER_ID, LABEL_NODE_ID, LABEL_SERVICE_ID, LABEL_SERVICE_NAME, LABEL_TASK_ID, LABEL_TASK_SLOT } from '../../../../src/worker/exec/docker/labels.js';
 import { exitOutcome } from '../../../../src/worker/outcomes.js';
 import { TaskState } from '../../../../src/api/objects.js';
-import { makeTask, removeClusterContainers, requireEngine, shell, uniqueClusterId } from '../../engine.js';
+import { makeTask, removeClusterContainers, removeClusterNetworks, requireEngine, shell, uniqueClusterId, waitFor } from '../../engine.js';
 
 const engine = await requireEngine('docker-executor.test');
 const skip = engine.skip;
@@ -25,6 +25,7 @@ const hostDir = mkdtempSync(join(tmpdir(), 'flotilla-exec-'));
 after(async () => {
   if (skip) return;
   await removeClusterContainers(engine.docker, clusterId);
+  await removeClusterNetworks(engine.docker, clusterId);
   await engine.docker.getVolume(volumeName).remove().catch(() => undefined);
   rmSync(hostDir, { recursive: true, force: true });
 });
@@ -226,6 +227,26 @@ test('remove deletes the container; inspect and remove of a missing container ar
   assert.equal(await executor.inspect(id), undefined);
   await executor.remove(id);
   await assert.rejects(executor.health(id), /does not exist/);
+});
+
+test('an engine network whose cluster network is gone is removed once its last container is (a stack rm stops its tasks after its networks go)', { skip }, async () => {
+  const networkId = `prune-${clusterId.slice(-10)}`;
+  const engineNetworks = async (): Promise<string[]> =>
+    (await engine.docker.listNetworks({ filters: { label: [`${LABEL_CLUSTER_ID}=${clusterId}`] } })).map((n) => n.Name).filter((n) => n.endsWith(networkId));
+  const task = shell('sleep 30');
+  task.spec.networks = [networkId];
+  const id = await executor.prepare(task, owner);
+  await executor.start(id);
+  assert.equal((await engineNetworks()).length, 1);
+  await executor.pruneNetworks(clusterId, new Set([networkId]));
+  assert.equal((await engineNetworks()).length, 1, 'a network the cluster still has stays');
+  await executor.pruneNetworks(clusterId, new Set());
+  assert.equal((await engineNetworks()).length, 1, 'in use: the engine refuses its removal');
+  const other = await executor.prepare(shell('true'), owner);
+  await executor.remove(other);
+  assert.equal((await engineNetworks()).length, 1, 'still in use after another container went');
+  await executor.remove(id);
+  await waitFor('the stranded network to go', async () => (await engineNetworks()).length === 0 || undefined);
 });
 
 test('list finds the containers of an owner only', { skip }, async () => {

@@ -103,6 +103,19 @@ test("the create body: the service's container labels, with flotilla's own winni
   assert.deepEqual(Object.keys(labels).sort(), [...Object.keys(own), 'com.example.tier'].sort());
 });
 
+test("the create body: the spec's exposed ports join the image's on the data address, for a task on a cluster network only", () => {
+  const t = makeTask();
+  const plane = { dataAddr: '127.0.0.9', dnsServer: '', networkName: (n: string) => `flotilla-${n}` };
+  const onNet = { ...t, spec: { ...t.spec, networks: ['n1'], container: { ...t.spec.container, expose: ['6379/tcp', '53/udp'] } } };
+  const body = toCreateOptions(onNet, owner, plane, ['80/tcp']);
+  assert.deepEqual(Object.keys(body.ExposedPorts ?? {}).sort(), ['53/udp', '6379/tcp', '80/tcp']);
+  assert.deepEqual(body.HostConfig?.PortBindings?.['6379/tcp'], [{ HostIp: '127.0.0.9', HostPort: '' }]);
+  assert.deepEqual(body.HostConfig?.PortBindings?.['53/udp'], [{ HostIp: '127.0.0.9', HostPort: '' }]);
+  // Without a cluster network there is no virtual IP to serve them: nothing is bound.
+  const alone = { ...onNet, spec: { ...onNet.spec, networks: [] } };
+  assert.deepEqual(toCreateOptions(alone, owner, plane, ['80/tcp']).HostConfig?.PortBindings ?? {}, {});
+});
+
 test('container names: <service>.<slot>.<task>, node id for a global task, unsafe characters replaced', () => {
   const t = makeTask({ serviceName: 'web', slot: 2 });
   assert.equal(containerName(t), `web.2.${t.id}`);
