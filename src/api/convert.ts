@@ -32,6 +32,7 @@ import {
   CANARY_STATES,
   LB_POLICIES,
   PROXY_PROTOCOLS,
+  RESOLUTION_MODES,
 } from './enums.js';
 import type {
   Cluster,
@@ -196,6 +197,7 @@ export function endpointToProto(e: EndpointSpec): control.EndpointSpec__Output {
     lbPolicy: enumToProto(LB_POLICIES, e.lbPolicy ?? 'round-robin'),
     proxyProtocol: enumToProto(PROXY_PROTOCOLS, e.proxyProtocol ?? 'none'),
     drainPeriodMs: e.drainPeriodMs ?? DEFAULT_DRAIN_PERIOD_MS,
+    mode: enumToProto(RESOLUTION_MODES, e.mode ?? 'vip'),
   };
 }
 
@@ -410,10 +412,13 @@ function endpointFromWire(x: unknown, path: string): Obj | undefined {
   const e = sub<control.EndpointSpec__Output>(x, path);
   if (e === undefined) return undefined;
   // `_drainPeriodMs` is the virtual oneof of the proto3 `optional` drain period.
-  const { ports, lbPolicy, proxyProtocol, drainPeriodMs, _drainPeriodMs: _hasDrain, ...rest } = e;
+  const { ports, lbPolicy, proxyProtocol, drainPeriodMs, _drainPeriodMs: _hasDrain, mode, ...rest } = e;
   noFieldsLeft(rest);
-  const out: Obj = { ports: portsFromWire(ports, at(path, 'ports')) };
+  const out: Obj = {};
   // Absent at their defaults, as the validators leave them (so that an equal endpoint is shared: shared-specs.ts).
+  const resolution = enumFromProto(RESOLUTION_MODES, mode, at(path, 'mode'));
+  if (resolution !== 'vip') out.mode = resolution;
+  out.ports = portsFromWire(ports, at(path, 'ports'));
   const policy = enumFromProto(LB_POLICIES, lbPolicy, at(path, 'lbPolicy'));
   if (policy !== 'round-robin') out.lbPolicy = policy;
   const pp = enumFromProto(PROXY_PROTOCOLS, proxyProtocol, at(path, 'proxyProtocol'));

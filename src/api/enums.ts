@@ -18,6 +18,7 @@ import type {
   CanaryState,
   LbPolicy,
   ProxyProtocol,
+  ResolutionMode,
 } from './objects.js';
 import { quoteValue, ValidationError } from './input.js';
 import type { control } from './wire.js';
@@ -56,6 +57,7 @@ export const PORT_PROTOCOLS = table<control.PortProtocol__Output, PortProtocol>(
 export const PUBLISH_MODES = table<control.PublishMode__Output, PublishMode>({ 0: 'ingress', 1: 'host' });
 export const LB_POLICIES = table<control.LbPolicy__Output, LbPolicy>({ 0: 'round-robin', 1: 'least-conn', 2: 'random', 3: 'weighted' });
 export const PROXY_PROTOCOLS = table<control.ProxyProtocol__Output, ProxyProtocol>({ 0: 'none', 1: 'v1', 2: 'v2' });
+export const RESOLUTION_MODES = table<control.ResolutionMode__Output, ResolutionMode>({ 0: 'vip', 1: 'dnsrr' });
 
 export function enumToProto<P extends number, T extends string>(t: EnumTable<P, T>, value: T): P {
   const n = t.byValue.get(value);

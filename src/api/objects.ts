@@ -318,8 +318,15 @@ export interface PortConfig {
 export type LbPolicy = 'round-robin' | 'least-conn' | 'random' | 'weighted';
 /** The PROXY protocol header sent to a task before a connection's bytes; 'none' for none. */
 export type ProxyProtocol = 'none' | 'v1' | 'v2';
+/**
+ * How the service's name resolves (see proto/control.proto, ResolutionMode): 'vip' to a virtual IP whose
+ * proxy balances over the tasks, 'dnsrr' to the tasks' own addresses (no virtual IP, no proxy, no ingress port).
+ */
+export type ResolutionMode = 'vip' | 'dnsrr';
 
 export interface EndpointSpec {
+  /** Absent: 'vip' (docker's default). */
+  mode?: ResolutionMode;
   ports: PortConfig[];
   lbPolicy?: LbPolicy;
   proxyProtocol?: ProxyProtocol;

@@ -631,12 +631,46 @@ export function validateEndpointSpec(x: unknown, path = 'endpoint'): EndpointSpe
     if (seen.has(key)) throw new ValidationError(`${at(path, 'ports')}[${i}].publishedPort`, 'port-duplicate', `published port ${key} is used twice`);
     seen.add(key);
   });
-  return {
+  const spec: EndpointSpec = {
+    ...unlessDefault('mode', oneOf(o, 'mode', path, ['vip', 'dnsrr'] as const, 'vip', 'endpoint-mode'), 'vip'),
     ports,
     ...unlessDefault('lbPolicy', oneOf(o, 'lbPolicy', path, ['round-robin', 'least-conn', 'random', 'weighted'] as const, 'round-robin', 'lb-policy'), 'round-robin'),
     ...unlessDefault('proxyProtocol', oneOf(o, 'proxyProtocol', path, ['none', 'v1', 'v2'] as const, 'none', 'proxy-protocol'), 'none'),
     ...unlessDefault('drainPeriodMs', int(o, 'drainPeriodMs', path, { def: DEFAULT_DRAIN_PERIOD_MS, min: 0, max: MAX_DURATION_MS, rule: 'duration' }), DEFAULT_DRAIN_PERIOD_MS),
   };
+  if (spec.mode === 'dnsrr') checkDnsrr(spec, path);
+  return spec;
+}
+
+/**
+ * What a dnsrr service cannot have, since it has no virtual IP and no proxy: its name resolves to its
+ * tasks' addresses and clients connect to them directly. An ingress port is refused with SwarmKit's words
+ * (the routing mesh balances through a virtual IP); host-mode ports are fine, as in Swarm. A stored rule:
+ * no node's data plane ever sees such a service.
+ */
+function checkDnsrr(e: EndpointSpec, path: string): void {
+  const ingress = e.ports.find((p) => p.publishMode === 'ingress');
+  if (ingress) {
+    throw new ValidationError(
+      at(path, 'mode'),
+      'endpoint-mode',
+      `port published with ingress mode can't be used with dnsrr mode (target port ${ingress.targetPort}/${ingress.protocol}): publish it in host mode, or use the vip endpoint mode`,
+    );
+  }
+  if (e.lbPolicy !== undefined) {
+    throw new ValidationError(
+      at(path, 'lbPolicy'),
+      'endpoint-mode',
+      `a dnsrr service has no proxy to balance its connections (clients pick a task's address from DNS): leave the lb policy at round-robin, or use the vip endpoint mode`,
+    );
+  }
+  if (e.proxyProtocol !== undefined) {
+    throw new ValidationError(
+      at(path, 'proxyProtocol'),
+      'endpoint-mode',
+      `a dnsrr service has no proxy to send a PROXY protocol header (clients connect to its tasks directly): leave it at none, or use the vip endpoint mode`,
+    );
+  }
 }
 
 /** The resolved endpoint of a stored service (every ingress port with its published port). */

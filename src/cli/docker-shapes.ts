@@ -114,7 +114,8 @@ export function serviceSpecJson(spec: ServiceSpec): Json {
     UpdateConfig: updateConfig(spec.updateConfig, false),
     RollbackConfig: updateConfig(spec.rollbackConfig, true),
     EndpointSpec: omitEmpty({
-      Mode: 'vip',
+      // docker's daemon always sets it: "vip" (the default) or "dnsrr".
+      Mode: e.mode ?? 'vip',
       Ports: ports(e.ports),
       // Beyond Swarm: how connections are balanced, the PROXY protocol, the drain before a stop.
       LBPolicy: e.lbPolicy,
@@ -135,7 +136,7 @@ export function serviceInspectJson(s: Service): Json {
     UpdatedAt: goJsonTime(s.updatedAt),
     Spec: serviceSpecJson(s.spec),
     PreviousSpec: s.previousSpec ? serviceSpecJson(s.previousSpec) : undefined,
-    Endpoint: omitEmpty({ Spec: omitEmpty({ Mode: 'vip', Ports: ports(s.spec.endpoint.ports) }), Ports: ports(resolved) }),
+    Endpoint: omitEmpty({ Spec: omitEmpty({ Mode: s.spec.endpoint.mode ?? 'vip', Ports: ports(s.spec.endpoint.ports) }), Ports: ports(resolved) }),
     UpdateStatus: st
       ? omitEmpty({
           State: st.state,

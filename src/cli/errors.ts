@@ -85,6 +85,7 @@ const FIELD_FLAGS: [string, string][] = [
   ['spec.mode', '--mode'],
   ['spec.mode.replicated.replicas', '--replicas'],
   ['spec.endpoint', '--publish'],
+  ['spec.endpoint.mode', '--endpoint-mode'],
   ['spec.endpoint.lbPolicy', '--lb-policy'],
   ['spec.endpoint.proxyProtocol', '--proxy-protocol'],
   ['spec.endpoint.drainPeriodMs', '--drain-period'],

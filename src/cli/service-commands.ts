@@ -261,19 +261,29 @@ function updateStatusRows(s: Service, now: number): [string, string | null][] {
   return rows;
 }
 
-/** The Networks and Endpoint rows of --pretty: the networks by name, how connections are balanced and drained. */
+/**
+ * The Networks, Endpoint Mode and Endpoint rows of --pretty: the networks by name, docker's "Endpoint Mode"
+ * (always, as docker prints it), how connections are balanced and drained. A dnsrr service has no proxy:
+ * its block has the drain period alone.
+ */
 function endpointRows(s: Service, networks: ReadonlyMap<string, Network>): [string, string | null][] {
   const ids = s.spec.taskTemplate.networks ?? [];
   const e = s.spec.endpoint;
   const rows: [string, string | null][] = [];
   if (ids.length > 0) rows.push(['Networks', ids.map((id) => networkName(networks, id)).join(' ')]);
+  const mode = e.mode ?? 'vip';
+  rows.push(['Endpoint Mode', mode]);
   const weight = s.spec.taskTemplate.lbWeight;
   const custom = e.lbPolicy !== undefined || e.proxyProtocol !== undefined || e.drainPeriodMs !== undefined || weight !== undefined;
   if (ids.length === 0 && e.ports.length === 0 && !custom) return rows;
-  const policy = e.lbPolicy ?? 'round-robin';
-  rows.push(['Endpoint', null], [' Load balancing', policy]);
-  if (policy === 'weighted' || weight !== undefined) rows.push([' LB weight', String(weight ?? DEFAULT_LB_WEIGHT)]);
-  rows.push([' PROXY protocol', e.proxyProtocol ?? 'none'], [' Drain period', duration(e.drainPeriodMs ?? DEFAULT_DRAIN_PERIOD_MS)]);
+  rows.push(['Endpoint', null]);
+  if (mode === 'vip') {
+    const policy = e.lbPolicy ?? 'round-robin';
+    rows.push([' Load balancing', policy]);
+    if (policy === 'weighted' || weight !== undefined) rows.push([' LB weight', String(weight ?? DEFAULT_LB_WEIGHT)]);
+    rows.push([' PROXY protocol', e.proxyProtocol ?? 'none']);
+  }
+  rows.push([' Drain period', duration(e.drainPeriodMs ?? DEFAULT_DRAIN_PERIOD_MS)]);
   return rows;
 }
 

@@ -24,7 +24,7 @@ import {
 import type { Env } from './connection.js';
 import { validationDetail, validationToUsage } from './errors.js';
 import { QUIET_FLAG } from './format.js';
-import type { FileReference, HealthCheck, LbPolicy, Mount, PortConfig, PortProtocol, ProxyProtocol, PublishMode, ServiceSpec, UpdateConfig } from '../api/objects.js';
+import type { FileReference, HealthCheck, LbPolicy, Mount, PortConfig, PortProtocol, ProxyProtocol, PublishMode, ResolutionMode, ServiceSpec, UpdateConfig } from '../api/objects.js';
 import { parseConstraint } from '../api/constraint.js';
 import {
   configFilePath,
@@ -87,6 +87,12 @@ const SHARED_FLAGS: FlagSpec[] = [
   { name: 'update-canary', kind: 'string', metavar: 'N', help: 'tasks of the new spec started beside the old ones first, kept until promoted (0 = none; replicated services)' },
   { name: 'update-auto-promote', kind: 'bool', help: 'promote the canaries once they have run healthy for the monitor period, without `service promote`' },
   { name: 'update-progress-deadline', kind: 'string', metavar: DUR, help: 'run the failure action when no task of the update becomes running for this long (0 = no deadline)' },
+  {
+    name: 'endpoint-mode',
+    kind: 'string',
+    metavar: 'MODE',
+    help: "how the service's name resolves on its networks: vip (default; one virtual IP, balanced over the tasks) or dnsrr (the tasks' own addresses; no ingress ports)",
+  },
   // Beyond docker: how the routing mesh and the virtual IPs balance connections, and how tasks leave the rotation.
   { name: 'lb-policy', kind: 'string', metavar: 'POLICY', help: 'how a node picks a task for a new connection: round-robin (default), least-conn, random or weighted (by --lb-weight)' },
   {
@@ -651,6 +657,10 @@ function applyShared(spec: ServiceSpec, flags: Flags): void {
   u.progressDeadlineMs = dur('update-progress-deadline') ?? u.progressDeadlineMs;
 
   const e = spec.endpoint;
+  const endpointMode = str('endpoint-mode');
+  // The exact words, as every enum flag here (docker's `service update` too; its `create` lower-cases). vip,
+  // the default, leaves the field out of the canonical spec.
+  if (endpointMode !== undefined) e.mode = parseChoice<ResolutionMode>(endpointMode, '--endpoint-mode', ['vip', 'dnsrr']);
   const policy = str('lb-policy');
   if (policy !== undefined) e.lbPolicy = parseChoice<LbPolicy>(policy, '--lb-policy', ['round-robin', 'least-conn', 'random', 'weighted']);
   const proxy = str('proxy-protocol');

@@ -44,6 +44,7 @@ const create: CommandDef = {
     'Durations: 500ms, 10s, 1m30s, 2h. Sizes: 512k, 64m, 1g.',
     'Ports: -p 8080:80 publishes 80 on 8080 of every node (the routing mesh); -p 80 lets the cluster pick',
     "the published port from its range (see it with `flotilla service ls`); mode=host binds it on the task's node.",
+    "--endpoint-mode dnsrr: the service's name resolves to its tasks' addresses, with no virtual IP (host-mode ports only).",
     'Beyond Swarm: --lb-policy, --lb-weight, --proxy-protocol and --drain-period.',
   ].join('\n'),
   async run(ctx) {

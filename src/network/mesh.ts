@@ -5,21 +5,24 @@
 //   ingress port of every service, sending each connection (or UDP flow) to a
 //   backend task on any node, where the task's port is published on its node's
 //   data address;
-// - virtual IPs: a service on a cluster network gets an address of this node's
-//   VIP block (added to the loopback interface), and a proxy there on each of
-//   its ports, the same way;
+// - virtual IPs: a service on a cluster network in endpoint mode vip gets an
+//   address of this node's VIP block (added to the loopback interface), and a
+//   proxy there on each of its ports, the same way; one in mode dnsrr gets
+//   neither (a service switched to dnsrr gives its address back);
 // - the DNS server that containers on cluster networks use (the block's first
-//   address, port 53): a service's name resolves to its virtual IP on this
-//   node, `tasks.NAME` to the addresses of its tasks that share an engine
-//   network with the asker, for services that share a network with the asking
-//   container; other names go to the host's resolvers.
+//   address, port 53): a vip service's name resolves to its virtual IP on this
+//   node, a dnsrr service's name and `tasks.NAME` (either mode) to the
+//   addresses of its tasks that share an engine network with the asker, for
+//   services that share a network with the asking container; other names go
+//   to the host's resolvers. Answers with several addresses come shuffled, as
+//   Docker's resolver shuffles them, so that clients taking the first spread.
 // Backends change in place (setBackends), so open connections to a task that
 // left the table keep going while new ones go elsewhere: that is the drain.
 // Listeners and addresses are reconciled one change at a time, in order.
 import { readFileSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import type { dispatcher } from '../api/wire.js';
-import { enumToProto, LB_POLICIES, PORT_PROTOCOLS, PROXY_PROTOCOLS, PUBLISH_MODES } from '../api/enums.js';
+import { enumToProto, LB_POLICIES, PORT_PROTOCOLS, PROXY_PROTOCOLS, PUBLISH_MODES, RESOLUTION_MODES } from '../api/enums.js';
 import { PortProxy, type Backend, type LbPolicy } from './port-proxy.js';
 import { DnsServer, resolveUpstreams, type DnsAnswer, type DnsQuery } from './dns-server.js';
 import { AddressAllocator, NodeAddresses, parseCidr, parseIpv4 } from './node-addresses.js';
@@ -34,6 +37,9 @@ const proxyProtocolOf = (n: number): 'v1' | 'v2' | undefined => {
   return p === 'none' ? undefined : p;
 };
 const PUBLISH_INGRESS = enumToProto(PUBLISH_MODES, 'ingress');
+const isDnsrr = (s: Entry): boolean => RESOLUTION_MODES.byNumber.get(s.mode) === 'dnsrr';
+/** A service that has a virtual IP on every node: on a cluster network, in endpoint mode vip. */
+const wantsVip = (s: Entry | undefined): boolean => s !== undefined && s.networkIds.length > 0 && !isDnsrr(s);
 
 export interface NodeMeshOptions {
   nodeId: string;
@@ -51,6 +57,8 @@ export interface NodeMeshOptions {
   dnsPort?: number;
   /** Resolvers for names that are not the cluster's (default: /etc/resolv.conf's, loopback ones left out). */
   upstreams?: string[];
+  /** Random numbers in [0, 1) for shuffling DNS answers (default Math.random); tests pass their own. */
+  random?: () => number;
   logger?: Logger;
 }
 
@@ -143,12 +151,27 @@ export class NodeMesh {
         });
       }
     }
-    // Virtual IPs: every service on a cluster network, on each port its tasks publish for the mesh.
+    // Virtual IPs of services that left, left their networks or were switched to dnsrr: their listeners
+    // closed, then the address given back, before any is handed out (a service switched to vip in the same
+    // change may get it).
+    for (const [id, ip] of this.vips) {
+      if (wantsVip(this.services.get(id))) continue;
+      for (const [key, l] of this.listeners) {
+        if (l.owner !== id) continue;
+        this.listeners.delete(key);
+        await l.proxy.close();
+      }
+      this.vips.delete(id);
+      this.block?.release(id);
+      await this.addresses.remove(ip).catch((err: unknown) => this.log.warn({ ip, err: String(err) }, 'could not remove a virtual IP'));
+    }
+    // Virtual IPs: every vip service on a cluster network, on each port its tasks publish for the mesh.
+    // A dnsrr service on a network needs the DNS server too, but no address of its own.
     const discovery = this.block !== undefined && !this.noAddresses && [...this.services.values()].some((s) => s.networkIds.length > 0);
     if (discovery) {
       await this.ensureDns();
       for (const s of this.services.values()) {
-        if (s.networkIds.length === 0) continue;
+        if (!wantsVip(s)) continue;
         const vip = await this.ensureVip(s.serviceId);
         if (!vip) continue;
         for (const { port, protocol } of servicePorts(s)) {
@@ -180,13 +203,6 @@ export class NodeMesh {
       if (wanted.has(key)) continue;
       this.listeners.delete(key);
       await l.proxy.close();
-    }
-    // Virtual IPs of services that left.
-    for (const [id, ip] of this.vips) {
-      if (this.services.get(id)?.networkIds.length) continue;
-      this.vips.delete(id);
-      this.block?.release(id);
-      await this.addresses.remove(ip).catch((err: unknown) => this.log.warn({ ip, err: String(err) }, 'could not remove a virtual IP'));
     }
     if (!discovery && this.dns) {
       await this.dns.close();
@@ -280,19 +296,29 @@ export class NodeMesh {
       }
     }
     if (!entry) return undefined;
-    if (tasksOf === undefined) {
+    if (tasksOf === undefined && !isDnsrr(entry)) {
       const vip = this.vips.get(entry.serviceId);
       return { kind: 'addresses', addresses: vip ? [vip] : [] };
     }
-    // The tasks' own addresses, where the asker reaches them: on a shared network of this node's engine.
+    // `tasks.NAME`, and a dnsrr service's own names: the tasks' own addresses, where the asker reaches them,
+    // on a shared network of this node's engine.
     const engine = this.o.engineId();
     const addresses: string[] = [];
     for (const b of entry.backends) {
       if (!engine || b.engineId !== engine) continue;
       for (const n of b.networks) if (shared.includes(n.networkId) && n.address) addresses.push(n.address);
     }
-    return { kind: 'addresses', addresses: [...new Set(addresses)] };
+    return { kind: 'addresses', addresses: shuffle([...new Set(addresses)], this.o.random ?? Math.random) };
   }
+}
+
+/** Fisher-Yates, in place. */
+function shuffle<T>(items: T[], random: () => number): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [items[i], items[j]] = [items[j], items[i]];
+  }
+  return items;
 }
 
 /** The backends of a service's port: each task's binding of that target port on its node. */

@@ -103,6 +103,29 @@ test('a request spec from the wire becomes the same store ServiceSpec', () => {
   assert.deepEqual(serviceSpecFromProto(wireSpec(serviceSpecToProto(svc.spec))), svc.spec);
 });
 
+test("the endpoint mode: SwarmKit's ResolutionMode numbers on the wire, vip (0) absent in the store, dnsrr round-trips", () => {
+  const rr = service('rr1', 'db', { endpoint: { mode: 'dnsrr', ports: [{ protocol: 'tcp', targetPort: 5432, publishedPort: 5432, publishMode: 'host' }], drainPeriodMs: 500 } });
+  const wire = wireService(rr);
+  assert.equal(wire.spec?.endpoint?.mode, 1);
+  assert.deepEqual(serviceFromProto(wire), rr);
+  assert.deepEqual(serviceSpecFromProto(wireSpec(serviceSpecToProto(rr.spec))), rr.spec);
+  const vip = service('v1', 'web');
+  const vipWire = wireService(vip);
+  assert.equal(vipWire.spec?.endpoint?.mode, 0);
+  assert.equal('mode' in serviceFromProto(vipWire).spec.endpoint, false, 'the default stays out of the store');
+  // An undeclared number is refused on the wire, and named by the converter when handed one directly.
+  const bad = serviceSpecToProto(rr.spec);
+  bad.endpoint!.mode = 7 as number as control.ResolutionMode__Output;
+  rejects(() => serviceSpecFromProto(bad), 'spec.endpoint.mode');
+  const m = method('CreateService');
+  assert.ok(isMalformedRequest(m.requestDeserialize(m.requestSerialize({ spec: bad }))));
+  // dnsrr with an ingress port, from the wire: SwarmKit's refusal, naming the mode.
+  const ingress = serviceSpecToProto(rr.spec);
+  ingress.endpoint!.ports[0].publishMode = 0;
+  rejects(() => serviceSpecFromProto(wireSpec(ingress)), 'spec.endpoint.mode');
+  assert.throws(() => serviceSpecFromProto(wireSpec(ingress)), /port published with ingress mode can't be used with dnsrr mode/);
+});
+
 test('a global service round-trips, and its mode oneof is named', () => {
   const svc = service('g1', 'agent', { mode: { global: {} } });
   svc.version = 3;

@@ -131,6 +131,29 @@ test('rule port-duplicate: one published port+protocol per service', () => {
   assert.doesNotThrow(spec((s) => (s.endpoint.ports = [port, { ...port, protocol: 'udp' }])));
 });
 
+test('rule endpoint-mode: vip or dnsrr; dnsrr has no ingress port (SwarmKit\'s refusal) and no proxy settings', () => {
+  const host = { protocol: 'tcp' as const, targetPort: 5432, publishedPort: 5432, publishMode: 'host' as const };
+  const ingress = { protocol: 'udp' as const, targetPort: 53, publishedPort: 0, publishMode: 'ingress' as const };
+  rejects(spec((s) => (s.endpoint = { mode: 'rr' as 'vip', ports: [] })), 'spec.endpoint.mode', 'endpoint-mode');
+  // vip is the default: canonically absent, the key order stays; dnsrr comes first, as objects.ts declares it.
+  assert.deepEqual(validateServiceSpec({ ...serviceSpec('web'), endpoint: { mode: 'vip', ports: [] } }).endpoint, { ports: [] });
+  const rr = validateServiceSpec({ ...serviceSpec('db'), endpoint: { ports: [host], mode: 'dnsrr', drainPeriodMs: 0 } });
+  assert.deepEqual(rr.endpoint, { mode: 'dnsrr', ports: [host], drainPeriodMs: 0 });
+  assert.deepEqual(Object.keys(rr.endpoint), ['mode', 'ports', 'drainPeriodMs']);
+  assert.deepEqual(validateServiceSpec(rr), rr, 'idempotent');
+  // An ingress port, even one the cluster would assign: SwarmKit's words, naming the mode, then what to do.
+  const msg = message(spec((s) => (s.endpoint = { mode: 'dnsrr', ports: [host, ingress] })), 'spec.endpoint.mode', 'endpoint-mode');
+  assert.match(msg, /: port published with ingress mode can't be used with dnsrr mode \(target port 53\/udp\): publish it in host mode, or use the vip endpoint mode \[endpoint-mode\]$/);
+  assert.doesNotThrow(spec((s) => (s.endpoint = { ports: [host, ingress] })), 'vip takes both');
+  rejects(spec((s) => (s.endpoint = { mode: 'dnsrr', ports: [], lbPolicy: 'least-conn' })), 'spec.endpoint.lbPolicy', 'endpoint-mode');
+  rejects(spec((s) => (s.endpoint = { mode: 'dnsrr', ports: [], proxyProtocol: 'v2' })), 'spec.endpoint.proxyProtocol', 'endpoint-mode');
+  // A stored rule too: the store never holds one for a node's data plane to meet.
+  assert.throws(() => validateServiceSpec({ ...serviceSpec('db'), endpoint: { mode: 'dnsrr', ports: [ingress] } }, 'spec', 'stored'), /ingress mode can't be used with dnsrr mode/);
+  // A task carries the endpoint too.
+  const t = task('t1', service('s1', 'db', { endpoint: { mode: 'dnsrr', ports: [host] } }));
+  assert.deepEqual(validateTask(clone(t)).endpoint, { mode: 'dnsrr', ports: [host] });
+});
+
 test('rule image-reference: the Docker reference grammar', () => {
   const digest = `sha256:${'a'.repeat(64)}`;
   for (const good of [

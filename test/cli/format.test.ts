@@ -137,7 +137,7 @@ test('service ls and --pretty show the resolved ports (published ports the clust
   assert.match(prettyService(pending, [], T0), /\nPorts:\s+\*:\?->80\/tcp\n$/);
 });
 
-test('service inspect --pretty: networks by name, the endpoint settings', () => {
+test("service inspect --pretty: networks by name, docker's Endpoint Mode, the endpoint settings", () => {
   const web = service('s1aaaaaaaaaaaaaaaaaaaaaaa', 'web', {
     endpoint: { ports: [ingress(8080, 80)], lbPolicy: 'weighted', proxyProtocol: 'v2', drainPeriodMs: 5_000 },
   });
@@ -145,11 +145,18 @@ test('service inspect --pretty: networks by name, the endpoint settings', () => 
   web.spec.taskTemplate.lbWeight = 10;
   const networks = new Map([['n1aaaaaaaaaaaaaaaaaaaaaaa', { id: 'n1aaaaaaaaaaaaaaaaaaaaaaa', version: 1, createdAt: T0, updatedAt: T0, spec: { name: 'front', labels: {}, driver: 'overlay' as const } }]]);
   const text = prettyService(web, [], T0, networks);
-  assert.match(text, /\nNetworks:\s+front n9gone\nEndpoint:\n Load balancing:\s+weighted\n LB weight:\s+10\n PROXY protocol:\s+v2\n Drain period:\s+5s\nPorts:\s+\*:8080->80\/tcp\n$/);
+  assert.match(text, /\nNetworks:\s+front n9gone\nEndpoint Mode:\s+vip\nEndpoint:\n Load balancing:\s+weighted\n LB weight:\s+10\n PROXY protocol:\s+v2\n Drain period:\s+5s\nPorts:\s+\*:8080->80\/tcp\n$/);
   // Defaults: shown when the service publishes a port or joins a network, not otherwise.
   const plain = service('s2bbbbbbbbbbbbbbbbbbbbbbb', 'plain', { endpoint: { ports: [ingress(8081, 80)] } });
-  assert.match(prettyService(plain, [], T0), /\nEndpoint:\n Load balancing:\s+round-robin\n PROXY protocol:\s+none\n Drain period:\s+2s\nPorts:/);
-  assert.doesNotMatch(prettyService(service('s5', 'bare'), [], T0), /Endpoint|Networks|Ports/);
+  assert.match(prettyService(plain, [], T0), /\nEndpoint Mode:\s+vip\nEndpoint:\n Load balancing:\s+round-robin\n PROXY protocol:\s+none\n Drain period:\s+2s\nPorts:/);
+  // docker prints "Endpoint Mode:" for every service (cli/command/service/formatter.go); the block only when there is something to balance.
+  const bare = prettyService(service('s5', 'bare'), [], T0);
+  assert.match(bare, /\nEndpoint Mode:\s+vip\n$/);
+  assert.doesNotMatch(bare, /Endpoint:|Networks|Ports/);
+  // A dnsrr service has no proxy: no balancing or PROXY protocol rows, its drain period still.
+  const rr = service('s6', 'rr', { endpoint: { mode: 'dnsrr', ports: [{ protocol: 'tcp', targetPort: 5432, publishedPort: 5432, publishMode: 'host' }] } });
+  rr.spec.taskTemplate.networks = ['n1aaaaaaaaaaaaaaaaaaaaaaa'];
+  assert.match(prettyService(rr, [], T0, networks), /\nNetworks:\s+front\nEndpoint Mode:\s+dnsrr\nEndpoint:\n Drain period:\s+2s\nPorts:\s+5432->5432\/tcp \(host\)\n$/);
 });
 
 test("--replicas-max-per-node: docker's REPLICAS note, the --pretty line, the flag named in errors", () => {

@@ -76,9 +76,9 @@ describe('help', () => {
     assert.match(ok(await cli(['network', 'ls', '--help'])), /--filter KEY=VALUE[\s\S]*--no-trunc/);
     assert.match(ok(await cli(['help', 'network', 'create'])), /-d, --driver DRIVER[\s\S]*-l, --label KEY=VALUE/);
     const create = ok(await cli(['service', 'create', '--help']));
-    for (const flag of ['--network NETWORK', '--lb-policy POLICY', '--lb-weight N', '--proxy-protocol VERSION', '--drain-period DURATION', '[PUBLISHED:]TARGET']) assert.ok(create.includes(flag), flag);
+    for (const flag of ['--network NETWORK', '--endpoint-mode MODE', '--lb-policy POLICY', '--lb-weight N', '--proxy-protocol VERSION', '--drain-period DURATION', '[PUBLISHED:]TARGET']) assert.ok(create.includes(flag), flag);
     const update = ok(await cli(['service', 'update', '--help']));
-    for (const flag of ['--network-add NETWORK', '--network-rm NETWORK', '--lb-policy POLICY', '--drain-period DURATION']) assert.ok(update.includes(flag), flag);
+    for (const flag of ['--network-add NETWORK', '--network-rm NETWORK', '--endpoint-mode MODE', '--lb-policy POLICY', '--drain-period DURATION']) assert.ok(update.includes(flag), flag);
     assert.equal(fake.calls.length, 0);
   });
 });
@@ -229,7 +229,7 @@ describe('services on networks', () => {
     assert.deepEqual(svc.spec.endpoint.ports.map((p) => p.publishedPort), [0, 9000], 'the spec keeps 0: the manager assigns');
     assert.deepEqual(svc.endpoint?.ports.map((p) => p.publishedPort), [30000, 9000]);
     assert.match(ok(await cli(['service', 'ls'])), /\n\S+\s+auto\s+replicated\s+0\/1\s+nginx\s+\*:30000->80\/tcp\n$/);
-    assert.match(ok(await cli(['service', 'inspect', '--pretty', 'auto'])), /\nEndpoint:\n Load balancing:\s+round-robin\n PROXY protocol:\s+none\n Drain period:\s+2s\nPorts:\s+\*:30000->80\/tcp, 9000->90\/tcp \(host\)\n$/);
+    assert.match(ok(await cli(['service', 'inspect', '--pretty', 'auto'])), /\nEndpoint Mode:\s+vip\nEndpoint:\n Load balancing:\s+round-robin\n PROXY protocol:\s+none\n Drain period:\s+2s\nPorts:\s+\*:30000->80\/tcp, 9000->90\/tcp \(host\)\n$/);
     // The assigned port stays across an update, and the next service gets the next one.
     ok(await cli(['service', 'update', '-d', '--publish-add', '81', 'auto']));
     assert.deepEqual(fake.services.get(svc.id)?.endpoint?.ports.map((p) => `${p.publishedPort}:${p.targetPort}`), ['30000:80', '9000:90', '30001:81']);
@@ -243,9 +243,29 @@ describe('services on networks', () => {
     const [svc] = [...fake.services.values()] as Service[];
     assert.deepEqual(svc.spec.endpoint, { ports: [], lbPolicy: 'weighted', proxyProtocol: 'v1', drainPeriodMs: 10_000 });
     assert.equal(svc.spec.taskTemplate.lbWeight, 10);
-    assert.match(ok(await cli(['service', 'inspect', '--pretty', 'web'])), /\nNetworks:\s+front\nEndpoint:\n Load balancing:\s+weighted\n LB weight:\s+10\n PROXY protocol:\s+v1\n Drain period:\s+10s\n$/);
+    assert.match(ok(await cli(['service', 'inspect', '--pretty', 'web'])), /\nNetworks:\s+front\nEndpoint Mode:\s+vip\nEndpoint:\n Load balancing:\s+weighted\n LB weight:\s+10\n PROXY protocol:\s+v1\n Drain period:\s+10s\n$/);
     ok(await cli(['service', 'update', '-d', '--lb-policy', 'least-conn', '--drain-period', '0s', 'web']));
     assert.deepEqual(fake.services.get(svc.id)?.spec.endpoint, { ports: [], lbPolicy: 'least-conn', proxyProtocol: 'v1', drainPeriodMs: 0 });
     fails(await cli(['service', 'update', '-d', '--proxy-protocol', 'v9', 'web']), 2, /^flotilla: invalid --proxy-protocol "v9": must be one of none, v1, v2\n$/);
+  });
+
+  test("--endpoint-mode dnsrr reaches the manager; inspect shows docker's Mode; update switches it; ingress ports and a proxy's settings are refused in one line", async () => {
+    fake.addNetwork(net(FRONT, 'front'));
+    ok(await cli(['service', 'create', '-d', '--name', 'db', '--network', 'front', '--endpoint-mode', 'dnsrr', '-p', 'published=5432,target=5432,mode=host', 'postgres']));
+    const [svc] = [...fake.services.values()] as Service[];
+    assert.equal(svc.spec.endpoint.mode, 'dnsrr');
+    const [json] = JSON.parse(ok(await cli(['service', 'inspect', 'db']))) as { Spec: { EndpointSpec: { Mode: string } }; Endpoint: { Spec: { Mode: string } } }[];
+    assert.equal(json.Spec.EndpointSpec.Mode, 'dnsrr');
+    assert.equal(json.Endpoint.Spec.Mode, 'dnsrr');
+    assert.equal(ok(await cli(['service', 'inspect', '-f', '{{.Spec.EndpointSpec.Mode}}', 'db'])), 'dnsrr\n');
+    assert.match(ok(await cli(['service', 'inspect', '--pretty', 'db'])), /\nNetworks:\s+front\nEndpoint Mode:\s+dnsrr\nEndpoint:\n Drain period:\s+2s\nPorts:\s+5432->5432\/tcp \(host\)\n$/);
+    fails(await cli(['service', 'update', '-d', '--publish-add', '8080:80', 'db']), 2, /^flotilla: invalid --endpoint-mode: port published with ingress mode can't be used with dnsrr mode \(target port 80\/tcp\): publish it in host mode, or use the vip endpoint mode\n$/);
+    fails(await cli(['service', 'update', '-d', '--lb-policy', 'least-conn', 'db']), 2, /^flotilla: invalid --lb-policy: a dnsrr service has no proxy to balance its connections .*: leave the lb policy at round-robin, or use the vip endpoint mode\n$/);
+    fails(await cli(['service', 'update', '-d', '--endpoint-mode', 'round-robin', 'db']), 2, /^flotilla: invalid --endpoint-mode "round-robin": must be one of vip, dnsrr\n$/);
+    // Back to vip (the default: the field leaves the spec), then an ingress port is fine.
+    ok(await cli(['service', 'update', '-d', '--endpoint-mode', 'vip', '--publish-add', '8080:80', 'db']));
+    assert.equal(fake.services.get(svc.id)?.spec.endpoint.mode, undefined);
+    assert.equal(ok(await cli(['service', 'inspect', '-f', '{{.Endpoint.Spec.Mode}}', 'db'])), 'vip\n');
+    fails(await cli(['service', 'create', '-d', '--name', 'rr', '-p', '80', '--endpoint-mode', 'dnsrr', 'nginx']), 2, /^flotilla: invalid --endpoint-mode: port published with ingress mode can't be used with dnsrr mode/);
   });
 });

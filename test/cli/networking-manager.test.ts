@@ -50,7 +50,7 @@ test('networks, attached services and assigned ports through the real Control AP
   assert.equal(web.spec.endpoint.lbPolicy, 'least-conn');
   assert.deepEqual(web.endpoint?.ports.map((p) => `${p.publishedPort}:${p.targetPort}`), ['30000:80', '8443:443']);
   assert.match(await ok(['service', 'ls']), /\n\S+ +web +replicated +0\/1 +nginx +\*:8443->443\/tcp, \*:30000->80\/tcp\n$/);
-  assert.match(await ok(['service', 'inspect', '--pretty', 'web']), /\nNetworks: +front\nEndpoint:\n Load balancing: +least-conn\n[\s\S]*\nPorts: +\*:30000->80\/tcp, \*:8443->443\/tcp\n$/);
+  assert.match(await ok(['service', 'inspect', '--pretty', 'web']), /\nNetworks: +front\nEndpoint Mode: +vip\nEndpoint:\n Load balancing: +least-conn\n[\s\S]*\nPorts: +\*:30000->80\/tcp, \*:8443->443\/tcp\n$/);
 
   const unknown = await cli(['service', 'create', '-d', '--name', 'x', '--network', 'nowhere', 'nginx']);
   assert.equal(unknown.code, 1);

@@ -495,6 +495,48 @@ test('create and update: --lb-policy, --lb-weight, --proxy-protocol, --drain-per
   assert.equal(planServiceUpdate(spec, flags(['--lb-weight', '11']), {}).changed, true);
 });
 
+test("create and update: --endpoint-mode vip|dnsrr (docker's flag; vip, the default, stores nothing)", () => {
+  const plain = create(['--name', 'db', 'postgres']);
+  assert.equal(plain.endpoint.mode, undefined);
+  assert.deepEqual(create(['--name', 'db', '--endpoint-mode', 'vip', 'postgres']), plain);
+  const rr = create(['--name', 'db', '--endpoint-mode', 'dnsrr', '--network', 'back', '-p', 'published=5432,target=5432,mode=host', 'postgres']);
+  assert.equal(rr.endpoint.mode, 'dnsrr');
+  assert.deepEqual(rr.endpoint.ports, [{ protocol: 'tcp', targetPort: 5432, publishedPort: 5432, publishMode: 'host' }]);
+  const bad: [string[], RegExp][] = [
+    // The exact words, as every enum flag (the fuzzer holds them to it).
+    [['--endpoint-mode', 'DNSRR'], /^invalid --endpoint-mode "DNSRR": must be one of vip, dnsrr \(did you mean "dnsrr"\?\)$/],
+    [['--endpoint-mode', 'rr'], /^invalid --endpoint-mode "rr": must be one of vip, dnsrr$/],
+    [['--endpoint-mode', ''], /^invalid --endpoint-mode "": must be one of vip, dnsrr$/],
+    [['--endpoint-mode', ' dnsrr'], /^invalid --endpoint-mode " dnsrr": must be one of vip, dnsrr \(did you mean "dnsrr"\?\)$/],
+    // An ingress port (the routing mesh needs a virtual IP): SwarmKit's words, and what to do.
+    [['--endpoint-mode', 'dnsrr', '-p', '8080:80'], /^invalid --endpoint-mode: port published with ingress mode can't be used with dnsrr mode \(target port 80\/tcp\): publish it in host mode, or use the vip endpoint mode$/],
+    [['-p', '53/udp', '--endpoint-mode', 'dnsrr'], /^invalid --endpoint-mode: port published with ingress mode can't be used with dnsrr mode \(target port 53\/udp\)/],
+    // No proxy: its settings are refused, saying why.
+    [['--endpoint-mode', 'dnsrr', '--lb-policy', 'least-conn'], /^invalid --lb-policy: a dnsrr service has no proxy to balance its connections \(clients pick a task's address from DNS\): leave the lb policy at round-robin, or use the vip endpoint mode$/],
+    [['--endpoint-mode', 'dnsrr', '--proxy-protocol', 'v1'], /^invalid --proxy-protocol: a dnsrr service has no proxy to send a PROXY protocol header/],
+  ];
+  for (const [argv, pattern] of bad) assert.throws(() => create(['--name', 'db', ...argv, 'postgres']), usage(pattern), argv.join(' '));
+  // The defaults of the proxy's settings, and a drain period, go with dnsrr.
+  assert.deepEqual(create(['--name', 'db', '--endpoint-mode', 'dnsrr', '--lb-policy', 'round-robin', '--proxy-protocol', 'none', '--drain-period', '5s', 'postgres']).endpoint, {
+    mode: 'dnsrr',
+    ports: [],
+    drainPeriodMs: 5_000,
+  });
+  // update: switch and back; docker's --endpoint-mode on update too.
+  const switched = update(plain, ['--endpoint-mode', 'dnsrr']);
+  assert.equal(switched.endpoint.mode, 'dnsrr');
+  assert.equal(update(switched, ['--endpoint-mode', 'vip']).endpoint.mode, undefined);
+  const flags = (argv: string[]) => parseArgs(argv, UPDATE_FLAGS, { command: 'x' }).flags;
+  assert.equal(planServiceUpdate(switched, flags(['--endpoint-mode', 'dnsrr']), {}).changed, false);
+  assert.equal(planServiceUpdate(plain, flags(['--endpoint-mode', 'dnsrr']), {}).changed, true);
+  const published = create(['--name', 'web', '-p', '8080:80', '--lb-policy', 'random', 'nginx']);
+  assert.throws(() => update(published, ['--endpoint-mode', 'dnsrr', '--lb-policy', 'round-robin']), usage(/^invalid --endpoint-mode: port published with ingress mode can't be used with dnsrr mode/));
+  assert.throws(() => update(published, ['--endpoint-mode', 'dnsrr', '--publish-rm', '80']), usage(/^invalid --lb-policy: a dnsrr service has no proxy/));
+  assert.deepEqual(update(published, ['--endpoint-mode', 'dnsrr', '--publish-rm', '80', '--lb-policy', 'round-robin']).endpoint, { mode: 'dnsrr', ports: [] });
+  assert.throws(() => update(switched, ['--publish-add', '80']), usage(/^invalid --endpoint-mode: port published with ingress mode/));
+  assert.deepEqual(update(switched, ['--publish-add', 'published=8080,target=80,mode=host']).endpoint.ports, [{ protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'host' }]);
+});
+
 test('update: --network-add and --network-rm by id (the command looks names up); re-adding changes nothing', () => {
   const current = create(['--name', 'web', 'nginx']);
   current.taskTemplate.networks = ['nfront0000000000000000000', 'nback00000000000000000000'];

@@ -19,6 +19,7 @@ export const ENUM_FLAGS: Readonly<Record<string, readonly string[]>> = {
   'rollback-order': ['stop-first', 'start-first'],
   availability: ['active', 'pause', 'drain'],
   role: ['worker', 'manager'],
+  'endpoint-mode': ['vip', 'dnsrr'],
   'lb-policy': ['round-robin', 'least-conn', 'random', 'weighted'],
   'proxy-protocol': ['none', 'v1', 'v2'],
 };

@@ -53,6 +53,7 @@ function entry(name: string, publishedPort: number, backends: { id: string; host
     serviceId: `svc-${name}`,
     name,
     aliases: [],
+    mode: 0,
     networkIds,
     ports: publishedPort ? [{ protocol: 0, targetPort: 80, publishedPort, publishMode: 0 }] : [],
     lbPolicy: 0,
@@ -160,4 +161,83 @@ test('the DNS server leaves names of services on other networks to the upstreams
   assert.deepEqual(await mesh.resolve({ name: 'api', type: 'A', client: '127.0.0.9' }), undefined, 'an asker on no network of ours');
   const own = await mesh.resolve({ name: 'api', type: 'A', client: '127.0.0.1' });
   assert.ok(own?.kind === 'addresses' && own.addresses.length === 1 && added.includes(own.addresses[0]) && own.addresses[0] !== '127.0.93.1', JSON.stringify(own));
+});
+
+// Endpoint mode dnsrr, on a node of its own whose VIP block is 127.0.0.96/30: its DNS server is 127.0.0.97 (the
+// only address these tests listen on) and it has one virtual IP to hand out, 127.0.0.98 (recorded by the addresses
+// hook, never listened on: these services publish no port, so no proxy opens on it).
+const RR_DNS = '127.0.0.97';
+const RR_DNS_PORT = 15397;
+const RR_VIP = '127.0.0.98';
+const rrAdded: string[] = [];
+/** A seeded PRNG (an LCG): the shuffles differ from query to query, the same in every run. */
+let seed = 42;
+const rrMesh = new NodeMesh({
+  nodeId: 'n9',
+  publishAddr: RR_DNS,
+  engineId: () => 'E1',
+  clientNetworks: async (address) => (address.startsWith('127.') ? new Set(['net1']) : new Set()),
+  addresses: { add: async (ip) => void rrAdded.push(ip), remove: async (ip) => void rrAdded.splice(rrAdded.indexOf(ip), 1), list: async () => [...rrAdded] },
+  dnsPort: RR_DNS_PORT,
+  upstreams: [],
+  random: () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31,
+});
+after(() => rrMesh.close());
+
+/** A service on net1 with no port, its tasks at `ips` (on this node's engine unless `engine` says otherwise). */
+function onNet(name: string, mode: 0 | 1, ips: string[], engine = 'E1'): dispatcher.ServiceEndpoints__Output {
+  return {
+    ...entry(name, 0, []),
+    mode,
+    networkIds: ['net1'],
+    backends: ips.map((ip, i) => ({ taskId: `${name}-t${i}`, nodeId: 'n9', slot: i + 1, weight: 100, ports: [], networks: [{ networkId: 'net1', address: ip }], engineId: engine })),
+  };
+}
+
+function addressesOf(a: Awaited<ReturnType<NodeMesh['resolve']>>): string[] {
+  assert.ok(a?.kind === 'addresses', JSON.stringify(a));
+  return a.addresses;
+}
+
+test("a dnsrr service gets no virtual IP: its name and its aliases answer its tasks' addresses, the set tasks.NAME answers, shuffled", async () => {
+  const db = { ...onNet('app_db', 1, ['172.30.0.2', '172.30.0.3', '172.30.0.4']), aliases: ['db'] };
+  // A task on another engine is not reachable from here at its own address (as tasks.NAME, it is left out).
+  db.backends.push({ ...onNet('x', 1, ['172.30.9.9'], 'E2').backends[0], taskId: 'app_db-far' });
+  const api = onNet('api', 0, ['172.30.0.5']);
+  await rrMesh.apply({ complete: true, services: [db, api], removedServiceIds: [], hasNetworks: true, networks: [], vipBlock: '127.0.0.96/30' });
+  assert.deepEqual(rrAdded.sort(), [RR_DNS, RR_VIP], 'the DNS address and the vip service\'s virtual IP; none for the dnsrr one');
+  assert.deepEqual(addressesOf(await rrMesh.resolve({ name: 'api', type: 'A', client: '127.0.0.1' })), [RR_VIP]);
+  const tasks = ['172.30.0.2', '172.30.0.3', '172.30.0.4'];
+  const firsts = new Set<string>();
+  for (const name of ['app_db', 'db', 'tasks.app_db', 'tasks.db']) {
+    for (let i = 0; i < 10; i++) {
+      const got = addressesOf(await rrMesh.resolve({ name, type: 'A', client: '127.0.0.1' }));
+      assert.deepEqual([...got].sort(), tasks, name);
+      firsts.add(got[0]);
+    }
+  }
+  assert.deepEqual([...firsts].sort(), tasks, 'every task comes first in some answer: clients that take the first spread');
+  // Through the DNS server itself, as a container asks.
+  assert.deepEqual((await dnsQuery(RR_DNS, RR_DNS_PORT, 'app_db')).sort(), tasks);
+  assert.deepEqual(await dnsQuery(RR_DNS, RR_DNS_PORT, 'tasks.api'), ['172.30.0.5'], 'tasks.NAME of a vip service as before');
+  // A dnsrr service with no task running answers no address (not the host's resolvers': the name is the cluster's).
+  await rrMesh.apply({ complete: false, services: [{ ...db, backends: [] }], removedServiceIds: [], hasNetworks: false, networks: [], vipBlock: '' });
+  assert.deepEqual(addressesOf(await rrMesh.resolve({ name: 'db', type: 'A', client: '127.0.0.1' })), []);
+});
+
+test('switching endpoint modes: vip to dnsrr gives the virtual IP back, dnsrr to vip takes one, in the same change', async () => {
+  const db = onNet('app_db', 1, ['172.30.0.2']);
+  const api = onNet('api', 0, ['172.30.0.5']);
+  await rrMesh.apply({ complete: true, services: [db, api], removedServiceIds: [], hasNetworks: true, networks: [], vipBlock: '127.0.0.96/30' });
+  assert.deepEqual(addressesOf(await rrMesh.resolve({ name: 'api', type: 'A', client: '127.0.0.1' })), [RR_VIP]);
+  // The block has one address to hand out: db gets it only because api gave it back first.
+  await rrMesh.apply({ complete: false, services: [{ ...api, mode: 1 }, { ...db, mode: 0 }], removedServiceIds: [], hasNetworks: false, networks: [], vipBlock: '' });
+  assert.deepEqual(addressesOf(await rrMesh.resolve({ name: 'api', type: 'A', client: '127.0.0.1' })), ['172.30.0.5'], 'api answers its task now');
+  assert.deepEqual(addressesOf(await rrMesh.resolve({ name: 'app_db', type: 'A', client: '127.0.0.1' })), [RR_VIP], 'app_db answers the virtual IP api had');
+  assert.deepEqual(rrAdded.sort(), [RR_DNS, RR_VIP]);
+  // Both dnsrr: no virtual IP is left on the node, the DNS server stays (their names are its to answer).
+  await rrMesh.apply({ complete: false, services: [{ ...db, mode: 1 }], removedServiceIds: [], hasNetworks: false, networks: [], vipBlock: '' });
+  assert.deepEqual(rrAdded, [RR_DNS]);
+  assert.equal(rrMesh.dnsServer, RR_DNS);
+  assert.deepEqual(await dnsQuery(RR_DNS, RR_DNS_PORT, 'app_db'), ['172.30.0.2']);
 });

@@ -4,7 +4,7 @@
 // `service create`) and the project's spec validator. Every refusal names the
 // key (services.web.deploy.resources.limits.memory).
 import path from 'node:path';
-import type { FileReference, Mount, PortConfig, ServiceSpec } from '../../api/objects.js';
+import type { FileReference, Mount, PortConfig, ResolutionMode, ServiceSpec } from '../../api/objects.js';
 import { validateServiceSpec } from '../../api/validate.js';
 import { ValidationError } from '../../api/input.js';
 import { parseCpus, parseDuration, parseSize, splitShellWords, UsageError } from '../args.js';
@@ -162,11 +162,8 @@ export function convertService(key: string, svc: Obj, ctx: ConvertContext): Conv
     mode: mode(ctx, deploy, at('deploy')),
     updateConfig: updateConfig(ctx, deploy.update_config, at('deploy', 'update_config')),
     rollbackConfig: updateConfig(ctx, deploy.rollback_config, at('deploy', 'rollback_config')),
-    endpoint: { ports: (Array.isArray(svc.ports) ? svc.ports : []).flatMap((p, i) => ports(ctx, p, at('ports', i))) },
+    endpoint: { mode: endpointMode(ctx, deploy.endpoint_mode, at('deploy', 'endpoint_mode')), ports: (Array.isArray(svc.ports) ? svc.ports : []).flatMap((p, i) => ports(ctx, p, at('ports', i))) },
   };
-  if (deploy.endpoint_mode !== undefined && deploy.endpoint_mode !== 'vip') {
-    ctx.fail(at('deploy', 'endpoint_mode'), `flotilla gives every service a virtual IP: only "vip" is supported, got ${JSON.stringify(deploy.endpoint_mode)}`);
-  }
 
   let spec: ServiceSpec;
   try {
@@ -176,6 +173,14 @@ export function convertService(key: string, svc: Obj, ctx: ConvertContext): Conv
     throw err;
   }
   return { spec, dependsOn: dependsOn(ctx, key, svc.depends_on), ...used };
+}
+
+/** deploy.endpoint_mode: vip (the default) or dnsrr, lower-cased as docker's compose conversion does. */
+function endpointMode(ctx: ConvertContext, x: unknown, at: Path): ResolutionMode {
+  if (x === undefined || x === null) return 'vip';
+  const mode = typeof x === 'string' ? x.toLowerCase() : x;
+  if (mode !== 'vip' && mode !== 'dnsrr') return ctx.fail(at, `must be vip or dnsrr, got ${JSON.stringify(x)}`);
+  return mode;
 }
 
 function labelMap(x: unknown): Record<string, string> {
@@ -430,6 +435,7 @@ const FIELD_KEYS: [string, string, boolean][] = [
   ['spec.mode', 'deploy.mode', false],
   ['spec.mode.replicated.replicas', 'deploy.replicas', false],
   ['spec.endpoint', 'ports', false],
+  ['spec.endpoint.mode', 'deploy.endpoint_mode', false],
   ...(['update', 'rollback'] as const).flatMap((k): [string, string, boolean][] => [
     [`spec.${k}Config`, `deploy.${k}_config`, false],
     [`spec.${k}Config.parallelism`, `deploy.${k}_config.parallelism`, false],

@@ -5,7 +5,7 @@
 // complete table. Entries are compared by their JSON, so a write that moves
 // nothing a proxy sees (a task's status message) sends nothing.
 import { networkToProto, portBindingToProto, portConfigToProto, networkAttachmentToProto } from '../../api/convert.js';
-import { enumToProto, LB_POLICIES, PROXY_PROTOCOLS } from '../../api/enums.js';
+import { enumToProto, LB_POLICIES, PROXY_PROTOCOLS, RESOLUTION_MODES } from '../../api/enums.js';
 import type { dispatcher } from '../../api/wire.js';
 import type { ClusterStore } from '../store/store.js';
 import { hasDataPlane, serviceEndpoints, type EndpointsEntry } from './endpoints.js';
@@ -101,6 +101,7 @@ function entryToProto(e: EndpointsEntry): dispatcher.ServiceEndpoints__Output {
     serviceId: e.serviceId,
     name: e.name,
     aliases: e.aliases,
+    mode: enumToProto(RESOLUTION_MODES, e.mode),
     networkIds: e.networkIds,
     ports: e.ports.map(portConfigToProto),
     lbPolicy: enumToProto(LB_POLICIES, e.lbPolicy),

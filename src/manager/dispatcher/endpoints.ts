@@ -19,6 +19,7 @@ import {
   type PortBinding,
   type PortConfig,
   type ProxyProtocol,
+  type ResolutionMode,
   type Service,
   type Task,
 } from '../../api/objects.js';
@@ -38,6 +39,8 @@ export interface EndpointsEntry {
   name: string;
   /** Other names it answers to (a stack's service: its short name). */
   aliases: string[];
+  /** 'vip': its names resolve to a virtual IP on each node; 'dnsrr': to its tasks' addresses. */
+  mode: ResolutionMode;
   networkIds: string[];
   /** Resolved: every ingress port has its published port. */
   ports: PortConfig[];
@@ -90,6 +93,7 @@ export function serviceEndpoints(service: Service, tasks: readonly Task[], nodeO
     serviceId: service.id,
     name: service.spec.name,
     aliases: [stackAlias(service.spec)].filter((a): a is string => a !== undefined),
+    mode: service.spec.endpoint.mode ?? 'vip',
     networkIds: [...(service.spec.taskTemplate.networks ?? [])],
     ports: resolvedPorts(service),
     lbPolicy: service.spec.endpoint.lbPolicy ?? 'round-robin',

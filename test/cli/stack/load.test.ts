@@ -234,6 +234,17 @@ test('healthcheck: a string runs in a shell; disable is NONE', () => {
   assert.deepEqual(m.services[1].spec.taskTemplate.container.healthcheck?.test, ['NONE']);
 });
 
+test('deploy.endpoint_mode: dnsrr is the endpoint mode (any case, as docker lower-cases it), with host-mode ports; vip is the default', () => {
+  const m = load(
+    'services:\n  db:\n    image: postgres\n    ports: [{target: 5432, published: 5432, mode: host}]\n    deploy: {endpoint_mode: DNSRR}\n  web: {image: x, ports: ["8080:80"], deploy: {endpoint_mode: vip}}\n  plain: {image: x}\n',
+  );
+  const [db, web, plain] = m.services.map((s) => s.spec.endpoint);
+  assert.deepEqual(db, { mode: 'dnsrr', ports: [{ protocol: 'tcp', targetPort: 5432, publishedPort: 5432, publishMode: 'host' }] });
+  assert.equal(web.mode, undefined, 'vip: the default, not stored');
+  assert.deepEqual(plain, { ports: [] });
+  assert.equal(load(FULL, { files: FILES, env: { FROM_SHELL: 'sh' } }).services[0].spec.endpoint.mode, undefined);
+});
+
 test('YAML as docker reads it: unquoted ports are not base-60, 0400 is octal, yes is true, and so is y', () => {
   assert.equal(loadError('services:\n  a: {image: x, networks: [n]}\n'), '/app/docker-compose.yml: services.a.networks[0]: must be string, got false');
   const m = load('services:\n  a:\n    image: x\n    ports:\n      - 8080:80\n    secrets: [{source: s, mode: 0440}]\nsecrets:\n  s: {external: yes}\n');
@@ -305,7 +316,11 @@ test('bad files: one line naming the file, the service and the key', () => {
     ['services:\n  web: {image: x, deploy: {placement: {constraints: ["node.rol == x"]}}}\n', /^\/app\/docker-compose\.yml: services\.web\.deploy\.placement\.constraints\[0\]: "node\.rol" is not one of/],
     ['services:\n  web: {image: x, deploy: {placement: {max_replicas_per_node: -1}}}\n', '/app/docker-compose.yml: services.web.deploy.placement.max_replicas_per_node: must be in 0..100000 (got -1)'],
     ['services:\n  web: {image: x, deploy: {mode: global, placement: {max_replicas_per_node: 1}}}\n', '/app/docker-compose.yml: services.web.deploy.placement.max_replicas_per_node: max replicas per node is for replicated services (a global service runs one task per node): remove it or use replicated mode'],
-    ['services:\n  web: {image: x, deploy: {endpoint_mode: dnsrr}}\n', /^\/app\/docker-compose\.yml: services\.web\.deploy\.endpoint_mode: flotilla gives every service a virtual IP/],
+    ['services:\n  web: {image: x, deploy: {endpoint_mode: rr}}\n', '/app/docker-compose.yml: services.web.deploy.endpoint_mode: must be vip or dnsrr, got "rr"'],
+    [
+      'services:\n  web: {image: x, ports: ["8080:80"], deploy: {endpoint_mode: dnsrr}}\n',
+      "/app/docker-compose.yml: services.web.deploy.endpoint_mode: port published with ingress mode can't be used with dnsrr mode (target port 80/tcp): publish it in host mode, or use the vip endpoint mode",
+    ],
     ['services:\n  web: {image: x, deploy: {mode: global, replicas: 2}}\n', '/app/docker-compose.yml: services.web.deploy.replicas: replicas can only be used with replicated mode'],
     ['services:\n  web: {image: x, deploy: {mode: replicated-job}}\n', /^\/app\/docker-compose\.yml: services\.web\.deploy\.mode: must be replicated or global, got "replicated-job" \(flotilla has no jobs\)$/],
     [`services:\n  web: {image: x, labels: {${'k'.repeat(300)}: c}}\n`, /^\/app\/docker-compose\.yml: services\.web\.labels: label keys must be 1\.\.128 characters \(got 300\)$/],

@@ -5,7 +5,9 @@ import { test } from 'node:test';
 import { assignPublishedPorts, isBackend, nextVipBlock, serviceEndpoints, vipBlockCidr, vipBlockCount } from '../../../src/manager/dispatcher/endpoints.js';
 import { stackAlias, TaskState, type PortConfig, type Task, type TaskStatus } from '../../../src/api/objects.js';
 import { DEFAULT_NETWORK_CONFIG } from '../../../src/api/validate.js';
-import { node, service, task } from '../store-fixtures.js';
+import { DataPlaneTable } from '../../../src/manager/dispatcher/data-plane.js';
+import { createAction, updateAction } from '../../../src/manager/store/store.js';
+import { clone, Log, node, service, task } from '../store-fixtures.js';
 
 const web = service('s1', 'web', { endpoint: { ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' }] } });
 const n1 = node('n1', { description: { hostname: 'h1', cpus: 1, memoryBytes: 1, engineVersion: '20.10', platform: { os: 'linux', arch: 'x86_64' }, engineId: 'E1' } });
@@ -60,6 +62,33 @@ test('a service entry lists its backends in slot order with their bindings, weig
   assert.equal(serviceEndpoints(service('s2', 'quiet'), [], (id) => nodes.get(id)), undefined, 'no ports, no networks: not carried');
   const onNet = service('s3', 'api', { taskTemplate: { ...web.spec.taskTemplate, networks: ['net1'] } });
   assert.deepEqual(serviceEndpoints(onNet, [], (id) => nodes.get(id))?.networkIds, ['net1']);
+});
+
+test("a service entry carries its endpoint mode: vip (the default) or dnsrr, as the store has it", () => {
+  const tasks = [task('t1', web, { slot: 1, nodeId: 'n1', status: { ...running, networks: [{ networkId: 'net1', address: '172.30.0.2' }] } })];
+  assert.equal(serviceEndpoints(web, tasks, (id) => nodes.get(id))?.mode, 'vip');
+  const db = service('s4', 'db', { taskTemplate: { ...web.spec.taskTemplate, networks: ['net1'] }, endpoint: { mode: 'dnsrr', ports: [] } });
+  const e = serviceEndpoints(db, [task('t4', db, { slot: 1, nodeId: 'n1', status: { ...running, ports: [], networks: [{ networkId: 'net1', address: '172.30.0.4' }] } })], (id) => nodes.get(id));
+  assert.equal(e?.mode, 'dnsrr');
+  // Its backends are there all the same: the tasks' addresses are what its name resolves to.
+  assert.deepEqual(e?.backends.map((b) => b.networks), [[{ networkId: 'net1', address: '172.30.0.4' }]]);
+});
+
+test('the table the dispatcher sends: the mode as its wire number, and a switch of mode sent as a changed entry', () => {
+  const log = new Log();
+  const db = service('s4', 'db', { taskTemplate: { ...web.spec.taskTemplate, networks: ['net1'] }, endpoint: { mode: 'dnsrr', ports: [] } });
+  log.ok(createAction('node', n1), createAction('service', db));
+  const table = new DataPlaneTable(log.store);
+  const first = table.refresh();
+  assert.deepEqual(first?.services.map((e) => [e.name, e.mode]), [['db', 1]]);
+  assert.deepEqual(table.complete('10.240.1.0/24').services.map((e) => e.mode), [1]);
+  assert.equal(table.refresh(), undefined, 'nothing changed');
+  // `service update --endpoint-mode vip`: the entry goes again, with mode 0 (vip), so that every node gives it a virtual IP.
+  const stored = clone(log.store.get('service', 's4')!);
+  stored.spec.endpoint = { ports: [] };
+  log.ok(updateAction('service', stored));
+  table.markService('s4');
+  assert.deepEqual(table.refresh()?.services.map((e) => [e.name, e.mode]), [['db', 0]]);
 });
 
 const ingress = (targetPort: number, publishedPort = 0, protocol: 'tcp' | 'udp' = 'tcp'): PortConfig => ({ protocol, targetPort, publishedPort, publishMode: 'ingress' });

@@ -54,6 +54,7 @@ test('a message with tasks of two services (their templates shared or not), mana
           serviceId: 's1',
           name: 'web',
           aliases: ['w'],
+          mode: 1,
           networkIds: ['net1'],
           ports: [{ protocol: 0, targetPort: 80, publishedPort: 30000, publishMode: 0 }],
           lbPolicy: 3,

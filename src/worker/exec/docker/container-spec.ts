@@ -86,7 +86,11 @@ export function toCreateOptions(
   if (!c.image) throw new InvalidSpecError('no image');
   const { limits, reservations } = task.spec.resources;
   const networks = task.spec.networks ?? [];
-  const { exposed, bindings } = toPorts(task.endpoint?.ports ?? [], networks.length > 0 ? [...exposedByImage, ...(task.spec.container.expose ?? [])] : [], plane.dataAddr);
+  // The ports the image exposes and those the spec does (ContainerSpec.expose) are published for the virtual IP's
+  // proxies on every node; a dnsrr service has no virtual IP (its clients reach the tasks' own addresses on the
+  // network), so they stay unpublished.
+  const viaVip = networks.length > 0 && task.endpoint?.mode !== 'dnsrr';
+  const { exposed, bindings } = toPorts(task.endpoint?.ports ?? [], viaVip ? [...exposedByImage, ...(task.spec.container.expose ?? [])] : [], plane.dataAddr);
 
   const opts: Dockerode.ContainerCreateOptions = {
     name: containerName(task),

@@ -92,6 +92,22 @@ test('the create body: secret and config files are read-only binds after the tas
   assert.deepEqual(body.Labels, toCreateOptions(t, owner).Labels);
 });
 
+test("the create body: on a network, the image's ports are published for the virtual IP; a dnsrr task has none to publish them for", () => {
+  const plane = { dataAddr: '10.0.0.5', dnsServer: '10.240.1.1', networkName: (id: string) => `flt-${id}` };
+  const host = { protocol: 'tcp' as const, targetPort: 5432, publishedPort: 5432, publishMode: 'host' as const };
+  const t = makeTask({ ports: [host] });
+  const vip = { ...t, spec: { ...t.spec, networks: ['net1'] } };
+  assert.deepEqual(toCreateOptions(vip, owner, plane, ['8080/tcp']).HostConfig?.PortBindings, {
+    '5432/tcp': [{ HostIp: '', HostPort: '5432' }],
+    '8080/tcp': [{ HostIp: '10.0.0.5', HostPort: '' }],
+  });
+  const rr = { ...vip, endpoint: { mode: 'dnsrr' as const, ports: [host] } };
+  const body = toCreateOptions(rr, owner, plane, ['8080/tcp']);
+  assert.deepEqual(body.HostConfig?.PortBindings, { '5432/tcp': [{ HostIp: '', HostPort: '5432' }] }, 'its host-mode port only');
+  assert.deepEqual(body.ExposedPorts, { '5432/tcp': {} });
+  assert.deepEqual(body.HostConfig?.Dns, ['10.240.1.1'], 'the node\'s DNS server answers its name');
+});
+
 test("the create body: the service's container labels, with flotilla's own winning a clash", () => {
   const t = makeTask();
   const own = toCreateOptions(t, owner).Labels ?? {};
