@@ -266,7 +266,9 @@ function endpointRows(s: Service, networks: ReadonlyMap<string, Network>): [stri
   const ids = s.spec.taskTemplate.networks ?? [];
   const e = s.spec.endpoint;
   const rows: [string, string | null][] = [];
-  if (ids.length > 0) rows.push(['Networks', ids.map((id) => networkName(networks, id)).join(' ')]);
+  const aliases = s.spec.taskTemplate.networkAliases ?? {};
+  const attachment = (id: string): string => networkName(networks, id) + (Object.hasOwn(aliases, id) ? ` (aliases ${aliases[id].join(', ')})` : '');
+  if (ids.length > 0) rows.push(['Networks', ids.map(attachment).join(' ')]);
   const weight = s.spec.taskTemplate.lbWeight;
   const custom = e.lbPolicy !== undefined || e.proxyProtocol !== undefined || e.drainPeriodMs !== undefined || weight !== undefined;
   if (ids.length === 0 && e.ports.length === 0 && !custom) return rows;

@@ -39,6 +39,8 @@ export interface EndpointsEntry {
   /** Other names it answers to (a stack's service: its short name). */
   aliases: string[];
   networkIds: string[];
+  /** Names it answers to on one network only, by network id (the task template's per-network aliases). */
+  networkAliases: Record<string, string[]>;
   /** Resolved: every ingress port has its published port. */
   ports: PortConfig[];
   lbPolicy: LbPolicy;
@@ -91,6 +93,7 @@ export function serviceEndpoints(service: Service, tasks: readonly Task[], nodeO
     name: service.spec.name,
     aliases: [stackAlias(service.spec)].filter((a): a is string => a !== undefined),
     networkIds: [...(service.spec.taskTemplate.networks ?? [])],
+    networkAliases: structuredClone(service.spec.taskTemplate.networkAliases ?? {}),
     ports: resolvedPorts(service),
     lbPolicy: service.spec.endpoint.lbPolicy ?? 'round-robin',
     proxyProtocol: service.spec.endpoint.proxyProtocol ?? 'none',
