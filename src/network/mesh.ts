@@ -301,7 +301,7 @@ export class NodeMesh {
 }
 
 /** The networks where `name` (lower case) is an alias of the service: all of them for its service-wide aliases, else those it is an alias on. */
-export function aliasNetworks(s: Entry, name: string): string[] {
+function aliasNetworks(s: Entry, name: string): string[] {
   if ((s.aliases ?? []).some((a) => a.toLowerCase() === name)) return s.networkIds;
   const perNetwork = s.networkAliases ?? {};
   return s.networkIds.filter((n) => Object.hasOwn(perNetwork, n) && (perNetwork[n]?.aliases ?? []).some((a) => a.toLowerCase() === name));
