@@ -80,7 +80,7 @@ import {
   type FileObjectKind,
   type SpecRules,
 } from './validate.js';
-import { quoteValue, ValidationError } from './input.js';
+import { fieldKey, quoteValue, ValidationError } from './input.js';
 import type { control } from './wire.js';
 
 /** A message converted from the wire, in the store's shape, before its validator checks it. */
@@ -151,7 +151,14 @@ export function taskTemplateToProto(t: TaskTemplate): control.TaskTemplate__Outp
     forceUpdate: t.forceUpdate,
     networks: [...(t.networks ?? [])],
     lbWeight: t.lbWeight ?? DEFAULT_LB_WEIGHT,
+    networkAliases: networkAliasesToProto(t.networkAliases),
   };
+}
+
+/** Per-network aliases (the store's lists by network) as the wire's map of NetworkAliases. */
+export function networkAliasesToProto(byNetwork: Readonly<Record<string, readonly string[]>> | undefined): Record<string, control.NetworkAliases__Output> {
+  // fromEntries defines own properties, so even a '__proto__' key stays a plain entry.
+  return Object.fromEntries(Object.entries(byNetwork ?? {}).map(([network, aliases]) => [network, { aliases: [...aliases] }]));
 }
 
 function updateConfigToProto(u: UpdateConfig): control.UpdateConfig__Output {
@@ -285,16 +292,35 @@ function containerFromWire(x: unknown, path: string): Obj | undefined {
   return container;
 }
 
+/** A received map of NetworkAliases as the store's lists by network, not yet validated; undefined when empty. */
+function networkAliasesFromWire(x: unknown, path: string): unknown {
+  // Anything but a map is passed on for the validator to name.
+  if (x === null || typeof x !== 'object' || Array.isArray(x)) return x ?? undefined;
+  const entries = Object.entries(x);
+  if (entries.length === 0) return undefined;
+  return Object.fromEntries(
+    entries.map(([network, value]) => {
+      const v = sub<control.NetworkAliases__Output>(value, fieldKey(path, network));
+      if (v === undefined) return [network, []];
+      const { aliases, ...more } = v;
+      noFieldsLeft(more);
+      return [network, aliases];
+    }),
+  );
+}
+
 /** A received TaskTemplate in the store's shape (enums mapped), not yet validated. */
 function taskTemplateFromWire(x: unknown, path: string): Obj | undefined {
   const t = sub<control.TaskTemplate__Output>(x, path);
   if (t === undefined) return undefined;
   // `_lbWeight` is the virtual oneof of the proto3 `optional` weight.
-  const { container, resources, restartPolicy, placement, forceUpdate, networks, lbWeight, _lbWeight: _hasWeight, ...rest } = t;
+  const { container, resources, restartPolicy, placement, forceUpdate, networks, lbWeight, _lbWeight: _hasWeight, networkAliases, ...rest } = t;
   noFieldsLeft(rest);
   const out: Obj = { forceUpdate };
   // Absent at their defaults, as the validators leave them (so that an equal spec is shared: shared-specs.ts).
   if (!(Array.isArray(networks) && networks.length === 0)) out.networks = networks;
+  const aliases = networkAliasesFromWire(networkAliases, at(path, 'networkAliases'));
+  if (aliases !== undefined) out.networkAliases = aliases;
   if (lbWeight !== undefined && lbWeight !== null && lbWeight !== DEFAULT_LB_WEIGHT) out.lbWeight = lbWeight;
   const c = containerFromWire(container, at(path, 'container'));
   if (c !== undefined) out.container = c;

@@ -257,6 +257,12 @@ export interface TaskTemplate {
   networks?: string[];
   /** The task's weight under the 'weighted' load-balancing policy (default 100; 0: no new connections). */
   lbWeight?: number;
+  /**
+   * Other names the service answers to on one of its networks only (Swarm's
+   * NetworkAttachmentConfig.Aliases), keyed as `networks` (ids once stored),
+   * in its order; a network without aliases has no entry, none at all: absent.
+   */
+  networkAliases?: Record<string, string[]>;
 }
 
 export type ServiceMode = { replicated: { replicas: number } } | { global: Record<string, never> };

@@ -62,6 +62,10 @@ export const MAX_CONFIG_BYTES = 1000 * 1024;
 /** A task's default weight under the 'weighted' load-balancing policy. */
 export const DEFAULT_LB_WEIGHT = 100;
 export const MAX_LB_WEIGHT = 1_000_000;
+/** A service's aliases on one network (Swarm has no limit; a DNS table of names per network should stay small). */
+export const MAX_ALIASES_PER_NETWORK = 32;
+/** A DNS name's length in characters (RFC 1035's 255 octets on the wire, less the length bytes). */
+export const MAX_DNS_NAME_LENGTH = 253;
 /** How long a task stays up after it left the proxies' rotation (the issue's 2 s). */
 export const DEFAULT_DRAIN_PERIOD_MS = 2_000;
 /** The data plane's ranges when init sets none (documented in the README). */
@@ -528,7 +532,65 @@ export function validateTaskTemplate(x: unknown, path = 'taskTemplate'): TaskTem
     // Absent at their defaults (see objects.ts).
     ...nonEmpty('networks', list(o, 'networks', path, (v, field) => validateId(v, field))),
     ...unlessDefault('lbWeight', int(o, 'lbWeight', path, { def: DEFAULT_LB_WEIGHT, min: 0, max: MAX_LB_WEIGHT, rule: 'lb-weight' }), DEFAULT_LB_WEIGHT),
+    ...networkAliases(o, path),
   };
+}
+
+const DNS_LABEL = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
+
+/**
+ * A service's alias on a network: a DNS name (RFC 1123 host name: labels of
+ * letters, digits and '-' that neither start nor end with '-', at most 63
+ * characters each, 253 in all), matched case-insensitively. Not `tasks.*`:
+ * that asks for the tasks of a service.
+ */
+export function validateNetworkAlias(alias: unknown, field = 'alias'): string {
+  if (typeof alias !== 'string') throw new ValidationError(field, 'type', `must be a string, not ${describe(alias)}`);
+  if (alias.length === 0 || alias.length > MAX_DNS_NAME_LENGTH) {
+    throw new ValidationError(field, 'alias-length', `a network alias must be 1..${MAX_DNS_NAME_LENGTH} characters (got ${alias.length})`);
+  }
+  if (!alias.split('.').every((label) => DNS_LABEL.test(label))) {
+    throw new ValidationError(field, 'alias-format', `${quoteInput(alias)} is not a DNS name: dot-separated labels of letters, digits and '-' (not first or last), at most 63 characters each`);
+  }
+  if (/^tasks\./i.test(alias)) throw new ValidationError(field, 'alias-format', `${quoteInput(alias)} may not start with "tasks.": that name asks for the tasks of a service`);
+  return alias;
+}
+
+/**
+ * The task template's per-network aliases (see objects.ts): keyed by one of
+ * its networks, as spelled there; each network's aliases distinct (case
+ * aside), at most MAX_ALIASES_PER_NETWORK. Canonical: in the order of
+ * `networks`, without empty lists, absent when there are none.
+ */
+function networkAliases(o: Obj, path: string): { networkAliases?: Record<string, string[]> } {
+  const v = prop(o, 'networkAliases');
+  if (v === undefined) return {};
+  const field = at(path, 'networkAliases');
+  const given = asObj(v, field);
+  const networks = list(o, 'networks', path, (n) => n as string);
+  const byNetwork = new Map<string, string[]>();
+  for (const network of Object.keys(given)) {
+    const f = fieldKey(field, network);
+    if (!networks.includes(network)) {
+      throw new ValidationError(f, 'alias-network', `the service is not attached to network ${quoteInput(network)}: attach it (networks) to give it aliases there`);
+    }
+    const aliases = given[network];
+    if (!Array.isArray(aliases)) throw new ValidationError(f, 'type', `must be an array of aliases, not ${describe(aliases)}`);
+    if (aliases.length > MAX_ALIASES_PER_NETWORK) {
+      throw new ValidationError(f, 'alias-count', `at most ${MAX_ALIASES_PER_NETWORK} aliases on one network (got ${aliases.length})`);
+    }
+    const seen = new Set<string>();
+    const valid = aliases.map((a, i) => {
+      const alias = validateNetworkAlias(a, `${f}[${i}]`);
+      if (seen.has(alias.toLowerCase())) throw new ValidationError(`${f}[${i}]`, 'alias-duplicate', `the alias ${quoteInput(alias)} is given twice on this network (aliases are case-insensitive)`);
+      seen.add(alias.toLowerCase());
+      return alias;
+    });
+    if (valid.length > 0) byNetwork.set(network, valid);
+  }
+  const ordered = networks.filter((n) => byNetwork.has(n)).map((n): [string, string[]] => [n, byNetwork.get(n)!]);
+  // fromEntries defines own properties, so even a '__proto__' network stays a plain key.
+  return ordered.length === 0 ? {} : { networkAliases: Object.fromEntries(ordered) };
 }
 
 /** `{[key]: value}` unless the list is empty: a field absent at its default. */

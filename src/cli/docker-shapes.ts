@@ -104,7 +104,8 @@ export function serviceSpecJson(spec: ServiceSpec): Json {
         // omitempty in docker's swarm.Placement: absent when there is no limit.
         MaxReplicas: t.placement.maxReplicas || undefined,
       }),
-      Networks: t.networks?.map((id) => ({ Target: id })),
+      // docker's NetworkAttachmentConfig: Aliases omitted when empty.
+      Networks: t.networks?.map((id) => omitEmpty({ Target: id, Aliases: t.networkAliases?.[id] })),
       ForceUpdate: t.forceUpdate,
       Runtime: 'container',
       // Beyond Swarm: the weight under the 'weighted' load-balancing policy.

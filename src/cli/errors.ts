@@ -90,6 +90,7 @@ const FIELD_FLAGS: [string, string][] = [
   ['spec.endpoint.proxyProtocol', '--proxy-protocol'],
   ['spec.endpoint.drainPeriodMs', '--drain-period'],
   ['spec.taskTemplate.networks', '--network'],
+  ['spec.taskTemplate.networkAliases', '--network'],
   ['spec.taskTemplate.lbWeight', '--lb-weight'],
   // cluster update
   ['spec.dispatcher.heartbeatPeriodMs', '--dispatcher-heartbeat'],

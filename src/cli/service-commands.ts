@@ -270,7 +270,9 @@ function endpointRows(s: Service, networks: ReadonlyMap<string, Network>): [stri
   const ids = s.spec.taskTemplate.networks ?? [];
   const e = s.spec.endpoint;
   const rows: [string, string | null][] = [];
-  if (ids.length > 0) rows.push(['Networks', ids.map((id) => networkName(networks, id)).join(' ')]);
+  const aliases = s.spec.taskTemplate.networkAliases ?? {};
+  const attachment = (id: string): string => networkName(networks, id) + (Object.hasOwn(aliases, id) ? ` (aliases ${aliases[id].join(', ')})` : '');
+  if (ids.length > 0) rows.push(['Networks', ids.map(attachment).join(' ')]);
   const mode = e.mode ?? 'vip';
   rows.push(['Endpoint Mode', mode]);
   const weight = s.spec.taskTemplate.lbWeight;

@@ -36,6 +36,7 @@ import {
   MAX_REPLICAS,
   NAME_PATTERN,
   secretFilePath,
+  validateNetworkAlias,
   validateServiceSpec,
 } from '../api/validate.js';
 import { ValidationError } from '../api/input.js';
@@ -131,7 +132,12 @@ export const CREATE_FLAGS: readonly FlagSpec[] = [
     help: 'publish a port: [PUBLISHED:]TARGET[/PROTO] or [published=P,]target=T[,protocol=udp][,mode=host]; without a published port the cluster assigns one (ingress only)',
   },
   { name: 'mount', kind: 'list', metavar: 'MOUNT', help: 'attach a mount: type=bind|volume,source=SRC,target=DST[,readonly]' },
-  { name: 'network', kind: 'list', metavar: 'NETWORK', help: 'attach the tasks to a network (NAME or name=NAME): services on it reach this one by its name' },
+  {
+    name: 'network',
+    kind: 'list',
+    metavar: 'NETWORK',
+    help: 'attach the tasks to a network: NAME or name=NAME[,alias=ALIAS...]; services on it reach this one by its name (and its aliases there)',
+  },
   {
     name: 'secret',
     kind: 'list',
@@ -163,8 +169,8 @@ export const UPDATE_FLAGS: readonly FlagSpec[] = [
   { name: 'publish-rm', kind: 'list', metavar: 'PORT', help: 'remove a published port by its target port: TARGET[/PROTO] (or PUBLISHED:TARGET[/PROTO])' },
   { name: 'mount-add', kind: 'list', metavar: 'MOUNT', help: 'add or update a mount' },
   { name: 'mount-rm', kind: 'list', metavar: 'PATH', help: 'remove a mount by its target path' },
-  { name: 'network-add', kind: 'list', metavar: 'NETWORK', help: 'attach the tasks to a network (NAME or name=NAME)' },
-  { name: 'network-rm', kind: 'list', metavar: 'NETWORK', help: 'detach the tasks from a network (name or id)' },
+  { name: 'network-add', kind: 'list', metavar: 'NETWORK', help: 'attach the tasks to a network, or add aliases on one: NAME or name=NAME[,alias=ALIAS...]' },
+  { name: 'network-rm', kind: 'list', metavar: 'NETWORK', help: 'detach the tasks from a network, its aliases with it (name or id)' },
   { name: 'secret-add', kind: 'list', metavar: 'SECRET', help: 'add or replace (at the same file) a secret: NAME or source=NAME[,target=PATH][,uid=][,gid=][,mode=]' },
   { name: 'secret-rm', kind: 'list', metavar: 'SECRET', help: 'remove a secret by its name or target' },
   { name: 'config-add', kind: 'list', metavar: 'CONFIG', help: 'add or replace (at the same file) a config: NAME or source=NAME[,target=PATH][,uid=][,gid=][,mode=]' },
@@ -370,25 +376,51 @@ export function parsePlacementPref(value: string, flag: string): { spread: strin
   return { spread: parts[1] };
 }
 
+/** A network as --network and --network-add name it: a name, id or id prefix, and the service's aliases on it. */
+export interface NetworkFlag {
+  network: string;
+  aliases: string[];
+}
+
 /**
- * `--network front`, or docker's long form `--network name=front` (csv
- * fields): a network name, id or id prefix. docker's other keys (alias,
- * driver-opt, ip, ...) are refused: flotilla has no per-attachment options.
+ * `--network front`, or docker's long form `--network
+ * name=front,alias=www,alias=web` (csv fields, keys in any case): a network
+ * name, id or id prefix, and names the service answers to on that network
+ * alone (DNS names, case-insensitive). docker's driver-opt= is refused
+ * (flotilla's networks have no driver options), and so is any other key
+ * (ip=, ...: `docker run`'s). `withAliases` false (--network-rm): name= alone.
  */
-export function parseNetworkFlag(value: string, flag: string): string {
+export function parseNetworkFlag(value: string, flag: string, withAliases = true): NetworkFlag {
   const bad = (why: string): never => {
     throw invalidValue(flag, value, why);
   };
   let ref = value;
+  const aliases: string[] = [];
   if (value.includes('=')) {
     let name: string | undefined;
+    const keys = withAliases ? 'name=NETWORK[,alias=ALIAS...]' : 'name=NETWORK';
     for (const field of splitFields(value, flag)) {
       const eq = field.indexOf('=');
-      if (eq <= 0) bad(`invalid field ${quoteArg(field, 40)}: expected name=NETWORK`);
+      if (eq <= 0) bad(`invalid field ${quoteArg(field, 40)}: expected ${keys}`);
       const key = field.slice(0, eq).toLowerCase();
-      if (key !== 'name') bad(`${quoteArg(key, 40)} is not supported: flotilla attaches a service by the network's name alone (name=NETWORK, or NETWORK)`);
-      if (name !== undefined) bad('name= is given twice');
-      name = field.slice(eq + 1);
+      const v = field.slice(eq + 1);
+      if (key === 'name') {
+        if (name !== undefined) bad('name= is given twice');
+        name = v;
+      } else if (key === 'alias' && withAliases) {
+        try {
+          validateNetworkAlias(v);
+        } catch (err) {
+          if (err instanceof ValidationError) bad(validationDetail(err.message, err.field, err.rule));
+          throw err;
+        }
+        if (aliases.some((a) => a.toLowerCase() === v.toLowerCase())) bad(`the alias ${quoteArg(v, 40)} is given twice (aliases are case-insensitive)`);
+        aliases.push(v);
+      } else if (key === 'driver-opt') {
+        bad('driver-opt= is not supported: flotilla networks have no driver options');
+      } else {
+        bad(`${quoteArg(key, 40)} is not supported: ${withAliases ? 'a network takes name= and alias= (name=NETWORK,alias=ALIAS)' : 'a network to detach is named alone (name=NETWORK, or NETWORK)'}`);
+      }
     }
     ref = name ?? '';
   }
@@ -396,7 +428,7 @@ export function parseNetworkFlag(value: string, flag: string): string {
   if (ref.length > MAX_ID_LENGTH || !NAME_PATTERN.test(ref)) {
     bad(`a network name or id is made of letters, digits, '_', '.' and '-', starts with a letter or digit, and has at most ${MAX_ID_LENGTH} characters`);
   }
-  return ref;
+  return { network: ref, aliases };
 }
 
 /** A secret's or config's name (or id, or id prefix) in a flag: a name as `create` takes it, or an earlier version's NAME~N. */
@@ -491,7 +523,11 @@ function updateFileRefs(refs: readonly FileReference[], flags: Flags, kind: 'sec
 
 /** The networks `service update --network-add/--network-rm` name, checked (UsageError), for the command to resolve to ids. */
 export function networkUpdateRefs(flags: Flags): { add: string[]; rm: string[] } {
-  return { add: flags.list('network-add').map((x) => parseNetworkFlag(x, '--network-add')), rm: flags.list('network-rm').map((x) => parseNetworkFlag(x, '--network-rm')) };
+  return { add: networkAdds(flags).map((a) => a.network), rm: flags.list('network-rm').map((x) => parseNetworkFlag(x, '--network-rm', false).network) };
+}
+
+function networkAdds(flags: Flags): NetworkFlag[] {
+  return flags.list('network-add').map((x) => parseNetworkFlag(x, '--network-add'));
 }
 
 /** `-e KEY=VALUE`, or `-e KEY` to take KEY from the CLI's own environment (as docker does). */
@@ -704,9 +740,11 @@ export function buildCreateSpec(image: string, args: readonly string[], flags: F
     const [k, v] = parseKeyValue(l, '--container-label', '');
     setLabel(containerLabels, k, v);
   }
-  const networks = flags.list('network').map((n) => parseNetworkFlag(n, '--network'));
+  const attachments = flags.list('network').map((n) => parseNetworkFlag(n, '--network'));
+  const networks = attachments.map((a) => a.network);
   const twice = networks.find((n, i) => networks.indexOf(n) !== i);
   if (twice !== undefined) throw new UsageError(`--network names the network ${quoteArg(twice)} twice: give each network once`);
+  const networkAliases = Object.fromEntries(attachments.filter((a) => a.aliases.length > 0).map((a) => [a.network, a.aliases]));
   const draft = {
     name: flags.str('name') ?? defaultName(image),
     labels,
@@ -728,6 +766,7 @@ export function buildCreateSpec(image: string, args: readonly string[], flags: F
         maxReplicas: maxPerNode ?? 0,
       },
       networks,
+      networkAliases,
     },
     mode: global ? { global: {} } : { replicated: { replicas: replicas ?? 1 } },
     endpoint: { ports: flags.list('publish').flatMap((p) => parsePublish(p, '--publish')) },
@@ -904,19 +943,25 @@ export function planServiceUpdate(current: ServiceSpec, flags: Flags, env: Env, 
   c.mounts = c.mounts.filter((m) => !mountRm.includes(m.target));
   for (const add of mountAdd) upsert(c.mounts, add, (m) => m.target === add.target);
 
-  // Networks: by id; adding one the service has changes nothing.
-  const refs = networkUpdateRefs(flags);
+  // Networks: by id. As docker, --network-rm first (a network's aliases go with it), then --network-add: naming
+  // a network in both re-attaches it, in its place, with the aliases given (how its aliases are replaced); adding
+  // a network the service has adds only the aliases it does not have yet (none: nothing changes).
   const id = (ref: string): string => networkIds.get(ref) ?? ref;
-  const netRm = refs.rm.map(id);
-  const netAdd = refs.add.map(id);
-  const both = netAdd.find((n) => netRm.includes(n));
-  if (both !== undefined) {
-    const shown = refs.add[netAdd.indexOf(both)];
-    throw new UsageError(`--network-add and --network-rm both name the network ${quoteArg(shown)}: give only one of them`);
+  const netRm = flags.list('network-rm').map((x) => id(parseNetworkFlag(x, '--network-rm', false).network));
+  const adds = networkAdds(flags);
+  const readded = new Set(adds.map((a) => id(a.network)));
+  const networks = (spec.taskTemplate.networks ?? []).filter((n) => !netRm.includes(n) || readded.has(n));
+  const aliases = new Map(Object.entries(spec.taskTemplate.networkAliases ?? {}).filter(([n]) => !netRm.includes(n)));
+  for (const add of adds) {
+    const n = id(add.network);
+    if (!networks.includes(n)) networks.push(n);
+    const have = aliases.get(n) ?? [];
+    for (const a of add.aliases) if (!have.some((h) => h.toLowerCase() === a.toLowerCase())) have.push(a);
+    aliases.set(n, have);
   }
-  const networks = (spec.taskTemplate.networks ?? []).filter((n) => !netRm.includes(n));
-  for (const n of netAdd) if (!networks.includes(n)) networks.push(n);
   spec.taskTemplate.networks = networks;
+  // Canonical again through validated(): in the order of the networks, none empty.
+  spec.taskTemplate.networkAliases = Object.fromEntries(aliases);
 
   c.secrets = updateFileRefs(c.secrets ?? [], flags, 'secret');
   c.configs = updateFileRefs(c.configs ?? [], flags, 'config');

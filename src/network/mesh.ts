@@ -13,9 +13,10 @@
 //   address, port 53): a vip service's name resolves to its virtual IP on this
 //   node, a dnsrr service's name and `tasks.NAME` (either mode) to the
 //   addresses of its tasks that share an engine network with the asker, for
-//   services that share a network with the asking container; other names go
-//   to the host's resolvers. Answers with several addresses come shuffled, as
-//   Docker's resolver shuffles them, so that clients taking the first spread.
+//   services that share a network with the asking container (an alias the
+//   service has on one network, only there); other names go to the host's
+//   resolvers. Answers with several addresses come shuffled, as Docker's
+//   resolver shuffles them, so that clients taking the first spread.
 // Backends change in place (setBackends), so open connections to a task that
 // left the table keep going while new ones go elsewhere: that is the drain.
 // Listeners and addresses are reconciled one change at a time, in order.
@@ -280,16 +281,20 @@ export class NodeMesh {
   async resolve(q: DnsQuery): Promise<DnsAnswer | undefined> {
     const tasksOf = q.name.startsWith('tasks.') ? q.name.slice('tasks.'.length) : undefined;
     const name = tasksOf ?? q.name;
-    // A service's own name first, then its aliases (a stack's short names): the first that shares a network
-    // with the asker (two stacks may both have a `web`, each on its own networks).
+    // A service's own name first, then its aliases (a stack's short names, per-network aliases): the first that
+    // shares a network where it has that name with the asker (two stacks may both have a `web`, each on its own
+    // networks; an alias on one network is not the service's name on its others).
     const all = [...this.services.values()];
-    const candidates = [...all.filter((s) => s.name.toLowerCase() === name), ...all.filter((s) => (s.aliases ?? []).some((a) => a.toLowerCase() === name))];
+    const candidates: [Entry, string[]][] = [
+      ...all.filter((s) => s.name.toLowerCase() === name).map((s): [Entry, string[]] => [s, s.networkIds]),
+      ...all.filter((s) => s.name.toLowerCase() !== name).map((s): [Entry, string[]] => [s, aliasNetworks(s, name)]).filter(([, nets]) => nets.length > 0),
+    ];
     if (candidates.length === 0) return undefined;
     const asker = await this.o.clientNetworks(q.client);
     let entry: Entry | undefined;
     let shared: string[] = [];
-    for (const s of candidates) {
-      shared = s.networkIds.filter((n) => asker.has(n));
+    for (const [s, named] of candidates) {
+      shared = named.filter((n) => asker.has(n));
       if (shared.length > 0) {
         entry = s;
         break;
@@ -319,6 +324,13 @@ function shuffle<T>(items: T[], random: () => number): T[] {
     [items[i], items[j]] = [items[j], items[i]];
   }
   return items;
+}
+
+/** The networks where `name` (lower case) is an alias of the service: all of them for its service-wide aliases, else those it is an alias on. */
+function aliasNetworks(s: Entry, name: string): string[] {
+  if ((s.aliases ?? []).some((a) => a.toLowerCase() === name)) return s.networkIds;
+  const perNetwork = s.networkAliases ?? {};
+  return s.networkIds.filter((n) => Object.hasOwn(perNetwork, n) && (perNetwork[n]?.aliases ?? []).some((a) => a.toLowerCase() === name));
 }
 
 /** The backends of a service's port: each task's binding of that target port on its node. */

@@ -72,6 +72,8 @@ function fullService(): Service {
         restartPolicy: { condition: 'on-failure', delayMs: 1_500, maxAttempts: 7, windowMs: 60_000, maxDelayMs: 300_000 },
         placement: { constraints: ['node.role==worker', 'node.labels.zone!=b'], preferences: [{ spread: 'node.labels.zone' }], maxReplicas: 2 },
         forceUpdate: 0,
+        networks: ['nfront', 'nback'],
+        networkAliases: { nback: ['db', 'Primary.db'] },
       },
       mode: { replicated: { replicas: 5 } },
       updateConfig: { parallelism: 2, delayMs: 1_000, failureAction: 'rollback', monitorMs: 7_000, maxFailureRatio: 0.25, order: 'start-first', canary: 0, autoPromote: false, progressDeadlineMs: 0 },
@@ -124,6 +126,19 @@ test("the endpoint mode: SwarmKit's ResolutionMode numbers on the wire, vip (0) 
   ingress.endpoint!.ports[0].publishMode = 0;
   rejects(() => serviceSpecFromProto(wireSpec(ingress)), 'spec.endpoint.mode');
   assert.throws(() => serviceSpecFromProto(wireSpec(ingress)), /port published with ingress mode can't be used with dnsrr mode/);
+});
+
+test('per-network aliases travel as a map of NetworkAliases; none is no entry, and a bad one is refused naming the network', () => {
+  const svc = fullService();
+  const wire = serviceSpecToProto(svc.spec);
+  assert.deepEqual(wire.taskTemplate?.networkAliases, { nback: { aliases: ['db', 'Primary.db'] } });
+  assert.deepEqual(wireSpec(serviceSpecToProto(serviceSpec('web'))).taskTemplate?.networkAliases, {}, 'none: an empty map');
+  const withEmpty = wireSpec({ ...wire, taskTemplate: { ...wire.taskTemplate!, networkAliases: { nfront: { aliases: [] }, nback: { aliases: ['db'] } } } });
+  assert.deepEqual(serviceSpecFromProto(withEmpty).taskTemplate.networkAliases, { nback: ['db'] }, 'an empty list is no entry');
+  const stray = wireSpec({ ...wire, taskTemplate: { ...wire.taskTemplate!, networkAliases: { nother: { aliases: ['db'] } } } });
+  assert.throws(() => serviceSpecFromProto(stray), (e: unknown) => e instanceof ValidationError && e.field === 'spec.taskTemplate.networkAliases["nother"]' && e.rule === 'alias-network');
+  const bad = wireSpec({ ...wire, taskTemplate: { ...wire.taskTemplate!, networkAliases: { nback: { aliases: ['ok', 'not ok'] } } } });
+  assert.throws(() => serviceSpecFromProto(bad), (e: unknown) => e instanceof ValidationError && e.field === 'spec.taskTemplate.networkAliases["nback"][1]' && e.rule === 'alias-format');
 });
 
 test('a global service round-trips, and its mode oneof is named', () => {

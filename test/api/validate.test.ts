@@ -280,6 +280,36 @@ test('rule max-replicas: an integer in 0..MAX_REPLICAS, absent at 0, replicated 
   );
 });
 
+test('rules for per-network aliases: DNS names on a network of the service, distinct, at most 32; canonical in the order of the networks', () => {
+  const withAliases = (networks: string[], aliases: Record<string, unknown>): (() => unknown) =>
+    spec((s) => {
+      s.taskTemplate.networks = networks;
+      s.taskTemplate.networkAliases = aliases as Record<string, string[]>;
+    });
+  const aliasesOf = (networks: string[], aliases: Record<string, unknown>): unknown => (withAliases(networks, aliases)() as Spec).taskTemplate.networkAliases;
+  const got = aliasesOf(['front', 'back', 'ops'], { ops: ['w-1'], back: ['db', 'Primary.DB', '1db', 'a'.repeat(63)], front: [] });
+  assert.deepEqual(got, { back: ['db', 'Primary.DB', '1db', 'a'.repeat(63)], ops: ['w-1'] }, 'kept as given (case too); an empty list is no entry');
+  assert.deepEqual(Object.keys(got as object), ['back', 'ops'], 'in the order of the networks');
+  assert.equal(aliasesOf(['front'], { front: [] }), undefined, 'none at all: absent');
+  assert.equal(aliasesOf(['front'], {}), undefined);
+  const f = 'spec.taskTemplate.networkAliases';
+  rejects(withAliases(['front'], { back: ['db'] }), `${f}["back"]`, 'alias-network');
+  rejects(withAliases([], { back: ['db'] }), `${f}["back"]`, 'alias-network');
+  for (const bad of ['a_b', '-db', 'db-', 'db.', '.db', 'd b', 'é', 'a'.repeat(64), 'x.' + 'a'.repeat(64)]) rejects(withAliases(['back'], { back: ['ok', bad] }), `${f}["back"][1]`, 'alias-format');
+  rejects(withAliases(['back'], { back: ['tasks.db'] }), `${f}["back"][0]`, 'alias-format');
+  rejects(withAliases(['back'], { back: [''] }), `${f}["back"][0]`, 'alias-length');
+  rejects(withAliases(['back'], { back: [Array.from({ length: 4 }, () => 'a'.repeat(63)).join('.')] }), `${f}["back"][0]`, 'alias-length');
+  assert.doesNotThrow(withAliases(['back'], { back: ['tasks', 'my.tasks.db'] }), 'tasks is only refused as the first label of a longer name');
+  rejects(withAliases(['back'], { back: ['db', 'DB'] }), `${f}["back"][1]`, 'alias-duplicate');
+  assert.doesNotThrow(withAliases(['front', 'back'], { front: ['db'], back: ['db'] }), 'the same alias on two networks');
+  const many = (n: number): string[] => Array.from({ length: n }, (_, i) => `a${i}`);
+  assert.doesNotThrow(withAliases(['back'], { back: many(32) }));
+  rejects(withAliases(['back'], { back: many(33) }), `${f}["back"]`, 'alias-count');
+  rejects(withAliases(['back'], { back: 'db' }), `${f}["back"]`, 'type');
+  rejects(withAliases(['back'], { back: [7] }), `${f}["back"][0]`, 'type');
+  rejects(withAliases(['back'], ['db'] as unknown as Record<string, unknown>), f, 'type');
+});
+
 test('rule restart-condition and restart-max-attempts', () => {
   rejects(spec((s) => (s.taskTemplate.restartPolicy.condition = 'always' as 'any')), 'spec.taskTemplate.restartPolicy.condition', 'restart-condition');
   rejects(spec((s) => (s.taskTemplate.restartPolicy.maxAttempts = -1)), 'spec.taskTemplate.restartPolicy.maxAttempts', 'restart-max-attempts');

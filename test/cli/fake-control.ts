@@ -26,6 +26,7 @@ import { checkClusterSpecChange, checkServiceSpecChange, DEFAULT_NETWORK_CONFIG 
 import { ValidationError } from '../../src/api/input.js';
 import { generateUnlockKey } from '../../src/manager/encryption/unlock-key.js';
 import { assignPublishedPorts, resolvedPorts } from '../../src/manager/dispatcher/endpoints.js';
+import { aliasesByNetworkId } from '../../src/manager/controlapi/services.js';
 
 export interface InjectedError {
   code: grpc.status;
@@ -166,7 +167,9 @@ export class FakeControl {
         throw new ValidationError(`spec.taskTemplate.networks[${i}]`, 'network-not-found', `network "${ref}" not found: create it with \`flotilla network create ${ref}\`, or see \`flotilla network ls\``);
       }
     });
-    const resolved = refs.length === 0 ? spec : { ...spec, taskTemplate: { ...spec.taskTemplate, networks: [...new Set(ids)] } };
+    const { networkAliases: given, ...template } = spec.taskTemplate;
+    const aliases = given === undefined ? {} : aliasesByNetworkId(refs, ids, given);
+    const resolved = refs.length === 0 ? spec : { ...spec, taskTemplate: { ...template, networks: [...new Set(ids)], ...(Object.keys(aliases).length > 0 ? { networkAliases: aliases } : {}) } };
     if (spec.endpoint.ports.length === 0) return { spec: resolved, endpoint: undefined };
     const others = [...this.services.values()].filter((o) => o.id !== current?.id);
     const taken = new Set(others.flatMap((o) => resolvedPorts(o).filter((q) => q.publishMode === 'ingress').map((q) => `${q.publishedPort}/${q.protocol}`)));

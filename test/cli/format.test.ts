@@ -146,6 +146,9 @@ test("service inspect --pretty: networks by name, docker's Endpoint Mode, the en
   const networks = new Map([['n1aaaaaaaaaaaaaaaaaaaaaaa', { id: 'n1aaaaaaaaaaaaaaaaaaaaaaa', version: 1, createdAt: T0, updatedAt: T0, spec: { name: 'front', labels: {}, driver: 'overlay' as const } }]]);
   const text = prettyService(web, [], T0, networks);
   assert.match(text, /\nNetworks:\s+front n9gone\nEndpoint Mode:\s+vip\nEndpoint:\n Load balancing:\s+weighted\n LB weight:\s+10\n PROXY protocol:\s+v2\n Drain period:\s+5s\nPorts:\s+\*:8080->80\/tcp\n$/);
+  // A network's aliases beside its name.
+  web.spec.taskTemplate.networkAliases = { n1aaaaaaaaaaaaaaaaaaaaaaa: ['db', 'primary'] };
+  assert.match(prettyService(web, [], T0, networks), /\nNetworks:\s+front \(aliases db, primary\) n9gone\n/);
   // Defaults: shown when the service publishes a port or joins a network, not otherwise.
   const plain = service('s2bbbbbbbbbbbbbbbbbbbbbbb', 'plain', { endpoint: { ports: [ingress(8081, 80)] } });
   assert.match(prettyService(plain, [], T0), /\nEndpoint Mode:\s+vip\nEndpoint:\n Load balancing:\s+round-robin\n PROXY protocol:\s+none\n Drain period:\s+2s\nPorts:/);

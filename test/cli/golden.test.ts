@@ -104,6 +104,21 @@ test("a per-node limit: docker's Placement.MaxReplicas in inspect (omitted at 0)
   assert.equal(serviceRow(capped, '2/2').Replicas, '2/2 (max 2 per node)');
 });
 
+test("per-network aliases: docker's TaskTemplate.Networks, [{Target, Aliases}] (Aliases omitted when none)", () => {
+  const attached = structuredClone(web);
+  attached.spec.taskTemplate.networks = ['uxivi45p2kwuhcyrw7beb0r6o', 'k3v9gm2l1ubbn3bt6gmo3hq8s'];
+  attached.spec.taskTemplate.networkAliases = { uxivi45p2kwuhcyrw7beb0r6o: ['db', 'primary'] };
+  const json = serviceInspectJson(attached) as { Spec: { TaskTemplate: { Networks?: unknown } } };
+  // As `docker service inspect` prints `--network name=front,alias=db,alias=primary --network back` (swarm.NetworkAttachmentConfig).
+  const networks = [{ Target: 'uxivi45p2kwuhcyrw7beb0r6o', Aliases: ['db', 'primary'] }, { Target: 'k3v9gm2l1ubbn3bt6gmo3hq8s' }];
+  assert.deepEqual(json.Spec.TaskTemplate.Networks, networks);
+  assert.equal((serviceInspectJson(web) as typeof json).Spec.TaskTemplate.Networks, undefined, 'no networks: no key');
+  const docker = JSON.parse(golden('service-inspect.json')) as typeof json;
+  docker.Spec.TaskTemplate.Networks = networks;
+  const notModelled = new Set(['Spec.TaskTemplate.ContainerSpec.Init', 'Spec.TaskTemplate.ContainerSpec.DNSConfig', 'Endpoint.VirtualIPs']);
+  assert.deepEqual(differences(docker, json, notModelled), []);
+});
+
 test('node ls: the self node marked, docker\'s row fields', () => {
   assert.equal(nodeTable([vm], vm.id), golden('node-ls.table.txt'));
   assert.equal(jsonLines([nodeRow(vm, vm.id)]), golden('node-ls.json.txt'));

@@ -198,7 +198,28 @@ describe('services on networks', () => {
     assert.deepEqual(req.spec.taskTemplate.networks, ['front', 'back'], 'names are sent as given');
     assert.deepEqual(fake.services.get(id)?.spec.taskTemplate.networks, [FRONT, BACK]);
     fails(await cli(['service', 'create', '-d', '--name', 'x', '--network', 'nowhere', 'nginx']), 1, /^flotilla: invalid --network: network "nowhere" not found: create it with `flotilla network create nowhere`/);
-    fails(await cli(['service', 'create', '-d', '--name', 'x', '--network', 'name=front,alias=x', 'nginx']), 2, /^flotilla: invalid --network "name=front,alias=x": "alias" is not supported/);
+    fails(await cli(['service', 'create', '-d', '--name', 'x', '--network', 'name=front,ip=10.0.0.9', 'nginx']), 2, /^flotilla: invalid --network "name=front,ip=10.0.0.9": "ip" is not supported/);
+  });
+
+  test('--network name=NET,alias=A: aliases keyed by the network as named, stored by id; inspect shows them as docker does', async () => {
+    fake.addNetwork(net(FRONT, 'front'));
+    fake.addNetwork(net(BACK, 'back'));
+    const id = ok(await cli(['service', 'create', '-d', '--name', 'db', '--network', 'front', '--network', 'name=back,alias=pg,alias=primary', 'nginx'])).trim();
+    const req = fake.callsOf('CreateService')[0] as { spec: { taskTemplate: { networkAliases: unknown } } };
+    assert.deepEqual(req.spec.taskTemplate.networkAliases, { back: { aliases: ['pg', 'primary'] } }, 'keyed by the name given');
+    assert.deepEqual(fake.services.get(id)?.spec.taskTemplate.networkAliases, { [BACK]: ['pg', 'primary'] });
+    const [inspected] = JSON.parse(ok(await cli(['service', 'inspect', 'db']))) as { Spec: { TaskTemplate: { Networks: unknown } } }[];
+    assert.deepEqual(inspected.Spec.TaskTemplate.Networks, [{ Target: FRONT }, { Target: BACK, Aliases: ['pg', 'primary'] }]);
+    assert.match(ok(await cli(['service', 'inspect', '--pretty', 'db'])), /\nNetworks:\s+front back \(aliases pg, primary\)\n/);
+    // Added (the network looked up first), then replaced by naming it in --network-rm and --network-add.
+    ok(await cli(['service', 'update', '-d', '--network-add', 'name=back,alias=replica', 'db']));
+    assert.deepEqual(fake.services.get(id)?.spec.taskTemplate.networkAliases, { [BACK]: ['pg', 'primary', 'replica'] });
+    ok(await cli(['service', 'update', '-d', '--network-rm', 'back', '--network-add', 'name=back,alias=pg', 'db']));
+    assert.deepEqual(fake.services.get(id)?.spec.taskTemplate.networks, [FRONT, BACK]);
+    assert.deepEqual(fake.services.get(id)?.spec.taskTemplate.networkAliases, { [BACK]: ['pg'] });
+    ok(await cli(['service', 'update', '-d', '--network-rm', 'back', 'db']));
+    assert.equal(fake.services.get(id)?.spec.taskTemplate.networkAliases, undefined, 'detached: its aliases with it');
+    fails(await cli(['service', 'create', '-d', '--name', 'x', '--network', 'name=front,alias=under_score', 'nginx']), 2, /^flotilla: invalid --network "name=front,alias=under_score": "under_score" is not a DNS name/);
   });
 
   test('--network-add / --network-rm: names looked up, ids sent; re-adding sends nothing; a missing one fails before any change', async () => {
@@ -216,7 +237,7 @@ describe('services on networks', () => {
     assert.equal(ok(await cli(['service', 'update', '-d', '--network-rm', 'front', 'web'])), 'web\n', 'not attached: nothing to remove');
     assert.equal(fake.callsOf('UpdateService').length, sent, 'nothing sent');
     fails(await cli(['service', 'update', '-d', '--network-add', 'ghost', 'web']), 1, /^flotilla: no network "ghost": see the names and ids with `flotilla network ls`/);
-    fails(await cli(['service', 'update', '-d', '--network-add', 'back', '--network-rm', 'back', 'web']), 2, /^flotilla: --network-add and --network-rm both name the network "back"/);
+    assert.equal(ok(await cli(['service', 'update', '-d', '--network-add', 'back', '--network-rm', 'back', 'web'])), 'web\n', 're-attached as it was: nothing to send');
     fails(await cli(['service', 'update', '-d', '--network-add', 'ghost', '--replicas', 'x', 'web']), 2, /^flotilla: invalid --replicas "x"/);
     assert.equal(fake.callsOf('UpdateService').length, sent);
     assert.equal(ok(await cli(['service', 'update', '-d', '--network-rm', BACK, 'web'])), 'web\n');

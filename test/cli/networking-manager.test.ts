@@ -72,4 +72,15 @@ test('networks, attached services and assigned ports through the real Control AP
   await ok(['service', 'update', '-d', '--env-add', 'A=1', 'web']);
   assert.equal(await ok(['network', 'rm', 'front']), 'front\n');
   assert.equal(manager.local.store.list('network').length, 1);
+
+  // Per-network aliases: named by the network's name, stored by its id; added, then shown as docker does.
+  await ok(['service', 'create', '-d', '--name', 'db', '--network', 'name=back,alias=pg', 'nginx']);
+  assert.deepEqual(stored('db').spec.taskTemplate.networkAliases, { [back]: ['pg'] });
+  await ok(['service', 'update', '-d', '--network-add', 'name=back,alias=primary', 'db']);
+  assert.deepEqual(stored('db').spec.taskTemplate.networkAliases, { [back]: ['pg', 'primary'] });
+  const [db] = JSON.parse(await ok(['service', 'inspect', 'db'])) as { Spec: { TaskTemplate: { Networks: unknown } } }[];
+  assert.deepEqual(db.Spec.TaskTemplate.Networks, [{ Target: back, Aliases: ['pg', 'primary'] }]);
+  const bad = await cli(['service', 'update', '-d', '--network-add', 'name=back,alias=tasks.pg', 'db']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /^flotilla: invalid --network-add "name=back,alias=tasks\.pg": "tasks\.pg" may not start with "tasks\."/);
 });

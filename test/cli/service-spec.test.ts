@@ -451,12 +451,35 @@ test('create: --network NAME (or name=NAME), repeatable; the manager turns names
     [['--network', 'name=', 'nginx'], /^invalid --network "name=": expected the name or id/],
     [['--network', '-front', 'nginx'], /^invalid --network "-front": a network name or id is made of letters, digits/],
     [['--network', 'a b', 'nginx'], /^invalid --network "a b": a network name or id/],
-    [['--network', 'name=front,alias=web', 'nginx'], /^invalid --network "name=front,alias=web": "alias" is not supported/],
+    [['--network', 'name=front,ip=10.0.0.2', 'nginx'], /^invalid --network "name=front,ip=10.0.0.2": "ip" is not supported: a network takes name= and alias=/],
+    [['--network', 'name=front,driver-opt=com.docker.network.driver.mtu=1400', 'nginx'], /^invalid --network "name=front,driver-opt=[^"]*": driver-opt= is not supported: flotilla networks have no driver options$/],
     [['--network', 'name=a,name=b', 'nginx'], /name= is given twice/],
     [['--network', 'front,back', 'nginx'], /^invalid --network "front,back": a network name or id/],
     [['--network', 'front', '--network', 'front', 'nginx'], /^--network names the network "front" twice/],
   ];
   for (const [argv, pattern] of bad) assert.throws(() => create(['--name', 'web', ...argv]), usage(pattern), argv.join(' '));
+});
+
+test('create: docker\'s long syntax gives aliases on one network (keyed as the network is named, in its order)', () => {
+  const spec = create(['--name', 'web', '--network', 'front', '--network', 'NAME=back,Alias=db,alias=primary.db', '--network', 'name=ops,alias=w-1', 'nginx']);
+  assert.deepEqual(spec.taskTemplate.networks, ['front', 'back', 'ops']);
+  assert.deepEqual(spec.taskTemplate.networkAliases, { back: ['db', 'primary.db'], ops: ['w-1'] });
+  assert.equal(create(['--name', 'web', '--network', 'name=front', 'nginx']).taskTemplate.networkAliases, undefined, 'absent when none');
+  const many = Array.from({ length: 33 }, (_, i) => `alias=a${i}`).join(',');
+  const bad: [string[], RegExp][] = [
+    [['--network', 'name=back,alias=a_b'], /^invalid --network "name=back,alias=a_b": "a_b" is not a DNS name: dot-separated labels of letters, digits and '-'/],
+    [['--network', 'name=back,alias=-db'], /^invalid --network "name=back,alias=-db": "-db" is not a DNS name/],
+    [['--network', 'name=back,alias=db.'], /is not a DNS name/],
+    [['--network', `name=back,alias=${'a'.repeat(64)}`], /is not a DNS name: .*at most 63 characters each$/],
+    [['--network', `name=back,alias=${Array.from({ length: 4 }, () => 'a'.repeat(63)).join('.')}`], /a network alias must be 1\.\.253 characters \(got 255\)$/],
+    [['--network', 'name=back,alias='], /a network alias must be 1\.\.253 characters \(got 0\)$/],
+    [['--network', 'name=back,alias=Tasks.db'], /"Tasks\.db" may not start with "tasks\.": that name asks for the tasks of a service$/],
+    [['--network', 'name=back,alias=db,alias=DB'], /^invalid --network "name=back,alias=db,alias=DB": the alias "DB" is given twice \(aliases are case-insensitive\)$/],
+    [['--network', 'alias=db'], /^invalid --network "alias=db": expected the name or id of a network/],
+    [['--network', `name=back,${many}`], /^invalid --network: at most 32 aliases on one network \(got 33\)$/],
+  ];
+  for (const [argv, pattern] of bad) assert.throws(() => create(['--name', 'web', ...argv, 'nginx']), usage(pattern), argv.join(' '));
+  assert.equal(create(['--name', 'web', '--network', `name=back,${many.replace(/,alias=a32$/, '')}`, 'nginx']).taskTemplate.networkAliases?.back.length, 32, '32 is the limit');
 });
 
 test('create and update: --lb-policy, --lb-weight, --proxy-protocol, --drain-period (absent at their defaults)', () => {
@@ -555,9 +578,40 @@ test('update: --network-add and --network-rm by id (the command looks names up);
   // A name the command did not look up is sent as it is (the manager resolves it) and removes nothing.
   assert.deepEqual(plan(['--network-add', 'name=other'], new Map()).spec.taskTemplate.networks, ['nfront0000000000000000000', 'nback00000000000000000000', 'other']);
   assert.equal(plan(['--network-rm', 'front'], new Map()).changed, false);
-  assert.throws(() => plan(['--network-add', 'front', '--network-rm', 'nfront0000000000000000000']), usage(/^--network-add and --network-rm both name the network "front": give only one of them$/));
+  // Both: removed, then added (docker's order), in its place — attached as before, with none of its aliases.
+  assert.equal(plan(['--network-add', 'front', '--network-rm', 'nfront0000000000000000000']).changed, false);
   assert.throws(() => plan(['--network-add', '']), usage(/^invalid --network-add "": expected the name or id of a network/));
-  assert.throws(() => plan(['--network-rm', 'name=x,alias=y']), usage(/^invalid --network-rm "name=x,alias=y": "alias" is not supported/));
+  assert.throws(() => plan(['--network-rm', 'name=x,alias=y']), usage(/^invalid --network-rm "name=x,alias=y": "alias" is not supported: a network to detach is named alone/));
+});
+
+test('update: --network-add name=NET,alias=A adds aliases (attaching if needed); --network-rm drops them; both re-attach with the aliases given', () => {
+  const current = create(['--name', 'web', 'nginx']);
+  current.taskTemplate.networks = ['nfront', 'nback'];
+  current.taskTemplate.networkAliases = { nback: ['db'] };
+  const ids = new Map([
+    ['front', 'nfront'],
+    ['back', 'nback'],
+    ['extra', 'nextra'],
+  ]);
+  const plan = (argv: string[]): ReturnType<typeof planServiceUpdate> => planServiceUpdate(current, parseArgs(argv, UPDATE_FLAGS, { command: 'x' }).flags, {}, ids);
+  const tt = (argv: string[]) => plan(argv).spec.taskTemplate;
+  assert.deepEqual(tt(['--network-add', 'name=back,alias=primary']).networkAliases, { nback: ['db', 'primary'] }, 'added to those it has');
+  assert.equal(plan(['--network-add', 'name=back,alias=DB']).changed, false, 'an alias it has (case aside) changes nothing');
+  assert.equal(plan(['--network-add', 'back']).changed, false, 'the network alone: its aliases stay');
+  assert.deepEqual(tt(['--network-add', 'name=front,alias=www']).networkAliases, { nfront: ['www'], nback: ['db'] }, 'in the order of the networks');
+  const added = tt(['--network-add', 'name=extra,alias=x', '--network-add', 'name=extra,alias=y']);
+  assert.deepEqual([added.networks, added.networkAliases], [['nfront', 'nback', 'nextra'], { nback: ['db'], nextra: ['x', 'y'] }]);
+  assert.deepEqual([tt(['--network-rm', 'back']).networks, tt(['--network-rm', 'back']).networkAliases], [['nfront'], undefined], 'detached: its aliases with it');
+  assert.deepEqual(tt(['--network-rm', 'back', '--network-add', 'name=back,alias=pg']).networkAliases, { nback: ['pg'] }, 'replaced');
+  assert.equal(tt(['--network-rm', 'back', '--network-add', 'back']).networkAliases, undefined, 'dropped, the network kept');
+  assert.deepEqual(tt(['--network-rm', 'front', '--network-add', 'name=front,alias=www']), { ...current.taskTemplate, networks: ['nfront', 'nback'], networkAliases: { nfront: ['www'], nback: ['db'] } }, 'in its place');
+  assert.throws(() => plan(['--network-add', 'name=back,alias=a_b']), usage(/^invalid --network-add "name=back,alias=a_b": "a_b" is not a DNS name/));
+  assert.throws(() => plan(['--network-add', 'name=back,driver-opt=a=b']), usage(/driver-opt= is not supported/));
+  const full = { ...current, taskTemplate: { ...current.taskTemplate, networkAliases: { nback: Array.from({ length: 32 }, (_, i) => `a${i}`) } } };
+  assert.throws(
+    () => planServiceUpdate(full, parseArgs(['--network-add', 'name=back,alias=one-more'], UPDATE_FLAGS, { command: 'x' }).flags, {}, ids),
+    usage(/^invalid --network-add: at most 32 aliases on one network \(got 33\)$/),
+  );
 });
 
 test('create: --secret and --config, NAME or docker long form (source/src, target, uid, gid, octal mode); bad ones name the flag', () => {

@@ -55,6 +55,7 @@ function entry(name: string, publishedPort: number, backends: { id: string; host
     aliases: [],
     mode: 0,
     networkIds,
+    networkAliases: {},
     ports: publishedPort ? [{ protocol: 0, targetPort: 80, publishedPort, publishMode: 0 }] : [],
     lbPolicy: 0,
     proxyProtocol: 0,
@@ -71,11 +72,17 @@ function entry(name: string, publishedPort: number, backends: { id: string; host
 }
 
 const added: string[] = [];
+/** The networks of the containers that ask (by the address they ask from; nothing listens there). */
+const ASKERS = new Map([
+  ['127.0.0.1', new Set(['net1'])],
+  ['127.0.0.98', new Set(['net1', 'net2'])],
+  ['127.0.0.99', new Set(['net2'])],
+]);
 const mesh = new NodeMesh({
   nodeId: 'n1',
   publishAddr: NODE,
   engineId: () => 'E1',
-  clientNetworks: async (address) => (address === '127.0.0.1' ? new Set(['net1']) : new Set()),
+  clientNetworks: async (address) => ASKERS.get(address) ?? new Set(),
   addresses: { add: async (ip) => void added.push(ip), remove: async (ip) => void added.splice(added.indexOf(ip), 1), list: async () => [...added] },
   dnsPort: 15353,
   upstreams: [],
@@ -240,4 +247,53 @@ test('switching endpoint modes: vip to dnsrr gives the virtual IP back, dnsrr to
   assert.deepEqual(rrAdded, [RR_DNS]);
   assert.equal(rrMesh.dnsServer, RR_DNS);
   assert.deepEqual(await dnsQuery(RR_DNS, RR_DNS_PORT, 'app_db'), ['172.30.0.2']);
+});
+
+test('an alias on one network is answered only to askers on that network; the name and the stack alias on all of them', async () => {
+  // No ports: virtual IPs and DNS answers only, no listener.
+  const onBoth = (id: string, ip1: string, ip2: string): dispatcher.Backend__Output => ({
+    taskId: id,
+    nodeId: 'n1',
+    slot: 1,
+    weight: 100,
+    ports: [],
+    networks: [
+      { networkId: 'net1', address: ip1 },
+      { networkId: 'net2', address: ip2 },
+    ],
+    engineId: 'E1',
+  });
+  const db = { ...entry('app_db', 0, [], ['net1', 'net2']), aliases: ['db'], networkAliases: { net2: { aliases: ['PG', 'primary.pg'] } }, backends: [onBoth('t31', '172.30.0.31', '172.31.0.31')] };
+  // Another service whose alias on net1 is the same name: net1's askers get it, net2's get db.
+  const other = { ...entry('other_pg', 0, [], ['net1']), serviceId: 'svc-other-pg', networkAliases: { net1: { aliases: ['pg'] } } };
+  await mesh.apply({ complete: true, services: [db, other], removedServiceIds: [], hasNetworks: true, networks: [], vipBlock: BLOCK });
+  const ask = (name: string, client: string) => mesh.resolve({ name, type: 'A', client });
+  const vipOf = async (name: string): Promise<string> => {
+    const a = await ask(name, '127.0.0.98');
+    assert.ok(a?.kind === 'addresses' && a.addresses.length === 1, JSON.stringify(a));
+    return a.addresses[0];
+  };
+  const dbVip = await vipOf('app_db');
+  const otherVip = await vipOf('other_pg');
+  assert.notEqual(dbVip, otherVip);
+  // The alias on net2: an asker on net2 gets db; one on net1 alone gets the other service's alias on net1.
+  assert.deepEqual(await ask('pg', '127.0.0.99'), { kind: 'addresses', addresses: [dbVip] });
+  assert.deepEqual(await ask('primary.pg', '127.0.0.99'), { kind: 'addresses', addresses: [dbVip] });
+  assert.deepEqual(await ask('primary.pg', '127.0.0.1'), undefined, 'on net1 db has no such name');
+  assert.deepEqual(await ask('pg', '127.0.0.1'), { kind: 'addresses', addresses: [otherVip] });
+  // tasks.ALIAS: the tasks' addresses on the alias's network only, though they are on both.
+  assert.deepEqual(await ask('tasks.primary.pg', '127.0.0.98'), { kind: 'addresses', addresses: ['172.31.0.31'] });
+  assert.deepEqual(await ask('tasks.app_db', '127.0.0.98'), { kind: 'addresses', addresses: ['172.30.0.31', '172.31.0.31'] });
+  // The name and the stack's short name: on every network of the service.
+  for (const client of ['127.0.0.1', '127.0.0.99']) {
+    assert.deepEqual(await ask('app_db', client), { kind: 'addresses', addresses: [dbVip] }, client);
+    assert.deepEqual(await ask('db', client), { kind: 'addresses', addresses: [dbVip] }, client);
+  }
+  assert.deepEqual(await ask('pg', '127.0.0.9'), undefined, 'an asker on no network of ours');
+  // The aliases change: the old one is gone at once.
+  await mesh.apply({ complete: false, services: [{ ...db, networkAliases: { net1: { aliases: ['cache'] } } }], removedServiceIds: [], hasNetworks: false, networks: [], vipBlock: '' });
+  assert.deepEqual(await ask('primary.pg', '127.0.0.99'), undefined);
+  assert.deepEqual(await ask('cache', '127.0.0.1'), { kind: 'addresses', addresses: [dbVip] });
+  assert.deepEqual(await ask('cache', '127.0.0.99'), undefined);
+  await mesh.apply({ complete: false, services: [], removedServiceIds: ['svc-app_db', 'svc-other-pg'], hasNetworks: false, networks: [], vipBlock: '' });
 });

@@ -5,7 +5,7 @@
 // key (services.web.deploy.resources.limits.memory).
 import path from 'node:path';
 import type { FileReference, Mount, PortConfig, ResolutionMode, ServiceSpec } from '../../api/objects.js';
-import { validateServiceSpec } from '../../api/validate.js';
+import { validateNetworkAlias, validateServiceSpec } from '../../api/validate.js';
 import { ValidationError } from '../../api/input.js';
 import { parseCpus, parseDuration, parseSize, splitShellWords, UsageError } from '../args.js';
 import { parseExpose, parsePublish } from '../service-spec.js';
@@ -146,7 +146,7 @@ export function convertService(key: string, svc: Obj, ctx: ConvertContext): Conv
   const expose = (Array.isArray(svc.expose) ? svc.expose : []).flatMap((x, i) => parsed(ctx, at('expose', i), (f) => parseExpose(String(x), f)));
   if (expose.length > 0) container.expose = [...new Set(expose)];
 
-  const networkNames = serviceNetworks(ctx, svc.networks, at('networks'), used.networks);
+  const networks = serviceNetworks(ctx, svc.networks, at('networks'), used.networks);
 
   const draft = {
     name: `${ctx.stack}_${key}`,
@@ -157,7 +157,8 @@ export function convertService(key: string, svc: Obj, ctx: ConvertContext): Conv
       restartPolicy: restartPolicy(ctx, deploy.restart_policy, at('deploy', 'restart_policy')),
       placement: placement(deploy.placement),
       forceUpdate: 0,
-      networks: networkNames,
+      networks: networks.names,
+      networkAliases: networks.aliases,
     },
     mode: mode(ctx, deploy, at('deploy')),
     updateConfig: updateConfig(ctx, deploy.update_config, at('deploy', 'update_config')),
@@ -296,27 +297,51 @@ function fileRefs(ctx: ConvertContext, x: unknown, at: Path, kind: 'secret' | 'c
   });
 }
 
-function serviceNetworks(ctx: ConvertContext, x: unknown, at: Path, usedList: string[]): string[] {
+/**
+ * A service's per-network options docker stack deploy ignores (Swarm gives
+ * the addresses; the schema allows nothing else but aliases and x-*): load.ts
+ * warns about them in one line.
+ */
+export const IGNORED_NETWORK_OPTIONS: readonly string[] = ['ipv4_address', 'ipv6_address', 'link_local_ips', 'priority'];
+
+/**
+ * A service's networks: their full names, and its aliases on each (keyed by
+ * full name, as the networks; the deployer swaps both for ids).
+ */
+function serviceNetworks(ctx: ConvertContext, x: unknown, at: Path, usedList: string[]): { names: string[]; aliases: Record<string, string[]> } {
   let keys: string[];
+  const aliasesByKey = new Map<string, string[]>();
   if (Array.isArray(x)) {
     keys = x.map(String);
   } else if (isObj(x)) {
     keys = Object.keys(x);
     for (const k of keys) {
       const opts = x[k];
-      if (isObj(opts)) {
-        const given = Object.keys(opts).filter((o) => !o.startsWith('x-'));
-        if (given.length > 0) ctx.fail([...at, k, given[0]], 'per-network options are not supported: flotilla attaches a service to a network by name alone');
-      }
+      if (!isObj(opts) || opts.aliases === undefined || opts.aliases === null) continue;
+      const list = Array.isArray(opts.aliases) ? opts.aliases : [];
+      aliasesByKey.set(
+        k,
+        list.map((a, i) => {
+          try {
+            return validateNetworkAlias(String(a));
+          } catch (err) {
+            if (err instanceof ValidationError) ctx.fail([...at, k, 'aliases', i], validationDetail(err.message, err.field, err.rule));
+            throw err;
+          }
+        }),
+      );
     }
   } else {
     keys = ['default'];
   }
-  return keys.map((k, i) => {
+  const names = keys.map((k, i) => {
     if (k !== 'default' && !Object.hasOwn(ctx.top.networks, k)) ctx.fail(Array.isArray(x) ? [...at, i] : [...at, k], `network ${JSON.stringify(k)} is not declared under the top-level networks:`);
     if (!usedList.includes(k)) usedList.push(k);
     return objectName(ctx.stack, k, ctx.top.networks[k]).name;
   });
+  // fromEntries defines own properties, so even a '__proto__' network stays a plain key.
+  const aliases = Object.fromEntries(keys.flatMap((k, i): [string, string[]][] => ((aliasesByKey.get(k) ?? []).length > 0 ? [[names[i], aliasesByKey.get(k) ?? []]] : [])));
+  return { names, aliases };
 }
 
 function resources(ctx: ConvertContext, x: unknown, at: Path): Obj {
@@ -432,6 +457,7 @@ const FIELD_KEYS: [string, string, boolean][] = [
   ['spec.taskTemplate.placement.preferences', 'deploy.placement.preferences', true],
   ['spec.taskTemplate.placement.maxReplicas', 'deploy.placement.max_replicas_per_node', false],
   ['spec.taskTemplate.networks', 'networks', false],
+  ['spec.taskTemplate.networkAliases', 'networks', false],
   ['spec.mode', 'deploy.mode', false],
   ['spec.mode.replicated.replicas', 'deploy.replicas', false],
   ['spec.endpoint', 'ports', false],

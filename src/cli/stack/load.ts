@@ -6,7 +6,7 @@
 // of one line naming the file, the service and the key.
 import path from 'node:path';
 import { parseDocument, visit, type Tags } from 'yaml';
-import { convertService, DEPRECATED_PROPERTIES, objectName, listOrDict, UNSUPPORTED_PROPERTIES, type ConvertContext, type Obj, type Path } from './convert.js';
+import { convertService, DEPRECATED_PROPERTIES, IGNORED_NETWORK_OPTIONS, objectName, listOrDict, UNSUPPORTED_PROPERTIES, type ConvertContext, type Obj, type Path } from './convert.js';
 import { StackFileError, pathText } from './errors.js';
 import { interpolateTree, parseEnvFile } from './interpolate.js';
 import { mergeComposeFiles } from './merge.js';
@@ -115,20 +115,28 @@ export function loadStack(stack: string, files: { path: string; content: string 
   };
 }
 
-/** docker's warnings, in its words: keys Swarm ignores and deprecated ones, over every service. */
+/**
+ * docker's warnings, in its words: keys Swarm ignores and deprecated ones,
+ * over every service; then, beyond docker (which ignores them silently), the
+ * per-network options flotilla ignores, in the same form.
+ */
 function warnings(services: Obj): string[] {
   const unsupported = new Set<string>();
   const deprecated = new Set<string>();
+  const networkOptions = new Set<string>();
   for (const svc of Object.values(services)) {
     if (!isObj(svc)) continue;
     for (const k of Object.keys(svc)) {
       if (UNSUPPORTED_PROPERTIES.includes(k)) unsupported.add(k);
       if (Object.hasOwn(DEPRECATED_PROPERTIES, k)) deprecated.add(k);
     }
+    const networks = isObj(svc.networks) ? Object.values(svc.networks) : [];
+    for (const opts of networks) if (isObj(opts)) for (const k of Object.keys(opts)) if (IGNORED_NETWORK_OPTIONS.includes(k)) networkOptions.add(k);
   }
   const out: string[] = [];
   if (unsupported.size > 0) out.push(`Ignoring unsupported options: ${[...unsupported].sort().join(', ')}`);
   if (deprecated.size > 0) out.push(`Ignoring deprecated options:\n\n${[...deprecated].sort().map((k) => `${k}: ${DEPRECATED_PROPERTIES[k]}`).join('\n')}`);
+  if (networkOptions.size > 0) out.push(`Ignoring unsupported network options: ${[...networkOptions].sort().join(', ')}`);
   return out;
 }
 

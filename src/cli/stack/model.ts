@@ -29,7 +29,8 @@ export interface StackService {
   key: string;
   /**
    * name `${stack}_${key}`; labels hold STACK_NAMESPACE_LABEL and deploy.labels.
-   * taskTemplate.networks holds network NAMES (full names): the deployer swaps them for ids.
+   * taskTemplate.networks, and the keys of taskTemplate.networkAliases, hold network NAMES (full names): the
+   * deployer swaps them for ids.
    * container.secrets/configs carry id '' and the object's full name: the deployer fills the ids.
    */
   spec: ServiceSpec;

@@ -69,6 +69,7 @@ export function resolveSpec(spec: ServiceSpec, cluster: ClusterObjects): Service
   const netIds = new Map(cluster.networks.map((n) => [n.spec.name, n.id]));
   const tt = out.taskTemplate;
   if (tt.networks) tt.networks = tt.networks.map((n) => netIds.get(n) ?? n);
+  if (tt.networkAliases) tt.networkAliases = Object.fromEntries(Object.entries(tt.networkAliases).map(([n, aliases]) => [netIds.get(n) ?? n, aliases]));
   const files = (refs: FileReference[] | undefined, known: ClusterObjects['secrets']): FileReference[] | undefined =>
     refs?.map((r) => (r.id ? r : { ...r, id: known.find((k) => k.name === r.name)?.id ?? '' }));
   const c = tt.container;

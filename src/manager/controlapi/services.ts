@@ -194,7 +194,12 @@ export class ServicesApi extends KindApi {
     return { endpoint: { ports } };
   }
 
-  /** The spec with its networks given as names (or id prefixes) turned into network ids; a missing one is an error. */
+  /**
+   * The spec with its networks given as names (or id prefixes) turned into
+   * network ids, the keys of its per-network aliases too (the validator saw
+   * each key among the networks); a missing one is an error. Two names of
+   * one network are one attachment, with the aliases of both.
+   */
   private withNetworkIds(spec: ServiceSpec): ServiceSpec {
     const refs = spec.taskTemplate.networks ?? [];
     if (refs.length === 0) return spec;
@@ -206,6 +211,24 @@ export class ServicesApi extends KindApi {
       return n.id;
     });
     const unique = [...new Set(ids)];
-    return { ...spec, taskTemplate: { ...spec.taskTemplate, networks: unique } };
+    const { networkAliases: given, ...rest } = spec.taskTemplate;
+    const aliases = given === undefined ? {} : aliasesByNetworkId(refs, ids, given);
+    // The store validates the result (two names of a network may bring it past the limit).
+    return { ...spec, taskTemplate: { ...rest, networks: unique, ...(Object.keys(aliases).length > 0 ? { networkAliases: aliases } : {}) } };
   }
+}
+
+/**
+ * Per-network aliases keyed by network id: `refs[i]` (as the request spelled
+ * a network, and keyed its aliases) is network `ids[i]`; the aliases of two
+ * spellings of one network are merged (case aside), in the order of the ids.
+ */
+export function aliasesByNetworkId(refs: readonly string[], ids: readonly string[], given: Readonly<Record<string, string[]>>): Record<string, string[]> {
+  const byId = new Map<string, string[]>();
+  refs.forEach((ref, i) => {
+    const merged = byId.get(ids[i]) ?? [];
+    for (const a of Object.hasOwn(given, ref) ? given[ref] : []) if (!merged.some((m) => m.toLowerCase() === a.toLowerCase())) merged.push(a);
+    byId.set(ids[i], merged);
+  });
+  return Object.fromEntries([...byId].filter(([, aliases]) => aliases.length > 0));
 }

@@ -4,7 +4,7 @@
 // entries that changed and the ids of those that left. A new session gets the
 // complete table. Entries are compared by their JSON, so a write that moves
 // nothing a proxy sees (a task's status message) sends nothing.
-import { networkToProto, portBindingToProto, portConfigToProto, networkAttachmentToProto } from '../../api/convert.js';
+import { networkAliasesToProto, networkToProto, portBindingToProto, portConfigToProto, networkAttachmentToProto } from '../../api/convert.js';
 import { enumToProto, LB_POLICIES, PROXY_PROTOCOLS, RESOLUTION_MODES } from '../../api/enums.js';
 import type { dispatcher } from '../../api/wire.js';
 import type { ClusterStore } from '../store/store.js';
@@ -103,6 +103,7 @@ function entryToProto(e: EndpointsEntry): dispatcher.ServiceEndpoints__Output {
     aliases: e.aliases,
     mode: enumToProto(RESOLUTION_MODES, e.mode),
     networkIds: e.networkIds,
+    networkAliases: networkAliasesToProto(e.networkAliases),
     ports: e.ports.map(portConfigToProto),
     lbPolicy: enumToProto(LB_POLICIES, e.lbPolicy),
     proxyProtocol: enumToProto(PROXY_PROTOCOLS, e.proxyProtocol),

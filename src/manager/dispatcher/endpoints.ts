@@ -42,6 +42,8 @@ export interface EndpointsEntry {
   /** 'vip': its names resolve to a virtual IP on each node; 'dnsrr': to its tasks' addresses. */
   mode: ResolutionMode;
   networkIds: string[];
+  /** Names it answers to on one network only, by network id (the task template's per-network aliases). */
+  networkAliases: Record<string, string[]>;
   /** Resolved: every ingress port has its published port. */
   ports: PortConfig[];
   lbPolicy: LbPolicy;
@@ -95,6 +97,7 @@ export function serviceEndpoints(service: Service, tasks: readonly Task[], nodeO
     aliases: [stackAlias(service.spec)].filter((a): a is string => a !== undefined),
     mode: service.spec.endpoint.mode ?? 'vip',
     networkIds: [...(service.spec.taskTemplate.networks ?? [])],
+    networkAliases: structuredClone(service.spec.taskTemplate.networkAliases ?? {}),
     ports: resolvedPorts(service),
     lbPolicy: service.spec.endpoint.lbPolicy ?? 'round-robin',
     proxyProtocol: service.spec.endpoint.proxyProtocol ?? 'none',

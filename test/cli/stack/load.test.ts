@@ -293,6 +293,38 @@ test('expose: served on the virtual IP (flotilla goes beyond docker, which ignor
   );
 });
 
+test('per-network aliases: on that network of the stack (by full name, in the order of the networks); addresses and priority ignored with a warning', () => {
+  const m = load(
+    [
+      'services:',
+      '  web:',
+      '    image: x',
+      '    networks:',
+      '      back: {aliases: [db, primary.db], ipv4_address: 10.0.0.5, x-note: 1}',
+      '      front:',
+      '      ext: {aliases: [www], priority: 100, link_local_ips: [169.254.1.1]}',
+      '  api:',
+      '    image: x',
+      '    networks: {front: {ipv6_address: "::1"}}',
+      'networks:',
+      '  front: {}',
+      '  back: {}',
+      '  ext: {external: true, name: shared}',
+      '',
+    ].join('\n'),
+  );
+  const web = m.services.find((s) => s.key === 'web')?.spec;
+  assert.deepEqual(web?.taskTemplate.networks, ['st_back', 'st_front', 'shared']);
+  assert.deepEqual(web?.taskTemplate.networkAliases, { st_back: ['db', 'primary.db'], shared: ['www'] });
+  assert.deepEqual(Object.keys(web?.taskTemplate.networkAliases ?? {}), ['st_back', 'shared']);
+  assert.equal(m.services.find((s) => s.key === 'api')?.spec.taskTemplate.networkAliases, undefined, 'none: absent');
+  assert.deepEqual(m.warnings, ['Ignoring unsupported network options: ipv4_address, ipv6_address, link_local_ips, priority']);
+  // Empty or null aliases are none.
+  const empty = load('services:\n  web: {image: x, networks: {net: {aliases: []}}}\nnetworks: {net: {}}\n');
+  assert.equal(empty.services[0].spec.taskTemplate.networkAliases, undefined);
+  assert.deepEqual(empty.warnings, []);
+});
+
 test('bad files: one line naming the file, the service and the key', () => {
   const cases: [string, string | RegExp, Record<string, string>?][] = [
     ['services:\n  web:\n    imagee: nginx\n', '/app/docker-compose.yml: services.web: unknown key "imagee"'],
@@ -330,7 +362,11 @@ test('bad files: one line naming the file, the service and the key', () => {
     ['services:\n  web: {image: x, volumes: [{type: tmpfs, target: /t}]}\n', /^\/app\/docker-compose\.yml: services\.web\.volumes\[0\]: mount type "tmpfs" is not supported/],
     ['services:\n  web: {image: x, volumes: ["a:relative"]}\nvolumes: {a: {}}\n', '/app/docker-compose.yml: services.web.volumes[0]: "relative" must be an absolute path'],
     ['services:\n  web: {image: "Not An Image"}\n', /^\/app\/docker-compose\.yml: services\.web\.image: /],
-    ['services:\n  web: {image: x, networks: {net: {aliases: [a]}}}\nnetworks: {net: {}}\n', /^\/app\/docker-compose\.yml: services\.web\.networks\.net\.aliases: per-network options are not supported/],
+    ['services:\n  web: {image: x, networks: {net: {aliases: [a_b]}}}\nnetworks: {net: {}}\n', /^\/app\/docker-compose\.yml: services\.web\.networks\.net\.aliases\[0\]: "a_b" is not a DNS name: /],
+    ['services:\n  web: {image: x, networks: {net: {aliases: [tasks.db]}}}\nnetworks: {net: {}}\n', /^\/app\/docker-compose\.yml: services\.web\.networks\.net\.aliases\[0\]: "tasks\.db" may not start with "tasks\."/],
+    ['services:\n  web: {image: x, networks: {net: {aliases: [db, DB]}}}\nnetworks: {net: {}}\n', /^\/app\/docker-compose\.yml: services\.web\.networks: the alias "DB" is given twice on this network/],
+    [`services:\n  web: {image: x, networks: {net: {aliases: [${Array.from({ length: 33 }, (_, i) => `a${i}`).join(', ')}]}}}\nnetworks: {net: {}}\n`, /^\/app\/docker-compose\.yml: services\.web\.networks: at most 32 aliases on one network \(got 33\)$/],
+    ['services:\n  web: {image: x, networks: {net: {mac_address: "02:42:ac:11:00:02"}}}\nnetworks: {net: {}}\n', /^\/app\/docker-compose\.yml: services\.web\.networks\.net: unknown key "mac_address"/],
     ['services:\n  web: {image: x, networks: [net]}\nnetworks: {net: {driver: bridge}}\n', /^\/app\/docker-compose\.yml: networks\.net\.driver: flotilla's networks are overlay networks/],
     ['services:\n  web: {image: x, secrets: [s]}\nsecrets: {s: {name: s}}\n', /^\/app\/docker-compose\.yml: secrets\.s: missing key "file"/],
     ['services:\n  web:\n    image: x\n  web:\n    image: y\n', /^\/app\/docker-compose\.yml: invalid YAML: Map keys must be unique at line 4, column 3$/],

@@ -47,6 +47,20 @@ test('a first deploy creates everything; the same again changes nothing; one ima
   assert.match(planText(changed), /^Would update service app_web \(id: s1\):\n {4}taskTemplate\.container\.image: "busybox:1" -> "busybox:2"\nUnchanged service app_db\n$/);
 });
 
+test('per-network aliases are keyed by the network: its id once it exists, its name while this deploy creates it', () => {
+  const withAliases = (aliases: string[]): ServiceSpec =>
+    validateServiceSpec({ name: 'app_db', labels: ns, taskTemplate: { container: { image: 'busybox:1' }, networks: ['app_default', 'app_back'], networkAliases: { app_back: aliases } } });
+  const m = model([{ key: 'db', spec: withAliases(['pg']), dependsOn: [] }], { networks: [{ key: 'default', name: 'app_default', external: false, labels: {} }, { key: 'back', name: 'app_back', external: false, labels: {} }] });
+  const first = planDeploy(m, { ...empty, networks: [net('n1', 'app_default')] }, { prune: false });
+  assert.deepEqual(first.create[0].spec.taskTemplate.networks, ['n1', 'app_back']);
+  assert.deepEqual(first.create[0].spec.taskTemplate.networkAliases, { app_back: ['pg'] }, 'a name until the network exists (the manager resolves it)');
+  const stored = { ...service('s1', 'x'), spec: { ...withAliases(['pg']), taskTemplate: { ...withAliases(['pg']).taskTemplate, networks: ['n1', 'n2'], networkAliases: { n2: ['pg'] } } } };
+  const cluster: ClusterObjects = { ...empty, networks: [net('n1', 'app_default'), net('n2', 'app_back')], services: [stored] };
+  assert.deepEqual(planDeploy(m, cluster, { prune: false }).unchanged, ['app_db']);
+  const changed = planDeploy(model([{ key: 'db', spec: withAliases(['pg', 'primary']), dependsOn: [] }], { networks: m.networks }), cluster, { prune: false });
+  assert.deepEqual(changed.update.map((u) => u.diff), [['taskTemplate.networkAliases.n2: ["pg"] -> ["pg","primary"]']]);
+});
+
 test('--prune removes the stack’s services the files dropped, never another stack’s; a same-named foreign service is refused', () => {
   const other = { ...service('s9', 'x'), spec: { ...spec('old'), name: 'app_old' } };
   const foreign = { ...service('s8', 'x'), spec: { ...spec('x'), name: 'other_x', labels: { [STACK_NAMESPACE_LABEL]: 'other' } } };

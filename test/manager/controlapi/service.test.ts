@@ -183,6 +183,38 @@ test('an ingress port belongs to one service (as SwarmKit refuses it); host-mode
   await h.control.UpdateService({ serviceId: web.id, version: web.version, rollback: false, spec: protoSpec(web.spec, (p) => (p.labels = { v: '2' })) });
 });
 
+test('per-network aliases: keyed as the request names the networks, stored by network id; two names of one network merge', async () => {
+  const h = harness();
+  const now = Date.now();
+  const network = (id: string, name: string) => createAction('network', { id, version: 0, createdAt: now, updatedAt: now, spec: { name, labels: {}, driver: 'overlay' as const } });
+  h.local.applyNow([network('nfront0000000000000000000', 'front'), network('nback00000000000000000000', 'back')]);
+  const db = await createService(h, serviceSpec('db', { taskTemplate: { ...serviceSpec('db').taskTemplate, networks: ['front', 'back'], networkAliases: { back: ['pg', 'primary'] } } }));
+  assert.deepEqual(db.spec.taskTemplate.networks, ['nfront0000000000000000000', 'nback00000000000000000000']);
+  assert.deepEqual(db.spec.taskTemplate.networkAliases, { nback00000000000000000000: ['pg', 'primary'] });
+  // The same network by name and by id prefix: one attachment with the aliases of both (case aside).
+  const twice = await createService(h, serviceSpec('twice', { taskTemplate: { ...serviceSpec('twice').taskTemplate, networks: ['back', 'nback'], networkAliases: { back: ['a', 'b'], nback: ['B', 'c'] } } }));
+  assert.deepEqual([twice.spec.taskTemplate.networks, twice.spec.taskTemplate.networkAliases], [['nback00000000000000000000'], { nback00000000000000000000: ['a', 'b', 'c'] }]);
+  // An update keyed by id keeps them; a key that is not one of the networks is refused, naming it.
+  const updated = (await h.control.UpdateService({ serviceId: db.id, version: db.version, rollback: false, spec: protoSpec(db.spec, (p) => (p.taskTemplate!.networkAliases = { nback00000000000000000000: { aliases: ['pg'] } })) })) as { service: control.Service__Output };
+  assert.deepEqual(updated.service.spec?.taskTemplate?.networkAliases, { nback00000000000000000000: { aliases: ['pg'] } });
+  const writes = h.writes();
+  const stale = h.local.store.get('service', db.id) as Service;
+  await invalid(
+    h.control.UpdateService({ serviceId: db.id, version: stale.version, rollback: false, spec: protoSpec(stale.spec, (p) => (p.taskTemplate!.networkAliases = { front: { aliases: ['www'] } })) }),
+    'spec.taskTemplate.networkAliases["front"]',
+    'alias-network',
+    /the service is not attached to network "front": attach it \(networks\) to give it aliases there/,
+  );
+  // Merged past the limit: the store's check refuses it.
+  const many = (from: number): string[] => Array.from({ length: 20 }, (_, i) => `a${from + i}`);
+  await invalid(
+    h.control.CreateService({ spec: serviceSpecToProto(serviceSpec('lots', { taskTemplate: { ...serviceSpec('lots').taskTemplate, networks: ['back', 'nback'], networkAliases: { back: many(0), nback: many(20) } } })) }),
+    'spec.taskTemplate.networkAliases["nback00000000000000000000"]',
+    'alias-count',
+  );
+  assert.equal(h.writes(), writes + 1, 'only the refused write was tried');
+});
+
 test('errors quote at most about 100 characters of what the user sent', async () => {
   const h = harness();
   const huge = 'x'.repeat(10_000);

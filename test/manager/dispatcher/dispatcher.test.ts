@@ -493,6 +493,31 @@ test('the data plane: a new session gets the complete table and its VIP block, t
   }
 });
 
+test("the data plane: a service's per-network aliases reach every node, by network id, and a change of them is sent", async () => {
+  const { ls, d } = setup();
+  const db = service('s8', 'db', { taskTemplate: { ...service('s8', 'db').spec.taskTemplate, networks: ['net1', 'net2'], networkAliases: { net2: ['pg'] } } });
+  ls.applyNow([createAction('service', db)]);
+  d.start();
+  try {
+    const s1 = new Sink();
+    const sid = d.openSession(peer('n1'), desc, s1);
+    const entry = (p: dispatcher.DataPlane__Output) => p.services.find((s) => s.serviceId === 's8');
+    assert.deepEqual(entry(s1.planes[0])?.networkAliases, { net2: { aliases: ['pg'] } });
+    const stored = ls.store.get('service', 's8');
+    assert.ok(stored);
+    ls.applyNow([updateAction('service', { ...stored, spec: { ...stored.spec, taskTemplate: { ...stored.spec.taskTemplate, networkAliases: { net1: ['www'], net2: ['pg', 'primary'] } } } })]);
+    for (let i = 0; i < 4; i++) {
+      d.heartbeat(peer('n1'), sid);
+      await sleep(PERIOD / 2);
+    }
+    const last = s1.planes[s1.planes.length - 1];
+    assert.equal(last.complete, false);
+    assert.deepEqual(entry(last)?.networkAliases, { net1: { aliases: ['www'] }, net2: { aliases: ['pg', 'primary'] } });
+  } finally {
+    await d.stop();
+  }
+});
+
 test('the counters it gives the metrics: heartbeats, status reports and their updates, assignment messages and tasks, status transactions; open sessions', async () => {
   const counts = { heartbeats: 0, reports: 0, updates: 0, messages: 0, tasks: 0, txs: 0, actions: 0 };
   const { ls, d } = setup(undefined, {

@@ -62,6 +62,19 @@ test('a service entry lists its backends in slot order with their bindings, weig
   assert.equal(serviceEndpoints(service('s2', 'quiet'), [], (id) => nodes.get(id)), undefined, 'no ports, no networks: not carried');
   const onNet = service('s3', 'api', { taskTemplate: { ...web.spec.taskTemplate, networks: ['net1'] } });
   assert.deepEqual(serviceEndpoints(onNet, [], (id) => nodes.get(id))?.networkIds, ['net1']);
+  assert.deepEqual(serviceEndpoints(onNet, [], (id) => nodes.get(id))?.networkAliases, {}, 'no per-network aliases');
+});
+
+test("a service's entry carries its per-network aliases by network id, beside its service-wide stack alias", () => {
+  const db = service('s4', 'app_db', {
+    labels: { 'com.docker.stack.namespace': 'app' },
+    taskTemplate: { ...web.spec.taskTemplate, networks: ['net1', 'net2'], networkAliases: { net2: ['pg', 'primary.pg'] } },
+  });
+  const e = serviceEndpoints(db, [], (id) => nodes.get(id));
+  assert.ok(e);
+  assert.deepEqual([e.aliases, e.networkIds, e.networkAliases], [['db'], ['net1', 'net2'], { net2: ['pg', 'primary.pg'] }]);
+  // A copy: the table's entry does not share the stored spec's lists.
+  assert.notEqual(e.networkAliases.net2, db.spec.taskTemplate.networkAliases?.net2);
 });
 
 test("a service entry carries its endpoint mode: vip (the default) or dnsrr, as the store has it", () => {

@@ -17,6 +17,8 @@ const web = service('s1', 'web');
 web.spec.taskTemplate.container.env = ['A=1', 'B=2'];
 web.spec.taskTemplate.container.healthcheck = { test: ['CMD', 'true'], intervalMs: 1000, timeoutMs: 500, retries: 3, startPeriodMs: 0 };
 web.spec.taskTemplate.placement.constraints = ['node.role==worker'];
+web.spec.taskTemplate.networks = ['net1', 'net2'];
+web.spec.taskTemplate.networkAliases = { net2: ['cache', 'db'] };
 web.spec.taskTemplate.container.secrets = [{ id: 'sec1', name: 'key', target: 'key', uid: '1000', gid: '0', mode: 0o400 }];
 web.spec.taskTemplate.container.configs = [{ id: 'cfg1', name: 'conf', target: '/etc/conf', uid: '0', gid: '0', mode: 0o444 }];
 const db = service('s2', 'db');
@@ -56,6 +58,7 @@ test('a message with tasks of two services (their templates shared or not), mana
           aliases: ['w'],
           mode: 1,
           networkIds: ['net1'],
+          networkAliases: { net1: { aliases: ['www', 'front'] } },
           ports: [{ protocol: 0, targetPort: 80, publishedPort: 30000, publishMode: 0 }],
           lbPolicy: 3,
           proxyProtocol: 2,
