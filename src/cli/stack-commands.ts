@@ -88,9 +88,9 @@ const ls: CommandDef = {
     const counts = new Map<string, number>();
     for (const s of services) counts.set(s.spec.labels[STACK_NAMESPACE_LABEL], (counts.get(s.spec.labels[STACK_NAMESPACE_LABEL]) ?? 0) + 1);
     const names = [...counts.keys()].sort();
-    // docker 20.10's columns (its ORCHESTRATOR is Swarm here too).
-    const rows = names.map((n) => ({ Name: n, Services: String(counts.get(n)), Orchestrator: 'Swarm', Namespace: '' }));
-    ctx.io.out(formatRows(format, rows, { headers: { Name: 'NAME', Services: 'SERVICES', Orchestrator: 'ORCHESTRATOR' }, typeName: 'stack', table: () => renderTable(['NAME', 'SERVICES', 'ORCHESTRATOR'], rows.map((r) => [r.Name, r.Services, r.Orchestrator])) }));
+    // docker's columns since 23.0, which dropped Kubernetes and its ORCHESTRATOR column (test/cli/golden/stack-ls.*).
+    const rows = names.map((n) => ({ Name: n, Services: String(counts.get(n)) }));
+    ctx.io.out(formatRows(format, rows, { headers: { Name: 'NAME', Services: 'SERVICES' }, typeName: 'stack', table: () => renderTable(['NAME', 'SERVICES'], rows.map((r) => [r.Name, r.Services])) }));
     return 0;
   },
 };

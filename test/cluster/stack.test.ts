@@ -13,7 +13,7 @@
 //
 //   npm run build && node --test dist/test/cluster/stack.test.js
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -47,7 +47,8 @@ services:
       - dbdata:/data
     secrets:
       - db_password
-    networks: [back]
+    networks:
+      back: {aliases: [database]}
     deploy:
       placement:
         constraints: [node.role == manager]
@@ -56,13 +57,18 @@ services:
     command: ${serve('cache', 6379)}
     # Published (left at 0, the cluster picks the port): the virtual IP serves it too.
     ports: ["6379"]
-    networks: [front, back]
+    # An alias on one of its two networks: answered there only.
+    networks:
+      front:
+      back: {aliases: [kv]}
   web:
     image: ${o.webImage ?? TEST_IMAGE}
     command: ${serve('web', 8080)}
     networks: [front]
     depends_on: [cache]
     deploy:
+      # No virtual IP: its name answers its tasks' own addresses.
+      endpoint_mode: dnsrr
       replicas: 2
       placement:
         max_replicas_per_node: 1
@@ -137,13 +143,13 @@ test('deploy: every service runs, in depends_on order; the secret and the volume
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.split('\n');
   for (const n of ['Creating network app_front', 'Creating network app_back', 'Creating secret app_db_password']) assert.ok(lines.includes(n), `${n} in:\n${r.stdout}`);
-  // depends_on: the web is created once the cache runs; the others in file order.
+  // depends_on: the web is created once the cache runs; otherwise by name, as docker does.
   const order = lines.filter((l) => l.startsWith('Creating service ')).map((l) => l.slice('Creating service '.length));
-  assert.deepEqual(order, ['app_db', 'app_cache', 'app_web', 'app_worker']);
+  assert.deepEqual(order, ['app_cache', 'app_db', 'app_web', 'app_worker']);
   assert.ok(lines.indexOf('Waiting for service app_cache to be running before creating app_web') < lines.indexOf('Creating service app_web'));
   const ls = (await c.cliOk(0, ['stack', 'services', 'app', '--format', '{{.Name}} {{.Replicas}}'])).stdout;
   assert.equal(ls, 'app_cache 1/1\napp_db 1/1\napp_web 2/2 (max 1 per node)\napp_worker 1/1\n');
-  assert.equal((await c.cliOk(0, ['stack', 'ls'])).stdout, 'NAME      SERVICES   ORCHESTRATOR\napp       4          Swarm\n');
+  assert.equal((await c.cliOk(0, ['stack', 'ls'])).stdout, 'NAME      SERVICES\napp       4\n');
   const db = await runningContainer('app_db');
   assert.equal((await execIn(docker, db, ['cat', '/run/secrets/db_password'])).out, 's3cret-from-a-file\n');
   // The service's labels: are its containers'.
@@ -181,12 +187,29 @@ test('services reach those they share a network with, by name, and not the other
   // The web shares no network with the database: neither name resolves there.
   assert.equal(await resolve(web, 'db'), undefined);
   assert.equal(await resolve(web, 'app_db'), undefined);
+  // Per-network aliases: the database's on its one network; the cache's `kv` on back only, not on front.
+  await reach(worker, 'database', 5432, 'db\n');
+  await reach(worker, 'kv', 6379, 'cache\n');
+  assert.equal(await resolve(web, 'kv'), undefined, 'the web shares front with the cache, where kv is not its name');
+  assert.equal(await resolve(web, 'database'), undefined);
+  // endpoint_mode dnsrr: from the cache (on front), the web's name answers both tasks' own addresses, each serving.
+  const cache = await runningContainer('app_cache');
+  let addresses: string[] = [];
+  await c.waitFor(async () => {
+    const out = (await execIn(docker, cache, ['nslookup', 'web'])).out.split('Name:').slice(1).join('');
+    addresses = [...out.matchAll(/Address:\s*(\d+\.\d+\.\d+\.\d+)/g)].map((m) => m[1]);
+    return addresses.length === 2;
+  }, 30_000, 'web to resolve to its two tasks');
+  const taskAddresses = new Set<string>();
+  for (const t of (await c.storedTasks(0, 'app_web')).filter((x) => x.desiredState === 512)) for (const n of t.status.networks ?? []) taskAddresses.add(n.address);
+  assert.deepEqual([...addresses].sort(), [...taskAddresses].sort(), 'the tasks\' addresses, no virtual IP');
+  for (const ip of addresses) assert.equal(await get(cache, ip, 8080), 'web\n', `the web task at ${ip}`);
 });
 
 test('the same file again changes nothing; one image changed updates only that service', { skip }, async () => {
   const before = await versions();
   const dry = await c.cliOk(0, ['stack', 'deploy', '--dry-run', '-c', composePath, 'app']);
-  assert.equal(dry.stdout, 'Unchanged service app_db\nUnchanged service app_cache\nUnchanged service app_web\nUnchanged service app_worker\n');
+  assert.equal(dry.stdout, 'Unchanged service app_cache\nUnchanged service app_db\nUnchanged service app_web\nUnchanged service app_worker\n');
   const again = await c.cli(0, ['stack', 'deploy', '-c', composePath, 'app'], 120_000);
   assert.equal(again.code, 0, again.stderr);
   assert.deepEqual(await versions(), before);
@@ -215,7 +238,7 @@ test('--prune removes the service the file dropped; `stack rm` leaves nothing be
   assert.deepEqual(await versions(), {});
   assert.equal((await c.cliOk(0, ['network', 'ls', '-q'])).stdout, '');
   assert.equal((await c.cliOk(0, ['secret', 'ls', '-q'])).stdout, '');
-  assert.equal((await c.cliOk(0, ['stack', 'ls'])).stdout, 'NAME      SERVICES   ORCHESTRATOR\n');
+  assert.equal((await c.cliOk(0, ['stack', 'ls'])).stdout, 'NAME      SERVICES\n');
   // On the engine too: the tasks' containers, then the bridges the nodes made for the stack's networks
   // (removed from the cluster before the tasks stopped, they go when their last container does).
   const engineNetworks = async (): Promise<string[]> => (await docker.listNetworks({ filters: { label: [`${LABEL_CLUSTER_ID}=${clusterId}`] } })).map((n) => n.Name);
@@ -240,4 +263,24 @@ test('bad files: one line naming the place, and nothing created', { skip }, asyn
   }
   assert.deepEqual(await versions(), {});
   assert.equal((await c.cliOk(0, ['network', 'ls', '-q'])).stdout, '');
+});
+
+test("docker's own output for the same file (test/cli/golden/stack-*, recorded from docker 28): deploy, ls, rm", { skip }, async () => {
+  const golden = (name: string): string => readFileSync(join('test', 'cli', 'golden', name), 'utf8');
+  const gdir = join(base, 'golden');
+  (await import('node:fs')).mkdirSync(gdir, { recursive: true });
+  copyFileSync(join('test', 'cli', 'golden', 'stack-compose.yml'), join(gdir, 'docker-compose.yml'));
+  writeFileSync(join(gdir, 'pw.txt'), 'pw\n');
+  const r = await c.cli(0, ['stack', 'deploy', '-c', join(gdir, 'docker-compose.yml'), 'app'], 120_000);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, golden('stack-deploy.stdout.txt'));
+  // Docker 28 adds a notice that it did not wait (--detach's default is to change); flotilla waits by default.
+  assert.equal(r.stderr, golden('stack-deploy.stderr.txt').split('Since --detach=false')[0]);
+  assert.equal((await c.cliOk(0, ['stack', 'ls'])).stdout, golden('stack-ls.table.txt'));
+  assert.equal((await c.cliOk(0, ['stack', 'ls', '--format', 'json'])).stdout, golden('stack-ls.json.txt'));
+  const rm = await c.cli(0, ['stack', 'rm', 'app'], 120_000);
+  assert.equal(rm.code, 0, rm.stderr);
+  assert.equal(rm.stdout, golden('stack-rm.stdout.txt'));
+  const again = await c.cli(0, ['stack', 'rm', 'app']);
+  assert.deepEqual([again.code, again.stdout, again.stderr], [0, '', 'Nothing found in stack: app\n']);
 });

@@ -37,7 +37,7 @@ export interface DeployPlan {
   unchanged: string[];
 }
 
-/** The stack's services in an order where each comes after those it depends on; a cycle is an error naming it. */
+/** The stack's services by name, each after those it depends on; a cycle is an error naming it. */
 export function startOrder(services: readonly StackService[]): StackService[] {
   const byKey = new Map(services.map((s) => [s.key, s]));
   const out: StackService[] = [];
@@ -55,7 +55,8 @@ export function startOrder(services: readonly StackService[]): StackService[] {
     state.set(s.key, 'done');
     out.push(s);
   };
-  for (const s of services) visit(s, []);
+  // By name where depends_on leaves a choice, as docker creates a stack's services (its output is in that order).
+  for (const s of [...services].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) visit(s, []);
   return out;
 }
 

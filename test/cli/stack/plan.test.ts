@@ -32,15 +32,15 @@ test('a first deploy creates everything; the same again changes nothing; one ima
   const m = model([svc('web'), svc('db')]);
   const first = planDeploy(m, empty, { prune: false });
   assert.deepEqual(first.networks.map((n) => n.name), ['app_default']);
-  assert.deepEqual(first.create.map((s) => s.name), ['app_web', 'app_db']);
+  assert.deepEqual(first.create.map((s) => s.name), ['app_db', 'app_web'], 'by name, as docker creates them');
   // The network's name stays a name until it exists.
   assert.deepEqual(first.create[0].spec.taskTemplate.networks, ['app_default']);
 
   const cluster: ClusterObjects = { ...empty, networks: [net('n1', 'app_default')], services: [{ ...service('s1', 'x'), spec: { ...spec('web'), taskTemplate: { ...spec('web').taskTemplate, networks: ['n1'] } } }, { ...service('s2', 'x'), spec: { ...spec('db'), taskTemplate: { ...spec('db').taskTemplate, networks: ['n1'] } } }] };
   const again = planDeploy(m, cluster, { prune: false });
   assert.deepEqual([again.networks, again.create, again.update, again.remove], [[], [], [], []]);
-  assert.deepEqual(again.unchanged, ['app_web', 'app_db']);
-  assert.equal(planText(again), 'Unchanged service app_web\nUnchanged service app_db\n');
+  assert.deepEqual(again.unchanged, ['app_db', 'app_web']);
+  assert.equal(planText(again), 'Unchanged service app_db\nUnchanged service app_web\n');
 
   const changed = planDeploy(model([{ ...svc('web'), spec: spec('web', 'busybox:2') }, svc('db')]), cluster, { prune: false });
   assert.deepEqual(changed.update.map((u) => [u.name, u.current.id, u.diff]), [['app_web', 's1', ['taskTemplate.container.image: "busybox:1" -> "busybox:2"']]]);
