@@ -261,6 +261,10 @@ test('bad files: one line naming the place, and nothing created', { skip }, asyn
     assert.match(r.stderr, re, what);
     assert.match(r.stderr, new RegExp(p.split('/').pop()!.replace(/\./g, '\\.')), `${what}: names the file`);
   }
+  // From standard input (`-c -`): the same one line, naming the file as given ("-", in the working directory).
+  const piped = await c.cli(0, ['stack', 'deploy', '-c', '-', 'bad'], 30_000, cases[0][1]);
+  assert.notEqual(piped.code, 0);
+  assert.match(piped.stderr, /^flotilla: \S*\/-: services\.web: unknown key "imagee"\n$/);
   assert.deepEqual(await versions(), {});
   assert.equal((await c.cliOk(0, ['network', 'ls', '-q'])).stdout, '');
 });
