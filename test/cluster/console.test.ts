@@ -230,14 +230,17 @@ fetch(${JSON.stringify(`${CONSOLE}api/services`)}, { method: 'POST', credentials
   });
   await new Promise<void>((resolve) => evil!.listen(7739, EVIL_HOST, () => resolve()));
   const answers: number[] = [];
-  page.on('response', (r) => {
+  // The attacker's page is a tab of its own in the logged-in browser: its cross-site navigations leave the
+  // console's tab (which the next test drives) alone.
+  const attacker = await context.newPage();
+  attacker.on('response', (r) => {
     if (r.url().startsWith(`${CONSOLE}api/services`)) answers.push(r.status());
   });
-  await page.goto(`http://${EVIL_HOST}:7739/`);
-  // The form post's navigation (the script submits it once its fetch has settled) must be over before the
-  // next test drives this page, or that test's page.goto races it and can land on the console's JSON refusal.
-  await page.waitForURL(`${CONSOLE}api/services`, { waitUntil: 'load', timeout: 10_000 });
+  await attacker.goto(`http://${EVIL_HOST}:7739/`);
+  // The script posts the form once its fetch has settled: both reach the console.
+  await attacker.waitForURL(`${CONSOLE}api/services`, { waitUntil: 'load', timeout: 10_000 });
   await c.waitFor(() => answers.length >= 1, 10_000, 'the forged form post to reach the console');
+  await attacker.close();
   assert.ok(answers.every((s) => s === 401 || s === 403 || s === 415), `answers: ${answers.join(', ')}`);
 
   // With the session cookie itself (as a script that stole nothing but rode the cookie would have it): no token, no write.
@@ -260,6 +263,14 @@ fetch(${JSON.stringify(`${CONSOLE}api/services`)}, { method: 'POST', credentials
 test('the create form: the CLI’s own errors, one line, the form kept; then a service', { skip }, async () => {
   await page.goto(`${CONSOLE}#/services/new`);
   const form = page.getByTestId('create-form');
+  await form
+    .locator('[name="name"]')
+    .waitFor({ timeout: 15_000 })
+    .catch(async (err: unknown) => {
+      // What the page shows instead: a CI run keeps only this message.
+      const body = ((await page.locator('body').innerText().catch(() => '')) || '').replace(/\s+/g, ' ').slice(0, 400);
+      throw new Error(`${(err as Error).message.split('\n')[0]} (page ${page.url()}: ${JSON.stringify(body)})`);
+    });
   await form.locator('[name="name"]').fill(SERVICE);
   await form.locator('[name="image"]').fill(TEST_IMAGE);
   await page.getByTestId('create-submit').click();

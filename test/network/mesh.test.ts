@@ -283,7 +283,10 @@ test('an alias on one network is answered only to askers on that network; the na
   assert.deepEqual(await ask('pg', '127.0.0.1'), { kind: 'addresses', addresses: [otherVip] });
   // tasks.ALIAS: the tasks' addresses on the alias's network only, though they are on both.
   assert.deepEqual(await ask('tasks.primary.pg', '127.0.0.98'), { kind: 'addresses', addresses: ['172.31.0.31'] });
-  assert.deepEqual(await ask('tasks.app_db', '127.0.0.98'), { kind: 'addresses', addresses: ['172.30.0.31', '172.31.0.31'] });
+  // (Answers with several addresses come shuffled: compared as sets.)
+  const tasksOfDb = await ask('tasks.app_db', '127.0.0.98');
+  assert.ok(tasksOfDb?.kind === 'addresses', JSON.stringify(tasksOfDb));
+  assert.deepEqual([...tasksOfDb.addresses].sort(), ['172.30.0.31', '172.31.0.31']);
   // The name and the stack's short name: on every network of the service.
   for (const client of ['127.0.0.1', '127.0.0.99']) {
     assert.deepEqual(await ask('app_db', client), { kind: 'addresses', addresses: [dbVip] }, client);

@@ -123,7 +123,15 @@ export async function stackObjects(control: Control, stack?: string): Promise<{ 
 
 /** `stack rm`: services first (their tasks stop), then secrets, configs and networks, as docker removes them. */
 export async function removeStack(control: Control, io: CliIo, stack: string): Promise<number> {
-  const o = await stackObjects(control, stack);
+  const found = await stackObjects(control, stack);
+  // Each kind by name, as docker sorts them before it removes them (the store lists by id).
+  const byName = <T>(list: readonly T[], name: (x: T) => string): T[] => [...list].sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
+  const o = {
+    services: byName(found.services, (s) => s.spec.name),
+    secrets: byName(found.secrets, (s) => s.name),
+    configs: byName(found.configs, (c) => c.name),
+    networks: byName(found.networks, (n) => n.spec.name),
+  };
   const total = o.services.length + o.networks.length + o.secrets.length + o.configs.length;
   if (total === 0) {
     io.err(`Nothing found in stack: ${stack}\n`);

@@ -136,7 +136,9 @@ export function planDeploy(model: StackModel, cluster: ClusterObjects, o: { prun
   }
   if (o.prune) {
     const named = new Set(model.services.map((s) => s.spec.name));
-    plan.remove = cluster.services.filter((s) => s.spec.labels[STACK_NAMESPACE_LABEL] === model.stack && !named.has(s.spec.name));
+    plan.remove = cluster.services
+      .filter((s) => s.spec.labels[STACK_NAMESPACE_LABEL] === model.stack && !named.has(s.spec.name))
+      .sort((a, b) => (a.spec.name < b.spec.name ? -1 : a.spec.name > b.spec.name ? 1 : 0));
   }
   return plan;
 }
