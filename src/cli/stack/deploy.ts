@@ -11,7 +11,7 @@ import type { Control } from '../connection.js';
 import { CliError } from '../errors.js';
 import { listNetworks, listServices, listTasks, retryOnConflict, findService } from '../lookup.js';
 import { STACK_NAMESPACE_LABEL, type StackFileObject, type StackModel } from './model.js';
-import { planDeploy, type ClusterObjects, type DeployPlan, type ServiceStep } from './plan.js';
+import { planDeploy, sortedByName, type ClusterObjects, type DeployPlan, type ServiceStep } from './plan.js';
 
 /** How long a service waits for one it depends on. */
 export const DEPENDENCY_TIMEOUT_MS = 5 * 60_000;
@@ -125,12 +125,11 @@ export async function stackObjects(control: Control, stack?: string): Promise<{ 
 export async function removeStack(control: Control, io: CliIo, stack: string): Promise<number> {
   const found = await stackObjects(control, stack);
   // Each kind by name, as docker sorts them before it removes them (the store lists by id).
-  const byName = <T>(list: readonly T[], name: (x: T) => string): T[] => [...list].sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
   const o = {
-    services: byName(found.services, (s) => s.spec.name),
-    secrets: byName(found.secrets, (s) => s.name),
-    configs: byName(found.configs, (c) => c.name),
-    networks: byName(found.networks, (n) => n.spec.name),
+    services: sortedByName(found.services, (s) => s.spec.name),
+    secrets: sortedByName(found.secrets, (s) => s.name),
+    configs: sortedByName(found.configs, (c) => c.name),
+    networks: sortedByName(found.networks, (n) => n.spec.name),
   };
   const total = o.services.length + o.networks.length + o.secrets.length + o.configs.length;
   if (total === 0) {

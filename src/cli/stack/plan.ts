@@ -37,6 +37,11 @@ export interface DeployPlan {
   unchanged: string[];
 }
 
+/** `list` sorted by `name` (code point order, as docker's Go sort), a copy. */
+export function sortedByName<T>(list: readonly T[], name: (x: T) => string): T[] {
+  return [...list].sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
+}
+
 /** The stack's services by name, each after those it depends on; a cycle is an error naming it. */
 export function startOrder(services: readonly StackService[]): StackService[] {
   const byKey = new Map(services.map((s) => [s.key, s]));
@@ -56,7 +61,7 @@ export function startOrder(services: readonly StackService[]): StackService[] {
     out.push(s);
   };
   // By name where depends_on leaves a choice, as docker creates a stack's services (its output is in that order).
-  for (const s of [...services].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) visit(s, []);
+  for (const s of sortedByName(services, (x) => x.key)) visit(s, []);
   return out;
 }
 
@@ -136,9 +141,10 @@ export function planDeploy(model: StackModel, cluster: ClusterObjects, o: { prun
   }
   if (o.prune) {
     const named = new Set(model.services.map((s) => s.spec.name));
-    plan.remove = cluster.services
-      .filter((s) => s.spec.labels[STACK_NAMESPACE_LABEL] === model.stack && !named.has(s.spec.name))
-      .sort((a, b) => (a.spec.name < b.spec.name ? -1 : a.spec.name > b.spec.name ? 1 : 0));
+    plan.remove = sortedByName(
+      cluster.services.filter((s) => s.spec.labels[STACK_NAMESPACE_LABEL] === model.stack && !named.has(s.spec.name)),
+      (s) => s.spec.name,
+    );
   }
   return plan;
 }

@@ -189,7 +189,7 @@ export class DockerExecutor implements Executor {
    * Engine networks whose cluster network is gone but which a container still used when they were pruned
    * (a stack's tasks stop after its networks are removed): tried again after each container removal.
    */
-  private readonly stranded = new Map<string, { clusterId: string; engineId: string }>();
+  private readonly stranded = new Map<string, string>(); // engine network name -> its engine id
   /** The cluster networks last known to exist: a stranded network that comes back is kept. */
   private keptNetworks: ReadonlySet<string> = new Set();
   private pruning: Promise<void> = Promise.resolve();
@@ -622,7 +622,7 @@ export class DockerExecutor implements Executor {
       } catch {
         return;
       }
-      for (const n of found) await this.removeNetwork(clusterId, n.Name, n.Id);
+      for (const n of found) await this.removeNetwork(n.Name, n.Id);
     });
     this.pruning = run.catch(() => undefined);
     return this.pruning;
@@ -632,11 +632,11 @@ export class DockerExecutor implements Executor {
   private retryStranded(): void {
     if (this.stranded.size === 0) return;
     this.pruning = this.pruning.then(async () => {
-      for (const [name, { clusterId, engineId }] of [...this.stranded]) await this.removeNetwork(clusterId, name, engineId);
+      for (const [name, engineId] of [...this.stranded]) await this.removeNetwork(name, engineId);
     });
   }
 
-  private async removeNetwork(clusterId: string, name: string, engineId: string): Promise<void> {
+  private async removeNetwork(name: string, engineId: string): Promise<void> {
     const id = networkIdOf(name);
     if (!id || this.keptNetworks.has(id)) {
       this.stranded.delete(name);
@@ -649,7 +649,7 @@ export class DockerExecutor implements Executor {
       const status = statusCodeOf(err);
       if (status !== 404) {
         // 403 or 409: a container still uses it. Anything else: the engine's trouble; tried again all the same.
-        this.stranded.set(name, { clusterId, engineId });
+        this.stranded.set(name, engineId);
         this.log.debug({ network: id, err: engineMessage(err) }, 'network not removed yet (still in use?)');
         return;
       }
