@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { get as httpGet } from 'node:http';
 import type Docker from 'dockerode';
 import { TaskState, type HealthCheck, type Mount, type PortConfig, type Task, type TaskStatus } from '../../src/api/objects.js';
 import { connectEngine, pingEngine } from '../../src/worker/exec/docker/engine.js';
@@ -180,6 +181,36 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | fals
     if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/**
+ * One HTTP GET that always settles: the body, or '' on any error, reset or
+ * `timeoutMs` of silence. A held (ref'd) timer guards it, because a probe of a
+ * port that docker-proxy accepts before the container listens can leave
+ * fetch's promise pending with nothing keeping the event loop alive, which
+ * ends the test file mid-test (seen in CI).
+ */
+export function httpText(url: string, timeoutMs = 2_000): Promise<string> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (body: string): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(guard);
+      req.destroy();
+      resolve(body);
+    };
+    const guard = setTimeout(() => finish(''), timeoutMs);
+    const req = httpGet(url, { agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => finish(res.statusCode === 200 ? body : ''));
+      res.on('error', () => finish(''));
+      res.on('close', () => finish(''));
+    });
+    req.on('error', () => finish(''));
+  });
 }
 
 /** A reporter that keeps every update, for assertions. */

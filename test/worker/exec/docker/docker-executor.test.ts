@@ -12,7 +12,7 @@ import { EngineUnavailableError, ImageNotFoundError, type LogEntry } from '../..
 import { LABEL_CLUSTER_ID, LABEL_NODE_ID, LABEL_SERVICE_ID, LABEL_SERVICE_NAME, LABEL_TASK_ID, LABEL_TASK_SLOT } from '../../../../src/worker/exec/docker/labels.js';
 import { exitOutcome } from '../../../../src/worker/outcomes.js';
 import { TaskState } from '../../../../src/api/objects.js';
-import { makeTask, removeClusterContainers, removeClusterNetworks, requireEngine, shell, uniqueClusterId, waitFor } from '../../engine.js';
+import { httpText, makeTask, removeClusterContainers, removeClusterNetworks, requireEngine, shell, uniqueClusterId, waitFor } from '../../engine.js';
 
 const engine = await requireEngine('docker-executor.test');
 const skip = engine.skip;
@@ -123,13 +123,7 @@ test('published ports (host and ingress) are bound on the host and answer', { sk
     const hostPort = ports['8080/tcp']?.[0]?.HostPort;
     assert.ok(hostPort, `8080/tcp not published: ${JSON.stringify(ports)}`);
     assert.ok(ports['9090/tcp']?.[0]?.HostPort, 'the ingress port is published as a host port');
-    let body = '';
-    for (let i = 0; i < 40 && body === ''; i++) {
-      body = await fetch(`http://127.0.0.1:${hostPort}/index.html`).then(
-        (r) => r.text(),
-        () => new Promise<string>((r) => setTimeout(() => r(''), 50)),
-      );
-    }
+    const body = await waitFor('the published port to serve', async () => (await httpText(`http://127.0.0.1:${hostPort}/index.html`)) || undefined, 15_000, 100);
     assert.equal(body.trim(), 'served');
   } finally {
     await executor.shutdown(id, 0);
