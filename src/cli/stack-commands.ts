@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Service } from '../api/objects.js';
 import { UsageError } from './args.js';
+import { CliError } from './errors.js';
 import type { CommandContext, CommandDef, CommandGroup } from './command.js';
 import { FORMAT_FLAG, formatRows, NO_TRUNC_FLAG, outputFormat, QUIET_FLAG, renderTable } from './format.js';
 import { listNodes, listTasks } from './lookup.js';
@@ -133,11 +134,14 @@ const ps: CommandDef = {
   args: { min: 1, max: 1 },
   async run(ctx) {
     outputFormat(ctx.flags);
-    const list = await servicesOf(ctx);
-    if (list.length === 0) return 0;
+    const stack = stackName(ctx);
+    const { stackObjects } = await import('./stack/deploy.js');
+    const { services: list } = await stackObjects(ctx.control(), stack);
     const control = ctx.control();
     const byId = new Map(list.map((s) => [s.id, s]));
-    const tasks = (await listTasks(control, { serviceIds: [...byId.keys()] })).filter((t) => byId.has(t.serviceId));
+    const tasks = list.length === 0 ? [] : (await listTasks(control, { serviceIds: [...byId.keys()] })).filter((t) => byId.has(t.serviceId));
+    // docker's stack ps fails (exit 1) when the stack has no task, where stack services and rm only say so.
+    if (tasks.length === 0) throw new CliError(`nothing found in stack: ${stack}`);
     printTasks(ctx, tasks, byId, await listNodes(control));
     return 0;
   },

@@ -82,6 +82,7 @@ function get(host: string, port: number, timeoutMs = 3000): Promise<string | Err
       res.on('data', (d: string) => (body += d));
       res.on('end', () => resolve(res.statusCode === 200 ? body.trim() : new Error(`HTTP ${res.statusCode}`)));
       res.on('error', (e) => resolve(e));
+      res.on('close', () => resolve(new Error('closed before the end of the body'))); // after 'end', a no-op
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', (e) => resolve(e));

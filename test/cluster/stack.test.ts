@@ -287,4 +287,9 @@ test("docker's own output for the same file (test/cli/golden/stack-*, recorded f
   assert.equal(rm.stdout, golden('stack-rm.stdout.txt'));
   const again = await c.cli(0, ['stack', 'rm', 'app']);
   assert.deepEqual([again.code, again.stdout, again.stderr], [0, '', 'Nothing found in stack: app\n']);
+  // As docker: stack services only says so; stack ps fails.
+  const services = await c.cli(0, ['stack', 'services', 'app']);
+  assert.deepEqual([services.code, services.stdout, services.stderr], [0, '', 'Nothing found in stack: app\n']);
+  const ps = await c.cli(0, ['stack', 'ps', 'app']);
+  assert.deepEqual([ps.code, ps.stdout, ps.stderr], [1, '', 'flotilla: nothing found in stack: app\n']);
 });
