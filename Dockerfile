@@ -9,11 +9,12 @@ FROM node:20-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
+COPY tsconfig.json tsconfig.web.json ./
 COPY proto ./proto
-COPY scripts/gen-api.js ./scripts/
+COPY scripts/gen-api.js scripts/build-web.js ./scripts/
 COPY src ./src
-RUN node scripts/gen-api.js && npx tsc -p tsconfig.json && npm prune --omit=dev --no-audit --no-fund
+# The web console's browser modules (dist/src/console/web) are built too, as `npm run build` does.
+RUN node scripts/gen-api.js && npx tsc -p tsconfig.json && node scripts/build-web.js && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-slim
 ENV NODE_ENV=production FLOTILLA_DATA_DIR=/data
