@@ -14,6 +14,10 @@ export interface WorkloadOptions {
   seed: number;
   /** How long one operation may keep retrying before its outcome is unknown (info). */
   opDeadlineMs?: number;
+  /** Ends the workload before `durationMs`: no operation starts after it fires (those under way finish). */
+  signal?: AbortSignal;
+  /** Called with the count of acknowledged writes after each one, so a caller can act on progress, not on time. */
+  onAcknowledged?: (count: number) => void;
 }
 
 export interface WorkloadResult {
@@ -109,7 +113,7 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
   const worker = async (slot: number): Promise<void> => {
     let p = new Process(nextProcess++, `c${o.seed}-${slot}-${Date.now()}`, o.addresses);
     p.hint = slot;
-    while (Date.now() < end) {
+    while (Date.now() < end && !o.signal?.aborted) {
       const f = rng.pick(['put', 'get', 'get', 'append', 'cas'] as const);
       const key = `k${rng.int(o.keys)}`;
       const value = `[${p.id}.${written++}]`;
@@ -122,7 +126,10 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
       if (out.type === 'ok') {
         res.ok++;
         if (f === 'get' || f === 'put') lastSeen.set(key, out.value);
-        if (f !== 'get') res.acknowledged.push({ key, f, value });
+        if (f !== 'get') {
+          res.acknowledged.push({ key, f, value });
+          o.onAcknowledged?.(res.acknowledged.length);
+        }
         history.push(event(base, f, 'ok', f === 'get' ? out.value : invokeValue, now()));
       } else {
         res[out.type]++;
