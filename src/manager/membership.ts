@@ -87,7 +87,7 @@ export function nextMembershipChange(st: Status, nodeOf: (id: NodeId) => Node | 
 /**
  * Why taking `id` out of the voters would leave the managers unable to form a
  * quorum (null when it is safe). Reachability is the leader's view: a voter
- * heard from within the last election timeout.
+ * heard from within the last one to two election timeouts (Status.progress).
  */
 export function quorumRefusal(st: Status, id: NodeId, opts: { force?: boolean } = {}): string | null {
   if (!st.conf.voters.includes(id)) return null;

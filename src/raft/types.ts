@@ -256,6 +256,10 @@ export interface Status {
   lastIndex: number;
   conf: ConfState;
   transferee: NodeId;
-  /** Leader only: per-peer replication progress. */
+  /**
+   * Leader only: per-peer replication progress. recentActive: heard from within the current or
+   * the last check-quorum round (one to two election timeouts), so it does not flicker at each
+   * round's reset; what the managers report as reachability and check before a demotion.
+   */
   progress: Record<NodeId, { match: number; next: number; state: string; recentActive: boolean }>;
 }

@@ -57,8 +57,14 @@ export class Progress {
   pendingSnapshot = 0;
   /** In snapshot state: election timeouts passed without an answer. */
   snapshotRounds = 0;
-  /** Heard from since the last check-quorum round. */
+  /** Heard from since the last check-quorum round (reset at each round: check-quorum's own flag). */
   recentActive = false;
+  /**
+   * recentActive as the last round ended. Reported with recentActive as the peer's reachability, so
+   * that a peer is not reported unreachable in the moment between a round's reset and the answer to
+   * the next heartbeat; a silent peer is reported so after one to two election timeouts.
+   */
+  activeLastRound = false;
   /** In probe state: one App sent, waiting for its answer or a heartbeat answer. */
   probeSent = false;
   /** The commit index last sent in an App, so that a commit advance is sent once. */

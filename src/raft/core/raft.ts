@@ -337,7 +337,8 @@ export class RaftCore {
   status(): Status {
     const progress: Status['progress'] = {};
     if (this.role === Role.Leader) {
-      for (const [id, pr] of this.prs) progress[id] = { match: pr.match, next: pr.next, state: pr.state, recentActive: pr.recentActive };
+      // Heard from in this check-quorum round or the last one: see Progress.activeLastRound.
+      for (const [id, pr] of this.prs) progress[id] = { match: pr.match, next: pr.next, state: pr.state, recentActive: pr.recentActive || pr.activeLastRound };
     }
     return {
       id: this.id,
@@ -817,7 +818,11 @@ export class RaftCore {
           this.becomeFollower(this.term, NONE);
           return;
         }
-        for (const [id, pr] of this.prs) if (id !== this.id) pr.recentActive = false;
+        for (const [id, pr] of this.prs) {
+          if (id === this.id) continue;
+          pr.activeLastRound = pr.recentActive;
+          pr.recentActive = false;
+        }
       }
       if (this.leadTransferee !== NONE) this.leadTransferee = NONE;
       // A snapshot that got lost on the way (and that no transport reported)
